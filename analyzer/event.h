@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The event model: what every trace source (trace.dat, function_graph text,
+ * trace-cmd report text, live tracefs) is reduced to before analysis.
+ *
+ * Readers produce `struct pt_event`s in time order (readers of multi-CPU raw
+ * data merge CPUs by timestamp; text is already in the kernel's merged order)
+ * and hand them one at a time to a `pt_event_fn`, normally recon_feed()
+ * (recon.h). Nothing here allocates: strings in an event are owned by the
+ * reader and valid only during the callback, except `func`, which must stay
+ * valid for the life of the reader (readers intern function names), because
+ * the reconstruction keeps it on its call stacks.
+ *
+ * Sized for tens of millions of events per input: the struct is small and
+ * passed by pointer, and `func_id` lets the consumer cache per-function facts
+ * without comparing strings per event.
+ */
+#ifndef PTESCOPE_EVENT_H
+#define PTESCOPE_EVENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* "The trace did not carry this value." */
+#define PT_NO_TIME UINT64_MAX
+
+enum pt_event_type {
+	/* A function was entered; the graph shows it as "f() {". */
+	PT_EV_ENTRY = 1,
+	/* A function returned. `func` may be NULL when the source did not name it (text "}"). */
+	PT_EV_EXIT,
+	/* Entry and return in one: text "f();" and trace-cmd report leaf lines. */
+	PT_EV_LEAF,
+	/* sched:sched_process_fork: pid/comm are the parent, child_* the child. */
+	PT_EV_FORK,
+	/* The source says events were lost here on `cpu` (count in `lost`, 0 = unknown). */
+	PT_EV_LOST,
+};
+
+struct pt_event {
+	enum pt_event_type type;
+	int cpu;	  /* -1 when the source has no CPU column */
+	int pid;	  /* -1 when the source does not say which task */
+	int depth;	  /* call depth for ENTRY/EXIT/LEAF, -1 when not known */
+	uint64_t ts_ns;	  /* when it happened: entry time for ENTRY/LEAF, return time
+			   * for EXIT, event time otherwise; PT_NO_TIME if not carried */
+	uint64_t dur_ns;  /* EXIT/LEAF: duration; PT_NO_TIME if not carried */
+	uint64_t call_ns; /* EXIT: the entry time as recorded with the exit (raw
+			   * funcgraph_exit calltime); PT_NO_TIME if not carried */
+	const char *func; /* function name, interned by the reader (see above) */
+	uint64_t func_id; /* nonzero id unique per function name within one reader,
+			   * 0 when func is NULL */
+	const char *comm; /* task name or NULL; valid during the callback only */
+	/* PT_EV_FORK */
+	int child_pid;
+	const char *child_comm;
+	/* PT_EV_LOST */
+	uint64_t lost;
+	/* ENTRY/LEAF/EXIT inside an interrupt the source marked (text "==========>") */
+	bool in_irq;
+};
+
+/* Consumer of events. Returns 0 to go on, a negative errno to stop the reader. */
+typedef int (*pt_event_fn)(const struct pt_event *ev, void *ctx);
+
+/* Statistics a reader keeps about one input, for the report's "inputs" list. */
+struct pt_input_stats {
+	uint64_t events;	   /* events handed to the consumer */
+	uint64_t lines;		   /* text inputs: lines read */
+	uint64_t unparsed_lines;   /* text inputs: lines not understood (not fatal) */
+	uint64_t lost_events;	   /* events the source says were lost */
+	bool lost_unknown;	   /* the source says events were lost, count unknown */
+	uint64_t first_ts_ns, last_ts_ns; /* PT_NO_TIME when the source has no times */
+	int cpus;		   /* CPUs in the source, 0 if unknown */
+};
+
+static inline void pt_event_init(struct pt_event *ev, enum pt_event_type type)
+{
+	*ev = (struct pt_event){.type = type,
+				.cpu = -1,
+				.pid = -1,
+				.depth = -1,
+				.ts_ns = PT_NO_TIME,
+				.dur_ns = PT_NO_TIME,
+				.call_ns = PT_NO_TIME,
+				.child_pid = -1};
+}
+
+static inline void pt_input_stats_init(struct pt_input_stats *st)
+{
+	*st = (struct pt_input_stats){.first_ts_ns = PT_NO_TIME, .last_ts_ns = PT_NO_TIME};
+}
+
+#endif

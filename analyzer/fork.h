@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The fork record: one fork as rebuilt from a trace, exactly the fork object
+ * of product.md (the JSON report and the HTTP API share it), plus the
+ * per-VMA and per-pass detail the store keeps where the trace had it.
+ *
+ * Produced by the reconstruction (recon.h), consumed by statistics
+ * (stats.h), the JSON/text report (report.h) and the store (schema/).
+ * "Null" (the trace did not carry it) is PT_NULL for counts and PT_NO_TIME
+ * for times, -1 for pids, "" for comms.
+ */
+#ifndef PTESCOPE_FORK_H
+#define PTESCOPE_FORK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "event.h"
+
+#define PT_NULL INT64_MIN
+
+enum pt_fork_flag {
+	PT_FORK_LOST_EVENTS = 1u << 0,	     /* events were lost while it was in flight */
+	PT_FORK_PARTIAL = 1u << 1,	     /* the trace starts or ends inside it */
+	PT_FORK_BOUNDARY_INFERRED = 1u << 2, /* no fork event nor enclosing fork-path call:
+					      * where it starts/ends is inferred */
+};
+
+/* Names of the flags in JSON, indexed by bit number. */
+extern const char *const pt_fork_flag_names[];
+#define PT_FORK_FLAG_COUNT 3
+
+/* One copy_page_range call: one VMA that dup_mmap copied. */
+struct pt_vma_copy {
+	uint64_t start_ns; /* PT_NO_TIME if unknown */
+	uint64_t dur_ns;   /* PT_NO_TIME if the call was cut by the trace */
+	int32_t passes;	   /* PTE passes inside it */
+	int32_t ptes;	   /* present PTEs copied (vm_normal_page calls), -1 if not traced */
+	bool huge;	   /* copy_huge_pmd / hugetlb copies seen */
+};
+
+/* One copy_pte_range pass: the two PTE locks taken, some PTEs copied, locks dropped. */
+struct pt_pte_pass {
+	int32_t vma;	   /* index into the fork's vma array */
+	int32_t ptes;	   /* vm_normal_page calls while locked, -1 if not traced */
+	uint64_t start_ns; /* first lock entry, PT_NO_TIME if unknown */
+	uint64_t hold_ns;  /* first lock to last unlock, PT_NO_TIME if unknown */
+	bool new_pmd;	   /* started a new PMD (first in its copy_pte_range call,
+			    * or preceded by __pte_alloc) */
+	bool resumed;	   /* resumed the same PMD after a lock break */
+};
+
+struct pt_fork {
+	int parent_pid;	      /* -1 if not known */
+	char parent_comm[32]; /* "" if not known */
+	int child_pid;	      /* -1 if not known */
+	char child_comm[32];
+	uint64_t ts_ns; /* start of the outermost fork-path call seen (or the fork
+			 * event's time when no call was traced); PT_NO_TIME */
+	uint64_t kernel_clone_ns, copy_process_ns, dup_mmap_ns, copy_page_range_ns;
+	int64_t vmas, pte_passes, lock_breaks, ptes; /* PT_NULL when not carried */
+	uint64_t max_lock_hold_ns;		     /* PT_NO_TIME when not carried */
+	bool complete;
+	unsigned flags; /* enum pt_fork_flag */
+	int input;	/* index of the input it came from */
+
+	/* Detail, owned by the fork. */
+	struct pt_vma_copy *vma;
+	size_t nr_vma;
+	struct pt_pte_pass *pass;
+	size_t nr_pass;
+};
+
+/* Frees the detail arrays of @f (not @f itself); accepts NULL. */
+void pt_fork_release(struct pt_fork *f);
+
+/* Deep copy of @src into @dst (detail arrays duplicated). Returns 0 or -ENOMEM. */
+int pt_fork_copy(struct pt_fork *dst, const struct pt_fork *src);
+
+#endif
