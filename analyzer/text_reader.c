@@ -1,0 +1,1140 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The function_graph text reader: turns the text the kernel writes to
+ * tracefs `trace`/`trace_pipe` (any combination of the funcgraph-* and
+ * context-info/latency-format options) and `trace-cmd report` output of
+ * function_graph recordings into pt_events (event.h), in file order, for a
+ * pt_event_fn (normally the reconstruction).
+ *
+ * Fed by a file descriptor (files and pipes, read in 1 MiB chunks, never
+ * mapped) or by a buffer in memory (tests, fuzzers). Each line is parsed by
+ * hand, left to right, column by column, the way trace_functions_graph.c
+ * prints them: [abstime |] [reltime |] [cpu)] [comm-pid |] [lat flags |]
+ * [duration |] indentation content. Depth is the indentation after the last
+ * column (two spaces per level). Lines that match nothing are counted, not
+ * fatal. Sized for multi-GB traces: memory is bounded by the longest line
+ * allowed (opts->max_line_bytes) plus the function-name table, which is
+ * capped; a longer line is skipped without being buffered.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "reader.h"
+
+#define TEXT_READ_CHUNK (1u << 20)
+#define TEXT_DEFAULT_MAX_LINE ((size_t)1 << 20)
+#define TEXT_PROGRESS_STEP ((uint64_t)16 << 20)
+#define TEXT_MAX_CPU 8192	/* the kernel's NR_CPUS limit */
+#define TEXT_MAX_DEPTH 100000	/* far above any max_graph_depth */
+#define TEXT_MAX_NAME 512	/* longer "function names" are not parsed */
+#define TEXT_MAX_NAMES (1u << 20)
+#define TEXT_MAX_NAME_BYTES ((size_t)64 << 20)
+#define TEXT_NAME_CHUNK ((size_t)64 << 10)
+#define TEXT_COMM_MAX 64
+#define TEXT_REPORT_SCAN 256	/* the report's timestamp is within this many bytes */
+
+/* Interned function names: func pointers stay valid until the read returns. */
+struct text_name {
+	const char *str;
+	uint32_t len;
+	uint32_t hash;
+};
+
+struct text_chunk {
+	struct text_chunk *next;
+	char data[];
+};
+
+struct text_names {
+	struct text_name *v;
+	size_t n, cap;
+	uint32_t *slot; /* index + 1 into v, 0 = empty; nslot is a power of two */
+	size_t nslot;
+	struct text_chunk *chunks;
+	char *cur;
+	size_t left;
+	size_t bytes;
+	size_t last; /* index + 1 of the last name looked up (runs of one leaf) */
+};
+
+/* What a task-switch block or an irq marker told us about one CPU. */
+struct text_cpu {
+	int pid; /* -1: no task-switch block seen */
+	bool in_irq;
+	char comm[TEXT_COMM_MAX];
+};
+
+struct text_reader {
+	pt_event_fn fn;
+	void *ctx;
+	struct pt_input_stats *st;
+	struct text_names names;
+	struct text_cpu *cpus;
+	size_t ncpus;
+	struct text_cpu nocpu; /* lines without a CPU column */
+	int max_cpu;
+	int header_cpus; /* "cpus=N" or "#P:N", 0 if not seen */
+	bool graph_header;
+	char comm[TEXT_COMM_MAX];
+	char child_comm[TEXT_COMM_MAX];
+};
+
+/* One parsed trace line, before it becomes an event. */
+struct text_line {
+	int cpu;
+	int pid;
+	const char *comm;
+	uint64_t ts_ns;
+	uint64_t dur_ns;
+};
+
+static inline bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static inline const char *skip_sp(const char *p, const char *e)
+{
+	while (p < e && *p == ' ')
+		p++;
+	return p;
+}
+
+static inline const char *rtrim(const char *s, const char *e)
+{
+	while (e > s && e[-1] == ' ')
+		e--;
+	return e;
+}
+
+static inline bool has_prefix(const char *p, const char *e, const char *lit, size_t n)
+{
+	return (size_t)(e - p) >= n && memcmp(p, lit, n) == 0;
+}
+
+#define HAS_PREFIX(p, e, lit) has_prefix((p), (e), (lit), sizeof(lit) - 1)
+
+/*
+ * Parses a decimal "123" or "123.456" at p as a fixed-point number with
+ * @frac_digits decimals (extra decimals are dropped, as the kernel truncates
+ * too). Returns the end, or NULL on no digits or overflow. Hand-written:
+ * lines are not NUL-terminated and this is the hot path.
+ */
+static const char *parse_fixed(const char *p, const char *e, int frac_digits, uint64_t *out,
+			       bool *had_dot)
+{
+	uint64_t ip = 0, fp = 0, scale = 1;
+	const char *start = p;
+	int i, nf = 0;
+
+	while (p < e && is_digit(*p)) {
+		unsigned d = (unsigned)(*p - '0');
+
+		if (ip > (UINT64_MAX - d) / 10)
+			return NULL;
+		ip = ip * 10 + d;
+		p++;
+	}
+	if (p == start)
+		return NULL;
+	*had_dot = false;
+	if (p < e && *p == '.') {
+		*had_dot = true;
+		p++;
+		while (p < e && is_digit(*p)) {
+			if (nf < frac_digits) {
+				fp = fp * 10 + (unsigned)(*p - '0');
+				nf++;
+			}
+			p++;
+		}
+	}
+	for (i = nf; i < frac_digits; i++)
+		fp *= 10;
+	for (i = 0; i < frac_digits; i++)
+		scale *= 10;
+	if (ip > (UINT64_MAX - fp) / scale)
+		return NULL;
+	*out = ip * scale + fp;
+	return p;
+}
+
+/* Unsigned int in [0, max] spanning exactly [p, e). */
+static bool parse_uint(const char *p, const char *e, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (p >= e)
+		return false;
+	for (; p < e; p++) {
+		if (!is_digit(*p))
+			return false;
+		v = v * 10 + (unsigned)(*p - '0');
+		if (v > max)
+			return false;
+	}
+	*out = v;
+	return true;
+}
+
+/* Leading digits at p as an int <= max; returns the end or NULL. */
+static const char *parse_int_prefix(const char *p, const char *e, uint64_t max, int *out)
+{
+	const char *q = p;
+	uint64_t v;
+
+	while (q < e && is_digit(*q))
+		q++;
+	if (!parse_uint(p, q, max, &v))
+		return NULL;
+	*out = (int)v;
+	return q;
+}
+
+static void copy_str(char *dst, const char *p, const char *e)
+{
+	size_t n = (size_t)(e - p);
+
+	if (n > TEXT_COMM_MAX - 1)
+		n = TEXT_COMM_MAX - 1;
+	memcpy(dst, p, n);
+	dst[n] = '\0';
+}
+
+/* ---- function-name table ---- */
+
+static uint32_t name_hash(const char *p, size_t n)
+{
+	uint32_t h = 2166136261u;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		h ^= (unsigned char)p[i];
+		h *= 16777619u;
+	}
+	return h;
+}
+
+static void names_free(struct text_names *t)
+{
+	struct text_chunk *c, *next;
+
+	for (c = t->chunks; c; c = next) {
+		next = c->next;
+		free(c);
+	}
+	free(t->v);
+	free(t->slot);
+	memset(t, 0, sizeof(*t));
+}
+
+static int names_grow_slots(struct text_names *t)
+{
+	size_t nslot = t->nslot ? t->nslot * 2 : 1024, i;
+	uint32_t *slot = calloc(nslot, sizeof(*slot));
+
+	if (!slot)
+		return -ENOMEM;
+	for (i = 0; i < t->n; i++) {
+		size_t j = t->v[i].hash & (nslot - 1);
+
+		while (slot[j])
+			j = (j + 1) & (nslot - 1);
+		slot[j] = (uint32_t)(i + 1);
+	}
+	free(t->slot);
+	t->slot = slot;
+	t->nslot = nslot;
+	return 0;
+}
+
+static char *names_store(struct text_names *t, const char *p, size_t n)
+{
+	char *s;
+
+	if (t->left < n + 1) {
+		struct text_chunk *c = malloc(sizeof(*c) + TEXT_NAME_CHUNK);
+
+		if (!c)
+			return NULL;
+		c->next = t->chunks;
+		t->chunks = c;
+		t->cur = c->data;
+		t->left = TEXT_NAME_CHUNK;
+	}
+	s = t->cur;
+	memcpy(s, p, n);
+	s[n] = '\0';
+	t->cur += n + 1;
+	t->left -= n + 1;
+	t->bytes += n + 1;
+	return s;
+}
+
+/*
+ * Interns [p, p+n): sets *name and *id (index + 1). Returns 0, -E2BIG when
+ * the table is full (the line is then counted unparsed), -ENOMEM.
+ */
+static int names_intern(struct text_names *t, const char *p, size_t n, const char **name,
+			uint64_t *id)
+{
+	const struct text_name *hit;
+	uint32_t h;
+	size_t j;
+	int ret;
+
+	if (t->last) {
+		hit = &t->v[t->last - 1];
+		if (hit->len == n && memcmp(hit->str, p, n) == 0)
+			goto found;
+	}
+	h = name_hash(p, n);
+	if (t->nslot) {
+		for (j = h & (t->nslot - 1); t->slot[j]; j = (j + 1) & (t->nslot - 1)) {
+			hit = &t->v[t->slot[j] - 1];
+			if (hit->hash == h && hit->len == n && memcmp(hit->str, p, n) == 0) {
+				t->last = t->slot[j];
+				goto found;
+			}
+		}
+	}
+	if (t->n >= TEXT_MAX_NAMES || t->bytes + n + 1 > TEXT_MAX_NAME_BYTES)
+		return -E2BIG;
+	if ((t->n + 1) * 2 > t->nslot) {
+		ret = names_grow_slots(t);
+		if (ret < 0)
+			return ret;
+	}
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 256;
+		struct text_name *v = realloc(t->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		t->v = v;
+		t->cap = cap;
+	}
+	t->v[t->n].str = names_store(t, p, n);
+	if (!t->v[t->n].str)
+		return -ENOMEM;
+	t->v[t->n].len = (uint32_t)n;
+	t->v[t->n].hash = h;
+	for (j = h & (t->nslot - 1); t->slot[j]; j = (j + 1) & (t->nslot - 1))
+		;
+	t->slot[j] = (uint32_t)(t->n + 1);
+	t->n++;
+	t->last = t->n;
+	hit = &t->v[t->n - 1];
+found:
+	*name = hit->str;
+	*id = (uint64_t)(hit - t->v) + 1;
+	return 0;
+}
+
+/* ---- per-CPU state ---- */
+
+static struct text_cpu *reader_cpu(struct text_reader *r, int cpu)
+{
+	if (cpu < 0)
+		return &r->nocpu;
+	if ((size_t)cpu >= r->ncpus) {
+		size_t n = r->ncpus ? r->ncpus : 8, i;
+		struct text_cpu *v;
+
+		while (n <= (size_t)cpu)
+			n *= 2;
+		v = realloc(r->cpus, n * sizeof(*v));
+		if (!v)
+			return NULL;
+		for (i = r->ncpus; i < n; i++)
+			v[i] = (struct text_cpu){.pid = -1};
+		r->cpus = v;
+		r->ncpus = n;
+	}
+	if (cpu > r->max_cpu)
+		r->max_cpu = cpu;
+	return &r->cpus[cpu];
+}
+
+/* ---- events ---- */
+
+static int reader_emit(struct text_reader *r, const struct pt_event *ev)
+{
+	struct pt_input_stats *st = r->st;
+
+	st->events++;
+	if (ev->ts_ns != PT_NO_TIME) {
+		if (st->first_ts_ns == PT_NO_TIME || ev->ts_ns < st->first_ts_ns)
+			st->first_ts_ns = ev->ts_ns;
+		if (st->last_ts_ns == PT_NO_TIME || ev->ts_ns > st->last_ts_ns)
+			st->last_ts_ns = ev->ts_ns;
+	}
+	return r->fn(ev, r->ctx);
+}
+
+/* Fills the fields every event of a line shares; NULL when out of memory. */
+static struct text_cpu *line_event(struct text_reader *r, const struct text_line *ln,
+				   enum pt_event_type type, struct pt_event *ev)
+{
+	struct text_cpu *c = reader_cpu(r, ln->cpu);
+
+	if (!c)
+		return NULL;
+	pt_event_init(ev, type);
+	ev->cpu = ln->cpu;
+	ev->ts_ns = ln->ts_ns;
+	ev->pid = ln->pid;
+	ev->comm = ln->comm;
+	if (ln->pid < 0 && c->pid >= 0) {
+		ev->pid = c->pid;
+		ev->comm = c->comm;
+	}
+	ev->in_irq = c->in_irq;
+	return c;
+}
+
+/* "comm-pid": pid after the last dash. Sets *pid and copies the comm to @comm. */
+static bool parse_comm_pid(const char *p, const char *e, int *pid, char *comm)
+{
+	const char *d = e;
+	uint64_t v;
+
+	while (d > p && d[-1] != '-')
+		d--;
+	if (d == p || !parse_uint(d, e, INT_MAX, &v))
+		return false;
+	*pid = (int)v;
+	copy_str(comm, p, d - 1);
+	return true;
+}
+
+/* "comm=forker pid=96 child_comm=forker child_pid=97" (comms may hold spaces). */
+static int emit_fork(struct text_reader *r, const struct text_line *ln, const char *p,
+		     const char *e)
+{
+	const char *c1, *c1e, *q, *c2, *c2e;
+	struct pt_event ev;
+	int pid, child;
+
+	p = skip_sp(p, e);
+	e = rtrim(p, e);
+	if (!HAS_PREFIX(p, e, "comm="))
+		return 1;
+	c1 = p + 5;
+	c1e = memmem(c1, (size_t)(e - c1), " pid=", 5);
+	if (!c1e)
+		return 1;
+	q = parse_int_prefix(c1e + 5, e, INT_MAX, &pid);
+	if (!q || !HAS_PREFIX(q, e, " child_comm="))
+		return 1;
+	c2 = q + 12;
+	c2e = memmem(c2, (size_t)(e - c2), " child_pid=", 11);
+	if (!c2e)
+		return 1;
+	q = parse_int_prefix(c2e + 11, e, INT_MAX, &child);
+	if (!q)
+		return 1;
+	if (!line_event(r, ln, PT_EV_FORK, &ev))
+		return -ENOMEM;
+	copy_str(r->comm, c1, c1e);
+	copy_str(r->child_comm, c2, c2e);
+	ev.pid = pid;
+	ev.comm = r->comm;
+	ev.child_pid = child;
+	ev.child_comm = r->child_comm;
+	return reader_emit(r, &ev);
+}
+
+/*
+ * Function content after the indentation: "f() {", "f();", "f [mod]() {",
+ * "f(a=1);", "}", "} /​* f *​/", "} /​* f = 0x0 *​/", "f(); /​* ret=0 *​/".
+ * Returns 0 or the consumer's error after emitting, 1 when not understood.
+ */
+static int emit_call(struct text_reader *r, const struct text_line *ln, int depth,
+		     const char *c, const char *e)
+{
+	enum pt_event_type type;
+	const char *n = c, *ne, *q;
+	struct pt_event ev;
+	const char *func = NULL;
+	uint64_t id = 0;
+	int ret;
+
+	e = rtrim(c, e);
+	if (*c == '}') {
+		type = PT_EV_EXIT;
+		q = skip_sp(c + 1, e);
+		n = ne = q;
+		if (HAS_PREFIX(q, e, "/*")) {
+			n = skip_sp(q + 2, e);
+			for (ne = n; ne < e && (unsigned char)*ne > ' '; ne++)
+				;
+			if (ne > n && *n == '=')
+				ne = n; /* "} /​* = 0x0 *​/": no name */
+			else if (ne - n >= 2 && ne[-2] == '*' && ne[-1] == '/')
+				ne -= 2; /* "} /​* f*​/" */
+		}
+	} else {
+		for (ne = n; ne < e && *ne != '(' && (unsigned char)*ne > ' '; ne++)
+			;
+		if (ne == n)
+			return 1;
+		q = ne;
+		if (HAS_PREFIX(q, e, " [")) { /* module: "f [mod]()" */
+			q = memchr(q, ']', (size_t)(e - q));
+			if (!q)
+				return 1;
+			q++;
+		}
+		if (q >= e || *q != '(')
+			return 1;
+		/* Drop a trailing comment (retval, retaddr), then look at the end. */
+		if (e - q >= 4 && e[-1] == '/' && e[-2] == '*') {
+			const char *k = e - 2;
+
+			while (k > q && !(k[-1] == '/' && k[0] == '*'))
+				k--;
+			if (k > q)
+				e = rtrim(q, k - 1);
+		}
+		if (e <= q)
+			return 1;
+		if (e[-1] == '{')
+			type = PT_EV_ENTRY;
+		else if (e[-1] == ';')
+			type = PT_EV_LEAF;
+		else
+			return 1;
+	}
+	if (ne > n) {
+		if ((size_t)(ne - n) > TEXT_MAX_NAME)
+			return 1;
+		ret = names_intern(&r->names, n, (size_t)(ne - n), &func, &id);
+		if (ret == -E2BIG)
+			return 1;
+		if (ret < 0)
+			return ret;
+	}
+	if (!line_event(r, ln, type, &ev))
+		return -ENOMEM;
+	ev.depth = depth;
+	ev.func = func;
+	ev.func_id = id;
+	if (type != PT_EV_ENTRY)
+		ev.dur_ns = ln->dur_ns;
+	return reader_emit(r, &ev);
+}
+
+/* "CPU:1 [LOST 123 EVENTS]" (kernel), "CPU:1 [123 EVENTS DROPPED]" / "CPU:1 [EVENTS DROPPED]". */
+static int parse_lost(struct text_reader *r, const char *p, const char *e)
+{
+	struct text_line ln = {.pid = -1, .ts_ns = PT_NO_TIME, .dur_ns = PT_NO_TIME};
+	struct pt_event ev;
+	uint64_t n = 0;
+	const char *q;
+
+	q = parse_int_prefix(p + 4, e, TEXT_MAX_CPU - 1, &ln.cpu);
+	if (!q || !HAS_PREFIX(q, e, " ["))
+		return 1;
+	q += 2;
+	e = rtrim(q, e);
+	if (HAS_PREFIX(q, e, "LOST ")) {
+		const char *d = q + 5, *de = d;
+
+		while (de < e && is_digit(*de))
+			de++;
+		if (!parse_uint(d, de, UINT64_MAX / 10, &n) || e - de != 8 ||
+		    memcmp(de, " EVENTS]", 8) != 0)
+			return 1;
+	} else if (e - q == 15 && memcmp(q, "EVENTS DROPPED]", 15) == 0) {
+		n = 0;
+	} else {
+		const char *de = q;
+
+		while (de < e && is_digit(*de))
+			de++;
+		if (!parse_uint(q, de, UINT64_MAX / 10, &n) || e - de != 16 ||
+		    memcmp(de, " EVENTS DROPPED]", 16) != 0)
+			return 1;
+	}
+	if (!line_event(r, &ln, PT_EV_LOST, &ev))
+		return -ENOMEM;
+	ev.pid = -1;
+	ev.comm = NULL;
+	ev.lost = n;
+	if (n == 0)
+		r->st->lost_unknown = true;
+	else if (r->st->lost_events > UINT64_MAX - n)
+		r->st->lost_events = UINT64_MAX;
+	else
+		r->st->lost_events += n;
+	return reader_emit(r, &ev);
+}
+
+/* "# tracer: function_graph", "#P:2" in the latency header. */
+static void parse_header(struct text_reader *r, const char *p, const char *e)
+{
+	const char *q;
+	int n;
+
+	p = skip_sp(p + 1, e);
+	e = rtrim(p, e);
+	if (HAS_PREFIX(p, e, "tracer:")) {
+		q = skip_sp(p + 7, e);
+		if (e - q == 14 && memcmp(q, "function_graph", 14) == 0)
+			r->graph_header = true;
+		return;
+	}
+	q = memmem(p, (size_t)(e - p), "#P:", 3);
+	if (q && parse_int_prefix(q + 3, e, TEXT_MAX_CPU, &n))
+		r->header_cpus = n;
+}
+
+/* " [mark] 12.345 us " of the duration column; empty = entry filler. */
+static bool parse_duration_col(const char *p, const char *e, uint64_t *dur)
+{
+	bool dot;
+
+	p = skip_sp(p, e);
+	e = rtrim(p, e);
+	if (p == e) {
+		*dur = PT_NO_TIME;
+		return true;
+	}
+	if (*p && strchr("+!#*@$", *p) && e - p > 1 && p[1] == ' ')
+		p = skip_sp(p + 1, e);
+	p = parse_fixed(p, e, 3, dur, &dot);
+	if (!p)
+		return false;
+	p = skip_sp(p, e);
+	return e - p == 2 && p[0] == 'u' && p[1] == 's';
+}
+
+/* The latency-format column " d..1. | ": one short token, no comm-pid shape. */
+static bool is_lat_col(const char *p, const char *e)
+{
+	const char *q;
+
+	p = skip_sp(p, e);
+	e = rtrim(p, e);
+	if (p == e || e - p > 8)
+		return false;
+	for (q = p; q < e; q++)
+		if (*q == ' ' || *q == '-' || (unsigned char)*q < ' ')
+			return false;
+	return true;
+}
+
+/* " bash-1234  =>  forker-96 " after the CPU column of a task-switch block. */
+static int parse_switch(struct text_reader *r, int cpu, const char *c, const char *e)
+{
+	const char *arrow = memmem(c, (size_t)(e - c), " => ", 4);
+	struct text_cpu *tc;
+	char comm[TEXT_COMM_MAX];
+	const char *p;
+	int pid;
+
+	if (!arrow)
+		return 1;
+	p = skip_sp(arrow + 4, e);
+	e = rtrim(p, e);
+	if (!parse_comm_pid(p, e, &pid, comm))
+		return 1;
+	/* Lines without a CPU column take the last switch seen on any CPU. */
+	r->nocpu.pid = pid;
+	memcpy(r->nocpu.comm, comm, sizeof(comm));
+	if (cpu >= 0) {
+		tc = reader_cpu(r, cpu);
+		if (!tc)
+			return -ENOMEM;
+		tc->pid = pid;
+		memcpy(tc->comm, comm, sizeof(comm));
+	}
+	return 0;
+}
+
+/* One line of kernel function_graph text. Returns 0, 1 (not understood), -errno. */
+static int parse_kernel_line(struct text_reader *r, const char *s, const char *e)
+{
+	struct text_line ln = {.cpu = -1, .pid = -1, .ts_ns = PT_NO_TIME, .dur_ns = PT_NO_TIME};
+	const char *p = skip_sp(s, e), *q, *col_end = s, *bar, *c;
+	int stage = 0, sep = 0, ret;
+	size_t k;
+	uint64_t v;
+	bool dot;
+
+	if (p < e && *p == '|' && p + 1 < e && p[1] == ' ') /* old " | 1) a-1 => b-2" */
+		p = skip_sp(p + 1, e);
+	/* Absolute time "%5lu.%06lu |  " */
+	if (p < e && is_digit(*p)) {
+		q = parse_fixed(p, e, 9, &v, &dot);
+		if (q && dot && q < e && *q == ' ') {
+			q = skip_sp(q, e);
+			if (q < e && *q == '|') {
+				ln.ts_ns = v;
+				col_end = q + 1;
+				sep = 2;
+				p = skip_sp(col_end, e);
+			}
+		}
+	}
+	/* Relative time "%9llu us |  ", only when another column follows. */
+	if (p < e && is_digit(*p)) {
+		q = parse_fixed(p, e, 0, &v, &dot);
+		if (q && !dot && HAS_PREFIX(q, e, " us |") && v <= UINT64_MAX / 1000 &&
+		    memchr(q + 5, '|', (size_t)(e - q - 5))) {
+			if (ln.ts_ns == PT_NO_TIME)
+				ln.ts_ns = v * 1000;
+			col_end = q + 5;
+			sep = 2;
+			p = skip_sp(col_end, e);
+		}
+	}
+	/* CPU " %*d) " */
+	if (p < e && is_digit(*p)) {
+		q = parse_int_prefix(p, e, INT_MAX, &ln.cpu);
+		if (q && q < e && *q == ')') {
+			if (ln.cpu >= TEXT_MAX_CPU)
+				return 1;
+			col_end = q + 1;
+			sep = 1;
+			p = skip_sp(col_end, e);
+		} else {
+			ln.cpu = -1;
+		}
+	}
+	/* Then [comm-pid |] [lat |] [duration |], each ending at a '|'. */
+	while (stage < 3 && (bar = memchr(p, '|', (size_t)(e - p)))) {
+		const char *fe = rtrim(p, bar);
+
+		if (stage == 0 && fe > p && parse_comm_pid(p, fe, &ln.pid, r->comm)) {
+			ln.comm = r->comm;
+			stage = 1;
+			sep = 1;
+		} else if (stage <= 1 && is_lat_col(p, fe)) {
+			stage = 2;
+			sep = 1;
+		} else if (parse_duration_col(p, fe, &ln.dur_ns)) {
+			stage = 3;
+			sep = 2;
+		} else {
+			break;
+		}
+		col_end = bar + 1;
+		p = skip_sp(col_end, e);
+	}
+	c = skip_sp(col_end, e);
+	if (c == e)
+		return 1;
+	k = (size_t)(c - col_end);
+	k = k >= (size_t)sep ? (k - (size_t)sep) / 2 : 0;
+	if (k > TEXT_MAX_DEPTH)
+		return 1;
+
+	switch (*c) {
+	case '}':
+		return emit_call(r, &ln, (int)k, c, e);
+	case '/':
+		if (HAS_PREFIX(c, e, "/* sched_process_fork: ")) {
+			e = rtrim(c, e);
+			if (e - c >= 2 && e[-1] == '/' && e[-2] == '*')
+				e -= 2;
+			ret = emit_fork(r, &ln, c + 23, e);
+			return ret == 1 ? 0 : ret; /* an odd fork event is still a comment */
+		}
+		if (HAS_PREFIX(c, e, "/*"))
+			return 0; /* other events, trace_printk */
+		break;
+	case '=':
+		if (HAS_PREFIX(c, e, "==========>")) {
+			struct text_cpu *tc = reader_cpu(r, ln.cpu);
+
+			if (!tc)
+				return -ENOMEM;
+			tc->in_irq = true;
+			return 0;
+		}
+		break;
+	case '<':
+		if (HAS_PREFIX(c, e, "<==========")) {
+			struct text_cpu *tc = reader_cpu(r, ln.cpu);
+
+			if (!tc)
+				return -ENOMEM;
+			tc->in_irq = false;
+			return 0;
+		}
+		break;
+	case '(':
+		if (HAS_PREFIX(c, e, "(Overruns:"))
+			return 0;
+		break;
+	default:
+		break;
+	}
+	ret = emit_call(r, &ln, (int)k, c, e);
+	if (ret != 1)
+		return ret;
+	return parse_switch(r, ln.cpu, c, e);
+}
+
+/*
+ * Without the function_graph plugin trace-cmd prints the raw formats:
+ * "--> f (3)" and "<-- f (3) (start: 5a  end: 6b) over: 3".
+ */
+static int emit_raw_graph(struct text_reader *r, const struct text_line *ln, const char *p,
+			  const char *e)
+{
+	bool entry = HAS_PREFIX(p, e, "--> ");
+	const char *n, *ne, *q;
+	struct pt_event ev;
+	const char *func;
+	uint64_t id;
+	int depth, ret;
+
+	if (!entry && !HAS_PREFIX(p, e, "<-- "))
+		return 1;
+	n = p + 4;
+	for (ne = n; ne < e && (unsigned char)*ne > ' '; ne++)
+		;
+	if (ne == n || (size_t)(ne - n) > TEXT_MAX_NAME || !HAS_PREFIX(ne, e, " ("))
+		return 1;
+	q = parse_int_prefix(ne + 2, e, TEXT_MAX_DEPTH, &depth);
+	if (!q || q >= e || *q != ')')
+		return 1;
+	ret = names_intern(&r->names, n, (size_t)(ne - n), &func, &id);
+	if (ret == -E2BIG)
+		return 1;
+	if (ret < 0)
+		return ret;
+	if (!line_event(r, ln, entry ? PT_EV_ENTRY : PT_EV_EXIT, &ev))
+		return -ENOMEM;
+	ev.depth = depth;
+	ev.func = func;
+	ev.func_id = id;
+	return reader_emit(r, &ev);
+}
+
+/*
+ * One `trace-cmd report` line:
+ *   "  comm-pid  [001]  5.849871: funcgraph_entry:   0.901 us  |    f();"
+ *   "  comm-pid  [001] d..1.  5.849871: ..." or (-l) "  comm-pid  1d..1.  5.8: ..."
+ * Returns 0, 1 (not a report line), -errno.
+ */
+static int parse_report_line(struct text_reader *r, const char *s, const char *e)
+{
+	struct text_line ln = {.cpu = -1, .pid = -1, .ts_ns = PT_NO_TIME, .dur_ns = PT_NO_TIME};
+	const char *lim = e - s > TEXT_REPORT_SCAN ? s + TEXT_REPORT_SCAN : e;
+	const char *colon = s, *t = NULL, *q, *pe, *t1, *t1e, *name, *pay;
+	bool dot;
+	uint64_t v = 0;
+
+	while ((colon = memchr(colon, ':', (size_t)(lim - colon)))) {
+		if (colon + 1 == e || colon[1] == ' ') {
+			t = colon;
+			while (t > s && (is_digit(t[-1]) || t[-1] == '.'))
+				t--;
+			if (t < colon && t > s && t[-1] == ' ' && is_digit(*t)) {
+				q = parse_fixed(t, colon, 9, &v, &dot);
+				if (q == colon)
+					break;
+			}
+		}
+		t = NULL;
+		colon++;
+	}
+	if (!t)
+		return 1;
+	ln.ts_ns = v;
+	/* Backwards over the CPU and flags columns to the comm-pid. */
+	pe = rtrim(s, t);
+	for (t1 = pe; t1 > s && t1[-1] != ' '; t1--)
+		;
+	t1e = pe;
+	if (t1 == t1e)
+		return 1;
+	if (*t1 != '[' && !is_digit(*t1)) { /* flags after "[001]" */
+		pe = rtrim(s, t1);
+		for (t1 = pe; t1 > s && t1[-1] != ' '; t1--)
+			;
+		t1e = pe;
+		if (t1 == t1e || *t1 != '[')
+			return 1;
+	}
+	if (*t1 == '[') {
+		if (t1e[-1] != ']' || !parse_int_prefix(t1 + 1, t1e - 1, TEXT_MAX_CPU - 1, &ln.cpu) ||
+		    !parse_uint(t1 + 1, t1e - 1, TEXT_MAX_CPU - 1, &v))
+			return 1;
+	} else if (!parse_int_prefix(t1, t1e, TEXT_MAX_CPU - 1, &ln.cpu)) {
+		return 1;
+	}
+	q = skip_sp(s, t1);
+	pe = rtrim(q, t1);
+	if (!parse_comm_pid(q, pe, &ln.pid, r->comm))
+		return 1;
+	ln.comm = r->comm;
+
+	name = skip_sp(colon + 1, e);
+	q = memchr(name, ':', (size_t)(e - name));
+	if (!q || q == name)
+		return 1;
+	pay = skip_sp(q + 1, e);
+	if ((q - name == 15 && memcmp(name, "funcgraph_entry", 15) == 0) ||
+	    (q - name == 14 && memcmp(name, "funcgraph_exit", 14) == 0)) {
+		const char *bar = memchr(pay, '|', (size_t)(e - pay)), *c;
+		size_t k;
+
+		if (!bar)
+			return emit_raw_graph(r, &ln, pay, e);
+		if (!parse_duration_col(pay, bar, &ln.dur_ns))
+			return 1;
+		c = skip_sp(bar + 1, e);
+		if (c == e)
+			return 1;
+		k = (size_t)(c - bar - 1);
+		k = k >= 2 ? (k - 2) / 2 : 0;
+		if (k > TEXT_MAX_DEPTH)
+			return 1;
+		return emit_call(r, &ln, (int)k, c, e);
+	}
+	if (q - name == 18 && memcmp(name, "sched_process_fork", 18) == 0) {
+		int ret = emit_fork(r, &ln, pay, e);
+
+		return ret == 1 ? 0 : ret;
+	}
+	return 0; /* another event: understood, not ours */
+}
+
+static int parse_line(struct text_reader *r, const char *s, const char *e)
+{
+	const char *p;
+	int ret;
+
+	if (e > s && e[-1] == '\r')
+		e--;
+	p = skip_sp(s, e);
+	if (p == e)
+		return 0;
+	switch (*p) {
+	case '#':
+		parse_header(r, p, e);
+		return 0;
+	case '-':
+		for (; p < e && *p == '-'; p++)
+			;
+		if (skip_sp(p, e) == e)
+			return 0; /* task-switch block border */
+		break;
+	case 'C':
+		if (HAS_PREFIX(p, e, "CPU:"))
+			return parse_lost(r, p, e);
+		if (HAS_PREFIX(p, e, "CPU ") && e - p > 9 && memcmp(e - 9, " is empty", 9) == 0)
+			return 0;
+		break;
+	case 'c':
+		if (HAS_PREFIX(p, e, "cpus=")) {
+			uint64_t n;
+
+			if (parse_uint(p + 5, rtrim(p, e), TEXT_MAX_CPU, &n))
+				r->header_cpus = (int)n;
+			return 0;
+		}
+		break;
+	default:
+		break;
+	}
+	/* trace-cmd report lines carry "ts: event:"; kernel lines have no ": " early on. */
+	if (memchr(s, ':', (size_t)(e - s))) {
+		ret = parse_report_line(r, s, e);
+		if (ret != 1)
+			return ret;
+	}
+	return parse_kernel_line(r, s, e);
+}
+
+/* ---- drivers ---- */
+
+static int reader_line(struct text_reader *r, const char *s, const char *e)
+{
+	int ret;
+
+	r->st->lines++;
+	ret = parse_line(r, s, e);
+	if (ret == 1) {
+		r->st->unparsed_lines++;
+		ret = 0;
+	}
+	return ret;
+}
+
+static size_t max_line_of(const struct pt_read_opts *opts)
+{
+	return opts && opts->max_line_bytes ? opts->max_line_bytes : TEXT_DEFAULT_MAX_LINE;
+}
+
+static void reader_init(struct text_reader *r, pt_event_fn fn, void *ctx,
+			struct pt_input_stats *st)
+{
+	memset(r, 0, sizeof(*r));
+	r->fn = fn;
+	r->ctx = ctx;
+	r->st = st;
+	r->max_cpu = -1;
+	r->nocpu.pid = -1;
+	pt_input_stats_init(st);
+}
+
+/* Frees what the read allocated, sets the stats' CPU count, decides the verdict. */
+static int reader_finish(struct text_reader *r, int ret, char *err, size_t errlen)
+{
+	struct pt_input_stats *st = r->st;
+
+	st->cpus = r->header_cpus ? r->header_cpus : r->max_cpu + 1;
+	if (r->header_cpus && r->max_cpu + 1 > r->header_cpus)
+		st->cpus = r->max_cpu + 1;
+	if (ret == 0 && st->events == 0 && !r->graph_header) {
+		if (err && errlen)
+			snprintf(err, errlen,
+				 "not a function_graph trace (no trace lines in %llu lines)",
+				 (unsigned long long)st->lines);
+		ret = -EINVAL;
+	} else if (ret == -ENOMEM && err && errlen) {
+		snprintf(err, errlen, "out of memory reading function_graph text");
+	}
+	names_free(&r->names);
+	free(r->cpus);
+	r->cpus = NULL;
+	return ret;
+}
+
+int pt_text_read_mem(const char *buf, size_t len, pt_event_fn fn, void *ctx,
+		     struct pt_input_stats *st, const struct pt_read_opts *opts, char *err,
+		     size_t errlen)
+{
+	size_t max_line = max_line_of(opts);
+	const char *p = buf, *end = buf + len, *nl;
+	uint64_t next_progress = TEXT_PROGRESS_STEP;
+	struct text_reader r;
+	int ret = 0;
+
+	if (!fn || !st || (!buf && len))
+		return -EINVAL;
+	reader_init(&r, fn, ctx, st);
+	while (p < end) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (!nl)
+			nl = end;
+		if ((size_t)(nl - p) > max_line) {
+			st->lines++;
+			st->unparsed_lines++;
+		} else {
+			ret = reader_line(&r, p, nl);
+			if (ret < 0)
+				break;
+		}
+		p = nl < end ? nl + 1 : end;
+		if (opts && opts->progress && (uint64_t)(p - buf) >= next_progress) {
+			opts->progress((uint64_t)(p - buf), len, opts->progress_ctx);
+			next_progress = (uint64_t)(p - buf) + TEXT_PROGRESS_STEP;
+		}
+	}
+	return reader_finish(&r, ret, err, errlen);
+}
+
+int pt_text_read_fd(int fd, pt_event_fn fn, void *ctx, struct pt_input_stats *st,
+		    const struct pt_read_opts *opts, char *err, size_t errlen)
+{
+	size_t max_line = max_line_of(opts);
+	size_t cap = 2 * (size_t)TEXT_READ_CHUNK, len = 0, start, i;
+	uint64_t done = 0, total = 0, next_progress = TEXT_PROGRESS_STEP;
+	bool skipping = false; /* inside a line longer than max_line */
+	struct text_reader r;
+	struct stat sb;
+	char *buf, *nl;
+	ssize_t n;
+	int ret = 0;
+
+	if (!fn || !st || fd < 0)
+		return -EINVAL;
+	reader_init(&r, fn, ctx, st);
+	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode))
+		total = (uint64_t)sb.st_size;
+	buf = malloc(cap);
+	if (!buf)
+		return reader_finish(&r, -ENOMEM, err, errlen);
+	for (;;) {
+		/* Keep a whole chunk of room; grow only up to max_line + a chunk. */
+		if (cap - len < TEXT_READ_CHUNK) {
+			size_t ncap = cap * 2;
+			char *nb;
+
+			if (ncap < len + TEXT_READ_CHUNK)
+				ncap = len + TEXT_READ_CHUNK;
+			nb = realloc(buf, ncap);
+			if (!nb) {
+				ret = -ENOMEM;
+				break;
+			}
+			buf = nb;
+			cap = ncap;
+		}
+		n = read(fd, buf + len, TEXT_READ_CHUNK);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			ret = -errno;
+			if (err && errlen)
+				snprintf(err, errlen, "reading function_graph text: %s",
+					 strerror(-ret));
+			break;
+		}
+		done += (uint64_t)n;
+		if (n == 0) { /* EOF: a last line without '\n' */
+			if (len && !skipping)
+				ret = reader_line(&r, buf, buf + len);
+			break;
+		}
+		start = 0;
+		i = len;
+		len += (size_t)n;
+		while ((nl = memchr(buf + i, '\n', len - i))) {
+			size_t at = (size_t)(nl - buf);
+
+			if (skipping)
+				skipping = false;
+			else if (at - start > max_line) {
+				st->lines++;
+				st->unparsed_lines++;
+			} else if ((ret = reader_line(&r, buf + start, nl)) < 0) {
+				goto out;
+			}
+			start = i = at + 1;
+		}
+		if (skipping) {
+			len = 0;
+		} else if (len - start > max_line) {
+			/* Too long: count it now and drop bytes until its '\n'. */
+			st->lines++;
+			st->unparsed_lines++;
+			skipping = true;
+			len = 0;
+		} else {
+			memmove(buf, buf + start, len - start);
+			len -= start;
+		}
+		if (opts && opts->progress && done >= next_progress) {
+			opts->progress(done, total, opts->progress_ctx);
+			next_progress = done + TEXT_PROGRESS_STEP;
+		}
+	}
+out:
+	free(buf);
+	return reader_finish(&r, ret, err, errlen);
+}
