@@ -1,0 +1,373 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ptescope: the offline analyzer. `ptescope replay TRACE...` reads trace
+ * files (format detected from content), rebuilds every fork and prints a
+ * report; `ptescope report --db FILE` reports from a database.
+ *
+ * This is the layer that decides: it prints errors (one line each, naming
+ * what was wrong) and picks exit codes: 0 success, 1 an input or the
+ * database could not be read, 2 usage errors.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "recon.h"
+#include "reader.h"
+#include "report.h"
+#ifdef PTESCOPE_HAVE_STORE
+#include "store_cli.h"
+#endif
+
+#define EXIT_INPUT 1
+#define EXIT_USAGE 2
+
+static const char usage_text[] =
+	"Usage: ptescope COMMAND [OPTION]...\n"
+	"Measure what fork() costs, from ftrace function_graph recordings.\n"
+	"\n"
+	"Commands:\n"
+	"  replay [OPTION]... TRACE...   analyse trace files (trace.dat v6/v7, function_graph\n"
+	"                                text, trace-cmd report output) and print a report\n"
+	"  report --db FILE [OPTION]...  report on forks stored in a database\n"
+	"\n"
+	"replay options:\n"
+	"  -f, --format text|json   report format (default text)\n"
+	"  -o, --output FILE        write the report to FILE instead of standard output\n"
+	"      --db FILE            also store the forks in the SQLite database FILE\n"
+	"  -q, --quiet              no progress indicator\n"
+	"\n"
+	"report options:\n"
+	"      --db FILE            the database (required)\n"
+	"  -f, --format text|json   report format (default text)\n"
+	"      --comm NAME          only forks by processes named NAME\n"
+	"      --since T, --until T only forks in this time range\n"
+	"\n"
+	"  -h, --help               show this help\n"
+	"  -V, --version            show the version\n"
+	"\n"
+	"Exit status: 0 success, 1 an input could not be read, 2 usage error.\n"
+	"Documentation: docs/ in the source tree; the fork object is described in docs/api.md.\n";
+
+struct progress {
+	bool on;
+	const char *name;
+	struct timespec last;
+	bool shown;
+};
+
+static void progress_cb(uint64_t done, uint64_t total, void *ctx)
+{
+	struct progress *p = ctx;
+	struct timespec now;
+
+	if (!p->on)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (p->shown && (now.tv_sec - p->last.tv_sec) * 1000000000L + now.tv_nsec - p->last.tv_nsec <
+				250000000L)
+		return;
+	p->last = now;
+	p->shown = true;
+	if (total)
+		fprintf(stderr, "\r\033[Kreading %s: %3.0f%% (%.0f of %.0f MiB)", p->name,
+			100.0 * (double)done / (double)total, done / 1048576.0, total / 1048576.0);
+	else
+		fprintf(stderr, "\r\033[Kreading %s: %.1f M events", p->name, done / 1e6);
+}
+
+static void progress_clear(struct progress *p)
+{
+	if (p->on && p->shown)
+		fprintf(stderr, "\r\033[K");
+	p->shown = false;
+}
+
+struct fork_list {
+	struct pt_fork *forks;
+	size_t nr, cap;
+	size_t input_forks;
+#ifdef PTESCOPE_HAVE_STORE
+	struct store_sink *sink;
+#endif
+};
+
+static int collect_fork(const struct pt_fork *f, void *ctx)
+{
+	struct fork_list *l = ctx;
+
+	if (l->nr == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 256;
+		struct pt_fork *p = realloc(l->forks, cap * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		l->forks = p;
+		l->cap = cap;
+	}
+	if (pt_fork_copy(&l->forks[l->nr], f))
+		return -ENOMEM;
+	l->nr++;
+	l->input_forks++;
+#ifdef PTESCOPE_HAVE_STORE
+	if (l->sink) {
+		int ret = store_sink_fork(l->sink, f);
+
+		if (ret)
+			return ret;
+	}
+#endif
+	return 0;
+}
+
+/* Reads one input into @l. Returns 0 or a negative errno with @err set. */
+static int replay_one(const char *path, int index, struct fork_list *l, struct pt_report_input *in,
+		      struct progress *prog, char *err, size_t errlen)
+{
+	struct recon_opts ro = {.on_fork = collect_fork, .ctx = l, .input = index};
+	struct pt_read_opts opts = {.progress = progress_cb, .progress_ctx = prog};
+	struct recon *r = NULL;
+	unsigned char head[4096];
+	struct stat sb;
+	ssize_t n;
+	int fd, ret;
+
+	in->path = path;
+	pt_input_stats_init(&in->stats);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s", strerror(errno));
+		return -errno;
+	}
+	if (fstat(fd, &sb)) {
+		ret = -errno;
+		snprintf(err, errlen, "%s", strerror(errno));
+		goto out;
+	}
+	if (S_ISDIR(sb.st_mode)) {
+		ret = -EISDIR;
+		snprintf(err, errlen, "is a directory, not a trace file");
+		goto out;
+	}
+	n = S_ISREG(sb.st_mode) ? pread(fd, head, sizeof(head), 0) : -1;
+	if (!S_ISREG(sb.st_mode)) {
+		ret = -EINVAL;
+		snprintf(err, errlen, "not a regular file");
+		goto out;
+	}
+	if (n < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot read: %s", strerror(errno));
+		goto out;
+	}
+	ret = pt_detect_format(head, (size_t)n, &in->format, err, errlen);
+	if (ret)
+		goto out;
+	ret = recon_new(&ro, &r);
+	if (ret) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+#ifdef PTESCOPE_HAVE_STORE
+	if (l->sink) {
+		bool done = false;
+
+		ret = store_sink_source_begin(l->sink, path, fd, in->format, &done, err, errlen);
+		if (ret)
+			goto out;
+		if (done) {
+			in->skipped = true;
+			goto out;
+		}
+	}
+#endif
+	prog->name = path;
+	l->input_forks = 0;
+	if (in->format == PT_FMT_DAT)
+		ret = pt_dat_read(path, recon_feed, r, &in->stats, &opts, err, errlen);
+	else
+		ret = pt_text_read_fd(fd, recon_feed, r, &in->stats, &opts, err, errlen);
+	if (!ret)
+		ret = recon_finish(r);
+	progress_clear(prog);
+	in->forks = l->input_forks;
+	if (ret && !err[0])
+		snprintf(err, errlen, "%s", strerror(-ret));
+#ifdef PTESCOPE_HAVE_STORE
+	if (l->sink && !ret)
+		ret = store_sink_source_end(l->sink, &in->stats, err, errlen);
+#endif
+out:
+	recon_free(r);
+	close(fd);
+	/* strip a leading "PATH: " the readers add, the caller names the path */
+	if (ret && !strncmp(err, path, strlen(path)) && !strncmp(err + strlen(path), ": ", 2))
+		memmove(err, err + strlen(path) + 2, strlen(err + strlen(path) + 2) + 1);
+	return ret;
+}
+
+static int parse_format(const char *arg, enum pt_report_format *fmt)
+{
+	if (!strcmp(arg, "text"))
+		*fmt = PT_REPORT_TEXT;
+	else if (!strcmp(arg, "json"))
+		*fmt = PT_REPORT_JSON;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static int cmd_replay(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"format", required_argument, NULL, 'f'}, {"output", required_argument, NULL, 'o'},
+		{"db", required_argument, NULL, 'D'},	  {"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},	  {NULL, 0, NULL, 0}};
+	enum pt_report_format fmt = PT_REPORT_TEXT;
+	const char *output = NULL, *db = NULL;
+	struct progress prog = {.on = isatty(STDERR_FILENO)};
+	struct fork_list l = {0};
+	struct pt_report_input *inputs;
+	FILE *out = stdout;
+	int opt, nr, failed = 0, ret, status = 0;
+
+	while ((opt = getopt_long(argc, argv, "f:o:qh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'f':
+			if (parse_format(optarg, &fmt)) {
+				fprintf(stderr, "ptescope replay: --format must be text or json, not '%s'\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'o':
+			output = optarg;
+			break;
+		case 'D':
+			db = optarg;
+			break;
+		case 'q':
+			prog.on = false;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return 0;
+		default:
+			fprintf(stderr, "ptescope replay: see 'ptescope --help'\n");
+			return EXIT_USAGE;
+		}
+	}
+	nr = argc - optind;
+	if (nr <= 0) {
+		fprintf(stderr, "ptescope replay: no trace file given (usage: ptescope replay [--db "
+				"FILE] [--format text|json] TRACE...)\n");
+		return EXIT_USAGE;
+	}
+#ifdef PTESCOPE_HAVE_STORE
+	if (db) {
+		char err[512] = "";
+
+		if (store_sink_open(db, &l.sink, err, sizeof(err))) {
+			fprintf(stderr, "ptescope replay: %s: %s\n", db, err);
+			return EXIT_INPUT;
+		}
+	}
+#else
+	if (db) {
+		fprintf(stderr, "ptescope replay: --db: this build has no database support\n");
+		return EXIT_USAGE;
+	}
+#endif
+	inputs = calloc((size_t)nr, sizeof(*inputs));
+	if (!inputs) {
+		fprintf(stderr, "ptescope replay: out of memory\n");
+		return EXIT_INPUT;
+	}
+	for (int i = 0; i < nr; i++) {
+		const char *path = argv[optind + i];
+		char err[512] = "";
+
+		ret = replay_one(path, i, &l, &inputs[i], &prog, err, sizeof(err));
+		if (ret) {
+			fprintf(stderr, "ptescope replay: %s: %s\n", path, err);
+			inputs[i].error = strdup(err);
+			failed++;
+			if (ret == -ENOMEM)
+				break;
+		}
+	}
+#ifdef PTESCOPE_HAVE_STORE
+	if (l.sink) {
+		char err[512] = "";
+
+		if (store_sink_close(l.sink, err, sizeof(err))) {
+			fprintf(stderr, "ptescope replay: %s: %s\n", db, err);
+			status = EXIT_INPUT;
+		}
+	}
+#endif
+	if (failed == nr) {
+		status = EXIT_INPUT;
+		goto done;
+	}
+	if (output && !(out = fopen(output, "we"))) {
+		fprintf(stderr, "ptescope replay: %s: %s\n", output, strerror(errno));
+		status = EXIT_INPUT;
+		goto done;
+	}
+	ret = pt_report_write(out, fmt, inputs, (size_t)nr, l.forks, l.nr);
+	if (out != stdout && fclose(out) && !ret)
+		ret = -EIO;
+	if (ret) {
+		fprintf(stderr, "ptescope replay: writing the report failed: %s\n", strerror(-ret));
+		status = EXIT_INPUT;
+	}
+	if (failed)
+		status = EXIT_INPUT;
+done:
+	for (size_t i = 0; i < l.nr; i++)
+		pt_fork_release(&l.forks[i]);
+	free(l.forks);
+	for (int i = 0; i < nr; i++)
+		free((char *)inputs[i].error);
+	free(inputs);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd;
+
+	if (argc < 2) {
+		fputs(usage_text, stderr);
+		return EXIT_USAGE;
+	}
+	cmd = argv[1];
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+		fputs(usage_text, stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
+		printf("ptescope %s\n", PTESCOPE_VERSION);
+		return 0;
+	}
+	if (!strcmp(cmd, "replay"))
+		return cmd_replay(argc - 1, argv + 1);
+	if (!strcmp(cmd, "report")) {
+#ifdef PTESCOPE_HAVE_STORE
+		return store_cli_report(argc - 1, argv + 1);
+#else
+		fprintf(stderr, "ptescope report: this build has no database support\n");
+		return EXIT_USAGE;
+#endif
+	}
+	fprintf(stderr, "ptescope: unknown command '%s' (try 'ptescope --help')\n", cmd);
+	return EXIT_USAGE;
+}

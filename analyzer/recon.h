@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Call reconstruction and fork derivation: consumes the pt_events of one
+ * input (from any reader, or live capture), rebuilds each task's call stack,
+ * and turns every fork it sees into a pt_fork record (fork.h).
+ *
+ * How a trace maps to forks, passes and lock breaks is written down in
+ * docs/architecture.md ("From calls to forks"); kernel-notes.md has the
+ * kernel facts it rests on.
+ */
+#ifndef PTESCOPE_RECON_H
+#define PTESCOPE_RECON_H
+
+#include <stdbool.h>
+
+#include "event.h"
+#include "fork.h"
+
+/* Roles of the functions the analysis cares about, by what they do. */
+enum pt_role {
+	PT_ROLE_OTHER = 0,
+	PT_ROLE_KERNEL_CLONE, /* kernel_clone, _do_fork, do_fork */
+	PT_ROLE_COPY_PROCESS,
+	PT_ROLE_DUP_MMAP,
+	PT_ROLE_COPY_PAGE_RANGE,
+	PT_ROLE_COPY_PTE_RANGE,
+	PT_ROLE_LOCK,	   /* _raw_spin_lock, rt_spin_lock, ... */
+	PT_ROLE_UNLOCK,	   /* _raw_spin_unlock, rt_spin_unlock */
+	PT_ROLE_RESCHED,   /* __cond_resched, _cond_resched */
+	PT_ROLE_PTE_ALLOC, /* __pte_alloc */
+	PT_ROLE_SWAP_CONT, /* add_swap_count_continuation */
+	PT_ROLE_PTE,	   /* vm_normal_page: one per present PTE copied */
+	PT_ROLE_PTE_COPY,  /* copy_present_pte(s), when not inlined */
+	PT_ROLE_HUGE,	   /* copy_huge_pmd, copy_huge_pud, copy_hugetlb_page_range */
+	PT_ROLE_COUNT
+};
+
+/* The role of a kernel function name (module suffix already stripped). */
+enum pt_role pt_role_of(const char *func);
+
+/* Which roles the trace could show: bit (1 << role). */
+typedef unsigned pt_caps;
+#define PT_CAP(role) (1u << (role))
+/* Extra capability bits beyond the roles. */
+#define PT_CAP_TIMES (1u << 30)	   /* events carry timestamps */
+#define PT_CAP_FORK_EVENT (1u << 31) /* sched_process_fork is recorded */
+
+/* Receives each finished fork. @f is valid during the call only (copy it to keep). */
+typedef int (*pt_fork_fn)(const struct pt_fork *f, void *ctx);
+
+struct recon_opts {
+	pt_fork_fn on_fork;
+	void *ctx;
+	int input; /* stored in each fork's `input` */
+	/*
+	 * When the caller knows what the trace was set up to record (live capture
+	 * knows its filter), set caps_known and caps: forks are then handed over
+	 * as soon as they end. Otherwise (replay) they are held until
+	 * recon_finish(), when the capabilities seen in the whole input decide
+	 * which fields are null.
+	 */
+	bool caps_known;
+	pt_caps caps;
+	/* Without fork events or an enclosing fork-path call, two copy_page_range
+	 * runs of one task further apart than this are two forks. 0 = 1 ms. */
+	uint64_t split_gap_ns;
+};
+
+struct recon;
+
+/* Returns 0 or -ENOMEM. Free with recon_free(). */
+int recon_new(const struct recon_opts *opts, struct recon **out);
+void recon_free(struct recon *r);
+
+/* pt_event_fn: feeds one event (ctx is the struct recon). 0 or negative errno. */
+int recon_feed(const struct pt_event *ev, void *ctx);
+
+/* End of input: forks still open are handed over as partial, held forks
+ * are finalised and handed over. Returns 0 or the callback's negative errno. */
+int recon_finish(struct recon *r);
+
+/* The capabilities seen so far (replay) or given (live). */
+pt_caps recon_caps(const struct recon *r);
+
+#endif
