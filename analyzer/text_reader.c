@@ -116,7 +116,7 @@ static inline const char *rtrim(const char *s, const char *e)
 
 static inline bool has_prefix(const char *p, const char *e, const char *lit, size_t n)
 {
-	return (size_t)(e - p) >= n && memcmp(p, lit, n) == 0;
+	return e > p && (size_t)(e - p) >= n && memcmp(p, lit, n) == 0;
 }
 
 #define HAS_PREFIX(p, e, lit) has_prefix((p), (e), (lit), sizeof(lit) - 1)
@@ -160,7 +160,8 @@ static const char *parse_fixed(const char *p, const char *e, int frac_digits, ui
 		fp *= 10;
 	for (i = 0; i < frac_digits; i++)
 		scale *= 10;
-	if (ip > (UINT64_MAX - fp) / scale)
+	/* UINT64_MAX is PT_NO_TIME: not a value a line can carry. */
+	if (ip > (UINT64_MAX - fp) / scale || ip * scale + fp == UINT64_MAX)
 		return NULL;
 	*out = ip * scale + fp;
 	return p;
@@ -423,6 +424,8 @@ static int emit_fork(struct text_reader *r, const struct text_line *ln, const ch
 	struct pt_event ev;
 	int pid, child;
 
+	if (p >= e)
+		return 1;
 	p = skip_sp(p, e);
 	e = rtrim(p, e);
 	if (!HAS_PREFIX(p, e, "comm="))
@@ -744,8 +747,10 @@ static int parse_kernel_line(struct text_reader *r, const char *s, const char *e
 	case '/':
 		if (HAS_PREFIX(c, e, "/* sched_process_fork: ")) {
 			e = rtrim(c, e);
-			if (e - c >= 2 && e[-1] == '/' && e[-2] == '*')
+			if (e - c >= 25 && e[-1] == '/' && e[-2] == '*')
 				e -= 2;
+			if (e - c < 23)
+				return 0;
 			ret = emit_fork(r, &ln, c + 23, e);
 			return ret == 1 ? 0 : ret; /* an odd fork event is still a comment */
 		}
@@ -1125,7 +1130,7 @@ int pt_text_read_fd(int fd, pt_event_fn fn, void *ctx, struct pt_input_stats *st
 			st->unparsed_lines++;
 			skipping = true;
 			len = 0;
-		} else {
+		} else if (start) {
 			memmove(buf, buf + start, len - start);
 			len -= start;
 		}

@@ -187,6 +187,15 @@ static const struct text_case cases[] = {
 			"FORK cpu=1 pid=96 comm=my prog ts=7498696000 child=98/my prog\n",
 	},
 	{
+		.name = "truncated fork comments (fuzzer finding)",
+		.in = "# tracer: function_graph\n"
+		      " 1)               |  /* sched_process_fork: \n"
+		      " 1)               |  /* sched_process_fork: */\n"
+		      " 1)               |  /* sched_process_fork: comm=a pid=\n"
+		      " 1)               |  /* sched_process_fork: comm=a pid=1 child_comm=b child_pid= */\n",
+		.want = "",
+	},
+	{
 		.name = "funcgraph-retval and retaddr comments",
 		.in = " 1)   0.911 us    |  f(); /* = 0x0 */\n"
 		      " 1)   0.911 us    |  f(); /* ret=-12 */\n"
