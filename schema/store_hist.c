@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Log-linear histogram bins for the rollups: exact below 128 ns, then 64
+ * bins per power of two, so a bin's midpoint is within 1/128 (< 1%) of any
+ * value in it. 3776 bins cover 0 .. 2^64 ns. Fed with durations by the
+ * store's insert path; read by store_stats() and friends, which merge
+ * (bin, count) rows from the rollup table and read percentiles off them.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_internal.h"
+
+#define SUB (1 << STORE_HIST_SUB_BITS)
+
+int store_hist_bin(uint64_t v)
+{
+	int e;
+
+	if (v < 2 * SUB)
+		return (int)v;
+	e = 63 - __builtin_clzll(v);
+	return 2 * SUB + (e - STORE_HIST_SUB_BITS - 1) * SUB +
+	       (int)((v >> (e - STORE_HIST_SUB_BITS)) & (SUB - 1));
+}
+
+uint64_t store_hist_value(int bin)
+{
+	int e, sub;
+	uint64_t low, width;
+
+	if (bin < 2 * SUB)
+		return bin < 0 ? 0 : (uint64_t)bin;
+	e = STORE_HIST_SUB_BITS + 1 + (bin - 2 * SUB) / SUB;
+	sub = (bin - 2 * SUB) % SUB;
+	if (e > 63)
+		return UINT64_MAX;
+	low = (uint64_t)(SUB + sub) << (e - STORE_HIST_SUB_BITS);
+	width = (uint64_t)1 << (e - STORE_HIST_SUB_BITS);
+	return low + width / 2;
+}
+
+int store_hist_add(struct store_hist *h, int bin, uint64_t n)
+{
+	size_t i;
+
+	if (bin < -1 || bin > store_hist_bin(UINT64_MAX))
+		return -EINVAL;
+	i = (size_t)(bin + 1);
+	if (i >= h->cap) {
+		size_t cap = h->cap ? h->cap : 256;
+		uint64_t *nn;
+
+		while (cap <= i)
+			cap *= 2;
+		nn = realloc(h->n, cap * sizeof(*nn));
+		if (!nn)
+			return -ENOMEM;
+		memset(nn + h->cap, 0, (cap - h->cap) * sizeof(*nn));
+		h->n = nn;
+		h->cap = cap;
+	}
+	h->n[i] += n;
+	h->count += n;
+	return 0;
+}
+
+/* Nearest rank: the smallest value with at least ceil(q * N) values <= it. */
+static uint64_t rank_value(const struct store_hist *h, uint64_t values, double q)
+{
+	uint64_t rank = (uint64_t)(q * (double)values), seen = 0;
+	size_t i;
+
+	if ((double)rank < q * (double)values)
+		rank++;
+	if (rank == 0)
+		rank = 1;
+	for (i = 1; i < h->cap; i++) {
+		seen += h->n[i];
+		if (seen >= rank)
+			return store_hist_value((int)i - 1);
+	}
+	return 0;
+}
+
+void store_hist_result(const struct store_hist *h, struct store_stat *out)
+{
+	uint64_t nulls = h->cap ? h->n[0] : 0, values = h->count - nulls;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	out->count = h->count;
+	out->nulls = nulls;
+	if (!values)
+		return;
+	out->p50_ns = rank_value(h, values, 0.50);
+	out->p90_ns = rank_value(h, values, 0.90);
+	out->p99_ns = rank_value(h, values, 0.99);
+	out->p999_ns = rank_value(h, values, 0.999);
+	for (i = h->cap; i-- > 1;) {
+		if (h->n[i]) {
+			out->max_ns = store_hist_value((int)i - 1);
+			break;
+		}
+	}
+}
+
+void store_hist_free(struct store_hist *h)
+{
+	if (!h)
+		return;
+	free(h->n);
+	memset(h, 0, sizeof(*h));
+}

@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the store's own files share: the handle, the embedded migrations,
+ * the histogram binning, SHA-256, and small SQLite helpers. Not installed,
+ * not for callers of store.h.
+ */
+#ifndef PTESCOPE_STORE_INTERNAL_H
+#define PTESCOPE_STORE_INTERNAL_H
+
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+/* 'PtSc': marks a ptescope database (PRAGMA application_id). */
+#define STORE_APPLICATION_ID 0x50745363
+
+struct store_migration {
+	int version;
+	const char *name;
+	const char *sql;
+};
+
+/* Generated from schema/migrations/ by embed.cmake. */
+extern const struct store_migration store_migrations[];
+extern const size_t store_nr_migrations;
+
+/* ---- histogram bins (store_hist.c) ---- */
+
+#define STORE_HIST_SUB_BITS 6
+#define STORE_HIST_NULL_BIN (-1)
+
+/* Bin of @v: exact below 128, then 64 bins per power of two. */
+int store_hist_bin(uint64_t v);
+/* The value a bin stands for (its midpoint; exact bins: the value). */
+uint64_t store_hist_value(int bin);
+
+/* Accumulates (bin -> count) and reads percentiles from it. */
+struct store_hist {
+	uint64_t *n; /* indexed by bin + 1 (bin -1 = nulls) */
+	size_t cap;
+	uint64_t count;
+};
+int store_hist_add(struct store_hist *h, int bin, uint64_t n);
+/* Fills count/nulls/percentiles/max of @out. */
+void store_hist_result(const struct store_hist *h, struct store_stat *out);
+void store_hist_free(struct store_hist *h);
+
+/* ---- SHA-256 (sha256.c) ---- */
+
+struct sha256_ctx {
+	uint32_t h[8];
+	uint64_t len;
+	unsigned char buf[64];
+	size_t fill;
+};
+void sha256_init(struct sha256_ctx *c);
+void sha256_update(struct sha256_ctx *c, const void *data, size_t len);
+void sha256_final(struct sha256_ctx *c, unsigned char out[32]);
+
+/* ---- the handle ---- */
+
+/* A pending rollup delta (metric, res, t, grp, bin) += n. */
+struct store_agg_slot {
+	int64_t t;
+	int32_t grp, bin;
+	int8_t metric, res, used;
+	int64_t n;
+};
+
+struct store_comm_cache {
+	char name[32];
+	int64_t grp;
+	int used;
+};
+
+#define STORE_COMM_CACHE 512
+
+struct store {
+	sqlite3 *db;
+	char *path;
+	struct store_opts opts;
+	char errmsg[256];
+
+	bool in_txn;
+	bool wrote; /* committed something through this handle */
+	unsigned txn_forks, txn_rows;
+	int64_t txn_source; /* source of the last fork inserted in this txn */
+
+	/* For on_commit: forks stored so far in the source begun last. */
+	int64_t cb_source;
+	uint64_t cb_forks;
+
+	/* Clock offset of the source last written to (wall = ts + offset). */
+	int64_t off_source, off_ns;
+	bool off_known;
+
+	/* Prepared once, reused for every row. */
+	sqlite3_stmt *ins_fork, *ins_vma, *ins_pass, *upsert_rollup, *del_rollup_zero;
+	sqlite3_stmt *find_group, *ins_group, *count_groups;
+
+	/* Rollup deltas of the open transaction, flushed before COMMIT. */
+	struct store_agg_slot *agg;
+	size_t agg_cap, agg_used;
+
+	struct store_comm_cache comm[STORE_COMM_CACHE];
+	int64_t nr_groups; /* -1: not loaded */
+};
+
+#define STORE_STR_(x) #x
+#define STORE_STR(x) STORE_STR_(x)
+
+/* Sets @err (and the handle's message) from @fmt; returns @rc. */
+int store_fail(struct store *s, char *err, size_t errlen, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+/* SQLite result code -> negative errno. */
+int store_errno(int sqlite_rc);
+/* Prepares @sql or fails with a message. */
+int store_prepare(struct store *s, const char *sql, sqlite3_stmt **st, char *err, size_t errlen);
+/* Runs @sql (no parameters, no rows wanted). */
+int store_exec(struct store *s, const char *sql, char *err, size_t errlen);
+
+/* Rollup bookkeeping shared by insert, purge and retention (store.c). */
+int store_rollup_fork(struct store *s, int64_t wall_ns, const char *comm,
+		      const int64_t vals[STORE_M_COUNT - 1], const uint64_t *pass_hold,
+		      size_t nr_pass, int64_t sign, char *err, size_t errlen);
+int store_rollup_flush(struct store *s, char *err, size_t errlen);
+/* Rollup group of @comm; 0 ("other") past the cap. Reads only when @create is false. */
+int store_comm_group(struct store *s, const char *comm, bool create, int64_t *grp, char *err,
+		     size_t errlen);
+
+#endif

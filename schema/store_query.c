@@ -1,0 +1,976 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The store's read side: sources, forks (filtered, paged by id), one fork
+ * with its detail, and statistics read from the histogram rollups.
+ *
+ * Fed by the database store.c writes; feeds `ptescope report` and the
+ * daemon's HTTP API, normally through a read-only handle of its own. Sized
+ * for millions of forks: fork listings walk an index and stop at the limit;
+ * statistics over any range read at most (minutes at the edges + hours in
+ * between) x bins rows of the rollups, never the forks.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store_internal.h"
+
+static const char *const metric_names[STORE_M_COUNT] = {
+	"fork",		   "kernel_clone",  "copy_process", "dup_mmap",
+	"copy_page_range", "max_lock_hold", "pte_pass_hold",
+};
+
+const char *store_metric_name(enum store_metric m)
+{
+	return (unsigned)m < STORE_M_COUNT ? metric_names[m] : "unknown";
+}
+
+static int qfail(struct store *s, char *err, size_t errlen, int rc, const char *what)
+{
+	return store_fail(s, err, errlen, store_errno(rc), "%s: %s: %s", s->path, what,
+			  sqlite3_errmsg(s->db));
+}
+
+/* ---- column readers: SQL NULL becomes the pt_fork null ---- */
+
+static uint64_t col_time(sqlite3_stmt *st, int i)
+{
+	return sqlite3_column_type(st, i) == SQLITE_NULL ? PT_NO_TIME
+							 : (uint64_t)sqlite3_column_int64(st, i);
+}
+
+static int64_t col_count(sqlite3_stmt *st, int i)
+{
+	return sqlite3_column_type(st, i) == SQLITE_NULL ? PT_NULL : sqlite3_column_int64(st, i);
+}
+
+static int64_t col_neg(sqlite3_stmt *st, int i)
+{
+	return sqlite3_column_type(st, i) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, i);
+}
+
+static void col_comm(sqlite3_stmt *st, int i, char out[32])
+{
+	const char *v = (const char *)sqlite3_column_text(st, i);
+
+	snprintf(out, 32, "%s", v ? v : "");
+}
+
+static char *col_strdup(sqlite3_stmt *st, int i, int *oom)
+{
+	const char *v = (const char *)sqlite3_column_text(st, i);
+	char *d;
+
+	if (!v)
+		return NULL;
+	d = strdup(v);
+	if (!d)
+		*oom = 1;
+	return d;
+}
+
+/* ---- sources ---- */
+
+void store_sources_free(struct store_source *v, size_t nr)
+{
+	size_t i;
+
+	if (!v)
+		return;
+	for (i = 0; i < nr; i++) {
+		free(v[i].host);
+		free(v[i].path);
+		free(v[i].format);
+		free(v[i].kernel);
+		free(v[i].content_sha256);
+	}
+	free(v);
+}
+
+int store_list_sources(struct store *s, bool complete_only, struct store_source **out, size_t *nr,
+		       char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	struct store_source *v = NULL;
+	size_t n = 0, cap = 0;
+	int rc, r, oom = 0;
+
+	*out = NULL;
+	*nr = 0;
+	r = store_prepare(s,
+			  "SELECT id, kind, host, path, format, kernel, content_sha256, size_bytes,"
+			  " events, lines, unparsed_lines, lost_events, lost_unknown, first_ts_ns,"
+			  " last_ts_ns, cpus, forks, started_wall_ns, completed_wall_ns"
+			  " FROM source WHERE ?1 = 0 OR kind = 'live' OR completed_wall_ns IS NOT NULL"
+			  " ORDER BY id",
+			  &st, err, errlen);
+	if (r)
+		return r;
+	sqlite3_bind_int(st, 1, complete_only);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_source *x;
+
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			struct store_source *nv = realloc(v, ncap * sizeof(*nv));
+
+			if (!nv) {
+				oom = 1;
+				break;
+			}
+			v = nv;
+			cap = ncap;
+		}
+		x = &v[n++];
+		memset(x, 0, sizeof(*x));
+		x->id = sqlite3_column_int64(st, 0);
+		x->kind = strcmp((const char *)sqlite3_column_text(st, 1), "live") == 0
+				  ? STORE_SOURCE_LIVE
+				  : STORE_SOURCE_REPLAY;
+		x->host = col_strdup(st, 2, &oom);
+		x->path = col_strdup(st, 3, &oom);
+		x->format = col_strdup(st, 4, &oom);
+		x->kernel = col_strdup(st, 5, &oom);
+		x->content_sha256 = col_strdup(st, 6, &oom);
+		x->size_bytes = col_neg(st, 7);
+		pt_input_stats_init(&x->stats);
+		x->stats.events = (uint64_t)sqlite3_column_int64(st, 8);
+		x->stats.lines = (uint64_t)sqlite3_column_int64(st, 9);
+		x->stats.unparsed_lines = (uint64_t)sqlite3_column_int64(st, 10);
+		x->stats.lost_events = (uint64_t)sqlite3_column_int64(st, 11);
+		x->stats.lost_unknown = sqlite3_column_int(st, 12);
+		x->stats.first_ts_ns = col_time(st, 13);
+		x->stats.last_ts_ns = col_time(st, 14);
+		x->stats.cpus = sqlite3_column_int(st, 15);
+		x->forks = col_neg(st, 16);
+		x->started_wall_ns = sqlite3_column_int64(st, 17);
+		x->completed_wall_ns = sqlite3_column_int64(st, 18);
+		if (oom)
+			break;
+	}
+	sqlite3_finalize(st);
+	if (oom) {
+		store_sources_free(v, n);
+		return store_fail(s, err, errlen, -ENOMEM, "out of memory");
+	}
+	if (rc != SQLITE_DONE) {
+		store_sources_free(v, n);
+		return qfail(s, err, errlen, rc, "listing sources");
+	}
+	*out = v;
+	*nr = n;
+	return 0;
+}
+
+/* ---- forks ---- */
+
+#define FORK_COLUMNS                                                                             \
+	"f.id, f.source_id, f.wall_ns, f.ts_ns, f.parent_pid, f.parent_comm, f.child_pid,"        \
+	" f.child_comm, f.kernel_clone_ns, f.copy_process_ns, f.dup_mmap_ns,"                     \
+	" f.copy_page_range_ns, f.vmas, f.pte_passes, f.lock_breaks, f.ptes,"                     \
+	" f.max_lock_hold_ns, f.complete, f.flags"
+
+static void read_fork_row(sqlite3_stmt *st, struct store_fork_row *row)
+{
+	struct pt_fork *f = &row->fork;
+
+	memset(row, 0, sizeof(*row));
+	row->id = sqlite3_column_int64(st, 0);
+	row->source_id = sqlite3_column_int64(st, 1);
+	row->wall_ns = sqlite3_column_int64(st, 2);
+	f->ts_ns = col_time(st, 3);
+	f->parent_pid = (int)col_neg(st, 4);
+	col_comm(st, 5, f->parent_comm);
+	f->child_pid = (int)col_neg(st, 6);
+	col_comm(st, 7, f->child_comm);
+	f->kernel_clone_ns = col_time(st, 8);
+	f->copy_process_ns = col_time(st, 9);
+	f->dup_mmap_ns = col_time(st, 10);
+	f->copy_page_range_ns = col_time(st, 11);
+	f->vmas = col_count(st, 12);
+	f->pte_passes = col_count(st, 13);
+	f->lock_breaks = col_count(st, 14);
+	f->ptes = col_count(st, 15);
+	f->max_lock_hold_ns = col_time(st, 16);
+	f->complete = sqlite3_column_int(st, 17);
+	f->flags = (unsigned)sqlite3_column_int64(st, 18);
+}
+
+void store_fork_rows_free(struct store_fork_row *rows, size_t nr)
+{
+	size_t i;
+
+	if (!rows)
+		return;
+	for (i = 0; i < nr; i++) {
+		free(rows[i].fork.vma);
+		free(rows[i].fork.pass);
+	}
+	free(rows);
+}
+
+static void bind_named(sqlite3_stmt *st, const char *name, int64_t v)
+{
+	int i = sqlite3_bind_parameter_index(st, name);
+
+	if (i)
+		sqlite3_bind_int64(st, i, v);
+}
+
+int store_query_forks(struct store *s, const struct store_fork_filter *flt,
+		      struct store_fork_row **rows, size_t *nr, int64_t *next_cursor, char *err,
+		      size_t errlen)
+{
+	char sql[1536];
+	sqlite3_stmt *st = NULL;
+	struct store_fork_row *v = NULL;
+	size_t n = 0, cap = 0;
+	int rc, r, idx;
+
+	*rows = NULL;
+	*nr = 0;
+	if (next_cursor)
+		*next_cursor = 0;
+	/* Fixed fragments only; every value is bound. */
+	snprintf(sql, sizeof(sql), "SELECT " FORK_COLUMNS " FROM fork f WHERE 1%s%s%s%s%s%s%s%s%s%s ORDER BY f.id %s%s",
+		 flt->comm ? " AND f.parent_comm = :comm" : "",
+		 flt->pid >= 0 ? " AND f.parent_pid = :pid" : "",
+		 flt->since_ts_ns ? " AND f.ts_ns >= :sts" : "",
+		 flt->until_ts_ns ? " AND f.ts_ns < :uts" : "",
+		 flt->since_wall_ns ? " AND f.wall_ns >= :sw" : "",
+		 flt->until_wall_ns ? " AND f.wall_ns < :uw" : "",
+		 flt->min_us > 0 ? " AND coalesce(f.kernel_clone_ns, f.copy_process_ns,"
+				   " f.dup_mmap_ns, f.copy_page_range_ns) >= :minns"
+				 : "",
+		 flt->source_id ? " AND f.source_id = :src" : "",
+		 flt->complete_sources ? " AND f.source_id IN (SELECT id FROM source WHERE"
+					 " completed_wall_ns IS NOT NULL OR kind = 'live')"
+				       : "",
+		 flt->cursor ? (flt->oldest_first ? " AND f.id > :cur" : " AND f.id < :cur") : "",
+		 flt->oldest_first ? "ASC" : "DESC", flt->limit ? " LIMIT :lim" : "");
+	r = store_prepare(s, sql, &st, err, errlen);
+	if (r)
+		return r;
+	idx = sqlite3_bind_parameter_index(st, ":comm");
+	if (idx)
+		sqlite3_bind_text(st, idx, flt->comm, -1, SQLITE_STATIC);
+	bind_named(st, ":pid", flt->pid);
+	bind_named(st, ":sts", (int64_t)flt->since_ts_ns);
+	bind_named(st, ":uts", (int64_t)flt->until_ts_ns);
+	bind_named(st, ":sw", flt->since_wall_ns);
+	bind_named(st, ":uw", flt->until_wall_ns);
+	bind_named(st, ":minns", flt->min_us * 1000);
+	bind_named(st, ":src", flt->source_id);
+	bind_named(st, ":cur", flt->cursor);
+	/* One more than asked, to know whether there is a next page. */
+	bind_named(st, ":lim", (int64_t)flt->limit + 1);
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (flt->limit && n == flt->limit) {
+			if (next_cursor)
+				*next_cursor = v[n - 1].id;
+			break;
+		}
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			struct store_fork_row *nv = realloc(v, ncap * sizeof(*nv));
+
+			if (!nv) {
+				r = store_fail(s, err, errlen, -ENOMEM, "out of memory");
+				break;
+			}
+			v = nv;
+			cap = ncap;
+		}
+		read_fork_row(st, &v[n++]);
+	}
+	if (!r && rc != SQLITE_ROW && rc != SQLITE_DONE)
+		r = qfail(s, err, errlen, rc, "listing forks");
+	sqlite3_finalize(st);
+	if (r) {
+		store_fork_rows_free(v, n);
+		return r;
+	}
+	*rows = v;
+	*nr = n;
+	return 0;
+}
+
+int store_get_fork(struct store *s, int64_t id, struct store_fork_row *row, char *err,
+		   size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	struct pt_fork *f = &row->fork;
+	size_t cap;
+	int rc, r;
+
+	memset(row, 0, sizeof(*row));
+	r = store_prepare(s, "SELECT " FORK_COLUMNS " FROM fork f WHERE f.id = ?1", &st, err,
+			  errlen);
+	if (r)
+		return r;
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		read_fork_row(st, row);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_DONE)
+		return store_fail(s, err, errlen, -ENOENT, "no fork %lld", (long long)id);
+	if (rc != SQLITE_ROW)
+		return qfail(s, err, errlen, rc, "reading a fork");
+
+	r = store_prepare(s,
+			  "SELECT start_ns, dur_ns, passes, ptes, huge FROM vma_copy"
+			  " WHERE fork_id = ?1 ORDER BY idx",
+			  &st, err, errlen);
+	if (r)
+		goto out;
+	sqlite3_bind_int64(st, 1, id);
+	cap = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct pt_vma_copy *v;
+
+		if (f->nr_vma == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			struct pt_vma_copy *nv = realloc(f->vma, ncap * sizeof(*nv));
+
+			if (!nv) {
+				r = store_fail(s, err, errlen, -ENOMEM, "out of memory");
+				break;
+			}
+			f->vma = nv;
+			cap = ncap;
+		}
+		v = &f->vma[f->nr_vma++];
+		v->start_ns = col_time(st, 0);
+		v->dur_ns = col_time(st, 1);
+		v->passes = (int32_t)col_neg(st, 2);
+		v->ptes = (int32_t)col_neg(st, 3);
+		v->huge = sqlite3_column_int(st, 4);
+	}
+	if (!r && rc != SQLITE_DONE)
+		r = qfail(s, err, errlen, rc, "reading VMA copies");
+	sqlite3_finalize(st);
+	if (r)
+		goto out;
+
+	r = store_prepare(s,
+			  "SELECT vma, ptes, start_ns, hold_ns, new_pmd, resumed FROM pte_pass"
+			  " WHERE fork_id = ?1 ORDER BY idx",
+			  &st, err, errlen);
+	if (r)
+		goto out;
+	sqlite3_bind_int64(st, 1, id);
+	cap = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct pt_pte_pass *p;
+
+		if (f->nr_pass == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			struct pt_pte_pass *np = realloc(f->pass, ncap * sizeof(*np));
+
+			if (!np) {
+				r = store_fail(s, err, errlen, -ENOMEM, "out of memory");
+				break;
+			}
+			f->pass = np;
+			cap = ncap;
+		}
+		p = &f->pass[f->nr_pass++];
+		p->vma = sqlite3_column_int(st, 0);
+		p->ptes = (int32_t)col_neg(st, 1);
+		p->start_ns = col_time(st, 2);
+		p->hold_ns = col_time(st, 3);
+		p->new_pmd = sqlite3_column_int(st, 4);
+		p->resumed = sqlite3_column_int(st, 5);
+	}
+	if (!r && rc != SQLITE_DONE)
+		r = qfail(s, err, errlen, rc, "reading PTE passes");
+	sqlite3_finalize(st);
+out:
+	if (r) {
+		free(f->vma);
+		free(f->pass);
+		f->vma = NULL;
+		f->pass = NULL;
+		f->nr_vma = f->nr_pass = 0;
+	}
+	return r;
+}
+
+/* ---- statistics from the rollups ---- */
+
+#define MINUTE_NS 60000000000ll
+#define OPEN_MINUTES (1ll << 40)
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+	int64_t q = a / b;
+
+	return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+static int64_t ceil_div(int64_t a, int64_t b)
+{
+	return -floor_div(-a, b);
+}
+
+/* The rollup rows covering [since, until): (res, t0, t1) spans, at most three. */
+struct span {
+	int res;
+	int64_t t0, t1;
+};
+
+static size_t range_spans(const struct store_range *r, struct span sp[3])
+{
+	int64_t m0 = r->since_wall_ns ? floor_div(r->since_wall_ns, MINUTE_NS) : -OPEN_MINUTES;
+	int64_t m1 = r->until_wall_ns ? ceil_div(r->until_wall_ns, MINUTE_NS) : OPEN_MINUTES;
+	int64_t h0 = ceil_div(m0, 60), h1 = floor_div(m1, 60);
+	size_t n = 0;
+
+	if (m0 >= m1)
+		return 0;
+	if (h0 >= h1) {
+		sp[n++] = (struct span){0, m0, m1};
+		return n;
+	}
+	if (m0 < h0 * 60)
+		sp[n++] = (struct span){0, m0, h0 * 60};
+	sp[n++] = (struct span){1, h0, h1};
+	if (h1 * 60 < m1)
+		sp[n++] = (struct span){0, h1 * 60, m1};
+	return n;
+}
+
+/*
+ * Rollup group of r->comm: *grp = -2 for all groups, >= 0 a group, -1 when
+ * the comm has no group of its own (never seen, or past the cap).
+ */
+static int range_group(struct store *s, const struct store_range *r, int64_t *grp, char *err,
+		       size_t errlen)
+{
+	*grp = -2;
+	if (!r->comm)
+		return 0;
+	return store_comm_group(s, r->comm, false, grp, err, errlen);
+}
+
+static int64_t u64_cmp_sort(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	return (int)u64_cmp_sort(a, b);
+}
+
+struct u64vec {
+	uint64_t *v;
+	size_t n, cap;
+	uint64_t nulls;
+};
+
+static int vec_push(struct u64vec *x, int64_t v)
+{
+	if (v < 0) {
+		x->nulls++;
+		return 0;
+	}
+	if (x->n == x->cap) {
+		size_t cap = x->cap ? x->cap * 2 : 1024;
+		uint64_t *nv = realloc(x->v, cap * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		x->v = nv;
+		x->cap = cap;
+	}
+	x->v[x->n++] = (uint64_t)v;
+	return 0;
+}
+
+static uint64_t exact_rank(const struct u64vec *x, double q)
+{
+	uint64_t rank = (uint64_t)(q * (double)x->n);
+
+	if ((double)rank < q * (double)x->n)
+		rank++;
+	if (rank == 0)
+		rank = 1;
+	return x->v[rank - 1];
+}
+
+/* Exact statistics of one comm from the forks themselves (comms past the group cap). */
+static int stats_exact(struct store *s, const struct store_range *r,
+		       struct store_stat out[STORE_M_COUNT], char *err, size_t errlen)
+{
+	struct u64vec vec[STORE_M_COUNT] = {0};
+	sqlite3_stmt *st = NULL;
+	int rc, ret, m;
+
+	ret = store_prepare(s,
+			    "SELECT f.kernel_clone_ns, f.copy_process_ns, f.dup_mmap_ns,"
+			    " f.copy_page_range_ns, f.max_lock_hold_ns, f.id FROM fork f"
+			    " WHERE f.parent_comm = ?1 AND f.wall_ns >= ?2 AND f.wall_ns < ?3",
+			    &st, err, errlen);
+	if (ret)
+		return ret;
+	sqlite3_bind_text(st, 1, r->comm, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, r->since_wall_ns ? r->since_wall_ns : INT64_MIN);
+	sqlite3_bind_int64(st, 3, r->until_wall_ns ? r->until_wall_ns : INT64_MAX);
+	while (!ret && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t outer = -1;
+
+		for (m = 0; m < 5 && !ret; m++) {
+			int64_t v = col_neg(st, m);
+
+			ret = vec_push(&vec[STORE_M_KERNEL_CLONE + m], v);
+			if (m < 4 && outer < 0)
+				outer = v;
+		}
+		if (!ret)
+			ret = vec_push(&vec[STORE_M_FORK], outer);
+	}
+	if (!ret && rc != SQLITE_DONE)
+		ret = qfail(s, err, errlen, rc, "reading forks for statistics");
+	sqlite3_finalize(st);
+	st = NULL;
+	if (!ret)
+		ret = store_prepare(s,
+				    "SELECT p.hold_ns FROM fork f JOIN pte_pass p ON p.fork_id = f.id"
+				    " WHERE f.parent_comm = ?1 AND f.wall_ns >= ?2 AND f.wall_ns < ?3",
+				    &st, err, errlen);
+	if (!ret) {
+		sqlite3_bind_text(st, 1, r->comm, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, r->since_wall_ns ? r->since_wall_ns : INT64_MIN);
+		sqlite3_bind_int64(st, 3, r->until_wall_ns ? r->until_wall_ns : INT64_MAX);
+		while (!ret && (rc = sqlite3_step(st)) == SQLITE_ROW)
+			ret = vec_push(&vec[STORE_M_PASS_HOLD], col_neg(st, 0));
+		if (!ret && rc != SQLITE_DONE)
+			ret = qfail(s, err, errlen, rc, "reading passes for statistics");
+		sqlite3_finalize(st);
+	}
+	for (m = 0; m < STORE_M_COUNT; m++) {
+		struct u64vec *x = &vec[m];
+
+		memset(&out[m], 0, sizeof(out[m]));
+		out[m].exact = true;
+		if (!ret) {
+			out[m].count = x->n + x->nulls;
+			out[m].nulls = x->nulls;
+			if (x->n) {
+				qsort(x->v, x->n, sizeof(*x->v), cmp_u64);
+				out[m].p50_ns = exact_rank(x, 0.50);
+				out[m].p90_ns = exact_rank(x, 0.90);
+				out[m].p99_ns = exact_rank(x, 0.99);
+				out[m].p999_ns = exact_rank(x, 0.999);
+				out[m].max_ns = x->v[x->n - 1];
+			}
+		}
+		free(x->v);
+	}
+	if (ret == -ENOMEM)
+		store_fail(s, err, errlen, ret, "out of memory");
+	return ret;
+}
+
+/* Adds the rollup rows of @metric over the range (one group or all) to @h. */
+static int hist_range(struct store *s, sqlite3_stmt *st, int metric, const struct span *sp,
+		      size_t nr_sp, int64_t grp, struct store_hist *h, char *err, size_t errlen)
+{
+	size_t i;
+	int rc, r = 0;
+
+	for (i = 0; i < nr_sp && !r; i++) {
+		sqlite3_reset(st);
+		sqlite3_bind_int(st, 1, metric);
+		sqlite3_bind_int(st, 2, sp[i].res);
+		sqlite3_bind_int64(st, 3, sp[i].t0);
+		sqlite3_bind_int64(st, 4, sp[i].t1);
+		sqlite3_bind_int64(st, 5, grp);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			int64_t n = sqlite3_column_int64(st, 1);
+
+			if (n > 0 && store_hist_add(h, sqlite3_column_int(st, 0), (uint64_t)n)) {
+				r = store_fail(s, err, errlen, -ENOMEM, "out of memory");
+				break;
+			}
+		}
+		if (!r && rc != SQLITE_DONE)
+			r = qfail(s, err, errlen, rc, "reading rollups");
+	}
+	sqlite3_reset(st);
+	return r;
+}
+
+int store_stats(struct store *s, const struct store_range *r, struct store_stat out[STORE_M_COUNT],
+		char *err, size_t errlen)
+{
+	struct span sp[3];
+	sqlite3_stmt *st = NULL;
+	size_t nr_sp = range_spans(r, sp);
+	int64_t grp;
+	int m, ret;
+
+	memset(out, 0, sizeof(*out) * STORE_M_COUNT);
+	ret = range_group(s, r, &grp, err, errlen);
+	if (ret)
+		return ret;
+	if (grp == -1)
+		return stats_exact(s, r, out, err, errlen);
+	ret = store_prepare(s,
+			    "SELECT bin, n FROM rollup WHERE metric = ?1 AND res = ?2 AND t >= ?3"
+			    " AND t < ?4 AND (?5 = -2 OR grp = ?5)",
+			    &st, err, errlen);
+	if (ret)
+		return ret;
+	for (m = 0; m < STORE_M_COUNT && !ret; m++) {
+		struct store_hist h = {0};
+
+		ret = hist_range(s, st, m, sp, nr_sp, grp, &h, err, errlen);
+		if (!ret)
+			store_hist_result(&h, &out[m]);
+		store_hist_free(&h);
+	}
+	sqlite3_finalize(st);
+	return ret;
+}
+
+int store_top_comms(struct store *s, const struct store_range *r, struct store_top_comm *out,
+		    size_t max, size_t *nr, char *err, size_t errlen)
+{
+	struct span sp[3];
+	size_t nr_sp = range_spans(r, sp), i, j, ngrp = 0, cap = 0;
+	struct grp_acc {
+		int64_t grp;
+		struct store_hist h;
+	} *acc = NULL;
+	sqlite3_stmt *st = NULL;
+	int rc, ret;
+
+	*nr = 0;
+	ret = store_prepare(s,
+			    "SELECT grp, bin, n FROM rollup WHERE metric = 0 AND res = ?1 AND"
+			    " t >= ?2 AND t < ?3",
+			    &st, err, errlen);
+	if (ret)
+		return ret;
+	for (i = 0; i < nr_sp && !ret; i++) {
+		sqlite3_reset(st);
+		sqlite3_bind_int(st, 1, sp[i].res);
+		sqlite3_bind_int64(st, 2, sp[i].t0);
+		sqlite3_bind_int64(st, 3, sp[i].t1);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			int64_t g = sqlite3_column_int64(st, 0), n = sqlite3_column_int64(st, 2);
+
+			for (j = 0; j < ngrp && acc[j].grp != g; j++)
+				;
+			if (j == ngrp) {
+				if (ngrp == cap) {
+					size_t ncap = cap ? cap * 2 : 32;
+					struct grp_acc *na = realloc(acc, ncap * sizeof(*na));
+
+					if (!na) {
+						ret = -ENOMEM;
+						break;
+					}
+					acc = na;
+					cap = ncap;
+				}
+				acc[ngrp++] = (struct grp_acc){.grp = g};
+			}
+			if (n > 0 && store_hist_add(&acc[j].h, sqlite3_column_int(st, 1), (uint64_t)n)) {
+				ret = -ENOMEM;
+				break;
+			}
+		}
+		if (ret == -ENOMEM)
+			store_fail(s, err, errlen, ret, "out of memory");
+		else if (rc != SQLITE_DONE)
+			ret = qfail(s, err, errlen, rc, "reading rollups");
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	/* Pick the @max largest (few groups: a selection sort is enough). */
+	for (i = 0; !ret && i < max && i < ngrp; i++) {
+		size_t best = i;
+		struct grp_acc tmp;
+		struct store_stat stat;
+
+		for (j = i + 1; j < ngrp; j++)
+			if (acc[j].h.count > acc[best].h.count)
+				best = j;
+		tmp = acc[i], acc[i] = acc[best], acc[best] = tmp;
+		store_hist_result(&acc[i].h, &stat);
+		memset(&out[i], 0, sizeof(out[i]));
+		out[i].forks = stat.count;
+		out[i].p99_ns = stat.p99_ns;
+		snprintf(out[i].name, sizeof(out[i].name), "(other)");
+		if (acc[i].grp > 0) {
+			if (!st)
+				ret = store_prepare(s, "SELECT name FROM comm_group WHERE id = ?1",
+						    &st, err, errlen);
+			if (ret)
+				break;
+			sqlite3_reset(st);
+			sqlite3_bind_int64(st, 1, acc[i].grp);
+			if (sqlite3_step(st) == SQLITE_ROW)
+				snprintf(out[i].name, sizeof(out[i].name), "%s",
+					 (const char *)sqlite3_column_text(st, 0));
+		}
+		(*nr)++;
+	}
+	sqlite3_finalize(st);
+	for (j = 0; j < ngrp; j++)
+		store_hist_free(&acc[j].h);
+	free(acc);
+	return ret;
+}
+
+int store_timeseries(struct store *s, const struct store_range *r, enum store_metric metric,
+		     int step_s, struct store_ts_point *out, size_t max, size_t *nr, char *err,
+		     size_t errlen)
+{
+	int res = step_s == 3600 ? 1 : 0;
+	int64_t step_ns = res ? 3600 * 1000000000ll : MINUTE_NS, grp, cur = INT64_MIN;
+	int64_t t0 = r->since_wall_ns ? floor_div(r->since_wall_ns, step_ns) : -OPEN_MINUTES;
+	int64_t t1 = r->until_wall_ns ? ceil_div(r->until_wall_ns, step_ns) : OPEN_MINUTES;
+	struct store_hist h = {0};
+	sqlite3_stmt *st = NULL;
+	int rc, ret;
+
+	*nr = 0;
+	if (step_s != 60 && step_s != 3600)
+		return store_fail(s, err, errlen, -EINVAL, "time series step must be 60 or 3600 s");
+	if ((unsigned)metric >= STORE_M_COUNT)
+		return store_fail(s, err, errlen, -EINVAL, "no such metric");
+	ret = range_group(s, r, &grp, err, errlen);
+	if (ret || grp == -1)
+		return ret;
+	ret = store_prepare(s,
+			    "SELECT t, bin, n FROM rollup WHERE metric = ?1 AND res = ?2 AND t >= ?3"
+			    " AND t < ?4 AND (?5 = -2 OR grp = ?5) ORDER BY t",
+			    &st, err, errlen);
+	if (ret)
+		return ret;
+	sqlite3_bind_int(st, 1, metric);
+	sqlite3_bind_int(st, 2, res);
+	sqlite3_bind_int64(st, 3, t0);
+	sqlite3_bind_int64(st, 4, t1);
+	sqlite3_bind_int64(st, 5, grp);
+	for (;;) {
+		int64_t t = 0, n = 0;
+		int bin = 0;
+
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			t = sqlite3_column_int64(st, 0);
+			bin = sqlite3_column_int(st, 1);
+			n = sqlite3_column_int64(st, 2);
+		}
+		if (cur != INT64_MIN && (rc != SQLITE_ROW || t != cur)) {
+			struct store_stat stat;
+
+			store_hist_result(&h, &stat);
+			if (*nr < max)
+				out[(*nr)++] = (struct store_ts_point){.t_wall_ns = cur * step_ns,
+								       .count = stat.count,
+								       .p50_ns = stat.p50_ns,
+								       .p99_ns = stat.p99_ns,
+								       .max_ns = stat.max_ns};
+			store_hist_free(&h);
+			if (*nr == max)
+				break;
+		}
+		if (rc != SQLITE_ROW)
+			break;
+		cur = t;
+		if (n > 0 && store_hist_add(&h, bin, (uint64_t)n)) {
+			ret = store_fail(s, err, errlen, -ENOMEM, "out of memory");
+			break;
+		}
+	}
+	if (!ret && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		ret = qfail(s, err, errlen, rc, "reading rollups");
+	store_hist_free(&h);
+	sqlite3_finalize(st);
+	return ret;
+}
+
+/* ---- helpers ---- */
+
+int store_hash_fd(int fd, char hex[65], int64_t *size_bytes, char *err, size_t errlen)
+{
+	struct sha256_ctx c;
+	unsigned char md[32];
+	size_t bufsize = 1 << 20;
+	unsigned char *buf;
+	int64_t total = 0;
+	ssize_t n;
+	int i;
+
+	buf = malloc(bufsize);
+	if (!buf)
+		return store_fail(NULL, err, errlen, -ENOMEM, "out of memory");
+	sha256_init(&c);
+	for (;;) {
+		n = pread(fd, buf, bufsize, (off_t)total);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int e = errno;
+
+			free(buf);
+			return store_fail(NULL, err, errlen, -e, "reading for the content hash: %s",
+					  strerror(e));
+		}
+		if (n == 0)
+			break;
+		sha256_update(&c, buf, (size_t)n);
+		total += n;
+	}
+	free(buf);
+	sha256_final(&c, md);
+	for (i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	if (size_bytes)
+		*size_bytes = total;
+	return 0;
+}
+
+int store_hash_file(const char *path, char hex[65], int64_t *size_bytes, char *err,
+		    size_t errlen)
+{
+	int fd, r;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return store_fail(NULL, err, errlen, -errno, "%s: %s", path, strerror(errno));
+	r = store_hash_fd(fd, hex, size_bytes, err, errlen);
+	close(fd);
+	return r;
+}
+
+static int parse_digits(const char **p, int n, int *out)
+{
+	int v = 0, i;
+
+	for (i = 0; i < n; i++) {
+		if ((*p)[i] < '0' || (*p)[i] > '9')
+			return -EINVAL;
+		v = v * 10 + ((*p)[i] - '0');
+	}
+	*p += n;
+	*out = v;
+	return 0;
+}
+
+static int parse_rfc3339(const char *p, int64_t *ns)
+{
+	struct tm tm = {0};
+	int y, mo, d, h, mi, sec, oh, om;
+	int64_t frac = 0, scale = 100000000, off = 0;
+	time_t t;
+
+	if (parse_digits(&p, 4, &y) || *p++ != '-' || parse_digits(&p, 2, &mo) || *p++ != '-' ||
+	    parse_digits(&p, 2, &d) || (*p != 'T' && *p != 't' && *p != ' '))
+		return -EINVAL;
+	p++;
+	if (parse_digits(&p, 2, &h) || *p++ != ':' || parse_digits(&p, 2, &mi) || *p++ != ':' ||
+	    parse_digits(&p, 2, &sec))
+		return -EINVAL;
+	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+		return -EINVAL;
+	if (*p == '.') {
+		p++;
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+		for (; *p >= '0' && *p <= '9'; p++) {
+			frac += (*p - '0') * scale;
+			scale /= 10;
+		}
+	}
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		int sign = *p++ == '-' ? -1 : 1;
+
+		if (parse_digits(&p, 2, &oh) || *p++ != ':' || parse_digits(&p, 2, &om) ||
+		    oh > 23 || om > 59)
+			return -EINVAL;
+		off = sign * (oh * 3600 + om * 60);
+	} else {
+		return -EINVAL;
+	}
+	if (*p)
+		return -EINVAL;
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	t = timegm(&tm);
+	if (t == (time_t)-1 && y != 1969)
+		return -EINVAL;
+	*ns = ((int64_t)t - off) * 1000000000 + frac;
+	return 0;
+}
+
+int store_parse_time(const char *s, int64_t now_wall_ns, int64_t *ns, bool *is_wall)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || !*s)
+		return -EINVAL;
+	if (*s >= '0' && *s <= '9' && strspn(s, "0123456789") == strlen(s)) {
+		errno = 0;
+		v = strtoull(s, &end, 10);
+		if (errno || v > INT64_MAX)
+			return -EINVAL;
+		*ns = (int64_t)v;
+		*is_wall = false;
+		return 0;
+	}
+	if (*s == '-' && s[1] >= '0' && s[1] <= '9') {
+		int64_t unit;
+
+		errno = 0;
+		v = strtoull(s + 1, &end, 10);
+		if (errno || end[0] == 0 || end[1] != 0)
+			return -EINVAL;
+		switch (*end) {
+		case 's':
+			unit = 1000000000ll;
+			break;
+		case 'm':
+			unit = 60 * 1000000000ll;
+			break;
+		case 'h':
+			unit = 3600 * 1000000000ll;
+			break;
+		case 'd':
+			unit = 86400 * 1000000000ll;
+			break;
+		default:
+			return -EINVAL;
+		}
+		if (v > (unsigned long long)(now_wall_ns / unit))
+			return -EINVAL;
+		*ns = now_wall_ns - (int64_t)v * unit;
+		*is_wall = true;
+		return 0;
+	}
+	if (parse_rfc3339(s, ns))
+		return -EINVAL;
+	*is_wall = true;
+	return 0;
+}
