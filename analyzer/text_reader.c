@@ -31,14 +31,14 @@
 #define TEXT_READ_CHUNK (1u << 20)
 #define TEXT_DEFAULT_MAX_LINE ((size_t)1 << 20)
 #define TEXT_PROGRESS_STEP ((uint64_t)16 << 20)
-#define TEXT_MAX_CPU 8192	/* the kernel's NR_CPUS limit */
-#define TEXT_MAX_DEPTH 100000	/* far above any max_graph_depth */
-#define TEXT_MAX_NAME 512	/* longer "function names" are not parsed */
+#define TEXT_MAX_CPU 8192     /* the kernel's NR_CPUS limit */
+#define TEXT_MAX_DEPTH 100000 /* far above any max_graph_depth */
+#define TEXT_MAX_NAME 512     /* longer "function names" are not parsed */
 #define TEXT_MAX_NAMES (1u << 20)
 #define TEXT_MAX_NAME_BYTES ((size_t)64 << 20)
 #define TEXT_NAME_CHUNK ((size_t)64 << 10)
 #define TEXT_COMM_MAX 64
-#define TEXT_REPORT_SCAN 256	/* the report's timestamp is within this many bytes */
+#define TEXT_REPORT_SCAN 256 /* the report's timestamp is within this many bytes */
 
 /* Interned function names: func pointers stay valid until the read returns. */
 struct text_name {
@@ -460,8 +460,8 @@ static int emit_fork(struct text_reader *r, const struct text_line *ln, const ch
  * "f(a=1);", "}", "} /​* f *​/", "} /​* f = 0x0 *​/", "f(); /​* ret=0 *​/".
  * Returns 0 or the consumer's error after emitting, 1 when not understood.
  */
-static int emit_call(struct text_reader *r, const struct text_line *ln, int depth,
-		     const char *c, const char *e)
+static int emit_call(struct text_reader *r, const struct text_line *ln, int depth, const char *c,
+		     const char *e)
 {
 	enum pt_event_type type;
 	const char *n = c, *ne, *q;
@@ -874,7 +874,8 @@ static int parse_report_line(struct text_reader *r, const char *s, const char *e
 			return 1;
 	}
 	if (*t1 == '[') {
-		if (t1e[-1] != ']' || !parse_int_prefix(t1 + 1, t1e - 1, TEXT_MAX_CPU - 1, &ln.cpu) ||
+		if (t1e[-1] != ']' ||
+		    !parse_int_prefix(t1 + 1, t1e - 1, TEXT_MAX_CPU - 1, &ln.cpu) ||
 		    !parse_uint(t1 + 1, t1e - 1, TEXT_MAX_CPU - 1, &v))
 			return 1;
 	} else if (!parse_int_prefix(t1, t1e, TEXT_MAX_CPU - 1, &ln.cpu)) {
@@ -984,8 +985,7 @@ static size_t max_line_of(const struct pt_read_opts *opts)
 	return opts && opts->max_line_bytes ? opts->max_line_bytes : TEXT_DEFAULT_MAX_LINE;
 }
 
-static void reader_init(struct text_reader *r, pt_event_fn fn, void *ctx,
-			struct pt_input_stats *st)
+static void reader_init(struct text_reader *r, pt_event_fn fn, void *ctx, struct pt_input_stats *st)
 {
 	memset(r, 0, sizeof(*r));
 	r->fn = fn;

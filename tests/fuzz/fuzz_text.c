@@ -59,8 +59,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char err[128];
 	int ret;
 
-	ret = pt_text_read_mem((const char *)data, size, fuzz_event, &c, &st, NULL, err,
-			       sizeof(err));
+	ret =
+	    pt_text_read_mem((const char *)data, size, fuzz_event, &c, &st, NULL, err, sizeof(err));
 	if (ret != 0 && ret != -EINVAL)
 		abort();
 	if (st.events != c.events || st.unparsed_lines > st.lines)

@@ -27,7 +27,7 @@ struct collect {
 	/* func_id -> name seen first with it */
 	const char **names;
 	size_t nnames;
-	int bad; /* invariant violations */
+	int bad;	     /* invariant violations */
 	uint64_t stop_after; /* return -ECANCELED after this many events, 0 = never */
 	uint64_t seen;
 };
@@ -35,7 +35,7 @@ struct collect {
 static const char *const collect_type_names[] = {"?", "ENTRY", "EXIT", "LEAF", "FORK", "LOST"};
 
 static inline void collect_printf(struct collect *c, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static inline void collect_printf(struct collect *c, const char *fmt, ...)
 {
