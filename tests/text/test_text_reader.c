@@ -42,333 +42,334 @@ static int failures;
 		}                                                                                  \
 	} while (0)
 
-/* clang-format off: one literal line per trace line reads best */
+/* One literal line per trace line: keep clang-format out of this table. */
+/* clang-format off */
 static const struct text_case cases[] = {
-    {
-	.name = "default options, real excerpt",
-	.in = "# tracer: function_graph\n"
-	      "#\n"
-	      "# CPU  DURATION                  FUNCTION CALLS\n"
-	      "# |     |   |                     |   |   |   |\n"
-	      " 1) + 26.540 us   |  copy_page_range();\n"
-	      " 1)               |  copy_page_range() {\n"
-	      " 1)   0.911 us    |    __cond_resched();\n"
-	      " 1)               |    __pud_alloc() {\n"
-	      " 1)   0.801 us    |      policy_nodemask();\n"
-	      " 1) + 30.255 us   |    }\n"
-	      " 0) ! 214.831 us  |    } /* vm_normal_page */\n"
-	      " 0) * 31484.93 us |  } /* copy_page_range */\n",
-	.want = "LEAF cpu=1 pid=-1 comm=- depth=0 ts=- dur=26540 func=copy_page_range\n"
-		"ENTRY cpu=1 pid=-1 comm=- depth=0 ts=- func=copy_page_range\n"
-		"LEAF cpu=1 pid=-1 comm=- depth=1 ts=- dur=911 func=__cond_resched\n"
-		"ENTRY cpu=1 pid=-1 comm=- depth=1 ts=- func=__pud_alloc\n"
-		"LEAF cpu=1 pid=-1 comm=- depth=2 ts=- dur=801 func=policy_nodemask\n"
-		"EXIT cpu=1 pid=-1 comm=- depth=1 ts=- dur=30255 func=-\n"
-		"EXIT cpu=0 pid=-1 comm=- depth=1 ts=- dur=214831 func=vm_normal_page\n"
-		"EXIT cpu=0 pid=-1 comm=- depth=0 ts=- dur=31484930 func=copy_page_range\n",
-    },
-    {
-	.name = "wide CPU numbers",
-	.in = "   5)   0.911 us    |  f();\n"
-	      " 123) + 12.000 us   |    g();\n"
-	      "1023)               |  h() {\n",
-	.want = "LEAF cpu=5 pid=-1 comm=- depth=0 ts=- dur=911 func=f\n"
-		"LEAF cpu=123 pid=-1 comm=- depth=1 ts=- dur=12000 func=g\n"
-		"ENTRY cpu=1023 pid=-1 comm=- depth=0 ts=- func=h\n",
-    },
-    {
-	.name = "funcgraph-proc, comms with dashes and spaces",
-	.in = " 1)   forker-96    |   0.911 us    |    __cond_resched();\n"
-	      " 0)  trace-c-93    |               |  f() {\n"
-	      " 0)  my pr-g-1234  |   2.000 us    |  }\n"
-	      " 0)   <...>-7      |   1.000 us    |  x();\n",
-	.want = "LEAF cpu=1 pid=96 comm=forker depth=1 ts=- dur=911 func=__cond_resched\n"
-		"ENTRY cpu=0 pid=93 comm=trace-c depth=0 ts=- func=f\n"
-		"EXIT cpu=0 pid=1234 comm=my pr-g depth=0 ts=- dur=2000 func=-\n"
-		"LEAF cpu=0 pid=7 comm=<...> depth=0 ts=- dur=1000 func=x\n",
-    },
-    {
-	.name = "funcgraph-abstime, exit carries its own time",
-	.in = "#     TIME        CPU  TASK/PID         DURATION                  FUNCTION CALLS\n"
-	      "    5.849871 |   1)   forker-96    |               |  copy_page_range() {\n"
-	      "    5.849872 |   1)   forker-96    |   0.911 us    |    f();\n"
-	      "   12.000001 |   1)   forker-96    | + 10.100 us   |  }\n",
-	.want = "ENTRY cpu=1 pid=96 comm=forker depth=0 ts=5849871000 func=copy_page_range\n"
-		"LEAF cpu=1 pid=96 comm=forker depth=1 ts=5849872000 dur=911 func=f\n"
-		"EXIT cpu=1 pid=96 comm=forker depth=0 ts=12000001000 dur=10100 func=-\n",
-    },
-    {
-	.name = "funcgraph-reltime, and abstime without the CPU column",
-	.in = "     1234 us |   1)   forker-96    |   0.911 us    |    f();\n"
-	      "       12 us |   0)               |  g() {\n"
-	      "    5.849871 |   0.911 us    |  h();\n"
-	      "    5.849872 |  i();\n",
-	.want = "LEAF cpu=1 pid=96 comm=forker depth=1 ts=1234000 dur=911 func=f\n"
-		"ENTRY cpu=0 pid=-1 comm=- depth=0 ts=12000 func=g\n"
-		"LEAF cpu=-1 pid=-1 comm=- depth=0 ts=5849871000 dur=911 func=h\n"
-		"LEAF cpu=-1 pid=-1 comm=- depth=0 ts=5849872000 dur=- func=i\n",
-    },
-    {
-	.name = "latency format column",
-	.in = " 1)   forker-96    |  d..1. |   0.911 us    |    f();\n"
-	      " 1)   forker-96    |  ....  |               |  g() {\n"
-	      " 0)  d.h2. |   1.000 us    |  h();\n",
-	.want = "LEAF cpu=1 pid=96 comm=forker depth=1 ts=- dur=911 func=f\n"
-		"ENTRY cpu=1 pid=96 comm=forker depth=0 ts=- func=g\n"
-		"LEAF cpu=0 pid=-1 comm=- depth=0 ts=- dur=1000 func=h\n",
-    },
-    {
-	.name = "overhead marks and long durations",
-	.in = " 0) ! 107.621 us  |  a();\n"
-	      " 0) # 1234.567 us  |  b();\n"
-	      " 0) @ 123456.7 us  |  c();\n"
-	      " 0) $ 1234567 us   |  d();\n"
-	      " 0) $ 98765432 us  |  e();\n"
-	      " 0)   0.000 us    |  f();\n"
-	      " 0)   999.99 us   |  g();\n",
-	.want = "LEAF cpu=0 pid=-1 comm=- depth=0 ts=- dur=107621 func=a\n"
-		"LEAF cpu=0 pid=-1 comm=- depth=0 ts=- dur=1234567 func=b\n"
-		"LEAF cpu=0 pid=-1 comm=- depth=0 ts=- dur=123456700 func=c\n"
-		"LEAF cpu=0 pid=-1 comm=- depth=0 ts=- dur=1234567000 func=d\n"
-		"LEAF cpu=0 pid=-1 comm=- depth=0 ts=- dur=98765432000 func=e\n"
-		"LEAF cpu=0 pid=-1 comm=- depth=0 ts=- dur=0 func=f\n"
-		"LEAF cpu=0 pid=-1 comm=- depth=0 ts=- dur=999990 func=g\n",
-    },
-    {
-	.name = "funcgraph-duration off",
-	.in = " 1) f() {\n"
-	      " 1)   g();\n"
-	      " 1) }\n"
-	      " 1)   forker-96    | h() {\n"
-	      " 1)   forker-96    |   i();\n",
-	.want = "ENTRY cpu=1 pid=-1 comm=- depth=0 ts=- func=f\n"
-		"LEAF cpu=1 pid=-1 comm=- depth=1 ts=- dur=- func=g\n"
-		"EXIT cpu=1 pid=-1 comm=- depth=0 ts=- dur=- func=-\n"
-		"ENTRY cpu=1 pid=96 comm=forker depth=0 ts=- func=h\n"
-		"LEAF cpu=1 pid=96 comm=forker depth=1 ts=- dur=- func=i\n",
-    },
-    {
-	.name = "context-info off: indentation only",
-	.in = "f() {\n"
-	      "  g();\n"
-	      "}\n",
-	.want = "ENTRY cpu=-1 pid=-1 comm=- depth=0 ts=- func=f\n"
-		"LEAF cpu=-1 pid=-1 comm=- depth=1 ts=- dur=- func=g\n"
-		"EXIT cpu=-1 pid=-1 comm=- depth=0 ts=- dur=- func=-\n",
-    },
-    {
-	.name = "irq markers, per CPU",
-	.in = " 0)   ==========> |\n"
-	      " 0)               |  __sysvec_apic_timer_interrupt() {\n"
-	      " 1)   0.500 us    |  other();\n"
-	      " 0)   1.000 us    |    f();\n"
-	      " 0)   5.000 us    |  }\n"
-	      " 0)   <========== |\n"
-	      " 0)   0.500 us    |  g();\n",
-	.want = "ENTRY cpu=0 pid=-1 comm=- depth=0 ts=- func=__sysvec_apic_timer_interrupt irq\n"
-		"LEAF cpu=1 pid=-1 comm=- depth=0 ts=- dur=500 func=other\n"
-		"LEAF cpu=0 pid=-1 comm=- depth=1 ts=- dur=1000 func=f irq\n"
-		"EXIT cpu=0 pid=-1 comm=- depth=0 ts=- dur=5000 func=- irq\n"
-		"LEAF cpu=0 pid=-1 comm=- depth=0 ts=- dur=500 func=g\n",
-    },
-    {
-	.name = "task-switch block sets pid and comm on its CPU",
-	.in = " 1)   0.911 us    |  before();\n"
-	      " ------------------------------------------\n"
-	      " 1)   bash-1234    =>   forker-96   \n"
-	      " ------------------------------------------\n"
-	      "\n"
-	      " 1)   0.911 us    |  f();\n"
-	      " 0)   0.911 us    |  g();\n"
-	      " ------------------------------------------\n"
-	      " 0)  forker-96    =>  my-pr g-7 \n"
-	      " ------------------------------------------\n"
-	      " 0)   0.911 us    |  h();\n",
-	.want = "LEAF cpu=1 pid=-1 comm=- depth=0 ts=- dur=911 func=before\n"
-		"LEAF cpu=1 pid=96 comm=forker depth=0 ts=- dur=911 func=f\n"
-		"LEAF cpu=0 pid=-1 comm=- depth=0 ts=- dur=911 func=g\n"
-		"LEAF cpu=0 pid=7 comm=my-pr g depth=0 ts=- dur=911 func=h\n",
-    },
-    {
-	.name = "event comments: fork event, other events, trace_printk",
-	.in = " 1)               |  /* sched_process_fork: comm=forker pid=96 child_comm=forker "
-	      "child_pid=97 */\n"
-	      "    7.498696 |   1)   forker-96    |               |  /* sched_process_fork: "
-	      "comm=my prog pid=96 child_comm=my prog child_pid=98 */\n"
-	      " 1)               |  /* sched_switch: prev_comm=a prev_pid=1 */\n"
-	      " 1)               |    /* hello: 1.5: world */\n",
-	.want = "FORK cpu=1 pid=96 comm=forker ts=- child=97/forker\n"
-		"FORK cpu=1 pid=96 comm=my prog ts=7498696000 child=98/my prog\n",
-    },
-    {
-	.name = "truncated fork comments (fuzzer finding)",
-	.in =
-	    "# tracer: function_graph\n"
-	    " 1)               |  /* sched_process_fork: \n"
-	    " 1)               |  /* sched_process_fork: */\n"
-	    " 1)               |  /* sched_process_fork: comm=a pid=\n"
-	    " 1)               |  /* sched_process_fork: comm=a pid=1 child_comm=b child_pid= */\n",
-	.want = "",
-    },
-    {
-	.name = "funcgraph-retval and retaddr comments",
-	.in = " 1)   0.911 us    |  f(); /* = 0x0 */\n"
-	      " 1)   0.911 us    |  f(); /* ret=-12 */\n"
-	      " 1)               |  g() { /* <-caller+0x12/0x40 */\n"
-	      " 1)   1.000 us    |  } /* g = 0xfffffff4 */\n"
-	      " 1)   1.000 us    |  } /* g ret=0x0 */\n",
-	.want = "LEAF cpu=1 pid=-1 comm=- depth=0 ts=- dur=911 func=f\n"
-		"LEAF cpu=1 pid=-1 comm=- depth=0 ts=- dur=911 func=f\n"
-		"ENTRY cpu=1 pid=-1 comm=- depth=0 ts=- func=g\n"
-		"EXIT cpu=1 pid=-1 comm=- depth=0 ts=- dur=1000 func=g\n"
-		"EXIT cpu=1 pid=-1 comm=- depth=0 ts=- dur=1000 func=g\n",
-    },
-    {
-	.name = "tracing_thresh: exits only",
-	.in = " 1) ! 200.123 us  |    } /* copy_page_range */\n"
-	      " 1) ! 300.000 us  |  } /* dup_mmap */\n",
-	.want = "EXIT cpu=1 pid=-1 comm=- depth=1 ts=- dur=200123 func=copy_page_range\n"
-		"EXIT cpu=1 pid=-1 comm=- depth=0 ts=- dur=300000 func=dup_mmap\n",
-    },
-    {
-	.name = "module suffix and symbol suffixes",
-	.in = " 1)               |  g [kvm]() {\n"
-	      " 1)   0.911 us    |    f [kvm_intel]();\n"
-	      " 1)   1.000 us    |  } /* g [kvm] */\n"
-	      " 1)   1.000 us    |  finish_task_switch.isra.0();\n",
-	.want = "ENTRY cpu=1 pid=-1 comm=- depth=0 ts=- func=g\n"
-		"LEAF cpu=1 pid=-1 comm=- depth=1 ts=- dur=911 func=f\n"
-		"EXIT cpu=1 pid=-1 comm=- depth=0 ts=- dur=1000 func=g\n"
-		"LEAF cpu=1 pid=-1 comm=- depth=0 ts=- dur=1000 func=finish_task_switch.isra.0\n",
-    },
-    {
-	.name = "lost events, kernel and trace-cmd wording",
-	.in = " 1)   0.911 us    |  f();\n"
-	      "CPU:1 [LOST 123 EVENTS]\n"
-	      "CPU:0 [45 EVENTS DROPPED]\n"
-	      "CPU:2 [EVENTS DROPPED]\n",
-	.want = "LEAF cpu=1 pid=-1 comm=- depth=0 ts=- dur=911 func=f\n"
-		"LOST cpu=1 pid=-1 comm=- ts=- lost=123\n"
-		"LOST cpu=0 pid=-1 comm=- ts=- lost=45\n"
-		"LOST cpu=2 pid=-1 comm=- ts=- lost=0\n",
-    },
-    {
-	.name = "CRLF and a missing final newline",
-	.in = " 1)   0.911 us    |  f();\r\n\r\n 1)   1.000 us    |  g();",
-	.want = "LEAF cpu=1 pid=-1 comm=- depth=0 ts=- dur=911 func=f\n"
-		"LEAF cpu=1 pid=-1 comm=- depth=0 ts=- dur=1000 func=g\n",
-    },
-    {
-	.name = "NUL bytes and invalid UTF-8 inside lines",
-	LIT(" 1)   0.911 us    |  f\0oo();\n 1)   0.9\0 us    |  g();\n\xff\xfe\x80 1)  \n"
-	    " 1)   0.911 us    |  h();\n"),
-	.want = "LEAF cpu=1 pid=-1 comm=- depth=0 ts=- dur=911 func=h\n",
-	.want_unparsed = 3,
-    },
-    {
-	.name = "huge numbers are range-checked",
-	.in = " 99999999999999999999)   0.911 us    |  f();\n"
-	      " 8192)   0.911 us    |  f();\n"
-	      " 1) 99999999999999999999.000 us |  f();\n"
-	      " 1) 18446744073709551.615 us |  f();\n"
-	      "99999999999999999999.000000 |   1)   0.911 us    |  f();\n"
-	      " 1)   0.911 us    |  ok();\n",
-	.want = "LEAF cpu=1 pid=-1 comm=- depth=0 ts=- dur=911 func=ok\n",
-	.want_unparsed = 5,
-    },
-    {
-	.name = "trace-cmd report, real excerpt",
-	.in = "cpus=2\n"
-	      "          forker-96    [001]     5.849871: funcgraph_entry:                   |  "
-	      "mutex_unlock() {\n"
-	      "          forker-96    [001]     5.849956: funcgraph_entry:      + 43.986 us  |    "
-	      "irq_enter_rcu();\n"
-	      "          forker-96    [001]     5.849956: funcgraph_entry:        0.901 us   |     "
-	      "   _raw_spin_lock_irqsave();\n"
-	      "          forker-96    [001]     5.849956: funcgraph_exit:         6.199 us   |     "
-	      "   }\n"
-	      "          forker-96    [001]     7.498696: sched_process_fork:   comm=forker pid=96 "
-	      "child_comm=forker child_pid=97\n"
-	      "       trace-cmd-95    [000]     7.410484: funcgraph_exit:         1.842 us   |    "
-	      "} /* _raw_spin_unlock */\n"
-	      "          forker-96    [001]     7.500000: sched_switch:         prev_comm=forker "
-	      "prev_pid=96\n",
-	.want = "ENTRY cpu=1 pid=96 comm=forker depth=0 ts=5849871000 func=mutex_unlock\n"
-		"LEAF cpu=1 pid=96 comm=forker depth=1 ts=5849956000 dur=43986 func=irq_enter_rcu\n"
-		"LEAF cpu=1 pid=96 comm=forker depth=3 ts=5849956000 dur=901 "
-		"func=_raw_spin_lock_irqsave\n"
-		"EXIT cpu=1 pid=96 comm=forker depth=3 ts=5849956000 dur=6199 func=-\n"
-		"FORK cpu=1 pid=96 comm=forker ts=7498696000 child=97/forker\n"
-		"EXIT cpu=0 pid=95 comm=trace-cmd depth=1 ts=7410484000 dur=1842 "
-		"func=_raw_spin_unlock\n",
-    },
-    {
-	.name = "trace-cmd report -l and -t, flags column, colon in comm",
-	.in =
-	    "  forker-96      1...1.     5.849871: funcgraph_entry:                   |  "
-	    "mutex_unlock() {\n"
-	    "  forker-96      1d..2.     5.849956: funcgraph_entry:      + 43.986 us  |    "
-	    "irq_enter_rcu();\n"
-	    "          forker-96    [001]     5.849871481: funcgraph_entry:        0.901 us   |  "
-	    "f();\n"
-	    "          forker-96    [001] d..1.  5.849871: funcgraph_exit:         6.199 us   |  "
-	    "}\n"
-	    "   kworker/0:1-12    [010]   100.000001: funcgraph_entry:        0.500 us   |  g();\n"
-	    "  my prog-5    [000]     1.5: funcgraph_entry:        0.500 us   |  h();\n",
-	.want = "ENTRY cpu=1 pid=96 comm=forker depth=0 ts=5849871000 func=mutex_unlock\n"
-		"LEAF cpu=1 pid=96 comm=forker depth=1 ts=5849956000 dur=43986 func=irq_enter_rcu\n"
-		"LEAF cpu=1 pid=96 comm=forker depth=0 ts=5849871481 dur=901 func=f\n"
-		"EXIT cpu=1 pid=96 comm=forker depth=0 ts=5849871000 dur=6199 func=-\n"
-		"LEAF cpu=10 pid=12 comm=kworker/0:1 depth=0 ts=100000001000 dur=500 func=g\n"
-		"LEAF cpu=0 pid=5 comm=my prog depth=0 ts=1500000000 dur=500 func=h\n",
-    },
-    {
-	.name = "trace-cmd report without the graph plugin (raw formats)",
-	.in = "  forker-96  [001]  5.000001: funcgraph_entry:      --> copy_page_range (2)\n"
-	      "  forker-96  [001]  5.000002: funcgraph_exit:       <-- copy_page_range (2) (start: "
-	      "12a  end: 13b) over: 2\n",
-	.want = "ENTRY cpu=1 pid=96 comm=forker depth=2 ts=5000001000 func=copy_page_range\n"
-		"EXIT cpu=1 pid=96 comm=forker depth=2 ts=5000002000 dur=- func=copy_page_range\n",
-    },
-    {
-	.name = "header only is a (empty) function_graph trace",
-	.in = "# tracer: function_graph\n#\n",
-	.want = "",
-    },
-    {
-	.name = "binary junk is not a trace",
-	LIT("\x7f"
-	    "ELF\x02\x01\x01\0\0\0\0\n\xde\xad\xbe\xef\n"),
-	.want = "",
-	.want_ret = -EINVAL,
-	.want_unparsed = 2,
-    },
-    {
-	.name = "empty input is not a trace",
-	.in = "",
-	.want = "",
-	.want_ret = -EINVAL,
-    },
-    {
-	.name = "another tracer's text is not a function_graph trace",
-	.in = "# tracer: function\n"
-	      "            bash-1234  [001] ....  5.123456: do_sys_open <-do_syscall_64\n",
-	.want = "",
-	.want_ret = -EINVAL,
-	.want_unparsed = 1,
-    },
-    {
-	.name = "odd but harmless lines",
-	.in = " 1)   0.911 us    |  f();\n"
-	      " (Overruns: 0)\n"
-	      "CPU 0 is empty\n"
-	      " 1)   0.911 us    |  f() junk\n"
-	      " 1)   0.911 us    |  f\n"
-	      " 1)   0.911 us    |\n"
-	      " 1) 1.0 ms |  f();\n",
-	.want = "LEAF cpu=1 pid=-1 comm=- depth=0 ts=- dur=911 func=f\n",
-	.want_unparsed = 4,
-    },
+	{
+		.name = "default options, real excerpt",
+		.in = "# tracer: function_graph\n"
+		      "#\n"
+		      "# CPU  DURATION                  FUNCTION CALLS\n"
+		      "# |     |   |                     |   |   |   |\n"
+		      " 1) + 26.540 us   |  copy_page_range();\n"
+		      " 1)               |  copy_page_range() {\n"
+		      " 1)   0.911 us    |    __cond_resched();\n"
+		      " 1)               |    __pud_alloc() {\n"
+		      " 1)   0.801 us    |      policy_nodemask();\n"
+		      " 1) + 30.255 us   |    }\n"
+		      " 0) ! 214.831 us  |    } /* vm_normal_page */\n"
+		      " 0) * 31484.93 us |  } /* copy_page_range */\n",
+		.want = "LEAF cpu=1 pid=-1 comm=- depth=0 ts=- dur=26540 func=copy_page_range\n"
+			"ENTRY cpu=1 pid=-1 comm=- depth=0 ts=- func=copy_page_range\n"
+			"LEAF cpu=1 pid=-1 comm=- depth=1 ts=- dur=911 func=__cond_resched\n"
+			"ENTRY cpu=1 pid=-1 comm=- depth=1 ts=- func=__pud_alloc\n"
+			"LEAF cpu=1 pid=-1 comm=- depth=2 ts=- dur=801 func=policy_nodemask\n"
+			"EXIT cpu=1 pid=-1 comm=- depth=1 ts=- dur=30255 func=-\n"
+			"EXIT cpu=0 pid=-1 comm=- depth=1 ts=- dur=214831 func=vm_normal_page\n"
+			"EXIT cpu=0 pid=-1 comm=- depth=0 ts=- dur=31484930 func=copy_page_range\n",
+	},
+	{
+		.name = "wide CPU numbers",
+		.in = "   5)   0.911 us    |  f();\n"
+		      " 123) + 12.000 us   |    g();\n"
+		      "1023)               |  h() {\n",
+		.want = "LEAF cpu=5 pid=-1 comm=- depth=0 ts=- dur=911 func=f\n"
+			"LEAF cpu=123 pid=-1 comm=- depth=1 ts=- dur=12000 func=g\n"
+			"ENTRY cpu=1023 pid=-1 comm=- depth=0 ts=- func=h\n",
+	},
+	{
+		.name = "funcgraph-proc, comms with dashes and spaces",
+		.in = " 1)   forker-96    |   0.911 us    |    __cond_resched();\n"
+		      " 0)  trace-c-93    |               |  f() {\n"
+		      " 0)  my pr-g-1234  |   2.000 us    |  }\n"
+		      " 0)   <...>-7      |   1.000 us    |  x();\n",
+		.want = "LEAF cpu=1 pid=96 comm=forker depth=1 ts=- dur=911 func=__cond_resched\n"
+			"ENTRY cpu=0 pid=93 comm=trace-c depth=0 ts=- func=f\n"
+			"EXIT cpu=0 pid=1234 comm=my pr-g depth=0 ts=- dur=2000 func=-\n"
+			"LEAF cpu=0 pid=7 comm=<...> depth=0 ts=- dur=1000 func=x\n",
+	},
+	{
+		.name = "funcgraph-abstime, exit carries its own time",
+		.in = "#     TIME        CPU  TASK/PID         DURATION                  FUNCTION CALLS\n"
+		      "    5.849871 |   1)   forker-96    |               |  copy_page_range() {\n"
+		      "    5.849872 |   1)   forker-96    |   0.911 us    |    f();\n"
+		      "   12.000001 |   1)   forker-96    | + 10.100 us   |  }\n",
+		.want = "ENTRY cpu=1 pid=96 comm=forker depth=0 ts=5849871000 func=copy_page_range\n"
+			"LEAF cpu=1 pid=96 comm=forker depth=1 ts=5849872000 dur=911 func=f\n"
+			"EXIT cpu=1 pid=96 comm=forker depth=0 ts=12000001000 dur=10100 func=-\n",
+	},
+	{
+		.name = "funcgraph-reltime, and abstime without the CPU column",
+		.in = "     1234 us |   1)   forker-96    |   0.911 us    |    f();\n"
+		      "       12 us |   0)               |  g() {\n"
+		      "    5.849871 |   0.911 us    |  h();\n"
+		      "    5.849872 |  i();\n",
+		.want = "LEAF cpu=1 pid=96 comm=forker depth=1 ts=1234000 dur=911 func=f\n"
+			"ENTRY cpu=0 pid=-1 comm=- depth=0 ts=12000 func=g\n"
+			"LEAF cpu=-1 pid=-1 comm=- depth=0 ts=5849871000 dur=911 func=h\n"
+			"LEAF cpu=-1 pid=-1 comm=- depth=0 ts=5849872000 dur=- func=i\n",
+	},
+	{
+		.name = "latency format column",
+		.in = " 1)   forker-96    |  d..1. |   0.911 us    |    f();\n"
+		      " 1)   forker-96    |  ....  |               |  g() {\n"
+		      " 0)  d.h2. |   1.000 us    |  h();\n",
+		.want = "LEAF cpu=1 pid=96 comm=forker depth=1 ts=- dur=911 func=f\n"
+			"ENTRY cpu=1 pid=96 comm=forker depth=0 ts=- func=g\n"
+			"LEAF cpu=0 pid=-1 comm=- depth=0 ts=- dur=1000 func=h\n",
+	},
+	{
+		.name = "overhead marks and long durations",
+		.in = " 0) ! 107.621 us  |  a();\n"
+		      " 0) # 1234.567 us  |  b();\n"
+		      " 0) @ 123456.7 us  |  c();\n"
+		      " 0) $ 1234567 us   |  d();\n"
+		      " 0) $ 98765432 us  |  e();\n"
+		      " 0)   0.000 us    |  f();\n"
+		      " 0)   999.99 us   |  g();\n",
+		.want = "LEAF cpu=0 pid=-1 comm=- depth=0 ts=- dur=107621 func=a\n"
+			"LEAF cpu=0 pid=-1 comm=- depth=0 ts=- dur=1234567 func=b\n"
+			"LEAF cpu=0 pid=-1 comm=- depth=0 ts=- dur=123456700 func=c\n"
+			"LEAF cpu=0 pid=-1 comm=- depth=0 ts=- dur=1234567000 func=d\n"
+			"LEAF cpu=0 pid=-1 comm=- depth=0 ts=- dur=98765432000 func=e\n"
+			"LEAF cpu=0 pid=-1 comm=- depth=0 ts=- dur=0 func=f\n"
+			"LEAF cpu=0 pid=-1 comm=- depth=0 ts=- dur=999990 func=g\n",
+	},
+	{
+		.name = "funcgraph-duration off",
+		.in = " 1) f() {\n"
+		      " 1)   g();\n"
+		      " 1) }\n"
+		      " 1)   forker-96    | h() {\n"
+		      " 1)   forker-96    |   i();\n",
+		.want = "ENTRY cpu=1 pid=-1 comm=- depth=0 ts=- func=f\n"
+			"LEAF cpu=1 pid=-1 comm=- depth=1 ts=- dur=- func=g\n"
+			"EXIT cpu=1 pid=-1 comm=- depth=0 ts=- dur=- func=-\n"
+			"ENTRY cpu=1 pid=96 comm=forker depth=0 ts=- func=h\n"
+			"LEAF cpu=1 pid=96 comm=forker depth=1 ts=- dur=- func=i\n",
+	},
+	{
+		.name = "context-info off: indentation only",
+		.in = "f() {\n"
+		      "  g();\n"
+		      "}\n",
+		.want = "ENTRY cpu=-1 pid=-1 comm=- depth=0 ts=- func=f\n"
+			"LEAF cpu=-1 pid=-1 comm=- depth=1 ts=- dur=- func=g\n"
+			"EXIT cpu=-1 pid=-1 comm=- depth=0 ts=- dur=- func=-\n",
+	},
+	{
+		.name = "irq markers, per CPU",
+		.in = " 0)   ==========> |\n"
+		      " 0)               |  __sysvec_apic_timer_interrupt() {\n"
+		      " 1)   0.500 us    |  other();\n"
+		      " 0)   1.000 us    |    f();\n"
+		      " 0)   5.000 us    |  }\n"
+		      " 0)   <========== |\n"
+		      " 0)   0.500 us    |  g();\n",
+		.want = "ENTRY cpu=0 pid=-1 comm=- depth=0 ts=- func=__sysvec_apic_timer_interrupt irq\n"
+			"LEAF cpu=1 pid=-1 comm=- depth=0 ts=- dur=500 func=other\n"
+			"LEAF cpu=0 pid=-1 comm=- depth=1 ts=- dur=1000 func=f irq\n"
+			"EXIT cpu=0 pid=-1 comm=- depth=0 ts=- dur=5000 func=- irq\n"
+			"LEAF cpu=0 pid=-1 comm=- depth=0 ts=- dur=500 func=g\n",
+	},
+	{
+		.name = "task-switch block sets pid and comm on its CPU",
+		.in = " 1)   0.911 us    |  before();\n"
+		      " ------------------------------------------\n"
+		      " 1)   bash-1234    =>   forker-96   \n"
+		      " ------------------------------------------\n"
+		      "\n"
+		      " 1)   0.911 us    |  f();\n"
+		      " 0)   0.911 us    |  g();\n"
+		      " ------------------------------------------\n"
+		      " 0)  forker-96    =>  my-pr g-7 \n"
+		      " ------------------------------------------\n"
+		      " 0)   0.911 us    |  h();\n",
+		.want = "LEAF cpu=1 pid=-1 comm=- depth=0 ts=- dur=911 func=before\n"
+			"LEAF cpu=1 pid=96 comm=forker depth=0 ts=- dur=911 func=f\n"
+			"LEAF cpu=0 pid=-1 comm=- depth=0 ts=- dur=911 func=g\n"
+			"LEAF cpu=0 pid=7 comm=my-pr g depth=0 ts=- dur=911 func=h\n",
+	},
+	{
+		.name = "event comments: fork event, other events, trace_printk",
+		.in = " 1)               |  /* sched_process_fork: comm=forker pid=96 child_comm=forker "
+		      "child_pid=97 */\n"
+		      "    7.498696 |   1)   forker-96    |               |  /* sched_process_fork: "
+		      "comm=my prog pid=96 child_comm=my prog child_pid=98 */\n"
+		      " 1)               |  /* sched_switch: prev_comm=a prev_pid=1 */\n"
+		      " 1)               |    /* hello: 1.5: world */\n",
+		.want = "FORK cpu=1 pid=96 comm=forker ts=- child=97/forker\n"
+			"FORK cpu=1 pid=96 comm=my prog ts=7498696000 child=98/my prog\n",
+	},
+	{
+		.name = "truncated fork comments (fuzzer finding)",
+		.in =
+		    "# tracer: function_graph\n"
+		    " 1)               |  /* sched_process_fork: \n"
+		    " 1)               |  /* sched_process_fork: */\n"
+		    " 1)               |  /* sched_process_fork: comm=a pid=\n"
+		    " 1)               |  /* sched_process_fork: comm=a pid=1 child_comm=b child_pid= */\n",
+		.want = "",
+	},
+	{
+		.name = "funcgraph-retval and retaddr comments",
+		.in = " 1)   0.911 us    |  f(); /* = 0x0 */\n"
+		      " 1)   0.911 us    |  f(); /* ret=-12 */\n"
+		      " 1)               |  g() { /* <-caller+0x12/0x40 */\n"
+		      " 1)   1.000 us    |  } /* g = 0xfffffff4 */\n"
+		      " 1)   1.000 us    |  } /* g ret=0x0 */\n",
+		.want = "LEAF cpu=1 pid=-1 comm=- depth=0 ts=- dur=911 func=f\n"
+			"LEAF cpu=1 pid=-1 comm=- depth=0 ts=- dur=911 func=f\n"
+			"ENTRY cpu=1 pid=-1 comm=- depth=0 ts=- func=g\n"
+			"EXIT cpu=1 pid=-1 comm=- depth=0 ts=- dur=1000 func=g\n"
+			"EXIT cpu=1 pid=-1 comm=- depth=0 ts=- dur=1000 func=g\n",
+	},
+	{
+		.name = "tracing_thresh: exits only",
+		.in = " 1) ! 200.123 us  |    } /* copy_page_range */\n"
+		      " 1) ! 300.000 us  |  } /* dup_mmap */\n",
+		.want = "EXIT cpu=1 pid=-1 comm=- depth=1 ts=- dur=200123 func=copy_page_range\n"
+			"EXIT cpu=1 pid=-1 comm=- depth=0 ts=- dur=300000 func=dup_mmap\n",
+	},
+	{
+		.name = "module suffix and symbol suffixes",
+		.in = " 1)               |  g [kvm]() {\n"
+		      " 1)   0.911 us    |    f [kvm_intel]();\n"
+		      " 1)   1.000 us    |  } /* g [kvm] */\n"
+		      " 1)   1.000 us    |  finish_task_switch.isra.0();\n",
+		.want = "ENTRY cpu=1 pid=-1 comm=- depth=0 ts=- func=g\n"
+			"LEAF cpu=1 pid=-1 comm=- depth=1 ts=- dur=911 func=f\n"
+			"EXIT cpu=1 pid=-1 comm=- depth=0 ts=- dur=1000 func=g\n"
+			"LEAF cpu=1 pid=-1 comm=- depth=0 ts=- dur=1000 func=finish_task_switch.isra.0\n",
+	},
+	{
+		.name = "lost events, kernel and trace-cmd wording",
+		.in = " 1)   0.911 us    |  f();\n"
+		      "CPU:1 [LOST 123 EVENTS]\n"
+		      "CPU:0 [45 EVENTS DROPPED]\n"
+		      "CPU:2 [EVENTS DROPPED]\n",
+		.want = "LEAF cpu=1 pid=-1 comm=- depth=0 ts=- dur=911 func=f\n"
+			"LOST cpu=1 pid=-1 comm=- ts=- lost=123\n"
+			"LOST cpu=0 pid=-1 comm=- ts=- lost=45\n"
+			"LOST cpu=2 pid=-1 comm=- ts=- lost=0\n",
+	},
+	{
+		.name = "CRLF and a missing final newline",
+		.in = " 1)   0.911 us    |  f();\r\n\r\n 1)   1.000 us    |  g();",
+		.want = "LEAF cpu=1 pid=-1 comm=- depth=0 ts=- dur=911 func=f\n"
+			"LEAF cpu=1 pid=-1 comm=- depth=0 ts=- dur=1000 func=g\n",
+	},
+	{
+		.name = "NUL bytes and invalid UTF-8 inside lines",
+		LIT(" 1)   0.911 us    |  f\0oo();\n 1)   0.9\0 us    |  g();\n\xff\xfe\x80 1)  \n"
+		    " 1)   0.911 us    |  h();\n"),
+		.want = "LEAF cpu=1 pid=-1 comm=- depth=0 ts=- dur=911 func=h\n",
+		.want_unparsed = 3,
+	},
+	{
+		.name = "huge numbers are range-checked",
+		.in = " 99999999999999999999)   0.911 us    |  f();\n"
+		      " 8192)   0.911 us    |  f();\n"
+		      " 1) 99999999999999999999.000 us |  f();\n"
+		      " 1) 18446744073709551.615 us |  f();\n"
+		      "99999999999999999999.000000 |   1)   0.911 us    |  f();\n"
+		      " 1)   0.911 us    |  ok();\n",
+		.want = "LEAF cpu=1 pid=-1 comm=- depth=0 ts=- dur=911 func=ok\n",
+		.want_unparsed = 5,
+	},
+	{
+		.name = "trace-cmd report, real excerpt",
+		.in = "cpus=2\n"
+		      "          forker-96    [001]     5.849871: funcgraph_entry:                   |  "
+		      "mutex_unlock() {\n"
+		      "          forker-96    [001]     5.849956: funcgraph_entry:      + 43.986 us  |    "
+		      "irq_enter_rcu();\n"
+		      "          forker-96    [001]     5.849956: funcgraph_entry:        0.901 us   |     "
+		      "   _raw_spin_lock_irqsave();\n"
+		      "          forker-96    [001]     5.849956: funcgraph_exit:         6.199 us   |     "
+		      "   }\n"
+		      "          forker-96    [001]     7.498696: sched_process_fork:   comm=forker pid=96 "
+		      "child_comm=forker child_pid=97\n"
+		      "       trace-cmd-95    [000]     7.410484: funcgraph_exit:         1.842 us   |    "
+		      "} /* _raw_spin_unlock */\n"
+		      "          forker-96    [001]     7.500000: sched_switch:         prev_comm=forker "
+		      "prev_pid=96\n",
+		.want = "ENTRY cpu=1 pid=96 comm=forker depth=0 ts=5849871000 func=mutex_unlock\n"
+			"LEAF cpu=1 pid=96 comm=forker depth=1 ts=5849956000 dur=43986 func=irq_enter_rcu\n"
+			"LEAF cpu=1 pid=96 comm=forker depth=3 ts=5849956000 dur=901 "
+			"func=_raw_spin_lock_irqsave\n"
+			"EXIT cpu=1 pid=96 comm=forker depth=3 ts=5849956000 dur=6199 func=-\n"
+			"FORK cpu=1 pid=96 comm=forker ts=7498696000 child=97/forker\n"
+			"EXIT cpu=0 pid=95 comm=trace-cmd depth=1 ts=7410484000 dur=1842 "
+			"func=_raw_spin_unlock\n",
+	},
+	{
+		.name = "trace-cmd report -l and -t, flags column, colon in comm",
+		.in =
+		    "  forker-96      1...1.     5.849871: funcgraph_entry:                   |  "
+		    "mutex_unlock() {\n"
+		    "  forker-96      1d..2.     5.849956: funcgraph_entry:      + 43.986 us  |    "
+		    "irq_enter_rcu();\n"
+		    "          forker-96    [001]     5.849871481: funcgraph_entry:        0.901 us   |  "
+		    "f();\n"
+		    "          forker-96    [001] d..1.  5.849871: funcgraph_exit:         6.199 us   |  "
+		    "}\n"
+		    "   kworker/0:1-12    [010]   100.000001: funcgraph_entry:        0.500 us   |  g();\n"
+		    "  my prog-5    [000]     1.5: funcgraph_entry:        0.500 us   |  h();\n",
+		.want = "ENTRY cpu=1 pid=96 comm=forker depth=0 ts=5849871000 func=mutex_unlock\n"
+			"LEAF cpu=1 pid=96 comm=forker depth=1 ts=5849956000 dur=43986 func=irq_enter_rcu\n"
+			"LEAF cpu=1 pid=96 comm=forker depth=0 ts=5849871481 dur=901 func=f\n"
+			"EXIT cpu=1 pid=96 comm=forker depth=0 ts=5849871000 dur=6199 func=-\n"
+			"LEAF cpu=10 pid=12 comm=kworker/0:1 depth=0 ts=100000001000 dur=500 func=g\n"
+			"LEAF cpu=0 pid=5 comm=my prog depth=0 ts=1500000000 dur=500 func=h\n",
+	},
+	{
+		.name = "trace-cmd report without the graph plugin (raw formats)",
+		.in = "  forker-96  [001]  5.000001: funcgraph_entry:      --> copy_page_range (2)\n"
+		      "  forker-96  [001]  5.000002: funcgraph_exit:       <-- copy_page_range (2) (start: "
+		      "12a  end: 13b) over: 2\n",
+		.want = "ENTRY cpu=1 pid=96 comm=forker depth=2 ts=5000001000 func=copy_page_range\n"
+			"EXIT cpu=1 pid=96 comm=forker depth=2 ts=5000002000 dur=- func=copy_page_range\n",
+	},
+	{
+		.name = "header only is a (empty) function_graph trace",
+		.in = "# tracer: function_graph\n#\n",
+		.want = "",
+	},
+	{
+		.name = "binary junk is not a trace",
+		LIT("\x7f"
+		    "ELF\x02\x01\x01\0\0\0\0\n\xde\xad\xbe\xef\n"),
+		.want = "",
+		.want_ret = -EINVAL,
+		.want_unparsed = 2,
+	},
+	{
+		.name = "empty input is not a trace",
+		.in = "",
+		.want = "",
+		.want_ret = -EINVAL,
+	},
+	{
+		.name = "another tracer's text is not a function_graph trace",
+		.in = "# tracer: function\n"
+		      "            bash-1234  [001] ....  5.123456: do_sys_open <-do_syscall_64\n",
+		.want = "",
+		.want_ret = -EINVAL,
+		.want_unparsed = 1,
+	},
+	{
+		.name = "odd but harmless lines",
+		.in = " 1)   0.911 us    |  f();\n"
+		      " (Overruns: 0)\n"
+		      "CPU 0 is empty\n"
+		      " 1)   0.911 us    |  f() junk\n"
+		      " 1)   0.911 us    |  f\n"
+		      " 1)   0.911 us    |\n"
+		      " 1) 1.0 ms |  f();\n",
+		.want = "LEAF cpu=1 pid=-1 comm=- depth=0 ts=- dur=911 func=f\n",
+		.want_unparsed = 4,
+	},
 };
 /* clang-format on */
 
