@@ -1,0 +1,79 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# kill -9 the store's writer at random points of a multi-file ingest, many
+# times. After every kill: PRAGMA integrity_check passes, every fork the
+# writer reported committed is there, no fork is stored twice, the rollups
+# count exactly the stored forks. Then the same command, run to the end,
+# completes the job without duplicates, and a further run adds nothing.
+#
+# Usage: kill9.sh STORE_DRIVER SCRATCH_DIR [ITERATIONS]
+set -euo pipefail
+driver=$1
+dir=$2
+iters=${3:-25}
+forks=5000
+rm -rf "$dir"
+mkdir -p "$dir"
+db=$dir/kill9.db
+files=()
+for i in 1 2 3 4; do
+	head -c 65536 /dev/urandom >"$dir/trace$i.dat"
+	files+=("$dir/trace$i.dat")
+done
+
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+# Time one whole ingest to spread the kills over it.
+start=$(date +%s%N)
+"$driver" ingest "$dir/timing.db" -n $forks -b 250 "${files[@]}" >/dev/null
+total_ms=$((($(date +%s%N) - start) / 1000000))
+echo "one uninterrupted ingest: ${total_ms} ms"
+
+kills_mid_file=0
+for ((it = 1; it <= iters; it++)); do
+	log=$dir/run$it.log
+	"$driver" ingest "$db" -n $forks -b 250 "${files[@]}" >"$log" 2>"$dir/run$it.err" &
+	pid=$!
+	delay_ms=$((RANDOM % (total_ms + 50) + 5))
+	sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
+	kill -9 "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	out=$("$driver" check "$db" -n $forks "${files[@]}") || fail "iteration $it: check failed: $out"
+	for f in "${files[@]}"; do
+		state=$(awk -v f="$f" '$1 == f { print $2, $3 }' <<<"$out")
+		read -r st count <<<"$state"
+		committed=$(awk -v f="$f" '$1 == "commit" && $2 == f { n = $3 } END { print n + 0 }' "$log")
+		if grep -q "^done $f " "$log"; then
+			[ "$st" = complete ] || fail "iteration $it: $f reported done but is $st"
+		fi
+		case $st in
+		complete) [ "$count" -eq $forks ] || fail "iteration $it: $f complete with $count" ;;
+		incomplete)
+			kills_mid_file=$((kills_mid_file + 1))
+			[ "$count" -ge "$committed" ] ||
+				fail "iteration $it: $f has $count forks, $committed were committed"
+			;;
+		absent) [ "$committed" -eq 0 ] || fail "iteration $it: $f absent, $committed committed" ;;
+		esac
+	done
+	echo "iteration $it: killed after ${delay_ms} ms: $(tr '\n' ' ' <<<"$out")"
+	# Once a run got through everything, start over so that kills keep
+	# landing in the middle of an ingest.
+	if [ "$(grep -c " complete $forks\$" <<<"$out")" -eq 4 ]; then
+		rm -f "$db" "$db-wal" "$db-shm"
+		echo "  (all stored: starting over with an empty database)"
+	fi
+done
+echo "kills that left a file half-stored: $kills_mid_file"
+
+"$driver" ingest "$db" -n $forks "${files[@]}" >"$dir/final.log" || fail "final ingest failed"
+out=$("$driver" check "$db" -n $forks "${files[@]}") || fail "final check failed: $out"
+[ "$(grep -c " complete $forks\$" <<<"$out")" -eq 4 ] || fail "final state: $out"
+"$driver" ingest "$db" -n $forks "${files[@]}" >"$dir/again.log" || fail "repeat ingest failed"
+[ "$(grep -c '^skip ' "$dir/again.log")" -eq 4 ] || fail "repeat ingest stored again: $(cat "$dir/again.log")"
+total=$(sqlite3 "$db" 'SELECT count(*) FROM fork')
+[ "$total" -eq $((4 * forks)) ] || fail "total forks $total"
+echo "PASS: $iters kills, final database complete ($total forks), repeat run stored nothing"
