@@ -98,6 +98,11 @@ int store_sink_open_opts(const char *db_path, const struct store_sink_opts *opts
 	so.sync_full = k->opts.sync_full;
 	r = store_open(db_path, &so, &k->store, err, errlen);
 	if (r) {
+		size_t n = strlen(db_path);
+
+		/* the caller names the database; drop the store's "PATH: " */
+		if (!strncmp(err, db_path, n) && !strncmp(err + n, ": ", 2))
+			memmove(err, err + n + 2, strlen(err + n + 2) + 1);
 		free(k);
 		return r;
 	}

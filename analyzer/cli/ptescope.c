@@ -42,6 +42,10 @@ static const char usage_text[] =
 	"  -f, --format text|json   report format (default text)\n"
 	"  -o, --output FILE        write the report to FILE instead of standard output\n"
 	"      --db FILE            also store the forks in the SQLite database FILE\n"
+	"      --retention-days N   with --db: then delete forks stored more than N days ago\n"
+	"      --max-db-mb N        with --db: then delete the oldest forks until the data fits\n"
+	"                           in N MiB\n"
+	"      --db-sync normal|full  with --db: full also survives a power cut (slower)\n"
 	"  -q, --quiet              no progress indicator\n"
 	"\n"
 	"report options:\n"
@@ -198,6 +202,11 @@ static int replay_one(const char *path, int index, struct fork_list *l, struct p
 		ret = recon_finish(r);
 	progress_clear(prog);
 	in->forks = l->input_forks;
+#ifdef PTESCOPE_HAVE_STORE
+	/* the store stopped the read: its message says why */
+	if (ret && l->sink && store_sink_errmsg(l->sink)[0])
+		snprintf(err, errlen, "%s", store_sink_errmsg(l->sink));
+#endif
 	if (ret && !err[0])
 		snprintf(err, errlen, "%s", strerror(-ret));
 #ifdef PTESCOPE_HAVE_STORE
@@ -229,17 +238,41 @@ static int cmd_replay(int argc, char **argv)
 	static const struct option longopts[] = {
 		{"format", required_argument, NULL, 'f'}, {"output", required_argument, NULL, 'o'},
 		{"db", required_argument, NULL, 'D'},	  {"quiet", no_argument, NULL, 'q'},
-		{"help", no_argument, NULL, 'h'},	  {NULL, 0, NULL, 0}};
+		{"help", no_argument, NULL, 'h'},
+		{"retention-days", required_argument, NULL, 'R'},
+		{"max-db-mb", required_argument, NULL, 'M'},
+		{"db-sync", required_argument, NULL, 'S'},   {NULL, 0, NULL, 0}};
 	enum pt_report_format fmt = PT_REPORT_TEXT;
 	const char *output = NULL, *db = NULL;
+	int longidx = 0;
+#ifdef PTESCOPE_HAVE_STORE
+	struct store_sink_opts sopts = {0};
+#endif
 	struct progress prog = {.on = isatty(STDERR_FILENO)};
 	struct fork_list l = {0};
 	struct pt_report_input *inputs;
 	FILE *out = stdout;
 	int opt, nr, failed = 0, ret, status = 0;
 
-	while ((opt = getopt_long(argc, argv, "f:o:qh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "f:o:qh", longopts, &longidx)) != -1) {
 		switch (opt) {
+		case 'R':
+		case 'M':
+		case 'S': {
+#ifdef PTESCOPE_HAVE_STORE
+			char err[256] = "";
+
+			if (store_sink_parse_option(&sopts, longopts[longidx].name, optarg, err,
+						    sizeof(err))) {
+				fprintf(stderr, "ptescope replay: %s\n", err);
+				return EXIT_USAGE;
+			}
+#else
+			fprintf(stderr, "ptescope replay: this build has no database support\n");
+			return EXIT_USAGE;
+#endif
+			break;
+		}
 		case 'f':
 			if (parse_format(optarg, &fmt)) {
 				fprintf(stderr, "ptescope replay: --format must be text or json, not '%s'\n",
@@ -274,7 +307,7 @@ static int cmd_replay(int argc, char **argv)
 	if (db) {
 		char err[512] = "";
 
-		if (store_sink_open(db, &l.sink, err, sizeof(err))) {
+		if (store_sink_open_opts(db, &sopts, &l.sink, err, sizeof(err))) {
 			fprintf(stderr, "ptescope replay: %s: %s\n", db, err);
 			return EXIT_INPUT;
 		}
