@@ -12,9 +12,8 @@
  * becomes one error line here. The pipe costs about 60 bytes per event, far
  * below what the library itself costs per event.
  *
- * Fields are looked up by name once per file (their layout changed across
- * kernels) and read by offset per record, with each offset checked against
- * the record's size.
+ * Records are decoded by raw_decode.c (fields by name once per file, read by
+ * offset per record, bounded by the record's size).
  *
  * Time bases: ENTRY/FORK times are the records' timestamps (what `trace-cmd
  * report` prints); EXIT times come from the funcgraph_exit calltime/rettime
@@ -42,6 +41,7 @@
 #include <trace-cmd/trace-cmd.h>
 
 #include "intern.h"
+#include "raw_decode.h"
 #include "reader.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -93,10 +93,6 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 
 /* ------------------------------------------------------------------ child */
 
-struct field {
-	int offset, size; /* size 0: field absent */
-};
-
 struct child {
 	int fd;
 	char buf[1 << 16];
@@ -104,14 +100,10 @@ struct child {
 	int failed;
 
 	struct tep_handle *tep;
+	struct pt_raw_decoder *dec;
 	struct pt_intern *strings;
 	struct pt_u64map *func_sid; /* function address -> string id */
 	struct pt_u64map *comm_sid; /* pid -> string id */
-	int entry_id, exit_id, fork_id;
-	struct field type, pid, flags;
-	struct field e_func, e_depth;
-	struct field x_func, x_depth, x_call, x_ret;
-	struct field f_pcomm, f_ppid, f_ccomm, f_cpid;
 	struct wire_done done;
 };
 
@@ -173,43 +165,6 @@ static uint32_t child_string(struct child *c, const char *s, size_t len)
 	return (uint32_t)id;
 }
 
-static struct field field_of(struct tep_event *ev, const char *name)
-{
-	struct tep_format_field *f;
-
-	if (!ev)
-		return (struct field){0, 0};
-	f = tep_find_field(ev, name);
-	if (!f)
-		f = tep_find_common_field(ev, name);
-	if (!f || f->offset < 0 || f->size <= 0 || f->size > 4096)
-		return (struct field){0, 0};
-	return (struct field){f->offset, f->size};
-}
-
-/* Reads an integer field; 0 when the field is absent or outside the record. */
-static uint64_t read_num(struct child *c, const struct tep_record *r, struct field f, int *ok)
-{
-	if (!f.size || f.size > 8 || f.offset + f.size > r->size) {
-		*ok = 0;
-		return 0;
-	}
-	return tep_read_number(c->tep, (const char *)r->data + f.offset, f.size);
-}
-
-static uint32_t read_str(struct child *c, const struct tep_record *r, struct field f)
-{
-	const char *p;
-	size_t len = 0;
-
-	if (!f.size || f.offset + f.size > r->size)
-		return 0;
-	p = (const char *)r->data + f.offset;
-	while (len < (size_t)f.size && p[len])
-		len++;
-	return child_string(c, p, len);
-}
-
 static uint32_t func_string(struct child *c, uint64_t addr)
 {
 	uint32_t sid;
@@ -262,11 +217,11 @@ static void child_event(struct child *c, const struct wire_event *w)
 
 static int child_record(struct tracecmd_input *h, struct tep_record *r, int cpu, void *data)
 {
-	(void)h;
 	struct child *c = data;
 	struct wire_event w = {.cpu = cpu, .depth = -1, .child_pid = -1};
-	int ok = 1, type;
+	struct pt_raw_event raw;
 
+	(void)h;
 	if (c->failed)
 		return -1;
 	if (r->missed_events) {
@@ -281,44 +236,28 @@ static int child_record(struct tracecmd_input *h, struct tep_record *r, int cpu,
 			c->done.lost_unknown = 1;
 		child_event(c, &l);
 	}
-	type = (int)read_num(c, r, c->type, &ok);
-	if (!ok)
+	if (pt_raw_decode(c->dec, r->data, r->size, &raw) != 1)
 		return 0;
+	w.type = (uint8_t)raw.type;
+	w.in_irq = raw.in_irq;
+	w.pid = raw.pid;
+	w.depth = raw.depth;
 	w.ts = r->ts;
 	w.dur = PT_NO_TIME;
 	w.call = PT_NO_TIME;
-	w.pid = (int32_t)read_num(c, r, c->pid, &ok);
-	if (c->flags.size) {
-		int fok = 1;
-		uint64_t fl = read_num(c, r, c->flags, &fok);
-
-		/* TRACE_FLAG_HARDIRQ | TRACE_FLAG_SOFTIRQ | TRACE_FLAG_NMI */
-		w.in_irq = fok && (fl & (0x08 | 0x10 | 0x40));
-	}
-	if (type == c->entry_id) {
-		w.type = PT_EV_ENTRY;
-		w.func_sid = func_string(c, read_num(c, r, c->e_func, &ok));
-		w.depth = (int32_t)read_num(c, r, c->e_depth, &ok);
-	} else if (type == c->exit_id) {
-		w.type = PT_EV_EXIT;
-		w.func_sid = func_string(c, read_num(c, r, c->x_func, &ok));
-		w.depth = (int32_t)read_num(c, r, c->x_depth, &ok);
-		w.call = read_num(c, r, c->x_call, &ok);
-		w.ts = read_num(c, r, c->x_ret, &ok);
-		w.dur = w.ts >= w.call ? w.ts - w.call : PT_NO_TIME;
-	} else if (type == c->fork_id) {
-		w.type = PT_EV_FORK;
-		w.pid = (int32_t)read_num(c, r, c->f_ppid, &ok);
-		w.child_pid = (int32_t)read_num(c, r, c->f_cpid, &ok);
-		w.comm_sid = read_str(c, r, c->f_pcomm);
-		w.child_comm_sid = read_str(c, r, c->f_ccomm);
+	if (raw.type == PT_EV_FORK) {
+		w.child_pid = raw.child_pid;
+		w.comm_sid = child_string(c, raw.parent_comm, strlen(raw.parent_comm));
+		w.child_comm_sid = child_string(c, raw.child_comm, strlen(raw.child_comm));
 	} else {
-		return 0;
+		w.func_sid = func_string(c, raw.func);
+		w.comm_sid = comm_string(c, raw.pid);
+		if (raw.type == PT_EV_EXIT) {
+			w.call = raw.calltime;
+			w.ts = raw.rettime;
+			w.dur = raw.rettime >= raw.calltime ? raw.rettime - raw.calltime : PT_NO_TIME;
+		}
 	}
-	if (!ok || w.depth < -1 || w.depth > 4096)
-		return 0; /* a record too short for its format, or nonsense: skip */
-	if (w.type != PT_EV_FORK)
-		w.comm_sid = comm_string(c, w.pid);
 	if (c->done.first_ts == PT_NO_TIME)
 		c->done.first_ts = r->ts;
 	c->done.last_ts = r->ts;
@@ -350,7 +289,6 @@ static int child_main(const char *path, int fd, off_t file_size)
 {
 	struct child *c = calloc(1, sizeof(*c));
 	struct tracecmd_input *h;
-	struct tep_event *entry, *exit_ev, *fork_ev;
 	uint8_t t;
 	int devnull;
 
@@ -373,40 +311,12 @@ static int child_main(const char *path, int fd, off_t file_size)
 		return EXIT_BAD_FILE;
 	}
 	c->tep = tracecmd_get_tep(h);
-	entry = tep_find_event_by_name(c->tep, "ftrace", "funcgraph_entry");
-	exit_ev = tep_find_event_by_name(c->tep, "ftrace", "funcgraph_exit");
-	fork_ev = tep_find_event_by_name(c->tep, "sched", "sched_process_fork");
-	c->entry_id = entry ? entry->id : -1;
-	c->exit_id = exit_ev ? exit_ev->id : -1;
-	c->fork_id = fork_ev ? fork_ev->id : -1;
-	{
-		struct tep_event *any = entry ? entry : exit_ev ? exit_ev : fork_ev;
-
-		c->type = field_of(any, "common_type");
-		c->pid = field_of(any, "common_pid");
-		c->flags = field_of(any, "common_flags");
-	}
-	c->e_func = field_of(entry, "func");
-	c->e_depth = field_of(entry, "depth");
-	c->x_func = field_of(exit_ev, "func");
-	c->x_depth = field_of(exit_ev, "depth");
-	c->x_call = field_of(exit_ev, "calltime");
-	c->x_ret = field_of(exit_ev, "rettime");
-	c->f_pcomm = field_of(fork_ev, "parent_comm");
-	c->f_ppid = field_of(fork_ev, "parent_pid");
-	c->f_ccomm = field_of(fork_ev, "child_comm");
-	c->f_cpid = field_of(fork_ev, "child_pid");
-	if (!c->type.size || !c->pid.size ||
-	    ((!c->e_func.size || !c->x_func.size || !c->x_ret.size) && !c->f_cpid.size)) {
+	if (pt_raw_decoder_new(c->tep, &c->dec)) {
 		child_error(c, "it holds no function_graph nor sched_process_fork events "
 			       "(record with -p function_graph and/or -e sched:sched_process_fork)");
 		tracecmd_close(h);
 		return EXIT_BAD_FILE;
 	}
-	if (!c->e_func.size || !c->x_func.size)
-		c->entry_id = c->exit_id = -1;
-	if (!c->f_cpid.size)
-		c->fork_id = -1;
 	c->done.cpus = (uint32_t)tep_get_cpus(c->tep);
 	tracecmd_iterate_events(h, NULL, 0, child_record, c);
 	tracecmd_close(h);

@@ -730,11 +730,19 @@ static int on_exit_ev(struct recon *r, struct task *t, const struct pt_event *ev
 	} else {
 		maybe_resume(t, ev, depth);
 	}
-	if (!leaf && t->len <= depth) {
+	if (!leaf && (t->len <= depth || t->stack[depth].placeholder)) {
 		struct task *o = find_migrated(r, t, ev, depth);
 
-		if (o)
+		if (o) {
+			/* what this CPU showed under the unknown caller was the migrated call */
 			task_swap(t, o);
+			if (t->fork) {
+				for (int i = 0; i < PT_ROLE_COUNT; i++)
+					t->fork->counts[i] += o->orphan_counts[i];
+			}
+			memset(o->orphan_counts, 0, sizeof(o->orphan_counts));
+			o->len = 0;
+		}
 	}
 	if (leaf) {
 		if (t->len > depth && (ret = suspend(t, depth)))

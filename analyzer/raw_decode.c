@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Raw record decoding (raw_decode.h): field offsets resolved once per
+ * format, numbers read through tep_read_number() so the file's endianness
+ * is honoured.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "raw_decode.h"
+
+struct field {
+	int offset, size; /* size 0: absent */
+};
+
+struct pt_raw_decoder {
+	struct tep_handle *tep;
+	int entry_id, exit_id, fork_id; /* -1 when absent */
+	struct field type, pid, flags;
+	struct field e_func, e_depth;
+	struct field x_func, x_depth, x_call, x_ret;
+	struct field f_pcomm, f_ppid, f_ccomm, f_cpid;
+};
+
+static struct field field_of(struct tep_event *ev, const char *name)
+{
+	struct tep_format_field *f;
+
+	if (!ev)
+		return (struct field){0, 0};
+	f = tep_find_field(ev, name);
+	if (!f)
+		f = tep_find_common_field(ev, name);
+	if (!f || f->offset < 0 || f->size <= 0 || f->size > 4096)
+		return (struct field){0, 0};
+	return (struct field){f->offset, f->size};
+}
+
+int pt_raw_decoder_new(struct tep_handle *tep, struct pt_raw_decoder **out)
+{
+	struct pt_raw_decoder *d = calloc(1, sizeof(*d));
+	struct tep_event *entry, *exit_ev, *fork_ev, *any;
+
+	if (!d)
+		return -ENOMEM;
+	d->tep = tep;
+	entry = tep_find_event_by_name(tep, "ftrace", "funcgraph_entry");
+	exit_ev = tep_find_event_by_name(tep, "ftrace", "funcgraph_exit");
+	fork_ev = tep_find_event_by_name(tep, "sched", "sched_process_fork");
+	any = entry ? entry : exit_ev ? exit_ev : fork_ev;
+	d->type = field_of(any, "common_type");
+	d->pid = field_of(any, "common_pid");
+	d->flags = field_of(any, "common_flags");
+	d->e_func = field_of(entry, "func");
+	d->e_depth = field_of(entry, "depth");
+	d->x_func = field_of(exit_ev, "func");
+	d->x_depth = field_of(exit_ev, "depth");
+	d->x_call = field_of(exit_ev, "calltime");
+	d->x_ret = field_of(exit_ev, "rettime");
+	d->f_pcomm = field_of(fork_ev, "parent_comm");
+	d->f_ppid = field_of(fork_ev, "parent_pid");
+	d->f_ccomm = field_of(fork_ev, "child_comm");
+	d->f_cpid = field_of(fork_ev, "child_pid");
+	d->entry_id = d->exit_id = d->fork_id = -1;
+	if (entry && exit_ev && d->e_func.size && d->e_depth.size && d->x_func.size &&
+	    d->x_depth.size && d->x_call.size && d->x_ret.size) {
+		d->entry_id = entry->id;
+		d->exit_id = exit_ev->id;
+	}
+	if (fork_ev && d->f_ppid.size && d->f_cpid.size)
+		d->fork_id = fork_ev->id;
+	if (!d->type.size || !d->pid.size || (d->entry_id < 0 && d->fork_id < 0)) {
+		free(d);
+		return -ENOENT;
+	}
+	*out = d;
+	return 0;
+}
+
+void pt_raw_decoder_free(struct pt_raw_decoder *d)
+{
+	free(d);
+}
+
+bool pt_raw_decoder_has_graph(const struct pt_raw_decoder *d)
+{
+	return d->entry_id >= 0;
+}
+
+bool pt_raw_decoder_has_fork(const struct pt_raw_decoder *d)
+{
+	return d->fork_id >= 0;
+}
+
+static uint64_t num(const struct pt_raw_decoder *d, const void *data, int size, struct field f,
+		    bool *ok)
+{
+	if (!f.size || f.size > 8 || f.offset + f.size > size) {
+		*ok = false;
+		return 0;
+	}
+	return tep_read_number(d->tep, (const char *)data + f.offset, f.size);
+}
+
+static void str(const void *data, int size, struct field f, char *out, size_t outlen)
+{
+	size_t len = 0;
+	const char *p;
+
+	out[0] = '\0';
+	if (!f.size || f.offset + f.size > size)
+		return;
+	p = (const char *)data + f.offset;
+	while (len < (size_t)f.size && len + 1 < outlen && p[len])
+		len++;
+	memcpy(out, p, len);
+	out[len] = '\0';
+}
+
+int pt_raw_decode(const struct pt_raw_decoder *d, const void *data, int size,
+		  struct pt_raw_event *ev)
+{
+	bool ok = true;
+	int type;
+
+	if (!data || size <= 0)
+		return 0;
+	type = (int)num(d, data, size, d->type, &ok);
+	if (!ok || type < 0)
+		return 0;
+	memset(ev, 0, sizeof(*ev));
+	ev->depth = -1;
+	ev->child_pid = -1;
+	ev->pid = (int)(int32_t)num(d, data, size, d->pid, &ok);
+	if (d->flags.size) {
+		bool fok = true;
+		uint64_t fl = num(d, data, size, d->flags, &fok);
+
+		/* TRACE_FLAG_HARDIRQ | TRACE_FLAG_SOFTIRQ | TRACE_FLAG_NMI */
+		ev->in_irq = fok && (fl & (0x08 | 0x10 | 0x40));
+	}
+	if (type == d->entry_id) {
+		ev->type = PT_EV_ENTRY;
+		ev->func = num(d, data, size, d->e_func, &ok);
+		ev->depth = (int)(int32_t)num(d, data, size, d->e_depth, &ok);
+	} else if (type == d->exit_id) {
+		ev->type = PT_EV_EXIT;
+		ev->func = num(d, data, size, d->x_func, &ok);
+		ev->depth = (int)(int32_t)num(d, data, size, d->x_depth, &ok);
+		ev->calltime = num(d, data, size, d->x_call, &ok);
+		ev->rettime = num(d, data, size, d->x_ret, &ok);
+	} else if (type == d->fork_id) {
+		ev->type = PT_EV_FORK;
+		ev->pid = (int)(int32_t)num(d, data, size, d->f_ppid, &ok);
+		ev->child_pid = (int)(int32_t)num(d, data, size, d->f_cpid, &ok);
+		str(data, size, d->f_pcomm, ev->parent_comm, sizeof(ev->parent_comm));
+		str(data, size, d->f_ccomm, ev->child_comm, sizeof(ev->child_comm));
+	} else {
+		return 0;
+	}
+	if (!ok || (ev->type != PT_EV_FORK && (ev->depth < 0 || ev->depth > 4096)))
+		return 0;
+	return 1;
+}

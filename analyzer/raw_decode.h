@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Raw ring-buffer record decoding for the events ptescope reads:
+ * ftrace:funcgraph_entry, ftrace:funcgraph_exit and sched:sched_process_fork.
+ *
+ * Fields are looked up by name once, from the event formats a tep_handle
+ * holds (parsed from a trace.dat, or from tracefs for live capture: their
+ * layout has changed across kernels), and read by offset per record, each
+ * offset checked against the record's size. Used by the trace.dat reader and
+ * the live capture; does not allocate per record.
+ */
+#ifndef PTESCOPE_RAW_DECODE_H
+#define PTESCOPE_RAW_DECODE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <traceevent/event-parse.h>
+
+#include "event.h"
+
+struct pt_raw_decoder;
+
+struct pt_raw_event {
+	enum pt_event_type type; /* PT_EV_ENTRY, PT_EV_EXIT or PT_EV_FORK */
+	int pid;		 /* the task (the parent for FORK) */
+	int depth;
+	uint64_t func;		   /* function address, to resolve with tep_find_function */
+	uint64_t calltime, rettime; /* EXIT: trace-clock times of call and return */
+	int child_pid;
+	char parent_comm[17], child_comm[17];
+	bool in_irq; /* recorded in hardirq, softirq or NMI context */
+};
+
+/*
+ * Resolves the fields from @tep's formats. Returns 0; -ENOENT when @tep has
+ * neither the funcgraph events nor sched_process_fork (with usable fields);
+ * -ENOMEM. Free with pt_raw_decoder_free().
+ */
+int pt_raw_decoder_new(struct tep_handle *tep, struct pt_raw_decoder **out);
+void pt_raw_decoder_free(struct pt_raw_decoder *d);
+
+/* Whether the formats had the function_graph events / the fork event. */
+bool pt_raw_decoder_has_graph(const struct pt_raw_decoder *d);
+bool pt_raw_decoder_has_fork(const struct pt_raw_decoder *d);
+
+/*
+ * Decodes @size bytes of raw record @data. Returns 1 and fills @ev when it is
+ * one of our events with every field inside the record, 0 when it is another
+ * event or too short for its format.
+ */
+int pt_raw_decode(const struct pt_raw_decoder *d, const void *data, int size,
+		  struct pt_raw_event *ev);
+
+#endif

@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Raw record decoding (raw_decode.c) through libtraceevent: the event format
+ * text of Debian 6.1's kernel (as stored in a real trace.dat) parsed by
+ * libtraceevent, then raw records written byte by byte and decoded.
+ * Also a layout with the fields moved (as a newer kernel could have) and
+ * records cut short.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "raw_decode.h"
+#include "test.h"
+
+static const char entry_fmt[] =
+	"name: funcgraph_entry\n"
+	"ID: 11\n"
+	"format:\n"
+	"\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n"
+	"\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;\n"
+	"\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;\n"
+	"\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n"
+	"\n"
+	"\tfield:unsigned long func;\toffset:8;\tsize:8;\tsigned:0;\n"
+	"\tfield:int depth;\toffset:16;\tsize:4;\tsigned:1;\n"
+	"\n"
+	"print fmt: \"--> %ps (%d)\", (void *)REC->func, REC->depth\n";
+
+static const char exit_fmt[] =
+	"name: funcgraph_exit\n"
+	"ID: 10\n"
+	"format:\n"
+	"\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n"
+	"\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;\n"
+	"\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;\n"
+	"\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n"
+	"\n"
+	"\tfield:unsigned long func;\toffset:8;\tsize:8;\tsigned:0;\n"
+	"\tfield:int depth;\toffset:16;\tsize:4;\tsigned:1;\n"
+	"\tfield:unsigned int overrun;\toffset:20;\tsize:4;\tsigned:0;\n"
+	"\tfield:unsigned long long calltime;\toffset:24;\tsize:8;\tsigned:0;\n"
+	"\tfield:unsigned long long rettime;\toffset:32;\tsize:8;\tsigned:0;\n"
+	"\n"
+	"print fmt: \"<-- %ps (%d) (start: %llx  end: %llx) over: %d\", (void *)REC->func, "
+	"REC->depth, REC->calltime, REC->rettime, REC->depth\n";
+
+static const char fork_fmt[] =
+	"name: sched_process_fork\n"
+	"ID: 313\n"
+	"format:\n"
+	"\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n"
+	"\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;\n"
+	"\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;\n"
+	"\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n"
+	"\n"
+	"\tfield:char parent_comm[16];\toffset:8;\tsize:16;\tsigned:1;\n"
+	"\tfield:pid_t parent_pid;\toffset:24;\tsize:4;\tsigned:1;\n"
+	"\tfield:char child_comm[16];\toffset:28;\tsize:16;\tsigned:1;\n"
+	"\tfield:pid_t child_pid;\toffset:44;\tsize:4;\tsigned:1;\n"
+	"\n"
+	"print fmt: \"comm=%s pid=%d child_comm=%s child_pid=%d\", REC->parent_comm, "
+	"REC->parent_pid, REC->child_comm, REC->child_pid\n";
+
+/* The exit event as a kernel with the depth and func swapped would describe it. */
+static const char exit_moved_fmt[] =
+	"name: funcgraph_exit\n"
+	"ID: 10\n"
+	"format:\n"
+	"\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n"
+	"\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;\n"
+	"\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;\n"
+	"\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n"
+	"\n"
+	"\tfield:int depth;\toffset:8;\tsize:4;\tsigned:1;\n"
+	"\tfield:unsigned int overrun;\toffset:12;\tsize:4;\tsigned:0;\n"
+	"\tfield:unsigned long func;\toffset:16;\tsize:8;\tsigned:0;\n"
+	"\tfield:unsigned long long calltime;\toffset:24;\tsize:8;\tsigned:0;\n"
+	"\tfield:unsigned long long rettime;\toffset:32;\tsize:8;\tsigned:0;\n"
+	"\n"
+	"print fmt: \"<-- %ps\", (void *)REC->func\n";
+
+static void put(unsigned char *buf, int off, uint64_t v, int size)
+{
+	memcpy(buf + off, &v, (size_t)size); /* host order: the tep handle is host order */
+}
+
+static struct tep_handle *new_tep(const char *exit_text)
+{
+	struct tep_handle *tep = tep_alloc();
+
+	tep_set_long_size(tep, 8);
+	tep_set_file_bigendian(tep, tep_is_bigendian() ? TEP_BIG_ENDIAN : TEP_LITTLE_ENDIAN);
+	CHECK_EQ(tep_parse_event(tep, entry_fmt, sizeof(entry_fmt) - 1, "ftrace"), 0);
+	CHECK_EQ(tep_parse_event(tep, exit_text, strlen(exit_text), "ftrace"), 0);
+	CHECK_EQ(tep_parse_event(tep, fork_fmt, sizeof(fork_fmt) - 1, "sched"), 0);
+	return tep;
+}
+
+static void test_debian61(void)
+{
+	struct tep_handle *tep = new_tep(exit_fmt);
+	struct pt_raw_decoder *d = NULL;
+	struct pt_raw_event ev;
+	unsigned char rec[64];
+
+	CHECK_EQ(pt_raw_decoder_new(tep, &d), 0);
+	if (!d)
+		return;
+	CHECK(pt_raw_decoder_has_graph(d));
+	CHECK(pt_raw_decoder_has_fork(d));
+
+	memset(rec, 0, sizeof(rec));
+	put(rec, 0, 11, 2);
+	put(rec, 2, 0x08, 1); /* hardirq */
+	put(rec, 4, 96, 4);
+	put(rec, 8, 0xffffffff81234560ull, 8);
+	put(rec, 16, 3, 4);
+	CHECK_EQ(pt_raw_decode(d, rec, 24, &ev), 1);
+	CHECK_EQ(ev.type, PT_EV_ENTRY);
+	CHECK_EQ(ev.pid, 96);
+	CHECK_EQ(ev.depth, 3);
+	CHECK(ev.func == 0xffffffff81234560ull);
+	CHECK(ev.in_irq);
+
+	memset(rec, 0, sizeof(rec));
+	put(rec, 0, 10, 2);
+	put(rec, 4, 97, 4);
+	put(rec, 8, 0xffffffff81000010ull, 8);
+	put(rec, 16, 1, 4);
+	put(rec, 24, 7926505130ull, 8);
+	put(rec, 32, 7926505981ull, 8);
+	CHECK_EQ(pt_raw_decode(d, rec, 40, &ev), 1);
+	CHECK_EQ(ev.type, PT_EV_EXIT);
+	CHECK_EQ(ev.pid, 97);
+	CHECK_EQ(ev.depth, 1);
+	CHECK_EQ(ev.calltime, 7926505130ull);
+	CHECK_EQ(ev.rettime, 7926505981ull);
+	CHECK(!ev.in_irq);
+	/* cut short: rettime would lie outside the record */
+	CHECK_EQ(pt_raw_decode(d, rec, 36, &ev), 0);
+	CHECK_EQ(pt_raw_decode(d, rec, 0, &ev), 0);
+
+	memset(rec, 0, sizeof(rec));
+	put(rec, 0, 313, 2);
+	put(rec, 4, 96, 4);
+	memcpy(rec + 8, "forker", 6);
+	put(rec, 24, 96, 4);
+	memcpy(rec + 28, "0123456789abcdef", 16); /* no NUL inside the field */
+	put(rec, 44, 104, 4);
+	CHECK_EQ(pt_raw_decode(d, rec, 48, &ev), 1);
+	CHECK_EQ(ev.type, PT_EV_FORK);
+	CHECK_EQ(ev.pid, 96);
+	CHECK_EQ(ev.child_pid, 104);
+	CHECK(!strcmp(ev.parent_comm, "forker"));
+	CHECK(!strcmp(ev.child_comm, "0123456789abcdef"));
+
+	/* an event we do not read */
+	put(rec, 0, 999, 2);
+	CHECK_EQ(pt_raw_decode(d, rec, 48, &ev), 0);
+	pt_raw_decoder_free(d);
+	tep_free(tep);
+}
+
+static void test_moved_fields(void)
+{
+	struct tep_handle *tep = new_tep(exit_moved_fmt);
+	struct pt_raw_decoder *d = NULL;
+	struct pt_raw_event ev;
+	unsigned char rec[64];
+
+	CHECK_EQ(pt_raw_decoder_new(tep, &d), 0);
+	if (!d)
+		return;
+	memset(rec, 0, sizeof(rec));
+	put(rec, 0, 10, 2);
+	put(rec, 4, 5, 4);
+	put(rec, 8, 2, 4);
+	put(rec, 16, 0xffffffff81000020ull, 8);
+	put(rec, 24, 100, 8);
+	put(rec, 32, 250, 8);
+	CHECK_EQ(pt_raw_decode(d, rec, 40, &ev), 1);
+	CHECK_EQ(ev.depth, 2);
+	CHECK(ev.func == 0xffffffff81000020ull);
+	CHECK_EQ(ev.rettime - ev.calltime, 150);
+	pt_raw_decoder_free(d);
+	tep_free(tep);
+}
+
+static void test_no_events(void)
+{
+	struct tep_handle *tep = tep_alloc();
+	struct pt_raw_decoder *d = NULL;
+
+	CHECK_EQ(pt_raw_decoder_new(tep, &d), -ENOENT);
+	CHECK(d == NULL);
+	tep_free(tep);
+}
+
+int main(void)
+{
+	test_debian61();
+	test_moved_fields();
+	test_no_events();
+	TEST_DONE();
+}
