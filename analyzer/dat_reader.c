@@ -80,7 +80,8 @@ struct wire_done {
 	uint64_t first_ts, last_ts;
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen,
+							  const char *fmt, ...)
 {
 	va_list ap;
 

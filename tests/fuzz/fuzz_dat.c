@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libFuzzer target for the trace.dat path: the input is written to a memfd
+ * and read with pt_dat_read() into the reconstruction, then the report is
+ * computed. libtracecmd runs in the reader's sandboxed child, so a library
+ * crash must come back as an error here; anything that crashes, hangs or
+ * leaks in this process (the pipe protocol, the interner, recon, stats) is a
+ * finding. Seeded with a real trace.dat cut from a Debian 6.1 recording.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "reader.h"
+#include "recon.h"
+#include "report.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static int count_fork(const struct pt_fork *f, void *ctx)
+{
+	(*(size_t *)ctx)++;
+	if (f->nr_pass && !f->pass)
+		abort();
+	return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	size_t forks = 0;
+	struct recon_opts ro = {.on_fork = count_fork, .ctx = &forks};
+	struct pt_input_stats st;
+	struct recon *r = NULL;
+	char path[64], err[512];
+	int fd = memfd_create("fuzz.dat", MFD_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	if (write(fd, data, size) != (ssize_t)size) {
+		close(fd);
+		return 0;
+	}
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	pt_input_stats_init(&st);
+	if (recon_new(&ro, &r) == 0) {
+		err[0] = '\0';
+		if (pt_dat_read(path, recon_feed, r, &st, NULL, err, sizeof(err)) == 0)
+			recon_finish(r);
+		else if (!err[0])
+			abort(); /* every failure must say why */
+		recon_free(r);
+	}
+	close(fd);
+	return 0;
+}
