@@ -16,6 +16,7 @@ struct field {
 
 struct pt_raw_decoder {
 	struct tep_handle *tep;
+	bool native; /* the data has this machine's byte order: plain loads */
 	int entry_id, exit_id, fork_id; /* -1 when absent */
 	struct field type, pid, flags;
 	struct field e_func, e_depth;
@@ -45,6 +46,7 @@ int pt_raw_decoder_new(struct tep_handle *tep, struct pt_raw_decoder **out)
 	if (!d)
 		return -ENOMEM;
 	d->tep = tep;
+	d->native = tep_is_file_bigendian(tep) == tep_is_bigendian();
 	entry = tep_find_event_by_name(tep, "ftrace", "funcgraph_entry");
 	exit_ev = tep_find_event_by_name(tep, "ftrace", "funcgraph_exit");
 	fork_ev = tep_find_event_by_name(tep, "sched", "sched_process_fork");
@@ -96,11 +98,37 @@ bool pt_raw_decoder_has_fork(const struct pt_raw_decoder *d)
 static uint64_t num(const struct pt_raw_decoder *d, const void *data, int size, struct field f,
 		    bool *ok)
 {
+	const char *p = (const char *)data + f.offset;
+
 	if (!f.size || f.size > 8 || f.offset + f.size > size) {
 		*ok = false;
 		return 0;
 	}
-	return tep_read_number(d->tep, (const char *)data + f.offset, f.size);
+	if (d->native) {
+		switch (f.size) {
+		case 1:
+			return *(const uint8_t *)p;
+		case 2: {
+			uint16_t v;
+
+			memcpy(&v, p, 2);
+			return v;
+		}
+		case 4: {
+			uint32_t v;
+
+			memcpy(&v, p, 4);
+			return v;
+		}
+		case 8: {
+			uint64_t v;
+
+			memcpy(&v, p, 8);
+			return v;
+		}
+		}
+	}
+	return tep_read_number(d->tep, p, f.size);
 }
 
 static void str(const void *data, int size, struct field f, char *out, size_t outlen)
