@@ -208,7 +208,7 @@ static void bind_str(sqlite3_stmt *st, int i, const char *v)
 static void finalize_all(struct store *s)
 {
 	sqlite3_stmt **all[] = {&s->ins_fork,	 &s->ins_vma,	 &s->ins_pass,
-				&s->upsert_rollup, &s->del_rollup_zero, &s->find_group,
+				&s->get_rollup, &s->put_rollup, &s->del_rollup, &s->find_group,
 				&s->ins_group,	 &s->count_groups};
 	size_t i;
 
@@ -375,15 +375,17 @@ static int prepare_writer(struct store *s, char *err, size_t errlen)
 				  &s->ins_pass, err, errlen);
 	if (!r)
 		r = store_prepare(s,
-				  "INSERT INTO rollup(metric, res, t, grp, bin, n)"
-				  " VALUES (?1,?2,?3,?4,?5,?6) ON CONFLICT DO UPDATE SET n = n + "
-				  "excluded.n",
-				  &s->upsert_rollup, err, errlen);
+				  "SELECT h FROM rollup WHERE metric=?1 AND res=?2 AND t=?3 AND grp=?4",
+				  &s->get_rollup, err, errlen);
 	if (!r)
 		r = store_prepare(s,
-				  "DELETE FROM rollup WHERE metric=?1 AND res=?2 AND t=?3 AND"
-				  " grp=?4 AND bin=?5 AND n <= 0",
-				  &s->del_rollup_zero, err, errlen);
+				  "INSERT OR REPLACE INTO rollup(metric, res, t, grp, n, h)"
+				  " VALUES (?1,?2,?3,?4,?5,?6)",
+				  &s->put_rollup, err, errlen);
+	if (!r)
+		r = store_prepare(s,
+				  "DELETE FROM rollup WHERE metric=?1 AND res=?2 AND t=?3 AND grp=?4",
+				  &s->del_rollup, err, errlen);
 	if (!r)
 		r = store_prepare(s, "INSERT INTO comm_group(name) VALUES (?1)", &s->ins_group,
 				  err, errlen);
@@ -738,16 +740,14 @@ static int agg_add(struct store *s, int metric, int res, int64_t t, int64_t grp,
 	}
 }
 
-static const int64_t res_ns[2] = {60000000000ll, 3600000000000ll};
-
 static int agg_value(struct store *s, int metric, int64_t wall_ns, int64_t grp, int64_t v,
 		     int64_t sign)
 {
 	int bin = v < 0 ? STORE_HIST_NULL_BIN : store_hist_bin((uint64_t)v);
 	int res, r;
 
-	for (res = 0; res < 2; res++) {
-		r = agg_add(s, metric, res, wall_ns / res_ns[res], grp, bin, sign);
+	for (res = 0; res < STORE_RES_COUNT; res++) {
+		r = agg_add(s, metric, res, wall_ns / store_res_ns[res], grp, bin, sign);
 		if (r)
 			return r;
 	}
@@ -780,48 +780,144 @@ int store_rollup_fork(struct store *s, int64_t wall_ns, const char *comm,
 	return 0;
 }
 
+static int slot_cmp(const void *x, const void *y)
+{
+	const struct store_agg_slot *a = x, *b = y;
+
+	if (a->metric != b->metric)
+		return a->metric - b->metric;
+	if (a->res != b->res)
+		return a->res - b->res;
+	if (a->t != b->t)
+		return a->t < b->t ? -1 : 1;
+	if (a->grp != b->grp)
+		return a->grp < b->grp ? -1 : 1;
+	return a->bin - b->bin;
+}
+
+struct merge_buf {
+	unsigned char *p;
+	size_t len, cap;
+	int prev;
+	int64_t total;
+	const struct store_agg_slot *d, *dend; /* deltas of this key, bins ascending */
+};
+
+static int merge_put(struct merge_buf *m, int bin, int64_t n)
+{
+	if (n <= 0)
+		return 0;
+	if (m->len + 20 > m->cap) {
+		size_t cap = m->cap ? m->cap * 2 : 1024;
+		unsigned char *np = realloc(m->p, cap);
+
+		if (!np)
+			return -ENOMEM;
+		m->p = np;
+		m->cap = cap;
+	}
+	m->len += store_hist_encode_pair(m->p + m->len, m->prev, bin, n);
+	m->prev = bin;
+	m->total += n;
+	return 0;
+}
+
+/* One stored (bin, count): emit the deltas for smaller bins, then it plus its delta. */
+static int merge_stored(int bin, int64_t n, void *ctx)
+{
+	struct merge_buf *m = ctx;
+	int r;
+
+	while (m->d < m->dend && m->d->bin < bin) {
+		r = merge_put(m, m->d->bin, m->d->n);
+		if (r)
+			return r;
+		m->d++;
+	}
+	if (m->d < m->dend && m->d->bin == bin) {
+		n += m->d->n;
+		m->d++;
+	}
+	return merge_put(m, bin, n);
+}
+
+/*
+ * Writes the transaction's rollup deltas: per (metric, res, t, group), one
+ * read-modify-write of its packed histogram. Bins whose count drops to zero
+ * disappear; a histogram left empty is deleted.
+ */
 int store_rollup_flush(struct store *s, char *err, size_t errlen)
 {
-	size_t i;
-	int rc;
+	struct store_agg_slot *v;
+	struct merge_buf m = {0};
+	size_t n = 0, i, j;
+	int rc, r = 0;
 
-	for (i = 0; i < s->agg_cap && s->agg_used; i++) {
-		struct store_agg_slot *a = &s->agg[i];
-		sqlite3_stmt *st = s->upsert_rollup;
+	if (!s->agg_used)
+		return 0;
+	v = malloc(s->agg_used * sizeof(*v));
+	if (!v)
+		return store_fail(s, err, errlen, -ENOMEM, "out of memory");
+	for (i = 0; i < s->agg_cap; i++)
+		if (s->agg[i].used && s->agg[i].n)
+			v[n++] = s->agg[i];
+	qsort(v, n, sizeof(*v), slot_cmp);
+	for (i = 0; i < n && !r; i = j) {
+		sqlite3_stmt *st = s->get_rollup;
 
-		if (!a->used)
-			continue;
-		if (a->n) {
-			sqlite3_reset(st);
-			sqlite3_bind_int(st, 1, a->metric);
-			sqlite3_bind_int(st, 2, a->res);
-			sqlite3_bind_int64(st, 3, a->t);
-			sqlite3_bind_int64(st, 4, a->grp);
-			sqlite3_bind_int(st, 5, a->bin);
-			sqlite3_bind_int64(st, 6, a->n);
-			rc = sqlite3_step(st);
-			sqlite3_reset(st);
-			if (rc != SQLITE_DONE)
-				return sql_fail(s, err, errlen, rc, "updating rollups");
-			if (a->n < 0) {
-				st = s->del_rollup_zero;
-				sqlite3_reset(st);
-				sqlite3_bind_int(st, 1, a->metric);
-				sqlite3_bind_int(st, 2, a->res);
-				sqlite3_bind_int64(st, 3, a->t);
-				sqlite3_bind_int64(st, 4, a->grp);
-				sqlite3_bind_int(st, 5, a->bin);
-				rc = sqlite3_step(st);
-				sqlite3_reset(st);
-				if (rc != SQLITE_DONE)
-					return sql_fail(s, err, errlen, rc, "updating rollups");
-			}
+		for (j = i + 1; j < n && v[j].metric == v[i].metric && v[j].res == v[i].res &&
+				v[j].t == v[i].t && v[j].grp == v[i].grp;
+		     j++)
+			;
+		m.len = 0;
+		m.prev = INT32_MIN;
+		m.total = 0;
+		m.d = &v[i];
+		m.dend = &v[j];
+		sqlite3_reset(st);
+		sqlite3_bind_int(st, 1, v[i].metric);
+		sqlite3_bind_int(st, 2, v[i].res);
+		sqlite3_bind_int64(st, 3, v[i].t);
+		sqlite3_bind_int64(st, 4, v[i].grp);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			r = store_hist_decode(sqlite3_column_blob(st, 0),
+					      (size_t)sqlite3_column_bytes(st, 0), merge_stored, &m);
+			if (r == -EINVAL)
+				r = store_fail(s, err, errlen, -EUCLEAN,
+					       "%s: a rollup histogram is corrupt", s->path);
+			else if (r)
+				r = store_fail(s, err, errlen, r, "out of memory");
+		} else if (rc != SQLITE_DONE) {
+			r = sql_fail(s, err, errlen, rc, "reading rollups");
 		}
-		a->used = 0;
-		s->agg_used--;
+		sqlite3_reset(st);
+		for (; !r && m.d < m.dend; m.d++)
+			r = merge_put(&m, m.d->bin, m.d->n);
+		if (r)
+			break;
+		st = m.total > 0 ? s->put_rollup : s->del_rollup;
+		sqlite3_reset(st);
+		sqlite3_bind_int(st, 1, v[i].metric);
+		sqlite3_bind_int(st, 2, v[i].res);
+		sqlite3_bind_int64(st, 3, v[i].t);
+		sqlite3_bind_int64(st, 4, v[i].grp);
+		if (m.total > 0) {
+			sqlite3_bind_int64(st, 5, m.total);
+			sqlite3_bind_blob(st, 6, m.p, (int)m.len, SQLITE_STATIC);
+		}
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			r = sql_fail(s, err, errlen, rc, "updating rollups");
 	}
-	s->agg_used = 0;
-	return 0;
+	free(m.p);
+	free(v);
+	if (!r) {
+		memset(s->agg, 0, s->agg_cap * sizeof(*s->agg));
+		s->agg_used = 0;
+	}
+	return r;
 }
 
 /* The per-fork metric values (-1 for null), in enum store_metric order. */

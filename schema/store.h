@@ -209,8 +209,9 @@ struct store_range {
 
 /*
  * Count and percentiles per metric over a wall-time range, from the rollups:
- * minute resolution (the range is widened to whole minutes), values within 1%
- * (the midpoint of a bin 1/64 of a power of two wide). For a comm that has no
+ * minute resolution (the range is widened to whole minutes; whole days and
+ * hours inside it are read from day and hour rows), values within 1% (the
+ * midpoint of a bin 1/64 of a power of two wide). For a comm that has no
  * rollup group of its own (past the group cap) the figures are computed from
  * the forks and exact (out[m].exact).
  */
@@ -234,7 +235,8 @@ struct store_ts_point {
 };
 
 /*
- * Time series of @metric at one-minute (@step_s 60) or one-hour (3600) steps;
+ * Time series of @metric at one-minute (@step_s 60), one-hour (3600) or
+ * one-day (86400) steps;
  * steps without values are left out. At most @max points (the first ones).
  */
 int store_timeseries(struct store *s, const struct store_range *r, enum store_metric metric,

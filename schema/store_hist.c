@@ -7,6 +7,7 @@
  * (bin, count) rows from the rollup table and read percentiles off them.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -112,4 +113,82 @@ void store_hist_free(struct store_hist *h)
 		return;
 	free(h->n);
 	memset(h, 0, sizeof(*h));
+}
+
+const int64_t store_res_ns[STORE_RES_COUNT] = {60000000000ll, 3600000000000ll, 86400000000000ll};
+
+static size_t put_varint(unsigned char *out, uint64_t v)
+{
+	size_t n = 0;
+
+	do {
+		out[n++] = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+		v >>= 7;
+	} while (v);
+	return n;
+}
+
+static int get_varint(const unsigned char **p, const unsigned char *end, uint64_t *v)
+{
+	uint64_t x = 0;
+	int shift;
+
+	for (shift = 0; shift < 64 && *p < end; shift += 7) {
+		unsigned char c = *(*p)++;
+
+		x |= (uint64_t)(c & 0x7f) << shift;
+		if (!(c & 0x80)) {
+			*v = x;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+size_t store_hist_encode_pair(unsigned char *out, int prev_bin, int bin, int64_t n)
+{
+	size_t k = put_varint(out, prev_bin == INT32_MIN ? (uint64_t)(bin + 1)
+							: (uint64_t)(bin - prev_bin));
+
+	return k + put_varint(out + k, (uint64_t)n);
+}
+
+int store_hist_decode(const unsigned char *p, size_t len,
+		      int (*fn)(int bin, int64_t n, void *ctx), void *ctx)
+{
+	const unsigned char *end = p + len;
+	int64_t bin = 0;
+	bool first = true;
+	int r;
+
+	while (p < end) {
+		uint64_t d, n;
+
+		if (get_varint(&p, end, &d) || get_varint(&p, end, &n) || n > INT64_MAX)
+			return -EINVAL;
+		if (first) {
+			bin = (int64_t)d - 1;
+			first = false;
+		} else {
+			if (!d)
+				return -EINVAL;
+			bin += (int64_t)d;
+		}
+		if (bin > 8192)
+			return -EINVAL;
+		r = fn((int)bin, (int64_t)n, ctx);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+static int add_pair(int bin, int64_t n, void *ctx)
+{
+	return store_hist_add(ctx, bin, (uint64_t)n);
+}
+
+int store_hist_add_blob(struct store_hist *h, const void *blob, size_t len)
+{
+	return store_hist_decode(blob, len, add_pair, h);
 }

@@ -38,6 +38,18 @@ int store_hist_bin(uint64_t v);
 /* The value a bin stands for (its midpoint; exact bins: the value). */
 uint64_t store_hist_value(int bin);
 
+#define STORE_RES_COUNT 3 /* minute, hour, day */
+extern const int64_t store_res_ns[STORE_RES_COUNT];
+
+/*
+ * Packed histogram of a rollup row: (bin, count) pairs, bins ascending.
+ * store_hist_decode calls @fn for each pair; returns 0 or -EINVAL on a
+ * malformed blob. store_hist_encode writes at most 20 bytes per pair.
+ */
+int store_hist_decode(const unsigned char *p, size_t len,
+		      int (*fn)(int bin, int64_t n, void *ctx), void *ctx);
+size_t store_hist_encode_pair(unsigned char *out, int prev_bin, int bin, int64_t n);
+
 /* Accumulates (bin -> count) and reads percentiles from it. */
 struct store_hist {
 	uint64_t *n; /* indexed by bin + 1 (bin -1 = nulls) */
@@ -48,6 +60,8 @@ int store_hist_add(struct store_hist *h, int bin, uint64_t n);
 /* Fills count/nulls/percentiles/max of @out. */
 void store_hist_result(const struct store_hist *h, struct store_stat *out);
 void store_hist_free(struct store_hist *h);
+/* Adds a packed histogram (rollup.h) to @h. */
+int store_hist_add_blob(struct store_hist *h, const void *blob, size_t len);
 
 /* ---- SHA-256 (sha256.c) ---- */
 
@@ -99,7 +113,7 @@ struct store {
 	bool off_known;
 
 	/* Prepared once, reused for every row. */
-	sqlite3_stmt *ins_fork, *ins_vma, *ins_pass, *upsert_rollup, *del_rollup_zero;
+	sqlite3_stmt *ins_fork, *ins_vma, *ins_pass, *get_rollup, *put_rollup, *del_rollup;
 	sqlite3_stmt *find_group, *ins_group, *count_groups;
 
 	/* Rollup deltas of the open transaction, flushed before COMMIT. */

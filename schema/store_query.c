@@ -419,30 +419,48 @@ static int64_t ceil_div(int64_t a, int64_t b)
 	return -floor_div(-a, b);
 }
 
-/* The rollup rows covering [since, until): (res, t0, t1) spans, at most three. */
+/* The rollup rows covering [since, until): (res, t0, t1) spans, at most seven. */
 struct span {
 	int res;
 	int64_t t0, t1;
 };
 
-static size_t range_spans(const struct store_range *r, struct span sp[3])
+#define MAX_SPANS 8
+
+/* Minutes [a, b): whole hours as hour rows, the rest as minute rows. */
+static size_t minute_spans(int64_t a, int64_t b, struct span *sp)
+{
+	int64_t h0 = ceil_div(a, 60), h1 = floor_div(b, 60);
+	size_t n = 0;
+
+	if (a >= b)
+		return 0;
+	if (h0 >= h1) {
+		sp[n++] = (struct span){0, a, b};
+		return n;
+	}
+	if (a < h0 * 60)
+		sp[n++] = (struct span){0, a, h0 * 60};
+	sp[n++] = (struct span){1, h0, h1};
+	if (h1 * 60 < b)
+		sp[n++] = (struct span){0, h1 * 60, b};
+	return n;
+}
+
+static size_t range_spans(const struct store_range *r, struct span sp[MAX_SPANS])
 {
 	int64_t m0 = r->since_wall_ns ? floor_div(r->since_wall_ns, MINUTE_NS) : -OPEN_MINUTES;
 	int64_t m1 = r->until_wall_ns ? ceil_div(r->until_wall_ns, MINUTE_NS) : OPEN_MINUTES;
-	int64_t h0 = ceil_div(m0, 60), h1 = floor_div(m1, 60);
+	int64_t d0 = ceil_div(m0, 1440), d1 = floor_div(m1, 1440);
 	size_t n = 0;
 
 	if (m0 >= m1)
 		return 0;
-	if (h0 >= h1) {
-		sp[n++] = (struct span){0, m0, m1};
-		return n;
-	}
-	if (m0 < h0 * 60)
-		sp[n++] = (struct span){0, m0, h0 * 60};
-	sp[n++] = (struct span){1, h0, h1};
-	if (h1 * 60 < m1)
-		sp[n++] = (struct span){0, h1 * 60, m1};
+	if (d0 >= d1)
+		return minute_spans(m0, m1, sp);
+	n += minute_spans(m0, d0 * 1440, sp + n);
+	sp[n++] = (struct span){2, d0, d1};
+	n += minute_spans(d1 * 1440, m1, sp + n);
 	return n;
 }
 
@@ -596,10 +614,12 @@ static int hist_range(struct store *s, sqlite3_stmt *st, int metric, const struc
 		sqlite3_bind_int64(st, 4, sp[i].t1);
 		sqlite3_bind_int64(st, 5, grp);
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			int64_t n = sqlite3_column_int64(st, 1);
-
-			if (n > 0 && store_hist_add(h, sqlite3_column_int(st, 0), (uint64_t)n)) {
-				r = store_fail(s, err, errlen, -ENOMEM, "out of memory");
+			r = store_hist_add_blob(h, sqlite3_column_blob(st, 0),
+						(size_t)sqlite3_column_bytes(st, 0));
+			if (r) {
+				r = store_fail(s, err, errlen, r,
+					       r == -ENOMEM ? "out of memory"
+							    : "a rollup histogram is corrupt");
 				break;
 			}
 		}
@@ -613,7 +633,7 @@ static int hist_range(struct store *s, sqlite3_stmt *st, int metric, const struc
 int store_stats(struct store *s, const struct store_range *r, struct store_stat out[STORE_M_COUNT],
 		char *err, size_t errlen)
 {
-	struct span sp[3];
+	struct span sp[MAX_SPANS];
 	sqlite3_stmt *st = NULL;
 	size_t nr_sp = range_spans(r, sp);
 	int64_t grp;
@@ -626,7 +646,7 @@ int store_stats(struct store *s, const struct store_range *r, struct store_stat 
 	if (grp == -1)
 		return stats_exact(s, r, out, err, errlen);
 	ret = store_prepare(s,
-			    "SELECT bin, n FROM rollup WHERE metric = ?1 AND res = ?2 AND t >= ?3"
+			    "SELECT h FROM rollup WHERE metric = ?1 AND res = ?2 AND t >= ?3"
 			    " AND t < ?4 AND (?5 = -2 OR grp = ?5)",
 			    &st, err, errlen);
 	if (ret)
@@ -646,7 +666,7 @@ int store_stats(struct store *s, const struct store_range *r, struct store_stat 
 int store_top_comms(struct store *s, const struct store_range *r, struct store_top_comm *out,
 		    size_t max, size_t *nr, char *err, size_t errlen)
 {
-	struct span sp[3];
+	struct span sp[MAX_SPANS];
 	size_t nr_sp = range_spans(r, sp), i, j, ngrp = 0, cap = 0;
 	struct grp_acc {
 		int64_t grp;
@@ -657,7 +677,7 @@ int store_top_comms(struct store *s, const struct store_range *r, struct store_t
 
 	*nr = 0;
 	ret = store_prepare(s,
-			    "SELECT grp, bin, n FROM rollup WHERE metric = 0 AND res = ?1 AND"
+			    "SELECT grp, h FROM rollup WHERE metric = 0 AND res = ?1 AND"
 			    " t >= ?2 AND t < ?3",
 			    &st, err, errlen);
 	if (ret)
@@ -668,7 +688,7 @@ int store_top_comms(struct store *s, const struct store_range *r, struct store_t
 		sqlite3_bind_int64(st, 2, sp[i].t0);
 		sqlite3_bind_int64(st, 3, sp[i].t1);
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			int64_t g = sqlite3_column_int64(st, 0), n = sqlite3_column_int64(st, 2);
+			int64_t g = sqlite3_column_int64(st, 0);
 
 			for (j = 0; j < ngrp && acc[j].grp != g; j++)
 				;
@@ -686,13 +706,14 @@ int store_top_comms(struct store *s, const struct store_range *r, struct store_t
 				}
 				acc[ngrp++] = (struct grp_acc){.grp = g};
 			}
-			if (n > 0 && store_hist_add(&acc[j].h, sqlite3_column_int(st, 1), (uint64_t)n)) {
-				ret = -ENOMEM;
+			ret = store_hist_add_blob(&acc[j].h, sqlite3_column_blob(st, 1),
+						  (size_t)sqlite3_column_bytes(st, 1));
+			if (ret)
 				break;
-			}
 		}
-		if (ret == -ENOMEM)
-			store_fail(s, err, errlen, ret, "out of memory");
+		if (ret)
+			store_fail(s, err, errlen, ret,
+				   ret == -ENOMEM ? "out of memory" : "a rollup histogram is corrupt");
 		else if (rc != SQLITE_DONE)
 			ret = qfail(s, err, errlen, rc, "reading rollups");
 	}
@@ -738,8 +759,8 @@ int store_timeseries(struct store *s, const struct store_range *r, enum store_me
 		     int step_s, struct store_ts_point *out, size_t max, size_t *nr, char *err,
 		     size_t errlen)
 {
-	int res = step_s == 3600 ? 1 : 0;
-	int64_t step_ns = res ? 3600 * 1000000000ll : MINUTE_NS, grp, cur = INT64_MIN;
+	int res = step_s == 86400 ? 2 : step_s == 3600 ? 1 : 0;
+	int64_t step_ns = store_res_ns[res], grp, cur = INT64_MIN;
 	int64_t t0 = r->since_wall_ns ? floor_div(r->since_wall_ns, step_ns) : -OPEN_MINUTES;
 	int64_t t1 = r->until_wall_ns ? ceil_div(r->until_wall_ns, step_ns) : OPEN_MINUTES;
 	struct store_hist h = {0};
@@ -747,15 +768,16 @@ int store_timeseries(struct store *s, const struct store_range *r, enum store_me
 	int rc, ret;
 
 	*nr = 0;
-	if (step_s != 60 && step_s != 3600)
-		return store_fail(s, err, errlen, -EINVAL, "time series step must be 60 or 3600 s");
+	if (step_s != 60 && step_s != 3600 && step_s != 86400)
+		return store_fail(s, err, errlen, -EINVAL,
+				  "time series step must be 60, 3600 or 86400 s");
 	if ((unsigned)metric >= STORE_M_COUNT)
 		return store_fail(s, err, errlen, -EINVAL, "no such metric");
 	ret = range_group(s, r, &grp, err, errlen);
 	if (ret || grp == -1)
 		return ret;
 	ret = store_prepare(s,
-			    "SELECT t, bin, n FROM rollup WHERE metric = ?1 AND res = ?2 AND t >= ?3"
+			    "SELECT t, h FROM rollup WHERE metric = ?1 AND res = ?2 AND t >= ?3"
 			    " AND t < ?4 AND (?5 = -2 OR grp = ?5) ORDER BY t",
 			    &st, err, errlen);
 	if (ret)
@@ -766,15 +788,11 @@ int store_timeseries(struct store *s, const struct store_range *r, enum store_me
 	sqlite3_bind_int64(st, 4, t1);
 	sqlite3_bind_int64(st, 5, grp);
 	for (;;) {
-		int64_t t = 0, n = 0;
-		int bin = 0;
+		int64_t t = 0;
 
 		rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW) {
+		if (rc == SQLITE_ROW)
 			t = sqlite3_column_int64(st, 0);
-			bin = sqlite3_column_int(st, 1);
-			n = sqlite3_column_int64(st, 2);
-		}
 		if (cur != INT64_MIN && (rc != SQLITE_ROW || t != cur)) {
 			struct store_stat stat;
 
@@ -792,8 +810,11 @@ int store_timeseries(struct store *s, const struct store_range *r, enum store_me
 		if (rc != SQLITE_ROW)
 			break;
 		cur = t;
-		if (n > 0 && store_hist_add(&h, bin, (uint64_t)n)) {
-			ret = store_fail(s, err, errlen, -ENOMEM, "out of memory");
+		ret = store_hist_add_blob(&h, sqlite3_column_blob(st, 1),
+					  (size_t)sqlite3_column_bytes(st, 1));
+		if (ret) {
+			store_fail(s, err, errlen, ret,
+				   ret == -ENOMEM ? "out of memory" : "a rollup histogram is corrupt");
 			break;
 		}
 	}

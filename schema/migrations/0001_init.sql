@@ -96,15 +96,19 @@ CREATE TABLE comm_group (
 );
 
 -- Log-linear histograms (store_hist.c: 64 bins per power of two, <1% error)
--- per metric, per minute (res 0) and per hour (res 1) of wall time, per comm
--- group. Kept exactly in step with the fork table: inserts add, purges and
--- retention subtract. Statistics over months read these, never the forks.
+-- per metric, per minute (res 0), hour (res 1) and day (res 2) of wall time,
+-- per comm group, one row each: `h` packs the non-empty bins as varint pairs
+-- (bin delta, count), bins ascending, the first delta being bin + 1 (bin -1
+-- counts nulls); `n` is the total. Kept exactly in step with the fork table:
+-- inserts add, purges and retention subtract. Statistics over months read
+-- these (days in the middle of a range, hours and minutes at its edges),
+-- never the forks.
 CREATE TABLE rollup (
 	metric INTEGER NOT NULL,
 	res INTEGER NOT NULL,
-	t INTEGER NOT NULL,	-- wall_ns / 60e9 (res 0) or / 3600e9 (res 1)
+	t INTEGER NOT NULL,	-- wall_ns / 60e9, / 3600e9 or / 86400e9
 	grp INTEGER NOT NULL,
-	bin INTEGER NOT NULL,	-- -1: the value was null
 	n INTEGER NOT NULL,
-	PRIMARY KEY (metric, res, t, grp, bin)
+	h BLOB NOT NULL,
+	PRIMARY KEY (metric, res, t, grp)
 ) WITHOUT ROWID;
