@@ -207,7 +207,7 @@ static void child_event(struct child *c, const struct wire_event *w)
 	child_write(c, &t, 1);
 	child_write(c, w, sizeof(*w));
 	c->done.events++;
-	if ((c->done.events & ((1u << 20) - 1)) == 0) {
+	if ((c->done.events & ((1u << 18) - 1)) == 0) {
 		uint64_t p[2] = {c->done.events, 0};
 
 		t = W_PROGRESS;
