@@ -430,6 +430,72 @@ static void test_two_tasks(void)
 	forks_free(&fs);
 }
 
+/* max_graph_depth = 2: copy_page_range and below never show; their fields are null. */
+static void test_depth_limited(void)
+{
+	struct forks fs;
+
+	start(&fs);
+	ENTRY(0, 6, 0, "kernel_clone", 10 * US);
+	ENTRY(0, 6, 1, "copy_process", 11 * US);
+	fork_event(0, 6, 60, 59 * US); /* fires inside copy_process */
+	EXIT(0, 6, 1, "copy_process", 61 * US, 50 * US);
+	EXIT(0, 6, 0, "kernel_clone", 70 * US, 60 * US);
+	finish();
+	CHECK_EQ(fs.n, 1);
+	CHECK_EQ(fs.f[0].child_pid, 60);
+	CHECK_EQ(fs.f[0].kernel_clone_ns, 60 * US);
+	CHECK_EQ(fs.f[0].copy_process_ns, 50 * US);
+	CHECK_EQ(fs.f[0].dup_mmap_ns, NT);
+	CHECK_EQ(fs.f[0].copy_page_range_ns, NT);
+	CHECK_EQ(fs.f[0].vmas, PT_NULL);
+	CHECK_EQ(fs.f[0].pte_passes, PT_NULL);
+	CHECK_EQ(fs.f[0].lock_breaks, PT_NULL);
+	CHECK_EQ(fs.f[0].ptes, PT_NULL);
+	CHECK(fs.f[0].complete);
+	forks_free(&fs);
+}
+
+/* With a set_ftrace_filter and funcgraph-irqs on, an interrupt's own lock calls land
+ * at the pass's depth; marked in_irq, they must not make passes. */
+static void test_irq_lock_in_pass(void)
+{
+	struct forks fs;
+	struct pt_event ev;
+
+	start(&fs);
+	ENTRY(0, 8, 0, "dup_mmap", 1 * US);
+	ENTRY(0, 8, 1, "copy_page_range", 2 * US);
+	LEAF(0, 8, 2, "__pte_alloc", 3 * US, US);
+	LEAF(0, 8, 2, "_raw_spin_lock", 4 * US, US);
+	LEAF(0, 8, 2, "_raw_spin_lock", 5 * US, US);
+	for (int i = 0; i < 3; i++) {
+		pt_event_init(&ev, PT_EV_LEAF);
+		ev.cpu = 0;
+		ev.pid = 8;
+		ev.depth = 2;
+		ev.func = i < 2 ? "_raw_spin_lock" : "_raw_spin_unlock";
+		ev.func_id = fid(ev.func);
+		ev.ts_ns = (6 + i) * US;
+		ev.dur_ns = US;
+		ev.in_irq = true;
+		CHECK_EQ(recon_feed(&ev, R), 0);
+	}
+	LEAF(0, 8, 2, "_raw_spin_unlock", 10 * US, US);
+	LEAF(0, 8, 2, "_raw_spin_unlock", 11 * US, US);
+	LEAF(0, 8, 2, "__cond_resched", 12 * US, US);
+	EXIT(0, 8, 1, "copy_page_range", 14 * US, 12 * US);
+	EXIT(0, 8, 0, "dup_mmap", 15 * US, 14 * US);
+	finish();
+	CHECK_EQ(fs.n, 1);
+	CHECK_EQ(fs.f[0].pte_passes, 1);
+	CHECK_EQ(fs.f[0].lock_breaks, 0);
+	CHECK_EQ(fs.f[0].max_lock_hold_ns, 8 * US);
+	CHECK_EQ(fs.f[0].dup_mmap_ns, 14 * US);
+	CHECK_EQ(fs.f[0].kernel_clone_ns, NT);
+	forks_free(&fs);
+}
+
 static void test_roles(void)
 {
 	CHECK_EQ(pt_role_of("kernel_clone"), PT_ROLE_KERNEL_CLONE);
@@ -454,5 +520,7 @@ int main(void)
 	test_event_only();
 	test_cut_at_end();
 	test_two_tasks();
+	test_depth_limited();
+	test_irq_lock_in_pass();
 	TEST_DONE();
 }
