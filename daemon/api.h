@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The seam between ptescoped's core (daemon/ptescoped.c, capture, ingest:
+ * issue "live capture") and its HTTP API, metrics and dashboard serving
+ * (daemon/http*.c, daemon/metrics.c: issue "HTTP API and metrics").
+ *
+ * The core owns the store's single writer and the capture; it feeds every
+ * stored fork to the metrics and answers status questions. The HTTP layer
+ * runs in libmicrohttpd's own threads, opens its own read-only store
+ * connections (schema/store.h, store_opts.read_only), and never writes the
+ * store itself: an uploaded replay is handed to the core through
+ * `submit_replay`, which goes down the very same path as `--replay FILE`.
+ */
+#ifndef PTESCOPED_API_H
+#define PTESCOPED_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "fork.h"
+
+/* ---------------------------------------------------------------- metrics */
+
+struct pd_metrics;
+
+struct pd_metrics_opts {
+	/* comm label values allowed on metrics; anything else is "other". */
+	const char *const *comm_allow;
+	size_t nr_comm_allow;
+};
+
+/* Returns 0 or -ENOMEM. Thread-safe after creation. */
+int pd_metrics_new(const struct pd_metrics_opts *opts, struct pd_metrics **out);
+void pd_metrics_free(struct pd_metrics *m);
+
+/* A fork was stored (live or replayed): updates counters and histograms. */
+void pd_metrics_observe_fork(struct pd_metrics *m, const struct pt_fork *f);
+
+/* Capture-side counters: events read and lost so far, by source ("live", "replay"). */
+void pd_metrics_add_events(struct pd_metrics *m, const char *source, uint64_t read, uint64_t lost);
+
+/* Capture mode and health, exported as gauges: mode is "graph", "syscall",
+ * "off"; healthy false when capture failed or stopped unexpectedly. */
+void pd_metrics_set_capture(struct pd_metrics *m, const char *mode, bool healthy);
+
+/* ------------------------------------------------------------------- core */
+
+/* What the HTTP layer may ask of the core; every callback is thread-safe. */
+struct pd_core {
+	void *ctx;
+	/* Fills @status (a JSON object) with what /api/v1/status shows: version,
+	 * capture mode and why, tracefs instance, kernel, events read/lost, forks
+	 * stored, database path and size, uptime. */
+	void (*status)(void *ctx, json_t *status);
+	/* Queues the trace file at @path (the HTTP layer's temporary upload;
+	 * ownership passes to the core, which deletes it when done) for replay
+	 * into the store. Returns 0 and a job id, or -errno with @err set. */
+	int (*submit_replay)(void *ctx, const char *path, const char *name, int64_t *job_id,
+			     char *err, size_t errlen);
+	/* Whether the core is up (capture, store and listener ready): /healthz. */
+	bool (*healthy)(void *ctx);
+};
+
+/* ------------------------------------------------------------------- http */
+
+struct pd_http;
+
+struct pd_http_config {
+	const char *listen;	/* "ADDR:PORT", default "127.0.0.1:9466" */
+	const char *db_path;	/* for read-only connections */
+	const char *web_root;	/* static dashboard files, NULL: none */
+	const char *token_file; /* bearer token for POST /api/v1/replays, NULL: uploads off */
+	size_t max_upload_bytes;
+	unsigned max_connections, max_per_ip, timeout_s, threads;
+};
+
+/*
+ * Starts listening (in libmicrohttpd's threads). Returns 0, or -errno with a
+ * one-line message in @err (e.g. the address is in use). The core calls
+ * this before it tells systemd READY=1.
+ */
+int pd_http_start(const struct pd_http_config *cfg, const struct pd_core *core,
+		  struct pd_metrics *metrics, struct pd_http **out, char *err, size_t errlen);
+/* Stops accepting, finishes or drops requests in flight, frees. Accepts NULL. */
+void pd_http_stop(struct pd_http *h);
+
+#endif
