@@ -655,13 +655,13 @@ static void maybe_resume(struct task *t, const struct pt_event *ev, int depth)
 	t->susp_len = 0;
 }
 
-static int on_entry(struct recon *r, struct task *t, const struct pt_event *ev, enum pt_role role)
+/* Opens the call of @ev at @depth: frames at that depth or deeper are set
+ * aside (suspend()), missing levels above it become placeholders. */
+static int frame_push(struct recon *r, struct task *t, const struct pt_event *ev,
+		      enum pt_role role, int depth)
 {
-	int depth = ev->depth >= 0 ? ev->depth : t->len;
 	int ret;
 
-	if (depth > MAX_DEPTH)
-		return 0;
 	if (t->susp_len && depth < t->susp_base)
 		susp_drop(t);
 	if (t->len > depth && (ret = suspend(t, depth)))
@@ -675,6 +675,15 @@ static int on_entry(struct recon *r, struct task *t, const struct pt_event *ev, 
 					    .in_irq = ev->in_irq,
 					    .vma = -1};
 	return frame_opened(r, t, depth, ev->ts_ns, true);
+}
+
+static int on_entry(struct recon *r, struct task *t, const struct pt_event *ev, enum pt_role role)
+{
+	int depth = ev->depth >= 0 ? ev->depth : t->len;
+
+	if (depth > MAX_DEPTH)
+		return 0;
+	return frame_push(r, t, ev, role, depth);
 }
 
 /* Looks for a task without pid whose innermost open call is this exit's call. */
@@ -724,12 +733,8 @@ static int on_exit_ev(struct recon *r, struct task *t, const struct pt_event *ev
 
 	if (depth < 0 || depth > MAX_DEPTH)
 		return 0;
-	if (leaf) {
-		if (t->susp_len && depth < t->susp_base)
-			susp_drop(t);
-	} else {
+	if (!leaf)
 		maybe_resume(t, ev, depth);
-	}
 	if (!leaf && (t->len <= depth || t->stack[depth].placeholder)) {
 		struct task *o = find_migrated(r, t, ev, depth);
 
@@ -745,17 +750,7 @@ static int on_exit_ev(struct recon *r, struct task *t, const struct pt_event *ev
 		}
 	}
 	if (leaf) {
-		if (t->len > depth && (ret = suspend(t, depth)))
-			return ret;
-		if ((ret = stack_fill(t, depth)) || (ret = stack_reserve(t, depth)))
-			return ret;
-		t->stack[t->len++] = (struct frame){.func = ev->func,
-						    .func_id = ev->func_id,
-						    .start = ev->ts_ns,
-						    .role = (uint8_t)role,
-						    .in_irq = ev->in_irq,
-						    .vma = -1};
-		if (is_fork_path(role) && (ret = frame_opened(r, t, depth, ev->ts_ns, true)))
+		if ((ret = frame_push(r, t, ev, role, depth)))
 			return ret;
 	} else {
 		if (t->len > depth + 1 && (ret = stack_cut(r, t, depth + 1)))
