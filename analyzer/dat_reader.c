@@ -369,6 +369,19 @@ static int parent_need(struct parent *p, size_t n)
 	return 1;
 }
 
+/* Copies the next @n bytes of a message to @dst. 0 ok, <0 error (a message
+ * cut short is -EPROTO). */
+static int parent_take(struct parent *p, void *dst, size_t n)
+{
+	int r = parent_need(p, n);
+
+	if (r <= 0)
+		return r ? r : -EPROTO;
+	memcpy(dst, p->buf + p->start, n);
+	p->start += n;
+	return 0;
+}
+
 static int check_head(int fd, const char *path, char *err, size_t errlen)
 {
 	unsigned char head[16];
@@ -461,12 +474,8 @@ int pt_dat_read(const char *path, pt_event_fn fn, void *ctx, struct pt_input_sta
 			struct wire_event w;
 			struct pt_event ev;
 
-			if ((r = parent_need(&p, sizeof(w))) <= 0) {
-				ret = r ? r : -EPROTO;
+			if ((ret = parent_take(&p, &w, sizeof(w))))
 				break;
-			}
-			memcpy(&w, p.buf + p.start, sizeof(w));
-			p.start += sizeof(w);
 			pt_event_init(&ev, (enum pt_event_type)w.type);
 			ev.cpu = w.cpu;
 			ev.pid = w.pid;
@@ -491,12 +500,8 @@ int pt_dat_read(const char *path, pt_event_fn fn, void *ctx, struct pt_input_sta
 		} else if (t == W_STRING) {
 			uint32_t hdr[2];
 
-			if ((r = parent_need(&p, sizeof(hdr))) <= 0) {
-				ret = r ? r : -EPROTO;
+			if ((ret = parent_take(&p, hdr, sizeof(hdr))))
 				break;
-			}
-			memcpy(hdr, p.buf + p.start, sizeof(hdr));
-			p.start += sizeof(hdr);
 			if (hdr[1] > (1u << 16) || (r = parent_need(&p, hdr[1])) <= 0) {
 				ret = r < 0 ? r : -EPROTO;
 				break;
@@ -508,23 +513,15 @@ int pt_dat_read(const char *path, pt_event_fn fn, void *ctx, struct pt_input_sta
 		} else if (t == W_PROGRESS) {
 			uint64_t pr[2];
 
-			if ((r = parent_need(&p, sizeof(pr))) <= 0) {
-				ret = r ? r : -EPROTO;
+			if ((ret = parent_take(&p, pr, sizeof(pr))))
 				break;
-			}
-			memcpy(pr, p.buf + p.start, sizeof(pr));
-			p.start += sizeof(pr);
 			if (opts && opts->progress)
 				opts->progress(pr[0], pr[1], opts->progress_ctx);
 		} else if (t == W_DONE) {
 			struct wire_done d;
 
-			if ((r = parent_need(&p, sizeof(d))) <= 0) {
-				ret = r ? r : -EPROTO;
+			if ((ret = parent_take(&p, &d, sizeof(d))))
 				break;
-			}
-			memcpy(&d, p.buf + p.start, sizeof(d));
-			p.start += sizeof(d);
 			st->lost_events += d.lost;
 			st->lost_unknown |= d.lost_unknown != 0;
 			st->cpus = (int)d.cpus;
@@ -534,12 +531,8 @@ int pt_dat_read(const char *path, pt_event_fn fn, void *ctx, struct pt_input_sta
 		} else if (t == W_ERROR) {
 			uint32_t len;
 
-			if ((r = parent_need(&p, sizeof(len))) <= 0) {
-				ret = -EPROTO;
+			if ((ret = parent_take(&p, &len, sizeof(len))))
 				break;
-			}
-			memcpy(&len, p.buf + p.start, sizeof(len));
-			p.start += sizeof(len);
 			if (len > 4096 || (r = parent_need(&p, len)) <= 0) {
 				ret = -EPROTO;
 				break;
