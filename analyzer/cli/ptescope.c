@@ -116,8 +116,12 @@ static int collect_fork(const struct pt_fork *f, void *ctx)
 		l->forks = p;
 		l->cap = cap;
 	}
-	if (pt_fork_copy(&l->forks[l->nr], f))
-		return -ENOMEM;
+	/* the report needs the fork object only; per-VMA and per-pass detail
+	 * goes to the store (below) and is not kept for the whole replay */
+	l->forks[l->nr] = *f;
+	l->forks[l->nr].vma = NULL;
+	l->forks[l->nr].pass = NULL;
+	l->forks[l->nr].nr_vma = l->forks[l->nr].nr_pass = 0;
 	l->nr++;
 	l->input_forks++;
 #ifdef PTESCOPE_HAVE_STORE
