@@ -96,7 +96,7 @@ __attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errl
 
 struct child {
 	int fd;
-	char buf[1 << 16];
+	char buf[1 << 18];
 	size_t used;
 	int failed;
 
@@ -105,6 +105,12 @@ struct child {
 	struct pt_intern *strings;
 	struct pt_u64map *func_sid; /* function address -> string id */
 	struct pt_u64map *comm_sid; /* pid -> string id */
+	/* one-entry caches in front of the maps: runs of one function and one
+	 * task are the common case (vm_normal_page after vm_normal_page) */
+	uint64_t last_func;
+	uint32_t last_func_sid;
+	int last_pid;
+	uint32_t last_comm_sid;
 	struct wire_done done;
 };
 
@@ -172,8 +178,13 @@ static uint32_t func_string(struct child *c, uint64_t addr)
 	const char *name;
 	char hex[32];
 
-	if (pt_u64map_get(c->func_sid, addr, &sid))
+	if (c->last_func_sid && c->last_func == addr)
+		return c->last_func_sid;
+	if (pt_u64map_get(c->func_sid, addr, &sid)) {
+		c->last_func = addr;
+		c->last_func_sid = sid;
 		return sid;
+	}
 	name = tep_find_function(c->tep, addr);
 	if (!name) {
 		snprintf(hex, sizeof(hex), "0x%llx", (unsigned long long)addr);
@@ -190,8 +201,13 @@ static uint32_t comm_string(struct child *c, int pid)
 	uint32_t sid;
 	const char *comm;
 
-	if (pt_u64map_get(c->comm_sid, (uint64_t)(uint32_t)pid, &sid))
+	if (pid == c->last_pid)
+		return c->last_comm_sid;
+	if (pt_u64map_get(c->comm_sid, (uint64_t)(uint32_t)pid, &sid)) {
+		c->last_pid = pid;
+		c->last_comm_sid = sid;
 		return sid;
+	}
 	comm = tep_data_comm_from_pid(c->tep, pid);
 	if (!comm || !strcmp(comm, "<...>"))
 		comm = "";
@@ -296,6 +312,7 @@ static int child_main(const char *path, int fd, off_t file_size)
 	if (!c)
 		return 1;
 	c->fd = fd;
+	c->last_pid = -1;
 	c->done.first_ts = c->done.last_ts = PT_NO_TIME;
 	set_limits(file_size);
 	if (!getenv("PTESCOPE_DEBUG_DAT")) {
@@ -435,6 +452,8 @@ int pt_dat_read(const char *path, pt_event_fn fn, void *ctx, struct pt_input_sta
 		set_err(err, errlen, "%s: cannot start the reader: %s", path, strerror(-ret));
 		goto out;
 	}
+	/* fewer wake-ups between the two processes; failure only costs speed */
+	fcntl(pipefd[1], F_SETPIPE_SZ, 1 << 20);
 	if (pt_intern_new(&strings)) {
 		ret = -ENOMEM;
 		set_err(err, errlen, "%s: cannot start the reader: %s", path, strerror(-ret));
