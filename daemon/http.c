@@ -1,0 +1,729 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ptescoped's HTTP server: libmicrohttpd setup, limits, routing, JSON error
+ * replies, the bearer token, uploads streamed to a temporary file, static
+ * dashboard files, /healthz, /api/v1/status and /metrics. The store-backed
+ * JSON endpoints are in http_api.c.
+ *
+ * Fed by requests from curl, the dashboard and Prometheus; feeds them the
+ * core's status (struct pd_core), the metrics (metrics.c) and read-only
+ * store queries; hands uploads to the core (pd_core.submit_replay).
+ *
+ * Sized for a handful of people and a fleet scraper per host, plus load
+ * from careless clients: a fixed pool of threads each polling its share of
+ * the connections (not the single-thread epoll mode, which stalls in
+ * libmicrohttpd 0.9.75 once ~128 connections are open), bounded connections
+ * globally and per IP, an inactivity timeout, bounded per-connection memory,
+ * URL and header sizes, upload size and page sizes.
+ *
+ * The handler queues normal responses on its second call for a request
+ * (the first call only allocates the request state): libmicrohttpd 0.9.75
+ * answers "Connection: close" to a response queued on the first call, which
+ * would cost a TCP handshake per request. Rejections of uploads are queued
+ * on the first call on purpose: the body is then never read.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "http_internal.h"
+
+#define DEFAULT_LISTEN "127.0.0.1:9466"
+#define MAX_URL_BYTES 2048
+#define MAX_HEADER_BYTES 8192
+#define CONN_MEMORY_BYTES (64 * 1024)
+#define MAX_TOKEN_BYTES 4096
+
+/* ---------------------------------------------------------------- replies */
+
+int pd_http_reply_json(struct MHD_Connection *c, unsigned status, json_t *body)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	char *text;
+
+	if (!body)
+		return pd_http_reply_error(c, 500, "out of memory");
+	text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(body);
+	if (!text)
+		return MHD_NO;
+	resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (status == MHD_HTTP_UNAUTHORIZED)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+					"Bearer realm=\"ptescoped\"");
+	ret = MHD_queue_response(c, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+int pd_http_reply_error(struct MHD_Connection *c, unsigned status, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return pd_http_reply_json(c, status, json_pack("{s:s}", "error", msg));
+}
+
+static int reply_405(struct MHD_Connection *c, const char *allow)
+{
+	struct MHD_Response *resp;
+	json_t *body = json_pack("{s:s}", "error", "method not allowed");
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	enum MHD_Result ret;
+
+	json_decref(body);
+	if (!text)
+		return MHD_NO;
+	resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+	ret = MHD_queue_response(c, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/* ------------------------------------------------------------ store pool */
+
+/*
+ * Read-only store handles, one per server thread at most: a thread serves
+ * one request at a time, so a request never waits for a handle. Handles are
+ * opened lazily (the core may create the database after we start).
+ */
+int pd_http_store_get(struct pd_http *h, struct store **out, char *err, size_t errlen)
+{
+	struct store_opts o = {.read_only = true, .busy_timeout_ms = 2000};
+	struct store *s = NULL;
+
+	pthread_mutex_lock(&h->pool_lock);
+	if (h->nr_pool)
+		s = h->pool[--h->nr_pool];
+	pthread_mutex_unlock(&h->pool_lock);
+	if (s) {
+		*out = s;
+		return 0;
+	}
+	if (!h->cfg.db_path) {
+		snprintf(err, errlen, "no database configured");
+		return -ENOENT;
+	}
+	return store_open(h->cfg.db_path, &o, out, err, errlen);
+}
+
+void pd_http_store_put(struct pd_http *h, struct store *s, bool broken)
+{
+	if (!s)
+		return;
+	pthread_mutex_lock(&h->pool_lock);
+	if (!broken && h->nr_pool < PD_HTTP_MAX_POOL) {
+		h->pool[h->nr_pool++] = s;
+		s = NULL;
+	}
+	pthread_mutex_unlock(&h->pool_lock);
+	store_close(s);
+}
+
+/* ---------------------------------------------------------------- uploads */
+
+/* Constant-time comparison: the time taken does not depend on where they differ. */
+static bool token_equal(const char *a, size_t alen, const char *b, size_t blen)
+{
+	volatile unsigned char diff = (unsigned char)(alen != blen);
+	size_t i, n = alen > blen ? alen : blen;
+
+	for (i = 0; i < n; i++) {
+		unsigned char x = i < alen ? (unsigned char)a[i] : 0;
+		unsigned char y = i < blen ? (unsigned char)b[i] : 0;
+
+		diff |= x ^ y;
+	}
+	return diff == 0;
+}
+
+static bool authorized(struct pd_http *h, struct MHD_Connection *c)
+{
+	const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+
+	if (!v || strncasecmp(v, "Bearer ", 7))
+		return false;
+	v += 7;
+	while (*v == ' ')
+		v++;
+	return token_equal(v, strnlen(v, MAX_TOKEN_BYTES + 1), h->token, h->token_len);
+}
+
+static int upload_begin(struct pd_http *h, struct pd_req *r, struct MHD_Connection *c)
+{
+	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+	const char *name = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "name");
+	const char *dir = getenv("TMPDIR");
+
+	if (!h->token_len)
+		return pd_http_reply_error(c, MHD_HTTP_FORBIDDEN,
+					   "uploads are disabled (no token file configured)");
+	if (!authorized(h, c))
+		return pd_http_reply_error(c, MHD_HTTP_UNAUTHORIZED,
+					   "missing or wrong bearer token");
+	if (cl) {
+		char *end;
+		unsigned long long n;
+
+		errno = 0;
+		n = strtoull(cl, &end, 10);
+		if (errno || end == cl || *end || cl[0] == '-')
+			return pd_http_reply_error(c, MHD_HTTP_BAD_REQUEST,
+						   "Content-Length: not a number");
+		if (n > h->cfg.max_upload_bytes)
+			return pd_http_reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE,
+						   "upload of %llu bytes is over the limit of %zu bytes",
+						   n, h->cfg.max_upload_bytes);
+	}
+	if (name && (strlen(name) > 255 || strchr(name, '/')))
+		return pd_http_reply_error(c, MHD_HTTP_BAD_REQUEST,
+					   "name: at most 255 characters, no '/'");
+	snprintf(r->name, sizeof(r->name), "%s", name && name[0] ? name : "upload");
+	if (!dir || !dir[0])
+		dir = "/var/tmp";
+	if (snprintf(r->path, sizeof(r->path), "%s/ptescoped-upload-XXXXXX", dir) >=
+	    (int)sizeof(r->path))
+		return pd_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "TMPDIR too long");
+	r->fd = mkostemp(r->path, O_CLOEXEC);
+	if (r->fd < 0) {
+		r->path[0] = 0;
+		return pd_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+					   "cannot create a temporary file in %s: %s", dir,
+					   strerror(errno));
+	}
+	r->upload = true;
+	return MHD_YES;
+}
+
+static int upload_write(struct pd_http *h, struct pd_req *r, const char *data, size_t len)
+{
+	if (r->upload_error)
+		return 0; /* discarding the rest of a refused body */
+	if (len > h->cfg.max_upload_bytes - r->bytes) {
+		r->upload_error = MHD_HTTP_CONTENT_TOO_LARGE;
+		return 0;
+	}
+	while (len) {
+		ssize_t n = write(r->fd, data, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			r->upload_error = MHD_HTTP_SERVICE_UNAVAILABLE;
+			r->upload_errno = n < 0 ? errno : ENOSPC;
+			return 0;
+		}
+		data += n;
+		len -= (size_t)n;
+		r->bytes += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int upload_end(struct pd_http *h, struct pd_req *r, struct MHD_Connection *c)
+{
+	char err[256] = "";
+	int64_t job = 0;
+	int ret;
+
+	if (r->upload_error == MHD_HTTP_CONTENT_TOO_LARGE)
+		return pd_http_reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE,
+					   "upload is over the limit of %zu bytes",
+					   h->cfg.max_upload_bytes);
+	if (r->upload_error)
+		return pd_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+					   "cannot store the upload: %s", strerror(r->upload_errno));
+	if (!r->bytes)
+		return pd_http_reply_error(c, MHD_HTTP_BAD_REQUEST, "empty upload");
+	if (close(r->fd)) {
+		r->fd = -1;
+		return pd_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+					   "cannot store the upload: %s", strerror(errno));
+	}
+	r->fd = -1;
+	if (!h->core.submit_replay)
+		return pd_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+					   "replays are not accepted by this daemon");
+	ret = h->core.submit_replay(h->core.ctx, r->path, r->name, &job, err, sizeof(err));
+	if (ret < 0)
+		return pd_http_reply_error(c,
+					   ret == -EINVAL ? MHD_HTTP_BAD_REQUEST
+							  : MHD_HTTP_SERVICE_UNAVAILABLE,
+					   "%s", err[0] ? err : strerror(-ret));
+	r->path[0] = 0; /* the core owns the file now */
+	return pd_http_reply_json(c, MHD_HTTP_ACCEPTED,
+				  json_pack("{s:I,s:s,s:I}", "job_id", (json_int_t)job, "name",
+					    r->name, "bytes", (json_int_t)r->bytes));
+}
+
+/* ----------------------------------------------------------- static files */
+
+static const char *mime_of(const char *path)
+{
+	static const struct {
+		const char *ext, *type;
+	} types[] = {
+		{".html", "text/html; charset=utf-8"},
+		{".js", "text/javascript; charset=utf-8"},
+		{".mjs", "text/javascript; charset=utf-8"},
+		{".css", "text/css; charset=utf-8"},
+		{".json", "application/json"},
+		{".svg", "image/svg+xml"},
+		{".png", "image/png"},
+		{".ico", "image/x-icon"},
+		{".map", "application/json"},
+		{".txt", "text/plain; charset=utf-8"},
+		{".woff2", "font/woff2"},
+	};
+	const char *dot = strrchr(path, '.');
+
+	for (size_t i = 0; dot && i < sizeof(types) / sizeof(types[0]); i++)
+		if (!strcmp(dot, types[i].ext))
+			return types[i].type;
+	return "application/octet-stream";
+}
+
+/*
+ * Opens @rel beneath the web root: the kernel refuses any resolution
+ * (.., absolute symlinks, magic links) that would leave it (RESOLVE_BENEATH).
+ * ".." segments are refused up front as well, so the answer is a plain 404.
+ */
+static int open_beneath(int dirfd, const char *rel)
+{
+	struct open_how how = {
+		.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+	};
+	const char *p = rel;
+
+	for (;;) {
+		size_t n = strcspn(p, "/");
+
+		if (n == 2 && p[0] == '.' && p[1] == '.')
+			return -EACCES;
+		if (!p[n])
+			break;
+		p += n + 1;
+	}
+	long fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
+
+	return fd < 0 ? -errno : (int)fd;
+}
+
+static int serve_static(struct pd_http *h, struct MHD_Connection *c, const char *url)
+{
+	char rel[PATH_MAX];
+	struct MHD_Response *resp;
+	struct stat st;
+	enum MHD_Result ret;
+	int fd;
+
+	if (h->web_fd < 0)
+		return pd_http_reply_error(c, MHD_HTTP_NOT_FOUND, "no such page: %s", url);
+	while (*url == '/')
+		url++;
+	if (snprintf(rel, sizeof(rel), "%s", url[0] ? url : "index.html") >= (int)sizeof(rel))
+		return pd_http_reply_error(c, MHD_HTTP_NOT_FOUND, "no such page");
+	fd = open_beneath(h->web_fd, rel);
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		int dfd = fd;
+
+		fd = open_beneath(dfd, "index.html");
+		close(dfd);
+	}
+	if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		if (fd >= 0)
+			close(fd);
+		return pd_http_reply_error(c, MHD_HTTP_NOT_FOUND, "no such page: /%s", url);
+	}
+	resp = MHD_create_response_from_fd((uint64_t)st.st_size, fd);
+	if (!resp) {
+		close(fd);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, mime_of(rel));
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/* -------------------------------------------------------- simple endpoints */
+
+static int get_healthz(struct pd_http *h, struct MHD_Connection *c)
+{
+	bool ok = !h->core.healthy || h->core.healthy(h->core.ctx);
+
+	if (!ok)
+		return pd_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "not healthy");
+	return pd_http_reply_json(c, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
+}
+
+static int get_status(struct pd_http *h, struct MHD_Connection *c)
+{
+	json_t *st = json_object();
+
+	if (st && h->core.status)
+		h->core.status(h->core.ctx, st);
+	if (st)
+		json_object_set_new(st, "http",
+				    json_pack("{s:s,s:b,s:I}", "listen", h->listen, "uploads",
+					      h->token_len > 0, "max_upload_bytes",
+					      (json_int_t)h->cfg.max_upload_bytes));
+	return pd_http_reply_json(c, MHD_HTTP_OK, st);
+}
+
+static int get_metrics(struct pd_http *h, struct MHD_Connection *c)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	size_t len;
+	char *buf;
+
+	if (!h->metrics)
+		return pd_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "no metrics");
+	if (pd_metrics_render(h->metrics, &buf, &len))
+		return pd_http_reply_error(c, 500, "out of memory");
+	resp = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(buf);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+				"text/plain; version=0.0.4; charset=utf-8");
+	ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/* ---------------------------------------------------------------- routing */
+
+static enum MHD_Result sum_header(void *cls, enum MHD_ValueKind kind, const char *key,
+				  const char *value)
+{
+	size_t *n = cls;
+
+	*n += strlen(key) + (value ? strlen(value) : 0) + 4;
+	return MHD_YES;
+}
+
+static bool is_get(const char *m)
+{
+	return !strcmp(m, MHD_HTTP_METHOD_GET) || !strcmp(m, MHD_HTTP_METHOD_HEAD);
+}
+
+static int route(struct pd_http *h, struct MHD_Connection *c, const char *url, const char *method)
+{
+	bool get = is_get(method);
+
+	if (!strcmp(url, "/healthz"))
+		return get ? get_healthz(h, c) : reply_405(c, "GET, HEAD");
+	if (!strcmp(url, "/metrics"))
+		return get ? get_metrics(h, c) : reply_405(c, "GET, HEAD");
+	if (!strcmp(url, "/api/v1/status"))
+		return get ? get_status(h, c) : reply_405(c, "GET, HEAD");
+	if (!strcmp(url, "/api/v1/replays"))
+		return reply_405(c, "POST");
+	if (!strncmp(url, "/api/", 5))
+		return pd_http_api(h, c, url, method);
+	if (!get)
+		return reply_405(c, "GET, HEAD");
+	return serve_static(h, c, url);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version,
+				  const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+	struct pd_http *h = cls;
+	struct pd_req *r = *con_cls;
+	size_t hdr_bytes = 0;
+
+	if (!r) {
+		r = calloc(1, sizeof(*r));
+		if (!r)
+			return MHD_NO;
+		r->fd = -1;
+		*con_cls = r;
+		/* Checks that need no body, and refusals of uploads, right away. */
+		if (strlen(url) > MAX_URL_BYTES) {
+			r->done = true;
+			return pd_http_reply_error(c, MHD_HTTP_URI_TOO_LONG,
+						   "URL longer than %d bytes", MAX_URL_BYTES);
+		}
+		MHD_get_connection_values(c, MHD_HEADER_KIND, sum_header, &hdr_bytes);
+		if (hdr_bytes > MAX_HEADER_BYTES) {
+			r->done = true;
+			return pd_http_reply_error(c, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE,
+						   "request headers over %d bytes",
+						   MAX_HEADER_BYTES);
+		}
+		if (!strcmp(method, MHD_HTTP_METHOD_POST) && !strcmp(url, "/api/v1/replays")) {
+			int ret = upload_begin(h, r, c);
+
+			if (!r->upload)
+				r->done = true;
+			return ret;
+		}
+		return MHD_YES;
+	}
+	if (r->done) {
+		*upload_data_size = 0; /* a refused request's body is dropped */
+		return MHD_YES;
+	}
+	if (r->upload) {
+		if (*upload_data_size) {
+			upload_write(h, r, upload_data, *upload_data_size);
+			*upload_data_size = 0;
+			return MHD_YES;
+		}
+		r->done = true;
+		return upload_end(h, r, c);
+	}
+	if (*upload_data_size) {
+		*upload_data_size = 0; /* bodies of other requests are ignored */
+		return MHD_YES;
+	}
+	r->done = true;
+	return route(h, c, url, method);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct pd_req *r = *con_cls;
+
+	if (!r)
+		return;
+	if (r->fd >= 0)
+		close(r->fd);
+	if (r->path[0])
+		unlink(r->path);
+	free(r);
+	*con_cls = NULL;
+}
+
+/* -------------------------------------------------------------- lifecycle */
+
+static int parse_listen(const char *s, struct sockaddr_storage *ss, char *err, size_t errlen)
+{
+	char host[128];
+	const char *colon, *hs = s;
+	size_t hl;
+	char *end;
+	long port;
+
+	memset(ss, 0, sizeof(*ss));
+	if (s[0] == '[') {
+		const char *rb = strchr(s, ']');
+
+		if (!rb || rb[1] != ':')
+			goto bad;
+		hs = s + 1;
+		hl = (size_t)(rb - hs);
+		colon = rb + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon)
+			goto bad;
+		hl = (size_t)(colon - s);
+	}
+	if (hl == 0 || hl >= sizeof(host))
+		goto bad;
+	memcpy(host, hs, hl);
+	host[hl] = 0;
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (errno || end == colon + 1 || *end || port < 0 || port > 65535)
+		goto bad;
+	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)ss)->sin_addr) == 1) {
+		((struct sockaddr_in *)ss)->sin_family = AF_INET;
+		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
+		((struct sockaddr_in6 *)ss)->sin6_family = AF_INET6;
+		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+		return 0;
+	}
+bad:
+	snprintf(err, errlen, "listen address '%s': expected IPv4:PORT or [IPv6]:PORT", s);
+	return -EINVAL;
+}
+
+static int read_token(const char *path, char *tok, size_t toklen, size_t *len, char *err,
+		      size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	ssize_t n;
+
+	if (fd < 0) {
+		snprintf(err, errlen, "token file %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	n = read(fd, tok, toklen - 1);
+	close(fd);
+	if (n < 0) {
+		snprintf(err, errlen, "token file %s: %s", path, strerror(errno));
+		return -EIO;
+	}
+	if ((size_t)n == toklen - 1) {
+		snprintf(err, errlen, "token file %s: longer than %zu bytes", path, toklen - 2);
+		return -EINVAL;
+	}
+	while (n > 0 && (tok[n - 1] == '\n' || tok[n - 1] == '\r' || tok[n - 1] == ' ' ||
+			 tok[n - 1] == '\t'))
+		n--;
+	tok[n] = 0;
+	if (n < 16 || strlen(tok) != (size_t)n || strpbrk(tok, " \t\r\n")) {
+		snprintf(err, errlen,
+			 "token file %s: the token must be one line of at least 16 characters",
+			 path);
+		return -EINVAL;
+	}
+	*len = (size_t)n;
+	return 0;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	/* libmicrohttpd's own messages (accept failures, limits) are debug-level
+	 * noise for us: requests that matter get a JSON error instead. */
+}
+
+int pd_http_start(const struct pd_http_config *cfg, const struct pd_core *core,
+		  struct pd_metrics *metrics, struct pd_http **out, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	struct pd_http *h;
+	unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+	int ret;
+
+	*out = NULL;
+	h = calloc(1, sizeof(*h));
+	if (!h) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&h->pool_lock, NULL);
+	h->web_fd = -1;
+	h->cfg = *cfg;
+	h->core = *core;
+	h->metrics = metrics;
+	snprintf(h->listen, sizeof(h->listen), "%s", cfg->listen ? cfg->listen : DEFAULT_LISTEN);
+	if (!h->cfg.max_upload_bytes)
+		h->cfg.max_upload_bytes = PD_HTTP_DEFAULT_MAX_UPLOAD;
+	if (!h->cfg.max_connections)
+		h->cfg.max_connections = 512;
+	if (!h->cfg.max_per_ip)
+		h->cfg.max_per_ip = 128;
+	if (!h->cfg.timeout_s)
+		h->cfg.timeout_s = 30;
+	if (!h->cfg.threads)
+		h->cfg.threads = 4;
+	if (h->cfg.threads > PD_HTTP_MAX_POOL)
+		h->cfg.threads = PD_HTTP_MAX_POOL;
+	if (h->cfg.max_connections < h->cfg.threads)
+		h->cfg.max_connections = h->cfg.threads;
+	h->cfg.db_path = cfg->db_path ? strdup(cfg->db_path) : NULL;
+	h->cfg.web_root = NULL;
+	h->cfg.token_file = NULL;
+	h->cfg.listen = h->listen;
+	if (cfg->db_path && !h->cfg.db_path) {
+		ret = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	ret = parse_listen(h->listen, &ss, err, errlen);
+	if (ret)
+		goto fail;
+	if (cfg->token_file) {
+		ret = read_token(cfg->token_file, h->token, sizeof(h->token), &h->token_len, err,
+				 errlen);
+		if (ret)
+			goto fail;
+	}
+	if (cfg->web_root) {
+		h->web_fd = open(cfg->web_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (h->web_fd < 0) {
+			ret = -errno;
+			snprintf(err, errlen, "web root %s: %s", cfg->web_root, strerror(errno));
+			goto fail;
+		}
+	}
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	h->d = MHD_start_daemon(
+		flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)h->cfg.threads,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)h->cfg.max_connections,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)h->cfg.max_per_ip,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)h->cfg.timeout_s,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY_BYTES,
+		MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+		h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_END);
+	if (!h->d) {
+		ret = -EADDRINUSE;
+		snprintf(err, errlen, "cannot listen on %s (address in use or not available)",
+			 h->listen);
+		goto fail;
+	}
+	*out = h;
+	return 0;
+fail:
+	pd_http_stop(h);
+	return ret;
+}
+
+int pd_http_port(const struct pd_http *h)
+{
+	const union MHD_DaemonInfo *i = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+
+	return i ? (int)i->port : -1;
+}
+
+void pd_http_stop(struct pd_http *h)
+{
+	if (!h)
+		return;
+	if (h->d)
+		MHD_stop_daemon(h->d);
+	while (h->nr_pool)
+		store_close(h->pool[--h->nr_pool]);
+	if (h->web_fd >= 0)
+		close(h->web_fd);
+	pthread_mutex_destroy(&h->pool_lock);
+	free((char *)h->cfg.db_path);
+	explicit_bzero(h->token, sizeof(h->token));
+	free(h);
+}

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private to daemon/http*.c and daemon/metrics.c: the server's state, the
+ * per-request state, reply helpers, the read-only store pool and the
+ * metrics renderer.
+ */
+#ifndef PTESCOPED_HTTP_INTERNAL_H
+#define PTESCOPED_HTTP_INTERNAL_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "api.h"
+#include "store.h"
+
+struct MHD_Connection;
+struct MHD_Daemon;
+
+#define PD_HTTP_MAX_POOL 64
+#define PD_HTTP_DEFAULT_MAX_UPLOAD (512ull * 1024 * 1024)
+
+struct pd_http {
+	struct MHD_Daemon *d;
+	struct pd_http_config cfg; /* db_path owned; web_root, token_file not kept */
+	struct pd_core core;
+	struct pd_metrics *metrics;
+	char listen[128];
+	char token[4096];
+	size_t token_len; /* 0: uploads off */
+	int web_fd;	  /* web root directory, -1: none */
+	pthread_mutex_t pool_lock;
+	struct store *pool[PD_HTTP_MAX_POOL];
+	size_t nr_pool;
+};
+
+/* One request (libmicrohttpd's con_cls): freed when the request completes. */
+struct pd_req {
+	bool done;   /* a response is queued (or the request was refused) */
+	bool upload; /* POST /api/v1/replays accepted so far: body goes to fd */
+	int fd;
+	char path[PATH_MAX]; /* temporary upload file; "" once handed to the core */
+	char name[256];
+	uint64_t bytes;
+	unsigned upload_error; /* HTTP status to answer with at the end, 0: none */
+	int upload_errno;
+};
+
+/*
+ * Queues @body (reference stolen; NULL means out of memory) as JSON with
+ * @status. Returns libmicrohttpd's MHD_YES/MHD_NO.
+ */
+int pd_http_reply_json(struct MHD_Connection *c, unsigned status, json_t *body);
+/* Queues {"error": message} with @status. */
+__attribute__((format(printf, 3, 4))) int pd_http_reply_error(struct MHD_Connection *c,
+							       unsigned status,
+							       const char *fmt, ...);
+
+/* The store-backed endpoints under /api/ (http_api.c); 404 for unknown paths. */
+int pd_http_api(struct pd_http *h, struct MHD_Connection *c, const char *url, const char *method);
+
+/*
+ * A read-only store handle for one request (opened on first use), and its
+ * return; @broken closes it instead of keeping it (after an error that may
+ * have left it unusable).
+ */
+int pd_http_store_get(struct pd_http *h, struct store **out, char *err, size_t errlen);
+void pd_http_store_put(struct pd_http *h, struct store *s, bool broken);
+
+/* The port actually bound (for listen addresses with port 0), -1 if unknown. */
+int pd_http_port(const struct pd_http *h);
+
+/*
+ * The Prometheus text exposition of @m (format 0.0.4). On success *buf is a
+ * malloc'ed string of *len bytes (plus a NUL) owned by the caller. Returns 0
+ * or -ENOMEM.
+ */
+int pd_metrics_render(struct pd_metrics *m, char **buf, size_t *len);
+
+#endif
