@@ -1,0 +1,144 @@
+"""A deliberately simple reader of function_graph text, the reference the analyzer is checked against.
+
+Fed by `trace-cmd report` output of a trace.dat or by a tracefs `trace` file written with
+funcgraph-proc on; feeds tests/vm/record-fixtures, which stores what it finds next to the workloads'
+own ground truth in tests/fixtures/vm/manifest.json. It rebuilds calls per pid from `{`/`}` lines
+only (no CPU merging subtleties, no lost-event handling), so it is only trusted on complete
+recordings. Per fork (kernel_clone call) it reports the child pid (sched_process_fork), the
+copy_page_range calls, the vm_normal_page calls directly under them (present PTEs copied), the copy
+passes (a pair of _raw_spin_lock calls directly under copy_page_range) and how many passes resumed
+a PMD after a lock break (a pass not preceded by __pte_alloc that is not the first pass of its
+copy_page_range call). Sized for recordings of a few hundred thousand lines.
+"""
+
+import re
+import subprocess
+
+# trace-cmd report:  "  forker-116   [001]     5.940626: funcgraph_entry:   |  copy_page_range() {"
+REPORT_RE = re.compile(r"^\s*(?P<comm>.+?)-(?P<pid>\d+)\s+\[(?P<cpu>\d+)\]\s+(?P<ts>[\d.]+):\s+"
+                       r"(?P<event>\w+):\s+(?P<rest>.*)$")
+# tracefs trace, funcgraph-abstime + funcgraph-proc:
+# "  5.940626 |   1)  forker-116    |               |  copy_page_range() {"
+TEXT_RE = re.compile(r"^\s*(?P<ts>[\d.]+)\s+\|\s+(?P<cpu>\d+)\)\s+(?P<comm>.+?)-(?P<pid>\d+)\s+\|"
+                     r"(?P<rest>.*)$")
+FORK_RE = re.compile(r"sched_process_fork:\s+comm=.*?\s+pid=(\d+)\s+child_comm=.*?\s+child_pid=(\d+)")
+CALL_RE = re.compile(r"\|(?P<indent>\s*)(?P<name>[\w.]+)\(\)\s*(?P<kind>[{;])")
+EXIT_RE = re.compile(r"\|\s*\}")
+
+
+class _Task:
+    def __init__(self):
+        self.stack = []  # function names of open calls
+        self.fork = None  # the fork being built while inside kernel_clone
+        self.cpr = None  # state of the open copy_page_range call
+
+
+def _new_fork(pid, comm, ts):
+    return {"parent_pid": pid, "parent_comm": comm, "ts": ts, "child_pid": None,
+            "copy_page_range_calls": 0, "dup_mmap_calls": 0, "ptes": 0, "passes": 0,
+            "lock_breaks": 0}
+
+
+def parse_lines(lines):
+    """Returns the list of forks (dicts, see _new_fork) found in function_graph text lines."""
+    tasks = {}
+    forks = []
+    for line in lines:
+        m = REPORT_RE.match(line) or TEXT_RE.match(line)
+        if not m:
+            continue
+        pid = int(m.group("pid"))
+        t = tasks.setdefault(pid, _Task())
+        rest = m.group("rest")
+        fm = FORK_RE.search(line)
+        if fm:
+            if t.fork is not None and int(fm.group(1)) == pid:
+                t.fork["child_pid"] = int(fm.group(2))
+            continue
+        if "|" not in rest:
+            continue
+        cm = CALL_RE.search(rest)
+        if cm:
+            name, kind = cm.group("name"), cm.group("kind")
+            if name == "kernel_clone" and t.fork is None:
+                t.fork = _new_fork(pid, m.group("comm").strip(), float(m.group("ts")))
+            if t.fork is not None and t.stack and t.stack[-1] == "copy_page_range" and t.cpr:
+                _cpr_child(t.fork, t.cpr, name)
+            if name == "copy_page_range" and t.fork is not None:
+                t.fork["copy_page_range_calls"] += 1
+                if kind == "{":
+                    t.cpr = {"seen_pass": False, "alloc": False, "locks": 0}
+            if name == "dup_mmap" and t.fork is not None:
+                t.fork["dup_mmap_calls"] += 1
+            if kind == "{":
+                t.stack.append(name)
+            elif name == "kernel_clone" and t.fork is not None:
+                forks.append(t.fork)  # a leaf kernel_clone (filtered traces)
+                t.fork = None
+            continue
+        if EXIT_RE.search(rest):
+            if not t.stack:
+                continue
+            name = t.stack.pop()
+            if name == "copy_page_range":
+                t.cpr = None
+            if name == "kernel_clone" and t.fork is not None:
+                forks.append(t.fork)
+                t.fork = None
+    return forks
+
+
+def _cpr_child(fork, cpr, name):
+    if name == "vm_normal_page":
+        fork["ptes"] += 1
+    elif name == "__pte_alloc":
+        cpr["alloc"] = True
+    elif name in ("_raw_spin_lock", "rt_spin_lock"):
+        cpr["locks"] += 1
+        if cpr["locks"] == 2:  # dst lock then src lock: a pass starts
+            fork["passes"] += 1
+            if cpr["seen_pass"] and not cpr["alloc"]:
+                fork["lock_breaks"] += 1
+            cpr["seen_pass"] = True
+            cpr["alloc"] = False
+    elif name in ("_raw_spin_unlock", "rt_spin_unlock"):
+        cpr["locks"] = 0
+
+
+def parse_dat(path):
+    """Forks in a trace.dat, read through `trace-cmd report` (the independent reader)."""
+    out = subprocess.run(["trace-cmd", "report", "-i", path], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True, check=True).stdout
+    return parse_lines(out.splitlines())
+
+
+def parse_text(path):
+    with open(path, errors="replace") as f:
+        return parse_lines(f)
+
+
+def dat_stats(path):
+    """Lost-event evidence of a trace.dat: per-CPU kernel stats saved in it and dropped markers."""
+    out = subprocess.run(["trace-cmd", "report", "--stat", "-i", path], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True).stdout
+    stats = {"overrun": 0, "commit_overrun": 0, "dropped_events": 0}
+    for line in out.splitlines():
+        for key in ("overrun", "commit overrun", "dropped events"):
+            if line.startswith(key + ":"):
+                stats[key.replace(" ", "_")] += int(line.split(":", 1)[1])
+    rep = subprocess.run(["trace-cmd", "report", "-i", path], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True).stdout
+    markers = re.findall(r"CPU:\d+ \[(?:(\d+) )?EVENTS DROPPED\]", rep)
+    stats["dropped_markers"] = len(markers)
+    stats["dropped_marked_events"] = sum(int(x) for x in markers if x)
+    return stats
+
+
+def text_stats(stats_text):
+    """Sums the per-CPU tracefs stats files (as concatenated by the guest scenario)."""
+    stats = {"overrun": 0, "commit_overrun": 0, "dropped_events": 0}
+    for line in stats_text.splitlines():
+        for key in ("overrun", "commit overrun", "dropped events"):
+            if line.startswith(key + ":"):
+                stats[key.replace(" ", "_")] += int(line.split(":", 1)[1])
+    return stats
