@@ -7,8 +7,7 @@ only (no CPU merging subtleties, no lost-event handling), so it is only trusted 
 recordings. Per fork (kernel_clone call) it reports the child pid (sched_process_fork), the
 copy_page_range calls, the vm_normal_page calls directly under them (present PTEs copied), the copy
 passes (a pair of _raw_spin_lock calls directly under copy_page_range) and how many passes resumed
-a PMD after a lock break (a pass not preceded by __pte_alloc that is not the first pass of its
-copy_page_range call). Sized for recordings of a few hundred thousand lines.
+a PMD after a lock break (see _cpr_child). Sized for recordings of a few hundred thousand lines.
 """
 
 import re
@@ -23,6 +22,10 @@ TEXT_RE = re.compile(r"^\s*(?P<ts>[\d.]+)\s+\|\s+(?P<cpu>\d+)\)\s+(?P<comm>.+?)-
                      r"(?P<rest>.*)$")
 FORK_RE = re.compile(r"sched_process_fork:\s+comm=.*?\s+pid=(\d+)\s+child_comm=.*?\s+child_pid=(\d+)")
 CALL_RE = re.compile(r"\|(?P<indent>\s*)(?P<name>[\w.]+)\(\)\s*(?P<kind>[{;])")
+DURATION_RE = re.compile(r"([\d.]+) us\s+\|")
+# A __cond_resched that returns within this time did not switch tasks (about 1 us under TCG with
+# tracing on; a switch to a competing task takes at least a scheduler tick or slice).
+SWITCH_MIN_US = 20.0
 EXIT_RE = re.compile(r"\|\s*\}")
 
 
@@ -63,11 +66,14 @@ def parse_lines(lines):
             if name == "kernel_clone" and t.fork is None:
                 t.fork = _new_fork(pid, m.group("comm").strip(), float(m.group("ts")))
             if t.fork is not None and t.stack and t.stack[-1] == "copy_page_range" and t.cpr:
-                _cpr_child(t.fork, t.cpr, name)
+                dm = DURATION_RE.search(rest)
+                # An entry line ("{") has children: for __cond_resched that means it scheduled.
+                switched = kind == "{" or (dm is not None and float(dm.group(1)) >= SWITCH_MIN_US)
+                _cpr_child(t.fork, t.cpr, name, switched)
             if name == "copy_page_range" and t.fork is not None:
                 t.fork["copy_page_range_calls"] += 1
                 if kind == "{":
-                    t.cpr = {"seen_pass": False, "alloc": False, "locks": 0}
+                    t.cpr = {"seen_pass": False, "alloc": False, "locks": 0, "switched": False}
             if name == "dup_mmap" and t.fork is not None:
                 t.fork["dup_mmap_calls"] += 1
             if kind == "{":
@@ -88,19 +94,26 @@ def parse_lines(lines):
     return forks
 
 
-def _cpr_child(fork, cpr, name):
+def _cpr_child(fork, cpr, name, switched):
+    """A pass resumed after a lock break: not the first of its copy_page_range call, no new PTE
+    table (__pte_alloc) since the previous pass, and the __cond_resched that ended the previous
+    pass switched tasks. The last condition tells it from the lock pair of copy_huge_pmd, whose
+    locks show as direct children when copy_huge_pmd itself is not traced."""
     if name == "vm_normal_page":
         fork["ptes"] += 1
     elif name == "__pte_alloc":
         cpr["alloc"] = True
+    elif name == "__cond_resched":
+        cpr["switched"] = cpr["switched"] or switched
     elif name in ("_raw_spin_lock", "rt_spin_lock"):
         cpr["locks"] += 1
         if cpr["locks"] == 2:  # dst lock then src lock: a pass starts
             fork["passes"] += 1
-            if cpr["seen_pass"] and not cpr["alloc"]:
+            if cpr["seen_pass"] and not cpr["alloc"] and cpr["switched"]:
                 fork["lock_breaks"] += 1
             cpr["seen_pass"] = True
             cpr["alloc"] = False
+            cpr["switched"] = False
     elif name in ("_raw_spin_unlock", "rt_spin_unlock"):
         cpr["locks"] = 0
 
