@@ -88,7 +88,7 @@ int pd_http_reply_error(struct MHD_Connection *c, unsigned status, const char *f
 	return pd_http_reply_json(c, status, json_pack("{s:s}", "error", msg));
 }
 
-static int reply_405(struct MHD_Connection *c, const char *allow)
+int pd_http_reply_method_not_allowed(struct MHD_Connection *c, const char *allow)
 {
 	struct MHD_Response *resp;
 	json_t *body = json_pack("{s:s}", "error", "method not allowed");
@@ -201,9 +201,10 @@ static int upload_begin(struct pd_http *h, struct pd_req *r, struct MHD_Connecti
 			return pd_http_reply_error(c, MHD_HTTP_BAD_REQUEST,
 						   "Content-Length: not a number");
 		if (n > h->cfg.max_upload_bytes)
-			return pd_http_reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE,
-						   "upload of %llu bytes is over the limit of %zu bytes",
-						   n, h->cfg.max_upload_bytes);
+			return pd_http_reply_error(
+			    c, MHD_HTTP_CONTENT_TOO_LARGE,
+			    "upload of %llu bytes is over the limit of %zu bytes", n,
+			    h->cfg.max_upload_bytes);
 	}
 	if (name && (strlen(name) > 255 || strchr(name, '/')))
 		return pd_http_reply_error(c, MHD_HTTP_BAD_REQUEST,
@@ -262,7 +263,8 @@ static int upload_end(struct pd_http *h, struct pd_req *r, struct MHD_Connection
 					   h->cfg.max_upload_bytes);
 	if (r->upload_error)
 		return pd_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
-					   "cannot store the upload: %s", strerror(r->upload_errno));
+					   "cannot store the upload: %s",
+					   strerror(r->upload_errno));
 	if (!r->bytes)
 		return pd_http_reply_error(c, MHD_HTTP_BAD_REQUEST, "empty upload");
 	if (close(r->fd)) {
@@ -276,10 +278,9 @@ static int upload_end(struct pd_http *h, struct pd_req *r, struct MHD_Connection
 					   "replays are not accepted by this daemon");
 	ret = h->core.submit_replay(h->core.ctx, r->path, r->name, &job, err, sizeof(err));
 	if (ret < 0)
-		return pd_http_reply_error(c,
-					   ret == -EINVAL ? MHD_HTTP_BAD_REQUEST
-							  : MHD_HTTP_SERVICE_UNAVAILABLE,
-					   "%s", err[0] ? err : strerror(-ret));
+		return pd_http_reply_error(
+		    c, ret == -EINVAL ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_SERVICE_UNAVAILABLE, "%s",
+		    err[0] ? err : strerror(-ret));
 	r->path[0] = 0; /* the core owns the file now */
 	return pd_http_reply_json(c, MHD_HTTP_ACCEPTED,
 				  json_pack("{s:I,s:s,s:I}", "job_id", (json_int_t)job, "name",
@@ -293,17 +294,17 @@ static const char *mime_of(const char *path)
 	static const struct {
 		const char *ext, *type;
 	} types[] = {
-		{".html", "text/html; charset=utf-8"},
-		{".js", "text/javascript; charset=utf-8"},
-		{".mjs", "text/javascript; charset=utf-8"},
-		{".css", "text/css; charset=utf-8"},
-		{".json", "application/json"},
-		{".svg", "image/svg+xml"},
-		{".png", "image/png"},
-		{".ico", "image/x-icon"},
-		{".map", "application/json"},
-		{".txt", "text/plain; charset=utf-8"},
-		{".woff2", "font/woff2"},
+	    {".html", "text/html; charset=utf-8"},
+	    {".js", "text/javascript; charset=utf-8"},
+	    {".mjs", "text/javascript; charset=utf-8"},
+	    {".css", "text/css; charset=utf-8"},
+	    {".json", "application/json"},
+	    {".svg", "image/svg+xml"},
+	    {".png", "image/png"},
+	    {".ico", "image/x-icon"},
+	    {".map", "application/json"},
+	    {".txt", "text/plain; charset=utf-8"},
+	    {".woff2", "font/woff2"},
 	};
 	const char *dot = strrchr(path, '.');
 
@@ -321,8 +322,8 @@ static const char *mime_of(const char *path)
 static int open_beneath(int dirfd, const char *rel)
 {
 	struct open_how how = {
-		.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY,
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+	    .flags = O_RDONLY | O_CLOEXEC | O_NOCTTY,
+	    .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
 	};
 	const char *p = rel;
 
@@ -447,27 +448,27 @@ static int route(struct pd_http *h, struct MHD_Connection *c, const char *url, c
 	bool get = is_get(method);
 
 	if (!strcmp(url, "/healthz"))
-		return get ? get_healthz(h, c) : reply_405(c, "GET, HEAD");
+		return get ? get_healthz(h, c) : pd_http_reply_method_not_allowed(c, "GET, HEAD");
 	if (!strcmp(url, "/metrics"))
-		return get ? get_metrics(h, c) : reply_405(c, "GET, HEAD");
+		return get ? get_metrics(h, c) : pd_http_reply_method_not_allowed(c, "GET, HEAD");
 	if (!strcmp(url, "/api/v1/status"))
-		return get ? get_status(h, c) : reply_405(c, "GET, HEAD");
+		return get ? get_status(h, c) : pd_http_reply_method_not_allowed(c, "GET, HEAD");
 	if (!strcmp(url, "/api/v1/replays"))
-		return reply_405(c, "POST");
+		return pd_http_reply_method_not_allowed(c, "POST");
 	if (!strncmp(url, "/api/", 5))
 		return pd_http_api(h, c, url, method);
 	if (!get)
-		return reply_405(c, "GET, HEAD");
+		return pd_http_reply_method_not_allowed(c, "GET, HEAD");
 	return serve_static(h, c, url);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-				  const char *method, const char *version,
-				  const char *upload_data, size_t *upload_data_size, void **con_cls)
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **con_cls)
 {
 	struct pd_http *h = cls;
 	struct pd_req *r = *con_cls;
-	size_t hdr_bytes = 0;
+	size_t hdr_bytes = 0, url_bytes = 0;
 
 	if (!r) {
 		r = calloc(1, sizeof(*r));
@@ -476,7 +477,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		r->fd = -1;
 		*con_cls = r;
 		/* Checks that need no body, and refusals of uploads, right away. */
-		if (strlen(url) > MAX_URL_BYTES) {
+		/* @url comes without its query string: count the arguments too. */
+		MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, sum_header, &url_bytes);
+		if (url_bytes + strlen(url) > MAX_URL_BYTES) {
 			r->done = true;
 			return pd_http_reply_error(c, MHD_HTTP_URI_TOO_LONG,
 						   "URL longer than %d bytes", MAX_URL_BYTES);
@@ -684,14 +687,13 @@ int pd_http_start(const struct pd_http_config *cfg, const struct pd_core *core,
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	h->d = MHD_start_daemon(
-		flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)h->cfg.threads,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)h->cfg.max_connections,
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)h->cfg.max_per_ip,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)h->cfg.timeout_s,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY_BYTES,
-		MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-		h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_END);
+	    flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)h->cfg.threads, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned)h->cfg.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    (unsigned)h->cfg.max_per_ip, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)h->cfg.timeout_s,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY_BYTES,
+	    MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_END);
 	if (!h->d) {
 		ret = -EADDRINUSE;
 		snprintf(err, errlen, "cannot listen on %s (address in use or not available)",

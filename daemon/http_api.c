@@ -1,13 +1,646 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The store-backed JSON endpoints of ptescoped under /api/v1/: forks (paged),
- * one fork with its detail, stats, histogram, top comms, time series.
+ * The store-backed JSON endpoints of ptescoped under /api/v1/: forks (filtered,
+ * id-cursor paging), one fork with its VMAs and passes, stats, histogram, top
+ * comms and time series.
+ *
+ * Fed query parameters (checked strictly: an unknown or malformed parameter is
+ * a 400 naming it) and read-only store handles (http.c's pool); feeds JSON
+ * built with jansson, the fork object through pt_fork_json (report.h).
+ *
+ * Sized for databases of millions of forks: percentiles come from the
+ * store's rollups; list pages are capped at PAGE_MAX forks; the histogram and
+ * the cost per PTE, which the rollups do not carry, read at most SAMPLE_MAX
+ * of the newest matching forks and say so ("sampled").
  */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include <microhttpd.h>
 
 #include "http_internal.h"
+#include "report.h"
+#include "stats.h"
+
+#define PAGE_DEFAULT 100
+#define PAGE_MAX 1000
+#define TOP_MAX 100
+#define TS_MAX 10000
+#define SAMPLE_MAX 20000
+#define DETAIL_MAX 100000
+
+/* ------------------------------------------------------------- parameters */
+
+struct param_check {
+	const char *const *allowed;
+	const char *bad;
+};
+
+static enum MHD_Result check_param(void *cls, enum MHD_ValueKind kind, const char *key,
+				   const char *value)
+{
+	struct param_check *pc = cls;
+
+	for (const char *const *a = pc->allowed; *a; a++)
+		if (!strcmp(*a, key))
+			return MHD_YES;
+	pc->bad = key;
+	return MHD_NO;
+}
+
+/* 0, or a 400 already queued (returns 1) naming the first unknown parameter. */
+static int params_known(struct MHD_Connection *c, const char *const *allowed, int *ret)
+{
+	struct param_check pc = {.allowed = allowed};
+
+	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, check_param, &pc);
+	if (!pc.bad)
+		return 0;
+	*ret = pd_http_reply_error(c, MHD_HTTP_BAD_REQUEST, "unknown parameter '%.64s'", pc.bad);
+	return 1;
+}
+
+static const char *param(struct MHD_Connection *c, const char *name)
+{
+	return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
+}
+
+/* Parses integer parameter @name into *v (left alone when absent). 1 and a 400 queued if bad. */
+static int param_int(struct MHD_Connection *c, const char *name, long long min, long long max,
+		     long long *v, int *ret)
+{
+	const char *s = param(c, name);
+	char *end;
+	long long x;
+
+	if (!s)
+		return 0;
+	errno = 0;
+	x = strtoll(s, &end, 10);
+	if (!errno && end != s && !*end && x >= min && x <= max) {
+		*v = x;
+		return 0;
+	}
+	*ret = pd_http_reply_error(c, MHD_HTTP_BAD_REQUEST,
+				   "%s: expected an integer from %lld to %lld", name, min, max);
+	return 1;
+}
+
+/*
+ * A time parameter: digits are trace-clock ns (*is_wall false), "-15m" or RFC
+ * 3339 are wall clock. With @wall_only, trace-clock values are refused.
+ */
+static int param_time(struct MHD_Connection *c, const char *name, bool wall_only, int64_t *ns,
+		      bool *is_wall, int *ret)
+{
+	const char *s = param(c, name);
+	bool wall = false;
+
+	*ns = 0;
+	if (is_wall)
+		*is_wall = false;
+	if (!s)
+		return 0;
+	if (store_parse_time(s, store_now_ns(), ns, &wall) || (!wall && *ns < 0)) {
+		*ret =
+		    pd_http_reply_error(c, MHD_HTTP_BAD_REQUEST,
+					"%s: expected %sa relative time (-90s, -15m, -1h, -7d) or "
+					"RFC 3339 (2024-05-01T12:00:00Z)",
+					name, wall_only ? "" : "trace-clock nanoseconds, ");
+		return 1;
+	}
+	if (wall_only && !wall) {
+		*ret = pd_http_reply_error(c, MHD_HTTP_BAD_REQUEST,
+					   "%s: this endpoint takes wall-clock times (-1h or RFC "
+					   "3339), not trace-clock nanoseconds",
+					   name);
+		return 1;
+	}
+	if (is_wall)
+		*is_wall = wall;
+	return 0;
+}
+
+static int param_comm(struct MHD_Connection *c, const char **comm, int *ret)
+{
+	const char *s = param(c, "comm");
+
+	*comm = NULL;
+	if (!s)
+		return 0;
+	if (!s[0] || strlen(s) >= sizeof(((struct pt_fork *)0)->parent_comm)) {
+		*ret = pd_http_reply_error(c, MHD_HTTP_BAD_REQUEST, "comm: 1 to %zu characters",
+					   sizeof(((struct pt_fork *)0)->parent_comm) - 1);
+		return 1;
+	}
+	*comm = s;
+	return 0;
+}
+
+/* A wall-clock range with comm: since, until, comm. */
+static int param_range(struct MHD_Connection *c, struct store_range *r, int *ret)
+{
+	memset(r, 0, sizeof(*r));
+	if (param_time(c, "since", true, &r->since_wall_ns, NULL, ret) ||
+	    param_time(c, "until", true, &r->until_wall_ns, NULL, ret) ||
+	    param_comm(c, &r->comm, ret))
+		return 1;
+	return 0;
+}
+
+static int param_metric(struct MHD_Connection *c, bool allow_pass, enum store_metric *m, int *ret)
+{
+	const char *s = param(c, "metric");
+
+	*m = STORE_M_FORK;
+	if (!s)
+		return 0;
+	for (int i = 0; i < STORE_M_COUNT; i++)
+		if (!strcmp(s, store_metric_name((enum store_metric)i)) &&
+		    (allow_pass || i != STORE_M_PASS_HOLD)) {
+			*m = (enum store_metric)i;
+			return 0;
+		}
+	*ret = pd_http_reply_error(c, MHD_HTTP_BAD_REQUEST,
+				   "metric: one of fork, kernel_clone, copy_process, dup_mmap, "
+				   "copy_page_range, max_lock_hold%s",
+				   allow_pass ? ", pte_pass_hold" : "");
+	return 1;
+}
+
+static json_t *ns_or_null(int64_t v)
+{
+	return v ? json_integer(v) : json_null();
+}
+
+static json_t *range_json(const struct store_range *r)
+{
+	return json_pack("{s:o,s:o,s:o}", "since_wall_ns", ns_or_null(r->since_wall_ns),
+			 "until_wall_ns", ns_or_null(r->until_wall_ns), "comm",
+			 r->comm ? json_string(r->comm) : json_null());
+}
+
+/* Queues the reply for a store error: 404, 503 (busy, unavailable) or 500. */
+static int reply_store_error(struct MHD_Connection *c, int rc, const char *err)
+{
+	unsigned status = 500;
+
+	if (rc == -ENOENT)
+		status = MHD_HTTP_NOT_FOUND;
+	else if (rc == -EBUSY || rc == -EAGAIN || rc == -ENOMEM)
+		status = MHD_HTTP_SERVICE_UNAVAILABLE;
+	return pd_http_reply_error(c, status, "%s", err[0] ? err : strerror(-rc));
+}
+
+/* Gets a store handle or queues a 503 (returns 1). */
+static int store_or_503(struct pd_http *h, struct MHD_Connection *c, struct store **s, int *ret)
+{
+	char err[256] = "";
+	int rc = pd_http_store_get(h, s, err, sizeof(err));
+
+	if (!rc)
+		return 0;
+	*ret = pd_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "database not available: %s",
+				   err[0] ? err : strerror(-rc));
+	return 1;
+}
+
+static json_t *row_json(const struct store_fork_row *row)
+{
+	json_t *o = pt_fork_json(&row->fork);
+
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "id", json_integer(row->id));
+	json_object_set_new(o, "source_id", json_integer(row->source_id));
+	json_object_set_new(o, "wall_ns", json_integer(row->wall_ns));
+	json_object_set_new(o, "child_comm",
+			    row->fork.child_comm[0] ? json_string(row->fork.child_comm)
+						    : json_null());
+	return o;
+}
+
+/* ------------------------------------------------------------------ forks */
+
+static int get_forks(struct pd_http *h, struct MHD_Connection *c)
+{
+	static const char *const allowed[] = {"comm",	"pid",	 "since",  "until",
+					      "min_us", "limit", "cursor", NULL};
+	struct store_fork_filter f = {.pid = -1};
+	struct store_fork_row *rows = NULL;
+	long long pid = -1, min_us = 0, limit = PAGE_DEFAULT, cursor = 0;
+	int64_t since, until, next = 0;
+	bool since_wall, until_wall;
+	struct store *s = NULL;
+	char err[256] = "";
+	json_t *arr, *body;
+	size_t nr = 0;
+	int ret, rc;
+
+	if (params_known(c, allowed, &ret) || param_comm(c, &f.comm, &ret) ||
+	    param_int(c, "pid", 0, INT_MAX, &pid, &ret) ||
+	    param_int(c, "min_us", 0, INT64_MAX / 1000, &min_us, &ret) ||
+	    param_int(c, "limit", 1, PAGE_MAX, &limit, &ret) ||
+	    param_int(c, "cursor", 0, INT64_MAX, &cursor, &ret) ||
+	    param_time(c, "since", false, &since, &since_wall, &ret) ||
+	    param_time(c, "until", false, &until, &until_wall, &ret))
+		return ret;
+	f.pid = param(c, "pid") ? (int)pid : -1;
+	f.min_us = min_us;
+	f.limit = (size_t)limit;
+	f.cursor = cursor;
+	if (since_wall)
+		f.since_wall_ns = since;
+	else
+		f.since_ts_ns = (uint64_t)since;
+	if (until_wall)
+		f.until_wall_ns = until;
+	else
+		f.until_ts_ns = (uint64_t)until;
+	if (store_or_503(h, c, &s, &ret))
+		return ret;
+	rc = store_query_forks(s, &f, &rows, &nr, &next, err, sizeof(err));
+	pd_http_store_put(h, s, rc < 0);
+	if (rc < 0)
+		return reply_store_error(c, rc, err);
+	arr = json_array();
+	for (size_t i = 0; arr && i < nr; i++)
+		if (json_array_append_new(arr, row_json(&rows[i]))) {
+			json_decref(arr);
+			arr = NULL;
+		}
+	store_fork_rows_free(rows, nr);
+	body = arr ? json_pack("{s:o,s:o}", "forks", arr, "next_cursor",
+			       next ? json_integer(next) : json_null())
+		   : NULL;
+	return pd_http_reply_json(c, MHD_HTTP_OK, body);
+}
+
+static json_t *detail_json(const struct pt_fork *f)
+{
+	json_t *vmas = json_array(), *passes = json_array();
+	size_t i, nv = f->nr_vma < DETAIL_MAX ? f->nr_vma : DETAIL_MAX;
+	size_t np = f->nr_pass < DETAIL_MAX ? f->nr_pass : DETAIL_MAX;
+
+	for (i = 0; vmas && i < nv; i++) {
+		const struct pt_vma_copy *v = &f->vma[i];
+
+		json_array_append_new(
+		    vmas,
+		    json_pack("{s:o,s:o,s:i,s:o,s:b}", "start_ns",
+			      v->start_ns == PT_NO_TIME ? json_null()
+							: json_integer((json_int_t)v->start_ns),
+			      "dur_ns",
+			      v->dur_ns == PT_NO_TIME ? json_null()
+						      : json_integer((json_int_t)v->dur_ns),
+			      "passes", (int)v->passes, "ptes",
+			      v->ptes < 0 ? json_null() : json_integer(v->ptes), "huge", v->huge));
+	}
+	for (i = 0; passes && i < np; i++) {
+		const struct pt_pte_pass *p = &f->pass[i];
+
+		json_array_append_new(
+		    passes,
+		    json_pack("{s:i,s:o,s:o,s:o,s:b,s:b}", "vma", (int)p->vma, "ptes",
+			      p->ptes < 0 ? json_null() : json_integer(p->ptes), "start_ns",
+			      p->start_ns == PT_NO_TIME ? json_null()
+							: json_integer((json_int_t)p->start_ns),
+			      "hold_ns",
+			      p->hold_ns == PT_NO_TIME ? json_null()
+						       : json_integer((json_int_t)p->hold_ns),
+			      "new_pmd", p->new_pmd, "resumed", p->resumed));
+	}
+	return json_pack("{s:o,s:o,s:b}", "vmas", vmas, "passes", passes, "truncated",
+			 nv < f->nr_vma || np < f->nr_pass);
+}
+
+static int get_fork(struct pd_http *h, struct MHD_Connection *c, const char *idstr)
+{
+	static const char *const allowed[] = {NULL};
+	struct store_fork_row row;
+	struct store *s = NULL;
+	char err[256] = "", *end;
+	long long id;
+	json_t *o;
+	int ret, rc;
+
+	if (params_known(c, allowed, &ret))
+		return ret;
+	errno = 0;
+	id = strtoll(idstr, &end, 10);
+	if (errno || end == idstr || *end || id <= 0)
+		return pd_http_reply_error(c, MHD_HTTP_NOT_FOUND,
+					   "no such fork: '%.32s' (ids are positive integers)",
+					   idstr);
+	if (store_or_503(h, c, &s, &ret))
+		return ret;
+	memset(&row, 0, sizeof(row));
+	rc = store_get_fork(s, id, &row, err, sizeof(err));
+	pd_http_store_put(h, s, rc < 0 && rc != -ENOENT);
+	if (rc == -ENOENT)
+		return pd_http_reply_error(c, MHD_HTTP_NOT_FOUND, "no such fork: %lld", id);
+	if (rc < 0)
+		return reply_store_error(c, rc, err);
+	o = row_json(&row);
+	if (o)
+		json_object_set_new(o, "detail", detail_json(&row.fork));
+	pt_fork_release(&row.fork);
+	return pd_http_reply_json(c, MHD_HTTP_OK, o);
+}
+
+/* ------------------------------------------------------ stats & friends */
+
+/*
+ * Reads up to SAMPLE_MAX of the newest complete forks of @r (complete sources)
+ * and calls @fn on each. *sampled tells whether more matched.
+ */
+static int sample_forks(struct store *s, const struct store_range *r,
+			void (*fn)(void *ctx, const struct pt_fork *f), void *ctx, size_t *nr,
+			bool *sampled, char *err, size_t errlen)
+{
+	struct store_fork_filter f = {
+	    .comm = r->comm,
+	    .pid = -1,
+	    .since_wall_ns = r->since_wall_ns,
+	    .until_wall_ns = r->until_wall_ns,
+	    .complete_sources = true,
+	    .limit = SAMPLE_MAX,
+	};
+	struct store_fork_row *rows = NULL;
+	int64_t next = 0;
+	int rc;
+
+	*nr = 0;
+	rc = store_query_forks(s, &f, &rows, nr, &next, err, errlen);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < *nr; i++)
+		if (rows[i].fork.complete)
+			fn(ctx, &rows[i].fork);
+	*sampled = next != 0;
+	store_fork_rows_free(rows, *nr);
+	return 0;
+}
+
+struct cost_acc {
+	uint64_t ns, ptes, forks;
+};
+
+static void cost_add(void *ctx, const struct pt_fork *f)
+{
+	struct cost_acc *a = ctx;
+
+	/* As stats.c: copy_page_range time over the PTEs it copied. */
+	if (f->copy_page_range_ns != PT_NO_TIME && f->ptes != PT_NULL && f->ptes > 0) {
+		a->ns += f->copy_page_range_ns;
+		a->ptes += (uint64_t)f->ptes;
+		a->forks++;
+	}
+}
+
+static json_t *stat_json(const struct store_stat *st)
+{
+	bool any = st->count > st->nulls;
+
+#define Q(v) (any ? json_integer((json_int_t)(v)) : json_null())
+	return json_pack("{s:I,s:I,s:o,s:o,s:o,s:o,s:o,s:b}", "count", (json_int_t)st->count,
+			 "nulls", (json_int_t)st->nulls, "p50_ns", Q(st->p50_ns), "p90_ns",
+			 Q(st->p90_ns), "p99_ns", Q(st->p99_ns), "p999_ns", Q(st->p999_ns),
+			 "max_ns", Q(st->max_ns), "exact", st->exact);
+#undef Q
+}
+
+static int get_stats(struct pd_http *h, struct MHD_Connection *c)
+{
+	static const char *const allowed[] = {"since", "until", "comm", NULL};
+	struct store_stat st[STORE_M_COUNT];
+	struct cost_acc cost = {0};
+	struct store_range r;
+	struct store *s = NULL;
+	char err[256] = "";
+	json_t *metrics, *jcost;
+	bool sampled = false;
+	size_t nr = 0;
+	int ret, rc;
+
+	if (params_known(c, allowed, &ret) || param_range(c, &r, &ret))
+		return ret;
+	if (store_or_503(h, c, &s, &ret))
+		return ret;
+	rc = store_stats(s, &r, st, err, sizeof(err));
+	if (!rc)
+		rc = sample_forks(s, &r, cost_add, &cost, &nr, &sampled, err, sizeof(err));
+	pd_http_store_put(h, s, rc < 0);
+	if (rc < 0)
+		return reply_store_error(c, rc, err);
+	metrics = json_object();
+	for (int m = 0; metrics && m < STORE_M_COUNT; m++)
+		json_object_set_new(metrics, store_metric_name((enum store_metric)m),
+				    stat_json(&st[m]));
+	if (cost.ptes) {
+		double ns_per_pte = (double)cost.ns / (double)cost.ptes;
+
+		jcost = json_pack("{s:f,s:f,s:I,s:b}", "ns_per_pte", ns_per_pte, "ms_per_gib",
+				  ns_per_pte * (double)((1ull << 30) / 4096) / 1e6, "forks",
+				  (json_int_t)cost.forks, "sampled", sampled);
+	} else {
+		jcost = json_pack("{s:n,s:n,s:i,s:b}", "ns_per_pte", "ms_per_gib", "forks", 0,
+				  "sampled", sampled);
+	}
+	return pd_http_reply_json(c, MHD_HTTP_OK,
+				  json_pack("{s:o,s:I,s:o,s:o}", "range", range_json(&r), "forks",
+					    (json_int_t)st[STORE_M_FORK].count, "metrics", metrics,
+					    "cost", jcost));
+}
+
+struct hist_acc {
+	enum store_metric metric;
+	struct pt_hist h;
+};
+
+static void hist_add_fork(void *ctx, const struct pt_fork *f)
+{
+	struct hist_acc *a = ctx;
+	uint64_t v;
+
+	switch (a->metric) {
+	case STORE_M_KERNEL_CLONE:
+		v = f->kernel_clone_ns;
+		break;
+	case STORE_M_COPY_PROCESS:
+		v = f->copy_process_ns;
+		break;
+	case STORE_M_DUP_MMAP:
+		v = f->dup_mmap_ns;
+		break;
+	case STORE_M_COPY_PAGE_RANGE:
+		v = f->copy_page_range_ns;
+		break;
+	case STORE_M_MAX_LOCK_HOLD:
+		v = f->max_lock_hold_ns;
+		break;
+	default:
+		v = pt_fork_total_ns(f);
+		break;
+	}
+	if (v != PT_NO_TIME)
+		pt_hist_add(&a->h, v);
+}
+
+static int get_histogram(struct pd_http *h, struct MHD_Connection *c)
+{
+	static const char *const allowed[] = {"since", "until", "comm", "metric", NULL};
+	struct hist_acc *acc;
+	struct store_range r;
+	struct store *s = NULL;
+	char err[256] = "";
+	bool sampled = false;
+	json_t *bins;
+	size_t nr = 0;
+	int ret, rc;
+
+	if (params_known(c, allowed, &ret) || param_range(c, &r, &ret))
+		return ret;
+	acc = calloc(1, sizeof(*acc));
+	if (!acc)
+		return pd_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+	if (param_metric(c, false, &acc->metric, &ret) || store_or_503(h, c, &s, &ret)) {
+		free(acc);
+		return ret;
+	}
+	rc = sample_forks(s, &r, hist_add_fork, acc, &nr, &sampled, err, sizeof(err));
+	pd_http_store_put(h, s, rc < 0);
+	if (rc < 0) {
+		free(acc);
+		return reply_store_error(c, rc, err);
+	}
+	bins = json_array();
+	for (size_t i = 0; bins && i < PT_HIST_BUCKETS; i++)
+		if (acc->h.count[i])
+			json_array_append_new(bins, json_pack("{s:I,s:I}", "le_ns",
+							      (json_int_t)pt_hist_upper(i), "count",
+							      (json_int_t)acc->h.count[i]));
+	ret = pd_http_reply_json(c, MHD_HTTP_OK,
+				 json_pack("{s:o,s:s,s:I,s:I,s:b,s:o}", "range", range_json(&r),
+					   "metric", store_metric_name(acc->metric), "forks",
+					   (json_int_t)nr, "values", (json_int_t)acc->h.total,
+					   "sampled", sampled, "bins", bins));
+	free(acc);
+	return ret;
+}
+
+static int get_top(struct pd_http *h, struct MHD_Connection *c)
+{
+	static const char *const allowed[] = {"since", "until", "limit", NULL};
+	struct store_top_comm top[TOP_MAX];
+	long long limit = 10;
+	struct store_range r;
+	struct store *s = NULL;
+	char err[256] = "";
+	json_t *arr;
+	size_t nr = 0;
+	int ret, rc;
+
+	if (params_known(c, allowed, &ret) || param_range(c, &r, &ret) ||
+	    param_int(c, "limit", 1, TOP_MAX, &limit, &ret))
+		return ret;
+	if (store_or_503(h, c, &s, &ret))
+		return ret;
+	rc = store_top_comms(s, &r, top, (size_t)limit, &nr, err, sizeof(err));
+	pd_http_store_put(h, s, rc < 0);
+	if (rc < 0)
+		return reply_store_error(c, rc, err);
+	arr = json_array();
+	for (size_t i = 0; arr && i < nr; i++)
+		json_array_append_new(arr, json_pack("{s:s,s:I,s:o}", "comm", top[i].name, "forks",
+						     (json_int_t)top[i].forks, "p99_ns",
+						     top[i].forks
+							 ? json_integer((json_int_t)top[i].p99_ns)
+							 : json_null()));
+	return pd_http_reply_json(c, MHD_HTTP_OK,
+				  json_pack("{s:o,s:o}", "range", range_json(&r), "comms", arr));
+}
+
+static int get_timeseries(struct pd_http *h, struct MHD_Connection *c)
+{
+	static const char *const allowed[] = {"since", "until", "comm", "metric",
+					      "step",  "limit", NULL};
+	long long step = 60, limit = 1440;
+	struct store_ts_point *pts;
+	enum store_metric metric;
+	struct store_range r;
+	struct store *s = NULL;
+	char err[256] = "";
+	json_t *arr;
+	size_t nr = 0;
+	int ret, rc;
+
+	if (params_known(c, allowed, &ret) || param_range(c, &r, &ret) ||
+	    param_metric(c, true, &metric, &ret) || param_int(c, "step", 60, 86400, &step, &ret) ||
+	    param_int(c, "limit", 1, TS_MAX, &limit, &ret))
+		return ret;
+	if (step != 60 && step != 3600 && step != 86400)
+		return pd_http_reply_error(c, MHD_HTTP_BAD_REQUEST,
+					   "step: 60, 3600 or 86400 (seconds)");
+	pts = calloc((size_t)limit, sizeof(*pts));
+	if (!pts)
+		return pd_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+	if (store_or_503(h, c, &s, &ret)) {
+		free(pts);
+		return ret;
+	}
+	rc = store_timeseries(s, &r, metric, (int)step, pts, (size_t)limit, &nr, err, sizeof(err));
+	pd_http_store_put(h, s, rc < 0);
+	if (rc < 0) {
+		free(pts);
+		return reply_store_error(c, rc, err);
+	}
+	arr = json_array();
+	for (size_t i = 0; arr && i < nr; i++)
+		json_array_append_new(
+		    arr, json_pack("{s:I,s:I,s:I,s:I,s:I}", "t_wall_ns",
+				   (json_int_t)pts[i].t_wall_ns, "count", (json_int_t)pts[i].count,
+				   "p50_ns", (json_int_t)pts[i].p50_ns, "p99_ns",
+				   (json_int_t)pts[i].p99_ns, "max_ns", (json_int_t)pts[i].max_ns));
+	free(pts);
+	return pd_http_reply_json(c, MHD_HTTP_OK,
+				  json_pack("{s:o,s:s,s:I,s:b,s:o}", "range", range_json(&r),
+					    "metric", store_metric_name(metric), "step_s",
+					    (json_int_t)step, "truncated", nr == (size_t)limit,
+					    "points", arr));
+}
+
+/* ---------------------------------------------------------------- routing */
 
 int pd_http_api(struct pd_http *h, struct MHD_Connection *c, const char *url, const char *method)
 {
-	return pd_http_reply_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint: %s", url);
+	static const struct {
+		const char *path;
+		int (*fn)(struct pd_http *, struct MHD_Connection *);
+	} routes[] = {
+	    {"/api/v1/forks", get_forks},	    {"/api/v1/stats", get_stats},
+	    {"/api/v1/histogram", get_histogram},   {"/api/v1/top", get_top},
+	    {"/api/v1/timeseries", get_timeseries},
+	};
+	bool get = !strcmp(method, MHD_HTTP_METHOD_GET) || !strcmp(method, MHD_HTTP_METHOD_HEAD);
+	const char *id = NULL;
+	size_t i;
+
+	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		if (!strcmp(url, routes[i].path))
+			break;
+	if (i == sizeof(routes) / sizeof(routes[0])) {
+		if (strncmp(url, "/api/v1/forks/", 14) || !url[14] || strchr(url + 14, '/'))
+			return pd_http_reply_error(c, MHD_HTTP_NOT_FOUND,
+						   "no such endpoint: %.128s", url);
+		id = url + 14;
+	}
+	if (!get)
+		return pd_http_reply_method_not_allowed(c, "GET, HEAD");
+	if (id)
+		return get_fork(h, c, id);
+	return routes[i].fn(h, c);
 }

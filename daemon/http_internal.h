@@ -56,9 +56,11 @@ struct pd_req {
  */
 int pd_http_reply_json(struct MHD_Connection *c, unsigned status, json_t *body);
 /* Queues {"error": message} with @status. */
-__attribute__((format(printf, 3, 4))) int pd_http_reply_error(struct MHD_Connection *c,
-							       unsigned status,
-							       const char *fmt, ...);
+__attribute__((format(printf, 3, 4))) int
+pd_http_reply_error(struct MHD_Connection *c, unsigned status, const char *fmt, ...);
+
+/* Queues a JSON 405 with an Allow header listing @allow. */
+int pd_http_reply_method_not_allowed(struct MHD_Connection *c, const char *allow);
 
 /* The store-backed endpoints under /api/ (http_api.c); 404 for unknown paths. */
 int pd_http_api(struct pd_http *h, struct MHD_Connection *c, const char *url, const char *method);

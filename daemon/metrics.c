@@ -26,15 +26,14 @@
 #include "stats.h"
 
 /* Phase histograms: 10 us .. 10 s (a fork of a 100 GB process takes seconds). */
-static const double dur_bounds_s[] = {1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3,
-				      5e-3, 1e-2,   2.5e-2, 5e-2, 0.1,	  0.25, 0.5,  1,
-				      2.5,  5,	    10};
+static const double dur_bounds_s[] = {1e-5,   2.5e-5, 5e-5, 1e-4,   2.5e-4, 5e-4, 1e-3,
+				      2.5e-3, 5e-3,   1e-2, 2.5e-2, 5e-2,   0.1,  0.25,
+				      0.5,    1,      2.5,  5,	    10};
 #define NR_DUR_BOUNDS (sizeof(dur_bounds_s) / sizeof(dur_bounds_s[0]))
 
 /* PTE lock hold times: 1 us .. 100 ms (the copy loop breaks its lock every 32 units). */
-static const double hold_bounds_s[] = {1e-6, 2.5e-6, 5e-6, 1e-5,   2.5e-5, 5e-5, 1e-4,
-				       2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3,   1e-2, 2.5e-2,
-				       5e-2, 0.1};
+static const double hold_bounds_s[] = {1e-6, 2.5e-6, 5e-6,   1e-5, 2.5e-5, 5e-5,   1e-4, 2.5e-4,
+				       5e-4, 1e-3,   2.5e-3, 5e-3, 1e-2,   2.5e-2, 5e-2, 0.1};
 #define NR_HOLD_BOUNDS (sizeof(hold_bounds_s) / sizeof(hold_bounds_s[0]))
 #define NR_BUCKETS_MAX (NR_DUR_BOUNDS > NR_HOLD_BOUNDS ? NR_DUR_BOUNDS : NR_HOLD_BOUNDS)
 
@@ -282,15 +281,16 @@ static const char *label_escape(const char *s, char *buf, size_t len)
 	return buf;
 }
 
-static void render_hist(struct out *o, const char *name, const char *labels,
-			const struct hist *h, const double *bounds, size_t nr_bounds)
+static void render_hist(struct out *o, const char *name, const char *labels, const struct hist *h,
+			const double *bounds, size_t nr_bounds)
 {
 	uint64_t cum = 0;
 	size_t i;
 
 	for (i = 0; i < nr_bounds; i++) {
 		cum += h->bucket[i];
-		out_printf(o, "%s_bucket{%s,le=\"%g\"} %" PRIu64 "\n", name, labels, bounds[i], cum);
+		out_printf(o, "%s_bucket{%s,le=\"%g\"} %" PRIu64 "\n", name, labels, bounds[i],
+			   cum);
 	}
 	cum += h->bucket[nr_bounds];
 	out_printf(o, "%s_bucket{%s,le=\"+Inf\"} %" PRIu64 "\n", name, labels, cum);
@@ -306,9 +306,10 @@ static void render_locked(struct pd_metrics *m, struct out *o)
 	size_t g, i;
 	int p;
 
-	out_printf(o, "# HELP ptescope_build_info Build of ptescoped (always 1).\n"
-		      "# TYPE ptescope_build_info gauge\n"
-		      "ptescope_build_info{version=\"%s\"} 1\n",
+	out_printf(o,
+		   "# HELP ptescope_build_info Build of ptescoped (always 1).\n"
+		   "# TYPE ptescope_build_info gauge\n"
+		   "ptescope_build_info{version=\"%s\"} 1\n",
 		   PTESCOPE_VERSION);
 
 	out_printf(o, "# HELP ptescope_capture_mode Current capture mode (1 for the active one).\n"
@@ -316,17 +317,20 @@ static void render_locked(struct pd_metrics *m, struct out *o)
 	for (i = 0; i < sizeof(capture_modes) / sizeof(capture_modes[0]); i++)
 		out_printf(o, "ptescope_capture_mode{mode=\"%s\"} %d\n", capture_modes[i],
 			   !strcmp(m->mode, capture_modes[i]));
-	out_printf(o, "# HELP ptescope_capture_healthy 0 when capture failed or stopped unexpectedly.\n"
-		      "# TYPE ptescope_capture_healthy gauge\n"
-		      "ptescope_capture_healthy %d\n",
-		   m->healthy);
+	out_printf(
+	    o,
+	    "# HELP ptescope_capture_healthy 0 when capture failed or stopped unexpectedly.\n"
+	    "# TYPE ptescope_capture_healthy gauge\n"
+	    "ptescope_capture_healthy %d\n",
+	    m->healthy);
 
 	out_printf(o, "# HELP ptescope_events_read_total Trace events read, by source.\n"
 		      "# TYPE ptescope_events_read_total counter\n");
 	for (i = 0; i < m->nr_src; i++)
 		out_printf(o, "ptescope_events_read_total{source=\"%s\"} %" PRIu64 "\n",
 			   label_escape(m->src[i].name, esc, sizeof(esc)), m->src[i].read);
-	out_printf(o, "# HELP ptescope_events_lost_total Trace events lost (ring buffer overruns), by source.\n"
+	out_printf(o, "# HELP ptescope_events_lost_total Trace events lost (ring buffer overruns), "
+		      "by source.\n"
 		      "# TYPE ptescope_events_lost_total counter\n");
 	for (i = 0; i < m->nr_src; i++)
 		out_printf(o, "ptescope_events_lost_total{source=\"%s\"} %" PRIu64 "\n",
@@ -338,13 +342,13 @@ static void render_locked(struct pd_metrics *m, struct out *o)
 		out_printf(o, "ptescope_forks_flagged_total{flag=\"%s\"} %" PRIu64 "\n",
 			   pt_fork_flag_names[p], m->flagged[p]);
 
-#define COUNTER(metric, help, field)                                                              \
-	do {                                                                                    \
-		out_printf(o, "# HELP " metric " " help "\n# TYPE " metric " counter\n");           \
-		for (g = 0; g < m->nr_group; g++)                                               \
-			out_printf(o, metric "{comm=\"%s\"} %" PRIu64 "\n",                       \
-				   label_escape(m->group[g].name, esc, sizeof(esc)),            \
-				   m->group[g].field);                                          \
+#define COUNTER(metric, help, field)                                                               \
+	do {                                                                                       \
+		out_printf(o, "# HELP " metric " " help "\n# TYPE " metric " counter\n");          \
+		for (g = 0; g < m->nr_group; g++)                                                  \
+			out_printf(o, metric "{comm=\"%s\"} %" PRIu64 "\n",                        \
+				   label_escape(m->group[g].name, esc, sizeof(esc)),               \
+				   m->group[g].field);                                             \
 	} while (0)
 	COUNTER("ptescope_forks_total", "Forks stored, complete or not, by parent comm.", forks);
 	COUNTER("ptescope_forks_incomplete_total",
@@ -356,7 +360,8 @@ static void render_locked(struct pd_metrics *m, struct out *o)
 	COUNTER("ptescope_pte_passes_total", "PTE lock passes (complete forks).", passes);
 #undef COUNTER
 
-	out_printf(o, "# HELP ptescope_fork_duration_seconds Duration of the outermost traced fork-path call (complete forks).\n"
+	out_printf(o, "# HELP ptescope_fork_duration_seconds Duration of the outermost traced "
+		      "fork-path call (complete forks).\n"
 		      "# TYPE ptescope_fork_duration_seconds histogram\n");
 	for (g = 0; g < m->nr_group; g++) {
 		snprintf(labels, sizeof(labels), "comm=\"%s\"",
@@ -364,7 +369,8 @@ static void render_locked(struct pd_metrics *m, struct out *o)
 		render_hist(o, "ptescope_fork_duration_seconds", labels, &m->group[g].h[H_FORK],
 			    dur_bounds_s, NR_DUR_BOUNDS);
 	}
-	out_printf(o, "# HELP ptescope_fork_phase_duration_seconds Duration of each fork phase (complete forks).\n"
+	out_printf(o, "# HELP ptescope_fork_phase_duration_seconds Duration of each fork phase "
+		      "(complete forks).\n"
 		      "# TYPE ptescope_fork_phase_duration_seconds histogram\n");
 	for (g = 0; g < m->nr_group; g++)
 		for (p = 0; p < PT_PHASE_COUNT; p++) {
@@ -374,16 +380,18 @@ static void render_locked(struct pd_metrics *m, struct out *o)
 			render_hist(o, "ptescope_fork_phase_duration_seconds", labels,
 				    &m->group[g].h[H_PHASE0 + p], dur_bounds_s, NR_DUR_BOUNDS);
 		}
-	out_printf(o, "# HELP ptescope_pte_lock_hold_seconds How long one pass held the two PTE locks.\n"
-		      "# TYPE ptescope_pte_lock_hold_seconds histogram\n");
+	out_printf(
+	    o, "# HELP ptescope_pte_lock_hold_seconds How long one pass held the two PTE locks.\n"
+	       "# TYPE ptescope_pte_lock_hold_seconds histogram\n");
 	for (g = 0; g < m->nr_group; g++) {
 		snprintf(labels, sizeof(labels), "comm=\"%s\"",
 			 label_escape(m->group[g].name, esc, sizeof(esc)));
 		render_hist(o, "ptescope_pte_lock_hold_seconds", labels,
 			    &m->group[g].h[H_PASS_HOLD], hold_bounds_s, NR_HOLD_BOUNDS);
 	}
-	out_printf(o, "# HELP ptescope_fork_max_lock_hold_seconds Longest PTE lock hold of each fork.\n"
-		      "# TYPE ptescope_fork_max_lock_hold_seconds histogram\n");
+	out_printf(
+	    o, "# HELP ptescope_fork_max_lock_hold_seconds Longest PTE lock hold of each fork.\n"
+	       "# TYPE ptescope_fork_max_lock_hold_seconds histogram\n");
 	for (g = 0; g < m->nr_group; g++) {
 		snprintf(labels, sizeof(labels), "comm=\"%s\"",
 			 label_escape(m->group[g].name, esc, sizeof(esc)));

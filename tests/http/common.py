@@ -1,0 +1,136 @@
+# SPDX-License-Identifier: MIT
+"""Helpers for the HTTP tests: databases (real replays and synthetic volume),
+the test driver (daemon/http*.c behind a stand-in core) on 127.0.0.1 with an
+ephemeral port, and small HTTP calls that return status, headers and body."""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+
+DRIVER = os.environ.get("HTTP_DRIVER")
+PTESCOPE = os.environ.get("PTESCOPE")
+SYNTH = os.environ.get("HTTP_SYNTH")
+FIXTURES = os.environ.get("FIXTURES")
+FAILS = []
+
+
+def scratch(name):
+    d = os.path.join(os.environ.get("SCRATCH", "/tmp/ptescope-http"), name)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    return d
+
+
+def check(cond, what):
+    """Records a failed assertion (the test continues, exits 1 at the end)."""
+    if cond:
+        print("ok   " + what)
+    else:
+        print("FAIL " + what)
+        FAILS.append(what)
+    return cond
+
+
+def finish():
+    if FAILS:
+        print("%d check(s) failed" % len(FAILS))
+        sys.exit(1)
+    print("all checks passed")
+    sys.exit(0)
+
+
+def replay_db(db, *traces):
+    for t in traces:
+        subprocess.run([PTESCOPE, "replay", "--db", db, t], check=True,
+                       stdout=subprocess.DEVNULL)
+
+
+def synth_db(db, forks, max_pass=8, seed=42):
+    subprocess.run([SYNTH, db, str(forks), str(max_pass), str(seed)], check=True)
+
+
+def sql(db, q, *args):
+    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+    try:
+        return con.execute(q, args).fetchall()
+    finally:
+        con.close()
+
+
+class Driver:
+    """http_driver on 127.0.0.1:0; .port once it listens; stop() checks a clean exit."""
+
+    def __init__(self, db, *args, env=None):
+        e = dict(os.environ)
+        e.update(env or {})
+        self.p = subprocess.Popen([DRIVER, "--db", db] + list(args), stdout=subprocess.PIPE,
+                                  env=e, text=True)
+        line = self.p.stdout.readline()
+        if not line.startswith("port "):
+            self.p.kill()
+            raise RuntimeError("http_driver did not start: %r" % line)
+        self.port = int(line.split()[1])
+
+    def stop(self):
+        self.p.send_signal(signal.SIGTERM)
+        try:
+            rc = self.p.wait(30)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            rc = -9
+        check(rc == 0, "server stops cleanly on SIGTERM (exit %d)" % rc)
+
+
+def request(port, method, path, body=None, headers=None, host="127.0.0.1", timeout=30):
+    c = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        return r.status, dict((k.lower(), v) for k, v in r.getheaders()), r.read()
+    finally:
+        c.close()
+
+
+def get_json(port, path, **kw):
+    st, hd, body = request(port, "GET", path, **kw)
+    try:
+        return st, json.loads(body)
+    except ValueError:
+        return st, {"_raw": body[:200]}
+
+
+def raw(port, data, host="127.0.0.1", timeout=10, read=True):
+    """Sends raw bytes; returns what came back until the server closed or timed out."""
+    s = socket.create_connection((host, port), timeout=timeout)
+    s.sendall(data)
+    out = b""
+    if read:
+        try:
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                out += b
+                if b"\r\n\r\n" in out and b"Content-Length" in out:
+                    head, _, rest = out.partition(b"\r\n\r\n")
+                    n = [int(l.split(b":")[1]) for l in head.split(b"\r\n")
+                         if l.lower().startswith(b"content-length:")][0]
+                    if len(rest) >= n:
+                        break
+        except socket.timeout:
+            pass
+    s.close()
+    return out
+
+
+def status_of(resp):
+    try:
+        return int(resp.split(b" ", 2)[1])
+    except (IndexError, ValueError):
+        return 0

@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Every JSON endpoint and every error status of the HTTP API, against the test
+driver over a database of real forks (the fixture replayed by the CLI) plus
+synthetic volume; answers are checked against the database read directly."""
+import json
+import os
+import time
+
+from common import (Driver, check, finish, get_json, raw, replay_db, request, scratch, sql,
+                    status_of, synth_db, FIXTURES)
+
+d = scratch("api")
+db = os.path.join(d, "api.db")
+replay_db(db, os.path.join(FIXTURES, "forker-200mb-graph.dat"))
+synth_db(db, 2500)
+total = sql(db, "SELECT count(*) FROM fork")[0][0]
+unhealthy = os.path.join(d, "unhealthy")
+srv = Driver(db, "--unhealthy-file", unhealthy)
+P = srv.port
+
+# -- /healthz and /api/v1/status
+st, j = get_json(P, "/healthz")
+check(st == 200 and j == {"status": "ok"}, "/healthz 200 ok")
+open(unhealthy, "w").close()
+st, j = get_json(P, "/healthz")
+check(st == 503 and "error" in j, "/healthz 503 with a JSON error when the core is not healthy")
+os.unlink(unhealthy)
+st, j = get_json(P, "/api/v1/status")
+check(st == 200 and j.get("version") and j["forks_stored"] == total and "http" in j,
+      "/api/v1/status: core status plus the http section")
+
+# -- /api/v1/forks: paging across pages, newest first, nothing lost or repeated
+ids, cursor, pages = [], None, 0
+while True:
+    st, j = get_json(P, "/api/v1/forks?limit=1000" + ("&cursor=%d" % cursor if cursor else ""))
+    if not check(st == 200, "forks page %d" % pages):
+        break
+    pages += 1
+    ids += [f["id"] for f in j["forks"]]
+    cursor = j["next_cursor"]
+    if cursor is None or pages > 10:
+        break
+want = [r[0] for r in sql(db, "SELECT id FROM fork ORDER BY id DESC")]
+check(ids == want, "paging with limit=1000 over %d pages returns every fork once, newest first"
+      % pages)
+check(pages == (total + 999) // 1000, "page count %d for %d forks" % (pages, total))
+st, j = get_json(P, "/api/v1/forks")
+check(st == 200 and len(j["forks"]) == 100 and j["next_cursor"] == j["forks"][-1]["id"],
+      "default page of 100 with next_cursor at its last id")
+f0 = j["forks"][0]
+keys = ["parent_pid", "parent_comm", "child_pid", "ts_ns", "kernel_clone_ns", "copy_process_ns",
+        "dup_mmap_ns", "copy_page_range_ns", "vmas", "pte_passes", "lock_breaks", "ptes",
+        "max_lock_hold_ns", "complete", "flags", "id"]
+check(all(k in f0 for k in keys), "fork object has the keys of product.md plus id")
+
+# filters
+st, j = get_json(P, "/api/v1/forks?comm=forker&limit=1000")
+n = sql(db, "SELECT count(*) FROM fork WHERE parent_comm='forker'")[0][0]
+check(st == 200 and len(j["forks"]) == n and n > 0 and
+      all(f["parent_comm"] == "forker" for f in j["forks"]), "comm=forker: %d forks" % n)
+pid = sql(db, "SELECT parent_pid FROM fork WHERE parent_pid IS NOT NULL LIMIT 1 OFFSET 100")[0][0]
+st, j = get_json(P, "/api/v1/forks?pid=%d&limit=1000" % pid)
+n = sql(db, "SELECT count(*) FROM fork WHERE parent_pid=?", pid)[0][0]
+check(st == 200 and len(j["forks"]) == n and all(f["parent_pid"] == pid for f in j["forks"]),
+      "pid=%d: %d forks" % (pid, n))
+dur = "coalesce(kernel_clone_ns, copy_process_ns, dup_mmap_ns, copy_page_range_ns)"
+n = sql(db, "SELECT count(*) FROM fork WHERE %s >= 50000000" % dur)[0][0]
+st, j = get_json(P, "/api/v1/forks?min_us=50000&limit=1000")
+check(st == 200 and len(j["forks"]) == n and n > 0, "min_us=50000: %d forks" % n)
+now = time.time_ns()
+n = sql(db, "SELECT count(*) FROM fork WHERE wall_ns >= ?", now - 86400 * 10**9)[0][0]
+st, j = get_json(P, "/api/v1/forks?since=-1d&limit=1000")
+check(st == 200 and abs(len(j["forks"]) - n) <= 2 and 0 < n < total,
+      "since=-1d (wall clock): %d forks of %d" % (len(j["forks"]), total))
+ts = sql(db, "SELECT ts_ns FROM fork WHERE parent_comm='forker' ORDER BY ts_ns LIMIT 1 OFFSET 4")[0][0]
+st, j = get_json(P, "/api/v1/forks?comm=forker&until=%d" % ts)
+check(st == 200 and len(j["forks"]) == 4 and all(f["ts_ns"] < ts for f in j["forks"]),
+      "until=<trace ns> with comm: the 4 earlier forker forks")
+
+# -- /api/v1/forks/{id}: VMAs and passes
+fid = sql(db, "SELECT id FROM fork WHERE parent_comm='forker' LIMIT 1")[0][0]
+st, j = get_json(P, "/api/v1/forks/%d" % fid)
+nv = sql(db, "SELECT count(*) FROM vma_copy WHERE fork_id=?", fid)[0][0]
+npass = sql(db, "SELECT count(*) FROM pte_pass WHERE fork_id=?", fid)[0][0]
+check(st == 200 and j["id"] == fid and len(j["detail"]["vmas"]) == nv == j["vmas"] and
+      len(j["detail"]["passes"]) == npass == j["pte_passes"] and npass > 0,
+      "/forks/%d: %d VMAs and %d passes, as stored" % (fid, nv, npass))
+check(all(set(p) >= {"vma", "ptes", "hold_ns", "new_pmd", "resumed"}
+          for p in j["detail"]["passes"]), "passes carry vma, ptes, hold_ns, new_pmd, resumed")
+for bad in ("999999999", "abc", "0", "-1", "1x"):
+    st, j = get_json(P, "/api/v1/forks/" + bad)
+    check(st == 404 and "error" in j, "/forks/%s: 404" % bad)
+
+# -- /api/v1/stats
+st, j = get_json(P, "/api/v1/stats")
+vals = sorted(r[0] for r in sql(db, "SELECT copy_page_range_ns FROM fork "
+                                    "WHERE copy_page_range_ns IS NOT NULL"))
+
+
+def rank(v, q):
+    import math
+    return v[max(0, math.ceil(q * len(v)) - 1)]
+
+
+ok = st == 200 and j["forks"] == total
+for q, k in ((0.5, "p50_ns"), (0.9, "p90_ns"), (0.99, "p99_ns"), (0.999, "p999_ns"),
+             (1.0, "max_ns")):
+    got, exp = j["metrics"]["copy_page_range"][k], rank(vals, q)
+    ok = ok and abs(got - exp) <= exp * 0.01 + 1
+check(ok, "stats: count and copy_page_range p50..max within 1% of a plain sort")
+check(all(k in j["metrics"] for k in ("fork", "kernel_clone", "copy_process", "dup_mmap",
+                                      "copy_page_range", "max_lock_hold", "pte_pass_hold")),
+      "stats: every phase and the lock hold times")
+c = j["cost"]
+check(c["ns_per_pte"] > 0 and abs(c["ms_per_gib"] - c["ns_per_pte"] * 262144 / 1e6) < 1e-6,
+      "stats: cost per PTE and per GiB")
+st, j = get_json(P, "/api/v1/stats?comm=forker")
+fk = sorted(r[0] for r in sql(db, "SELECT copy_page_range_ns FROM fork WHERE parent_comm='forker'"))
+check(st == 200 and j["metrics"]["copy_page_range"]["count"] == len(fk) and
+      abs(j["metrics"]["copy_page_range"]["max_ns"] - fk[-1]) <= fk[-1] * 0.01,
+      "stats?comm=forker: count and max")
+cpl = sql(db, "SELECT sum(copy_page_range_ns), sum(ptes) FROM fork WHERE parent_comm='forker' "
+          "AND complete AND copy_page_range_ns IS NOT NULL AND ptes > 0")[0]
+exact = cpl[0] / cpl[1]
+check(abs(j["cost"]["ns_per_pte"] - exact) < 1e-6 * exact and j["cost"]["sampled"] is False,
+      "stats?comm=forker: ns_per_pte equals sum(copy_page_range)/sum(ptes) (%.1f)" % exact)
+
+# -- histogram, top, timeseries
+st, j = get_json(P, "/api/v1/histogram?metric=copy_page_range&comm=forker")
+nfc = sql(db, "SELECT count(*) FROM fork WHERE parent_comm='forker' AND complete "
+          "AND copy_page_range_ns IS NOT NULL")[0][0]
+check(st == 200 and sum(b["count"] for b in j["bins"]) == j["values"] == nfc and
+      all(a["le_ns"] < b["le_ns"] for a, b in zip(j["bins"], j["bins"][1:])),
+      "histogram: bins ascending, counts sum to the complete forker forks")
+st, j = get_json(P, "/api/v1/top?limit=3")
+cnt = sql(db, "SELECT parent_comm, count(*) c FROM fork GROUP BY parent_comm ORDER BY c DESC")
+check(st == 200 and len(j["comms"]) == 3 and
+      [c["forks"] for c in j["comms"]] == sorted([c["forks"] for c in j["comms"]], reverse=True),
+      "top?limit=3: three comms, most forks first")
+st, j = get_json(P, "/api/v1/timeseries?step=3600")
+check(st == 200 and sum(p["count"] for p in j["points"]) == total and j["step_s"] == 3600,
+      "timeseries step=3600: counts sum to every fork (%d points)" % len(j["points"]))
+st, j = get_json(P, "/api/v1/timeseries?step=86400&metric=pte_pass_hold&since=-7d")
+check(st == 200 and j["metric"] == "pte_pass_hold" and len(j["points"]) >= 7,
+      "timeseries of pte_pass_hold, daily")
+
+# -- 400s name the bad parameter
+for path, name in (("/api/v1/forks?bogus=1", "bogus"), ("/api/v1/forks?limit=0", "limit"),
+                   ("/api/v1/forks?limit=1001", "limit"), ("/api/v1/forks?limit=ten", "limit"),
+                   ("/api/v1/forks?pid=-5", "pid"), ("/api/v1/forks?pid=99999999999", "pid"),
+                   ("/api/v1/forks?min_us=x", "min_us"), ("/api/v1/forks?cursor=-1", "cursor"),
+                   ("/api/v1/forks?since=yesterday", "since"),
+                   ("/api/v1/forks?comm=" + "x" * 40, "comm"),
+                   ("/api/v1/stats?since=12345", "since"), ("/api/v1/stats?until=soon", "until"),
+                   ("/api/v1/histogram?metric=nope", "metric"),
+                   ("/api/v1/top?limit=101", "limit"), ("/api/v1/timeseries?step=61", "step"),
+                   ("/api/v1/timeseries?limit=100000", "limit"),
+                   ("/api/v1/forks/1?x=1", "x")):
+    st, j = get_json(P, path)
+    check(st == 400 and name in j.get("error", ""), "400 naming %s: %s" % (name, path))
+
+# -- 404 and 405
+for path in ("/api/v1/nope", "/api/v2/forks", "/nope.html", "/", "/api/v1/forks/1/2"):
+    st, j = get_json(P, path)
+    check(st == 404 and "error" in j, "404 with JSON: %s" % path)
+for method, path, allow in (("POST", "/api/v1/forks", "GET"), ("DELETE", "/healthz", "GET"),
+                            ("PUT", "/metrics", "GET"), ("GET", "/api/v1/replays", "POST"),
+                            ("POST", "/api/v1/stats", "GET")):
+    st, hd, body = request(P, method, path)
+    check(st == 405 and allow in hd.get("allow", "") and "error" in json.loads(body),
+          "405 with Allow and JSON: %s %s" % (method, path))
+st, hd, body = request(P, "HEAD", "/api/v1/stats")
+check(st == 200 and body == b"", "HEAD /api/v1/stats: 200, no body")
+
+# -- 414 and 431: ours are JSON; past the per-connection memory, libmicrohttpd's own
+st, j = get_json(P, "/api/v1/forks?comm=" + "a" * 3000)
+check(st == 414 and "error" in j, "URL over 2 KiB: 414 JSON")
+st, j = get_json(P, "/healthz", headers={"X-Big": "b" * 9000})
+check(st == 431 and "error" in j, "headers over 8 KiB: 431 JSON")
+resp = raw(P, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Huge: " + b"h" * 100000 + b"\r\n\r\n")
+check(status_of(resp) == 431, "headers over the per-connection memory: 431 (got %d)"
+      % status_of(resp))
+resp = raw(P, b"GET /" + b"u" * 100000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+check(status_of(resp) in (414, 431), "URL over the per-connection memory: 414/431 (got %d)"
+      % status_of(resp))
+st, j = get_json(P, "/healthz")
+check(st == 200, "still serving after oversized requests")
+
+# -- keep-alive: several requests on one connection, no Connection: close
+import http.client
+c = http.client.HTTPConnection("127.0.0.1", P, timeout=10)
+socks = set()
+ok = True
+for path in ("/healthz", "/api/v1/stats", "/metrics", "/api/v1/forks?limit=5",
+             "/api/v1/nope"):
+    c.request("GET", path)
+    r = c.getresponse()
+    r.read()
+    socks.add(id(c.sock))
+    ok = ok and r.getheader("Connection", "").lower() != "close" and not r.will_close
+c.close()
+check(ok and len(socks) == 1, "keep-alive: five requests (one a 404) on one connection")
+
+srv.stop()
+finish()
