@@ -1,0 +1,480 @@
+// ptescope dashboard. Fed by ptescoped's JSON API (api.js); shows the fork
+// latency per phase, its distribution and its course over time, the busiest
+// processes, the slowest and the latest forks, and one fork in detail
+// (#/fork/ID: phases, VMAs, PTE passes with their lock holds and breaks).
+// Refreshes every REFRESH_MS while "live" is on and the tab is visible. Sized
+// for what the API caps: pages of at most 1000 forks, 100 comms, 10000 points.
+
+import './style.css';
+import { get, ApiError, PHASES, METRICS, forkTotalNs } from './api.js';
+import { histogramChart, timeseriesChart, passChart, unmount } from './charts.js';
+import { DASH, esc, fmtNs, fmtInt, fmtBytes, fmtAge, fmtWall, fmtTraceTs, isNum, sig } from './format.js';
+
+const REFRESH_MS = 5000;
+const LATEST_PAGE = 25;
+const SLOWEST_SHOWN = 15;
+const $ = (id) => document.getElementById(id);
+
+const state = {
+	comm: '',
+	range: '',
+	live: true,
+	histMetric: 'fork',
+	tsMetric: 'fork',
+	cursors: [null], // cursor of each latest-forks page visited; last is the current one
+	nextCursor: null,
+	timer: null,
+	busy: false,
+	pending: false,
+	detailId: null,
+};
+
+const t = (window.__ptescope ??= { charts: {} });
+t.refreshes = 0;
+
+// ---------------------------------------------------------------- banner
+
+function banner(kind, html) {
+	const b = $('banner');
+	if (!kind) {
+		b.hidden = true;
+		b.className = 'banner';
+		b.innerHTML = '';
+		return;
+	}
+	b.hidden = false;
+	b.className = `banner ${kind}`;
+	b.dataset.kind = kind;
+	b.innerHTML = html;
+}
+
+function errorHelp(e) {
+	if (e instanceof ApiError && e.status === 0)
+		return `<p>Is ptescoped running? <code>systemctl status ptescoped</code> or
+		<code>journalctl -u ptescoped -n 50</code> on the host, then reload this page.
+		It retries every ${REFRESH_MS / 1000} s while "live" is on.</p>`;
+	if (e instanceof ApiError && e.status === 503)
+		return `<p>The daemon is up but its database is not available right now (busy, or
+		still being created). It retries every ${REFRESH_MS / 1000} s.</p>`;
+	if (e instanceof ApiError && e.status === 400)
+		return '<p>A filter value was refused: check the process name and the range above.</p>';
+	return '<p>See <code>journalctl -u ptescoped</code> for the daemon\'s side of it.</p>';
+}
+
+// ---------------------------------------------------------------- status
+
+function captureOf(st) {
+	const c = st.capture;
+	if (c && typeof c === 'object') return { mode: c.mode ?? c.active ?? null, why: c.reason ?? c.why ?? null, healthy: c.healthy };
+	if (typeof c === 'string') return { mode: c, why: st.capture_reason ?? null };
+	return { mode: st.capture_mode ?? null, why: st.capture_reason ?? null };
+}
+
+function renderStatus(st) {
+	const el = $('status');
+	if (!st) {
+		el.textContent = 'daemon unreachable';
+		el.className = 'status bad';
+		return;
+	}
+	const cap = captureOf(st);
+	const parts = [];
+	if (st.version) parts.push(`ptescoped ${esc(st.version)}`);
+	if (cap.mode) parts.push(`capture: <b data-testid="capture-mode">${esc(cap.mode)}</b>`);
+	const forks = st.forks_stored ?? st.forks ?? st.store?.forks;
+	if (isNum(forks)) parts.push(`${fmtInt(forks)} forks stored`);
+	const dbBytes = st.db_bytes ?? st.db_size_bytes ?? st.store?.file_bytes ?? st.db?.size_bytes;
+	if (isNum(dbBytes)) parts.push(fmtBytes(dbBytes));
+	const up = st.uptime_s ?? st.uptime;
+	if (isNum(up)) parts.push(`up ${fmtAge(up)}`);
+	el.innerHTML = parts.join(' · ') || 'connected';
+	el.title = cap.why ? `capture: ${cap.why}` : '';
+	el.className = `status ${cap.healthy === false ? 'warn' : 'ok'}`;
+	state.capture = cap;
+}
+
+// ---------------------------------------------------------------- stats
+
+const STAT_ROWS = [
+	['fork', 'fork (outermost traced)'],
+	['kernel_clone', 'kernel_clone'],
+	['copy_process', 'copy_process'],
+	['dup_mmap', 'dup_mmap'],
+	['copy_page_range', 'copy_page_range'],
+	['max_lock_hold', 'longest PTE lock hold'],
+	['pte_pass_hold', 'PTE lock hold per pass'],
+];
+const QS = ['p50', 'p90', 'p99', 'p999', 'max'];
+
+function nsCell(v, attrs = '') {
+	return `<td class="num" ${attrs} data-ns="${isNum(v) ? v : ''}">${fmtNs(v)}</td>`;
+}
+
+function renderStats(stats) {
+	const m = stats.metrics ?? {};
+	let h = '<thead><tr><th>phase</th><th class="num">values</th>' +
+		QS.map((q) => `<th class="num">${q === 'p999' ? 'p99.9' : q}</th>`).join('') + '</tr></thead><tbody>';
+	for (const [key, label] of STAT_ROWS) {
+		const s = m[key];
+		if (!s) continue;
+		const n = s.count - (s.nulls ?? 0);
+		h += `<tr data-metric="${key}"${n > 0 ? '' : ' class="none"'}><th>${esc(label)}</th>` +
+			`<td class="num" data-q="count" data-n="${n}">${fmtInt(n)}</td>` +
+			QS.map((q) => nsCell(s[`${q}_ns`], `data-q="${q}"`)).join('') + '</tr>';
+	}
+	$('stats').innerHTML = `${h}</tbody>`;
+	const c = stats.cost ?? {};
+	const sampled = c.sampled ? ' (newest forks sampled)' : '';
+	$('costs').innerHTML = `
+		<div class="kpi"><span class="k">forks</span><span class="v" data-testid="kpi-forks" data-n="${stats.forks ?? ''}">${fmtInt(stats.forks)}</span></div>
+		<div class="kpi"><span class="k">per PTE copied</span><span class="v" data-testid="kpi-ns-per-pte" data-v="${c.ns_per_pte ?? ''}">${isNum(c.ns_per_pte) ? `${sig(c.ns_per_pte)} ns` : DASH}</span></div>
+		<div class="kpi"><span class="k">per GiB mapped</span><span class="v" data-testid="kpi-ms-per-gib" data-v="${c.ms_per_gib ?? ''}">${isNum(c.ms_per_gib) ? `${sig(c.ms_per_gib)} ms` : DASH}</span></div>
+		<p class="hint">copy_page_range time over PTEs copied, over ${fmtInt(c.forks)} forks${sampled};
+		per GiB assumes 4 KiB pages all present.</p>`;
+}
+
+// ---------------------------------------------------------------- charts
+
+function chartEmpty(el, name, msg) {
+	unmount(el, name);
+	el.innerHTML = `<p class="empty" data-testid="${name}-empty">${msg}</p>`;
+}
+
+function renderHistogram(h) {
+	const el = $('hist');
+	const label = METRICS.find(([k]) => k === h.metric)?.[1] ?? h.metric;
+	if (!h.bins?.length) {
+		chartEmpty(el, 'histogram', `No ${esc(label)} values in this range: the traces stored did not carry this phase, or no fork matched.`);
+		return;
+	}
+	histogramChart(el, h.bins, h.metric);
+	let note = el.querySelector('.note');
+	if (!note) {
+		note = document.createElement('p');
+		note.className = 'note hint';
+		el.append(note);
+	}
+	note.textContent = `${fmtInt(h.values)} values from ${fmtInt(h.forks)} complete forks` +
+		(h.sampled ? ' (the newest ones: sampled)' : '') + '; buckets are log-scale.';
+}
+
+function renderTimeseries(ts) {
+	const el = $('ts');
+	if (!ts.points?.length) {
+		chartEmpty(el, 'timeseries', 'Nothing over time in this range yet.');
+		return;
+	}
+	timeseriesChart(el, ts.points, ts.metric);
+	let note = el.querySelector('.note');
+	if (!note) {
+		note = document.createElement('p');
+		note.className = 'note hint';
+		el.append(note);
+	}
+	note.textContent = `one point per ${ts.step_s >= 86400 ? 'day' : ts.step_s >= 3600 ? 'hour' : 'minute'} (when forks were stored)` +
+		(ts.truncated ? '; only the first points are shown: narrow the range' : '');
+}
+
+// ---------------------------------------------------------------- tables
+
+function renderTop(top) {
+	const rows = top.comms ?? [];
+	if (!rows.length) {
+		$('top').innerHTML = '<tbody><tr><td class="empty">No process has forked in this range.</td></tr></tbody>';
+		return;
+	}
+	$('top').innerHTML = '<thead><tr><th>process (parent comm)</th><th class="num">forks</th><th class="num">p99</th></tr></thead><tbody>' +
+		rows.map((r) => `<tr data-comm="${esc(r.comm)}"><td><a href="#" class="comm-link" data-comm="${esc(r.comm)}">${esc(r.comm)}</a></td>` +
+			`<td class="num" data-n="${r.forks}">${fmtInt(r.forks)}</td>${nsCell(r.p99_ns)}</tr>`).join('') +
+		'</tbody>';
+}
+
+const FORK_HEAD = '<thead><tr><th>id</th><th>parent</th><th class="num">child</th><th class="num">total</th>' +
+	'<th class="num">copy_page_range</th><th class="num">VMAs</th><th class="num">passes</th>' +
+	'<th class="num">lock breaks</th><th class="num">PTEs</th><th class="num">max hold</th><th>when</th><th>flags</th></tr></thead>';
+
+function forkRow(f) {
+	const flags = (f.flags ?? []).map((x) => `<span class="flag">${esc(x)}</span>`).join(' ');
+	return `<tr class="fork" data-id="${f.id}" tabindex="0">` +
+		`<td><a href="#/fork/${f.id}">${f.id}</a></td>` +
+		`<td>${esc(f.parent_comm ?? '?')} <span class="dim">${f.parent_pid ?? ''}</span></td>` +
+		`<td class="num">${f.child_pid ?? DASH}</td>` +
+		nsCell(forkTotalNs(f), 'data-k="total"') +
+		nsCell(f.copy_page_range_ns, 'data-k="copy_page_range_ns"') +
+		`<td class="num">${fmtInt(f.vmas)}</td><td class="num">${fmtInt(f.pte_passes)}</td>` +
+		`<td class="num${f.lock_breaks > 0 ? ' hot' : ''}">${fmtInt(f.lock_breaks)}</td>` +
+		`<td class="num">${fmtInt(f.ptes)}</td>` +
+		nsCell(f.max_lock_hold_ns, 'data-k="max_lock_hold_ns"') +
+		`<td class="dim" title="trace clock ${fmtTraceTs(f.ts_ns)}">${fmtWall(f.wall_ns)}</td>` +
+		`<td>${f.complete ? '' : '<span class="flag">incomplete</span> '}${flags}</td></tr>`;
+}
+
+function renderForks(el, forks, emptyMsg) {
+	el.innerHTML = forks.length
+		? FORK_HEAD + '<tbody>' + forks.map(forkRow).join('') + '</tbody>'
+		: `<tbody><tr><td class="empty">${emptyMsg}</td></tr></tbody>`;
+}
+
+// ---------------------------------------------------------------- refresh
+
+function rangeParams() {
+	const p = {};
+	if (state.range) p.since = state.range;
+	return p;
+}
+
+function commParams() {
+	return state.comm ? { comm: state.comm } : {};
+}
+
+async function loadTimeseries() {
+	const base = { ...rangeParams(), ...commParams(), metric: state.tsMetric };
+	// minute steps over short ranges; hours when minutes would be cut short
+	const step = state.range === '-7d' ? 3600 : 60;
+	let ts = await get('api/v1/timeseries', { ...base, step, limit: 10000 });
+	if (ts.truncated && step === 60) ts = await get('api/v1/timeseries', { ...base, step: 3600, limit: 10000 });
+	return ts;
+}
+
+// The slowest forks: those at or above the p99 of the range (from /stats),
+// sorted by total time. Exact for the top of the distribution as long as
+// fewer than 1000 forks pass the threshold (one page).
+async function loadSlowest(stats) {
+	const p99 = stats.metrics?.fork?.p99_ns;
+	const minUs = isNum(p99) ? Math.floor(p99 / 1000 / 1.01) : 0; // rollup p99 is within 1%
+	const r = await get('api/v1/forks', { ...rangeParams(), ...commParams(), min_us: minUs || undefined, limit: 1000 });
+	const forks = (r.forks ?? []).filter((f) => isNum(forkTotalNs(f)));
+	forks.sort((a, b) => forkTotalNs(b) - forkTotalNs(a) || b.id - a.id);
+	return { forks: forks.slice(0, SLOWEST_SHOWN), minUs, more: r.next_cursor != null };
+}
+
+async function refresh() {
+	if (state.busy) {
+		state.pending = true;
+		return;
+	}
+	state.busy = true;
+	const started = performance.now();
+	try {
+		const statusP = get('api/v1/status').catch((e) => e);
+		const [stats, hist, top, ts, latest] = await Promise.all([
+			get('api/v1/stats', { ...rangeParams(), ...commParams() }),
+			get('api/v1/histogram', { ...rangeParams(), ...commParams(), metric: state.histMetric }),
+			get('api/v1/top', { ...rangeParams(), limit: 10 }),
+			loadTimeseries(),
+			get('api/v1/forks', { ...rangeParams(), ...commParams(), limit: LATEST_PAGE, cursor: state.cursors.at(-1) ?? undefined }),
+		]);
+		const slow = await loadSlowest(stats);
+		const st = await statusP;
+		renderStatus(st instanceof Error ? null : st);
+		renderStats(stats);
+		renderHistogram(hist);
+		renderTimeseries(ts);
+		renderTop(top);
+		renderForks($('slow'), slow.forks, 'No forks with a known duration in this range.');
+		$('slow-hint').textContent = slow.forks.length
+			? `At or above the p99 of the range (${fmtNs(slow.minUs * 1000)}), longest first${slow.more ? '; the newest 1000 of them searched' : ''}.`
+			: '';
+		renderForks($('latest'), latest.forks ?? [], 'No forks in this range.');
+		state.nextCursor = latest.next_cursor ?? null;
+		$('latest-older').disabled = state.nextCursor == null;
+		$('latest-newer').disabled = state.cursors.length <= 1;
+		if (!stats.forks) showEmpty();
+		else banner(null);
+		t.refreshes++;
+		t.last = { stats, hist, top, ts, latest, slow, status: st instanceof Error ? null : st, ms: performance.now() - started };
+		document.body.dataset.state = stats.forks ? 'ready' : 'empty';
+	} catch (e) {
+		console.warn('ptescope: refresh failed:', e.message);
+		if (e instanceof ApiError && e.status === 0) renderStatus(null);
+		banner('error', `<b>Could not load the data.</b> ${esc(e.message)}${errorHelp(e)}`);
+		document.body.dataset.state = 'error';
+		t.lastError = e.message;
+	} finally {
+		state.busy = false;
+		schedule();
+		if (state.pending) {
+			state.pending = false;
+			refresh();
+		}
+	}
+}
+
+function showEmpty() {
+	const filtered = state.comm || state.range;
+	const mode = state.capture?.mode;
+	let what;
+	if (filtered)
+		what = '<p>Nothing matches the filters above: clear the process name or widen the range.</p>';
+	else
+		what = `<p>Live capture is <b>${esc(mode ?? 'unknown')}</b>${state.capture?.why ? ` (${esc(state.capture.why)})` : ''}.
+		${mode && mode !== 'off' ? 'Forks show up here as processes fork: try <code>bash -c true</code> on the host.' :
+			'Start ptescoped with <code>--capture auto</code> (as root) to record live forks.'}</p>
+		<p>Or replay a recording: <code>ptescoped --replay trace.dat</code>, or
+		<code>curl -H "Authorization: Bearer $(cat TOKEN_FILE)" --data-binary @trace.dat
+		'${esc(location.origin)}/api/v1/replays?name=trace.dat'</code>. Record one with
+		<code>trace-cmd record -p function_graph -g kernel_clone ...</code> (see the README).</p>`;
+	banner('empty', `<b>No forks stored yet${filtered ? ' for these filters' : ''}.</b>${what}`);
+}
+
+function schedule() {
+	clearTimeout(state.timer);
+	state.timer = null;
+	if (state.live && !document.hidden) state.timer = setTimeout(refresh, REFRESH_MS);
+}
+
+// ---------------------------------------------------------------- detail
+
+function kv(label, value, attrs = '') {
+	return `<div class="kv" ${attrs}><span class="k">${label}</span><span class="v">${value}</span></div>`;
+}
+
+function waterfall(f, vmas) {
+	const total = forkTotalNs(f);
+	if (!isNum(total) || total <= 0) return '<p class="empty">The trace carried no phase times for this fork.</p>';
+	let h = '<div class="wf" data-testid="waterfall">';
+	PHASES.forEach((p, depth) => {
+		const v = f[`${p}_ns`];
+		const w = isNum(v) ? Math.max(0.3, (100 * v) / total) : 0;
+		h += `<div class="wf-row" data-phase="${p}" data-ns="${isNum(v) ? v : ''}">` +
+			`<span class="wf-label" style="padding-left:${depth * 0.8}em">${p}</span>` +
+			`<span class="wf-track">${isNum(v) ? `<span class="wf-bar d${depth}" style="width:${w}%"></span>` : '<span class="wf-null">not traced</span>'}</span>` +
+			`<span class="wf-val">${fmtNs(v)}</span></div>`;
+	});
+	// VMAs on their own clock: offsets from the first VMA's start, when known
+	const starts = vmas.map((v) => v.start_ns).filter(isNum);
+	const t0 = starts.length ? Math.min(...starts) : null;
+	const span = Math.max(f.copy_page_range_ns ?? 0, ...vmas.map((v) => (isNum(v.start_ns) && isNum(v.dur_ns) ? v.start_ns - t0 + v.dur_ns : 0)));
+	if (vmas.length && span > 0) {
+		h += '<div class="wf-sub">copy_page_range, one bar per VMA copied (offset from the first):</div>';
+		vmas.forEach((v, i) => {
+			const left = isNum(v.start_ns) && t0 !== null ? (100 * (v.start_ns - t0)) / span : 0;
+			const w = isNum(v.dur_ns) ? Math.max(0.3, (100 * v.dur_ns) / span) : 0;
+			h += `<div class="wf-row vma" data-vma="${i}" data-ns="${v.dur_ns ?? ''}">` +
+				`<span class="wf-label">VMA ${i}${v.huge ? ' (huge)' : ''}</span>` +
+				`<span class="wf-track">${w ? `<span class="wf-bar vma" style="margin-left:${left}%;width:${w}%"></span>` : '<span class="wf-null">cut by the trace</span>'}</span>` +
+				`<span class="wf-val">${fmtNs(v.dur_ns)} · ${fmtInt(v.passes)} passes · ${v.ptes == null ? DASH : fmtInt(v.ptes)} PTEs</span></div>`;
+		});
+	}
+	return `${h}</div>`;
+}
+
+async function showDetail(id) {
+	const d = $('detail');
+	state.detailId = id;
+	d.hidden = false;
+	d.innerHTML = `<div class="detail-inner"><p>loading fork ${esc(id)}…</p></div>`;
+	let f;
+	try {
+		f = await get(`api/v1/forks/${encodeURIComponent(id)}`);
+	} catch (e) {
+		if (state.detailId !== id) return;
+		d.innerHTML = `<div class="detail-inner"><a class="close" href="#/">close ✕</a><div class="banner error" data-kind="error">
+			<b>Fork ${esc(id)} could not be loaded.</b> ${esc(e.message)}
+			${e.status === 404 ? '<p>It may have been deleted by retention; pick another one in the tables.</p>' : errorHelp(e)}</div></div>`;
+		return;
+	}
+	if (state.detailId !== id) return;
+	t.detail = f;
+	const det = f.detail ?? { vmas: [], passes: [] };
+	const passes = det.passes ?? [];
+	const vmas = det.vmas ?? [];
+	const breaks = passes.filter((p) => p.resumed).length;
+	const flags = (f.flags ?? []).map((x) => `<span class="flag">${esc(x)}</span>`).join(' ');
+	d.innerHTML = `<div class="detail-inner">
+		<a class="close" href="#/" title="back to the dashboard (Esc)">close ✕</a>
+		<h2>Fork ${f.id}: ${esc(f.parent_comm ?? '?')} (${f.parent_pid ?? '?'}) → ${f.child_pid ?? '?'}${f.child_comm ? ` ${esc(f.child_comm)}` : ''}</h2>
+		<div class="kvs" data-testid="detail-kv">
+			${kv('total', fmtNs(forkTotalNs(f)), `data-k="total" data-ns="${forkTotalNs(f) ?? ''}"`)}
+			${kv('VMAs', fmtInt(f.vmas), `data-k="vmas" data-n="${f.vmas ?? ''}"`)}
+			${kv('PTE passes', fmtInt(f.pte_passes), `data-k="pte_passes" data-n="${f.pte_passes ?? ''}"`)}
+			${kv('lock breaks', fmtInt(f.lock_breaks), `data-k="lock_breaks" data-n="${f.lock_breaks ?? ''}"`)}
+			${kv('PTEs', fmtInt(f.ptes), `data-k="ptes" data-n="${f.ptes ?? ''}"`)}
+			${kv('longest lock hold', fmtNs(f.max_lock_hold_ns), `data-k="max_lock_hold_ns" data-ns="${f.max_lock_hold_ns ?? ''}"`)}
+			${kv('stored', fmtWall(f.wall_ns))}
+			${kv('trace time', fmtTraceTs(f.ts_ns))}
+			${kv('status', f.complete ? 'complete' : `<span class="flag">incomplete</span> ${flags}`)}
+		</div>
+		<h3>Phases</h3>
+		${waterfall(f, vmas)}
+		<h3>PTE passes <span class="dim">(${fmtInt(passes.length)} passes, ${fmtInt(breaks)} after a lock break)</span></h3>
+		<p class="hint">Each pass takes the parent's and the child's PTE locks, copies PTEs and drops the locks.
+		copy_pte_range drops them early when <code>need_resched()</code> or <code>spin_needbreak()</code>
+		says so (checked every 32 units of <code>progress</code>): the pass that resumes the same page table
+		after such a break is marked red.</p>
+		<div class="chart" id="passes" data-testid="passes-chart"></div>
+		${det.truncated ? '<p class="hint">Only the first 100000 VMAs/passes are shown.</p>' : ''}
+	</div>`;
+	const pc = $('passes');
+	if (!passes.length)
+		pc.innerHTML = `<p class="empty" data-testid="passes-empty">No per-pass detail stored for this fork:
+			${f.pte_passes ? 'the daemon keeps it only for forks slower than --slow-fork-us, or at --detail section/pte.' : 'the trace did not carry the PTE locks.'}</p>`;
+	else passChart(pc, passes);
+}
+
+function hideDetail() {
+	state.detailId = null;
+	const d = $('detail');
+	const pc = $('passes');
+	if (pc) unmount(pc, 'passes');
+	d.hidden = true;
+	d.innerHTML = '';
+}
+
+function route() {
+	const m = location.hash.match(/^#\/fork\/(\d+)$/);
+	if (m) showDetail(m[1]);
+	else hideDetail();
+}
+
+// ---------------------------------------------------------------- wiring
+
+function restart() {
+	state.cursors = [null];
+	refresh();
+}
+
+function init() {
+	for (const sel of ['hist-metric', 'ts-metric'])
+		$(sel).innerHTML = METRICS
+			.filter(([k]) => sel === 'ts-metric' || k !== 'pte_pass_hold')
+			.map(([k, label]) => `<option value="${k}">${esc(label)}</option>`).join('');
+	$('hist-metric').addEventListener('change', (e) => { state.histMetric = e.target.value; refresh(); });
+	$('ts-metric').addEventListener('change', (e) => { state.tsMetric = e.target.value; refresh(); });
+	let commTimer;
+	$('f-comm').addEventListener('input', (e) => {
+		clearTimeout(commTimer);
+		commTimer = setTimeout(() => { state.comm = e.target.value.trim(); restart(); }, 400);
+	});
+	$('filters').addEventListener('submit', (e) => { e.preventDefault(); state.comm = $('f-comm').value.trim(); restart(); });
+	$('f-range').addEventListener('change', (e) => { state.range = e.target.value; restart(); });
+	$('f-live').addEventListener('change', (e) => { state.live = e.target.checked; if (state.live) refresh(); else schedule(); });
+	$('f-refresh').addEventListener('click', () => refresh());
+	$('latest-older').addEventListener('click', () => {
+		if (state.nextCursor != null) { state.cursors.push(state.nextCursor); refresh(); }
+	});
+	$('latest-newer').addEventListener('click', () => { state.cursors = [null]; refresh(); });
+	document.addEventListener('click', (e) => {
+		const a = e.target.closest('.comm-link');
+		if (a) {
+			e.preventDefault();
+			$('f-comm').value = a.dataset.comm;
+			state.comm = a.dataset.comm;
+			restart();
+			return;
+		}
+		const row = e.target.closest('tr.fork');
+		if (row && !e.target.closest('a')) location.hash = `#/fork/${row.dataset.id}`;
+	});
+	document.addEventListener('keydown', (e) => {
+		if (e.key === 'Escape' && state.detailId) location.hash = '#/';
+		const row = e.target.closest?.('tr.fork');
+		if (row && e.key === 'Enter') location.hash = `#/fork/${row.dataset.id}`;
+	});
+	document.addEventListener('visibilitychange', () => (document.hidden ? schedule() : refresh()));
+	window.addEventListener('hashchange', route);
+	route();
+	refresh();
+}
+
+init();
