@@ -87,6 +87,10 @@ def analyse(rec, outdir, kernel):
         forks = naive.parse_text(path)
     with open(os.path.join(outdir, rec.name + ".cmd")) as f:
         command = f.read().strip()
+    # The command runs this script in the guest (the workload runs, in order): keep it verbatim.
+    script = os.path.join(os.path.dirname(outdir), "runs", rec.name + ".sh")
+    with open(script) as f:
+        script_lines = [ln for ln in f.read().splitlines() if ln]
     lost = any(stats.get(k) for k in ("overrun", "commit_overrun", "dropped_events",
                                       "dropped_markers"))
     entry = {
@@ -96,6 +100,7 @@ def analyse(rec, outdir, kernel):
         "note": rec.note,
         "kernel": kernel,
         "command": command,
+        "script": script_lines,
         "buffer_kb": rec.buffer_kb,
         "lost_events": lost,
         "stats": stats,

@@ -92,7 +92,9 @@ redis_start() {
 	for i in $(seq 50); do [ -S @SOCK@ ] && break; sleep 0.1; done
 	redis-cli -s @SOCK@ DEBUG POPULATE 100000 key 64 >/dev/null
 }
-rinfo() { redis-cli -s @SOCK@ info "$1" | tr -d '\r' | sed -n "s/^$2://p"; }
+rinfo() {
+	redis-cli -s @SOCK@ info "$1" | tr -d '\r' | sed -n "s/^$2://p"
+}
 redis_bgsave() {
 	pid=$(rinfo server process_id)
 	rss=$(rinfo memory used_memory_rss)
@@ -139,6 +141,11 @@ def guest_script(recordings, text_buf_kb=32768, extra=""):
                   if any(r.argv[0] == "redis-bgsave" for r in rec.runs)]
     if uses_redis:
         out.append("redis_start && echo yes > /host/out/redis || echo no > /host/out/redis")
+    # Helpers the per-recording scripts source (they run under trace-cmd, in a fresh shell).
+    out.append("cat > /host/runs/lib.sh <<'PTESCOPE_EOF'")
+    for fn in ("rinfo", "redis_bgsave"):
+        out.append(fn + "() {\n" + _function_body(fn) + "}")
+    out.append("PTESCOPE_EOF")
     for idx, rec in enumerate(recordings):
         body = []
         for i, run in enumerate(rec.runs):
@@ -146,9 +153,7 @@ def guest_script(recordings, text_buf_kb=32768, extra=""):
         script = f"/host/runs/{rec.name}.sh"
         out.append(f"# --- {rec.name}")
         out.append(f"cat > {script} <<'PTESCOPE_EOF'")
-        out.append("redis_bgsave() {\n" + _function_body("redis_bgsave") + "}")
-        out.append("rinfo() { redis-cli -s %s info \"$1\" | tr -d '\\r' | sed -n \"s/^$2://p\"; }"
-                   % REDIS_SOCK)
+        out.append(". /host/runs/lib.sh")
         out.extend(body)
         out.append("PTESCOPE_EOF")
         if rec.fmt == "dat":
