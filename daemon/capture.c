@@ -1,0 +1,1067 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Live capture: tracefs setup per mode, per-CPU raw buffer reading with
+ * libtracefs + kbuffer, the time-ordered merge and decoding (capture.h has
+ * the contract and the sizing; docs/architecture.md "Live capture" the
+ * merge rule). Runs in the daemon's main thread, one poll per tick.
+ */
+#include "capture.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <traceevent/kbuffer.h>
+#include <tracefs/tracefs.h>
+
+#include "raw_decode.h"
+#include "sysfork.h"
+#include "tfs.h"
+
+#define MAX_QUEUE (1u << 18) /* decoded events waiting per CPU */
+#define SLACK_NS 5000000ull  /* how far behind "now" an empty CPU may still commit */
+#define MAX_FUNCS 24
+#define MAX_SYMS 64
+
+enum qkind { Q_RAW, Q_SYS_ENTER, Q_SYS_EXIT, Q_LOST };
+
+struct qev {
+	uint64_t ts;
+	uint8_t kind;
+	int pid;
+	int64_t ret;	   /* Q_SYS_EXIT */
+	uint64_t lost;	   /* Q_LOST: count, 0 unknown */
+	struct pt_raw_event raw; /* Q_RAW */
+};
+
+struct cpu_buf {
+	int cpu, fd;
+	struct tracefs_cpu *tc;
+	struct qev *q;
+	size_t cap, head, len;
+	uint64_t last_ts;
+	bool drained;
+	uint64_t base_overrun, base_dropped, overrun, dropped, entries;
+};
+
+struct sym {
+	uint64_t addr;
+	int func; /* index into funcs */
+};
+
+struct pd_capture {
+	struct pd_capture_opts o;
+	enum pd_capture_mode mode;
+	char reason[1024];
+	char where[128];
+	char functions[512];
+	unsigned buffer_kb;
+	struct pd_tfs *tfs;
+	struct tep_handle *tep;
+	struct pt_raw_decoder *dec;
+	struct kbuffer *kbuf;
+	void *page;
+	int subbuf_size;
+	struct cpu_buf *cpus;
+	int nr_cpus;
+	/* syscall event ids: enter, exit; -1 when absent */
+	int sys_enter[4], sys_exit[4];
+	struct tep_format_field *exit_ret[4];
+	/* sched_process_fork comms when the kernel makes them __data_loc strings
+	 * (newer kernels; raw_decode reads fixed char[16] arrays only) */
+	struct tep_format_field *fork_pcomm, *fork_ccomm;
+	/* graph: traced functions and their addresses */
+	const char *funcs[MAX_FUNCS];
+	int nr_funcs;
+	struct sym syms[MAX_SYMS];
+	int nr_syms;
+	struct recon *recon;
+	struct pd_sysfork *sysfork;
+	int64_t clock_offset_ns;
+	struct pd_capture_stats st;
+	uint64_t stats_lost_seen; /* overrun+dropped already turned into a lost event */
+	bool restored;
+};
+
+static const char *const sys_names[4] = {"clone", "clone3", "fork", "vfork"};
+
+/* Fork-path functions by detail level (see kernel-notes.md). */
+static const char *const fork_funcs[] = {"copy_process", "dup_mmap", "copy_page_range",
+					 "copy_pte_range"};
+static const char *const section_funcs[] = {
+	"_raw_spin_lock", "_raw_spin_unlock", "rt_spin_lock", "rt_spin_unlock", "__cond_resched",
+	"__pte_alloc", "add_swap_count_continuation", "copy_huge_pmd", "copy_hugetlb_page_range"};
+static const char *const pte_funcs[] = {"vm_normal_page", "copy_present_pte",
+					"copy_present_ptes"};
+static const char *const roots[] = {"kernel_clone", "_do_fork", "do_fork"};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int64_t wall_minus_mono_ns(void)
+{
+	struct timespec r, m;
+
+	clock_gettime(CLOCK_REALTIME, &r);
+	clock_gettime(CLOCK_MONOTONIC, &m);
+	return ((int64_t)r.tv_sec - (int64_t)m.tv_sec) * 1000000000ll +
+	       ((int64_t)r.tv_nsec - (int64_t)m.tv_nsec);
+}
+
+/* ---------------------------------------------------------------- probes */
+
+static bool word_in(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (const char *p = list; (p = strstr(p, word)); p += n)
+		if ((p == list || p[-1] == ' ' || p[-1] == '\n' || p[-1] == '[') &&
+		    (!p[n] || p[n] == ' ' || p[n] == '\n' || p[n] == ']'))
+			return true;
+	return false;
+}
+
+/* Which of @names are in available_filter_functions: bit i set for names[i]. */
+static int traceable(struct pd_tfs *t, const char *const *names, int nr, uint64_t *mask)
+{
+	char p[PATH_MAX], *line = NULL;
+	size_t cap = 0;
+	FILE *f;
+
+	*mask = 0;
+	if (snprintf(p, sizeof(p), "%s/available_filter_functions", pd_tfs_dir(t)) >= (int)sizeof(p))
+		return -ENAMETOOLONG;
+	f = fopen(p, "re");
+	if (!f)
+		return -errno;
+	while (getline(&line, &cap, f) > 0) {
+		line[strcspn(line, " \n")] = 0;
+		for (int i = 0; i < nr; i++)
+			if (!strcmp(line, names[i]))
+				*mask |= 1ull << i;
+	}
+	free(line);
+	fclose(f);
+	return 0;
+}
+
+/* Addresses of the traced functions, from /proc/kallsyms. */
+static int load_syms(struct pd_capture *c, char *err, size_t errlen)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	bool zeros = false;
+	FILE *f = fopen("/proc/kallsyms", "re");
+
+	if (!f) {
+		snprintf(err, errlen, "cannot read /proc/kallsyms: %s", strerror(errno));
+		return -errno;
+	}
+	while (getline(&line, &cap, f) > 0) {
+		char type, name[256];
+		unsigned long long addr;
+
+		if (sscanf(line, "%llx %c %255s", &addr, &type, name) != 3)
+			continue;
+		for (int i = 0; i < c->nr_funcs; i++) {
+			if (strcmp(name, c->funcs[i]))
+				continue;
+			if (!addr) {
+				zeros = true;
+				break;
+			}
+			if (c->nr_syms < MAX_SYMS)
+				c->syms[c->nr_syms++] = (struct sym){addr, i};
+		}
+	}
+	free(line);
+	fclose(f);
+	if (zeros && !c->nr_syms) {
+		snprintf(err, errlen, "/proc/kallsyms shows no addresses (needs CAP_SYSLOG, or "
+				      "kernel.kptr_restrict=0 with perf_event_paranoid<=1)");
+		return -EPERM;
+	}
+	return 0;
+}
+
+static const char *func_of(const struct pd_capture *c, uint64_t addr, uint64_t *id)
+{
+	/* the recorded address is the function's, or a few bytes in (ENDBR) */
+	for (int i = 0; i < c->nr_syms; i++) {
+		if (addr >= c->syms[i].addr && addr < c->syms[i].addr + 16) {
+			*id = (uint64_t)c->syms[i].func + 1;
+			return c->funcs[c->syms[i].func];
+		}
+	}
+	*id = 0;
+	return NULL;
+}
+
+/* ----------------------------------------------------------------- setup */
+
+static int set(struct pd_capture *c, const char *rel, const char *v, char *err, size_t errlen)
+{
+	return pd_tfs_write(c->tfs, rel, v, err, errlen);
+}
+
+static unsigned default_buffer_kb(enum pd_capture_mode m, enum pd_detail d)
+{
+	if (m == PD_CAPTURE_SYSCALL)
+		return 1024;
+	return d == PD_DETAIL_PTE ? 32768 : d == PD_DETAIL_SECTION ? 8192 : 4096;
+}
+
+static int common_setup(struct pd_capture *c, char *err, size_t errlen)
+{
+	char v[32];
+	int ret;
+
+	if ((ret = set(c, "tracing_on", "0", err, errlen)))
+		return ret;
+	if ((ret = set(c, "trace_clock", "mono", err, errlen)))
+		return ret;
+	snprintf(v, sizeof(v), "%u", c->buffer_kb);
+	return set(c, "buffer_size_kb", v, err, errlen);
+}
+
+/* Graph mode at the current target. -ENOTSUP when the kernel cannot. */
+static int setup_graph(struct pd_capture *c, char *err, size_t errlen)
+{
+	const char *want[MAX_FUNCS];
+	int nr = 0, ret, root = -1;
+	uint64_t mask;
+	char buf[4096];
+
+	for (size_t i = 0; i < 3; i++)
+		want[nr++] = roots[i];
+	for (size_t i = 0; i < sizeof(fork_funcs) / sizeof(fork_funcs[0]); i++)
+		want[nr++] = fork_funcs[i];
+	if (c->o.detail >= PD_DETAIL_SECTION)
+		for (size_t i = 0; i < sizeof(section_funcs) / sizeof(section_funcs[0]); i++)
+			want[nr++] = section_funcs[i];
+	if (c->o.detail >= PD_DETAIL_PTE)
+		for (size_t i = 0; i < sizeof(pte_funcs) / sizeof(pte_funcs[0]); i++)
+			want[nr++] = pte_funcs[i];
+	if ((ret = traceable(c->tfs, want, nr, &mask))) {
+		snprintf(err, errlen, "cannot read available_filter_functions: %s", strerror(-ret));
+		return ret == -ENOENT ? -ENOTSUP : ret;
+	}
+	for (int i = 0; i < 3; i++)
+		if (mask & (1ull << i)) {
+			root = i;
+			break;
+		}
+	if (root < 0) {
+		snprintf(err, errlen, "no fork root (kernel_clone, _do_fork, do_fork) is traceable");
+		return -ENOTSUP;
+	}
+	c->nr_funcs = 0;
+	c->funcs[c->nr_funcs++] = roots[root];
+	for (int i = 3; i < nr; i++)
+		if (mask & (1ull << i))
+			c->funcs[c->nr_funcs++] = want[i];
+	if ((ret = common_setup(c, err, errlen)))
+		return ret;
+	if ((ret = set(c, "current_tracer", "nop", err, errlen)))
+		return ret;
+	/* one name per write: the kernel stops at the first unknown one */
+	if ((ret = set(c, "set_ftrace_filter", "", err, errlen)))
+		return ret;
+	c->functions[0] = 0;
+	for (int i = 0; i < c->nr_funcs; i++) {
+		if ((ret = pd_tfs_append(c->tfs, "set_ftrace_filter", c->funcs[i], err, errlen)))
+			return ret;
+		snprintf(c->functions + strlen(c->functions),
+			 sizeof(c->functions) - strlen(c->functions), "%s%s", i ? "," : "",
+			 c->funcs[i]);
+	}
+	/* check what the kernel took */
+	if (pd_tfs_read(c->tfs, "set_ftrace_filter", buf, sizeof(buf)) >= 0)
+		for (int i = 0; i < c->nr_funcs; i++)
+			if (!word_in(buf, c->funcs[i])) {
+				snprintf(err, errlen, "set_ftrace_filter did not take %s", c->funcs[i]);
+				return -EINVAL;
+			}
+	if ((ret = set(c, "set_graph_function", roots[root], err, errlen)))
+		return ret;
+	if ((ret = set(c, "current_tracer", "function_graph", err, errlen)))
+		return ret;
+	/* options/funcgraph-* exist only while the tracer is set */
+	if ((ret = set(c, "options/funcgraph-irqs", "0", err, errlen)))
+		return ret;
+	if ((ret = set(c, "events/sched/sched_process_fork/enable", "1", err, errlen)))
+		return ret;
+	if ((ret = load_syms(c, err, errlen)))
+		return ret;
+	return 0;
+}
+
+static int setup_syscall(struct pd_capture *c, char *err, size_t errlen)
+{
+	char rel[128];
+	int ret, any = 0;
+
+	if ((ret = common_setup(c, err, errlen)))
+		return ret;
+	for (int i = 0; i < 4; i++) {
+		const char *dir[2] = {"sys_enter_", "sys_exit_"};
+
+		for (int k = 0; k < 2; k++) {
+			snprintf(rel, sizeof(rel), "events/syscalls/%s%s/enable", dir[k],
+				 sys_names[i]);
+			if (!pd_tfs_exists(c->tfs, rel))
+				continue;
+			if ((ret = set(c, rel, "1", err, errlen)))
+				return ret;
+			any++;
+		}
+	}
+	if (!any) {
+		snprintf(err, errlen, "no clone-family syscall events (CONFIG_FTRACE_SYSCALLS)");
+		return -ENOTSUP;
+	}
+	return set(c, "events/sched/sched_process_fork/enable", "1", err, errlen);
+}
+
+static int open_instance(struct pd_capture *c, char *err, size_t errlen)
+{
+	int ret = pd_tfs_use_instance(c->tfs, c->o.instance, err, errlen);
+
+	if (ret == -ENOENT || ret == -EOPNOTSUPP)
+		ret = -ENOTSUP;
+	return ret;
+}
+
+static bool instance_has_graph(struct pd_capture *c)
+{
+	char buf[512];
+
+	return pd_tfs_read(c->tfs, "available_tracers", buf, sizeof(buf)) > 0 &&
+	       word_in(buf, "function_graph") && pd_tfs_exists(c->tfs, "set_graph_function");
+}
+
+/* Graph mode: our instance when the kernel allows function_graph there, else the top level. */
+static int try_graph(struct pd_capture *c, char *err, size_t errlen)
+{
+	char buf[512], what[400];
+	int ret;
+
+	if (pd_tfs_read(c->tfs, "available_tracers", buf, sizeof(buf)) < 0 ||
+	    !word_in(buf, "function_graph")) {
+		snprintf(err, errlen, "function_graph is not in available_tracers (kernel without "
+				      "CONFIG_FUNCTION_GRAPH_TRACER)");
+		return -ENOTSUP;
+	}
+	if (!open_instance(c, err, errlen)) {
+		if (instance_has_graph(c)) {
+			snprintf(c->where, sizeof(c->where), "instances/%s", c->o.instance);
+			ret = setup_graph(c, err, errlen);
+			if (!ret)
+				return 0;
+			if (ret != -EINVAL && ret != -ENOTSUP)
+				return ret;
+		}
+		/* 6.1: instances cannot host function_graph */
+		pd_tfs_restore(c->tfs, what, sizeof(what));
+	}
+	snprintf(c->where, sizeof(c->where), "top level");
+	if ((ret = pd_tfs_check_top_free(c->tfs, what, sizeof(what)))) {
+		if (!c->o.force) {
+			snprintf(err, errlen,
+				 "tracefs top level is in use by another tool: %s (--force takes "
+				 "it over, restoring it at exit)",
+				 what);
+			return -EBUSY;
+		}
+	}
+	ret = setup_graph(c, err, errlen);
+	if (ret == -EPERM || ret == -EACCES || ret == -EBUSY || ret == -ENODEV)
+		snprintf(err + strlen(err), errlen - strlen(err),
+			 " (function tracing is locked or not permitted)");
+	return ret;
+}
+
+static int try_syscall(struct pd_capture *c, char *err, size_t errlen)
+{
+	int ret = open_instance(c, err, errlen);
+
+	if (ret)
+		return ret;
+	snprintf(c->where, sizeof(c->where), "instances/%s", c->o.instance);
+	return setup_syscall(c, err, errlen);
+}
+
+/* -------------------------------------------------------------- reading */
+
+static int read_size_file(struct pd_capture *c, const char *rel)
+{
+	char buf[64];
+	long v;
+
+	if (pd_tfs_read(c->tfs, rel, buf, sizeof(buf)) <= 0)
+		return -1;
+	v = strtol(buf, NULL, 10);
+	return v > 0 && v <= 1024 ? (int)v : -1;
+}
+
+static void read_cpu_stats(struct pd_capture *c, struct cpu_buf *b)
+{
+	char rel[64], buf[1024];
+	const char *p;
+
+	snprintf(rel, sizeof(rel), "per_cpu/cpu%d/stats", b->cpu);
+	if (pd_tfs_read(c->tfs, rel, buf, sizeof(buf)) <= 0)
+		return;
+	if ((p = strstr(buf, "\noverrun:")))
+		b->overrun = strtoull(p + 9, NULL, 10);
+	if ((p = strstr(buf, "dropped events:")))
+		b->dropped = strtoull(p + 15, NULL, 10);
+	if (!strncmp(buf, "entries:", 8))
+		b->entries = strtoull(buf + 8, NULL, 10);
+}
+
+static int open_cpus(struct pd_capture *c, char *err, size_t errlen)
+{
+	long n = sysconf(_SC_NPROCESSORS_CONF);
+	int kb = read_size_file(c, "buffer_subbuf_size_kb");
+
+	c->subbuf_size = kb > 0 ? kb * 1024 : getpagesize();
+	if (n < 1 || n > 8192)
+		n = 1;
+	c->cpus = calloc((size_t)n, sizeof(*c->cpus));
+	c->page = malloc((size_t)c->subbuf_size);
+	if (!c->cpus || !c->page)
+		return -ENOMEM;
+	for (int cpu = 0; cpu < n; cpu++) {
+		char rel[64], p[PATH_MAX];
+		struct cpu_buf *b = &c->cpus[c->nr_cpus];
+		int fd;
+
+		snprintf(rel, sizeof(rel), "per_cpu/cpu%d/trace_pipe_raw", cpu);
+		if (pd_tfs_path(c->tfs, rel, p, sizeof(p)))
+			continue;
+		fd = open(p, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0) {
+			if (errno == ENOENT)
+				continue; /* CPU not possible */
+			snprintf(err, errlen, "cannot open %s: %s", p, strerror(errno));
+			return -errno;
+		}
+		b->cpu = cpu;
+		b->fd = fd;
+		b->tc = tracefs_cpu_alloc_fd(fd, c->subbuf_size, true);
+		if (!b->tc) {
+			close(fd);
+			snprintf(err, errlen, "libtracefs cannot read %s", p);
+			return -ENOMEM;
+		}
+		c->nr_cpus++;
+		read_cpu_stats(c, b);
+		b->base_overrun = b->overrun;
+		b->base_dropped = b->dropped;
+	}
+	if (!c->nr_cpus) {
+		snprintf(err, errlen, "no per_cpu/cpuN/trace_pipe_raw under %s", pd_tfs_dir(c->tfs));
+		return -ENOENT;
+	}
+	c->st.cpus = c->nr_cpus;
+	return 0;
+}
+
+static int load_events(struct pd_capture *c, char *err, size_t errlen)
+{
+	const char *systems[] = {"ftrace", "sched", "syscalls", NULL};
+
+	c->tep = tracefs_local_events_system(pd_tfs_dir(c->tfs), systems);
+	if (!c->tep) {
+		snprintf(err, errlen, "cannot load event formats from %s", pd_tfs_dir(c->tfs));
+		return -EIO;
+	}
+	if (pt_raw_decoder_new(c->tep, &c->dec) || !pt_raw_decoder_has_fork(c->dec) ||
+	    (c->mode == PD_CAPTURE_GRAPH && !pt_raw_decoder_has_graph(c->dec))) {
+		snprintf(err, errlen, "the event formats lack sched_process_fork%s",
+			 c->mode == PD_CAPTURE_GRAPH ? " or funcgraph_entry/exit" : "");
+		return -ENOTSUP;
+	}
+	{
+		struct tep_event *fe = tep_find_event_by_name(c->tep, "sched", "sched_process_fork");
+		struct tep_format_field *pf = fe ? tep_find_field(fe, "parent_comm") : NULL;
+		struct tep_format_field *cf = fe ? tep_find_field(fe, "child_comm") : NULL;
+
+		if (pf && cf && (pf->flags & TEP_FIELD_IS_DYNAMIC) &&
+		    (cf->flags & TEP_FIELD_IS_DYNAMIC) && pf->size == 4 && cf->size == 4) {
+			c->fork_pcomm = pf;
+			c->fork_ccomm = cf;
+		}
+	}
+	for (int i = 0; i < 4; i++) {
+		char name[32];
+		struct tep_event *e;
+
+		c->sys_enter[i] = c->sys_exit[i] = -1;
+		if (c->mode != PD_CAPTURE_SYSCALL)
+			continue;
+		snprintf(name, sizeof(name), "sys_enter_%s", sys_names[i]);
+		if ((e = tep_find_event_by_name(c->tep, "syscalls", name)))
+			c->sys_enter[i] = e->id;
+		snprintf(name, sizeof(name), "sys_exit_%s", sys_names[i]);
+		if ((e = tep_find_event_by_name(c->tep, "syscalls", name)) &&
+		    (c->exit_ret[i] = tep_find_field(e, "ret")))
+			c->sys_exit[i] = e->id;
+	}
+	c->kbuf = kbuffer_alloc(sizeof(long) == 8 ? KBUFFER_LSIZE_8 : KBUFFER_LSIZE_4,
+				KBUFFER_ENDIAN_LITTLE);
+	if (!c->kbuf)
+		return -ENOMEM;
+	if (tep_is_file_bigendian(c->tep) || tep_is_local_bigendian(c->tep)) {
+		kbuffer_free(c->kbuf);
+		c->kbuf = kbuffer_alloc(sizeof(long) == 8 ? KBUFFER_LSIZE_8 : KBUFFER_LSIZE_4,
+					KBUFFER_ENDIAN_BIG);
+		if (!c->kbuf)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Copies the __data_loc string of @f in record @data (@size bytes) into @out. */
+static void dyn_str(const void *data, int size, const struct tep_format_field *f, char *out,
+		    size_t outlen)
+{
+	uint32_t loc, off, len;
+
+	out[0] = 0;
+	if (f->offset + 4 > size)
+		return;
+	memcpy(&loc, (const char *)data + f->offset, 4);
+	off = loc & 0xffff;
+	len = loc >> 16;
+	if (off + len > (uint32_t)size)
+		return;
+	len = (uint32_t)strnlen((const char *)data + off, len);
+	if (len >= outlen)
+		len = (uint32_t)outlen - 1;
+	memcpy(out, (const char *)data + off, len);
+	out[len] = 0;
+}
+
+static struct qev *q_push(struct cpu_buf *b)
+{
+	if (b->len == b->cap) {
+		size_t ncap = b->cap ? b->cap * 2 : 1024;
+		struct qev *nq;
+
+		if (ncap > MAX_QUEUE)
+			return NULL;
+		nq = malloc(ncap * sizeof(*nq));
+		if (!nq)
+			return NULL;
+		for (size_t i = 0; i < b->len; i++)
+			nq[i] = b->q[(b->head + i) % b->cap];
+		free(b->q);
+		b->q = nq;
+		b->cap = ncap;
+		b->head = 0;
+	}
+	return &b->q[(b->head + b->len++) % b->cap];
+}
+
+/* Decodes one sub-buffer of @b's CPU into its queue. */
+static int decode_page(struct pd_capture *c, struct cpu_buf *b)
+{
+	unsigned long long ts;
+	void *data;
+	int missed;
+	struct qev *e;
+
+	if (kbuffer_load_subbuffer(c->kbuf, c->page))
+		return 0;
+	missed = kbuffer_missed_events(c->kbuf);
+	data = kbuffer_read_event(c->kbuf, &ts);
+	if (missed) {
+		if (!(e = q_push(b)))
+			return -ENOSPC;
+		*e = (struct qev){.ts = data ? ts : b->last_ts, .kind = Q_LOST,
+				  .lost = missed > 0 ? (uint64_t)missed : 0};
+		if (missed < 0)
+			c->st.lost_unknown = true;
+	}
+	for (; data; data = kbuffer_next_event(c->kbuf, &ts)) {
+		struct tep_record rec = {.ts = ts, .cpu = b->cpu, .data = data,
+					 .size = kbuffer_event_size(c->kbuf)};
+		int type = tep_data_type(c->tep, &rec), k;
+		struct pt_raw_event raw;
+
+		for (k = 0; k < 4; k++) {
+			if (type == c->sys_enter[k]) {
+				if (!(e = q_push(b)))
+					return -ENOSPC;
+				*e = (struct qev){.ts = ts, .kind = Q_SYS_ENTER,
+						  .pid = tep_data_pid(c->tep, &rec)};
+				break;
+			}
+			if (type == c->sys_exit[k]) {
+				unsigned long long v = 0;
+				struct tep_format_field *f = c->exit_ret[k];
+
+				if (f->offset + f->size > rec.size ||
+				    tep_read_number_field(f, data, &v))
+					break;
+				if (!(e = q_push(b)))
+					return -ENOSPC;
+				*e = (struct qev){.ts = ts, .kind = Q_SYS_EXIT,
+						  .pid = tep_data_pid(c->tep, &rec),
+						  .ret = f->size == 4 ? (int64_t)(int32_t)v
+								      : (int64_t)v};
+				break;
+			}
+		}
+		if (k < 4) {
+			c->st.events++;
+		} else if (pt_raw_decode(c->dec, data, rec.size, &raw) == 1) {
+			if (!(e = q_push(b)))
+				return -ENOSPC;
+			if (raw.type == PT_EV_FORK && c->fork_pcomm) {
+				dyn_str(data, rec.size, c->fork_pcomm, raw.parent_comm,
+					sizeof(raw.parent_comm));
+				dyn_str(data, rec.size, c->fork_ccomm, raw.child_comm,
+					sizeof(raw.child_comm));
+			}
+			e->ts = ts;
+			e->kind = Q_RAW;
+			e->raw = raw;
+			c->st.events++;
+		} else {
+			continue;
+		}
+		if (c->st.first_ts_ns == PT_NO_TIME)
+			c->st.first_ts_ns = ts;
+		if (ts > b->last_ts)
+			b->last_ts = ts;
+	}
+	return 0;
+}
+
+static int deliver(struct pd_capture *c, const struct qev *q, int cpu)
+{
+	struct pt_event ev;
+
+	if (q->ts > c->st.last_ts_ns || c->st.last_ts_ns == PT_NO_TIME)
+		c->st.last_ts_ns = q->ts;
+	if (c->mode == PD_CAPTURE_SYSCALL) {
+		switch (q->kind) {
+		case Q_SYS_ENTER:
+			return pd_sysfork_enter(c->sysfork, q->pid, q->ts);
+		case Q_SYS_EXIT:
+			return pd_sysfork_exit(c->sysfork, q->pid, q->ret, q->ts);
+		case Q_LOST:
+			pd_sysfork_lost(c->sysfork);
+			return 0;
+		default:
+			if (q->raw.type != PT_EV_FORK)
+				return 0;
+			return pd_sysfork_fork(c->sysfork, q->raw.pid, q->raw.parent_comm,
+					       q->raw.child_pid, q->raw.child_comm, q->ts);
+		}
+	}
+	if (q->kind == Q_LOST) {
+		pt_event_init(&ev, PT_EV_LOST);
+		ev.cpu = cpu;
+		ev.ts_ns = q->ts;
+		ev.lost = q->lost;
+		return recon_feed(&ev, c->recon);
+	}
+	if (q->kind != Q_RAW)
+		return 0;
+	pt_event_init(&ev, q->raw.type);
+	ev.cpu = cpu;
+	ev.pid = q->raw.pid;
+	ev.in_irq = q->raw.in_irq;
+	switch (q->raw.type) {
+	case PT_EV_FORK:
+		ev.ts_ns = q->ts;
+		ev.comm = q->raw.parent_comm;
+		ev.child_pid = q->raw.child_pid;
+		ev.child_comm = q->raw.child_comm;
+		break;
+	case PT_EV_ENTRY:
+		ev.ts_ns = q->ts;
+		ev.depth = q->raw.depth;
+		ev.func = func_of(c, q->raw.func, &ev.func_id);
+		break;
+	case PT_EV_EXIT:
+		ev.depth = q->raw.depth;
+		ev.func = func_of(c, q->raw.func, &ev.func_id);
+		ev.call_ns = q->raw.calltime;
+		ev.ts_ns = q->raw.rettime;
+		ev.dur_ns = q->raw.rettime >= q->raw.calltime ? q->raw.rettime - q->raw.calltime
+							      : PT_NO_TIME;
+		break;
+	default:
+		return 0;
+	}
+	return recon_feed(&ev, c->recon);
+}
+
+/* Hands over, in time order, every queued event no later than @upto. */
+static int merge_out(struct pd_capture *c, uint64_t upto)
+{
+	for (;;) {
+		struct cpu_buf *best = NULL;
+		int ret;
+
+		for (int i = 0; i < c->nr_cpus; i++) {
+			struct cpu_buf *b = &c->cpus[i];
+
+			if (b->len && b->q[b->head].ts <= upto &&
+			    (!best || b->q[b->head].ts < best->q[best->head].ts))
+				best = b;
+		}
+		if (!best)
+			return 0;
+		ret = deliver(c, &best->q[best->head], best->cpu);
+		best->head = (best->head + 1) % best->cap;
+		best->len--;
+		if (ret)
+			return ret;
+	}
+}
+
+/* Reads every CPU (bounded) and merges out what is safe; @final: everything. */
+static int read_all(struct pd_capture *c, bool final, char *err, size_t errlen)
+{
+	uint64_t now = mono_ns();
+	int ret;
+
+	for (int round = 0; round < 64; round++) {
+		uint64_t mark = final ? UINT64_MAX : now - SLACK_NS;
+		bool all_drained = true;
+
+		for (int i = 0; i < c->nr_cpus; i++) {
+			struct cpu_buf *b = &c->cpus[i];
+
+			b->drained = false;
+			while (b->len + (size_t)c->subbuf_size / 8 <= MAX_QUEUE) {
+				int n = tracefs_cpu_read(b->tc, c->page, true);
+
+				if (n <= 0) {
+					if (n < 0 && errno != EAGAIN && errno != EINTR &&
+					    errno != EWOULDBLOCK && errno != ENODATA) {
+						snprintf(err, errlen, "reading CPU %d: %s", b->cpu,
+							 strerror(errno));
+						return -errno;
+					}
+					b->drained = true;
+					break;
+				}
+				if ((ret = decode_page(c, b))) {
+					snprintf(err, errlen, "CPU %d: event queue full", b->cpu);
+					return ret;
+				}
+			}
+			if (!b->drained) {
+				all_drained = false;
+				if (b->last_ts < mark)
+					mark = b->last_ts;
+			}
+		}
+		if ((ret = merge_out(c, mark))) {
+			snprintf(err, errlen, "handing over forks: %s", strerror(-ret));
+			return ret;
+		}
+		if (all_drained)
+			break;
+	}
+	return 0;
+}
+
+static void account_stats(struct pd_capture *c)
+{
+	uint64_t over = 0, drop = 0;
+
+	for (int i = 0; i < c->nr_cpus; i++) {
+		read_cpu_stats(c, &c->cpus[i]);
+		over += c->cpus[i].overrun - c->cpus[i].base_overrun;
+		drop += c->cpus[i].dropped - c->cpus[i].base_dropped;
+	}
+	c->st.overrun = over;
+	c->st.dropped = drop;
+	c->st.lost = over + drop;
+}
+
+int pd_capture_poll(struct pd_capture *c, char *err, size_t errlen)
+{
+	int ret = read_all(c, false, err, errlen);
+
+	if (ret)
+		return ret;
+	account_stats(c);
+	if (c->st.lost > c->stats_lost_seen) {
+		/* the stats files saw losses: forks in flight cannot be whole */
+		struct qev q = {.ts = c->st.last_ts_ns, .kind = Q_LOST,
+				.lost = c->st.lost - c->stats_lost_seen};
+
+		c->stats_lost_seen = c->st.lost;
+		if ((ret = deliver(c, &q, -1))) {
+			snprintf(err, errlen, "handing over forks: %s", strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------- lifecycle */
+
+static int count_fork(const struct pt_fork *f, void *ctx)
+{
+	struct pd_capture *c = ctx;
+
+	c->st.forks++;
+	return c->o.on_fork(f, c->o.ctx);
+}
+
+static pt_caps graph_caps(const struct pd_capture *c)
+{
+	pt_caps caps = PT_CAP_TIMES | PT_CAP_FORK_EVENT;
+
+	for (int i = 0; i < c->nr_funcs; i++)
+		caps |= PT_CAP(pt_role_of(c->funcs[i]));
+	return caps & ~PT_CAP(PT_ROLE_OTHER);
+}
+
+/* An instance cannot be removed while its buffers are open: close them first. */
+static void close_cpus(struct pd_capture *c)
+{
+	for (int i = 0; i < c->nr_cpus; i++) {
+		if (c->cpus[i].tc)
+			tracefs_cpu_free_fd(c->cpus[i].tc);
+		if (c->cpus[i].fd >= 0)
+			close(c->cpus[i].fd);
+		c->cpus[i].tc = NULL;
+		c->cpus[i].fd = -1;
+	}
+}
+
+static void free_capture(struct pd_capture *c)
+{
+	close_cpus(c);
+	for (int i = 0; i < c->nr_cpus; i++)
+		free(c->cpus[i].q);
+	free(c->cpus);
+	free(c->page);
+	if (c->kbuf)
+		kbuffer_free(c->kbuf);
+	pt_raw_decoder_free(c->dec);
+	if (c->tep)
+		tep_free(c->tep);
+	recon_free(c->recon);
+	pd_sysfork_free(c->sysfork);
+	pd_tfs_free(c->tfs);
+	free(c);
+}
+
+void pd_capture_abort(struct pd_capture *c)
+{
+	char err[512];
+
+	if (!c || c->restored)
+		return;
+	c->restored = true;
+	close_cpus(c);
+	if (!pd_tfs_dirty(c->tfs))
+		return;
+	pd_tfs_write(c->tfs, "tracing_on", "0", err, sizeof(err));
+	pd_tfs_restore(c->tfs, err, sizeof(err));
+}
+
+int pd_capture_start(const struct pd_capture_opts *o, struct pd_capture **out, char *err,
+		     size_t errlen)
+{
+	struct pd_capture *c = calloc(1, sizeof(*c));
+	char why[512] = "", msg[512];
+	const char *dir;
+	int ret;
+
+	err[0] = 0;
+	if (!c)
+		return -ENOMEM;
+	c->o = *o;
+	c->st.first_ts_ns = c->st.last_ts_ns = PT_NO_TIME;
+	dir = o->tracefs ? o->tracefs : tracefs_tracing_dir();
+	if (!dir || access(dir, F_OK)) {
+		snprintf(err, errlen, "no tracefs mounted%s%s (mount -t tracefs nodev "
+				      "/sys/kernel/tracing)",
+			 o->tracefs ? " at " : "", o->tracefs ? o->tracefs : "");
+		free(c);
+		return -ENOTSUP;
+	}
+	if ((ret = pd_tfs_new(dir, o->state_file, &c->tfs))) {
+		free(c);
+		return ret;
+	}
+	ret = pd_tfs_repair(c->tfs, o->instance, msg, sizeof(msg));
+	if (ret < 0) {
+		snprintf(err, errlen, "%s", msg);
+		goto fail;
+	}
+	if (msg[0])
+		snprintf(c->reason, sizeof(c->reason), "%s; ", msg); /* main logs it */
+
+	if (o->mode == PD_CAPTURE_GRAPH || o->mode == PD_CAPTURE_AUTO) {
+		c->mode = PD_CAPTURE_GRAPH;
+		c->buffer_kb = o->buffer_kb ? o->buffer_kb : default_buffer_kb(c->mode, o->detail);
+		ret = try_graph(c, why, sizeof(why));
+		if (!ret) {
+			snprintf(c->reason + strlen(c->reason), sizeof(c->reason) - strlen(c->reason),
+				 "%s: function_graph rooted at %s (%s)",
+				 o->mode == PD_CAPTURE_AUTO ? "auto chose graph" : "graph requested",
+				 c->funcs[0], c->where);
+			goto ready;
+		}
+		pd_tfs_restore(c->tfs, msg, sizeof(msg));
+		if (o->mode == PD_CAPTURE_GRAPH) {
+			snprintf(err, errlen, "graph capture: %s", why);
+			goto fail;
+		}
+		c->nr_funcs = c->nr_syms = 0;
+		c->functions[0] = 0;
+	}
+	c->mode = PD_CAPTURE_SYSCALL;
+	c->buffer_kb = o->buffer_kb ? o->buffer_kb : default_buffer_kb(c->mode, o->detail);
+	ret = try_syscall(c, msg, sizeof(msg));
+	if (ret) {
+		if (o->mode == PD_CAPTURE_AUTO)
+			snprintf(err, errlen, "no capture mode works: graph: %s; syscall: %s", why,
+				 msg);
+		else
+			snprintf(err, errlen, "syscall capture: %s", msg);
+		goto fail;
+	}
+	snprintf(c->reason + strlen(c->reason), sizeof(c->reason) - strlen(c->reason), "%s%s",
+		 o->mode == PD_CAPTURE_AUTO ? "auto chose syscall: graph unavailable: "
+					    : "syscall requested",
+		 o->mode == PD_CAPTURE_AUTO ? why : "");
+ready:
+	c->clock_offset_ns = wall_minus_mono_ns();
+	if ((ret = load_events(c, err, errlen)) || (ret = open_cpus(c, err, errlen)))
+		goto fail;
+	if (c->mode == PD_CAPTURE_GRAPH) {
+		struct recon_opts ro = {.on_fork = count_fork, .ctx = c, .caps_known = true,
+					.caps = graph_caps(c)};
+
+		ret = recon_new(&ro, &c->recon);
+	} else {
+		ret = pd_sysfork_new(count_fork, c, mono_ns(), 1000000000ull, &c->sysfork);
+	}
+	if (ret) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	/* start clean: what an earlier run left in our buffer is not ours to count */
+	if ((ret = pd_tfs_write(c->tfs, "trace", "", err, errlen)))
+		goto fail;
+	for (int i = 0; i < c->nr_cpus; i++) {
+		read_cpu_stats(c, &c->cpus[i]);
+		c->cpus[i].base_overrun = c->cpus[i].overrun;
+		c->cpus[i].base_dropped = c->cpus[i].dropped;
+	}
+	if ((ret = pd_tfs_write(c->tfs, "tracing_on", "1", err, errlen)))
+		goto fail;
+	*out = c;
+	return 0;
+fail:
+	pd_capture_abort(c);
+	free_capture(c);
+	return ret < 0 ? ret : -EINVAL;
+}
+
+int pd_capture_stop(struct pd_capture *c, char *err, size_t errlen)
+{
+	char msg[512];
+	int ret = 0, r;
+
+	if (!c)
+		return 0;
+	if (!c->restored) {
+		pd_tfs_write(c->tfs, "tracing_on", "0", msg, sizeof(msg));
+		ret = read_all(c, true, err, errlen);
+		account_stats(c);
+	}
+	r = c->recon ? recon_finish(c->recon) : c->sysfork ? pd_sysfork_finish(c->sysfork) : 0;
+	if (r && !ret) {
+		ret = r;
+		snprintf(err, errlen, "handing over the last forks: %s", strerror(-r));
+	}
+	if (!c->restored) {
+		close_cpus(c);
+		r = pd_tfs_restore(c->tfs, msg, sizeof(msg));
+		if (r && !ret) {
+			ret = r;
+			snprintf(err, errlen, "%s", msg);
+		}
+		c->restored = true;
+	}
+	free_capture(c);
+	return ret;
+}
+
+enum pd_capture_mode pd_capture_mode(const struct pd_capture *c)
+{
+	return c->mode;
+}
+
+const char *pd_capture_reason(const struct pd_capture *c)
+{
+	return c->reason;
+}
+
+const char *pd_capture_where(const struct pd_capture *c)
+{
+	return c->where;
+}
+
+const char *pd_capture_functions(const struct pd_capture *c)
+{
+	return c->functions;
+}
+
+unsigned pd_capture_buffer_kb(const struct pd_capture *c)
+{
+	return c->buffer_kb;
+}
+
+int64_t pd_capture_clock_offset_ns(const struct pd_capture *c)
+{
+	return c->clock_offset_ns;
+}
+
+void pd_capture_get_stats(const struct pd_capture *c, struct pd_capture_stats *st)
+{
+	*st = c->st;
+}
+
+json_t *pd_capture_cpu_json(const struct pd_capture *c)
+{
+	json_t *a = json_array();
+
+	for (int i = 0; a && i < c->nr_cpus; i++) {
+		const struct cpu_buf *b = &c->cpus[i];
+
+		json_array_append_new(
+			a, json_pack("{s:i, s:I, s:I, s:I}", "cpu", b->cpu, "overrun",
+				     (json_int_t)(b->overrun - b->base_overrun), "dropped",
+				     (json_int_t)(b->dropped - b->base_dropped), "entries",
+				     (json_int_t)b->entries));
+	}
+	return a;
+}

@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Live capture: sets tracefs up for one capture mode, reads the per-CPU raw
+ * ring buffers through libtracefs (no text on this path), merges the CPUs by
+ * time and hands the events to the same reconstruction as replay (graph
+ * mode: recon.h) or to the tracepoint fork assembly (syscall mode:
+ * sysfork.h). Finished forks go to the caller's pt_fork_fn.
+ *
+ * Modes (auto picks the first the kernel allows and says why):
+ *   graph    function_graph rooted at kernel_clone, filtered to the fork-path
+ *            functions of the detail level, plus sched_process_fork;
+ *   syscall  clone/clone3/fork/vfork syscall entry+exit and
+ *            sched_process_fork, in an instance of our own.
+ * Tracefs is changed only through tfs.h (saved first, restored at stop).
+ *
+ * Merge: each poll reads every CPU's available pages (bounded per CPU), then
+ * hands over, in timestamp order, the events no CPU can still precede: those
+ * no later than the minimum over CPUs of (the latest timestamp read from a
+ * CPU that still has data) or (now - 5 ms, for a CPU read empty). The trace
+ * clock is "mono" (CLOCK_MONOTONIC: consistent across CPUs, and "now" is
+ * known). See docs/architecture.md, "Live capture".
+ *
+ * Sized for fork storms of tens of thousands of forks per second in syscall
+ * mode and ~1 GB/s of graph events in pte detail: at most 2^18 decoded
+ * events wait per CPU between polls; beyond that the CPU is read again after
+ * the older events went out, and the ring buffer absorbs the rest (its
+ * overruns are counted and flag the forks they hit).
+ */
+#ifndef PTESCOPED_CAPTURE_H
+#define PTESCOPED_CAPTURE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "config.h"
+#include "recon.h"
+
+struct pd_capture;
+
+struct pd_capture_opts {
+	enum pd_capture_mode mode; /* auto, graph or syscall */
+	enum pd_detail detail;
+	const char *tracefs;	   /* NULL: found by libtracefs */
+	const char *instance;	   /* our instance name */
+	const char *state_file;
+	unsigned buffer_kb;	   /* 0: by mode and detail */
+	bool force;
+	pt_fork_fn on_fork;	   /* each finished fork; valid during the call */
+	void *ctx;
+};
+
+struct pd_capture_stats {
+	uint64_t events;      /* events read and decoded */
+	uint64_t lost;	      /* overrun + dropped, from the per-CPU stats files */
+	bool lost_unknown;    /* the buffer said events were lost, count unknown */
+	uint64_t overrun, dropped;
+	uint64_t forks;
+	uint64_t first_ts_ns, last_ts_ns; /* trace clock; PT_NO_TIME before any */
+	int cpus;
+};
+
+/*
+ * Repairs a leftover setup of ours, chooses the mode, sets tracefs up and
+ * starts tracing. On failure everything changed is restored and the reason
+ * is in @err (-EBUSY: another tool uses tracefs; -ENOTSUP: the kernel lacks
+ * the mode; -EPERM/-EACCES: permissions). *out owned by the caller
+ * (pd_capture_stop).
+ */
+int pd_capture_start(const struct pd_capture_opts *o, struct pd_capture **out, char *err,
+		     size_t errlen);
+
+/* Reads what the buffers hold and hands over finished forks. 0 or -errno
+ * (the fork callback's error, or a read error) with @err. */
+int pd_capture_poll(struct pd_capture *c, char *err, size_t errlen);
+
+/*
+ * Stops tracing, hands over what is left (open forks as partial), restores
+ * tracefs and frees @c. Accepts NULL. Returns 0 or the first error (with
+ * @err); tracefs is restored as far as possible in any case.
+ */
+int pd_capture_stop(struct pd_capture *c, char *err, size_t errlen);
+
+/* Restores tracefs without draining (fatal paths). @c stays to be stopped. */
+void pd_capture_abort(struct pd_capture *c);
+
+enum pd_capture_mode pd_capture_mode(const struct pd_capture *c);
+/* Why this mode (one line). */
+const char *pd_capture_reason(const struct pd_capture *c);
+/* "instances/NAME" or "top level". */
+const char *pd_capture_where(const struct pd_capture *c);
+/* Functions traced (graph mode), comma-separated, "" otherwise. */
+const char *pd_capture_functions(const struct pd_capture *c);
+unsigned pd_capture_buffer_kb(const struct pd_capture *c);
+/* Wall clock minus trace clock, ns (for the store). */
+int64_t pd_capture_clock_offset_ns(const struct pd_capture *c);
+void pd_capture_get_stats(const struct pd_capture *c, struct pd_capture_stats *st);
+/* Per-CPU stats as a JSON array of {cpu, overrun, dropped, entries}. New reference. */
+json_t *pd_capture_cpu_json(const struct pd_capture *c);
+
+#endif

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ptescoped's configuration: defaults, then the config file (--config), then
+ * the command line, each later source overriding the earlier. The config
+ * file holds "key = value" lines whose keys are the long option names
+ * ("detail = section", "replay = /srv/a.dat"); '#' starts a comment.
+ *
+ * Every value is validated where it is parsed; a bad one is refused with a
+ * message naming the key, the value and where it came from ("FILE:LINE").
+ * SIGHUP reloads by building a fresh config the same way (pd_config_load)
+ * and letting the main apply what can change live.
+ */
+#ifndef PTESCOPED_CONFIG_H
+#define PTESCOPED_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+
+enum pd_capture_mode { PD_CAPTURE_AUTO, PD_CAPTURE_GRAPH, PD_CAPTURE_SYSCALL, PD_CAPTURE_OFF };
+enum pd_detail { PD_DETAIL_FORK, PD_DETAIL_SECTION, PD_DETAIL_PTE };
+
+#define PD_MAX_REPLAYS 64
+
+struct pd_config {
+	char *config_path;	 /* NULL: none */
+	char *db_path;		 /* --db, default /var/lib/ptescope/ptescope.db */
+	char *listen;		 /* --listen ADDR:PORT, default 127.0.0.1:9466 */
+	enum pd_capture_mode capture;
+	enum pd_detail detail;
+	char *replay[PD_MAX_REPLAYS];
+	size_t nr_replay;
+	bool exit_after_replay;	 /* --exit-after-replay: with --capture off, exit when done */
+	bool force;		 /* --force: take over a top-level tracefs others set up */
+	char *instance;		 /* --instance NAME, default "ptescoped" */
+	char *state_file;	 /* --state-file, default /var/lib/ptescope/tracefs-state */
+	char *tracefs;		 /* --tracefs DIR, NULL: found by libtracefs */
+	unsigned buffer_kb;	 /* --buffer-kb per CPU, 0: chosen by mode and detail */
+	unsigned poll_ms;	 /* --poll-ms, default 100 */
+	uint64_t slow_fork_us;	 /* --slow-fork-us: keep detail only above, 0: all */
+	enum pd_log_level log_level;
+	char *web_root;		 /* --web-root, NULL: none */
+	char *token_file;	 /* --token-file, NULL: uploads off */
+	uint64_t max_upload_mb;	 /* --max-upload-mb, default 256 */
+	int retention_days;	 /* --retention-days, 0: forever */
+	int64_t max_db_mb;	 /* --max-db-mb, 0: no limit */
+	bool db_sync_full;	 /* --db-sync full|normal */
+	char *comm_allow;	 /* --comm-allow a,b,c: metric label values, NULL: none */
+};
+
+/* Sets the defaults. Returns 0 or -ENOMEM. Free with pd_config_free. */
+int pd_config_init(struct pd_config *c);
+/* Frees the strings of @c (not @c). Accepts a zeroed or half-built config. */
+void pd_config_free(struct pd_config *c);
+
+/*
+ * Sets one option by its long name. @where names the source for messages
+ * ("--detail", "/etc/ptescope/ptescoped.conf:12"). Returns 0, -EINVAL with
+ * a message in @err, -ENOENT for an unknown key, -ENOMEM.
+ */
+int pd_config_set(struct pd_config *c, const char *key, const char *value, const char *where,
+		  char *err, size_t errlen);
+
+/* Reads the config file at @path into @c. 0 or -errno with a message. */
+int pd_config_read_file(struct pd_config *c, const char *path, char *err, size_t errlen);
+
+/*
+ * Builds @c from defaults, the --config file and the command line. Returns
+ * 0; 1 when --help or --version was printed (exit 0); -EINVAL with a message
+ * (exit 2); -errno for an unreadable config file.
+ */
+int pd_config_load(struct pd_config *c, int argc, char **argv, char *err, size_t errlen);
+
+const char *pd_capture_mode_name(enum pd_capture_mode m);
+const char *pd_detail_name(enum pd_detail d);
+
+#endif

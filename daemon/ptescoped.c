@@ -1,0 +1,562 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ptescoped: the daemon. Reads its configuration, opens the store (ingest),
+ * starts live capture (capture.h) and the HTTP listener (api.h), tells
+ * systemd it is ready only once all three are up, then runs one loop on the
+ * main thread: a timerfd tick reads the trace buffers, commits the store
+ * once a second and pets the watchdog; a signalfd turns SIGTERM/SIGINT into
+ * an orderly stop (tracefs restored) and SIGHUP into a config reload.
+ *
+ * The daemon's state lives in one struct on main's stack; the HTTP threads
+ * see it only through the pd_core callbacks, under its mutex.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "api.h"
+#include "capture.h"
+#include "config.h"
+#include "ingest.h"
+#include "log.h"
+#include "store.h"
+
+struct daemon {
+	struct pd_config cfg;
+	int argc;
+	char **argv;
+	struct pd_metrics *metrics;
+	struct pd_ingest *ingest;
+	struct pd_capture *capture;
+	struct pd_http *http;
+	char kernel[128];
+	uint64_t start_mono_ns;
+	int64_t start_wall_ns;
+
+	pthread_mutex_t lock; /* the status snapshot below, read by HTTP threads */
+	enum pd_capture_mode mode;
+	char reason[1400], where[128], functions[512];
+	unsigned buffer_kb;
+	struct pd_capture_stats cst;
+	json_t *cpus;
+	bool ready, capture_ok;
+};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ------------------------------------------------------- pd_core callbacks */
+
+static void core_status(void *ctx, json_t *st)
+{
+	struct daemon *d = ctx;
+	struct pd_ingest_counts ic;
+	struct stat sb;
+	json_t *cap;
+
+	pd_ingest_get_counts(d->ingest, &ic);
+	pthread_mutex_lock(&d->lock);
+	cap = json_pack("{s:s, s:s, s:s, s:b}", "mode", pd_capture_mode_name(d->mode), "requested",
+			pd_capture_mode_name(d->cfg.capture), "reason", d->reason, "healthy",
+			d->capture_ok);
+	if (cap && d->mode != PD_CAPTURE_OFF) {
+		json_object_set_new(cap, "tracefs", json_string(d->where));
+		json_object_set_new(cap, "trace_clock", json_string("mono"));
+		json_object_set_new(cap, "buffer_kb", json_integer(d->buffer_kb));
+		if (d->mode == PD_CAPTURE_GRAPH) {
+			json_object_set_new(cap, "detail",
+					    json_string(pd_detail_name(d->cfg.detail)));
+			json_object_set_new(cap, "functions", json_string(d->functions));
+		}
+		json_object_set_new(cap, "events", json_integer((json_int_t)d->cst.events));
+		json_object_set_new(cap, "lost_events", json_integer((json_int_t)d->cst.lost));
+		json_object_set_new(cap, "lost_unknown", json_boolean(d->cst.lost_unknown));
+		json_object_set_new(cap, "overrun", json_integer((json_int_t)d->cst.overrun));
+		json_object_set_new(cap, "dropped", json_integer((json_int_t)d->cst.dropped));
+		json_object_set_new(cap, "forks", json_integer((json_int_t)d->cst.forks));
+		json_object_set_new(cap, "slow_fork_us",
+				    json_integer((json_int_t)d->cfg.slow_fork_us));
+		json_object_set_new(cap, "cpus", d->cpus ? json_deep_copy(d->cpus) : json_array());
+	}
+	pthread_mutex_unlock(&d->lock);
+	json_object_set_new(st, "version", json_string(PTESCOPE_VERSION));
+	json_object_set_new(st, "kernel", json_string(d->kernel));
+	json_object_set_new(st, "uptime_s",
+			    json_real((double)(mono_ns() - d->start_mono_ns) / 1e9));
+	json_object_set_new(st, "started_ns", json_integer(d->start_wall_ns));
+	json_object_set_new(st, "capture", cap ? cap : json_null());
+	json_object_set_new(st, "forks_stored",
+			    json_integer((json_int_t)(ic.live_forks + ic.replay_forks)));
+	json_object_set_new(
+		st, "live",
+		json_pack("{s:I, s:I, s:I}", "forks", (json_int_t)ic.live_forks,
+			  "detail_dropped", (json_int_t)ic.live_detail_dropped, "source_id",
+			  (json_int_t)ic.live_source_id));
+	json_object_set_new(
+		st, "replays",
+		json_pack("{s:I, s:I, s:I, s:I, s:I}", "queued", (json_int_t)ic.replays_queued,
+			  "done", (json_int_t)ic.replays_done, "failed",
+			  (json_int_t)ic.replays_failed, "skipped", (json_int_t)ic.replays_skipped,
+			  "forks", (json_int_t)ic.replay_forks));
+	json_object_set_new(st, "database",
+			    json_pack("{s:s, s:I}", "path", d->cfg.db_path, "size_bytes",
+				      (json_int_t)(stat(d->cfg.db_path, &sb) ? -1 : sb.st_size)));
+}
+
+static int core_submit_replay(void *ctx, const char *path, const char *name, int64_t *job_id,
+			      char *err, size_t errlen)
+{
+	struct daemon *d = ctx;
+
+	return pd_ingest_submit_replay(d->ingest, path, name, true, job_id, err, errlen);
+}
+
+static bool core_healthy(void *ctx)
+{
+	struct daemon *d = ctx;
+	bool ok;
+
+	pthread_mutex_lock(&d->lock);
+	ok = d->ready && d->capture_ok;
+	pthread_mutex_unlock(&d->lock);
+	return ok;
+}
+
+/* ------------------------------------------------------------------ helpers */
+
+static void snapshot(struct daemon *d)
+{
+	struct pd_capture_stats st;
+	json_t *cpus;
+
+	if (!d->capture)
+		return;
+	pd_capture_get_stats(d->capture, &st);
+	cpus = pd_capture_cpu_json(d->capture);
+	pthread_mutex_lock(&d->lock);
+	if (d->metrics && (st.events > d->cst.events || st.lost > d->cst.lost))
+		pd_metrics_add_events(d->metrics, "live", st.events - d->cst.events,
+				      st.lost > d->cst.lost ? st.lost - d->cst.lost : 0);
+	d->cst = st;
+	json_decref(d->cpus);
+	d->cpus = cpus;
+	pthread_mutex_unlock(&d->lock);
+}
+
+static void set_capture_health(struct daemon *d, bool ok)
+{
+	pthread_mutex_lock(&d->lock);
+	d->capture_ok = ok;
+	pthread_mutex_unlock(&d->lock);
+	if (d->metrics)
+		pd_metrics_set_capture(d->metrics, pd_capture_mode_name(d->mode), ok);
+}
+
+static int split_comms(const char *list, char ***out, size_t *nr)
+{
+	char *copy, *tok, *save = NULL, **v;
+	size_t n = 0;
+
+	*out = NULL;
+	*nr = 0;
+	if (!list)
+		return 0;
+	copy = strdup(list);
+	v = calloc(65, sizeof(*v));
+	if (!copy || !v) {
+		free(copy);
+		free(v);
+		return -ENOMEM;
+	}
+	for (tok = strtok_r(copy, ",", &save); tok && n < 64; tok = strtok_r(NULL, ",", &save))
+		if (!(v[n++] = strdup(tok)))
+			break;
+	free(copy);
+	*out = v;
+	*nr = n;
+	return 0;
+}
+
+static void free_comms(char **v, size_t nr)
+{
+	for (size_t i = 0; v && i < nr; i++)
+		free(v[i]);
+	free(v);
+}
+
+static int start_capture(struct daemon *d)
+{
+	struct pd_capture_opts co = {.mode = d->cfg.capture,
+				     .detail = d->cfg.detail,
+				     .tracefs = d->cfg.tracefs,
+				     .instance = d->cfg.instance,
+				     .state_file = d->cfg.state_file,
+				     .buffer_kb = d->cfg.buffer_kb,
+				     .force = d->cfg.force,
+				     .on_fork = pd_ingest_live_fork,
+				     .ctx = d->ingest};
+	char err[1024];
+	int ret;
+
+	if (d->cfg.capture == PD_CAPTURE_OFF) {
+		d->mode = PD_CAPTURE_OFF;
+		snprintf(d->reason, sizeof(d->reason), "capture off: serving and replaying only");
+		pd_info("%s", d->reason);
+		return 0;
+	}
+	ret = pd_capture_start(&co, &d->capture, err, sizeof(err));
+	if (ret) {
+		if (d->cfg.capture != PD_CAPTURE_AUTO) {
+			pd_err("%s", err);
+			return ret;
+		}
+		d->mode = PD_CAPTURE_OFF;
+		snprintf(d->reason, sizeof(d->reason), "auto chose off: %s", err);
+		pd_warn("%s", d->reason);
+		return 0;
+	}
+	d->mode = pd_capture_mode(d->capture);
+	snprintf(d->reason, sizeof(d->reason), "%s", pd_capture_reason(d->capture));
+	snprintf(d->where, sizeof(d->where), "%s", pd_capture_where(d->capture));
+	snprintf(d->functions, sizeof(d->functions), "%s", pd_capture_functions(d->capture));
+	d->buffer_kb = pd_capture_buffer_kb(d->capture);
+	pd_notice("capture %s in %s, %u KiB per CPU, trace clock mono: %s",
+		  pd_capture_mode_name(d->mode), d->where, d->buffer_kb, d->reason);
+	if (d->mode == PD_CAPTURE_GRAPH)
+		pd_info("graph functions (detail %s): %s", pd_detail_name(d->cfg.detail),
+			d->functions);
+	ret = pd_ingest_live_begin(d->ingest, d->kernel, pd_capture_clock_offset_ns(d->capture),
+				   err, sizeof(err));
+	if (ret)
+		pd_err("database %s: %s", d->cfg.db_path, err);
+	return ret;
+}
+
+static int stop_capture(struct daemon *d)
+{
+	struct pd_capture_stats st;
+	struct pt_input_stats is;
+	char err[1024];
+	int ret, r;
+
+	if (!d->capture)
+		return 0;
+	pd_capture_get_stats(d->capture, &st);
+	ret = pd_capture_stop(d->capture, err, sizeof(err));
+	d->capture = NULL;
+	if (ret)
+		pd_err("stopping capture: %s", err);
+	else
+		pd_info("capture stopped, tracefs restored: %llu events, %llu lost, %llu forks",
+			(unsigned long long)st.events, (unsigned long long)st.lost,
+			(unsigned long long)st.forks);
+	pt_input_stats_init(&is);
+	is.events = st.events;
+	is.lost_events = st.lost;
+	is.lost_unknown = st.lost_unknown;
+	is.first_ts_ns = st.first_ts_ns;
+	is.last_ts_ns = st.last_ts_ns;
+	is.cpus = st.cpus;
+	r = pd_ingest_live_end(d->ingest, &is, err, sizeof(err));
+	if (r) {
+		pd_err("database %s: %s", d->cfg.db_path, err);
+		ret = ret ? ret : r;
+	}
+	return ret;
+}
+
+/* SIGHUP: re-read the config file; apply what can change live. */
+static void reload(struct daemon *d)
+{
+	struct pd_config n;
+	char err[1024];
+	int ret;
+
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)(mono_ns() / 1000));
+	ret = pd_config_load(&n, d->argc, d->argv, err, sizeof(err));
+	if (ret) {
+		pd_err("reload refused, keeping the running configuration: %s", err);
+		if (ret < 0)
+			pd_config_free(&n);
+		sd_notify(0, "READY=1");
+		return;
+	}
+	pd_log_set_level(n.log_level);
+	pd_ingest_set_policy(d->ingest, n.slow_fork_us * 1000, n.retention_days,
+			     n.max_db_mb * 1024 * 1024);
+#define NEEDS_RESTART(field, name)                                                                 \
+	do {                                                                                       \
+		if ((n.field && d->cfg.field && strcmp(n.field, d->cfg.field)) ||                  \
+		    (!n.field) != (!d->cfg.field))                                                 \
+			pd_warn("reload: %s changed; takes effect at restart", name);              \
+	} while (0)
+	NEEDS_RESTART(db_path, "db");
+	NEEDS_RESTART(listen, "listen");
+	NEEDS_RESTART(web_root, "web-root");
+	NEEDS_RESTART(token_file, "token-file");
+	NEEDS_RESTART(instance, "instance");
+#undef NEEDS_RESTART
+	if (n.capture != d->cfg.capture || n.detail != d->cfg.detail ||
+	    n.buffer_kb != d->cfg.buffer_kb) {
+		/* the capture is rebuilt: tracefs restored, then set up anew */
+		d->cfg.capture = n.capture;
+		d->cfg.detail = n.detail;
+		d->cfg.buffer_kb = n.buffer_kb;
+		d->cfg.force = n.force;
+		pd_notice("reload: capture %s, detail %s: restarting capture",
+			  pd_capture_mode_name(n.capture), pd_detail_name(n.detail));
+		stop_capture(d);
+		ret = start_capture(d);
+		set_capture_health(d, !ret);
+	}
+	d->cfg.slow_fork_us = n.slow_fork_us;
+	d->cfg.log_level = n.log_level;
+	d->cfg.retention_days = n.retention_days;
+	d->cfg.max_db_mb = n.max_db_mb;
+	for (size_t i = 0; i < n.nr_replay; i++) {
+		bool had = false;
+
+		for (size_t k = 0; k < d->cfg.nr_replay; k++)
+			had |= !strcmp(d->cfg.replay[k], n.replay[i]);
+		if (!had && !pd_ingest_submit_replay(d->ingest, n.replay[i], NULL, false, NULL, err,
+						     sizeof(err)))
+			pd_info("reload: queued replay %s", n.replay[i]);
+	}
+	pd_config_free(&n);
+	pd_info("configuration reloaded");
+	sd_notify(0, "READY=1");
+}
+
+/* ------------------------------------------------------------------- main */
+
+static int run(struct daemon *d, int sfd)
+{
+	uint64_t wd_usec = 0, last_flush = mono_ns(), last_wd = 0, last_ret = mono_ns();
+	struct itimerspec its = {0};
+	int tfd, ret = 0;
+
+	sd_watchdog_enabled(0, &wd_usec);
+	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (tfd < 0) {
+		pd_err("timerfd: %s", strerror(errno));
+		return -errno;
+	}
+	its.it_interval.tv_sec = d->cfg.poll_ms / 1000;
+	its.it_interval.tv_nsec = (long)(d->cfg.poll_ms % 1000) * 1000000;
+	its.it_value = its.it_interval;
+	timerfd_settime(tfd, 0, &its, NULL);
+	for (;;) {
+		struct pollfd p[2] = {{.fd = sfd, .events = POLLIN}, {.fd = tfd, .events = POLLIN}};
+		char err[1024];
+		uint64_t now;
+
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			ret = -errno;
+			pd_err("poll: %s", strerror(errno));
+			break;
+		}
+		if (p[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				if (si.ssi_signo == SIGHUP) {
+					pd_info("SIGHUP: reloading %s",
+						d->cfg.config_path ? d->cfg.config_path
+								   : "(no config file)");
+					reload(d);
+				} else {
+					pd_info("%s: stopping", strsignal((int)si.ssi_signo));
+					break;
+				}
+			}
+		}
+		if (!(p[1].revents & POLLIN))
+			continue;
+		{
+			uint64_t ticks;
+
+			(void)!read(tfd, &ticks, sizeof(ticks));
+		}
+		if (d->capture && (ret = pd_capture_poll(d->capture, err, sizeof(err)))) {
+			pd_err("capture failed: %s", err);
+			set_capture_health(d, false);
+			break;
+		}
+		snapshot(d);
+		now = mono_ns();
+		if (now - last_flush >= 1000000000ull) {
+			last_flush = now;
+			if ((ret = pd_ingest_flush(d->ingest, err, sizeof(err)))) {
+				pd_err("database %s: %s", d->cfg.db_path, err);
+				break;
+			}
+		}
+		if (now - last_ret >= 3600ull * 1000000000ull) {
+			last_ret = now;
+			if (pd_ingest_retention(d->ingest, err, sizeof(err)))
+				pd_warn("retention: %s", err);
+		}
+		if (wd_usec && now - last_wd >= wd_usec * 1000 / 2) {
+			last_wd = now;
+			sd_notify(0, "WATCHDOG=1");
+		}
+		if (d->cfg.exit_after_replay) {
+			struct pd_ingest_counts ic;
+
+			pd_ingest_get_counts(d->ingest, &ic);
+			if (!ic.replays_queued) {
+				pd_info("replays done: %llu stored, %llu skipped, %llu failed",
+					(unsigned long long)ic.replays_done,
+					(unsigned long long)ic.replays_skipped,
+					(unsigned long long)ic.replays_failed);
+				ret = ic.replays_failed ? -EIO : 0;
+				break;
+			}
+		}
+	}
+	close(tfd);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon d = {.argc = argc, .argv = argv};
+	char err[1024], **comms = NULL;
+	size_t nr_comms = 0;
+	struct utsname u;
+	sigset_t mask;
+	int sfd = -1, ret, status = 1;
+
+	ret = pd_config_load(&d.cfg, argc, argv, err, sizeof(err));
+	if (ret) {
+		if (ret > 0)
+			return 0;
+		fprintf(stderr, "ptescoped: error: %s\n", err);
+		pd_config_free(&d.cfg);
+		return 2;
+	}
+	pd_log_set_level(d.cfg.log_level);
+	pthread_mutex_init(&d.lock, NULL);
+	d.start_mono_ns = mono_ns();
+	d.start_wall_ns = store_now_ns();
+	if (!uname(&u))
+		snprintf(d.kernel, sizeof(d.kernel), "%s", u.release);
+
+	/* signals are read from a signalfd; block them before any thread exists */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0) {
+		pd_err("signalfd: %s", strerror(errno));
+		goto out;
+	}
+
+	if (split_comms(d.cfg.comm_allow, &comms, &nr_comms)) {
+		pd_err("out of memory");
+		goto out;
+	}
+	{
+		struct pd_metrics_opts mo = {.comm_allow = (const char *const *)comms,
+					     .nr_comm_allow = nr_comms};
+
+		if (pd_metrics_new(&mo, &d.metrics)) {
+			pd_err("out of memory");
+			goto out;
+		}
+	}
+	{
+		struct pd_ingest_opts io = {.db_path = d.cfg.db_path,
+					    .sync_full = d.cfg.db_sync_full,
+					    .retention_days = d.cfg.retention_days,
+					    .max_db_bytes = d.cfg.max_db_mb * 1024 * 1024,
+					    .slow_fork_ns = d.cfg.slow_fork_us * 1000,
+					    .metrics = d.metrics};
+
+		if ((ret = pd_ingest_open(&io, &d.ingest, err, sizeof(err)))) {
+			pd_err("database %s: %s", d.cfg.db_path, err);
+			goto out;
+		}
+	}
+	if (pd_ingest_retention(d.ingest, err, sizeof(err)))
+		pd_warn("retention: %s", err);
+	if ((ret = start_capture(&d)))
+		goto out;
+	set_capture_health(&d, true);
+	{
+		struct pd_http_config hc = {.listen = d.cfg.listen,
+					    .db_path = d.cfg.db_path,
+					    .web_root = d.cfg.web_root,
+					    .token_file = d.cfg.token_file,
+					    .max_upload_bytes = d.cfg.max_upload_mb << 20,
+					    .max_connections = 64,
+					    .max_per_ip = 16,
+					    .timeout_s = 30,
+					    .threads = 2};
+		struct pd_core core = {.ctx = &d,
+				       .status = core_status,
+				       .submit_replay = core_submit_replay,
+				       .healthy = core_healthy};
+
+		if ((ret = pd_http_start(&hc, &core, d.metrics, &d.http, err, sizeof(err)))) {
+			pd_err("HTTP listener %s: %s", d.cfg.listen, err);
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < d.cfg.nr_replay; i++) {
+		if (pd_ingest_submit_replay(d.ingest, d.cfg.replay[i], NULL, false, NULL, err,
+					    sizeof(err))) {
+			pd_err("replay %s: %s", d.cfg.replay[i], err);
+			goto out;
+		}
+	}
+	pthread_mutex_lock(&d.lock);
+	d.ready = true;
+	pthread_mutex_unlock(&d.lock);
+	sd_notifyf(0, "READY=1\nSTATUS=capture %s, listening on %s", pd_capture_mode_name(d.mode),
+		   d.cfg.listen);
+	pd_info("ready: capture %s, database %s, listening on %s", pd_capture_mode_name(d.mode),
+		d.cfg.db_path, d.cfg.listen);
+
+	ret = run(&d, sfd);
+	status = ret ? 1 : 0;
+out:
+	sd_notify(0, "STOPPING=1");
+	pd_http_stop(d.http);
+	if (stop_capture(&d))
+		status = 1;
+	if (d.ingest && pd_ingest_close(d.ingest, err, sizeof(err))) {
+		pd_err("%s", err);
+		status = 1;
+	}
+	pd_metrics_free(d.metrics);
+	free_comms(comms, nr_comms);
+	json_decref(d.cpus);
+	if (sfd >= 0)
+		close(sfd);
+	pthread_mutex_destroy(&d.lock);
+	pd_config_free(&d.cfg);
+	return status;
+}

@@ -1,0 +1,673 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Save-before-change and restore of tracefs files, with a crash-surviving
+ * state file (see tfs.h). Sized for the dozen files a capture mode touches:
+ * at most MAX_SAVED saved values of at most MAX_VALUE bytes each (a larger
+ * filter set by another tool is refused rather than half-saved).
+ *
+ * State file format (text, rewritten whole through a temporary file and
+ * rename, fsync'ed, before each change it describes):
+ *     ptescoped-tracefs-state 1
+ *     boot BOOT_ID
+ *     pid PID
+ *     instance NAME            (while we have an instance)
+ *     file REL HEX-OF-VALUE    (one per saved file, oldest first)
+ */
+#include "tfs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_SAVED 32
+#define MAX_VALUE 65536
+#define STATE_MAGIC "ptescoped-tracefs-state 1"
+
+struct saved {
+	char rel[128];
+	char *value; /* normalised: what to write back */
+};
+
+struct pd_tfs {
+	char dir[PATH_MAX];
+	char state[PATH_MAX];
+	char instance[80]; /* "" at the top level */
+	char boot_id[64];
+	struct saved saved[MAX_SAVED];
+	size_t nr_saved;
+};
+
+static void read_boot_id(char *buf, size_t len)
+{
+	int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, len - 1) : -1;
+
+	if (fd >= 0)
+		close(fd);
+	if (n < 0)
+		n = 0;
+	buf[n] = 0;
+	buf[strcspn(buf, "\n")] = 0;
+}
+
+int pd_tfs_new(const char *tracing_dir, const char *state_file, struct pd_tfs **out)
+{
+	struct pd_tfs *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return -ENOMEM;
+	snprintf(t->dir, sizeof(t->dir), "%s", tracing_dir);
+	snprintf(t->state, sizeof(t->state), "%s", state_file);
+	read_boot_id(t->boot_id, sizeof(t->boot_id));
+	*out = t;
+	return 0;
+}
+
+void pd_tfs_free(struct pd_tfs *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->nr_saved; i++)
+		free(t->saved[i].value);
+	free(t);
+}
+
+const char *pd_tfs_instance(const struct pd_tfs *t)
+{
+	return t->instance[0] ? t->instance : NULL;
+}
+
+const char *pd_tfs_dir(const struct pd_tfs *t)
+{
+	return t->dir;
+}
+
+bool pd_tfs_dirty(const struct pd_tfs *t)
+{
+	return t->nr_saved || t->instance[0];
+}
+
+static int top_path(const struct pd_tfs *t, const char *rel, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s/%s", t->dir, rel);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+int pd_tfs_path(const struct pd_tfs *t, const char *rel, char *buf, size_t len)
+{
+	int n;
+
+	if (!t->instance[0])
+		return top_path(t, rel, buf, len);
+	n = snprintf(buf, len, "%s/instances/%s/%s", t->dir, t->instance, rel);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+bool pd_tfs_exists(const struct pd_tfs *t, const char *rel)
+{
+	char p[PATH_MAX];
+
+	return !pd_tfs_path(t, rel, p, sizeof(p)) && !access(p, F_OK);
+}
+
+static int read_path(const char *p, char *buf, size_t len)
+{
+	size_t got = 0;
+	int fd = open(p, O_RDONLY | O_CLOEXEC), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		ssize_t n;
+
+		if (got >= len - 1) {
+			char c;
+
+			/* full: fine only if the file ends here */
+			n = read(fd, &c, 1);
+			ret = n > 0 ? -EFBIG : 0;
+			break;
+		}
+		n = read(fd, buf + got, len - 1 - got);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			ret = -errno;
+			break;
+		}
+		if (!n)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	buf[got] = 0;
+	return ret ? ret : (int)got;
+}
+
+int pd_tfs_read(const struct pd_tfs *t, const char *rel, char *buf, size_t len)
+{
+	char p[PATH_MAX];
+	int ret = pd_tfs_path(t, rel, p, sizeof(p));
+
+	return ret ? ret : read_path(p, buf, len);
+}
+
+static int write_path(const char *p, const char *value, bool append)
+{
+	size_t len = strlen(value);
+	int fd = open(p, O_WRONLY | O_CLOEXEC | (append ? O_APPEND : O_TRUNC)), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (len) {
+		ssize_t n = write(fd, value, len);
+
+		if (n < 0)
+			ret = -errno;
+		else if ((size_t)n != len)
+			ret = -EIO;
+	}
+	if (close(fd) && !ret)
+		ret = -errno;
+	return ret;
+}
+
+static bool is_list_file(const char *rel)
+{
+	const char *b = strrchr(rel, '/');
+
+	b = b ? b + 1 : rel;
+	return !strcmp(b, "set_graph_function") || !strcmp(b, "set_ftrace_filter") ||
+	       !strcmp(b, "set_ftrace_notrace") || !strcmp(b, "set_graph_notrace");
+}
+
+/* What to write back to restore @rel, from what reading it gave. */
+static int normalise(const char *rel, const char *raw, char **out)
+{
+	const char *b = strrchr(rel, '/');
+	char *v;
+
+	b = b ? b + 1 : rel;
+	if (!strcmp(b, "trace_clock")) {
+		const char *o = strchr(raw, '['), *c = o ? strchr(o, ']') : NULL;
+
+		if (!o || !c)
+			return -EINVAL;
+		v = strndup(o + 1, (size_t)(c - o - 1));
+	} else if (!strcmp(b, "buffer_size_kb")) {
+		v = strndup(raw, strspn(raw, "0123456789"));
+		if (v && !*v) {
+			free(v);
+			return -EINVAL;
+		}
+	} else if (is_list_file(rel)) {
+		/* keep the lines that are not comments ("#### all functions enabled ####") */
+		size_t n = 0;
+		const char *p = raw;
+
+		v = malloc(strlen(raw) + 1);
+		if (!v)
+			return -ENOMEM;
+		while (*p) {
+			size_t l = strcspn(p, "\n");
+
+			if (l && p[0] != '#') {
+				memcpy(v + n, p, l);
+				n += l;
+				v[n++] = '\n';
+			}
+			p += l + (p[l] == '\n');
+		}
+		v[n] = 0;
+	} else {
+		size_t l = strlen(raw);
+
+		while (l && (raw[l - 1] == '\n' || raw[l - 1] == ' '))
+			l--;
+		v = strndup(raw, l);
+	}
+	if (!v)
+		return -ENOMEM;
+	*out = v;
+	return 0;
+}
+
+static void hex_put(FILE *f, const char *s)
+{
+	for (; *s; s++)
+		fprintf(f, "%02x", (unsigned char)*s);
+}
+
+static int write_state(struct pd_tfs *t)
+{
+	char tmp[PATH_MAX + 8], dir[PATH_MAX], *slash;
+	FILE *f;
+	int fd, ret = 0;
+
+	if (!pd_tfs_dirty(t)) {
+		if (unlink(t->state) && errno != ENOENT)
+			return -errno;
+		return 0;
+	}
+	snprintf(dir, sizeof(dir), "%s", t->state);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = 0;
+		if (mkdir(dir, 0700) && errno != EEXIST)
+			return -errno;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp", t->state);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	f = fdopen(fd, "w");
+	if (!f) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	fprintf(f, "%s\nboot %s\npid %d\n", STATE_MAGIC, t->boot_id[0] ? t->boot_id : "-",
+		(int)getpid());
+	if (t->instance[0])
+		fprintf(f, "instance %s\n", t->instance);
+	for (size_t i = 0; i < t->nr_saved; i++) {
+		fprintf(f, "file %s ", t->saved[i].rel);
+		hex_put(f, t->saved[i].value);
+		if (!t->saved[i].value[0])
+			fputc('-', f);
+		fputc('\n', f);
+	}
+	if (fflush(f) || fsync(fd))
+		ret = -errno;
+	if (fclose(f) && !ret)
+		ret = -errno;
+	if (!ret && rename(tmp, t->state))
+		ret = -errno;
+	if (ret)
+		unlink(tmp);
+	return ret;
+}
+
+static int save(struct pd_tfs *t, const char *rel, char *err, size_t errlen)
+{
+	char p[PATH_MAX], *raw, *v = NULL;
+	int n, ret;
+
+	if (t->instance[0] || !strcmp(rel, "trace"))
+		return 0;
+	for (size_t i = 0; i < t->nr_saved; i++)
+		if (!strcmp(t->saved[i].rel, rel))
+			return 0;
+	if (t->nr_saved == MAX_SAVED || strlen(rel) >= sizeof(t->saved[0].rel)) {
+		snprintf(err, errlen, "cannot save %s: too many files", rel);
+		return -ENOSPC;
+	}
+	if ((ret = top_path(t, rel, p, sizeof(p))))
+		return ret;
+	raw = malloc(MAX_VALUE);
+	if (!raw)
+		return -ENOMEM;
+	n = read_path(p, raw, MAX_VALUE);
+	if (n < 0) {
+		snprintf(err, errlen, "cannot save %s: %s", p,
+			 n == -EFBIG ? "too large to save" : strerror(-n));
+		free(raw);
+		return n;
+	}
+	ret = normalise(rel, raw, &v);
+	free(raw);
+	if (ret) {
+		snprintf(err, errlen, "cannot save %s: unexpected content", p);
+		return ret;
+	}
+	snprintf(t->saved[t->nr_saved].rel, sizeof(t->saved[0].rel), "%s", rel);
+	t->saved[t->nr_saved++].value = v;
+	if ((ret = write_state(t))) {
+		t->nr_saved--;
+		free(v);
+		snprintf(err, errlen, "cannot write the state file %s: %s", t->state, strerror(-ret));
+	}
+	return ret;
+}
+
+static int change(struct pd_tfs *t, const char *rel, const char *value, bool append, char *err,
+		  size_t errlen)
+{
+	char p[PATH_MAX];
+	int ret;
+
+	if ((ret = save(t, rel, err, errlen)))
+		return ret;
+	if ((ret = pd_tfs_path(t, rel, p, sizeof(p))))
+		return ret;
+	ret = write_path(p, value, append);
+	if (ret)
+		snprintf(err, errlen, "cannot write '%.*s' to %s: %s", (int)strcspn(value, "\n"), value,
+			 p, strerror(-ret));
+	return ret;
+}
+
+int pd_tfs_write(struct pd_tfs *t, const char *rel, const char *value, char *err, size_t errlen)
+{
+	return change(t, rel, value, false, err, errlen);
+}
+
+int pd_tfs_append(struct pd_tfs *t, const char *rel, const char *value, char *err, size_t errlen)
+{
+	return change(t, rel, value, true, err, errlen);
+}
+
+/* Writes one saved value back to the top level. */
+static int put_back(const struct pd_tfs *t, const char *rel, const char *value)
+{
+	char p[PATH_MAX];
+	int ret;
+
+	if ((ret = top_path(t, rel, p, sizeof(p))))
+		return ret;
+	if (!is_list_file(rel))
+		return write_path(p, value, false);
+	if ((ret = write_path(p, "", false)))
+		return ret;
+	for (const char *s = value; *s;) {
+		size_t l = strcspn(s, "\n");
+		char line[512];
+
+		if (l && l < sizeof(line)) {
+			int r;
+
+			memcpy(line, s, l);
+			line[l] = 0;
+			r = write_path(p, line, true);
+			if (r && !ret)
+				ret = r;
+		}
+		s += l + (s[l] == '\n');
+	}
+	return ret;
+}
+
+static int remove_instance(const struct pd_tfs *t, const char *name)
+{
+	char p[PATH_MAX];
+	int n = snprintf(p, sizeof(p), "%s/instances/%s", t->dir, name);
+
+	if (n < 0 || (size_t)n >= sizeof(p))
+		return -ENAMETOOLONG;
+	if (rmdir(p) && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+int pd_tfs_use_instance(struct pd_tfs *t, const char *name, char *err, size_t errlen)
+{
+	char p[PATH_MAX];
+	int ret, n = snprintf(p, sizeof(p), "%s/instances/%s", t->dir, name);
+
+	if (n < 0 || (size_t)n >= sizeof(p) || strlen(name) >= sizeof(t->instance))
+		return -ENAMETOOLONG;
+	if ((ret = remove_instance(t, name))) {
+		snprintf(err, errlen, "cannot remove the leftover instance %s: %s", p, strerror(-ret));
+		return ret;
+	}
+	/* record it before creating it, so a crash in between is repaired too */
+	snprintf(t->instance, sizeof(t->instance), "%s", name);
+	if ((ret = write_state(t))) {
+		t->instance[0] = 0;
+		snprintf(err, errlen, "cannot write the state file %s: %s", t->state, strerror(-ret));
+		return ret;
+	}
+	if (mkdir(p, 0700)) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot create the instance %s: %s", p, strerror(errno));
+		t->instance[0] = 0;
+		write_state(t);
+		return ret;
+	}
+	return 0;
+}
+
+int pd_tfs_drop_instance(struct pd_tfs *t, char *err, size_t errlen)
+{
+	int ret;
+
+	if (!t->instance[0])
+		return 0;
+	ret = remove_instance(t, t->instance);
+	if (ret) {
+		snprintf(err, errlen, "cannot remove the instance %s: %s", t->instance, strerror(-ret));
+		return ret;
+	}
+	t->instance[0] = 0;
+	return write_state(t);
+}
+
+int pd_tfs_restore(struct pd_tfs *t, char *err, size_t errlen)
+{
+	int ret = 0, r;
+
+	for (size_t i = t->nr_saved; i-- > 0;) {
+		r = put_back(t, t->saved[i].rel, t->saved[i].value);
+		if (r && !ret) {
+			ret = r;
+			snprintf(err, errlen, "cannot restore %s/%s to '%.*s': %s", t->dir,
+				 t->saved[i].rel, (int)strcspn(t->saved[i].value, "\n"),
+				 t->saved[i].value, strerror(-r));
+		}
+		free(t->saved[i].value);
+	}
+	t->nr_saved = 0;
+	if (t->instance[0]) {
+		r = remove_instance(t, t->instance);
+		if (r && !ret) {
+			ret = r;
+			snprintf(err, errlen, "cannot remove the instance %s: %s", t->instance,
+				 strerror(-r));
+		}
+		t->instance[0] = 0;
+	}
+	r = write_state(t);
+	if (r && !ret) {
+		ret = r;
+		snprintf(err, errlen, "cannot remove the state file %s: %s", t->state, strerror(-r));
+	}
+	return ret;
+}
+
+static int unhex(const char *h, char *out, size_t outlen)
+{
+	size_t n = 0;
+
+	if (!strcmp(h, "-")) {
+		out[0] = 0;
+		return 0;
+	}
+	for (; h[0] && h[1]; h += 2) {
+		unsigned v;
+
+		if (n + 1 >= outlen || sscanf(h, "%2x", &v) != 1)
+			return -EINVAL;
+		out[n++] = (char)v;
+	}
+	if (*h)
+		return -EINVAL;
+	out[n] = 0;
+	return 0;
+}
+
+static bool pid_is_ptescoped(int pid)
+{
+	char p[64], comm[32];
+
+	if (pid <= 0 || pid == (int)getpid())
+		return false;
+	snprintf(p, sizeof(p), "/proc/%d/comm", pid);
+	if (read_path(p, comm, sizeof(comm)) < 0)
+		return false;
+	comm[strcspn(comm, "\n")] = 0;
+	return !strcmp(comm, "ptescoped");
+}
+
+int pd_tfs_repair(struct pd_tfs *t, const char *instance, char *msg, size_t msglen)
+{
+	char *line = NULL, *buf = NULL, boot[64] = "", inst[80] = "";
+	size_t cap = 0;
+	int pid = 0, repaired = 0, ret = 0;
+	FILE *f;
+
+	msg[0] = 0;
+	f = fopen(t->state, "re");
+	if (!f) {
+		if (errno != ENOENT) {
+			snprintf(msg, msglen, "cannot read the state file %s: %s", t->state,
+				 strerror(errno));
+			return -errno;
+		}
+		goto leftover;
+	}
+	buf = malloc(MAX_VALUE);
+	if (!buf) {
+		fclose(f);
+		return -ENOMEM;
+	}
+	if (getline(&line, &cap, f) < 0 || strncmp(line, STATE_MAGIC, strlen(STATE_MAGIC))) {
+		snprintf(msg, msglen, "%s is not a ptescoped state file; remove it", t->state);
+		ret = -EINVAL;
+		goto out;
+	}
+	/* first pass: the header lines */
+	while (getline(&line, &cap, f) > 0) {
+		line[strcspn(line, "\n")] = 0;
+		if (!strncmp(line, "boot ", 5))
+			snprintf(boot, sizeof(boot), "%s", line + 5);
+		else if (!strncmp(line, "pid ", 4))
+			pid = (int)strtol(line + 4, NULL, 10);
+		else if (!strncmp(line, "instance ", 9))
+			snprintf(inst, sizeof(inst), "%s", line + 9);
+	}
+	if (strcmp(boot, t->boot_id[0] ? t->boot_id : "-")) {
+		/* saved before a reboot: tracefs has been fresh since */
+		unlink(t->state);
+		snprintf(msg, msglen, "dropped the state file of an earlier boot");
+		goto out;
+	}
+	if (pid_is_ptescoped(pid) && !kill(pid, 0)) {
+		snprintf(msg, msglen,
+			 "tracefs is owned by ptescoped pid %d, still running (state file %s)", pid,
+			 t->state);
+		ret = -EBUSY;
+		goto out;
+	}
+	/* second pass: restore files, newest first, as pd_tfs_restore does */
+	{
+		char *rels[MAX_SAVED] = {0}, *vals[MAX_SAVED] = {0};
+		size_t nr = 0;
+
+		rewind(f);
+		while (getline(&line, &cap, f) > 0 && nr < MAX_SAVED) {
+			char *sp;
+
+			line[strcspn(line, "\n")] = 0;
+			if (strncmp(line, "file ", 5) || !(sp = strchr(line + 5, ' ')))
+				continue;
+			*sp = 0;
+			if (unhex(sp + 1, buf, MAX_VALUE))
+				continue;
+			rels[nr] = strdup(line + 5);
+			vals[nr] = strdup(buf);
+			if (!rels[nr] || !vals[nr]) {
+				free(rels[nr]);
+				free(vals[nr]);
+				break;
+			}
+			nr++;
+		}
+		for (size_t i = nr; i-- > 0;) {
+			int r = put_back(t, rels[i], vals[i]);
+
+			if (r && !ret) {
+				ret = r;
+				snprintf(msg, msglen, "cannot restore %s/%s: %s", t->dir, rels[i],
+					 strerror(-r));
+			}
+			repaired++;
+			free(rels[i]);
+			free(vals[i]);
+		}
+	}
+	if (inst[0]) {
+		int r = remove_instance(t, inst);
+
+		if (r && !ret) {
+			ret = r;
+			snprintf(msg, msglen, "cannot remove the leftover instance %s: %s", inst,
+				 strerror(-r));
+		}
+		repaired += !r;
+	}
+	if (!ret) {
+		unlink(t->state);
+		snprintf(msg, msglen, "repaired a setup left by ptescoped pid %d: %d file(s) restored%s",
+			 pid, repaired - (inst[0] ? 1 : 0), inst[0] ? ", instance removed" : "");
+	}
+out:
+	free(line);
+	free(buf);
+	fclose(f);
+	if (ret || !instance)
+		return ret ? ret : repaired;
+leftover:
+	/* an instance of our name with no state file: ours, left by a run that died young */
+	if (instance && strcmp(instance, inst)) {
+		char p[PATH_MAX];
+		int n = snprintf(p, sizeof(p), "%s/instances/%s", t->dir, instance);
+
+		if (n > 0 && (size_t)n < sizeof(p) && !access(p, F_OK)) {
+			int r = remove_instance(t, instance);
+
+			if (r) {
+				snprintf(msg, msglen, "cannot remove the leftover instance %s: %s", p,
+					 strerror(-r));
+				return r;
+			}
+			repaired++;
+			snprintf(msg, msglen, "removed the leftover instance %s", p);
+		}
+	}
+	return repaired;
+}
+
+int pd_tfs_check_top_free(struct pd_tfs *t, char *what, size_t len)
+{
+	char buf[4096], p[PATH_MAX];
+	int n;
+
+	what[0] = 0;
+	if (!top_path(t, "current_tracer", p, sizeof(p)) && read_path(p, buf, sizeof(buf)) > 0) {
+		buf[strcspn(buf, "\n")] = 0;
+		if (strcmp(buf, "nop")) {
+			snprintf(what, len, "current_tracer is '%s'", buf);
+			return -EBUSY;
+		}
+	}
+	static const char *const lists[] = {"set_graph_function", "set_ftrace_filter", "set_event"};
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+		if (top_path(t, lists[i], p, sizeof(p)))
+			continue;
+		n = read_path(p, buf, sizeof(buf));
+		if (n == -EFBIG || (n > 0 && buf[0] != '#')) {
+			snprintf(what, len, "%s is set ('%.*s'%s)", lists[i],
+				 (int)strcspn(buf, "\n"), buf, strchr(buf, '\n') ? ", ..." : "");
+			return -EBUSY;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Tracefs ownership: every tracefs file ptescoped changes outside its own
+ * instance is saved first -- in memory and in a small state file, fsync'ed
+ * before the change -- and written back by pd_tfs_restore(). A run killed
+ * before it could restore (SIGKILL, a crash, a power-less reboot does not
+ * count: tracefs is fresh then) leaves the state file; the next start finds
+ * it (same boot id, owner pid gone) and puts the saved values back
+ * (pd_tfs_repair) before doing anything else.
+ *
+ * Inside the daemon's own instance nothing is saved: the instance is removed
+ * as a whole. pd_tfs_check_top_free() says whether another tool uses the
+ * top level (a tracer, graph or function filters, enabled events), which the
+ * caller refuses unless told to take over (--force).
+ *
+ * Files are written with plain open/write (O_CLOEXEC); names in filter files
+ * one per write, as the kernel stops at the first unknown name of a write.
+ */
+#ifndef PTESCOPED_TFS_H
+#define PTESCOPED_TFS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct pd_tfs;
+
+/*
+ * @tracing_dir: the tracefs mount (e.g. /sys/kernel/tracing). @state_file:
+ * where saved values are kept between runs. Returns 0 or -ENOMEM.
+ */
+int pd_tfs_new(const char *tracing_dir, const char *state_file, struct pd_tfs **out);
+/* Frees without restoring anything. Accepts NULL. */
+void pd_tfs_free(struct pd_tfs *t);
+
+/*
+ * Repairs what a previous run of ours left: restores the saved files of the
+ * state file and removes the instance it names (or a leftover instance
+ * called @instance). Returns the number of things repaired (0: nothing was
+ * left), -EBUSY when the state file belongs to a ptescoped that is still
+ * running, or -errno; @msg says what was done or what failed.
+ */
+int pd_tfs_repair(struct pd_tfs *t, const char *instance, char *msg, size_t msglen);
+
+/* 0 when the top level is unused (tracer nop, no filters, no events), else
+ * -EBUSY and what is in use in @what. */
+int pd_tfs_check_top_free(struct pd_tfs *t, char *what, size_t len);
+
+/* Makes the instance @name (removing a leftover of that name) the target of
+ * later writes; recorded in the state file. 0 or -errno with @err. */
+int pd_tfs_use_instance(struct pd_tfs *t, const char *name, char *err, size_t errlen);
+/* Removes the instance again and makes the top level the target. */
+int pd_tfs_drop_instance(struct pd_tfs *t, char *err, size_t errlen);
+/* The instance in use, NULL at the top level. */
+const char *pd_tfs_instance(const struct pd_tfs *t);
+const char *pd_tfs_dir(const struct pd_tfs *t);
+
+/* Full path of @rel in the current target ("instances/NAME/REL" or "REL"). */
+int pd_tfs_path(const struct pd_tfs *t, const char *rel, char *buf, size_t len);
+
+/* Whether @rel exists in the current target. */
+bool pd_tfs_exists(const struct pd_tfs *t, const char *rel);
+
+/* Reads @rel of the current target into @buf (NUL-terminated, at most
+ * len - 1 bytes). Returns the length or -errno (-EFBIG: did not fit). */
+int pd_tfs_read(const struct pd_tfs *t, const char *rel, char *buf, size_t len);
+
+/*
+ * Replaces @rel's content with @value (truncating), saving the old value
+ * first when outside our instance. "trace" is cleared, never saved.
+ * Returns 0 or -errno with a message naming the file.
+ */
+int pd_tfs_write(struct pd_tfs *t, const char *rel, const char *value, char *err, size_t errlen);
+/* Appends @value in one write (filter files: one name per call); saves first. */
+int pd_tfs_append(struct pd_tfs *t, const char *rel, const char *value, char *err, size_t errlen);
+
+/*
+ * Writes back every saved value (newest first), removes our instance and the
+ * state file. Goes on after a failure and returns the first one (message in
+ * @err). Nothing is left to restore afterwards, whatever the result.
+ */
+int pd_tfs_restore(struct pd_tfs *t, char *err, size_t errlen);
+
+/* Whether anything is saved or created (a restore has work to do). */
+bool pd_tfs_dirty(const struct pd_tfs *t);
+
+#endif
