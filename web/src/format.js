@@ -69,3 +69,11 @@ export function esc(s) {
 		'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;',
 	})[c]);
 }
+
+// A comm as the kernel gave it: control bytes shown as \xNN, so that a
+// garbled or hostile name stays visible and cannot break the layout.
+export function fmtComm(c) {
+	if (c === null || c === undefined) return '?';
+	if (c === '') return '(empty)';
+	return c.replace(/[\u0000-\u001f\u007f]/g, (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}

@@ -8,7 +8,7 @@
 import './style.css';
 import { get, ApiError, PHASES, METRICS, forkTotalNs } from './api.js';
 import { histogramChart, timeseriesChart, passChart, unmount } from './charts.js';
-import { DASH, esc, fmtNs, fmtInt, fmtBytes, fmtAge, fmtWall, fmtTraceTs, isNum, sig } from './format.js';
+import { DASH, esc, fmtComm, fmtNs, fmtInt, fmtBytes, fmtAge, fmtWall, fmtTraceTs, isNum, sig } from './format.js';
 
 const REFRESH_MS = 5000;
 const LATEST_PAGE = 25;
@@ -63,11 +63,10 @@ function errorHelp(e) {
 
 // ---------------------------------------------------------------- status
 
+// /api/v1/status: capture {mode, requested, reason, healthy, lost_events, ...}
 function captureOf(st) {
-	const c = st.capture;
-	if (c && typeof c === 'object') return { mode: c.mode ?? c.active ?? null, why: c.reason ?? c.why ?? null, healthy: c.healthy };
-	if (typeof c === 'string') return { mode: c, why: st.capture_reason ?? null };
-	return { mode: st.capture_mode ?? null, why: st.capture_reason ?? null };
+	const c = st.capture ?? {};
+	return { mode: c.mode ?? null, why: c.reason ?? null, healthy: c.healthy, lost: c.lost_events };
 }
 
 function renderStatus(st) {
@@ -80,12 +79,14 @@ function renderStatus(st) {
 	const cap = captureOf(st);
 	const parts = [];
 	if (st.version) parts.push(`ptescoped ${esc(st.version)}`);
+	if (st.kernel) parts.push(`kernel ${esc(st.kernel)}`);
 	if (cap.mode) parts.push(`capture: <b data-testid="capture-mode">${esc(cap.mode)}</b>`);
-	const forks = st.forks_stored ?? st.forks ?? st.store?.forks;
+	const forks = st.forks_stored;
 	if (isNum(forks)) parts.push(`${fmtInt(forks)} forks stored`);
-	const dbBytes = st.db_bytes ?? st.db_size_bytes ?? st.store?.file_bytes ?? st.db?.size_bytes;
+	const dbBytes = st.database?.size_bytes;
 	if (isNum(dbBytes)) parts.push(fmtBytes(dbBytes));
-	const up = st.uptime_s ?? st.uptime;
+	if (isNum(cap.lost) && cap.lost > 0) parts.push(`<span class="warnc">${fmtInt(cap.lost)} events lost</span>`);
+	const up = st.uptime_s;
 	if (isNum(up)) parts.push(`up ${fmtAge(up)}`);
 	el.innerHTML = parts.join(' · ') || 'connected';
 	el.title = cap.why ? `capture: ${cap.why}` : '';
@@ -126,7 +127,7 @@ function renderStats(stats) {
 	const c = stats.cost ?? {};
 	const sampled = c.sampled ? ' (newest forks sampled)' : '';
 	$('costs').innerHTML = `
-		<div class="kpi"><span class="k">forks</span><span class="v" data-testid="kpi-forks" data-n="${stats.forks ?? ''}">${fmtInt(stats.forks)}</span></div>
+		<div class="kpi"><span class="k">forks in range</span><span class="v" data-testid="kpi-forks" data-n="${stats.forks ?? ''}">${fmtInt(stats.forks)}</span></div>
 		<div class="kpi"><span class="k">per PTE copied</span><span class="v" data-testid="kpi-ns-per-pte" data-v="${c.ns_per_pte ?? ''}">${isNum(c.ns_per_pte) ? `${sig(c.ns_per_pte)} ns` : DASH}</span></div>
 		<div class="kpi"><span class="k">per GiB mapped</span><span class="v" data-testid="kpi-ms-per-gib" data-v="${c.ms_per_gib ?? ''}">${isNum(c.ms_per_gib) ? `${sig(c.ms_per_gib)} ms` : DASH}</span></div>
 		<p class="hint">copy_page_range time over PTEs copied, over ${fmtInt(c.forks)} forks${sampled};
@@ -184,7 +185,7 @@ function renderTop(top) {
 		return;
 	}
 	$('top').innerHTML = '<thead><tr><th>process (parent comm)</th><th class="num">forks</th><th class="num">p99</th></tr></thead><tbody>' +
-		rows.map((r) => `<tr data-comm="${esc(r.comm)}"><td><a href="#" class="comm-link" data-comm="${esc(r.comm)}">${esc(r.comm)}</a></td>` +
+		rows.map((r) => `<tr data-comm="${esc(r.comm)}"><td><a href="#" class="comm-link" data-comm="${esc(r.comm)}">${esc(fmtComm(r.comm))}</a></td>` +
 			`<td class="num" data-n="${r.forks}">${fmtInt(r.forks)}</td>${nsCell(r.p99_ns)}</tr>`).join('') +
 		'</tbody>';
 }
@@ -197,7 +198,7 @@ function forkRow(f) {
 	const flags = (f.flags ?? []).map((x) => `<span class="flag">${esc(x)}</span>`).join(' ');
 	return `<tr class="fork" data-id="${f.id}" tabindex="0">` +
 		`<td><a href="#/fork/${f.id}">${f.id}</a></td>` +
-		`<td>${esc(f.parent_comm ?? '?')} <span class="dim">${f.parent_pid ?? ''}</span></td>` +
+		`<td>${esc(fmtComm(f.parent_comm))} <span class="dim">${f.parent_pid ?? ''}</span></td>` +
 		`<td class="num">${f.child_pid ?? DASH}</td>` +
 		nsCell(forkTotalNs(f), 'data-k="total"') +
 		nsCell(f.copy_page_range_ns, 'data-k="copy_page_range_ns"') +
@@ -383,7 +384,7 @@ async function showDetail(id) {
 	const flags = (f.flags ?? []).map((x) => `<span class="flag">${esc(x)}</span>`).join(' ');
 	d.innerHTML = `<div class="detail-inner">
 		<a class="close" href="#/" title="back to the dashboard (Esc)">close ✕</a>
-		<h2>Fork ${f.id}: ${esc(f.parent_comm ?? '?')} (${f.parent_pid ?? '?'}) → ${f.child_pid ?? '?'}${f.child_comm ? ` ${esc(f.child_comm)}` : ''}</h2>
+		<h2>Fork ${f.id}: ${esc(fmtComm(f.parent_comm))} (${f.parent_pid ?? '?'}) → ${f.child_pid ?? '?'}${f.child_comm ? ` ${esc(fmtComm(f.child_comm))}` : ''}</h2>
 		<div class="kvs" data-testid="detail-kv">
 			${kv('total', fmtNs(forkTotalNs(f)), `data-k="total" data-ns="${forkTotalNs(f) ?? ''}"`)}
 			${kv('VMAs', fmtInt(f.vmas), `data-k="vmas" data-n="${f.vmas ?? ''}"`)}
@@ -458,6 +459,7 @@ function init() {
 		const a = e.target.closest('.comm-link');
 		if (a) {
 			e.preventDefault();
+			if (!a.dataset.comm) return; // "comm=" is not a filter the API takes
 			$('f-comm').value = a.dataset.comm;
 			state.comm = a.dataset.comm;
 			restart();
