@@ -381,11 +381,13 @@ static int put_back(const struct pd_tfs *t, const char *rel, const char *value)
 		size_t l = strcspn(s, "\n");
 		char line[512];
 
-		if (l && l < sizeof(line)) {
+		if (l && l + 1 < sizeof(line)) {
 			int r;
 
+			/* one name per write; the newline ends it as echo would */
 			memcpy(line, s, l);
-			line[l] = 0;
+			line[l] = '\n';
+			line[l + 1] = 0;
 			r = write_path(p, line, true);
 			if (r && !ret)
 				ret = r;

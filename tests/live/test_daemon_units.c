@@ -1,0 +1,315 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests of ptescoped's core pieces that need no kernel: the syscall-mode
+ * fork assembly (sysfork.h), configuration parsing (config.h), and tracefs
+ * ownership (tfs.h) against a directory of plain files laid out like tracefs:
+ * save before change, restore, refusal checks, and repair from the state
+ * file a killed run leaves.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "sysfork.h"
+#include "tfs.h"
+
+static int failures;
+
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);   \
+			failures++;                                                                \
+		}                                                                                  \
+	} while (0)
+
+/* ------------------------------------------------------------- sysfork */
+
+struct got {
+	struct pt_fork f[16];
+	int n;
+};
+
+static int collect(const struct pt_fork *f, void *ctx)
+{
+	struct got *g = ctx;
+
+	if (g->n < 16)
+		g->f[g->n++] = *f;
+	return 0;
+}
+
+static void test_sysfork(void)
+{
+	struct pd_sysfork *s;
+	struct got g = {0};
+
+	CHECK(!pd_sysfork_new(collect, &g, 1000, 100, &s));
+	/* an ordinary fork: enter, fork event, exit with the child's pid */
+	pd_sysfork_enter(s, 10, 5000);
+	pd_sysfork_fork(s, 10, "redis", 11, "redis", 5400);
+	CHECK(g.n == 0);
+	pd_sysfork_exit(s, 10, 11, 9000);
+	CHECK(g.n == 1);
+	CHECK(g.f[0].parent_pid == 10 && g.f[0].child_pid == 11);
+	CHECK(g.f[0].kernel_clone_ns == 4000 && g.f[0].ts_ns == 5000);
+	CHECK(g.f[0].complete && !g.f[0].flags);
+	CHECK(!strcmp(g.f[0].parent_comm, "redis"));
+	CHECK(g.f[0].copy_page_range_ns == PT_NO_TIME && g.f[0].ptes == PT_NULL);
+	/* the child's own syscall exit (returns 0, no entry) is not a fork */
+	pd_sysfork_exit(s, 11, 0, 9100);
+	CHECK(g.n == 1);
+	/* a failed clone: no fork event, nothing */
+	pd_sysfork_enter(s, 12, 10000);
+	pd_sysfork_exit(s, 12, -11, 10100);
+	CHECK(g.n == 1 && pd_sysfork_inflight(s) == 0);
+	/* a kernel-internal fork (no syscall) after the grace period: complete, null time */
+	pd_sysfork_fork(s, 2, "kthreadd", 50, "kworker", 20000);
+	CHECK(g.n == 2 && g.f[1].complete && g.f[1].kernel_clone_ns == PT_NO_TIME);
+	CHECK(g.f[1].ts_ns == 20000);
+	/* the same within the grace period: may have begun before capture */
+	pd_sysfork_fork(s, 7, "x", 51, "x", 1050);
+	CHECK(g.n == 3 && !g.f[2].complete && (g.f[2].flags & PT_FORK_PARTIAL));
+	/* a container: the exit returns the namespaced pid, the event the global one */
+	pd_sysfork_enter(s, 20, 30000);
+	pd_sysfork_fork(s, 20, "sh", 4242, "sh", 30100);
+	pd_sysfork_exit(s, 20, 3, 30500);
+	CHECK(g.n == 4 && g.f[3].child_pid == 4242 && g.f[3].kernel_clone_ns == 500);
+	/* loss while in flight: flagged */
+	pd_sysfork_enter(s, 30, 40000);
+	pd_sysfork_lost(s);
+	pd_sysfork_fork(s, 30, "a", 31, "a", 40100);
+	pd_sysfork_exit(s, 30, 31, 40200);
+	CHECK(g.n == 5 && !g.f[4].complete && (g.f[4].flags & PT_FORK_LOST_EVENTS));
+	/* many tasks at once: the table keeps them apart (and deletes correctly) */
+	for (int p = 100; p < 3100; p++)
+		pd_sysfork_enter(s, p, 50000 + (uint64_t)p);
+	for (int p = 100; p < 3100; p += 2)
+		pd_sysfork_exit(s, p, -1, 60000);
+	CHECK(pd_sysfork_inflight(s) == 1500);
+	g.n = 0;
+	pd_sysfork_fork(s, 3099, "z", 9999, "z", 70000);
+	pd_sysfork_exit(s, 3099, 9999, 70001);
+	CHECK(g.n == 1 && g.f[0].kernel_clone_ns == 70001 - 53099);
+	/* the end of capture: a fork waiting for its exit is partial */
+	g.n = 0;
+	pd_sysfork_enter(s, 40, 80000);
+	pd_sysfork_fork(s, 40, "b", 41, "b", 80100);
+	CHECK(!pd_sysfork_finish(s));
+	CHECK(g.n == 1 && (g.f[0].flags & PT_FORK_PARTIAL) && g.f[0].kernel_clone_ns == PT_NO_TIME);
+	pd_sysfork_free(s);
+}
+
+/* -------------------------------------------------------------- config */
+
+static void test_config(const char *dir)
+{
+	struct pd_config c;
+	char err[512], path[512];
+	FILE *f;
+	int ret;
+
+	{
+		char *argv[] = {"ptescoped", "--capture", "syscall", "--detail=pte", "--force",
+				"--replay", "a.dat", "--replay", "b.txt", NULL};
+
+		ret = pd_config_load(&c, 9, argv, err, sizeof(err));
+		CHECK(!ret);
+		CHECK(c.capture == PD_CAPTURE_SYSCALL && c.detail == PD_DETAIL_PTE && c.force);
+		CHECK(c.nr_replay == 2 && !strcmp(c.replay[1], "b.txt"));
+		CHECK(!strcmp(c.listen, "127.0.0.1:9466") && c.poll_ms == 100);
+		pd_config_free(&c);
+	}
+	{
+		char *argv[] = {"ptescoped", "--capture", "graphs", NULL};
+
+		ret = pd_config_load(&c, 3, argv, err, sizeof(err));
+		CHECK(ret == -EINVAL && strstr(err, "--capture") && strstr(err, "graphs"));
+		pd_config_free(&c);
+	}
+	{
+		char *argv[] = {"ptescoped", "--poll-ms", "5", NULL};
+
+		CHECK(pd_config_load(&c, 3, argv, err, sizeof(err)) == -EINVAL);
+		pd_config_free(&c);
+		argv[1] = "--listen";
+		argv[2] = "localhost";
+		CHECK(pd_config_load(&c, 3, argv, err, sizeof(err)) == -EINVAL);
+		pd_config_free(&c);
+		argv[1] = "--bogus";
+		CHECK(pd_config_load(&c, 3, argv, err, sizeof(err)) == -EINVAL &&
+		      strstr(err, "unknown option"));
+		pd_config_free(&c);
+	}
+	/* the file, then the command line over it */
+	snprintf(path, sizeof(path), "%s/p.conf", dir);
+	f = fopen(path, "w");
+	fputs("# comment\n\ndetail = fork\nslow-fork-us = 500\n  capture=off \n", f);
+	fclose(f);
+	{
+		char *argv[] = {"ptescoped", "--config", path, "--detail", "section", NULL};
+
+		CHECK(!pd_config_load(&c, 5, argv, err, sizeof(err)));
+		CHECK(c.detail == PD_DETAIL_SECTION && c.slow_fork_us == 500 &&
+		      c.capture == PD_CAPTURE_OFF);
+		pd_config_free(&c);
+	}
+	f = fopen(path, "w");
+	fputs("detail = fork\nslow-fork-us = -3\n", f);
+	fclose(f);
+	{
+		char *argv[] = {"ptescoped", "--config", path, NULL};
+
+		CHECK(pd_config_load(&c, 3, argv, err, sizeof(err)) == -EINVAL);
+		CHECK(strstr(err, "p.conf:2") != NULL);
+		pd_config_free(&c);
+	}
+}
+
+/* ----------------------------------------------------------------- tfs */
+
+static void put(const char *dir, const char *rel, const char *v)
+{
+	char p[512];
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, rel);
+	f = fopen(p, "w");
+	fputs(v, f);
+	fclose(f);
+}
+
+static char *get(const char *dir, const char *rel)
+{
+	static char buf[4096];
+	char p[512];
+	FILE *f;
+	size_t n;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, rel);
+	f = fopen(p, "r");
+	if (!f)
+		return NULL;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = 0;
+	fclose(f);
+	return buf;
+}
+
+static void test_tfs(const char *dir)
+{
+	char t[512], state[600], err[512], what[512], msg[1024];
+	struct pd_tfs *a, *b;
+
+	snprintf(t, sizeof(t), "%s/tracing", dir);
+	snprintf(state, sizeof(state), "%s/state/tracefs-state", dir);
+	mkdir(t, 0700);
+	snprintf(msg, sizeof(msg), "%s/instances", t);
+	mkdir(msg, 0700);
+	snprintf(msg, sizeof(msg), "%s/options", t);
+	mkdir(msg, 0700);
+	put(t, "current_tracer", "nop\n");
+	put(t, "trace_clock", "[local] global counter mono\n");
+	put(t, "buffer_size_kb", "7 (expanded: 1408)\n");
+	put(t, "set_graph_function", "#### all functions enabled ####\n");
+	put(t, "set_ftrace_filter", "#### all functions enabled ####\n");
+	put(t, "set_event", "");
+	put(t, "tracing_on", "1\n");
+
+	CHECK(!pd_tfs_new(t, state, &a));
+	CHECK(!pd_tfs_check_top_free(a, what, sizeof(what)));
+	CHECK(pd_tfs_repair(a, "inst", msg, sizeof(msg)) == 0);
+	CHECK(!pd_tfs_write(a, "tracing_on", "0", err, sizeof(err)));
+	CHECK(!pd_tfs_write(a, "trace_clock", "mono", err, sizeof(err)));
+	CHECK(!pd_tfs_write(a, "buffer_size_kb", "8192", err, sizeof(err)));
+	CHECK(!pd_tfs_write(a, "current_tracer", "function_graph", err, sizeof(err)));
+	CHECK(!pd_tfs_write(a, "set_ftrace_filter", "", err, sizeof(err)));
+	CHECK(!pd_tfs_append(a, "set_ftrace_filter", "kernel_clone", err, sizeof(err)));
+	CHECK(pd_tfs_dirty(a));
+	CHECK(access(state, F_OK) == 0);
+	CHECK(!strcmp(get(t, "current_tracer"), "function_graph"));
+	/* a second owner sees the top level in use */
+	CHECK(!pd_tfs_new(t, state, &b));
+	CHECK(pd_tfs_check_top_free(b, what, sizeof(what)) == -EBUSY &&
+	      strstr(what, "current_tracer"));
+	pd_tfs_free(b);
+	CHECK(!pd_tfs_restore(a, err, sizeof(err)));
+	CHECK(!strcmp(get(t, "current_tracer"), "nop"));
+	CHECK(!strcmp(get(t, "trace_clock"), "local"));
+	CHECK(!strcmp(get(t, "buffer_size_kb"), "7"));
+	CHECK(!strcmp(get(t, "tracing_on"), "1"));
+	CHECK(!strcmp(get(t, "set_ftrace_filter"), ""));
+	CHECK(access(state, F_OK) != 0);
+	pd_tfs_free(a);
+
+	/* a killed run: its state file is repaired by the next one */
+	put(t, "set_ftrace_filter", "foo\nbar\n");
+	CHECK(!pd_tfs_new(t, state, &a));
+	CHECK(!pd_tfs_use_instance(a, "inst", err, sizeof(err)));
+	CHECK(!pd_tfs_drop_instance(a, err, sizeof(err)));
+	CHECK(!pd_tfs_write(a, "current_tracer", "function_graph", err, sizeof(err)));
+	CHECK(!pd_tfs_write(a, "set_ftrace_filter", "kernel_clone", err, sizeof(err)));
+	pd_tfs_free(a); /* "SIGKILL": nothing restored */
+	CHECK(!strcmp(get(t, "set_ftrace_filter"), "kernel_clone"));
+	CHECK(!pd_tfs_new(t, state, &b));
+	/* the state file names our own pid: the check treats it as dead (not another daemon) */
+	CHECK(pd_tfs_repair(b, "inst", msg, sizeof(msg)) == 2);
+	CHECK(strstr(msg, "repaired") != NULL);
+	CHECK(!strcmp(get(t, "current_tracer"), "nop"));
+	CHECK(!strcmp(get(t, "set_ftrace_filter"), "foo\nbar\n"));
+	CHECK(access(state, F_OK) != 0);
+	pd_tfs_free(b);
+
+	/* an instance of our name with no state file is a leftover of ours */
+	snprintf(msg, sizeof(msg), "%s/instances/inst", t);
+	mkdir(msg, 0700);
+	CHECK(!pd_tfs_new(t, state, &a));
+	CHECK(pd_tfs_repair(a, "inst", msg, sizeof(msg)) == 1);
+	snprintf(msg, sizeof(msg), "%s/instances/inst", t);
+	CHECK(access(msg, F_OK) != 0);
+	pd_tfs_free(a);
+
+	/* a state file from another boot is dropped, nothing restored */
+	mkdir(state, 0700);
+	rmdir(state);
+	{
+		char d2[512];
+
+		snprintf(d2, sizeof(d2), "%s/state", dir);
+		put(d2, "tracefs-state",
+		    "ptescoped-tracefs-state 1\nboot other\npid 1\nfile current_tracer 6e6f70\n");
+	}
+	put(t, "current_tracer", "function\n");
+	CHECK(!pd_tfs_new(t, state, &a));
+	CHECK(pd_tfs_repair(a, NULL, msg, sizeof(msg)) == 0);
+	CHECK(!strcmp(get(t, "current_tracer"), "function\n"));
+	CHECK(access(state, F_OK) != 0);
+	pd_tfs_free(a);
+}
+
+int main(void)
+{
+	char dir[] = "/tmp/ptescoped-unit-XXXXXX";
+	char cmd[600];
+
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	test_sysfork();
+	test_config(dir);
+	test_tfs(dir);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd))
+		fprintf(stderr, "could not remove %s\n", dir);
+	if (failures)
+		fprintf(stderr, "%d check(s) failed\n", failures);
+	else
+		printf("all daemon unit checks passed\n");
+	return failures ? 1 : 0;
+}
