@@ -1,19 +1,20 @@
 # What `cmake --install` puts where, besides the executables (their own
 # CMakeLists) and the dashboard (web/CMakeLists.txt): man pages, the systemd
-# unit, an example configuration, and the state directory's place.
+# unit, the configuration (and its example), the operator docs.
 #
 #   ${bindir}/ptescope                   ${sbindir}/ptescoped
 #   ${mandir}/man1/ptescope.1            ${mandir}/man8/ptescoped.8
 #   ${datadir}/ptescope/web/             the dashboard (--web-root)
-#   ${sysconfdir}/ptescope/ptescoped.conf.example
-#   /lib/systemd/system/ptescoped.service  (or PTESCOPE_SYSTEMD_UNIT_DIR)
+#   ${sysconfdir}/ptescope/ptescoped.conf  (only if absent: upgrades keep it)
+#   ${docdir}/examples/ptescoped.conf      the default config of this version
+#   ${docdir}/operations.md, api.md, ...
+#   systemd's unit dir/ptescoped.service (prefix /usr), else ${prefix}/lib/systemd/system
 include(GNUInstallDirs)
 
 if(EXISTS ${PROJECT_SOURCE_DIR}/docs/man/ptescoped.8)
 	install(FILES ${PROJECT_SOURCE_DIR}/docs/man/ptescoped.8 DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
 endif()
 
-# The unit is configured with the install paths (@SBINDIR@, @SYSCONFDIR@, ...).
 set(PTESCOPE_SYSTEMD_UNIT_DIR "" CACHE PATH
     "Where the systemd unit goes (default: systemd's systemdsystemunitdir, else lib/systemd/system)")
 if(NOT PTESCOPE_SYSTEMD_UNIT_DIR)
@@ -25,22 +26,46 @@ if(NOT PTESCOPE_SYSTEMD_UNIT_DIR)
 	endif()
 endif()
 
-set(SBINDIR ${CMAKE_INSTALL_FULL_SBINDIR})
-set(SYSCONFDIR ${CMAKE_INSTALL_FULL_SYSCONFDIR})
-set(LOCALSTATEDIR ${CMAKE_INSTALL_FULL_LOCALSTATEDIR})
-set(WEBDIR ${CMAKE_INSTALL_FULL_DATADIR}/ptescope/web)
-foreach(f ptescoped.service ptescoped.conf.example)
-	if(EXISTS ${PROJECT_SOURCE_DIR}/systemd/${f}.in)
-		configure_file(${PROJECT_SOURCE_DIR}/systemd/${f}.in ${PROJECT_BINARY_DIR}/systemd/${f} @ONLY)
-	elseif(EXISTS ${PROJECT_SOURCE_DIR}/systemd/${f})
-		configure_file(${PROJECT_SOURCE_DIR}/systemd/${f} ${PROJECT_BINARY_DIR}/systemd/${f} COPYONLY)
-	endif()
-endforeach()
-if(EXISTS ${PROJECT_BINARY_DIR}/systemd/ptescoped.service)
+# The unit and the config come from systemd/ as written for a /usr install;
+# the installed copies get this install's paths (prefix /usr/local: the binary
+# in /usr/local/sbin, the config in /usr/local/etc/ptescope) and, when the
+# dashboard is built, the config's web-root line enabled.
+set(_sbin ${CMAKE_INSTALL_FULL_SBINDIR})
+set(_etc ${CMAKE_INSTALL_FULL_SYSCONFDIR}/ptescope)
+set(_web ${CMAKE_INSTALL_FULL_DATADIR}/ptescope/web)
+set(_doc ${CMAKE_INSTALL_FULL_DOCDIR})
+if(EXISTS ${PROJECT_SOURCE_DIR}/systemd/ptescoped.service)
+	file(READ ${PROJECT_SOURCE_DIR}/systemd/ptescoped.service _unit)
+	string(REPLACE "/usr/sbin/ptescoped" "${_sbin}/ptescoped" _unit "${_unit}")
+	string(REPLACE "/etc/ptescope/" "${_etc}/" _unit "${_unit}")
+	string(REPLACE "file:///usr/share/doc/ptescope/" "file://${_doc}/" _unit "${_unit}")
+	file(WRITE ${PROJECT_BINARY_DIR}/systemd/ptescoped.service "${_unit}")
 	install(FILES ${PROJECT_BINARY_DIR}/systemd/ptescoped.service
 		DESTINATION ${PTESCOPE_SYSTEMD_UNIT_DIR})
 endif()
-if(EXISTS ${PROJECT_BINARY_DIR}/systemd/ptescoped.conf.example)
-	install(FILES ${PROJECT_BINARY_DIR}/systemd/ptescoped.conf.example
-		DESTINATION ${CMAKE_INSTALL_SYSCONFDIR}/ptescope)
+if(EXISTS ${PROJECT_SOURCE_DIR}/systemd/ptescoped.conf)
+	file(READ ${PROJECT_SOURCE_DIR}/systemd/ptescoped.conf _conf)
+	string(REPLACE "/etc/ptescope/" "${_etc}/" _conf "${_conf}")
+	if(PTESCOPE_WEB_DIST)
+		string(REGEX REPLACE "# *web-root = [^\n]*" "web-root = ${_web}" _conf "${_conf}")
+	endif()
+	file(WRITE ${PROJECT_BINARY_DIR}/systemd/ptescoped.conf "${_conf}")
+	# the example always; the live config only where there is none yet, so
+	# that an upgrade keeps the administrator's settings
+	install(FILES ${PROJECT_BINARY_DIR}/systemd/ptescoped.conf
+		DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
+	install(CODE "
+		set(_dst \"\$ENV{DESTDIR}${_etc}/ptescoped.conf\")
+		if(EXISTS \"\${_dst}\")
+			message(STATUS \"Keeping: \${_dst} (the new default is in ${_doc}/examples)\")
+		else()
+			file(INSTALL \"${PROJECT_BINARY_DIR}/systemd/ptescoped.conf\"
+			     DESTINATION \"${_etc}\" PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
+		endif()")
 endif()
+
+foreach(doc operations.md api.md metrics.md architecture.md)
+	if(EXISTS ${PROJECT_SOURCE_DIR}/docs/${doc})
+		install(FILES ${PROJECT_SOURCE_DIR}/docs/${doc} DESTINATION ${CMAKE_INSTALL_DOCDIR})
+	endif()
+endforeach()
