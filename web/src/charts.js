@@ -43,7 +43,7 @@ function mount(el, name, key, opts, data) {
 	}
 	unmount(el);
 	el.textContent = '';
-	const plot = new uPlot({ width: width(el), height: 260, ...opts }, data, el);
+	const plot = new uPlot(themed({ width: width(el), height: 260, ...opts }), data, el);
 	live.set(el, { key, plot });
 	ro.observe(el);
 	return plot;
@@ -57,6 +57,19 @@ export function unmount(el, name) {
 		ro.unobserve(el);
 	}
 	if (name) registry[name] = { data: [], drawn: false };
+}
+
+// uPlot paints axes on the canvas: give them the page's colours (dark mode).
+function themed(opts) {
+	const cs = getComputedStyle(document.documentElement);
+	const fg = cs.getPropertyValue('--fg').trim() || '#1d2330';
+	const line = cs.getPropertyValue('--line').trim() || '#e1e4ea';
+	for (const a of opts.axes ?? []) {
+		a.stroke ??= fg;
+		a.grid = { stroke: line, width: 1, ...(a.grid ?? {}) };
+		a.ticks = { stroke: line, width: 1, ...(a.ticks ?? {}) };
+	}
+	return opts;
 }
 
 const nsAxis = (label) => ({
