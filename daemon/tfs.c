@@ -203,6 +203,12 @@ static int normalise(const char *rel, const char *raw, char **out)
 			return -EINVAL;
 		v = strndup(o + 1, (size_t)(c - o - 1));
 	} else if (!strcmp(b, "buffer_size_kb")) {
+		/* "7 (expanded: 1408)": not allocated yet; any tracer use expands it,
+		 * so the size to give back is the expanded one */
+		const char *x = strstr(raw, "(expanded: ");
+
+		if (x)
+			raw = x + 11;
 		v = strndup(raw, strspn(raw, "0123456789"));
 		if (v && !*v) {
 			free(v);

@@ -241,7 +241,7 @@ static void test_tfs(const char *dir)
 	CHECK(!pd_tfs_restore(a, err, sizeof(err)));
 	CHECK(!strcmp(get(t, "current_tracer"), "nop"));
 	CHECK(!strcmp(get(t, "trace_clock"), "local"));
-	CHECK(!strcmp(get(t, "buffer_size_kb"), "7"));
+	CHECK(!strcmp(get(t, "buffer_size_kb"), "1408"));
 	CHECK(!strcmp(get(t, "tracing_on"), "1"));
 	CHECK(!strcmp(get(t, "set_ftrace_filter"), ""));
 	CHECK(access(state, F_OK) != 0);
