@@ -41,6 +41,9 @@
 #include "recon.h"
 
 #define DEFAULT_SPLIT_GAP_NS 1000000ull
+/* A __cond_resched lasting this long scheduled (no switch: about 1 us even under
+ * tracing in TCG); one that switched also shows children in a full graph. */
+#define RESCHED_SWITCH_NS 20000ull
 #define MAX_DEPTH 512
 #define NO_TIME PT_NO_TIME
 
@@ -114,18 +117,44 @@ struct pass_state {
 	int locks, unlocks;
 	uint64_t hold_start, hold_end;
 	int32_t ptes;
-	int passes; /* in the current container call */
-	bool pte_alloc_pending, swap_pending;
+	bool pte_alloc_pending, swap_pending; /* since the last candidate began */
+	bool lone_unlock;		      /* an unlock outside any candidate since then */
+};
+
+/*
+ * A pass candidate: a run of lock calls among the container's direct
+ * children. Untraced helpers (__pmd_alloc's page_table_lock, copy_huge_pmd's
+ * PMD locks under a filter) leave lock pairs there too, so which candidates
+ * are PTE passes, and which of those resumed a PMD, is decided when the fork
+ * is finalised (fork_finalize()).
+ */
+struct pass_cand {
+	int32_t vma;
+	uint32_t container; /* serial of its container call in the fork */
+	uint64_t start_ns, hold_ns;
+	int32_t ptes;
+	uint16_t locks;
+	bool cpte;	   /* its container is a copy_pte_range call */
+	bool resched_end;  /* ended by the __cond_resched after the unlocks */
+	bool alloc_before; /* __pte_alloc since the previous candidate */
+	bool swap_before;  /* add_swap_count_continuation since then */
+	/* an unlock of untraced work (an allocation's trylock/unlock) and no
+	 * __pte_alloc since the previous candidate: e.g. copy_huge_pmd's PMD locks */
+	bool foreign_before;
+	int8_t switched; /* the ending __cond_resched switched: 1, did not: 0, unknown: -1 */
 };
 
 struct fork_build {
 	struct pt_fork f;
-	size_t vma_cap, pass_cap;
+	size_t vma_cap;
 	int root_depth;	     /* depth of the outermost fork-path frame */
 	bool cpr_rooted;     /* only copy_page_range calls, nothing above them */
 	bool saw_root_entry; /* the outermost call's entry was seen */
 	uint64_t last_cpr_end;
 	uint64_t counts[PT_ROLE_COUNT]; /* calls seen by role */
+	struct pass_cand *cand;
+	size_t nr_cand, cand_cap;
+	uint32_t containers; /* container calls opened so far */
 };
 
 struct task {
@@ -138,6 +167,7 @@ struct task {
 	struct pass_state ps;
 	int container_depth; /* innermost open copy_pte_range/copy_page_range, -1 */
 	bool seen_before;    /* the task had events before its current fork */
+	bool resched_children; /* the open __cond_resched had calls under it */
 	bool tainted;	     /* events were lost while its stack was non-empty */
 	uint64_t orphan_counts[PT_ROLE_COUNT]; /* calls under unnamed callers */
 	/* Frames set aside by an entry at their depth (see suspend()). */
@@ -150,6 +180,8 @@ static void susp_drop(struct task *t);
 struct held {
 	struct pt_fork f;
 	uint64_t counts[PT_ROLE_COUNT];
+	struct pass_cand *cand;
+	size_t nr_cand;
 };
 
 struct recon {
@@ -222,6 +254,7 @@ static void fork_build_free(struct fork_build *b)
 	if (!b)
 		return;
 	pt_fork_release(&b->f);
+	free(b->cand);
 	free(b);
 }
 
@@ -234,8 +267,10 @@ void recon_free(struct recon *r)
 		free(r->tasks[i].susp);
 		fork_build_free(r->tasks[i].fork);
 	}
-	for (size_t i = 0; i < r->nr_held; i++)
+	for (size_t i = 0; i < r->nr_held; i++) {
 		pt_fork_release(&r->held[i].f);
+		free(r->held[i].cand);
+	}
 	free(r->held);
 	free(r->tasks);
 	pt_u64map_free(r->roles);
@@ -342,22 +377,31 @@ static int grow_array(void **arr, size_t *cap, size_t need, size_t elem)
 	return 0;
 }
 
-/* Decides the nulls of @f from what the trace could show (@caps). */
-static void fork_apply_caps(struct pt_fork *f, const uint64_t *counts, pt_caps caps)
+static int fork_finalize_passes(struct pt_fork *f, const struct pass_cand *cand, size_t n,
+				bool *passes_known);
+
+/* Builds @f's passes from its candidates and decides its nulls from what the
+ * trace could show (@caps). Returns 0 or -ENOMEM. */
+static int fork_apply_caps(struct pt_fork *f, const uint64_t *counts, const struct pass_cand *cand,
+			   size_t nr_cand, pt_caps caps)
 {
 	bool lock = caps & PT_CAP(PT_ROLE_LOCK), cpte = caps & PT_CAP(PT_ROLE_COPY_PTE_RANGE);
 	bool cpr = caps & PT_CAP(PT_ROLE_COPY_PAGE_RANGE);
+	bool passes_known;
+	int ret = fork_finalize_passes(f, cand, nr_cand, &passes_known);
 
+	if (ret)
+		return ret;
 	f->vmas = cpr ? (int64_t)f->nr_vma : PT_NULL;
 	if (!cpr)
 		f->copy_page_range_ns = NO_TIME;
-	if (lock || cpte)
+	if ((lock || cpte) && passes_known)
 		f->pte_passes = (int64_t)f->nr_pass;
 	else
 		f->pte_passes = PT_NULL;
 	/* Lock breaks need the pass boundaries and a way to tell a new PMD from a
 	 * resumed one: copy_pte_range calls, or __pte_alloc calls. */
-	if (lock && (cpte || (caps & PT_CAP(PT_ROLE_PTE_ALLOC)))) {
+	if (lock && passes_known && (cpte || (caps & PT_CAP(PT_ROLE_PTE_ALLOC)))) {
 		int64_t breaks = 0;
 
 		for (size_t i = 0; i < f->nr_pass; i++)
@@ -396,6 +440,7 @@ static void fork_apply_caps(struct pt_fork *f, const uint64_t *counts, pt_caps c
 	}
 	if (f->flags & (PT_FORK_LOST_EVENTS | PT_FORK_PARTIAL | PT_FORK_BOUNDARY_INFERRED))
 		f->complete = false;
+	return 0;
 }
 
 static int hand_over(struct recon *r, struct fork_build *b)
@@ -403,8 +448,8 @@ static int hand_over(struct recon *r, struct fork_build *b)
 	int ret = 0;
 
 	if (r->opts.caps_known) {
-		fork_apply_caps(&b->f, b->counts, r->caps);
-		if (r->opts.on_fork)
+		ret = fork_apply_caps(&b->f, b->counts, b->cand, b->nr_cand, r->caps);
+		if (!ret && r->opts.on_fork)
 			ret = r->opts.on_fork(&b->f, r->opts.ctx);
 		fork_build_free(b);
 		return ret;
@@ -416,6 +461,8 @@ static int hand_over(struct recon *r, struct fork_build *b)
 	}
 	r->held[r->nr_held].f = b->f;
 	memcpy(r->held[r->nr_held].counts, b->counts, sizeof(b->counts));
+	r->held[r->nr_held].cand = b->cand;
+	r->held[r->nr_held].nr_cand = b->nr_cand;
 	r->nr_held++;
 	free(b);
 	return 0;
@@ -439,56 +486,61 @@ static int fork_end(struct recon *r, struct task *t, bool boundary_inferred)
 	return hand_over(r, b);
 }
 
-static void pass_end(struct task *t, uint64_t end_hint)
+static void pass_end(struct task *t, uint64_t end_hint, bool by_resched, int switched)
 {
 	struct fork_build *b = t->fork;
 	struct pass_state *ps = &t->ps;
-	struct pt_pte_pass *p;
+	struct pass_cand *c;
 
 	if (!ps->in_pass)
 		return;
 	ps->in_pass = false;
-	if (!b || !b->f.nr_pass)
+	if (!b || !b->nr_cand)
 		return;
-	p = &b->f.pass[b->f.nr_pass - 1];
-	p->ptes = ps->ptes;
+	c = &b->cand[b->nr_cand - 1];
+	c->ptes = ps->ptes;
+	c->locks = (uint16_t)(ps->locks > UINT16_MAX ? UINT16_MAX : ps->locks);
+	c->resched_end = by_resched;
+	c->switched = (int8_t)switched;
 	if (ps->hold_end == NO_TIME)
 		ps->hold_end = end_hint;
 	if (ps->hold_start != NO_TIME && ps->hold_end != NO_TIME && ps->hold_end >= ps->hold_start)
-		p->hold_ns = ps->hold_end - ps->hold_start;
+		c->hold_ns = ps->hold_end - ps->hold_start;
 }
 
 static int pass_begin(struct task *t, uint64_t start, bool cpte_container)
 {
 	struct fork_build *b = t->fork;
 	struct pass_state *ps = &t->ps;
-	struct pt_pte_pass *p;
-	bool new_pmd;
 
-	if (grow_array((void **)&b->f.pass, &b->pass_cap, b->f.nr_pass + 1, sizeof(*b->f.pass)))
+	if (grow_array((void **)&b->cand, &b->cand_cap, b->nr_cand + 1, sizeof(*b->cand)))
 		return -ENOMEM;
-	new_pmd = ps->passes == 0 || (!cpte_container && ps->pte_alloc_pending);
-	p = &b->f.pass[b->f.nr_pass++];
-	*p = (struct pt_pte_pass){
+	b->cand[b->nr_cand++] = (struct pass_cand){
 		.vma = b->f.nr_vma ? (int32_t)b->f.nr_vma - 1 : -1,
+		.container = b->containers,
 		.start_ns = start,
 		.hold_ns = NO_TIME,
-		.new_pmd = new_pmd,
-		.resumed = !new_pmd && !ps->swap_pending,
+		.cpte = cpte_container,
+		.alloc_before = ps->pte_alloc_pending,
+		.swap_before = ps->swap_pending,
+		.foreign_before = ps->lone_unlock && !ps->pte_alloc_pending,
+		.switched = -1,
 	};
 	ps->in_pass = true;
 	ps->locks = ps->unlocks = 0;
 	ps->hold_start = start;
 	ps->hold_end = NO_TIME;
 	ps->ptes = 0;
-	ps->passes++;
-	ps->pte_alloc_pending = ps->swap_pending = false;
+	ps->pte_alloc_pending = ps->swap_pending = ps->lone_unlock = false;
 	return 0;
 }
 
 /* A direct child of the current container returned: drive the pass machine. */
-static int pass_child(struct task *t, enum pt_role role, uint64_t start, uint64_t end)
+static int pass_child(struct task *t, enum pt_role role, uint64_t start, uint64_t end,
+		      uint64_t dur)
 {
+	int switched;
+
 	struct pass_state *ps = &t->ps;
 	bool cpte = t->stack[t->container_depth].role == PT_ROLE_COPY_PTE_RANGE;
 	int ret;
@@ -496,7 +548,7 @@ static int pass_child(struct task *t, enum pt_role role, uint64_t start, uint64_
 	switch (role) {
 	case PT_ROLE_LOCK:
 		if (ps->in_pass && (ps->unlocks > 0 || ps->locks >= 2))
-			pass_end(t, start);
+			pass_end(t, start, false, -1);
 		if (!ps->in_pass && (ret = pass_begin(t, start, cpte)))
 			return ret;
 		ps->locks++;
@@ -505,21 +557,90 @@ static int pass_child(struct task *t, enum pt_role role, uint64_t start, uint64_
 		if (ps->in_pass) {
 			ps->unlocks++;
 			ps->hold_end = end;
+		} else {
+			ps->lone_unlock = true;
 		}
 		break;
 	case PT_ROLE_RESCHED:
-		pass_end(t, start);
+		switched = t->resched_children || (dur != NO_TIME && dur >= RESCHED_SWITCH_NS);
+		if (!t->resched_children && dur == NO_TIME)
+			switched = -1;
+		pass_end(t, start, true, switched);
 		break;
 	case PT_ROLE_PTE_ALLOC:
-		pass_end(t, start);
+		pass_end(t, start, false, -1);
 		ps->pte_alloc_pending = true;
 		break;
 	case PT_ROLE_SWAP_CONT:
-		pass_end(t, start);
+		pass_end(t, start, false, -1);
 		ps->swap_pending = true;
 		break;
 	default:
 		break;
+	}
+	return 0;
+}
+
+/*
+ * Turns a fork's pass candidates into its passes. Where copy_pte_range is a
+ * function every candidate inside it is a pass. Where it is inlined, a PTE
+ * pass takes the two PTE locks and ends with the cond_resched() that follows
+ * every pass; when the fork shows any such candidate, candidates that do not
+ * look like that are foreign lock pairs and are dropped; when it shows none
+ * (a kernel or filter without __cond_resched), passes cannot be told apart:
+ * *passes_known is false. A kept pass starts a new PMD when it is the first
+ * of its container call or a __pte_alloc came since the previous kept pass;
+ * otherwise it resumed after a lock break, unless a swap continuation
+ * explains the retry. Returns 0 or -ENOMEM.
+ */
+static int fork_finalize_passes(struct pt_fork *f, const struct pass_cand *cand, size_t n,
+				bool *passes_known)
+{
+	bool resched_mode = false, first = true, alloc = false, swap = false;
+	uint32_t container = UINT32_MAX;
+	int prev_switched = -1;
+
+	*passes_known = true;
+	for (size_t i = 0; i < n; i++)
+		if (!cand[i].cpte && cand[i].resched_end && cand[i].locks >= 2)
+			resched_mode = true;
+	free(f->pass);
+	f->pass = NULL;
+	f->nr_pass = 0;
+	if (n && !(f->pass = calloc(n, sizeof(*f->pass))))
+		return -ENOMEM;
+	for (size_t i = 0; i < f->nr_vma; i++)
+		f->vma[i].passes = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct pass_cand *c = &cand[i];
+		struct pt_pte_pass *p;
+
+		if (c->container != container) {
+			container = c->container;
+			first = true;
+			alloc = swap = false;
+		}
+		alloc |= c->alloc_before;
+		swap |= c->swap_before;
+		if (!c->cpte && resched_mode &&
+		    (!(c->resched_end && c->locks >= 2) || c->foreign_before))
+			continue;
+		if (!c->cpte && !resched_mode)
+			*passes_known = false;
+		p = &f->pass[f->nr_pass++];
+		p->vma = c->vma;
+		p->ptes = c->ptes;
+		p->start_ns = c->start_ns;
+		p->hold_ns = c->hold_ns;
+		p->new_pmd = first || (!c->cpte && alloc);
+		/* resumed after a lock break: the previous pass's cond_resched did
+		 * schedule (or the trace cannot say) */
+		p->resumed = !p->new_pmd && !swap && prev_switched != 0;
+		prev_switched = c->switched;
+		if (c->vma >= 0 && (size_t)c->vma < f->nr_vma)
+			f->vma[c->vma].passes++;
+		first = false;
+		alloc = swap = false;
 	}
 	return 0;
 }
@@ -570,7 +691,7 @@ static int stack_cut(struct recon *r, struct task *t, int depth)
 		if (!fr->placeholder)
 			lost = true;
 		if (t->container_depth == t->len - 1) {
-			pass_end(t, NO_TIME);
+			pass_end(t, NO_TIME, false, -1);
 			t->container_depth = -1;
 		}
 		t->len--;
@@ -674,6 +795,8 @@ static int frame_push(struct recon *r, struct task *t, const struct pt_event *ev
 					    .role = (uint8_t)role,
 					    .in_irq = ev->in_irq,
 					    .vma = -1};
+	if (role == PT_ROLE_RESCHED)
+		t->resched_children = false;
 	return frame_opened(r, t, depth, ev->ts_ns, true);
 }
 
@@ -867,9 +990,9 @@ static int frame_opened(struct recon *r, struct task *t, int depth, uint64_t ts,
 		*v = (struct pt_vma_copy){.start_ns = NO_TIME, .dur_ns = NO_TIME};
 	}
 	if (is_container(role)) {
-		pass_end(t, NO_TIME);
+		pass_end(t, NO_TIME, false, -1);
 		t->container_depth = depth;
-		t->ps.passes = 0;
+		b->containers++;
 		t->ps.pte_alloc_pending = t->ps.swap_pending = false;
 		if (role == PT_ROLE_COPY_PTE_RANGE && t->ps.in_pass)
 			t->ps.in_pass = false;
@@ -885,6 +1008,8 @@ static int frame_closed(struct recon *r, struct task *t, int depth, const struct
 
 	if (role != PT_ROLE_OTHER)
 		r->caps |= PT_CAP(role);
+	if (depth > 0 && depth <= t->len && t->stack[depth - 1].role == PT_ROLE_RESCHED)
+		t->resched_children = true;
 	if (!b) {
 		/* calls under a caller we have not identified yet (the recording
 		 * began inside it): counted, in case it turns out to be a fork */
@@ -895,7 +1020,7 @@ static int frame_closed(struct recon *r, struct task *t, int depth, const struct
 	if (!fr->in_irq)
 		b->counts[role]++;
 	if (t->container_depth >= 0 && depth == t->container_depth + 1 && !fr->in_irq) {
-		int ret = pass_child(t, role, start, end);
+		int ret = pass_child(t, role, start, end, dur);
 
 		if (ret)
 			return ret;
@@ -921,7 +1046,7 @@ static int frame_closed(struct recon *r, struct task *t, int depth, const struct
 
 	/* a fork-path call returned */
 	if (is_container(role) && t->container_depth == depth) {
-		pass_end(t, end);
+		pass_end(t, end, false, -1);
 		container_refresh(t);
 	}
 	switch (role) {
@@ -940,9 +1065,6 @@ static int frame_closed(struct recon *r, struct task *t, int depth, const struct
 
 			v->start_ns = start;
 			v->dur_ns = dur;
-			for (size_t i = 0; i < b->f.nr_pass; i++)
-				if (b->f.pass[i].vma == fr->vma)
-					v->passes++;
 		}
 		if (dur != NO_TIME)
 			b->f.copy_page_range_ns += dur;
@@ -1099,10 +1221,13 @@ int recon_finish(struct recon *r)
 	for (size_t i = 0; i < r->nr_held; i++) {
 		struct held *h = &r->held[i];
 
-		fork_apply_caps(&h->f, h->counts, r->caps);
+		if (!ret)
+			ret = fork_apply_caps(&h->f, h->counts, h->cand, h->nr_cand, r->caps);
 		if (!ret && r->opts.on_fork)
 			ret = r->opts.on_fork(&h->f, r->opts.ctx);
 		pt_fork_release(&h->f);
+		free(h->cand);
+		h->cand = NULL;
 	}
 	r->nr_held = 0;
 	return ret;

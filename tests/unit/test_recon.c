@@ -97,8 +97,9 @@ static void finish(void)
 }
 
 /* One pass of an inlined copy_pte_range: lock, lock, N x vm_normal_page, unlock, unlock,
- * __cond_resched; children at depth @d; starts at @t, each call 1 us apart. */
-static uint64_t pass(int pid, int d, uint64_t t, int ptes, bool pte_alloc)
+ * __cond_resched (which schedules, with __schedule under it, if @switch_after);
+ * children at depth @d; starts at @t, each call 1 us apart. */
+static uint64_t pass_sw(int pid, int d, uint64_t t, int ptes, bool pte_alloc, bool switch_after)
 {
 	if (pte_alloc) {
 		LEAF(0, pid, d, "__pte_alloc", t, US / 2);
@@ -114,8 +115,19 @@ static uint64_t pass(int pid, int d, uint64_t t, int ptes, bool pte_alloc)
 	t += US;
 	LEAF(0, pid, d, "_raw_spin_unlock", t, US / 2);
 	t += US;
+	if (switch_after) {
+		ENTRY(0, pid, d, "__cond_resched", t);
+		LEAF(0, pid, d + 1, "__schedule", t + US, 100 * US);
+		EXIT(0, pid, d, "__cond_resched", t + 102 * US, 102 * US);
+		return t + 103 * US;
+	}
 	LEAF(0, pid, d, "__cond_resched", t, US / 2);
 	return t + US;
+}
+
+static uint64_t pass(int pid, int d, uint64_t t, int ptes, bool pte_alloc)
+{
+	return pass_sw(pid, d, t, ptes, pte_alloc, false);
 }
 
 /* kernel_clone > copy_process > dup_mmap > 2 x copy_page_range, fork event inside. */
@@ -131,7 +143,7 @@ static void test_full_fork(void)
 	LEAF(0, 10, 3, "copy_page_range", 1003 * US, US); /* a VMA that needs no copy */
 	ENTRY(0, 10, 3, "copy_page_range", 1005 * US);
 	t = pass(10, 4, 1006 * US, 3, true);	/* new PMD */
-	t = pass(10, 4, t, 2, true);		/* new PMD */
+	t = pass_sw(10, 4, t, 2, true, true);	/* new PMD; ends scheduling away */
 	t = pass(10, 4, t, 4, false);		/* resumed: a lock break */
 	EXIT(0, 10, 3, "copy_page_range", t, t - 1005 * US);
 	EXIT(0, 10, 2, "dup_mmap", t + US, t + US - 1002 * US);
@@ -184,7 +196,9 @@ static void test_old_names(void)
 	LEAF(0, 5, 2, "rt_spin_lock", 104 * US, US);
 	LEAF(0, 5, 2, "rt_spin_unlock", 105 * US, US);
 	LEAF(0, 5, 2, "rt_spin_unlock", 106 * US, US);
-	LEAF(0, 5, 2, "_cond_resched", 107 * US, US);
+	ENTRY(0, 5, 2, "_cond_resched", 107 * US); /* it schedules: */
+	LEAF(0, 5, 3, "__schedule", 107 * US + 100, US / 2);
+	EXIT(0, 5, 2, "_cond_resched", 108 * US - 100, US - 200);
 	LEAF(0, 5, 2, "rt_spin_lock", 108 * US, US); /* resumed after the resched */
 	LEAF(0, 5, 2, "rt_spin_lock", 109 * US, US);
 	LEAF(0, 5, 2, "_cond_resched", 110 * US, US);
@@ -215,8 +229,8 @@ static void test_cpte_function(void)
 	LEAF(0, 7, 2, "_raw_spin_lock", 13 * US, US);
 	LEAF(0, 7, 2, "_raw_spin_unlock", 14 * US, US);
 	LEAF(0, 7, 2, "_raw_spin_unlock", 15 * US, US);
-	LEAF(0, 7, 2, "__cond_resched", 16 * US, US);
-	LEAF(0, 7, 2, "_raw_spin_lock", 17 * US, US); /* same call: resumed */
+	LEAF(0, 7, 2, "__cond_resched", 16 * US, 40 * US); /* 40 us: it scheduled */
+	LEAF(0, 7, 2, "_raw_spin_lock", 57 * US, US); /* same call: resumed */
 	LEAF(0, 7, 2, "_raw_spin_lock", 18 * US, US);
 	LEAF(0, 7, 2, "_raw_spin_unlock", 19 * US, US);
 	LEAF(0, 7, 2, "_raw_spin_unlock", 20 * US, US);
@@ -305,6 +319,7 @@ static void test_irq_before_exit(void)
 	EXIT(0, 4, 1, "vm_normal_page", 14 * US, US);
 	LEAF(0, 4, 1, "_raw_spin_unlock", 19 * US, US);
 	LEAF(0, 4, 1, "_raw_spin_unlock", 20 * US, US);
+	LEAF(0, 4, 1, "__cond_resched", 21 * US, US / 2);
 	EXIT(0, 4, 0, "copy_page_range", 22 * US, 12 * US);
 	fork_event(0, 4, 9, 23 * US);
 	finish();
@@ -496,6 +511,37 @@ static void test_irq_lock_in_pass(void)
 	forks_free(&fs);
 }
 
+/* Locks-level filter (no copy_huge_pmd, no trylock): each huge PMD copy shows
+ * as the allocation's resched and unlock, then the PMD locks. No PTE pass, no break. */
+static void test_huge_pmd_locks(void)
+{
+	struct forks fs;
+	uint64_t t = 10 * US;
+
+	start(&fs);
+	LEAF(0, 12, 0, "schedule", 1 * US, US);
+	ENTRY(0, 12, 0, "copy_page_range", 5 * US);
+	for (int i = 0; i < 4; i++) {
+		LEAF(0, 12, 1, "__cond_resched", t, US); /* pte_alloc_one -> __alloc_pages */
+		LEAF(0, 12, 1, "_raw_spin_unlock", t + 2 * US, US); /* pcp trylock/unlock */
+		LEAF(0, 12, 1, "_raw_spin_lock", t + 4 * US, US);
+		LEAF(0, 12, 1, "_raw_spin_lock", t + 6 * US, US);
+		LEAF(0, 12, 1, "_raw_spin_unlock", t + 8 * US, US);
+		LEAF(0, 12, 1, "_raw_spin_unlock", t + 10 * US, US);
+		t += 12 * US;
+	}
+	t = pass(12, 1, t, 0, true); /* then one real PTE pass on a new PMD */
+	t = pass(12, 1, t, 0, false); /* the next one resumes, but nothing scheduled */
+	EXIT(0, 12, 0, "copy_page_range", t, t - 5 * US);
+	fork_event(0, 12, 13, t + US);
+	finish();
+	CHECK_EQ(fs.n, 1);
+	CHECK_EQ(fs.f[0].pte_passes, 2);
+	CHECK_EQ(fs.f[0].lock_breaks, 0);
+	CHECK(fs.f[0].complete);
+	forks_free(&fs);
+}
+
 static void test_roles(void)
 {
 	CHECK_EQ(pt_role_of("kernel_clone"), PT_ROLE_KERNEL_CLONE);
@@ -522,5 +568,6 @@ int main(void)
 	test_two_tasks();
 	test_depth_limited();
 	test_irq_lock_in_pass();
+	test_huge_pmd_locks();
 	TEST_DONE();
 }
