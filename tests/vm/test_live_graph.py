@@ -36,9 +36,14 @@ export ASAN_OPTIONS=detect_leaks=0:detect_odr_violation=0
 snap() {
 	for f in current_tracer tracing_on trace_clock buffer_size_kb set_event set_ftrace_filter \
 		set_graph_function options/funcgraph-irqs; do
-		# "7 (expanded: 1408)" becomes "1408" once any tracer ran: the same setting
-		printf '%s: ' $f; cat $T/$f 2>/dev/null | sed 's/.*(expanded: \([0-9]*\))/\1/' | tr '\n' ' '
-		echo
+		# "7 (expanded: 1408)" becomes "1408" once any tracer ran, and the kernel
+		# reads a written 1408 back as 1410 (page rounding): the same setting
+		printf '%s: ' $f
+		if [ $f = buffer_size_kb ]; then
+			sed 's/.*(expanded: \([0-9]*\))/\1/' $T/$f | awk '{print int(($1 + 8) / 16) * 16}'
+		else
+			cat $T/$f 2>/dev/null | tr '\n' ' '; echo
+		fi
 	done
 	ls $T/instances
 }
