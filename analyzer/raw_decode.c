@@ -12,6 +12,8 @@
 
 struct field {
 	int offset, size; /* size 0: absent */
+	bool dynamic;	  /* __data_loc: a 32-bit (length << 16 | offset) locator */
+	bool relative;	  /* __rel_loc: the offset counts from the field's end */
 };
 
 struct pt_raw_decoder {
@@ -29,13 +31,14 @@ static struct field field_of(struct tep_event *ev, const char *name)
 	struct tep_format_field *f;
 
 	if (!ev)
-		return (struct field){0, 0};
+		return (struct field){0, 0, false, false};
 	f = tep_find_field(ev, name);
 	if (!f)
 		f = tep_find_common_field(ev, name);
 	if (!f || f->offset < 0 || f->size <= 0 || f->size > 4096)
-		return (struct field){0, 0};
-	return (struct field){f->offset, f->size};
+		return (struct field){0, 0, false, false};
+	return (struct field){f->offset, f->size, (f->flags & TEP_FIELD_IS_DYNAMIC) != 0,
+			      (f->flags & TEP_FIELD_IS_RELATIVE) != 0};
 }
 
 int pt_raw_decoder_new(struct tep_handle *tep, struct pt_raw_decoder **out)
@@ -131,16 +134,33 @@ static uint64_t num(const struct pt_raw_decoder *d, const void *data, int size, 
 	return tep_read_number(d->tep, p, f.size);
 }
 
-static void str(const void *data, int size, struct field f, char *out, size_t outlen)
+/* Copies a char[] field, fixed (char comm[16]) or dynamic (__data_loc char[],
+ * newer kernels), bounded by the record and by @outlen. */
+static void str(const struct pt_raw_decoder *d, const void *data, int size, struct field f,
+		char *out, size_t outlen)
 {
-	size_t len = 0;
+	size_t len = 0, max = (size_t)f.size;
 	const char *p;
 
 	out[0] = '\0';
 	if (!f.size || f.offset + f.size > size)
 		return;
 	p = (const char *)data + f.offset;
-	while (len < (size_t)f.size && len + 1 < outlen && p[len])
+	if (f.dynamic) {
+		bool ok = true;
+		uint64_t loc = num(d, data, size, f, &ok);
+		size_t off = (size_t)(loc & 0xffff), n = (size_t)(loc >> 16) & 0xffff;
+
+		if (!ok)
+			return;
+		if (f.relative)
+			off += (size_t)f.offset + (size_t)f.size;
+		if (off > (size_t)size || n > (size_t)size - off)
+			return;
+		p = (const char *)data + off;
+		max = n;
+	}
+	while (len < max && len + 1 < outlen && p[len])
 		len++;
 	memcpy(out, p, len);
 	out[len] = '\0';
@@ -182,8 +202,8 @@ int pt_raw_decode(const struct pt_raw_decoder *d, const void *data, int size,
 		ev->type = PT_EV_FORK;
 		ev->pid = (int)(int32_t)num(d, data, size, d->f_ppid, &ok);
 		ev->child_pid = (int)(int32_t)num(d, data, size, d->f_cpid, &ok);
-		str(data, size, d->f_pcomm, ev->parent_comm, sizeof(ev->parent_comm));
-		str(data, size, d->f_ccomm, ev->child_comm, sizeof(ev->child_comm));
+		str(d, data, size, d->f_pcomm, ev->parent_comm, sizeof(ev->parent_comm));
+		str(d, data, size, d->f_ccomm, ev->child_comm, sizeof(ev->child_comm));
 	} else {
 		return 0;
 	}

@@ -79,6 +79,24 @@ static const char exit_moved_fmt[] =
 	"\n"
 	"print fmt: \"<-- %ps\", (void *)REC->func\n";
 
+/* sched_process_fork as Linux 6.18 describes it: the comms are dynamic strings. */
+static const char fork_dyn_fmt[] =
+	"name: sched_process_fork\n"
+	"ID: 366\n"
+	"format:\n"
+	"\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n"
+	"\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;\n"
+	"\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;\n"
+	"\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n"
+	"\n"
+	"\tfield:__data_loc char[] parent_comm;\toffset:8;\tsize:4;\tsigned:0;\n"
+	"\tfield:pid_t parent_pid;\toffset:12;\tsize:4;\tsigned:1;\n"
+	"\tfield:__data_loc char[] child_comm;\toffset:16;\tsize:4;\tsigned:0;\n"
+	"\tfield:pid_t child_pid;\toffset:20;\tsize:4;\tsigned:1;\n"
+	"\n"
+	"print fmt: \"comm=%s pid=%d child_comm=%s child_pid=%d\", __get_str(parent_comm), "
+	"REC->parent_pid, __get_str(child_comm), REC->child_pid\n";
+
 static void put(unsigned char *buf, int off, uint64_t v, int size)
 {
 	memcpy(buf + off, &v, (size_t)size); /* host order: the tep handle is host order */
@@ -186,6 +204,46 @@ static void test_moved_fields(void)
 	tep_free(tep);
 }
 
+static void test_dynamic_comms(void)
+{
+	struct tep_handle *tep = tep_alloc();
+	struct pt_raw_decoder *d = NULL;
+	struct pt_raw_event ev;
+	unsigned char rec[64];
+
+	tep_set_long_size(tep, 8);
+	tep_set_file_bigendian(tep, tep_is_bigendian() ? TEP_BIG_ENDIAN : TEP_LITTLE_ENDIAN);
+	CHECK_EQ(tep_parse_event(tep, fork_dyn_fmt, sizeof(fork_dyn_fmt) - 1, "sched"), 0);
+	CHECK_EQ(pt_raw_decoder_new(tep, &d), 0);
+	if (!d) {
+		tep_free(tep);
+		return;
+	}
+	CHECK(pt_raw_decoder_has_fork(d));
+	CHECK(!pt_raw_decoder_has_graph(d));
+	memset(rec, 0, sizeof(rec));
+	put(rec, 0, 366, 2);
+	put(rec, 4, 4242, 4);
+	put(rec, 8, (7u << 16) | 24, 4); /* "python3" + NUL at 24 */
+	put(rec, 12, 4242, 4);
+	put(rec, 16, (5u << 16) | 32, 4); /* "gunic" at 32, no NUL inside its length */
+	put(rec, 20, 4243, 4);
+	memcpy(rec + 24, "python3", 8);
+	memcpy(rec + 32, "gunicorn", 8);
+	CHECK_EQ(pt_raw_decode(d, rec, 40, &ev), 1);
+	CHECK_EQ(ev.type, PT_EV_FORK);
+	CHECK_EQ(ev.pid, 4242);
+	CHECK_EQ(ev.child_pid, 4243);
+	CHECK(!strcmp(ev.parent_comm, "python3"));
+	CHECK(!strcmp(ev.child_comm, "gunic"));
+	/* a locator pointing outside the record gives an empty comm, not a read past it */
+	put(rec, 8, (16u << 16) | 30, 4);
+	CHECK_EQ(pt_raw_decode(d, rec, 40, &ev), 1);
+	CHECK(!strcmp(ev.parent_comm, ""));
+	pt_raw_decoder_free(d);
+	tep_free(tep);
+}
+
 static void test_no_events(void)
 {
 	struct tep_handle *tep = tep_alloc();
@@ -200,6 +258,7 @@ int main(void)
 {
 	test_debian61();
 	test_moved_fields();
+	test_dynamic_comms();
 	test_no_events();
 	TEST_DONE();
 }
