@@ -73,9 +73,6 @@ struct pd_capture {
 	/* syscall event ids: enter, exit; -1 when absent */
 	int sys_enter[4], sys_exit[4];
 	struct tep_format_field *exit_ret[4];
-	/* sched_process_fork comms when the kernel makes them __data_loc strings
-	 * (newer kernels; raw_decode reads fixed char[16] arrays only) */
-	struct tep_format_field *fork_pcomm, *fork_ccomm;
 	/* graph: traced functions and their addresses */
 	const char *funcs[MAX_FUNCS];
 	int nr_funcs;
@@ -494,17 +491,6 @@ static int load_events(struct pd_capture *c, char *err, size_t errlen)
 			 c->mode == PD_CAPTURE_GRAPH ? " or funcgraph_entry/exit" : "");
 		return -ENOTSUP;
 	}
-	{
-		struct tep_event *fe = tep_find_event_by_name(c->tep, "sched", "sched_process_fork");
-		struct tep_format_field *pf = fe ? tep_find_field(fe, "parent_comm") : NULL;
-		struct tep_format_field *cf = fe ? tep_find_field(fe, "child_comm") : NULL;
-
-		if (pf && cf && (pf->flags & TEP_FIELD_IS_DYNAMIC) &&
-		    (cf->flags & TEP_FIELD_IS_DYNAMIC) && pf->size == 4 && cf->size == 4) {
-			c->fork_pcomm = pf;
-			c->fork_ccomm = cf;
-		}
-	}
 	for (int i = 0; i < 4; i++) {
 		char name[32];
 		struct tep_event *e;
@@ -532,27 +518,6 @@ static int load_events(struct pd_capture *c, char *err, size_t errlen)
 			return -ENOMEM;
 	}
 	return 0;
-}
-
-/* Copies the __data_loc string of @f in record @data (@size bytes) into @out. */
-static void dyn_str(const void *data, int size, const struct tep_format_field *f, char *out,
-		    size_t outlen)
-{
-	uint32_t loc, off, len;
-
-	out[0] = 0;
-	if (f->offset + 4 > size)
-		return;
-	memcpy(&loc, (const char *)data + f->offset, 4);
-	off = loc & 0xffff;
-	len = loc >> 16;
-	if (off + len > (uint32_t)size)
-		return;
-	len = (uint32_t)strnlen((const char *)data + off, len);
-	if (len >= outlen)
-		len = (uint32_t)outlen - 1;
-	memcpy(out, (const char *)data + off, len);
-	out[len] = 0;
 }
 
 static struct qev *q_push(struct cpu_buf *b)
@@ -631,12 +596,6 @@ static int decode_page(struct pd_capture *c, struct cpu_buf *b)
 		} else if (pt_raw_decode(c->dec, data, rec.size, &raw) == 1) {
 			if (!(e = q_push(b)))
 				return -ENOSPC;
-			if (raw.type == PT_EV_FORK && c->fork_pcomm) {
-				dyn_str(data, rec.size, c->fork_pcomm, raw.parent_comm,
-					sizeof(raw.parent_comm));
-				dyn_str(data, rec.size, c->fork_ccomm, raw.child_comm,
-					sizeof(raw.child_comm));
-			}
 			e->ts = ts;
 			e->kind = Q_RAW;
 			e->raw = raw;
