@@ -1090,6 +1090,17 @@ static int frame_closed(struct recon *r, struct task *t, int depth, const struct
 	return fork_end(r, t, false);
 }
 
+/* What sched_process_fork says: the parent and the child. */
+static void fork_take_event(struct fork_build *b, const struct pt_event *ev)
+{
+	b->f.parent_pid = ev->pid;
+	b->f.child_pid = ev->child_pid;
+	if (ev->comm)
+		snprintf(b->f.parent_comm, sizeof(b->f.parent_comm), "%s", ev->comm);
+	if (ev->child_comm)
+		snprintf(b->f.child_comm, sizeof(b->f.child_comm), "%s", ev->child_comm);
+}
+
 static int on_fork_event(struct recon *r, const struct pt_event *ev)
 {
 	struct task *t = task_get(r, ev->pid, ev->cpu);
@@ -1118,22 +1129,11 @@ static int on_fork_event(struct recon *r, const struct pt_event *ev)
 			return ret;
 		t->fork->saw_root_entry = true;
 		t->fork->f.copy_page_range_ns = NO_TIME;
-		b = t->fork;
-		b->f.parent_pid = ev->pid;
-		b->f.child_pid = ev->child_pid;
-		if (ev->comm)
-			snprintf(b->f.parent_comm, sizeof(b->f.parent_comm), "%s", ev->comm);
-		if (ev->child_comm)
-			snprintf(b->f.child_comm, sizeof(b->f.child_comm), "%s", ev->child_comm);
+		fork_take_event(t->fork, ev);
 		return fork_end(r, t, false);
 	}
 	b = t->fork;
-	b->f.parent_pid = ev->pid;
-	b->f.child_pid = ev->child_pid;
-	if (ev->comm)
-		snprintf(b->f.parent_comm, sizeof(b->f.parent_comm), "%s", ev->comm);
-	if (ev->child_comm)
-		snprintf(b->f.child_comm, sizeof(b->f.child_comm), "%s", ev->child_comm);
+	fork_take_event(b, ev);
 	if (b->cpr_rooted && t->len <= b->root_depth)
 		return fork_end(r, t, false);
 	return 0;
