@@ -134,3 +134,34 @@ def status_of(resp):
         return int(resp.split(b" ", 2)[1])
     except (IndexError, ValueError):
         return 0
+
+
+def upload(port, path, body, headers=None, timeout=60):
+    """POSTs @body the way curl does for large bodies (Expect: 100-continue):
+    the body is only sent once the server said 100 Continue, so a refusal
+    (401, 413) comes back before it. Returns (status, headers, body)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    h = {"Host": "127.0.0.1", "Content-Length": str(len(body)), "Expect": "100-continue",
+         "Connection": "close"}
+    h.update(headers or {})
+    s.sendall(("POST %s HTTP/1.1\r\n" % path).encode() +
+              b"".join(("%s: %s\r\n" % kv).encode() for kv in h.items()) + b"\r\n")
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        b = s.recv(65536)
+        if not b:
+            break
+        buf += b
+    if buf.startswith(b"HTTP/1.1 100"):
+        buf = buf.split(b"\r\n\r\n", 1)[1]
+        s.sendall(body)
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        buf += b
+    s.close()
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    hd = dict((l.split(":", 1)[0].lower(), l.split(":", 1)[1].strip()) for l in lines[1:] if ":" in l)
+    return status_of(buf), hd, rest

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -179,6 +180,8 @@ int main(int argc, char **argv)
 	sigset_t set;
 	int opt, sig;
 
+	/* Dies with the test that started it, whatever killed the test. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	pthread_mutex_init(&d.lock, NULL);
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {

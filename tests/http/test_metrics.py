@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""/metrics: valid Prometheus text (promtool check metrics), values that match
+the database, the comm label limited to the allow-list plus "other"."""
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+from common import Driver, check, finish, replay_db, request, scratch, sql, synth_db, FIXTURES
+
+promtool = shutil.which("promtool")
+if not promtool:
+    print("promtool not installed (Debian package prometheus): skipped")
+    sys.exit(77)
+
+d = scratch("metrics")
+db = os.path.join(d, "m.db")
+replay_db(db, os.path.join(FIXTURES, "forker-200mb-graph.dat"),
+          os.path.join(FIXTURES, "forker-64mb-graph-partial.txt"))
+synth_db(db, 3000)
+srv = Driver(db, "--comm-allow", "forker,postgres,redis-server")
+st, hd, body = request(srv.port, "GET", "/metrics")
+text = body.decode()
+check(st == 200 and hd["content-type"].startswith("text/plain; version=0.0.4"),
+      "/metrics 200 text/plain; version=0.0.4")
+p = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True)
+check(p.returncode == 0, "promtool check metrics: %s" % (p.stdout + p.stderr).decode().strip()[:300])
+
+samples = {}
+for line in text.splitlines():
+    if line and not line.startswith("#"):
+        name, value = line.rsplit(" ", 1)
+        samples[name] = float(value)
+
+
+def val(name):
+    return samples.get(name, 0.0)
+
+
+comms = set(re.findall(r'comm="([^"]*)"', text))
+check(comms == {"forker", "postgres", "redis-server", "other"},
+      "comm label values: the allow-list plus other (%s)" % sorted(comms))
+total = sql(db, "SELECT count(*) FROM fork")[0][0]
+got = sum(v for k, v in samples.items() if k.startswith("ptescope_forks_total{"))
+check(got == total, "sum of ptescope_forks_total = forks stored (%d)" % total)
+n = sql(db, "SELECT count(*) FROM fork WHERE parent_comm='forker'")[0][0]
+check(val('ptescope_forks_total{comm="forker"}') == n, "forker forks: %d" % n)
+n = sql(db, "SELECT count(*) FROM fork WHERE parent_comm NOT IN ('forker','postgres',"
+            "'redis-server') OR parent_comm IS NULL")[0][0]
+check(val('ptescope_forks_total{comm="other"}') == n, "other: %d" % n)
+ptes = sql(db, "SELECT sum(ptes) FROM fork WHERE complete AND parent_comm='forker'")[0][0]
+check(val('ptescope_ptes_copied_total{comm="forker"}') == ptes, "PTEs copied by forker: %d" % ptes)
+lb = sql(db, "SELECT sum(lock_breaks) FROM fork WHERE complete AND parent_comm='postgres'")[0][0]
+check(val('ptescope_lock_breaks_total{comm="postgres"}') == lb, "lock breaks of postgres: %d" % lb)
+n = sql(db, "SELECT count(*) FROM fork WHERE complete AND parent_comm='forker' AND "
+            "coalesce(kernel_clone_ns, copy_process_ns, dup_mmap_ns, copy_page_range_ns) "
+            "IS NOT NULL")[0][0]
+check(val('ptescope_fork_duration_seconds_count{comm="forker"}') == n and
+      val('ptescope_fork_duration_seconds_bucket{comm="forker",le="+Inf"}') == n,
+      "fork duration histogram count for forker: %d" % n)
+# Buckets against the database: forker forks of copy_page_range <= 50 ms.
+n = sql(db, "SELECT count(*) FROM fork WHERE complete AND parent_comm='forker' AND "
+            "copy_page_range_ns <= 50000000")[0][0]
+check(val('ptescope_fork_phase_duration_seconds_bucket{comm="forker",phase="copy_page_range",'
+          'le="0.05"}') == n, "copy_page_range <= 50 ms bucket for forker: %d" % n)
+npass = sql(db, "SELECT count(*) FROM pte_pass p JOIN fork f ON f.id = p.fork_id WHERE "
+                "f.complete AND f.parent_comm='forker' AND p.hold_ns IS NOT NULL")[0][0]
+check(val('ptescope_pte_lock_hold_seconds_count{comm="forker"}') == npass,
+      "PTE lock hold histogram counts every timed pass of forker: %d" % npass)
+check(val("ptescope_capture_healthy") == 1 and val('ptescope_capture_mode{mode="off"}') == 1,
+      "capture mode and health gauges")
+check(any(k.startswith("ptescope_build_info{version=") for k in samples), "build info")
+check(val('ptescope_events_read_total{source="replay"}') > 0 and
+      'ptescope_events_lost_total{source="replay"}' in samples, "events read and lost")
+lines = len(text.splitlines())
+check(lines < 2000, "bounded output: %d lines for 4 comm groups" % lines)
+srv.stop()
+finish()
