@@ -29,7 +29,7 @@
 #define PAGE_MAX 1000
 #define TOP_MAX 100
 #define TS_MAX 10000
-#define SAMPLE_MAX 20000
+#define SAMPLE_MAX 5000
 #define DETAIL_MAX 100000
 
 /* ------------------------------------------------------------- parameters */
