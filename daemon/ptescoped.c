@@ -511,8 +511,7 @@ int main(int argc, char **argv)
 					    .web_root = d.cfg.web_root,
 					    .token_file = d.cfg.token_file,
 					    .max_upload_bytes = d.cfg.max_upload_mb << 20,
-					    .max_connections = 64,
-					    .max_per_ip = 16,
+					    /* connection limits: the HTTP layer's defaults */
 					    .timeout_s = 30,
 					    .threads = 2};
 		struct pd_core core = {.ctx = &d,
