@@ -83,7 +83,8 @@ if start section --detail section; then
 	forker --mib 64 --forks 2 --thp off --cpu 1 > $O/nobreak.gt
 	hog --cpu 1 --seconds 300 > /dev/null & H=$!
 	sleep 0.3
-	forker --mib 64 --forks 3 --thp off --cpu 1 > $O/break.gt
+	# big enough to outlast a CFS slice at section detail (64 MiB takes ~4 ms, one slice)
+	forker --mib 256 --forks 3 --thp off --cpu 1 > $O/break.gt
 	kill $H; wait $H 2>/dev/null
 	sleep 1; stop section
 fi
