@@ -375,12 +375,13 @@ static int prepare_writer(struct store *s, char *err, size_t errlen)
 				  &s->ins_pass, err, errlen);
 	if (!r)
 		r = store_prepare(s,
-				  "SELECT h FROM rollup WHERE metric=?1 AND res=?2 AND t=?3 AND grp=?4",
+				  "SELECT h, cost_forks, cost_ns, cost_ptes FROM rollup"
+				  " WHERE metric=?1 AND res=?2 AND t=?3 AND grp=?4",
 				  &s->get_rollup, err, errlen);
 	if (!r)
 		r = store_prepare(s,
-				  "INSERT OR REPLACE INTO rollup(metric, res, t, grp, n, h)"
-				  " VALUES (?1,?2,?3,?4,?5,?6)",
+				  "INSERT OR REPLACE INTO rollup(metric, res, t, grp, n, h,"
+				  " cost_forks, cost_ns, cost_ptes) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
 				  &s->put_rollup, err, errlen);
 	if (!r)
 		r = store_prepare(s,
@@ -620,7 +621,8 @@ int store_comm_group(struct store *s, const char *comm, bool create, int64_t *gr
 		if (!c->used)
 			break;
 		if (!strcmp(c->name, name)) {
-			*grp = c->grp;
+			/* 0: past the cap, which a lookup reports as "no group" (-1) */
+			*grp = c->grp || create ? c->grp : -1;
 			return 0;
 		}
 	}
@@ -757,9 +759,30 @@ static int agg_value(struct store *s, int metric, int64_t wall_ns, int64_t grp, 
 	return 0;
 }
 
+/* The cost sums of a fork that counts toward them, in all three resolutions. */
+static int agg_cost(struct store *s, int64_t wall_ns, int64_t grp, int64_t ns, int64_t ptes,
+		    int64_t sign)
+{
+	int res, r = 0;
+
+	for (res = 0; res < STORE_RES_COUNT && !r; res++) {
+		int64_t t = wall_ns / store_res_ns[res];
+
+		r = agg_add(s, STORE_M_COPY_PAGE_RANGE, res, t, grp, STORE_AGG_COST_FORKS, sign);
+		if (!r)
+			r = agg_add(s, STORE_M_COPY_PAGE_RANGE, res, t, grp, STORE_AGG_COST_NS,
+				    sign * ns);
+		if (!r)
+			r = agg_add(s, STORE_M_COPY_PAGE_RANGE, res, t, grp, STORE_AGG_COST_PTES,
+				    sign * ptes);
+	}
+	return r;
+}
+
 int store_rollup_fork(struct store *s, int64_t wall_ns, const char *comm,
-		      const int64_t vals[STORE_M_COUNT - 1], const uint64_t *pass_hold,
-		      size_t nr_pass, int64_t sign, char *err, size_t errlen)
+		      const int64_t vals[STORE_M_COUNT - 1], int64_t cost_ptes,
+		      const uint64_t *pass_hold, size_t nr_pass, int64_t sign, char *err,
+		      size_t errlen)
 {
 	int64_t grp;
 	size_t i;
@@ -770,6 +793,11 @@ int store_rollup_fork(struct store *s, int64_t wall_ns, const char *comm,
 		return r;
 	for (m = 0; m < STORE_M_COUNT - 1; m++) {
 		r = agg_value(s, m, wall_ns, grp, vals[m], sign);
+		if (r)
+			return store_fail(s, err, errlen, r, "out of memory");
+	}
+	if (cost_ptes > 0 && vals[STORE_M_COPY_PAGE_RANGE] >= 0) {
+		r = agg_cost(s, wall_ns, grp, vals[STORE_M_COPY_PAGE_RANGE], cost_ptes, sign);
 		if (r)
 			return store_fail(s, err, errlen, r, "out of memory");
 	}
@@ -846,8 +874,9 @@ static int merge_stored(int bin, int64_t n, void *ctx)
 
 /*
  * Writes the transaction's rollup deltas: per (metric, res, t, group), one
- * read-modify-write of its packed histogram. Bins whose count drops to zero
- * disappear; a histogram left empty is deleted.
+ * read-modify-write of its packed histogram and cost sums. Bins whose count
+ * drops to zero disappear; a histogram left empty is deleted (its cost sums
+ * are zero then: they count a subset of its forks).
  */
 int store_rollup_flush(struct store *s, char *err, size_t errlen)
 {
@@ -867,6 +896,7 @@ int store_rollup_flush(struct store *s, char *err, size_t errlen)
 	qsort(v, n, sizeof(*v), slot_cmp);
 	for (i = 0; i < n && !r; i = j) {
 		sqlite3_stmt *st = s->get_rollup;
+		int64_t cost[3] = {0, 0, 0}; /* forks, ns, ptes */
 
 		for (j = i + 1; j < n && v[j].metric == v[i].metric && v[j].res == v[i].res &&
 				v[j].t == v[i].t && v[j].grp == v[i].grp;
@@ -877,6 +907,10 @@ int store_rollup_flush(struct store *s, char *err, size_t errlen)
 		m.total = 0;
 		m.d = &v[i];
 		m.dend = &v[j];
+		for (; m.d < m.dend && m.d->bin < STORE_HIST_NULL_BIN; m.d++)
+			cost[m.d->bin == STORE_AGG_COST_FORKS ? 0
+			     : m.d->bin == STORE_AGG_COST_NS  ? 1
+							      : 2] += m.d->n;
 		sqlite3_reset(st);
 		sqlite3_bind_int(st, 1, v[i].metric);
 		sqlite3_bind_int(st, 2, v[i].res);
@@ -884,6 +918,9 @@ int store_rollup_flush(struct store *s, char *err, size_t errlen)
 		sqlite3_bind_int64(st, 4, v[i].grp);
 		rc = sqlite3_step(st);
 		if (rc == SQLITE_ROW) {
+			cost[0] += sqlite3_column_int64(st, 1);
+			cost[1] += sqlite3_column_int64(st, 2);
+			cost[2] += sqlite3_column_int64(st, 3);
 			r = store_hist_decode(sqlite3_column_blob(st, 0),
 					      (size_t)sqlite3_column_bytes(st, 0), merge_stored, &m);
 			if (r == -EINVAL)
@@ -908,6 +945,9 @@ int store_rollup_flush(struct store *s, char *err, size_t errlen)
 		if (m.total > 0) {
 			sqlite3_bind_int64(st, 5, m.total);
 			sqlite3_bind_blob(st, 6, m.p, (int)m.len, SQLITE_STATIC);
+			sqlite3_bind_int64(st, 7, cost[0]);
+			sqlite3_bind_int64(st, 8, cost[1]);
+			sqlite3_bind_int64(st, 9, cost[2]);
 		}
 		rc = sqlite3_step(st);
 		sqlite3_reset(st);
@@ -978,7 +1018,7 @@ static int source_offset(struct store *s, int64_t source_id, char *err, size_t e
 /*
  * Deletes the forks @sel returns (columns: id, wall_ns, parent_comm,
  * kernel_clone_ns, copy_process_ns, dup_mmap_ns, copy_page_range_ns,
- * max_lock_hold_ns), with their detail, subtracting them from the rollups, in
+ * max_lock_hold_ns, ptes, complete), with their detail, subtracting them from the rollups, in
  * one transaction. Sets *deleted. Used by purge and retention.
  */
 static int delete_fork_batch(struct store *s, sqlite3_stmt *sel, uint64_t *deleted, char *err,
@@ -1004,7 +1044,7 @@ static int delete_fork_batch(struct store *s, sqlite3_stmt *sel, uint64_t *delet
 	while (!r && (rc = sqlite3_step(sel)) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(sel, 0), wall = sqlite3_column_int64(sel, 1);
 		const char *comm = (const char *)sqlite3_column_text(sel, 2);
-		int64_t vals[STORE_M_COUNT - 1];
+		int64_t vals[STORE_M_COUNT - 1], cost_ptes = 0;
 		int m;
 
 		vals[STORE_M_FORK] = -1;
@@ -1042,8 +1082,10 @@ static int delete_fork_batch(struct store *s, sqlite3_stmt *sel, uint64_t *delet
 			r = sql_fail(s, err, errlen, rc, "reading passes to delete");
 			break;
 		}
-		r = store_rollup_fork(s, wall, comm ? comm : "", vals, hold, nr_hold, -1, err,
-				      errlen);
+		if (sqlite3_column_int(sel, 9) && sqlite3_column_type(sel, 8) != SQLITE_NULL)
+			cost_ptes = sqlite3_column_int64(sel, 8);
+		r = store_rollup_fork(s, wall, comm ? comm : "", vals, cost_ptes, hold, nr_hold, -1,
+				      err, errlen);
 		for (i = 0; i < 3 && !r; i++) {
 			sqlite3_reset(del[i]);
 			sqlite3_bind_int64(del[i], 1, id);
@@ -1070,7 +1112,7 @@ static int delete_fork_batch(struct store *s, sqlite3_stmt *sel, uint64_t *delet
 
 #define FORK_DELETE_COLUMNS                                                                      \
 	"id, wall_ns, parent_comm, kernel_clone_ns, copy_process_ns, dup_mmap_ns,"                \
-	" copy_page_range_ns, max_lock_hold_ns"
+	" copy_page_range_ns, max_lock_hold_ns, ptes, complete"
 
 /* Removes an incomplete source and its forks, a batch per transaction. */
 static int purge_source(struct store *s, int64_t id, char *err, size_t errlen)
@@ -1294,7 +1336,8 @@ int store_insert_fork(struct store *s, int64_t source_id, const struct pt_fork *
 	sqlite3_reset(st);
 
 	fork_metric_values(f, vals);
-	r = store_rollup_fork(s, wall, f->parent_comm, vals, hold, f->nr_pass, 1, err, errlen);
+	r = store_rollup_fork(s, wall, f->parent_comm, vals, f->complete ? f->ptes : 0, hold,
+			      f->nr_pass, 1, err, errlen);
 	if (hold != hold_small)
 		free(hold);
 	if (r)

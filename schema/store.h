@@ -218,6 +218,46 @@ struct store_range {
 int store_stats(struct store *s, const struct store_range *r, struct store_stat out[STORE_M_COUNT],
 		char *err, size_t errlen);
 
+struct store_bin {
+	uint64_t le_ns; /* the largest value in the bin */
+	uint64_t count;
+};
+
+struct store_histogram {
+	uint64_t count;		/* values seen, nulls included (as store_stat) */
+	uint64_t nulls;		/* of which the trace did not carry the value */
+	struct store_bin *bins; /* the non-empty bins, le_ns ascending */
+	size_t nr_bins;
+	bool exact;		/* computed from the forks rather than the rollups */
+};
+
+/*
+ * Histogram of @metric over a range, from the same rollup rows as
+ * store_stats (and from the forks for a comm without a group of its own):
+ * the rollups' bins, exact below 128 ns and then 64 per power of two, so
+ * each bin lies entirely inside one bin of a coarser log scale with 2, 4, 8, 16, 32
+ * or 64 bins per power of two and can be regrouped exactly. Counts are
+ * exact. Release with store_histogram_free.
+ */
+int store_histogram(struct store *s, const struct store_range *r, enum store_metric metric,
+		    struct store_histogram *out, char *err, size_t errlen);
+void store_histogram_free(struct store_histogram *h);
+
+struct store_cost {
+	uint64_t forks; /* complete forks with a copy_page_range time and ptes > 0 */
+	uint64_t ns;	/* the sum of their copy_page_range times */
+	uint64_t ptes;	/* the sum of their PTEs */
+	bool exact;	/* computed from the forks (comm without a group) */
+};
+
+/*
+ * Cost sums over a range, exact: kept per rollup row (schema 2), so a range
+ * reads the same few rows as store_stats (widened to whole minutes); cost per
+ * PTE is ns / ptes.
+ */
+int store_cost(struct store *s, const struct store_range *r, struct store_cost *out, char *err,
+	       size_t errlen);
+
 struct store_top_comm {
 	char name[32];
 	uint64_t forks;

@@ -42,6 +42,18 @@ uint64_t store_hist_value(int bin)
 	return low + width / 2;
 }
 
+uint64_t store_hist_upper(int bin)
+{
+	int e;
+
+	if (bin < 2 * SUB)
+		return bin < 0 ? 0 : (uint64_t)bin;
+	e = STORE_HIST_SUB_BITS + 1 + (bin - 2 * SUB) / SUB;
+	if (e > 63)
+		return UINT64_MAX;
+	return ((uint64_t)(SUB + (bin - 2 * SUB) % SUB + 1) << (e - STORE_HIST_SUB_BITS)) - 1;
+}
+
 int store_hist_add(struct store_hist *h, int bin, uint64_t n)
 {
 	size_t i;

@@ -37,6 +37,8 @@ extern const size_t store_nr_migrations;
 int store_hist_bin(uint64_t v);
 /* The value a bin stands for (its midpoint; exact bins: the value). */
 uint64_t store_hist_value(int bin);
+/* The largest value in a bin (exact bins: the value). */
+uint64_t store_hist_upper(int bin);
 
 #define STORE_RES_COUNT 3 /* minute, hour, day */
 extern const int64_t store_res_ns[STORE_RES_COUNT];
@@ -77,7 +79,15 @@ void sha256_final(struct sha256_ctx *c, unsigned char out[32]);
 
 /* ---- the handle ---- */
 
-/* A pending rollup delta (metric, res, t, grp, bin) += n. */
+/*
+ * A pending rollup delta (metric, res, t, grp, bin) += n. Deltas of the
+ * cost sums of a copy_page_range row (migration 0002) use the pseudo-bins
+ * below: less than any histogram bin, so they sort first in their row.
+ */
+#define STORE_AGG_COST_NS (-4)
+#define STORE_AGG_COST_PTES (-3)
+#define STORE_AGG_COST_FORKS (-2)
+
 struct store_agg_slot {
 	int64_t t;
 	int32_t grp, bin;
@@ -137,10 +147,14 @@ int store_prepare(struct store *s, const char *sql, sqlite3_stmt **st, char *err
 /* Runs @sql (no parameters, no rows wanted). */
 int store_exec(struct store *s, const char *sql, char *err, size_t errlen);
 
-/* Rollup bookkeeping shared by insert, purge and retention (store.c). */
+/*
+ * Rollup bookkeeping shared by insert, purge and retention (store.c). @cost_ptes > 0 when the
+ * fork counts toward the cost sums (complete, copy_page_range known, ptes > 0): its ptes.
+ */
 int store_rollup_fork(struct store *s, int64_t wall_ns, const char *comm,
-		      const int64_t vals[STORE_M_COUNT - 1], const uint64_t *pass_hold,
-		      size_t nr_pass, int64_t sign, char *err, size_t errlen);
+		      const int64_t vals[STORE_M_COUNT - 1], int64_t cost_ptes,
+		      const uint64_t *pass_hold, size_t nr_pass, int64_t sign, char *err,
+		      size_t errlen);
 int store_rollup_flush(struct store *s, char *err, size_t errlen);
 /* Rollup group of @comm; 0 ("other") past the cap. Reads only when @create is false. */
 int store_comm_group(struct store *s, const char *comm, bool create, int64_t *grp, char *err,

@@ -525,17 +525,34 @@ static uint64_t exact_rank(const struct u64vec *x, double q)
 	return x->v[rank - 1];
 }
 
-/* Exact statistics of one comm from the forks themselves (comms past the group cap). */
-static int stats_exact(struct store *s, const struct store_range *r,
-		       struct store_stat out[STORE_M_COUNT], char *err, size_t errlen)
+static void vecs_free(struct u64vec vec[STORE_M_COUNT])
 {
-	struct u64vec vec[STORE_M_COUNT] = {0};
-	sqlite3_stmt *st = NULL;
-	int rc, ret, m;
+	int m;
 
+	for (m = 0; m < STORE_M_COUNT; m++) {
+		free(vec[m].v);
+		memset(&vec[m], 0, sizeof(vec[m]));
+	}
+}
+
+/*
+ * The values of every metric of one comm's forks in the range, read from the
+ * forks themselves (comms past the group cap), and their cost sums. Pass
+ * hold times only when @passes. On failure the vectors are freed.
+ */
+static int exact_collect(struct store *s, const struct store_range *r, bool passes,
+			 struct u64vec vec[STORE_M_COUNT], struct store_cost *cost, char *err,
+			 size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = SQLITE_DONE, ret, m;
+
+	memset(vec, 0, sizeof(*vec) * STORE_M_COUNT);
+	memset(cost, 0, sizeof(*cost));
+	cost->exact = true;
 	ret = store_prepare(s,
 			    "SELECT f.kernel_clone_ns, f.copy_process_ns, f.dup_mmap_ns,"
-			    " f.copy_page_range_ns, f.max_lock_hold_ns, f.id FROM fork f"
+			    " f.copy_page_range_ns, f.max_lock_hold_ns, f.ptes, f.complete FROM fork f"
 			    " WHERE f.parent_comm = ?1 AND f.wall_ns >= ?2 AND f.wall_ns < ?3",
 			    &st, err, errlen);
 	if (ret)
@@ -544,7 +561,7 @@ static int stats_exact(struct store *s, const struct store_range *r,
 	sqlite3_bind_int64(st, 2, r->since_wall_ns ? r->since_wall_ns : INT64_MIN);
 	sqlite3_bind_int64(st, 3, r->until_wall_ns ? r->until_wall_ns : INT64_MAX);
 	while (!ret && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t outer = -1;
+		int64_t outer = -1, ptes = col_neg(st, 5);
 
 		for (m = 0; m < 5 && !ret; m++) {
 			int64_t v = col_neg(st, m);
@@ -555,17 +572,22 @@ static int stats_exact(struct store *s, const struct store_range *r,
 		}
 		if (!ret)
 			ret = vec_push(&vec[STORE_M_FORK], outer);
+		if (sqlite3_column_int(st, 6) && col_neg(st, 3) >= 0 && ptes > 0) {
+			cost->forks++;
+			cost->ns += (uint64_t)col_neg(st, 3);
+			cost->ptes += (uint64_t)ptes;
+		}
 	}
 	if (!ret && rc != SQLITE_DONE)
 		ret = qfail(s, err, errlen, rc, "reading forks for statistics");
 	sqlite3_finalize(st);
 	st = NULL;
-	if (!ret)
+	if (!ret && passes)
 		ret = store_prepare(s,
 				    "SELECT p.hold_ns FROM fork f JOIN pte_pass p ON p.fork_id = f.id"
 				    " WHERE f.parent_comm = ?1 AND f.wall_ns >= ?2 AND f.wall_ns < ?3",
 				    &st, err, errlen);
-	if (!ret) {
+	if (!ret && passes) {
 		sqlite3_bind_text(st, 1, r->comm, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, r->since_wall_ns ? r->since_wall_ns : INT64_MIN);
 		sqlite3_bind_int64(st, 3, r->until_wall_ns ? r->until_wall_ns : INT64_MAX);
@@ -575,46 +597,108 @@ static int stats_exact(struct store *s, const struct store_range *r,
 			ret = qfail(s, err, errlen, rc, "reading passes for statistics");
 		sqlite3_finalize(st);
 	}
+	if (ret == -ENOMEM)
+		store_fail(s, err, errlen, ret, "out of memory");
+	if (ret)
+		vecs_free(vec);
+	return ret;
+}
+
+/* Exact statistics of one comm from the forks themselves (comms past the group cap). */
+static int stats_exact(struct store *s, const struct store_range *r,
+		       struct store_stat out[STORE_M_COUNT], char *err, size_t errlen)
+{
+	struct u64vec vec[STORE_M_COUNT];
+	struct store_cost cost;
+	int ret, m;
+
+	ret = exact_collect(s, r, true, vec, &cost, err, errlen);
 	for (m = 0; m < STORE_M_COUNT; m++) {
 		struct u64vec *x = &vec[m];
 
 		memset(&out[m], 0, sizeof(out[m]));
 		out[m].exact = true;
-		if (!ret) {
-			out[m].count = x->n + x->nulls;
-			out[m].nulls = x->nulls;
-			if (x->n) {
-				qsort(x->v, x->n, sizeof(*x->v), cmp_u64);
-				out[m].p50_ns = exact_rank(x, 0.50);
-				out[m].p90_ns = exact_rank(x, 0.90);
-				out[m].p99_ns = exact_rank(x, 0.99);
-				out[m].p999_ns = exact_rank(x, 0.999);
-				out[m].max_ns = x->v[x->n - 1];
-			}
+		if (ret)
+			continue;
+		out[m].count = x->n + x->nulls;
+		out[m].nulls = x->nulls;
+		if (x->n) {
+			qsort(x->v, x->n, sizeof(*x->v), cmp_u64);
+			out[m].p50_ns = exact_rank(x, 0.50);
+			out[m].p90_ns = exact_rank(x, 0.90);
+			out[m].p99_ns = exact_rank(x, 0.99);
+			out[m].p999_ns = exact_rank(x, 0.999);
+			out[m].max_ns = x->v[x->n - 1];
 		}
-		free(x->v);
 	}
-	if (ret == -ENOMEM)
-		store_fail(s, err, errlen, ret, "out of memory");
+	if (!ret)
+		vecs_free(vec);
 	return ret;
 }
 
-/* Adds the rollup rows of @metric over the range (one group or all) to @h. */
-static int hist_range(struct store *s, sqlite3_stmt *st, int metric, const struct span *sp,
-		      size_t nr_sp, int64_t grp, struct store_hist *h, char *err, size_t errlen)
+/*
+ * Reading a range from the rollups, shared by store_stats, store_histogram
+ * and store_cost: the range's row spans (whole days, hours, minutes) and its
+ * group, and one statement walking them for a metric.
+ */
+struct rollup_walk {
+	struct span sp[MAX_SPANS];
+	size_t nr_sp;
+	int64_t grp; /* -2 all groups, >= 0 one; -1: the comm has no group (use the forks) */
+	sqlite3_stmt *st;
+};
+
+/* What a walk adds up: the histogram (when @want_hist) and the cost sums. */
+struct rollup_sum {
+	bool want_hist;
+	struct store_hist h;
+	uint64_t cost_forks, cost_ns, cost_ptes;
+};
+
+static int walk_open(struct store *s, const struct store_range *r, struct rollup_walk *w,
+		     char *err, size_t errlen)
 {
+	int ret;
+
+	memset(w, 0, sizeof(*w));
+	w->nr_sp = range_spans(r, w->sp);
+	ret = range_group(s, r, &w->grp, err, errlen);
+	if (ret || w->grp == -1)
+		return ret;
+	return store_prepare(s,
+			     "SELECT h, cost_forks, cost_ns, cost_ptes FROM rollup WHERE metric = ?1"
+			     " AND res = ?2 AND t >= ?3 AND t < ?4 AND (?5 = -2 OR grp = ?5)",
+			     &w->st, err, errlen);
+}
+
+static void walk_close(struct rollup_walk *w)
+{
+	sqlite3_finalize(w->st);
+	w->st = NULL;
+}
+
+/* Adds the rollup rows of @metric over the walk's spans to @acc. */
+static int walk_sum(struct store *s, struct rollup_walk *w, int metric, struct rollup_sum *acc,
+		    char *err, size_t errlen)
+{
+	sqlite3_stmt *st = w->st;
 	size_t i;
 	int rc, r = 0;
 
-	for (i = 0; i < nr_sp && !r; i++) {
+	for (i = 0; i < w->nr_sp && !r; i++) {
 		sqlite3_reset(st);
 		sqlite3_bind_int(st, 1, metric);
-		sqlite3_bind_int(st, 2, sp[i].res);
-		sqlite3_bind_int64(st, 3, sp[i].t0);
-		sqlite3_bind_int64(st, 4, sp[i].t1);
-		sqlite3_bind_int64(st, 5, grp);
+		sqlite3_bind_int(st, 2, w->sp[i].res);
+		sqlite3_bind_int64(st, 3, w->sp[i].t0);
+		sqlite3_bind_int64(st, 4, w->sp[i].t1);
+		sqlite3_bind_int64(st, 5, w->grp);
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			r = store_hist_add_blob(h, sqlite3_column_blob(st, 0),
+			acc->cost_forks += (uint64_t)sqlite3_column_int64(st, 1);
+			acc->cost_ns += (uint64_t)sqlite3_column_int64(st, 2);
+			acc->cost_ptes += (uint64_t)sqlite3_column_int64(st, 3);
+			if (!acc->want_hist)
+				continue;
+			r = store_hist_add_blob(&acc->h, sqlite3_column_blob(st, 0),
 						(size_t)sqlite3_column_bytes(st, 0));
 			if (r) {
 				r = store_fail(s, err, errlen, r,
@@ -633,33 +717,117 @@ static int hist_range(struct store *s, sqlite3_stmt *st, int metric, const struc
 int store_stats(struct store *s, const struct store_range *r, struct store_stat out[STORE_M_COUNT],
 		char *err, size_t errlen)
 {
-	struct span sp[MAX_SPANS];
-	sqlite3_stmt *st = NULL;
-	size_t nr_sp = range_spans(r, sp);
-	int64_t grp;
+	struct rollup_walk w;
 	int m, ret;
 
 	memset(out, 0, sizeof(*out) * STORE_M_COUNT);
-	ret = range_group(s, r, &grp, err, errlen);
-	if (ret)
-		return ret;
-	if (grp == -1)
+	ret = walk_open(s, r, &w, err, errlen);
+	if (!ret && w.grp == -1)
 		return stats_exact(s, r, out, err, errlen);
-	ret = store_prepare(s,
-			    "SELECT h FROM rollup WHERE metric = ?1 AND res = ?2 AND t >= ?3"
-			    " AND t < ?4 AND (?5 = -2 OR grp = ?5)",
-			    &st, err, errlen);
-	if (ret)
-		return ret;
 	for (m = 0; m < STORE_M_COUNT && !ret; m++) {
-		struct store_hist h = {0};
+		struct rollup_sum acc = {.want_hist = true};
 
-		ret = hist_range(s, st, m, sp, nr_sp, grp, &h, err, errlen);
+		ret = walk_sum(s, &w, m, &acc, err, errlen);
 		if (!ret)
-			store_hist_result(&h, &out[m]);
-		store_hist_free(&h);
+			store_hist_result(&acc.h, &out[m]);
+		store_hist_free(&acc.h);
 	}
-	sqlite3_finalize(st);
+	walk_close(&w);
+	return ret;
+}
+
+void store_histogram_free(struct store_histogram *h)
+{
+	if (!h)
+		return;
+	free(h->bins);
+	memset(h, 0, sizeof(*h));
+}
+
+/* The non-empty bins of @h as (upper bound, count), ascending. */
+static int histogram_bins(struct store *s, const struct store_hist *h, struct store_histogram *out,
+			  char *err, size_t errlen)
+{
+	size_t i, n = 0;
+
+	out->count = h->count;
+	out->nulls = h->cap ? h->n[0] : 0;
+	for (i = 1; i < h->cap; i++)
+		n += h->n[i] != 0;
+	if (!n)
+		return 0;
+	out->bins = malloc(n * sizeof(*out->bins));
+	if (!out->bins)
+		return store_fail(s, err, errlen, -ENOMEM, "out of memory");
+	for (i = 1; i < h->cap; i++)
+		if (h->n[i])
+			out->bins[out->nr_bins++] = (struct store_bin){
+			    .le_ns = store_hist_upper((int)i - 1), .count = h->n[i]};
+	return 0;
+}
+
+int store_histogram(struct store *s, const struct store_range *r, enum store_metric metric,
+		    struct store_histogram *out, char *err, size_t errlen)
+{
+	struct rollup_sum acc = {.want_hist = true};
+	struct rollup_walk w;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	if ((unsigned)metric >= STORE_M_COUNT)
+		return store_fail(s, err, errlen, -EINVAL, "no such metric");
+	ret = walk_open(s, r, &w, err, errlen);
+	if (!ret && w.grp == -1) {
+		struct u64vec vec[STORE_M_COUNT];
+		struct store_cost cost;
+		size_t i;
+
+		out->exact = true;
+		ret = exact_collect(s, r, metric == STORE_M_PASS_HOLD, vec, &cost, err, errlen);
+		if (ret)
+			return ret;
+		if (vec[metric].nulls)
+			ret = store_hist_add(&acc.h, STORE_HIST_NULL_BIN, vec[metric].nulls);
+		for (i = 0; !ret && i < vec[metric].n; i++)
+			ret = store_hist_add(&acc.h, store_hist_bin(vec[metric].v[i]), 1);
+		vecs_free(vec);
+		if (ret)
+			ret = store_fail(s, err, errlen, ret, "out of memory");
+	} else if (!ret) {
+		ret = walk_sum(s, &w, metric, &acc, err, errlen);
+	}
+	walk_close(&w);
+	if (!ret)
+		ret = histogram_bins(s, &acc.h, out, err, errlen);
+	store_hist_free(&acc.h);
+	return ret;
+}
+
+int store_cost(struct store *s, const struct store_range *r, struct store_cost *out, char *err,
+	       size_t errlen)
+{
+	struct rollup_sum acc = {.want_hist = false};
+	struct rollup_walk w;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	ret = walk_open(s, r, &w, err, errlen);
+	if (!ret && w.grp == -1) {
+		struct u64vec vec[STORE_M_COUNT];
+
+		ret = exact_collect(s, r, false, vec, out, err, errlen);
+		if (!ret)
+			vecs_free(vec);
+		return ret;
+	}
+	if (!ret)
+		ret = walk_sum(s, &w, STORE_M_COPY_PAGE_RANGE, &acc, err, errlen);
+	walk_close(&w);
+	if (!ret) {
+		out->forks = acc.cost_forks;
+		out->ns = acc.cost_ns;
+		out->ptes = acc.cost_ptes;
+	}
 	return ret;
 }
 

@@ -11,7 +11,8 @@
  *
  * check: integrity_check passes; each FILE is absent, incomplete, or
  * complete with exactly FORKS forks; no fork stored twice; the rollups count
- * exactly the forks stored. Prints "FILE complete|incomplete|absent COUNT".
+ * exactly the forks stored and their cost sums equal the forks' sums, row by
+ * row. Prints "FILE complete|incomplete|absent COUNT".
  */
 #include <errno.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #include <sqlite3.h>
 
 #include "store.h"
+#include "check_sql.h"
 #include "synth.h"
 
 static const char *cur_file;
@@ -179,6 +181,12 @@ static int check(const char *path, unsigned forks, char **files, int nfiles)
 				(long long)n, (long long)total);
 			bad = 1;
 		}
+	}
+	n = one_int(db, CHECK_COST_MISMATCH_SQL, NULL);
+	if (n != 0) {
+		fprintf(stderr, "check: %lld rollup rows' cost sums differ from their forks'\n",
+			(long long)n);
+		bad = 1;
 	}
 	n = one_int(db,
 		    "SELECT (SELECT count(*) FROM pte_pass) - (SELECT coalesce(sum(pte_passes), 0)"

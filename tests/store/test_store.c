@@ -23,6 +23,7 @@
 
 #include "store.h"
 #include "store_internal.h"
+#include "check_sql.h"
 #include "synth.h"
 
 static int failures;
@@ -146,6 +147,23 @@ static struct store *open_rw(const char *path, const struct store_opts *o)
 	CHECK(r == 0, "store_open(%s): %d %s", path, r, err);
 	return s;
 }
+
+/* Rollup rows whose cost sums differ from their forks' (CHECK_COST_MISMATCH_SQL); -1: error. */
+static int64_t cost_mismatch(const char *path)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int64_t n = -1;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, CHECK_COST_MISMATCH_SQL, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
 
 static int64_t begin_src(struct store *s, const char *hash, bool *done)
 {
@@ -454,6 +472,7 @@ static void test_incomplete_redo(void)
 		store_stats(s, &rg, stat, err, sizeof(err));
 		CHECK(stat[STORE_M_FORK].count == 0 && stat[STORE_M_PASS_HOLD].count == 0,
 		      "rollups not subtracted: %llu", (unsigned long long)stat[0].count);
+		CHECK(cost_mismatch(path) == 0, "cost sums not subtracted by the purge");
 	}
 	for (i = 0; i < 450; i++) {
 		synth_fork(&f, 3, i, 20);
@@ -668,6 +687,7 @@ static void test_retention(void)
 	store_stats(s, &rg, stat, err, sizeof(err));
 	CHECK(stat[STORE_M_FORK].count == 2000, "rollups after age retention: %llu",
 	      (unsigned long long)stat[STORE_M_FORK].count);
+	CHECK(cost_mismatch(path) == 0, "cost sums out of step after age retention");
 
 	{
 		int64_t before = res.file_bytes;
@@ -683,6 +703,7 @@ static void test_retention(void)
 		store_stats(s, &rg, stat, err, sizeof(err));
 		CHECK(stat[STORE_M_FORK].count == 2000 - res.forks_deleted,
 		      "rollups after size retention");
+		CHECK(cost_mismatch(path) == 0, "cost sums out of step after size retention");
 	}
 	/* integrity */
 	{
@@ -697,6 +718,356 @@ static void test_retention(void)
 		      "integrity after retention");
 		sqlite3_finalize(st);
 		sqlite3_close(db);
+	}
+}
+
+/* What the tests keep of each fork they store, to recompute from. */
+struct plain_fork {
+	int64_t wall;
+	char comm[32];
+	int64_t v[STORE_M_PASS_HOLD]; /* per-fork metrics, -1: null */
+	int64_t ptes;
+	bool complete;
+};
+
+static void plain_of(const struct pt_fork *f, int64_t wall, struct plain_fork *p)
+{
+	const uint64_t ph[4] = {f->kernel_clone_ns, f->copy_process_ns, f->dup_mmap_ns,
+				f->copy_page_range_ns};
+	int k;
+
+	p->wall = wall;
+	snprintf(p->comm, sizeof(p->comm), "%s", f->parent_comm);
+	p->v[STORE_M_FORK] = -1;
+	for (k = 0; k < 4; k++) {
+		p->v[STORE_M_KERNEL_CLONE + k] = ph[k] == PT_NO_TIME ? -1 : (int64_t)ph[k];
+		if (p->v[STORE_M_FORK] < 0)
+			p->v[STORE_M_FORK] = p->v[STORE_M_KERNEL_CLONE + k];
+	}
+	p->v[STORE_M_MAX_LOCK_HOLD] =
+	    f->max_lock_hold_ns == PT_NO_TIME ? -1 : (int64_t)f->max_lock_hold_ns;
+	p->ptes = f->ptes;
+	p->complete = f->complete;
+}
+
+static bool plain_in(const struct plain_fork *p, const struct store_range *rg)
+{
+	return (!rg->since_wall_ns || p->wall >= rg->since_wall_ns) &&
+	       (!rg->until_wall_ns || p->wall < rg->until_wall_ns) &&
+	       (!rg->comm || !strcmp(rg->comm, p->comm));
+}
+
+/*
+ * store_cost and store_histogram over @rg against a plain computation over
+ * @pf (ranges minute-aligned: the rollups widen to whole minutes). Returns
+ * whether the figures came from the forks (exact path).
+ */
+static bool check_range(struct store *s, const struct plain_fork *pf, size_t nr,
+			const struct store_range *rg, const char *what)
+{
+	static const enum store_metric ms[] = {STORE_M_FORK, STORE_M_COPY_PAGE_RANGE,
+					       STORE_M_MAX_LOCK_HOLD, STORE_M_KERNEL_CLONE};
+	struct store_cost c, want = {0};
+	char err[256];
+	size_t i, k, m;
+	int r;
+
+	for (i = 0; i < nr; i++) {
+		const struct plain_fork *p = &pf[i];
+
+		if (plain_in(p, rg) && p->complete && p->v[STORE_M_COPY_PAGE_RANGE] >= 0 &&
+		    p->ptes > 0) {
+			want.forks++;
+			want.ns += (uint64_t)p->v[STORE_M_COPY_PAGE_RANGE];
+			want.ptes += (uint64_t)p->ptes;
+		}
+	}
+	r = store_cost(s, rg, &c, err, sizeof(err));
+	CHECK(r == 0 && c.forks == want.forks && c.ns == want.ns && c.ptes == want.ptes,
+	      "%s: cost %d %s: forks %llu/%llu ns %llu/%llu ptes %llu/%llu", what, r, err,
+	      (unsigned long long)c.forks, (unsigned long long)want.forks,
+	      (unsigned long long)c.ns, (unsigned long long)want.ns, (unsigned long long)c.ptes,
+	      (unsigned long long)want.ptes);
+	for (m = 0; m < sizeof(ms) / sizeof(ms[0]); m++) {
+		struct store_histogram h;
+		uint64_t count = 0, nulls = 0, cum = 0, total = 0;
+		bool ok = true;
+
+		r = store_histogram(s, rg, ms[m], &h, err, sizeof(err));
+		CHECK(r == 0 && h.exact == c.exact, "%s: histogram %d %s", what, r, err);
+		if (r)
+			continue;
+		for (i = 0; i < nr; i++) {
+			if (!plain_in(&pf[i], rg))
+				continue;
+			count++;
+			nulls += pf[i].v[ms[m]] < 0;
+		}
+		CHECK(h.count == count && h.nulls == nulls, "%s %s: count %llu/%llu nulls %llu/%llu",
+		      what, store_metric_name(ms[m]), (unsigned long long)h.count,
+		      (unsigned long long)count, (unsigned long long)h.nulls,
+		      (unsigned long long)nulls);
+		/* At every bin's upper bound, as many values at or below it as the bins say. */
+		for (k = 0; ok && k < h.nr_bins; k++) {
+			uint64_t below = 0;
+
+			cum += h.bins[k].count;
+			ok = !k || h.bins[k].le_ns > h.bins[k - 1].le_ns;
+			for (i = 0; i < nr; i++)
+				below += plain_in(&pf[i], rg) && pf[i].v[ms[m]] >= 0 &&
+					 (uint64_t)pf[i].v[ms[m]] <= h.bins[k].le_ns;
+			ok = ok && below == cum;
+		}
+		/* Every value's bin is at most 1/64 wider than the value. */
+		for (i = 0; ok && i < nr; i++) {
+			uint64_t v;
+
+			if (!plain_in(&pf[i], rg) || pf[i].v[ms[m]] < 0)
+				continue;
+			v = (uint64_t)pf[i].v[ms[m]];
+			total++;
+			for (k = 0; k < h.nr_bins && h.bins[k].le_ns < v; k++)
+				;
+			ok = k < h.nr_bins && h.bins[k].le_ns - v <= v / 64;
+		}
+		CHECK(ok && cum == total && total == count - nulls,
+		      "%s %s: bins do not match the values (%zu bins, %llu/%llu)", what,
+		      store_metric_name(ms[m]), h.nr_bins, (unsigned long long)cum,
+		      (unsigned long long)total);
+		store_histogram_free(&h);
+	}
+	return c.exact;
+}
+
+#define DAY_NS (86400ll * 1000000000)
+#define MIN_NS (60ll * 1000000000)
+
+/*
+ * Forks over three days, a group cap of 4 (so some comms have no group and
+ * are computed from the forks); fills @pf and returns the count. Walls start
+ * at *@base (day-aligned, ten days ago).
+ */
+static size_t fill_spread(struct store *s, struct plain_fork *pf, size_t nr, int64_t *base)
+{
+	struct store_source_info info = {.kind = STORE_SOURCE_LIVE, .format = "live"};
+	struct pt_fork f;
+	char err[256];
+	int64_t src;
+	bool done;
+	size_t i;
+
+	*base = (store_now_ns() / DAY_NS - 10) * DAY_NS;
+	info.clock_offset_ns = *base;
+	CHECK(store_source_begin(s, &info, &src, &done, err, sizeof(err)) == 0, "begin: %s", err);
+	for (i = 0; i < nr; i++) {
+		synth_fork(&f, 11, i, 3);
+		f.ts_ns = i * 87000000000ull + i % 1000;
+		if (i % 29 == 0)
+			f.ptes = PT_NULL;
+		if (i % 31 == 0)
+			f.ptes = 0;
+		if (i % 37 == 0)
+			f.copy_page_range_ns = PT_NO_TIME;
+		plain_of(&f, *base + (int64_t)f.ts_ns, &pf[i]);
+		CHECK(store_insert_fork(s, src, &f, NULL, err, sizeof(err)) == 0, "insert: %s", err);
+		synth_release(&f);
+	}
+	CHECK(store_source_end(s, src, NULL, err, sizeof(err)) == 0, "end: %s", err);
+	return nr;
+}
+
+static void check_ranges(struct store *s, const struct plain_fork *pf, size_t nr, int64_t base,
+			 const char *when)
+{
+	const int64_t rs[][2] = {
+	    {0, 0},
+	    {base + DAY_NS, base + 2 * DAY_NS},			   /* one whole day */
+	    {base + 37 * MIN_NS, base + 2 * DAY_NS + 311 * MIN_NS}, /* minutes, hours, days */
+	    {base + DAY_NS + 5 * MIN_NS, base + DAY_NS + 200 * MIN_NS}, /* within a day */
+	    {base + 59 * MIN_NS, base + 61 * MIN_NS},		   /* minutes only */
+	    {base + 3 * DAY_NS - 7 * MIN_NS, 0},			   /* open end */
+	};
+	size_t i, k;
+	int exact = 0, rolled = 0;
+	char what[128];
+
+	for (i = 0; i < sizeof(rs) / sizeof(rs[0]); i++) {
+		for (k = 0; k <= sizeof(synth_comms) / sizeof(synth_comms[0]); k++) {
+			struct store_range rg = {.since_wall_ns = rs[i][0],
+						 .until_wall_ns = rs[i][1],
+						 .comm = k ? synth_comms[k - 1] : NULL};
+
+			snprintf(what, sizeof(what), "%s range %zu comm %s", when, i,
+				 rg.comm ? rg.comm : "(all)");
+			if (check_range(s, pf, nr, &rg, what))
+				exact++;
+			else
+				rolled++;
+		}
+	}
+	CHECK(exact > 0 && rolled > 0, "%s: both paths taken (%d exact, %d rollups)", when, exact,
+	      rolled);
+}
+
+/* Histogram and cost per range against the forks; after retention too. */
+static void test_cost_histogram(void)
+{
+	struct store_opts o = {.max_comm_groups = 4};
+	struct store_retention_result res;
+	struct plain_fork *pf;
+	struct store *s;
+	char path[600], err[256];
+	int64_t base, oldest = INT64_MAX;
+	size_t nr, i, keep = 0;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+
+	path_of(path, sizeof(path), "cost.db");
+	s = open_rw(path, &o);
+	pf = calloc(3000, sizeof(*pf));
+	if (!s || !pf)
+		return;
+	nr = fill_spread(s, pf, 3000, &base);
+	check_ranges(s, pf, nr, base, "stored");
+	CHECK(cost_mismatch(path) == 0, "cost sums out of step after inserts");
+
+	/* Age retention: the oldest forks go; the sums follow. */
+	CHECK(store_enforce_retention(s, 8, 0, &res, err, sizeof(err)) == 0 &&
+		      res.forks_deleted > 0 && res.forks_deleted < nr,
+	      "retention: %s %llu", err, (unsigned long long)res.forks_deleted);
+	sqlite3_open(path, &db);
+	sqlite3_prepare_v2(db, "SELECT min(wall_ns) FROM fork", -1, &st, NULL);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		oldest = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	for (i = 0; i < nr; i++)
+		if (pf[i].wall >= oldest)
+			pf[keep++] = pf[i];
+	CHECK(keep == nr - res.forks_deleted, "kept %zu", keep);
+	check_ranges(s, pf, keep, base, "after retention");
+	CHECK(cost_mismatch(path) == 0, "cost sums out of step after retention");
+	store_close(s);
+	free(pf);
+}
+
+static void copy_file(const char *from, const char *to)
+{
+	char buf[65536];
+	FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
+	size_t n;
+
+	CHECK(a && b, "copy %s", from);
+	while (a && b && (n = fread(buf, 1, sizeof(buf), a)) > 0)
+		fwrite(buf, 1, n, b);
+	if (a)
+		fclose(a);
+	if (b)
+		fclose(b);
+}
+
+static int64_t db_int(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int64_t v = -1;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+/*
+ * Schema 1 -> 2: the cost sums are backfilled from the forks, nothing else
+ * changes. Once on a file written by the schema-1 build (fixtures/), once on
+ * a file of this build taken back to schema 1 (spread over days, groups past
+ * the cap, forks without ptes or copy time).
+ */
+static void test_migrate_cost(void)
+{
+	static const char *const plain_sql[] = {
+	    "SELECT count(*) FROM fork WHERE complete AND copy_page_range_ns IS NOT NULL AND"
+	    " ptes > 0",
+	    "SELECT sum(copy_page_range_ns) FROM fork WHERE complete AND copy_page_range_ns IS"
+	    " NOT NULL AND ptes > 0",
+	    "SELECT sum(ptes) FROM fork WHERE complete AND copy_page_range_ns IS NOT NULL AND"
+	    " ptes > 0",
+	};
+	struct store_opts o = {.max_comm_groups = 4};
+	struct store_stat after[STORE_M_COUNT];
+	struct store_range all = {0};
+	struct store_cost c;
+	struct plain_fork *pf;
+	struct store *s;
+	char path[600], err[256];
+	int64_t base = 0, forks, want[3];
+	size_t nr = 0, i;
+	sqlite3 *db;
+	int pass;
+
+	for (pass = 0; pass < 2; pass++) {
+		path_of(path, sizeof(path), pass ? "mig-down.db" : "mig-fixture.db");
+		pf = NULL;
+		if (!pass) {
+			copy_file(STORE_FIXTURES "/schema1.db", path);
+		} else {
+			s = open_rw(path, &o);
+			pf = calloc(3000, sizeof(*pf));
+			if (!s || !pf)
+				return;
+			nr = fill_spread(s, pf, 3000, &base);
+			store_close(s);
+			sqlite3_open(path, &db);
+			CHECK(sqlite3_exec(db,
+					   "ALTER TABLE rollup DROP COLUMN cost_forks;"
+					   " ALTER TABLE rollup DROP COLUMN cost_ns;"
+					   " ALTER TABLE rollup DROP COLUMN cost_ptes;"
+					   " PRAGMA user_version = 1",
+					   NULL, NULL, NULL) == SQLITE_OK,
+			      "back to schema 1: %s", sqlite3_errmsg(db));
+			sqlite3_close(db);
+		}
+		CHECK(db_int(path, "PRAGMA user_version") == 1, "pass %d: not schema 1", pass);
+		forks = db_int(path, "SELECT count(*) FROM fork");
+		for (i = 0; i < 3; i++)
+			want[i] = db_int(path, plain_sql[i]);
+		CHECK(forks > 0 && want[0] > 0, "pass %d: %lld forks", pass, (long long)forks);
+		/* A reader does not migrate; its statistics before, from the 0001 rows. */
+		{
+			struct store_opts ro = {.read_only = true};
+
+			CHECK(store_open(path, &ro, &s, err, sizeof(err)) == -EPROTO,
+			      "reader opened schema 1");
+		}
+		s = open_rw(path, &o);
+		if (!s)
+			return;
+		CHECK(db_int(path, "PRAGMA user_version") == store_schema_version(),
+		      "pass %d: not migrated", pass);
+		CHECK(db_int(path, "SELECT count(*) FROM fork") == forks, "pass %d: forks lost", pass);
+		CHECK(cost_mismatch(path) == 0, "pass %d: backfilled sums differ from the forks'",
+		      pass);
+		CHECK(store_cost(s, &all, &c, err, sizeof(err)) == 0 && (int64_t)c.forks == want[0] &&
+			      (int64_t)c.ns == want[1] && (int64_t)c.ptes == want[2],
+		      "pass %d: cost after migration %llu %llu %llu", pass,
+		      (unsigned long long)c.forks, (unsigned long long)c.ns,
+		      (unsigned long long)c.ptes);
+		CHECK(store_stats(s, &all, after, err, sizeof(err)) == 0 &&
+			      after[STORE_M_FORK].count == (uint64_t)forks,
+		      "pass %d: stats after migration", pass);
+		if (pass) {
+			check_ranges(s, pf, nr, base, "migrated");
+			/* New forks and deletes keep the backfilled sums in step. */
+			CHECK(store_enforce_retention(s, 8, 0, NULL, err, sizeof(err)) == 0,
+			      "retention: %s", err);
+			CHECK(cost_mismatch(path) == 0, "migrated then retention: out of step");
+		}
+		store_close(s);
+		free(pf);
 	}
 }
 
@@ -777,6 +1148,8 @@ int main(int argc, char **argv)
 	test_refusals();
 	test_migrate_older();
 	test_retention();
+	test_cost_histogram();
+	test_migrate_cost();
 	test_reader_not_blocked();
 	test_parse_time();
 	if (failures) {

@@ -89,6 +89,57 @@ static int q_stats_comm(struct store *s, void *c)
 	return store_stats(s, &r, st, NULL, 0);
 }
 
+static int q_hist_all(struct store *s, void *c)
+{
+	struct store_histogram h;
+	struct store_range r = {0};
+	int ret = store_histogram(s, &r, STORE_M_COPY_PAGE_RANGE, &h, NULL, 0);
+
+	store_histogram_free(&h);
+	return ret;
+}
+
+static int q_hist_day(struct store *s, void *c)
+{
+	struct qctx *q = c;
+	struct store_histogram h;
+	struct store_range r = {.since_wall_ns = q->t0 + (int64_t)(q->i++ % 6) * 86400000000000ll +
+						 12345678901ll};
+	int ret;
+
+	r.until_wall_ns = r.since_wall_ns + 86400000000000ll;
+	ret = store_histogram(s, &r, STORE_M_FORK, &h, NULL, 0);
+	store_histogram_free(&h);
+	return ret;
+}
+
+static int q_cost_all(struct store *s, void *c)
+{
+	struct store_cost cost;
+	struct store_range r = {0};
+
+	return store_cost(s, &r, &cost, NULL, 0);
+}
+
+static int q_cost_day(struct store *s, void *c)
+{
+	struct qctx *q = c;
+	struct store_cost cost;
+	struct store_range r = {.since_wall_ns = q->t0 + (int64_t)(q->i++ % 6) * 86400000000000ll +
+						 12345678901ll};
+
+	r.until_wall_ns = r.since_wall_ns + 86400000000000ll;
+	return store_cost(s, &r, &cost, NULL, 0);
+}
+
+static int q_cost_comm(struct store *s, void *c)
+{
+	struct store_cost cost;
+	struct store_range r = {.comm = "redis-server"};
+
+	return store_cost(s, &r, &cost, NULL, 0);
+}
+
 static int q_top(struct store *s, void *c)
 {
 	struct store_top_comm top[10];
@@ -216,6 +267,11 @@ int main(int argc, char **argv)
 	lat("stats_all_week", q_stats_all, s, &q);
 	lat("stats_24h", q_stats_day, s, &q);
 	lat("stats_comm", q_stats_comm, s, &q);
+	lat("histogram_all_week", q_hist_all, s, &q);
+	lat("histogram_24h", q_hist_day, s, &q);
+	lat("cost_all_week", q_cost_all, s, &q);
+	lat("cost_24h", q_cost_day, s, &q);
+	lat("cost_comm", q_cost_comm, s, &q);
 	lat("top_comms", q_top, s, &q);
 	lat("timeseries_hourly", q_timeseries, s, &q);
 	lat("forks_page_comm_cursor", q_forks_page, s, &q);
