@@ -8,10 +8,9 @@
  * a 400 naming it) and read-only store handles (http.c's pool); feeds JSON
  * built with jansson, the fork object through pt_fork_json (report.h).
  *
- * Sized for databases of millions of forks: percentiles come from the
- * store's rollups; list pages are capped at PAGE_MAX forks; the histogram and
- * the cost per PTE, which the rollups do not carry, read at most SAMPLE_MAX
- * of the newest matching forks and say so ("sampled").
+ * Sized for databases of millions of forks: percentiles, histograms and the
+ * cost per PTE come from the store's rollups (a few hundred rows whatever the
+ * range); list pages are capped at PAGE_MAX forks.
  */
 #include <errno.h>
 #include <limits.h>
@@ -29,7 +28,6 @@
 #define PAGE_MAX 1000
 #define TOP_MAX 100
 #define TS_MAX 10000
-#define SAMPLE_MAX 5000
 #define DETAIL_MAX 100000
 
 /* ------------------------------------------------------------- parameters */
@@ -353,54 +351,6 @@ static int get_fork(struct pd_http *h, struct MHD_Connection *c, const char *ids
 
 /* ------------------------------------------------------ stats & friends */
 
-/*
- * Reads up to SAMPLE_MAX of the newest complete forks of @r (complete sources)
- * and calls @fn on each. *sampled tells whether more matched.
- */
-static int sample_forks(struct store *s, const struct store_range *r,
-			void (*fn)(void *ctx, const struct pt_fork *f), void *ctx, size_t *nr,
-			bool *sampled, char *err, size_t errlen)
-{
-	struct store_fork_filter f = {
-	    .comm = r->comm,
-	    .pid = -1,
-	    .since_wall_ns = r->since_wall_ns,
-	    .until_wall_ns = r->until_wall_ns,
-	    .complete_sources = true,
-	    .limit = SAMPLE_MAX,
-	};
-	struct store_fork_row *rows = NULL;
-	int64_t next = 0;
-	int rc;
-
-	*nr = 0;
-	rc = store_query_forks(s, &f, &rows, nr, &next, err, errlen);
-	if (rc < 0)
-		return rc;
-	for (size_t i = 0; i < *nr; i++)
-		if (rows[i].fork.complete)
-			fn(ctx, &rows[i].fork);
-	*sampled = next != 0;
-	store_fork_rows_free(rows, *nr);
-	return 0;
-}
-
-struct cost_acc {
-	uint64_t ns, ptes, forks;
-};
-
-static void cost_add(void *ctx, const struct pt_fork *f)
-{
-	struct cost_acc *a = ctx;
-
-	/* As stats.c: copy_page_range time over the PTEs it copied. */
-	if (f->copy_page_range_ns != PT_NO_TIME && f->ptes != PT_NULL && f->ptes > 0) {
-		a->ns += f->copy_page_range_ns;
-		a->ptes += (uint64_t)f->ptes;
-		a->forks++;
-	}
-}
-
 static json_t *stat_json(const struct store_stat *st)
 {
 	bool any = st->count > st->nulls;
@@ -417,13 +367,11 @@ static int get_stats(struct pd_http *h, struct MHD_Connection *c)
 {
 	static const char *const allowed[] = {"since", "until", "comm", NULL};
 	struct store_stat st[STORE_M_COUNT];
-	struct cost_acc cost = {0};
+	struct store_cost cost;
 	struct store_range r;
 	struct store *s = NULL;
 	char err[256] = "";
 	json_t *metrics, *jcost;
-	bool sampled = false;
-	size_t nr = 0;
 	int ret, rc;
 
 	if (params_known(c, allowed, &ret) || param_range(c, &r, &ret))
@@ -432,7 +380,7 @@ static int get_stats(struct pd_http *h, struct MHD_Connection *c)
 		return ret;
 	rc = store_stats(s, &r, st, err, sizeof(err));
 	if (!rc)
-		rc = sample_forks(s, &r, cost_add, &cost, &nr, &sampled, err, sizeof(err));
+		rc = store_cost(s, &r, &cost, err, sizeof(err));
 	pd_http_store_put(h, s, rc < 0);
 	if (rc < 0)
 		return reply_store_error(c, rc, err);
@@ -440,15 +388,15 @@ static int get_stats(struct pd_http *h, struct MHD_Connection *c)
 	for (int m = 0; metrics && m < STORE_M_COUNT; m++)
 		json_object_set_new(metrics, store_metric_name((enum store_metric)m),
 				    stat_json(&st[m]));
+	/* As stats.c: copy_page_range time over the PTEs it copied, complete forks. */
 	if (cost.ptes) {
 		double ns_per_pte = (double)cost.ns / (double)cost.ptes;
 
-		jcost = json_pack("{s:f,s:f,s:I,s:b}", "ns_per_pte", ns_per_pte, "ms_per_gib",
+		jcost = json_pack("{s:f,s:f,s:I}", "ns_per_pte", ns_per_pte, "ms_per_gib",
 				  ns_per_pte * (double)((1ull << 30) / 4096) / 1e6, "forks",
-				  (json_int_t)cost.forks, "sampled", sampled);
+				  (json_int_t)cost.forks);
 	} else {
-		jcost = json_pack("{s:n,s:n,s:i,s:b}", "ns_per_pte", "ms_per_gib", "forks", 0,
-				  "sampled", sampled);
+		jcost = json_pack("{s:n,s:n,s:i}", "ns_per_pte", "ms_per_gib", "forks", 0);
 	}
 	return pd_http_reply_json(c, MHD_HTTP_OK,
 				  json_pack("{s:o,s:I,s:o,s:o}", "range", range_json(&r), "forks",
@@ -456,79 +404,51 @@ static int get_stats(struct pd_http *h, struct MHD_Connection *c)
 					    "cost", jcost));
 }
 
-struct hist_acc {
-	enum store_metric metric;
-	struct pt_hist h;
-};
-
-static void hist_add_fork(void *ctx, const struct pt_fork *f)
-{
-	struct hist_acc *a = ctx;
-	uint64_t v;
-
-	switch (a->metric) {
-	case STORE_M_KERNEL_CLONE:
-		v = f->kernel_clone_ns;
-		break;
-	case STORE_M_COPY_PROCESS:
-		v = f->copy_process_ns;
-		break;
-	case STORE_M_DUP_MMAP:
-		v = f->dup_mmap_ns;
-		break;
-	case STORE_M_COPY_PAGE_RANGE:
-		v = f->copy_page_range_ns;
-		break;
-	case STORE_M_MAX_LOCK_HOLD:
-		v = f->max_lock_hold_ns;
-		break;
-	default:
-		v = pt_fork_total_ns(f);
-		break;
-	}
-	if (v != PT_NO_TIME)
-		pt_hist_add(&a->h, v);
-}
-
 static int get_histogram(struct pd_http *h, struct MHD_Connection *c)
 {
 	static const char *const allowed[] = {"since", "until", "comm", "metric", NULL};
-	struct hist_acc *acc;
+	struct store_histogram hist;
+	enum store_metric metric;
 	struct store_range r;
 	struct store *s = NULL;
 	char err[256] = "";
-	bool sampled = false;
+	struct pt_hist *coarse;
 	json_t *bins;
-	size_t nr = 0;
+	size_t i;
 	int ret, rc;
 
-	if (params_known(c, allowed, &ret) || param_range(c, &r, &ret))
+	if (params_known(c, allowed, &ret) || param_range(c, &r, &ret) ||
+	    param_metric(c, false, &metric, &ret) || store_or_503(h, c, &s, &ret))
 		return ret;
-	acc = calloc(1, sizeof(*acc));
-	if (!acc)
-		return pd_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
-	if (param_metric(c, false, &acc->metric, &ret) || store_or_503(h, c, &s, &ret)) {
-		free(acc);
-		return ret;
-	}
-	rc = sample_forks(s, &r, hist_add_fork, acc, &nr, &sampled, err, sizeof(err));
+	rc = store_histogram(s, &r, metric, &hist, err, sizeof(err));
 	pd_http_store_put(h, s, rc < 0);
-	if (rc < 0) {
-		free(acc);
+	if (rc < 0)
 		return reply_store_error(c, rc, err);
+	/*
+	 * The store's bins (64 per power of two) regrouped into the API's (4 per
+	 * power of two): each store bin lies inside one API bucket, so the counts
+	 * stay exact.
+	 */
+	coarse = calloc(1, sizeof(*coarse));
+	if (!coarse) {
+		store_histogram_free(&hist);
+		return pd_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
 	}
+	for (i = 0; i < hist.nr_bins; i++)
+		coarse->count[pt_hist_index(hist.bins[i].le_ns)] += hist.bins[i].count;
 	bins = json_array();
-	for (size_t i = 0; bins && i < PT_HIST_BUCKETS; i++)
-		if (acc->h.count[i])
+	for (i = 0; bins && i < PT_HIST_BUCKETS; i++)
+		if (coarse->count[i])
 			json_array_append_new(bins, json_pack("{s:I,s:I}", "le_ns",
 							      (json_int_t)pt_hist_upper(i), "count",
-							      (json_int_t)acc->h.count[i]));
+							      (json_int_t)coarse->count[i]));
 	ret = pd_http_reply_json(c, MHD_HTTP_OK,
-				 json_pack("{s:o,s:s,s:I,s:I,s:b,s:o}", "range", range_json(&r),
-					   "metric", store_metric_name(acc->metric), "forks",
-					   (json_int_t)nr, "values", (json_int_t)acc->h.total,
-					   "sampled", sampled, "bins", bins));
-	free(acc);
+				 json_pack("{s:o,s:s,s:I,s:I,s:o}", "range", range_json(&r),
+					   "metric", store_metric_name(metric), "forks",
+					   (json_int_t)hist.count, "values",
+					   (json_int_t)(hist.count - hist.nulls), "bins", bins));
+	free(coarse);
+	store_histogram_free(&hist);
 	return ret;
 }
 

@@ -113,8 +113,23 @@ check(all(k in j["metrics"] for k in ("fork", "kernel_clone", "copy_process", "d
                                       "copy_page_range", "max_lock_hold", "pte_pass_hold")),
       "stats: every phase and the lock hold times")
 c = j["cost"]
-check(c["ns_per_pte"] > 0 and abs(c["ms_per_gib"] - c["ns_per_pte"] * 262144 / 1e6) < 1e-6,
-      "stats: cost per PTE and per GiB")
+COST = ("FROM fork WHERE complete AND copy_page_range_ns IS NOT NULL AND ptes > 0")
+cn, cns, cp = sql(db, "SELECT count(*), sum(copy_page_range_ns), sum(ptes) " + COST)[0]
+check(c["forks"] == cn and abs(c["ns_per_pte"] - cns / cp) < 1e-6 * cns / cp and
+      abs(c["ms_per_gib"] - cns / cp * 262144 / 1e6) < 1e-6 * cns / cp and "sampled" not in c,
+      "stats: cost over all %d complete forks with PTEs equals sum(copy_page_range)/sum(ptes) "
+      "(%.2f ns per PTE), and per GiB" % (cn, cns / cp))
+# A wall-clock range: the rollups widen it to whole minutes, so take minute edges.
+MIN = 60 * 10**9
+lo = sql(db, "SELECT wall_ns FROM fork ORDER BY wall_ns LIMIT 1 OFFSET ?", total // 3)[0][0]
+lo = lo // MIN * MIN
+st, j = get_json(P, "/api/v1/stats?since=%s" % time.strftime(
+    "%Y-%m-%dT%H:%M:%SZ", time.gmtime(lo // 10**9)))
+cn, cns, cp = sql(db, "SELECT count(*), sum(copy_page_range_ns), sum(ptes) " + COST +
+                  " AND wall_ns >= ?", lo)[0]
+check(st == 200 and j["cost"]["forks"] == cn and
+      abs(j["cost"]["ns_per_pte"] - cns / cp) < 1e-6 * cns / cp,
+      "stats?since=<minute>: cost over the %d forks since then, exact" % cn)
 st, j = get_json(P, "/api/v1/stats?comm=forker")
 fk = sorted(r[0] for r in sql(db, "SELECT copy_page_range_ns FROM fork WHERE parent_comm='forker'"))
 check(st == 200 and j["metrics"]["copy_page_range"]["count"] == len(fk) and
@@ -123,16 +138,46 @@ check(st == 200 and j["metrics"]["copy_page_range"]["count"] == len(fk) and
 cpl = sql(db, "SELECT sum(copy_page_range_ns), sum(ptes) FROM fork WHERE parent_comm='forker' "
           "AND complete AND copy_page_range_ns IS NOT NULL AND ptes > 0")[0]
 exact = cpl[0] / cpl[1]
-check(abs(j["cost"]["ns_per_pte"] - exact) < 1e-6 * exact and j["cost"]["sampled"] is False,
+check(abs(j["cost"]["ns_per_pte"] - exact) < 1e-6 * exact and "sampled" not in j["cost"],
       "stats?comm=forker: ns_per_pte equals sum(copy_page_range)/sum(ptes) (%.1f)" % exact)
 
 # -- histogram, top, timeseries
-st, j = get_json(P, "/api/v1/histogram?metric=copy_page_range&comm=forker")
-nfc = sql(db, "SELECT count(*) FROM fork WHERE parent_comm='forker' AND complete "
-          "AND copy_page_range_ns IS NOT NULL")[0][0]
-check(st == 200 and sum(b["count"] for b in j["bins"]) == j["values"] == nfc and
-      all(a["le_ns"] < b["le_ns"] for a, b in zip(j["bins"], j["bins"][1:])),
-      "histogram: bins ascending, counts sum to the complete forker forks")
+
+
+def hist_upper(i):
+    """analyzer/stats.c pt_hist_upper: 4 buckets per power of two."""
+    if i == 0:
+        return 0
+    if i >= 1 + 40 * 4:
+        return 2**64 - 1
+    lg, sub = (i - 1) // 4, (i - 1) % 4
+    if lg < 2:
+        return (1 << lg) + (sub >> (2 - lg))
+    return (1 << lg) + ((sub + 1) << (lg - 2)) - 1
+
+
+UPPERS = [hist_upper(i) for i in range(1 + 40 * 4 + 1)]
+
+
+def plain_bins(values):
+    out = {}
+    for v in values:
+        le = next(u for u in UPPERS if v <= u)
+        out[le] = out.get(le, 0) + 1
+    return [{"le_ns": k, "count": out[k]} for k in sorted(out)]
+
+
+for metric, col, where in (("copy_page_range", "copy_page_range_ns", "parent_comm='forker'"),
+                           ("fork", dur, "1"),
+                           ("max_lock_hold", "max_lock_hold_ns", "parent_comm='forker'")):
+    q = "/api/v1/histogram?metric=%s" % metric + ("&comm=forker" if "forker" in where else "")
+    st, j = get_json(P, q)
+    rows = [r[0] for r in sql(db, "SELECT %s FROM fork WHERE %s" % (col, where))]
+    vals = [v for v in rows if v is not None]
+    check(st == 200 and j["bins"] == plain_bins(vals) and j["values"] == len(vals) and
+          j["forks"] == len(rows) and "sampled" not in j,
+          "histogram %s: every bin equals a count over all %d forks (%d bins)"
+          % (q.split("?")[1], len(rows), len(j.get("bins", []))))
 st, j = get_json(P, "/api/v1/top?limit=3")
 cnt = sql(db, "SELECT parent_comm, count(*) c FROM fork GROUP BY parent_comm ORDER BY c DESC")
 check(st == 200 and len(j["comms"]) == 3 and
