@@ -230,6 +230,8 @@ static void store_free(struct store *s)
 	free(s);
 }
 
+static int run_pending_tasks(struct store *s, char *err, size_t errlen);
+
 static int migrate(struct store *s, int64_t from, char *err, size_t errlen)
 {
 	char sql[128];
@@ -505,6 +507,8 @@ int store_open(const char *path, const struct store_opts *opts, struct store **o
 			       path, (long long)version, store_schema_version());
 	if (!r)
 		r = prepare_writer(s, err, errlen);
+	if (!r)
+		r = run_pending_tasks(s, err, errlen);
 out:
 	if (r) {
 		store_free(s);
@@ -780,13 +784,20 @@ static int agg_cost(struct store *s, int64_t wall_ns, int64_t grp, int64_t ns, i
 }
 
 int store_rollup_fork(struct store *s, int64_t wall_ns, const char *comm,
-		      const int64_t vals[STORE_M_COUNT - 1], int64_t cost_ptes,
+		      const int64_t vals_in[STORE_M_COUNT - 1], bool complete, int64_t cost_ptes,
 		      const uint64_t *pass_hold, size_t nr_pass, int64_t sign, char *err,
 		      size_t errlen)
 {
-	int64_t grp;
+	int64_t grp, vals[STORE_M_COUNT - 1];
 	size_t i;
 	int m, r;
+
+	for (m = 0; m < STORE_M_COUNT - 1; m++)
+		vals[m] = complete ? vals_in[m] : -1;
+	if (!complete) {
+		cost_ptes = 0;
+		nr_pass = 0;
+	}
 
 	r = store_comm_group(s, comm, true, &grp, err, errlen);
 	if (r)
@@ -1016,6 +1027,55 @@ static int source_offset(struct store *s, int64_t source_id, char *err, size_t e
 }
 
 /*
+ * Adds (@sign 1) or subtracts (-1) the fork in the current row of @sel
+ * (FORK_DELETE_COLUMNS) to or from the rollups; @holds selects its passes' hold
+ * times (bound to the fork id here). *@hold is a buffer grown as needed.
+ */
+static int rollup_fork_row(struct store *s, sqlite3_stmt *sel, sqlite3_stmt *holds, int64_t sign,
+			   uint64_t **hold, size_t *hold_cap, char *err, size_t errlen)
+{
+	int64_t id = sqlite3_column_int64(sel, 0), wall = sqlite3_column_int64(sel, 1);
+	const char *comm = (const char *)sqlite3_column_text(sel, 2);
+	int64_t vals[STORE_M_COUNT - 1], ptes = 0;
+	bool complete = sqlite3_column_int(sel, 9) != 0;
+	size_t nr_hold = 0;
+	int m, rc;
+
+	vals[STORE_M_FORK] = -1;
+	for (m = 0; m < 5; m++) {
+		int col = 3 + m;
+
+		vals[STORE_M_KERNEL_CLONE + m] = sqlite3_column_type(sel, col) == SQLITE_NULL
+							 ? -1
+							 : sqlite3_column_int64(sel, col);
+		if (m < 4 && vals[STORE_M_FORK] < 0)
+			vals[STORE_M_FORK] = vals[STORE_M_KERNEL_CLONE + m];
+	}
+	sqlite3_reset(holds);
+	sqlite3_bind_int64(holds, 1, id);
+	while ((rc = sqlite3_step(holds)) == SQLITE_ROW) {
+		if (nr_hold == *hold_cap) {
+			size_t cap = *hold_cap ? *hold_cap * 2 : 256;
+			uint64_t *nh = realloc(*hold, cap * sizeof(*nh));
+
+			if (!nh)
+				return store_fail(s, err, errlen, -ENOMEM, "out of memory");
+			*hold = nh;
+			*hold_cap = cap;
+		}
+		(*hold)[nr_hold++] = sqlite3_column_type(holds, 0) == SQLITE_NULL
+					     ? PT_NO_TIME
+					     : (uint64_t)sqlite3_column_int64(holds, 0);
+	}
+	if (rc != SQLITE_DONE)
+		return sql_fail(s, err, errlen, rc, "reading a fork's passes");
+	if (sqlite3_column_type(sel, 8) != SQLITE_NULL)
+		ptes = sqlite3_column_int64(sel, 8);
+	return store_rollup_fork(s, wall, comm ? comm : "", vals, complete, ptes, *hold, nr_hold,
+				 sign, err, errlen);
+}
+
+/*
  * Deletes the forks @sel returns (columns: id, wall_ns, parent_comm,
  * kernel_clone_ns, copy_process_ns, dup_mmap_ns, copy_page_range_ns,
  * max_lock_hold_ns, ptes, complete), with their detail, subtracting them from the rollups, in
@@ -1029,8 +1089,8 @@ static int delete_fork_batch(struct store *s, sqlite3_stmt *sel, uint64_t *delet
 					   "DELETE FROM fork WHERE id = ?1"};
 	sqlite3_stmt *del[3] = {NULL, NULL, NULL}, *holds = NULL;
 	uint64_t *hold = NULL;
-	size_t hold_cap = 0, nr_hold;
-	int rc, r, i;
+	size_t hold_cap = 0;
+	int rc = SQLITE_DONE, r, i;
 
 	*deleted = 0;
 	r = txn_begin(s, err, errlen);
@@ -1042,50 +1102,9 @@ static int delete_fork_batch(struct store *s, sqlite3_stmt *sel, uint64_t *delet
 		r = store_prepare(s, "SELECT hold_ns FROM pte_pass WHERE fork_id = ?1", &holds,
 				  err, errlen);
 	while (!r && (rc = sqlite3_step(sel)) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(sel, 0), wall = sqlite3_column_int64(sel, 1);
-		const char *comm = (const char *)sqlite3_column_text(sel, 2);
-		int64_t vals[STORE_M_COUNT - 1], cost_ptes = 0;
-		int m;
+		int64_t id = sqlite3_column_int64(sel, 0);
 
-		vals[STORE_M_FORK] = -1;
-		for (m = 0; m < 5; m++) {
-			int col = 3 + m;
-
-			vals[STORE_M_KERNEL_CLONE + m] = sqlite3_column_type(sel, col) == SQLITE_NULL
-								 ? -1
-								 : sqlite3_column_int64(sel, col);
-			if (m < 4 && vals[STORE_M_FORK] < 0)
-				vals[STORE_M_FORK] = vals[STORE_M_KERNEL_CLONE + m];
-		}
-		nr_hold = 0;
-		sqlite3_reset(holds);
-		sqlite3_bind_int64(holds, 1, id);
-		while ((rc = sqlite3_step(holds)) == SQLITE_ROW) {
-			if (nr_hold == hold_cap) {
-				size_t cap = hold_cap ? hold_cap * 2 : 256;
-				uint64_t *nh = realloc(hold, cap * sizeof(*nh));
-
-				if (!nh) {
-					r = store_fail(s, err, errlen, -ENOMEM, "out of memory");
-					break;
-				}
-				hold = nh;
-				hold_cap = cap;
-			}
-			hold[nr_hold++] = sqlite3_column_type(holds, 0) == SQLITE_NULL
-						  ? PT_NO_TIME
-						  : (uint64_t)sqlite3_column_int64(holds, 0);
-		}
-		if (r)
-			break;
-		if (rc != SQLITE_DONE) {
-			r = sql_fail(s, err, errlen, rc, "reading passes to delete");
-			break;
-		}
-		if (sqlite3_column_int(sel, 9) && sqlite3_column_type(sel, 8) != SQLITE_NULL)
-			cost_ptes = sqlite3_column_int64(sel, 8);
-		r = store_rollup_fork(s, wall, comm ? comm : "", vals, cost_ptes, hold, nr_hold, -1,
-				      err, errlen);
+		r = rollup_fork_row(s, sel, holds, -1, &hold, &hold_cap, err, errlen);
 		for (i = 0; i < 3 && !r; i++) {
 			sqlite3_reset(del[i]);
 			sqlite3_bind_int64(del[i], 1, id);
@@ -1113,6 +1132,58 @@ static int delete_fork_batch(struct store *s, sqlite3_stmt *sel, uint64_t *delet
 #define FORK_DELETE_COLUMNS                                                                      \
 	"id, wall_ns, parent_comm, kernel_clone_ns, copy_process_ns, dup_mmap_ns,"                \
 	" copy_page_range_ns, max_lock_hold_ns, ptes, complete"
+
+/*
+ * Rebuilds every rollup row from the forks (schema 3 made them count complete
+ * forks' values only), in one transaction with the clearing of the task, so
+ * that a crash leaves the task pending, never the rollups half built. About
+ * 5 s per million forks.
+ */
+static int rollup_rebuild(struct store *s, char *err, size_t errlen)
+{
+	sqlite3_stmt *sel = NULL, *holds = NULL;
+	uint64_t *hold = NULL;
+	size_t hold_cap = 0;
+	int rc = SQLITE_DONE, r;
+
+	r = txn_begin(s, err, errlen);
+	if (r)
+		return r;
+	r = store_exec(s, "DELETE FROM rollup", err, errlen);
+	if (!r)
+		r = store_prepare(s, "SELECT " FORK_DELETE_COLUMNS " FROM fork ORDER BY id", &sel,
+				  err, errlen);
+	if (!r)
+		r = store_prepare(s, "SELECT hold_ns FROM pte_pass WHERE fork_id = ?1", &holds,
+				  err, errlen);
+	while (!r && (rc = sqlite3_step(sel)) == SQLITE_ROW)
+		r = rollup_fork_row(s, sel, holds, 1, &hold, &hold_cap, err, errlen);
+	if (!r && rc != SQLITE_DONE)
+		r = sql_fail(s, err, errlen, rc, "reading forks to rebuild the rollups");
+	if (!r)
+		r = store_exec(s, "DELETE FROM pending_task WHERE name = 'rebuild_rollups'", err,
+			       errlen);
+	sqlite3_finalize(sel);
+	sqlite3_finalize(holds);
+	free(hold);
+	if (r) {
+		txn_abort(s);
+		return r;
+	}
+	return txn_commit(s, err, errlen);
+}
+
+/* Runs what a migration left for a writer to do (only a writer gets here). */
+static int run_pending_tasks(struct store *s, char *err, size_t errlen)
+{
+	int64_t n = 0;
+	int r = query_int(s, "SELECT count(*) FROM pending_task WHERE name = 'rebuild_rollups'", &n,
+			  err, errlen);
+
+	if (r || !n)
+		return r;
+	return rollup_rebuild(s, err, errlen);
+}
 
 /* Removes an incomplete source and its forks, a batch per transaction. */
 static int purge_source(struct store *s, int64_t id, char *err, size_t errlen)
@@ -1336,7 +1407,7 @@ int store_insert_fork(struct store *s, int64_t source_id, const struct pt_fork *
 	sqlite3_reset(st);
 
 	fork_metric_values(f, vals);
-	r = store_rollup_fork(s, wall, f->parent_comm, vals, f->complete ? f->ptes : 0, hold,
+	r = store_rollup_fork(s, wall, f->parent_comm, vals, f->complete, f->ptes, hold,
 			      f->nr_pass, 1, err, errlen);
 	if (hold != hold_small)
 		free(hold);

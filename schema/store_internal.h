@@ -148,11 +148,15 @@ int store_prepare(struct store *s, const char *sql, sqlite3_stmt **st, char *err
 int store_exec(struct store *s, const char *sql, char *err, size_t errlen);
 
 /*
- * Rollup bookkeeping shared by insert, purge and retention (store.c). @cost_ptes > 0 when the
- * fork counts toward the cost sums (complete, copy_page_range known, ptes > 0): its ptes.
+ * Rollup bookkeeping shared by insert, purge, retention and the schema-3 rebuild
+ * (store.c). @cost_ptes > 0 when the fork counts toward the cost sums (complete,
+ * copy_page_range known, ptes > 0): its ptes. An incomplete fork (@complete false:
+ * flagged lost_events/partial/boundary_inferred, its durations are lower bounds)
+ * is counted with null values and no pass holds, so statistics are over complete
+ * forks only, as the analyzer's own.
  */
 int store_rollup_fork(struct store *s, int64_t wall_ns, const char *comm,
-		      const int64_t vals[STORE_M_COUNT - 1], int64_t cost_ptes,
+		      const int64_t vals[STORE_M_COUNT - 1], bool complete, int64_t cost_ptes,
 		      const uint64_t *pass_hold, size_t nr_pass, int64_t sign, char *err,
 		      size_t errlen);
 int store_rollup_flush(struct store *s, char *err, size_t errlen);

@@ -562,9 +562,11 @@ static int exact_collect(struct store *s, const struct store_range *r, bool pass
 	sqlite3_bind_int64(st, 3, r->until_wall_ns ? r->until_wall_ns : INT64_MAX);
 	while (!ret && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t outer = -1, ptes = col_neg(st, 5);
+		/* as the rollups: an incomplete fork counts, its values do not */
+		bool complete = sqlite3_column_int(st, 6) != 0;
 
 		for (m = 0; m < 5 && !ret; m++) {
-			int64_t v = col_neg(st, m);
+			int64_t v = complete ? col_neg(st, m) : -1;
 
 			ret = vec_push(&vec[STORE_M_KERNEL_CLONE + m], v);
 			if (m < 4 && outer < 0)
@@ -585,7 +587,8 @@ static int exact_collect(struct store *s, const struct store_range *r, bool pass
 	if (!ret && passes)
 		ret = store_prepare(s,
 				    "SELECT p.hold_ns FROM fork f JOIN pte_pass p ON p.fork_id = f.id"
-				    " WHERE f.parent_comm = ?1 AND f.wall_ns >= ?2 AND f.wall_ns < ?3",
+				    " WHERE f.parent_comm = ?1 AND f.wall_ns >= ?2 AND f.wall_ns < ?3"
+				    " AND f.complete",
 				    &st, err, errlen);
 	if (!ret && passes) {
 		sqlite3_bind_text(st, 1, r->comm, -1, SQLITE_STATIC);

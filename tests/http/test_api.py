@@ -94,8 +94,9 @@ for bad in ("999999999", "abc", "0", "-1", "1x"):
 
 # -- /api/v1/stats
 st, j = get_json(P, "/api/v1/stats")
+# statistics are over complete forks (an incomplete one counts as a null)
 vals = sorted(r[0] for r in sql(db, "SELECT copy_page_range_ns FROM fork "
-                                    "WHERE copy_page_range_ns IS NOT NULL"))
+                                    "WHERE copy_page_range_ns IS NOT NULL AND complete"))
 
 
 def rank(v, q):
@@ -131,8 +132,10 @@ check(st == 200 and j["cost"]["forks"] == cn and
       abs(j["cost"]["ns_per_pte"] - cns / cp) < 1e-6 * cns / cp,
       "stats?since=<minute>: cost over the %d forks since then, exact" % cn)
 st, j = get_json(P, "/api/v1/stats?comm=forker")
-fk = sorted(r[0] for r in sql(db, "SELECT copy_page_range_ns FROM fork WHERE parent_comm='forker'"))
-check(st == 200 and j["metrics"]["copy_page_range"]["count"] == len(fk) and
+fkn = sql(db, "SELECT count(*) FROM fork WHERE parent_comm='forker'")[0][0]
+fk = sorted(r[0] for r in sql(db, "SELECT copy_page_range_ns FROM fork WHERE parent_comm='forker'"
+                                  " AND complete AND copy_page_range_ns IS NOT NULL"))
+check(st == 200 and j["metrics"]["copy_page_range"]["count"] == fkn and
       abs(j["metrics"]["copy_page_range"]["max_ns"] - fk[-1]) <= fk[-1] * 0.01,
       "stats?comm=forker: count and max")
 cpl = sql(db, "SELECT sum(copy_page_range_ns), sum(ptes) FROM fork WHERE parent_comm='forker' "
@@ -172,11 +175,12 @@ for metric, col, where in (("copy_page_range", "copy_page_range_ns", "parent_com
                            ("max_lock_hold", "max_lock_hold_ns", "parent_comm='forker'")):
     q = "/api/v1/histogram?metric=%s" % metric + ("&comm=forker" if "forker" in where else "")
     st, j = get_json(P, q)
-    rows = [r[0] for r in sql(db, "SELECT %s FROM fork WHERE %s" % (col, where))]
-    vals = [v for v in rows if v is not None]
+    rows = sql(db, "SELECT %s, complete FROM fork WHERE %s" % (col, where))
+    # statistics are over complete forks; an incomplete one counts, its value does not
+    vals = [v for v, complete in rows if v is not None and complete]
     check(st == 200 and j["bins"] == plain_bins(vals) and j["values"] == len(vals) and
           j["forks"] == len(rows) and "sampled" not in j,
-          "histogram %s: every bin equals a count over all %d forks (%d bins)"
+          "histogram %s: every bin equals a count over the complete of all %d forks (%d bins)"
           % (q.split("?")[1], len(rows), len(j.get("bins", []))))
 st, j = get_json(P, "/api/v1/top?limit=3")
 cnt = sql(db, "SELECT parent_comm, count(*) c FROM fork GROUP BY parent_comm ORDER BY c DESC")
