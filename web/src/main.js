@@ -125,12 +125,11 @@ function renderStats(stats) {
 	}
 	$('stats').innerHTML = `${h}</tbody>`;
 	const c = stats.cost ?? {};
-	const sampled = c.sampled ? ' (newest forks sampled)' : '';
 	$('costs').innerHTML = `
 		<div class="kpi"><span class="k">forks in range</span><span class="v" data-testid="kpi-forks" data-n="${stats.forks ?? ''}">${fmtInt(stats.forks)}</span></div>
 		<div class="kpi"><span class="k">per PTE copied</span><span class="v" data-testid="kpi-ns-per-pte" data-v="${c.ns_per_pte ?? ''}">${isNum(c.ns_per_pte) ? `${sig(c.ns_per_pte)} ns` : DASH}</span></div>
 		<div class="kpi"><span class="k">per GiB mapped</span><span class="v" data-testid="kpi-ms-per-gib" data-v="${c.ms_per_gib ?? ''}">${isNum(c.ms_per_gib) ? `${sig(c.ms_per_gib)} ms` : DASH}</span></div>
-		<p class="hint">copy_page_range time over PTEs copied, over ${fmtInt(c.forks)} forks${sampled};
+		<p class="hint">copy_page_range time over PTEs copied, over ${fmtInt(c.forks)} forks;
 		per GiB assumes 4 KiB pages all present.</p>`;
 }
 
@@ -155,8 +154,8 @@ function renderHistogram(h) {
 		note.className = 'note hint';
 		el.append(note);
 	}
-	note.textContent = `${fmtInt(h.values)} values from ${fmtInt(h.forks)} complete forks` +
-		(h.sampled ? ' (the newest ones: sampled)' : '') + '; buckets are log-scale.';
+	note.textContent = `${fmtInt(h.values)} values from the complete forks among ${fmtInt(h.forks)}` +
+		' in range; buckets are log-scale.';
 }
 
 function renderTimeseries(ts) {
