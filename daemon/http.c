@@ -50,7 +50,8 @@
 
 /* ---------------------------------------------------------------- replies */
 
-int pd_http_reply_json(struct MHD_Connection *c, unsigned status, json_t *body)
+/* Queues @body (taken) as JSON with @status; @allow, when set, becomes the Allow header. */
+static int reply_json(struct MHD_Connection *c, unsigned status, json_t *body, const char *allow)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
@@ -69,12 +70,19 @@ int pd_http_reply_json(struct MHD_Connection *c, unsigned status, json_t *body)
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (allow)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
 	if (status == MHD_HTTP_UNAUTHORIZED)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 					"Bearer realm=\"ptescoped\"");
 	ret = MHD_queue_response(c, status, resp);
 	MHD_destroy_response(resp);
 	return ret;
+}
+
+int pd_http_reply_json(struct MHD_Connection *c, unsigned status, json_t *body)
+{
+	return reply_json(c, status, body, NULL);
 }
 
 int pd_http_reply_error(struct MHD_Connection *c, unsigned status, const char *fmt, ...)
@@ -90,24 +98,8 @@ int pd_http_reply_error(struct MHD_Connection *c, unsigned status, const char *f
 
 int pd_http_reply_method_not_allowed(struct MHD_Connection *c, const char *allow)
 {
-	struct MHD_Response *resp;
-	json_t *body = json_pack("{s:s}", "error", "method not allowed");
-	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-	enum MHD_Result ret;
-
-	json_decref(body);
-	if (!text)
-		return MHD_NO;
-	resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-	if (!resp) {
-		free(text);
-		return MHD_NO;
-	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
-	ret = MHD_queue_response(c, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
-	MHD_destroy_response(resp);
-	return ret;
+	return reply_json(c, MHD_HTTP_METHOD_NOT_ALLOWED,
+			  json_pack("{s:s}", "error", "method not allowed"), allow);
 }
 
 /* ------------------------------------------------------------ store pool */
