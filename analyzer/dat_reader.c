@@ -5,12 +5,15 @@
  *
  * libtraceevent and libtracecmd have had fuzzer-found infinite loops and
  * out-of-bounds reads on corrupt files, and a replay must never crash or hang
- * on one. So the library runs in a forked child under CPU-time and memory
- * limits, with stderr silenced; the child streams compact fixed-size event
- * records over a pipe, and this process (the parent) turns them back into
- * pt_events for the consumer. A crash, a limit hit or a stall in the child
- * becomes one error line here. The pipe costs about 60 bytes per event, far
- * below what the library itself costs per event.
+ * on one. So the library runs in another process: the small helper program
+ * ptescope-dat-reader (analyzer/cli/), started with posix_spawn (fork and exec:
+ * a forked child of a multi-threaded process, such as the daemon or a fuzzer,
+ * can deadlock on a lock another thread held at fork time, so nothing but
+ * exec runs between the two), under CPU-time and memory limits, with stderr
+ * silenced. It streams compact fixed-size event records over a pipe, and this
+ * process turns them back into pt_events for the consumer. A crash, a limit
+ * hit or a stall in the helper becomes one error line here. The pipe costs
+ * about 60 bytes per event, far below what the library itself costs per event.
  *
  * Records are decoded by raw_decode.c (fields by name once per file, read by
  * offset per record, bounded by the record's size).
@@ -21,12 +24,13 @@
  * which are exact even where nested records share one ring-buffer timestamp.
  * The two bases can differ by a constant (trace.dat time offsets): event.h.
  *
- * Must be called from a single-threaded process or one whose other threads
- * hold no locks the child could need (it forks without exec).
+ * The helper is found through $PTESCOPE_DAT_READER, the build tree, or the
+ * installed libexec path (pt_dat_reader_path()).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <spawn.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -302,8 +306,10 @@ static void set_limits(off_t file_size)
 #endif
 }
 
-static int child_main(const char *path, int fd, off_t file_size)
+int pt_dat_reader_main(const char *path, int fd)
 {
+	struct stat sb;
+	off_t file_size = stat(path, &sb) == 0 ? sb.st_size : 0;
 	struct child *c = calloc(1, sizeof(*c));
 	struct tracecmd_input *h;
 	uint8_t t;
@@ -427,6 +433,7 @@ int pt_dat_read(const char *path, pt_event_fn fn, void *ctx, struct pt_input_sta
 	struct parent p = {.fd = -1};
 	struct pt_intern *strings = NULL;
 	struct stat sb;
+	const char *helper;
 	int fd, pipefd[2] = {-1, -1}, ret = 0, status, got_done = 0, got_error = 0,
 	    consumer_stopped = 0;
 	pid_t pid;
@@ -459,16 +466,30 @@ int pt_dat_read(const char *path, pt_event_fn fn, void *ctx, struct pt_input_sta
 		set_err(err, errlen, "%s: cannot start the reader: %s", path, strerror(-ret));
 		goto out;
 	}
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0) {
-		ret = -errno;
-		set_err(err, errlen, "%s: cannot start the reader: %s", path, strerror(errno));
+	helper = pt_dat_reader_path();
+	if (!helper) {
+		ret = -ENOENT;
+		set_err(err, errlen, "%s: the trace.dat reader helper ptescope-dat-reader is not "
+			"installed (or set PTESCOPE_DAT_READER)", path);
 		goto out;
 	}
-	if (pid == 0) {
-		close(pipefd[0]);
-		_exit(child_main(path, pipefd[1], sb.st_size));
+	{
+		posix_spawn_file_actions_t fa;
+		char *const argv[] = {(char *)helper, (char *)path, NULL};
+
+		if (posix_spawn_file_actions_init(&fa)) {
+			ret = -ENOMEM;
+			set_err(err, errlen, "%s: cannot start the reader: out of memory", path);
+			goto out;
+		}
+		posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDOUT_FILENO);
+		ret = -posix_spawn(&pid, helper, &fa, NULL, argv, environ);
+		posix_spawn_file_actions_destroy(&fa);
+		if (ret) {
+			set_err(err, errlen, "%s: cannot start the reader %s: %s", path, helper,
+				strerror(-ret));
+			goto out;
+		}
 	}
 	close(pipefd[1]);
 	pipefd[1] = -1;
@@ -600,6 +621,23 @@ out:
 	pt_intern_free(strings);
 	close(fd);
 	return ret;
+}
+
+const char *pt_dat_reader_path(void)
+{
+	const char *env = getenv("PTESCOPE_DAT_READER");
+
+	if (env && *env)
+		return access(env, X_OK) == 0 ? env : NULL;
+#ifdef PTESCOPE_DAT_READER_BUILD
+	if (access(PTESCOPE_DAT_READER_BUILD, X_OK) == 0)
+		return PTESCOPE_DAT_READER_BUILD;
+#endif
+#ifdef PTESCOPE_DAT_READER_INSTALLED
+	if (access(PTESCOPE_DAT_READER_INSTALLED, X_OK) == 0)
+		return PTESCOPE_DAT_READER_INSTALLED;
+#endif
+	return NULL;
 }
 
 /* -------------------------------------------------------- format detection */

@@ -59,12 +59,23 @@ int pt_text_read_mem(const char *buf, size_t len, pt_event_fn fn, void *ctx,
 		     size_t errlen);
 
 /*
- * Reads the trace.dat at @path through libtracecmd, every CPU merged by time.
- * The file is checked first (sections and sizes against the file's size) so
- * that corrupt files give an error rather than reaching the library.
+ * Reads the trace.dat at @path through libtracecmd, every CPU merged by time,
+ * in a helper process (see dat_reader.c) so that a corrupt file gives an
+ * error rather than a crash or a hang here.
  * Returns 0 or a negative errno with a message in @err.
  */
 int pt_dat_read(const char *path, pt_event_fn fn, void *ctx, struct pt_input_stats *st,
 		const struct pt_read_opts *opts, char *err, size_t errlen);
+
+/*
+ * The helper's side (the ptescope-dat-reader program): reads @path with
+ * libtracecmd under resource limits and writes the reader protocol to @fd.
+ * Returns the helper's exit status.
+ */
+int pt_dat_reader_main(const char *path, int fd);
+
+/* Where the helper program is ($PTESCOPE_DAT_READER, the build tree, libexec),
+ * or NULL. Static string or the environment's. */
+const char *pt_dat_reader_path(void);
 
 #endif
