@@ -24,8 +24,9 @@
  * which are exact even where nested records share one ring-buffer timestamp.
  * The two bases can differ by a constant (trace.dat time offsets): event.h.
  *
- * The helper is found through $PTESCOPE_DAT_READER, the build tree, or the
- * installed libexec path (pt_dat_reader_path()).
+ * The helper is found through $PTESCOPE_DAT_READER, beside the running
+ * program, in the build tree, or in the installed libexec path
+ * (pt_dat_reader_path()).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -434,6 +435,7 @@ int pt_dat_read(const char *path, pt_event_fn fn, void *ctx, struct pt_input_sta
 	struct pt_intern *strings = NULL;
 	struct stat sb;
 	const char *helper;
+	char helper_buf[4096];
 	int fd, pipefd[2] = {-1, -1}, ret = 0, status, got_done = 0, got_error = 0,
 	    consumer_stopped = 0;
 	pid_t pid;
@@ -466,7 +468,7 @@ int pt_dat_read(const char *path, pt_event_fn fn, void *ctx, struct pt_input_sta
 		set_err(err, errlen, "%s: cannot start the reader: %s", path, strerror(-ret));
 		goto out;
 	}
-	helper = pt_dat_reader_path();
+	helper = pt_dat_reader_path(helper_buf, sizeof(helper_buf));
 	if (!helper) {
 		ret = -ENOENT;
 		set_err(err, errlen, "%s: the trace.dat reader helper ptescope-dat-reader is not "
@@ -623,12 +625,26 @@ out:
 	return ret;
 }
 
-const char *pt_dat_reader_path(void)
+const char *pt_dat_reader_path(char *buf, size_t len)
 {
 	const char *env = getenv("PTESCOPE_DAT_READER");
+	ssize_t n;
 
 	if (env && *env)
 		return access(env, X_OK) == 0 ? env : NULL;
+	/* beside the running program: relocated trees (a VM guest, a tarball) */
+	n = readlink("/proc/self/exe", buf, len);
+	if (n > 0 && (size_t)n < len) {
+		char *slash;
+
+		buf[n] = '\0';
+		slash = strrchr(buf, '/');
+		if (slash && (size_t)(slash - buf) + sizeof("/ptescope-dat-reader") <= len) {
+			strcpy(slash, "/ptescope-dat-reader");
+			if (access(buf, X_OK) == 0)
+				return buf;
+		}
+	}
 #ifdef PTESCOPE_DAT_READER_BUILD
 	if (access(PTESCOPE_DAT_READER_BUILD, X_OK) == 0)
 		return PTESCOPE_DAT_READER_BUILD;

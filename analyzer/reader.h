@@ -74,8 +74,9 @@ int pt_dat_read(const char *path, pt_event_fn fn, void *ctx, struct pt_input_sta
  */
 int pt_dat_reader_main(const char *path, int fd);
 
-/* Where the helper program is ($PTESCOPE_DAT_READER, the build tree, libexec),
- * or NULL. Static string or the environment's. */
-const char *pt_dat_reader_path(void);
+/* Where the helper program is ($PTESCOPE_DAT_READER, beside the running
+ * program, the build tree, libexec), or NULL. The result is @buf, the
+ * environment's string or a static one. */
+const char *pt_dat_reader_path(char *buf, size_t len);
 
 #endif

@@ -333,6 +333,11 @@ def standard_binaries(workloads_dir, ptescope=None, need_trace_cmd=True):
         bins.append(("usr/bin/" + w, p))
     if ptescope:
         bins.append(("usr/bin/ptescope", ptescope))
+        # ptescope reads trace.dat files through its helper, found beside it
+        helper = os.path.join(os.path.dirname(ptescope), "ptescope-dat-reader")
+        if not os.access(helper, os.X_OK):
+            raise RuntimeError(f"{helper} not built (it ships with ptescope)")
+        bins.append(("usr/bin/ptescope-dat-reader", helper))
     return bins
 
 
