@@ -39,6 +39,7 @@
 
 #include "intern.h"
 #include "recon.h"
+#include "util.h"
 
 #define DEFAULT_SPLIT_GAP_NS 1000000ull
 /* A __cond_resched lasting this long scheduled (no switch: about 1 us even under
@@ -359,24 +360,6 @@ static int fork_begin(struct recon *r, struct task *t, int depth, uint64_t ts)
 	return 0;
 }
 
-static int grow_array(void **arr, size_t *cap, size_t need, size_t elem)
-{
-	void *p;
-	size_t cap2;
-
-	if (need <= *cap)
-		return 0;
-	cap2 = *cap ? *cap * 2 : 16;
-	while (cap2 < need)
-		cap2 *= 2;
-	p = realloc(*arr, cap2 * elem);
-	if (!p)
-		return -ENOMEM;
-	*arr = p;
-	*cap = cap2;
-	return 0;
-}
-
 static int fork_finalize_passes(struct pt_fork *f, const struct pass_cand *cand, size_t n,
 				bool *passes_known);
 
@@ -455,7 +438,7 @@ static int hand_over(struct recon *r, struct fork_build *b)
 		return ret;
 	}
 	/* replay: hold it; the counts are folded in now, the nulls decided later */
-	if (grow_array((void **)&r->held, &r->cap_held, r->nr_held + 1, sizeof(*r->held))) {
+	if (pt_grow_array((void **)&r->held, &r->cap_held, r->nr_held + 1, sizeof(*r->held))) {
 		fork_build_free(b);
 		return -ENOMEM;
 	}
@@ -513,7 +496,7 @@ static int pass_begin(struct task *t, uint64_t start, bool cpte_container)
 	struct fork_build *b = t->fork;
 	struct pass_state *ps = &t->ps;
 
-	if (grow_array((void **)&b->cand, &b->cand_cap, b->nr_cand + 1, sizeof(*b->cand)))
+	if (pt_grow_array((void **)&b->cand, &b->cand_cap, b->nr_cand + 1, sizeof(*b->cand)))
 		return -ENOMEM;
 	b->cand[b->nr_cand++] = (struct pass_cand){
 		.vma = b->f.nr_vma ? (int32_t)b->f.nr_vma - 1 : -1,
@@ -983,7 +966,7 @@ static int frame_opened(struct recon *r, struct task *t, int depth, uint64_t ts,
 	if (role == PT_ROLE_COPY_PAGE_RANGE) {
 		struct pt_vma_copy *v;
 
-		if (grow_array((void **)&b->f.vma, &b->vma_cap, b->f.nr_vma + 1, sizeof(*b->f.vma)))
+		if (pt_grow_array((void **)&b->f.vma, &b->vma_cap, b->f.nr_vma + 1, sizeof(*b->f.vma)))
 			return -ENOMEM;
 		fr->vma = (int32_t)b->f.nr_vma;
 		v = &b->f.vma[b->f.nr_vma++];

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "store_internal.h"
+#include "util.h"
 
 static const char *const metric_names[STORE_M_COUNT] = {
 	"fork",		   "kernel_clone",  "copy_process", "dup_mmap",
@@ -334,16 +335,9 @@ int store_get_fork(struct store *s, int64_t id, struct store_fork_row *row, char
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct pt_vma_copy *v;
 
-		if (f->nr_vma == cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			struct pt_vma_copy *nv = realloc(f->vma, ncap * sizeof(*nv));
-
-			if (!nv) {
-				r = store_fail(s, err, errlen, -ENOMEM, "out of memory");
-				break;
-			}
-			f->vma = nv;
-			cap = ncap;
+		if (pt_grow_array((void **)&f->vma, &cap, f->nr_vma + 1, sizeof(*f->vma))) {
+			r = store_fail(s, err, errlen, -ENOMEM, "out of memory");
+			break;
 		}
 		v = &f->vma[f->nr_vma++];
 		v->start_ns = col_time(st, 0);
@@ -369,16 +363,9 @@ int store_get_fork(struct store *s, int64_t id, struct store_fork_row *row, char
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct pt_pte_pass *p;
 
-		if (f->nr_pass == cap) {
-			size_t ncap = cap ? cap * 2 : 64;
-			struct pt_pte_pass *np = realloc(f->pass, ncap * sizeof(*np));
-
-			if (!np) {
-				r = store_fail(s, err, errlen, -ENOMEM, "out of memory");
-				break;
-			}
-			f->pass = np;
-			cap = ncap;
+		if (pt_grow_array((void **)&f->pass, &cap, f->nr_pass + 1, sizeof(*f->pass))) {
+			r = store_fail(s, err, errlen, -ENOMEM, "out of memory");
+			break;
 		}
 		p = &f->pass[f->nr_pass++];
 		p->vma = sqlite3_column_int(st, 0);

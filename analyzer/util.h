@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Small helpers shared by the analyzer and the store. Header-only, so that
+ * schema/ keeps depending on analyzer headers alone.
+ */
+#ifndef PTESCOPE_UTIL_H
+#define PTESCOPE_UTIL_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+/*
+ * Makes *@arr (of *@cap elements of @elem bytes) hold at least @need
+ * elements, doubling from 16. Returns 0 or -ENOMEM (then *@arr is unchanged).
+ */
+static inline int pt_grow_array(void **arr, size_t *cap, size_t need, size_t elem)
+{
+	size_t cap2;
+	void *p;
+
+	if (need <= *cap)
+		return 0;
+	cap2 = *cap ? *cap * 2 : 16;
+	while (cap2 < need)
+		cap2 *= 2;
+	if (elem && cap2 > SIZE_MAX / elem)
+		return -ENOMEM;
+	p = realloc(*arr, cap2 * elem);
+	if (!p)
+		return -ENOMEM;
+	*arr = p;
+	*cap = cap2;
+	return 0;
+}
+
+#endif
