@@ -45,7 +45,7 @@ static int set_str(char **dst, const char *v)
 int pd_config_init(struct pd_config *c)
 {
 	*c = (struct pd_config){.capture = PD_CAPTURE_AUTO,
-				.detail = PD_DETAIL_SECTION,
+				.detail = PD_DETAIL_FORK,
 				.poll_ms = 100,
 				.log_level = PD_LOG_INFO,
 				.max_upload_mb = 256};

@@ -196,6 +196,8 @@ static void read_fork_row(sqlite3_stmt *st, struct store_fork_row *row)
 	f->pte_passes = col_count(st, 13);
 	f->lock_breaks = col_count(st, 14);
 	f->ptes = col_count(st, 15);
+	f->copy_resched = PT_NULL; /* not stored yet */
+	f->copy_offcpu_ns = PT_NO_TIME;
 	f->max_lock_hold_ns = col_time(st, 16);
 	f->complete = sqlite3_column_int(st, 17);
 	f->flags = (unsigned)sqlite3_column_int64(st, 18);
