@@ -48,6 +48,8 @@ struct pd_capture_opts {
 	const char *state_file;
 	unsigned buffer_kb;	   /* 0: by mode and detail */
 	bool force;
+	const int *pids;	   /* narrow function tracing to these task ids where the kernel allows */
+	size_t nr_pids;		   /* 0: all */
 	pt_fork_fn on_fork;	   /* each finished fork; valid during the call */
 	void *ctx;
 };

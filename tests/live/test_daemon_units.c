@@ -171,6 +171,87 @@ static void test_config(const char *dir)
 	}
 }
 
+/* Every numeric key of the table: accepted at min and max, refused just outside. */
+static void test_config_table(void)
+{
+	const struct pd_config_key *k;
+	size_t nr, numeric = 0;
+	struct pd_config c;
+	char err[512], v[64], where[80];
+
+	k = pd_config_keys(&nr);
+	CHECK(nr >= 25);
+	for (size_t i = 0; i < nr; i++) {
+		bool dbl = k[i].type == PD_CFG_DOUBLE;
+
+		if (k[i].type > PD_CFG_DOUBLE || k[i].type == PD_CFG_BOOL)
+			continue;
+		numeric++;
+		snprintf(where, sizeof(where), "--%s", k[i].key);
+		CHECK(!pd_config_init(&c));
+		snprintf(v, sizeof(v), dbl ? "%g" : "%.0f", k[i].min);
+		if (pd_config_set(&c, k[i].key, v, where, err, sizeof(err)))
+			fprintf(stderr, "%s min %s refused: %s\n", k[i].key, v, err), failures++;
+		snprintf(v, sizeof(v), dbl ? "%g" : "%.0f", k[i].max);
+		if (pd_config_set(&c, k[i].key, v, where, err, sizeof(err)))
+			fprintf(stderr, "%s max %s refused: %s\n", k[i].key, v, err), failures++;
+		snprintf(v, sizeof(v), dbl ? "%g" : "%.0f", k[i].min - (dbl ? 0.001 : 1));
+		err[0] = 0;
+		if (pd_config_set(&c, k[i].key, v, where, err, sizeof(err)) != -EINVAL ||
+		    !strstr(err, where))
+			fprintf(stderr, "%s min-1 %s accepted\n", k[i].key, v), failures++;
+		snprintf(v, sizeof(v), dbl ? "%g" : "%.0f", k[i].max + (dbl ? 0.001 : 1));
+		err[0] = 0;
+		if (pd_config_set(&c, k[i].key, v, where, err, sizeof(err)) != -EINVAL ||
+		    !strstr(err, v))
+			fprintf(stderr, "%s max+1 %s accepted\n", k[i].key, v), failures++;
+		CHECK(pd_config_set(&c, k[i].key, "12abc", where, err, sizeof(err)) == -EINVAL);
+		CHECK(pd_config_set(&c, k[i].key, "", where, err, sizeof(err)) == -EINVAL);
+		pd_config_free(&c);
+	}
+	CHECK(numeric >= 11);
+	/* the defaults, and the new keys landing in their fields */
+	CHECK(!pd_config_init(&c));
+	CHECK(c.detail == PD_DETAIL_FORK && c.investigation_max_s == 600 &&
+	      c.auto_investigate_us == 0 && c.investigation_budget == 0.05 &&
+	      c.auto_investigate_s == 30);
+	CHECK(!pd_config_set(&c, "investigation-budget", "0.25", "x", err, sizeof(err)) &&
+	      c.investigation_budget == 0.25);
+	CHECK(!pd_config_set(&c, "investigation-cooldown-s", "42", "x", err, sizeof(err)) &&
+	      c.investigation_cooldown_s == 42);
+	CHECK(!pd_config_set(&c, "auto-investigate-us", "5000", "x", err, sizeof(err)) &&
+	      c.auto_investigate_us == 5000);
+	CHECK(!pd_config_set(&c, "retention-days", "7", "x", err, sizeof(err)) &&
+	      c.retention_days == 7);
+	CHECK(!pd_config_set(&c, "max-db-mb", "9", "x", err, sizeof(err)) && c.max_db_mb == 9);
+	CHECK(!pd_config_set(&c, "buffer-kb", "4096", "x", err, sizeof(err)) && c.buffer_kb == 4096);
+	CHECK(!pd_config_set(&c, "db-sync", "full", "x", err, sizeof(err)) && c.db_sync_full);
+	CHECK(pd_config_set(&c, "db-sync", "fast", "x", err, sizeof(err)) == -EINVAL &&
+	      strstr(err, "normal, full"));
+	CHECK(!pd_config_set(&c, "force", NULL, "x", err, sizeof(err)) && c.force);
+	CHECK(!pd_config_set(&c, "force", "no", "x", err, sizeof(err)) && !c.force);
+	CHECK(pd_config_set(&c, "detail", NULL, "--detail", err, sizeof(err)) == -EINVAL);
+	/* unknown keys are refused with the key named */
+	CHECK(pd_config_set(&c, "investigation-maxs", "5", "f.conf:3", err, sizeof(err)) ==
+		  -ENOENT &&
+	      strstr(err, "'investigation-maxs'") && strstr(err, "f.conf:3"));
+	pd_config_free(&c);
+	{
+		char *argv[] = {"ptescoped", "--investigation-budget=1.5", NULL};
+
+		CHECK(pd_config_load(&c, 2, argv, err, sizeof(err)) == -EINVAL &&
+		      strstr(err, "--investigation-budget") && strstr(err, "1.5"));
+		pd_config_free(&c);
+	}
+	{
+		char *argv[] = {"ptescoped", "--no-such-key", "1", NULL};
+
+		CHECK(pd_config_load(&c, 3, argv, err, sizeof(err)) == -EINVAL &&
+		      strstr(err, "no-such-key"));
+		pd_config_free(&c);
+	}
+}
+
 /* ----------------------------------------------------------------- tfs */
 
 static void put(const char *dir, const char *rel, const char *v)
@@ -303,6 +384,7 @@ int main(void)
 	}
 	test_sysfork();
 	test_config(dir);
+	test_config_table();
 	test_tfs(dir);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd))
