@@ -619,6 +619,7 @@ static void inv_serve_slot(struct daemon *d)
 		pd_notice("investigation ended over the API; capture back to detail %s",
 			  pd_detail_name(d->cfg.detail));
 	}
+	inv_progress(d); /* the metrics count this answer before the client sees it */
 	pthread_mutex_lock(&sl->lock);
 	sl->status = status;
 	sl->body = body;
