@@ -337,10 +337,11 @@ static int live_fork(const struct pt_fork *f, void *ctx)
 	return pd_ingest_live_fork(f, d->ingest);
 }
 
-static int start_capture_at(struct daemon *d, enum pd_detail detail, const int *pids,
-			    size_t nr_pids)
+/* Starts capture in @mode (an investigation asks for graph, not auto: no silent fallback). */
+static int start_capture_at(struct daemon *d, enum pd_capture_mode mode, enum pd_detail detail,
+			    const int *pids, size_t nr_pids)
 {
-	struct pd_capture_opts co = {.mode = d->cfg.capture,
+	struct pd_capture_opts co = {.mode = mode,
 				     .detail = detail,
 				     .tracefs = d->cfg.tracefs,
 				     .instance = d->cfg.instance,
@@ -358,7 +359,7 @@ static int start_capture_at(struct daemon *d, enum pd_detail detail, const int *
 	memset(&d->cst, 0, sizeof(d->cst)); /* a new capture counts from 0 */
 	d->detail = detail;
 	pthread_mutex_unlock(&d->lock);
-	if (d->cfg.capture == PD_CAPTURE_OFF) {
+	if (mode == PD_CAPTURE_OFF) {
 		d->mode = PD_CAPTURE_OFF;
 		snprintf(d->reason, sizeof(d->reason), "capture off: serving and replaying only");
 		pd_info("%s", d->reason);
@@ -366,7 +367,7 @@ static int start_capture_at(struct daemon *d, enum pd_detail detail, const int *
 	}
 	ret = pd_capture_start(&co, &d->capture, err, sizeof(err));
 	if (ret) {
-		if (d->cfg.capture != PD_CAPTURE_AUTO) {
+		if (mode != PD_CAPTURE_AUTO) {
 			pd_err("%s", err);
 			return ret;
 		}
@@ -395,7 +396,7 @@ static int start_capture_at(struct daemon *d, enum pd_detail detail, const int *
 /* The configured default: what starts at startup, after an investigation and on reload. */
 static int start_capture(struct daemon *d)
 {
-	return start_capture_at(d, d->cfg.detail, NULL, 0);
+	return start_capture_at(d, d->cfg.capture, d->cfg.detail, NULL, 0);
 }
 
 static int stop_capture(struct daemon *d)
@@ -535,7 +536,7 @@ static unsigned inv_start(struct daemon *d, struct pd_inv *v, uint64_t dur_ns, j
 		return status;
 	snapshot(d);
 	stop_capture(d);
-	ret = start_capture_at(d, v->detail, v->pids, v->nr_pids);
+	ret = start_capture_at(d, PD_CAPTURE_GRAPH, v->detail, v->pids, v->nr_pids);
 	if (ret || d->mode != PD_CAPTURE_GRAPH) {
 		pthread_mutex_lock(&d->lock);
 		pd_inv_refuse(&d->inv, PD_INV_REFUSED_ERROR);
