@@ -2,8 +2,9 @@
 /*
  * In-memory Prometheus metrics of ptescoped: fork counts, phase durations and
  * PTE lock hold times as fixed-bucket histograms (seconds), lock breaks, PTEs
- * copied, events read and lost per source, capture mode and health, build
- * info.
+ * copied, events read and lost per source, capture mode and health,
+ * investigations (active, started by reason, refused by why, seconds spent
+ * deeper), build info.
  *
  * Fed by the core (pd_metrics_observe_fork for every stored fork, capture
  * counters); read by GET /metrics (pd_metrics_render, http.c). Sized for a
@@ -23,6 +24,7 @@
 
 #include "api.h"
 #include "http_internal.h"
+#include "investigate.h"
 #include "stats.h"
 
 /* Phase histograms: 10 us .. 10 s (a fork of a 100 GB process takes seconds). */
@@ -76,6 +78,7 @@ struct pd_metrics {
 	size_t nr_src;
 	char mode[16];
 	bool healthy;
+	struct pd_inv_counters inv;
 };
 
 int pd_metrics_new(const struct pd_metrics_opts *opts, struct pd_metrics **out)
@@ -217,6 +220,15 @@ void pd_metrics_set_capture(struct pd_metrics *m, const char *mode, bool healthy
 	pthread_mutex_unlock(&m->lock);
 }
 
+void pd_metrics_set_investigations(struct pd_metrics *m, const struct pd_inv_counters *c)
+{
+	if (!m || !c)
+		return;
+	pthread_mutex_lock(&m->lock);
+	m->inv = *c;
+	pthread_mutex_unlock(&m->lock);
+}
+
 /* ------------------------------------------------------------ rendering */
 
 struct out {
@@ -300,6 +312,36 @@ static void render_hist(struct out *o, const char *name, const char *labels, con
 
 static const char *const capture_modes[] = {"graph", "syscall", "off"};
 
+/* Labels are fixed names (api|auto; active|budget|cooldown|capture|error): bounded. */
+static void render_investigations(struct pd_metrics *m, struct out *o)
+{
+	int i;
+
+	out_printf(o,
+		   "# HELP ptescope_investigation_active 1 while an investigation runs capture at "
+		   "a deeper detail.\n"
+		   "# TYPE ptescope_investigation_active gauge\n"
+		   "ptescope_investigation_active %d\n",
+		   m->inv.active);
+	out_printf(o, "# HELP ptescope_investigations_total Investigations started, by reason.\n"
+		      "# TYPE ptescope_investigations_total counter\n");
+	for (i = 0; i < PD_INV_REASON_COUNT; i++)
+		out_printf(o, "ptescope_investigations_total{reason=\"%s\"} %" PRIu64 "\n",
+			   pd_inv_reason_name((enum pd_inv_reason)i), m->inv.started[i]);
+	out_printf(o,
+		   "# HELP ptescope_investigation_seconds_total Time spent in deeper detail by "
+		   "investigations.\n"
+		   "# TYPE ptescope_investigation_seconds_total counter\n"
+		   "ptescope_investigation_seconds_total %.3f\n",
+		   m->inv.seconds_total);
+	out_printf(o, "# HELP ptescope_investigations_refused_total Investigations refused, by "
+		      "why.\n"
+		      "# TYPE ptescope_investigations_refused_total counter\n");
+	for (i = 0; i < PD_INV_REFUSED_COUNT; i++)
+		out_printf(o, "ptescope_investigations_refused_total{why=\"%s\"} %" PRIu64 "\n",
+			   pd_inv_refusal_name((enum pd_inv_refusal)i), m->inv.refused[i]);
+}
+
 static void render_locked(struct pd_metrics *m, struct out *o)
 {
 	char esc[96], labels[160];
@@ -323,6 +365,8 @@ static void render_locked(struct pd_metrics *m, struct out *o)
 	    "# TYPE ptescope_capture_healthy gauge\n"
 	    "ptescope_capture_healthy %d\n",
 	    m->healthy);
+
+	render_investigations(m, o);
 
 	out_printf(o, "# HELP ptescope_events_read_total Trace events read, by source.\n"
 		      "# TYPE ptescope_events_read_total counter\n");

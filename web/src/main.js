@@ -1,7 +1,8 @@
 // ptescope dashboard. Fed by ptescoped's JSON API (api.js); shows the fork
 // latency per phase, its distribution and its course over time, the busiest
 // processes, the slowest and the latest forks, and one fork in detail
-// (#/fork/ID: phases, VMAs, PTE passes with their lock holds and breaks).
+// (#/fork/ID: phases, VMAs, PTE passes with their lock holds and breaks);
+// a badge beside the status while an investigation runs deeper detail.
 // Refreshes every REFRESH_MS while "live" is on and the tab is visible. Sized
 // for what the API caps: pages of at most 1000 forks, 100 comms, 10000 points.
 
@@ -92,6 +93,35 @@ function renderStatus(st) {
 	el.title = cap.why ? `capture: ${cap.why}` : '';
 	el.className = `status ${cap.healthy === false ? 'warn' : 'ok'}`;
 	state.capture = cap;
+	renderInvestigation(st.investigation);
+}
+
+// /api/v1/status investigation {active, detail, reason, until_wall_ns, remaining_s,
+// forks, events, cpu_ns, budget {share, used}}: a badge while one runs, nothing otherwise.
+function renderInvestigation(inv) {
+	let el = $('investigation');
+	if (!el) {
+		el = document.createElement('span');
+		el.id = 'investigation';
+		el.className = 'inv-badge';
+		el.dataset.testid = 'investigation';
+		$('status').after(el);
+	}
+	if (!inv?.active) {
+		el.hidden = true;
+		el.innerHTML = '';
+		return;
+	}
+	const parts = [`investigating: <b data-testid="investigation-detail">${esc(inv.detail)}</b>`];
+	if (isNum(inv.until_wall_ns)) parts.push(`until ${esc(fmtWall(inv.until_wall_ns).slice(11))}`);
+	if (isNum(inv.remaining_s)) parts.push(`${fmtAge(inv.remaining_s)} left`);
+	if (isNum(inv.forks)) parts.push(`${fmtInt(inv.forks)} forks`);
+	if (isNum(inv.cpu_ns)) parts.push(`cost ${fmtNs(inv.cpu_ns)} CPU`);
+	if (isNum(inv.budget?.used)) parts.push(`${sig(inv.budget.used * 100)}% of the hour deeper`);
+	el.innerHTML = parts.join(' · ');
+	el.title = `${inv.reason === 'auto' ? 'started automatically after a slow fork' : 'started over the API'}; ` +
+		'ends by itself, or: DELETE /api/v1/investigations/current';
+	el.hidden = false;
 }
 
 // ---------------------------------------------------------------- stats
