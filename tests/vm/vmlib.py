@@ -38,7 +38,7 @@ GUEST_MODULES = [
     "fs/9p/9p.ko",
 ]
 TRACEEVENT_PLUGINS = "/usr/lib/x86_64-linux-gnu/traceevent/plugins"
-WORKLOADS = ["forker", "forkstorm", "hog"]
+WORKLOADS = ["forker", "forkstorm", "hog", "costload"]
 
 
 class VmUnavailable(Exception):
@@ -342,8 +342,12 @@ def standard_binaries(workloads_dir, ptescope=None, need_trace_cmd=True):
 
 
 def boot(kernel, initramfs, share_dir, scenario, timeout_s=300, mem_mib=1024, cpus=2,
-         cmdline_extra=""):
+         cmdline_extra="", icount=False):
     """Boots the guest, runs `scenario` (shell text) with share_dir mounted at /host.
+
+    icount=True makes guest time follow executed instructions (-icount shift=3: 8 ns each; idle
+    time follows the host clock, sleep=on) and fixes the delay loop (lpj=), so timings inside the
+    guest do not move with host load: for benchmarks (tests/bench/vm-cost).
 
     Returns (exit status of the scenario, seconds the VM ran). Raises VmFailed with the console
     and scenario log when the guest does not report an exit status (crash, hang past timeout_s).
@@ -361,7 +365,11 @@ def boot(kernel, initramfs, share_dir, scenario, timeout_s=300, mem_mib=1024, cp
     # Single-threaded TCG: with thread=multi the guest was seen locking up (soft lockup on CPU 0)
     # while trace-cmd switched tracers; single is also no slower on 2 host cores.
     tcg = "tcg,thread=" + os.environ.get("PTESCOPE_VM_TCG_THREAD", "single")
-    cmd = [qemu, "-accel", tcg, "-m", str(mem_mib), "-smp", str(cpus),
+    icount_args = []
+    if icount:  # icount needs single-threaded TCG
+        tcg, icount_args = "tcg,thread=single", ["-icount", "shift=3,sleep=on"]
+        cmdline_extra = "lpj=4000000 " + cmdline_extra
+    cmd = [qemu, "-accel", tcg] + icount_args + ["-m", str(mem_mib), "-smp", str(cpus),
            "-kernel", kernel.vmlinuz, "-initrd", initramfs,
            "-append", "console=ttyS0 panic=-1 loglevel=4 rdinit=/init " + cmdline_extra,
            "-display", "none", "-monitor", "none", "-serial", "file:" + console,
