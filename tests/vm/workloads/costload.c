@@ -302,6 +302,7 @@ int main(int argc, char **argv)
 	struct opts o;
 	const struct work *w = parse(argc, argv, &o);
 	int is_fork = w->ops == fork_ops;
+	long warmup = o.ops / 8 ? o.ops / 8 : 1;
 
 	gt_print("\"type\":\"start\",\"workload\":\"costload\",\"pid\":%d,\"comm\":\"costload\","
 		 "\"work\":\"%s\",\"ops\":%ld,\"reps\":%ld,\"mib\":%ld",
@@ -310,7 +311,7 @@ int main(int argc, char **argv)
 		fork_setup(o.mib);
 	if (w->setup)
 		w->setup();
-	w->ops(o.ops / 8 ? o.ops / 8 : 1);
+	w->ops(warmup);
 	for (long r = 0; r < o.reps; r++) {
 		long t0 = now_ns(), ns;
 
@@ -322,6 +323,7 @@ int main(int argc, char **argv)
 	}
 	if (w->teardown)
 		w->teardown();
-	gt_print("\"type\":\"end\",\"pid\":%d", (int)getpid());
+	gt_print("\"type\":\"end\",\"pid\":%d,\"ops_total\":%ld", (int)getpid(),
+		 warmup + o.reps * o.ops);
 	return 0;
 }
