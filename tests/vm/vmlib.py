@@ -41,7 +41,7 @@ APT_REFRESH_S = 12 * 3600
 # Loaded with their dependencies (each module's own "depends=" line), in dependency order.
 GUEST_MODULES = ["virtio_pci", "9pnet_virtio", "9p"]
 TRACEEVENT_PLUGINS = "/usr/lib/x86_64-linux-gnu/traceevent/plugins"
-WORKLOADS = ["forker", "forkstorm", "hog"]
+WORKLOADS = ["forker", "forkstorm", "hog", "costload"]
 
 
 class VmUnavailable(Exception):
