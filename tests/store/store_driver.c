@@ -12,12 +12,15 @@
  * check: integrity_check passes; each FILE is absent, incomplete, or
  * complete with exactly FORKS forks; no fork stored twice; the rollups count
  * exactly the forks stored and their cost sums equal the forks' sums, row by
- * row. Prints "FILE complete|incomplete|absent COUNT".
+ * row. Prints "FILE complete|incomplete|absent COUNT". A file the store
+ * would take as new (missing, or a writer was killed while creating it) is
+ * first opened once for writing, as the next writer would, then checked.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -37,8 +40,8 @@ static void on_commit(void *ctx, int64_t source_id, uint64_t forks)
 static uint64_t seed_of(const char *hex)
 {
 	return strtoull((char[17]){hex[0], hex[1], hex[2], hex[3], hex[4], hex[5], hex[6], hex[7],
-				  hex[8], hex[9], hex[10], hex[11], hex[12], hex[13], hex[14],
-				  hex[15], 0},
+				   hex[8], hex[9], hex[10], hex[11], hex[12], hex[13], hex[14],
+				   hex[15], 0},
 			NULL, 16);
 }
 
@@ -117,6 +120,62 @@ static int64_t one_int(sqlite3 *db, const char *sql, const char *text)
 	return v;
 }
 
+/*
+ * Schema objects in the file, read directly (not through the store). The
+ * connection may write, like any writer's: a hot journal left by the kill
+ * (the first page, written before the switch to WAL) is rolled back.
+ */
+static int64_t schema_objects(const char *path)
+{
+	sqlite3 *db;
+	int64_t n = -1;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK)
+		n = one_int(db, "SELECT count(*) FROM sqlite_schema", NULL);
+	sqlite3_close(db);
+	return n;
+}
+
+/*
+ * A writer killed while creating the database leaves no file, an empty one,
+ * or one with a header (maybe a hot journal) and no tables; store_open takes
+ * all of these as new and creates the schema. The check does the same, so
+ * that it judges what the product would work with: a file without tables
+ * that the store's read-only open calls empty is opened once for writing,
+ * then checked. A database with tables is checked as the kill left it.
+ */
+static int open_as_store_would(const char *path)
+{
+	struct store_opts ro = {.read_only = true};
+	struct store *s = NULL;
+	struct stat sb;
+	char err[512];
+	int r;
+
+	if (stat(path, &sb) == 0) {
+		if (schema_objects(path) != 0)
+			return 0; /* data, or unreadable: the checks below judge it */
+		r = store_open(path, &ro, &s, err, sizeof(err));
+		store_close(s);
+		if (r != -ENOENT) {
+			fprintf(stderr,
+				"check: no tables, and the store does not call it empty: %s\n",
+				r ? err : "opened");
+			return -EPROTO;
+		}
+	}
+	fprintf(stderr,
+		"check: %s: nothing stored yet (writer killed while creating it);"
+		" opening it as the next writer would\n",
+		path);
+	r = store_open(path, NULL, &s, err, sizeof(err));
+	if (r) {
+		fprintf(stderr, "check: %s\n", err);
+		return r;
+	}
+	return store_close(s);
+}
+
 static int check(const char *path, unsigned forks, char **files, int nfiles)
 {
 	sqlite3 *db;
@@ -125,6 +184,8 @@ static int check(const char *path, unsigned forks, char **files, int nfiles)
 	int i, bad = 0;
 	int64_t n, total;
 
+	if (open_as_store_would(path))
+		return 2;
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
 		fprintf(stderr, "check: cannot open %s\n", path);
 		return 2;
@@ -155,7 +216,10 @@ static int check(const char *path, unsigned forks, char **files, int nfiles)
 			    " (SELECT id FROM source WHERE content_sha256 = ?1)",
 			    hex);
 		printf("%s %s %lld\n", files[i],
-		       done == 1 ? "complete" : done == 0 ? "incomplete" : "absent", (long long)n);
+		       done == 1   ? "complete"
+		       : done == 0 ? "incomplete"
+				   : "absent",
+		       (long long)n);
 		if (done == 1 && n != forks) {
 			fprintf(stderr, "check: %s complete with %lld forks, want %u\n", files[i],
 				(long long)n, forks);
@@ -172,11 +236,12 @@ static int check(const char *path, unsigned forks, char **files, int nfiles)
 	}
 	total = one_int(db, "SELECT count(*) FROM fork", NULL);
 	for (i = 0; i < 2; i++) {
-		n = one_int(db,
-			    i ? "SELECT coalesce(sum(n), 0) FROM rollup WHERE metric = 0 AND res = 1"
-			      : "SELECT coalesce(sum(n), 0) FROM rollup WHERE metric = 0 AND res = 0",
-			    NULL);
-		if (n != total) {
+		n = one_int(
+		    db,
+		    i ? "SELECT coalesce(sum(n), 0) FROM rollup WHERE metric = 0 AND res = 1"
+		      : "SELECT coalesce(sum(n), 0) FROM rollup WHERE metric = 0 AND res = 0",
+		    NULL);
+		if (n < 0 || n != total) {
 			fprintf(stderr, "check: rollups count %lld forks, table has %lld\n",
 				(long long)n, (long long)total);
 			bad = 1;
@@ -208,7 +273,8 @@ int main(int argc, char **argv)
 	int opt;
 
 	if (argc < 3) {
-		fprintf(stderr, "usage: store_driver ingest|check DB [-n N] [-p P] [-b B] FILE...\n");
+		fprintf(stderr,
+			"usage: store_driver ingest|check DB [-n N] [-p P] [-b B] FILE...\n");
 		return 2;
 	}
 	cmd = argv[1];

@@ -6,8 +6,11 @@ own ground truth in tests/fixtures/vm/manifest.json. It rebuilds calls per pid f
 only (no CPU merging subtleties, no lost-event handling), so it is only trusted on complete
 recordings. Per fork (kernel_clone call) it reports the child pid (sched_process_fork), the
 copy_page_range calls, the vm_normal_page calls directly under them (present PTEs copied), the copy
-passes (a pair of _raw_spin_lock calls directly under copy_page_range) and how many passes resumed
-a PMD after a lock break (see _cpr_child). Sized for recordings of a few hundred thousand lines.
+passes (two _raw_spin_lock calls directly under copy_page_range, their unlocks, then the
+__cond_resched that ends every pass) and how many passes resumed a PMD after a lock break (see
+_cpr_child). A trace.dat is read with `trace-cmd report -l`, whose flags column tells interrupt
+context: calls made by an interrupt handler are not the fork's. Sized for recordings of a few
+hundred thousand lines.
 """
 
 import re
@@ -16,6 +19,10 @@ import subprocess
 # trace-cmd report:  "  forker-116   [001]     5.940626: funcgraph_entry:   |  copy_page_range() {"
 REPORT_RE = re.compile(r"^\s*(?P<comm>.+?)-(?P<pid>\d+)\s+\[(?P<cpu>\d+)\]\s+(?P<ts>[\d.]+):\s+"
                        r"(?P<event>\w+):\s+(?P<rest>.*)$")
+# trace-cmd report -l: "  forker-116     1...1.     5.940626: funcgraph_entry: ..." (CPU, then the
+# flags: irqs-off, need-resched, hardirq/softirq ('h', 's', 'H'), preempt depth, ...)
+LAT_RE = re.compile(r"^\s*(?P<comm>.+?)-(?P<pid>\d+)\s+(?P<cpu>\d+)(?P<flags>[^\d\s]\S*)\s+"
+                    r"(?P<ts>[\d.]+):\s+(?P<event>\w+):\s+(?P<rest>.*)$")
 # tracefs trace, funcgraph-abstime + funcgraph-proc:
 # "  5.940626 |   1)  forker-116    |               |  copy_page_range() {"
 TEXT_RE = re.compile(r"^\s*(?P<ts>[\d.]+)\s+\|\s+(?P<cpu>\d+)\)\s+(?P<comm>.+?)-(?P<pid>\d+)\s+\|"
@@ -47,9 +54,11 @@ def parse_lines(lines):
     tasks = {}
     forks = []
     for line in lines:
-        m = REPORT_RE.match(line) or TEXT_RE.match(line)
+        m = REPORT_RE.match(line) or LAT_RE.match(line) or TEXT_RE.match(line)
         if not m:
             continue
+        flags = m.groupdict().get("flags") or ""
+        in_irq = len(flags) > 2 and flags[2] in "hsH"
         pid = int(m.group("pid"))
         t = tasks.setdefault(pid, _Task())
         rest = m.group("rest")
@@ -65,7 +74,8 @@ def parse_lines(lines):
             name, kind = cm.group("name"), cm.group("kind")
             if name == "kernel_clone" and t.fork is None:
                 t.fork = _new_fork(pid, m.group("comm").strip(), float(m.group("ts")))
-            if t.fork is not None and t.stack and t.stack[-1] == "copy_page_range" and t.cpr:
+            if t.fork is not None and t.stack and t.stack[-1] == "copy_page_range" and t.cpr \
+                    and not in_irq:
                 dm = DURATION_RE.search(rest)
                 # An entry line ("{") has children: for __cond_resched that means it scheduled.
                 switched = kind == "{" or (dm is not None and float(dm.group(1)) >= SWITCH_MIN_US)
@@ -73,7 +83,8 @@ def parse_lines(lines):
             if name == "copy_page_range" and t.fork is not None:
                 t.fork["copy_page_range_calls"] += 1
                 if kind == "{":
-                    t.cpr = {"seen_pass": False, "alloc": False, "locks": 0, "switched": False}
+                    t.cpr = {"after_pass": False, "resumed": False, "locks": 0, "unlocks": 0,
+                             "switched": False}
             if name == "dup_mmap" and t.fork is not None:
                 t.fork["dup_mmap_calls"] += 1
             if kind == "{":
@@ -94,33 +105,50 @@ def parse_lines(lines):
     return forks
 
 
+LOCKS = ("_raw_spin_lock", "rt_spin_lock")
+UNLOCKS = ("_raw_spin_unlock", "rt_spin_unlock")
+PASS_CALLS = LOCKS + UNLOCKS + ("__cond_resched", "__pte_alloc", "add_swap_count_continuation")
+
+
 def _cpr_child(fork, cpr, name, switched):
-    """A pass resumed after a lock break: not the first of its copy_page_range call, no new PTE
-    table (__pte_alloc) since the previous pass, and the __cond_resched that ended the previous
-    pass switched tasks. The last condition tells it from the lock pair of copy_huge_pmd, whose
-    locks show as direct children when copy_huge_pmd itself is not traced."""
+    """One direct child of copy_page_range (copy_pte_range inlined, as on Debian's 6.1), outside
+    interrupts. A pass is a lock pair (dst, then src PTE lock), its unlocks, and then a
+    __cond_resched: copy_pte_range calls cond_resched() after every pass. A pass resumed the same
+    PMD after a lock break when its first lock comes right after the __cond_resched that ended the
+    previous pass (the kernel's `goto again`: the PTE table is there, nothing is allocated) and that
+    __cond_resched switched tasks (docs/architecture.md, "From calls to forks"). Anything between
+    the two (__pte_alloc for a new PMD, a swap count continuation, an allocation's own
+    __cond_resched or unlock before copy_huge_pmd's PMD lock pair) means a new start, not a
+    resumed pass. With THP, copy_huge_pmd's pairs that the next huge PMD's allocation follows with
+    __cond_resched count as passes here (never as resumed ones); the analyzer drops them."""
     if name == "vm_normal_page":
         fork["ptes"] += 1
-    elif name == "__pte_alloc":
-        cpr["alloc"] = True
-    elif name == "__cond_resched":
-        cpr["switched"] = cpr["switched"] or switched
-    elif name in ("_raw_spin_lock", "rt_spin_lock"):
+    if name not in PASS_CALLS:  # the rest of a full graph: PTE copy helpers, rmap, ...
+        return
+    after_pass = cpr["after_pass"]
+    cpr["after_pass"] = False
+    if name in LOCKS:
+        if cpr["unlocks"]:  # a lock after unlocks: the previous pair is over, a new one starts
+            cpr["locks"] = cpr["unlocks"] = 0
+        if cpr["locks"] == 0:
+            cpr["resumed"] = after_pass and cpr["switched"]
         cpr["locks"] += 1
-        if cpr["locks"] == 2:  # dst lock then src lock: a pass starts
-            fork["passes"] += 1
-            if cpr["seen_pass"] and not cpr["alloc"] and cpr["switched"]:
-                fork["lock_breaks"] += 1
-            cpr["seen_pass"] = True
-            cpr["alloc"] = False
-            cpr["switched"] = False
-    elif name in ("_raw_spin_unlock", "rt_spin_unlock"):
-        cpr["locks"] = 0
+    elif name in UNLOCKS:
+        if cpr["locks"]:
+            cpr["unlocks"] += 1
+    elif name == "__cond_resched" and cpr["locks"] >= 2 and cpr["unlocks"] >= cpr["locks"]:
+        fork["passes"] += 1
+        fork["lock_breaks"] += cpr["resumed"]
+        cpr["after_pass"] = True
+        cpr["switched"] = switched
+        cpr["locks"] = cpr["unlocks"] = 0
+    else:
+        cpr["locks"] = cpr["unlocks"] = 0
 
 
 def parse_dat(path):
     """Forks in a trace.dat, read through `trace-cmd report` (the independent reader)."""
-    out = subprocess.run(["trace-cmd", "report", "-i", path], stdout=subprocess.PIPE,
+    out = subprocess.run(["trace-cmd", "report", "-l", "-i", path], stdout=subprocess.PIPE,
                          stderr=subprocess.DEVNULL, text=True, check=True).stdout
     return parse_lines(out.splitlines())
 

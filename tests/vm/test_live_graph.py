@@ -49,21 +49,60 @@ snap() {
 	ls $T/instances
 }
 D="ptescoped --capture graph --state-file /tmp/state --listen 127.0.0.1:0 --poll-ms 100"
+# Every step has its own budget (seconds, TCG on a busy host): a step that uses it up is
+# logged "TIMEOUT <step>" in $O/steps and ends the scenario (exit 3), so the host can say
+# which step hung; "begin" lines without their "end" tell the same when the VM itself hangs.
+START_S=${START_S:-240}
+STOP_S=${STOP_S:-240}
+WORK_S=${WORK_S:-300}
+now() { cut -d' ' -f1 /proc/uptime; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%d", b - a }'; }
+step_begin() { # name budget
+	echo "begin $1 budget $2 s at $(now) s" >> $O/steps
+}
+step_end() { # name budget t0 status
+	if [ "$(since $3)" -ge "$2" ]; then
+		echo "TIMEOUT $1 after $(since $3) s (budget $2 s, status $4)" >> $O/steps
+		echo "step $1 timed out after $2 s"
+		exit 3
+	fi
+	echo "end $1 status $4 after $(since $3) s" >> $O/steps
+}
+step() { # name budget command... (a program, not a shell function)
+	sn=$1; sb=$2; shift 2
+	st=$(now); step_begin $sn $sb
+	timeout -k 10 $sb "$@"; sr=$?
+	step_end $sn $sb $st $sr
+	return $sr
+}
 start() { # name args...
 	n=$1; shift
 	echo "PTESCOPE-STEP: daemon $n"
+	st=$(now); step_begin start-$n $START_S
 	${PIN:-} $D --db /tmp/$n.db "$@" 2>$O/$n.log &
 	PID=$!
-	for i in $(seq 900); do
-		grep -q 'ready:' $O/$n.log && return 0
-		kill -0 $PID 2>/dev/null || { echo "daemon $n died"; return 1; }
+	while [ "$(since $st)" -lt $START_S ]; do
+		if grep -q 'ready:' $O/$n.log; then
+			step_end start-$n $START_S $st 0
+			return 0
+		fi
+		kill -0 $PID 2>/dev/null || { echo "daemon $n died"; step_end start-$n $START_S $st died; return 1; }
 		sleep 0.1
 	done
-	echo "daemon $n not ready"; return 1
+	echo "daemon $n not ready"
+	kill -KILL $PID 2>/dev/null
+	step_end start-$n $START_S $st not-ready
 }
 stop() { # name
-	kill -TERM $PID; wait $PID; echo $? > $O/$1.exit
+	st=$(now); step_begin stop-$1 $STOP_S
+	kill -TERM $PID
+	( sleep $STOP_S; kill -KILL $PID 2>/dev/null ) &
+	W=$!
+	wait $PID; r=$?
+	kill $W 2>/dev/null
+	echo $r > $O/$1.exit
 	cp /tmp/$1.db $O/ 2>/dev/null
+	step_end stop-$1 $STOP_S $st $r
 }
 cputime() { # pid: utime+stime in clock ticks
 	sed 's/.*) //' /proc/$1/stat | awk '{print $12 + $13}'
@@ -73,8 +112,8 @@ cputime() { # pid: utime+stime in clock ticks
 TEST = PRELUDE + r"""
 snap > $O/before
 if start pte --detail pte; then
-	forker --mib 16 --forks 2 --thp off > $O/pte.gt
-	forker --mib 6 --forks 1 --thp off >> $O/pte.gt
+	step pte-16m $WORK_S forker --mib 16 --forks 2 --thp off > $O/pte.gt
+	step pte-6m $WORK_S forker --mib 6 --forks 1 --thp off >> $O/pte.gt
 	sleep 1; stop pte
 fi
 snap > $O/after-pte
@@ -82,22 +121,22 @@ snap > $O/after-pte
 # wakeups are the competing task that makes copy_pte_range break its locks
 PIN="taskset -c 0"
 if start section --detail section; then
-	forker --mib 64 --forks 2 --thp off --cpu 1 > $O/nobreak.gt
+	step nobreak $WORK_S forker --mib 64 --forks 2 --thp off --cpu 1 > $O/nobreak.gt
 	hog --cpu 1 --seconds 300 > /dev/null & H=$!
 	sleep 0.3
 	# big enough to outlast a CFS slice at section detail (64 MiB takes ~4 ms, one slice)
-	forker --mib 256 --forks 3 --thp off --cpu 1 > $O/break.gt
+	step break $WORK_S forker --mib 256 --forks 3 --thp off --cpu 1 > $O/break.gt
 	kill $H; wait $H 2>/dev/null
 	sleep 1; stop section
 fi
 PIN=""
 if start storm; then
-	forkstorm --forks 2000 > $O/storm.gt
+	step storm $((2 * WORK_S)) forkstorm --forks 2000 > $O/storm.gt
 	sleep 1; stop storm
 fi
 snap > $O/after-storm
 echo function > $T/current_tracer
-timeout 60 $D --db /tmp/refuse.db 2> $O/refuse.log; echo $? > $O/refuse.exit
+step refuse $START_S $D --db /tmp/refuse.db 2> $O/refuse.log; echo $? > $O/refuse.exit
 if start force --force; then sleep 0.5; stop force; fi
 cat $T/current_tracer > $O/after-force-tracer
 echo nop > $T/current_tracer
@@ -110,11 +149,11 @@ snap > $O/after-repair
 BENCH = PRELUDE + r"""
 W="forker --mib 64 --forks 30 --thp off --gap-ms 20 --cpu 1"
 PIN="taskset -c 0"
-$W > $O/bench-none.gt
+step bench-none $WORK_S $W > $O/bench-none.gt
 for d in fork section pte; do
 	if start bench-$d --detail $d; then
 		c0=$(cputime $PID)
-		$W > $O/bench-$d.gt
+		step bench-$d $WORK_S $W > $O/bench-$d.gt
 		sleep 0.5
 		c1=$(cputime $PID)
 		echo $((c1 - c0)) > $O/bench-$d.cpu
@@ -151,6 +190,27 @@ def db_lost(path):
 def read(out, name):
     p = os.path.join(out, name)
     return open(p, errors="replace").read() if os.path.exists(p) else None
+
+
+def step_report(out):
+    """Which guest step timed out or was still running (from the scenario's steps log), with the
+    log's tail; None when every step ended within its budget."""
+    lines = (read(out, "steps") or "").splitlines()
+    timed_out = [ln for ln in lines if ln.startswith("TIMEOUT ")]
+    open_steps = []
+    for ln in lines:
+        w = ln.split()
+        if w and w[0] == "begin":
+            open_steps.append(w[1])
+        elif w and w[0] in ("end", "TIMEOUT") and w[1] in open_steps:
+            open_steps.remove(w[1])
+    if timed_out:
+        head = f"guest step {timed_out[0].split()[1]} timed out: {timed_out[0]}"
+    elif open_steps:
+        head = f"guest step {open_steps[-1]} was still running (no end logged)"
+    else:
+        return None
+    return head + "\n--- guest steps (last 20) ---\n" + "\n".join(lines[-20:])
 
 
 def check(out):
@@ -293,10 +353,16 @@ def main():
         print(f"skip: {e}")
         return vmlib.SKIP
     except vmlib.VmFailed as e:
+        print(f"FAIL: {step_report(os.path.join(share, 'out')) or 'no guest step log'}")
         print(f"FAIL: {e}")
         return 1
     out = os.path.join(share, "out")
     print(f"guest: {kernel.release}, scenario exit {status}, {secs:.0f} s")
+    steps = step_report(out)
+    if steps or status != 0:
+        print(f"FAIL: {steps or f'guest scenario exited {status}'}")
+        print(vmlib.guest_report(share, lines=40))
+        return 1
     if a.bench:
         bench(out, kernel.release)
         return 0
