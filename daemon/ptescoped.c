@@ -804,10 +804,11 @@ static int run(struct daemon *d, int sfd)
 			set_capture_health(d, false);
 			break;
 		}
-		snapshot(d);
 		inv_tick(d);
 		now = mono_ns();
 		if (now - last_flush >= 1000000000ull) {
+			/* status and counters once a second: the tick stays cheap when idle */
+			snapshot(d);
 			last_flush = now;
 			if ((ret = pd_ingest_flush(d->ingest, err, sizeof(err)))) {
 				pd_err("database %s: %s", d->cfg.db_path, err);

@@ -30,8 +30,13 @@ import vmlib  # noqa: E402
 PRELUDE = r"""
 set -u
 T=/sys/kernel/tracing
-O=/host/out
-mkdir -p $O
+# everything is written to the guest's tmpfs and copied to the 9p share at the
+# end: on 6.12 a daemon writing its stderr straight into the share died at its
+# first write
+O=/tmp/out
+mkdir -p $O /host/out
+trap 'cp -r $O/. /host/out/' EXIT
+ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
 export ASAN_OPTIONS=detect_leaks=0:detect_odr_violation=0
 snap() {
 	for f in current_tracer tracing_on trace_clock buffer_size_kb set_event set_ftrace_filter \
@@ -99,9 +104,9 @@ if start fields --listen 127.0.0.1:0; then
 fi
 snap > $O/after-fields
 # an investigation over HTTP, bounded, back to the default by itself
-echo secret-token > /tmp/token
+echo always-on-test-token-0123456789 > /tmp/token
 if start inv --listen 127.0.0.1:19466 --token-file /tmp/token; then
-	wget -q -O $O/inv-post.json --header 'Authorization: Bearer secret-token' \
+	wget -q -O $O/inv-post.json --header 'Authorization: Bearer always-on-test-token-0123456789' \
 		--post-data '{"detail": "section", "duration_s": 25}' \
 		http://127.0.0.1:19466/api/v1/investigations || echo "step inv: POST failed"
 	sleep 1
@@ -115,6 +120,12 @@ if start inv --listen 127.0.0.1:19466 --token-file /tmp/token; then
 		wget -q -O $O/inv-status-after.json http://127.0.0.1:19466/api/v1/status
 		grep -q '"investigation": *{"active": *false' $O/inv-status-after.json && break
 		grep -q '"active":false' $O/inv-status-after.json && break
+		sleep 1
+	done
+	# the default capture comes back: wait for its setup (a restart takes seconds under TCG)
+	for k in $(seq 120); do
+		grep -q function_graph $T/current_tracer && grep -q copy_page_range $T/set_ftrace_filter \
+			&& ! grep -q _raw_spin_lock $T/set_ftrace_filter && break
 		sleep 1
 	done
 	sleep 1
