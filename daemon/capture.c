@@ -21,7 +21,9 @@
 #include <tracefs/tracefs.h>
 
 #include "capture_plan.h"
+#include "ksyms.h"
 #include "log.h"
+#include "merge.h"
 #include "raw_decode.h"
 #include "sysfork.h"
 #include "tfs.h"
@@ -30,32 +32,12 @@
 #define SLACK_NS 5000000ull  /* how far behind "now" an empty CPU may still commit */
 #define STATS_EVERY_NS 1000000000ull /* per-CPU stats files read at most this often */
 #define MAX_FUNCS 24
-#define MAX_SYMS 64
-
-enum qkind { Q_RAW, Q_SYS_ENTER, Q_SYS_EXIT, Q_LOST };
-
-struct qev {
-	uint64_t ts;
-	uint8_t kind;
-	int pid;
-	int64_t ret;	   /* Q_SYS_EXIT */
-	uint64_t lost;	   /* Q_LOST: count, 0 unknown */
-	struct pt_raw_event raw; /* Q_RAW */
-};
 
 struct cpu_buf {
 	int cpu, fd;
 	struct tracefs_cpu *tc;
-	struct qev *q;
-	size_t cap, head, len;
-	uint64_t last_ts;
 	bool drained;
 	uint64_t base_overrun, base_dropped, overrun, dropped, entries;
-};
-
-struct sym {
-	uint64_t addr;
-	int func; /* index into funcs */
 };
 
 struct pd_capture {
@@ -73,6 +55,8 @@ struct pd_capture {
 	int subbuf_size;
 	struct cpu_buf *cpus;
 	int nr_cpus;
+	struct pd_merge *merge; /* one queue per entry of cpus */
+	bool *drained;		/* per entry of cpus: read empty this round */
 	/* syscall event ids: enter, exit; -1 when absent */
 	int sys_enter[4], sys_exit[4];
 	struct tep_format_field *exit_ret[4];
@@ -80,8 +64,7 @@ struct pd_capture {
 	const char *funcs[MAX_FUNCS];
 	int nr_funcs;
 	bool sched_switch; /* preemptions recorded (copy_resched, copy_offcpu_ns) */
-	struct sym syms[MAX_SYMS];
-	int nr_syms;
+	struct pd_ksyms *ksyms;
 	struct recon *recon;
 	struct pd_sysfork *sysfork;
 	int64_t clock_offset_ns;
@@ -146,58 +129,6 @@ static int traceable(struct pd_tfs *t, const char *const *names, int nr, uint64_
 	free(line);
 	fclose(f);
 	return 0;
-}
-
-/* Addresses of the traced functions, from /proc/kallsyms. */
-static int load_syms(struct pd_capture *c, char *err, size_t errlen)
-{
-	char *line = NULL;
-	size_t cap = 0;
-	bool zeros = false;
-	FILE *f = fopen("/proc/kallsyms", "re");
-
-	if (!f) {
-		snprintf(err, errlen, "cannot read /proc/kallsyms: %s", strerror(errno));
-		return -errno;
-	}
-	while (getline(&line, &cap, f) > 0) {
-		char type, name[256];
-		unsigned long long addr;
-
-		if (sscanf(line, "%llx %c %255s", &addr, &type, name) != 3)
-			continue;
-		for (int i = 0; i < c->nr_funcs; i++) {
-			if (strcmp(name, c->funcs[i]))
-				continue;
-			if (!addr) {
-				zeros = true;
-				break;
-			}
-			if (c->nr_syms < MAX_SYMS)
-				c->syms[c->nr_syms++] = (struct sym){addr, i};
-		}
-	}
-	free(line);
-	fclose(f);
-	if (zeros && !c->nr_syms) {
-		snprintf(err, errlen, "/proc/kallsyms shows no addresses (needs CAP_SYSLOG, or "
-				      "kernel.kptr_restrict=0 with perf_event_paranoid<=1)");
-		return -EPERM;
-	}
-	return 0;
-}
-
-static const char *func_of(const struct pd_capture *c, uint64_t addr, uint64_t *id)
-{
-	/* the recorded address is the function's, or a few bytes in (ENDBR) */
-	for (int i = 0; i < c->nr_syms; i++) {
-		if (addr >= c->syms[i].addr && addr < c->syms[i].addr + 16) {
-			*id = (uint64_t)c->syms[i].func + 1;
-			return c->funcs[c->syms[i].func];
-		}
-	}
-	*id = 0;
-	return NULL;
 }
 
 /* ----------------------------------------------------------------- setup */
@@ -295,7 +226,7 @@ static int setup_graph(struct pd_capture *c, char *err, size_t errlen)
 				ret = -EINVAL;
 				goto out;
 			}
-	ret = load_syms(c, err, errlen);
+	ret = pd_ksyms_load("/proc/kallsyms", c->funcs, c->nr_funcs, &c->ksyms, err, errlen);
 out:
 	free(plan);
 	return ret;
@@ -470,6 +401,9 @@ static int open_cpus(struct pd_capture *c, char *err, size_t errlen)
 		return -ENOENT;
 	}
 	c->st.cpus = c->nr_cpus;
+	c->drained = calloc((size_t)c->nr_cpus, sizeof(*c->drained));
+	if (!c->drained || pd_merge_new(c->nr_cpus, MAX_QUEUE, &c->merge))
+		return -ENOMEM;
 	return 0;
 }
 
@@ -520,110 +454,97 @@ static int load_events(struct pd_capture *c, char *err, size_t errlen)
 	return 0;
 }
 
-static struct qev *q_push(struct cpu_buf *b)
+/* A clone-family syscall entry (1) or exit (2, its return value in @ret) of
+ * syscall mode, or 0 for any other event. */
+static int decode_sys(const struct pd_capture *c, struct tep_record *rec, int64_t *ret)
 {
-	if (b->len == b->cap) {
-		size_t ncap = b->cap ? b->cap * 2 : 1024;
-		struct qev *nq;
+	int type = tep_data_type(c->tep, rec);
 
-		if (ncap > MAX_QUEUE)
-			return NULL;
-		nq = malloc(ncap * sizeof(*nq));
-		if (!nq)
-			return NULL;
-		for (size_t i = 0; i < b->len; i++)
-			nq[i] = b->q[(b->head + i) % b->cap];
-		free(b->q);
-		b->q = nq;
-		b->cap = ncap;
-		b->head = 0;
+	for (int k = 0; k < 4; k++) {
+		if (type == c->sys_enter[k])
+			return 1;
+		if (type == c->sys_exit[k]) {
+			unsigned long long v = 0;
+			struct tep_format_field *f = c->exit_ret[k];
+
+			if (f->offset + f->size > rec->size || tep_read_number_field(f, rec->data, &v))
+				return -1;
+			*ret = f->size == 4 ? (int64_t)(int32_t)v : (int64_t)v;
+			return 2;
+		}
 	}
-	return &b->q[(b->head + b->len++) % b->cap];
+	return 0;
 }
 
-/* Decodes one sub-buffer of @b's CPU into its queue. */
-static int decode_page(struct pd_capture *c, struct cpu_buf *b)
+/* Queues one record of queue @qi's CPU: 0, or -ENOSPC when its queue is full. */
+static int queue_record(struct pd_capture *c, int qi, void *data, uint64_t ts)
+{
+	struct tep_record rec = {.ts = ts, .cpu = c->cpus[qi].cpu, .data = data,
+				 .size = kbuffer_event_size(c->kbuf)};
+	struct pt_raw_event raw;
+	struct pd_qev *e;
+	int64_t sret = 0;
+	int sys = c->mode == PD_CAPTURE_SYSCALL ? decode_sys(c, &rec, &sret) : 0;
+
+	if (sys < 0 || (!sys && pt_raw_decode(c->dec, data, rec.size, &raw) != 1))
+		return 0;
+	if (!(e = pd_merge_push(c->merge, qi, ts)))
+		return -ENOSPC;
+	if (sys) {
+		e->kind = sys == 1 ? PD_Q_SYS_ENTER : PD_Q_SYS_EXIT;
+		e->pid = tep_data_pid(c->tep, &rec);
+		e->ret = sret;
+	} else {
+		e->kind = PD_Q_RAW;
+		e->raw = raw;
+	}
+	c->st.events++;
+	if (c->st.first_ts_ns == PT_NO_TIME)
+		c->st.first_ts_ns = ts;
+	return 0;
+}
+
+/* Decodes one sub-buffer of queue @qi's CPU into its queue. */
+static int decode_page(struct pd_capture *c, int qi)
 {
 	unsigned long long ts;
 	void *data;
-	int missed;
-	struct qev *e;
+	int missed, ret;
+	struct pd_qev *e;
 
 	if (kbuffer_load_subbuffer(c->kbuf, c->page))
 		return 0;
 	missed = kbuffer_missed_events(c->kbuf);
 	data = kbuffer_read_event(c->kbuf, &ts);
 	if (missed) {
-		if (!(e = q_push(b)))
+		if (!(e = pd_merge_push(c->merge, qi, data ? ts : pd_merge_last_ts(c->merge, qi))))
 			return -ENOSPC;
-		*e = (struct qev){.ts = data ? ts : b->last_ts, .kind = Q_LOST,
-				  .lost = missed > 0 ? (uint64_t)missed : 0};
+		e->kind = PD_Q_LOST;
+		e->lost = missed > 0 ? (uint64_t)missed : 0;
 		if (missed < 0)
 			c->st.lost_unknown = true;
 	}
-	for (; data; data = kbuffer_next_event(c->kbuf, &ts)) {
-		struct tep_record rec = {.ts = ts, .cpu = b->cpu, .data = data,
-					 .size = kbuffer_event_size(c->kbuf)};
-		int type = tep_data_type(c->tep, &rec), k;
-		struct pt_raw_event raw;
-
-		for (k = 0; k < 4; k++) {
-			if (type == c->sys_enter[k]) {
-				if (!(e = q_push(b)))
-					return -ENOSPC;
-				*e = (struct qev){.ts = ts, .kind = Q_SYS_ENTER,
-						  .pid = tep_data_pid(c->tep, &rec)};
-				break;
-			}
-			if (type == c->sys_exit[k]) {
-				unsigned long long v = 0;
-				struct tep_format_field *f = c->exit_ret[k];
-
-				if (f->offset + f->size > rec.size ||
-				    tep_read_number_field(f, data, &v))
-					break;
-				if (!(e = q_push(b)))
-					return -ENOSPC;
-				*e = (struct qev){.ts = ts, .kind = Q_SYS_EXIT,
-						  .pid = tep_data_pid(c->tep, &rec),
-						  .ret = f->size == 4 ? (int64_t)(int32_t)v
-								      : (int64_t)v};
-				break;
-			}
-		}
-		if (k < 4) {
-			c->st.events++;
-		} else if (pt_raw_decode(c->dec, data, rec.size, &raw) == 1) {
-			if (!(e = q_push(b)))
-				return -ENOSPC;
-			e->ts = ts;
-			e->kind = Q_RAW;
-			e->raw = raw;
-			c->st.events++;
-		} else {
-			continue;
-		}
-		if (c->st.first_ts_ns == PT_NO_TIME)
-			c->st.first_ts_ns = ts;
-		if (ts > b->last_ts)
-			b->last_ts = ts;
-	}
+	for (; data; data = kbuffer_next_event(c->kbuf, &ts))
+		if ((ret = queue_record(c, qi, data, ts)))
+			return ret;
 	return 0;
 }
 
-static int deliver(struct pd_capture *c, const struct qev *q, int cpu)
+static int deliver(const struct pd_qev *q, int qi, void *ctx)
 {
+	struct pd_capture *c = ctx;
+	int cpu = qi >= 0 ? c->cpus[qi].cpu : -1;
 	struct pt_event ev;
 
 	if (q->ts > c->st.last_ts_ns || c->st.last_ts_ns == PT_NO_TIME)
 		c->st.last_ts_ns = q->ts;
 	if (c->mode == PD_CAPTURE_SYSCALL) {
 		switch (q->kind) {
-		case Q_SYS_ENTER:
+		case PD_Q_SYS_ENTER:
 			return pd_sysfork_enter(c->sysfork, q->pid, q->ts);
-		case Q_SYS_EXIT:
+		case PD_Q_SYS_EXIT:
 			return pd_sysfork_exit(c->sysfork, q->pid, q->ret, q->ts);
-		case Q_LOST:
+		case PD_Q_LOST:
 			pd_sysfork_lost(c->sysfork);
 			return 0;
 		default:
@@ -633,14 +554,14 @@ static int deliver(struct pd_capture *c, const struct qev *q, int cpu)
 					       q->raw.child_pid, q->raw.child_comm, q->ts);
 		}
 	}
-	if (q->kind == Q_LOST) {
+	if (q->kind == PD_Q_LOST) {
 		pt_event_init(&ev, PT_EV_LOST);
 		ev.cpu = cpu;
 		ev.ts_ns = q->ts;
 		ev.lost = q->lost;
 		return recon_feed(&ev, c->recon);
 	}
-	if (q->kind != Q_RAW)
+	if (q->kind != PD_Q_RAW)
 		return 0;
 	pt_event_init(&ev, q->raw.type);
 	ev.cpu = cpu;
@@ -656,7 +577,7 @@ static int deliver(struct pd_capture *c, const struct qev *q, int cpu)
 	case PT_EV_ENTRY:
 		ev.ts_ns = q->ts;
 		ev.depth = q->raw.depth;
-		ev.func = func_of(c, q->raw.func, &ev.func_id);
+		ev.func = pd_ksyms_name(c->ksyms, q->raw.func, &ev.func_id);
 		break;
 	case PT_EV_SWITCH:
 		ev.ts_ns = q->ts;
@@ -665,7 +586,7 @@ static int deliver(struct pd_capture *c, const struct qev *q, int cpu)
 		break;
 	case PT_EV_EXIT:
 		ev.depth = q->raw.depth;
-		ev.func = func_of(c, q->raw.func, &ev.func_id);
+		ev.func = pd_ksyms_name(c->ksyms, q->raw.func, &ev.func_id);
 		ev.rec_ts_ns = q->ts;
 		ev.call_ns = q->raw.calltime;
 		ev.ts_ns = q->raw.rettime;
@@ -678,69 +599,53 @@ static int deliver(struct pd_capture *c, const struct qev *q, int cpu)
 	return recon_feed(&ev, c->recon);
 }
 
-/* Hands over, in time order, every queued event no later than @upto. */
-static int merge_out(struct pd_capture *c, uint64_t upto)
+/* Reads queue @qi's CPU until it is empty or its queue nearly full. 0 or -errno. */
+static int read_cpu(struct pd_capture *c, int qi, char *err, size_t errlen)
 {
-	for (;;) {
-		struct cpu_buf *best = NULL;
-		int ret;
+	struct cpu_buf *b = &c->cpus[qi];
+	int ret;
 
-		for (int i = 0; i < c->nr_cpus; i++) {
-			struct cpu_buf *b = &c->cpus[i];
+	b->drained = false;
+	while (pd_merge_len(c->merge, qi) + (size_t)c->subbuf_size / 8 <= MAX_QUEUE) {
+		int n = tracefs_cpu_read(b->tc, c->page, true);
 
-			if (b->len && b->q[b->head].ts <= upto &&
-			    (!best || b->q[b->head].ts < best->q[best->head].ts))
-				best = b;
-		}
-		if (!best)
+		if (n <= 0) {
+			if (n < 0 && errno != EAGAIN && errno != EINTR && errno != EWOULDBLOCK &&
+			    errno != ENODATA) {
+				snprintf(err, errlen, "reading CPU %d: %s", b->cpu, strerror(errno));
+				return -errno;
+			}
+			b->drained = true;
 			return 0;
-		ret = deliver(c, &best->q[best->head], best->cpu);
-		best->head = (best->head + 1) % best->cap;
-		best->len--;
-		if (ret)
+		}
+		if ((ret = decode_page(c, qi))) {
+			snprintf(err, errlen, "CPU %d: event queue full", b->cpu);
 			return ret;
+		}
 	}
+	return 0;
 }
 
 /* Reads every CPU (bounded) and merges out what is safe; @final: everything. */
 static int read_all(struct pd_capture *c, bool final, char *err, size_t errlen)
 {
 	uint64_t now = mono_ns();
+	bool *drained = c->drained;
 	int ret;
 
 	for (int round = 0; round < 64; round++) {
-		uint64_t mark = final ? UINT64_MAX : now - SLACK_NS;
 		bool all_drained = true;
 
 		for (int i = 0; i < c->nr_cpus; i++) {
-			struct cpu_buf *b = &c->cpus[i];
-
-			b->drained = false;
-			while (b->len + (size_t)c->subbuf_size / 8 <= MAX_QUEUE) {
-				int n = tracefs_cpu_read(b->tc, c->page, true);
-
-				if (n <= 0) {
-					if (n < 0 && errno != EAGAIN && errno != EINTR &&
-					    errno != EWOULDBLOCK && errno != ENODATA) {
-						snprintf(err, errlen, "reading CPU %d: %s", b->cpu,
-							 strerror(errno));
-						return -errno;
-					}
-					b->drained = true;
-					break;
-				}
-				if ((ret = decode_page(c, b))) {
-					snprintf(err, errlen, "CPU %d: event queue full", b->cpu);
-					return ret;
-				}
-			}
-			if (!b->drained) {
-				all_drained = false;
-				if (b->last_ts < mark)
-					mark = b->last_ts;
-			}
+			if ((ret = read_cpu(c, i, err, errlen)))
+				return ret;
+			drained[i] = c->cpus[i].drained;
+			all_drained &= drained[i];
 		}
-		if ((ret = merge_out(c, mark))) {
+		ret = pd_merge_out(c->merge,
+				   pd_merge_safe_upto(c->merge, drained, now, SLACK_NS, final),
+				   deliver, c);
+		if (ret) {
 			snprintf(err, errlen, "handing over forks: %s", strerror(-ret));
 			return ret;
 		}
@@ -779,11 +684,11 @@ int pd_capture_poll(struct pd_capture *c, char *err, size_t errlen)
 	account_stats(c);
 	if (c->st.lost > c->stats_lost_seen) {
 		/* the stats files saw losses: forks in flight cannot be whole */
-		struct qev q = {.ts = c->st.last_ts_ns, .kind = Q_LOST,
+		struct pd_qev q = {.ts = c->st.last_ts_ns, .kind = PD_Q_LOST,
 				.lost = c->st.lost - c->stats_lost_seen};
 
 		c->stats_lost_seen = c->st.lost;
-		if ((ret = deliver(c, &q, -1))) {
+		if ((ret = deliver(&q, -1, c))) {
 			snprintf(err, errlen, "handing over forks: %s", strerror(-ret));
 			return ret;
 		}
@@ -828,8 +733,9 @@ static void close_cpus(struct pd_capture *c)
 static void free_capture(struct pd_capture *c)
 {
 	close_cpus(c);
-	for (int i = 0; i < c->nr_cpus; i++)
-		free(c->cpus[i].q);
+	pd_merge_free(c->merge);
+	pd_ksyms_free(c->ksyms);
+	free(c->drained);
 	free(c->cpus);
 	free(c->page);
 	if (c->kbuf)
@@ -915,7 +821,9 @@ int pd_capture_start(const struct pd_capture_opts *o, struct pd_capture **out, c
 			snprintf(err, errlen, "graph capture: %s", why);
 			goto fail;
 		}
-		c->nr_funcs = c->nr_syms = 0;
+		c->nr_funcs = 0;
+		pd_ksyms_free(c->ksyms);
+		c->ksyms = NULL;
 		c->functions[0] = 0;
 	}
 	c->mode = PD_CAPTURE_SYSCALL;
