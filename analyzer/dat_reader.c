@@ -73,10 +73,11 @@ enum wire_type {
 struct wire_event {
 	uint8_t type;
 	uint8_t in_irq;
-	uint8_t pad[2];
-	int32_t cpu, pid, depth, child_pid;
+	uint8_t preempted; /* SWITCH */
+	uint8_t pad;
+	int32_t cpu, pid, depth, child_pid; /* child_pid: SWITCH's next pid */
 	uint32_t func_sid, comm_sid, child_comm_sid;
-	uint64_t ts, dur, call, lost;
+	uint64_t ts, dur, call, lost, rec_ts;
 };
 
 struct wire_done {
@@ -267,10 +268,14 @@ static int child_record(struct tracecmd_input *h, struct tep_record *r, int cpu,
 	w.ts = r->ts;
 	w.dur = PT_NO_TIME;
 	w.call = PT_NO_TIME;
+	w.rec_ts = r->ts;
 	if (raw.type == PT_EV_FORK) {
 		w.child_pid = raw.child_pid;
 		w.comm_sid = child_string(c, raw.parent_comm, strlen(raw.parent_comm));
 		w.child_comm_sid = child_string(c, raw.child_comm, strlen(raw.child_comm));
+	} else if (raw.type == PT_EV_SWITCH) {
+		w.child_pid = raw.child_pid;
+		w.preempted = raw.preempted;
 	} else {
 		w.func_sid = func_string(c, raw.func);
 		w.comm_sid = comm_string(c, raw.pid);
@@ -530,6 +535,13 @@ int pt_dat_read(const char *path, pt_event_fn fn, void *ctx, struct pt_input_sta
 			ev.comm = pt_intern_str(strings, w.comm_sid);
 			ev.child_pid = w.child_pid;
 			ev.child_comm = pt_intern_str(strings, w.child_comm_sid);
+			if (ev.type == PT_EV_SWITCH) {
+				ev.next_pid = w.child_pid;
+				ev.child_pid = -1;
+				ev.preempted = w.preempted != 0;
+			}
+			if (ev.type == PT_EV_EXIT)
+				ev.rec_ts_ns = w.rec_ts;
 			ev.lost = w.lost;
 			ev.in_irq = w.in_irq != 0;
 			st->events++;

@@ -35,6 +35,9 @@ enum pt_event_type {
 	PT_EV_FORK,
 	/* The source says events were lost here on `cpu` (count in `lost`, 0 = unknown). */
 	PT_EV_LOST,
+	/* sched:sched_switch: `pid` left the CPU, `next_pid` got it; `preempted`: the
+	 * task left while still runnable (prev_state "R+": preemption, cond_resched). */
+	PT_EV_SWITCH,
 };
 
 struct pt_event {
@@ -56,6 +59,13 @@ struct pt_event {
 	const char *child_comm;
 	/* PT_EV_LOST */
 	uint64_t lost;
+	/* PT_EV_SWITCH */
+	int next_pid;
+	bool preempted;
+	/* The record's own time in the trace clock, where it differs from ts_ns:
+	 * EXIT events whose ts_ns is the kernel's rettime. PT_NO_TIME if unknown;
+	 * for other events ts_ns is the record time. */
+	uint64_t rec_ts_ns;
 	/* ENTRY/LEAF/EXIT inside an interrupt the source marked (text "==========>") */
 	bool in_irq;
 };
@@ -83,7 +93,9 @@ static inline void pt_event_init(struct pt_event *ev, enum pt_event_type type)
 				.ts_ns = PT_NO_TIME,
 				.dur_ns = PT_NO_TIME,
 				.call_ns = PT_NO_TIME,
-				.child_pid = -1};
+				.rec_ts_ns = PT_NO_TIME,
+				.child_pid = -1,
+				.next_pid = -1};
 }
 
 static inline void pt_input_stats_init(struct pt_input_stats *st)

@@ -61,6 +61,11 @@ struct pt_fork {
 	uint64_t kernel_clone_ns, copy_process_ns, dup_mmap_ns, copy_page_range_ns;
 	int64_t vmas, pte_passes, lock_breaks, ptes; /* PT_NULL when not carried */
 	uint64_t max_lock_hold_ns;		     /* PT_NO_TIME when not carried */
+	/* Times the forking task was preempted (left the CPU runnable) while
+	 * copying page tables (inside copy_page_range), and how long it was off
+	 * the CPU then; from sched_switch. PT_NULL / PT_NO_TIME when not carried. */
+	int64_t copy_resched;
+	uint64_t copy_offcpu_ns;
 	bool complete;
 	unsigned flags; /* enum pt_fork_flag */
 	int input;	/* index of the input it came from */

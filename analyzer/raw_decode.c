@@ -19,11 +19,13 @@ struct field {
 struct pt_raw_decoder {
 	struct tep_handle *tep;
 	bool native; /* the data has this machine's byte order: plain loads */
-	int entry_id, exit_id, fork_id; /* -1 when absent */
+	int entry_id, exit_id, fork_id, switch_id; /* -1 when absent */
+	uint64_t preempt_mask;			   /* sched_switch prev_state bit of "R+" */
 	struct field type, pid, flags;
 	struct field e_func, e_depth;
 	struct field x_func, x_depth, x_call, x_ret;
 	struct field f_pcomm, f_ppid, f_ccomm, f_cpid;
+	struct field s_prev_pid, s_prev_state, s_next_pid;
 };
 
 static struct field field_of(struct tep_event *ev, const char *name)
@@ -41,10 +43,85 @@ static struct field field_of(struct tep_event *ev, const char *name)
 			      (f->flags & TEP_FIELD_IS_RELATIVE) != 0};
 }
 
+/* Value of a constant expression of the print format (numbers, | + - << >> &), -1 if not one. */
+static int64_t const_eval(const struct tep_print_arg *a)
+{
+	int64_t l, r;
+	char *end;
+
+	if (!a)
+		return -1;
+	if (a->type == TEP_PRINT_ATOM) {
+		unsigned long long v = strtoull(a->atom.atom, &end, 0);
+
+		return end != a->atom.atom && !*end && v < (1ull << 62) ? (int64_t)v : -1;
+	}
+	if (a->type != TEP_PRINT_OP || !a->op.left || !a->op.right)
+		return -1;
+	if ((l = const_eval(a->op.left)) < 0 || (r = const_eval(a->op.right)) < 0)
+		return -1;
+	if (!strcmp(a->op.op, "|"))
+		return l | r;
+	if (!strcmp(a->op.op, "&"))
+		return l & r;
+	if (!strcmp(a->op.op, "+"))
+		return l + r < (1ll << 62) ? l + r : -1;
+	if (!strcmp(a->op.op, "-"))
+		return l >= r ? l - r : -1;
+	if (!strcmp(a->op.op, "<<"))
+		return r < 32 && l < (1ll << 30) ? l << r : -1;
+	if (!strcmp(a->op.op, ">>"))
+		return r < 63 ? l >> r : -1;
+	return -1;
+}
+
+static bool is_field(const struct tep_print_arg *a, const char *name)
+{
+	return a && a->type == TEP_PRINT_FIELD && a->field.name && !strcmp(a->field.name, name);
+}
+
+/*
+ * The prev_state bit sched_switch prints as "+" ("R+": the task was preempted,
+ * still runnable): the kernel's print format has
+ * `REC->prev_state & MASK ? "+" : ""`, MASK a constant expression
+ * (TASK_REPORT_MAX, 0x100 on 6.1). Read from the format rather than assumed.
+ * Returns the mask or 0 when the format does not have that shape.
+ */
+static uint64_t find_preempt_mask(const struct tep_print_arg *a)
+{
+	for (; a; a = a->next) {
+		uint64_t m;
+
+		if (a->type != TEP_PRINT_OP)
+			continue;
+		if (!strcmp(a->op.op, "?") && a->op.left && a->op.right &&
+		    a->op.left->type == TEP_PRINT_OP && !strcmp(a->op.left->op.op, "&") &&
+		    is_field(a->op.left->op.left, "prev_state") &&
+		    a->op.right->type == TEP_PRINT_OP && !strcmp(a->op.right->op.op, ":") &&
+		    a->op.right->op.left && a->op.right->op.left->type == TEP_PRINT_ATOM &&
+		    !strcmp(a->op.right->op.left->atom.atom, "+")) {
+			int64_t v = const_eval(a->op.left->op.right);
+
+			if (v > 0)
+				return (uint64_t)v;
+		}
+		if ((m = find_preempt_mask(a->op.left)) || (m = find_preempt_mask(a->op.right)))
+			return m;
+	}
+	return 0;
+}
+
+uint64_t pt_raw_switch_preempt_mask(struct tep_handle *tep)
+{
+	struct tep_event *ev = tep_find_event_by_name(tep, "sched", "sched_switch");
+
+	return ev ? find_preempt_mask(ev->print_fmt.args) : 0;
+}
+
 int pt_raw_decoder_new(struct tep_handle *tep, struct pt_raw_decoder **out)
 {
 	struct pt_raw_decoder *d = calloc(1, sizeof(*d));
-	struct tep_event *entry, *exit_ev, *fork_ev, *any;
+	struct tep_event *entry, *exit_ev, *fork_ev, *switch_ev, *any;
 
 	if (!d)
 		return -ENOMEM;
@@ -53,6 +130,7 @@ int pt_raw_decoder_new(struct tep_handle *tep, struct pt_raw_decoder **out)
 	entry = tep_find_event_by_name(tep, "ftrace", "funcgraph_entry");
 	exit_ev = tep_find_event_by_name(tep, "ftrace", "funcgraph_exit");
 	fork_ev = tep_find_event_by_name(tep, "sched", "sched_process_fork");
+	switch_ev = tep_find_event_by_name(tep, "sched", "sched_switch");
 	any = entry ? entry : exit_ev ? exit_ev : fork_ev;
 	d->type = field_of(any, "common_type");
 	d->pid = field_of(any, "common_pid");
@@ -67,7 +145,14 @@ int pt_raw_decoder_new(struct tep_handle *tep, struct pt_raw_decoder **out)
 	d->f_ppid = field_of(fork_ev, "parent_pid");
 	d->f_ccomm = field_of(fork_ev, "child_comm");
 	d->f_cpid = field_of(fork_ev, "child_pid");
-	d->entry_id = d->exit_id = d->fork_id = -1;
+	d->s_prev_pid = field_of(switch_ev, "prev_pid");
+	d->s_prev_state = field_of(switch_ev, "prev_state");
+	d->s_next_pid = field_of(switch_ev, "next_pid");
+	d->preempt_mask = switch_ev ? find_preempt_mask(switch_ev->print_fmt.args) : 0;
+	d->entry_id = d->exit_id = d->fork_id = d->switch_id = -1;
+	if (switch_ev && d->s_prev_pid.size && d->s_prev_state.size && d->s_next_pid.size &&
+	    d->preempt_mask)
+		d->switch_id = switch_ev->id;
 	if (entry && exit_ev && d->e_func.size && d->e_depth.size && d->x_func.size &&
 	    d->x_depth.size && d->x_call.size && d->x_ret.size) {
 		d->entry_id = entry->id;
@@ -96,6 +181,11 @@ bool pt_raw_decoder_has_graph(const struct pt_raw_decoder *d)
 bool pt_raw_decoder_has_fork(const struct pt_raw_decoder *d)
 {
 	return d->fork_id >= 0;
+}
+
+bool pt_raw_decoder_has_switch(const struct pt_raw_decoder *d)
+{
+	return d->switch_id >= 0;
 }
 
 static uint64_t num(const struct pt_raw_decoder *d, const void *data, int size, struct field f,
@@ -204,10 +294,16 @@ int pt_raw_decode(const struct pt_raw_decoder *d, const void *data, int size,
 		ev->child_pid = (int)(int32_t)num(d, data, size, d->f_cpid, &ok);
 		str(d, data, size, d->f_pcomm, ev->parent_comm, sizeof(ev->parent_comm));
 		str(d, data, size, d->f_ccomm, ev->child_comm, sizeof(ev->child_comm));
+	} else if (type == d->switch_id) {
+		ev->type = PT_EV_SWITCH;
+		ev->pid = (int)(int32_t)num(d, data, size, d->s_prev_pid, &ok);
+		ev->child_pid = (int)(int32_t)num(d, data, size, d->s_next_pid, &ok);
+		ev->preempted = (num(d, data, size, d->s_prev_state, &ok) & d->preempt_mask) != 0;
 	} else {
 		return 0;
 	}
-	if (!ok || (ev->type != PT_EV_FORK && (ev->depth < 0 || ev->depth > 4096)))
+	if (!ok || ((ev->type == PT_EV_ENTRY || ev->type == PT_EV_EXIT) &&
+		    (ev->depth < 0 || ev->depth > 4096)))
 		return 0;
 	return 1;
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Raw ring-buffer record decoding for the events ptescope reads:
- * ftrace:funcgraph_entry, ftrace:funcgraph_exit and sched:sched_process_fork.
+ * ftrace:funcgraph_entry, ftrace:funcgraph_exit, sched:sched_process_fork and
+ * sched:sched_switch.
  *
  * Fields are looked up by name once, from the event formats a tep_handle
  * holds (parsed from a trace.dat, or from tracefs for live capture: their
@@ -22,12 +23,13 @@
 struct pt_raw_decoder;
 
 struct pt_raw_event {
-	enum pt_event_type type; /* PT_EV_ENTRY, PT_EV_EXIT or PT_EV_FORK */
-	int pid;		 /* the task (the parent for FORK) */
+	enum pt_event_type type; /* PT_EV_ENTRY, PT_EV_EXIT, PT_EV_FORK or PT_EV_SWITCH */
+	int pid;		 /* the task (the parent for FORK, prev for SWITCH) */
 	int depth;
 	uint64_t func;		   /* function address, to resolve with tep_find_function */
 	uint64_t calltime, rettime; /* EXIT: trace-clock times of call and return */
-	int child_pid;
+	int child_pid;		 /* FORK: the child; SWITCH: the next task */
+	bool preempted;		 /* SWITCH: prev left runnable ("R+") */
 	char parent_comm[17], child_comm[17];
 	bool in_irq; /* recorded in hardirq, softirq or NMI context */
 };
@@ -43,6 +45,13 @@ void pt_raw_decoder_free(struct pt_raw_decoder *d);
 /* Whether the formats had the function_graph events / the fork event. */
 bool pt_raw_decoder_has_graph(const struct pt_raw_decoder *d);
 bool pt_raw_decoder_has_fork(const struct pt_raw_decoder *d);
+/* Whether sched_switch can be decoded: its pid fields and a prev_state whose
+ * preemption bit the print format names (pt_raw_switch_preempt_mask). */
+bool pt_raw_decoder_has_switch(const struct pt_raw_decoder *d);
+
+/* The sched_switch prev_state bit printed as "+" (preempted), read from the
+ * event's print format in @tep; 0 when there is no such event or shape. */
+uint64_t pt_raw_switch_preempt_mask(struct tep_handle *tep);
 
 /*
  * Decodes @size bytes of raw record @data. Returns 1 and fills @ev when it is

@@ -170,6 +170,8 @@ struct task {
 	bool seen_before;    /* the task had events before its current fork */
 	bool resched_children; /* the open __cond_resched had calls under it */
 	bool tainted;	     /* events were lost while its stack was non-empty */
+	uint64_t off_since;  /* preempted while copying page tables at this record
+			      * time, not yet seen back on a CPU; NO_TIME */
 	uint64_t orphan_counts[PT_ROLE_COUNT]; /* calls under unnamed callers */
 	/* Frames set aside by an entry at their depth (see suspend()). */
 	struct frame *susp;
@@ -324,8 +326,19 @@ static struct task *task_get(struct recon *r, int pid, int cpu)
 	if (pt_u64map_put(r->index, (uint64_t)key, (uint32_t)r->nr_tasks))
 		return NULL;
 	t = &r->tasks[r->nr_tasks++];
-	*t = (struct task){.key = key, .pid = pid, .cpu = cpu, .container_depth = -1};
+	*t = (struct task){.key = key, .pid = pid, .cpu = cpu, .container_depth = -1,
+			   .off_since = NO_TIME};
 	return t;
+}
+
+/* The task of @pid if it was seen, else NULL. */
+static struct task *task_find(struct recon *r, int pid)
+{
+	uint32_t idx;
+
+	return pid >= 0 && pt_u64map_get(r->index, (uint64_t)task_key(pid, -1), &idx)
+		       ? &r->tasks[idx]
+		       : NULL;
 }
 
 static void task_set_comm(struct task *t, const char *comm)
@@ -351,6 +364,8 @@ static int fork_begin(struct recon *r, struct task *t, int depth, uint64_t ts)
 	b->f.kernel_clone_ns = b->f.copy_process_ns = b->f.dup_mmap_ns = NO_TIME;
 	b->f.copy_page_range_ns = 0;
 	b->f.max_lock_hold_ns = NO_TIME;
+	b->f.copy_resched = 0;
+	b->f.copy_offcpu_ns = 0;
 	b->f.input = r->opts.input;
 	b->root_depth = depth;
 	b->last_cpr_end = NO_TIME;
@@ -420,6 +435,10 @@ static int fork_apply_caps(struct pt_fork *f, const uint64_t *counts, const stru
 		}
 		if (!unknown || max)
 			f->max_lock_hold_ns = max;
+	}
+	if (!(caps & PT_CAP_SWITCH) || !cpr || f->copy_page_range_ns == NO_TIME) {
+		f->copy_resched = PT_NULL;
+		f->copy_offcpu_ns = NO_TIME;
 	}
 	if (f->flags & (PT_FORK_LOST_EVENTS | PT_FORK_PARTIAL | PT_FORK_BOUNDARY_INFERRED))
 		f->complete = false;
@@ -1122,6 +1141,44 @@ static int on_fork_event(struct recon *r, const struct pt_event *ev)
 	return 0;
 }
 
+/* @t is seen running again at @ts (trace clock): its off-CPU time ends. */
+static void offcpu_close(struct task *t, uint64_t ts)
+{
+	if (t->off_since == NO_TIME || ts == NO_TIME)
+		return;
+	if (t->fork && ts >= t->off_since)
+		t->fork->f.copy_offcpu_ns += ts - t->off_since;
+	t->off_since = NO_TIME;
+}
+
+/*
+ * sched_switch. A task preempted while it copies page tables (a copy_page_range
+ * or copy_pte_range call open: copy_pte_range's progress check broke its locks
+ * and cond_resched() switched, or the kernel preempted it) counts one
+ * copy_resched; it is off the CPU until it is switched back in, or, where the
+ * switch back was not recorded (the task that ran instead blocked: a filtered
+ * recording keeps preemptions only), until its next record.
+ */
+static int on_switch(struct recon *r, const struct pt_event *ev)
+{
+	struct task *t;
+
+	r->caps |= PT_CAP_SWITCH;
+	if ((t = task_find(r, ev->next_pid)))
+		offcpu_close(t, ev->ts_ns);
+	if (!ev->preempted || ev->pid <= 0)
+		return 0;
+	t = task_get(r, ev->pid, ev->cpu);
+	if (!t)
+		return -ENOMEM;
+	if (t->fork && t->container_depth >= 0) {
+		t->fork->f.copy_resched++;
+		if (t->off_since == NO_TIME)
+			t->off_since = ev->ts_ns;
+	}
+	return 0;
+}
+
 static void on_lost(struct recon *r, const struct pt_event *ev)
 {
 	(void)ev;
@@ -1150,6 +1207,8 @@ int recon_feed(const struct pt_event *ev, void *ctx)
 	case PT_EV_LOST:
 		on_lost(r, ev);
 		return 0;
+	case PT_EV_SWITCH:
+		return on_switch(r, ev);
 	case PT_EV_ENTRY:
 	case PT_EV_EXIT:
 	case PT_EV_LEAF:
@@ -1161,6 +1220,8 @@ int recon_feed(const struct pt_event *ev, void *ctx)
 	if (!t)
 		return -ENOMEM;
 	task_set_comm(t, ev->comm);
+	if (t->off_since != NO_TIME)
+		offcpu_close(t, ev->type == PT_EV_EXIT ? ev->rec_ts_ns : ev->ts_ns);
 	role = role_of_event(r, ev);
 	if (ev->type == PT_EV_ENTRY)
 		ret = on_entry(r, t, ev, role);

@@ -25,25 +25,31 @@ static json_t *count_or_null(int64_t v)
 
 json_t *pt_fork_json(const struct pt_fork *f)
 {
-	json_t *flags = json_array();
+	json_t *flags = json_array(), *o;
 
 	for (int b = 0; b < PT_FORK_FLAG_COUNT; b++)
 		if (f->flags & (1u << b))
 			json_array_append_new(flags, json_string(pt_fork_flag_names[b]));
-	return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:b,s:o}",
-			 "parent_pid",
-			 f->parent_pid >= 0 ? json_integer(f->parent_pid) : json_null(),
-			 "parent_comm",
-			 f->parent_comm[0] ? json_string(f->parent_comm) : json_null(), "child_pid",
-			 f->child_pid >= 0 ? json_integer(f->child_pid) : json_null(), "ts_ns",
-			 ns_or_null(f->ts_ns), "kernel_clone_ns", ns_or_null(f->kernel_clone_ns),
-			 "copy_process_ns", ns_or_null(f->copy_process_ns), "dup_mmap_ns",
-			 ns_or_null(f->dup_mmap_ns), "copy_page_range_ns",
-			 ns_or_null(f->copy_page_range_ns), "vmas", count_or_null(f->vmas),
-			 "pte_passes", count_or_null(f->pte_passes), "lock_breaks",
-			 count_or_null(f->lock_breaks), "ptes", count_or_null(f->ptes),
-			 "max_lock_hold_ns", ns_or_null(f->max_lock_hold_ns), "complete",
-			 f->complete, "flags", flags);
+	o = json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "parent_pid",
+		      f->parent_pid >= 0 ? json_integer(f->parent_pid) : json_null(),
+		      "parent_comm", f->parent_comm[0] ? json_string(f->parent_comm) : json_null(),
+		      "child_pid", f->child_pid >= 0 ? json_integer(f->child_pid) : json_null(),
+		      "ts_ns", ns_or_null(f->ts_ns), "kernel_clone_ns",
+		      ns_or_null(f->kernel_clone_ns), "copy_process_ns",
+		      ns_or_null(f->copy_process_ns), "dup_mmap_ns", ns_or_null(f->dup_mmap_ns),
+		      "copy_page_range_ns", ns_or_null(f->copy_page_range_ns), "vmas",
+		      count_or_null(f->vmas), "pte_passes", count_or_null(f->pte_passes),
+		      "lock_breaks", count_or_null(f->lock_breaks), "ptes", count_or_null(f->ptes),
+		      "max_lock_hold_ns", ns_or_null(f->max_lock_hold_ns));
+	if (!o) {
+		json_decref(flags);
+		return NULL;
+	}
+	json_object_set_new(o, "copy_resched", count_or_null(f->copy_resched));
+	json_object_set_new(o, "copy_offcpu_ns", ns_or_null(f->copy_offcpu_ns));
+	json_object_set_new(o, "complete", json_boolean(f->complete));
+	json_object_set_new(o, "flags", flags);
+	return o;
 }
 
 static json_t *dist_json(const struct pt_dist *d)

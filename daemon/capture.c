@@ -20,6 +20,7 @@
 #include <traceevent/kbuffer.h>
 #include <tracefs/tracefs.h>
 
+#include "capture_plan.h"
 #include "raw_decode.h"
 #include "sysfork.h"
 #include "tfs.h"
@@ -76,6 +77,7 @@ struct pd_capture {
 	/* graph: traced functions and their addresses */
 	const char *funcs[MAX_FUNCS];
 	int nr_funcs;
+	bool sched_switch; /* preemptions recorded (copy_resched, copy_offcpu_ns) */
 	struct sym syms[MAX_SYMS];
 	int nr_syms;
 	struct recon *recon;
@@ -87,16 +89,6 @@ struct pd_capture {
 };
 
 static const char *const sys_names[4] = {"clone", "clone3", "fork", "vfork"};
-
-/* Fork-path functions by detail level (see kernel-notes.md). */
-static const char *const fork_funcs[] = {"copy_process", "dup_mmap", "copy_page_range",
-					 "copy_pte_range"};
-static const char *const section_funcs[] = {
-	"_raw_spin_lock", "_raw_spin_unlock", "rt_spin_lock", "rt_spin_unlock", "__cond_resched",
-	"__pte_alloc", "add_swap_count_continuation", "copy_huge_pmd", "copy_hugetlb_page_range"};
-static const char *const pte_funcs[] = {"vm_normal_page", "copy_present_pte",
-					"copy_present_ptes"};
-static const char *const roots[] = {"kernel_clone", "_do_fork", "do_fork"};
 
 static uint64_t mono_ns(void)
 {
@@ -232,76 +224,78 @@ static int common_setup(struct pd_capture *c, char *err, size_t errlen)
 	return set(c, "buffer_size_kb", v, err, errlen);
 }
 
+struct avail {
+	const char *const *names;
+	uint64_t mask;
+};
+
+static bool avail_has(void *ctx, const char *name)
+{
+	const struct avail *a = ctx;
+
+	for (int i = 0; a->names[i]; i++)
+		if (!strcmp(a->names[i], name))
+			return a->mask & (1ull << i);
+	return false;
+}
+
+/* The sched_switch bit of a preempted task, from the kernel's own format. */
+static uint64_t probe_preempt_mask(struct pd_capture *c)
+{
+	const char *systems[] = {"sched", NULL};
+	struct tep_handle *tep = tracefs_local_events_system(pd_tfs_dir(c->tfs), systems);
+	uint64_t mask = tep ? pt_raw_switch_preempt_mask(tep) : 0;
+
+	if (tep)
+		tep_free(tep);
+	return mask;
+}
+
 /* Graph mode at the current target. -ENOTSUP when the kernel cannot. */
 static int setup_graph(struct pd_capture *c, char *err, size_t errlen)
 {
-	const char *want[MAX_FUNCS];
-	int nr = 0, ret, root = -1;
-	uint64_t mask;
+	struct avail av = {.names = pd_plan_candidates(c->o.detail)};
+	struct pd_plan_in in = {.detail = c->o.detail, .traceable = avail_has, .ctx = &av,
+				.buffer_kb = c->buffer_kb, .pids = c->o.pids,
+				.nr_pids = c->o.nr_pids};
+	struct pd_plan *plan = calloc(1, sizeof(*plan));
 	char buf[4096];
+	int nr = 0, ret;
 
-	for (size_t i = 0; i < 3; i++)
-		want[nr++] = roots[i];
-	for (size_t i = 0; i < sizeof(fork_funcs) / sizeof(fork_funcs[0]); i++)
-		want[nr++] = fork_funcs[i];
-	if (c->o.detail >= PD_DETAIL_SECTION)
-		for (size_t i = 0; i < sizeof(section_funcs) / sizeof(section_funcs[0]); i++)
-			want[nr++] = section_funcs[i];
-	if (c->o.detail >= PD_DETAIL_PTE)
-		for (size_t i = 0; i < sizeof(pte_funcs) / sizeof(pte_funcs[0]); i++)
-			want[nr++] = pte_funcs[i];
-	if ((ret = traceable(c->tfs, want, nr, &mask))) {
+	if (!plan)
+		return -ENOMEM;
+	while (av.names[nr])
+		nr++;
+	if ((ret = traceable(c->tfs, av.names, nr, &av.mask))) {
 		snprintf(err, errlen, "cannot read available_filter_functions: %s", strerror(-ret));
-		return ret == -ENOENT ? -ENOTSUP : ret;
+		ret = ret == -ENOENT ? -ENOTSUP : ret;
+		goto out;
 	}
-	for (int i = 0; i < 3; i++)
-		if (mask & (1ull << i)) {
-			root = i;
-			break;
-		}
-	if (root < 0) {
-		snprintf(err, errlen, "no fork root (kernel_clone, _do_fork, do_fork) is traceable");
-		return -ENOTSUP;
-	}
-	c->nr_funcs = 0;
-	c->funcs[c->nr_funcs++] = roots[root];
-	for (int i = 3; i < nr; i++)
-		if (mask & (1ull << i))
-			c->funcs[c->nr_funcs++] = want[i];
-	if ((ret = common_setup(c, err, errlen)))
-		return ret;
-	if ((ret = set(c, "current_tracer", "nop", err, errlen)))
-		return ret;
-	/* one name per write: the kernel stops at the first unknown one */
-	if ((ret = set(c, "set_ftrace_filter", "", err, errlen)))
-		return ret;
+	in.preempt_mask = probe_preempt_mask(c);
+	if ((ret = pd_plan_graph(&in, plan, err, errlen)) ||
+	    (ret = pd_plan_apply(c->tfs, plan, err, errlen)))
+		goto out;
+	c->nr_funcs = plan->nr_funcs;
 	c->functions[0] = 0;
-	for (int i = 0; i < c->nr_funcs; i++) {
-		if ((ret = pd_tfs_append(c->tfs, "set_ftrace_filter", c->funcs[i], err, errlen)))
-			return ret;
+	for (int i = 0; i < plan->nr_funcs; i++) {
+		c->funcs[i] = plan->funcs[i];
 		snprintf(c->functions + strlen(c->functions),
 			 sizeof(c->functions) - strlen(c->functions), "%s%s", i ? "," : "",
-			 c->funcs[i]);
+			 plan->funcs[i]);
 	}
+	c->sched_switch = plan->sched_switch;
 	/* check what the kernel took */
 	if (pd_tfs_read(c->tfs, "set_ftrace_filter", buf, sizeof(buf)) >= 0)
 		for (int i = 0; i < c->nr_funcs; i++)
 			if (!word_in(buf, c->funcs[i])) {
 				snprintf(err, errlen, "set_ftrace_filter did not take %s", c->funcs[i]);
-				return -EINVAL;
+				ret = -EINVAL;
+				goto out;
 			}
-	if ((ret = set(c, "set_graph_function", roots[root], err, errlen)))
-		return ret;
-	if ((ret = set(c, "current_tracer", "function_graph", err, errlen)))
-		return ret;
-	/* options/funcgraph-* exist only while the tracer is set */
-	if ((ret = set(c, "options/funcgraph-irqs", "0", err, errlen)))
-		return ret;
-	if ((ret = set(c, "events/sched/sched_process_fork/enable", "1", err, errlen)))
-		return ret;
-	if ((ret = load_syms(c, err, errlen)))
-		return ret;
-	return 0;
+	ret = load_syms(c, err, errlen);
+out:
+	free(plan);
+	return ret;
 }
 
 static int setup_syscall(struct pd_capture *c, char *err, size_t errlen)
@@ -658,9 +652,15 @@ static int deliver(struct pd_capture *c, const struct qev *q, int cpu)
 		ev.depth = q->raw.depth;
 		ev.func = func_of(c, q->raw.func, &ev.func_id);
 		break;
+	case PT_EV_SWITCH:
+		ev.ts_ns = q->ts;
+		ev.next_pid = q->raw.child_pid;
+		ev.preempted = q->raw.preempted;
+		break;
 	case PT_EV_EXIT:
 		ev.depth = q->raw.depth;
 		ev.func = func_of(c, q->raw.func, &ev.func_id);
+		ev.rec_ts_ns = q->ts;
 		ev.call_ns = q->raw.calltime;
 		ev.ts_ns = q->raw.rettime;
 		ev.dur_ns = q->raw.rettime >= q->raw.calltime ? q->raw.rettime - q->raw.calltime
@@ -795,6 +795,8 @@ static pt_caps graph_caps(const struct pd_capture *c)
 
 	for (int i = 0; i < c->nr_funcs; i++)
 		caps |= PT_CAP(pt_role_of(c->funcs[i]));
+	if (c->sched_switch)
+		caps |= PT_CAP_SWITCH;
 	return caps & ~PT_CAP(PT_ROLE_OTHER);
 }
 

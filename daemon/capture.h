@@ -8,7 +8,8 @@
  *
  * Modes (auto picks the first the kernel allows and says why):
  *   graph    function_graph rooted at kernel_clone, filtered to the fork-path
- *            functions of the detail level, plus sched_process_fork;
+ *            functions of the detail level (capture_plan.h), plus
+ *            sched_process_fork and sched_switch filtered to preemptions;
  *   syscall  clone/clone3/fork/vfork syscall entry+exit and
  *            sched_process_fork, in an instance of our own.
  * Tracefs is changed only through tfs.h (saved first, restored at stop).
@@ -48,8 +49,10 @@ struct pd_capture_opts {
 	const char *state_file;
 	unsigned buffer_kb;	   /* 0: by mode and detail */
 	bool force;
-	const int *pids;	   /* narrow function tracing to these task ids where the kernel allows */
-	size_t nr_pids;		   /* 0: all */
+	/* graph mode: narrow function tracing to these tasks (set_ftrace_pid);
+	 * NULL/0: every task */
+	const int *pids;
+	size_t nr_pids;
 	pt_fork_fn on_fork;	   /* each finished fork; valid during the call */
 	void *ctx;
 };

@@ -45,6 +45,7 @@ enum hist_kind {
 	H_PHASE0, /* + enum pt_phase */
 	H_MAX_HOLD = H_PHASE0 + PT_PHASE_COUNT,
 	H_PASS_HOLD,
+	H_OFFCPU, /* copy_offcpu_ns: preempted while copying page tables */
 	H_COUNT
 };
 
@@ -57,7 +58,7 @@ struct hist {
 struct comm_group {
 	char name[32];
 	uint64_t forks, incomplete;
-	uint64_t lock_breaks, ptes, passes;
+	uint64_t lock_breaks, ptes, passes, copy_resched;
 	struct hist h[H_COUNT];
 };
 
@@ -178,6 +179,10 @@ void pd_metrics_observe_fork(struct pd_metrics *m, const struct pt_fork *f)
 				 f->pass[i].hold_ns);
 	if (f->lock_breaks != PT_NULL && f->lock_breaks > 0)
 		g->lock_breaks += (uint64_t)f->lock_breaks;
+	if (f->copy_resched != PT_NULL && f->copy_resched > 0)
+		g->copy_resched += (uint64_t)f->copy_resched;
+	if (f->copy_offcpu_ns != PT_NO_TIME)
+		hist_add(&g->h[H_OFFCPU], dur_bounds_s, NR_DUR_BOUNDS, f->copy_offcpu_ns);
 	if (f->ptes != PT_NULL && f->ptes > 0)
 		g->ptes += (uint64_t)f->ptes;
 	if (f->pte_passes != PT_NULL && f->pte_passes > 0)
@@ -400,6 +405,9 @@ static void render_locked(struct pd_metrics *m, struct out *o)
 	COUNTER("ptescope_lock_breaks_total",
 		"Times the PTE copy loop dropped its locks to reschedule (complete forks).",
 		lock_breaks);
+	COUNTER("ptescope_copy_resched_total",
+		"Times the forking task was preempted while copying page tables (complete forks).",
+		copy_resched);
 	COUNTER("ptescope_ptes_copied_total", "Present PTEs copied (complete forks).", ptes);
 	COUNTER("ptescope_pte_passes_total", "PTE lock passes (complete forks).", passes);
 #undef COUNTER
@@ -432,6 +440,15 @@ static void render_locked(struct pd_metrics *m, struct out *o)
 			 label_escape(m->group[g].name, esc, sizeof(esc)));
 		render_hist(o, "ptescope_pte_lock_hold_seconds", labels,
 			    &m->group[g].h[H_PASS_HOLD], hold_bounds_s, NR_HOLD_BOUNDS);
+	}
+	out_printf(o, "# HELP ptescope_fork_copy_offcpu_seconds Time the forking task spent "
+		      "preempted while copying page tables (complete forks).\n"
+		      "# TYPE ptescope_fork_copy_offcpu_seconds histogram\n");
+	for (g = 0; g < m->nr_group; g++) {
+		snprintf(labels, sizeof(labels), "comm=\"%s\"",
+			 label_escape(m->group[g].name, esc, sizeof(esc)));
+		render_hist(o, "ptescope_fork_copy_offcpu_seconds", labels, &m->group[g].h[H_OFFCPU],
+			    dur_bounds_s, NR_DUR_BOUNDS);
 	}
 	out_printf(
 	    o, "# HELP ptescope_fork_max_lock_hold_seconds Longest PTE lock hold of each fork.\n"

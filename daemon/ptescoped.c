@@ -19,6 +19,7 @@
  * see it only through the pd_core callbacks, under its mutex.
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -840,6 +841,31 @@ static int run(struct daemon *d, int sfd)
 	return ret;
 }
 
+/*
+ * Creates the missing directories above @path (mode 0700: the database and
+ * the tracefs state are the daemon's own), as a run by hand outside systemd
+ * (no StateDirectory=) needs. 0 or -errno naming the directory in @err.
+ */
+static int make_parent_dirs(const char *path, char *err, size_t errlen)
+{
+	char dir[PATH_MAX];
+
+	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
+		return -ENAMETOOLONG;
+	for (char *p = dir + 1; (p = strchr(p, '/')); p++) {
+		*p = 0;
+		if (mkdir(dir, 0700) && errno != EEXIST) {
+			int ret = -errno;
+
+			snprintf(err, errlen, "cannot create the directory %s: %s", dir,
+				 strerror(errno));
+			return ret;
+		}
+		*p = '/';
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct daemon d = {.argc = argc, .argv = argv};
@@ -892,6 +918,11 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
+	if ((ret = make_parent_dirs(d.cfg.db_path, err, sizeof(err))) ||
+	    (ret = make_parent_dirs(d.cfg.state_file, err, sizeof(err)))) {
+		pd_err("%s", err);
+		goto out;
+	}
 	if (split_comms(d.cfg.comm_allow, &comms, &nr_comms)) {
 		pd_err("out of memory");
 		goto out;

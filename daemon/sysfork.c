@@ -109,7 +109,9 @@ static void fork_init(struct pt_fork *f)
 			      .pte_passes = PT_NULL,
 			      .lock_breaks = PT_NULL,
 			      .ptes = PT_NULL,
-			      .max_lock_hold_ns = PT_NO_TIME};
+			      .max_lock_hold_ns = PT_NO_TIME,
+			      .copy_resched = PT_NULL,
+			      .copy_offcpu_ns = PT_NO_TIME};
 }
 
 static int emit(struct pd_sysfork *s, const struct slot *e, uint64_t exit_ns, unsigned flags)

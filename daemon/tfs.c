@@ -5,6 +5,15 @@
  * at most MAX_SAVED saved values of at most MAX_VALUE bytes each (a larger
  * filter set by another tool is refused rather than half-saved).
  *
+ * Restoring is ordered by what a write does to the kernel's hooks, never by
+ * when the file was saved (put_back_all): first everything that narrows
+ * (tracing off, our events off, tracer options while our tracer still owns
+ * them, the tracer to nop), then what is neutral once no tracer runs
+ * (filters, clock, buffer size), and last what widens again to the state
+ * we found (the saved tracer, events that were on, tracing on). Clearing a
+ * filter while function_graph is the tracer hooks every function of the
+ * kernel at once: that soft-locked 6.1 and oopsed 6.12 (kernel-notes.md).
+ *
  * State file format (text, rewritten whole through a temporary file and
  * rename, fsync'ed, before each change it describes):
  *     ptescoped-tracefs-state 1
@@ -36,6 +45,8 @@ struct saved {
 };
 
 struct pd_tfs {
+	pd_tfs_observer_fn observe; /* tests: sees every write */
+	void *observe_ctx;
 	char dir[PATH_MAX];
 	char state[PATH_MAX];
 	char instance[80]; /* "" at the top level */
@@ -180,13 +191,30 @@ static int write_path(const char *p, const char *value, bool append)
 	return ret;
 }
 
+/* Every write to tracefs goes through here, so an observer sees them all, in order. */
+static int tfs_write(const struct pd_tfs *t, const char *p, const char *value, bool append)
+{
+	int ret = write_path(p, value, append);
+
+	if (t->observe)
+		t->observe(t->observe_ctx, p + strlen(t->dir) + 1, value, append, ret);
+	return ret;
+}
+
+void pd_tfs_set_observer(struct pd_tfs *t, pd_tfs_observer_fn fn, void *ctx)
+{
+	t->observe = fn;
+	t->observe_ctx = ctx;
+}
+
 static bool is_list_file(const char *rel)
 {
 	const char *b = strrchr(rel, '/');
 
 	b = b ? b + 1 : rel;
 	return !strcmp(b, "set_graph_function") || !strcmp(b, "set_ftrace_filter") ||
-	       !strcmp(b, "set_ftrace_notrace") || !strcmp(b, "set_graph_notrace");
+	       !strcmp(b, "set_ftrace_notrace") || !strcmp(b, "set_graph_notrace") ||
+	       !strcmp(b, "set_ftrace_pid") || !strcmp(b, "set_event_pid");
 }
 
 /* What to write back to restore @rel, from what reading it gave. */
@@ -215,7 +243,8 @@ static int normalise(const char *rel, const char *raw, char **out)
 			return -EINVAL;
 		}
 	} else if (is_list_file(rel)) {
-		/* keep the lines that are not comments ("#### all functions enabled ####") */
+		/* keep the lines that are not comments ("#### all functions enabled ####")
+		 * nor the pid files' "no pid" */
 		size_t n = 0;
 		const char *p = raw;
 
@@ -225,7 +254,7 @@ static int normalise(const char *rel, const char *raw, char **out)
 		while (*p) {
 			size_t l = strcspn(p, "\n");
 
-			if (l && p[0] != '#') {
+			if (l && p[0] != '#' && !(l == 6 && !strncmp(p, "no pid", 6))) {
 				memcpy(v + n, p, l);
 				n += l;
 				v[n++] = '\n';
@@ -233,6 +262,8 @@ static int normalise(const char *rel, const char *raw, char **out)
 			p += l + (p[l] == '\n');
 		}
 		v[n] = 0;
+	} else if (!strcmp(b, "filter") && !strncmp(raw, "none", 4)) {
+		v = strdup("0"); /* an event without a filter reads "none"; "0" clears one */
 	} else {
 		size_t l = strlen(raw);
 
@@ -339,7 +370,8 @@ static int save(struct pd_tfs *t, const char *rel, char *err, size_t errlen)
 	if ((ret = write_state(t))) {
 		t->nr_saved--;
 		free(v);
-		snprintf(err, errlen, "cannot write the state file %s: %s", t->state, strerror(-ret));
+		snprintf(err, errlen, "cannot write the state file %s: %s", t->state,
+			 strerror(-ret));
 	}
 	return ret;
 }
@@ -354,10 +386,10 @@ static int change(struct pd_tfs *t, const char *rel, const char *value, bool app
 		return ret;
 	if ((ret = pd_tfs_path(t, rel, p, sizeof(p))))
 		return ret;
-	ret = write_path(p, value, append);
+	ret = tfs_write(t, p, value, append);
 	if (ret)
-		snprintf(err, errlen, "cannot write '%.*s' to %s: %s", (int)strcspn(value, "\n"), value,
-			 p, strerror(-ret));
+		snprintf(err, errlen, "cannot write '%.*s' to %s: %s", (int)strcspn(value, "\n"),
+			 value, p, strerror(-ret));
 	return ret;
 }
 
@@ -380,8 +412,8 @@ static int put_back(const struct pd_tfs *t, const char *rel, const char *value)
 	if ((ret = top_path(t, rel, p, sizeof(p))))
 		return ret;
 	if (!is_list_file(rel))
-		return write_path(p, value, false);
-	if ((ret = write_path(p, "", false)))
+		return tfs_write(t, p, value, false);
+	if ((ret = tfs_write(t, p, "", false)))
 		return ret;
 	for (const char *s = value; *s;) {
 		size_t l = strcspn(s, "\n");
@@ -394,7 +426,7 @@ static int put_back(const struct pd_tfs *t, const char *rel, const char *value)
 			memcpy(line, s, l);
 			line[l] = '\n';
 			line[l + 1] = 0;
-			r = write_path(p, line, true);
+			r = tfs_write(t, p, line, true);
 			if (r && !ret)
 				ret = r;
 		}
@@ -403,13 +435,92 @@ static int put_back(const struct pd_tfs *t, const char *rel, const char *value)
 	return ret;
 }
 
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+
+	return n >= k && !strcmp(s + n - k, suffix);
+}
+
+/*
+ * When a saved file is written back, by what the write does to the kernel's
+ * hooks (see the file comment). A file we changed is first set to its
+ * narrow value in its STOP step, and gets its saved value in its own step.
+ */
+enum restore_step {
+	STEP_TRACING_OFF, /* tracing_on = 0 */
+	STEP_EVENTS_OFF,  /* events/.../enable that were off: back off */
+	STEP_OPTIONS,	  /* options/...: while our tracer still has them */
+	STEP_TRACER_NOP,  /* current_tracer = nop */
+	STEP_NEUTRAL,	  /* filters, pids, clock, buffer size: no tracer runs now */
+	STEP_TRACER,	  /* current_tracer = the saved one, if not nop */
+	STEP_EVENTS_ON,	  /* events that were on */
+	STEP_TRACING_ON,  /* tracing_on = the saved value */
+	STEP_COUNT
+};
+
+static enum restore_step restore_step_of(const char *rel, const char *value)
+{
+	if (!strcmp(rel, "tracing_on"))
+		return STEP_TRACING_ON;
+	if (!strcmp(rel, "current_tracer"))
+		return STEP_TRACER;
+	if (!strncmp(rel, "events/", 7) && ends_with(rel, "/enable"))
+		return strcmp(value, "0") ? STEP_EVENTS_ON : STEP_EVENTS_OFF;
+	if (!strncmp(rel, "options/", 8))
+		return STEP_OPTIONS;
+	return STEP_NEUTRAL;
+}
+
+/*
+ * Writes @nr saved values back in the safe order. Goes on after a failure;
+ * returns the first one (-errno) and names it in @err.
+ */
+static int put_back_all(const struct pd_tfs *t, char *const *rels, char *const *vals, size_t nr,
+			char *err, size_t errlen)
+{
+	int ret = 0;
+
+	for (int step = 0; step < STEP_COUNT; step++) {
+		for (size_t i = 0; i < nr; i++) {
+			enum restore_step own = restore_step_of(rels[i], vals[i]);
+			const char *v = vals[i];
+			int r;
+
+			if (step == STEP_TRACING_OFF && own == STEP_TRACING_ON)
+				v = "0";
+			else if (step == STEP_TRACER_NOP && own == STEP_TRACER)
+				v = "nop";
+			else if (step != (int)own)
+				continue;
+			if (step == STEP_TRACER && !strcmp(v, "nop"))
+				continue; /* already nop since STEP_TRACER_NOP */
+			r = put_back(t, rels[i], v);
+			if (r && !ret) {
+				ret = r;
+				snprintf(err, errlen, "cannot restore %s/%s to '%.*s': %s", t->dir,
+					 rels[i], (int)strcspn(v, "\n"), v, strerror(-r));
+			}
+		}
+	}
+	return ret;
+}
+
 static int remove_instance(const struct pd_tfs *t, const char *name)
 {
-	char p[PATH_MAX];
+	char p[PATH_MAX], f[PATH_MAX + 32];
 	int n = snprintf(p, sizeof(p), "%s/instances/%s", t->dir, name);
 
 	if (n < 0 || (size_t)n >= sizeof(p))
 		return -ENAMETOOLONG;
+	/* the kernel tears an instance down safely, but stop it first all the
+	 * same: no tracer may run while its filters go away */
+	snprintf(f, sizeof(f), "%s/tracing_on", p);
+	if (!access(f, F_OK))
+		tfs_write(t, f, "0", false);
+	snprintf(f, sizeof(f), "%s/current_tracer", p);
+	if (!access(f, F_OK))
+		tfs_write(t, f, "nop", false);
 	if (rmdir(p) && errno != ENOENT)
 		return -errno;
 	return 0;
@@ -423,14 +534,16 @@ int pd_tfs_use_instance(struct pd_tfs *t, const char *name, char *err, size_t er
 	if (n < 0 || (size_t)n >= sizeof(p) || strlen(name) >= sizeof(t->instance))
 		return -ENAMETOOLONG;
 	if ((ret = remove_instance(t, name))) {
-		snprintf(err, errlen, "cannot remove the leftover instance %s: %s", p, strerror(-ret));
+		snprintf(err, errlen, "cannot remove the leftover instance %s: %s", p,
+			 strerror(-ret));
 		return ret;
 	}
 	/* record it before creating it, so a crash in between is repaired too */
 	snprintf(t->instance, sizeof(t->instance), "%s", name);
 	if ((ret = write_state(t))) {
 		t->instance[0] = 0;
-		snprintf(err, errlen, "cannot write the state file %s: %s", t->state, strerror(-ret));
+		snprintf(err, errlen, "cannot write the state file %s: %s", t->state,
+			 strerror(-ret));
 		return ret;
 	}
 	if (mkdir(p, 0700)) {
@@ -451,7 +564,8 @@ int pd_tfs_drop_instance(struct pd_tfs *t, char *err, size_t errlen)
 		return 0;
 	ret = remove_instance(t, t->instance);
 	if (ret) {
-		snprintf(err, errlen, "cannot remove the instance %s: %s", t->instance, strerror(-ret));
+		snprintf(err, errlen, "cannot remove the instance %s: %s", t->instance,
+			 strerror(-ret));
 		return ret;
 	}
 	t->instance[0] = 0;
@@ -460,18 +574,16 @@ int pd_tfs_drop_instance(struct pd_tfs *t, char *err, size_t errlen)
 
 int pd_tfs_restore(struct pd_tfs *t, char *err, size_t errlen)
 {
-	int ret = 0, r;
+	char *rels[MAX_SAVED], *vals[MAX_SAVED];
+	int ret, r;
 
-	for (size_t i = t->nr_saved; i-- > 0;) {
-		r = put_back(t, t->saved[i].rel, t->saved[i].value);
-		if (r && !ret) {
-			ret = r;
-			snprintf(err, errlen, "cannot restore %s/%s to '%.*s': %s", t->dir,
-				 t->saved[i].rel, (int)strcspn(t->saved[i].value, "\n"),
-				 t->saved[i].value, strerror(-r));
-		}
-		free(t->saved[i].value);
+	for (size_t i = 0; i < t->nr_saved; i++) {
+		rels[i] = t->saved[i].rel;
+		vals[i] = t->saved[i].value;
 	}
+	ret = put_back_all(t, rels, vals, t->nr_saved, err, errlen);
+	for (size_t i = 0; i < t->nr_saved; i++)
+		free(t->saved[i].value);
 	t->nr_saved = 0;
 	if (t->instance[0]) {
 		r = remove_instance(t, t->instance);
@@ -485,7 +597,8 @@ int pd_tfs_restore(struct pd_tfs *t, char *err, size_t errlen)
 	r = write_state(t);
 	if (r && !ret) {
 		ret = r;
-		snprintf(err, errlen, "cannot remove the state file %s: %s", t->state, strerror(-r));
+		snprintf(err, errlen, "cannot remove the state file %s: %s", t->state,
+			 strerror(-r));
 	}
 	return ret;
 }
@@ -574,7 +687,7 @@ int pd_tfs_repair(struct pd_tfs *t, const char *instance, char *msg, size_t msgl
 		ret = -EBUSY;
 		goto out;
 	}
-	/* second pass: restore files, newest first, as pd_tfs_restore does */
+	/* second pass: restore files in the safe order, as pd_tfs_restore does */
 	{
 		char *rels[MAX_SAVED] = {0}, *vals[MAX_SAVED] = {0};
 		size_t nr = 0;
@@ -598,15 +711,9 @@ int pd_tfs_repair(struct pd_tfs *t, const char *instance, char *msg, size_t msgl
 			}
 			nr++;
 		}
-		for (size_t i = nr; i-- > 0;) {
-			int r = put_back(t, rels[i], vals[i]);
-
-			if (r && !ret) {
-				ret = r;
-				snprintf(msg, msglen, "cannot restore %s/%s: %s", t->dir, rels[i],
-					 strerror(-r));
-			}
-			repaired++;
+		ret = put_back_all(t, rels, vals, nr, msg, msglen);
+		repaired += (int)nr;
+		for (size_t i = 0; i < nr; i++) {
 			free(rels[i]);
 			free(vals[i]);
 		}
@@ -623,8 +730,9 @@ int pd_tfs_repair(struct pd_tfs *t, const char *instance, char *msg, size_t msgl
 	}
 	if (!ret) {
 		unlink(t->state);
-		snprintf(msg, msglen, "repaired a setup left by ptescoped pid %d: %d file(s) restored%s",
-			 pid, repaired - (inst[0] ? 1 : 0), inst[0] ? ", instance removed" : "");
+		snprintf(msg, msglen,
+			 "repaired a setup left by ptescoped pid %d: %d file(s) restored%s", pid,
+			 repaired - (inst[0] ? 1 : 0), inst[0] ? ", instance removed" : "");
 	}
 out:
 	free(line);
@@ -642,8 +750,8 @@ leftover:
 			int r = remove_instance(t, instance);
 
 			if (r) {
-				snprintf(msg, msglen, "cannot remove the leftover instance %s: %s", p,
-					 strerror(-r));
+				snprintf(msg, msglen, "cannot remove the leftover instance %s: %s",
+					 p, strerror(-r));
 				return r;
 			}
 			repaired++;

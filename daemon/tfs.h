@@ -74,11 +74,22 @@ int pd_tfs_write(struct pd_tfs *t, const char *rel, const char *value, char *err
 int pd_tfs_append(struct pd_tfs *t, const char *rel, const char *value, char *err, size_t errlen);
 
 /*
- * Writes back every saved value (newest first), removes our instance and the
- * state file. Goes on after a failure and returns the first one (message in
+ * Writes back every saved value in the safe order (tracing off, our events
+ * off, options, tracer to nop, then filters and the rest, then the saved
+ * tracer, events and tracing_on: no step hooks more than the one before it
+ * did), stops and removes our instance and removes the state file. Goes on after a failure and returns the first one (message in
  * @err). Nothing is left to restore afterwards, whatever the result.
  */
 int pd_tfs_restore(struct pd_tfs *t, char *err, size_t errlen);
+
+/*
+ * Called after every write to tracefs with the path relative to the tracefs
+ * mount, the value, whether it was appended and the write's result. For
+ * tests that check the order of writes; NULL turns it off.
+ */
+typedef void (*pd_tfs_observer_fn)(void *ctx, const char *rel, const char *value, bool append,
+				   int result);
+void pd_tfs_set_observer(struct pd_tfs *t, pd_tfs_observer_fn fn, void *ctx);
 
 /* Whether anything is saved or created (a restore has work to do). */
 bool pd_tfs_dirty(const struct pd_tfs *t);

@@ -362,8 +362,9 @@ static int prepare_writer(struct store *s, char *err, size_t errlen)
 			  "INSERT INTO fork(source_id, wall_ns, ts_ns, parent_pid, parent_comm,"
 			  " child_pid, child_comm, kernel_clone_ns, copy_process_ns, dup_mmap_ns,"
 			  " copy_page_range_ns, vmas, pte_passes, lock_breaks, ptes,"
-			  " max_lock_hold_ns, complete, flags)"
-			  " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)",
+			  " max_lock_hold_ns, complete, flags, copy_resched, copy_offcpu_ns)"
+			  " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,"
+			  "?19,?20)",
 			  &s->ins_fork, err, errlen);
 	if (!r)
 		r = store_prepare(s,
@@ -1348,6 +1349,8 @@ int store_insert_fork(struct store *s, int64_t source_id, const struct pt_fork *
 	bind_time(st, 16, f->max_lock_hold_ns);
 	sqlite3_bind_int(st, 17, f->complete);
 	sqlite3_bind_int64(st, 18, f->flags);
+	bind_count(st, 19, f->copy_resched);
+	bind_time(st, 20, f->copy_offcpu_ns);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {

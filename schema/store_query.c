@@ -173,7 +173,7 @@ int store_list_sources(struct store *s, bool complete_only, struct store_source 
 	"f.id, f.source_id, f.wall_ns, f.ts_ns, f.parent_pid, f.parent_comm, f.child_pid,"        \
 	" f.child_comm, f.kernel_clone_ns, f.copy_process_ns, f.dup_mmap_ns,"                     \
 	" f.copy_page_range_ns, f.vmas, f.pte_passes, f.lock_breaks, f.ptes,"                     \
-	" f.max_lock_hold_ns, f.complete, f.flags"
+	" f.max_lock_hold_ns, f.complete, f.flags, f.copy_resched, f.copy_offcpu_ns"
 
 static void read_fork_row(sqlite3_stmt *st, struct store_fork_row *row)
 {
@@ -196,6 +196,8 @@ static void read_fork_row(sqlite3_stmt *st, struct store_fork_row *row)
 	f->pte_passes = col_count(st, 13);
 	f->lock_breaks = col_count(st, 14);
 	f->ptes = col_count(st, 15);
+	f->copy_resched = col_count(st, 19);
+	f->copy_offcpu_ns = col_time(st, 20);
 	f->max_lock_hold_ns = col_time(st, 16);
 	f->complete = sqlite3_column_int(st, 17);
 	f->flags = (unsigned)sqlite3_column_int64(st, 18);

@@ -221,7 +221,9 @@ function renderTop(top) {
 
 const FORK_HEAD = '<thead><tr><th>id</th><th>parent</th><th class="num">child</th><th class="num">total</th>' +
 	'<th class="num">copy_page_range</th><th class="num">VMAs</th><th class="num">passes</th>' +
-	'<th class="num">lock breaks</th><th class="num">PTEs</th><th class="num">max hold</th><th>when</th><th>flags</th></tr></thead>';
+	'<th class="num">lock breaks</th><th class="num">PTEs</th><th class="num">max hold</th>' +
+	'<th class="num" title="times preempted while copying page tables">preempted</th>' +
+	'<th class="num" title="time off the CPU while copying page tables">off CPU</th><th>when</th><th>flags</th></tr></thead>';
 
 function forkRow(f) {
 	const flags = (f.flags ?? []).map((x) => `<span class="flag">${esc(x)}</span>`).join(' ');
@@ -235,6 +237,8 @@ function forkRow(f) {
 		`<td class="num${f.lock_breaks > 0 ? ' hot' : ''}">${fmtInt(f.lock_breaks)}</td>` +
 		`<td class="num">${fmtInt(f.ptes)}</td>` +
 		nsCell(f.max_lock_hold_ns, 'data-k="max_lock_hold_ns"') +
+		`<td class="num${f.copy_resched > 0 ? ' hot' : ''}" data-k="copy_resched">${fmtInt(f.copy_resched)}</td>` +
+		nsCell(f.copy_offcpu_ns, 'data-k="copy_offcpu_ns"') +
 		`<td class="dim" title="trace clock ${fmtTraceTs(f.ts_ns)}">${fmtWall(f.wall_ns)}</td>` +
 		`<td>${f.complete ? '' : '<span class="flag">incomplete</span> '}${flags}</td></tr>`;
 }
@@ -421,6 +425,8 @@ async function showDetail(id) {
 			${kv('lock breaks', fmtInt(f.lock_breaks), `data-k="lock_breaks" data-n="${f.lock_breaks ?? ''}"`)}
 			${kv('PTEs', fmtInt(f.ptes), `data-k="ptes" data-n="${f.ptes ?? ''}"`)}
 			${kv('longest lock hold', fmtNs(f.max_lock_hold_ns), `data-k="max_lock_hold_ns" data-ns="${f.max_lock_hold_ns ?? ''}"`)}
+			${kv('preempted while copying', fmtInt(f.copy_resched), `data-k="copy_resched" data-n="${f.copy_resched ?? ''}"`)}
+			${kv('off CPU while copying', fmtNs(f.copy_offcpu_ns), `data-k="copy_offcpu_ns" data-ns="${f.copy_offcpu_ns ?? ''}"`)}
 			${kv('stored', fmtWall(f.wall_ns))}
 			${kv('trace time', fmtTraceTs(f.ts_ns))}
 			${kv('status', f.complete ? 'complete' : `<span class="flag">incomplete</span> ${flags}`)}

@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Graph capture's tracefs setup as a plan of writes (capture_plan.h): which
+ * functions each detail level hooks, and in what order the files are
+ * written. Fed by capture.c's probes of the running kernel; feeds
+ * pd_plan_apply() (capture.c) and the fake-tracefs order test.
+ *
+ * The default level, fork, hooks only functions that run on the fork path
+ * and nowhere else, so the rest of the kernel never enters the tracer:
+ * kernel_clone, copy_process, dup_mmap, copy_page_range (and copy_pte_range
+ * where the kernel does not inline it). How often the forking task was
+ * preempted while copying page tables comes from the sched_switch
+ * tracepoint, filtered in the kernel to preemptions. The deeper levels add
+ * hot global functions (spinlocks, cond_resched, vm_normal_page), which every
+ * task in the kernel then pays for: they are for bounded investigations
+ * (kernel-notes.md has the measured costs).
+ */
+#include "capture_plan.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "tfs.h"
+
+static const char *const roots[] = {"kernel_clone", "_do_fork", "do_fork", NULL};
+
+/* Per level, in hook order; each level adds to the one before. */
+static const char *const fork_funcs[] = {"copy_process", "dup_mmap", "copy_page_range",
+					 "copy_pte_range", NULL};
+static const char *const section_funcs[] = {"_raw_spin_lock",
+					    "_raw_spin_unlock",
+					    "rt_spin_lock",
+					    "rt_spin_unlock",
+					    "__cond_resched",
+					    "__pte_alloc",
+					    "add_swap_count_continuation",
+					    "copy_huge_pmd",
+					    "copy_hugetlb_page_range",
+					    NULL};
+static const char *const pte_funcs[] = {"vm_normal_page", "copy_present_pte", "copy_present_ptes",
+					NULL};
+
+static const char *const *const levels[] = {fork_funcs, section_funcs, pte_funcs};
+
+const char *const *pd_plan_candidates(enum pd_detail detail)
+{
+	static const char *all[3][32];
+	int n = 0, lvl = detail == PD_DETAIL_PTE ? 2 : detail == PD_DETAIL_SECTION ? 1 : 0;
+
+	if (all[lvl][0])
+		return all[lvl];
+	for (int i = 0; roots[i]; i++)
+		all[lvl][n++] = roots[i];
+	for (int l = 0; l <= lvl; l++)
+		for (int i = 0; levels[l][i]; i++)
+			all[lvl][n++] = levels[l][i];
+	all[lvl][n] = NULL;
+	return all[lvl];
+}
+
+static int add(struct pd_plan *p, const char *rel, const char *value, bool append)
+{
+	struct pd_tfs_step *s;
+
+	if (p->nr == PD_PLAN_MAX_STEPS)
+		return -E2BIG;
+	s = &p->step[p->nr++];
+	snprintf(s->rel, sizeof(s->rel), "%s", rel);
+	snprintf(s->value, sizeof(s->value), "%s", value);
+	s->append = append;
+	return 0;
+}
+
+/* The functions to hook: the first traceable root, then every traceable one of the level. */
+static int choose_funcs(const struct pd_plan_in *in, struct pd_plan *p, char *err, size_t errlen)
+{
+	const char *const *cand = pd_plan_candidates(in->detail);
+	int nroots = (int)(sizeof(roots) / sizeof(roots[0])) - 1;
+
+	p->nr_funcs = 0;
+	for (int i = 0; i < nroots && !p->nr_funcs; i++)
+		if (in->traceable(in->ctx, cand[i]))
+			p->funcs[p->nr_funcs++] = cand[i];
+	if (!p->nr_funcs) {
+		snprintf(err, errlen,
+			 "no fork root (kernel_clone, _do_fork, do_fork) is traceable");
+		return -ENOTSUP;
+	}
+	for (int i = nroots; cand[i] && p->nr_funcs < PD_PLAN_MAX_FUNCS; i++)
+		if (in->traceable(in->ctx, cand[i]))
+			p->funcs[p->nr_funcs++] = cand[i];
+	return 0;
+}
+
+int pd_plan_graph(const struct pd_plan_in *in, struct pd_plan *p, char *err, size_t errlen)
+{
+	char v[96];
+	int ret = 0;
+
+	memset(p, 0, sizeof(*p));
+	if ((ret = choose_funcs(in, p, err, errlen)))
+		return ret;
+	snprintf(v, sizeof(v), "%u", in->buffer_kb);
+	/* off and unhooked first */
+	ret |= add(p, "tracing_on", "0", false);
+	ret |= add(p, "trace_clock", "mono", false);
+	ret |= add(p, "buffer_size_kb", v, false);
+	ret |= add(p, "current_tracer", "nop", false);
+	/* then what the tracer will hook, with no tracer running */
+	ret |= add(p, "set_ftrace_filter", "", false);
+	for (int i = 0; i < p->nr_funcs; i++)
+		ret |= add(p, "set_ftrace_filter", p->funcs[i], true);
+	ret |= add(p, "set_ftrace_pid", "", false);
+	for (size_t i = 0; i < in->nr_pids; i++) {
+		snprintf(v, sizeof(v), "%d", in->pids[i]);
+		ret |= add(p, "set_ftrace_pid", v, true);
+	}
+	ret |= add(p, "set_graph_function", p->funcs[0], false);
+	ret |= add(p, "events/sched/sched_process_fork/enable", "1", false);
+	if (in->preempt_mask) {
+		snprintf(v, sizeof(v), "prev_state & %" PRIu64, in->preempt_mask);
+		ret |= add(p, "events/sched/sched_switch/filter", v, false);
+		ret |= add(p, "events/sched/sched_switch/enable", "1", false);
+		p->sched_switch = true;
+	}
+	/* the tracer last; its options exist only once it is set */
+	ret |= add(p, "current_tracer", "function_graph", false);
+	ret |= add(p, "options/funcgraph-irqs", "0", false);
+	if (ret) {
+		snprintf(err, errlen, "the graph setup needs more than %d tracefs writes",
+			 PD_PLAN_MAX_STEPS);
+		return -E2BIG;
+	}
+	return 0;
+}
+
+int pd_plan_apply(struct pd_tfs *t, const struct pd_plan *p, char *err, size_t errlen)
+{
+	for (int i = 0; i < p->nr; i++) {
+		const struct pd_tfs_step *s = &p->step[i];
+		int ret = s->append ? pd_tfs_append(t, s->rel, s->value, err, errlen)
+				    : pd_tfs_write(t, s->rel, s->value, err, errlen);
+
+		if (ret)
+			return ret;
+	}
+	return 0;
+}

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The tracefs writes that set graph capture up, as a plan: a pure function
+ * of what the kernel offers (which fork-path functions are traceable, the
+ * sched_switch preemption bit) and what was asked (detail level, pids,
+ * buffer size). capture.c applies it through tfs.h; the unit tests apply it
+ * to a fake tracefs and check every write's order (tests/live).
+ *
+ * Setup order: tracing off, clock and buffer, tracer to nop, then filters
+ * (one name per write), pids, graph root and events, and only then the
+ * tracer: no step hooks more than the finished setup does. Stopping is
+ * tfs.h's restore, which orders its writes the other way round.
+ *
+ * Sized for the handful of functions of one detail level: at most
+ * PD_PLAN_MAX_STEPS writes.
+ */
+#ifndef PTESCOPED_CAPTURE_PLAN_H
+#define PTESCOPED_CAPTURE_PLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+#define PD_PLAN_MAX_STEPS 96
+#define PD_PLAN_MAX_FUNCS 24
+
+struct pd_tfs;
+
+struct pd_tfs_step {
+	char rel[96];	/* path under the target (top level or our instance) */
+	char value[96]; /* what to write */
+	bool append;	/* filter files: one name per appended write */
+};
+
+struct pd_plan_in {
+	enum pd_detail detail;
+	/* traceable(name) for every name of pd_plan_candidates() */
+	bool (*traceable)(void *ctx, const char *name);
+	void *ctx;
+	unsigned buffer_kb;
+	const int *pids; /* narrow function tracing to these tasks; NULL/0: all */
+	size_t nr_pids;
+	/* sched_switch prev_state bit of a preempted task ("R+"); 0: the kernel's
+	 * format does not say, sched_switch is not used */
+	uint64_t preempt_mask;
+};
+
+struct pd_plan {
+	struct pd_tfs_step step[PD_PLAN_MAX_STEPS];
+	int nr;
+	const char *funcs[PD_PLAN_MAX_FUNCS]; /* hooked, root first (static strings) */
+	int nr_funcs;
+	bool sched_switch; /* sched_switch is enabled (preemptions only) */
+};
+
+/*
+ * Builds the plan. Returns 0, -ENOTSUP (no fork root is traceable: message
+ * in @err) or -E2BIG (too many steps).
+ */
+int pd_plan_graph(const struct pd_plan_in *in, struct pd_plan *out, char *err, size_t errlen);
+
+/* Applies @p's steps in order through @t (saving each file first). 0 or
+ * -errno with @err naming the file. */
+int pd_plan_apply(struct pd_tfs *t, const struct pd_plan *p, char *err, size_t errlen);
+
+/* The functions hooked at @detail (and below), in order; NULL-terminated, static. */
+const char *const *pd_plan_candidates(enum pd_detail detail);
+
+#endif

@@ -1,0 +1,328 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The order of ptescoped's tracefs writes, against a fake tracefs (a
+ * directory of plain files laid out like /sys/kernel/tracing). Every write
+ * goes through tfs.h's observer into a model of what the kernel would hook:
+ * the current tracer and, per filter file, how many names it holds (none =
+ * every function). A write that widens a filter (empties it, or adds a name
+ * to a non-empty one) while a tracer other than nop is set fails the test:
+ * on a real kernel that moment hooks every function (6.1 soft-locked, 6.12
+ * oopsed when the old stop did it).
+ *
+ * Covered: graph setup at every detail level, with and without pids, then
+ * stop (restore); a takeover of another tool's tracer (--force) and its
+ * return; a killed run repaired by the next one. Also that the checker
+ * itself flags the old, unsafe order.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "capture_plan.h"
+#include "tfs.h"
+
+static int failures;
+
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);   \
+			failures++;                                                                \
+		}                                                                                  \
+	} while (0)
+
+static const char *const filters[] = {"set_ftrace_filter", "set_graph_function", "set_ftrace_pid"};
+#define NR_FILTERS 3
+
+struct model {
+	char tracer[32];
+	int names[NR_FILTERS]; /* 0: the filter is empty (everything) */
+	int writes, violations;
+	char first[512];
+};
+
+static void observe(void *ctx, const char *rel, const char *value, bool append, int result)
+{
+	struct model *m = ctx;
+
+	m->writes++;
+	if (result)
+		return;
+	if (!strcmp(rel, "current_tracer")) {
+		snprintf(m->tracer, sizeof(m->tracer), "%.*s", (int)strcspn(value, "\n"), value);
+		return;
+	}
+	for (int i = 0; i < NR_FILTERS; i++) {
+		bool widens;
+
+		if (strcmp(rel, filters[i]))
+			continue;
+		if (append)
+			widens = m->names[i] > 0; /* one more name in a list */
+		else
+			widens = !*value && m->names[i] > 0; /* emptied: every function */
+		if (widens && strcmp(m->tracer, "nop")) {
+			if (!m->violations++)
+				snprintf(m->first, sizeof(m->first),
+					 "write %d: %s %s '%s' while current_tracer is %s",
+					 m->writes, append ? "appended to" : "wrote", rel, value,
+					 m->tracer);
+		}
+		m->names[i] = append ? m->names[i] + (*value != 0) : (*value != 0);
+	}
+}
+
+/* ---------------------------------------------------------- fake tracefs */
+
+static void put(const char *dir, const char *rel, const char *v)
+{
+	char p[1024];
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, rel);
+	f = fopen(p, "w");
+	if (!f) {
+		perror(p);
+		exit(1);
+	}
+	fputs(v, f);
+	fclose(f);
+}
+
+static char *get(const char *dir, const char *rel)
+{
+	static char buf[4096];
+	char p[1024];
+	FILE *f;
+	size_t n;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, rel);
+	if (!(f = fopen(p, "r")))
+		return NULL;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = 0;
+	fclose(f);
+	return buf;
+}
+
+static void mk(const char *dir, const char *rel)
+{
+	char p[1024];
+
+	snprintf(p, sizeof(p), "%s/%s", dir, rel);
+	mkdir(p, 0700);
+}
+
+/* A top level as a fresh boot has it; @tracer and @filter: another tool's. */
+static void fake_tracefs(const char *t, const char *tracer, const char *filter)
+{
+	mkdir(t, 0700);
+	mk(t, "instances");
+	mk(t, "options");
+	mk(t, "events");
+	mk(t, "events/sched");
+	mk(t, "events/sched/sched_process_fork");
+	mk(t, "events/sched/sched_switch");
+	put(t, "current_tracer", tracer);
+	put(t, "tracing_on", "1\n");
+	put(t, "trace_clock", "[local] global counter mono\n");
+	put(t, "buffer_size_kb", "7 (expanded: 1408)\n");
+	put(t, "set_ftrace_filter", filter);
+	put(t, "set_graph_function", "#### all functions enabled ####\n");
+	put(t, "set_ftrace_pid", "no pid\n");
+	put(t, "set_event", "");
+	put(t, "options/funcgraph-irqs", "1\n");
+	put(t, "events/sched/sched_process_fork/enable", "0\n");
+	put(t, "events/sched/sched_switch/enable", "0\n");
+	put(t, "events/sched/sched_switch/filter", "none\n");
+}
+
+static bool yes(void *ctx, const char *name)
+{
+	(void)ctx;
+	(void)name;
+	return true;
+}
+
+static void model_init(struct model *m, const char *t)
+{
+	memset(m, 0, sizeof(*m));
+	snprintf(m->tracer, sizeof(m->tracer), "%.*s", (int)strcspn(get(t, "current_tracer"), "\n"),
+		 get(t, "current_tracer"));
+	for (int i = 0; i < NR_FILTERS; i++) {
+		const char *v = get(t, filters[i]);
+
+		m->names[i] = v && *v && *v != '#' && strncmp(v, "no pid", 6);
+	}
+}
+
+static void plan_for(enum pd_detail d, const int *pids, size_t nr, struct pd_plan *p)
+{
+	struct pd_plan_in in = {.detail = d,
+				.traceable = yes,
+				.buffer_kb = 4096,
+				.pids = pids,
+				.nr_pids = nr,
+				.preempt_mask = 256};
+	char err[256];
+
+	CHECK(!pd_plan_graph(&in, p, err, sizeof(err)));
+}
+
+/* ----------------------------------------------------------------- tests */
+
+static void test_checker_catches_old_order(const char *dir)
+{
+	char t[512], state[600], err[256];
+	struct pd_tfs *a;
+	struct model m;
+
+	snprintf(t, sizeof(t), "%s/old", dir);
+	snprintf(state, sizeof(state), "%s/old-state", dir);
+	fake_tracefs(t, "nop\n", "#### all functions enabled ####\n");
+	model_init(&m, t);
+	CHECK(!pd_tfs_new(t, state, &a));
+	pd_tfs_set_observer(a, observe, &m);
+	CHECK(!pd_tfs_append(a, "set_ftrace_filter", "kernel_clone", err, sizeof(err)));
+	CHECK(!pd_tfs_write(a, "current_tracer", "function_graph", err, sizeof(err)));
+	CHECK(m.violations == 0);
+	/* what the old stop did: the filter back to empty, the tracer still set */
+	CHECK(!pd_tfs_write(a, "set_ftrace_filter", "", err, sizeof(err)));
+	CHECK(m.violations == 1);
+	pd_tfs_free(a);
+}
+
+static void cycle(const char *t, const char *state, enum pd_detail d, const int *pids, size_t nr)
+{
+	char err[512], before[6][1024];
+	const char *files[6] = {"current_tracer",     "set_ftrace_filter",
+				"set_graph_function", "set_ftrace_pid",
+				"tracing_on",	      "events/sched/sched_switch/enable"};
+	struct pd_plan *p = calloc(1, sizeof(*p));
+	struct pd_tfs *a;
+	struct model m;
+
+	for (int i = 0; i < 6; i++)
+		snprintf(before[i], sizeof(before[i]), "%s", get(t, files[i]));
+	model_init(&m, t);
+	plan_for(d, pids, nr, p);
+	CHECK(p->nr_funcs > 0 && !strcmp(p->funcs[0], "kernel_clone") && p->sched_switch);
+	CHECK(!pd_tfs_new(t, state, &a));
+	pd_tfs_set_observer(a, observe, &m);
+	if (pd_plan_apply(a, p, err, sizeof(err))) {
+		fprintf(stderr, "apply: %s\n", err);
+		failures++;
+	}
+	CHECK(!strcmp(m.tracer, "function_graph"));
+	CHECK(!strcmp(get(t, "events/sched/sched_switch/filter"), "prev_state & 256"));
+	CHECK(!pd_tfs_restore(a, err, sizeof(err)));
+	if (m.violations)
+		fprintf(stderr, "detail %d, %zu pids: %s\n", (int)d, nr, m.first);
+	CHECK(m.violations == 0);
+	/* the files read back as they were (the pid file's and filters' empty forms
+	 * are written back as empty) */
+	CHECK(!strncmp(get(t, "current_tracer"), before[0], strcspn(before[0], "\n")));
+	CHECK(!strcmp(get(t, "events/sched/sched_switch/filter"), "0"));
+	CHECK(!strcmp(get(t, "tracing_on"), "1"));
+	pd_tfs_free(a);
+	free(p);
+}
+
+static void test_cycles(const char *dir)
+{
+	static const int pids[] = {123, 456};
+	char t[512], state[600];
+
+	snprintf(t, sizeof(t), "%s/top", dir);
+	snprintf(state, sizeof(state), "%s/state/tracefs-state", dir);
+	for (int d = PD_DETAIL_FORK; d <= PD_DETAIL_PTE; d++) {
+		/* afresh each time: plain files do not read back as tracefs does */
+		fake_tracefs(t, "nop\n", "#### all functions enabled ####\n");
+		cycle(t, state, (enum pd_detail)d, NULL, 0);
+		fake_tracefs(t, "nop\n", "#### all functions enabled ####\n");
+		cycle(t, state, (enum pd_detail)d, pids, 2);
+	}
+	CHECK(!strcmp(get(t, "set_ftrace_filter"), ""));
+	CHECK(!strcmp(get(t, "current_tracer"), "nop"));
+}
+
+/* --force: another tool's function tracer with its filter is taken over and given back */
+static void test_takeover(const char *dir)
+{
+	char t[512], state[600], err[512];
+	struct pd_plan *p = calloc(1, sizeof(*p));
+	struct pd_tfs *a;
+	struct model m;
+
+	snprintf(t, sizeof(t), "%s/force", dir);
+	snprintf(state, sizeof(state), "%s/force-state", dir);
+	fake_tracefs(t, "function\n", "foo\nbar\n");
+	model_init(&m, t);
+	plan_for(PD_DETAIL_SECTION, NULL, 0, p);
+	CHECK(!pd_tfs_new(t, state, &a));
+	pd_tfs_set_observer(a, observe, &m);
+	CHECK(!pd_plan_apply(a, p, err, sizeof(err)));
+	CHECK(!pd_tfs_restore(a, err, sizeof(err)));
+	if (m.violations)
+		fprintf(stderr, "takeover: %s\n", m.first);
+	CHECK(m.violations == 0);
+	CHECK(!strcmp(get(t, "current_tracer"), "function"));
+	CHECK(!strcmp(get(t, "set_ftrace_filter"), "foo\nbar\n"));
+	pd_tfs_free(a);
+	free(p);
+}
+
+/* SIGKILL: nothing restored; the next start repairs in the same safe order */
+static void test_repair(const char *dir)
+{
+	char t[512], state[600], err[512], msg[1024];
+	struct pd_plan *p = calloc(1, sizeof(*p));
+	struct pd_tfs *a;
+	struct model m;
+
+	snprintf(t, sizeof(t), "%s/kill", dir);
+	snprintf(state, sizeof(state), "%s/kill-state", dir);
+	fake_tracefs(t, "nop\n", "#### all functions enabled ####\n");
+	plan_for(PD_DETAIL_PTE, NULL, 0, p);
+	CHECK(!pd_tfs_new(t, state, &a));
+	CHECK(!pd_plan_apply(a, p, err, sizeof(err)));
+	pd_tfs_free(a); /* killed */
+	CHECK(!strcmp(get(t, "current_tracer"), "function_graph"));
+	model_init(&m, t);
+	CHECK(!pd_tfs_new(t, state, &a));
+	pd_tfs_set_observer(a, observe, &m);
+	CHECK(pd_tfs_repair(a, NULL, msg, sizeof(msg)) > 0);
+	if (m.violations)
+		fprintf(stderr, "repair: %s\n", m.first);
+	CHECK(m.violations == 0);
+	CHECK(!strcmp(get(t, "current_tracer"), "nop"));
+	CHECK(!strcmp(get(t, "set_ftrace_filter"), ""));
+	CHECK(!strcmp(get(t, "events/sched/sched_switch/enable"), "0"));
+	pd_tfs_free(a);
+	free(p);
+}
+
+int main(void)
+{
+	char dir[] = "/tmp/ptescoped-order-XXXXXX", cmd[600];
+
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	test_checker_catches_old_order(dir);
+	test_cycles(dir);
+	test_takeover(dir);
+	test_repair(dir);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd))
+		fprintf(stderr, "could not remove %s\n", dir);
+	if (failures)
+		fprintf(stderr, "%d check(s) failed\n", failures);
+	else
+		printf("tracefs write order checks passed\n");
+	return failures ? 1 : 0;
+}
