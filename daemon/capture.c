@@ -940,18 +940,15 @@ void pd_capture_get_stats(const struct pd_capture *c, struct pd_capture_stats *s
 	*st = c->st;
 }
 
-json_t *pd_capture_cpu_json(const struct pd_capture *c)
+int pd_capture_cpu_stats(const struct pd_capture *c, struct pd_cpu_stat *out, int max)
 {
-	json_t *a = json_array();
-
-	for (int i = 0; a && i < c->nr_cpus; i++) {
+	for (int i = 0; i < c->nr_cpus && i < max; i++) {
 		const struct cpu_buf *b = &c->cpus[i];
 
-		json_array_append_new(
-			a, json_pack("{s:i, s:I, s:I, s:I}", "cpu", b->cpu, "overrun",
-				     (json_int_t)(b->overrun - b->base_overrun), "dropped",
-				     (json_int_t)(b->dropped - b->base_dropped), "entries",
-				     (json_int_t)b->entries));
+		out[i] = (struct pd_cpu_stat){.cpu = b->cpu,
+					      .overrun = b->overrun - b->base_overrun,
+					      .dropped = b->dropped - b->base_dropped,
+					      .entries = b->entries};
 	}
-	return a;
+	return c->nr_cpus;
 }

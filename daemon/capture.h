@@ -34,8 +34,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <jansson.h>
-
 #include "config.h"
 #include "recon.h"
 
@@ -102,7 +100,14 @@ unsigned pd_capture_buffer_kb(const struct pd_capture *c);
 /* Wall clock minus trace clock, ns (for the store). */
 int64_t pd_capture_clock_offset_ns(const struct pd_capture *c);
 void pd_capture_get_stats(const struct pd_capture *c, struct pd_capture_stats *st);
-/* Per-CPU stats as a JSON array of {cpu, overrun, dropped, entries}. New reference. */
-json_t *pd_capture_cpu_json(const struct pd_capture *c);
+/* One CPU's ring-buffer counters since the capture started (from its stats file). */
+struct pd_cpu_stat {
+	int cpu;
+	uint64_t overrun, dropped, entries;
+};
+
+/* Copies the counters of at most @max CPUs into @out; returns how many CPUs
+ * the capture reads (may exceed @max). */
+int pd_capture_cpu_stats(const struct pd_capture *c, struct pd_cpu_stat *out, int max);
 
 #endif

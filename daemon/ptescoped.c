@@ -77,7 +77,8 @@ struct daemon {
 	char reason[1400], where[128], functions[512];
 	unsigned buffer_kb;
 	struct pd_capture_stats cst;
-	json_t *cpus;
+	struct pd_cpu_stat *cpus; /* per-CPU counters as of the last snapshot */
+	int nr_cpus;
 	bool ready, capture_ok;
 	enum pd_detail detail;	 /* the running capture's (an investigation's, or the default) */
 	struct pd_inv_state inv; /* written by the main thread under lock */
@@ -96,6 +97,19 @@ static uint64_t mono_ns(void)
 }
 
 /* ------------------------------------------------------- pd_core callbacks */
+
+/* Per-CPU counters as /api/v1/status shows them. New reference. */
+static json_t *cpus_json(const struct pd_cpu_stat *c, int n)
+{
+	json_t *a = json_array();
+
+	for (int i = 0; a && i < n; i++)
+		json_array_append_new(a, json_pack("{s:i, s:I, s:I, s:I}", "cpu", c[i].cpu,
+						   "overrun", (json_int_t)c[i].overrun, "dropped",
+						   (json_int_t)c[i].dropped, "entries",
+						   (json_int_t)c[i].entries));
+	return a;
+}
 
 static void core_status(void *ctx, json_t *st)
 {
@@ -127,7 +141,7 @@ static void core_status(void *ctx, json_t *st)
 		json_object_set_new(cap, "forks", json_integer((json_int_t)d->cst.forks));
 		json_object_set_new(cap, "slow_fork_us",
 				    json_integer((json_int_t)d->cfg.slow_fork_us));
-		json_object_set_new(cap, "cpus", d->cpus ? json_deep_copy(d->cpus) : json_array());
+		json_object_set_new(cap, "cpus", cpus_json(d->cpus, d->nr_cpus));
 	}
 	json_object_set_new(st, "investigation", pd_inv_status_json(&d->inv, mono_ns()));
 	pthread_mutex_unlock(&d->lock);
@@ -242,19 +256,27 @@ static json_t *core_investigations(void *ctx)
 static void snapshot(struct daemon *d)
 {
 	struct pd_capture_stats st;
-	json_t *cpus;
+	int n;
 
 	if (!d->capture)
 		return;
 	pd_capture_get_stats(d->capture, &st);
-	cpus = pd_capture_cpu_json(d->capture);
+	n = pd_capture_cpu_stats(d->capture, NULL, 0);
 	pthread_mutex_lock(&d->lock);
+	if (n > d->nr_cpus) {
+		struct pd_cpu_stat *c = realloc(d->cpus, (size_t)n * sizeof(*c));
+
+		if (c)
+			d->cpus = c;
+		else
+			n = d->nr_cpus;
+	}
+	pd_capture_cpu_stats(d->capture, d->cpus, n);
+	d->nr_cpus = n;
 	if (d->metrics && (st.events > d->cst.events || st.lost > d->cst.lost))
 		pd_metrics_add_events(d->metrics, "live", st.events - d->cst.events,
 				      st.lost > d->cst.lost ? st.lost - d->cst.lost : 0);
 	d->cst = st;
-	json_decref(d->cpus);
-	d->cpus = cpus;
 	pthread_mutex_unlock(&d->lock);
 }
 
@@ -1013,7 +1035,7 @@ out:
 	}
 	pd_metrics_free(d.metrics);
 	free_comms(comms, nr_comms);
-	json_decref(d.cpus);
+	free(d.cpus);
 	if (sfd >= 0)
 		close(sfd);
 	if (d.slot.efd > 0)
