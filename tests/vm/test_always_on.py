@@ -125,7 +125,7 @@ if start inv --listen 127.0.0.1:19466 --token-file /tmp/token; then
 	# the default capture comes back: wait for its setup (a restart takes seconds under TCG)
 	for k in $(seq 120); do
 		grep -q function_graph $T/current_tracer && grep -q copy_page_range $T/set_ftrace_filter \
-			&& ! grep -q _raw_spin_lock $T/set_ftrace_filter && break
+			&& ! grep -q _raw_spin_lock $T/set_ftrace_filter && grep -q 1 $T/tracing_on && break
 		sleep 1
 	done
 	sleep 1
