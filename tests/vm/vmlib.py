@@ -14,6 +14,7 @@ Sized for one boot per test (about 7 s of boot under TCG on 2 host cores) and sc
 few MB to a few hundred MB; the guest has 1 GiB of RAM and 2 vCPUs unless told otherwise.
 """
 
+import argparse
 import glob
 import json
 import os
@@ -74,16 +75,24 @@ def default_kernel_spec():
 
 def add_kernel_option(parser):
     """Adds --kernel SPEC (default: $PTESCOPE_VM_KERNEL, else bookworm) to an argparse parser."""
-    parser.add_argument("--kernel", default=default_kernel_spec(), metavar="SPEC",
+    def spec(text):
+        try:
+            parse_spec(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e))
+        return text
+
+    parser.add_argument("--kernel", default=default_kernel_spec(), metavar="SPEC", type=spec,
                         help="SUITE[-FLAVOUR]: suite " + "|".join(SUITES) + ", flavour rt|cloud "
                         "(default: $PTESCOPE_VM_KERNEL or %(default)s)")
 
 
 def parse_spec(spec):
-    """(suite, flavour) of a spec such as "trixie-rt"; raises VmUnavailable on an unknown one."""
+    """(suite, flavour) of a spec such as "trixie-rt"; raises ValueError on an unknown one (a
+    mistake to report, not a reason to skip)."""
     suite, _, flavour = spec.partition("-")
     if suite not in SUITES or flavour not in FLAVOURS:
-        raise VmUnavailable(f"unknown kernel spec {spec!r}: want SUITE[-FLAVOUR] with SUITE in "
+        raise ValueError(f"unknown kernel spec {spec!r}: want SUITE[-FLAVOUR] with SUITE in "
                             f"{', '.join(SUITES)} and FLAVOUR rt or cloud")
     return suite, flavour
 
