@@ -93,7 +93,7 @@ def parse_spec(spec):
     suite, _, flavour = spec.partition("-")
     if suite not in SUITES or flavour not in FLAVOURS:
         raise ValueError(f"unknown kernel spec {spec!r}: want SUITE[-FLAVOUR] with SUITE in "
-                            f"{', '.join(SUITES)} and FLAVOUR rt or cloud")
+                         f"{', '.join(SUITES)} and FLAVOUR rt or cloud")
     return suite, flavour
 
 
@@ -384,7 +384,10 @@ class Kernel:
 def _unpack(cache_dir, debs):
     name = os.path.basename(debs[0])[:-len(".deb")]
     root = os.path.join(cache_dir, "kernels", name)
-    if not os.path.exists(os.path.join(root, ".unpacked")):
+    os.makedirs(os.path.dirname(root), exist_ok=True)
+    with _locked(root + ".lock"):
+        if os.path.exists(os.path.join(root, ".unpacked")):
+            return root
         shutil.rmtree(root, ignore_errors=True)
         for deb in debs:
             try:
