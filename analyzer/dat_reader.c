@@ -6,7 +6,7 @@
  * libtraceevent and libtracecmd have had fuzzer-found infinite loops and
  * out-of-bounds reads on corrupt files, and a replay must never crash or hang
  * on one. So the library runs in another process: the small helper program
- * ptescope-dat-reader (analyzer/cli/), started with posix_spawn (fork and exec:
+ * ptescope-dat-reader (cli/), started with posix_spawn (fork and exec:
  * a forked child of a multi-threaded process, such as the daemon or a fuzzer,
  * can deadlock on a lock another thread held at fork time, so nothing but
  * exec runs between the two), under CPU-time and memory limits, with stderr

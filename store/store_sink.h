@@ -1,16 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The store's side of the `ptescope` command line: the sink that
- * `ptescope replay --db FILE` feeds (one source per trace file, content-hashed
- * so the same file is stored once), and the whole `ptescope report`
- * subcommand, which prints a stored database through the same report writer
- * as replay (analyzer/report.h).
- *
- * Unlike the rest of schema/, report may print (it is a command); the sink
- * functions do not, they leave a one-line message in @err.
+ * The replay sink: what `ptescope replay --db FILE` feeds, one source per
+ * trace file, content-hashed so that the same file is stored once. A pure
+ * library piece: it prints nothing and leaves a one-line message in @err.
  */
-#ifndef PTESCOPE_STORE_CLI_H
-#define PTESCOPE_STORE_CLI_H
+#ifndef PTESCOPE_STORE_SINK_H
+#define PTESCOPE_STORE_SINK_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -64,11 +59,5 @@ int store_sink_source_end(struct store_sink *sink, const struct pt_input_stats *
  * failed), retention is enforced, the database closed. Accepts NULL.
  */
 int store_sink_close(struct store_sink *sink, char *err, size_t errlen);
-
-/*
- * `ptescope report` (argv[0] is "report"): parses its options, prints the
- * report, returns the exit status (0, 1 database/output error, 2 usage).
- */
-int store_cli_report(int argc, char **argv);
 
 #endif

@@ -1,12 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ptescope: the offline analyzer. `ptescope replay TRACE...` reads trace
- * files (format detected from content), rebuilds every fork and prints a
- * report; `ptescope report --db FILE` reports from a database.
- *
- * This is the layer that decides: it prints errors (one line each, naming
- * what was wrong) and picks exit codes: 0 success, 1 an input or the
- * database could not be read, 2 usage errors.
+ * `ptescope replay TRACE...`: reads trace files (format detected from
+ * content), rebuilds every fork and prints a report; with --db it also
+ * stores the forks (store/store_sink.h), one content-hashed source per file.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,44 +17,9 @@
 
 #include "recon.h"
 #include "reader.h"
+#include "cli.h"
 #include "report.h"
-#ifdef PTESCOPE_HAVE_STORE
-#include "store_cli.h"
-#endif
-
-#define EXIT_INPUT 1
-#define EXIT_USAGE 2
-
-static const char usage_text[] =
-	"Usage: ptescope COMMAND [OPTION]...\n"
-	"Measure what fork() costs, from ftrace function_graph recordings.\n"
-	"\n"
-	"Commands:\n"
-	"  replay [OPTION]... TRACE...   analyse trace files (trace.dat v6/v7, function_graph\n"
-	"                                text, trace-cmd report output) and print a report\n"
-	"  report --db FILE [OPTION]...  report on forks stored in a database\n"
-	"\n"
-	"replay options:\n"
-	"  -f, --format text|json   report format (default text)\n"
-	"  -o, --output FILE        write the report to FILE instead of standard output\n"
-	"      --db FILE            also store the forks in the SQLite database FILE\n"
-	"      --retention-days N   with --db: then delete forks stored more than N days ago\n"
-	"      --max-db-mb N        with --db: then delete the oldest forks until the data fits\n"
-	"                           in N MiB\n"
-	"      --db-sync normal|full  with --db: full also survives a power cut (slower)\n"
-	"  -q, --quiet              no progress indicator\n"
-	"\n"
-	"report options:\n"
-	"      --db FILE            the database (required)\n"
-	"  -f, --format text|json   report format (default text)\n"
-	"      --comm NAME          only forks by processes named NAME\n"
-	"      --since T, --until T only forks in this time range\n"
-	"\n"
-	"  -h, --help               show this help\n"
-	"  -V, --version            show the version\n"
-	"\n"
-	"Exit status: 0 success, 1 an input could not be read, 2 usage error.\n"
-	"Documentation: docs/ in the source tree; the fork object is described in docs/api.md.\n";
+#include "store_sink.h"
 
 struct progress {
 	bool on;
@@ -98,9 +59,7 @@ struct fork_list {
 	struct pt_fork *forks;
 	size_t nr, cap;
 	size_t input_forks;
-#ifdef PTESCOPE_HAVE_STORE
 	struct store_sink *sink;
-#endif
 };
 
 static int collect_fork(const struct pt_fork *f, void *ctx)
@@ -124,14 +83,12 @@ static int collect_fork(const struct pt_fork *f, void *ctx)
 	l->forks[l->nr].nr_vma = l->forks[l->nr].nr_pass = 0;
 	l->nr++;
 	l->input_forks++;
-#ifdef PTESCOPE_HAVE_STORE
 	if (l->sink) {
 		int ret = store_sink_fork(l->sink, f);
 
 		if (ret)
 			return ret;
 	}
-#endif
 	return 0;
 }
 
@@ -183,7 +140,6 @@ static int replay_one(const char *path, int index, struct fork_list *l, struct p
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
-#ifdef PTESCOPE_HAVE_STORE
 	if (l->sink) {
 		bool done = false;
 
@@ -195,7 +151,6 @@ static int replay_one(const char *path, int index, struct fork_list *l, struct p
 			goto out;
 		}
 	}
-#endif
 	prog->name = path;
 	l->input_forks = 0;
 	if (in->format == PT_FMT_DAT)
@@ -206,17 +161,13 @@ static int replay_one(const char *path, int index, struct fork_list *l, struct p
 		ret = recon_finish(r);
 	progress_clear(prog);
 	in->forks = l->input_forks;
-#ifdef PTESCOPE_HAVE_STORE
 	/* the store stopped the read: its message says why */
 	if (ret && l->sink && store_sink_errmsg(l->sink)[0])
 		snprintf(err, errlen, "%s", store_sink_errmsg(l->sink));
-#endif
 	if (ret && !err[0])
 		snprintf(err, errlen, "%s", strerror(-ret));
-#ifdef PTESCOPE_HAVE_STORE
 	if (l->sink && !ret)
 		ret = store_sink_source_end(l->sink, &in->stats, err, errlen);
-#endif
 out:
 	recon_free(r);
 	close(fd);
@@ -226,18 +177,7 @@ out:
 	return ret;
 }
 
-static int parse_format(const char *arg, enum pt_report_format *fmt)
-{
-	if (!strcmp(arg, "text"))
-		*fmt = PT_REPORT_TEXT;
-	else if (!strcmp(arg, "json"))
-		*fmt = PT_REPORT_JSON;
-	else
-		return -EINVAL;
-	return 0;
-}
-
-static int cmd_replay(int argc, char **argv)
+int cli_replay(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{"format", required_argument, NULL, 'f'}, {"output", required_argument, NULL, 'o'},
@@ -249,13 +189,10 @@ static int cmd_replay(int argc, char **argv)
 	enum pt_report_format fmt = PT_REPORT_TEXT;
 	const char *output = NULL, *db = NULL;
 	int longidx = 0;
-#ifdef PTESCOPE_HAVE_STORE
 	struct store_sink_opts sopts = {0};
-#endif
 	struct progress prog = {.on = isatty(STDERR_FILENO)};
 	struct fork_list l = {0};
 	struct pt_report_input *inputs;
-	FILE *out = stdout;
 	int opt, nr, failed = 0, ret, status = 0;
 
 	while ((opt = getopt_long(argc, argv, "f:o:qh", longopts, &longidx)) != -1) {
@@ -263,7 +200,6 @@ static int cmd_replay(int argc, char **argv)
 		case 'R':
 		case 'M':
 		case 'S': {
-#ifdef PTESCOPE_HAVE_STORE
 			char err[256] = "";
 
 			if (store_sink_parse_option(&sopts, longopts[longidx].name, optarg, err,
@@ -271,14 +207,10 @@ static int cmd_replay(int argc, char **argv)
 				fprintf(stderr, "ptescope replay: %s\n", err);
 				return EXIT_USAGE;
 			}
-#else
-			fprintf(stderr, "ptescope replay: this build has no database support\n");
-			return EXIT_USAGE;
-#endif
 			break;
 		}
 		case 'f':
-			if (parse_format(optarg, &fmt)) {
+			if (cli_parse_format(optarg, &fmt)) {
 				fprintf(stderr, "ptescope replay: --format must be text or json, not '%s'\n",
 					optarg);
 				return EXIT_USAGE;
@@ -294,7 +226,7 @@ static int cmd_replay(int argc, char **argv)
 			prog.on = false;
 			break;
 		case 'h':
-			fputs(usage_text, stdout);
+			fputs(cli_usage, stdout);
 			return 0;
 		default:
 			fprintf(stderr, "ptescope replay: see 'ptescope --help'\n");
@@ -307,7 +239,6 @@ static int cmd_replay(int argc, char **argv)
 				"FILE] [--format text|json] TRACE...)\n");
 		return EXIT_USAGE;
 	}
-#ifdef PTESCOPE_HAVE_STORE
 	if (db) {
 		char err[512] = "";
 
@@ -316,12 +247,6 @@ static int cmd_replay(int argc, char **argv)
 			return EXIT_INPUT;
 		}
 	}
-#else
-	if (db) {
-		fprintf(stderr, "ptescope replay: --db: this build has no database support\n");
-		return EXIT_USAGE;
-	}
-#endif
 	inputs = calloc((size_t)nr, sizeof(*inputs));
 	if (!inputs) {
 		fprintf(stderr, "ptescope replay: out of memory\n");
@@ -340,7 +265,6 @@ static int cmd_replay(int argc, char **argv)
 				break;
 		}
 	}
-#ifdef PTESCOPE_HAVE_STORE
 	if (l.sink) {
 		char err[512] = "";
 
@@ -349,23 +273,12 @@ static int cmd_replay(int argc, char **argv)
 			status = EXIT_INPUT;
 		}
 	}
-#endif
 	if (failed == nr) {
 		status = EXIT_INPUT;
 		goto done;
 	}
-	if (output && !(out = fopen(output, "we"))) {
-		fprintf(stderr, "ptescope replay: %s: %s\n", output, strerror(errno));
+	if (cli_write_report("replay", output, fmt, inputs, (size_t)nr, l.forks, l.nr))
 		status = EXIT_INPUT;
-		goto done;
-	}
-	ret = pt_report_write(out, fmt, inputs, (size_t)nr, l.forks, l.nr);
-	if (out != stdout && fclose(out) && !ret)
-		ret = -EIO;
-	if (ret) {
-		fprintf(stderr, "ptescope replay: writing the report failed: %s\n", strerror(-ret));
-		status = EXIT_INPUT;
-	}
 	if (failed)
 		status = EXIT_INPUT;
 done:
@@ -376,35 +289,4 @@ done:
 		free((char *)inputs[i].error);
 	free(inputs);
 	return status;
-}
-
-int main(int argc, char **argv)
-{
-	const char *cmd;
-
-	if (argc < 2) {
-		fputs(usage_text, stderr);
-		return EXIT_USAGE;
-	}
-	cmd = argv[1];
-	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
-		fputs(usage_text, stdout);
-		return 0;
-	}
-	if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
-		printf("ptescope %s\n", PTESCOPE_VERSION);
-		return 0;
-	}
-	if (!strcmp(cmd, "replay"))
-		return cmd_replay(argc - 1, argv + 1);
-	if (!strcmp(cmd, "report")) {
-#ifdef PTESCOPE_HAVE_STORE
-		return store_cli_report(argc - 1, argv + 1);
-#else
-		fprintf(stderr, "ptescope report: this build has no database support\n");
-		return EXIT_USAGE;
-#endif
-	}
-	fprintf(stderr, "ptescope: unknown command '%s' (try 'ptescope --help')\n", cmd);
-	return EXIT_USAGE;
 }
