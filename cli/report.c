@@ -18,18 +18,18 @@
 #include "store.h"
 
 static const char report_usage[] =
-	"Usage: ptescope report --db FILE [--format text|json] [--comm NAME] [--since T]\n"
-	"                       [--until T] [--output FILE]\n"
-	"Report on the forks stored in FILE, as `ptescope replay` printed them.\n"
-	"\n"
-	"  --db FILE             the database (required; opened read-only)\n"
-	"  -f, --format FMT      text (default) or json\n"
-	"  --comm NAME           only forks whose parent is named NAME\n"
-	"  --since T, --until T  only forks from T (inclusive) until T (exclusive):\n"
-	"                        digits are trace-clock nanoseconds as the report prints\n"
-	"                        them (ts_ns); -90s, -15m, -1h, -7d (before now) and\n"
-	"                        RFC 3339 (2024-05-01T12:00:00Z) are wall-clock times\n"
-	"  -o, --output FILE     write the report to FILE\n";
+    "Usage: ptescope report --db FILE [--format text|json] [--comm NAME] [--since T]\n"
+    "                       [--until T] [--output FILE]\n"
+    "Report on the forks stored in FILE, as `ptescope replay` printed them.\n"
+    "\n"
+    "  --db FILE             the database (required; opened read-only)\n"
+    "  -f, --format FMT      text (default) or json\n"
+    "  --comm NAME           only forks whose parent is named NAME\n"
+    "  --since T, --until T  only forks from T (inclusive) until T (exclusive):\n"
+    "                        digits are trace-clock nanoseconds as the report prints\n"
+    "                        them (ts_ns); -90s, -15m, -1h, -7d (before now) and\n"
+    "                        RFC 3339 (2024-05-01T12:00:00Z) are wall-clock times\n"
+    "  -o, --output FILE     write the report to FILE\n";
 
 struct report_args {
 	const char *db, *output;
@@ -80,10 +80,10 @@ static int time_option(const char *opt, const char *v, uint64_t *ts, int64_t *wa
 static int parse_args(int argc, char **argv, struct report_args *a)
 {
 	static const struct option longopts[] = {
-		{"db", required_argument, NULL, 'D'},	 {"format", required_argument, NULL, 'f'},
-		{"comm", required_argument, NULL, 'c'},	 {"since", required_argument, NULL, 's'},
-		{"until", required_argument, NULL, 'u'}, {"output", required_argument, NULL, 'o'},
-		{"help", no_argument, NULL, 'h'},	 {NULL, 0, NULL, 0}};
+	    {"db", required_argument, NULL, 'D'},    {"format", required_argument, NULL, 'f'},
+	    {"comm", required_argument, NULL, 'c'},  {"since", required_argument, NULL, 's'},
+	    {"until", required_argument, NULL, 'u'}, {"output", required_argument, NULL, 'o'},
+	    {"help", no_argument, NULL, 'h'},	     {NULL, 0, NULL, 0}};
 	struct store_fork_filter *flt = &a->flt;
 	int opt;
 
@@ -96,7 +96,8 @@ static int parse_args(int argc, char **argv, struct report_args *a)
 		case 'f':
 			if (!cli_parse_format(optarg, &a->fmt))
 				break;
-			fprintf(stderr, "ptescope report: --format must be text or json, not '%s'\n",
+			fprintf(stderr,
+				"ptescope report: --format must be text or json, not '%s'\n",
 				optarg);
 			return EXIT_USAGE;
 		case 'c':
