@@ -77,6 +77,35 @@ struct pt_fork {
 	size_t nr_pass;
 };
 
+/*
+ * A fork's total time: the outermost phase the trace carried (kernel_clone,
+ * else copy_process, dup_mmap, copy_page_range), PT_NO_TIME if none. The one
+ * definition: statistics, the report, the store (its fork.total_ns column,
+ * which the SQL and the dashboard read) and the daemon's slow-fork threshold
+ * use it.
+ */
+static inline uint64_t pt_fork_total_ns(const struct pt_fork *f)
+{
+	if (f->kernel_clone_ns != PT_NO_TIME)
+		return f->kernel_clone_ns;
+	if (f->copy_process_ns != PT_NO_TIME)
+		return f->copy_process_ns;
+	if (f->dup_mmap_ns != PT_NO_TIME)
+		return f->dup_mmap_ns;
+	return f->copy_page_range_ns;
+}
+
+/*
+ * Whether a fork counts toward the cost per PTE: complete, with a
+ * copy_page_range time and PTEs copied. The one rule for the analyzer's
+ * statistics and the store's cost sums (rollups and exact statistics; the
+ * store passes its column values).
+ */
+static inline bool pt_counts_toward_cost(bool complete, uint64_t copy_page_range_ns, int64_t ptes)
+{
+	return complete && copy_page_range_ns != PT_NO_TIME && ptes != PT_NULL && ptes > 0;
+}
+
 /* Frees the detail arrays of @f (not @f itself); accepts NULL. */
 void pt_fork_release(struct pt_fork *f);
 

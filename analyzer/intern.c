@@ -177,6 +177,13 @@ static int64_t insert(struct pt_intern *in, uint32_t want_id, const char *s, siz
 	return (int64_t)in->nr++;
 }
 
+uint32_t pt_intern_find(const struct pt_intern *in, const char *s, size_t len)
+{
+	if (len > MAX_STRING_BYTES)
+		len = MAX_STRING_BYTES;
+	return in->nr_slots ? in->slots[slot_find(in, s, len, hash_bytes(s, len))] : 0;
+}
+
 int64_t pt_intern_add(struct pt_intern *in, const char *s, size_t len)
 {
 	return insert(in, 0, s, len);

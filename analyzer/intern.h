@@ -24,6 +24,9 @@ void pt_intern_free(struct pt_intern *in);
  */
 int64_t pt_intern_add(struct pt_intern *in, const char *s, size_t len);
 
+/* The id of @len bytes of @s if interned already, else 0. */
+uint32_t pt_intern_find(const struct pt_intern *in, const char *s, size_t len);
+
 /* Like pt_intern_add() but with a caller-chosen id (>= 1); for mirroring
  * another interner. Returns 0, -EEXIST if the id is taken, or -ENOMEM. */
 int pt_intern_put(struct pt_intern *in, uint32_t id, const char *s, size_t len);

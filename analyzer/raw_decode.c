@@ -307,3 +307,38 @@ int pt_raw_decode(const struct pt_raw_decoder *d, const void *data, int size,
 		return 0;
 	return 1;
 }
+
+int pt_raw_to_event(const struct pt_raw_event *raw, int cpu, uint64_t ts, struct pt_event *ev)
+{
+	pt_event_init(ev, raw->type);
+	ev->cpu = cpu;
+	ev->pid = raw->pid;
+	ev->in_irq = raw->in_irq;
+	switch (raw->type) {
+	case PT_EV_FORK:
+		ev->ts_ns = ts;
+		ev->comm = raw->parent_comm;
+		ev->child_pid = raw->child_pid;
+		ev->child_comm = raw->child_comm;
+		return 0;
+	case PT_EV_ENTRY:
+		ev->ts_ns = ts;
+		ev->depth = raw->depth;
+		return 0;
+	case PT_EV_SWITCH:
+		ev->ts_ns = ts;
+		ev->next_pid = raw->child_pid;
+		ev->preempted = raw->preempted;
+		return 0;
+	case PT_EV_EXIT:
+		ev->depth = raw->depth;
+		ev->rec_ts_ns = ts;
+		ev->call_ns = raw->calltime;
+		ev->ts_ns = raw->rettime;
+		ev->dur_ns = raw->rettime >= raw->calltime ? raw->rettime - raw->calltime
+							   : PT_NO_TIME;
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}

@@ -61,4 +61,16 @@ uint64_t pt_raw_switch_preempt_mask(struct tep_handle *tep);
 int pt_raw_decode(const struct pt_raw_decoder *d, const void *data, int size,
 		  struct pt_raw_event *ev);
 
+/*
+ * The pt_event of decoded record @raw, read on @cpu with record timestamp
+ * @ts: the one conversion for trace.dat (dat_helper.c) and live capture.
+ * ENTRY and FORK happen at @ts; an EXIT at its rettime, with call_ns its
+ * calltime and dur_ns the difference (PT_NO_TIME if rettime < calltime): the
+ * kernel's own times, exact where nested records share one timestamp. FORK
+ * comms point into @raw. An ENTRY's or EXIT's func, func_id and comm are left
+ * NULL/0: the caller names raw->func (an address) and the task its own way.
+ * Returns 0, or -EINVAL for a type that is not one of the three.
+ */
+int pt_raw_to_event(const struct pt_raw_event *raw, int cpu, uint64_t ts, struct pt_event *ev);
+
 #endif

@@ -67,13 +67,6 @@ int pt_text_read_mem(const char *buf, size_t len, pt_event_fn fn, void *ctx,
 int pt_dat_read(const char *path, pt_event_fn fn, void *ctx, struct pt_input_stats *st,
 		const struct pt_read_opts *opts, char *err, size_t errlen);
 
-/*
- * The helper's side (the ptescope-dat-reader program): reads @path with
- * libtracecmd under resource limits and writes the reader protocol to @fd.
- * Returns the helper's exit status.
- */
-int pt_dat_reader_main(const char *path, int fd);
-
 /* Where the helper program is ($PTESCOPE_DAT_READER, beside the running
  * program, the build tree, libexec), or NULL. The result is @buf, the
  * environment's string or a static one. */

@@ -12,31 +12,11 @@
 #define PTESCOPE_RECON_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "event.h"
 #include "fork.h"
-
-/* Roles of the functions the analysis cares about, by what they do. */
-enum pt_role {
-	PT_ROLE_OTHER = 0,
-	PT_ROLE_KERNEL_CLONE, /* kernel_clone, _do_fork, do_fork */
-	PT_ROLE_COPY_PROCESS,
-	PT_ROLE_DUP_MMAP,
-	PT_ROLE_COPY_PAGE_RANGE,
-	PT_ROLE_COPY_PTE_RANGE,
-	PT_ROLE_LOCK,	   /* _raw_spin_lock, rt_spin_lock, ... */
-	PT_ROLE_UNLOCK,	   /* _raw_spin_unlock, rt_spin_unlock */
-	PT_ROLE_RESCHED,   /* __cond_resched, _cond_resched */
-	PT_ROLE_PTE_ALLOC, /* __pte_alloc */
-	PT_ROLE_SWAP_CONT, /* add_swap_count_continuation */
-	PT_ROLE_PTE,	   /* vm_normal_page: one per present PTE copied */
-	PT_ROLE_PTE_COPY,  /* copy_present_pte(s), when not inlined */
-	PT_ROLE_HUGE,	   /* copy_huge_pmd, copy_huge_pud, copy_hugetlb_page_range */
-	PT_ROLE_COUNT
-};
-
-/* The role of a kernel function name (module suffix already stripped). */
-enum pt_role pt_role_of(const char *func);
+#include "roles.h"
 
 /* Which roles the trace could show: bit (1 << role). */
 typedef unsigned pt_caps;
@@ -48,9 +28,14 @@ typedef unsigned pt_caps;
 
 /* Receives each finished fork. @f is valid during the call only (copy it to keep). */
 typedef int (*pt_fork_fn)(const struct pt_fork *f, void *ctx);
+/* The same, able to say why it stopped: a one-line message in @err, which
+ * recon_errmsg() returns afterwards (so that it is reported once, in the
+ * words of whoever failed: the store, for example). */
+typedef int (*pt_fork_msg_fn)(const struct pt_fork *f, void *ctx, char *err, size_t errlen);
 
 struct recon_opts {
-	pt_fork_fn on_fork;
+	pt_fork_fn on_fork;	   /* one of these two, or neither */
+	pt_fork_msg_fn on_fork_msg;
 	void *ctx;
 	int input; /* stored in each fork's `input` */
 	/*
@@ -79,6 +64,9 @@ int recon_feed(const struct pt_event *ev, void *ctx);
 /* End of input: forks still open are handed over as partial, held forks
  * are finalised and handed over. Returns 0 or the callback's negative errno. */
 int recon_finish(struct recon *r);
+
+/* Why the last on_fork_msg call failed; "" if none did. Owned by @r. */
+const char *recon_errmsg(const struct recon *r);
 
 /* The capabilities seen so far (replay) or given (live). */
 pt_caps recon_caps(const struct recon *r);

@@ -30,14 +30,15 @@ json_t *pt_fork_json(const struct pt_fork *f)
 	for (int b = 0; b < PT_FORK_FLAG_COUNT; b++)
 		if (f->flags & (1u << b))
 			json_array_append_new(flags, json_string(pt_fork_flag_names[b]));
-	o = json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "parent_pid",
+	o = json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "parent_pid",
 		      f->parent_pid >= 0 ? json_integer(f->parent_pid) : json_null(),
 		      "parent_comm", f->parent_comm[0] ? json_string(f->parent_comm) : json_null(),
 		      "child_pid", f->child_pid >= 0 ? json_integer(f->child_pid) : json_null(),
 		      "ts_ns", ns_or_null(f->ts_ns), "kernel_clone_ns",
 		      ns_or_null(f->kernel_clone_ns), "copy_process_ns",
 		      ns_or_null(f->copy_process_ns), "dup_mmap_ns", ns_or_null(f->dup_mmap_ns),
-		      "copy_page_range_ns", ns_or_null(f->copy_page_range_ns), "vmas",
+		      "copy_page_range_ns", ns_or_null(f->copy_page_range_ns), "total_ns",
+		      ns_or_null(pt_fork_total_ns(f)), "vmas",
 		      count_or_null(f->vmas), "pte_passes", count_or_null(f->pte_passes),
 		      "lock_breaks", count_or_null(f->lock_breaks), "ptes", count_or_null(f->ptes),
 		      "max_lock_hold_ns", ns_or_null(f->max_lock_hold_ns));
@@ -197,13 +198,8 @@ static int cmp_total_desc(const void *a, const void *b)
 	return tx < ty ? 1 : tx > ty ? -1 : 0;
 }
 
-static int write_text(FILE *out, const struct pt_report_input *inputs, size_t nr_inputs,
-		      const struct pt_fork *forks, size_t nr_forks, const struct pt_summary *s)
+static void text_inputs(FILE *out, const struct pt_report_input *inputs, size_t nr_inputs)
 {
-	const struct pt_fork **order;
-	size_t shown;
-	char b1[24], b2[24], b3[24], b4[24], b5[24], b6[24], b7[24], b8[24];
-
 	fprintf(out, "inputs\n");
 	for (size_t i = 0; i < nr_inputs; i++) {
 		const struct pt_report_input *in = &inputs[i];
@@ -225,6 +221,12 @@ static int write_text(FILE *out, const struct pt_report_input *inputs, size_t nr
 			fprintf(out, ", %" PRIu64 " lines not understood", in->stats.unparsed_lines);
 		fprintf(out, "\n");
 	}
+}
+
+static void text_summary(FILE *out, const struct pt_summary *s)
+{
+	char b1[24], b2[24], b3[24];
+
 	fprintf(out, "\nforks: %zu, complete: %zu", s->forks, s->complete);
 	for (int b = 0; b < PT_FORK_FLAG_COUNT; b++)
 		if (s->flagged[b])
@@ -241,23 +243,52 @@ static int write_text(FILE *out, const struct pt_report_input *inputs, size_t nr
 	if (s->ns_per_pte > 0)
 		fprintf(out, "  cost: %.0f ns per PTE, %.1f ms per GiB copied (copy_page_range)\n",
 			s->ns_per_pte, s->ms_per_gib);
-	if (s->nr_comms) {
-		fprintf(out, "\n  %-22s %7s %10s %10s %10s\n", "process", "forks", "p50", "p99",
-			"max");
-		for (size_t i = 0; i < s->nr_comms && i < 10; i++) {
-			const struct pt_comm_stats *c = &s->by_comm[i];
+	if (!s->nr_comms)
+		return;
+	fprintf(out, "\n  %-22s %7s %10s %10s %10s\n", "process", "forks", "p50", "p99", "max");
+	for (size_t i = 0; i < s->nr_comms && i < 10; i++) {
+		const struct pt_comm_stats *c = &s->by_comm[i];
 
-			fprintf(out, "  %-22s %7zu %10s %10s %10s\n",
-				c->comm[0] ? c->comm : "(unknown)", c->forks,
-				c->total.count ? fmt_ns(b1, sizeof(b1), c->total.p50) : "-",
-				c->total.count ? fmt_ns(b2, sizeof(b2), c->total.p99) : "-",
-				c->total.count ? fmt_ns(b3, sizeof(b3), c->total.max) : "-");
-		}
-		if (s->nr_comms > 10)
-			fprintf(out, "  (%zu more processes)\n", s->nr_comms - 10);
+		fprintf(out, "  %-22s %7zu %10s %10s %10s\n", c->comm[0] ? c->comm : "(unknown)",
+			c->forks, c->total.count ? fmt_ns(b1, sizeof(b1), c->total.p50) : "-",
+			c->total.count ? fmt_ns(b2, sizeof(b2), c->total.p99) : "-",
+			c->total.count ? fmt_ns(b3, sizeof(b3), c->total.max) : "-");
 	}
+	if (s->nr_comms > 10)
+		fprintf(out, "  (%zu more processes)\n", s->nr_comms - 10);
+}
+
+static void text_fork_row(FILE *out, const struct pt_fork *f)
+{
+	char b1[24], b2[24], b3[24], b4[24], b5[24], b6[24], b7[24], b8[24];
+	char who[64], flags[64] = "";
+
+	if (f->parent_pid >= 0)
+		snprintf(who, sizeof(who), "%s-%d", f->parent_comm[0] ? f->parent_comm : "?",
+			 f->parent_pid);
+	else
+		snprintf(who, sizeof(who), "%s", f->parent_comm[0] ? f->parent_comm : "?");
+	for (int b = 0; b < PT_FORK_FLAG_COUNT; b++)
+		if (f->flags & (1u << b))
+			snprintf(flags + strlen(flags), sizeof(flags) - strlen(flags), "%s%s",
+				 flags[0] ? "," : "", pt_fork_flag_names[b]);
+	fprintf(out, "  %-20s %7s %10s %10s %5s %6s %6s %7s %10s  %s\n", who,
+		f->child_pid >= 0 ? fmt_count(b1, sizeof(b1), f->child_pid) : "-",
+		fmt_ns(b2, sizeof(b2), pt_fork_total_ns(f)),
+		fmt_ns(b3, sizeof(b3), f->copy_page_range_ns), fmt_count(b4, sizeof(b4), f->vmas),
+		fmt_count(b5, sizeof(b5), f->pte_passes), fmt_count(b6, sizeof(b6), f->lock_breaks),
+		fmt_count(b7, sizeof(b7), f->ptes), fmt_ns(b8, sizeof(b8), f->max_lock_hold_ns),
+		flags);
+}
+
+/* The slowest forks (all of them when few). */
+static int text_forks(FILE *out, const struct pt_fork *forks, size_t nr_forks)
+{
+	const struct pt_fork **order;
+	size_t shown;
+
 	if (!nr_forks)
-		return ferror(out) ? -EIO : 0;
+		return 0;
 	order = malloc(nr_forks * sizeof(*order));
 	if (!order)
 		return -ENOMEM;
@@ -269,29 +300,22 @@ static int write_text(FILE *out, const struct pt_report_input *inputs, size_t nr
 		nr_forks <= TEXT_SLOWEST ? "" : " (--format json lists them all)");
 	fprintf(out, "  %-20s %7s %10s %10s %5s %6s %6s %7s %10s  %s\n", "parent", "child", "fork",
 		"cpr", "vmas", "passes", "breaks", "ptes", "max hold", "flags");
-	for (size_t i = 0; i < shown; i++) {
-		const struct pt_fork *f = order[i];
-		char who[64], flags[64] = "";
-
-		if (f->parent_pid >= 0)
-			snprintf(who, sizeof(who), "%s-%d", f->parent_comm[0] ? f->parent_comm : "?",
-				 f->parent_pid);
-		else
-			snprintf(who, sizeof(who), "%s", f->parent_comm[0] ? f->parent_comm : "?");
-		for (int b = 0; b < PT_FORK_FLAG_COUNT; b++)
-			if (f->flags & (1u << b))
-				snprintf(flags + strlen(flags), sizeof(flags) - strlen(flags), "%s%s",
-					 flags[0] ? "," : "", pt_fork_flag_names[b]);
-		fprintf(out, "  %-20s %7s %10s %10s %5s %6s %6s %7s %10s  %s\n", who,
-			f->child_pid >= 0 ? fmt_count(b1, sizeof(b1), f->child_pid) : "-",
-			fmt_ns(b2, sizeof(b2), pt_fork_total_ns(f)),
-			fmt_ns(b3, sizeof(b3), f->copy_page_range_ns),
-			fmt_count(b4, sizeof(b4), f->vmas), fmt_count(b5, sizeof(b5), f->pte_passes),
-			fmt_count(b6, sizeof(b6), f->lock_breaks),
-			fmt_count(b7, sizeof(b7), f->ptes),
-			fmt_ns(b8, sizeof(b8), f->max_lock_hold_ns), flags);
-	}
+	for (size_t i = 0; i < shown; i++)
+		text_fork_row(out, order[i]);
 	free(order);
+	return 0;
+}
+
+static int write_text(FILE *out, const struct pt_report_input *inputs, size_t nr_inputs,
+		      const struct pt_fork *forks, size_t nr_forks, const struct pt_summary *s)
+{
+	int ret;
+
+	text_inputs(out, inputs, nr_inputs);
+	text_summary(out, s);
+	ret = text_forks(out, forks, nr_forks);
+	if (ret)
+		return ret;
 	return ferror(out) ? -EIO : 0;
 }
 

@@ -116,17 +116,6 @@ uint64_t pt_fork_phase_ns(const struct pt_fork *f, enum pt_phase p)
 	}
 }
 
-uint64_t pt_fork_total_ns(const struct pt_fork *f)
-{
-	for (int p = 0; p < PT_PHASE_COUNT; p++) {
-		uint64_t v = pt_fork_phase_ns(f, (enum pt_phase)p);
-
-		if (v != PT_NO_TIME)
-			return v;
-	}
-	return PT_NO_TIME;
-}
-
 static int cmp_comm_forks(const void *a, const void *b)
 {
 	const struct pt_comm_stats *x = a, *y = b;
@@ -208,12 +197,11 @@ int pt_summary_compute(const struct pt_fork *forks, size_t n, struct pt_summary 
 			s->lock_breaks += (uint64_t)f->lock_breaks;
 			s->forks_with_breaks += f->lock_breaks > 0;
 		}
-		if (f->ptes != PT_NULL) {
+		if (f->ptes != PT_NULL)
 			s->ptes += (uint64_t)f->ptes;
-			if (f->ptes > 0 && f->copy_page_range_ns != PT_NO_TIME) {
-				pte_ns += f->copy_page_range_ns;
-				pte_count += (uint64_t)f->ptes;
-			}
+		if (pt_counts_toward_cost(f->complete, f->copy_page_range_ns, f->ptes)) {
+			pte_ns += f->copy_page_range_ns;
+			pte_count += (uint64_t)f->ptes;
 		}
 	}
 	for (int p = 0; p < PT_PHASE_COUNT; p++) {

@@ -56,8 +56,6 @@ enum pt_phase {
 const char *pt_phase_name(enum pt_phase p);
 /* The phase's duration in @f, PT_NO_TIME when null. */
 uint64_t pt_fork_phase_ns(const struct pt_fork *f, enum pt_phase p);
-/* The fork's duration: its outermost traced phase, PT_NO_TIME if none. */
-uint64_t pt_fork_total_ns(const struct pt_fork *f);
 
 struct pt_comm_stats {
 	char comm[32];

@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "intern.h"
 #include "reader.h"
 
 #define TEXT_READ_CHUNK (1u << 20)
@@ -36,32 +37,15 @@
 #define TEXT_MAX_NAME 512     /* longer "function names" are not parsed */
 #define TEXT_MAX_NAMES (1u << 20)
 #define TEXT_MAX_NAME_BYTES ((size_t)64 << 20)
-#define TEXT_NAME_CHUNK ((size_t)64 << 10)
 #define TEXT_COMM_MAX 64
 #define TEXT_REPORT_SCAN 256 /* the report's timestamp is within this many bytes */
 
-/* Interned function names: func pointers stay valid until the read returns. */
-struct text_name {
-	const char *str;
-	uint32_t len;
-	uint32_t hash;
-};
-
-struct text_chunk {
-	struct text_chunk *next;
-	char data[];
-};
-
+/* Interned function names (intern.c), bounded for hostile input: func
+ * pointers stay valid until the read returns. */
 struct text_names {
-	struct text_name *v;
-	size_t n, cap;
-	uint32_t *slot; /* index + 1 into v, 0 = empty; nslot is a power of two */
-	size_t nslot;
-	struct text_chunk *chunks;
-	char *cur;
-	size_t left;
+	struct pt_intern *in; /* created at the first name */
 	size_t bytes;
-	size_t last; /* index + 1 of the last name looked up (runs of one leaf) */
+	uint32_t last; /* id of the last name looked up (runs of one leaf) */
 };
 
 /* What a task-switch block or an irq marker told us about one CPU. */
@@ -211,131 +195,43 @@ static void copy_str(char *dst, const char *p, const char *e)
 
 /* ---- function-name table ---- */
 
-static uint32_t name_hash(const char *p, size_t n)
-{
-	uint32_t h = 2166136261u;
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		h ^= (unsigned char)p[i];
-		h *= 16777619u;
-	}
-	return h;
-}
-
 static void names_free(struct text_names *t)
 {
-	struct text_chunk *c, *next;
-
-	for (c = t->chunks; c; c = next) {
-		next = c->next;
-		free(c);
-	}
-	free(t->v);
-	free(t->slot);
+	pt_intern_free(t->in);
 	memset(t, 0, sizeof(*t));
 }
 
-static int names_grow_slots(struct text_names *t)
-{
-	size_t nslot = t->nslot ? t->nslot * 2 : 1024, i;
-	uint32_t *slot = calloc(nslot, sizeof(*slot));
-
-	if (!slot)
-		return -ENOMEM;
-	for (i = 0; i < t->n; i++) {
-		size_t j = t->v[i].hash & (nslot - 1);
-
-		while (slot[j])
-			j = (j + 1) & (nslot - 1);
-		slot[j] = (uint32_t)(i + 1);
-	}
-	free(t->slot);
-	t->slot = slot;
-	t->nslot = nslot;
-	return 0;
-}
-
-static char *names_store(struct text_names *t, const char *p, size_t n)
-{
-	char *s;
-
-	if (t->left < n + 1) {
-		struct text_chunk *c = malloc(sizeof(*c) + TEXT_NAME_CHUNK);
-
-		if (!c)
-			return NULL;
-		c->next = t->chunks;
-		t->chunks = c;
-		t->cur = c->data;
-		t->left = TEXT_NAME_CHUNK;
-	}
-	s = t->cur;
-	memcpy(s, p, n);
-	s[n] = '\0';
-	t->cur += n + 1;
-	t->left -= n + 1;
-	t->bytes += n + 1;
-	return s;
-}
-
 /*
- * Interns [p, p+n): sets *name and *id (index + 1). Returns 0, -E2BIG when
- * the table is full (the line is then counted unparsed), -ENOMEM.
+ * Interns [p, p+n): sets *name and *id. Returns 0, -E2BIG when the table is
+ * full (the line is then counted unparsed), -ENOMEM.
  */
 static int names_intern(struct text_names *t, const char *p, size_t n, const char **name,
 			uint64_t *id)
 {
-	const struct text_name *hit;
-	uint32_t h;
-	size_t j;
-	int ret;
+	const char *last = t->last ? pt_intern_str(t->in, t->last) : NULL;
+	uint32_t found;
+	int64_t added;
 
-	if (t->last) {
-		hit = &t->v[t->last - 1];
-		if (hit->len == n && memcmp(hit->str, p, n) == 0)
-			goto found;
-	}
-	h = name_hash(p, n);
-	if (t->nslot) {
-		for (j = h & (t->nslot - 1); t->slot[j]; j = (j + 1) & (t->nslot - 1)) {
-			hit = &t->v[t->slot[j] - 1];
-			if (hit->hash == h && hit->len == n && memcmp(hit->str, p, n) == 0) {
-				t->last = t->slot[j];
-				goto found;
-			}
-		}
-	}
-	if (t->n >= TEXT_MAX_NAMES || t->bytes + n + 1 > TEXT_MAX_NAME_BYTES)
-		return -E2BIG;
-	if ((t->n + 1) * 2 > t->nslot) {
-		ret = names_grow_slots(t);
-		if (ret < 0)
-			return ret;
-	}
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 256;
-		struct text_name *v = realloc(t->v, cap * sizeof(*v));
-
-		if (!v)
+	if (last && strlen(last) == n && memcmp(last, p, n) == 0) {
+		found = t->last;
+	} else {
+		if (!t->in && pt_intern_new(&t->in))
 			return -ENOMEM;
-		t->v = v;
-		t->cap = cap;
+		found = pt_intern_find(t->in, p, n);
 	}
-	t->v[t->n].str = names_store(t, p, n);
-	if (!t->v[t->n].str)
-		return -ENOMEM;
-	t->v[t->n].len = (uint32_t)n;
-	t->v[t->n].hash = h;
-	for (j = h & (t->nslot - 1); t->slot[j]; j = (j + 1) & (t->nslot - 1))
-		;
-	t->slot[j] = (uint32_t)(t->n + 1);
-	t->n++;
-	t->last = t->n;
-	hit = &t->v[t->n - 1];
-found:
-	*name = hit->str;
-	*id = (uint64_t)(hit - t->v) + 1;
+	if (!found) {
+		if (pt_intern_count(t->in) >= TEXT_MAX_NAMES ||
+		    t->bytes + n + 1 > TEXT_MAX_NAME_BYTES)
+			return -E2BIG;
+		added = pt_intern_add(t->in, p, n);
+		if (added < 0)
+			return (int)added;
+		found = (uint32_t)added;
+		t->bytes += n + 1;
+	}
+	t->last = found;
+	*name = pt_intern_str(t->in, found);
+	*id = found;
 	return 0;
 }
 
@@ -663,131 +559,159 @@ static int parse_switch(struct text_reader *r, int cpu, const char *c, const cha
 	return 0;
 }
 
-/* One line of kernel function_graph text. Returns 0, 1 (not understood), -errno. */
-static int parse_kernel_line(struct text_reader *r, const char *s, const char *e)
+/* Where the columns of a kernel line end, and how many spaces after them
+ * belong to the separator rather than the call depth. */
+struct kernel_cols {
+	const char *end;
+	int sep;
+};
+
+/* The time and CPU columns: "%5lu.%06lu |  ", "%9llu us |  ", " %*d) ".
+ * Returns 0, or 1 for a CPU number out of range. */
+static int parse_time_cpu(const char **pp, const char *e, struct text_line *ln,
+			  struct kernel_cols *cols)
 {
-	struct text_line ln = {.cpu = -1, .pid = -1, .ts_ns = PT_NO_TIME, .dur_ns = PT_NO_TIME};
-	const char *p = skip_sp(s, e), *q, *col_end = s, *bar, *c;
-	int stage = 0, sep = 0, ret;
-	size_t k;
+	const char *p = *pp, *q;
 	uint64_t v;
 	bool dot;
 
-	if (p < e && *p == '|' && p + 1 < e && p[1] == ' ') /* old " | 1) a-1 => b-2" */
-		p = skip_sp(p + 1, e);
-	/* Absolute time "%5lu.%06lu |  " */
-	if (p < e && is_digit(*p)) {
+	if (p < e && is_digit(*p)) { /* absolute time */
 		q = parse_fixed(p, e, 9, &v, &dot);
 		if (q && dot && q < e && *q == ' ') {
 			q = skip_sp(q, e);
 			if (q < e && *q == '|') {
-				ln.ts_ns = v;
-				col_end = q + 1;
-				sep = 2;
-				p = skip_sp(col_end, e);
+				ln->ts_ns = v;
+				cols->end = q + 1;
+				cols->sep = 2;
+				p = skip_sp(cols->end, e);
 			}
 		}
 	}
-	/* Relative time "%9llu us |  ", only when another column follows. */
+	/* relative time, only when another column follows */
 	if (p < e && is_digit(*p)) {
 		q = parse_fixed(p, e, 0, &v, &dot);
 		if (q && !dot && HAS_PREFIX(q, e, " us |") && v <= UINT64_MAX / 1000 &&
 		    memchr(q + 5, '|', (size_t)(e - q - 5))) {
-			if (ln.ts_ns == PT_NO_TIME)
-				ln.ts_ns = v * 1000;
-			col_end = q + 5;
-			sep = 2;
-			p = skip_sp(col_end, e);
+			if (ln->ts_ns == PT_NO_TIME)
+				ln->ts_ns = v * 1000;
+			cols->end = q + 5;
+			cols->sep = 2;
+			p = skip_sp(cols->end, e);
 		}
 	}
-	/* CPU " %*d) " */
-	if (p < e && is_digit(*p)) {
-		q = parse_int_prefix(p, e, INT_MAX, &ln.cpu);
+	if (p < e && is_digit(*p)) { /* CPU */
+		q = parse_int_prefix(p, e, INT_MAX, &ln->cpu);
 		if (q && q < e && *q == ')') {
-			if (ln.cpu >= TEXT_MAX_CPU)
+			if (ln->cpu >= TEXT_MAX_CPU)
 				return 1;
-			col_end = q + 1;
-			sep = 1;
-			p = skip_sp(col_end, e);
+			cols->end = q + 1;
+			cols->sep = 1;
+			p = skip_sp(cols->end, e);
 		} else {
-			ln.cpu = -1;
+			ln->cpu = -1;
 		}
 	}
-	/* Then [comm-pid |] [lat |] [duration |], each ending at a '|'. */
+	*pp = p;
+	return 0;
+}
+
+/* The columns of a kernel line: times, CPU, then [comm-pid |] [lat |]
+ * [duration |], each ending at a '|'. Returns 0 or 1 (not understood). */
+static int parse_kernel_cols(struct text_reader *r, const char *s, const char *e,
+			     struct text_line *ln, struct kernel_cols *cols)
+{
+	const char *p = skip_sp(s, e), *bar;
+	int stage = 0;
+
+	cols->end = s;
+	cols->sep = 0;
+	if (p < e && *p == '|' && p + 1 < e && p[1] == ' ') /* old " | 1) a-1 => b-2" */
+		p = skip_sp(p + 1, e);
+	if (parse_time_cpu(&p, e, ln, cols))
+		return 1;
 	while (stage < 3 && (bar = memchr(p, '|', (size_t)(e - p)))) {
 		const char *fe = rtrim(p, bar);
 
-		if (stage == 0 && fe > p && parse_comm_pid(p, fe, &ln.pid, r->comm)) {
-			ln.comm = r->comm;
+		if (stage == 0 && fe > p && parse_comm_pid(p, fe, &ln->pid, r->comm)) {
+			ln->comm = r->comm;
 			stage = 1;
-			sep = 1;
+			cols->sep = 1;
 		} else if (stage <= 1 && is_lat_col(p, fe)) {
 			stage = 2;
-			sep = 1;
-		} else if (parse_duration_col(p, fe, &ln.dur_ns)) {
+			cols->sep = 1;
+		} else if (parse_duration_col(p, fe, &ln->dur_ns)) {
 			stage = 3;
-			sep = 2;
+			cols->sep = 2;
 		} else {
 			break;
 		}
-		col_end = bar + 1;
-		p = skip_sp(col_end, e);
+		cols->end = bar + 1;
+		p = skip_sp(cols->end, e);
 	}
-	c = skip_sp(col_end, e);
-	if (c == e)
-		return 1;
-	k = (size_t)(c - col_end);
-	k = k >= (size_t)sep ? (k - (size_t)sep) / 2 : 0;
-	if (k > TEXT_MAX_DEPTH)
-		return 1;
+	return 0;
+}
 
-	switch (*c) {
-	case '}':
-		return emit_call(r, &ln, (int)k, c, e);
-	case '/':
-		if (HAS_PREFIX(c, e, "/* sched_process_fork: ")) {
-			e = rtrim(c, e);
-			if (e - c >= 25 && e[-1] == '/' && e[-2] == '*')
-				e -= 2;
-			if (e - c < 23)
-				return 0;
-			ret = emit_fork(r, &ln, c + 23, e);
-			return ret == 1 ? 0 : ret; /* an odd fork event is still a comment */
-		}
-		if (HAS_PREFIX(c, e, "/*"))
-			return 0; /* other events, trace_printk */
-		break;
-	case '=':
-		if (HAS_PREFIX(c, e, "==========>")) {
-			struct text_cpu *tc = reader_cpu(r, ln.cpu);
+/* An irq marker: "==========>" enters, "<==========" leaves. */
+static int set_irq(struct text_reader *r, int cpu, bool in_irq)
+{
+	struct text_cpu *tc = reader_cpu(r, cpu);
 
-			if (!tc)
-				return -ENOMEM;
-			tc->in_irq = true;
-			return 0;
-		}
-		break;
-	case '<':
-		if (HAS_PREFIX(c, e, "<==========")) {
-			struct text_cpu *tc = reader_cpu(r, ln.cpu);
+	if (!tc)
+		return -ENOMEM;
+	tc->in_irq = in_irq;
+	return 0;
+}
 
-			if (!tc)
-				return -ENOMEM;
-			tc->in_irq = false;
+/* The text after the columns, at depth @k: a call, a comment, an irq
+ * marker, a task switch. Returns 0, 1 (not understood), -errno. */
+static int parse_kernel_body(struct text_reader *r, const struct text_line *ln, int k,
+			     const char *c, const char *e)
+{
+	int ret;
+
+	if (*c == '}')
+		return emit_call(r, ln, k, c, e);
+	if (HAS_PREFIX(c, e, "/* sched_process_fork: ")) {
+		e = rtrim(c, e);
+		if (e - c >= 25 && e[-1] == '/' && e[-2] == '*')
+			e -= 2;
+		if (e - c < 23)
 			return 0;
-		}
-		break;
-	case '(':
-		if (HAS_PREFIX(c, e, "(Overruns:"))
-			return 0;
-		break;
-	default:
-		break;
+		ret = emit_fork(r, ln, c + 23, e);
+		return ret == 1 ? 0 : ret; /* an odd fork event is still a comment */
 	}
-	ret = emit_call(r, &ln, (int)k, c, e);
+	if (HAS_PREFIX(c, e, "/*"))
+		return 0; /* other events, trace_printk */
+	if (HAS_PREFIX(c, e, "==========>"))
+		return set_irq(r, ln->cpu, true);
+	if (HAS_PREFIX(c, e, "<=========="))
+		return set_irq(r, ln->cpu, false);
+	if (HAS_PREFIX(c, e, "(Overruns:"))
+		return 0;
+	ret = emit_call(r, ln, k, c, e);
 	if (ret != 1)
 		return ret;
-	return parse_switch(r, ln.cpu, c, e);
+	return parse_switch(r, ln->cpu, c, e);
+}
+
+/* One line of kernel function_graph text. Returns 0, 1 (not understood), -errno. */
+static int parse_kernel_line(struct text_reader *r, const char *s, const char *e)
+{
+	struct text_line ln = {.cpu = -1, .pid = -1, .ts_ns = PT_NO_TIME, .dur_ns = PT_NO_TIME};
+	struct kernel_cols cols;
+	const char *c;
+	size_t k;
+
+	if (parse_kernel_cols(r, s, e, &ln, &cols))
+		return 1;
+	c = skip_sp(cols.end, e);
+	if (c == e)
+		return 1;
+	k = (size_t)(c - cols.end);
+	k = k >= (size_t)cols.sep ? (k - (size_t)cols.sep) / 2 : 0;
+	if (k > TEXT_MAX_DEPTH)
+		return 1;
+	return parse_kernel_body(r, &ln, (int)k, c, e);
 }
 
 /*
@@ -833,33 +757,42 @@ static int emit_raw_graph(struct text_reader *r, const struct text_line *ln, con
  *   "  comm-pid  [001] d..1.  5.849871: ..." or (-l) "  comm-pid  1d..1.  5.8: ..."
  * Returns 0, 1 (not a report line), -errno.
  */
-static int parse_report_line(struct text_reader *r, const char *s, const char *e)
+/* The report's timestamp: "TS:" within the first TEXT_REPORT_SCAN bytes,
+ * after a space. Sets *t (its start), *colon and *ts. Returns 0 or 1. */
+static int find_report_ts(const char *s, const char *e, const char **t, const char **colon,
+			  uint64_t *ts)
 {
-	struct text_line ln = {.cpu = -1, .pid = -1, .ts_ns = PT_NO_TIME, .dur_ns = PT_NO_TIME};
 	const char *lim = e - s > TEXT_REPORT_SCAN ? s + TEXT_REPORT_SCAN : e;
-	const char *colon = s, *t = NULL, *q, *pe, *t1, *t1e, *name, *pay;
+	const char *c = s, *p, *q;
 	bool dot;
-	uint64_t v = 0;
 
-	while ((colon = memchr(colon, ':', (size_t)(lim - colon)))) {
-		if (colon + 1 == e || colon[1] == ' ') {
-			t = colon;
-			while (t > s && (is_digit(t[-1]) || t[-1] == '.'))
-				t--;
-			if (t < colon && t > s && t[-1] == ' ' && is_digit(*t)) {
-				q = parse_fixed(t, colon, 9, &v, &dot);
-				if (q == colon)
-					break;
+	while ((c = memchr(c, ':', (size_t)(lim - c)))) {
+		if (c + 1 == e || c[1] == ' ') {
+			p = c;
+			while (p > s && (is_digit(p[-1]) || p[-1] == '.'))
+				p--;
+			if (p < c && p > s && p[-1] == ' ' && is_digit(*p)) {
+				q = parse_fixed(p, c, 9, ts, &dot);
+				if (q == c) {
+					*t = p;
+					*colon = c;
+					return 0;
+				}
 			}
 		}
-		t = NULL;
-		colon++;
+		c++;
 	}
-	if (!t)
-		return 1;
-	ln.ts_ns = v;
-	/* Backwards over the CPU and flags columns to the comm-pid. */
-	pe = rtrim(s, t);
+	return 1;
+}
+
+/* Backwards from the timestamp at @t over the CPU ("[001]" or "1") and
+ * flags columns to the comm-pid. Returns 0 or 1. */
+static int parse_report_cols(struct text_reader *r, const char *s, const char *t,
+			     struct text_line *ln)
+{
+	const char *pe = rtrim(s, t), *t1, *t1e, *q;
+	uint64_t v;
+
 	for (t1 = pe; t1 > s && t1[-1] != ' '; t1--)
 		;
 	t1e = pe;
@@ -875,41 +808,61 @@ static int parse_report_line(struct text_reader *r, const char *s, const char *e
 	}
 	if (*t1 == '[') {
 		if (t1e[-1] != ']' ||
-		    !parse_int_prefix(t1 + 1, t1e - 1, TEXT_MAX_CPU - 1, &ln.cpu) ||
+		    !parse_int_prefix(t1 + 1, t1e - 1, TEXT_MAX_CPU - 1, &ln->cpu) ||
 		    !parse_uint(t1 + 1, t1e - 1, TEXT_MAX_CPU - 1, &v))
 			return 1;
-	} else if (!parse_int_prefix(t1, t1e, TEXT_MAX_CPU - 1, &ln.cpu)) {
+	} else if (!parse_int_prefix(t1, t1e, TEXT_MAX_CPU - 1, &ln->cpu)) {
 		return 1;
 	}
 	q = skip_sp(s, t1);
 	pe = rtrim(q, t1);
-	if (!parse_comm_pid(q, pe, &ln.pid, r->comm))
+	if (!parse_comm_pid(q, pe, &ln->pid, r->comm))
 		return 1;
-	ln.comm = r->comm;
+	ln->comm = r->comm;
+	return 0;
+}
 
+/* A funcgraph_entry/exit payload: "DURATION | DEPTH-INDENTED CALL", or the
+ * raw formats when trace-cmd printed no graph. */
+static int parse_report_graph(struct text_reader *r, struct text_line *ln, const char *pay,
+			      const char *e)
+{
+	const char *bar = memchr(pay, '|', (size_t)(e - pay)), *c;
+	size_t k;
+
+	if (!bar)
+		return emit_raw_graph(r, ln, pay, e);
+	if (!parse_duration_col(pay, bar, &ln->dur_ns))
+		return 1;
+	c = skip_sp(bar + 1, e);
+	if (c == e)
+		return 1;
+	k = (size_t)(c - bar - 1);
+	k = k >= 2 ? (k - 2) / 2 : 0;
+	if (k > TEXT_MAX_DEPTH)
+		return 1;
+	return emit_call(r, ln, (int)k, c, e);
+}
+
+static int parse_report_line(struct text_reader *r, const char *s, const char *e)
+{
+	struct text_line ln = {.cpu = -1, .pid = -1, .ts_ns = PT_NO_TIME, .dur_ns = PT_NO_TIME};
+	const char *t, *colon, *name, *q, *pay;
+	uint64_t v = 0;
+
+	if (find_report_ts(s, e, &t, &colon, &v))
+		return 1;
+	ln.ts_ns = v;
+	if (parse_report_cols(r, s, t, &ln))
+		return 1;
 	name = skip_sp(colon + 1, e);
 	q = memchr(name, ':', (size_t)(e - name));
 	if (!q || q == name)
 		return 1;
 	pay = skip_sp(q + 1, e);
 	if ((q - name == 15 && memcmp(name, "funcgraph_entry", 15) == 0) ||
-	    (q - name == 14 && memcmp(name, "funcgraph_exit", 14) == 0)) {
-		const char *bar = memchr(pay, '|', (size_t)(e - pay)), *c;
-		size_t k;
-
-		if (!bar)
-			return emit_raw_graph(r, &ln, pay, e);
-		if (!parse_duration_col(pay, bar, &ln.dur_ns))
-			return 1;
-		c = skip_sp(bar + 1, e);
-		if (c == e)
-			return 1;
-		k = (size_t)(c - bar - 1);
-		k = k >= 2 ? (k - 2) / 2 : 0;
-		if (k > TEXT_MAX_DEPTH)
-			return 1;
-		return emit_call(r, &ln, (int)k, c, e);
-	}
+	    (q - name == 14 && memcmp(name, "funcgraph_exit", 14) == 0))
+		return parse_report_graph(r, &ln, pay, e);
 	if (q - name == 18 && memcmp(name, "sched_process_fork", 18) == 0) {
 		int ret = emit_fork(r, &ln, pay, e);
 
@@ -1053,16 +1006,77 @@ int pt_text_read_mem(const char *buf, size_t len, pt_event_fn fn, void *ctx,
 	return reader_finish(&r, ret, err, errlen);
 }
 
+/* A read of a file descriptor: the buffer of lines not yet complete. */
+struct fd_buf {
+	char *buf;
+	size_t cap, len;
+	size_t max_line;
+	bool skipping; /* inside a line longer than max_line */
+};
+
+/* Keeps a whole chunk of room; grows only up to max_line + a chunk. */
+static int fd_buf_room(struct fd_buf *b)
+{
+	size_t ncap = b->cap * 2;
+	char *nb;
+
+	if (b->cap - b->len >= TEXT_READ_CHUNK)
+		return 0;
+	if (ncap < b->len + TEXT_READ_CHUNK)
+		ncap = b->len + TEXT_READ_CHUNK;
+	nb = realloc(b->buf, ncap);
+	if (!nb)
+		return -ENOMEM;
+	b->buf = nb;
+	b->cap = ncap;
+	return 0;
+}
+
+/* Parses the complete lines of the @n bytes just read after b->len; keeps
+ * the rest (a line too long is counted and skipped up to its '\n'). */
+static int fd_buf_lines(struct text_reader *r, struct fd_buf *b, size_t n)
+{
+	struct pt_input_stats *st = r->st;
+	size_t start = 0, i = b->len;
+	char *nl;
+	int ret;
+
+	b->len += n;
+	while ((nl = memchr(b->buf + i, '\n', b->len - i))) {
+		size_t at = (size_t)(nl - b->buf);
+
+		if (b->skipping) {
+			b->skipping = false;
+		} else if (at - start > b->max_line) {
+			st->lines++;
+			st->unparsed_lines++;
+		} else if ((ret = reader_line(r, b->buf + start, nl)) < 0) {
+			return ret;
+		}
+		start = i = at + 1;
+	}
+	if (b->skipping) {
+		b->len = 0;
+	} else if (b->len - start > b->max_line) {
+		/* Too long: count it now and drop bytes until its '\n'. */
+		st->lines++;
+		st->unparsed_lines++;
+		b->skipping = true;
+		b->len = 0;
+	} else if (start) {
+		memmove(b->buf, b->buf + start, b->len - start);
+		b->len -= start;
+	}
+	return 0;
+}
+
 int pt_text_read_fd(int fd, pt_event_fn fn, void *ctx, struct pt_input_stats *st,
 		    const struct pt_read_opts *opts, char *err, size_t errlen)
 {
-	size_t max_line = max_line_of(opts);
-	size_t cap = 2 * (size_t)TEXT_READ_CHUNK, len = 0, start, i;
+	struct fd_buf b = {.cap = 2 * (size_t)TEXT_READ_CHUNK, .max_line = max_line_of(opts)};
 	uint64_t done = 0, total = 0, next_progress = TEXT_PROGRESS_STEP;
-	bool skipping = false; /* inside a line longer than max_line */
 	struct text_reader r;
 	struct stat sb;
-	char *buf, *nl;
 	ssize_t n;
 	int ret = 0;
 
@@ -1071,29 +1085,14 @@ int pt_text_read_fd(int fd, pt_event_fn fn, void *ctx, struct pt_input_stats *st
 	reader_init(&r, fn, ctx, st);
 	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode))
 		total = (uint64_t)sb.st_size;
-	buf = malloc(cap);
-	if (!buf)
+	b.buf = malloc(b.cap);
+	if (!b.buf)
 		return reader_finish(&r, -ENOMEM, err, errlen);
-	for (;;) {
-		/* Keep a whole chunk of room; grow only up to max_line + a chunk. */
-		if (cap - len < TEXT_READ_CHUNK) {
-			size_t ncap = cap * 2;
-			char *nb;
-
-			if (ncap < len + TEXT_READ_CHUNK)
-				ncap = len + TEXT_READ_CHUNK;
-			nb = realloc(buf, ncap);
-			if (!nb) {
-				ret = -ENOMEM;
-				break;
-			}
-			buf = nb;
-			cap = ncap;
-		}
-		n = read(fd, buf + len, TEXT_READ_CHUNK);
+	while (!(ret = fd_buf_room(&b))) {
+		n = read(fd, b.buf + b.len, TEXT_READ_CHUNK);
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
 			ret = -errno;
 			if (err && errlen)
 				snprintf(err, errlen, "reading function_graph text: %s",
@@ -1102,44 +1101,18 @@ int pt_text_read_fd(int fd, pt_event_fn fn, void *ctx, struct pt_input_stats *st
 		}
 		done += (uint64_t)n;
 		if (n == 0) { /* EOF: a last line without '\n' */
-			if (len && !skipping)
-				ret = reader_line(&r, buf, buf + len);
+			if (b.len && !b.skipping)
+				ret = reader_line(&r, b.buf, b.buf + b.len);
 			break;
 		}
-		start = 0;
-		i = len;
-		len += (size_t)n;
-		while ((nl = memchr(buf + i, '\n', len - i))) {
-			size_t at = (size_t)(nl - buf);
-
-			if (skipping)
-				skipping = false;
-			else if (at - start > max_line) {
-				st->lines++;
-				st->unparsed_lines++;
-			} else if ((ret = reader_line(&r, buf + start, nl)) < 0) {
-				goto out;
-			}
-			start = i = at + 1;
-		}
-		if (skipping) {
-			len = 0;
-		} else if (len - start > max_line) {
-			/* Too long: count it now and drop bytes until its '\n'. */
-			st->lines++;
-			st->unparsed_lines++;
-			skipping = true;
-			len = 0;
-		} else if (start) {
-			memmove(buf, buf + start, len - start);
-			len -= start;
-		}
+		ret = fd_buf_lines(&r, &b, (size_t)n);
+		if (ret < 0)
+			break;
 		if (opts && opts->progress && done >= next_progress) {
 			opts->progress(done, total, opts->progress_ctx);
 			next_progress = done + TEXT_PROGRESS_STEP;
 		}
 	}
-out:
-	free(buf);
+	free(b.buf);
 	return reader_finish(&r, ret, err, errlen);
 }

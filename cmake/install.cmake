@@ -11,9 +11,7 @@
 #   systemd's unit dir/ptescoped.service (prefix /usr), else ${prefix}/lib/systemd/system
 include(GNUInstallDirs)
 
-if(EXISTS ${PROJECT_SOURCE_DIR}/docs/man/ptescoped.8)
-	install(FILES ${PROJECT_SOURCE_DIR}/docs/man/ptescoped.8 DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
-endif()
+install(FILES ${PROJECT_SOURCE_DIR}/docs/man/ptescoped.8 DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
 
 set(PTESCOPE_SYSTEMD_UNIT_DIR "" CACHE PATH
     "Where the systemd unit goes (default: systemd's systemdsystemunitdir, else lib/systemd/system)")
@@ -34,38 +32,31 @@ set(_sbin ${CMAKE_INSTALL_FULL_SBINDIR})
 set(_etc ${CMAKE_INSTALL_FULL_SYSCONFDIR}/ptescope)
 set(_web ${CMAKE_INSTALL_FULL_DATADIR}/ptescope/web)
 set(_doc ${CMAKE_INSTALL_FULL_DOCDIR})
-if(EXISTS ${PROJECT_SOURCE_DIR}/systemd/ptescoped.service)
-	file(READ ${PROJECT_SOURCE_DIR}/systemd/ptescoped.service _unit)
-	string(REPLACE "/usr/sbin/ptescoped" "${_sbin}/ptescoped" _unit "${_unit}")
-	string(REPLACE "/etc/ptescope/" "${_etc}/" _unit "${_unit}")
-	string(REPLACE "file:///usr/share/doc/ptescope/" "file://${_doc}/" _unit "${_unit}")
-	file(WRITE ${PROJECT_BINARY_DIR}/systemd/ptescoped.service "${_unit}")
-	install(FILES ${PROJECT_BINARY_DIR}/systemd/ptescoped.service
-		DESTINATION ${PTESCOPE_SYSTEMD_UNIT_DIR})
+file(READ ${PROJECT_SOURCE_DIR}/systemd/ptescoped.service _unit)
+string(REPLACE "/usr/sbin/ptescoped" "${_sbin}/ptescoped" _unit "${_unit}")
+string(REPLACE "/etc/ptescope/" "${_etc}/" _unit "${_unit}")
+string(REPLACE "file:///usr/share/doc/ptescope/" "file://${_doc}/" _unit "${_unit}")
+file(WRITE ${PROJECT_BINARY_DIR}/systemd/ptescoped.service "${_unit}")
+install(FILES ${PROJECT_BINARY_DIR}/systemd/ptescoped.service
+	DESTINATION ${PTESCOPE_SYSTEMD_UNIT_DIR})
+file(READ ${PROJECT_SOURCE_DIR}/systemd/ptescoped.conf _conf)
+string(REPLACE "/etc/ptescope/" "${_etc}/" _conf "${_conf}")
+if(PTESCOPE_WEB_DIST)
+	string(REGEX REPLACE "# *web-root = [^\n]*" "web-root = ${_web}" _conf "${_conf}")
 endif()
-if(EXISTS ${PROJECT_SOURCE_DIR}/systemd/ptescoped.conf)
-	file(READ ${PROJECT_SOURCE_DIR}/systemd/ptescoped.conf _conf)
-	string(REPLACE "/etc/ptescope/" "${_etc}/" _conf "${_conf}")
-	if(PTESCOPE_WEB_DIST)
-		string(REGEX REPLACE "# *web-root = [^\n]*" "web-root = ${_web}" _conf "${_conf}")
-	endif()
-	file(WRITE ${PROJECT_BINARY_DIR}/systemd/ptescoped.conf "${_conf}")
-	# the example always; the live config only where there is none yet, so
-	# that an upgrade keeps the administrator's settings
-	install(FILES ${PROJECT_BINARY_DIR}/systemd/ptescoped.conf
-		DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
-	install(CODE "
-		set(_dst \"\$ENV{DESTDIR}${_etc}/ptescoped.conf\")
-		if(EXISTS \"\${_dst}\")
-			message(STATUS \"Keeping: \${_dst} (the new default is in ${_doc}/examples)\")
-		else()
-			file(INSTALL \"${PROJECT_BINARY_DIR}/systemd/ptescoped.conf\"
-			     DESTINATION \"${_etc}\" PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
-		endif()")
-endif()
+file(WRITE ${PROJECT_BINARY_DIR}/systemd/ptescoped.conf "${_conf}")
+# the example always; the live config only where there is none yet, so
+# that an upgrade keeps the administrator's settings
+install(FILES ${PROJECT_BINARY_DIR}/systemd/ptescoped.conf
+	DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
+install(CODE "
+	set(_dst \"\$ENV{DESTDIR}${_etc}/ptescoped.conf\")
+	if(EXISTS \"\${_dst}\")
+		message(STATUS \"Keeping: \${_dst} (the new default is in ${_doc}/examples)\")
+	else()
+		file(INSTALL \"${PROJECT_BINARY_DIR}/systemd/ptescoped.conf\"
+		     DESTINATION \"${_etc}\" PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
+	endif()")
 
-foreach(doc operations.md api.md metrics.md architecture.md)
-	if(EXISTS ${PROJECT_SOURCE_DIR}/docs/${doc})
-		install(FILES ${PROJECT_SOURCE_DIR}/docs/${doc} DESTINATION ${CMAKE_INSTALL_DOCDIR})
-	endif()
-endforeach()
+install(FILES ${PROJECT_SOURCE_DIR}/docs/operations.md ${PROJECT_SOURCE_DIR}/docs/api.md
+	${PROJECT_SOURCE_DIR}/docs/architecture.md DESTINATION ${CMAKE_INSTALL_DOCDIR})

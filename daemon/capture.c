@@ -561,41 +561,11 @@ static int deliver(const struct pd_qev *q, int qi, void *ctx)
 		ev.lost = q->lost;
 		return recon_feed(&ev, c->recon);
 	}
-	if (q->kind != PD_Q_RAW)
+	/* the same record-to-event conversion as trace.dat replay */
+	if (q->kind != PD_Q_RAW || pt_raw_to_event(&q->raw, cpu, q->ts, &ev))
 		return 0;
-	pt_event_init(&ev, q->raw.type);
-	ev.cpu = cpu;
-	ev.pid = q->raw.pid;
-	ev.in_irq = q->raw.in_irq;
-	switch (q->raw.type) {
-	case PT_EV_FORK:
-		ev.ts_ns = q->ts;
-		ev.comm = q->raw.parent_comm;
-		ev.child_pid = q->raw.child_pid;
-		ev.child_comm = q->raw.child_comm;
-		break;
-	case PT_EV_ENTRY:
-		ev.ts_ns = q->ts;
-		ev.depth = q->raw.depth;
+	if (ev.type == PT_EV_ENTRY || ev.type == PT_EV_EXIT)
 		ev.func = pd_ksyms_name(c->ksyms, q->raw.func, &ev.func_id);
-		break;
-	case PT_EV_SWITCH:
-		ev.ts_ns = q->ts;
-		ev.next_pid = q->raw.child_pid;
-		ev.preempted = q->raw.preempted;
-		break;
-	case PT_EV_EXIT:
-		ev.depth = q->raw.depth;
-		ev.func = pd_ksyms_name(c->ksyms, q->raw.func, &ev.func_id);
-		ev.rec_ts_ns = q->ts;
-		ev.call_ns = q->raw.calltime;
-		ev.ts_ns = q->raw.rettime;
-		ev.dur_ns = q->raw.rettime >= q->raw.calltime ? q->raw.rettime - q->raw.calltime
-							      : PT_NO_TIME;
-		break;
-	default:
-		return 0;
-	}
 	return recon_feed(&ev, c->recon);
 }
 

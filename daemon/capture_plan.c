@@ -22,41 +22,17 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "roles.h"
 #include "tfs.h"
-
-static const char *const roots[] = {"kernel_clone", "_do_fork", "do_fork", NULL};
-
-/* Per level, in hook order; each level adds to the one before. */
-static const char *const fork_funcs[] = {"copy_process", "dup_mmap", "copy_page_range",
-					 "copy_pte_range", NULL};
-static const char *const section_funcs[] = {"_raw_spin_lock",
-					    "_raw_spin_unlock",
-					    "rt_spin_lock",
-					    "rt_spin_unlock",
-					    "__cond_resched",
-					    "__pte_alloc",
-					    "add_swap_count_continuation",
-					    "copy_huge_pmd",
-					    "copy_hugetlb_page_range",
-					    NULL};
-static const char *const pte_funcs[] = {"vm_normal_page", "copy_present_pte", "copy_present_ptes",
-					NULL};
-
-static const char *const *const levels[] = {fork_funcs, section_funcs, pte_funcs};
 
 const char *const *pd_plan_candidates(enum pd_detail detail)
 {
-	static const char *all[3][32];
-	int n = 0, lvl = detail == PD_DETAIL_PTE ? 2 : detail == PD_DETAIL_SECTION ? 1 : 0;
+	static const char *all[3][PD_PLAN_MAX_FUNCS + 1];
+	int lvl = detail == PD_DETAIL_PTE ? 2 : detail == PD_DETAIL_SECTION ? 1 : 0;
 
-	if (all[lvl][0])
-		return all[lvl];
-	for (int i = 0; roots[i]; i++)
-		all[lvl][n++] = roots[i];
-	for (int l = 0; l <= lvl; l++)
-		for (int i = 0; levels[l][i]; i++)
-			all[lvl][n++] = levels[l][i];
-	all[lvl][n] = NULL;
+	/* the analyzer's role table says which functions each level hooks */
+	if (!all[lvl][0])
+		pt_role_names((enum pt_detail)lvl, all[lvl], PD_PLAN_MAX_FUNCS);
 	return all[lvl];
 }
 
@@ -77,19 +53,17 @@ static int add(struct pd_plan *p, const char *rel, const char *value, bool appen
 static int choose_funcs(const struct pd_plan_in *in, struct pd_plan *p, char *err, size_t errlen)
 {
 	const char *const *cand = pd_plan_candidates(in->detail);
-	int nroots = (int)(sizeof(roots) / sizeof(roots[0])) - 1;
 
 	p->nr_funcs = 0;
-	for (int i = 0; i < nroots && !p->nr_funcs; i++)
-		if (in->traceable(in->ctx, cand[i]))
+	for (int i = 0; cand[i] && !p->nr_funcs; i++)
+		if (pt_role_of(cand[i]) == PT_ROLE_KERNEL_CLONE && in->traceable(in->ctx, cand[i]))
 			p->funcs[p->nr_funcs++] = cand[i];
 	if (!p->nr_funcs) {
-		snprintf(err, errlen,
-			 "no fork root (kernel_clone, _do_fork, do_fork) is traceable");
+		snprintf(err, errlen, "no fork root (kernel_clone, _do_fork, do_fork) is traceable");
 		return -ENOTSUP;
 	}
-	for (int i = nroots; cand[i] && p->nr_funcs < PD_PLAN_MAX_FUNCS; i++)
-		if (in->traceable(in->ctx, cand[i]))
+	for (int i = 0; cand[i] && p->nr_funcs < PD_PLAN_MAX_FUNCS; i++)
+		if (pt_role_of(cand[i]) != PT_ROLE_KERNEL_CLONE && in->traceable(in->ctx, cand[i]))
 			p->funcs[p->nr_funcs++] = cand[i];
 	return 0;
 }

@@ -628,6 +628,25 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	 * noise for us: requests that matter get a JSON error instead. */
 }
 
+/* The limits left 0 in @c get their defaults. */
+static void config_defaults(struct pd_http_config *c)
+{
+	if (!c->max_upload_bytes)
+		c->max_upload_bytes = PD_HTTP_DEFAULT_MAX_UPLOAD;
+	if (!c->max_connections)
+		c->max_connections = 512;
+	if (!c->max_per_ip)
+		c->max_per_ip = 128;
+	if (!c->timeout_s)
+		c->timeout_s = 30;
+	if (!c->threads)
+		c->threads = 4;
+	if (c->threads > PD_HTTP_MAX_POOL)
+		c->threads = PD_HTTP_MAX_POOL;
+	if (c->max_connections < c->threads)
+		c->max_connections = c->threads;
+}
+
 int pd_http_start(const struct pd_http_config *cfg, const struct pd_core *core,
 		  struct pd_metrics *metrics, struct pd_http **out, char *err, size_t errlen)
 {
@@ -648,20 +667,7 @@ int pd_http_start(const struct pd_http_config *cfg, const struct pd_core *core,
 	h->core = *core;
 	h->metrics = metrics;
 	snprintf(h->listen, sizeof(h->listen), "%s", cfg->listen ? cfg->listen : DEFAULT_LISTEN);
-	if (!h->cfg.max_upload_bytes)
-		h->cfg.max_upload_bytes = PD_HTTP_DEFAULT_MAX_UPLOAD;
-	if (!h->cfg.max_connections)
-		h->cfg.max_connections = 512;
-	if (!h->cfg.max_per_ip)
-		h->cfg.max_per_ip = 128;
-	if (!h->cfg.timeout_s)
-		h->cfg.timeout_s = 30;
-	if (!h->cfg.threads)
-		h->cfg.threads = 4;
-	if (h->cfg.threads > PD_HTTP_MAX_POOL)
-		h->cfg.threads = PD_HTTP_MAX_POOL;
-	if (h->cfg.max_connections < h->cfg.threads)
-		h->cfg.max_connections = h->cfg.threads;
+	config_defaults(&h->cfg);
 	h->cfg.db_path = cfg->db_path ? strdup(cfg->db_path) : NULL;
 	h->cfg.web_root = NULL;
 	h->cfg.token_file = NULL;

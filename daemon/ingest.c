@@ -8,18 +8,16 @@
 #include "ingest.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
-#include "recon.h"
-#include "store.h"
+#include "replay.h"
+#include "store_sink.h"
 
 #define MAX_JOBS 64
 
@@ -31,6 +29,7 @@ struct job {
 
 struct pd_ingest {
 	struct store *store;
+	struct store_sink *sink; /* replays into the store, under slock */
 	struct pd_metrics *metrics;
 	pthread_mutex_t slock; /* the store writer */
 	int64_t live_source;
@@ -49,21 +48,10 @@ struct pd_ingest {
 	pthread_t worker;
 };
 
-static uint64_t outer_ns(const struct pt_fork *f)
-{
-	if (f->kernel_clone_ns != PT_NO_TIME)
-		return f->kernel_clone_ns;
-	if (f->copy_process_ns != PT_NO_TIME)
-		return f->copy_process_ns;
-	if (f->dup_mmap_ns != PT_NO_TIME)
-		return f->dup_mmap_ns;
-	return f->copy_page_range_ns;
-}
-
 int pd_ingest_live_fork(const struct pt_fork *f, void *ctx)
 {
 	struct pd_ingest *in = ctx;
-	uint64_t slow = atomic_load(&in->slow_fork_ns), d = outer_ns(f);
+	uint64_t slow = atomic_load(&in->slow_fork_ns), d = pt_fork_total_ns(f);
 	struct pt_fork lean;
 	char err[512];
 	bool dropped = false;
@@ -96,128 +84,54 @@ int pd_ingest_live_fork(const struct pt_fork *f, void *ctx)
 	return 0;
 }
 
-struct replay_ctx {
-	struct pd_ingest *in;
-	int64_t source;
-	uint64_t forks;
-	char err[512];
-};
-
-static int replay_fork(const struct pt_fork *f, void *ctx)
+static void slock_take(void *ctx)
 {
-	struct replay_ctx *rc = ctx;
-	struct pd_ingest *in = rc->in;
-	int ret;
+	pthread_mutex_lock(&((struct pd_ingest *)ctx)->slock);
+}
 
-	if (atomic_load(&in->cancel))
+static void slock_give(void *ctx)
+{
+	pthread_mutex_unlock(&((struct pd_ingest *)ctx)->slock);
+}
+
+/* Each replayed fork, once stored: shutdown stops the replay, metrics see it. */
+static int replay_fork(const struct pt_fork *f, void *ctx, char *err, size_t errlen)
+{
+	struct pd_ingest *in = ctx;
+
+	if (atomic_load(&in->cancel)) {
+		snprintf(err, errlen, "abandoned at shutdown");
 		return -ECANCELED;
-	pthread_mutex_lock(&in->slock);
-	ret = store_insert_fork(in->store, rc->source, f, NULL, rc->err, sizeof(rc->err));
-	pthread_mutex_unlock(&in->slock);
-	if (ret)
-		return ret;
-	rc->forks++;
+	}
 	if (in->metrics)
 		pd_metrics_observe_fork(in->metrics, f);
 	return 0;
 }
 
-/* One replay: 0 stored, 1 skipped (stored before), negative errno. */
+/* One replay (analyzer/replay.h into the store's sink): 0 stored, 1 skipped
+ * (stored before), negative errno. */
 static int replay_one(struct pd_ingest *in, const struct job *j, char *err, size_t errlen)
 {
-	struct replay_ctx rc = {.in = in};
-	struct recon_opts ro = {.on_fork = replay_fork, .ctx = &rc};
-	struct pt_input_stats st;
-	struct recon *r = NULL;
-	enum pt_format fmt;
-	unsigned char head[4096];
-	char hex[65];
-	int64_t size;
-	struct stat sb;
-	bool done = false, begun = false;
-	ssize_t n;
-	int ret, fd = open(j->path, O_RDONLY | O_CLOEXEC);
+	struct pt_replay_opts o = {.name = j->name,
+				   .sink = store_sink_replay(in->sink),
+				   .on_fork = replay_fork,
+				   .ctx = in};
+	struct pt_replay_result res;
+	int ret = pt_replay_file(j->path, &o, &res, err, errlen);
 
-	pt_input_stats_init(&st);
-	if (fd < 0) {
-		snprintf(err, errlen, "%s", strerror(errno));
-		return -errno;
-	}
-	if (fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
-		ret = -EINVAL;
-		snprintf(err, errlen, "not a regular file");
-		goto out;
-	}
-	n = pread(fd, head, sizeof(head), 0);
-	if (n < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "cannot read: %s", strerror(errno));
-		goto out;
-	}
-	if ((ret = pt_detect_format(head, (size_t)n, &fmt, err, errlen)))
-		goto out;
-	if ((ret = store_hash_fd(fd, hex, &size, err, errlen)))
-		goto out;
-	{
-		struct store_source_info si = {.kind = STORE_SOURCE_REPLAY,
-					       .path = j->name,
-					       .format = pt_format_name(fmt),
-					       .content_sha256 = hex,
-					       .size_bytes = size,
-					       .clock_offset_ns = INT64_MIN};
-
-		pthread_mutex_lock(&in->slock);
-		ret = store_source_begin(in->store, &si, &rc.source, &done, err, errlen);
-		pthread_mutex_unlock(&in->slock);
-	}
 	if (ret)
-		goto out;
-	if (done) {
-		ret = 1;
-		goto out;
-	}
-	begun = true;
-	if ((ret = recon_new(&ro, &r))) {
-		snprintf(err, errlen, "out of memory");
-		goto out;
-	}
-	if (fmt == PT_FMT_DAT)
-		ret = pt_dat_read(j->path, recon_feed, r, &st, NULL, err, errlen);
-	else
-		ret = pt_text_read_fd(fd, recon_feed, r, &st, NULL, err, errlen);
-	if (!ret)
-		ret = recon_finish(r);
-	if (ret && rc.err[0])
-		snprintf(err, errlen, "%s", rc.err);
-	else if (ret == -ECANCELED)
-		snprintf(err, errlen, "abandoned at shutdown");
-	else if (ret && !err[0])
-		snprintf(err, errlen, "%s", strerror(-ret));
-	if (!ret) {
-		pthread_mutex_lock(&in->slock);
-		ret = store_source_end(in->store, rc.source, &st, err, errlen);
-		pthread_mutex_unlock(&in->slock);
-	}
-	if (!ret && in->metrics)
-		pd_metrics_add_events(in->metrics, "replay", st.events, st.lost_events);
-out:
-	if (ret < 0 && begun) {
-		char e2[256];
-
-		pthread_mutex_lock(&in->slock);
-		store_source_abort(in->store, rc.source, e2, sizeof(e2));
-		pthread_mutex_unlock(&in->slock);
-	}
-	recon_free(r);
-	close(fd);
+		return ret;
+	if (res.skipped)
+		return 1;
+	if (in->metrics)
+		pd_metrics_add_events(in->metrics, "replay", res.stats.events, res.stats.lost_events);
 	pthread_mutex_lock(&in->qlock);
-	in->counts.replay_forks += ret ? 0 : rc.forks;
+	in->counts.replay_forks += res.forks;
 	pthread_mutex_unlock(&in->qlock);
-	if (!ret)
-		pd_info("replayed %s: %llu forks, %llu events, %llu lost", j->name,
-			(unsigned long long)rc.forks, (unsigned long long)st.events,
-			(unsigned long long)st.lost_events);
-	return ret;
+	pd_info("replayed %s: %llu forks, %llu events, %llu lost", j->name,
+		(unsigned long long)res.forks, (unsigned long long)res.stats.events,
+		(unsigned long long)res.stats.lost_events);
+	return 0;
 }
 
 static void *worker_main(void *arg)
@@ -268,6 +182,7 @@ int pd_ingest_open(const struct pd_ingest_opts *o, struct pd_ingest **out, char 
 		   size_t errlen)
 {
 	struct store_opts so = {.sync_full = o->sync_full};
+	struct store_sink_opts sink_opts = {.lock = slock_take, .unlock = slock_give};
 	struct pd_ingest *in = calloc(1, sizeof(*in));
 	int ret;
 
@@ -285,6 +200,12 @@ int pd_ingest_open(const struct pd_ingest_opts *o, struct pd_ingest **out, char 
 	ret = store_open(o->db_path, &so, &in->store, err, errlen);
 	if (ret)
 		goto fail;
+	sink_opts.lock_ctx = in;
+	ret = store_sink_new(in->store, &sink_opts, &in->sink);
+	if (ret) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	ret = -pthread_create(&in->worker, NULL, worker_main, in);
 	if (ret) {
 		snprintf(err, errlen, "cannot start the replay thread: %s", strerror(-ret));
@@ -294,6 +215,7 @@ int pd_ingest_open(const struct pd_ingest_opts *o, struct pd_ingest **out, char 
 	*out = in;
 	return 0;
 fail:
+	store_sink_free(in->sink);
 	store_close(in->store);
 	pthread_mutex_destroy(&in->slock);
 	pthread_mutex_destroy(&in->qlock);
@@ -324,6 +246,7 @@ int pd_ingest_close(struct pd_ingest *in, char *err, size_t errlen)
 		free(j->path);
 		free(j->name);
 	}
+	store_sink_free(in->sink);
 	ret = store_close(in->store);
 	if (ret)
 		snprintf(err, errlen, "closing the database: %s", strerror(-ret));

@@ -1032,6 +1032,7 @@ static void test_migrate_cost(void)
 					   " ALTER TABLE rollup DROP COLUMN cost_ptes;"
 					   " ALTER TABLE fork DROP COLUMN copy_resched;"
 					   " ALTER TABLE fork DROP COLUMN copy_offcpu_ns;"
+					   " ALTER TABLE fork DROP COLUMN total_ns;"
 					   " PRAGMA user_version = 1",
 					   NULL, NULL, NULL) == SQLITE_OK,
 			      "back to schema 1: %s", sqlite3_errmsg(db));

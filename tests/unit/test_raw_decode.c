@@ -254,8 +254,47 @@ static void test_no_events(void)
 	tep_free(tep);
 }
 
+/* The one raw record -> event conversion: times by type, comms of a fork. */
+static void test_to_event(void)
+{
+	struct pt_raw_event raw = {.type = PT_EV_EXIT, .pid = 7, .depth = 3, .calltime = 1000,
+				   .rettime = 1500, .in_irq = true};
+	struct pt_event ev;
+
+	CHECK_EQ(pt_raw_to_event(&raw, 2, 9999, &ev), 0);
+	CHECK_EQ(ev.type, PT_EV_EXIT);
+	CHECK_EQ(ev.cpu, 2);
+	CHECK_EQ(ev.pid, 7);
+	CHECK_EQ(ev.depth, 3);
+	CHECK_EQ(ev.ts_ns, 1500);
+	CHECK_EQ(ev.call_ns, 1000);
+	CHECK_EQ(ev.dur_ns, 500);
+	CHECK(ev.in_irq && !ev.func && !ev.comm);
+	raw.rettime = 900; /* the clock went back: no duration */
+	pt_raw_to_event(&raw, 2, 9999, &ev);
+	CHECK_EQ(ev.dur_ns, PT_NO_TIME);
+
+	raw = (struct pt_raw_event){.type = PT_EV_ENTRY, .pid = 7, .depth = 1, .calltime = 5};
+	pt_raw_to_event(&raw, 0, 4242, &ev);
+	CHECK_EQ(ev.ts_ns, 4242);
+	CHECK_EQ(ev.dur_ns, PT_NO_TIME);
+	CHECK_EQ(ev.call_ns, PT_NO_TIME);
+
+	raw = (struct pt_raw_event){.type = PT_EV_FORK, .pid = 7, .child_pid = 8,
+				    .parent_comm = "sh", .child_comm = "ls"};
+	pt_raw_to_event(&raw, 1, 77, &ev);
+	CHECK_EQ(ev.ts_ns, 77);
+	CHECK_EQ(ev.child_pid, 8);
+	CHECK(ev.comm == raw.parent_comm && ev.child_comm == raw.child_comm);
+	CHECK_EQ(ev.depth, -1);
+
+	raw.type = PT_EV_LOST;
+	CHECK_EQ(pt_raw_to_event(&raw, 1, 77, &ev), -EINVAL);
+}
+
 int main(void)
 {
+	test_to_event();
 	test_debian61();
 	test_moved_fields();
 	test_dynamic_comms();

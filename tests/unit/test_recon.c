@@ -552,9 +552,33 @@ static void test_roles(void)
 	CHECK_EQ(pt_role_of(NULL), PT_ROLE_OTHER);
 }
 
+/* The live filter's names by detail level: the roots first, each level a
+ * superset of the one below, every name with a role. */
+static void test_role_names(void)
+{
+	const char *names[64];
+	size_t fork = pt_role_names(PT_DETAIL_FORK, names, 64);
+	size_t section = pt_role_names(PT_DETAIL_SECTION, NULL, 0);
+	size_t pte = pt_role_names(PT_DETAIL_PTE, names, 64);
+	bool has_vm_normal_page = false;
+
+	CHECK_EQ(fork, 7);
+	CHECK(section > fork && pte > section && pte <= 64);
+	CHECK(!strcmp(names[0], "kernel_clone"));
+	for (size_t i = 0; i < pte; i++) {
+		CHECK(pt_role_of(names[i]) != PT_ROLE_OTHER);
+		has_vm_normal_page |= !strcmp(names[i], "vm_normal_page");
+	}
+	CHECK(has_vm_normal_page);
+	pt_role_names(PT_DETAIL_SECTION, names, 64);
+	for (size_t i = 0; i < section; i++)
+		CHECK(pt_role_of(names[i]) != PT_ROLE_PTE);
+}
+
 int main(void)
 {
 	test_roles();
+	test_role_names();
 	test_full_fork();
 	test_old_names();
 	test_cpte_function();

@@ -44,16 +44,14 @@ export async function get(path, params = {}) {
 	return body;
 }
 
-// Phases in nesting order, outermost first: the fork's total is the outermost
-// one the trace carried (as pt_fork_total_ns in analyzer/stats.c).
+// Phases in nesting order, outermost first.
 export const PHASES = ['kernel_clone', 'copy_process', 'dup_mmap', 'copy_page_range'];
 
+// The fork's total time as the server defines it (total_ns of the fork
+// object: analyzer/fork.h pt_fork_total_ns, stored with the fork); null if
+// the trace carried no phase.
 export function forkTotalNs(f) {
-	for (const p of PHASES) {
-		const v = f[`${p}_ns`];
-		if (typeof v === 'number') return v;
-	}
-	return null;
+	return typeof f.total_ns === 'number' ? f.total_ns : null;
 }
 
 // Metrics of /api/v1/stats, /histogram and /timeseries, with what they mean.

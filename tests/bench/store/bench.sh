@@ -13,7 +13,7 @@ build=${1:?usage: bench.sh BUILD_DIR [FORKS]}
 forks=${2:-1000000}
 here=$(cd "$(dirname "$0")" && pwd)
 bench=$build/tests/store/store_bench
-P=$build/analyzer/cli/ptescope
+P=$build/cli/ptescope
 scratch=$(mktemp -d /tmp/ptescope-store-bench.XXXXXX)
 trap 'rm -rf "$scratch"' EXIT
 

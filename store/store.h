@@ -285,6 +285,14 @@ int store_timeseries(struct store *s, const struct store_range *r, enum store_me
 
 /* ---- Retention ---- */
 
+/*
+ * The ranges of the retention settings, for every front end (`ptescope
+ * replay --retention-days/--max-db-mb` and the daemon's configuration):
+ * days 0 (keep forever) to 100 years, MiB 0 (no limit) to 2^30.
+ */
+#define STORE_RETENTION_DAYS_MAX 36500
+#define STORE_MAX_DB_MB_MAX (1LL << 30)
+
 struct store_retention_result {
 	uint64_t forks_deleted;
 	uint64_t sources_deleted;

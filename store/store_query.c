@@ -246,8 +246,7 @@ int store_query_forks(struct store *s, const struct store_fork_filter *flt,
 		 flt->until_ts_ns ? " AND f.ts_ns < :uts" : "",
 		 flt->since_wall_ns ? " AND f.wall_ns >= :sw" : "",
 		 flt->until_wall_ns ? " AND f.wall_ns < :uw" : "",
-		 flt->min_us > 0 ? " AND coalesce(f.kernel_clone_ns, f.copy_process_ns,"
-				   " f.dup_mmap_ns, f.copy_page_range_ns) >= :minns"
+		 flt->min_us > 0 ? " AND f.total_ns >= :minns"
 				 : "",
 		 flt->source_id ? " AND f.source_id = :src" : "",
 		 flt->complete_sources ? " AND f.source_id IN (SELECT id FROM source WHERE"
@@ -303,37 +302,19 @@ int store_query_forks(struct store *s, const struct store_fork_filter *flt,
 	return 0;
 }
 
-int store_get_fork(struct store *s, int64_t id, struct store_fork_row *row, char *err,
-		   size_t errlen)
+/* The VMA copies of fork @id into @f. */
+static int read_vmas(struct store *s, int64_t id, struct pt_fork *f, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
-	struct pt_fork *f = &row->fork;
-	size_t cap;
-	int rc, r;
+	size_t cap = 0;
+	int rc, r = store_prepare(s,
+				  "SELECT start_ns, dur_ns, passes, ptes, huge FROM vma_copy"
+				  " WHERE fork_id = ?1 ORDER BY idx",
+				  &st, err, errlen);
 
-	memset(row, 0, sizeof(*row));
-	r = store_prepare(s, "SELECT " FORK_COLUMNS " FROM fork f WHERE f.id = ?1", &st, err,
-			  errlen);
 	if (r)
 		return r;
 	sqlite3_bind_int64(st, 1, id);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		read_fork_row(st, row);
-	sqlite3_finalize(st);
-	if (rc == SQLITE_DONE)
-		return store_fail(s, err, errlen, -ENOENT, "no fork %lld", (long long)id);
-	if (rc != SQLITE_ROW)
-		return qfail(s, err, errlen, rc, "reading a fork");
-
-	r = store_prepare(s,
-			  "SELECT start_ns, dur_ns, passes, ptes, huge FROM vma_copy"
-			  " WHERE fork_id = ?1 ORDER BY idx",
-			  &st, err, errlen);
-	if (r)
-		goto out;
-	sqlite3_bind_int64(st, 1, id);
-	cap = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct pt_vma_copy *v;
 
@@ -351,17 +332,22 @@ int store_get_fork(struct store *s, int64_t id, struct store_fork_row *row, char
 	if (!r && rc != SQLITE_DONE)
 		r = qfail(s, err, errlen, rc, "reading VMA copies");
 	sqlite3_finalize(st);
-	if (r)
-		goto out;
+	return r;
+}
 
-	r = store_prepare(s,
-			  "SELECT vma, ptes, start_ns, hold_ns, new_pmd, resumed FROM pte_pass"
-			  " WHERE fork_id = ?1 ORDER BY idx",
-			  &st, err, errlen);
+/* The PTE passes of fork @id into @f. */
+static int read_passes(struct store *s, int64_t id, struct pt_fork *f, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	size_t cap = 0;
+	int rc, r = store_prepare(s,
+				  "SELECT vma, ptes, start_ns, hold_ns, new_pmd, resumed FROM pte_pass"
+				  " WHERE fork_id = ?1 ORDER BY idx",
+				  &st, err, errlen);
+
 	if (r)
-		goto out;
+		return r;
 	sqlite3_bind_int64(st, 1, id);
-	cap = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct pt_pte_pass *p;
 
@@ -380,7 +366,33 @@ int store_get_fork(struct store *s, int64_t id, struct store_fork_row *row, char
 	if (!r && rc != SQLITE_DONE)
 		r = qfail(s, err, errlen, rc, "reading PTE passes");
 	sqlite3_finalize(st);
-out:
+	return r;
+}
+
+int store_get_fork(struct store *s, int64_t id, struct store_fork_row *row, char *err,
+		   size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	struct pt_fork *f = &row->fork;
+	int rc, r;
+
+	memset(row, 0, sizeof(*row));
+	r = store_prepare(s, "SELECT " FORK_COLUMNS " FROM fork f WHERE f.id = ?1", &st, err,
+			  errlen);
+	if (r)
+		return r;
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		read_fork_row(st, row);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_DONE)
+		return store_fail(s, err, errlen, -ENOENT, "no fork %lld", (long long)id);
+	if (rc != SQLITE_ROW)
+		return qfail(s, err, errlen, rc, "reading a fork");
+	r = read_vmas(s, id, f, err, errlen);
+	if (!r)
+		r = read_passes(s, id, f, err, errlen);
 	if (r) {
 		free(f->vma);
 		free(f->pass);
@@ -541,7 +553,8 @@ static int exact_collect(struct store *s, const struct store_range *r, bool pass
 	cost->exact = true;
 	ret = store_prepare(s,
 			    "SELECT f.kernel_clone_ns, f.copy_process_ns, f.dup_mmap_ns,"
-			    " f.copy_page_range_ns, f.max_lock_hold_ns, f.ptes, f.complete FROM fork f"
+			    " f.copy_page_range_ns, f.max_lock_hold_ns, f.ptes, f.complete, f.total_ns"
+			    " FROM fork f"
 			    " WHERE f.parent_comm = ?1 AND f.wall_ns >= ?2 AND f.wall_ns < ?3",
 			    &st, err, errlen);
 	if (ret)
@@ -550,20 +563,15 @@ static int exact_collect(struct store *s, const struct store_range *r, bool pass
 	sqlite3_bind_int64(st, 2, r->since_wall_ns ? r->since_wall_ns : INT64_MIN);
 	sqlite3_bind_int64(st, 3, r->until_wall_ns ? r->until_wall_ns : INT64_MAX);
 	while (!ret && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t outer = -1, ptes = col_neg(st, 5);
+		int64_t ptes = col_neg(st, 5), cpr = col_neg(st, 3);
 		/* as the rollups: an incomplete fork counts, its values do not */
 		bool complete = sqlite3_column_int(st, 6) != 0;
 
-		for (m = 0; m < 5 && !ret; m++) {
-			int64_t v = complete ? col_neg(st, m) : -1;
-
-			ret = vec_push(&vec[STORE_M_KERNEL_CLONE + m], v);
-			if (m < 4 && outer < 0)
-				outer = v;
-		}
+		for (m = 0; m < 5 && !ret; m++)
+			ret = vec_push(&vec[STORE_M_KERNEL_CLONE + m], complete ? col_neg(st, m) : -1);
 		if (!ret)
-			ret = vec_push(&vec[STORE_M_FORK], outer);
-		if (sqlite3_column_int(st, 6) && col_neg(st, 3) >= 0 && ptes > 0) {
+			ret = vec_push(&vec[STORE_M_FORK], complete ? col_neg(st, 7) : -1);
+		if (pt_counts_toward_cost(complete, cpr < 0 ? PT_NO_TIME : (uint64_t)cpr, ptes)) {
 			cost->forks++;
 			cost->ns += (uint64_t)col_neg(st, 3);
 			cost->ptes += (uint64_t)ptes;
@@ -823,51 +831,63 @@ int store_cost(struct store *s, const struct store_range *r, struct store_cost *
 	return ret;
 }
 
-int store_top_comms(struct store *s, const struct store_range *r, struct store_top_comm *out,
-		    size_t max, size_t *nr, char *err, size_t errlen)
+/* A comm group's "fork" histogram over a range. */
+struct grp_acc {
+	int64_t grp;
+	struct store_hist h;
+};
+
+struct grp_accs {
+	struct grp_acc *v;
+	size_t n, cap;
+};
+
+/* The accumulator of group @g, added when new. NULL on ENOMEM. */
+static struct grp_acc *grp_acc_of(struct grp_accs *a, int64_t g)
+{
+	size_t j;
+
+	for (j = 0; j < a->n && a->v[j].grp != g; j++)
+		;
+	if (j < a->n)
+		return &a->v[j];
+	if (a->n == a->cap) {
+		size_t ncap = a->cap ? a->cap * 2 : 32;
+		struct grp_acc *na = realloc(a->v, ncap * sizeof(*na));
+
+		if (!na)
+			return NULL;
+		a->v = na;
+		a->cap = ncap;
+	}
+	a->v[a->n] = (struct grp_acc){.grp = g};
+	return &a->v[a->n++];
+}
+
+/* Sums the "fork" histograms of every comm group over @r into @a. */
+static int top_comms_collect(struct store *s, const struct store_range *r, struct grp_accs *a,
+			     char *err, size_t errlen)
 {
 	struct span sp[MAX_SPANS];
-	size_t nr_sp = range_spans(r, sp), i, j, ngrp = 0, cap = 0;
-	struct grp_acc {
-		int64_t grp;
-		struct store_hist h;
-	} *acc = NULL;
+	size_t nr_sp = range_spans(r, sp);
 	sqlite3_stmt *st = NULL;
-	int rc, ret;
+	int rc = SQLITE_DONE, ret;
 
-	*nr = 0;
 	ret = store_prepare(s,
 			    "SELECT grp, h FROM rollup WHERE metric = 0 AND res = ?1 AND"
 			    " t >= ?2 AND t < ?3",
 			    &st, err, errlen);
-	if (ret)
-		return ret;
-	for (i = 0; i < nr_sp && !ret; i++) {
+	for (size_t i = 0; i < nr_sp && !ret; i++) {
 		sqlite3_reset(st);
 		sqlite3_bind_int(st, 1, sp[i].res);
 		sqlite3_bind_int64(st, 2, sp[i].t0);
 		sqlite3_bind_int64(st, 3, sp[i].t1);
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			int64_t g = sqlite3_column_int64(st, 0);
+			struct grp_acc *g = grp_acc_of(a, sqlite3_column_int64(st, 0));
 
-			for (j = 0; j < ngrp && acc[j].grp != g; j++)
-				;
-			if (j == ngrp) {
-				if (ngrp == cap) {
-					size_t ncap = cap ? cap * 2 : 32;
-					struct grp_acc *na = realloc(acc, ncap * sizeof(*na));
-
-					if (!na) {
-						ret = -ENOMEM;
-						break;
-					}
-					acc = na;
-					cap = ncap;
-				}
-				acc[ngrp++] = (struct grp_acc){.grp = g};
-			}
-			ret = store_hist_add_blob(&acc[j].h, sqlite3_column_blob(st, 1),
-						  (size_t)sqlite3_column_bytes(st, 1));
+			ret = g ? store_hist_add_blob(&g->h, sqlite3_column_blob(st, 1),
+						      (size_t)sqlite3_column_bytes(st, 1))
+				: -ENOMEM;
 			if (ret)
 				break;
 		}
@@ -878,30 +898,42 @@ int store_top_comms(struct store *s, const struct store_range *r, struct store_t
 			ret = qfail(s, err, errlen, rc, "reading rollups");
 	}
 	sqlite3_finalize(st);
-	st = NULL;
+	return ret;
+}
+
+int store_top_comms(struct store *s, const struct store_range *r, struct store_top_comm *out,
+		    size_t max, size_t *nr, char *err, size_t errlen)
+{
+	struct grp_accs a = {0};
+	sqlite3_stmt *st = NULL;
+	size_t i, j;
+	int ret;
+
+	*nr = 0;
+	ret = top_comms_collect(s, r, &a, err, errlen);
 	/* Pick the @max largest (few groups: a selection sort is enough). */
-	for (i = 0; !ret && i < max && i < ngrp; i++) {
+	for (i = 0; !ret && i < max && i < a.n; i++) {
 		size_t best = i;
 		struct grp_acc tmp;
 		struct store_stat stat;
 
-		for (j = i + 1; j < ngrp; j++)
-			if (acc[j].h.count > acc[best].h.count)
+		for (j = i + 1; j < a.n; j++)
+			if (a.v[j].h.count > a.v[best].h.count)
 				best = j;
-		tmp = acc[i], acc[i] = acc[best], acc[best] = tmp;
-		store_hist_result(&acc[i].h, &stat);
+		tmp = a.v[i], a.v[i] = a.v[best], a.v[best] = tmp;
+		store_hist_result(&a.v[i].h, &stat);
 		memset(&out[i], 0, sizeof(out[i]));
 		out[i].forks = stat.count;
 		out[i].p99_ns = stat.p99_ns;
 		snprintf(out[i].name, sizeof(out[i].name), "(other)");
-		if (acc[i].grp > 0) {
+		if (a.v[i].grp > 0) {
 			if (!st)
 				ret = store_prepare(s, "SELECT name FROM comm_group WHERE id = ?1",
 						    &st, err, errlen);
 			if (ret)
 				break;
 			sqlite3_reset(st);
-			sqlite3_bind_int64(st, 1, acc[i].grp);
+			sqlite3_bind_int64(st, 1, a.v[i].grp);
 			if (sqlite3_step(st) == SQLITE_ROW)
 				snprintf(out[i].name, sizeof(out[i].name), "%s",
 					 (const char *)sqlite3_column_text(st, 0));
@@ -909,9 +941,9 @@ int store_top_comms(struct store *s, const struct store_range *r, struct store_t
 		(*nr)++;
 	}
 	sqlite3_finalize(st);
-	for (j = 0; j < ngrp; j++)
-		store_hist_free(&acc[j].h);
-	free(acc);
+	for (j = 0; j < a.n; j++)
+		store_hist_free(&a.v[j].h);
+	free(a.v);
 	return ret;
 }
 

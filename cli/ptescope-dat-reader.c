@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "reader.h"
+#include "dat_wire.h"
 
 int main(int argc, char **argv)
 {

@@ -48,8 +48,8 @@ extern const int64_t store_res_ns[STORE_RES_COUNT];
  * store_hist_decode calls @fn for each pair; returns 0 or -EINVAL on a
  * malformed blob. store_hist_encode writes at most 20 bytes per pair.
  */
-int store_hist_decode(const unsigned char *p, size_t len,
-		      int (*fn)(int bin, int64_t n, void *ctx), void *ctx);
+int store_hist_decode(const unsigned char *p, size_t len, int (*fn)(int bin, int64_t n, void *ctx),
+		      void *ctx);
 size_t store_hist_encode_pair(unsigned char *out, int prev_bin, int bin, int64_t n);
 
 /* Accumulates (bin -> count) and reads percentiles from it. */
@@ -139,7 +139,7 @@ struct store {
 
 /* Sets @err (and the handle's message) from @fmt; returns @rc. */
 int store_fail(struct store *s, char *err, size_t errlen, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
+    __attribute__((format(printf, 5, 6)));
 /* SQLite result code -> negative errno. */
 int store_errno(int sqlite_rc);
 /* Prepares @sql or fails with a message. */
@@ -163,5 +163,35 @@ int store_rollup_flush(struct store *s, char *err, size_t errlen);
 /* Rollup group of @comm; 0 ("other") past the cap. Reads only when @create is false. */
 int store_comm_group(struct store *s, const char *comm, bool create, int64_t *grp, char *err,
 		     size_t errlen);
+
+/* ---- shared by the write side's files (store.c, store_txn.c, store_rollup.c,
+ * store_write.c, store_purge.c) ---- */
+
+/* Sets @err from the SQLite error of @rc while doing @what; returns the errno. */
+int store_sql_fail(struct store *s, char *err, size_t errlen, int rc, const char *what);
+/* The one integer @sql returns. */
+int store_query_int(struct store *s, const char *sql, int64_t *v, char *err, size_t errlen);
+/* The write transaction: begun on demand, committed with the rollup deltas. */
+void store_txn_abort(struct store *s);
+int store_txn_begin(struct store *s, char *err, size_t errlen);
+int store_txn_commit(struct store *s, char *err, size_t errlen);
+/* A fork's rollup metric values (-1 for null), in enum store_metric order. */
+void store_fork_metric_values(const struct pt_fork *f, int64_t vals[STORE_M_COUNT - 1]);
+/*
+ * Adds (@sign 1) or subtracts (-1) the fork in the current row of @sel
+ * (FORK_DELETE_COLUMNS) to or from the rollups; @holds selects its passes' hold
+ * times. *@hold is a buffer grown as needed.
+ */
+int store_rollup_fork_row(struct store *s, sqlite3_stmt *sel, sqlite3_stmt *holds, int64_t sign,
+			  uint64_t **hold, size_t *hold_cap, char *err, size_t errlen);
+/* Runs what a migration left to do (the rollup rebuild), at a writer's open. */
+int store_run_pending_tasks(struct store *s, char *err, size_t errlen);
+/* Deletes an incomplete source with its forks (a replay that did not finish). */
+int store_purge_source(struct store *s, int64_t id, char *err, size_t errlen);
+
+/* The columns store_rollup_fork_row reads, in order. */
+#define FORK_DELETE_COLUMNS                                                                        \
+	"id, wall_ns, parent_comm, kernel_clone_ns, copy_process_ns, dup_mmap_ns,"                 \
+	" copy_page_range_ns, max_lock_hold_ns, ptes, complete, total_ns"
 
 #endif

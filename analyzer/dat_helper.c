@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The trace.dat reader's helper side: the body of the ptescope-dat-reader
+ * program (cli/ptescope-dat-reader.c), which dat_reader.c starts for every
+ * trace.dat. Opens the file with libtracecmd under CPU-time and memory
+ * limits (stderr silenced), decodes each record (raw_decode.h: fields by name
+ * once per file, by offset per record; pt_raw_to_event), interns function
+ * and task names, and writes the wire format (dat_wire.h) to its output.
+ *
+ * The only code that uses libtracecmd, so only the helper program links it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <trace-cmd/trace-cmd.h>
+
+#include "dat_wire.h"
+#include "intern.h"
+#include "raw_decode.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define PT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PT_ASAN 1
+#endif
+#endif
+
+struct child {
+	int fd;
+	char buf[1 << 18];
+	size_t used;
+	int failed;
+
+	struct tep_handle *tep;
+	struct pt_raw_decoder *dec;
+	struct pt_intern *strings;
+	struct pt_u64map *func_sid; /* function address -> string id */
+	struct pt_u64map *comm_sid; /* pid -> string id */
+	/* one-entry caches in front of the maps: runs of one function and one
+	 * task are the common case (vm_normal_page after vm_normal_page) */
+	uint64_t last_func;
+	uint32_t last_func_sid;
+	int last_pid;
+	uint32_t last_comm_sid;
+	struct dat_wire_done done;
+};
+
+static void child_flush(struct child *c)
+{
+	size_t off = 0;
+
+	while (!c->failed && off < c->used) {
+		ssize_t n = write(c->fd, c->buf + off, c->used - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			c->failed = 1;
+		else
+			off += (size_t)n;
+	}
+	c->used = 0;
+}
+
+static void child_write(struct child *c, const void *p, size_t len)
+{
+	if (c->used + len > sizeof(c->buf))
+		child_flush(c);
+	if (c->failed || len > sizeof(c->buf))
+		return;
+	memcpy(c->buf + c->used, p, len);
+	c->used += len;
+}
+
+static void child_error(struct child *c, const char *msg)
+{
+	uint8_t t = DAT_W_ERROR;
+	uint32_t len = (uint32_t)strlen(msg);
+
+	child_write(c, &t, 1);
+	child_write(c, &len, sizeof(len));
+	child_write(c, msg, len);
+	child_flush(c);
+}
+
+/* Interns @s and sends its definition the first time. Returns the id, 0 on failure. */
+static uint32_t child_string(struct child *c, const char *s, size_t len)
+{
+	size_t before = pt_intern_count(c->strings);
+	int64_t id = pt_intern_add(c->strings, s, len);
+
+	if (id < 0)
+		return 0;
+	if (pt_intern_count(c->strings) != before) {
+		uint8_t t = DAT_W_STRING;
+		uint32_t id32 = (uint32_t)id,
+			 len32 = (uint32_t)strlen(pt_intern_str(c->strings, id32));
+
+		child_write(c, &t, 1);
+		child_write(c, &id32, sizeof(id32));
+		child_write(c, &len32, sizeof(len32));
+		child_write(c, pt_intern_str(c->strings, id32), len32);
+	}
+	return (uint32_t)id;
+}
+
+static uint32_t func_string(struct child *c, uint64_t addr)
+{
+	uint32_t sid;
+	const char *name;
+	char hex[32];
+
+	if (c->last_func_sid && c->last_func == addr)
+		return c->last_func_sid;
+	if (pt_u64map_get(c->func_sid, addr, &sid)) {
+		c->last_func = addr;
+		c->last_func_sid = sid;
+		return sid;
+	}
+	name = tep_find_function(c->tep, addr);
+	if (!name) {
+		snprintf(hex, sizeof(hex), "0x%llx", (unsigned long long)addr);
+		name = hex;
+	}
+	sid = child_string(c, name, strlen(name));
+	if (sid && pt_u64map_put(c->func_sid, addr, sid))
+		return 0;
+	return sid;
+}
+
+static uint32_t comm_string(struct child *c, int pid)
+{
+	uint32_t sid;
+	const char *comm;
+
+	if (pid == c->last_pid)
+		return c->last_comm_sid;
+	if (pt_u64map_get(c->comm_sid, (uint64_t)(uint32_t)pid, &sid)) {
+		c->last_pid = pid;
+		c->last_comm_sid = sid;
+		return sid;
+	}
+	comm = tep_data_comm_from_pid(c->tep, pid);
+	if (!comm || !strcmp(comm, "<...>"))
+		comm = "";
+	sid = *comm ? child_string(c, comm, strlen(comm)) : 0;
+	pt_u64map_put(c->comm_sid, (uint64_t)(uint32_t)pid, sid);
+	return sid;
+}
+
+static void child_event(struct child *c, const struct dat_wire_event *w)
+{
+	uint8_t t = DAT_W_EVENT;
+
+	child_write(c, &t, 1);
+	child_write(c, w, sizeof(*w));
+	c->done.events++;
+	if ((c->done.events & (DAT_WIRE_PROGRESS_EVERY - 1)) == 0) {
+		uint64_t p[2] = {c->done.events, 0};
+
+		t = DAT_W_PROGRESS;
+		child_write(c, &t, 1);
+		child_write(c, p, sizeof(p));
+	}
+}
+
+/* One record: a LOST event first when the ring buffer lost some before it,
+ * then the record itself when it is one of ours. */
+static int child_record(struct tracecmd_input *h, struct tep_record *r, int cpu, void *data)
+{
+	struct child *c = data;
+	struct pt_raw_event raw;
+	struct pt_event ev;
+	struct dat_wire_event w;
+
+	(void)h;
+	if (c->failed)
+		return -1;
+	if (r->missed_events) {
+		pt_event_init(&ev, PT_EV_LOST);
+		ev.cpu = cpu;
+		ev.ts_ns = r->ts;
+		ev.lost = r->missed_events > 0 ? (uint64_t)r->missed_events : 0;
+		if (r->missed_events > 0)
+			c->done.lost += (uint64_t)r->missed_events;
+		else
+			c->done.lost_unknown = 1;
+		dat_wire_from_event(&ev, &w);
+		child_event(c, &w);
+	}
+	if (pt_raw_decode(c->dec, r->data, r->size, &raw) != 1 ||
+	    pt_raw_to_event(&raw, cpu, r->ts, &ev))
+		return 0;
+	dat_wire_from_event(&ev, &w);
+	if (raw.type == PT_EV_FORK) {
+		w.comm_sid = child_string(c, ev.comm, strlen(ev.comm));
+		w.child_comm_sid = child_string(c, ev.child_comm, strlen(ev.child_comm));
+	} else if (raw.type != PT_EV_SWITCH) {
+		w.func_sid = func_string(c, raw.func);
+		w.comm_sid = comm_string(c, raw.pid);
+	}
+	if (c->done.first_ts == PT_NO_TIME)
+		c->done.first_ts = r->ts;
+	c->done.last_ts = r->ts;
+	child_event(c, &w);
+	return c->failed ? -1 : 0;
+}
+
+static void set_limits(off_t file_size)
+{
+	struct rlimit cpu, core = {0, 0};
+	rlim_t secs = 60 + (rlim_t)(file_size >> 20); /* a minute plus a second per MiB */
+
+	cpu.rlim_cur = secs;
+	cpu.rlim_max = secs + 5;
+	setrlimit(RLIMIT_CPU, &cpu);
+	setrlimit(RLIMIT_CORE, &core);
+#ifndef PT_ASAN
+	{
+		struct rlimit as;
+		rlim_t bytes = ((rlim_t)4 << 30) + (rlim_t)file_size * 32;
+
+		as.rlim_cur = as.rlim_max = bytes;
+		setrlimit(RLIMIT_AS, &as);
+	}
+#endif
+}
+
+int pt_dat_reader_main(const char *path, int fd)
+{
+	struct stat sb;
+	off_t file_size = stat(path, &sb) == 0 ? sb.st_size : 0;
+	struct child *c = calloc(1, sizeof(*c));
+	struct tracecmd_input *h;
+	uint8_t t;
+	int devnull;
+
+	if (!c)
+		return 1;
+	c->fd = fd;
+	c->last_pid = -1;
+	c->done.first_ts = c->done.last_ts = PT_NO_TIME;
+	set_limits(file_size);
+	if (!getenv("PTESCOPE_DEBUG_DAT")) {
+		devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		if (devnull >= 0)
+			dup2(devnull, STDERR_FILENO);
+	}
+	tracecmd_set_loglevel(TEP_LOG_NONE);
+	if (pt_intern_new(&c->strings) || pt_u64map_new(&c->func_sid) ||
+	    pt_u64map_new(&c->comm_sid))
+		return 1;
+	h = tracecmd_open(path, TRACECMD_FL_LOAD_NO_PLUGINS | TRACECMD_FL_LOAD_NO_SYSTEM_PLUGINS);
+	if (!h) {
+		child_error(c, "libtracecmd cannot open it: corrupt or unsupported trace.dat");
+		return DAT_WIRE_EXIT_BAD_FILE;
+	}
+	c->tep = tracecmd_get_tep(h);
+	if (pt_raw_decoder_new(c->tep, &c->dec)) {
+		child_error(c,
+			    "it holds no function_graph nor sched_process_fork events "
+			    "(record with -p function_graph and/or -e sched:sched_process_fork)");
+		tracecmd_close(h);
+		return DAT_WIRE_EXIT_BAD_FILE;
+	}
+	c->done.cpus = (uint32_t)tep_get_cpus(c->tep);
+	tracecmd_iterate_events(h, NULL, 0, child_record, c);
+	tracecmd_close(h);
+	t = DAT_W_DONE;
+	child_write(c, &t, 1);
+	child_write(c, &c->done, sizeof(c->done));
+	child_flush(c);
+	return c->failed ? 1 : 0;
+}

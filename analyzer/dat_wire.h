@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The trace.dat reader's wire format: what the helper program
+ * (ptescope-dat-reader, dat_helper.c) writes to its standard output and the
+ * parent (dat_reader.c) reads from the pipe. Private to those two files; both
+ * are always built together, so the format carries no version.
+ *
+ * A stream of messages, each one type byte and a body in host byte order:
+ *   S  uint32 id, uint32 len, len bytes   a string (function or comm) and its id
+ *   E  struct dat_wire_event              one event; strings by id (0: none)
+ *   P  uint64 done, uint64 total          progress (events so far, total unknown)
+ *   Z  struct dat_wire_done               the end: the file was read whole
+ *   X  uint32 len, len bytes              a one-line error; the helper stops
+ * A stream that ends without Z or X is a crash or a limit: the parent names it.
+ */
+#ifndef PTESCOPE_DAT_WIRE_H
+#define PTESCOPE_DAT_WIRE_H
+
+#include <stdint.h>
+
+#include "event.h"
+#include "intern.h"
+
+enum dat_wire_type {
+	DAT_W_STRING = 'S',
+	DAT_W_EVENT = 'E',
+	DAT_W_PROGRESS = 'P',
+	DAT_W_DONE = 'Z',
+	DAT_W_ERROR = 'X',
+};
+
+#define DAT_WIRE_MAX_STRING (1u << 16) /* longer strings are a protocol error */
+#define DAT_WIRE_MAX_ERROR 4096u
+#define DAT_WIRE_PROGRESS_EVERY (1u << 18) /* events between progress messages */
+#define DAT_WIRE_EXIT_BAD_FILE 3	   /* the helper's exit status after an X */
+
+struct dat_wire_event {
+	uint8_t type; /* enum pt_event_type */
+	uint8_t in_irq;
+	uint8_t preempted; /* SWITCH */
+	uint8_t pad;
+	int32_t cpu, pid, depth, child_pid, next_pid;
+	uint32_t func_sid, comm_sid, child_comm_sid;
+	uint64_t ts, dur, call, lost, rec_ts;
+};
+
+struct dat_wire_done {
+	uint64_t events, lost;
+	uint32_t lost_unknown, cpus;
+	uint64_t first_ts, last_ts;
+};
+
+/* The wire form of @ev; the caller sets the string ids. */
+static inline void dat_wire_from_event(const struct pt_event *ev, struct dat_wire_event *w)
+{
+	*w = (struct dat_wire_event){.type = (uint8_t)ev->type,
+				     .in_irq = ev->in_irq,
+				     .cpu = ev->cpu,
+				     .pid = ev->pid,
+				     .depth = ev->depth,
+				     .child_pid = ev->child_pid,
+				     .next_pid = ev->next_pid,
+				     .preempted = ev->preempted,
+				     .rec_ts = ev->rec_ts_ns,
+				     .ts = ev->ts_ns,
+				     .dur = ev->dur_ns,
+				     .call = ev->call_ns,
+				     .lost = ev->lost};
+}
+
+/* The event @w stands for, its strings from @strings (valid as long as they are). */
+static inline void dat_wire_to_event(const struct dat_wire_event *w,
+				     const struct pt_intern *strings, struct pt_event *ev)
+{
+	pt_event_init(ev, (enum pt_event_type)w->type);
+	ev->cpu = w->cpu;
+	ev->pid = w->pid;
+	ev->depth = w->depth;
+	ev->ts_ns = w->ts;
+	ev->dur_ns = w->dur;
+	ev->call_ns = w->call;
+	ev->func = pt_intern_str(strings, w->func_sid);
+	ev->func_id = ev->func ? w->func_sid : 0;
+	ev->comm = pt_intern_str(strings, w->comm_sid);
+	ev->child_pid = w->child_pid;
+	ev->child_comm = pt_intern_str(strings, w->child_comm_sid);
+	ev->lost = w->lost;
+	ev->in_irq = w->in_irq != 0;
+	ev->next_pid = w->next_pid;
+	ev->preempted = w->preempted != 0;
+	ev->rec_ts_ns = w->rec_ts;
+}
+
+/*
+ * The helper's side (the ptescope-dat-reader program): reads @path with
+ * libtracecmd under resource limits and writes the messages above to @fd.
+ * Returns the helper's exit status.
+ */
+int pt_dat_reader_main(const char *path, int fd);
+
+#endif

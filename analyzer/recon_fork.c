@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Reconstruction, the fork builder (recon.c has the overview): a fork begins
+ * at a task's first fork-path call and ends when its outermost one returns
+ * with nothing below still open (or, for copy_page_range runs, at the fork
+ * event, a gap or the end of input). At the end its passes are built and its
+ * nulls decided from what the trace could show, and it is handed over (live)
+ * or held until recon_finish (replay).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "recon_internal.h"
+#include "util.h"
+
+void recon_fork_build_free(struct fork_build *b)
+{
+	if (!b)
+		return;
+	pt_fork_release(&b->f);
+	free(b->cand);
+	free(b);
+}
+
+int recon_fork_begin(struct recon *r, struct task *t, int depth, uint64_t ts)
+{
+	struct fork_build *b = calloc(1, sizeof(*b));
+
+	if (!b)
+		return -ENOMEM;
+	b->f.parent_pid = t->pid;
+	b->f.child_pid = -1;
+	memcpy(b->f.parent_comm, t->comm, sizeof(b->f.parent_comm));
+	b->f.ts_ns = ts;
+	b->f.kernel_clone_ns = b->f.copy_process_ns = b->f.dup_mmap_ns = NO_TIME;
+	b->f.copy_page_range_ns = 0;
+	b->f.max_lock_hold_ns = NO_TIME;
+	b->f.copy_resched = 0;
+	b->f.copy_offcpu_ns = 0;
+	b->f.input = r->opts.input;
+	b->root_depth = depth;
+	b->last_cpr_end = NO_TIME;
+	if (t->tainted)
+		b->f.flags |= PT_FORK_LOST_EVENTS;
+	t->fork = b;
+	return 0;
+}
+
+/* Builds @f's passes from its candidates and decides its nulls from what the
+ * trace could show (@caps). Returns 0 or -ENOMEM. */
+int recon_fork_apply_caps(struct pt_fork *f, const uint64_t *counts, const struct pass_cand *cand,
+			  size_t nr_cand, pt_caps caps)
+{
+	bool lock = caps & PT_CAP(PT_ROLE_LOCK), cpte = caps & PT_CAP(PT_ROLE_COPY_PTE_RANGE);
+	bool cpr = caps & PT_CAP(PT_ROLE_COPY_PAGE_RANGE);
+	bool passes_known;
+	int ret = recon_fork_finalize_passes(f, cand, nr_cand, &passes_known);
+
+	if (ret)
+		return ret;
+	f->vmas = cpr ? (int64_t)f->nr_vma : PT_NULL;
+	if (!cpr)
+		f->copy_page_range_ns = NO_TIME;
+	if ((lock || cpte) && passes_known)
+		f->pte_passes = (int64_t)f->nr_pass;
+	else
+		f->pte_passes = PT_NULL;
+	/* Lock breaks need the pass boundaries and a way to tell a new PMD from a
+	 * resumed one: copy_pte_range calls, or __pte_alloc calls. */
+	if (lock && passes_known && (cpte || (caps & PT_CAP(PT_ROLE_PTE_ALLOC)))) {
+		int64_t breaks = 0;
+
+		for (size_t i = 0; i < f->nr_pass; i++)
+			breaks += f->pass[i].resumed;
+		f->lock_breaks = breaks;
+	} else {
+		f->lock_breaks = PT_NULL;
+		for (size_t i = 0; i < f->nr_pass; i++)
+			f->pass[i].resumed = false;
+	}
+	if (caps & PT_CAP(PT_ROLE_PTE))
+		f->ptes = (int64_t)counts[PT_ROLE_PTE];
+	else if (caps & PT_CAP(PT_ROLE_PTE_COPY))
+		f->ptes = (int64_t)counts[PT_ROLE_PTE_COPY];
+	else
+		f->ptes = PT_NULL;
+	if (!(caps & (PT_CAP(PT_ROLE_PTE) | PT_CAP(PT_ROLE_PTE_COPY)))) {
+		for (size_t i = 0; i < f->nr_pass; i++)
+			f->pass[i].ptes = -1;
+		for (size_t i = 0; i < f->nr_vma; i++)
+			f->vma[i].ptes = -1;
+	}
+	f->max_lock_hold_ns = NO_TIME;
+	if (lock && (caps & PT_CAP_TIMES)) {
+		uint64_t max = 0;
+		bool unknown = false;
+
+		for (size_t i = 0; i < f->nr_pass; i++) {
+			if (f->pass[i].hold_ns == NO_TIME)
+				unknown = true;
+			else if (f->pass[i].hold_ns > max)
+				max = f->pass[i].hold_ns;
+		}
+		if (!unknown || max)
+			f->max_lock_hold_ns = max;
+	}
+	if (!(caps & PT_CAP_SWITCH) || !cpr || f->copy_page_range_ns == NO_TIME) {
+		f->copy_resched = PT_NULL;
+		f->copy_offcpu_ns = NO_TIME;
+	}
+	if (f->flags & (PT_FORK_LOST_EVENTS | PT_FORK_PARTIAL | PT_FORK_BOUNDARY_INFERRED))
+		f->complete = false;
+	return 0;
+}
+
+static int hand_over(struct recon *r, struct fork_build *b)
+{
+	int ret = 0;
+
+	if (r->opts.caps_known) {
+		ret = recon_fork_apply_caps(&b->f, b->counts, b->cand, b->nr_cand, r->caps);
+		if (!ret)
+			ret = recon_call_on_fork(r, &b->f);
+		recon_fork_build_free(b);
+		return ret;
+	}
+	/* replay: hold it; the counts are folded in now, the nulls decided later */
+	if (pt_grow_array((void **)&r->held, &r->cap_held, r->nr_held + 1, sizeof(*r->held))) {
+		recon_fork_build_free(b);
+		return -ENOMEM;
+	}
+	r->held[r->nr_held].f = b->f;
+	memcpy(r->held[r->nr_held].counts, b->counts, sizeof(b->counts));
+	r->held[r->nr_held].cand = b->cand;
+	r->held[r->nr_held].nr_cand = b->nr_cand;
+	r->nr_held++;
+	free(b);
+	return 0;
+}
+
+int recon_fork_end(struct recon *r, struct task *t, bool boundary_inferred)
+{
+	struct fork_build *b = t->fork;
+
+	if (!b)
+		return 0;
+	recon_susp_drop(t);
+	t->fork = NULL;
+	if (boundary_inferred)
+		b->f.flags |= PT_FORK_BOUNDARY_INFERRED;
+	b->f.complete = !(b->f.flags & (PT_FORK_LOST_EVENTS | PT_FORK_PARTIAL)) &&
+			b->saw_root_entry && !boundary_inferred;
+	if (!b->f.parent_comm[0])
+		memcpy(b->f.parent_comm, t->comm, sizeof(b->f.parent_comm));
+	t->seen_before = true;
+	return hand_over(r, b);
+}

@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the files of the reconstruction share (recon.c, recon_stack.c,
+ * recon_fork.c, recon_pass.c): the state of tasks, frames, forks being built
+ * and pass candidates, and the functions one state machine calls in another.
+ * Private to those files.
+ */
+#ifndef PTESCOPE_RECON_INTERNAL_H
+#define PTESCOPE_RECON_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "intern.h"
+#include "recon.h"
+
+#define DEFAULT_SPLIT_GAP_NS 1000000ull
+
+/* A __cond_resched lasting this long scheduled (no switch: about 1 us even under
+ * tracing in TCG); one that switched also shows children in a full graph. */
+#define RESCHED_SWITCH_NS 20000ull
+
+#define MAX_DEPTH 512
+
+#define NO_TIME PT_NO_TIME
+
+static inline bool is_fork_path(enum pt_role role)
+{
+	return role >= PT_ROLE_KERNEL_CLONE && role <= PT_ROLE_COPY_PTE_RANGE;
+}
+
+static inline bool is_container(enum pt_role role)
+{
+	return role == PT_ROLE_COPY_PAGE_RANGE || role == PT_ROLE_COPY_PTE_RANGE;
+}
+
+struct frame {
+	const char *func;
+	uint64_t func_id;
+	uint64_t start; /* entry time (entry base), NO_TIME if unseen */
+	uint8_t role;
+	bool placeholder; /* we never saw its entry, nor yet its exit */
+	bool in_irq;
+	int32_t vma; /* copy_page_range frames: index in the fork's vma array */
+};
+
+struct pass_state {
+	bool in_pass;
+	int locks, unlocks;
+	uint64_t hold_start, hold_end;
+	int32_t ptes;
+	bool pte_alloc_pending, swap_pending; /* since the last candidate began */
+	bool lone_unlock;		      /* an unlock outside any candidate since then */
+};
+
+/*
+ * A pass candidate: a run of lock calls among the container's direct
+ * children. Untraced helpers (__pmd_alloc's page_table_lock, copy_huge_pmd's
+ * PMD locks under a filter) leave lock pairs there too, so which candidates
+ * are PTE passes, and which of those resumed a PMD, is decided when the fork
+ * is finalised (fork_finalize()).
+ */
+struct pass_cand {
+	int32_t vma;
+	uint32_t container; /* serial of its container call in the fork */
+	uint64_t start_ns, hold_ns;
+	int32_t ptes;
+	uint16_t locks;
+	bool cpte;	   /* its container is a copy_pte_range call */
+	bool resched_end;  /* ended by the __cond_resched after the unlocks */
+	bool alloc_before; /* __pte_alloc since the previous candidate */
+	bool swap_before;  /* add_swap_count_continuation since then */
+	/* an unlock of untraced work (an allocation's trylock/unlock) and no
+	 * __pte_alloc since the previous candidate: e.g. copy_huge_pmd's PMD locks */
+	bool foreign_before;
+	int8_t switched; /* the ending __cond_resched switched: 1, did not: 0, unknown: -1 */
+};
+
+struct fork_build {
+	struct pt_fork f;
+	size_t vma_cap;
+	int root_depth;	     /* depth of the outermost fork-path frame */
+	bool cpr_rooted;     /* only copy_page_range calls, nothing above them */
+	bool saw_root_entry; /* the outermost call's entry was seen */
+	uint64_t last_cpr_end;
+	uint64_t counts[PT_ROLE_COUNT]; /* calls seen by role */
+	struct pass_cand *cand;
+	size_t nr_cand, cand_cap;
+	uint32_t containers; /* container calls opened so far */
+};
+
+struct task {
+	int64_t key;
+	int pid, cpu;
+	char comm[32];
+	struct frame *stack;
+	int len, cap;
+	struct fork_build *fork;
+	struct pass_state ps;
+	int container_depth;   /* innermost open copy_pte_range/copy_page_range, -1 */
+	bool seen_before;      /* the task had events before its current fork */
+	bool resched_children; /* the open __cond_resched had calls under it */
+	bool tainted;	       /* events were lost while its stack was non-empty */
+	uint64_t off_since;    /* preempted while copying page tables at this record
+				* time, not yet seen back on a CPU; NO_TIME */
+	uint64_t orphan_counts[PT_ROLE_COUNT]; /* calls under unnamed callers */
+	/* Frames set aside by an entry at their depth (see suspend()). */
+	struct frame *susp;
+	int susp_base, susp_len, susp_cap;
+};
+
+struct held {
+	struct pt_fork f;
+	uint64_t counts[PT_ROLE_COUNT];
+	struct pass_cand *cand;
+	size_t nr_cand;
+};
+
+struct recon {
+	struct recon_opts opts;
+	pt_caps caps;
+	struct pt_u64map *roles; /* func_id -> role + 1 */
+	struct pt_u64map *index; /* task key -> index in tasks */
+	struct task *tasks;
+	size_t nr_tasks, cap_tasks;
+	struct held *held; /* forks waiting for recon_finish() */
+	size_t nr_held, cap_held;
+	bool finished;
+	char errmsg[512]; /* on_fork_msg's message */
+};
+
+/* Hands @f to the caller's callback. */
+int recon_call_on_fork(struct recon *r, const struct pt_fork *f);
+void recon_fork_build_free(struct fork_build *b);
+int recon_fork_begin(struct recon *r, struct task *t, int depth, uint64_t ts);
+/* Builds @f's passes from its candidates and decides its nulls from what the
+ * trace could show (@caps). Returns 0 or -ENOMEM. */
+int recon_fork_apply_caps(struct pt_fork *f, const uint64_t *counts, const struct pass_cand *cand,
+			  size_t nr_cand, pt_caps caps);
+int recon_fork_end(struct recon *r, struct task *t, bool boundary_inferred);
+void recon_pass_end(struct task *t, uint64_t end_hint, bool by_resched, int switched);
+/* A direct child of the current container returned: drive the pass machine. */
+int recon_pass_child(struct task *t, enum pt_role role, uint64_t start, uint64_t end, uint64_t dur);
+/*
+ * Turns a fork's pass candidates into its passes. Where copy_pte_range is a
+ * function every candidate inside it is a pass. Where it is inlined, a PTE
+ * pass takes the two PTE locks and ends with the cond_resched() that follows
+ * every pass; when the fork shows any such candidate, candidates that do not
+ * look like that are foreign lock pairs and are dropped; when it shows none
+ * (a kernel or filter without __cond_resched), passes cannot be told apart:
+ * *passes_known is false. A kept pass starts a new PMD when it is the first
+ * of its container call or a __pte_alloc came since the previous kept pass;
+ * otherwise it resumed after a lock break, unless a swap continuation
+ * explains the retry. Returns 0 or -ENOMEM.
+ */
+int recon_fork_finalize_passes(struct pt_fork *f, const struct pass_cand *cand, size_t n,
+			       bool *passes_known);
+/* Drops the frames a task set aside (suspend()); they never resume. */
+void recon_susp_drop(struct task *t);
+int recon_on_entry(struct recon *r, struct task *t, const struct pt_event *ev, enum pt_role role);
+int recon_on_exit_ev(struct recon *r, struct task *t, const struct pt_event *ev, enum pt_role role,
+		     bool leaf);
+
+#endif

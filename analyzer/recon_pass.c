@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Reconstruction, the pass machine (recon.c has the overview): the direct
+ * children of the innermost copy_pte_range (or copy_page_range where it is
+ * inlined) make pass candidates -- runs of lock calls, their unlocks and what
+ * ends them -- and, when the fork ends, the candidates become its passes and
+ * lock breaks (fork_finalize_passes; docs/architecture.md has the rules).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "recon_internal.h"
+#include "util.h"
+
+void recon_pass_end(struct task *t, uint64_t end_hint, bool by_resched, int switched)
+{
+	struct fork_build *b = t->fork;
+	struct pass_state *ps = &t->ps;
+	struct pass_cand *c;
+
+	if (!ps->in_pass)
+		return;
+	ps->in_pass = false;
+	if (!b || !b->nr_cand)
+		return;
+	c = &b->cand[b->nr_cand - 1];
+	c->ptes = ps->ptes;
+	c->locks = (uint16_t)(ps->locks > UINT16_MAX ? UINT16_MAX : ps->locks);
+	c->resched_end = by_resched;
+	c->switched = (int8_t)switched;
+	if (ps->hold_end == NO_TIME)
+		ps->hold_end = end_hint;
+	if (ps->hold_start != NO_TIME && ps->hold_end != NO_TIME && ps->hold_end >= ps->hold_start)
+		c->hold_ns = ps->hold_end - ps->hold_start;
+}
+
+static int pass_begin(struct task *t, uint64_t start, bool cpte_container)
+{
+	struct fork_build *b = t->fork;
+	struct pass_state *ps = &t->ps;
+
+	if (pt_grow_array((void **)&b->cand, &b->cand_cap, b->nr_cand + 1, sizeof(*b->cand)))
+		return -ENOMEM;
+	b->cand[b->nr_cand++] = (struct pass_cand){
+	    .vma = b->f.nr_vma ? (int32_t)b->f.nr_vma - 1 : -1,
+	    .container = b->containers,
+	    .start_ns = start,
+	    .hold_ns = NO_TIME,
+	    .cpte = cpte_container,
+	    .alloc_before = ps->pte_alloc_pending,
+	    .swap_before = ps->swap_pending,
+	    .foreign_before = ps->lone_unlock && !ps->pte_alloc_pending,
+	    .switched = -1,
+	};
+	ps->in_pass = true;
+	ps->locks = ps->unlocks = 0;
+	ps->hold_start = start;
+	ps->hold_end = NO_TIME;
+	ps->ptes = 0;
+	ps->pte_alloc_pending = ps->swap_pending = ps->lone_unlock = false;
+	return 0;
+}
+
+/* A direct child of the current container returned: drive the pass machine. */
+int recon_pass_child(struct task *t, enum pt_role role, uint64_t start, uint64_t end, uint64_t dur)
+{
+	int switched;
+
+	struct pass_state *ps = &t->ps;
+	bool cpte = t->stack[t->container_depth].role == PT_ROLE_COPY_PTE_RANGE;
+	int ret;
+
+	switch (role) {
+	case PT_ROLE_LOCK:
+		if (ps->in_pass && (ps->unlocks > 0 || ps->locks >= 2))
+			recon_pass_end(t, start, false, -1);
+		if (!ps->in_pass && (ret = pass_begin(t, start, cpte)))
+			return ret;
+		ps->locks++;
+		break;
+	case PT_ROLE_UNLOCK:
+		if (ps->in_pass) {
+			ps->unlocks++;
+			ps->hold_end = end;
+		} else {
+			ps->lone_unlock = true;
+		}
+		break;
+	case PT_ROLE_RESCHED:
+		switched = t->resched_children || (dur != NO_TIME && dur >= RESCHED_SWITCH_NS);
+		if (!t->resched_children && dur == NO_TIME)
+			switched = -1;
+		recon_pass_end(t, start, true, switched);
+		break;
+	case PT_ROLE_PTE_ALLOC:
+		recon_pass_end(t, start, false, -1);
+		ps->pte_alloc_pending = true;
+		break;
+	case PT_ROLE_SWAP_CONT:
+		recon_pass_end(t, start, false, -1);
+		ps->swap_pending = true;
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+/*
+ * Turns a fork's pass candidates into its passes. Where copy_pte_range is a
+ * function every candidate inside it is a pass. Where it is inlined, a PTE
+ * pass takes the two PTE locks and ends with the cond_resched() that follows
+ * every pass; when the fork shows any such candidate, candidates that do not
+ * look like that are foreign lock pairs and are dropped; when it shows none
+ * (a kernel or filter without __cond_resched), passes cannot be told apart:
+ * *passes_known is false. A kept pass starts a new PMD when it is the first
+ * of its container call or a __pte_alloc came since the previous kept pass;
+ * otherwise it resumed after a lock break, unless a swap continuation
+ * explains the retry. Returns 0 or -ENOMEM.
+ */
+int recon_fork_finalize_passes(struct pt_fork *f, const struct pass_cand *cand, size_t n,
+			       bool *passes_known)
+{
+	bool resched_mode = false, first = true, alloc = false, swap = false;
+	uint32_t container = UINT32_MAX;
+	int prev_switched = -1;
+
+	*passes_known = true;
+	for (size_t i = 0; i < n; i++)
+		if (!cand[i].cpte && cand[i].resched_end && cand[i].locks >= 2)
+			resched_mode = true;
+	free(f->pass);
+	f->pass = NULL;
+	f->nr_pass = 0;
+	if (n && !(f->pass = calloc(n, sizeof(*f->pass))))
+		return -ENOMEM;
+	for (size_t i = 0; i < f->nr_vma; i++)
+		f->vma[i].passes = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct pass_cand *c = &cand[i];
+		struct pt_pte_pass *p;
+
+		if (c->container != container) {
+			container = c->container;
+			first = true;
+			alloc = swap = false;
+		}
+		alloc |= c->alloc_before;
+		swap |= c->swap_before;
+		if (!c->cpte && resched_mode &&
+		    (!(c->resched_end && c->locks >= 2) || c->foreign_before))
+			continue;
+		if (!c->cpte && !resched_mode)
+			*passes_known = false;
+		p = &f->pass[f->nr_pass++];
+		p->vma = c->vma;
+		p->ptes = c->ptes;
+		p->start_ns = c->start_ns;
+		p->hold_ns = c->hold_ns;
+		p->new_pmd = first || (!c->cpte && alloc);
+		/* resumed after a lock break: the previous pass's cond_resched did
+		 * schedule (or the trace cannot say) */
+		p->resumed = !p->new_pmd && !swap && prev_switched != 0;
+		prev_switched = c->switched;
+		if (c->vma >= 0 && (size_t)c->vma < f->nr_vma)
+			f->vma[c->vma].passes++;
+		first = false;
+		alloc = swap = false;
+	}
+	return 0;
+}

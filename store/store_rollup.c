@@ -1,0 +1,534 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Comm groups and rollups: per-minute/hour/day histograms per (metric, comm
+ * group) and the cost sums, kept in step with the forks. Deltas are summed in
+ * memory per transaction and written once per row at commit; inserts add,
+ * purges and retention subtract (the same transaction as the forks), and the
+ * schema-3 task rebuilds every row from the forks.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store_internal.h"
+
+static unsigned comm_hash(const char *comm)
+{
+	unsigned h = 2166136261u;
+
+	for (; *comm; comm++)
+		h = (h ^ (unsigned char)*comm) * 16777619u;
+	return h;
+}
+
+int store_comm_group(struct store *s, const char *comm, bool create, int64_t *grp, char *err,
+		     size_t errlen)
+{
+	char name[32];
+	unsigned h, i;
+	sqlite3_stmt *st = s->find_group;
+	int rc;
+
+	snprintf(name, sizeof(name), "%.*s", 31, comm ? comm : "");
+	h = comm_hash(name);
+	for (i = 0; i < STORE_COMM_CACHE; i++) {
+		struct store_comm_cache *c = &s->comm[(h + i) % STORE_COMM_CACHE];
+
+		if (!c->used)
+			break;
+		if (!strcmp(c->name, name)) {
+			/* 0: past the cap, which a lookup reports as "no group" (-1) */
+			*grp = c->grp || create ? c->grp : -1;
+			return 0;
+		}
+	}
+	if (!st) {
+		rc = store_prepare(s, "SELECT id FROM comm_group WHERE name = ?1", &s->find_group,
+				   err, errlen);
+		if (rc)
+			return rc;
+		st = s->find_group;
+	}
+	sqlite3_reset(st);
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*grp = sqlite3_column_int64(st, 0);
+	} else if (rc != SQLITE_DONE) {
+		sqlite3_reset(st);
+		return store_sql_fail(s, err, errlen, rc, "looking up a comm group");
+	} else if (!create) {
+		sqlite3_reset(st);
+		*grp = -1;
+		return 0;
+	} else {
+		if (s->nr_groups < 0) {
+			sqlite3_reset(s->count_groups);
+			rc = sqlite3_step(s->count_groups);
+			if (rc != SQLITE_ROW) {
+				sqlite3_reset(s->count_groups);
+				return store_sql_fail(s, err, errlen, rc, "counting comm groups");
+			}
+			s->nr_groups = sqlite3_column_int64(s->count_groups, 0);
+			sqlite3_reset(s->count_groups);
+		}
+		if (s->nr_groups >= (int64_t)s->opts.max_comm_groups) {
+			*grp = 0;
+		} else {
+			sqlite3_reset(s->ins_group);
+			sqlite3_bind_text(s->ins_group, 1, name, -1, SQLITE_STATIC);
+			rc = sqlite3_step(s->ins_group);
+			sqlite3_reset(s->ins_group);
+			if (rc != SQLITE_DONE) {
+				sqlite3_reset(st);
+				return store_sql_fail(s, err, errlen, rc, "adding a comm group");
+			}
+			*grp = sqlite3_last_insert_rowid(s->db);
+			s->nr_groups++;
+		}
+	}
+	sqlite3_reset(st);
+	/* Cache it (the cache is dropped on rollback, so it never outlives its row). */
+	for (i = 0; i < STORE_COMM_CACHE / 2; i++) {
+		struct store_comm_cache *c = &s->comm[(h + i) % STORE_COMM_CACHE];
+
+		if (!c->used) {
+			snprintf(c->name, sizeof(c->name), "%s", name);
+			c->grp = *grp;
+			c->used = 1;
+			break;
+		}
+	}
+	return 0;
+}
+
+static uint64_t agg_hash(int metric, int res, int64_t t, int64_t grp, int bin)
+{
+	uint64_t h = (uint64_t)t * 0x9e3779b97f4a7c15ull;
+
+	h ^= ((uint64_t)grp << 20) ^ ((uint64_t)(bin + 1) << 4) ^ (uint64_t)(metric << 1) ^
+	     (uint64_t)res;
+	h *= 0xff51afd7ed558ccdull;
+	return h ^ (h >> 33);
+}
+
+static int agg_add(struct store *s, int metric, int res, int64_t t, int64_t grp, int bin, int64_t n)
+{
+	size_t i, mask;
+
+	if (s->agg_used * 2 >= s->agg_cap) {
+		size_t cap = s->agg_cap ? s->agg_cap * 2 : 4096, j;
+		struct store_agg_slot *na = calloc(cap, sizeof(*na));
+
+		if (!na)
+			return -ENOMEM;
+		for (j = 0; j < s->agg_cap; j++) {
+			struct store_agg_slot *o = &s->agg[j];
+
+			if (!o->used)
+				continue;
+			i = agg_hash(o->metric, o->res, o->t, o->grp, o->bin) & (cap - 1);
+			while (na[i].used)
+				i = (i + 1) & (cap - 1);
+			na[i] = *o;
+		}
+		free(s->agg);
+		s->agg = na;
+		s->agg_cap = cap;
+	}
+	mask = s->agg_cap - 1;
+	i = agg_hash(metric, res, t, grp, bin) & mask;
+	for (;; i = (i + 1) & mask) {
+		struct store_agg_slot *a = &s->agg[i];
+
+		if (!a->used) {
+			*a = (struct store_agg_slot){.t = t,
+						     .grp = (int32_t)grp,
+						     .bin = bin,
+						     .metric = (int8_t)metric,
+						     .res = (int8_t)res,
+						     .used = 1,
+						     .n = n};
+			s->agg_used++;
+			return 0;
+		}
+		if (a->t == t && a->grp == grp && a->bin == bin && a->metric == metric &&
+		    a->res == res) {
+			a->n += n;
+			return 0;
+		}
+	}
+}
+
+static int agg_value(struct store *s, int metric, int64_t wall_ns, int64_t grp, int64_t v,
+		     int64_t sign)
+{
+	int bin = v < 0 ? STORE_HIST_NULL_BIN : store_hist_bin((uint64_t)v);
+	int res, r;
+
+	for (res = 0; res < STORE_RES_COUNT; res++) {
+		r = agg_add(s, metric, res, wall_ns / store_res_ns[res], grp, bin, sign);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+/* The cost sums of a fork that counts toward them, in all three resolutions. */
+static int agg_cost(struct store *s, int64_t wall_ns, int64_t grp, int64_t ns, int64_t ptes,
+		    int64_t sign)
+{
+	int res, r = 0;
+
+	for (res = 0; res < STORE_RES_COUNT && !r; res++) {
+		int64_t t = wall_ns / store_res_ns[res];
+
+		r = agg_add(s, STORE_M_COPY_PAGE_RANGE, res, t, grp, STORE_AGG_COST_FORKS, sign);
+		if (!r)
+			r = agg_add(s, STORE_M_COPY_PAGE_RANGE, res, t, grp, STORE_AGG_COST_NS,
+				    sign * ns);
+		if (!r)
+			r = agg_add(s, STORE_M_COPY_PAGE_RANGE, res, t, grp, STORE_AGG_COST_PTES,
+				    sign * ptes);
+	}
+	return r;
+}
+
+int store_rollup_fork(struct store *s, int64_t wall_ns, const char *comm,
+		      const int64_t vals_in[STORE_M_COUNT - 1], bool complete, int64_t cost_ptes,
+		      const uint64_t *pass_hold, size_t nr_pass, int64_t sign, char *err,
+		      size_t errlen)
+{
+	int64_t grp, vals[STORE_M_COUNT - 1];
+	size_t i;
+	int m, r;
+
+	for (m = 0; m < STORE_M_COUNT - 1; m++)
+		vals[m] = complete ? vals_in[m] : -1;
+	if (!complete) {
+		cost_ptes = 0;
+		nr_pass = 0;
+	}
+
+	r = store_comm_group(s, comm, true, &grp, err, errlen);
+	if (r)
+		return r;
+	for (m = 0; m < STORE_M_COUNT - 1; m++) {
+		r = agg_value(s, m, wall_ns, grp, vals[m], sign);
+		if (r)
+			return store_fail(s, err, errlen, r, "out of memory");
+	}
+	if (pt_counts_toward_cost(complete,
+				  vals[STORE_M_COPY_PAGE_RANGE] < 0
+				      ? PT_NO_TIME
+				      : (uint64_t)vals[STORE_M_COPY_PAGE_RANGE],
+				  cost_ptes)) {
+		r = agg_cost(s, wall_ns, grp, vals[STORE_M_COPY_PAGE_RANGE], cost_ptes, sign);
+		if (r)
+			return store_fail(s, err, errlen, r, "out of memory");
+	}
+	for (i = 0; i < nr_pass; i++) {
+		int64_t v = pass_hold[i] == PT_NO_TIME ? -1 : (int64_t)pass_hold[i];
+
+		r = agg_value(s, STORE_M_PASS_HOLD, wall_ns, grp, v, sign);
+		if (r)
+			return store_fail(s, err, errlen, r, "out of memory");
+	}
+	return 0;
+}
+
+static int slot_cmp(const void *x, const void *y)
+{
+	const struct store_agg_slot *a = x, *b = y;
+
+	if (a->metric != b->metric)
+		return a->metric - b->metric;
+	if (a->res != b->res)
+		return a->res - b->res;
+	if (a->t != b->t)
+		return a->t < b->t ? -1 : 1;
+	if (a->grp != b->grp)
+		return a->grp < b->grp ? -1 : 1;
+	return a->bin - b->bin;
+}
+
+struct merge_buf {
+	unsigned char *p;
+	size_t len, cap;
+	int prev;
+	int64_t total;
+	const struct store_agg_slot *d, *dend; /* deltas of this key, bins ascending */
+};
+
+static int merge_put(struct merge_buf *m, int bin, int64_t n)
+{
+	if (n <= 0)
+		return 0;
+	if (m->len + 20 > m->cap) {
+		size_t cap = m->cap ? m->cap * 2 : 1024;
+		unsigned char *np = realloc(m->p, cap);
+
+		if (!np)
+			return -ENOMEM;
+		m->p = np;
+		m->cap = cap;
+	}
+	m->len += store_hist_encode_pair(m->p + m->len, m->prev, bin, n);
+	m->prev = bin;
+	m->total += n;
+	return 0;
+}
+
+/* One stored (bin, count): emit the deltas for smaller bins, then it plus its delta. */
+static int merge_stored(int bin, int64_t n, void *ctx)
+{
+	struct merge_buf *m = ctx;
+	int r;
+
+	while (m->d < m->dend && m->d->bin < bin) {
+		r = merge_put(m, m->d->bin, m->d->n);
+		if (r)
+			return r;
+		m->d++;
+	}
+	if (m->d < m->dend && m->d->bin == bin) {
+		n += m->d->n;
+		m->d++;
+	}
+	return merge_put(m, bin, n);
+}
+
+/* Binds the key (metric, res, t, group) of @k to ?1..?4 of @st. */
+static void bind_rollup_key(sqlite3_stmt *st, const struct store_agg_slot *k)
+{
+	sqlite3_reset(st);
+	sqlite3_bind_int(st, 1, k->metric);
+	sqlite3_bind_int(st, 2, k->res);
+	sqlite3_bind_int64(st, 3, k->t);
+	sqlite3_bind_int64(st, 4, k->grp);
+}
+
+/* Reads the stored row of @k into @m (its histogram merged with the deltas
+ * from m->d on) and @cost. */
+static int rollup_read(struct store *s, const struct store_agg_slot *k, struct merge_buf *m,
+		       int64_t cost[3], char *err, size_t errlen)
+{
+	sqlite3_stmt *st = s->get_rollup;
+	int rc, r = 0;
+
+	bind_rollup_key(st, k);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		cost[0] += sqlite3_column_int64(st, 1);
+		cost[1] += sqlite3_column_int64(st, 2);
+		cost[2] += sqlite3_column_int64(st, 3);
+		r = store_hist_decode(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
+				      merge_stored, m);
+		if (r == -EINVAL)
+			r = store_fail(s, err, errlen, -EUCLEAN, "%s: a rollup histogram is corrupt",
+				       s->path);
+		else if (r)
+			r = store_fail(s, err, errlen, r, "out of memory");
+	} else if (rc != SQLITE_DONE) {
+		r = store_sql_fail(s, err, errlen, rc, "reading rollups");
+	}
+	sqlite3_reset(st);
+	for (; !r && m->d < m->dend; m->d++)
+		r = merge_put(m, m->d->bin, m->d->n);
+	return r;
+}
+
+/* One rollup row: the deltas v[0..n) (one key) merged into what is stored. */
+static int rollup_write_one(struct store *s, const struct store_agg_slot *v, size_t n,
+			    struct merge_buf *m, char *err, size_t errlen)
+{
+	int64_t cost[3] = {0, 0, 0}; /* forks, ns, ptes */
+	sqlite3_stmt *st;
+	int rc, r;
+
+	m->len = 0;
+	m->prev = INT32_MIN;
+	m->total = 0;
+	m->d = v;
+	m->dend = v + n;
+	for (; m->d < m->dend && m->d->bin < STORE_HIST_NULL_BIN; m->d++)
+		cost[m->d->bin == STORE_AGG_COST_FORKS ? 0
+		     : m->d->bin == STORE_AGG_COST_NS  ? 1
+						       : 2] += m->d->n;
+	r = rollup_read(s, v, m, cost, err, errlen);
+	if (r)
+		return r;
+	st = m->total > 0 ? s->put_rollup : s->del_rollup;
+	bind_rollup_key(st, v);
+	if (m->total > 0) {
+		sqlite3_bind_int64(st, 5, m->total);
+		sqlite3_bind_blob(st, 6, m->p, (int)m->len, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 7, cost[0]);
+		sqlite3_bind_int64(st, 8, cost[1]);
+		sqlite3_bind_int64(st, 9, cost[2]);
+	}
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : store_sql_fail(s, err, errlen, rc, "updating rollups");
+}
+
+/*
+ * Writes the transaction's rollup deltas: per (metric, res, t, group), one
+ * read-modify-write of its packed histogram and cost sums. Bins whose count
+ * drops to zero disappear; a histogram left empty is deleted (its cost sums
+ * are zero then: they count a subset of its forks).
+ */
+int store_rollup_flush(struct store *s, char *err, size_t errlen)
+{
+	struct store_agg_slot *v;
+	struct merge_buf m = {0};
+	size_t n = 0, i, j;
+	int r = 0;
+
+	if (!s->agg_used)
+		return 0;
+	v = malloc(s->agg_used * sizeof(*v));
+	if (!v)
+		return store_fail(s, err, errlen, -ENOMEM, "out of memory");
+	for (i = 0; i < s->agg_cap; i++)
+		if (s->agg[i].used && s->agg[i].n)
+			v[n++] = s->agg[i];
+	qsort(v, n, sizeof(*v), slot_cmp);
+	for (i = 0; i < n && !r; i = j) {
+		for (j = i + 1; j < n && v[j].metric == v[i].metric && v[j].res == v[i].res &&
+				v[j].t == v[i].t && v[j].grp == v[i].grp;
+		     j++)
+			;
+		r = rollup_write_one(s, &v[i], j - i, &m, err, errlen);
+	}
+	free(m.p);
+	free(v);
+	if (!r) {
+		memset(s->agg, 0, s->agg_cap * sizeof(*s->agg));
+		s->agg_used = 0;
+	}
+	return r;
+}
+
+/* A time as a column value: -1 for null. */
+static int64_t time_val(uint64_t ns)
+{
+	return ns == PT_NO_TIME || ns > INT64_MAX ? -1 : (int64_t)ns;
+}
+
+/* The per-fork metric values (-1 for null), in enum store_metric order. */
+void store_fork_metric_values(const struct pt_fork *f, int64_t vals[STORE_M_COUNT - 1])
+{
+	vals[STORE_M_FORK] = time_val(pt_fork_total_ns(f));
+	vals[STORE_M_KERNEL_CLONE] = time_val(f->kernel_clone_ns);
+	vals[STORE_M_COPY_PROCESS] = time_val(f->copy_process_ns);
+	vals[STORE_M_DUP_MMAP] = time_val(f->dup_mmap_ns);
+	vals[STORE_M_COPY_PAGE_RANGE] = time_val(f->copy_page_range_ns);
+	vals[STORE_M_MAX_LOCK_HOLD] = time_val(f->max_lock_hold_ns);
+}
+
+/*
+ * Adds (@sign 1) or subtracts (-1) the fork in the current row of @sel
+ * (FORK_DELETE_COLUMNS) to or from the rollups; @holds selects its passes' hold
+ * times (bound to the fork id here). *@hold is a buffer grown as needed.
+ */
+int store_rollup_fork_row(struct store *s, sqlite3_stmt *sel, sqlite3_stmt *holds, int64_t sign,
+			  uint64_t **hold, size_t *hold_cap, char *err, size_t errlen)
+{
+	int64_t id = sqlite3_column_int64(sel, 0), wall = sqlite3_column_int64(sel, 1);
+	const char *comm = (const char *)sqlite3_column_text(sel, 2);
+	int64_t vals[STORE_M_COUNT - 1], ptes = 0;
+	bool complete = sqlite3_column_int(sel, 9) != 0;
+	size_t nr_hold = 0;
+	int m, rc;
+
+	for (m = 0; m < 5; m++) {
+		int col = 3 + m;
+
+		vals[STORE_M_KERNEL_CLONE + m] = sqlite3_column_type(sel, col) == SQLITE_NULL
+						     ? -1
+						     : sqlite3_column_int64(sel, col);
+	}
+	vals[STORE_M_FORK] =
+	    sqlite3_column_type(sel, 10) == SQLITE_NULL ? -1 : sqlite3_column_int64(sel, 10);
+	sqlite3_reset(holds);
+	sqlite3_bind_int64(holds, 1, id);
+	while ((rc = sqlite3_step(holds)) == SQLITE_ROW) {
+		if (nr_hold == *hold_cap) {
+			size_t cap = *hold_cap ? *hold_cap * 2 : 256;
+			uint64_t *nh = realloc(*hold, cap * sizeof(*nh));
+
+			if (!nh)
+				return store_fail(s, err, errlen, -ENOMEM, "out of memory");
+			*hold = nh;
+			*hold_cap = cap;
+		}
+		(*hold)[nr_hold++] = sqlite3_column_type(holds, 0) == SQLITE_NULL
+					 ? PT_NO_TIME
+					 : (uint64_t)sqlite3_column_int64(holds, 0);
+	}
+	if (rc != SQLITE_DONE)
+		return store_sql_fail(s, err, errlen, rc, "reading a fork's passes");
+	if (sqlite3_column_type(sel, 8) != SQLITE_NULL)
+		ptes = sqlite3_column_int64(sel, 8);
+	return store_rollup_fork(s, wall, comm ? comm : "", vals, complete, ptes, *hold, nr_hold,
+				 sign, err, errlen);
+}
+
+/*
+ * Rebuilds every rollup row from the forks (schema 3 made them count complete
+ * forks' values only), in one transaction with the clearing of the task, so
+ * that a crash leaves the task pending, never the rollups half built. About
+ * 5 s per million forks.
+ */
+static int rollup_rebuild(struct store *s, char *err, size_t errlen)
+{
+	sqlite3_stmt *sel = NULL, *holds = NULL;
+	uint64_t *hold = NULL;
+	size_t hold_cap = 0;
+	int rc = SQLITE_DONE, r;
+
+	r = store_txn_begin(s, err, errlen);
+	if (r)
+		return r;
+	r = store_exec(s, "DELETE FROM rollup", err, errlen);
+	if (!r)
+		r = store_prepare(s, "SELECT " FORK_DELETE_COLUMNS " FROM fork ORDER BY id", &sel,
+				  err, errlen);
+	if (!r)
+		r = store_prepare(s, "SELECT hold_ns FROM pte_pass WHERE fork_id = ?1", &holds, err,
+				  errlen);
+	while (!r && (rc = sqlite3_step(sel)) == SQLITE_ROW)
+		r = store_rollup_fork_row(s, sel, holds, 1, &hold, &hold_cap, err, errlen);
+	if (!r && rc != SQLITE_DONE)
+		r = store_sql_fail(s, err, errlen, rc, "reading forks to rebuild the rollups");
+	if (!r)
+		r = store_exec(s, "DELETE FROM pending_task WHERE name = 'rebuild_rollups'", err,
+			       errlen);
+	sqlite3_finalize(sel);
+	sqlite3_finalize(holds);
+	free(hold);
+	if (r) {
+		store_txn_abort(s);
+		return r;
+	}
+	return store_txn_commit(s, err, errlen);
+}
+
+/* Runs what a migration left for a writer to do (only a writer gets here). */
+int store_run_pending_tasks(struct store *s, char *err, size_t errlen)
+{
+	int64_t n = 0;
+	int r = store_query_int(
+	    s, "SELECT count(*) FROM pending_task WHERE name = 'rebuild_rollups'", &n, err, errlen);
+
+	if (r || !n)
+		return r;
+	return rollup_rebuild(s, err, errlen);
+}

@@ -1,0 +1,383 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Sources and fork inserts: a source per replayed file (content-hashed, so
+ * the same file is stored once; an interrupted copy is purged and redone) or
+ * live session, and each fork with its VMA and pass detail and its rollups,
+ * through statements prepared once. A replayed source is marked complete in
+ * the transaction holding its last forks, so after a crash an incomplete
+ * source is recognised and redone.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store_internal.h"
+
+static void bind_time(sqlite3_stmt *st, int i, uint64_t v)
+{
+	if (v == PT_NO_TIME || v > INT64_MAX)
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_int64(st, i, (int64_t)v);
+}
+
+static void bind_count(sqlite3_stmt *st, int i, int64_t v)
+{
+	if (v == PT_NULL)
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_int64(st, i, v);
+}
+
+static void bind_pid(sqlite3_stmt *st, int i, int64_t v)
+{
+	if (v < 0)
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_int64(st, i, v);
+}
+
+static void bind_comm(sqlite3_stmt *st, int i, const char comm[32])
+{
+	size_t n = strnlen(comm, 32);
+
+	if (!n)
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_text(st, i, comm, (int)n, SQLITE_TRANSIENT);
+}
+
+static void bind_str(sqlite3_stmt *st, int i, const char *v)
+{
+	if (!v)
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+}
+
+/* Finds the clock offset of @source_id (cached for the source being written). */
+static int source_offset(struct store *s, int64_t source_id, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, r = 0;
+
+	if (s->off_source == source_id)
+		return 0;
+	r = store_prepare(s, "SELECT clock_offset_ns FROM source WHERE id = ?1", &st, err, errlen);
+	if (r)
+		return r;
+	sqlite3_bind_int64(st, 1, source_id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		s->off_known = sqlite3_column_type(st, 0) != SQLITE_NULL;
+		s->off_ns = sqlite3_column_int64(st, 0);
+		s->off_source = source_id;
+	} else if (rc == SQLITE_DONE) {
+		r = store_fail(s, err, errlen, -ENOENT, "%s: no source %lld", s->path,
+			       (long long)source_id);
+	} else {
+		r = store_sql_fail(s, err, errlen, rc, "looking up a source");
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+int store_source_begin(struct store *s, const struct store_source_info *info, int64_t *source_id,
+		       bool *already_done, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, r;
+
+	*already_done = false;
+	*source_id = 0;
+	if (s->opts.read_only)
+		return store_fail(s, err, errlen, -EROFS, "%s: opened read-only", s->path);
+	if (info->content_sha256 && strlen(info->content_sha256) != 64)
+		return store_fail(s, err, errlen, -EINVAL, "content hash must be 64 hex chars");
+	r = store_txn_commit(s, err, errlen);
+	if (r)
+		return r;
+
+	if (info->content_sha256) {
+		int64_t found = 0;
+		bool complete = false;
+
+		r = store_prepare(s,
+				  "SELECT id, completed_wall_ns IS NOT NULL FROM source"
+				  " WHERE content_sha256 = ?1",
+				  &st, err, errlen);
+		if (r)
+			return r;
+		sqlite3_bind_text(st, 1, info->content_sha256, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			found = sqlite3_column_int64(st, 0);
+			complete = sqlite3_column_int(st, 1);
+		} else if (rc != SQLITE_DONE) {
+			r = store_sql_fail(s, err, errlen, rc, "looking up the source");
+		}
+		sqlite3_finalize(st);
+		st = NULL;
+		if (r)
+			return r;
+		if (found && complete) {
+			*already_done = true;
+			*source_id = found;
+			return 0;
+		}
+		if (found) {
+			/* Left incomplete by a writer that died: start it over. */
+			r = store_purge_source(s, found, err, errlen);
+			if (r)
+				return r;
+		}
+	}
+
+	r = store_prepare(s,
+			  "INSERT INTO source(kind, host, path, format, kernel, content_sha256,"
+			  " size_bytes, clock_offset_ns, started_wall_ns)"
+			  " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+			  &st, err, errlen);
+	if (r)
+		return r;
+	sqlite3_bind_text(st, 1, info->kind == STORE_SOURCE_LIVE ? "live" : "replay", -1,
+			  SQLITE_STATIC);
+	bind_str(st, 2, info->host);
+	bind_str(st, 3, info->path);
+	bind_str(st, 4, info->format);
+	bind_str(st, 5, info->kernel);
+	bind_str(st, 6, info->content_sha256);
+	bind_pid(st, 7, info->size_bytes);
+	if (info->clock_offset_ns == INT64_MIN)
+		sqlite3_bind_null(st, 8);
+	else
+		sqlite3_bind_int64(st, 8, info->clock_offset_ns);
+	sqlite3_bind_int64(st, 9, store_now_ns());
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return store_sql_fail(s, err, errlen, rc, "adding a source");
+	*source_id = sqlite3_last_insert_rowid(s->db);
+	s->cb_source = *source_id;
+	s->cb_forks = 0;
+	return 0;
+}
+
+int store_source_abort(struct store *s, int64_t source_id, char *err, size_t errlen)
+{
+	int r;
+
+	store_txn_abort(s);
+	r = store_purge_source(s, source_id, err, errlen);
+	s->off_source = 0;
+	return r;
+}
+
+/* The fork row. Sets *id. */
+static int insert_fork_row(struct store *s, int64_t source_id, int64_t wall,
+			   const struct pt_fork *f, int64_t *id, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = s->ins_fork;
+	int rc;
+
+	sqlite3_reset(st);
+	sqlite3_bind_int64(st, 1, source_id);
+	sqlite3_bind_int64(st, 2, wall);
+	bind_time(st, 3, f->ts_ns);
+	bind_pid(st, 4, f->parent_pid);
+	bind_comm(st, 5, f->parent_comm);
+	bind_pid(st, 6, f->child_pid);
+	bind_comm(st, 7, f->child_comm);
+	bind_time(st, 8, f->kernel_clone_ns);
+	bind_time(st, 9, f->copy_process_ns);
+	bind_time(st, 10, f->dup_mmap_ns);
+	bind_time(st, 11, f->copy_page_range_ns);
+	bind_count(st, 12, f->vmas);
+	bind_count(st, 13, f->pte_passes);
+	bind_count(st, 14, f->lock_breaks);
+	bind_count(st, 15, f->ptes);
+	bind_time(st, 16, f->max_lock_hold_ns);
+	sqlite3_bind_int(st, 17, f->complete);
+	sqlite3_bind_int64(st, 18, f->flags);
+	bind_time(st, 19, pt_fork_total_ns(f));
+	bind_count(st, 20, f->copy_resched);
+	bind_time(st, 21, f->copy_offcpu_ns);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return store_sql_fail(s, err, errlen, rc, "storing a fork");
+	*id = sqlite3_last_insert_rowid(s->db);
+	return 0;
+}
+
+/* The fork's VMA copies. */
+static int insert_vmas(struct store *s, int64_t id, const struct pt_fork *f, char *err,
+		       size_t errlen)
+{
+	sqlite3_stmt *st = s->ins_vma;
+
+	for (size_t i = 0; i < f->nr_vma; i++) {
+		const struct pt_vma_copy *v = &f->vma[i];
+		int rc;
+
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int64(st, 2, (int64_t)i);
+		bind_time(st, 3, v->start_ns);
+		bind_time(st, 4, v->dur_ns);
+		bind_pid(st, 5, v->passes);
+		bind_pid(st, 6, v->ptes);
+		sqlite3_bind_int(st, 7, v->huge);
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			return store_sql_fail(s, err, errlen, rc, "storing a VMA copy");
+	}
+	return 0;
+}
+
+/* The fork's PTE passes; their hold times go to @hold (nr_pass entries). */
+static int insert_passes(struct store *s, int64_t id, const struct pt_fork *f, uint64_t *hold,
+			 char *err, size_t errlen)
+{
+	sqlite3_stmt *st = s->ins_pass;
+
+	for (size_t i = 0; i < f->nr_pass; i++) {
+		const struct pt_pte_pass *p = &f->pass[i];
+		int rc;
+
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int64(st, 2, (int64_t)i);
+		sqlite3_bind_int(st, 3, p->vma);
+		bind_pid(st, 4, p->ptes);
+		bind_time(st, 5, p->start_ns);
+		bind_time(st, 6, p->hold_ns);
+		sqlite3_bind_int(st, 7, p->new_pmd);
+		sqlite3_bind_int(st, 8, p->resumed);
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			return store_sql_fail(s, err, errlen, rc, "storing a PTE pass");
+		hold[i] = p->hold_ns;
+	}
+	return 0;
+}
+
+/* The detail rows and the rollups of fork @id. */
+static int insert_detail(struct store *s, int64_t id, int64_t wall, const struct pt_fork *f,
+			 char *err, size_t errlen)
+{
+	int64_t vals[STORE_M_COUNT - 1];
+	uint64_t hold_small[64], *hold = hold_small;
+	int r = insert_vmas(s, id, f, err, errlen);
+
+	if (!r && f->nr_pass > sizeof(hold_small) / sizeof(hold_small[0])) {
+		hold = malloc(f->nr_pass * sizeof(*hold));
+		if (!hold)
+			return store_fail(s, err, errlen, -ENOMEM, "out of memory");
+	}
+	if (!r)
+		r = insert_passes(s, id, f, hold, err, errlen);
+	if (!r) {
+		store_fork_metric_values(f, vals);
+		r = store_rollup_fork(s, wall, f->parent_comm, vals, f->complete, f->ptes, hold,
+				      f->nr_pass, 1, err, errlen);
+	}
+	if (hold != hold_small)
+		free(hold);
+	return r;
+}
+
+int store_insert_fork(struct store *s, int64_t source_id, const struct pt_fork *f, int64_t *fork_id,
+		      char *err, size_t errlen)
+{
+	int64_t id, wall;
+	int r;
+
+	r = source_offset(s, source_id, err, errlen);
+	if (!r)
+		r = store_txn_begin(s, err, errlen);
+	if (r)
+		return r;
+	if (s->off_known && f->ts_ns != PT_NO_TIME && f->ts_ns <= INT64_MAX)
+		wall = (int64_t)f->ts_ns + s->off_ns;
+	else
+		wall = store_now_ns();
+	r = insert_fork_row(s, source_id, wall, f, &id, err, errlen);
+	if (!r)
+		r = insert_detail(s, id, wall, f, err, errlen);
+	if (r) {
+		store_txn_abort(s);
+		return r;
+	}
+	if (fork_id)
+		*fork_id = id;
+	s->txn_source = source_id;
+	if (source_id == s->cb_source)
+		s->cb_forks++;
+	s->txn_forks++;
+	s->txn_rows += 1 + (unsigned)f->nr_vma + (unsigned)f->nr_pass;
+	if (s->txn_forks >= s->opts.batch_forks || s->txn_rows >= s->opts.batch_rows)
+		return store_txn_commit(s, err, errlen);
+	return 0;
+}
+
+int store_source_end(struct store *s, int64_t source_id, const struct pt_input_stats *st_in,
+		     char *err, size_t errlen)
+{
+	struct pt_input_stats none;
+	const struct pt_input_stats *in = st_in;
+	sqlite3_stmt *st = NULL;
+	int rc, r;
+
+	if (!in) {
+		pt_input_stats_init(&none);
+		in = &none;
+	}
+	r = store_txn_begin(s, err, errlen);
+	if (r)
+		return r;
+	r = store_prepare(s,
+			  "UPDATE source SET events=?2, lines=?3, unparsed_lines=?4,"
+			  " lost_events=?5, lost_unknown=?6, first_ts_ns=?7, last_ts_ns=?8,"
+			  " cpus=?9, completed_wall_ns=?10,"
+			  " forks=(SELECT count(*) FROM fork WHERE source_id = ?1)"
+			  " WHERE id = ?1",
+			  &st, err, errlen);
+	if (r)
+		goto fail;
+	sqlite3_bind_int64(st, 1, source_id);
+	sqlite3_bind_int64(st, 2, (int64_t)in->events);
+	sqlite3_bind_int64(st, 3, (int64_t)in->lines);
+	sqlite3_bind_int64(st, 4, (int64_t)in->unparsed_lines);
+	sqlite3_bind_int64(st, 5, (int64_t)in->lost_events);
+	sqlite3_bind_int(st, 6, in->lost_unknown);
+	bind_time(st, 7, in->first_ts_ns);
+	bind_time(st, 8, in->last_ts_ns);
+	sqlite3_bind_int(st, 9, in->cpus);
+	sqlite3_bind_int64(st, 10, store_now_ns());
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		r = store_sql_fail(s, err, errlen, rc, "completing a source");
+		goto fail;
+	}
+	if (sqlite3_changes(s->db) != 1) {
+		r = store_fail(s, err, errlen, -ENOENT, "%s: no source %lld", s->path,
+			       (long long)source_id);
+		goto fail;
+	}
+	s->txn_forks++; /* report the final count through on_commit */
+	s->txn_source = source_id;
+	return store_txn_commit(s, err, errlen);
+fail:
+	store_txn_abort(s);
+	return r;
+}
