@@ -82,6 +82,8 @@ step() { # name command...: a bounded workload step
 
 SCENARIO = PRELUDE + r"""
 echo "$(uname -r)" > $O/uname
+# the kernel log from here on is ours to check (a loaded host can stall the boot itself)
+dmesg -c > $O/dmesg-boot
 snap > $O/before
 c=0
 for lvl in $LEVELS; do
