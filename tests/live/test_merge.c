@@ -13,16 +13,8 @@
 
 #include "ksyms.h"
 #include "merge.h"
+#include "test.h"
 
-static int failures;
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);   \
-			failures++;                                                                \
-		}                                                                                  \
-	} while (0)
 
 #define NR_CPUS 4
 #define NR_EVENTS 20000
@@ -106,7 +98,7 @@ static void test_merge_order(void)
 		if (all[i] != s.ts[i]) {
 			fprintf(stderr, "event %zu: %llu, the sort says %llu\n", i,
 				(unsigned long long)s.ts[i], (unsigned long long)all[i]);
-			failures++;
+			test_failures++;
 			break;
 		}
 	pd_merge_free(m);
@@ -179,9 +171,5 @@ int main(void)
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd))
 		fprintf(stderr, "could not remove %s\n", dir);
-	if (failures)
-		fprintf(stderr, "%d check(s) failed\n", failures);
-	else
-		printf("merge window and kallsyms checks passed\n");
-	return failures ? 1 : 0;
+	TEST_DONE();
 }

@@ -23,16 +23,8 @@
 
 #include "capture_plan.h"
 #include "tfs.h"
+#include "test.h"
 
-static int failures;
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);   \
-			failures++;                                                                \
-		}                                                                                  \
-	} while (0)
 
 static const char *const filters[] = {"set_ftrace_filter", "set_graph_function", "set_ftrace_pid"};
 #define NR_FILTERS 3
@@ -214,7 +206,7 @@ static void cycle(const char *t, const char *state, enum pd_detail d, const int 
 	pd_tfs_set_observer(a, observe, &m);
 	if (pd_plan_apply(a, p, err, sizeof(err))) {
 		fprintf(stderr, "apply: %s\n", err);
-		failures++;
+		test_failures++;
 	}
 	CHECK(!strcmp(m.tracer, "function_graph"));
 	CHECK(!strcmp(get(t, "events/sched/sched_switch/filter"), "prev_state & 256"));
@@ -320,9 +312,5 @@ int main(void)
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd))
 		fprintf(stderr, "could not remove %s\n", dir);
-	if (failures)
-		fprintf(stderr, "%d check(s) failed\n", failures);
-	else
-		printf("tracefs write order checks passed\n");
-	return failures ? 1 : 0;
+	TEST_DONE();
 }
