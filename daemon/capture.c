@@ -205,7 +205,7 @@ static int setup_graph(struct pd_capture *c, char *err, size_t errlen)
 		ret = ret == -ENOENT ? -ENOTSUP : ret;
 		goto out;
 	}
-	in.preempt_mask = probe_preempt_mask(c);
+	in.preempt_mask = c->o.no_preemptions ? 0 : probe_preempt_mask(c);
 	if ((ret = pd_plan_graph(&in, plan, err, errlen)) ||
 	    (ret = pd_plan_apply(c->tfs, plan, err, errlen)))
 		goto out;
@@ -893,6 +893,11 @@ const char *pd_capture_where(const struct pd_capture *c)
 const char *pd_capture_functions(const struct pd_capture *c)
 {
 	return c->functions;
+}
+
+bool pd_capture_preemptions(const struct pd_capture *c)
+{
+	return c->sched_switch;
 }
 
 unsigned pd_capture_buffer_kb(const struct pd_capture *c)

@@ -47,6 +47,7 @@ struct pd_capture_opts {
 	const char *state_file;
 	unsigned buffer_kb;	   /* 0: by mode and detail */
 	bool force;
+	bool no_preemptions; /* graph: no sched_switch (copy_resched/copy_offcpu_ns null) */
 	/* graph mode: narrow function tracing to these tasks (set_ftrace_pid);
 	 * NULL/0: every task */
 	const int *pids;
@@ -96,6 +97,8 @@ const char *pd_capture_reason(const struct pd_capture *c);
 const char *pd_capture_where(const struct pd_capture *c);
 /* Functions traced (graph mode), comma-separated, "" otherwise. */
 const char *pd_capture_functions(const struct pd_capture *c);
+/* Whether the forking task's preemptions are recorded (sched_switch, graph mode). */
+bool pd_capture_preemptions(const struct pd_capture *c);
 unsigned pd_capture_buffer_kb(const struct pd_capture *c);
 /* Wall clock minus trace clock, ns (for the store). */
 int64_t pd_capture_clock_offset_ns(const struct pd_capture *c);

@@ -49,6 +49,7 @@ int pd_config_init(struct pd_config *c)
 {
 	*c = (struct pd_config){.capture = PD_CAPTURE_AUTO,
 				.detail = PD_DETAIL_FORK,
+				.preemptions = true,
 				.poll_ms = 100,
 				.log_level = PD_LOG_INFO,
 				.max_upload_mb = 256,
@@ -184,6 +185,9 @@ static const struct pd_config_key keys[] = {
 	NUM("slow-fork-us", PD_CFG_U64, slow_fork_us, 0, 3600000000.0,
 	    "keep VMA/pass detail only for forks slower than N us"),
 	FLAG("force", force, "take over a top-level tracefs another tool set up"),
+	FLAG("preemptions", preemptions,
+	     "record the forking task's preemptions while copying page tables (sched_switch; "
+	     "--preemptions=no saves its cost on switch-heavy hosts; default yes)"),
 	STR("instance", PD_CFG_INSTANCE, instance, "NAME",
 	    "tracefs instance name (default " DEFAULT_INSTANCE ")"),
 	STR("state-file", PD_CFG_ABSPATH, state_file, "FILE",

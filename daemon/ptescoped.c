@@ -75,6 +75,7 @@ struct daemon {
 	pthread_mutex_t lock; /* the status snapshot below, read by HTTP threads */
 	enum pd_capture_mode mode;
 	char reason[1400], where[128], functions[512];
+	bool preemptions; /* sched_switch recorded by the running capture */
 	unsigned buffer_kb;
 	struct pd_capture_stats cst;
 	struct pd_cpu_stat *cpus; /* per-CPU counters as of the last snapshot */
@@ -132,6 +133,7 @@ static void core_status(void *ctx, json_t *st)
 			json_object_set_new(cap, "default_detail",
 					    json_string(pd_detail_name(d->cfg.detail)));
 			json_object_set_new(cap, "functions", json_string(d->functions));
+			json_object_set_new(cap, "preemptions", json_boolean(d->preemptions));
 		}
 		json_object_set_new(cap, "events", json_integer((json_int_t)d->cst.events));
 		json_object_set_new(cap, "lost_events", json_integer((json_int_t)d->cst.lost));
@@ -371,6 +373,7 @@ static int start_capture_at(struct daemon *d, enum pd_capture_mode mode, enum pd
 				     .state_file = d->cfg.state_file,
 				     .buffer_kb = d->cfg.buffer_kb,
 				     .force = d->cfg.force,
+				     .no_preemptions = !d->cfg.preemptions,
 				     .pids = pids,
 				     .nr_pids = nr_pids,
 				     .on_fork = live_fork,
@@ -403,12 +406,14 @@ static int start_capture_at(struct daemon *d, enum pd_capture_mode mode, enum pd
 	snprintf(d->reason, sizeof(d->reason), "%s", pd_capture_reason(d->capture));
 	snprintf(d->where, sizeof(d->where), "%s", pd_capture_where(d->capture));
 	snprintf(d->functions, sizeof(d->functions), "%s", pd_capture_functions(d->capture));
+	d->preemptions = pd_capture_preemptions(d->capture);
 	d->buffer_kb = pd_capture_buffer_kb(d->capture);
 	pd_notice("capture %s in %s, %u KiB per CPU, trace clock mono: %s",
 		  pd_capture_mode_name(d->mode), d->where, d->buffer_kb, d->reason);
 	if (d->mode == PD_CAPTURE_GRAPH)
-		pd_info("graph functions (detail %s%s): %s", pd_detail_name(detail),
-			nr_pids ? ", narrowed to pids" : "", d->functions);
+		pd_info("graph functions (detail %s%s): %s; preemptions (sched_switch): %s",
+			pd_detail_name(detail), nr_pids ? ", narrowed to pids" : "", d->functions,
+			d->preemptions ? "recorded" : "off");
 	ret = pd_ingest_live_begin(d->ingest, d->kernel, pd_capture_clock_offset_ns(d->capture),
 				   err, sizeof(err));
 	if (ret)
@@ -720,12 +725,13 @@ static void reload(struct daemon *d)
 	NEEDS_RESTART(instance, "instance");
 #undef NEEDS_RESTART
 	if (n.capture != d->cfg.capture || n.detail != d->cfg.detail ||
-	    n.buffer_kb != d->cfg.buffer_kb) {
+	    n.buffer_kb != d->cfg.buffer_kb || n.preemptions != d->cfg.preemptions) {
 		/* the capture is rebuilt: tracefs restored, then set up anew */
 		d->cfg.capture = n.capture;
 		d->cfg.detail = n.detail;
 		d->cfg.buffer_kb = n.buffer_kb;
 		d->cfg.force = n.force;
+		d->cfg.preemptions = n.preemptions;
 		pd_notice("reload: capture %s, detail %s: restarting capture",
 			  pd_capture_mode_name(n.capture), pd_detail_name(n.detail));
 		stop_capture(d);

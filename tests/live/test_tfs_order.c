@@ -297,6 +297,20 @@ static void test_repair(const char *dir)
 	free(p);
 }
 
+/* --preemptions=no: the plan enables no sched_switch at all */
+static void test_no_preemptions(void)
+{
+	struct pd_plan_in in = {.detail = PD_DETAIL_FORK, .traceable = yes, .buffer_kb = 1024};
+	struct pd_plan *p = calloc(1, sizeof(*p));
+	char err[256];
+
+	CHECK(p && !pd_plan_graph(&in, p, err, sizeof(err)));
+	CHECK(!p->sched_switch);
+	for (int i = 0; i < p->nr; i++)
+		CHECK(!strstr(p->step[i].rel, "sched_switch"));
+	free(p);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/ptescoped-order-XXXXXX", cmd[600];
@@ -309,6 +323,7 @@ int main(void)
 	test_cycles(dir);
 	test_takeover(dir);
 	test_repair(dir);
+	test_no_preemptions();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd))
 		fprintf(stderr, "could not remove %s\n", dir);
