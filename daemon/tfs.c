@@ -639,128 +639,155 @@ static bool pid_is_ptescoped(int pid)
 	return !strcmp(comm, "ptescoped");
 }
 
-int pd_tfs_repair(struct pd_tfs *t, const char *instance, char *msg, size_t msglen)
-{
-	char *line = NULL, *buf = NULL, boot[64] = "", inst[80] = "";
-	size_t cap = 0;
-	int pid = 0, repaired = 0, ret = 0;
-	FILE *f;
+struct state_header {
+	char boot[64], inst[80];
+	int pid;
+};
 
-	msg[0] = 0;
-	f = fopen(t->state, "re");
-	if (!f) {
-		if (errno != ENOENT) {
-			snprintf(msg, msglen, "cannot read the state file %s: %s", t->state,
-				 strerror(errno));
-			return -errno;
-		}
-		goto leftover;
-	}
-	buf = malloc(MAX_VALUE);
-	if (!buf) {
-		fclose(f);
-		return -ENOMEM;
-	}
+/* The state file's header lines (magic, boot, pid, instance). 0 or -EINVAL. */
+static int read_state_header(FILE *f, struct state_header *h)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	int ret = 0;
+
+	*h = (struct state_header){0};
 	if (getline(&line, &cap, f) < 0 || strncmp(line, STATE_MAGIC, strlen(STATE_MAGIC))) {
-		snprintf(msg, msglen, "%s is not a ptescoped state file; remove it", t->state);
 		ret = -EINVAL;
 		goto out;
 	}
-	/* first pass: the header lines */
 	while (getline(&line, &cap, f) > 0) {
 		line[strcspn(line, "\n")] = 0;
 		if (!strncmp(line, "boot ", 5))
-			snprintf(boot, sizeof(boot), "%s", line + 5);
+			snprintf(h->boot, sizeof(h->boot), "%s", line + 5);
 		else if (!strncmp(line, "pid ", 4))
-			pid = (int)strtol(line + 4, NULL, 10);
+			h->pid = (int)strtol(line + 4, NULL, 10);
 		else if (!strncmp(line, "instance ", 9))
-			snprintf(inst, sizeof(inst), "%s", line + 9);
-	}
-	if (strcmp(boot, t->boot_id[0] ? t->boot_id : "-")) {
-		/* saved before a reboot: tracefs has been fresh since */
-		unlink(t->state);
-		snprintf(msg, msglen, "dropped the state file of an earlier boot");
-		goto out;
-	}
-	if (pid_is_ptescoped(pid) && !kill(pid, 0)) {
-		snprintf(msg, msglen,
-			 "tracefs is owned by ptescoped pid %d, still running (state file %s)", pid,
-			 t->state);
-		ret = -EBUSY;
-		goto out;
-	}
-	/* second pass: restore files in the safe order, as pd_tfs_restore does */
-	{
-		char *rels[MAX_SAVED] = {0}, *vals[MAX_SAVED] = {0};
-		size_t nr = 0;
-
-		rewind(f);
-		while (getline(&line, &cap, f) > 0 && nr < MAX_SAVED) {
-			char *sp;
-
-			line[strcspn(line, "\n")] = 0;
-			if (strncmp(line, "file ", 5) || !(sp = strchr(line + 5, ' ')))
-				continue;
-			*sp = 0;
-			if (unhex(sp + 1, buf, MAX_VALUE))
-				continue;
-			rels[nr] = strdup(line + 5);
-			vals[nr] = strdup(buf);
-			if (!rels[nr] || !vals[nr]) {
-				free(rels[nr]);
-				free(vals[nr]);
-				break;
-			}
-			nr++;
-		}
-		ret = put_back_all(t, rels, vals, nr, msg, msglen);
-		repaired += (int)nr;
-		for (size_t i = 0; i < nr; i++) {
-			free(rels[i]);
-			free(vals[i]);
-		}
-	}
-	if (inst[0]) {
-		int r = remove_instance(t, inst);
-
-		if (r && !ret) {
-			ret = r;
-			snprintf(msg, msglen, "cannot remove the leftover instance %s: %s", inst,
-				 strerror(-r));
-		}
-		repaired += !r;
-	}
-	if (!ret) {
-		unlink(t->state);
-		snprintf(msg, msglen,
-			 "repaired a setup left by ptescoped pid %d: %d file(s) restored%s", pid,
-			 repaired - (inst[0] ? 1 : 0), inst[0] ? ", instance removed" : "");
+			snprintf(h->inst, sizeof(h->inst), "%s", line + 9);
 	}
 out:
 	free(line);
-	free(buf);
-	fclose(f);
-	if (ret || !instance)
-		return ret ? ret : repaired;
-leftover:
-	/* an instance of our name with no state file: ours, left by a run that died young */
-	if (instance && strcmp(instance, inst)) {
-		char p[PATH_MAX];
-		int n = snprintf(p, sizeof(p), "%s/instances/%s", t->dir, instance);
+	return ret;
+}
 
-		if (n > 0 && (size_t)n < sizeof(p) && !access(p, F_OK)) {
-			int r = remove_instance(t, instance);
+/* Writes back the state file's saved files in the safe order. Returns how
+ * many it read (all tried) or -errno with @msg. */
+static int restore_state_files(struct pd_tfs *t, FILE *f, char *msg, size_t msglen)
+{
+	char *rels[MAX_SAVED] = {0}, *vals[MAX_SAVED] = {0}, *line = NULL, *buf = malloc(MAX_VALUE);
+	size_t cap = 0, nr = 0;
+	int ret;
 
-			if (r) {
-				snprintf(msg, msglen, "cannot remove the leftover instance %s: %s",
-					 p, strerror(-r));
-				return r;
-			}
-			repaired++;
-			snprintf(msg, msglen, "removed the leftover instance %s", p);
+	if (!buf)
+		return -ENOMEM;
+	rewind(f);
+	while (getline(&line, &cap, f) > 0 && nr < MAX_SAVED) {
+		char *sp;
+
+		line[strcspn(line, "\n")] = 0;
+		if (strncmp(line, "file ", 5) || !(sp = strchr(line + 5, ' ')))
+			continue;
+		*sp = 0;
+		if (unhex(sp + 1, buf, MAX_VALUE))
+			continue;
+		rels[nr] = strdup(line + 5);
+		vals[nr] = strdup(buf);
+		if (!rels[nr] || !vals[nr]) {
+			free(rels[nr]);
+			free(vals[nr]);
+			break;
 		}
+		nr++;
 	}
-	return repaired;
+	ret = put_back_all(t, rels, vals, nr, msg, msglen);
+	for (size_t i = 0; i < nr; i++) {
+		free(rels[i]);
+		free(vals[i]);
+	}
+	free(line);
+	free(buf);
+	return ret ? ret : (int)nr;
+}
+
+/* Repairs from an open state file; its instance name in @inst. Returns the
+ * number of things repaired or -errno, with @msg. */
+static int repair_from_state(struct pd_tfs *t, FILE *f, char *inst, size_t instlen, char *msg,
+			     size_t msglen)
+{
+	struct state_header h;
+	int files, r;
+
+	if (read_state_header(f, &h)) {
+		snprintf(msg, msglen, "%s is not a ptescoped state file; remove it", t->state);
+		return -EINVAL;
+	}
+	snprintf(inst, instlen, "%s", h.inst);
+	if (strcmp(h.boot, t->boot_id[0] ? t->boot_id : "-")) {
+		/* saved before a reboot: tracefs has been fresh since */
+		unlink(t->state);
+		snprintf(msg, msglen, "dropped the state file of an earlier boot");
+		return 0;
+	}
+	if (pid_is_ptescoped(h.pid) && !kill(h.pid, 0)) {
+		snprintf(msg, msglen,
+			 "tracefs is owned by ptescoped pid %d, still running (state file %s)", h.pid,
+			 t->state);
+		return -EBUSY;
+	}
+	/* the instance goes even when a file could not be restored */
+	files = restore_state_files(t, f, msg, msglen);
+	if (h.inst[0] && (r = remove_instance(t, h.inst)) && files >= 0) {
+		snprintf(msg, msglen, "cannot remove the leftover instance %s: %s", h.inst,
+			 strerror(-r));
+		return r;
+	}
+	if (files < 0)
+		return files;
+	unlink(t->state);
+	snprintf(msg, msglen, "repaired a setup left by ptescoped pid %d: %d file(s) restored%s",
+		 h.pid, files, h.inst[0] ? ", instance removed" : "");
+	return files + (h.inst[0] ? 1 : 0);
+}
+
+/* An instance of our name with no state file: ours, left by a run that died
+ * young. Returns 1 when removed, 0 when there is none, or -errno. */
+static int remove_leftover_instance(struct pd_tfs *t, const char *instance, char *msg,
+				    size_t msglen)
+{
+	char p[PATH_MAX];
+	int r, n = snprintf(p, sizeof(p), "%s/instances/%s", t->dir, instance);
+
+	if (n <= 0 || (size_t)n >= sizeof(p) || access(p, F_OK))
+		return 0;
+	if ((r = remove_instance(t, instance))) {
+		snprintf(msg, msglen, "cannot remove the leftover instance %s: %s", p, strerror(-r));
+		return r;
+	}
+	snprintf(msg, msglen, "removed the leftover instance %s", p);
+	return 1;
+}
+
+int pd_tfs_repair(struct pd_tfs *t, const char *instance, char *msg, size_t msglen)
+{
+	char inst[80] = "";
+	int repaired = 0, r;
+	FILE *f;
+
+	msg[0] = 0;
+	if ((f = fopen(t->state, "re"))) {
+		repaired = repair_from_state(t, f, inst, sizeof(inst), msg, msglen);
+		fclose(f);
+		if (repaired < 0)
+			return repaired;
+	} else if (errno != ENOENT) {
+		r = -errno;
+		snprintf(msg, msglen, "cannot read the state file %s: %s", t->state, strerror(errno));
+		return r;
+	}
+	if (!instance || !strcmp(instance, inst))
+		return repaired;
+	r = remove_leftover_instance(t, instance, msg, msglen);
+	return r < 0 ? r : repaired + r;
 }
 
 int pd_tfs_check_top_free(struct pd_tfs *t, char *what, size_t len)
