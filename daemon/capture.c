@@ -741,12 +741,90 @@ static void log_write(void *ctx, const char *rel, const char *value, bool append
 		 (int)strcspn(value, "\n"), value, result ? ": " : "", result ? strerror(-result) : "");
 }
 
+/* Sets up the requested mode (auto: graph, else syscall) and says why in
+ * c->reason. 0 or -errno with @err; tracefs is restored by the caller. */
+static int choose_mode(struct pd_capture *c, char *err, size_t errlen)
+{
+	const struct pd_capture_opts *o = &c->o;
+	bool is_auto = o->mode == PD_CAPTURE_AUTO;
+	char why[512] = "", msg[512];
+	size_t n = strlen(c->reason);
+	int ret;
+
+	if (o->mode == PD_CAPTURE_GRAPH || is_auto) {
+		c->mode = PD_CAPTURE_GRAPH;
+		c->buffer_kb = o->buffer_kb ? o->buffer_kb : default_buffer_kb(c->mode, o->detail);
+		if (!(ret = try_graph(c, why, sizeof(why)))) {
+			snprintf(c->reason + n, sizeof(c->reason) - n,
+				 "%s: function_graph rooted at %s (%s)",
+				 is_auto ? "auto chose graph" : "graph requested", c->funcs[0],
+				 c->where);
+			return 0;
+		}
+		pd_tfs_restore(c->tfs, msg, sizeof(msg));
+		if (!is_auto) {
+			snprintf(err, errlen, "graph capture: %s", why);
+			return ret;
+		}
+		c->nr_funcs = 0;
+		pd_ksyms_free(c->ksyms);
+		c->ksyms = NULL;
+		c->functions[0] = 0;
+	}
+	c->mode = PD_CAPTURE_SYSCALL;
+	c->buffer_kb = o->buffer_kb ? o->buffer_kb : default_buffer_kb(c->mode, o->detail);
+	if ((ret = try_syscall(c, msg, sizeof(msg)))) {
+		if (is_auto)
+			snprintf(err, errlen, "no capture mode works: graph: %s; syscall: %s", why,
+				 msg);
+		else
+			snprintf(err, errlen, "syscall capture: %s", msg);
+		return ret;
+	}
+	snprintf(c->reason + n, sizeof(c->reason) - n, "%s%s",
+		 is_auto ? "auto chose syscall: graph unavailable: " : "syscall requested",
+		 is_auto ? why : "");
+	return 0;
+}
+
+/* Once tracefs is set up: formats, buffers, the consumer, a clean buffer,
+ * tracing on. 0 or -errno with @err. */
+static int begin_reading(struct pd_capture *c, char *err, size_t errlen)
+{
+	int ret;
+
+	c->clock_offset_ns = wall_minus_mono_ns();
+	if ((ret = load_events(c, err, errlen)) || (ret = open_cpus(c, err, errlen)))
+		return ret;
+	if (c->mode == PD_CAPTURE_GRAPH) {
+		struct recon_opts ro = {.on_fork = count_fork, .ctx = c, .caps_known = true,
+					.caps = graph_caps(c)};
+
+		ret = recon_new(&ro, &c->recon);
+	} else {
+		ret = pd_sysfork_new(count_fork, c, mono_ns(), 1000000000ull, &c->sysfork);
+	}
+	if (ret) {
+		snprintf(err, errlen, "out of memory");
+		return ret;
+	}
+	/* start clean: what an earlier run left in our buffer is not ours to count */
+	if ((ret = pd_tfs_write(c->tfs, "trace", "", err, errlen)))
+		return ret;
+	for (int i = 0; i < c->nr_cpus; i++) {
+		read_cpu_stats(c, &c->cpus[i]);
+		c->cpus[i].base_overrun = c->cpus[i].overrun;
+		c->cpus[i].base_dropped = c->cpus[i].dropped;
+	}
+	return pd_tfs_write(c->tfs, "tracing_on", "1", err, errlen);
+}
+
 int pd_capture_start(const struct pd_capture_opts *o, struct pd_capture **out, char *err,
 		     size_t errlen)
 {
 	struct pd_capture *c = calloc(1, sizeof(*c));
-	char why[512] = "", msg[512];
 	const char *dir;
+	char msg[512];
 	int ret;
 
 	err[0] = 0;
@@ -774,68 +852,7 @@ int pd_capture_start(const struct pd_capture_opts *o, struct pd_capture **out, c
 	}
 	if (msg[0])
 		snprintf(c->reason, sizeof(c->reason), "%s; ", msg); /* main logs it */
-
-	if (o->mode == PD_CAPTURE_GRAPH || o->mode == PD_CAPTURE_AUTO) {
-		c->mode = PD_CAPTURE_GRAPH;
-		c->buffer_kb = o->buffer_kb ? o->buffer_kb : default_buffer_kb(c->mode, o->detail);
-		ret = try_graph(c, why, sizeof(why));
-		if (!ret) {
-			snprintf(c->reason + strlen(c->reason), sizeof(c->reason) - strlen(c->reason),
-				 "%s: function_graph rooted at %s (%s)",
-				 o->mode == PD_CAPTURE_AUTO ? "auto chose graph" : "graph requested",
-				 c->funcs[0], c->where);
-			goto ready;
-		}
-		pd_tfs_restore(c->tfs, msg, sizeof(msg));
-		if (o->mode == PD_CAPTURE_GRAPH) {
-			snprintf(err, errlen, "graph capture: %s", why);
-			goto fail;
-		}
-		c->nr_funcs = 0;
-		pd_ksyms_free(c->ksyms);
-		c->ksyms = NULL;
-		c->functions[0] = 0;
-	}
-	c->mode = PD_CAPTURE_SYSCALL;
-	c->buffer_kb = o->buffer_kb ? o->buffer_kb : default_buffer_kb(c->mode, o->detail);
-	ret = try_syscall(c, msg, sizeof(msg));
-	if (ret) {
-		if (o->mode == PD_CAPTURE_AUTO)
-			snprintf(err, errlen, "no capture mode works: graph: %s; syscall: %s", why,
-				 msg);
-		else
-			snprintf(err, errlen, "syscall capture: %s", msg);
-		goto fail;
-	}
-	snprintf(c->reason + strlen(c->reason), sizeof(c->reason) - strlen(c->reason), "%s%s",
-		 o->mode == PD_CAPTURE_AUTO ? "auto chose syscall: graph unavailable: "
-					    : "syscall requested",
-		 o->mode == PD_CAPTURE_AUTO ? why : "");
-ready:
-	c->clock_offset_ns = wall_minus_mono_ns();
-	if ((ret = load_events(c, err, errlen)) || (ret = open_cpus(c, err, errlen)))
-		goto fail;
-	if (c->mode == PD_CAPTURE_GRAPH) {
-		struct recon_opts ro = {.on_fork = count_fork, .ctx = c, .caps_known = true,
-					.caps = graph_caps(c)};
-
-		ret = recon_new(&ro, &c->recon);
-	} else {
-		ret = pd_sysfork_new(count_fork, c, mono_ns(), 1000000000ull, &c->sysfork);
-	}
-	if (ret) {
-		snprintf(err, errlen, "out of memory");
-		goto fail;
-	}
-	/* start clean: what an earlier run left in our buffer is not ours to count */
-	if ((ret = pd_tfs_write(c->tfs, "trace", "", err, errlen)))
-		goto fail;
-	for (int i = 0; i < c->nr_cpus; i++) {
-		read_cpu_stats(c, &c->cpus[i]);
-		c->cpus[i].base_overrun = c->cpus[i].overrun;
-		c->cpus[i].base_dropped = c->cpus[i].dropped;
-	}
-	if ((ret = pd_tfs_write(c->tfs, "tracing_on", "1", err, errlen)))
+	if ((ret = choose_mode(c, err, errlen)) || (ret = begin_reading(c, err, errlen)))
 		goto fail;
 	*out = c;
 	return 0;
