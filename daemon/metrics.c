@@ -347,10 +347,11 @@ static void render_investigations(struct pd_metrics *m, struct out *o)
 			   pd_inv_refusal_name((enum pd_inv_refusal)i), m->inv.refused[i]);
 }
 
-static void render_locked(struct pd_metrics *m, struct out *o)
+/* Build, capture state, investigations, events and flags. */
+static void render_status(struct pd_metrics *m, struct out *o)
 {
-	char esc[96], labels[160];
-	size_t g, i;
+	char esc[96];
+	size_t i;
 	int p;
 
 	out_printf(o,
@@ -390,6 +391,13 @@ static void render_locked(struct pd_metrics *m, struct out *o)
 	for (p = 0; p < PT_FORK_FLAG_COUNT; p++)
 		out_printf(o, "ptescope_forks_flagged_total{flag=\"%s\"} %" PRIu64 "\n",
 			   pt_fork_flag_names[p], m->flagged[p]);
+}
+
+/* Per-comm counters. */
+static void render_counters(struct pd_metrics *m, struct out *o)
+{
+	char esc[96];
+	size_t g;
 
 #define COUNTER(metric, help, field)                                                               \
 	do {                                                                                       \
@@ -411,54 +419,57 @@ static void render_locked(struct pd_metrics *m, struct out *o)
 	COUNTER("ptescope_ptes_copied_total", "Present PTEs copied (complete forks).", ptes);
 	COUNTER("ptescope_pte_passes_total", "PTE lock passes (complete forks).", passes);
 #undef COUNTER
+}
 
-	out_printf(o, "# HELP ptescope_fork_duration_seconds Duration of the outermost traced "
-		      "fork-path call (complete forks).\n"
-		      "# TYPE ptescope_fork_duration_seconds histogram\n");
-	for (g = 0; g < m->nr_group; g++) {
+/* One histogram per comm group, labelled comm="...". */
+static void render_comm_hist(struct pd_metrics *m, struct out *o, const char *name,
+			     const char *help, enum hist_kind k, const double *bounds, size_t nb)
+{
+	char esc[96], labels[160];
+
+	out_printf(o, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+	for (size_t g = 0; g < m->nr_group; g++) {
 		snprintf(labels, sizeof(labels), "comm=\"%s\"",
 			 label_escape(m->group[g].name, esc, sizeof(esc)));
-		render_hist(o, "ptescope_fork_duration_seconds", labels, &m->group[g].h[H_FORK],
-			    dur_bounds_s, NR_DUR_BOUNDS);
+		render_hist(o, name, labels, &m->group[g].h[k], bounds, nb);
 	}
+}
+
+static void render_hists(struct pd_metrics *m, struct out *o)
+{
+	char esc[96], labels[160];
+
+	render_comm_hist(m, o, "ptescope_fork_duration_seconds",
+			 "Duration of the outermost traced fork-path call (complete forks).", H_FORK,
+			 dur_bounds_s, NR_DUR_BOUNDS);
 	out_printf(o, "# HELP ptescope_fork_phase_duration_seconds Duration of each fork phase "
 		      "(complete forks).\n"
 		      "# TYPE ptescope_fork_phase_duration_seconds histogram\n");
-	for (g = 0; g < m->nr_group; g++)
-		for (p = 0; p < PT_PHASE_COUNT; p++) {
+	for (size_t g = 0; g < m->nr_group; g++)
+		for (int p = 0; p < PT_PHASE_COUNT; p++) {
 			snprintf(labels, sizeof(labels), "comm=\"%s\",phase=\"%s\"",
 				 label_escape(m->group[g].name, esc, sizeof(esc)),
 				 pt_phase_name((enum pt_phase)p));
 			render_hist(o, "ptescope_fork_phase_duration_seconds", labels,
 				    &m->group[g].h[H_PHASE0 + p], dur_bounds_s, NR_DUR_BOUNDS);
 		}
-	out_printf(
-	    o, "# HELP ptescope_pte_lock_hold_seconds How long one pass held the two PTE locks.\n"
-	       "# TYPE ptescope_pte_lock_hold_seconds histogram\n");
-	for (g = 0; g < m->nr_group; g++) {
-		snprintf(labels, sizeof(labels), "comm=\"%s\"",
-			 label_escape(m->group[g].name, esc, sizeof(esc)));
-		render_hist(o, "ptescope_pte_lock_hold_seconds", labels,
-			    &m->group[g].h[H_PASS_HOLD], hold_bounds_s, NR_HOLD_BOUNDS);
-	}
-	out_printf(o, "# HELP ptescope_fork_copy_offcpu_seconds Time the forking task spent "
-		      "preempted while copying page tables (complete forks).\n"
-		      "# TYPE ptescope_fork_copy_offcpu_seconds histogram\n");
-	for (g = 0; g < m->nr_group; g++) {
-		snprintf(labels, sizeof(labels), "comm=\"%s\"",
-			 label_escape(m->group[g].name, esc, sizeof(esc)));
-		render_hist(o, "ptescope_fork_copy_offcpu_seconds", labels, &m->group[g].h[H_OFFCPU],
-			    dur_bounds_s, NR_DUR_BOUNDS);
-	}
-	out_printf(
-	    o, "# HELP ptescope_fork_max_lock_hold_seconds Longest PTE lock hold of each fork.\n"
-	       "# TYPE ptescope_fork_max_lock_hold_seconds histogram\n");
-	for (g = 0; g < m->nr_group; g++) {
-		snprintf(labels, sizeof(labels), "comm=\"%s\"",
-			 label_escape(m->group[g].name, esc, sizeof(esc)));
-		render_hist(o, "ptescope_fork_max_lock_hold_seconds", labels,
-			    &m->group[g].h[H_MAX_HOLD], hold_bounds_s, NR_HOLD_BOUNDS);
-	}
+	render_comm_hist(m, o, "ptescope_pte_lock_hold_seconds",
+			 "How long one pass held the two PTE locks.", H_PASS_HOLD, hold_bounds_s,
+			 NR_HOLD_BOUNDS);
+	render_comm_hist(m, o, "ptescope_fork_copy_offcpu_seconds",
+			 "Time the forking task spent preempted while copying page tables "
+			 "(complete forks).",
+			 H_OFFCPU, dur_bounds_s, NR_DUR_BOUNDS);
+	render_comm_hist(m, o, "ptescope_fork_max_lock_hold_seconds",
+			 "Longest PTE lock hold of each fork.", H_MAX_HOLD, hold_bounds_s,
+			 NR_HOLD_BOUNDS);
+}
+
+static void render_locked(struct pd_metrics *m, struct out *o)
+{
+	render_status(m, o);
+	render_counters(m, o);
+	render_hists(m, o);
 }
 
 int pd_metrics_render(struct pd_metrics *m, char **buf, size_t *len)

@@ -773,13 +773,85 @@ static void reload(struct daemon *d)
 
 /* ------------------------------------------------------------------- main */
 
+/* Reads one signal: true when it asks to stop (SIGTERM, SIGINT); SIGHUP reloads. */
+static bool on_signal(struct daemon *d, int sfd)
+{
+	struct signalfd_siginfo si;
+
+	if (read(sfd, &si, sizeof(si)) != sizeof(si))
+		return false;
+	if (si.ssi_signo == SIGHUP) {
+		pd_info("SIGHUP: reloading %s",
+			d->cfg.config_path ? d->cfg.config_path : "(no config file)");
+		reload(d);
+		return false;
+	}
+	pd_info("%s: stopping", strsignal((int)si.ssi_signo));
+	return true;
+}
+
+struct tick_times {
+	uint64_t wd_usec, last_flush, last_wd, last_ret;
+};
+
+/* --exit-after-replay: true once every replay is done (@ret: their result). */
+static bool replays_done(struct daemon *d, int *ret)
+{
+	struct pd_ingest_counts ic;
+
+	pd_ingest_get_counts(d->ingest, &ic);
+	if (ic.replays_queued)
+		return false;
+	pd_info("replays done: %llu stored, %llu skipped, %llu failed",
+		(unsigned long long)ic.replays_done, (unsigned long long)ic.replays_skipped,
+		(unsigned long long)ic.replays_failed);
+	*ret = ic.replays_failed ? -EIO : 0;
+	return true;
+}
+
+/* One timer tick: read the buffers, then what is due (status and commit once
+ * a second, retention once an hour, the watchdog). True when the loop must
+ * end, with the result in @ret. */
+static bool tick(struct daemon *d, struct tick_times *tt, int *ret)
+{
+	char err[1024];
+	uint64_t now;
+
+	if (d->capture && (*ret = pd_capture_poll(d->capture, err, sizeof(err)))) {
+		pd_err("capture failed: %s", err);
+		set_capture_health(d, false);
+		return true;
+	}
+	inv_tick(d);
+	now = mono_ns();
+	if (now - tt->last_flush >= 1000000000ull) {
+		/* status and counters once a second: the tick stays cheap when idle */
+		snapshot(d);
+		tt->last_flush = now;
+		if ((*ret = pd_ingest_flush(d->ingest, err, sizeof(err)))) {
+			pd_err("database %s: %s", d->cfg.db_path, err);
+			return true;
+		}
+	}
+	if (now - tt->last_ret >= 3600ull * 1000000000ull) {
+		tt->last_ret = now;
+		if (pd_ingest_retention(d->ingest, err, sizeof(err)))
+			pd_warn("retention: %s", err);
+	}
+	if (tt->wd_usec && now - tt->last_wd >= tt->wd_usec * 1000 / 2) {
+		tt->last_wd = now;
+		sd_notify(0, "WATCHDOG=1");
+	}
+	return d->cfg.exit_after_replay && replays_done(d, ret);
+}
+
 static int run(struct daemon *d, int sfd)
 {
-	uint64_t wd_usec = 0, last_flush = mono_ns(), last_wd = 0, last_ret = mono_ns();
+	struct tick_times tt = {.last_flush = mono_ns(), .last_ret = mono_ns()};
 	struct itimerspec its = {0};
 	int tfd, ret = 0;
 
-	sd_watchdog_enabled(0, &wd_usec);
+	sd_watchdog_enabled(0, &tt.wd_usec);
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (tfd < 0) {
 		pd_err("timerfd: %s", strerror(errno));
@@ -793,8 +865,7 @@ static int run(struct daemon *d, int sfd)
 		struct pollfd p[3] = {{.fd = sfd, .events = POLLIN},
 				      {.fd = tfd, .events = POLLIN},
 				      {.fd = d->slot.efd, .events = POLLIN}};
-		char err[1024];
-		uint64_t now;
+		uint64_t ticks;
 
 		if (poll(p, 3, -1) < 0) {
 			if (errno == EINTR)
@@ -803,68 +874,15 @@ static int run(struct daemon *d, int sfd)
 			pd_err("poll: %s", strerror(errno));
 			break;
 		}
-		if (p[0].revents & POLLIN) {
-			struct signalfd_siginfo si;
-
-			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
-				if (si.ssi_signo == SIGHUP) {
-					pd_info("SIGHUP: reloading %s",
-						d->cfg.config_path ? d->cfg.config_path
-								   : "(no config file)");
-					reload(d);
-				} else {
-					pd_info("%s: stopping", strsignal((int)si.ssi_signo));
-					break;
-				}
-			}
-		}
+		if ((p[0].revents & POLLIN) && on_signal(d, sfd))
+			break;
 		if (p[2].revents & POLLIN)
 			inv_serve_slot(d);
 		if (!(p[1].revents & POLLIN))
 			continue;
-		{
-			uint64_t ticks;
-
-			(void)!read(tfd, &ticks, sizeof(ticks));
-		}
-		if (d->capture && (ret = pd_capture_poll(d->capture, err, sizeof(err)))) {
-			pd_err("capture failed: %s", err);
-			set_capture_health(d, false);
+		(void)!read(tfd, &ticks, sizeof(ticks));
+		if (tick(d, &tt, &ret))
 			break;
-		}
-		inv_tick(d);
-		now = mono_ns();
-		if (now - last_flush >= 1000000000ull) {
-			/* status and counters once a second: the tick stays cheap when idle */
-			snapshot(d);
-			last_flush = now;
-			if ((ret = pd_ingest_flush(d->ingest, err, sizeof(err)))) {
-				pd_err("database %s: %s", d->cfg.db_path, err);
-				break;
-			}
-		}
-		if (now - last_ret >= 3600ull * 1000000000ull) {
-			last_ret = now;
-			if (pd_ingest_retention(d->ingest, err, sizeof(err)))
-				pd_warn("retention: %s", err);
-		}
-		if (wd_usec && now - last_wd >= wd_usec * 1000 / 2) {
-			last_wd = now;
-			sd_notify(0, "WATCHDOG=1");
-		}
-		if (d->cfg.exit_after_replay) {
-			struct pd_ingest_counts ic;
-
-			pd_ingest_get_counts(d->ingest, &ic);
-			if (!ic.replays_queued) {
-				pd_info("replays done: %llu stored, %llu skipped, %llu failed",
-					(unsigned long long)ic.replays_done,
-					(unsigned long long)ic.replays_skipped,
-					(unsigned long long)ic.replays_failed);
-				ret = ic.replays_failed ? -EIO : 0;
-				break;
-			}
-		}
 	}
 	close(tfd);
 	return ret;
@@ -895,13 +913,177 @@ static int make_parent_dirs(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/* Locks, the investigation state and its hand-over slot, start times. 0 or -errno. */
+static int daemon_init(struct daemon *d)
+{
+	struct pd_inv_policy pol;
+	struct utsname u;
+
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_mutex_init(&d->slot.serial, NULL);
+	pthread_mutex_init(&d->slot.lock, NULL);
+	pthread_cond_init(&d->slot.cond, NULL);
+	d->detail = d->cfg.detail;
+	pd_inv_policy_from_config(&d->cfg, &pol);
+	pd_inv_init(&d->inv, &pol);
+	d->slot.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (d->slot.efd < 0) {
+		pd_err("eventfd: %s", strerror(errno));
+		return -errno;
+	}
+	d->start_mono_ns = mono_ns();
+	d->start_wall_ns = store_now_ns();
+	if (!uname(&u))
+		snprintf(d->kernel, sizeof(d->kernel), "%s", u.release);
+	return 0;
+}
+
+/* Signals are read from a signalfd; they are blocked before any thread exists. */
+static int signals_fd(void)
+{
+	sigset_t mask;
+	int sfd;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0)
+		pd_err("signalfd: %s", strerror(errno));
+	return sfd;
+}
+
+/* The state directories, the metrics (with their comm allow-list) and the store. */
+static int open_sinks(struct daemon *d, char ***comms, size_t *nr_comms)
+{
+	struct pd_metrics_opts mo = {0};
+	struct pd_ingest_opts io = {.db_path = d->cfg.db_path,
+				    .sync_full = d->cfg.db_sync_full,
+				    .retention_days = d->cfg.retention_days,
+				    .max_db_bytes = d->cfg.max_db_mb * 1024 * 1024,
+				    .slow_fork_ns = d->cfg.slow_fork_us * 1000};
+	char err[1024];
+	int ret;
+
+	if ((ret = make_parent_dirs(d->cfg.db_path, err, sizeof(err))) ||
+	    (ret = make_parent_dirs(d->cfg.state_file, err, sizeof(err)))) {
+		pd_err("%s", err);
+		return ret;
+	}
+	if (split_comms(d->cfg.comm_allow, comms, nr_comms)) {
+		pd_err("out of memory");
+		return -ENOMEM;
+	}
+	mo.comm_allow = (const char *const *)*comms;
+	mo.nr_comm_allow = *nr_comms;
+	if (pd_metrics_new(&mo, &d->metrics)) {
+		pd_err("out of memory");
+		return -ENOMEM;
+	}
+	io.metrics = d->metrics;
+	if ((ret = pd_ingest_open(&io, &d->ingest, err, sizeof(err)))) {
+		pd_err("database %s: %s", d->cfg.db_path, err);
+		return ret;
+	}
+	if (pd_ingest_retention(d->ingest, err, sizeof(err)))
+		pd_warn("retention: %s", err);
+	return 0;
+}
+
+static int start_http(struct daemon *d)
+{
+	struct pd_http_config hc = {.listen = d->cfg.listen,
+				    .db_path = d->cfg.db_path,
+				    .web_root = d->cfg.web_root,
+				    .token_file = d->cfg.token_file,
+				    .max_upload_bytes = d->cfg.max_upload_mb << 20,
+				    /* connection limits: the HTTP layer's defaults */
+				    .timeout_s = 30,
+				    .threads = 2};
+	struct pd_core core = {.ctx = d,
+			       .status = core_status,
+			       .submit_replay = core_submit_replay,
+			       .healthy = core_healthy,
+			       .investigate = core_investigate,
+			       .end_investigation = core_end_investigation,
+			       .investigations = core_investigations};
+	char err[1024];
+	int ret = pd_http_start(&hc, &core, d->metrics, &d->http, err, sizeof(err));
+
+	if (ret)
+		pd_err("HTTP listener %s: %s", d->cfg.listen, err);
+	return ret;
+}
+
+static int queue_replays(struct daemon *d)
+{
+	char err[1024];
+
+	for (size_t i = 0; i < d->cfg.nr_replay; i++) {
+		int ret = pd_ingest_submit_replay(d->ingest, d->cfg.replay[i], NULL, false, NULL,
+						  err, sizeof(err));
+
+		if (ret) {
+			pd_err("replay %s: %s", d->cfg.replay[i], err);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+static void announce_ready(struct daemon *d)
+{
+	pthread_mutex_lock(&d->lock);
+	d->ready = true;
+	pthread_mutex_unlock(&d->lock);
+	sd_notifyf(0, "READY=1\nSTATUS=capture %s, listening on %s",
+		   pd_capture_mode_name(d->mode), d->cfg.listen);
+	pd_info("ready: capture %s, database %s, listening on %s", pd_capture_mode_name(d->mode),
+		d->cfg.db_path, d->cfg.listen);
+}
+
+/* Stops everything in order (tracefs restored); false when something failed. */
+static bool daemon_shutdown(struct daemon *d)
+{
+	char err[1024];
+	bool ok = true;
+
+	sd_notify(0, "STOPPING=1");
+	slot_close(d);
+	pd_http_stop(d->http);
+	if (stop_capture(d))
+		ok = false;
+	if (d->inv.active) {
+		/* not persisted: the next start runs the configured default */
+		pthread_mutex_lock(&d->lock);
+		pd_inv_finish(&d->inv, PD_INV_END_STOP, mono_ns(), store_now_ns(), cpu_ns());
+		pthread_mutex_unlock(&d->lock);
+		pd_info("the active investigation ended with the daemon");
+	}
+	if (d->ingest && pd_ingest_close(d->ingest, err, sizeof(err))) {
+		pd_err("%s", err);
+		ok = false;
+	}
+	pd_metrics_free(d->metrics);
+	free(d->cpus);
+	if (d->slot.efd > 0)
+		close(d->slot.efd);
+	json_decref(d->slot.body);
+	pthread_cond_destroy(&d->slot.cond);
+	pthread_mutex_destroy(&d->slot.lock);
+	pthread_mutex_destroy(&d->slot.serial);
+	pthread_mutex_destroy(&d->lock);
+	return ok;
+}
+
 int main(int argc, char **argv)
 {
 	struct daemon d = {.argc = argc, .argv = argv};
 	char err[1024], **comms = NULL;
 	size_t nr_comms = 0;
-	struct utsname u;
-	sigset_t mask;
 	int sfd = -1, ret, status = 1;
 
 	ret = pd_config_load(&d.cfg, argc, argv, err, sizeof(err));
@@ -913,144 +1095,21 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	pd_log_set_level(d.cfg.log_level);
-	pthread_mutex_init(&d.lock, NULL);
-	pthread_mutex_init(&d.slot.serial, NULL);
-	pthread_mutex_init(&d.slot.lock, NULL);
-	pthread_cond_init(&d.slot.cond, NULL);
-	d.detail = d.cfg.detail;
-	{
-		struct pd_inv_policy pol;
-
-		pd_inv_policy_from_config(&d.cfg, &pol);
-		pd_inv_init(&d.inv, &pol);
-	}
-	d.slot.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (d.slot.efd < 0) {
-		pd_err("eventfd: %s", strerror(errno));
+	if (daemon_init(&d) || (sfd = signals_fd()) < 0 || open_sinks(&d, &comms, &nr_comms))
 		goto out;
-	}
-	d.start_mono_ns = mono_ns();
-	d.start_wall_ns = store_now_ns();
-	if (!uname(&u))
-		snprintf(d.kernel, sizeof(d.kernel), "%s", u.release);
-
-	/* signals are read from a signalfd; block them before any thread exists */
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &mask, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sfd < 0) {
-		pd_err("signalfd: %s", strerror(errno));
-		goto out;
-	}
-
-	if ((ret = make_parent_dirs(d.cfg.db_path, err, sizeof(err))) ||
-	    (ret = make_parent_dirs(d.cfg.state_file, err, sizeof(err)))) {
-		pd_err("%s", err);
-		goto out;
-	}
-	if (split_comms(d.cfg.comm_allow, &comms, &nr_comms)) {
-		pd_err("out of memory");
-		goto out;
-	}
-	{
-		struct pd_metrics_opts mo = {.comm_allow = (const char *const *)comms,
-					     .nr_comm_allow = nr_comms};
-
-		if (pd_metrics_new(&mo, &d.metrics)) {
-			pd_err("out of memory");
-			goto out;
-		}
-	}
-	{
-		struct pd_ingest_opts io = {.db_path = d.cfg.db_path,
-					    .sync_full = d.cfg.db_sync_full,
-					    .retention_days = d.cfg.retention_days,
-					    .max_db_bytes = d.cfg.max_db_mb * 1024 * 1024,
-					    .slow_fork_ns = d.cfg.slow_fork_us * 1000,
-					    .metrics = d.metrics};
-
-		if ((ret = pd_ingest_open(&io, &d.ingest, err, sizeof(err)))) {
-			pd_err("database %s: %s", d.cfg.db_path, err);
-			goto out;
-		}
-	}
-	if (pd_ingest_retention(d.ingest, err, sizeof(err)))
-		pd_warn("retention: %s", err);
-	if ((ret = start_capture(&d)))
+	if (start_capture(&d))
 		goto out;
 	set_capture_health(&d, true);
-	{
-		struct pd_http_config hc = {.listen = d.cfg.listen,
-					    .db_path = d.cfg.db_path,
-					    .web_root = d.cfg.web_root,
-					    .token_file = d.cfg.token_file,
-					    .max_upload_bytes = d.cfg.max_upload_mb << 20,
-					    /* connection limits: the HTTP layer's defaults */
-					    .timeout_s = 30,
-					    .threads = 2};
-		struct pd_core core = {.ctx = &d,
-				       .status = core_status,
-				       .submit_replay = core_submit_replay,
-				       .healthy = core_healthy,
-				       .investigate = core_investigate,
-				       .end_investigation = core_end_investigation,
-				       .investigations = core_investigations};
-
-		if ((ret = pd_http_start(&hc, &core, d.metrics, &d.http, err, sizeof(err)))) {
-			pd_err("HTTP listener %s: %s", d.cfg.listen, err);
-			goto out;
-		}
-	}
-	for (size_t i = 0; i < d.cfg.nr_replay; i++) {
-		if (pd_ingest_submit_replay(d.ingest, d.cfg.replay[i], NULL, false, NULL, err,
-					    sizeof(err))) {
-			pd_err("replay %s: %s", d.cfg.replay[i], err);
-			goto out;
-		}
-	}
-	pthread_mutex_lock(&d.lock);
-	d.ready = true;
-	pthread_mutex_unlock(&d.lock);
-	sd_notifyf(0, "READY=1\nSTATUS=capture %s, listening on %s", pd_capture_mode_name(d.mode),
-		   d.cfg.listen);
-	pd_info("ready: capture %s, database %s, listening on %s", pd_capture_mode_name(d.mode),
-		d.cfg.db_path, d.cfg.listen);
-
-	ret = run(&d, sfd);
-	status = ret ? 1 : 0;
+	if (start_http(&d) || queue_replays(&d))
+		goto out;
+	announce_ready(&d);
+	status = run(&d, sfd) ? 1 : 0;
 out:
-	sd_notify(0, "STOPPING=1");
-	slot_close(&d);
-	pd_http_stop(d.http);
-	if (stop_capture(&d))
+	if (!daemon_shutdown(&d))
 		status = 1;
-	if (d.inv.active) {
-		/* not persisted: the next start runs the configured default */
-		pthread_mutex_lock(&d.lock);
-		pd_inv_finish(&d.inv, PD_INV_END_STOP, mono_ns(), store_now_ns(), cpu_ns());
-		pthread_mutex_unlock(&d.lock);
-		pd_info("the active investigation ended with the daemon");
-	}
-	if (d.ingest && pd_ingest_close(d.ingest, err, sizeof(err))) {
-		pd_err("%s", err);
-		status = 1;
-	}
-	pd_metrics_free(d.metrics);
 	free_comms(comms, nr_comms);
-	free(d.cpus);
 	if (sfd >= 0)
 		close(sfd);
-	if (d.slot.efd > 0)
-		close(d.slot.efd);
-	json_decref(d.slot.body);
-	pthread_cond_destroy(&d.slot.cond);
-	pthread_mutex_destroy(&d.slot.lock);
-	pthread_mutex_destroy(&d.slot.serial);
-	pthread_mutex_destroy(&d.lock);
 	pd_config_free(&d.cfg);
 	return status;
 }
