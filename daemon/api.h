@@ -20,6 +20,7 @@
 
 #include <jansson.h>
 
+#include "config.h"
 #include "fork.h"
 
 /* ---------------------------------------------------------------- metrics */
@@ -46,7 +47,19 @@ void pd_metrics_add_events(struct pd_metrics *m, const char *source, uint64_t re
  * "off"; healthy false when capture failed or stopped unexpectedly. */
 void pd_metrics_set_capture(struct pd_metrics *m, const char *mode, bool healthy);
 
+/* Investigation counters (investigate.h), exported as ptescope_investigation*. */
+struct pd_inv_counters;
+void pd_metrics_set_investigations(struct pd_metrics *m, const struct pd_inv_counters *c);
+
 /* ------------------------------------------------------------------- core */
+
+/* An investigation asked for over HTTP, checked for syntax by the HTTP layer. */
+struct pd_inv_request {
+	enum pd_detail detail; /* section or pte */
+	unsigned duration_s;   /* 0: the configured cap */
+	char comm[16];	       /* "": any */
+	int pid;	       /* -1: none */
+};
 
 /* What the HTTP layer may ask of the core; every callback is thread-safe. */
 struct pd_core {
@@ -62,6 +75,18 @@ struct pd_core {
 			     char *err, size_t errlen);
 	/* Whether the core is up (capture, store and listener ready): /healthz. */
 	bool (*healthy)(void *ctx);
+	/*
+	 * Investigations (NULL: not offered, 503). The HTTP thread never touches
+	 * the capture: start and end are handed to the daemon's main loop, which
+	 * answers once the capture is restarted. Each returns the HTTP status
+	 * (202/200, 400, 404, 409, 503) with *body (new reference: the
+	 * investigation) or a message in @err.
+	 */
+	unsigned (*investigate)(void *ctx, const struct pd_inv_request *req, json_t **body,
+				char *err, size_t errlen);
+	unsigned (*end_investigation)(void *ctx, json_t **body, char *err, size_t errlen);
+	/* {"active", "recent", "budget", "max_s"}: new reference. */
+	json_t *(*investigations)(void *ctx);
 };
 
 /* ------------------------------------------------------------------- http */
@@ -72,7 +97,7 @@ struct pd_http_config {
 	const char *listen;	/* "ADDR:PORT", default "127.0.0.1:9466" */
 	const char *db_path;	/* for read-only connections */
 	const char *web_root;	/* static dashboard files, NULL: none */
-	const char *token_file; /* bearer token for POST /api/v1/replays, NULL: uploads off */
+	const char *token_file; /* bearer token for uploads and investigations, NULL: off */
 	size_t max_upload_bytes;
 	unsigned max_connections, max_per_ip, timeout_s, threads;
 };

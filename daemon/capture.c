@@ -21,12 +21,14 @@
 #include <tracefs/tracefs.h>
 
 #include "capture_plan.h"
+#include "log.h"
 #include "raw_decode.h"
 #include "sysfork.h"
 #include "tfs.h"
 
 #define MAX_QUEUE (1u << 18) /* decoded events waiting per CPU */
 #define SLACK_NS 5000000ull  /* how far behind "now" an empty CPU may still commit */
+#define STATS_EVERY_NS 1000000000ull /* per-CPU stats files read at most this often */
 #define MAX_FUNCS 24
 #define MAX_SYMS 64
 
@@ -85,6 +87,7 @@ struct pd_capture {
 	int64_t clock_offset_ns;
 	struct pd_capture_stats st;
 	uint64_t stats_lost_seen; /* overrun+dropped already turned into a lost event */
+	uint64_t stats_read_ns;	  /* when the per-CPU stats files were last read */
 	bool restored;
 };
 
@@ -472,9 +475,12 @@ static int open_cpus(struct pd_capture *c, char *err, size_t errlen)
 
 static int load_events(struct pd_capture *c, char *err, size_t errlen)
 {
-	const char *systems[] = {"ftrace", "sched", "syscalls", NULL};
+	/* only the systems this mode reads: parsing every syscall format took
+	 * seconds of CPU at start */
+	const char *graph[] = {"ftrace", "sched", NULL}, *sys[] = {"sched", "syscalls", NULL};
 
-	c->tep = tracefs_local_events_system(pd_tfs_dir(c->tfs), systems);
+	c->tep = tracefs_local_events_system(pd_tfs_dir(c->tfs),
+					     c->mode == PD_CAPTURE_SYSCALL ? sys : graph);
 	if (!c->tep) {
 		snprintf(err, errlen, "cannot load event formats from %s", pd_tfs_dir(c->tfs));
 		return -EIO;
@@ -761,9 +767,15 @@ static void account_stats(struct pd_capture *c)
 int pd_capture_poll(struct pd_capture *c, char *err, size_t errlen)
 {
 	int ret = read_all(c, false, err, errlen);
+	uint64_t now = mono_ns();
 
 	if (ret)
 		return ret;
+	/* the stats files cost more to read than an idle buffer: once a second
+	 * (a sub-buffer's own missed-events mark flags losses at once) */
+	if (now - c->stats_read_ns < STATS_EVERY_NS)
+		return 0;
+	c->stats_read_ns = now;
 	account_stats(c);
 	if (c->st.lost > c->stats_lost_seen) {
 		/* the stats files saw losses: forks in flight cannot be whole */
@@ -845,6 +857,14 @@ void pd_capture_abort(struct pd_capture *c)
 	pd_tfs_restore(c->tfs, err, sizeof(err));
 }
 
+/* --log-level debug shows every tracefs write, in order. */
+static void log_write(void *ctx, const char *rel, const char *value, bool append, int result)
+{
+	(void)ctx;
+	pd_debug("tracefs: %s %s '%.*s'%s%s", append ? "append" : "write", rel,
+		 (int)strcspn(value, "\n"), value, result ? ": " : "", result ? strerror(-result) : "");
+}
+
 int pd_capture_start(const struct pd_capture_opts *o, struct pd_capture **out, char *err,
 		     size_t errlen)
 {
@@ -870,6 +890,7 @@ int pd_capture_start(const struct pd_capture_opts *o, struct pd_capture **out, c
 		free(c);
 		return ret;
 	}
+	pd_tfs_set_observer(c->tfs, log_write, NULL);
 	ret = pd_tfs_repair(c->tfs, o->instance, msg, sizeof(msg));
 	if (ret < 0) {
 		snprintf(err, errlen, "%s", msg);

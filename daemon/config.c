@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Configuration parsing and validation (see config.h). The command line is
+ * Configuration parsing and validation (see config.h): one table of keys
+ * (name, type, field offset, range, help), one parser per type, used for the
+ * command line, the config file and --help alike. The command line is
  * parsed by hand, not getopt, so that SIGHUP can parse it again from the
  * saved argv with no hidden state. Sized for a few dozen options and a
  * config file of a few hundred lines (longer lines are refused).
@@ -9,6 +11,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +51,11 @@ int pd_config_init(struct pd_config *c)
 				.detail = PD_DETAIL_FORK,
 				.poll_ms = 100,
 				.log_level = PD_LOG_INFO,
-				.max_upload_mb = 256};
+				.max_upload_mb = 256,
+				.investigation_max_s = 600,
+				.auto_investigate_s = 30,
+				.investigation_budget = 0.05,
+				.investigation_cooldown_s = 300};
 	if (set_str(&c->db_path, DEFAULT_DB) || set_str(&c->listen, DEFAULT_LISTEN) ||
 	    set_str(&c->state_file, DEFAULT_STATE) || set_str(&c->instance, DEFAULT_INSTANCE)) {
 		pd_config_free(c);
@@ -90,12 +97,19 @@ static int parse_u64(const char *v, uint64_t min, uint64_t max, uint64_t *out)
 	return 0;
 }
 
-static int parse_enum(const char *v, const char *const *names, int n)
+static int parse_double(const char *v, double min, double max, double *out)
 {
-	for (int i = 0; i < n; i++)
-		if (!strcmp(v, names[i]))
-			return i;
-	return -1;
+	char *end;
+	double x;
+
+	if (!*v || *v == '+' || !strchr("-.0123456789", *v))
+		return -EINVAL;
+	errno = 0;
+	x = strtod(v, &end);
+	if (errno || *end || !(x >= min && x <= max))
+		return -EINVAL;
+	*out = x;
+	return 0;
 }
 
 static bool valid_listen(const char *v)
@@ -141,115 +155,228 @@ static bool valid_comm_list(const char *v)
 	return len && items <= 64;
 }
 
+/* ------------------------------------------------------------------ table */
+
+static const char *const bool_names[] = {"no", "yes", NULL};
+static const char *const capture_names[] = {"auto", "graph", "syscall", "off", NULL};
+static const char *const detail_names_z[] = {"fork", "section", "pte", NULL};
+static const char *const sync_names[] = {"normal", "full", NULL};
+
+_Static_assert(sizeof(enum pd_capture_mode) == sizeof(int) && sizeof(enum pd_detail) == sizeof(int),
+	       "PD_CFG_ENUM fields are stored as int");
+
+#define OFF(f) offsetof(struct pd_config, f)
+#define STR(k, t, f, a, h) {k, t, OFF(f), 0, 0, NULL, a, h}
+#define NUM(k, t, f, lo, hi, h) {k, t, OFF(f), lo, hi, NULL, "N", h}
+#define ENUM(k, f, names, a, h) {k, PD_CFG_ENUM, OFF(f), 0, 0, names, a, h}
+#define FLAG(k, f, h) {k, PD_CFG_BOOL, OFF(f), 0, 0, bool_names, NULL, h}
+
+static const struct pd_config_key keys[] = {
+	STR("db", PD_CFG_STRING, db_path, "FILE", "SQLite database (default " DEFAULT_DB ")"),
+	STR("listen", PD_CFG_LISTEN, listen, "ADDR:PORT",
+	    "HTTP listener (default " DEFAULT_LISTEN ")"),
+	ENUM("capture", capture, capture_names, "MODE", "auto|graph|syscall|off (default auto)"),
+	ENUM("detail", detail, detail_names_z, "LEVEL",
+	     "graph mode, always on: fork|section|pte (default fork)"),
+	STR("replay", PD_CFG_APPEND, replay, "FILE",
+	    "replay a trace file into the database (repeatable)"),
+	FLAG("exit-after-replay", exit_after_replay, "with --capture off: exit when the replays are done"),
+	NUM("slow-fork-us", PD_CFG_U64, slow_fork_us, 0, 3600000000.0,
+	    "keep VMA/pass detail only for forks slower than N us"),
+	FLAG("force", force, "take over a top-level tracefs another tool set up"),
+	STR("instance", PD_CFG_INSTANCE, instance, "NAME",
+	    "tracefs instance name (default " DEFAULT_INSTANCE ")"),
+	STR("state-file", PD_CFG_ABSPATH, state_file, "FILE",
+	    "saved tracefs state (default " DEFAULT_STATE ")"),
+	STR("tracefs", PD_CFG_ABSPATH, tracefs, "DIR", "tracefs mount (default: found automatically)"),
+	NUM("buffer-kb", PD_CFG_UINT, buffer_kb, 0, 1048576,
+	    "ring buffer per CPU in KiB (0, the default: by mode and detail)"),
+	NUM("poll-ms", PD_CFG_UINT, poll_ms, 10, 5000, "how often the buffers are read (default 100)"),
+	{"log-level", PD_CFG_LOGLEVEL, OFF(log_level), 0, 0, NULL, "LEVEL",
+	 "error|warning|notice|info|debug (default info)"},
+	STR("web-root", PD_CFG_STRING, web_root, "DIR", "dashboard files to serve"),
+	STR("token-file", PD_CFG_STRING, token_file, "FILE",
+	    "bearer token for uploads and investigations"),
+	NUM("max-upload-mb", PD_CFG_U64, max_upload_mb, 1, 65536,
+	    "largest replay upload (default 256)"),
+	NUM("retention-days", PD_CFG_INT, retention_days, 0, 36500,
+	    "delete forks older than N days (0: keep)"),
+	NUM("max-db-mb", PD_CFG_I64, max_db_mb, 0, 1073741824.0,
+	    "keep the database under N MiB (0: no limit)"),
+	ENUM("db-sync", db_sync_full, sync_names, "normal|full",
+	     "survive process crashes (normal) or power loss (full)"),
+	STR("comm-allow", PD_CFG_COMMS, comm_allow, "A,B,...", "comm label values allowed on metrics"),
+	NUM("investigation-max-s", PD_CFG_UINT, investigation_max_s, 1, 86400,
+	    "longest investigation, seconds (default 600)"),
+	NUM("auto-investigate-us", PD_CFG_U64, auto_investigate_us, 0, 3600000000.0,
+	    "after a fork slower than N us, investigate its pid (0, the default: off)"),
+	NUM("auto-investigate-s", PD_CFG_UINT, auto_investigate_s, 1, 86400,
+	    "how long an automatic investigation lasts (default 30)"),
+	NUM("investigation-budget", PD_CFG_DOUBLE, investigation_budget, 0, 1,
+	    "share of the last hour automatic ones may spend deeper (default 0.05)"),
+	NUM("investigation-cooldown-s", PD_CFG_UINT, investigation_cooldown_s, 0, 86400,
+	    "pause after an investigation before an automatic one (default 300)"),
+};
+
+#undef OFF
+#undef STR
+#undef NUM
+#undef ENUM
+#undef FLAG
+
+const struct pd_config_key *pd_config_keys(size_t *nr)
+{
+	*nr = sizeof(keys) / sizeof(keys[0]);
+	return keys;
+}
+
+static const struct pd_config_key *find_key(const char *key)
+{
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (!strcmp(keys[i].key, key))
+			return &keys[i];
+	return NULL;
+}
+
+static int parse_enum(const char *v, const char *const *names)
+{
+	for (int i = 0; names[i]; i++)
+		if (!strcmp(v, names[i]))
+			return i;
+	return -1;
+}
+
 #define BAD(fmt, ...)                                                                              \
 	do {                                                                                       \
 		snprintf(err, errlen, "%s: " fmt, where, ##__VA_ARGS__);                           \
 		return -EINVAL;                                                                    \
 	} while (0)
 
-int pd_config_set(struct pd_config *c, const char *key, const char *value, const char *where,
-		  char *err, size_t errlen)
+/* A number in the key's range, stored in the field's own width. */
+static int set_number(struct pd_config *c, const struct pd_config_key *k, const char *v,
+		      const char *where, char *err, size_t errlen)
 {
+	void *field = (char *)c + k->offset;
 	uint64_t u;
-	int i;
+	double x;
 
-	if (!strcmp(key, "force") || !strcmp(key, "exit-after-replay")) {
-		bool on;
-
-		if (!value || !strcmp(value, "yes") || !strcmp(value, "true") || !strcmp(value, "1"))
-			on = true;
-		else if (!strcmp(value, "no") || !strcmp(value, "false") || !strcmp(value, "0"))
-			on = false;
-		else
-			BAD("'%s' is not yes or no", value);
-		if (key[0] == 'f')
-			c->force = on;
-		else
-			c->exit_after_replay = on;
+	if (k->type == PD_CFG_DOUBLE) {
+		if (parse_double(v, k->min, k->max, &x))
+			BAD("'%s' is not a number from %g to %g", v, k->min, k->max);
+		*(double *)field = x;
 		return 0;
 	}
-	if (!value)
-		BAD("needs a value");
-	if (!strcmp(key, "db")) {
-		if (!*value)
-			BAD("empty path");
-		return set_str(&c->db_path, value);
-	} else if (!strcmp(key, "listen")) {
-		if (!valid_listen(value))
-			BAD("'%s' is not ADDR:PORT (e.g. 127.0.0.1:9466)", value);
-		return set_str(&c->listen, value);
-	} else if (!strcmp(key, "capture")) {
-		if ((i = parse_enum(value, mode_names, 4)) < 0)
-			BAD("'%s' is not one of auto, graph, syscall, off", value);
-		c->capture = (enum pd_capture_mode)i;
-	} else if (!strcmp(key, "detail")) {
-		if ((i = parse_enum(value, detail_names, 3)) < 0)
-			BAD("'%s' is not one of fork, section, pte", value);
-		c->detail = (enum pd_detail)i;
-	} else if (!strcmp(key, "replay")) {
-		if (!*value)
+	if (parse_u64(v, (uint64_t)k->min, (uint64_t)k->max, &u))
+		BAD("'%s' is not an integer from %.0f to %.0f", v, k->min, k->max);
+	if (k->type == PD_CFG_UINT)
+		*(unsigned *)field = (unsigned)u;
+	else if (k->type == PD_CFG_U64)
+		*(uint64_t *)field = u;
+	else if (k->type == PD_CFG_INT)
+		*(int *)field = (int)u;
+	else
+		*(int64_t *)field = (int64_t)u;
+	return 0;
+}
+
+/* A string, checked by the key's type. */
+static int set_string(struct pd_config *c, const struct pd_config_key *k, const char *v,
+		      const char *where, char *err, size_t errlen)
+{
+	char **field = (char **)((char *)c + k->offset);
+
+	switch (k->type) {
+	case PD_CFG_STRING:
+		if (!*v)
+			BAD("empty value");
+		break;
+	case PD_CFG_ABSPATH:
+		if (v[0] != '/')
+			BAD("'%s' is not an absolute path", v);
+		break;
+	case PD_CFG_LISTEN:
+		if (!valid_listen(v))
+			BAD("'%s' is not ADDR:PORT (e.g. 127.0.0.1:9466)", v);
+		break;
+	case PD_CFG_INSTANCE:
+		if (!valid_instance(v))
+			BAD("'%s' is not an instance name (1-64 of A-Z a-z 0-9 _ - .)", v);
+		break;
+	case PD_CFG_COMMS:
+		if (!valid_comm_list(v))
+			BAD("'%s' is not a comma-separated list of up to 64 comms", v);
+		break;
+	case PD_CFG_APPEND:
+		if (!*v)
 			BAD("empty path");
 		if (c->nr_replay >= PD_MAX_REPLAYS)
 			BAD("more than %d replay files", PD_MAX_REPLAYS);
-		if (!(c->replay[c->nr_replay] = strdup(value)))
+		if (!(c->replay[c->nr_replay] = strdup(v)))
 			return -ENOMEM;
 		c->nr_replay++;
-	} else if (!strcmp(key, "instance")) {
-		if (!valid_instance(value))
-			BAD("'%s' is not an instance name (1-64 of A-Z a-z 0-9 _ - .)", value);
-		return set_str(&c->instance, value);
-	} else if (!strcmp(key, "state-file")) {
-		if (value[0] != '/')
-			BAD("'%s' is not an absolute path", value);
-		return set_str(&c->state_file, value);
-	} else if (!strcmp(key, "tracefs")) {
-		if (value[0] != '/')
-			BAD("'%s' is not an absolute path", value);
-		return set_str(&c->tracefs, value);
-	} else if (!strcmp(key, "buffer-kb")) {
-		if (parse_u64(value, 0, 1u << 20, &u))
-			BAD("'%s' is not a size in KiB per CPU (0 = automatic, at most 1048576)", value);
-		c->buffer_kb = (unsigned)u;
-	} else if (!strcmp(key, "poll-ms")) {
-		if (parse_u64(value, 10, 5000, &u))
-			BAD("'%s' is not a poll interval in ms (10..5000)", value);
-		c->poll_ms = (unsigned)u;
-	} else if (!strcmp(key, "slow-fork-us")) {
-		if (parse_u64(value, 0, 3600000000ull, &u))
-			BAD("'%s' is not a threshold in microseconds", value);
-		c->slow_fork_us = u;
-	} else if (!strcmp(key, "log-level")) {
-		if (pd_log_parse_level(value, &c->log_level))
-			BAD("'%s' is not one of error, warning, notice, info, debug", value);
-	} else if (!strcmp(key, "web-root")) {
-		return set_str(&c->web_root, value);
-	} else if (!strcmp(key, "token-file")) {
-		return set_str(&c->token_file, value);
-	} else if (!strcmp(key, "max-upload-mb")) {
-		if (parse_u64(value, 1, 65536, &u))
-			BAD("'%s' is not a size in MiB (1..65536)", value);
-		c->max_upload_mb = u;
-	} else if (!strcmp(key, "retention-days")) {
-		if (parse_u64(value, 0, 36500, &u))
-			BAD("'%s' is not a number of days (0..36500)", value);
-		c->retention_days = (int)u;
-	} else if (!strcmp(key, "max-db-mb")) {
-		if (parse_u64(value, 0, 1ull << 30, &u))
-			BAD("'%s' is not a size in MiB", value);
-		c->max_db_mb = (int64_t)u;
-	} else if (!strcmp(key, "db-sync")) {
-		if (strcmp(value, "normal") && strcmp(value, "full"))
-			BAD("'%s' is not normal or full", value);
-		c->db_sync_full = !strcmp(value, "full");
-	} else if (!strcmp(key, "comm-allow")) {
-		if (!valid_comm_list(value))
-			BAD("'%s' is not a comma-separated list of up to 64 comms", value);
-		return set_str(&c->comm_allow, value);
-	} else {
-		snprintf(err, errlen, "%s: unknown option", where);
+		return 0;
+	default:
+		BAD("internal: not a string key");
+	}
+	return set_str(field, v);
+}
+
+static int set_enum(struct pd_config *c, const struct pd_config_key *k, const char *v,
+		    const char *where, char *err, size_t errlen)
+{
+	void *field = (char *)c + k->offset;
+	char list[128] = "";
+	int i;
+
+	if (k->type == PD_CFG_LOGLEVEL) {
+		if (pd_log_parse_level(v, (enum pd_log_level *)field))
+			BAD("'%s' is not one of error, warning, notice, info, debug", v);
+		return 0;
+	}
+	if (k->type == PD_CFG_BOOL) {
+		if (!v || !strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "1"))
+			*(bool *)field = true;
+		else if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "0"))
+			*(bool *)field = false;
+		else
+			BAD("'%s' is not yes or no", v);
+		return 0;
+	}
+	if ((i = parse_enum(v, k->names)) >= 0) {
+		*(int *)field = i;
+		return 0;
+	}
+	for (int j = 0; k->names[j]; j++)
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", j ? ", " : "",
+			 k->names[j]);
+	BAD("'%s' is not one of %s", v, list);
+}
+
+int pd_config_set(struct pd_config *c, const char *key, const char *value, const char *where,
+		  char *err, size_t errlen)
+{
+	const struct pd_config_key *k = find_key(key);
+
+	if (!k) {
+		snprintf(err, errlen, "%s: unknown option '%.64s'", where, key);
 		return -ENOENT;
 	}
-	return 0;
+	if (!value && k->type != PD_CFG_BOOL)
+		BAD("needs a value");
+	switch (k->type) {
+	case PD_CFG_UINT:
+	case PD_CFG_U64:
+	case PD_CFG_INT:
+	case PD_CFG_I64:
+	case PD_CFG_DOUBLE:
+		return set_number(c, k, value, where, err, errlen);
+	case PD_CFG_BOOL:
+	case PD_CFG_ENUM:
+	case PD_CFG_LOGLEVEL:
+		return set_enum(c, k, value, where, err, errlen);
+	default:
+		return set_string(c, k, value, where, err, errlen);
+	}
 }
 
 static char *trim(char *s)
@@ -322,34 +449,26 @@ int pd_config_read_file(struct pd_config *c, const char *path, char *err, size_t
 	return ret;
 }
 
-static const char usage[] =
-	"Usage: ptescoped [OPTION]...\n"
-	"Measures what fork() costs, live from ftrace, and serves it over HTTP.\n"
-	"\n"
-	"  --config FILE         read options from FILE (\"key = value\" lines)\n"
-	"  --db FILE             SQLite database (default " DEFAULT_DB ")\n"
-	"  --listen ADDR:PORT    HTTP listener (default " DEFAULT_LISTEN ")\n"
-	"  --capture MODE        auto|graph|syscall|off (default auto)\n"
-	"  --detail LEVEL        graph mode: fork|section|pte (default section)\n"
-	"  --replay FILE         replay a trace file into the database (repeatable)\n"
-	"  --exit-after-replay   with --capture off: exit when the replays are done\n"
-	"  --slow-fork-us N      keep VMA/pass detail only for forks slower than N us\n"
-	"  --force               take over a top-level tracefs another tool set up\n"
-	"  --instance NAME       tracefs instance name (default " DEFAULT_INSTANCE ")\n"
-	"  --state-file FILE     saved tracefs state (default " DEFAULT_STATE ")\n"
-	"  --tracefs DIR         tracefs mount (default: found automatically)\n"
-	"  --buffer-kb N         ring buffer per CPU in KiB (default: by mode and detail)\n"
-	"  --poll-ms N           how often the buffers are read (default 100)\n"
-	"  --log-level LEVEL     error|warning|notice|info|debug (default info)\n"
-	"  --web-root DIR        dashboard files to serve\n"
-	"  --token-file FILE     bearer token for POST /api/v1/replays\n"
-	"  --max-upload-mb N     largest replay upload (default 256)\n"
-	"  --retention-days N    delete forks older than N days (0: keep)\n"
-	"  --max-db-mb N         keep the database under N MiB (0: no limit)\n"
-	"  --db-sync normal|full survive process crashes (normal) or power loss (full)\n"
-	"  --comm-allow A,B,...  comm label values allowed on metrics\n"
-	"  -h, --help            show this help\n"
-	"  -V, --version         show the version\n";
+static void print_usage(void)
+{
+	fputs("Usage: ptescoped [OPTION]...\n"
+	      "Measures what fork() costs, live from ftrace, and serves it over HTTP.\n\n"
+	      "  --config FILE         read options from FILE (\"key = value\" lines)\n",
+	      stdout);
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		char opt[64];
+
+		snprintf(opt, sizeof(opt), "--%s%s%s", keys[i].key, keys[i].arg ? " " : "",
+			 keys[i].arg ? keys[i].arg : "");
+		if (strlen(opt) > 21)
+			printf("  %s\n  %-21s %s\n", opt, "", keys[i].help);
+		else
+			printf("  %-21s %s\n", opt, keys[i].help);
+	}
+	fputs("  -h, --help            show this help\n"
+	      "  -V, --version         show the version\n",
+	      stdout);
+}
 
 int pd_config_load(struct pd_config *c, int argc, char **argv, char *err, size_t errlen)
 {
@@ -359,7 +478,7 @@ int pd_config_load(struct pd_config *c, int argc, char **argv, char *err, size_t
 	/* first pass: --help, --version, --config */
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			fputs(usage, stdout);
+			print_usage();
 			return 1;
 		}
 		if (!strcmp(argv[i], "-V") || !strcmp(argv[i], "--version")) {
@@ -402,7 +521,7 @@ int pd_config_load(struct pd_config *c, int argc, char **argv, char *err, size_t
 		snprintf(where, sizeof(where), "--%s", key);
 		if (eq) {
 			val = eq + 1;
-		} else if (strcmp(key, "force") && strcmp(key, "exit-after-replay")) {
+		} else if (!find_key(key) || find_key(key)->type != PD_CFG_BOOL) {
 			if (i + 1 >= argc) {
 				snprintf(err, errlen, "%s needs a value", where);
 				return -EINVAL;
@@ -413,7 +532,7 @@ int pd_config_load(struct pd_config *c, int argc, char **argv, char *err, size_t
 			continue;
 		ret = pd_config_set(c, key, val, where, err, errlen);
 		if (ret == -ENOENT) {
-			snprintf(err, errlen, "unknown option '--%s' (see --help)", key);
+			snprintf(err, errlen, "unknown option '--%.64s' (see --help)", key);
 			return -EINVAL;
 		}
 		if (ret)

@@ -5,8 +5,11 @@
  * file holds "key = value" lines whose keys are the long option names
  * ("detail = section", "replay = /srv/a.dat"); '#' starts a comment.
  *
- * Every value is validated where it is parsed; a bad one is refused with a
- * message naming the key, the value and where it came from ("FILE:LINE").
+ * Every key is described once, in a table (pd_config_keys: name, type,
+ * field offset, range), and every value, from the command line or the
+ * file alike, is validated by that table's one parser for its type; a bad
+ * one is refused with a message naming the key, the value and where it came
+ * from ("FILE:LINE").
  * SIGHUP reloads by building a fresh config the same way (pd_config_load)
  * and letting the main apply what can change live.
  */
@@ -46,9 +49,47 @@ struct pd_config {
 	uint64_t max_upload_mb;	 /* --max-upload-mb, default 256 */
 	int retention_days;	 /* --retention-days, 0: forever */
 	int64_t max_db_mb;	 /* --max-db-mb, 0: no limit */
-	bool db_sync_full;	 /* --db-sync full|normal */
+	int db_sync_full;	 /* --db-sync: 0 normal, 1 full */
 	char *comm_allow;	 /* --comm-allow a,b,c: metric label values, NULL: none */
+	/* investigations: deeper detail for a bounded time (investigate.h) */
+	unsigned investigation_max_s;	   /* --investigation-max-s, default 600 */
+	uint64_t auto_investigate_us;	   /* --auto-investigate-us, 0: off */
+	unsigned auto_investigate_s;	   /* --auto-investigate-s, default 30 */
+	double investigation_budget;	   /* --investigation-budget, share of an hour */
+	unsigned investigation_cooldown_s; /* --investigation-cooldown-s, default 300 */
 };
+
+/* Value types of the configuration table; each has one parser. */
+enum pd_config_type {
+	PD_CFG_BOOL,	 /* yes|no|true|false|1|0, or a bare flag */
+	PD_CFG_UINT,	 /* unsigned, in [min, max] */
+	PD_CFG_U64,	 /* uint64_t, in [min, max] */
+	PD_CFG_INT,	 /* int, in [min, max] */
+	PD_CFG_I64,	 /* int64_t, in [min, max] */
+	PD_CFG_DOUBLE,	 /* double, in [min, max] */
+	PD_CFG_ENUM,	 /* int: index into names */
+	PD_CFG_STRING,	 /* char *, not empty */
+	PD_CFG_ABSPATH,	 /* char *, starts with '/' */
+	PD_CFG_LISTEN,	 /* char *, ADDR:PORT */
+	PD_CFG_INSTANCE, /* char *, 1-64 of A-Z a-z 0-9 _ - . */
+	PD_CFG_COMMS,	 /* char *, comma-separated comms (at most 64 of 1-15 bytes) */
+	PD_CFG_APPEND,	 /* one more of replay[] */
+	PD_CFG_LOGLEVEL, /* enum pd_log_level */
+};
+
+/* One configuration key: the long option and config-file name alike. */
+struct pd_config_key {
+	const char *key;
+	enum pd_config_type type;
+	size_t offset;		  /* of the field in struct pd_config */
+	double min, max;	  /* numeric types */
+	const char *const *names; /* PD_CFG_ENUM: NULL-terminated */
+	const char *arg;	  /* for --help: "N", "FILE"; NULL for a flag */
+	const char *help;	  /* for --help and messages */
+};
+
+/* The table, in --help order; *nr gets its length. Static storage. */
+const struct pd_config_key *pd_config_keys(size_t *nr);
 
 /* Sets the defaults. Returns 0 or -ENOMEM. Free with pd_config_free. */
 int pd_config_init(struct pd_config *c);

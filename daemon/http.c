@@ -159,7 +159,7 @@ static bool token_equal(const char *a, size_t alen, const char *b, size_t blen)
 	return diff == 0;
 }
 
-static bool authorized(struct pd_http *h, struct MHD_Connection *c)
+bool pd_http_authorized(struct pd_http *h, struct MHD_Connection *c)
 {
 	const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
 
@@ -180,7 +180,7 @@ static int upload_begin(struct pd_http *h, struct pd_req *r, struct MHD_Connecti
 	if (!h->token_len)
 		return pd_http_reply_error(c, MHD_HTTP_FORBIDDEN,
 					   "uploads are disabled (no token file configured)");
-	if (!authorized(h, c))
+	if (!pd_http_authorized(h, c))
 		return pd_http_reply_error(c, MHD_HTTP_UNAUTHORIZED,
 					   "missing or wrong bearer token");
 	if (cl) {
@@ -435,7 +435,8 @@ static bool is_get(const char *m)
 	return !strcmp(m, MHD_HTTP_METHOD_GET) || !strcmp(m, MHD_HTTP_METHOD_HEAD);
 }
 
-static int route(struct pd_http *h, struct MHD_Connection *c, const char *url, const char *method)
+static int route(struct pd_http *h, struct MHD_Connection *c, const char *url, const char *method,
+		 struct pd_req *r)
 {
 	bool get = is_get(method);
 
@@ -447,6 +448,8 @@ static int route(struct pd_http *h, struct MHD_Connection *c, const char *url, c
 		return get ? get_status(h, c) : pd_http_reply_method_not_allowed(c, "GET, HEAD");
 	if (!strcmp(url, "/api/v1/replays"))
 		return pd_http_reply_method_not_allowed(c, "POST");
+	if (!strncmp(url, "/api/v1/investigations", 22) && (!url[22] || url[22] == '/'))
+		return pd_http_investigations(h, c, url, method, r);
 	if (!strncmp(url, "/api/", 5))
 		return pd_http_api(h, c, url, method);
 	if (!get)
@@ -490,6 +493,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 				r->done = true;
 			return ret;
 		}
+		r->small_body = !strcmp(method, MHD_HTTP_METHOD_POST) &&
+				!strcmp(url, "/api/v1/investigations");
 		return MHD_YES;
 	}
 	if (r->done) {
@@ -506,11 +511,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return upload_end(h, r, c);
 	}
 	if (*upload_data_size) {
-		*upload_data_size = 0; /* bodies of other requests are ignored */
+		/* small bodies are kept (bounded); those of other requests are ignored */
+		if (r->small_body && *upload_data_size <= sizeof(r->body) - r->body_len) {
+			memcpy(r->body + r->body_len, upload_data, *upload_data_size);
+			r->body_len += *upload_data_size;
+		} else if (r->small_body) {
+			r->body_too_large = true;
+		}
+		*upload_data_size = 0;
 		return MHD_YES;
 	}
 	r->done = true;
-	return route(h, c, url, method);
+	return route(h, c, url, method, r);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,

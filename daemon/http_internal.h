@@ -23,6 +23,7 @@ struct MHD_Daemon;
 
 #define PD_HTTP_MAX_POOL 64
 #define PD_HTTP_DEFAULT_MAX_UPLOAD (512ull * 1024 * 1024)
+#define PD_HTTP_MAX_SMALL_BODY 4096 /* JSON bodies of POST /api/v1/investigations */
 
 struct pd_http {
 	struct MHD_Daemon *d;
@@ -48,6 +49,10 @@ struct pd_req {
 	uint64_t bytes;
 	unsigned upload_error; /* HTTP status to answer with at the end, 0: none */
 	int upload_errno;
+	bool small_body; /* a request whose small body is kept (investigations) */
+	bool body_too_large;
+	size_t body_len;
+	char body[PD_HTTP_MAX_SMALL_BODY];
 };
 
 /*
@@ -61,6 +66,13 @@ pd_http_reply_error(struct MHD_Connection *c, unsigned status, const char *fmt, 
 
 /* Queues a JSON 405 with an Allow header listing @allow. */
 int pd_http_reply_method_not_allowed(struct MHD_Connection *c, const char *allow);
+
+/* Whether the request carries the bearer token (constant-time comparison). */
+bool pd_http_authorized(struct pd_http *h, struct MHD_Connection *c);
+
+/* /api/v1/investigations and .../current (http_inv.c). */
+int pd_http_investigations(struct pd_http *h, struct MHD_Connection *c, const char *url,
+			   const char *method, struct pd_req *r);
 
 /* The store-backed endpoints under /api/ (http_api.c); 404 for unknown paths. */
 int pd_http_api(struct pd_http *h, struct MHD_Connection *c, const char *url, const char *method);

@@ -2,8 +2,9 @@
 /*
  * In-memory Prometheus metrics of ptescoped: fork counts, phase durations and
  * PTE lock hold times as fixed-bucket histograms (seconds), lock breaks, PTEs
- * copied, events read and lost per source, capture mode and health, build
- * info.
+ * copied, events read and lost per source, capture mode and health,
+ * investigations (active, started by reason, refused by why, seconds spent
+ * deeper), build info.
  *
  * Fed by the core (pd_metrics_observe_fork for every stored fork, capture
  * counters); read by GET /metrics (pd_metrics_render, http.c). Sized for a
@@ -23,6 +24,7 @@
 
 #include "api.h"
 #include "http_internal.h"
+#include "investigate.h"
 #include "stats.h"
 
 /* Phase histograms: 10 us .. 10 s (a fork of a 100 GB process takes seconds). */
@@ -43,6 +45,7 @@ enum hist_kind {
 	H_PHASE0, /* + enum pt_phase */
 	H_MAX_HOLD = H_PHASE0 + PT_PHASE_COUNT,
 	H_PASS_HOLD,
+	H_OFFCPU, /* copy_offcpu_ns: preempted while copying page tables */
 	H_COUNT
 };
 
@@ -55,7 +58,7 @@ struct hist {
 struct comm_group {
 	char name[32];
 	uint64_t forks, incomplete;
-	uint64_t lock_breaks, ptes, passes;
+	uint64_t lock_breaks, ptes, passes, copy_resched;
 	struct hist h[H_COUNT];
 };
 
@@ -76,6 +79,7 @@ struct pd_metrics {
 	size_t nr_src;
 	char mode[16];
 	bool healthy;
+	struct pd_inv_counters inv;
 };
 
 int pd_metrics_new(const struct pd_metrics_opts *opts, struct pd_metrics **out)
@@ -175,6 +179,10 @@ void pd_metrics_observe_fork(struct pd_metrics *m, const struct pt_fork *f)
 				 f->pass[i].hold_ns);
 	if (f->lock_breaks != PT_NULL && f->lock_breaks > 0)
 		g->lock_breaks += (uint64_t)f->lock_breaks;
+	if (f->copy_resched != PT_NULL && f->copy_resched > 0)
+		g->copy_resched += (uint64_t)f->copy_resched;
+	if (f->copy_offcpu_ns != PT_NO_TIME)
+		hist_add(&g->h[H_OFFCPU], dur_bounds_s, NR_DUR_BOUNDS, f->copy_offcpu_ns);
 	if (f->ptes != PT_NULL && f->ptes > 0)
 		g->ptes += (uint64_t)f->ptes;
 	if (f->pte_passes != PT_NULL && f->pte_passes > 0)
@@ -214,6 +222,15 @@ void pd_metrics_set_capture(struct pd_metrics *m, const char *mode, bool healthy
 	pthread_mutex_lock(&m->lock);
 	snprintf(m->mode, sizeof(m->mode), "%s", mode ? mode : "off");
 	m->healthy = healthy;
+	pthread_mutex_unlock(&m->lock);
+}
+
+void pd_metrics_set_investigations(struct pd_metrics *m, const struct pd_inv_counters *c)
+{
+	if (!m || !c)
+		return;
+	pthread_mutex_lock(&m->lock);
+	m->inv = *c;
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -300,6 +317,36 @@ static void render_hist(struct out *o, const char *name, const char *labels, con
 
 static const char *const capture_modes[] = {"graph", "syscall", "off"};
 
+/* Labels are fixed names (api|auto; active|budget|cooldown|capture|error): bounded. */
+static void render_investigations(struct pd_metrics *m, struct out *o)
+{
+	int i;
+
+	out_printf(o,
+		   "# HELP ptescope_investigation_active 1 while an investigation runs capture at "
+		   "a deeper detail.\n"
+		   "# TYPE ptescope_investigation_active gauge\n"
+		   "ptescope_investigation_active %d\n",
+		   m->inv.active);
+	out_printf(o, "# HELP ptescope_investigations_total Investigations started, by reason.\n"
+		      "# TYPE ptescope_investigations_total counter\n");
+	for (i = 0; i < PD_INV_REASON_COUNT; i++)
+		out_printf(o, "ptescope_investigations_total{reason=\"%s\"} %" PRIu64 "\n",
+			   pd_inv_reason_name((enum pd_inv_reason)i), m->inv.started[i]);
+	out_printf(o,
+		   "# HELP ptescope_investigation_seconds_total Time spent in deeper detail by "
+		   "investigations.\n"
+		   "# TYPE ptescope_investigation_seconds_total counter\n"
+		   "ptescope_investigation_seconds_total %.3f\n",
+		   m->inv.seconds_total);
+	out_printf(o, "# HELP ptescope_investigations_refused_total Investigations refused, by "
+		      "why.\n"
+		      "# TYPE ptescope_investigations_refused_total counter\n");
+	for (i = 0; i < PD_INV_REFUSED_COUNT; i++)
+		out_printf(o, "ptescope_investigations_refused_total{why=\"%s\"} %" PRIu64 "\n",
+			   pd_inv_refusal_name((enum pd_inv_refusal)i), m->inv.refused[i]);
+}
+
 static void render_locked(struct pd_metrics *m, struct out *o)
 {
 	char esc[96], labels[160];
@@ -323,6 +370,8 @@ static void render_locked(struct pd_metrics *m, struct out *o)
 	    "# TYPE ptescope_capture_healthy gauge\n"
 	    "ptescope_capture_healthy %d\n",
 	    m->healthy);
+
+	render_investigations(m, o);
 
 	out_printf(o, "# HELP ptescope_events_read_total Trace events read, by source.\n"
 		      "# TYPE ptescope_events_read_total counter\n");
@@ -356,6 +405,9 @@ static void render_locked(struct pd_metrics *m, struct out *o)
 	COUNTER("ptescope_lock_breaks_total",
 		"Times the PTE copy loop dropped its locks to reschedule (complete forks).",
 		lock_breaks);
+	COUNTER("ptescope_copy_resched_total",
+		"Times the forking task was preempted while copying page tables (complete forks).",
+		copy_resched);
 	COUNTER("ptescope_ptes_copied_total", "Present PTEs copied (complete forks).", ptes);
 	COUNTER("ptescope_pte_passes_total", "PTE lock passes (complete forks).", passes);
 #undef COUNTER
@@ -388,6 +440,15 @@ static void render_locked(struct pd_metrics *m, struct out *o)
 			 label_escape(m->group[g].name, esc, sizeof(esc)));
 		render_hist(o, "ptescope_pte_lock_hold_seconds", labels,
 			    &m->group[g].h[H_PASS_HOLD], hold_bounds_s, NR_HOLD_BOUNDS);
+	}
+	out_printf(o, "# HELP ptescope_fork_copy_offcpu_seconds Time the forking task spent "
+		      "preempted while copying page tables (complete forks).\n"
+		      "# TYPE ptescope_fork_copy_offcpu_seconds histogram\n");
+	for (g = 0; g < m->nr_group; g++) {
+		snprintf(labels, sizeof(labels), "comm=\"%s\"",
+			 label_escape(m->group[g].name, esc, sizeof(esc)));
+		render_hist(o, "ptescope_fork_copy_offcpu_seconds", labels, &m->group[g].h[H_OFFCPU],
+			    dur_bounds_s, NR_DUR_BOUNDS);
 	}
 	out_printf(
 	    o, "# HELP ptescope_fork_max_lock_hold_seconds Longest PTE lock hold of each fork.\n"

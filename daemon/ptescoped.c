@@ -7,16 +7,26 @@
  * once a second and pets the watchdog; a signalfd turns SIGTERM/SIGINT into
  * an orderly stop (tracefs restored) and SIGHUP into a config reload.
  *
+ * Investigations (investigate.h) run here too: one at a time, started by an
+ * HTTP request handed over through a request slot and an eventfd (the HTTP
+ * thread waits for the answer; it never stops or starts the capture), or by
+ * the loop itself after a slow fork; they end on the tick when their time is
+ * up. Starting or ending one restarts the capture (stop, start with the other
+ * detail). Nothing of them is persisted: a restart starts the configured
+ * default.
+ *
  * The daemon's state lives in one struct on main's stack; the HTTP threads
  * see it only through the pd_core callbacks, under its mutex.
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -30,8 +40,25 @@
 #include "capture.h"
 #include "config.h"
 #include "ingest.h"
+#include "investigate.h"
 #include "log.h"
+#include "stats.h"
 #include "store.h"
+
+/* An HTTP request for the main loop: one at a time (serial), answered under lock. */
+struct inv_slot {
+	pthread_mutex_t serial; /* held by the asking HTTP thread for the whole exchange */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int efd; /* eventfd: the main loop polls it */
+	enum { SLOT_EMPTY, SLOT_ASKED, SLOT_TAKEN, SLOT_ANSWERED } state;
+	bool end;		    /* end the current one, else start req */
+	struct pd_inv_request req;
+	unsigned status;
+	json_t *body;
+	char err[512];
+	bool closing; /* the loop has stopped: answer 503 */
+};
 
 struct daemon {
 	struct pd_config cfg;
@@ -52,6 +79,12 @@ struct daemon {
 	struct pd_capture_stats cst;
 	json_t *cpus;
 	bool ready, capture_ok;
+	enum pd_detail detail;	 /* the running capture's (an investigation's, or the default) */
+	struct pd_inv_state inv; /* written by the main thread under lock */
+	bool auto_pending;	 /* a slow fork asked for an automatic investigation */
+	int auto_pid;
+
+	struct inv_slot slot;
 };
 
 static uint64_t mono_ns(void)
@@ -81,7 +114,8 @@ static void core_status(void *ctx, json_t *st)
 		json_object_set_new(cap, "trace_clock", json_string("mono"));
 		json_object_set_new(cap, "buffer_kb", json_integer(d->buffer_kb));
 		if (d->mode == PD_CAPTURE_GRAPH) {
-			json_object_set_new(cap, "detail",
+			json_object_set_new(cap, "detail", json_string(pd_detail_name(d->detail)));
+			json_object_set_new(cap, "default_detail",
 					    json_string(pd_detail_name(d->cfg.detail)));
 			json_object_set_new(cap, "functions", json_string(d->functions));
 		}
@@ -95,6 +129,7 @@ static void core_status(void *ctx, json_t *st)
 				    json_integer((json_int_t)d->cfg.slow_fork_us));
 		json_object_set_new(cap, "cpus", d->cpus ? json_deep_copy(d->cpus) : json_array());
 	}
+	json_object_set_new(st, "investigation", pd_inv_status_json(&d->inv, mono_ns()));
 	pthread_mutex_unlock(&d->lock);
 	json_object_set_new(st, "version", json_string(PTESCOPE_VERSION));
 	json_object_set_new(st, "kernel", json_string(d->kernel));
@@ -137,6 +172,69 @@ static bool core_healthy(void *ctx)
 	ok = d->ready && d->capture_ok;
 	pthread_mutex_unlock(&d->lock);
 	return ok;
+}
+
+/* Hands a request to the main loop and waits for its answer. */
+static unsigned slot_ask(struct daemon *d, bool end, const struct pd_inv_request *req,
+			 json_t **body, char *err, size_t errlen)
+{
+	struct inv_slot *sl = &d->slot;
+	uint64_t one = 1;
+	unsigned status;
+
+	*body = NULL;
+	pthread_mutex_lock(&sl->serial);
+	pthread_mutex_lock(&sl->lock);
+	if (sl->closing) {
+		pthread_mutex_unlock(&sl->lock);
+		pthread_mutex_unlock(&sl->serial);
+		snprintf(err, errlen, "the daemon is stopping");
+		return 503;
+	}
+	sl->end = end;
+	if (req)
+		sl->req = *req;
+	sl->state = SLOT_ASKED;
+	sl->body = NULL;
+	sl->err[0] = 0;
+	(void)!write(sl->efd, &one, sizeof(one));
+	while (sl->state != SLOT_ANSWERED && !sl->closing)
+		pthread_cond_wait(&sl->cond, &sl->lock);
+	if (sl->state == SLOT_ANSWERED) {
+		status = sl->status;
+		*body = sl->body;
+		snprintf(err, errlen, "%s", sl->err);
+	} else {
+		status = 503;
+		snprintf(err, errlen, "the daemon is stopping");
+	}
+	sl->body = NULL;
+	sl->state = SLOT_EMPTY;
+	pthread_mutex_unlock(&sl->lock);
+	pthread_mutex_unlock(&sl->serial);
+	return status;
+}
+
+static unsigned core_investigate(void *ctx, const struct pd_inv_request *req, json_t **body,
+				 char *err, size_t errlen)
+{
+	return slot_ask(ctx, false, req, body, err, errlen);
+}
+
+static unsigned core_end_investigation(void *ctx, json_t **body, char *err, size_t errlen)
+{
+	return slot_ask(ctx, true, NULL, body, err, errlen);
+}
+
+static json_t *core_investigations(void *ctx)
+{
+	struct daemon *d = ctx;
+	json_t *o;
+
+	pthread_mutex_lock(&d->lock);
+	o = pd_inv_list_json(&d->inv, mono_ns());
+	pthread_mutex_unlock(&d->lock);
+	return o;
 }
 
 /* ------------------------------------------------------------------ helpers */
@@ -201,21 +299,68 @@ static void free_comms(char **v, size_t nr)
 	free(v);
 }
 
-static int start_capture(struct daemon *d)
+static uint64_t cpu_ns(void)
 {
-	struct pd_capture_opts co = {.mode = d->cfg.capture,
-				     .detail = d->cfg.detail,
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Every live fork passes here first: an investigation with a comm keeps only
+ * that comm's forks and counts what it recorded; a slow fork may ask for an
+ * automatic investigation (started by the loop after the poll, not here:
+ * this runs inside pd_capture_poll).
+ */
+static int live_fork(const struct pt_fork *f, void *ctx)
+{
+	struct daemon *d = ctx;
+	uint64_t ns;
+
+	pthread_mutex_lock(&d->lock);
+	if (d->inv.active) {
+		if (d->inv.cur.comm[0] && strcmp(d->inv.cur.comm, f->parent_comm)) {
+			d->inv.cur.forks_other++;
+			pthread_mutex_unlock(&d->lock);
+			return 0;
+		}
+		d->inv.cur.forks++;
+	} else if (d->cfg.auto_investigate_us && d->cfg.detail < PD_DETAIL_SECTION &&
+		   !d->auto_pending && f->parent_pid > 0) {
+		ns = pt_fork_total_ns(f);
+		if (ns != PT_NO_TIME && ns > d->cfg.auto_investigate_us * 1000) {
+			d->auto_pending = true;
+			d->auto_pid = f->parent_pid;
+		}
+	}
+	pthread_mutex_unlock(&d->lock);
+	return pd_ingest_live_fork(f, d->ingest);
+}
+
+/* Starts capture in @mode (an investigation asks for graph, not auto: no silent fallback). */
+static int start_capture_at(struct daemon *d, enum pd_capture_mode mode, enum pd_detail detail,
+			    const int *pids, size_t nr_pids)
+{
+	struct pd_capture_opts co = {.mode = mode,
+				     .detail = detail,
 				     .tracefs = d->cfg.tracefs,
 				     .instance = d->cfg.instance,
 				     .state_file = d->cfg.state_file,
 				     .buffer_kb = d->cfg.buffer_kb,
 				     .force = d->cfg.force,
-				     .on_fork = pd_ingest_live_fork,
-				     .ctx = d->ingest};
+				     .pids = pids,
+				     .nr_pids = nr_pids,
+				     .on_fork = live_fork,
+				     .ctx = d};
 	char err[1024];
 	int ret;
 
-	if (d->cfg.capture == PD_CAPTURE_OFF) {
+	pthread_mutex_lock(&d->lock);
+	memset(&d->cst, 0, sizeof(d->cst)); /* a new capture counts from 0 */
+	d->detail = detail;
+	pthread_mutex_unlock(&d->lock);
+	if (mode == PD_CAPTURE_OFF) {
 		d->mode = PD_CAPTURE_OFF;
 		snprintf(d->reason, sizeof(d->reason), "capture off: serving and replaying only");
 		pd_info("%s", d->reason);
@@ -223,7 +368,7 @@ static int start_capture(struct daemon *d)
 	}
 	ret = pd_capture_start(&co, &d->capture, err, sizeof(err));
 	if (ret) {
-		if (d->cfg.capture != PD_CAPTURE_AUTO) {
+		if (mode != PD_CAPTURE_AUTO) {
 			pd_err("%s", err);
 			return ret;
 		}
@@ -240,13 +385,19 @@ static int start_capture(struct daemon *d)
 	pd_notice("capture %s in %s, %u KiB per CPU, trace clock mono: %s",
 		  pd_capture_mode_name(d->mode), d->where, d->buffer_kb, d->reason);
 	if (d->mode == PD_CAPTURE_GRAPH)
-		pd_info("graph functions (detail %s): %s", pd_detail_name(d->cfg.detail),
-			d->functions);
+		pd_info("graph functions (detail %s%s): %s", pd_detail_name(detail),
+			nr_pids ? ", narrowed to pids" : "", d->functions);
 	ret = pd_ingest_live_begin(d->ingest, d->kernel, pd_capture_clock_offset_ns(d->capture),
 				   err, sizeof(err));
 	if (ret)
 		pd_err("database %s: %s", d->cfg.db_path, err);
 	return ret;
+}
+
+/* The configured default: what starts at startup, after an investigation and on reload. */
+static int start_capture(struct daemon *d)
+{
+	return start_capture_at(d, d->cfg.capture, d->cfg.detail, NULL, 0);
 }
 
 static int stop_capture(struct daemon *d)
@@ -280,6 +431,239 @@ static int stop_capture(struct daemon *d)
 		ret = ret ? ret : r;
 	}
 	return ret;
+}
+
+/* ------------------------------------------------------- investigations */
+
+/* Updates the active one's cost and hands the counters to the metrics. */
+static void inv_progress(struct daemon *d)
+{
+	struct pd_inv_counters ic;
+	uint64_t now = mono_ns();
+
+	pthread_mutex_lock(&d->lock);
+	pd_inv_progress(&d->inv, d->cst.events, cpu_ns(), now);
+	pd_inv_counters(&d->inv, now, &ic);
+	pthread_mutex_unlock(&d->lock);
+	pd_metrics_set_investigations(d->metrics, &ic);
+}
+
+/* The pids to trace: the pid asked for, or the comm's processes (all when none or too many). */
+static unsigned inv_resolve(struct pd_inv *v, char *err, size_t errlen)
+{
+	char path[32];
+	bool more = false;
+
+	v->nr_pids = 0;
+	if (v->pid >= 0) {
+		snprintf(path, sizeof(path), "/proc/%d", v->pid);
+		if (access(path, F_OK)) {
+			snprintf(err, errlen, "pid: no process %d", v->pid);
+			return 400;
+		}
+		v->pids[0] = v->pid;
+		v->nr_pids = 1;
+	} else if (v->comm[0]) {
+		if (pd_inv_pids_of_comm("/proc", v->comm, v->pids, PD_INV_MAX_PIDS, &v->nr_pids,
+					&more) ||
+		    more)
+			v->nr_pids = 0; /* all pids; forks are still kept by comm */
+	}
+	return 0;
+}
+
+/* Back to the configured default; the active investigation (if any) ends with @why. */
+static json_t *inv_end(struct daemon *d, enum pd_inv_end why)
+{
+	json_t *body = NULL;
+	int ret;
+
+	snapshot(d);
+	inv_progress(d);
+	stop_capture(d); /* its last forks still count for the investigation */
+	pthread_mutex_lock(&d->lock);
+	if (d->inv.active) {
+		pd_inv_finish(&d->inv, why, mono_ns(), store_now_ns(), cpu_ns());
+		body = pd_inv_json(&d->inv.hist[(d->inv.hist_next + PD_INV_HISTORY - 1) %
+						 PD_INV_HISTORY],
+				   false);
+	}
+	pthread_mutex_unlock(&d->lock);
+	ret = start_capture(d);
+	set_capture_health(d, !ret);
+	inv_progress(d);
+	return body;
+}
+
+static unsigned inv_refused(struct daemon *d, enum pd_inv_refusal why, char *err, size_t errlen)
+{
+	switch (why) {
+	case PD_INV_REFUSED_ACTIVE:
+		snprintf(err, errlen, "investigation %llu is active (DELETE it first)",
+			 (unsigned long long)d->inv.cur.id);
+		return 409;
+	case PD_INV_REFUSED_COOLDOWN:
+		snprintf(err, errlen, "refused: within the cool-down after the last one");
+		return 409;
+	default:
+		snprintf(err, errlen, "refused: over the investigation budget (%.3f of an hour)",
+			 d->inv.pol.budget);
+		return 409;
+	}
+}
+
+/* Starts @v (reason, detail, comm, pid set) for @dur_ns: 202 with *body, or a refusal. */
+static unsigned inv_start(struct daemon *d, struct pd_inv *v, uint64_t dur_ns, json_t **body,
+			  char *err, size_t errlen)
+{
+	enum pd_inv_refusal why;
+	unsigned status;
+	bool ok;
+	int ret;
+
+	pthread_mutex_lock(&d->lock);
+	if (d->mode != PD_CAPTURE_GRAPH || !d->capture) {
+		pd_inv_refuse(&d->inv, PD_INV_REFUSED_CAPTURE);
+		pthread_mutex_unlock(&d->lock);
+		snprintf(err, errlen, "capture is %s, not graph: investigations need graph mode",
+			 pd_capture_mode_name(d->mode));
+		return 409;
+	}
+	ok = pd_inv_admit(&d->inv, v->reason, dur_ns, mono_ns(), &why);
+	pthread_mutex_unlock(&d->lock);
+	if (!ok)
+		return inv_refused(d, why, err, errlen);
+	if ((status = inv_resolve(v, err, errlen)))
+		return status;
+	snapshot(d);
+	stop_capture(d);
+	ret = start_capture_at(d, PD_CAPTURE_GRAPH, v->detail, v->pids, v->nr_pids);
+	if (ret || d->mode != PD_CAPTURE_GRAPH) {
+		pthread_mutex_lock(&d->lock);
+		pd_inv_refuse(&d->inv, PD_INV_REFUSED_ERROR);
+		pthread_mutex_unlock(&d->lock);
+		pd_err("investigation: %s capture did not start; back to the default",
+		       pd_detail_name(v->detail));
+		stop_capture(d);
+		set_capture_health(d, !start_capture(d));
+		snprintf(err, errlen, "the %s capture did not start (see the log); capture is back "
+				      "to the default",
+			 pd_detail_name(v->detail));
+		return 503;
+	}
+	pthread_mutex_lock(&d->lock);
+	pd_inv_begin(&d->inv, v, dur_ns, mono_ns(), store_now_ns(), cpu_ns());
+	*body = pd_inv_json(&d->inv.cur, true);
+	pthread_mutex_unlock(&d->lock);
+	inv_progress(d);
+	pd_notice("investigation %llu (%s): %s detail for %llu s, %zu pid(s)%s%s",
+		  (unsigned long long)d->inv.cur.id, pd_inv_reason_name(v->reason),
+		  pd_detail_name(v->detail),
+		  (unsigned long long)((d->inv.cur.until_mono_ns - d->inv.cur.start_mono_ns) /
+				       1000000000ull),
+		  v->nr_pids, v->comm[0] ? ", comm " : "", v->comm);
+	return 202;
+}
+
+static unsigned inv_api_start(struct daemon *d, const struct pd_inv_request *r, json_t **body,
+			      char *err, size_t errlen)
+{
+	struct pd_inv v = {.reason = PD_INV_API, .detail = r->detail, .pid = r->pid};
+	unsigned dur_s;
+
+	if (r->detail != PD_DETAIL_SECTION && r->detail != PD_DETAIL_PTE) {
+		snprintf(err, errlen, "detail: section or pte");
+		return 400;
+	}
+	if (r->duration_s > d->cfg.investigation_max_s) {
+		snprintf(err, errlen, "duration_s: at most %u (investigation-max-s)",
+			 d->cfg.investigation_max_s);
+		return 400;
+	}
+	snprintf(v.comm, sizeof(v.comm), "%s", r->comm);
+	/* no duration given: a minute, or the cap when it is shorter */
+	if (r->duration_s)
+		dur_s = r->duration_s;
+	else
+		dur_s = d->cfg.investigation_max_s < 60 ? d->cfg.investigation_max_s : 60;
+	return inv_start(d, &v, (uint64_t)dur_s * 1000000000ull, body, err, errlen);
+}
+
+/* The loop's side of the request slot. */
+static void inv_serve_slot(struct daemon *d)
+{
+	struct inv_slot *sl = &d->slot;
+	struct pd_inv_request req;
+	json_t *body = NULL;
+	char err[512] = "";
+	unsigned status;
+	uint64_t n;
+	bool end;
+
+	(void)!read(sl->efd, &n, sizeof(n));
+	pthread_mutex_lock(&sl->lock);
+	if (sl->state != SLOT_ASKED) {
+		pthread_mutex_unlock(&sl->lock);
+		return;
+	}
+	sl->state = SLOT_TAKEN;
+	end = sl->end;
+	req = sl->req;
+	pthread_mutex_unlock(&sl->lock);
+	if (!end) {
+		status = inv_api_start(d, &req, &body, err, sizeof(err));
+	} else if (!d->inv.active) {
+		status = 404;
+		snprintf(err, sizeof(err), "no investigation is active");
+	} else {
+		body = inv_end(d, PD_INV_END_API);
+		status = 200;
+		pd_notice("investigation ended over the API; capture back to detail %s",
+			  pd_detail_name(d->cfg.detail));
+	}
+	inv_progress(d); /* the metrics count this answer before the client sees it */
+	pthread_mutex_lock(&sl->lock);
+	sl->status = status;
+	sl->body = body;
+	snprintf(sl->err, sizeof(sl->err), "%s", err);
+	sl->state = SLOT_ANSWERED;
+	pthread_cond_broadcast(&sl->cond);
+	pthread_mutex_unlock(&sl->lock);
+}
+
+/* Once per tick: an automatic start a slow fork asked for, the active one's cost and expiry. */
+static void inv_tick(struct daemon *d)
+{
+	struct pd_inv v = {.reason = PD_INV_AUTO, .detail = PD_DETAIL_SECTION};
+	json_t *body = NULL;
+	char err[512];
+	bool pending;
+
+	pthread_mutex_lock(&d->lock);
+	pending = d->auto_pending;
+	v.pid = d->auto_pid;
+	d->auto_pending = false;
+	pthread_mutex_unlock(&d->lock);
+	if (pending && !d->inv.active) {
+		if (inv_start(d, &v, d->inv.pol.auto_ns, &body, err, sizeof(err)) != 202)
+			pd_debug("automatic investigation of pid %d not started: %s", v.pid, err);
+		json_decref(body);
+	}
+	inv_progress(d);
+	if (pd_inv_due(&d->inv, mono_ns())) {
+		json_decref(inv_end(d, PD_INV_END_TIME));
+		pd_notice("investigation time is up; capture back to detail %s",
+			  pd_detail_name(d->cfg.detail));
+	}
+}
+
+/* The loop has stopped: the waiting HTTP thread (if any) gets a 503. */
+static void slot_close(struct daemon *d)
+{
+	pthread_mutex_lock(&d->slot.lock);
+	d->slot.closing = true;
+	pthread_cond_broadcast(&d->slot.cond);
+	pthread_mutex_unlock(&d->slot.lock);
 }
 
 /* SIGHUP: re-read the config file; apply what can change live. */
@@ -323,9 +707,24 @@ static void reload(struct daemon *d)
 		pd_notice("reload: capture %s, detail %s: restarting capture",
 			  pd_capture_mode_name(n.capture), pd_detail_name(n.detail));
 		stop_capture(d);
+		if (d->inv.active) {
+			pthread_mutex_lock(&d->lock);
+			pd_inv_finish(&d->inv, PD_INV_END_RELOAD, mono_ns(), store_now_ns(),
+				      cpu_ns());
+			pthread_mutex_unlock(&d->lock);
+			pd_notice("reload: the active investigation ended");
+		}
 		ret = start_capture(d);
 		set_capture_health(d, !ret);
 	}
+	d->cfg.investigation_max_s = n.investigation_max_s;
+	d->cfg.auto_investigate_us = n.auto_investigate_us;
+	d->cfg.auto_investigate_s = n.auto_investigate_s;
+	d->cfg.investigation_budget = n.investigation_budget;
+	d->cfg.investigation_cooldown_s = n.investigation_cooldown_s;
+	pthread_mutex_lock(&d->lock);
+	pd_inv_policy_from_config(&d->cfg, &d->inv.pol);
+	pthread_mutex_unlock(&d->lock);
 	d->cfg.slow_fork_us = n.slow_fork_us;
 	d->cfg.log_level = n.log_level;
 	d->cfg.retention_days = n.retention_days;
@@ -363,11 +762,13 @@ static int run(struct daemon *d, int sfd)
 	its.it_value = its.it_interval;
 	timerfd_settime(tfd, 0, &its, NULL);
 	for (;;) {
-		struct pollfd p[2] = {{.fd = sfd, .events = POLLIN}, {.fd = tfd, .events = POLLIN}};
+		struct pollfd p[3] = {{.fd = sfd, .events = POLLIN},
+				      {.fd = tfd, .events = POLLIN},
+				      {.fd = d->slot.efd, .events = POLLIN}};
 		char err[1024];
 		uint64_t now;
 
-		if (poll(p, 2, -1) < 0) {
+		if (poll(p, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			ret = -errno;
@@ -389,6 +790,8 @@ static int run(struct daemon *d, int sfd)
 				}
 			}
 		}
+		if (p[2].revents & POLLIN)
+			inv_serve_slot(d);
 		if (!(p[1].revents & POLLIN))
 			continue;
 		{
@@ -401,9 +804,11 @@ static int run(struct daemon *d, int sfd)
 			set_capture_health(d, false);
 			break;
 		}
-		snapshot(d);
+		inv_tick(d);
 		now = mono_ns();
 		if (now - last_flush >= 1000000000ull) {
+			/* status and counters once a second: the tick stays cheap when idle */
+			snapshot(d);
 			last_flush = now;
 			if ((ret = pd_ingest_flush(d->ingest, err, sizeof(err)))) {
 				pd_err("database %s: %s", d->cfg.db_path, err);
@@ -437,6 +842,31 @@ static int run(struct daemon *d, int sfd)
 	return ret;
 }
 
+/*
+ * Creates the missing directories above @path (mode 0700: the database and
+ * the tracefs state are the daemon's own), as a run by hand outside systemd
+ * (no StateDirectory=) needs. 0 or -errno naming the directory in @err.
+ */
+static int make_parent_dirs(const char *path, char *err, size_t errlen)
+{
+	char dir[PATH_MAX];
+
+	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
+		return -ENAMETOOLONG;
+	for (char *p = dir + 1; (p = strchr(p, '/')); p++) {
+		*p = 0;
+		if (mkdir(dir, 0700) && errno != EEXIST) {
+			int ret = -errno;
+
+			snprintf(err, errlen, "cannot create the directory %s: %s", dir,
+				 strerror(errno));
+			return ret;
+		}
+		*p = '/';
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct daemon d = {.argc = argc, .argv = argv};
@@ -456,6 +886,21 @@ int main(int argc, char **argv)
 	}
 	pd_log_set_level(d.cfg.log_level);
 	pthread_mutex_init(&d.lock, NULL);
+	pthread_mutex_init(&d.slot.serial, NULL);
+	pthread_mutex_init(&d.slot.lock, NULL);
+	pthread_cond_init(&d.slot.cond, NULL);
+	d.detail = d.cfg.detail;
+	{
+		struct pd_inv_policy pol;
+
+		pd_inv_policy_from_config(&d.cfg, &pol);
+		pd_inv_init(&d.inv, &pol);
+	}
+	d.slot.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (d.slot.efd < 0) {
+		pd_err("eventfd: %s", strerror(errno));
+		goto out;
+	}
 	d.start_mono_ns = mono_ns();
 	d.start_wall_ns = store_now_ns();
 	if (!uname(&u))
@@ -474,6 +919,11 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
+	if ((ret = make_parent_dirs(d.cfg.db_path, err, sizeof(err))) ||
+	    (ret = make_parent_dirs(d.cfg.state_file, err, sizeof(err)))) {
+		pd_err("%s", err);
+		goto out;
+	}
 	if (split_comms(d.cfg.comm_allow, &comms, &nr_comms)) {
 		pd_err("out of memory");
 		goto out;
@@ -517,7 +967,10 @@ int main(int argc, char **argv)
 		struct pd_core core = {.ctx = &d,
 				       .status = core_status,
 				       .submit_replay = core_submit_replay,
-				       .healthy = core_healthy};
+				       .healthy = core_healthy,
+				       .investigate = core_investigate,
+				       .end_investigation = core_end_investigation,
+				       .investigations = core_investigations};
 
 		if ((ret = pd_http_start(&hc, &core, d.metrics, &d.http, err, sizeof(err)))) {
 			pd_err("HTTP listener %s: %s", d.cfg.listen, err);
@@ -543,9 +996,17 @@ int main(int argc, char **argv)
 	status = ret ? 1 : 0;
 out:
 	sd_notify(0, "STOPPING=1");
+	slot_close(&d);
 	pd_http_stop(d.http);
 	if (stop_capture(&d))
 		status = 1;
+	if (d.inv.active) {
+		/* not persisted: the next start runs the configured default */
+		pthread_mutex_lock(&d.lock);
+		pd_inv_finish(&d.inv, PD_INV_END_STOP, mono_ns(), store_now_ns(), cpu_ns());
+		pthread_mutex_unlock(&d.lock);
+		pd_info("the active investigation ended with the daemon");
+	}
 	if (d.ingest && pd_ingest_close(d.ingest, err, sizeof(err))) {
 		pd_err("%s", err);
 		status = 1;
@@ -555,6 +1016,12 @@ out:
 	json_decref(d.cpus);
 	if (sfd >= 0)
 		close(sfd);
+	if (d.slot.efd > 0)
+		close(d.slot.efd);
+	json_decref(d.slot.body);
+	pthread_cond_destroy(&d.slot.cond);
+	pthread_mutex_destroy(&d.slot.lock);
+	pthread_mutex_destroy(&d.slot.serial);
 	pthread_mutex_destroy(&d.lock);
 	pd_config_free(&d.cfg);
 	return status;

@@ -508,7 +508,7 @@ static int put_back_all(const struct pd_tfs *t, char *const *rels, char *const *
 
 static int remove_instance(const struct pd_tfs *t, const char *name)
 {
-	char p[PATH_MAX], f[PATH_MAX + 32];
+	char p[PATH_MAX], f[PATH_MAX + 32], cur[64];
 	int n = snprintf(p, sizeof(p), "%s/instances/%s", t->dir, name);
 
 	if (n < 0 || (size_t)n >= sizeof(p))
@@ -518,8 +518,10 @@ static int remove_instance(const struct pd_tfs *t, const char *name)
 	snprintf(f, sizeof(f), "%s/tracing_on", p);
 	if (!access(f, F_OK))
 		tfs_write(t, f, "0", false);
+	/* only when a tracer is set: on 6.1 setting one, even nop, expands every
+	 * ring buffer, the top level's too ("7 (expanded: 1408)" becomes "7") */
 	snprintf(f, sizeof(f), "%s/current_tracer", p);
-	if (!access(f, F_OK))
+	if (read_path(f, cur, sizeof(cur)) > 0 && strncmp(cur, "nop", 3))
 		tfs_write(t, f, "nop", false);
 	if (rmdir(p) && errno != ENOENT)
 		return -errno;

@@ -9,7 +9,12 @@
  *   http_driver --db FILE [--listen ADDR:PORT] [--token-file F] [--web-root D]
  *               [--max-upload BYTES] [--threads N] [--max-conn N] [--max-per-ip N]
  *               [--timeout S] [--comm-allow a,b,...] [--ptescope PATH]
- *               [--unhealthy-file F] [--submit-log F] [--no-detail]
+ *               [--unhealthy-file F] [--submit-log F] [--no-detail] [--investigations]
+ *
+ * With --investigations the stand-in core also takes investigations: it
+ * echoes the request it was handed (detail, duration_s, comm, pid) as the
+ * active one, 409 while one is active, and DELETE ends it (404 when none),
+ * so the HTTP layer's parsing and hand-over are tested without a kernel.
  *
  * Prints "port N" once listening, then serves until SIGTERM or SIGINT.
  */
@@ -34,6 +39,8 @@
 struct driver {
 	const char *db, *ptescope, *unhealthy_file, *submit_log;
 	bool detail;
+	bool inv_active;
+	json_t *inv; /* the last request handed over */
 	struct pd_metrics *m;
 	pthread_mutex_t lock;
 	int64_t last_id, jobs;
@@ -144,6 +151,65 @@ out:
 	return ret;
 }
 
+static json_t *inv_echo(const struct pd_inv_request *r, bool active)
+{
+	return json_pack("{s:b,s:s,s:I,s:o,s:o,s:s}", "active", active, "detail",
+			 r->detail == PD_DETAIL_PTE ? "pte" : "section", "duration_s",
+			 (json_int_t)r->duration_s, "comm",
+			 r->comm[0] ? json_string(r->comm) : json_null(), "pid",
+			 r->pid >= 0 ? json_integer(r->pid) : json_null(), "reason", "api");
+}
+
+static unsigned core_investigate(void *ctx, const struct pd_inv_request *req, json_t **body,
+				 char *err, size_t errlen)
+{
+	struct driver *d = ctx;
+	unsigned status = 202;
+
+	pthread_mutex_lock(&d->lock);
+	if (d->inv_active) {
+		snprintf(err, errlen, "an investigation is active");
+		status = 409;
+	} else {
+		d->inv_active = true;
+		json_decref(d->inv);
+		d->inv = inv_echo(req, true);
+		*body = json_deep_copy(d->inv);
+	}
+	pthread_mutex_unlock(&d->lock);
+	return status;
+}
+
+static unsigned core_end_investigation(void *ctx, json_t **body, char *err, size_t errlen)
+{
+	struct driver *d = ctx;
+	unsigned status = 200;
+
+	pthread_mutex_lock(&d->lock);
+	if (!d->inv_active) {
+		snprintf(err, errlen, "no investigation is active");
+		status = 404;
+	} else {
+		d->inv_active = false;
+		json_object_set_new(d->inv, "active", json_false());
+		*body = json_deep_copy(d->inv);
+	}
+	pthread_mutex_unlock(&d->lock);
+	return status;
+}
+
+static json_t *core_investigations(void *ctx)
+{
+	struct driver *d = ctx;
+	json_t *o;
+
+	pthread_mutex_lock(&d->lock);
+	o = json_pack("{s:o,s:[]}", "active",
+		      d->inv_active ? json_deep_copy(d->inv) : json_null(), "recent");
+	pthread_mutex_unlock(&d->lock);
+	return o;
+}
+
 static unsigned long num(const char *s, const char *what)
 {
 	char *end;
@@ -165,7 +231,8 @@ int main(int argc, char **argv)
 	    {"web-root", 1, 0, 'w'},   {"max-upload", 1, 0, 'u'}, {"threads", 1, 0, 'T'},
 	    {"max-conn", 1, 0, 'c'},   {"max-per-ip", 1, 0, 'i'}, {"timeout", 1, 0, 'o'},
 	    {"comm-allow", 1, 0, 'a'}, {"ptescope", 1, 0, 'p'},	  {"unhealthy-file", 1, 0, 'U'},
-	    {"submit-log", 1, 0, 'L'}, {"no-detail", 0, 0, 'N'},  {0, 0, 0, 0},
+	    {"submit-log", 1, 0, 'L'}, {"no-detail", 0, 0, 'N'},  {"investigations", 0, 0, 'I'},
+	    {0, 0, 0, 0},
 	};
 	struct pd_http_config cfg = {.listen = "127.0.0.1:0"};
 	struct driver d = {.detail = true, .started = time(NULL)};
@@ -229,6 +296,11 @@ int main(int argc, char **argv)
 		case 'N':
 			d.detail = false;
 			break;
+		case 'I':
+			core.investigate = core_investigate;
+			core.end_investigation = core_end_investigation;
+			core.investigations = core_investigations;
+			break;
 		default:
 			return 2;
 		}
@@ -259,6 +331,7 @@ int main(int argc, char **argv)
 	sigwait(&set, &sig);
 	pd_http_stop(h);
 	pd_metrics_free(d.m);
+	json_decref(d.inv);
 	pthread_mutex_destroy(&d.lock);
 	return 0;
 }

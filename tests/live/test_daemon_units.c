@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Unit tests of ptescoped's core pieces that need no kernel: the syscall-mode
- * fork assembly (sysfork.h), configuration parsing (config.h), and tracefs
+ * fork assembly (sysfork.h), configuration parsing (config.h) and its key
+ * table, investigation bookkeeping (investigate.h: budget, cool-down,
+ * expiry, the /proc comm scan against a fake /proc), and tracefs
  * ownership (tfs.h) against a directory of plain files laid out like tracefs:
  * save before change, restore, refusal checks, and repair from the state
  * file a killed run leaves.
@@ -15,6 +17,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "investigate.h"
 #include "sysfork.h"
 #include "tfs.h"
 
@@ -171,6 +174,193 @@ static void test_config(const char *dir)
 	}
 }
 
+/* Every numeric key of the table: accepted at min and max, refused just outside. */
+static void test_config_table(void)
+{
+	const struct pd_config_key *k;
+	size_t nr, numeric = 0;
+	struct pd_config c;
+	char err[512], v[64], where[80];
+
+	k = pd_config_keys(&nr);
+	CHECK(nr >= 25);
+	for (size_t i = 0; i < nr; i++) {
+		bool dbl = k[i].type == PD_CFG_DOUBLE;
+
+		if (k[i].type > PD_CFG_DOUBLE || k[i].type == PD_CFG_BOOL)
+			continue;
+		numeric++;
+		snprintf(where, sizeof(where), "--%s", k[i].key);
+		CHECK(!pd_config_init(&c));
+		snprintf(v, sizeof(v), dbl ? "%g" : "%.0f", k[i].min);
+		if (pd_config_set(&c, k[i].key, v, where, err, sizeof(err)))
+			fprintf(stderr, "%s min %s refused: %s\n", k[i].key, v, err), failures++;
+		snprintf(v, sizeof(v), dbl ? "%g" : "%.0f", k[i].max);
+		if (pd_config_set(&c, k[i].key, v, where, err, sizeof(err)))
+			fprintf(stderr, "%s max %s refused: %s\n", k[i].key, v, err), failures++;
+		snprintf(v, sizeof(v), dbl ? "%g" : "%.0f", k[i].min - (dbl ? 0.001 : 1));
+		err[0] = 0;
+		if (pd_config_set(&c, k[i].key, v, where, err, sizeof(err)) != -EINVAL ||
+		    !strstr(err, where))
+			fprintf(stderr, "%s min-1 %s accepted\n", k[i].key, v), failures++;
+		snprintf(v, sizeof(v), dbl ? "%g" : "%.0f", k[i].max + (dbl ? 0.001 : 1));
+		err[0] = 0;
+		if (pd_config_set(&c, k[i].key, v, where, err, sizeof(err)) != -EINVAL ||
+		    !strstr(err, v))
+			fprintf(stderr, "%s max+1 %s accepted\n", k[i].key, v), failures++;
+		CHECK(pd_config_set(&c, k[i].key, "12abc", where, err, sizeof(err)) == -EINVAL);
+		CHECK(pd_config_set(&c, k[i].key, "", where, err, sizeof(err)) == -EINVAL);
+		pd_config_free(&c);
+	}
+	CHECK(numeric >= 11);
+	/* the defaults, and the new keys landing in their fields */
+	CHECK(!pd_config_init(&c));
+	CHECK(c.detail == PD_DETAIL_FORK && c.investigation_max_s == 600 &&
+	      c.auto_investigate_us == 0 && c.investigation_budget == 0.05 &&
+	      c.auto_investigate_s == 30);
+	CHECK(!pd_config_set(&c, "investigation-budget", "0.25", "x", err, sizeof(err)) &&
+	      c.investigation_budget == 0.25);
+	CHECK(!pd_config_set(&c, "investigation-cooldown-s", "42", "x", err, sizeof(err)) &&
+	      c.investigation_cooldown_s == 42);
+	CHECK(!pd_config_set(&c, "auto-investigate-us", "5000", "x", err, sizeof(err)) &&
+	      c.auto_investigate_us == 5000);
+	CHECK(!pd_config_set(&c, "retention-days", "7", "x", err, sizeof(err)) &&
+	      c.retention_days == 7);
+	CHECK(!pd_config_set(&c, "max-db-mb", "9", "x", err, sizeof(err)) && c.max_db_mb == 9);
+	CHECK(!pd_config_set(&c, "buffer-kb", "4096", "x", err, sizeof(err)) && c.buffer_kb == 4096);
+	CHECK(!pd_config_set(&c, "db-sync", "full", "x", err, sizeof(err)) && c.db_sync_full);
+	CHECK(pd_config_set(&c, "db-sync", "fast", "x", err, sizeof(err)) == -EINVAL &&
+	      strstr(err, "normal, full"));
+	CHECK(!pd_config_set(&c, "force", NULL, "x", err, sizeof(err)) && c.force);
+	CHECK(!pd_config_set(&c, "force", "no", "x", err, sizeof(err)) && !c.force);
+	CHECK(pd_config_set(&c, "detail", NULL, "--detail", err, sizeof(err)) == -EINVAL);
+	/* unknown keys are refused with the key named */
+	CHECK(pd_config_set(&c, "investigation-maxs", "5", "f.conf:3", err, sizeof(err)) ==
+		  -ENOENT &&
+	      strstr(err, "'investigation-maxs'") && strstr(err, "f.conf:3"));
+	pd_config_free(&c);
+	{
+		char *argv[] = {"ptescoped", "--investigation-budget=1.5", NULL};
+
+		CHECK(pd_config_load(&c, 2, argv, err, sizeof(err)) == -EINVAL &&
+		      strstr(err, "--investigation-budget") && strstr(err, "1.5"));
+		pd_config_free(&c);
+	}
+	{
+		char *argv[] = {"ptescoped", "--no-such-key", "1", NULL};
+
+		CHECK(pd_config_load(&c, 3, argv, err, sizeof(err)) == -EINVAL &&
+		      strstr(err, "no-such-key"));
+		pd_config_free(&c);
+	}
+}
+
+/* ------------------------------------------------------- investigations */
+
+#define S 1000000000ull
+
+static void put(const char *dir, const char *rel, const char *v);
+
+static void test_investigate(const char *dir)
+{
+	struct pd_inv_policy pol = {
+	    .max_ns = 600 * S, .auto_ns = 30 * S, .cooldown_ns = 300 * S, .budget = 0.05};
+	struct pd_inv req = {.reason = PD_INV_API, .detail = PD_DETAIL_PTE, .pid = -1};
+	struct pd_inv_counters ic;
+	struct pd_inv_state s;
+	enum pd_inv_refusal why;
+	uint64_t t0 = 1000 * S;
+	json_t *j;
+
+	pd_inv_init(&s, &pol);
+	/* an API one: admitted, capped at max, due exactly at its end */
+	CHECK(pd_inv_admit(&s, PD_INV_API, 900 * S, t0, &why));
+	CHECK(pd_inv_begin(&s, &req, 900 * S, t0, 5000, 77) == 1);
+	CHECK(s.active && s.cur.until_mono_ns == t0 + 600 * S);
+	CHECK(s.cur.until_wall_ns == 5000 + (int64_t)(600 * S));
+	CHECK(!pd_inv_admit(&s, PD_INV_API, 10 * S, t0 + S, &why) && why == PD_INV_REFUSED_ACTIVE);
+	CHECK(!pd_inv_due(&s, t0 + 600 * S - 1) && pd_inv_due(&s, t0 + 600 * S));
+	pd_inv_progress(&s, 1234, 77 + 5000, t0 + 100 * S);
+	CHECK(s.cur.events == 1234 && s.cur.cpu_ns == 5000);
+	/* budget: 100 s used of the hour so far */
+	CHECK(pd_inv_used_ns(&s, t0 + 100 * S) == 100 * S);
+	pd_inv_finish(&s, PD_INV_END_API, t0 + 120 * S, 9000, 77 + 6000);
+	CHECK(!s.active && s.nr_hist == 1 && s.hist[0].end == PD_INV_END_API &&
+	      s.hist[0].cpu_ns == 6000);
+	CHECK(pd_inv_used_ns(&s, t0 + 200 * S) == 120 * S);
+	/* automatic: refused within the cool-down, then over the budget (120 + 90 > 180 s) */
+	CHECK(!pd_inv_admit(&s, PD_INV_AUTO, 30 * S, t0 + 200 * S, &why) &&
+	      why == PD_INV_REFUSED_COOLDOWN);
+	CHECK(!pd_inv_admit(&s, PD_INV_AUTO, 90 * S, t0 + 500 * S, &why) &&
+	      why == PD_INV_REFUSED_BUDGET);
+	CHECK(pd_inv_admit(&s, PD_INV_AUTO, 30 * S, t0 + 500 * S, &why));
+	/* an API one is never refused by the budget */
+	CHECK(pd_inv_admit(&s, PD_INV_API, 600 * S, t0 + 500 * S, &why));
+	/* the window slides: an hour and a minute later the first one no longer counts */
+	CHECK(pd_inv_used_ns(&s, t0 + 3661 * S + 120 * S) == 0);
+	CHECK(pd_inv_admit(&s, PD_INV_AUTO, 150 * S, t0 + 3800 * S, &why));
+	pd_inv_counters(&s, t0 + 3800 * S, &ic);
+	CHECK(!ic.active && ic.started[PD_INV_API] == 1 && ic.started[PD_INV_AUTO] == 0);
+	CHECK(ic.refused[PD_INV_REFUSED_ACTIVE] == 1 && ic.refused[PD_INV_REFUSED_COOLDOWN] == 1 &&
+	      ic.refused[PD_INV_REFUSED_BUDGET] == 1);
+	CHECK(ic.seconds_total > 119.9 && ic.seconds_total < 120.1);
+	/* an automatic one crossing minute boundaries: counted whole */
+	req.reason = PD_INV_AUTO;
+	req.nr_pids = 1;
+	req.pids[0] = 42;
+	pd_inv_begin(&s, &req, pol.auto_ns, t0 + 3800 * S + S / 2, 0, 0);
+	CHECK(pd_inv_due(&s, t0 + 3830 * S + S / 2));
+	pd_inv_finish(&s, PD_INV_END_TIME, t0 + 3830 * S + S / 2, 0, 0);
+	CHECK(pd_inv_used_ns(&s, t0 + 3831 * S) == 30 * S);
+	CHECK(pd_inv_budget_used(&s, t0 + 3831 * S) > 0.0083 &&
+	      pd_inv_budget_used(&s, t0 + 3831 * S) < 0.0084);
+	j = pd_inv_list_json(&s, t0 + 3831 * S);
+	CHECK(j && json_array_size(json_object_get(j, "recent")) == 2);
+	CHECK(json_is_null(json_object_get(j, "active")));
+	CHECK(!strcmp(json_string_value(json_object_get(
+			  json_array_get(json_object_get(j, "recent"), 0), "reason")),
+		      "auto"));
+	CHECK(json_integer_value(json_array_get(
+		  json_object_get(json_array_get(json_object_get(j, "recent"), 0), "pids"), 0)) ==
+	      42);
+	json_decref(j);
+	/* the history keeps the last PD_INV_HISTORY */
+	for (int i = 0; i < PD_INV_HISTORY + 3; i++) {
+		pd_inv_begin(&s, &req, S, t0 + 5000 * S + (uint64_t)i * 10 * S, 0, 0);
+		pd_inv_finish(&s, PD_INV_END_TIME, t0 + 5001 * S + (uint64_t)i * 10 * S, 0, 0);
+	}
+	CHECK(s.nr_hist == PD_INV_HISTORY);
+	j = pd_inv_list_json(&s, t0 + 6000 * S);
+	CHECK(json_integer_value(json_object_get(
+		  json_array_get(json_object_get(j, "recent"), 0), "id")) == (json_int_t)s.next_id - 1);
+	json_decref(j);
+	/* comm to pids against a fake /proc */
+	{
+		char p[512];
+		int pids[4];
+		size_t nr;
+		bool more;
+
+		for (int pid = 100; pid < 106; pid++) {
+			snprintf(p, sizeof(p), "%s/proc/%d", dir, pid);
+			mkdir(dir, 0700);
+			snprintf(p, sizeof(p), "%s/proc", dir);
+			mkdir(p, 0700);
+			snprintf(p, sizeof(p), "%s/proc/%d", dir, pid);
+			mkdir(p, 0700);
+			snprintf(p, sizeof(p), "proc/%d/comm", pid);
+			put(dir, p, pid % 2 ? "redis-server\n" : "bash\n");
+		}
+		mkdir(strcat(strcpy(p, dir), "/proc/self"), 0700);
+		snprintf(p, sizeof(p), "%s/proc", dir);
+		CHECK(!pd_inv_pids_of_comm(p, "redis-server", pids, 4, &nr, &more));
+		CHECK(nr == 3 && !more);
+		CHECK(!pd_inv_pids_of_comm(p, "bash", pids, 2, &nr, &more) && nr == 2 && more);
+		CHECK(!pd_inv_pids_of_comm(p, "redis", pids, 4, &nr, &more) && nr == 0);
+		CHECK(pd_inv_pids_of_comm("/nonexistent-proc", "x", pids, 4, &nr, &more) == -ENOENT);
+	}
+}
+
 /* ----------------------------------------------------------------- tfs */
 
 static void put(const char *dir, const char *rel, const char *v)
@@ -303,6 +493,8 @@ int main(void)
 	}
 	test_sysfork();
 	test_config(dir);
+	test_config_table();
+	test_investigate(dir);
 	test_tfs(dir);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd))

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""ptescoped graph mode on Debian's 6.1 kernel under qemu (the tests/vm harness), and its benchmark.
+"""ptescoped graph mode on a Debian kernel under qemu (the tests/vm harness), and its benchmark.
 
 Fed by the vm harness (vmlib: kernel, initramfs, boot), the workloads of tests/vm/workloads and the
 ptescoped binary under test; leaves each guest run's logs, tracefs snapshots and databases in
---work. The test boots once and checks, against the workloads' ground truth:
+--work. The kernel is a vmlib spec (--kernel or $PTESCOPE_VM_KERNEL; default bookworm, Debian 12's
+6.1). The test boots once and checks, against the workloads' ground truth:
   - forks of a known size are stored with the expected PTE counts (--detail pte);
   - lock breaks appear when a competing task shares the CPU and not otherwise (--detail section);
   - a fork storm at default settings loses no events;
@@ -81,6 +82,7 @@ step() { # name budget command... (a program, not a shell function)
 }
 start() { # name args...
 	n=$1; shift
+	echo "PTESCOPE-STEP: daemon $n"
 	st=$(now); step_begin start-$n $START_S
 	${PIN:-} $D --db /tmp/$n.db "$@" 2>$O/$n.log &
 	PID=$!
@@ -302,7 +304,7 @@ def check(out):
     return problems
 
 
-def bench(out):
+def bench(out, release):
     tck = int((read(out, "clk_tck") or "100").strip() or 100)
     rows = []
     base = None
@@ -319,7 +321,7 @@ def bench(out):
         cpu_per = (int(cpu) / tck * 1e6 / max(forks, 1)) if cpu and forks else None
         rows.append((d, med, statistics.mean(us), cpu_per, forks))
     print("fork latency of forker --mib 64 --thp off (30 forks each), parent wall time, "
-          "Debian 6.1 under qemu TCG")
+          f"{release} under qemu TCG")
     print(f"{'tracing':<10} {'median us':>10} {'mean us':>10} {'vs none':>8} "
           f"{'daemon cpu us/fork':>19} {'forks stored':>13}")
     for d, med, mean, cpu_per, forks in rows:
@@ -339,9 +341,10 @@ def main():
     ap.add_argument("--ptescoped", required=True)
     ap.add_argument("--bench", action="store_true")
     ap.add_argument("--timeout", type=int, default=1200)
+    vmlib.add_kernel_option(ap)
     a = ap.parse_args()
     try:
-        kernel = vmlib.get_kernel(a.cache)
+        kernel = vmlib.get_kernel(a.cache, a.kernel)
         bins = vmlib.standard_binaries(a.workloads_dir, need_trace_cmd=False)
         bins.append(("usr/sbin/ptescoped", a.ptescoped))
         os.makedirs(a.work, exist_ok=True)
@@ -350,7 +353,7 @@ def main():
         shutil.rmtree(share, ignore_errors=True)
         os.makedirs(share)
         status, secs = vmlib.boot(kernel, initrd, share, BENCH if a.bench else TEST,
-                                  timeout_s=a.timeout)
+                                  timeout_s=a.timeout, progress=True)
     except vmlib.VmUnavailable as e:
         print(f"skip: {e}")
         return vmlib.SKIP
@@ -366,7 +369,7 @@ def main():
         print(vmlib.guest_report(share, lines=40))
         return 1
     if a.bench:
-        bench(out)
+        bench(out, kernel.release)
         return 0
     problems = check(out)
     for p in problems:

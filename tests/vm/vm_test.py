@@ -72,12 +72,13 @@ def main():
     ap.add_argument("--ptescope")
     ap.add_argument("--storm", type=int, default=2000)
     ap.add_argument("--timeout", type=int, default=600)
+    vmlib.add_kernel_option(ap)
     args = ap.parse_args()
 
     t0 = time.monotonic()
     try:
         vmlib.find_qemu()
-        kernel = vmlib.get_kernel(args.cache)
+        kernel = vmlib.get_kernel(args.cache, args.kernel)
         bins = vmlib.standard_binaries(args.workloads_dir, ptescope=args.ptescope)
         os.makedirs(args.work, exist_ok=True)
         initramfs = vmlib.build_initramfs(os.path.join(args.work, "initramfs.cpio"), kernel, bins)
@@ -90,7 +91,7 @@ def main():
     try:
         status, vm_s = vmlib.boot(kernel, initramfs, share,
                                   guest_script(recs, extra=GUEST_REPLAY if args.ptescope else ""),
-                                  timeout_s=args.timeout)
+                                  timeout_s=args.timeout, progress=True)
     except vmlib.VmFailed as e:
         print(f"FAIL: {e}")
         return 1

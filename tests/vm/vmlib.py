@@ -1,11 +1,14 @@
-"""Real-kernel VM harness: Debian's kernel under qemu TCG with a busybox initramfs.
+"""Real-kernel VM harness: Debian's kernels under qemu TCG with a busybox initramfs.
 
 Fed by the host's Debian packages (qemu-system-x86, busybox-static, trace-cmd, redis-server when
-present) and by Debian's linux-image-6.1.0-*-amd64, fetched with `apt-get download` into a cache
-directory outside the source tree. Builds an initramfs (busybox, the 9p/virtio modules, the binaries
-under test with their shared libraries, our workload programs), boots it with a hard timeout, runs a
-scenario shell script inside the guest with a host directory shared over virtio-9p at /host, and
-returns what the scenario left there. Feeds tests/vm/record-fixtures and the `vm` ctests.
+present) and by a Debian kernel chosen by a spec SUITE[-FLAVOUR] (bookworm, the default, is
+linux-image-6.1.0-*-amd64; trixie, sid; flavours rt and cloud), fetched with `apt-get download`
+through private apt lists into a cache directory outside the source tree. Builds an initramfs
+(busybox, the 9p/virtio modules found by name in the kernel package, decompressed, the binaries
+under test with their shared libraries, our workload programs), boots it with a hard timeout, runs
+a scenario shell script inside the guest with a host directory shared over virtio-9p at /host, and
+returns what the scenario left there. Feeds tests/vm/record-fixtures, tests/vm/kernel-probe and
+the `vm` ctests.
 
 Sized for one boot per test (about 7 s of boot under TCG on 2 host cores) and scenario outputs of a
 few MB to a few hundred MB; the guest has 1 GiB of RAM and 2 vCPUs unless told otherwise.
@@ -19,26 +22,26 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 
 SKIP = 77  # ctest SKIP_RETURN_CODE
 HERE = os.path.dirname(os.path.abspath(__file__))
-KERNEL_PKG_RE = re.compile(r"^linux-image-6\.1\.0-(\d+)-amd64$")
-# Loaded in this order; dependencies are checked against each module's own "depends=" line.
-GUEST_MODULES = [
-    "drivers/virtio/virtio_ring.ko",
-    "drivers/virtio/virtio.ko",
-    "drivers/virtio/virtio_pci_modern_dev.ko",
-    "drivers/virtio/virtio_pci_legacy_dev.ko",
-    "drivers/virtio/virtio_pci.ko",
-    "fs/netfs/netfs.ko",
-    "fs/fscache/fscache.ko",
-    "net/9p/9pnet.ko",
-    "net/9p/9pnet_virtio.ko",
-    "fs/9p/9p.ko",
-]
+DEFAULT_KERNEL = "bookworm"
+# Suite of a kernel spec: its suites on the main archive, on the security archive, and the form of
+# its kernel release (the part of the package name between "linux-image-" and the flavour).
+SUITES = {
+    "bookworm": (["bookworm", "bookworm-updates"], ["bookworm-security"], r"6\.1\.0-\d+"),
+    "trixie": (["trixie", "trixie-updates"], ["trixie-security"], r"6\.12\.\d+\+deb13"),
+    "sid": (["sid"], [], r"\d+\.\d+(?:\.\d+)?\+deb\d+"),
+}
+FLAVOURS = {"": "amd64", "rt": "rt-amd64", "cloud": "cloud-amd64"}
+MACHINE_SOURCES = "/etc/apt/sources.list.d/debian.sources"
+APT_REFRESH_S = 12 * 3600
+# Loaded with their dependencies (each module's own "depends=" line), in dependency order.
+GUEST_MODULES = ["virtio_pci", "9pnet_virtio", "9p"]
 TRACEEVENT_PLUGINS = "/usr/lib/x86_64-linux-gnu/traceevent/plugins"
-WORKLOADS = ["forker", "forkstorm", "hog"]
+WORKLOADS = ["forker", "forkstorm", "hog", "costload"]
 
 
 class VmUnavailable(Exception):
@@ -61,83 +64,320 @@ def default_cache_dir(build_dir=None):
     return os.path.join(os.path.expanduser("~"), ".cache", "ptescope-vm")
 
 
+def default_kernel_spec():
+    return os.environ.get("PTESCOPE_VM_KERNEL") or DEFAULT_KERNEL
+
+
+def add_kernel_option(parser):
+    """Adds --kernel SPEC (default: $PTESCOPE_VM_KERNEL, else bookworm) to an argparse parser."""
+    parser.add_argument("--kernel", default=default_kernel_spec(), metavar="SPEC",
+                        help="SUITE[-FLAVOUR]: suite " + "|".join(SUITES) + ", flavour rt|cloud "
+                        "(default: $PTESCOPE_VM_KERNEL or %(default)s)")
+
+
+def parse_spec(spec):
+    """(suite, flavour) of a spec such as "trixie-rt"; raises VmUnavailable on an unknown one."""
+    suite, _, flavour = spec.partition("-")
+    if suite not in SUITES or flavour not in FLAVOURS:
+        raise VmUnavailable(f"unknown kernel spec {spec!r}: want SUITE[-FLAVOUR] with SUITE in "
+                            f"{', '.join(SUITES)} and FLAVOUR rt or cloud")
+    return suite, flavour
+
+
 def _run(cmd, **kw):
     return subprocess.run(cmd, check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           text=True, **kw)
 
 
-def newest_kernel_package():
-    """Name of the newest linux-image-6.1.0-N-amd64 that apt-cache offers, or None."""
+def _machine_archives():
+    """(main URI, security URI, keyring) from the machine's deb822 sources, or Debian's defaults."""
+    main, security = "http://deb.debian.org/debian", "http://deb.debian.org/debian-security"
+    keyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
     try:
-        out = _run(["apt-cache", "search", "--names-only", r"^linux-image-6\.1\.0-[0-9]+-amd64$"]).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    best = None
-    for line in out.splitlines():
-        name = line.split(" ", 1)[0]
-        m = KERNEL_PKG_RE.match(name)
-        if m and (best is None or int(m.group(1)) > best[0]):
-            best = (int(m.group(1)), name)
-    return best[1] if best else None
+        with open(MACHINE_SOURCES) as f:
+            stanzas = f.read().split("\n\n")
+    except OSError:
+        return main, security, keyring
+    for st in stanzas:
+        fields = dict(re.findall(r"^([\w-]+):\s*(.*)$", st, re.M))
+        uri = fields.get("URIs", "").split()
+        if not uri or "deb" not in fields.get("Types", "").split():
+            continue
+        if any(s.endswith("-security") for s in fields.get("Suites", "").split()):
+            security = uri[0]
+        else:
+            main = uri[0]
+        if fields.get("Signed-By", "").startswith("/"):
+            keyring = fields["Signed-By"].strip()
+    return main, security, keyring
+
+
+class PrivateApt:
+    """apt-get/apt-cache on one suite through a sources list and state kept in the cache dir.
+
+    The machine's own apt configuration is never touched: its archive URIs and keyring are reused.
+    """
+
+    def __init__(self, cache_dir, suite):
+        self.dir = os.path.join(cache_dir, "apt", suite)
+        self.sources = os.path.join(self.dir, "sources.list")
+        self.lists = os.path.join(self.dir, "lists")
+        for d in (os.path.join(self.lists, "partial"),
+                  os.path.join(self.dir, "cache", "archives", "partial")):
+            os.makedirs(d, exist_ok=True)
+        main, security, keyring = _machine_archives()
+        on_main, on_security, _ = SUITES[suite]
+        lines = [f"deb [signed-by={keyring}] {main} {s} main" for s in on_main]
+        lines += [f"deb [signed-by={keyring}] {security} {s} main" for s in on_security]
+        text = "\n".join(lines) + "\n"
+        if not os.path.exists(self.sources) or open(self.sources).read() != text:
+            with open(self.sources, "w") as f:
+                f.write(text)
+
+    def opts(self):
+        o = {"Dir::Etc::sourcelist": self.sources, "Dir::Etc::sourceparts": "/dev/null",
+             "Dir::State::Lists": self.lists, "Dir::Cache": os.path.join(self.dir, "cache"),
+             "Dir::State::status": "/dev/null"}
+        if os.geteuid() == 0:
+            o["APT::Sandbox::User"] = "root"  # the _apt user may not write into the cache dir
+        return [a for k, v in o.items() for a in ("-o", f"{k}={v}")]
+
+    def update(self, max_age_s=APT_REFRESH_S):
+        stamp = os.path.join(self.dir, "updated")
+        if os.path.exists(stamp) and time.time() - os.path.getmtime(stamp) < max_age_s:
+            return
+        log(f"apt-get update ({os.path.basename(self.dir)}, private lists in {self.dir})")
+        _run(["apt-get"] + self.opts() + ["-q", "update"])
+        open(stamp, "w").close()
+
+    def search(self, regex):
+        out = _run(["apt-cache"] + self.opts() + ["search", "--names-only", regex]).stdout
+        return [line.split(" ", 1)[0] for line in out.splitlines() if line]
+
+    def version(self, pkg):
+        out = _run(["apt-cache"] + self.opts() + ["show", "--no-all-versions", pkg]).stdout
+        m = re.search(r"^Version:\s*(\S+)", out, re.M)
+        if not m:
+            raise VmUnavailable(f"apt-cache show {pkg}: no version")
+        return m.group(1)
+
+    def download(self, pkg, dest):
+        _run(["apt-get"] + self.opts() + ["-q", "download", pkg], cwd=dest)
+
+
+def _release_key(release):
+    return tuple(int(x) for x in re.findall(r"\d+", release))
+
+
+def kernel_packages(apt, suite, flavour):
+    """The packages that make up the newest kernel of a suite and flavour, main package first.
+
+    Bookworm and trixie ship one linux-image-REL-FLAVOUR; newer suites split it into
+    linux-binary (vmlinuz), linux-modules and linux-base (config, System.map).
+    """
+    arch = FLAVOURS[flavour]
+    rel_re = SUITES[suite][2]
+    names = apt.search(r"^linux-(image|binary|modules|base)-[0-9]")  # POSIX regex: filter below
+    pat = re.compile(rf"^linux-(image|binary|modules|base)-({rel_re})-{re.escape(arch)}$")
+    by_rel = {}
+    for n in names:
+        m = pat.match(n)
+        if m:
+            by_rel.setdefault(m.group(2), set()).add(m.group(1))
+    if not by_rel:
+        raise VmUnavailable(f"no {suite} kernel of flavour {arch} offered by the archive")
+    rel = max(by_rel, key=_release_key)
+    kinds = ["binary", "modules", "base"] if "binary" in by_rel[rel] else ["image"]
+    return [f"linux-{k}-{rel}-{arch}" for k in kinds if k in by_rel[rel]]
+
+
+def _fetch_debs(cache_dir, spec, fetch):
+    """The cached .deb paths of a spec's kernel, downloading the newest when `fetch` allows."""
+    suite, flavour = parse_spec(spec)
+    debs_dir = os.path.join(cache_dir, "debs")
+    os.makedirs(debs_dir, exist_ok=True)
+    record = os.path.join(cache_dir, "kernels", spec + ".json")
+    os.makedirs(os.path.dirname(record), exist_ok=True)
+    try:
+        if not fetch:
+            raise VmUnavailable("fetching disabled")
+        apt = PrivateApt(cache_dir, suite)
+        with _locked(os.path.join(apt.dir, "lock")):
+            apt.update()
+            debs = []
+            for pkg in kernel_packages(apt, suite, flavour):
+                deb = os.path.join(debs_dir, f"{pkg}_{apt.version(pkg)}_amd64.deb")
+                if not os.path.exists(deb):
+                    log(f"downloading {pkg} into {debs_dir}")
+                    apt.download(pkg, debs_dir)
+                if not os.path.exists(deb):
+                    raise VmUnavailable(f"apt-get download {pkg} left no {deb}")
+                debs.append(deb)
+    except (OSError, subprocess.CalledProcessError, VmUnavailable) as e:
+        err = (getattr(e, "stderr", "") or str(e)).strip()
+        if not os.path.exists(record):
+            raise VmUnavailable(f"kernel {spec}: {err}")
+        with open(record) as f:
+            debs = json.load(f)["debs"]
+        log(f"kernel {spec}: {err.splitlines()[-1] if err else 'offline'}; using cached "
+            f"{', '.join(os.path.basename(d) for d in debs)}")
+        return debs
+    with open(record + ".tmp", "w") as f:
+        json.dump({"spec": spec, "debs": debs}, f)
+    os.replace(record + ".tmp", record)
+    return debs
+
+
+class _locked:
+    """An exclusive flock on a file, so helpers sharing a cache dir do not run apt at once."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __enter__(self):
+        import fcntl
+        self.f = open(self.path, "a")
+        fcntl.flock(self.f, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        self.f.close()
+
+
+def _module_name(filename):
+    return re.sub(r"\.ko(\.(xz|zst|gz))?$", "", filename).replace("-", "_")
+
+
+def _module_bytes(path):
+    """A module's ELF bytes, decompressed on the host (busybox insmod may not decompress)."""
+    if path.endswith(".ko.xz"):
+        import lzma
+        with lzma.open(path) as f:
+            return f.read()
+    if path.endswith(".ko.gz"):
+        import gzip
+        with gzip.open(path) as f:
+            return f.read()
+    if path.endswith(".ko.zst"):
+        try:
+            return subprocess.run(["zstd", "-dcq", path], check=True,
+                                  stdout=subprocess.PIPE).stdout
+        except (OSError, subprocess.CalledProcessError) as e:
+            raise VmUnavailable(f"cannot decompress {path} (apt-get install zstd): {e}")
+    with open(path, "rb") as f:
+        return f.read()
 
 
 class Kernel:
-    """An unpacked kernel package: vmlinuz, modules, release string, package name/version."""
+    """An unpacked kernel: vmlinuz, modules, config, release string, package names/versions."""
 
-    def __init__(self, root, deb):
+    def __init__(self, root, debs, spec):
         self.root = root
-        self.deb = deb
-        vmlinuz = sorted(glob.glob(os.path.join(root, "boot", "vmlinuz-*")))
-        if not vmlinuz:
-            raise VmUnavailable(f"no boot/vmlinuz-* in {root}")
-        self.vmlinuz = vmlinuz[-1]
-        self.release = os.path.basename(self.vmlinuz)[len("vmlinuz-"):]
-        self.moddir = os.path.join(root, "lib", "modules", self.release, "kernel")
-        base = os.path.basename(deb)[:-len(".deb")].split("_")
-        self.package, self.version = base[0], base[1] if len(base) > 1 else "?"
+        self.debs = list(debs)
+        self.deb = self.debs[0]
+        self.spec = spec
+        found = sorted(glob.glob(os.path.join(root, "boot", "vmlinuz-*")))
+        found += sorted(glob.glob(os.path.join(root, "usr", "lib", "modules", "*", "vmlinuz")))
+        if not found:
+            raise VmUnavailable(f"no vmlinuz in {root}")
+        self.vmlinuz = found[-1]
+        if os.path.basename(self.vmlinuz) == "vmlinuz":
+            self.release = os.path.basename(os.path.dirname(self.vmlinuz))
+        else:
+            self.release = os.path.basename(self.vmlinuz)[len("vmlinuz-"):]
+        self.modroot = next((d for d in (os.path.join(root, "lib", "modules", self.release),
+                                         os.path.join(root, "usr", "lib", "modules", self.release))
+                             if os.path.isdir(d)), None)
+        if not self.modroot:
+            raise VmUnavailable(f"no modules for {self.release} in {root}")
+        self.moddir = os.path.join(self.modroot, "kernel")
+        self.config = next((p for p in (os.path.join(root, "boot", "config-" + self.release),
+                                        os.path.join(self.modroot, "config"))
+                            if os.path.exists(p)), None)
+        self.packages = []
+        for d in self.debs:
+            base = os.path.basename(d)[:-len(".deb")].split("_")
+            self.packages.append((base[0], base[1] if len(base) > 1 else "?"))
+        self.package, self.version = self.packages[0]
 
     def describe(self):
-        return {"package": self.package, "package_version": self.version,
-                "release": self.release}
+        d = {"spec": self.spec, "package": self.package, "package_version": self.version,
+             "release": self.release}
+        if len(self.packages) > 1:
+            d["packages"] = [f"{p}={v}" for p, v in self.packages]
+        return d
+
+    def config_options(self):
+        """CONFIG_* settings from the package's kernel config ({} when it ships none)."""
+        if not self.config:
+            return {}
+        with open(self.config) as f:
+            return dict(re.findall(r"^(CONFIG_\w+)=(.*)$", f.read(), re.M))
+
+    def guest_modules(self, names=GUEST_MODULES):
+        """[(module name, host path)] of `names` and their dependencies, dependencies first.
+
+        Modules are found by name in the package's tree (plain or compressed); names the kernel
+        has built in (modules.builtin) are skipped.
+        """
+        index = {}
+        for dirpath, _, files in os.walk(self.moddir):
+            for fn in files:
+                if re.search(r"\.ko(\.(xz|zst|gz))?$", fn):
+                    index[_module_name(fn)] = os.path.join(dirpath, fn)
+        builtin = set()
+        p = os.path.join(self.modroot, "modules.builtin")
+        if os.path.exists(p):
+            with open(p) as f:
+                builtin = {_module_name(os.path.basename(ln.strip())) for ln in f if ln.strip()}
+        order = []
+
+        def visit(name, chain):
+            if name in order or name in builtin:
+                return
+            if name in chain:
+                raise VmUnavailable(f"module dependency loop: {chain + [name]}")
+            if name not in index:
+                raise VmUnavailable(f"kernel {self.release} has no module {name} (needed by "
+                                    f"{chain[-1] if chain else 'the guest'})")
+            m = re.search(rb"depends=([\w,-]*)", _module_bytes(index[name]))
+            for dep in (m.group(1).decode().split(",") if m else []):
+                if dep:
+                    visit(dep.replace("-", "_"), chain + [name])
+            order.append(name)
+
+        for n in names:
+            visit(n, [])
+        return [(n, index[n]) for n in order]
 
 
-def get_kernel(cache_dir, fetch=True):
-    """Returns the newest kernel package, downloading and unpacking it into cache_dir if needed.
-
-    PTESCOPE_VM_KERNEL_DEB names a .deb to use instead. Raises VmUnavailable when none can be had.
-    """
-    os.makedirs(cache_dir, exist_ok=True)
-    deb = os.environ.get("PTESCOPE_VM_KERNEL_DEB")
-    if not deb:
-        pkg = newest_kernel_package()
-        cached = sorted(glob.glob(os.path.join(cache_dir, "linux-image-6.1.0-*-amd64_*.deb")))
-        wanted = [d for d in cached if pkg and os.path.basename(d).startswith(pkg + "_")]
-        if wanted:
-            deb = wanted[-1]
-        elif pkg and fetch:
-            log(f"downloading {pkg} into {cache_dir}")
-            try:
-                _run(["apt-get", "download", pkg], cwd=cache_dir)
-            except (OSError, subprocess.CalledProcessError) as e:
-                err = getattr(e, "stderr", "") or str(e)
-                if not cached:
-                    raise VmUnavailable(f"apt-get download {pkg} failed: {err.strip()}")
-                log(f"apt-get download {pkg} failed, using cached {cached[-1]}")
-            got = sorted(glob.glob(os.path.join(cache_dir, pkg + "_*.deb")))
-            deb = got[-1] if got else cached[-1]
-        elif cached:
-            deb = cached[-1]
-        else:
-            raise VmUnavailable("no linux-image-6.1.0-*-amd64 offered by apt-cache and none cached")
-    root = os.path.join(cache_dir, os.path.basename(deb)[:-len(".deb")])
+def _unpack(cache_dir, debs):
+    name = os.path.basename(debs[0])[:-len(".deb")]
+    root = os.path.join(cache_dir, "kernels", name)
     if not os.path.exists(os.path.join(root, ".unpacked")):
         shutil.rmtree(root, ignore_errors=True)
-        try:
-            _run(["dpkg-deb", "-x", deb, root])
-        except (OSError, subprocess.CalledProcessError) as e:
-            raise VmUnavailable(f"cannot unpack {deb}: {getattr(e, 'stderr', e)}")
+        for deb in debs:
+            try:
+                _run(["dpkg-deb", "-x", deb, root])
+            except (OSError, subprocess.CalledProcessError) as e:
+                raise VmUnavailable(f"cannot unpack {deb}: {getattr(e, 'stderr', e)}")
         open(os.path.join(root, ".unpacked"), "w").close()
-    return Kernel(root, deb)
+    return root
+
+
+def get_kernel(cache_dir, spec=None, fetch=True):
+    """Returns the newest kernel of `spec` (SUITE[-FLAVOUR], default $PTESCOPE_VM_KERNEL or
+    bookworm), downloading and unpacking it into cache_dir if needed.
+
+    PTESCOPE_VM_KERNEL_DEB names a .deb to use instead. Without network the kernel last fetched
+    for the spec is used. Raises VmUnavailable when none can be had.
+    """
+    spec = spec or default_kernel_spec()
+    parse_spec(spec)
+    os.makedirs(cache_dir, exist_ok=True)
+    deb = os.environ.get("PTESCOPE_VM_KERNEL_DEB")
+    debs = [os.path.abspath(deb)] if deb else _fetch_debs(cache_dir, spec, fetch)
+    return Kernel(_unpack(cache_dir, debs), debs, spec)
 
 
 def find_qemu():
@@ -282,20 +522,9 @@ def build_initramfs(out, kernel, binaries=(), extra_files=()):
     img.add_file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n")
     img.add_file("etc/group", b"root:x:0:\n")
     order = []
-    loaded = set()
-    for rel in GUEST_MODULES:
-        src = os.path.join(kernel.moddir, rel)
-        if not os.path.exists(src):
-            raise VmUnavailable(f"kernel package lacks module {rel}")
-        with open(src, "rb") as f:
-            m = re.search(rb"depends=([\w,-]*)", f.read())
-        deps = [d for d in (m.group(1).decode().split(",") if m else []) if d]
-        missing = [d for d in deps if d not in loaded]
-        if missing:
-            raise VmUnavailable(f"module {rel} needs {missing} before it")
-        loaded.add(os.path.basename(rel)[:-3].replace("-", "_"))
-        img.add_file("lib/modules/" + os.path.basename(rel), src, 0o644)
-        order.append(os.path.basename(rel))
+    for name, src in kernel.guest_modules():
+        img.add_file(f"lib/modules/{name}.ko", _module_bytes(src), 0o644)
+        order.append(name + ".ko")
     img.add_file("etc/modules-order", ("\n".join(order) + "\n").encode())
     for guest, host in binaries:
         img.add_binary(guest, host)
@@ -341,14 +570,69 @@ def standard_binaries(workloads_dir, ptescope=None, need_trace_cmd=True):
     return bins
 
 
+STEP_PREFIXES = ("PTESCOPE-VM:", "PTESCOPE-STEP:")
+
+
+def qemu_command(kernel, initramfs, share_dir, mem_mib=1024, cpus=2, cmdline_extra="",
+                 icount=False):
+    """The qemu command line of boot() (see there)."""
+    append = "console=ttyS0 panic=-1 loglevel=4 rdinit=/init"
+    if icount:
+        # Guest time advances with executed instructions: repeatable figures on a busy host.
+        # lpj= skips the delay-loop calibration, which would otherwise depend on the shift.
+        accel = ["-accel", "tcg,thread=single", "-icount", "shift=3,sleep=on"]
+        cpus = 1
+        append += " lpj=4000000"
+    else:
+        # Single-threaded TCG: with thread=multi the guest was seen locking up (soft lockup on
+        # CPU 0) while trace-cmd switched tracers; single is also no slower on 2 host cores.
+        accel = ["-accel", "tcg,thread=" + os.environ.get("PTESCOPE_VM_TCG_THREAD", "single")]
+    return [find_qemu()] + accel + [
+        "-m", str(mem_mib), "-smp", str(cpus), "-kernel", kernel.vmlinuz, "-initrd", initramfs,
+        "-append", (append + " " + cmdline_extra).strip(),
+        "-display", "none", "-monitor", "none",
+        "-serial", "file:" + os.path.join(share_dir, "console.log"), "-no-reboot", "-nic", "none",
+        "-fsdev", f"local,id=host,path={share_dir},security_model=none",
+        "-device", "virtio-9p-pci,fsdev=host,mount_tag=host"]
+
+
+class _ConsoleWatch:
+    """Reports the console's progress lines (STEP_PREFIXES) as they appear, with host seconds."""
+
+    def __init__(self, path, progress, t0):
+        self.path, self.progress, self.t0, self.pos, self.partial = path, progress, t0, 0, b""
+
+    def poll(self):
+        if not self.progress or not os.path.exists(self.path):
+            return
+        with open(self.path, "rb") as f:
+            f.seek(self.pos)
+            data = f.read()
+        self.pos += len(data)
+        lines = (self.partial + data).split(b"\n")
+        self.partial = lines.pop()
+        for raw in lines:
+            line = raw.decode(errors="replace").strip()
+            i = max(line.find(p) for p in STEP_PREFIXES)
+            if i >= 0:
+                self.progress(time.monotonic() - self.t0, line[i:])
+
+
+def _log_progress(secs, line):
+    log(f"[{secs:6.1f} s] {line}")
+
+
 def boot(kernel, initramfs, share_dir, scenario, timeout_s=300, mem_mib=1024, cpus=2,
-         cmdline_extra=""):
+         cmdline_extra="", icount=False, progress=None):
     """Boots the guest, runs `scenario` (shell text) with share_dir mounted at /host.
 
+    icount: deterministic guest time (-icount shift=3,sleep=on, one vCPU, lpj=4000000) for cost
+    measurements. progress: None, True (log to stderr) or a callable(host seconds, line) given
+    each console line starting with PTESCOPE-VM: (booted, scenario exit) or PTESCOPE-STEP: (the
+    scenario's own `echo "PTESCOPE-STEP: ..."` lines), as they appear.
     Returns (exit status of the scenario, seconds the VM ran). Raises VmFailed with the console
     and scenario log when the guest does not report an exit status (crash, hang past timeout_s).
     """
-    qemu = find_qemu()
     os.makedirs(share_dir, exist_ok=True)
     for f in ("exit-status", "scenario.log", "console.log"):
         try:
@@ -357,27 +641,29 @@ def boot(kernel, initramfs, share_dir, scenario, timeout_s=300, mem_mib=1024, cp
             pass
     with open(os.path.join(share_dir, "scenario.sh"), "w") as f:
         f.write(scenario)
-    console = os.path.join(share_dir, "console.log")
-    # Single-threaded TCG: with thread=multi the guest was seen locking up (soft lockup on CPU 0)
-    # while trace-cmd switched tracers; single is also no slower on 2 host cores.
-    tcg = "tcg,thread=" + os.environ.get("PTESCOPE_VM_TCG_THREAD", "single")
-    cmd = [qemu, "-accel", tcg, "-m", str(mem_mib), "-smp", str(cpus),
-           "-kernel", kernel.vmlinuz, "-initrd", initramfs,
-           "-append", "console=ttyS0 panic=-1 loglevel=4 rdinit=/init " + cmdline_extra,
-           "-display", "none", "-monitor", "none", "-serial", "file:" + console,
-           "-no-reboot", "-nic", "none",
-           "-fsdev", f"local,id=host,path={share_dir},security_model=none",
-           "-device", "virtio-9p-pci,fsdev=host,mount_tag=host"]
+    cmd = qemu_command(kernel, initramfs, share_dir, mem_mib, cpus, cmdline_extra, icount)
     t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    try:
-        qout, _ = proc.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        qout, _ = proc.communicate()
-        raise VmFailed(f"VM timed out after {timeout_s} s\n" + guest_report(share_dir, qout))
+    watch = _ConsoleWatch(os.path.join(share_dir, "console.log"),
+                          _log_progress if progress is True else progress, t0)
+    with tempfile.TemporaryFile(mode="w+") as qlog:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=qlog,
+                                stderr=subprocess.STDOUT, text=True)
+        while proc.poll() is None and time.monotonic() - t0 < timeout_s:
+            watch.poll()
+            try:
+                proc.wait(timeout=0.5)
+            except subprocess.TimeoutExpired:
+                pass
+        timed_out = proc.poll() is None
+        if timed_out:
+            proc.kill()
+            proc.wait()
+        watch.poll()
+        qlog.seek(0)
+        qout = qlog.read()
     elapsed = time.monotonic() - t0
+    if timed_out:
+        raise VmFailed(f"VM timed out after {timeout_s} s\n" + guest_report(share_dir, qout))
     status_file = os.path.join(share_dir, "exit-status")
     if not os.path.exists(status_file):
         raise VmFailed(f"VM exited (qemu status {proc.returncode}) without a scenario status\n"

@@ -1,7 +1,8 @@
 // ptescope dashboard. Fed by ptescoped's JSON API (api.js); shows the fork
 // latency per phase, its distribution and its course over time, the busiest
 // processes, the slowest and the latest forks, and one fork in detail
-// (#/fork/ID: phases, VMAs, PTE passes with their lock holds and breaks).
+// (#/fork/ID: phases, VMAs, PTE passes with their lock holds and breaks);
+// a badge beside the status while an investigation runs deeper detail.
 // Refreshes every REFRESH_MS while "live" is on and the tab is visible. Sized
 // for what the API caps: pages of at most 1000 forks, 100 comms, 10000 points.
 
@@ -92,6 +93,35 @@ function renderStatus(st) {
 	el.title = cap.why ? `capture: ${cap.why}` : '';
 	el.className = `status ${cap.healthy === false ? 'warn' : 'ok'}`;
 	state.capture = cap;
+	renderInvestigation(st.investigation);
+}
+
+// /api/v1/status investigation {active, detail, reason, until_wall_ns, remaining_s,
+// forks, events, cpu_ns, budget {share, used}}: a badge while one runs, nothing otherwise.
+function renderInvestigation(inv) {
+	let el = $('investigation');
+	if (!el) {
+		el = document.createElement('span');
+		el.id = 'investigation';
+		el.className = 'inv-badge';
+		el.dataset.testid = 'investigation';
+		$('status').after(el);
+	}
+	if (!inv?.active) {
+		el.hidden = true;
+		el.innerHTML = '';
+		return;
+	}
+	const parts = [`investigating: <b data-testid="investigation-detail">${esc(inv.detail)}</b>`];
+	if (isNum(inv.until_wall_ns)) parts.push(`until ${esc(fmtWall(inv.until_wall_ns).slice(11))}`);
+	if (isNum(inv.remaining_s)) parts.push(`${fmtAge(inv.remaining_s)} left`);
+	if (isNum(inv.forks)) parts.push(`${fmtInt(inv.forks)} forks`);
+	if (isNum(inv.cpu_ns)) parts.push(`cost ${fmtNs(inv.cpu_ns)} CPU`);
+	if (isNum(inv.budget?.used)) parts.push(`${sig(inv.budget.used * 100)}% of the hour deeper`);
+	el.innerHTML = parts.join(' · ');
+	el.title = `${inv.reason === 'auto' ? 'started automatically after a slow fork' : 'started over the API'}; ` +
+		'ends by itself, or: DELETE /api/v1/investigations/current';
+	el.hidden = false;
 }
 
 // ---------------------------------------------------------------- stats
@@ -191,7 +221,9 @@ function renderTop(top) {
 
 const FORK_HEAD = '<thead><tr><th>id</th><th>parent</th><th class="num">child</th><th class="num">total</th>' +
 	'<th class="num">copy_page_range</th><th class="num">VMAs</th><th class="num">passes</th>' +
-	'<th class="num">lock breaks</th><th class="num">PTEs</th><th class="num">max hold</th><th>when</th><th>flags</th></tr></thead>';
+	'<th class="num">lock breaks</th><th class="num">PTEs</th><th class="num">max hold</th>' +
+	'<th class="num" title="times preempted while copying page tables">preempted</th>' +
+	'<th class="num" title="time off the CPU while copying page tables">off CPU</th><th>when</th><th>flags</th></tr></thead>';
 
 function forkRow(f) {
 	const flags = (f.flags ?? []).map((x) => `<span class="flag">${esc(x)}</span>`).join(' ');
@@ -205,6 +237,8 @@ function forkRow(f) {
 		`<td class="num${f.lock_breaks > 0 ? ' hot' : ''}">${fmtInt(f.lock_breaks)}</td>` +
 		`<td class="num">${fmtInt(f.ptes)}</td>` +
 		nsCell(f.max_lock_hold_ns, 'data-k="max_lock_hold_ns"') +
+		`<td class="num${f.copy_resched > 0 ? ' hot' : ''}" data-k="copy_resched">${fmtInt(f.copy_resched)}</td>` +
+		nsCell(f.copy_offcpu_ns, 'data-k="copy_offcpu_ns"') +
 		`<td class="dim" title="trace clock ${fmtTraceTs(f.ts_ns)}">${fmtWall(f.wall_ns)}</td>` +
 		`<td>${f.complete ? '' : '<span class="flag">incomplete</span> '}${flags}</td></tr>`;
 }
@@ -391,6 +425,8 @@ async function showDetail(id) {
 			${kv('lock breaks', fmtInt(f.lock_breaks), `data-k="lock_breaks" data-n="${f.lock_breaks ?? ''}"`)}
 			${kv('PTEs', fmtInt(f.ptes), `data-k="ptes" data-n="${f.ptes ?? ''}"`)}
 			${kv('longest lock hold', fmtNs(f.max_lock_hold_ns), `data-k="max_lock_hold_ns" data-ns="${f.max_lock_hold_ns ?? ''}"`)}
+			${kv('preempted while copying', fmtInt(f.copy_resched), `data-k="copy_resched" data-n="${f.copy_resched ?? ''}"`)}
+			${kv('off CPU while copying', fmtNs(f.copy_offcpu_ns), `data-k="copy_offcpu_ns" data-ns="${f.copy_offcpu_ns ?? ''}"`)}
 			${kv('stored', fmtWall(f.wall_ns))}
 			${kv('trace time', fmtTraceTs(f.ts_ns))}
 			${kv('status', f.complete ? 'complete' : `<span class="flag">incomplete</span> ${flags}`)}
