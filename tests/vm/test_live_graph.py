@@ -101,7 +101,8 @@ start() { # name args...
 stop() { # name
 	st=$(now); step_begin stop-$1 $STOP_S
 	kill -TERM $PID
-	( sleep $STOP_S; kill -KILL $PID 2>/dev/null ) &
+	# not on the scenario's output: the init's tee would wait for this sleep to end
+	( sleep $STOP_S; kill -KILL $PID ) > /dev/null 2>&1 &
 	W=$!
 	wait $PID; r=$?
 	kill $W 2>/dev/null
