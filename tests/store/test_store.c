@@ -1030,6 +1030,8 @@ static void test_migrate_cost(void)
 					   "ALTER TABLE rollup DROP COLUMN cost_forks;"
 					   " ALTER TABLE rollup DROP COLUMN cost_ns;"
 					   " ALTER TABLE rollup DROP COLUMN cost_ptes;"
+					   " ALTER TABLE fork DROP COLUMN copy_resched;"
+					   " ALTER TABLE fork DROP COLUMN copy_offcpu_ns;"
 					   " PRAGMA user_version = 1",
 					   NULL, NULL, NULL) == SQLITE_OK,
 			      "back to schema 1: %s", sqlite3_errmsg(db));
