@@ -41,7 +41,12 @@ snap() {
 		# reads a written 1408 back as 1410 (page rounding): the same setting
 		printf '%s: ' $f
 		if [ $f = buffer_size_kb ]; then
-			sed 's/.*(expanded: \([0-9]*\))/\1/' $T/$f | awk '{print int(($1 + 8) / 16) * 16}'
+			# anything else ("X": the CPUs' sizes differ) is shown as read
+			v=$(sed 's/.*(expanded: \([0-9]*\))/\1/' $T/$f)
+			case "$v" in
+			'' | *[!0-9]*) echo "$v" ;;
+			*) echo $(((v + 8) / 16 * 16)) ;;
+			esac
 		else
 			cat $T/$f 2>/dev/null | tr '\n' ' '; echo
 		fi
@@ -52,8 +57,8 @@ D="ptescoped --capture graph --state-file /tmp/state --listen 127.0.0.1:0 --poll
 # Every step has its own budget (seconds, TCG on a busy host): a step that uses it up is
 # logged "TIMEOUT <step>" in $O/steps and ends the scenario (exit 3), so the host can say
 # which step hung; "begin" lines without their "end" tell the same when the VM itself hangs.
-START_S=${START_S:-240}
-STOP_S=${STOP_S:-240}
+START_S=${START_S:-300}
+STOP_S=${STOP_S:-300}
 WORK_S=${WORK_S:-300}
 now() { cut -d' ' -f1 /proc/uptime; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%d", b - a }'; }
@@ -96,7 +101,8 @@ start() { # name args...
 stop() { # name
 	st=$(now); step_begin stop-$1 $STOP_S
 	kill -TERM $PID
-	( sleep $STOP_S; kill -KILL $PID 2>/dev/null ) &
+	# not on the scenario's output: the init's tee would wait for this sleep to end
+	( sleep $STOP_S; kill -KILL $PID ) > /dev/null 2>&1 &
 	W=$!
 	wait $PID; r=$?
 	kill $W 2>/dev/null
