@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store.h" /* the retention and size limits, shared with the CLI */
+
 #define DEFAULT_DB "/var/lib/ptescope/ptescope.db"
 #define DEFAULT_LISTEN "127.0.0.1:9466"
 #define DEFAULT_STATE "/var/lib/ptescope/tracefs-state"
@@ -203,9 +205,9 @@ static const struct pd_config_key keys[] = {
 	    "bearer token for uploads and investigations"),
 	NUM("max-upload-mb", PD_CFG_U64, max_upload_mb, 1, 65536,
 	    "largest replay upload (default 256)"),
-	NUM("retention-days", PD_CFG_INT, retention_days, 0, 36500,
+	NUM("retention-days", PD_CFG_INT, retention_days, 0, STORE_RETENTION_DAYS_MAX,
 	    "delete forks older than N days (0: keep)"),
-	NUM("max-db-mb", PD_CFG_I64, max_db_mb, 0, 1073741824.0,
+	NUM("max-db-mb", PD_CFG_I64, max_db_mb, 0, (double)STORE_MAX_DB_MB_MAX,
 	    "keep the database under N MiB (0: no limit)"),
 	ENUM("db-sync", db_sync_full, sync_names, "normal|full",
 	     "survive process crashes (normal) or power loss (full)"),
