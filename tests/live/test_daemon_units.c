@@ -19,6 +19,7 @@
 #include "config.h"
 #include "investigate.h"
 #include "sysfork.h"
+#include "fakefs.h"
 #include "tfs.h"
 
 static int failures;
@@ -259,7 +260,6 @@ static void test_config_table(void)
 
 #define S 1000000000ull
 
-static void put(const char *dir, const char *rel, const char *v);
 
 static void test_investigate(const char *dir)
 {
@@ -363,33 +363,7 @@ static void test_investigate(const char *dir)
 
 /* ----------------------------------------------------------------- tfs */
 
-static void put(const char *dir, const char *rel, const char *v)
-{
-	char p[512];
-	FILE *f;
 
-	snprintf(p, sizeof(p), "%s/%s", dir, rel);
-	f = fopen(p, "w");
-	fputs(v, f);
-	fclose(f);
-}
-
-static char *get(const char *dir, const char *rel)
-{
-	static char buf[4096];
-	char p[512];
-	FILE *f;
-	size_t n;
-
-	snprintf(p, sizeof(p), "%s/%s", dir, rel);
-	f = fopen(p, "r");
-	if (!f)
-		return NULL;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	buf[n] = 0;
-	fclose(f);
-	return buf;
-}
 
 static void test_tfs(const char *dir)
 {

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "capture_plan.h"
+#include "fakefs.h"
 #include "tfs.h"
 #include "test.h"
 
@@ -69,44 +70,8 @@ static void observe(void *ctx, const char *rel, const char *value, bool append, 
 
 /* ---------------------------------------------------------- fake tracefs */
 
-static void put(const char *dir, const char *rel, const char *v)
-{
-	char p[1024];
-	FILE *f;
 
-	snprintf(p, sizeof(p), "%s/%s", dir, rel);
-	f = fopen(p, "w");
-	if (!f) {
-		perror(p);
-		exit(1);
-	}
-	fputs(v, f);
-	fclose(f);
-}
 
-static char *get(const char *dir, const char *rel)
-{
-	static char buf[4096];
-	char p[1024];
-	FILE *f;
-	size_t n;
-
-	snprintf(p, sizeof(p), "%s/%s", dir, rel);
-	if (!(f = fopen(p, "r")))
-		return NULL;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	buf[n] = 0;
-	fclose(f);
-	return buf;
-}
-
-static void mk(const char *dir, const char *rel)
-{
-	char p[1024];
-
-	snprintf(p, sizeof(p), "%s/%s", dir, rel);
-	mkdir(p, 0700);
-}
 
 /* A top level as a fresh boot has it; @tracer and @filter: another tool's. */
 static void fake_tracefs(const char *t, const char *tracer, const char *filter)
