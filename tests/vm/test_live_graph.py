@@ -141,11 +141,17 @@ if start storm; then
 	sleep 1; stop storm
 fi
 snap > $O/after-storm
+# another tool's setup: the function tracer on one function (on every function it
+# slowed the TCG guest so much that the daemon's start overran its budget)
+echo kernel_clone > $T/set_ftrace_filter
 echo function > $T/current_tracer
 step refuse $START_S $D --db /tmp/refuse.db 2> $O/refuse.log; echo $? > $O/refuse.exit
 if start force --force; then sleep 0.5; stop force; fi
 cat $T/current_tracer > $O/after-force-tracer
+cat $T/set_ftrace_filter > $O/after-force-filter
+# taken back down in the safe order: the tracer first, then its filter
 echo nop > $T/current_tracer
+echo > $T/set_ftrace_filter
 if start kill1; then kill -KILL $PID; wait $PID 2>/dev/null; fi
 snap > $O/after-kill
 if start kill2; then stop kill2; fi
@@ -295,6 +301,9 @@ def check(out):
         bad(f"refusal: exit {read(out, 'refuse.exit')!r}")
     if "in use by another tool" not in (read(out, "refuse.log") or ""):
         bad(f"refusal: log does not say why:\n{read(out, 'refuse.log')}")
+    if "kernel_clone" not in (read(out, "after-force-filter") or ""):
+        bad(f"--force: set_ftrace_filter after stop {read(out, 'after-force-filter')!r}, "
+            "expected the other tool's 'kernel_clone'")
     if (read(out, "after-force-tracer") or "").strip() != "function":
         bad(f"--force: current_tracer after stop {read(out, 'after-force-tracer')!r}, "
             "expected the other tool's 'function'")
