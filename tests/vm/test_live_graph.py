@@ -272,10 +272,16 @@ def check(out):
                 bad(f"{run}: fork -> {g['child_pid']}: lock_breaks null")
                 continue
             total += f["lock_breaks"]
-            if not forced and f["lock_breaks"]:
-                bad(f"{run}: fork -> {g['child_pid']}: {f['lock_breaks']} lock breaks unforced")
+            # Without the hog nothing is meant to compete for the CPU, but on a loaded host
+            # the guest's own housekeeping sometimes does (seen: 3 breaks with 3 preemptions
+            # recorded in that fork). What must hold in every run: a lock break is a real
+            # reschedule, so a fork with breaks was preempted while copying.
+            if not forced and f["lock_breaks"] and not f["copy_resched"]:
+                bad(f"{run}: fork -> {g['child_pid']}: {f['lock_breaks']} lock breaks unforced "
+                    f"and no preemption recorded (copy_resched {f['copy_resched']})")
             print(f"{run}: fork -> {g['child_pid']}: passes {f['pte_passes']}, lock breaks "
-                  f"{f['lock_breaks']}, max hold {f['max_lock_hold_ns']} ns")
+                  f"{f['lock_breaks']}, preempted {f['copy_resched']}, max hold "
+                  f"{f['max_lock_hold_ns']} ns")
         if forced and not total:
             bad("break: no lock break although a competing task shared the CPU")
 
