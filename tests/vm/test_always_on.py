@@ -58,18 +58,25 @@ start() { # name args...
 	shift
 	${PIN:-} $D --db /tmp/$n.db "$@" 2>$O/$n.log &
 	PID=$!
-	for k in $(seq 600); do
+	# setting function_graph alone took 85-125 s of a loaded host's TCG guest
+	for k in $(seq 3000); do
 		grep -q 'ready:' $O/$n.log && return 0
 		kill -0 $PID 2>/dev/null || { echo "daemon $n died"; return 1; }
 		sleep 0.1
 	done
-	echo "step $n: daemon not ready in 60 s"; return 1
+	echo "step $n: daemon not ready in 300 s"
+	# not left running: it would own tracefs for every later step
+	kill -KILL $PID 2>/dev/null; wait $PID 2>/dev/null
+	return 1
 }
 stop() { # name
 	local k
 	kill -TERM $PID
-	for k in $(seq 600); do kill -0 $PID 2>/dev/null || break; sleep 0.1; done
-	if kill -0 $PID 2>/dev/null; then echo "step $1: daemon did not stop in 60 s"; fi
+	for k in $(seq 3000); do kill -0 $PID 2>/dev/null || break; sleep 0.1; done
+	if kill -0 $PID 2>/dev/null; then
+		echo "step $1: daemon did not stop in 300 s"
+		kill -KILL $PID 2>/dev/null
+	fi
 	wait $PID; echo $? > $O/$1.exit
 	cp /tmp/$1.db $O/ 2>/dev/null
 }
@@ -257,7 +264,7 @@ def main():
     ap.add_argument("--work", required=True)
     ap.add_argument("--ptescoped", required=True)
     ap.add_argument("--cycles", type=int, default=6)
-    ap.add_argument("--timeout", type=int, default=1500)
+    ap.add_argument("--timeout", type=int, default=2400)
     vmlib.add_kernel_option(ap)
     a = ap.parse_args()
     levels = [("fork", "section", "pte")[i % 3] for i in range(a.cycles)]
