@@ -329,6 +329,8 @@ int recon_feed(const struct pt_event *ev, void *ctx)
 	if (t->off_since != NO_TIME)
 		offcpu_close(t, ev->type == PT_EV_EXIT ? ev->rec_ts_ns : ev->ts_ns);
 	role = role_of_event(r, ev);
+	if (role == PT_ROLE_WAKE_NEW && ev->type != PT_EV_EXIT)
+		r->disarms++; /* the capture's probe turned sched_switch off here */
 	if (ev->type == PT_EV_ENTRY)
 		ret = recon_on_entry(r, t, ev, role);
 	else

@@ -22,6 +22,8 @@
 typedef unsigned pt_caps;
 #define PT_CAP(role) (1u << (role))
 /* Extra capability bits beyond the roles. */
+#define PT_CAP_SWITCH_WINDOW (1u << 28) /* ... only from a copy_page_range entry to the next
+					 * wake_up_new_task entry of any task (live, fork detail) */
 #define PT_CAP_SWITCH (1u << 29)   /* sched_switch with its preemption state is recorded */
 #define PT_CAP_TIMES (1u << 30)	   /* events carry timestamps */
 #define PT_CAP_FORK_EVENT (1u << 31) /* sched_process_fork is recorded */

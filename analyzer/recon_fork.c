@@ -121,6 +121,12 @@ static int hand_over(struct recon *r, struct fork_build *b)
 
 	if (r->opts.caps_known) {
 		ret = recon_fork_apply_caps(&b->f, b->counts, b->cand, b->nr_cand, r->caps);
+		if (b->switch_gap && (r->caps & PT_CAP_SWITCH_WINDOW)) {
+			/* another fork disarmed sched_switch while this one copied:
+			 * its preemptions were not all recorded */
+			b->f.copy_resched = PT_NULL;
+			b->f.copy_offcpu_ns = NO_TIME;
+		}
 		if (!ret)
 			ret = recon_call_on_fork(r, &b->f);
 		recon_fork_build_free(b);

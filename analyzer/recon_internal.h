@@ -87,6 +87,7 @@ struct fork_build {
 	struct pass_cand *cand;
 	size_t nr_cand, cand_cap;
 	uint32_t containers; /* container calls opened so far */
+	bool switch_gap;     /* sched_switch may have been disarmed during a copy */
 };
 
 struct task {
@@ -101,6 +102,7 @@ struct task {
 	bool seen_before;      /* the task had events before its current fork */
 	bool resched_children; /* the open __cond_resched had calls under it */
 	bool tainted;	       /* events were lost while its stack was non-empty */
+	uint64_t cpr_disarms;  /* r->disarms when its copy_page_range call opened */
 	uint64_t off_since;    /* preempted while copying page tables at this record
 				* time, not yet seen back on a CPU; NO_TIME */
 	uint64_t orphan_counts[PT_ROLE_COUNT]; /* calls under unnamed callers */
@@ -123,6 +125,7 @@ struct recon {
 	struct pt_u64map *index; /* task key -> index in tasks */
 	struct task *tasks;
 	size_t nr_tasks, cap_tasks;
+	uint64_t disarms;  /* wake_up_new_task calls seen (PT_CAP_SWITCH_WINDOW) */
 	struct held *held; /* forks waiting for recon_finish() */
 	size_t nr_held, cap_held;
 	bool finished;

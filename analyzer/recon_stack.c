@@ -384,6 +384,7 @@ static int frame_opened(struct recon *r, struct task *t, int depth, uint64_t ts,
 				  sizeof(*b->f.vma)))
 			return -ENOMEM;
 		fr->vma = (int32_t)b->f.nr_vma;
+		t->cpr_disarms = r->disarms;
 		v = &b->f.vma[b->f.nr_vma++];
 		*v = (struct pt_vma_copy){.start_ns = NO_TIME, .dur_ns = NO_TIME};
 	}
@@ -495,6 +496,8 @@ static int frame_closed(struct recon *r, struct task *t, int depth, const struct
 		container_refresh(t);
 	}
 	phase_closed(b, fr, start, end, dur);
+	if (role == PT_ROLE_COPY_PAGE_RANGE && r->disarms != t->cpr_disarms)
+		b->switch_gap = true;
 	if (!entry_seen && depth <= b->root_depth)
 		b->f.flags |= PT_FORK_PARTIAL;
 	if (depth > b->root_depth)

@@ -18,6 +18,7 @@ static const struct {
     {"dup_mmap", PT_ROLE_DUP_MMAP, PT_DETAIL_FORK},
     {"copy_page_range", PT_ROLE_COPY_PAGE_RANGE, PT_DETAIL_FORK},
     {"copy_pte_range", PT_ROLE_COPY_PTE_RANGE, PT_DETAIL_FORK},
+    {"wake_up_new_task", PT_ROLE_WAKE_NEW, PT_DETAIL_FORK},
     {"_raw_spin_lock", PT_ROLE_LOCK, PT_DETAIL_SECTION},
     {"_raw_spin_lock_nested", PT_ROLE_LOCK, PT_DETAIL_SECTION},
     {"rt_spin_lock", PT_ROLE_LOCK, PT_DETAIL_SECTION},

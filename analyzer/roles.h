@@ -31,6 +31,7 @@ enum pt_role {
 	PT_ROLE_PTE,	   /* vm_normal_page: one per present PTE copied */
 	PT_ROLE_PTE_COPY,  /* copy_present_pte(s), when not inlined */
 	PT_ROLE_HUGE,	   /* copy_huge_pmd, copy_huge_pud, copy_hugetlb_page_range */
+	PT_ROLE_WAKE_NEW,  /* wake_up_new_task: the new task starts (after copy_process) */
 	PT_ROLE_COUNT
 };
 

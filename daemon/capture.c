@@ -64,6 +64,7 @@ struct pd_capture {
 	const char *funcs[MAX_FUNCS];
 	int nr_funcs;
 	bool sched_switch; /* preemptions recorded (copy_resched, copy_offcpu_ns) */
+	bool switch_window; /* ... only while a fork copies (capture_plan.h) */
 	struct pd_ksyms *ksyms;
 	struct recon *recon;
 	struct pd_sysfork *sysfork;
@@ -218,6 +219,7 @@ static int setup_graph(struct pd_capture *c, char *err, size_t errlen)
 			 plan->funcs[i]);
 	}
 	c->sched_switch = plan->sched_switch;
+	c->switch_window = plan->switch_window;
 	/* check what the kernel took */
 	if (pd_tfs_read(c->tfs, "set_ftrace_filter", buf, sizeof(buf)) >= 0)
 		for (int i = 0; i < c->nr_funcs; i++)
@@ -684,6 +686,8 @@ static pt_caps graph_caps(const struct pd_capture *c)
 		caps |= PT_CAP(pt_role_of(c->funcs[i]));
 	if (c->sched_switch)
 		caps |= PT_CAP_SWITCH;
+	if (c->switch_window)
+		caps |= PT_CAP_SWITCH_WINDOW;
 	return caps & ~PT_CAP(PT_ROLE_OTHER);
 }
 

@@ -10,7 +10,12 @@
  * kernel_clone, copy_process, dup_mmap, copy_page_range (and copy_pte_range
  * where the kernel does not inline it). How often the forking task was
  * preempted while copying page tables comes from the sched_switch
- * tracepoint, filtered in the kernel to preemptions. The deeper levels add
+ * tracepoint, filtered in the kernel to preemptions. At fork detail the
+ * event is armed only while a fork copies page tables: two function probes
+ * in set_ftrace_filter turn it on at copy_page_range's entry and off at
+ * wake_up_new_task (right after copy_process), so between forks a context
+ * switch pays only the event's soft-disabled check, not the building and
+ * filtering of an event (PD_SWITCH_ARM/DISARM). The deeper levels add
  * hot global functions (spinlocks, cond_resched, vm_normal_page), which every
  * task in the kernel then pays for: they are for bounded investigations
  * (kernel-notes.md has the measured costs).
@@ -68,6 +73,26 @@ static int choose_funcs(const struct pd_plan_in *in, struct pd_plan *p, char *er
 	return 0;
 }
 
+/*
+ * Whether sched_switch can be armed per fork: at fork detail, for every task
+ * (the analyzer must see every wake_up_new_task that disarms it to know
+ * which copies it may have cut short), where copy_page_range and
+ * wake_up_new_task are hooked. Investigations (section, pte, pids) keep it
+ * on throughout.
+ */
+static bool switch_window(const struct pd_plan_in *in, const struct pd_plan *p)
+{
+	bool cpr = false, wake = false;
+
+	if (in->detail != PD_DETAIL_FORK || in->nr_pids)
+		return false;
+	for (int i = 0; i < p->nr_funcs; i++) {
+		cpr |= pt_role_of(p->funcs[i]) == PT_ROLE_COPY_PAGE_RANGE;
+		wake |= pt_role_of(p->funcs[i]) == PT_ROLE_WAKE_NEW;
+	}
+	return cpr && wake;
+}
+
 int pd_plan_graph(const struct pd_plan_in *in, struct pd_plan *p, char *err, size_t errlen)
 {
 	char v[96];
@@ -92,11 +117,20 @@ int pd_plan_graph(const struct pd_plan_in *in, struct pd_plan *p, char *err, siz
 		ret |= add(p, "set_ftrace_pid", v, true);
 	}
 	ret |= add(p, "set_graph_function", p->funcs[0], false);
+	p->switch_window = in->preempt_mask && switch_window(in, p);
+	if (p->switch_window) /* also where io_uring starts its workers, outside kernel_clone */
+		ret |= add(p, "set_graph_function", PD_SWITCH_DISARM_FUNC, true);
 	ret |= add(p, "events/sched/sched_process_fork/enable", "1", false);
 	if (in->preempt_mask) {
 		snprintf(v, sizeof(v), "prev_state & %" PRIu64, in->preempt_mask);
 		ret |= add(p, "events/sched/sched_switch/filter", v, false);
-		ret |= add(p, "events/sched/sched_switch/enable", "1", false);
+		if (p->switch_window) {
+			/* armed by the probes alone: the event stays soft-disabled between forks */
+			ret |= add(p, "set_ftrace_filter", PD_SWITCH_ARM, true);
+			ret |= add(p, "set_ftrace_filter", PD_SWITCH_DISARM, true);
+		} else {
+			ret |= add(p, "events/sched/sched_switch/enable", "1", false);
+		}
 		p->sched_switch = true;
 	}
 	/* the tracer last; its options exist only once it is set */

@@ -24,6 +24,12 @@
 #include "config.h"
 
 #define PD_PLAN_MAX_STEPS 96
+
+/* The function probes that arm sched_switch while a fork copies page tables
+ * and disarm it when the fork is done (set_ftrace_filter commands). */
+#define PD_SWITCH_ARM "copy_page_range:enable_event:sched:sched_switch"
+#define PD_SWITCH_DISARM "wake_up_new_task:disable_event:sched:sched_switch"
+#define PD_SWITCH_DISARM_FUNC "wake_up_new_task"
 #define PD_PLAN_MAX_FUNCS 24
 
 struct pd_tfs;
@@ -52,7 +58,8 @@ struct pd_plan {
 	int nr;
 	const char *funcs[PD_PLAN_MAX_FUNCS]; /* hooked, root first (static strings) */
 	int nr_funcs;
-	bool sched_switch; /* sched_switch is enabled (preemptions only) */
+	bool sched_switch;  /* sched_switch is used (preemptions only) */
+	bool switch_window; /* ... armed only while a fork copies (PD_SWITCH_ARM) */
 };
 
 /*

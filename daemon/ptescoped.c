@@ -22,6 +22,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -914,6 +915,21 @@ static int make_parent_dirs(const char *path, char *err, size_t errlen)
 }
 
 /* Locks, the investigation state and its hand-over slot, start times. 0 or -errno. */
+/*
+ * The daemon never preempts the work it watches: a waking SCHED_BATCH task
+ * does not preempt the running one (a fork in the middle of its copy), it
+ * waits for the next tick or for that task to block, and still gets its fair
+ * share of the CPU. Its threads inherit the policy.
+ */
+static void sched_batch(void)
+{
+	struct sched_param sp = {.sched_priority = 0};
+
+	if (sched_setscheduler(0, SCHED_BATCH, &sp))
+		pd_warn("cannot run as SCHED_BATCH (%s): the daemon's wakeups may preempt forks",
+			strerror(errno));
+}
+
 static int daemon_init(struct daemon *d)
 {
 	struct pd_inv_policy pol;
@@ -1095,6 +1111,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	pd_log_set_level(d.cfg.log_level);
+	sched_batch();
 	if (daemon_init(&d) || (sfd = signals_fd()) < 0 || open_sinks(&d, &comms, &nr_comms))
 		goto out;
 	if (start_capture(&d))

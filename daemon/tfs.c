@@ -403,25 +403,100 @@ int pd_tfs_append(struct pd_tfs *t, const char *rel, const char *value, char *er
 	return change(t, rel, value, true, err, errlen);
 }
 
+/*
+ * A function probe of set_ftrace_filter ("copy_page_range:enable_event:
+ * sched:sched_switch:unlimited", "f:traceoff:count=3"): its key, what follows
+ * "!" to remove it (the line without its count), in @key. false for a name.
+ */
+static bool probe_key(const char *line, size_t l, char *key, size_t keylen)
+{
+	const char *c = memchr(line, ':', l), *last;
+
+	if (!c || l >= keylen)
+		return false;
+	memcpy(key, line, l);
+	key[l] = 0;
+	last = strrchr(key, ':');
+	if (last != key + (c - line) &&
+	    (!strcmp(last + 1, "unlimited") || !strncmp(last + 1, "count=", 6) ||
+	     (last[1] && strspn(last + 1, "0123456789") == strlen(last + 1))))
+		*(char *)last = 0;
+	return true;
+}
+
+/* Whether list @v has a probe with @key. */
+static bool has_probe(const char *v, const char *key)
+{
+	char k[512];
+
+	for (const char *s = v; *s;) {
+		size_t l = strcspn(s, "\n");
+
+		if (probe_key(s, l, k, sizeof(k)) && !strcmp(k, key))
+			return true;
+		s += l + (s[l] == '\n');
+	}
+	return false;
+}
+
+/*
+ * Truncating set_ftrace_filter clears its names but not its function probes:
+ * those not in @value are removed one by one ("!KEY"); those in it are left
+ * as they are (writing one again would fail). In @now, what it read.
+ */
+static int drop_probes(const struct pd_tfs *t, const char *p, const char *value, char *now,
+		       size_t len)
+{
+	char key[512], cmd[520];
+	int ret = read_path(p, now, len);
+
+	if (ret < 0) {
+		now[0] = 0;
+		return ret == -EFBIG ? 0 : ret;
+	}
+	ret = 0;
+	for (const char *s = now; *s;) {
+		size_t l = strcspn(s, "\n");
+
+		if (probe_key(s, l, key, sizeof(key)) && !has_probe(value, key)) {
+			int r;
+
+			snprintf(cmd, sizeof(cmd), "!%s\n", key);
+			r = tfs_write(t, p, cmd, true);
+			if (r && !ret)
+				ret = r;
+		}
+		s += l + (s[l] == '\n');
+	}
+	return ret;
+}
+
 /* Writes one saved value back to the top level. */
 static int put_back(const struct pd_tfs *t, const char *rel, const char *value)
 {
-	char p[PATH_MAX];
-	int ret;
+	char p[PATH_MAX], key[512], *now = NULL;
+	int ret, r;
 
 	if ((ret = top_path(t, rel, p, sizeof(p))))
 		return ret;
 	if (!is_list_file(rel))
 		return tfs_write(t, p, value, false);
-	if ((ret = tfs_write(t, p, "", false)))
-		return ret;
+	if (!strcmp(rel, "set_ftrace_filter")) {
+		if (!(now = malloc(MAX_VALUE)))
+			return -ENOMEM;
+		ret = drop_probes(t, p, value, now, MAX_VALUE);
+	}
+	if ((r = tfs_write(t, p, "", false))) {
+		free(now);
+		return ret ? ret : r;
+	}
 	for (const char *s = value; *s;) {
 		size_t l = strcspn(s, "\n");
 		char line[512];
 
-		if (l && l + 1 < sizeof(line)) {
-			int r;
-
+		/* a probe still there survived the truncation */
+		if (l && l + 1 < sizeof(line) &&
+		    !(now && probe_key(s, l, key, sizeof(key)) && has_probe(now, key))) {
 			/* one name per write; the newline ends it as echo would */
 			memcpy(line, s, l);
 			line[l] = '\n';
@@ -432,6 +507,7 @@ static int put_back(const struct pd_tfs *t, const char *rel, const char *value)
 		}
 		s += l + (s[l] == '\n');
 	}
+	free(now);
 	return ret;
 }
 

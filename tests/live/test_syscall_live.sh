@@ -51,6 +51,10 @@ fail() { echo "FAIL: $*"; exit 1; }
 before=$(snap)
 start "$work/log1"
 [ -d "$T/instances/$inst" ] || fail "instance $inst not created"
+# it never preempts the work it watches: SCHED_BATCH (3), every thread
+for s in /proc/$pid/task/*/sched; do
+	grep -q '^policy *: *3$' "$s" || fail "$s: $(grep '^policy' "$s"), not SCHED_BATCH (3)"
+done
 N=25
 # (LeakSanitizer, in sanitizer builds, would clone a tracer task at exit: a real fork)
 ASAN_OPTIONS=detect_leaks=0 "$forkn" $N > "$work/forks"

@@ -31,11 +31,46 @@ static const char *const filters[] = {"set_ftrace_filter", "set_graph_function",
 #define NR_FILTERS 3
 
 struct model {
+	const char *dir; /* the fake tracefs */
 	char tracer[32];
 	int names[NR_FILTERS]; /* 0: the filter is empty (everything) */
+	int probes;	       /* set_ftrace_filter's function probes: truncating keeps them */
+	char probe[8][128];
 	int writes, violations;
 	char first[512];
 };
+
+static void probe_write(struct model *m, const char *value)
+{
+	size_t l = strcspn(value, "\n");
+
+	if (value[0] != '!') {
+		if (m->probes < 8)
+			snprintf(m->probe[m->probes++], sizeof(m->probe[0]), "%.*s", (int)l, value);
+		return;
+	}
+	for (int i = 0; i < m->probes; i++)
+		if (!strncmp(m->probe[i], value + 1, l - 1) &&
+		    (!m->probe[i][l - 1] || m->probe[i][l - 1] == ':')) {
+			memmove(m->probe[i], m->probe[i + 1], (size_t)(m->probes - i - 1) * 128);
+			m->probes--;
+			return;
+		}
+}
+
+/* After a truncation the kernel still lists the probes: so does the fake. */
+static void probes_relist(struct model *m)
+{
+	char p[1024];
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/set_ftrace_filter", m->dir);
+	if (!m->dir || !(f = fopen(p, "a")))
+		return;
+	for (int i = 0; i < m->probes; i++)
+		fprintf(f, "%s\n", m->probe[i]);
+	fclose(f);
+}
 
 static void observe(void *ctx, const char *rel, const char *value, bool append, int result)
 {
@@ -44,10 +79,29 @@ static void observe(void *ctx, const char *rel, const char *value, bool append, 
 	m->writes++;
 	if (result)
 		return;
+	if (append && m->dir && *value && value[strlen(value) - 1] != '\n') {
+		/* tracefs lists what was appended one per line; a plain file would not */
+		char p[1024];
+		FILE *f;
+
+		snprintf(p, sizeof(p), "%s/%s", m->dir, rel);
+		if ((f = fopen(p, "a"))) {
+			fputc('\n', f);
+			fclose(f);
+		}
+	}
 	if (!strcmp(rel, "current_tracer")) {
 		snprintf(m->tracer, sizeof(m->tracer), "%.*s", (int)strcspn(value, "\n"), value);
 		return;
 	}
+	if (!strcmp(rel, "set_ftrace_filter") && strchr(value, ':')) {
+		/* a function probe hooks its function whatever the tracer: only
+		 * "!KEY" removes it, as the kernel does */
+		probe_write(m, value);
+		return;
+	}
+	if (!strcmp(rel, "set_ftrace_filter") && !append)
+		probes_relist(m);
 	for (int i = 0; i < NR_FILTERS; i++) {
 		bool widens;
 
@@ -107,6 +161,7 @@ static bool yes(void *ctx, const char *name)
 static void model_init(struct model *m, const char *t)
 {
 	memset(m, 0, sizeof(*m));
+	m->dir = t;
 	snprintf(m->tracer, sizeof(m->tracer), "%.*s", (int)strcspn(get(t, "current_tracer"), "\n"),
 		 get(t, "current_tracer"));
 	for (int i = 0; i < NR_FILTERS; i++) {
@@ -114,6 +169,21 @@ static void model_init(struct model *m, const char *t)
 
 		m->names[i] = v && *v && *v != '#' && strncmp(v, "no pid", 6);
 	}
+	for (const char *v = get(t, "set_ftrace_filter"); v && *v;) {
+		size_t l = strcspn(v, "\n");
+
+		if (memchr(v, ':', l) && m->probes < 8)
+			snprintf(m->probe[m->probes++], sizeof(m->probe[0]), "%.*s", (int)l, v);
+		v += l + (v[l] == '\n');
+	}
+}
+
+static bool plan_has(const struct pd_plan *p, const char *rel, const char *value)
+{
+	for (int i = 0; i < p->nr; i++)
+		if (!strcmp(p->step[i].rel, rel) && !strcmp(p->step[i].value, value))
+			return true;
+	return false;
 }
 
 static void plan_for(enum pd_detail d, const int *pids, size_t nr, struct pd_plan *p)
@@ -167,6 +237,11 @@ static void cycle(const char *t, const char *state, enum pd_detail d, const int 
 	model_init(&m, t);
 	plan_for(d, pids, nr, p);
 	CHECK(p->nr_funcs > 0 && !strcmp(p->funcs[0], "kernel_clone") && p->sched_switch);
+	/* sched_switch armed per fork at fork detail for every task, on throughout otherwise */
+	CHECK(p->switch_window == (d == PD_DETAIL_FORK && !nr));
+	CHECK(plan_has(p, "set_ftrace_filter", PD_SWITCH_ARM) == p->switch_window);
+	CHECK(plan_has(p, "set_ftrace_filter", PD_SWITCH_DISARM) == p->switch_window);
+	CHECK(plan_has(p, "events/sched/sched_switch/enable", "1") == !p->switch_window);
 	CHECK(!pd_tfs_new(t, state, &a));
 	pd_tfs_set_observer(a, observe, &m);
 	if (pd_plan_apply(a, p, err, sizeof(err))) {
@@ -175,10 +250,12 @@ static void cycle(const char *t, const char *state, enum pd_detail d, const int 
 	}
 	CHECK(!strcmp(m.tracer, "function_graph"));
 	CHECK(!strcmp(get(t, "events/sched/sched_switch/filter"), "prev_state & 256"));
+	CHECK(m.probes == 2 * p->switch_window);
 	CHECK(!pd_tfs_restore(a, err, sizeof(err)));
 	if (m.violations)
 		fprintf(stderr, "detail %d, %zu pids: %s\n", (int)d, nr, m.first);
 	CHECK(m.violations == 0);
+	CHECK(m.probes == 0);
 	/* the files read back as they were (the pid file's and filters' empty forms
 	 * are written back as empty) */
 	CHECK(!strncmp(get(t, "current_tracer"), before[0], strcspn(before[0], "\n")));
@@ -216,9 +293,10 @@ static void test_takeover(const char *dir)
 
 	snprintf(t, sizeof(t), "%s/force", dir);
 	snprintf(state, sizeof(state), "%s/force-state", dir);
-	fake_tracefs(t, "function\n", "foo\nbar\n");
+	fake_tracefs(t, "function\n", "foo\nbar\nbaz:traceoff:unlimited\n");
 	model_init(&m, t);
-	plan_for(PD_DETAIL_SECTION, NULL, 0, p);
+	CHECK(m.probes == 1);
+	plan_for(PD_DETAIL_FORK, NULL, 0, p);
 	CHECK(!pd_tfs_new(t, state, &a));
 	pd_tfs_set_observer(a, observe, &m);
 	CHECK(!pd_plan_apply(a, p, err, sizeof(err)));
@@ -227,7 +305,9 @@ static void test_takeover(const char *dir)
 		fprintf(stderr, "takeover: %s\n", m.first);
 	CHECK(m.violations == 0);
 	CHECK(!strcmp(get(t, "current_tracer"), "function"));
-	CHECK(!strcmp(get(t, "set_ftrace_filter"), "foo\nbar\n"));
+	/* the other tool's probe stays, listed after the names; ours went */
+	CHECK(m.probes == 1);
+	CHECK(!strcmp(get(t, "set_ftrace_filter"), "baz:traceoff:unlimited\nfoo\nbar\n"));
 	pd_tfs_free(a);
 	free(p);
 }
@@ -243,12 +323,15 @@ static void test_repair(const char *dir)
 	snprintf(t, sizeof(t), "%s/kill", dir);
 	snprintf(state, sizeof(state), "%s/kill-state", dir);
 	fake_tracefs(t, "nop\n", "#### all functions enabled ####\n");
-	plan_for(PD_DETAIL_PTE, NULL, 0, p);
+	plan_for(PD_DETAIL_FORK, NULL, 0, p);
+	model_init(&m, t);
 	CHECK(!pd_tfs_new(t, state, &a));
+	pd_tfs_set_observer(a, observe, &m);
 	CHECK(!pd_plan_apply(a, p, err, sizeof(err)));
 	pd_tfs_free(a); /* killed */
 	CHECK(!strcmp(get(t, "current_tracer"), "function_graph"));
 	model_init(&m, t);
+	CHECK(m.probes == 2);
 	CHECK(!pd_tfs_new(t, state, &a));
 	pd_tfs_set_observer(a, observe, &m);
 	CHECK(pd_tfs_repair(a, NULL, msg, sizeof(msg)) > 0);
@@ -257,7 +340,8 @@ static void test_repair(const char *dir)
 	CHECK(m.violations == 0);
 	CHECK(!strcmp(get(t, "current_tracer"), "nop"));
 	CHECK(!strcmp(get(t, "set_ftrace_filter"), ""));
-	CHECK(!strcmp(get(t, "events/sched/sched_switch/enable"), "0"));
+	CHECK(!strncmp(get(t, "events/sched/sched_switch/enable"), "0", 1));
+	CHECK(m.probes == 0);
 	pd_tfs_free(a);
 	free(p);
 }
@@ -272,7 +356,28 @@ static void test_no_preemptions(void)
 	CHECK(p && !pd_plan_graph(&in, p, err, sizeof(err)));
 	CHECK(!p->sched_switch);
 	for (int i = 0; i < p->nr; i++)
-		CHECK(!strstr(p->step[i].rel, "sched_switch"));
+		CHECK(!strstr(p->step[i].rel, "sched_switch") && !strstr(p->step[i].value, "sched_switch"));
+	free(p);
+}
+
+static bool all_but_disarm(void *ctx, const char *name)
+{
+	(void)ctx;
+	return strcmp(name, PD_SWITCH_DISARM_FUNC) != 0;
+}
+
+/* No traceable wake_up_new_task to disarm it: sched_switch stays on throughout */
+static void test_no_disarm(void)
+{
+	struct pd_plan_in in = {.detail = PD_DETAIL_FORK, .traceable = all_but_disarm,
+				.buffer_kb = 1024, .preempt_mask = 256};
+	struct pd_plan *p = calloc(1, sizeof(*p));
+	char err[256];
+
+	CHECK(p && !pd_plan_graph(&in, p, err, sizeof(err)));
+	CHECK(p->sched_switch && !p->switch_window);
+	CHECK(plan_has(p, "events/sched/sched_switch/enable", "1"));
+	CHECK(!plan_has(p, "set_ftrace_filter", PD_SWITCH_ARM));
 	free(p);
 }
 
@@ -289,6 +394,7 @@ int main(void)
 	test_takeover(dir);
 	test_repair(dir);
 	test_no_preemptions();
+	test_no_disarm();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd))
 		fprintf(stderr, "could not remove %s\n", dir);

@@ -445,6 +445,76 @@ static void test_two_tasks(void)
 	forks_free(&fs);
 }
 
+static void switch_event(int cpu, int pid, int next_pid, bool preempted, uint64_t ts)
+{
+	struct pt_event ev;
+
+	pt_event_init(&ev, PT_EV_SWITCH);
+	ev.cpu = cpu;
+	ev.pid = pid;
+	ev.next_pid = next_pid;
+	ev.preempted = preempted;
+	ev.ts_ns = ts;
+	CHECK_EQ(recon_feed(&ev, R), 0);
+}
+
+/*
+ * Live fork detail with sched_switch armed per fork (PT_CAP_SWITCH_WINDOW):
+ * task 1 copies one VMA, is preempted in it for 10 us; task 2 on CPU 1 calls
+ * wake_up_new_task (which disarms sched_switch) at @wake_at. Inside the copy,
+ * task 1's preemptions may be cut short: null. Outside: counted.
+ */
+static void window_case(uint64_t wake_at, struct forks *fs)
+{
+	struct recon_opts o = {.on_fork = keep, .ctx = fs, .caps_known = true};
+
+	o.caps = PT_CAP_TIMES | PT_CAP_FORK_EVENT | PT_CAP_SWITCH | PT_CAP_SWITCH_WINDOW |
+		 PT_CAP(PT_ROLE_KERNEL_CLONE) | PT_CAP(PT_ROLE_COPY_PROCESS) |
+		 PT_CAP(PT_ROLE_DUP_MMAP) | PT_CAP(PT_ROLE_COPY_PAGE_RANGE) |
+		 PT_CAP(PT_ROLE_WAKE_NEW);
+	memset(fs, 0, sizeof(*fs));
+	CHECK_EQ(recon_new(&o, &R), 0);
+	ENTRY(0, 1, 0, "kernel_clone", 1 * US);
+	ENTRY(0, 1, 1, "copy_process", 2 * US);
+	if (wake_at < 3 * US)
+		LEAF(1, 2, 1, "wake_up_new_task", wake_at, US / 2);
+	ENTRY(0, 1, 2, "dup_mmap", 3 * US);
+	ENTRY(0, 1, 3, "copy_page_range", 4 * US);
+	switch_event(0, 1, 3, true, 10 * US);
+	switch_event(0, 3, 1, true, 20 * US);
+	if (wake_at > 4 * US && wake_at < 30 * US)
+		LEAF(1, 2, 1, "wake_up_new_task", wake_at, US / 2);
+	EXIT(0, 1, 3, "copy_page_range", 30 * US, 26 * US);
+	if (wake_at > 30 * US)
+		LEAF(1, 2, 1, "wake_up_new_task", wake_at, US / 2);
+	EXIT(0, 1, 2, "dup_mmap", 40 * US, 37 * US);
+	EXIT(0, 1, 1, "copy_process", 41 * US, 39 * US);
+	fork_event(0, 1, 9, 42 * US);
+	LEAF(0, 1, 1, "wake_up_new_task", 43 * US, US / 2);
+	EXIT(0, 1, 0, "kernel_clone", 45 * US, 44 * US);
+	finish();
+}
+
+static void test_switch_window(void)
+{
+	static const uint64_t outside[] = {2 * US, 35 * US}, inside[] = {5 * US, 25 * US};
+	struct forks fs;
+
+	for (int i = 0; i < 2; i++) {
+		window_case(outside[i], &fs);
+		CHECK_EQ(fs.n, 1);
+		CHECK_EQ(fs.f[0].copy_resched, 1);
+		CHECK_EQ(fs.f[0].copy_offcpu_ns, 10 * US);
+		forks_free(&fs);
+		window_case(inside[i], &fs);
+		CHECK_EQ(fs.n, 1);
+		CHECK_EQ(fs.f[0].copy_resched, PT_NULL);
+		CHECK_EQ(fs.f[0].copy_offcpu_ns, NT);
+		CHECK(fs.f[0].vmas == 1);
+		forks_free(&fs);
+	}
+}
+
 /* max_graph_depth = 2: copy_page_range and below never show; their fields are null. */
 static void test_depth_limited(void)
 {
@@ -562,7 +632,7 @@ static void test_role_names(void)
 	size_t pte = pt_role_names(PT_DETAIL_PTE, names, 64);
 	bool has_vm_normal_page = false;
 
-	CHECK_EQ(fork, 7);
+	CHECK_EQ(fork, 8);
 	CHECK(section > fork && pte > section && pte <= 64);
 	CHECK(!strcmp(names[0], "kernel_clone"));
 	for (size_t i = 0; i < pte; i++) {
@@ -593,5 +663,6 @@ int main(void)
 	test_depth_limited();
 	test_irq_lock_in_pass();
 	test_huge_pmd_locks();
+	test_switch_window();
 	TEST_DONE();
 }
