@@ -125,7 +125,10 @@ int pd_plan_graph(const struct pd_plan_in *in, struct pd_plan *p, char *err, siz
 		snprintf(v, sizeof(v), "prev_state & %" PRIu64, in->preempt_mask);
 		ret |= add(p, "events/sched/sched_switch/filter", v, false);
 		if (p->switch_window) {
-			/* armed by the probes alone: the event stays soft-disabled between forks */
+			/* armed by the probes alone: the event stays soft-disabled between
+			 * forks. Written off first so that stopping writes it off again
+			 * once the probes are gone (tfs.c STEP_PROBES_OFF) */
+			ret |= add(p, "events/sched/sched_switch/enable", "0", false);
 			ret |= add(p, "set_ftrace_filter", PD_SWITCH_ARM, true);
 			ret |= add(p, "set_ftrace_filter", PD_SWITCH_DISARM, true);
 		} else {

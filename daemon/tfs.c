@@ -7,12 +7,17 @@
  *
  * Restoring is ordered by what a write does to the kernel's hooks, never by
  * when the file was saved (put_back_all): first everything that narrows
- * (tracing off, our events off, tracer options while our tracer still owns
- * them, the tracer to nop), then what is neutral once no tracer runs
+ * (tracing off, the function probes we added to set_ftrace_filter, our
+ * events off, tracer options while our tracer still owns them, the tracer to
+ * nop), then what is neutral once no tracer runs
  * (filters, clock, buffer size), and last what widens again to the state
  * we found (the saved tracer, events that were on, tracing on). Clearing a
  * filter while function_graph is the tracer hooks every function of the
  * kernel at once: that soft-locked 6.1 and oopsed 6.12 (kernel-notes.md).
+ * Function probes ("func:enable_event:sys:event") survive a truncation of
+ * set_ftrace_filter: only "!func:cmd:args" removes one; and removing an
+ * enable_event probe that fired last leaves its event enabled, so the event
+ * is written off after its probes are gone.
  *
  * State file format (text, rewritten whole through a temporary file and
  * rename, fsync'ed, before each change it describes):
@@ -412,7 +417,7 @@ static bool probe_key(const char *line, size_t l, char *key, size_t keylen)
 {
 	const char *c = memchr(line, ':', l), *last;
 
-	if (!c || l >= keylen)
+	if (!c || l >= keylen || line[0] == '!')
 		return false;
 	memcpy(key, line, l);
 	key[l] = 0;
@@ -471,6 +476,21 @@ static int drop_probes(const struct pd_tfs *t, const char *p, const char *value,
 	return ret;
 }
 
+/* Removes the function probes of set_ftrace_filter (@rel) that @value does not have. */
+static int put_back_probes(const struct pd_tfs *t, const char *rel, const char *value)
+{
+	char p[PATH_MAX], *now;
+	int ret;
+
+	if ((ret = top_path(t, rel, p, sizeof(p))))
+		return ret;
+	if (!(now = malloc(MAX_VALUE)))
+		return -ENOMEM;
+	ret = drop_probes(t, p, value, now, MAX_VALUE);
+	free(now);
+	return ret;
+}
+
 /* Writes one saved value back to the top level. */
 static int put_back(const struct pd_tfs *t, const char *rel, const char *value)
 {
@@ -525,6 +545,7 @@ static bool ends_with(const char *s, const char *suffix)
  */
 enum restore_step {
 	STEP_TRACING_OFF, /* tracing_on = 0 */
+	STEP_PROBES_OFF,  /* set_ftrace_filter's function probes we added: removed */
 	STEP_EVENTS_OFF,  /* events/.../enable that were off: back off */
 	STEP_OPTIONS,	  /* options/...: while our tracer still has them */
 	STEP_TRACER_NOP,  /* current_tracer = nop */
@@ -563,15 +584,23 @@ static int put_back_all(const struct pd_tfs *t, char *const *rels, char *const *
 			const char *v = vals[i];
 			int r;
 
-			if (step == STEP_TRACING_OFF && own == STEP_TRACING_ON)
-				v = "0";
-			else if (step == STEP_TRACER_NOP && own == STEP_TRACER)
-				v = "nop";
-			else if (step != (int)own)
-				continue;
-			if (step == STEP_TRACER && !strcmp(v, "nop"))
-				continue; /* already nop since STEP_TRACER_NOP */
-			r = put_back(t, rels[i], v);
+			if (step == STEP_PROBES_OFF) {
+				/* before the events: an enable_event probe that fired last
+				 * leaves its event on when it is removed */
+				if (strcmp(rels[i], "set_ftrace_filter"))
+					continue;
+				r = put_back_probes(t, rels[i], v);
+			} else {
+				if (step == STEP_TRACING_OFF && own == STEP_TRACING_ON)
+					v = "0";
+				else if (step == STEP_TRACER_NOP && own == STEP_TRACER)
+					v = "nop";
+				else if (step != (int)own)
+					continue;
+				if (step == STEP_TRACER && !strcmp(v, "nop"))
+					continue; /* already nop since STEP_TRACER_NOP */
+				r = put_back(t, rels[i], v);
+			}
 			if (r && !ret) {
 				ret = r;
 				snprintf(err, errlen, "cannot restore %s/%s to '%.*s': %s", t->dir,

@@ -36,6 +36,7 @@ struct model {
 	int names[NR_FILTERS]; /* 0: the filter is empty (everything) */
 	int probes;	       /* set_ftrace_filter's function probes: truncating keeps them */
 	char probe[8][128];
+	int probe_off_at, switch_off_at; /* write numbers: last probe removal, sched_switch off */
 	int writes, violations;
 	char first[512];
 };
@@ -54,8 +55,28 @@ static void probe_write(struct model *m, const char *value)
 		    (!m->probe[i][l - 1] || m->probe[i][l - 1] == ':')) {
 			memmove(m->probe[i], m->probe[i + 1], (size_t)(m->probes - i - 1) * 128);
 			m->probes--;
-			return;
+			break;
 		}
+	/* the kernel lists neither the removed probe nor the "!" command */
+	if (m->dir) {
+		char keep[4096], *v = get(m->dir, "set_ftrace_filter");
+		size_t n = 0;
+
+		for (; v && *v;) {
+			size_t k = strcspn(v, "\n");
+
+			if (v[0] != '!' && !(k >= l - 1 && !strncmp(v, value + 1, l - 1) &&
+					     (k == l - 1 || v[l - 1] == ':')) &&
+			    n + k + 1 < sizeof(keep)) {
+				memcpy(keep + n, v, k);
+				n += k;
+				keep[n++] = '\n';
+			}
+			v += k + (v[k] == '\n');
+		}
+		keep[n] = 0;
+		put(m->dir, "set_ftrace_filter", keep);
+	}
 }
 
 /* After a truncation the kernel still lists the probes: so does the fake. */
@@ -94,6 +115,10 @@ static void observe(void *ctx, const char *rel, const char *value, bool append, 
 		snprintf(m->tracer, sizeof(m->tracer), "%.*s", (int)strcspn(value, "\n"), value);
 		return;
 	}
+	if (!strcmp(rel, "events/sched/sched_switch/enable") && !strcmp(value, "0"))
+		m->switch_off_at = m->writes;
+	if (!strcmp(rel, "set_ftrace_filter") && value[0] == '!')
+		m->probe_off_at = m->writes;
 	if (!strcmp(rel, "set_ftrace_filter") && strchr(value, ':')) {
 		/* a function probe hooks its function whatever the tracer: only
 		 * "!KEY" removes it, as the kernel does */
@@ -242,6 +267,7 @@ static void cycle(const char *t, const char *state, enum pd_detail d, const int 
 	CHECK(plan_has(p, "set_ftrace_filter", PD_SWITCH_ARM) == p->switch_window);
 	CHECK(plan_has(p, "set_ftrace_filter", PD_SWITCH_DISARM) == p->switch_window);
 	CHECK(plan_has(p, "events/sched/sched_switch/enable", "1") == !p->switch_window);
+	CHECK(plan_has(p, "events/sched/sched_switch/enable", "0") == p->switch_window);
 	CHECK(!pd_tfs_new(t, state, &a));
 	pd_tfs_set_observer(a, observe, &m);
 	if (pd_plan_apply(a, p, err, sizeof(err))) {
@@ -256,6 +282,10 @@ static void cycle(const char *t, const char *state, enum pd_detail d, const int 
 		fprintf(stderr, "detail %d, %zu pids: %s\n", (int)d, nr, m.first);
 	CHECK(m.violations == 0);
 	CHECK(m.probes == 0);
+	/* a removed enable_event probe that fired last leaves the event on: it is
+	 * written off after the probes are gone */
+	if (p->switch_window)
+		CHECK(m.probe_off_at && m.switch_off_at > m.probe_off_at);
 	/* the files read back as they were (the pid file's and filters' empty forms
 	 * are written back as empty) */
 	CHECK(!strncmp(get(t, "current_tracer"), before[0], strcspn(before[0], "\n")));
