@@ -91,7 +91,11 @@ give_up() {
 	systemctl status --no-pager $U > $O/systemctl-status.txt 2>&1
 	exit 1
 }
-config() { sed -i "s|^#* *$1 = .*|$1 = $2|" /etc/ptescope/ptescoped.conf; }
+# config KEY VALUE: sets a key of the installed config (appended when the file has no such line)
+config() {
+	local f=/etc/ptescope/ptescoped.conf
+	if grep -q "^#* *$1 = " $f; then sed -i "s|^#* *$1 = .*|$1 = $2|" $f; else echo "$1 = $2" >> $f; fi
+}
 api() { curl -sf --max-time 30 http://127.0.0.1:9466$1; }
 
 systemctl --version | head -1 > $O/systemd-version
