@@ -7,7 +7,7 @@
 #   ${datadir}/ptescope/web/             the dashboard (--web-root)
 #   ${sysconfdir}/ptescope/ptescoped.conf  (only if absent: upgrades keep it)
 #   ${docdir}/examples/ptescoped.conf      the default config of this version
-#   ${docdir}/operations.md, api.md, ...
+#   ${docdir}/README.md, operations.md, api.md, fleet.md, architecture.md
 #   systemd's unit dir/ptescoped.service (prefix /usr), else ${prefix}/lib/systemd/system
 include(GNUInstallDirs)
 
@@ -58,5 +58,6 @@ install(CODE "
 		     DESTINATION \"${_etc}\" PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
 	endif()")
 
-install(FILES ${PROJECT_SOURCE_DIR}/docs/operations.md ${PROJECT_SOURCE_DIR}/docs/api.md
+install(FILES ${PROJECT_SOURCE_DIR}/README.md ${PROJECT_SOURCE_DIR}/docs/operations.md
+	${PROJECT_SOURCE_DIR}/docs/api.md ${PROJECT_SOURCE_DIR}/docs/fleet.md
 	${PROJECT_SOURCE_DIR}/docs/architecture.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
