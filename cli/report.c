@@ -62,7 +62,16 @@ static int time_option(const char *opt, const char *v, uint64_t *ts, int64_t *wa
 	int64_t ns;
 	bool is_wall;
 
-	if (store_parse_time(v, store_now_ns(), &ns, &is_wall)) {
+	int r = store_parse_time(v, store_now_ns(), &ns, &is_wall);
+
+	if (r == -ERANGE) {
+		fprintf(stderr,
+			"ptescope report: %s: '%s' is out of range (RFC 3339 times from " STORE_TIME_RANGE
+			")\n",
+			opt, v);
+		return -EINVAL;
+	}
+	if (r) {
 		fprintf(stderr,
 			"ptescope report: %s: '%s' is not a time (nanoseconds, -1h, -30m, -7d or "
 			"RFC 3339)\n",

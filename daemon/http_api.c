@@ -96,13 +96,22 @@ static int param_time(struct MHD_Connection *c, const char *name, bool wall_only
 {
 	const char *s = param(c, name);
 	bool wall = false;
+	int rc;
 
 	*ns = 0;
 	if (is_wall)
 		*is_wall = false;
 	if (!s)
 		return 0;
-	if (store_parse_time(s, store_now_ns(), ns, &wall) || (!wall && *ns < 0)) {
+	rc = store_parse_time(s, store_now_ns(), ns, &wall);
+	if (rc == -ERANGE) {
+		*ret = pd_http_reply_error(c, MHD_HTTP_BAD_REQUEST,
+					   "%s: out of range (RFC 3339 times from " STORE_TIME_RANGE
+					   ")",
+					   name);
+		return 1;
+	}
+	if (rc || (!wall && *ns < 0)) {
 		*ret =
 		    pd_http_reply_error(c, MHD_HTTP_BAD_REQUEST,
 					"%s: expected %sa relative time (-90s, -15m, -1h, -7d) or "

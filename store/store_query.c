@@ -1089,7 +1089,7 @@ static int parse_rfc3339(const char *p, int64_t *ns)
 {
 	struct tm tm = {0};
 	int y, mo, d, h, mi, sec, oh, om;
-	int64_t frac = 0, scale = 100000000, off = 0;
+	int64_t frac = 0, scale = 100000000, off = 0, secs;
 	time_t t;
 
 	if (parse_digits(&p, 4, &y) || *p++ != '-' || parse_digits(&p, 2, &mo) || *p++ != '-' ||
@@ -1133,7 +1133,11 @@ static int parse_rfc3339(const char *p, int64_t *ns)
 	t = timegm(&tm);
 	if (t == (time_t)-1 && y != 1969)
 		return -EINVAL;
-	*ns = ((int64_t)t - off) * 1000000000 + frac;
+	/* Outside what int64 nanoseconds hold (1677-09-21 to 2262-04-11): -ERANGE. */
+	if (__builtin_sub_overflow((int64_t)t, off, &secs) ||
+	    __builtin_mul_overflow(secs, (int64_t)1000000000, &secs) ||
+	    __builtin_add_overflow(secs, frac, ns))
+		return -ERANGE;
 	return 0;
 }
 
@@ -1141,6 +1145,7 @@ int store_parse_time(const char *s, int64_t now_wall_ns, int64_t *ns, bool *is_w
 {
 	char *end;
 	unsigned long long v;
+	int r;
 
 	if (!s || !*s)
 		return -EINVAL;
@@ -1182,8 +1187,9 @@ int store_parse_time(const char *s, int64_t now_wall_ns, int64_t *ns, bool *is_w
 		*is_wall = true;
 		return 0;
 	}
-	if (parse_rfc3339(s, ns))
-		return -EINVAL;
+	r = parse_rfc3339(s, ns);
+	if (r)
+		return r;
 	*is_wall = true;
 	return 0;
 }

@@ -1144,6 +1144,24 @@ static void test_parse_time(void)
 	CHECK(store_parse_time("12x", now, &ns, &wall) == -EINVAL, "trailing");
 	CHECK(store_parse_time("99999999999999999999", now, &ns, &wall) == -EINVAL, "overflow");
 	CHECK(store_parse_time("2023-13-01T00:00:00Z", now, &ns, &wall) == -EINVAL, "month");
+	/* The edges of int64 nanoseconds, +-1 s (issue 12: a signed overflow before). */
+	CHECK(store_parse_time("2262-04-11T23:47:16Z", now, &ns, &wall) == 0 &&
+		  ns == 9223372036000000000ll,
+	      "last second: %lld", (long long)ns);
+	CHECK(store_parse_time("2262-04-11T23:47:16.854775807Z", now, &ns, &wall) == 0 &&
+		  ns == INT64_MAX,
+	      "last ns");
+	CHECK(store_parse_time("2262-04-11T23:47:16.854775808Z", now, &ns, &wall) == -ERANGE,
+	      "last ns + 1");
+	CHECK(store_parse_time("2262-04-11T23:47:17Z", now, &ns, &wall) == -ERANGE, "+1 s");
+	CHECK(store_parse_time("2262-04-11T22:47:17-01:00", now, &ns, &wall) == -ERANGE,
+	      "+1 s by offset");
+	CHECK(store_parse_time("9999-01-01T00:00:00Z", now, &ns, &wall) == -ERANGE, "9999");
+	CHECK(store_parse_time("1677-09-21T00:12:44Z", now, &ns, &wall) == 0 &&
+		  ns == -9223372036000000000ll,
+	      "first second");
+	CHECK(store_parse_time("1677-09-21T00:12:43Z", now, &ns, &wall) == -ERANGE, "-1 s");
+	CHECK(store_parse_time("0000-01-01T00:00:00Z", now, &ns, &wall) == -ERANGE, "year 0");
 }
 
 int main(int argc, char **argv)
