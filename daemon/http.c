@@ -40,6 +40,7 @@
 
 #include <microhttpd.h>
 
+#include "escape.h"
 #include "http_internal.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:9466"
@@ -275,8 +276,8 @@ static int upload_end(struct pd_http *h, struct pd_req *r, struct MHD_Connection
 		    err[0] ? err : strerror(-ret));
 	r->path[0] = 0; /* the core owns the file now */
 	return pd_http_reply_json(c, MHD_HTTP_ACCEPTED,
-				  json_pack("{s:I,s:s,s:I}", "job_id", (json_int_t)job, "name",
-					    r->name, "bytes", (json_int_t)r->bytes));
+				  json_pack("{s:I,s:o,s:I}", "job_id", (json_int_t)job, "name",
+					    pt_json_text(r->name), "bytes", (json_int_t)r->bytes));
 }
 
 /* ----------------------------------------------------------- static files */

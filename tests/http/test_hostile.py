@@ -8,11 +8,13 @@ answer, never a 500 or a hang; the CLI's options get the same checks."""
 import os
 import subprocess
 
-from common import (Driver, check, finish, get_json, scratch, synth_db, PTESCOPE)
+from common import (Driver, check, finish, get_json, request, scratch, sql, PTESCOPE, SYNTH)
 
 d = scratch("hostile")
 db = os.path.join(d, "hostile.db")
-synth_db(db, 300)
+BAD = b"\xff\xfebad\\x"  # not UTF-8, and a backslash
+BAD_JSON = "\\xff\\xfebad\\\\x"  # its escaped form (docs/api.md)
+subprocess.run([SYNTH, db, "300", "8", "42", BAD], check=True)
 srv = Driver(db)
 P = srv.port
 
@@ -34,6 +36,49 @@ for opt in ("--since", "--until"):
           "runtime error" not in r.stderr,
           "ptescope report %s 9999-...: exit 2 naming it (%d: %s)"
           % (opt, r.returncode, r.stderr.strip()[:200]))
+
+# -- 2. process names that are not UTF-8: exact in the store, escaped in JSON, matchable
+n_bad = sql(db, "SELECT count(*) FROM fork WHERE CAST(parent_comm AS BLOB) = ?", BAD)[0][0]
+check(n_bad == 30, "the store keeps the comm's bytes exactly (%d forks)" % n_bad)
+st, j = get_json(P, "/api/v1/forks?limit=1000")
+got = [f for f in j.get("forks", []) if f["parent_comm"] == BAD_JSON]
+check(st == 200 and len(got) == n_bad and all(f["child_comm"] == BAD_JSON for f in got),
+      "forks: 200, such comms escaped as %s (%d, %d)" % (BAD_JSON, st, len(got)))
+st, j = get_json(P, "/api/v1/forks")
+check(st == 200, "forks: the default newest page (%d)" % st)
+st, j = get_json(P, "/api/v1/forks?limit=5&cursor=%d" % (got[0]["id"] + 2 if got else 10))
+check(st == 200, "forks: a cursor page (%d)" % st)
+st, j = get_json(P, "/api/v1/forks/%d" % (got[0]["id"] if got else 1))
+check(st == 200 and j.get("parent_comm") == BAD_JSON, "forks/{id}: 200 escaped (%d)" % st)
+st, j = get_json(P, "/api/v1/top?limit=100")
+check(st == 200 and any(c["comm"] == BAD_JSON and c["forks"] == n_bad for c in j["comms"]),
+      "top: the comm is listed, escaped (%s)" % [c["comm"] for c in j.get("comms", [])])
+esc = "%5Cxff%5Cxfebad%5C%5Cx"  # the escaped form, URL-encoded
+raw_q = "%FF%FEbad%5Cx"  # the raw bytes: a lone backslash is a bad escape
+for ep in ("stats", "histogram", "timeseries"):
+    st, j = get_json(P, "/api/v1/%s?comm=%s" % (ep, esc))
+    check(st == 200 and j["range"]["comm"] == BAD_JSON,
+          "%s?comm=<escaped>: 200, echoed escaped (%d %s)" % (ep, st, j.get("range")))
+    st, j = get_json(P, "/api/v1/%s?comm=%s" % (ep, raw_q))
+    check(st == 400 and j.get("error", "").startswith("comm:"), "%s?comm=<bad escape>: 400 (%d)"
+          % (ep, st))
+    st, j = get_json(P, "/api/v1/%s?comm=%%FF" % ep)
+    check(st == 200 and j["range"]["comm"] == "\\xff", "%s?comm=%%FF: 200, no such comm (%d)"
+          % (ep, st))
+st, j = get_json(P, "/api/v1/stats?comm=" + esc)
+check(st == 200 and j["forks"] == n_bad, "stats?comm=<escaped> counts its %d forks (%s)"
+      % (n_bad, j.get("forks")))
+st, j = get_json(P, "/api/v1/forks?limit=1000&comm=" + esc)
+check(st == 200 and len(j["forks"]) == n_bad, "forks?comm=<escaped> matches its forks")
+for bad in ("%5Cx0", "%5Cx00", "%5Cq", "%5C", "%5Cxzz"):
+    st, j = get_json(P, "/api/v1/forks?comm=" + bad)
+    check(st == 400 and j.get("error", "").startswith("comm:"), "comm=%s: 400 (%d)" % (bad, st))
+r = subprocess.run([PTESCOPE, "report", "--db", db, "-f", "json", "--comm",
+                    BAD_JSON], capture_output=True, timeout=60)
+rep = __import__("json").loads(r.stdout or b"{}")
+check(r.returncode == 0 and len(rep.get("forks", [])) == n_bad and
+      rep["summary"]["by_comm"][0]["comm"] == BAD_JSON,
+      "ptescope report --comm <escaped>: its %d forks (%d, %s)" % (n_bad, r.returncode, r.stderr[:200]))
 
 srv.stop()
 finish()
