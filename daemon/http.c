@@ -311,14 +311,19 @@ static const char *mime_of(const char *path)
  * Opens @rel beneath the web root: the kernel refuses any resolution
  * (.., absolute symlinks, magic links) that would leave it (RESOLVE_BENEATH).
  * ".." segments are refused up front as well, so the answer is a plain 404.
+ * Only directories and regular files are opened: the type is checked on an
+ * O_PATH handle first, and the file is then opened O_NONBLOCK, so a FIFO or
+ * a device is never opened for reading nor waited on (-ENOENT: a 404).
  */
 static int open_beneath(int dirfd, const char *rel)
 {
 	struct open_how how = {
-	    .flags = O_RDONLY | O_CLOEXEC | O_NOCTTY,
+	    .flags = O_PATH | O_CLOEXEC,
 	    .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
 	};
 	const char *p = rel;
+	struct stat st;
+	long fd;
 
 	for (;;) {
 		size_t n = strcspn(p, "/");
@@ -329,8 +334,18 @@ static int open_beneath(int dirfd, const char *rel)
 			break;
 		p += n + 1;
 	}
-	long fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
-
+	fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
+	if (fd < 0)
+		return -errno;
+	if (fstat((int)fd, &st) || (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))) {
+		close((int)fd);
+		return -ENOENT;
+	}
+	if (S_ISDIR(st.st_mode))
+		return (int)fd; /* a directory: only used to open its index.html */
+	close((int)fd);
+	how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+	fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
 	return fd < 0 ? -errno : (int)fd;
 }
 

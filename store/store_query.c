@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1061,11 +1062,17 @@ int store_hash_fd(int fd, char hex[65], int64_t *size_bytes, char *err, size_t e
 int store_hash_file(const char *path, char hex[65], int64_t *size_bytes, char *err,
 		    size_t errlen)
 {
+	struct stat st;
 	int fd, r;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO or a device is refused, never waited on */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0)
 		return store_fail(NULL, err, errlen, -errno, "%s: %s", path, strerror(errno));
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return store_fail(NULL, err, errlen, -EINVAL, "%s: not a regular file", path);
+	}
 	r = store_hash_fd(fd, hex, size_bytes, err, errlen);
 	close(fd);
 	return r;

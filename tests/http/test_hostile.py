@@ -7,6 +7,7 @@ strings and slow clients. Each answer must be the documented 4xx or a normal
 answer, never a 500 or a hang; the CLI's options get the same checks."""
 import os
 import subprocess
+import time
 
 from common import (Driver, check, finish, get_json, request, scratch, sql, PTESCOPE, SYNTH)
 
@@ -81,4 +82,36 @@ check(r.returncode == 0 and len(rep.get("forks", [])) == n_bad and
       "ptescope report --comm <escaped>: its %d forks (%d, %s)" % (n_bad, r.returncode, r.stderr[:200]))
 
 srv.stop()
+
+# -- 4. FIFOs in the web root (a file, a directory's index.html): 404 at once, nobody waits;
+#    ptescope replay of a FIFO or a device: refused, not waited on
+web = os.path.join(d, "web")
+os.makedirs(os.path.join(web, "sub"))
+with open(os.path.join(web, "index.html"), "w") as f:
+    f.write("<html></html>")
+os.mkfifo(os.path.join(web, "fifo.html"))
+os.mkfifo(os.path.join(web, "sub", "index.html"))
+srv = Driver(db, "--web-root", web, "--threads", "2")
+P = srv.port
+for path in ("/fifo.html", "/fifo.html", "/sub/", "/sub"):
+    t0 = time.monotonic()
+    st, j = get_json(P, path, timeout=5)
+    check(st == 404 and time.monotonic() - t0 < 2, "GET %s (a FIFO): 404 at once (%d)"
+          % (path, st))
+st, j = get_json(P, "/healthz", timeout=5)
+check(st == 200, "/healthz after FIFO requests (%d)" % st)
+st, hd, body = request(P, "GET", "/", timeout=5)
+check(st == 200 and body == b"<html></html>", "a regular file is still served")
+srv.stop()
+fifo = os.path.join(d, "trace.fifo")
+os.mkfifo(fifo)
+for args in (["replay", fifo], ["replay", "--db", os.path.join(d, "r.db"), fifo],
+             ["replay", "/dev/zero"]):
+    try:
+        r = subprocess.run([PTESCOPE] + args, capture_output=True, text=True, timeout=20)
+        check(r.returncode == 1 and args[-1] in r.stderr and "regular file" in r.stderr,
+              "ptescope %s FIFO: refused (%d: %s)" % (args[0], r.returncode, r.stderr.strip()))
+    except subprocess.TimeoutExpired:
+        check(False, "ptescope %s FIFO: hangs" % " ".join(args[:-1]))
+
 finish()
