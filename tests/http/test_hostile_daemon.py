@@ -31,13 +31,13 @@ def free_port():
 class Daemon:
     """ptescoped --capture off on a free port; stderr to a file (the log)."""
 
-    def __init__(self, name, *args, env=None):
+    def __init__(self, name, *args, env=None, prefix=(), state_dir=d):
         self.port = free_port()
         self.log = os.path.join(d, name + ".log")
         self.p = subprocess.Popen(
-            [daemon, "--capture", "off", "--listen", "127.0.0.1:%d" % self.port,
+            list(prefix) + [daemon, "--capture", "off", "--listen", "127.0.0.1:%d" % self.port,
              "--token-file", os.path.join(d, "token"), "--state-file",
-             os.path.join(d, name + ".state")] + list(args),
+             os.path.join(state_dir, name + ".state")] + list(args),
             stderr=open(self.log, "wb"), env=dict(os.environ, TMPDIR=d, **(env or {})))
 
     def wait_ready(self, timeout=30):
@@ -102,5 +102,31 @@ check(all(c >= 0x20 and c != 0x7f for l in lines for c in l),
       "no control characters in the log")
 check(b"x\\x0aptescoped: error: forged\\x1b[2J\\x07" in log, "the name logged escaped: %r"
       % [l for l in lines if b"forged" in l][:1])
+
+# -- 7. a database the daemon may only read (0444, not root): refused at start, clearly
+ro = os.path.join(d, "ro")
+os.makedirs(ro)
+ro_db = os.path.join(ro, "ro.db")
+subprocess.run([os.environ["PTESCOPE"], "replay", "-q", "--db", ro_db,
+                os.path.join(FIXTURES, "forker-64mb-graph-partial.txt")], check=True,
+               stdout=subprocess.DEVNULL)
+os.chmod(ro_db, 0o444)
+prefix = ()
+if os.geteuid() == 0:  # 0444 does not stop root: run it as nobody
+    for f in [ro] + [os.path.join(ro, x) for x in os.listdir(ro)]:
+        os.chown(f, 65534, 65534)
+    os.chmod(d, 0o755)
+    os.chmod(os.path.join(d, "token"), 0o644)
+    prefix = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
+dm = Daemon("ro", "--db", ro_db, prefix=prefix, state_dir=ro)
+try:
+    rc = dm.p.wait(60)
+except subprocess.TimeoutExpired:
+    rc = None
+    dm.p.kill()
+    dm.p.wait()
+check(rc not in (None, 0), "ptescoped refuses a read-only database at start (exit %s)" % rc)
+check(b"cannot be written" in dm.log_text() and ro_db.encode() in dm.log_text(),
+      "the error names the file: %r" % dm.log_text()[-300:])
 
 finish()

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -608,6 +609,46 @@ static void test_refusals(void)
 	store_close(s);
 }
 
+/*
+ * A database the OS only lets us read (0444, not root): refused as a writer
+ * with -EROFS, not opened read-only to fail at every write. As root (whom
+ * 0444 does not stop) the check runs in a child that became nobody.
+ */
+static void test_read_only_file(void)
+{
+	char path[600], err[256] = "";
+	struct store *s;
+	pid_t pid;
+	int status = 0;
+
+	path_of(path, sizeof(path), "readonly.db");
+	s = open_rw(path, NULL);
+	store_close(s);
+	chmod(dir, 0777);
+	chmod(path, 0444);
+	bool as_root = geteuid() == 0;
+
+	pid = as_root ? fork() : 0;
+	if (pid == 0) {
+		int r = -1;
+
+		if (!as_root || (!setgid(65534) && !setuid(65534)))
+			r = store_open(path, NULL, &s, err, sizeof(err));
+		if (!r)
+			store_close(s);
+		if (as_root)
+			_exit(r == -EROFS && strstr(err, "cannot be written") ? 0 : 1);
+		CHECK(r == -EROFS && strstr(err, "cannot be written"),
+		      "read-only file: %d %s", r, err);
+	} else {
+		waitpid(pid, &status, 0);
+		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "read-only file opened for writing as nobody (status %d)", status);
+	}
+	chmod(path, 0644);
+	chmod(dir, 0755);
+}
+
 /* A file at schema 0 with our application_id (what a build before 0001 would leave). */
 static void test_migrate_older(void)
 {
@@ -1173,6 +1214,7 @@ int main(int argc, char **argv)
 	test_roundtrip_and_queries();
 	test_incomplete_redo();
 	test_refusals();
+	test_read_only_file();
 	test_migrate_older();
 	test_retention();
 	test_cost_histogram();
