@@ -100,6 +100,9 @@ struct pd_http_config {
 	const char *token_file; /* bearer token for uploads and investigations, NULL: off */
 	size_t max_upload_bytes;
 	unsigned max_connections, max_per_ip, timeout_s, threads;
+	/* a request head within head_timeout_s of the accept or of the previous
+	 * answer; a body making progress every body_timeout_s (0: defaults) */
+	unsigned head_timeout_s, body_timeout_s;
 };
 
 /*

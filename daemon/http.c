@@ -48,6 +48,9 @@
 #define MAX_HEADER_BYTES 8192
 #define CONN_MEMORY_BYTES (64 * 1024)
 #define MAX_TOKEN_BYTES 4096
+/* libmicrohttpd's own connection limit is ours plus this, so that it keeps
+ * accepting while http_conn.c evicts (its per-IP limit is not used). */
+#define HARD_EXTRA 64
 
 /* ---------------------------------------------------------------- replies */
 
@@ -409,6 +412,9 @@ static int get_status(struct pd_http *h, struct MHD_Connection *c)
 				    json_pack("{s:s,s:b,s:I}", "listen", h->listen, "uploads",
 					      h->token_len > 0, "max_upload_bytes",
 					      (json_int_t)h->cfg.max_upload_bytes));
+	if (st)
+		json_object_set_new(json_object_get(st, "http"), "connections",
+				    pd_http_conn_status(h));
 	return pd_http_reply_json(c, MHD_HTTP_OK, st);
 }
 
@@ -487,6 +493,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			return MHD_NO;
 		r->fd = -1;
 		*con_cls = r;
+		if (pd_http_conn_head(h, c)) {
+			r->done = true;
+			return pd_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+						   "too many connections; try again");
+		}
 		/* Checks that need no body, and refusals of uploads, right away. */
 		/* @url comes without its query string: count the arguments too. */
 		MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, sum_header, &url_bytes);
@@ -517,6 +528,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		*upload_data_size = 0; /* a refused request's body is dropped */
 		return MHD_YES;
 	}
+	if (*upload_data_size)
+		pd_http_conn_body(h, c, *upload_data_size);
 	if (r->upload) {
 		if (*upload_data_size) {
 			upload_write(h, r, upload_data, *upload_data_size);
@@ -524,6 +537,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			return MHD_YES;
 		}
 		r->done = true;
+		pd_http_conn_busy(h, c);
 		return upload_end(h, r, c);
 	}
 	if (*upload_data_size) {
@@ -538,6 +552,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_YES;
 	}
 	r->done = true;
+	pd_http_conn_busy(h, c);
 	return route(h, c, url, method, r);
 }
 
@@ -546,6 +561,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
 	struct pd_req *r = *con_cls;
 
+	pd_http_conn_idle(cls, c); /* kept alive: waits for the next head from now */
 	if (!r)
 		return;
 	if (r->fd >= 0)
@@ -655,6 +671,10 @@ static void config_defaults(struct pd_http_config *c)
 		c->max_per_ip = 128;
 	if (!c->timeout_s)
 		c->timeout_s = 30;
+	if (!c->head_timeout_s)
+		c->head_timeout_s = 10;
+	if (!c->body_timeout_s)
+		c->body_timeout_s = 10;
 	if (!c->threads)
 		c->threads = 4;
 	if (c->threads > PD_HTTP_MAX_POOL)
@@ -679,6 +699,11 @@ int pd_http_start(const struct pd_http_config *cfg, const struct pd_core *core,
 	}
 	pthread_mutex_init(&h->pool_lock, NULL);
 	h->web_fd = -1;
+	ret = pd_http_conn_init(h);
+	if (ret) {
+		snprintf(err, errlen, "cannot start a thread: %s", strerror(-ret));
+		goto fail;
+	}
 	h->cfg = *cfg;
 	h->core = *core;
 	h->metrics = metrics;
@@ -715,8 +740,8 @@ int pd_http_start(const struct pd_http_config *cfg, const struct pd_core *core,
 	h->d = MHD_start_daemon(
 	    flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)h->cfg.threads, MHD_OPTION_CONNECTION_LIMIT,
-	    (unsigned)h->cfg.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-	    (unsigned)h->cfg.max_per_ip, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)h->cfg.timeout_s,
+	    (unsigned)(h->cfg.max_connections + HARD_EXTRA), MHD_OPTION_NOTIFY_CONNECTION,
+	    pd_http_conn_notify, h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)h->cfg.timeout_s,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY_BYTES,
 	    MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_END);
@@ -744,6 +769,7 @@ void pd_http_stop(struct pd_http *h)
 {
 	if (!h)
 		return;
+	pd_http_conn_stop_reaper(h);
 	if (h->d)
 		MHD_stop_daemon(h->d);
 	while (h->nr_pool)
@@ -751,6 +777,7 @@ void pd_http_stop(struct pd_http *h)
 	if (h->web_fd >= 0)
 		close(h->web_fd);
 	pthread_mutex_destroy(&h->pool_lock);
+	pd_http_conn_destroy(h);
 	free((char *)h->cfg.db_path);
 	explicit_bzero(h->token, sizeof(h->token));
 	free(h);
