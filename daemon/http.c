@@ -208,7 +208,10 @@ static int upload_begin(struct pd_http *h, struct pd_req *r, struct MHD_Connecti
 	snprintf(r->name, sizeof(r->name), "%s", name && name[0] ? name : "upload");
 	if (!dir || !dir[0])
 		dir = "/var/tmp";
-	if (snprintf(r->path, sizeof(r->path), "%s/ptescoped-upload-XXXXXX", dir) >=
+	if (h->cfg.spool_dir)
+		dir = h->cfg.spool_dir;
+	if (snprintf(r->path, sizeof(r->path), "%s/%s", dir,
+		     h->cfg.spool_dir ? ".partial-XXXXXX" : "ptescoped-upload-XXXXXX") >=
 	    (int)sizeof(r->path))
 		return pd_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "TMPDIR too long");
 	r->fd = mkostemp(r->path, O_CLOEXEC);
@@ -251,7 +254,7 @@ static int upload_end(struct pd_http *h, struct pd_req *r, struct MHD_Connection
 {
 	char err[256] = "";
 	int64_t job = 0;
-	int ret;
+	int ret, e;
 
 	if (r->upload_error == MHD_HTTP_CONTENT_TOO_LARGE)
 		return pd_http_reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE,
@@ -263,12 +266,14 @@ static int upload_end(struct pd_http *h, struct pd_req *r, struct MHD_Connection
 					   strerror(r->upload_errno));
 	if (!r->bytes)
 		return pd_http_reply_error(c, MHD_HTTP_BAD_REQUEST, "empty upload");
-	if (close(r->fd)) {
-		r->fd = -1;
-		return pd_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
-					   "cannot store the upload: %s", strerror(errno));
-	}
+	/* on disk before the 202: the core spools it (spool.h) */
+	e = fsync(r->fd) ? errno : 0;
+	if (close(r->fd) && !e)
+		e = errno;
 	r->fd = -1;
+	if (e)
+		return pd_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+					   "cannot store the upload: %s", strerror(e));
 	if (!h->core.submit_replay)
 		return pd_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
 					   "replays are not accepted by this daemon");
@@ -712,8 +717,9 @@ int pd_http_start(const struct pd_http_config *cfg, const struct pd_core *core,
 	h->cfg.db_path = cfg->db_path ? strdup(cfg->db_path) : NULL;
 	h->cfg.web_root = NULL;
 	h->cfg.token_file = NULL;
+	h->cfg.spool_dir = cfg->spool_dir ? strdup(cfg->spool_dir) : NULL;
 	h->cfg.listen = h->listen;
-	if (cfg->db_path && !h->cfg.db_path) {
+	if ((cfg->db_path && !h->cfg.db_path) || (cfg->spool_dir && !h->cfg.spool_dir)) {
 		ret = -ENOMEM;
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -779,6 +785,7 @@ void pd_http_stop(struct pd_http *h)
 	pthread_mutex_destroy(&h->pool_lock);
 	pd_http_conn_destroy(h);
 	free((char *)h->cfg.db_path);
+	free((char *)h->cfg.spool_dir);
 	explicit_bzero(h->token, sizeof(h->token));
 	free(h);
 }

@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""Hostile input against the real daemon (issue 12), capture off, no root: a
-FIFO given to --replay is refused without hanging the replay worker, and an
-upload name with a newline and terminal escapes is logged escaped (no forged
-line, no escape byte in the log)."""
+"""Hostile input against the real daemon (issue 12), capture off: a FIFO given
+to --replay is refused without hanging the replay worker; an upload name with
+a newline and terminal escapes is logged escaped (no forged line, no escape
+byte in the log); a read-only database is refused at start; uploads answered
+202 survive kill -9 and SIGTERM before their replay (spooled next to the
+database, resumed at the next start, orphans removed)."""
+import glob
 import os
 import signal
 import socket
@@ -11,7 +14,7 @@ import subprocess
 import sys
 import time
 
-from common import check, finish, get_json, scratch, upload, FIXTURES
+from common import check, finish, get_json, scratch, sql, upload, FIXTURES
 
 daemon = sys.argv[1]
 d = scratch("hostile-daemon")
@@ -102,6 +105,60 @@ check(all(c >= 0x20 and c != 0x7f for l in lines for c in l),
       "no control characters in the log")
 check(b"x\\x0aptescoped: error: forged\\x1b[2J\\x07" in log, "the name logged escaped: %r"
       % [l for l in lines if b"forged" in l][:1])
+
+# -- 5. accepted uploads are durable: kill -9 (and SIGTERM) before their replay
+big = os.path.join(d, "big.txt")  # keeps the replay worker busy for seconds
+with open(big, "wb") as f:
+    part = open(os.path.join(FIXTURES, "forker-64mb-graph-partial.txt"), "rb").read()
+    for _ in range(60):
+        f.write(part)
+ups = [("partial.txt", part),
+       ("forker.dat", open(os.path.join(FIXTURES, "forker-200mb-graph.dat"), "rb").read())]
+tmpdir = d  # TMPDIR of the daemons: where earlier versions left their uploads
+orphan = os.path.join(tmpdir, "ptescoped-upload-Ab12Cd")
+with open(orphan, "w") as f:
+    f.write("left by an earlier version")
+for how in ("kill", "term"):
+    db5 = os.path.join(d, "durable-%s.db" % how)
+    spool = db5 + "-uploads"
+    dm = Daemon("durable-" + how, "--db", db5, "--replay", big)
+    check(dm.wait_ready() == 200, "daemon up, replaying a big file")
+    sts = [upload(dm.port, "/api/v1/replays?name=" + n, b, {"Authorization": "Bearer " + token})[0]
+           for n, b in ups]
+    queued = len(glob.glob(os.path.join(spool, "job-*.trace")))
+    if how == "kill":
+        dm.p.kill()
+        dm.p.wait()
+    else:
+        dm.stop("daemon stopped with uploads queued")
+    check(sts == [202, 202] and queued == 2, "%s: 2 uploads answered 202, both in the spool (%s, %d)"
+          % (how, sts, queued))
+    if how == "term":
+        check(dm.log_text().count(b"kept in the spool for the next start") == 2,
+              "SIGTERM: each queued upload logged as kept for the next start")
+    with open(os.path.join(spool, ".partial-XyZ123"), "w") as f:
+        f.write("an upload cut in the middle")
+    dm = Daemon("durable-%s-2" % how, "--db", db5)
+    check(dm.wait_ready() == 200, "%s: restarted" % how)
+    ok = False
+    for _ in range(150):
+        if not glob.glob(os.path.join(spool, "job-*")):
+            ok = True
+            break
+        time.sleep(0.2)
+    time.sleep(0.5)
+    dm.stop()
+    log = dm.log_text()
+    srcs = sql(db5, "SELECT path FROM source WHERE kind = 'replay'")
+    names = sorted(r[0] for r in srcs)
+    check(ok and "forker.dat" in names and "partial.txt" in names,
+          "%s: both uploads stored after the restart (%s)" % (how, names))
+    check(log.count(b"resuming upload") == 2, "%s: the restart logs each resumed upload" % how)
+    check(not os.path.exists(os.path.join(spool, ".partial-XyZ123")) and
+          b"never acknowledged" in log, "%s: a partial upload is removed, and logged" % how)
+    check(not glob.glob(os.path.join(spool, "*")), "%s: the spool is empty" % how)
+check(not os.path.exists(orphan), "an orphaned ptescoped-upload-* of an earlier version in "
+      "TMPDIR is removed at start")
 
 # -- 7. a database the daemon may only read (0444, not root): refused at start, clearly
 ro = os.path.join(d, "ro")
