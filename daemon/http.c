@@ -94,10 +94,16 @@ int pd_http_reply_error(struct MHD_Connection *c, unsigned status, const char *f
 	char msg[512];
 	va_list ap;
 
+	json_t *text;
+
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return pd_http_reply_json(c, status, json_pack("{s:s}", "error", msg));
+	/* a message quoting client bytes that are not UTF-8 is written escaped (escape.h) */
+	text = json_string(msg);
+	if (!text)
+		text = pt_json_text(msg);
+	return pd_http_reply_json(c, status, text ? json_pack("{s:o}", "error", text) : NULL);
 }
 
 int pd_http_reply_method_not_allowed(struct MHD_Connection *c, const char *allow)

@@ -74,6 +74,41 @@ check(st == 200 and len(j["forks"]) == n_bad, "forks?comm=<escaped> matches its 
 for bad in ("%5Cx0", "%5Cx00", "%5Cq", "%5C", "%5Cxzz"):
     st, j = get_json(P, "/api/v1/forks?comm=" + bad)
     check(st == 400 and j.get("error", "").startswith("comm:"), "comm=%s: 400 (%d)" % (bad, st))
+# an unknown parameter whose name is not UTF-8 (found by fuzz_http): 400, message escaped
+st, j = get_json(P, "/api/v1/histogram?%FF%FEx=1")
+check(st == 400 and "\\xff\\xfex" in j.get("error", ""), "unknown parameter %%FF%%FEx: 400 (%d %s)"
+      % (st, j))
+
+# -- 8. every integer and time limit of the query parameters, +-1
+I64 = 2**63 - 1
+INT = 2**31 - 1
+for ep, name, lo, hi in (("forks", "limit", 1, 1000), ("forks", "pid", 0, INT),
+                         ("forks", "min_us", 0, I64 // 1000), ("forks", "cursor", 0, I64),
+                         ("top", "limit", 1, 100), ("timeseries", "limit", 1, 10000),
+                         ("timeseries", "step", 60, 86400)):
+    for v, want in ((lo - 1, 400), (lo, 200), (hi, 200), (hi + 1, 400)):
+        st, j = get_json(P, "/api/v1/%s?%s=%d" % (ep, name, v))
+        check(st == want and (want == 200 or j.get("error", "").startswith(name + ":")),
+              "%s?%s=%d: %d (%d)" % (ep, name, v, want, st))
+for v, want in ((59, 400), (61, 400), (3599, 400), (3600, 200), (3601, 400), (86399, 400)):
+    st, j = get_json(P, "/api/v1/timeseries?step=%d" % v)
+    check(st == want, "timeseries?step=%d: %d (%d)" % (v, want, st))
+for v, want in ((0, 200), (I64, 200), (I64 + 1, 400), (-1, 400)):
+    st, j = get_json(P, "/api/v1/forks?since=%d" % v)
+    check(st == want, "forks?since=%d (trace clock): %d (%d)" % (v, want, st))
+days = int(time.time() // 86400)  # relative times reach back to 1970, not before
+for q, want in (("-0s", 200), ("-1s", 200), ("-%dd" % (days - 1), 200), ("-%dd" % (days + 1), 400),
+                ("-9223372036s", 400), ("-99999999999999999999d", 400)):
+    st, j = get_json(P, "/api/v1/stats?since=" + q)
+    check(st == want, "stats?since=%s: %d (%d)" % (q, want, st))
+for n, want in ((31, 200), (32, 400)):
+    st, j = get_json(P, "/api/v1/stats?comm=" + "c" * n)
+    check(st == want, "comm of %d bytes: %d (%d)" % (n, want, st))
+    st, j = get_json(P, "/api/v1/stats?comm=" + "c" * (n - 1) + "%5Cxff")
+    check(st == want, "comm of %d bytes, the last escaped: %d (%d)" % (n, want, st))
+st, j = get_json(P, "/api/v1/stats?comm=")
+check(st == 400, "comm of 0 bytes: 400 (%d)" % st)
+
 r = subprocess.run([PTESCOPE, "report", "--db", db, "-f", "json", "--comm",
                     BAD_JSON], capture_output=True, timeout=60)
 rep = __import__("json").loads(r.stdout or b"{}")
