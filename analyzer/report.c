@@ -32,17 +32,17 @@ json_t *pt_fork_json(const struct pt_fork *f)
 		if (f->flags & (1u << b))
 			json_array_append_new(flags, json_string(pt_fork_flag_names[b]));
 	o = json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "parent_pid",
-		      f->parent_pid >= 0 ? json_integer(f->parent_pid) : json_null(),
-		      "parent_comm", f->parent_comm[0] ? pt_json_text(f->parent_comm) : json_null(),
-		      "child_pid", f->child_pid >= 0 ? json_integer(f->child_pid) : json_null(),
-		      "ts_ns", ns_or_null(f->ts_ns), "kernel_clone_ns",
-		      ns_or_null(f->kernel_clone_ns), "copy_process_ns",
-		      ns_or_null(f->copy_process_ns), "dup_mmap_ns", ns_or_null(f->dup_mmap_ns),
-		      "copy_page_range_ns", ns_or_null(f->copy_page_range_ns), "total_ns",
-		      ns_or_null(pt_fork_total_ns(f)), "vmas",
-		      count_or_null(f->vmas), "pte_passes", count_or_null(f->pte_passes),
-		      "lock_breaks", count_or_null(f->lock_breaks), "ptes", count_or_null(f->ptes),
-		      "max_lock_hold_ns", ns_or_null(f->max_lock_hold_ns));
+		      f->parent_pid >= 0 ? json_integer(f->parent_pid) : json_null(), "parent_comm",
+		      f->parent_comm[0] ? pt_json_text(f->parent_comm) : json_null(), "child_pid",
+		      f->child_pid >= 0 ? json_integer(f->child_pid) : json_null(), "ts_ns",
+		      ns_or_null(f->ts_ns), "kernel_clone_ns", ns_or_null(f->kernel_clone_ns),
+		      "copy_process_ns", ns_or_null(f->copy_process_ns), "dup_mmap_ns",
+		      ns_or_null(f->dup_mmap_ns), "copy_page_range_ns",
+		      ns_or_null(f->copy_page_range_ns), "total_ns",
+		      ns_or_null(pt_fork_total_ns(f)), "vmas", count_or_null(f->vmas), "pte_passes",
+		      count_or_null(f->pte_passes), "lock_breaks", count_or_null(f->lock_breaks),
+		      "ptes", count_or_null(f->ptes), "max_lock_hold_ns",
+		      ns_or_null(f->max_lock_hold_ns));
 	if (!o) {
 		json_decref(flags);
 		return NULL;
@@ -94,17 +94,15 @@ json_t *pt_summary_json(const struct pt_summary *s)
 		const struct pt_comm_stats *c = &s->by_comm[i];
 
 		json_array_append_new(
-			comms, json_pack("{s:o,s:I,s:I,s:o,s:o,s:o}", "comm", pt_json_text(c->comm), "forks",
-					 (json_int_t)c->forks, "complete", (json_int_t)c->total.count,
-					 "p50_ns",
-					 c->total.count ? json_integer((json_int_t)c->total.p50)
-							: json_null(),
-					 "p99_ns",
-					 c->total.count ? json_integer((json_int_t)c->total.p99)
-							: json_null(),
-					 "max_ns",
-					 c->total.count ? json_integer((json_int_t)c->total.max)
-							: json_null()));
+		    comms,
+		    json_pack(
+			"{s:o,s:I,s:I,s:o,s:o,s:o}", "comm", pt_json_text(c->comm), "forks",
+			(json_int_t)c->forks, "complete", (json_int_t)c->total.count, "p50_ns",
+			c->total.count ? json_integer((json_int_t)c->total.p50) : json_null(),
+			"p99_ns",
+			c->total.count ? json_integer((json_int_t)c->total.p99) : json_null(),
+			"max_ns",
+			c->total.count ? json_integer((json_int_t)c->total.max) : json_null()));
 	}
 	return json_pack("{s:I,s:I,s:o,s:o,s:o,s:o,s:I,s:I,s:I,s:I,s:I,s:o,s:o,s:o,s:o}",
 			 "forks", (json_int_t)s->forks, "complete", (json_int_t)s->complete,
@@ -122,11 +120,12 @@ static json_t *input_json(const struct pt_report_input *in)
 {
 	const struct pt_input_stats *st = &in->stats;
 
-	return json_pack("{s:o,s:s,s:I,s:I,s:b,s:I,s:I,s:I,s:o,s:b}", "path", pt_json_text(in->path), "format",
-			 pt_format_name(in->format), "events", (json_int_t)st->events,
-			 "events_lost", (json_int_t)st->lost_events, "events_lost_unknown",
-			 st->lost_unknown, "lines", (json_int_t)st->lines, "unparsed_lines",
-			 (json_int_t)st->unparsed_lines, "forks", (json_int_t)in->forks, "error",
+	return json_pack("{s:o,s:s,s:I,s:I,s:b,s:I,s:I,s:I,s:o,s:b}", "path",
+			 pt_json_text(in->path), "format", pt_format_name(in->format), "events",
+			 (json_int_t)st->events, "events_lost", (json_int_t)st->lost_events,
+			 "events_lost_unknown", st->lost_unknown, "lines", (json_int_t)st->lines,
+			 "unparsed_lines", (json_int_t)st->unparsed_lines, "forks",
+			 (json_int_t)in->forks, "error",
 			 in->error ? pt_json_text(in->error) : json_null(), "skipped", in->skipped);
 }
 

@@ -69,8 +69,8 @@ static int time_option(const char *opt, const char *v, uint64_t *ts, int64_t *wa
 
 	if (r == -ERANGE) {
 		fprintf(stderr,
-			"ptescope report: %s: '%s' is out of range (RFC 3339 times from " STORE_TIME_RANGE
-			")\n",
+			"ptescope report: %s: '%s' is out of range (RFC 3339 times "
+			"from " STORE_TIME_RANGE ")\n",
 			opt, v);
 		return -EINVAL;
 	}

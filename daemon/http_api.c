@@ -106,10 +106,9 @@ static int param_time(struct MHD_Connection *c, const char *name, bool wall_only
 		return 0;
 	rc = store_parse_time(s, store_now_ns(), ns, &wall);
 	if (rc == -ERANGE) {
-		*ret = pd_http_reply_error(c, MHD_HTTP_BAD_REQUEST,
-					   "%s: out of range (RFC 3339 times from " STORE_TIME_RANGE
-					   ")",
-					   name);
+		*ret = pd_http_reply_error(
+		    c, MHD_HTTP_BAD_REQUEST,
+		    "%s: out of range (RFC 3339 times from " STORE_TIME_RANGE ")", name);
 		return 1;
 	}
 	if (rc || (!wall && *ns < 0)) {
@@ -154,8 +153,8 @@ static int param_comm(struct MHD_Connection *c, char *buf, const char **comm, in
 		return 1;
 	}
 	if (rc || !buf[0]) {
-		*ret = pd_http_reply_error(c, MHD_HTTP_BAD_REQUEST, "comm: 1 to %zu bytes",
-					   COMM_MAX);
+		*ret =
+		    pd_http_reply_error(c, MHD_HTTP_BAD_REQUEST, "comm: 1 to %zu bytes", COMM_MAX);
 		return 1;
 	}
 	*comm = buf;
@@ -503,11 +502,11 @@ static int get_top(struct pd_http *h, struct MHD_Connection *c)
 		return reply_store_error(c, rc, err);
 	arr = json_array();
 	for (size_t i = 0; arr && i < nr; i++)
-		json_array_append_new(arr, json_pack("{s:o,s:I,s:o}", "comm", pt_json_text(top[i].name), "forks",
-						     (json_int_t)top[i].forks, "p99_ns",
-						     top[i].forks
-							 ? json_integer((json_int_t)top[i].p99_ns)
-							 : json_null()));
+		json_array_append_new(
+		    arr, json_pack("{s:o,s:I,s:o}", "comm", pt_json_text(top[i].name), "forks",
+				   (json_int_t)top[i].forks, "p99_ns",
+				   top[i].forks ? json_integer((json_int_t)top[i].p99_ns)
+						: json_null()));
 	return pd_http_reply_json(c, MHD_HTTP_OK,
 				  json_pack("{s:o,s:o}", "range", range_json(&r), "comms", arr));
 }

@@ -161,8 +161,9 @@ static void *worker_main(void *arg)
 		else if (ret > 0)
 			pd_info("replay %s: already stored, skipped", j.name);
 		if (j.delete_after && ret < 0 && atomic_load(&in->cancel))
-			pd_info("upload %s: replay interrupted, kept in the spool for the next start",
-				j.name);
+			pd_info(
+			    "upload %s: replay interrupted, kept in the spool for the next start",
+			    j.name);
 		else if (j.delete_after)
 			pd_spool_remove(j.path);
 

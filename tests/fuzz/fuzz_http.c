@@ -60,8 +60,10 @@ __attribute__((noreturn)) static void die(const char *what, const char *err)
 /* A database of 200 synthetic forks, every 10th from a comm that is not UTF-8. */
 static void make_db(const char *db)
 {
-	struct store_source_info info = {.kind = STORE_SOURCE_LIVE, .format = "live",
-					 .size_bytes = -1, .clock_offset_ns = store_now_ns()};
+	struct store_source_info info = {.kind = STORE_SOURCE_LIVE,
+					 .format = "live",
+					 .size_bytes = -1,
+					 .clock_offset_ns = store_now_ns()};
 	struct store *s;
 	char err[512];
 	int64_t src;
@@ -75,7 +77,9 @@ static void make_db(const char *db)
 
 		synth_fork(&f, 7, i, 4);
 		if (i % 10 == 0)
-			snprintf(f.parent_comm, sizeof(f.parent_comm), "\xff\xfe" "bad\\");
+			snprintf(f.parent_comm, sizeof(f.parent_comm),
+				 "\xff\xfe"
+				 "bad\\");
 		if (store_insert_fork(s, src, &f, NULL, err, sizeof(err)))
 			die(db, err);
 		synth_release(&f);
@@ -98,8 +102,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	static char db[128], tok[128], web[128], path[160];
 	static struct pd_core core = {
 	    .status = core_status, .healthy = core_healthy, .submit_replay = core_submit};
-	struct pd_http_config cfg = {.listen = "127.0.0.1:0", .threads = 2, .timeout_s = 2,
-				     .head_timeout_s = 2, .body_timeout_s = 2,
+	struct pd_http_config cfg = {.listen = "127.0.0.1:0",
+				     .threads = 2,
+				     .timeout_s = 2,
+				     .head_timeout_s = 2,
+				     .body_timeout_s = 2,
 				     .max_upload_bytes = 1 << 20};
 	struct pd_metrics_opts mo = {0};
 	struct pd_metrics *m;
@@ -130,7 +137,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)port),
 				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	struct timeval tv = {.tv_sec = 5};
 	char buf[65536];

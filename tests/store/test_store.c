@@ -638,8 +638,8 @@ static void test_read_only_file(void)
 			store_close(s);
 		if (as_root)
 			_exit(r == -EROFS && strstr(err, "cannot be written") ? 0 : 1);
-		CHECK(r == -EROFS && strstr(err, "cannot be written"),
-		      "read-only file: %d %s", r, err);
+		CHECK(r == -EROFS && strstr(err, "cannot be written"), "read-only file: %d %s", r,
+		      err);
 	} else {
 		waitpid(pid, &status, 0);
 		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,

@@ -26,7 +26,10 @@ static void test_escape(void)
 	CHECK(!strcmp(esc("redis-server", 0), "redis-server"));
 	CHECK(!strcmp(esc("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 0),
 		      "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
-	CHECK(!strcmp(esc("\xff\xfe" "bad", 0), "\\xff\\xfebad"));
+	CHECK(!strcmp(esc("\xff\xfe"
+			  "bad",
+			  0),
+		      "\\xff\\xfebad"));
 	CHECK(!strcmp(esc("a\\b", 0), "a\\\\b"));
 	/* overlong, surrogate, past U+10FFFF, cut sequences */
 	CHECK(!strcmp(esc("\xc0\xaf", 0), "\\xc0\\xaf"));
@@ -42,7 +45,8 @@ static void test_escape(void)
 	CHECK(pt_escape("abc\xff", 0, small, sizeof(small)) == 0 && !strcmp(small, "abc\\xff"));
 	CHECK(pt_escape("abcdefg", 0, small, sizeof(small)) == 0 && !strcmp(small, "abcdefg"));
 	CHECK(pt_escape("abcdefgh", 0, small, sizeof(small)) == -ENOSPC);
-	j = pt_json_text("\xff\xfe" "bad");
+	j = pt_json_text("\xff\xfe"
+			 "bad");
 	CHECK(j && !strcmp(json_string_value(j), "\\xff\\xfebad"));
 	json_decref(j);
 }
@@ -51,8 +55,8 @@ static void test_unescape(void)
 {
 	char out[32];
 
-	CHECK(pt_unescape("\\xff\\xfebad\\\\x", out, sizeof(out)) == 0 &&
-	      !strcmp(out, "\xff\xfe" "bad\\x"));
+	CHECK(pt_unescape("\\xff\\xfebad\\\\x", out, sizeof(out)) == 0 && !strcmp(out, "\xff\xfe"
+										       "bad\\x"));
 	CHECK(pt_unescape("\\xFF", out, sizeof(out)) == 0 && !strcmp(out, "\xff"));
 	CHECK(pt_unescape("\xff\xfe", out, sizeof(out)) == 0 && !strcmp(out, "\xff\xfe"));
 	CHECK(pt_unescape("\\x00", out, sizeof(out)) == -EINVAL);
