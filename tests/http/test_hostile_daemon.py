@@ -7,6 +7,7 @@ byte in the log); a read-only database is refused at start; uploads answered
 202 survive kill -9 and SIGTERM before their replay (spooled next to the
 database, resumed at the next start, orphans removed)."""
 import glob
+import json
 import os
 import signal
 import socket
@@ -96,6 +97,13 @@ st, hd, b = upload(dm.port, "/api/v1/replays?name=" + name,
                    {"Authorization": "Bearer " + token})
 check(st == 202, "upload with a hostile name: 202 (%d %s)" % (st, b[:100]))
 check(dm.wait_log(b"forged"), "the upload's name is logged")
+# -- 2. an upload named with bytes that are not UTF-8: 202, the name escaped (was a 500)
+st, hd, b = upload(dm.port, "/api/v1/replays?name=%FF%FEup",
+                   open(os.path.join(FIXTURES, "forker-200mb-graph.dat"), "rb").read(),
+                   {"Authorization": "Bearer " + token})
+check(st == 202 and json.loads(b).get("name") == "\\xff\\xfeup",
+      "upload named %%FF%%FEup: 202, name escaped (%d %s)" % (st, b[:120]))
+check(dm.wait_log(b" \\xff\\xfeup: "), "... its replay logged, the name escaped")
 dm.stop()
 log = dm.log_text()
 lines = log.split(b"\n")
