@@ -46,13 +46,16 @@ class Daemon:
 
     def wait_ready(self, timeout=30):
         end = time.monotonic() + timeout
+        st = 0
         while time.monotonic() < end and self.p.poll() is None:
             try:
                 st, _ = get_json(self.port, "/healthz", timeout=2)
-                return st
+                if st == 200:  # 503 between the listener's start and ready
+                    return st
             except OSError:
-                time.sleep(0.1)
-        return 0
+                pass
+            time.sleep(0.1)
+        return st
 
     def log_text(self):
         with open(self.log, "rb") as f:
