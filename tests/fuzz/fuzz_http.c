@@ -96,9 +96,25 @@ static void write_file(const char *path, const char *text)
 		die(path, strerror(errno));
 }
 
+static char dir[] = "/tmp/ptescope-fuzz-http-XXXXXX";
+
+/* At exit: the scratch directory goes (the server may still hold the files open). */
+static void remove_dir(void)
+{
+	static const char *const names[] = {"fuzz.db", "fuzz.db-wal", "fuzz.db-shm", "token",
+					    "web/index.html", "web/fifo", "web"};
+	char path[160];
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		if (unlink(path))
+			rmdir(path);
+	}
+	rmdir(dir);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	static char dir[] = "/tmp/ptescope-fuzz-http-XXXXXX";
 	static char db[128], tok[128], web[128], path[160];
 	static struct pd_core core = {
 	    .status = core_status, .healthy = core_healthy, .submit_replay = core_submit};
@@ -115,6 +131,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 	if (!mkdtemp(dir))
 		die("mkdtemp", strerror(errno));
+	atexit(remove_dir);
 	snprintf(db, sizeof(db), "%s/fuzz.db", dir);
 	snprintf(tok, sizeof(tok), "%s/token", dir);
 	snprintf(web, sizeof(web), "%s/web", dir);
@@ -132,7 +149,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (pd_metrics_new(&mo, &m) || pd_http_start(&cfg, &core, m, &h, err, sizeof(err)))
 		die("pd_http_start", err);
 	port = pd_http_port(h);
-	return 0; /* the server lives as long as the process; the scratch dir stays in /tmp */
+	return 0; /* the server lives as long as the process */
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
