@@ -101,8 +101,8 @@ static char dir[] = "/tmp/ptescope-fuzz-http-XXXXXX";
 /* At exit: the scratch directory goes (the server may still hold the files open). */
 static void remove_dir(void)
 {
-	static const char *const names[] = {"fuzz.db", "fuzz.db-wal", "fuzz.db-shm", "token",
-					    "web/index.html", "web/fifo", "web"};
+	static const char *const names[] = {"fuzz.db",	      "fuzz.db-wal", "fuzz.db-shm", "token",
+					    "web/index.html", "web/fifo",    "web"};
 	char path[160];
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
