@@ -67,22 +67,39 @@ static const char *param(struct MHD_Connection *c, const char *name)
 	return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
 }
 
+int pd_http_parse_int(const char *s, long long min, long long max, long long *v)
+{
+	char *end;
+	long long x;
+
+	errno = 0;
+	x = strtoll(s, &end, 10);
+	if (errno || end == s || *end || x < min || x > max)
+		return -EINVAL;
+	*v = x;
+	return 0;
+}
+
+int pd_http_parse_time(const char *s, bool wall_only, int64_t now_wall_ns, int64_t *ns,
+		       bool *is_wall)
+{
+	int rc = store_parse_time(s, now_wall_ns, ns, is_wall);
+
+	if (rc)
+		return rc;
+	if (!*is_wall && *ns < 0)
+		return -EINVAL;
+	return wall_only && !*is_wall ? -EDOM : 0;
+}
+
 /* Parses integer parameter @name into *v (left alone when absent). 1 and a 400 queued if bad. */
 static int param_int(struct MHD_Connection *c, const char *name, long long min, long long max,
 		     long long *v, int *ret)
 {
 	const char *s = param(c, name);
-	char *end;
-	long long x;
 
-	if (!s)
+	if (!s || !pd_http_parse_int(s, min, max, v))
 		return 0;
-	errno = 0;
-	x = strtoll(s, &end, 10);
-	if (!errno && end != s && !*end && x >= min && x <= max) {
-		*v = x;
-		return 0;
-	}
 	*ret = pd_http_reply_error(c, MHD_HTTP_BAD_REQUEST,
 				   "%s: expected an integer from %lld to %lld", name, min, max);
 	return 1;
@@ -104,28 +121,24 @@ static int param_time(struct MHD_Connection *c, const char *name, bool wall_only
 		*is_wall = false;
 	if (!s)
 		return 0;
-	rc = store_parse_time(s, store_now_ns(), ns, &wall);
-	if (rc == -ERANGE) {
+	rc = pd_http_parse_time(s, wall_only, store_now_ns(), ns, &wall);
+	if (rc == -ERANGE)
 		*ret = pd_http_reply_error(
 		    c, MHD_HTTP_BAD_REQUEST,
 		    "%s: out of range (RFC 3339 times from " STORE_TIME_RANGE ")", name);
-		return 1;
-	}
-	if (rc || (!wall && *ns < 0)) {
+	else if (rc == -EDOM)
+		*ret = pd_http_reply_error(c, MHD_HTTP_BAD_REQUEST,
+					   "%s: this endpoint takes wall-clock times (-1h or RFC "
+					   "3339), not trace-clock nanoseconds",
+					   name);
+	else if (rc)
 		*ret =
 		    pd_http_reply_error(c, MHD_HTTP_BAD_REQUEST,
 					"%s: expected %sa relative time (-90s, -15m, -1h, -7d) or "
 					"RFC 3339 (2024-05-01T12:00:00Z)",
 					name, wall_only ? "" : "trace-clock nanoseconds, ");
+	if (rc)
 		return 1;
-	}
-	if (wall_only && !wall) {
-		*ret = pd_http_reply_error(c, MHD_HTTP_BAD_REQUEST,
-					   "%s: this endpoint takes wall-clock times (-1h or RFC "
-					   "3339), not trace-clock nanoseconds",
-					   name);
-		return 1;
-	}
 	if (is_wall)
 		*is_wall = wall;
 	return 0;
