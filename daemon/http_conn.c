@@ -24,7 +24,8 @@
  * libmicrohttpd's global limit is set above ours (HARD_EXTRA), so it keeps
  * accepting while we evict. Sockets are shut down only while their entry is
  * in the list: the CLOSED notification removes it before libmicrohttpd
- * closes the descriptor, so a reused descriptor is never touched.
+ * closes the descriptor (0.9.75 notifies first, then closes), so a reused
+ * descriptor is never touched.
  */
 #include <errno.h>
 #include <netinet/in.h>
