@@ -149,7 +149,7 @@ struct dat_read {
 static int open_dat(const char *path, int *fdp, char *err, size_t errlen)
 {
 	struct stat sb;
-	int ret, fd = open(path, O_RDONLY | O_CLOEXEC);
+	int ret, fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 
 	if (fd < 0) {
 		ret = -errno;

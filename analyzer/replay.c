@@ -33,13 +33,17 @@ static int replay_fork(const struct pt_fork *f, void *ctx, char *err, size_t err
 	return ret;
 }
 
-/* Opens @path, a regular file, and detects its format. *fdp: the open file. */
+/*
+ * Opens @path, a regular file, and detects its format. *fdp: the open file.
+ * O_NONBLOCK: a FIFO or a device is refused (not a regular file), never
+ * waited on in open(); regular files ignore the flag.
+ */
 static int open_trace(const char *path, int *fdp, enum pt_format *fmt, char *err, size_t errlen)
 {
 	unsigned char head[4096];
 	struct stat sb;
 	ssize_t n;
-	int ret = 0, fd = open(path, O_RDONLY | O_CLOEXEC);
+	int ret = 0, fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 
 	if (fd < 0) {
 		ret = -errno;

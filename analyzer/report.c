@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "escape.h"
 #include "report.h"
 
 #define TEXT_SLOWEST 20
@@ -31,17 +32,17 @@ json_t *pt_fork_json(const struct pt_fork *f)
 		if (f->flags & (1u << b))
 			json_array_append_new(flags, json_string(pt_fork_flag_names[b]));
 	o = json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "parent_pid",
-		      f->parent_pid >= 0 ? json_integer(f->parent_pid) : json_null(),
-		      "parent_comm", f->parent_comm[0] ? json_string(f->parent_comm) : json_null(),
-		      "child_pid", f->child_pid >= 0 ? json_integer(f->child_pid) : json_null(),
-		      "ts_ns", ns_or_null(f->ts_ns), "kernel_clone_ns",
-		      ns_or_null(f->kernel_clone_ns), "copy_process_ns",
-		      ns_or_null(f->copy_process_ns), "dup_mmap_ns", ns_or_null(f->dup_mmap_ns),
-		      "copy_page_range_ns", ns_or_null(f->copy_page_range_ns), "total_ns",
-		      ns_or_null(pt_fork_total_ns(f)), "vmas",
-		      count_or_null(f->vmas), "pte_passes", count_or_null(f->pte_passes),
-		      "lock_breaks", count_or_null(f->lock_breaks), "ptes", count_or_null(f->ptes),
-		      "max_lock_hold_ns", ns_or_null(f->max_lock_hold_ns));
+		      f->parent_pid >= 0 ? json_integer(f->parent_pid) : json_null(), "parent_comm",
+		      f->parent_comm[0] ? pt_json_text(f->parent_comm) : json_null(), "child_pid",
+		      f->child_pid >= 0 ? json_integer(f->child_pid) : json_null(), "ts_ns",
+		      ns_or_null(f->ts_ns), "kernel_clone_ns", ns_or_null(f->kernel_clone_ns),
+		      "copy_process_ns", ns_or_null(f->copy_process_ns), "dup_mmap_ns",
+		      ns_or_null(f->dup_mmap_ns), "copy_page_range_ns",
+		      ns_or_null(f->copy_page_range_ns), "total_ns",
+		      ns_or_null(pt_fork_total_ns(f)), "vmas", count_or_null(f->vmas), "pte_passes",
+		      count_or_null(f->pte_passes), "lock_breaks", count_or_null(f->lock_breaks),
+		      "ptes", count_or_null(f->ptes), "max_lock_hold_ns",
+		      ns_or_null(f->max_lock_hold_ns));
 	if (!o) {
 		json_decref(flags);
 		return NULL;
@@ -93,17 +94,15 @@ json_t *pt_summary_json(const struct pt_summary *s)
 		const struct pt_comm_stats *c = &s->by_comm[i];
 
 		json_array_append_new(
-			comms, json_pack("{s:s,s:I,s:I,s:o,s:o,s:o}", "comm", c->comm, "forks",
-					 (json_int_t)c->forks, "complete", (json_int_t)c->total.count,
-					 "p50_ns",
-					 c->total.count ? json_integer((json_int_t)c->total.p50)
-							: json_null(),
-					 "p99_ns",
-					 c->total.count ? json_integer((json_int_t)c->total.p99)
-							: json_null(),
-					 "max_ns",
-					 c->total.count ? json_integer((json_int_t)c->total.max)
-							: json_null()));
+		    comms,
+		    json_pack(
+			"{s:o,s:I,s:I,s:o,s:o,s:o}", "comm", pt_json_text(c->comm), "forks",
+			(json_int_t)c->forks, "complete", (json_int_t)c->total.count, "p50_ns",
+			c->total.count ? json_integer((json_int_t)c->total.p50) : json_null(),
+			"p99_ns",
+			c->total.count ? json_integer((json_int_t)c->total.p99) : json_null(),
+			"max_ns",
+			c->total.count ? json_integer((json_int_t)c->total.max) : json_null()));
 	}
 	return json_pack("{s:I,s:I,s:o,s:o,s:o,s:o,s:I,s:I,s:I,s:I,s:I,s:o,s:o,s:o,s:o}",
 			 "forks", (json_int_t)s->forks, "complete", (json_int_t)s->complete,
@@ -121,12 +120,13 @@ static json_t *input_json(const struct pt_report_input *in)
 {
 	const struct pt_input_stats *st = &in->stats;
 
-	return json_pack("{s:s,s:s,s:I,s:I,s:b,s:I,s:I,s:I,s:o,s:b}", "path", in->path, "format",
-			 pt_format_name(in->format), "events", (json_int_t)st->events,
-			 "events_lost", (json_int_t)st->lost_events, "events_lost_unknown",
-			 st->lost_unknown, "lines", (json_int_t)st->lines, "unparsed_lines",
-			 (json_int_t)st->unparsed_lines, "forks", (json_int_t)in->forks, "error",
-			 in->error ? json_string(in->error) : json_null(), "skipped", in->skipped);
+	return json_pack("{s:o,s:s,s:I,s:I,s:b,s:I,s:I,s:I,s:o,s:b}", "path",
+			 pt_json_text(in->path), "format", pt_format_name(in->format), "events",
+			 (json_int_t)st->events, "events_lost", (json_int_t)st->lost_events,
+			 "events_lost_unknown", st->lost_unknown, "lines", (json_int_t)st->lines,
+			 "unparsed_lines", (json_int_t)st->unparsed_lines, "forks",
+			 (json_int_t)in->forks, "error",
+			 in->error ? pt_json_text(in->error) : json_null(), "skipped", in->skipped);
 }
 
 static int write_json(FILE *out, const struct pt_report_input *inputs, size_t nr_inputs,
@@ -248,8 +248,10 @@ static void text_summary(FILE *out, const struct pt_summary *s)
 	fprintf(out, "\n  %-22s %7s %10s %10s %10s\n", "process", "forks", "p50", "p99", "max");
 	for (size_t i = 0; i < s->nr_comms && i < 10; i++) {
 		const struct pt_comm_stats *c = &s->by_comm[i];
+		char comm[PT_ESC_SIZE(sizeof(c->comm))];
 
-		fprintf(out, "  %-22s %7zu %10s %10s %10s\n", c->comm[0] ? c->comm : "(unknown)",
+		pt_escape(c->comm, PT_ESC_CONTROL, comm, sizeof(comm));
+		fprintf(out, "  %-22s %7zu %10s %10s %10s\n", comm[0] ? comm : "(unknown)",
 			c->forks, c->total.count ? fmt_ns(b1, sizeof(b1), c->total.p50) : "-",
 			c->total.count ? fmt_ns(b2, sizeof(b2), c->total.p99) : "-",
 			c->total.count ? fmt_ns(b3, sizeof(b3), c->total.max) : "-");
@@ -261,13 +263,14 @@ static void text_summary(FILE *out, const struct pt_summary *s)
 static void text_fork_row(FILE *out, const struct pt_fork *f)
 {
 	char b1[24], b2[24], b3[24], b4[24], b5[24], b6[24], b7[24], b8[24];
-	char who[64], flags[64] = "";
+	char who[PT_ESC_SIZE(sizeof(f->parent_comm)) + 16], flags[64] = "";
+	char comm[PT_ESC_SIZE(sizeof(f->parent_comm))];
 
+	pt_escape(f->parent_comm, PT_ESC_CONTROL, comm, sizeof(comm));
 	if (f->parent_pid >= 0)
-		snprintf(who, sizeof(who), "%s-%d", f->parent_comm[0] ? f->parent_comm : "?",
-			 f->parent_pid);
+		snprintf(who, sizeof(who), "%s-%d", comm[0] ? comm : "?", f->parent_pid);
 	else
-		snprintf(who, sizeof(who), "%s", f->parent_comm[0] ? f->parent_comm : "?");
+		snprintf(who, sizeof(who), "%s", comm[0] ? comm : "?");
 	for (int b = 0; b < PT_FORK_FLAG_COUNT; b++)
 		if (f->flags & (1u << b))
 			snprintf(flags + strlen(flags), sizeof(flags) - strlen(flags), "%s%s",

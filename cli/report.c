@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "escape.h"
 #include "store.h"
 
 static const char report_usage[] =
@@ -24,7 +25,8 @@ static const char report_usage[] =
     "\n"
     "  --db FILE             the database (required; opened read-only)\n"
     "  -f, --format FMT      text (default) or json\n"
-    "  --comm NAME           only forks whose parent is named NAME\n"
+    "  --comm NAME           only forks whose parent is named NAME (bytes that are not\n"
+    "                        UTF-8 as \\xHH, a backslash as \\\\, as reports show them)\n"
     "  --since T, --until T  only forks from T (inclusive) until T (exclusive):\n"
     "                        digits are trace-clock nanoseconds as the report prints\n"
     "                        them (ts_ns); -90s, -15m, -1h, -7d (before now) and\n"
@@ -35,6 +37,7 @@ struct report_args {
 	const char *db, *output;
 	enum pt_report_format fmt;
 	struct store_fork_filter flt;
+	char comm[32];
 };
 
 /* What was read from the database, and the report's view of it. */
@@ -62,7 +65,16 @@ static int time_option(const char *opt, const char *v, uint64_t *ts, int64_t *wa
 	int64_t ns;
 	bool is_wall;
 
-	if (store_parse_time(v, store_now_ns(), &ns, &is_wall)) {
+	int r = store_parse_time(v, store_now_ns(), &ns, &is_wall);
+
+	if (r == -ERANGE) {
+		fprintf(stderr,
+			"ptescope report: %s: '%s' is out of range (RFC 3339 times "
+			"from " STORE_TIME_RANGE ")\n",
+			opt, v);
+		return -EINVAL;
+	}
+	if (r) {
 		fprintf(stderr,
 			"ptescope report: %s: '%s' is not a time (nanoseconds, -1h, -30m, -7d or "
 			"RFC 3339)\n",
@@ -101,7 +113,13 @@ static int parse_args(int argc, char **argv, struct report_args *a)
 				optarg);
 			return EXIT_USAGE;
 		case 'c':
-			flt->comm = optarg;
+			if (pt_unescape(optarg, a->comm, sizeof(a->comm)) || !a->comm[0]) {
+				fprintf(stderr,
+					"ptescope report: --comm: 1 to 31 bytes, a backslash "
+					"starting \\\\ or \\xHH\n");
+				return EXIT_USAGE;
+			}
+			flt->comm = a->comm;
 			break;
 		case 's':
 			if (time_option("--since", optarg, &flt->since_ts_ns, &flt->since_wall_ns))

@@ -68,9 +68,10 @@ struct pd_core {
 	 * capture mode and why, tracefs instance, kernel, events read/lost, forks
 	 * stored, database path and size, uptime. */
 	void (*status)(void *ctx, json_t *status);
-	/* Queues the trace file at @path (the HTTP layer's temporary upload;
-	 * ownership passes to the core, which deletes it when done) for replay
-	 * into the store. Returns 0 and a job id, or -errno with @err set. */
+	/* Queues the trace file at @path (the HTTP layer's upload, received and
+	 * fsynced in spool_dir or TMPDIR; ownership passes to the core, which
+	 * spools it durably and deletes it when done) for replay into the
+	 * store. Returns 0 and a job id, or -errno with @err set. */
 	int (*submit_replay)(void *ctx, const char *path, const char *name, int64_t *job_id,
 			     char *err, size_t errlen);
 	/* Whether the core is up (capture, store and listener ready): /healthz. */
@@ -98,8 +99,12 @@ struct pd_http_config {
 	const char *db_path;	/* for read-only connections */
 	const char *web_root;	/* static dashboard files, NULL: none */
 	const char *token_file; /* bearer token for uploads and investigations, NULL: off */
+	const char *spool_dir;	/* uploads are received here (spool.h), NULL: in TMPDIR */
 	size_t max_upload_bytes;
 	unsigned max_connections, max_per_ip, timeout_s, threads;
+	/* a request head within head_timeout_s of the accept or of the previous
+	 * answer; a body making progress every body_timeout_s (0: defaults) */
+	unsigned head_timeout_s, body_timeout_s;
 };
 
 /*

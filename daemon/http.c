@@ -40,6 +40,7 @@
 
 #include <microhttpd.h>
 
+#include "escape.h"
 #include "http_internal.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:9466"
@@ -47,6 +48,9 @@
 #define MAX_HEADER_BYTES 8192
 #define CONN_MEMORY_BYTES (64 * 1024)
 #define MAX_TOKEN_BYTES 4096
+/* libmicrohttpd's own connection limit is ours plus this, so that it keeps
+ * accepting while http_conn.c evicts (its per-IP limit is not used). */
+#define HARD_EXTRA 64
 
 /* ---------------------------------------------------------------- replies */
 
@@ -90,10 +94,16 @@ int pd_http_reply_error(struct MHD_Connection *c, unsigned status, const char *f
 	char msg[512];
 	va_list ap;
 
+	json_t *text;
+
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return pd_http_reply_json(c, status, json_pack("{s:s}", "error", msg));
+	/* a message quoting client bytes that are not UTF-8 is written escaped (escape.h) */
+	text = json_string(msg);
+	if (!text)
+		text = pt_json_text(msg);
+	return pd_http_reply_json(c, status, text ? json_pack("{s:o}", "error", text) : NULL);
 }
 
 int pd_http_reply_method_not_allowed(struct MHD_Connection *c, const char *allow)
@@ -204,7 +214,10 @@ static int upload_begin(struct pd_http *h, struct pd_req *r, struct MHD_Connecti
 	snprintf(r->name, sizeof(r->name), "%s", name && name[0] ? name : "upload");
 	if (!dir || !dir[0])
 		dir = "/var/tmp";
-	if (snprintf(r->path, sizeof(r->path), "%s/ptescoped-upload-XXXXXX", dir) >=
+	if (h->cfg.spool_dir)
+		dir = h->cfg.spool_dir;
+	if (snprintf(r->path, sizeof(r->path), "%s/%s", dir,
+		     h->cfg.spool_dir ? ".partial-XXXXXX" : "ptescoped-upload-XXXXXX") >=
 	    (int)sizeof(r->path))
 		return pd_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "TMPDIR too long");
 	r->fd = mkostemp(r->path, O_CLOEXEC);
@@ -247,7 +260,7 @@ static int upload_end(struct pd_http *h, struct pd_req *r, struct MHD_Connection
 {
 	char err[256] = "";
 	int64_t job = 0;
-	int ret;
+	int ret, e;
 
 	if (r->upload_error == MHD_HTTP_CONTENT_TOO_LARGE)
 		return pd_http_reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE,
@@ -259,12 +272,14 @@ static int upload_end(struct pd_http *h, struct pd_req *r, struct MHD_Connection
 					   strerror(r->upload_errno));
 	if (!r->bytes)
 		return pd_http_reply_error(c, MHD_HTTP_BAD_REQUEST, "empty upload");
-	if (close(r->fd)) {
-		r->fd = -1;
-		return pd_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
-					   "cannot store the upload: %s", strerror(errno));
-	}
+	/* on disk before the 202: the core spools it (spool.h) */
+	e = fsync(r->fd) ? errno : 0;
+	if (close(r->fd) && !e)
+		e = errno;
 	r->fd = -1;
+	if (e)
+		return pd_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+					   "cannot store the upload: %s", strerror(e));
 	if (!h->core.submit_replay)
 		return pd_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
 					   "replays are not accepted by this daemon");
@@ -275,8 +290,8 @@ static int upload_end(struct pd_http *h, struct pd_req *r, struct MHD_Connection
 		    err[0] ? err : strerror(-ret));
 	r->path[0] = 0; /* the core owns the file now */
 	return pd_http_reply_json(c, MHD_HTTP_ACCEPTED,
-				  json_pack("{s:I,s:s,s:I}", "job_id", (json_int_t)job, "name",
-					    r->name, "bytes", (json_int_t)r->bytes));
+				  json_pack("{s:I,s:o,s:I}", "job_id", (json_int_t)job, "name",
+					    pt_json_text(r->name), "bytes", (json_int_t)r->bytes));
 }
 
 /* ----------------------------------------------------------- static files */
@@ -310,14 +325,19 @@ static const char *mime_of(const char *path)
  * Opens @rel beneath the web root: the kernel refuses any resolution
  * (.., absolute symlinks, magic links) that would leave it (RESOLVE_BENEATH).
  * ".." segments are refused up front as well, so the answer is a plain 404.
+ * Only directories and regular files are opened: the type is checked on an
+ * O_PATH handle first, and the file is then opened O_NONBLOCK, so a FIFO or
+ * a device is never opened for reading nor waited on (-ENOENT: a 404).
  */
 static int open_beneath(int dirfd, const char *rel)
 {
 	struct open_how how = {
-	    .flags = O_RDONLY | O_CLOEXEC | O_NOCTTY,
+	    .flags = O_PATH | O_CLOEXEC,
 	    .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
 	};
 	const char *p = rel;
+	struct stat st;
+	long fd;
 
 	for (;;) {
 		size_t n = strcspn(p, "/");
@@ -328,8 +348,18 @@ static int open_beneath(int dirfd, const char *rel)
 			break;
 		p += n + 1;
 	}
-	long fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
-
+	fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
+	if (fd < 0)
+		return -errno;
+	if (fstat((int)fd, &st) || (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))) {
+		close((int)fd);
+		return -ENOENT;
+	}
+	if (S_ISDIR(st.st_mode))
+		return (int)fd; /* a directory: only used to open its index.html */
+	close((int)fd);
+	how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+	fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
 	return fd < 0 ? -errno : (int)fd;
 }
 
@@ -393,6 +423,9 @@ static int get_status(struct pd_http *h, struct MHD_Connection *c)
 				    json_pack("{s:s,s:b,s:I}", "listen", h->listen, "uploads",
 					      h->token_len > 0, "max_upload_bytes",
 					      (json_int_t)h->cfg.max_upload_bytes));
+	if (st)
+		json_object_set_new(json_object_get(st, "http"), "connections",
+				    pd_http_conn_status(h));
 	return pd_http_reply_json(c, MHD_HTTP_OK, st);
 }
 
@@ -471,6 +504,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			return MHD_NO;
 		r->fd = -1;
 		*con_cls = r;
+		if (pd_http_conn_head(h, c)) {
+			r->done = true;
+			return pd_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+						   "too many connections; try again");
+		}
 		/* Checks that need no body, and refusals of uploads, right away. */
 		/* @url comes without its query string: count the arguments too. */
 		MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, sum_header, &url_bytes);
@@ -501,6 +539,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		*upload_data_size = 0; /* a refused request's body is dropped */
 		return MHD_YES;
 	}
+	if (*upload_data_size)
+		pd_http_conn_body(h, c, *upload_data_size);
 	if (r->upload) {
 		if (*upload_data_size) {
 			upload_write(h, r, upload_data, *upload_data_size);
@@ -508,6 +548,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			return MHD_YES;
 		}
 		r->done = true;
+		pd_http_conn_busy(h, c);
 		return upload_end(h, r, c);
 	}
 	if (*upload_data_size) {
@@ -522,6 +563,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_YES;
 	}
 	r->done = true;
+	pd_http_conn_busy(h, c);
 	return route(h, c, url, method, r);
 }
 
@@ -530,6 +572,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
 	struct pd_req *r = *con_cls;
 
+	pd_http_conn_idle(cls, c); /* kept alive: waits for the next head from now */
 	if (!r)
 		return;
 	if (r->fd >= 0)
@@ -639,6 +682,10 @@ static void config_defaults(struct pd_http_config *c)
 		c->max_per_ip = 128;
 	if (!c->timeout_s)
 		c->timeout_s = 30;
+	if (!c->head_timeout_s)
+		c->head_timeout_s = 10;
+	if (!c->body_timeout_s)
+		c->body_timeout_s = 10;
 	if (!c->threads)
 		c->threads = 4;
 	if (c->threads > PD_HTTP_MAX_POOL)
@@ -663,6 +710,11 @@ int pd_http_start(const struct pd_http_config *cfg, const struct pd_core *core,
 	}
 	pthread_mutex_init(&h->pool_lock, NULL);
 	h->web_fd = -1;
+	ret = pd_http_conn_init(h);
+	if (ret) {
+		snprintf(err, errlen, "cannot start a thread: %s", strerror(-ret));
+		goto fail;
+	}
 	h->cfg = *cfg;
 	h->core = *core;
 	h->metrics = metrics;
@@ -671,8 +723,9 @@ int pd_http_start(const struct pd_http_config *cfg, const struct pd_core *core,
 	h->cfg.db_path = cfg->db_path ? strdup(cfg->db_path) : NULL;
 	h->cfg.web_root = NULL;
 	h->cfg.token_file = NULL;
+	h->cfg.spool_dir = cfg->spool_dir ? strdup(cfg->spool_dir) : NULL;
 	h->cfg.listen = h->listen;
-	if (cfg->db_path && !h->cfg.db_path) {
+	if ((cfg->db_path && !h->cfg.db_path) || (cfg->spool_dir && !h->cfg.spool_dir)) {
 		ret = -ENOMEM;
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -699,8 +752,8 @@ int pd_http_start(const struct pd_http_config *cfg, const struct pd_core *core,
 	h->d = MHD_start_daemon(
 	    flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)h->cfg.threads, MHD_OPTION_CONNECTION_LIMIT,
-	    (unsigned)h->cfg.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-	    (unsigned)h->cfg.max_per_ip, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)h->cfg.timeout_s,
+	    (unsigned)(h->cfg.max_connections + HARD_EXTRA), MHD_OPTION_NOTIFY_CONNECTION,
+	    pd_http_conn_notify, h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)h->cfg.timeout_s,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY_BYTES,
 	    MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_END);
@@ -728,6 +781,7 @@ void pd_http_stop(struct pd_http *h)
 {
 	if (!h)
 		return;
+	pd_http_conn_stop_reaper(h);
 	if (h->d)
 		MHD_stop_daemon(h->d);
 	while (h->nr_pool)
@@ -735,7 +789,9 @@ void pd_http_stop(struct pd_http *h)
 	if (h->web_fd >= 0)
 		close(h->web_fd);
 	pthread_mutex_destroy(&h->pool_lock);
+	pd_http_conn_destroy(h);
 	free((char *)h->cfg.db_path);
+	free((char *)h->cfg.spool_dir);
 	explicit_bzero(h->token, sizeof(h->token));
 	free(h);
 }

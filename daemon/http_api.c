@@ -20,6 +20,7 @@
 
 #include <microhttpd.h>
 
+#include "escape.h"
 #include "http_internal.h"
 #include "report.h"
 #include "stats.h"
@@ -66,22 +67,39 @@ static const char *param(struct MHD_Connection *c, const char *name)
 	return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
 }
 
+int pd_http_parse_int(const char *s, long long min, long long max, long long *v)
+{
+	char *end;
+	long long x;
+
+	errno = 0;
+	x = strtoll(s, &end, 10);
+	if (errno || end == s || *end || x < min || x > max)
+		return -EINVAL;
+	*v = x;
+	return 0;
+}
+
+int pd_http_parse_time(const char *s, bool wall_only, int64_t now_wall_ns, int64_t *ns,
+		       bool *is_wall)
+{
+	int rc = store_parse_time(s, now_wall_ns, ns, is_wall);
+
+	if (rc)
+		return rc;
+	if (!*is_wall && *ns < 0)
+		return -EINVAL;
+	return wall_only && !*is_wall ? -EDOM : 0;
+}
+
 /* Parses integer parameter @name into *v (left alone when absent). 1 and a 400 queued if bad. */
 static int param_int(struct MHD_Connection *c, const char *name, long long min, long long max,
 		     long long *v, int *ret)
 {
 	const char *s = param(c, name);
-	char *end;
-	long long x;
 
-	if (!s)
+	if (!s || !pd_http_parse_int(s, min, max, v))
 		return 0;
-	errno = 0;
-	x = strtoll(s, &end, 10);
-	if (!errno && end != s && !*end && x >= min && x <= max) {
-		*v = x;
-		return 0;
-	}
 	*ret = pd_http_reply_error(c, MHD_HTTP_BAD_REQUEST,
 				   "%s: expected an integer from %lld to %lld", name, min, max);
 	return 1;
@@ -96,55 +114,73 @@ static int param_time(struct MHD_Connection *c, const char *name, bool wall_only
 {
 	const char *s = param(c, name);
 	bool wall = false;
+	int rc;
 
 	*ns = 0;
 	if (is_wall)
 		*is_wall = false;
 	if (!s)
 		return 0;
-	if (store_parse_time(s, store_now_ns(), ns, &wall) || (!wall && *ns < 0)) {
+	rc = pd_http_parse_time(s, wall_only, store_now_ns(), ns, &wall);
+	if (rc == -ERANGE)
+		*ret = pd_http_reply_error(
+		    c, MHD_HTTP_BAD_REQUEST,
+		    "%s: out of range (RFC 3339 times from " STORE_TIME_RANGE ")", name);
+	else if (rc == -EDOM)
+		*ret = pd_http_reply_error(c, MHD_HTTP_BAD_REQUEST,
+					   "%s: this endpoint takes wall-clock times (-1h or RFC "
+					   "3339), not trace-clock nanoseconds",
+					   name);
+	else if (rc)
 		*ret =
 		    pd_http_reply_error(c, MHD_HTTP_BAD_REQUEST,
 					"%s: expected %sa relative time (-90s, -15m, -1h, -7d) or "
 					"RFC 3339 (2024-05-01T12:00:00Z)",
 					name, wall_only ? "" : "trace-clock nanoseconds, ");
+	if (rc)
 		return 1;
-	}
-	if (wall_only && !wall) {
-		*ret = pd_http_reply_error(c, MHD_HTTP_BAD_REQUEST,
-					   "%s: this endpoint takes wall-clock times (-1h or RFC "
-					   "3339), not trace-clock nanoseconds",
-					   name);
-		return 1;
-	}
 	if (is_wall)
 		*is_wall = wall;
 	return 0;
 }
 
-static int param_comm(struct MHD_Connection *c, const char **comm, int *ret)
+#define COMM_MAX (sizeof(((struct pt_fork *)0)->parent_comm) - 1)
+
+/*
+ * The comm parameter into @buf (COMM_MAX + 1 bytes): the bytes as they came,
+ * with "\\" and "\xHH" decoded (escape.h: the form the answers show), so a
+ * name that is not UTF-8 can be matched.
+ */
+static int param_comm(struct MHD_Connection *c, char *buf, const char **comm, int *ret)
 {
 	const char *s = param(c, "comm");
+	int rc;
 
 	*comm = NULL;
 	if (!s)
 		return 0;
-	if (!s[0] || strlen(s) >= sizeof(((struct pt_fork *)0)->parent_comm)) {
-		*ret = pd_http_reply_error(c, MHD_HTTP_BAD_REQUEST, "comm: 1 to %zu characters",
-					   sizeof(((struct pt_fork *)0)->parent_comm) - 1);
+	rc = s[0] ? pt_unescape(s, buf, COMM_MAX + 1) : -ENAMETOOLONG;
+	if (rc == -EINVAL) {
+		*ret = pd_http_reply_error(c, MHD_HTTP_BAD_REQUEST,
+					   "comm: a backslash starts \\\\ or \\xHH (not \\x00)");
 		return 1;
 	}
-	*comm = s;
+	if (rc || !buf[0]) {
+		*ret =
+		    pd_http_reply_error(c, MHD_HTTP_BAD_REQUEST, "comm: 1 to %zu bytes", COMM_MAX);
+		return 1;
+	}
+	*comm = buf;
 	return 0;
 }
 
-/* A wall-clock range with comm: since, until, comm. */
-static int param_range(struct MHD_Connection *c, struct store_range *r, int *ret)
+/* A wall-clock range with comm: since, until, comm (kept in @comm, COMM_MAX + 1 bytes). */
+static int param_range(struct MHD_Connection *c, struct store_range *r, char *comm, int *ret)
 {
 	memset(r, 0, sizeof(*r));
 	if (param_time(c, "since", true, &r->since_wall_ns, NULL, ret) ||
 	    param_time(c, "until", true, &r->until_wall_ns, NULL, ret) ||
-	    param_comm(c, &r->comm, ret))
+	    param_comm(c, comm, &r->comm, ret))
 		return 1;
 	return 0;
 }
@@ -178,7 +214,7 @@ static json_t *range_json(const struct store_range *r)
 {
 	return json_pack("{s:o,s:o,s:o}", "since_wall_ns", ns_or_null(r->since_wall_ns),
 			 "until_wall_ns", ns_or_null(r->until_wall_ns), "comm",
-			 r->comm ? json_string(r->comm) : json_null());
+			 r->comm ? pt_json_text(r->comm) : json_null());
 }
 
 /* Queues the reply for a store error: 404, 503 (busy, unavailable) or 500. */
@@ -216,7 +252,7 @@ static json_t *row_json(const struct store_fork_row *row)
 	json_object_set_new(o, "source_id", json_integer(row->source_id));
 	json_object_set_new(o, "wall_ns", json_integer(row->wall_ns));
 	json_object_set_new(o, "child_comm",
-			    row->fork.child_comm[0] ? json_string(row->fork.child_comm)
+			    row->fork.child_comm[0] ? pt_json_text(row->fork.child_comm)
 						    : json_null());
 	return o;
 }
@@ -232,13 +268,14 @@ static int get_forks(struct pd_http *h, struct MHD_Connection *c)
 	long long pid = -1, min_us = 0, limit = PAGE_DEFAULT, cursor = 0;
 	int64_t since, until, next = 0;
 	bool since_wall, until_wall;
+	char comm[COMM_MAX + 1];
 	struct store *s = NULL;
 	char err[256] = "";
 	json_t *arr, *body;
 	size_t nr = 0;
 	int ret, rc;
 
-	if (params_known(c, allowed, &ret) || param_comm(c, &f.comm, &ret) ||
+	if (params_known(c, allowed, &ret) || param_comm(c, comm, &f.comm, &ret) ||
 	    param_int(c, "pid", 0, INT_MAX, &pid, &ret) ||
 	    param_int(c, "min_us", 0, INT64_MAX / 1000, &min_us, &ret) ||
 	    param_int(c, "limit", 1, PAGE_MAX, &limit, &ret) ||
@@ -369,12 +406,13 @@ static int get_stats(struct pd_http *h, struct MHD_Connection *c)
 	struct store_stat st[STORE_M_COUNT];
 	struct store_cost cost;
 	struct store_range r;
+	char comm[COMM_MAX + 1];
 	struct store *s = NULL;
 	char err[256] = "";
 	json_t *metrics, *jcost;
 	int ret, rc;
 
-	if (params_known(c, allowed, &ret) || param_range(c, &r, &ret))
+	if (params_known(c, allowed, &ret) || param_range(c, &r, comm, &ret))
 		return ret;
 	if (store_or_503(h, c, &s, &ret))
 		return ret;
@@ -410,6 +448,7 @@ static int get_histogram(struct pd_http *h, struct MHD_Connection *c)
 	struct store_histogram hist;
 	enum store_metric metric;
 	struct store_range r;
+	char comm[COMM_MAX + 1];
 	struct store *s = NULL;
 	char err[256] = "";
 	struct pt_hist *coarse;
@@ -417,7 +456,7 @@ static int get_histogram(struct pd_http *h, struct MHD_Connection *c)
 	size_t i;
 	int ret, rc;
 
-	if (params_known(c, allowed, &ret) || param_range(c, &r, &ret) ||
+	if (params_known(c, allowed, &ret) || param_range(c, &r, comm, &ret) ||
 	    param_metric(c, false, &metric, &ret) || store_or_503(h, c, &s, &ret))
 		return ret;
 	rc = store_histogram(s, &r, metric, &hist, err, sizeof(err));
@@ -458,13 +497,14 @@ static int get_top(struct pd_http *h, struct MHD_Connection *c)
 	struct store_top_comm top[TOP_MAX];
 	long long limit = 10;
 	struct store_range r;
+	char comm[COMM_MAX + 1];
 	struct store *s = NULL;
 	char err[256] = "";
 	json_t *arr;
 	size_t nr = 0;
 	int ret, rc;
 
-	if (params_known(c, allowed, &ret) || param_range(c, &r, &ret) ||
+	if (params_known(c, allowed, &ret) || param_range(c, &r, comm, &ret) ||
 	    param_int(c, "limit", 1, TOP_MAX, &limit, &ret))
 		return ret;
 	if (store_or_503(h, c, &s, &ret))
@@ -475,11 +515,11 @@ static int get_top(struct pd_http *h, struct MHD_Connection *c)
 		return reply_store_error(c, rc, err);
 	arr = json_array();
 	for (size_t i = 0; arr && i < nr; i++)
-		json_array_append_new(arr, json_pack("{s:s,s:I,s:o}", "comm", top[i].name, "forks",
-						     (json_int_t)top[i].forks, "p99_ns",
-						     top[i].forks
-							 ? json_integer((json_int_t)top[i].p99_ns)
-							 : json_null()));
+		json_array_append_new(
+		    arr, json_pack("{s:o,s:I,s:o}", "comm", pt_json_text(top[i].name), "forks",
+				   (json_int_t)top[i].forks, "p99_ns",
+				   top[i].forks ? json_integer((json_int_t)top[i].p99_ns)
+						: json_null()));
 	return pd_http_reply_json(c, MHD_HTTP_OK,
 				  json_pack("{s:o,s:o}", "range", range_json(&r), "comms", arr));
 }
@@ -492,13 +532,14 @@ static int get_timeseries(struct pd_http *h, struct MHD_Connection *c)
 	struct store_ts_point *pts;
 	enum store_metric metric;
 	struct store_range r;
+	char comm[COMM_MAX + 1];
 	struct store *s = NULL;
 	char err[256] = "";
 	json_t *arr;
 	size_t nr = 0;
 	int ret, rc;
 
-	if (params_known(c, allowed, &ret) || param_range(c, &r, &ret) ||
+	if (params_known(c, allowed, &ret) || param_range(c, &r, comm, &ret) ||
 	    param_metric(c, true, &metric, &ret) || param_int(c, "step", 60, 86400, &step, &ret) ||
 	    param_int(c, "limit", 1, TS_MAX, &limit, &ret))
 		return ret;

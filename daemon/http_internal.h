@@ -14,16 +14,28 @@
 #include <stdint.h>
 
 #include <jansson.h>
+#include <microhttpd.h>
 
 #include "api.h"
 #include "store.h"
 
-struct MHD_Connection;
-struct MHD_Daemon;
+struct pd_conn;
 
 #define PD_HTTP_MAX_POOL 64
 #define PD_HTTP_DEFAULT_MAX_UPLOAD (512ull * 1024 * 1024)
 #define PD_HTTP_MAX_SMALL_BODY 4096 /* JSON bodies of POST /api/v1/investigations */
+#define PD_HTTP_BODY_MIN_BYTES 4096 /* a body brings this much per body_timeout_s */
+
+/* The connections tracked from accept (http_conn.c), under lock. */
+struct pd_http_conns {
+	pthread_mutex_t lock;
+	pthread_cond_t wake; /* the reaper's sleep */
+	pthread_t reaper;
+	bool reaper_started, stop;
+	struct pd_conn *head, *tail; /* in accept order */
+	unsigned open;		     /* listed and not cut */
+	uint64_t evicted, refused, head_timeouts, body_timeouts;
+};
 
 struct pd_http {
 	struct MHD_Daemon *d;
@@ -37,6 +49,7 @@ struct pd_http {
 	pthread_mutex_t pool_lock;
 	struct store *pool[PD_HTTP_MAX_POOL];
 	size_t nr_pool;
+	struct pd_http_conns conns;
 };
 
 /* One request (libmicrohttpd's con_cls): freed when the request completes. */
@@ -74,6 +87,17 @@ bool pd_http_authorized(struct pd_http *h, struct MHD_Connection *c);
 int pd_http_investigations(struct pd_http *h, struct MHD_Connection *c, const char *url,
 			   const char *method, struct pd_req *r);
 
+/*
+ * The query-parameter parsers of http_api.c, pure for the unit tests: an
+ * integer from @min to @max (decimal; 0 or -EINVAL), and a time as
+ * store_parse_time() reads it (0, -EINVAL also for negative trace-clock
+ * digits, -ERANGE outside int64 nanoseconds, -EDOM for trace-clock digits
+ * where @wall_only).
+ */
+int pd_http_parse_int(const char *s, long long min, long long max, long long *v);
+int pd_http_parse_time(const char *s, bool wall_only, int64_t now_wall_ns, int64_t *ns,
+		       bool *is_wall);
+
 /* The store-backed endpoints under /api/ (http_api.c); 404 for unknown paths. */
 int pd_http_api(struct pd_http *h, struct MHD_Connection *c, const char *url, const char *method);
 
@@ -84,6 +108,25 @@ int pd_http_api(struct pd_http *h, struct MHD_Connection *c, const char *url, co
  */
 int pd_http_store_get(struct pd_http *h, struct store **out, char *err, size_t errlen);
 void pd_http_store_put(struct pd_http *h, struct store *s, bool broken);
+
+/*
+ * Connection admission and deadlines (http_conn.c). pd_http_conn_notify is
+ * libmicrohttpd's MHD_OPTION_NOTIFY_CONNECTION callback (cls: the pd_http).
+ * The request handler reports each connection's phase: head complete
+ * (pd_http_conn_head; true: answer 503, the server is full of connections
+ * that cannot be evicted), body bytes, answering, and the request done.
+ */
+int pd_http_conn_init(struct pd_http *h);
+void pd_http_conn_stop_reaper(struct pd_http *h);
+void pd_http_conn_destroy(struct pd_http *h);
+void pd_http_conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+			 enum MHD_ConnectionNotificationCode code);
+bool pd_http_conn_head(struct pd_http *h, struct MHD_Connection *c);
+void pd_http_conn_body(struct pd_http *h, struct MHD_Connection *c, size_t n);
+void pd_http_conn_busy(struct pd_http *h, struct MHD_Connection *c);
+void pd_http_conn_idle(struct pd_http *h, struct MHD_Connection *c);
+/* {"open", "max", "max_per_ip", "head_timeout_s", "evicted", "refused", ...}: new reference. */
+json_t *pd_http_conn_status(struct pd_http *h);
 
 /* The port actually bound (for listen addresses with port 0), -1 if unknown. */
 int pd_http_port(const struct pd_http *h);

@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "replay.h"
+#include "spool.h"
 #include "store_sink.h"
 
 #define MAX_JOBS 64
@@ -159,8 +160,12 @@ static void *worker_main(void *arg)
 			pd_err("replay %s: %s", j.name, err);
 		else if (ret > 0)
 			pd_info("replay %s: already stored, skipped", j.name);
-		if (j.delete_after)
-			unlink(j.path);
+		if (j.delete_after && ret < 0 && atomic_load(&in->cancel))
+			pd_info(
+			    "upload %s: replay interrupted, kept in the spool for the next start",
+			    j.name);
+		else if (j.delete_after)
+			pd_spool_remove(j.path);
 
 		pthread_mutex_lock(&in->qlock);
 		in->head = (in->head + 1) % MAX_JOBS;
@@ -242,7 +247,8 @@ int pd_ingest_close(struct pd_ingest *in, char *err, size_t errlen)
 		struct job *j = &in->jobs[in->head];
 
 		if (j->delete_after)
-			unlink(j->path);
+			pd_info("upload %s: not replayed yet, kept in the spool for the next start",
+				j->name);
 		free(j->path);
 		free(j->name);
 	}

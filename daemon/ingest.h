@@ -66,7 +66,9 @@ int pd_ingest_live_end(struct pd_ingest *in, const struct pt_input_stats *st, ch
 
 /*
  * Queues @path for replay. @display_name names it in the store (NULL: the
- * path); @delete_after: remove the file when done (uploads). Returns 0 and
+ * path); @delete_after: @path is a spooled upload (spool.h), removed once its
+ * replay ends -- but kept when the daemon stops first (not replayed yet, or
+ * interrupted), for the next start. Returns 0 and
  * a job id, -EAGAIN when the queue is full, -ESHUTDOWN when closing.
  */
 int pd_ingest_submit_replay(struct pd_ingest *in, const char *path, const char *display_name,

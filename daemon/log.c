@@ -2,7 +2,9 @@
 /*
  * Level-filtered one-line logging to stderr, journald-aware (see log.h).
  * Each line is formatted into a bounded stack buffer and written with one
- * write(2), so lines of concurrent threads never interleave.
+ * write(2), so lines of concurrent threads never interleave. The message is
+ * escaped (analyzer/escape.h, control characters too): a string from a
+ * client can neither forge a line nor send terminal escapes.
  */
 #include "log.h"
 
@@ -14,6 +16,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "escape.h"
 
 static const char *const level_names[] = {
 	[PD_LOG_ERR] = "error", [PD_LOG_WARN] = "warning", [PD_LOG_NOTICE] = "notice",
@@ -78,8 +82,9 @@ static bool stderr_is_journal(void)
 
 void pd_log(enum pd_log_level l, const char *fmt, ...)
 {
-	char line[2048];
+	char msg[2048], line[PT_ESC_SIZE(sizeof(msg)) + 32];
 	int saved = errno, n;
+	size_t len;
 	va_list ap;
 
 	if (!pd_log_enabled(l))
@@ -91,14 +96,13 @@ void pd_log(enum pd_log_level l, const char *fmt, ...)
 	if (n < 0)
 		n = 0;
 	va_start(ap, fmt);
-	int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
+		msg[0] = 0;
 	va_end(ap);
-	if (m < 0)
-		m = 0;
-	n += m;
-	if ((size_t)n > sizeof(line) - 2)
-		n = (int)sizeof(line) - 2;
-	line[n++] = '\n';
-	(void)!write(STDERR_FILENO, line, (size_t)n);
+	/* Client strings (upload names, paths, comms) cannot end the line or drive a terminal. */
+	pt_escape(msg, PT_ESC_CONTROL, line + n, sizeof(line) - (size_t)n - 1);
+	len = strlen(line);
+	line[len++] = '\n';
+	(void)!write(STDERR_FILENO, line, len);
 	errno = saved;
 }

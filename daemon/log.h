@@ -3,7 +3,9 @@
  * ptescoped's logging: one line per message, with a level, to stderr. Under
  * systemd (JOURNAL_STREAM names our stderr) each line starts with the
  * syslog priority prefix "<N>" that journald turns into the entry's
- * priority; elsewhere lines read "ptescoped: LEVEL: message".
+ * priority; elsewhere lines read "ptescoped: LEVEL: message". Messages are
+ * written escaped: control characters, bytes that are not UTF-8 and
+ * backslashes as in analyzer/escape.h ("\x0a", "\xff", "\\").
  *
  * The threshold is the one piece of process-wide state outside the main:
  * every layer that decides (main, capture loop, replay worker) logs through

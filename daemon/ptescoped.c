@@ -43,6 +43,7 @@
 #include "ingest.h"
 #include "investigate.h"
 #include "log.h"
+#include "spool.h"
 #include "stats.h"
 #include "store.h"
 
@@ -69,6 +70,7 @@ struct daemon {
 	struct pd_ingest *ingest;
 	struct pd_capture *capture;
 	struct pd_http *http;
+	char spool[4096]; /* accepted uploads until replayed (spool.h): DB-uploads */
 	char kernel[128];
 	uint64_t start_mono_ns;
 	int64_t start_wall_ns;
@@ -172,12 +174,46 @@ static void core_status(void *ctx, json_t *st)
 				      (json_int_t)(stat(d->cfg.db_path, &sb) ? -1 : sb.st_size)));
 }
 
+/* An upload received in the spool: made a durable job before it is queued (and the 202). */
 static int core_submit_replay(void *ctx, const char *path, const char *name, int64_t *job_id,
 			      char *err, size_t errlen)
 {
 	struct daemon *d = ctx;
+	char job[4096];
+	int ret = pd_spool_commit(d->spool, path, name, job, sizeof(job), err, errlen);
 
-	return pd_ingest_submit_replay(d->ingest, path, name, true, job_id, err, errlen);
+	if (ret)
+		return ret;
+	ret = pd_ingest_submit_replay(d->ingest, job, name, true, job_id, err, errlen);
+	if (ret)
+		pd_spool_remove(job); /* refused (503): not ours to keep */
+	return ret;
+}
+
+static int resume_one(const char *path, const char *name, void *ctx)
+{
+	struct daemon *d = ctx;
+	char err[256];
+	int ret = pd_ingest_submit_replay(d->ingest, path, name, true, NULL, err, sizeof(err));
+
+	if (ret)
+		pd_warn("upload %s (%s): not resumed now (%s), left for the next start", name, path,
+			err);
+	else
+		pd_info("resuming upload %s accepted before the last stop (%s)", name, path);
+	return ret;
+}
+
+/* Uploads accepted before the last stop (or kill) and not replayed: queued again. */
+static int resume_spool(struct daemon *d)
+{
+	int n = pd_spool_each(d->spool, resume_one, d);
+
+	if (n < 0)
+		pd_warn("upload spool %s: %s", d->spool, strerror(-n));
+	else if (n)
+		pd_info("%d accepted upload(s) resumed from %s", n, d->spool);
+	return 0;
 }
 
 static bool core_healthy(void *ctx)
@@ -1006,6 +1042,15 @@ static int open_sinks(struct daemon *d, char ***comms, size_t *nr_comms)
 	}
 	if (pd_ingest_retention(d->ingest, err, sizeof(err)))
 		pd_warn("retention: %s", err);
+	if (snprintf(d->spool, sizeof(d->spool), "%s-uploads", d->cfg.db_path) >=
+	    (int)sizeof(d->spool)) {
+		pd_err("database path too long: %s", d->cfg.db_path);
+		return -ENAMETOOLONG;
+	}
+	if ((ret = pd_spool_init(d->spool, err, sizeof(err)))) {
+		pd_err("%s", err);
+		return ret;
+	}
 	return 0;
 }
 
@@ -1015,6 +1060,7 @@ static int start_http(struct daemon *d)
 				    .db_path = d->cfg.db_path,
 				    .web_root = d->cfg.web_root,
 				    .token_file = d->cfg.token_file,
+				    .spool_dir = d->spool,
 				    .max_upload_bytes = d->cfg.max_upload_mb << 20,
 				    /* connection limits: the HTTP layer's defaults */
 				    .timeout_s = 30,
@@ -1117,7 +1163,7 @@ int main(int argc, char **argv)
 	if (start_capture(&d))
 		goto out;
 	set_capture_health(&d, true);
-	if (start_http(&d) || queue_replays(&d))
+	if (start_http(&d) || queue_replays(&d) || resume_spool(&d))
 		goto out;
 	announce_ready(&d);
 	status = run(&d, sfd) ? 1 : 0;

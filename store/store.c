@@ -440,6 +440,13 @@ static int open_writer(struct store *s, int64_t version, bool fresh, char *err, 
 {
 	int r = 0;
 
+	/* SQLite opens a file the OS only lets us read read-only, without a word:
+	 * every write would fail later. */
+	if (sqlite3_db_readonly(s->db, "main") == 1)
+		return store_fail(s, err, errlen, -EROFS,
+				  "%s: cannot be written (read-only file or file system; the "
+				  "writer needs write access to it and its directory)",
+				  s->path);
 	if (!fresh && !s->opts.skip_check)
 		r = quick_check(s, err, errlen);
 	/* From here on we write: the file is new, empty, or ours and sound. */

@@ -329,8 +329,10 @@ int store_hash_fd(int fd, char hex[65], int64_t *size_bytes, char *err, size_t e
  * Parses a time for --since/--until: digits are trace-clock nanoseconds
  * (*is_wall = false); "-90s", "-15m", "-1h", "-7d" (before @now_wall_ns) and
  * RFC 3339 ("2024-05-01T12:00:00Z", "...+02:00", fractions allowed) are wall
- * clock (*is_wall = true). Returns 0 or -EINVAL.
+ * clock (*is_wall = true). Returns 0, -EINVAL, or -ERANGE for an RFC 3339
+ * time outside what int64 nanoseconds since 1970 hold (STORE_TIME_RANGE).
  */
+#define STORE_TIME_RANGE "1677-09-21T00:12:44Z to 2262-04-11T23:47:16Z"
 int store_parse_time(const char *s, int64_t now_wall_ns, int64_t *ns, bool *is_wall);
 
 #endif

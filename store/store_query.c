@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1061,11 +1062,17 @@ int store_hash_fd(int fd, char hex[65], int64_t *size_bytes, char *err, size_t e
 int store_hash_file(const char *path, char hex[65], int64_t *size_bytes, char *err,
 		    size_t errlen)
 {
+	struct stat st;
 	int fd, r;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO or a device is refused, never waited on */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0)
 		return store_fail(NULL, err, errlen, -errno, "%s: %s", path, strerror(errno));
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return store_fail(NULL, err, errlen, -EINVAL, "%s: not a regular file", path);
+	}
 	r = store_hash_fd(fd, hex, size_bytes, err, errlen);
 	close(fd);
 	return r;
@@ -1089,7 +1096,7 @@ static int parse_rfc3339(const char *p, int64_t *ns)
 {
 	struct tm tm = {0};
 	int y, mo, d, h, mi, sec, oh, om;
-	int64_t frac = 0, scale = 100000000, off = 0;
+	int64_t frac = 0, scale = 100000000, off = 0, secs;
 	time_t t;
 
 	if (parse_digits(&p, 4, &y) || *p++ != '-' || parse_digits(&p, 2, &mo) || *p++ != '-' ||
@@ -1133,7 +1140,11 @@ static int parse_rfc3339(const char *p, int64_t *ns)
 	t = timegm(&tm);
 	if (t == (time_t)-1 && y != 1969)
 		return -EINVAL;
-	*ns = ((int64_t)t - off) * 1000000000 + frac;
+	/* Outside what int64 nanoseconds hold (1677-09-21 to 2262-04-11): -ERANGE. */
+	if (__builtin_sub_overflow((int64_t)t, off, &secs) ||
+	    __builtin_mul_overflow(secs, (int64_t)1000000000, &secs) ||
+	    __builtin_add_overflow(secs, frac, ns))
+		return -ERANGE;
 	return 0;
 }
 
@@ -1141,6 +1152,7 @@ int store_parse_time(const char *s, int64_t now_wall_ns, int64_t *ns, bool *is_w
 {
 	char *end;
 	unsigned long long v;
+	int r;
 
 	if (!s || !*s)
 		return -EINVAL;
@@ -1182,8 +1194,9 @@ int store_parse_time(const char *s, int64_t now_wall_ns, int64_t *ns, bool *is_w
 		*is_wall = true;
 		return 0;
 	}
-	if (parse_rfc3339(s, ns))
-		return -EINVAL;
+	r = parse_rfc3339(s, ns);
+	if (r)
+		return r;
 	*is_wall = true;
 	return 0;
 }

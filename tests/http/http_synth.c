@@ -5,7 +5,10 @@
  * write path: volume for the HTTP tests' paging and the benchmark's 1M-fork
  * stats. Real forks come from `ptescope replay --db` on the fixtures.
  *
- *   http_synth DB FORKS [MAX_PASSES_PER_FORK] [SEED]
+ *   http_synth DB FORKS [MAX_PASSES_PER_FORK] [SEED] [COMM]
+ *
+ * With COMM (any bytes: names that are not UTF-8), every 10th fork has it as
+ * its parent's and child's comm.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -43,7 +46,7 @@ int main(int argc, char **argv)
 	bool done;
 
 	if (argc < 3) {
-		fprintf(stderr, "usage: http_synth DB FORKS [MAX_PASSES] [SEED]\n");
+		fprintf(stderr, "usage: http_synth DB FORKS [MAX_PASSES] [SEED] [COMM]\n");
 		return 2;
 	}
 	n = arg(argv[2], "FORKS");
@@ -58,6 +61,10 @@ int main(int argc, char **argv)
 		struct pt_fork f;
 
 		synth_fork(&f, seed, i, (unsigned)max_pass);
+		if (argc > 5 && i % 10 == 0) {
+			snprintf(f.parent_comm, sizeof(f.parent_comm), "%s", argv[5]);
+			snprintf(f.child_comm, sizeof(f.child_comm), "%s", argv[5]);
+		}
 		/* ts spans the week before now; wall = ts + offset */
 		f.ts_ns = (uint64_t)((double)i * (double)week_ns / (double)n);
 		if (store_insert_fork(s, src, &f, NULL, err, sizeof(err))) {

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -608,6 +609,46 @@ static void test_refusals(void)
 	store_close(s);
 }
 
+/*
+ * A database the OS only lets us read (0444, not root): refused as a writer
+ * with -EROFS, not opened read-only to fail at every write. As root (whom
+ * 0444 does not stop) the check runs in a child that became nobody.
+ */
+static void test_read_only_file(void)
+{
+	char path[600], err[256] = "";
+	struct store *s;
+	pid_t pid;
+	int status = 0;
+
+	path_of(path, sizeof(path), "readonly.db");
+	s = open_rw(path, NULL);
+	store_close(s);
+	chmod(dir, 0777);
+	chmod(path, 0444);
+	bool as_root = geteuid() == 0;
+
+	pid = as_root ? fork() : 0;
+	if (pid == 0) {
+		int r = -1;
+
+		if (!as_root || (!setgid(65534) && !setuid(65534)))
+			r = store_open(path, NULL, &s, err, sizeof(err));
+		if (!r)
+			store_close(s);
+		if (as_root)
+			_exit(r == -EROFS && strstr(err, "cannot be written") ? 0 : 1);
+		CHECK(r == -EROFS && strstr(err, "cannot be written"), "read-only file: %d %s", r,
+		      err);
+	} else {
+		waitpid(pid, &status, 0);
+		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "read-only file opened for writing as nobody (status %d)", status);
+	}
+	chmod(path, 0644);
+	chmod(dir, 0755);
+}
+
 /* A file at schema 0 with our application_id (what a build before 0001 would leave). */
 static void test_migrate_older(void)
 {
@@ -1144,6 +1185,24 @@ static void test_parse_time(void)
 	CHECK(store_parse_time("12x", now, &ns, &wall) == -EINVAL, "trailing");
 	CHECK(store_parse_time("99999999999999999999", now, &ns, &wall) == -EINVAL, "overflow");
 	CHECK(store_parse_time("2023-13-01T00:00:00Z", now, &ns, &wall) == -EINVAL, "month");
+	/* The edges of int64 nanoseconds, +-1 s (issue 12: a signed overflow before). */
+	CHECK(store_parse_time("2262-04-11T23:47:16Z", now, &ns, &wall) == 0 &&
+		  ns == 9223372036000000000ll,
+	      "last second: %lld", (long long)ns);
+	CHECK(store_parse_time("2262-04-11T23:47:16.854775807Z", now, &ns, &wall) == 0 &&
+		  ns == INT64_MAX,
+	      "last ns");
+	CHECK(store_parse_time("2262-04-11T23:47:16.854775808Z", now, &ns, &wall) == -ERANGE,
+	      "last ns + 1");
+	CHECK(store_parse_time("2262-04-11T23:47:17Z", now, &ns, &wall) == -ERANGE, "+1 s");
+	CHECK(store_parse_time("2262-04-11T22:47:17-01:00", now, &ns, &wall) == -ERANGE,
+	      "+1 s by offset");
+	CHECK(store_parse_time("9999-01-01T00:00:00Z", now, &ns, &wall) == -ERANGE, "9999");
+	CHECK(store_parse_time("1677-09-21T00:12:44Z", now, &ns, &wall) == 0 &&
+		  ns == -9223372036000000000ll,
+	      "first second");
+	CHECK(store_parse_time("1677-09-21T00:12:43Z", now, &ns, &wall) == -ERANGE, "-1 s");
+	CHECK(store_parse_time("0000-01-01T00:00:00Z", now, &ns, &wall) == -ERANGE, "year 0");
 }
 
 int main(int argc, char **argv)
@@ -1155,6 +1214,7 @@ int main(int argc, char **argv)
 	test_roundtrip_and_queries();
 	test_incomplete_redo();
 	test_refusals();
+	test_read_only_file();
 	test_migrate_older();
 	test_retention();
 	test_cost_histogram();

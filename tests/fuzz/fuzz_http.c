@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libFuzzer target for ptescoped's HTTP layer: each input is the raw bytes
+ * one client sends on one connection (request lines, paths, query
+ * parameters, headers, bodies, several pipelined requests) to a real
+ * pd_http server -- daemon/http*.c compiled into this target with coverage
+ * -- over a small synthetic database (one comm that is not UTF-8), with an
+ * upload token, a web root holding a FIFO, and a stand-in core. The server
+ * runs in libmicrohttpd's threads, so the router, the parameter parsers and
+ * the store queries run as they do in the daemon.
+ *
+ * Looks for crashes, hangs, leaks, undefined behaviour, and any 500: client
+ * data must never cause one (issue 12).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "http_internal.h"
+#include "store.h"
+#include "synth.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static int port;
+
+static void core_status(void *ctx, json_t *st)
+{
+	json_object_set_new(st, "version", json_string("fuzz"));
+}
+
+static bool core_healthy(void *ctx)
+{
+	return true;
+}
+
+static int core_submit(void *ctx, const char *path, const char *name, int64_t *job_id, char *err,
+		       size_t errlen)
+{
+	unlink(path); /* ours now: nothing replays it */
+	*job_id = 1;
+	return 0;
+}
+
+__attribute__((noreturn)) static void die(const char *what, const char *err)
+{
+	fprintf(stderr, "fuzz_http: %s: %s\n", what, err);
+	exit(1);
+}
+
+/* A database of 200 synthetic forks, every 10th from a comm that is not UTF-8. */
+static void make_db(const char *db)
+{
+	struct store_source_info info = {.kind = STORE_SOURCE_LIVE,
+					 .format = "live",
+					 .size_bytes = -1,
+					 .clock_offset_ns = store_now_ns()};
+	struct store *s;
+	char err[512];
+	int64_t src;
+	bool done;
+
+	if (store_open(db, NULL, &s, err, sizeof(err)) ||
+	    store_source_begin(s, &info, &src, &done, err, sizeof(err)))
+		die(db, err);
+	for (unsigned i = 0; i < 200; i++) {
+		struct pt_fork f;
+
+		synth_fork(&f, 7, i, 4);
+		if (i % 10 == 0)
+			snprintf(f.parent_comm, sizeof(f.parent_comm),
+				 "\xff\xfe"
+				 "bad\\");
+		if (store_insert_fork(s, src, &f, NULL, err, sizeof(err)))
+			die(db, err);
+		synth_release(&f);
+	}
+	if (store_source_end(s, src, NULL, err, sizeof(err)) || store_close(s))
+		die(db, err);
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f || fputs(text, f) < 0 || fclose(f))
+		die(path, strerror(errno));
+}
+
+static char dir[] = "/tmp/ptescope-fuzz-http-XXXXXX";
+
+/* At exit: the scratch directory goes (the server may still hold the files open). */
+static void remove_dir(void)
+{
+	static const char *const names[] = {"fuzz.db",	      "fuzz.db-wal", "fuzz.db-shm", "token",
+					    "web/index.html", "web/fifo",    "web"};
+	char path[160];
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		if (unlink(path))
+			rmdir(path);
+	}
+	rmdir(dir);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	static char db[128], tok[128], web[128], path[160];
+	static struct pd_core core = {
+	    .status = core_status, .healthy = core_healthy, .submit_replay = core_submit};
+	struct pd_http_config cfg = {.listen = "127.0.0.1:0",
+				     .threads = 2,
+				     .timeout_s = 2,
+				     .head_timeout_s = 2,
+				     .body_timeout_s = 2,
+				     .max_upload_bytes = 1 << 20};
+	struct pd_metrics_opts mo = {0};
+	struct pd_metrics *m;
+	struct pd_http *h;
+	char err[256];
+
+	if (!mkdtemp(dir))
+		die("mkdtemp", strerror(errno));
+	atexit(remove_dir);
+	snprintf(db, sizeof(db), "%s/fuzz.db", dir);
+	snprintf(tok, sizeof(tok), "%s/token", dir);
+	snprintf(web, sizeof(web), "%s/web", dir);
+	make_db(db);
+	write_file(tok, "fuzz-token-0123456789abcdef\n");
+	mkdir(web, 0700);
+	snprintf(path, sizeof(path), "%s/index.html", web);
+	write_file(path, "<html></html>");
+	snprintf(path, sizeof(path), "%s/fifo", web);
+	mkfifo(path, 0600);
+	setenv("TMPDIR", dir, 1);
+	cfg.db_path = db;
+	cfg.token_file = tok;
+	cfg.web_root = web;
+	if (pd_metrics_new(&mo, &m) || pd_http_start(&cfg, &core, m, &h, err, sizeof(err)))
+		die("pd_http_start", err);
+	port = pd_http_port(h);
+	return 0; /* the server lives as long as the process */
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct timeval tv = {.tv_sec = 5};
+	char buf[65536];
+	size_t got = 0;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
+		abort();
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	for (size_t off = 0; off < size;) {
+		ssize_t n = send(fd, data + off, size - off, MSG_NOSIGNAL);
+
+		if (n <= 0)
+			break; /* the server closed early (a refusal): fine */
+		off += (size_t)n;
+	}
+	shutdown(fd, SHUT_WR);
+	for (;;) {
+		ssize_t n = recv(fd, buf + got, sizeof(buf) - 1 - got, 0);
+
+		if (n < 0 && errno == EAGAIN)
+			abort(); /* no answer and no close within 5 s: a hang */
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+		if (got == sizeof(buf) - 1)
+			got = 0; /* only the start of each answer matters below */
+	}
+	close(fd);
+	buf[got] = 0;
+	for (char *p = buf; (p = strstr(p, "HTTP/1.")); p++)
+		if (!strncmp(p + 8, " 500 ", 5))
+			abort(); /* client data must never cause a 500 */
+	return 0;
+}
