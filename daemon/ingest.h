@@ -37,6 +37,7 @@ struct pd_ingest_opts {
 	int retention_days;
 	int64_t max_db_bytes;
 	uint64_t slow_fork_ns; /* 0: keep all detail */
+	bool no_parent_mem;    /* do not read live parents' memory from /proc (procmem.h) */
 	struct pd_metrics *metrics; /* may be NULL */
 };
 

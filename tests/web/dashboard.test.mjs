@@ -285,6 +285,14 @@ async function run() {
 		intText(kv.lock_breaks.text) === one.lock_breaks && intText(kv.ptes.text) === one.ptes &&
 		near(kv.max_lock_hold_ns.text, one.max_lock_hold_ns) && near(kv.total.text, totalNs(one)),
 	`drill-down of fork ${pick.id} shows its VMAs, passes, lock breaks, PTEs, hold and total`, JSON.stringify(kv));
+	const ckv = await page.$$eval('[data-testid="cost-kv"] .kv[data-k]', (els) => Object.fromEntries(els.map((e) =>
+		[e.dataset.k, { text: e.querySelector('.v').textContent, n: e.dataset.n }])));
+	check(one.parent_mem === null && (await page.$('[data-testid="mem-none"]')) !== null && !ckv.rss,
+		`drill-down of a replayed fork says its parent's memory was not read`, JSON.stringify(one.parent_mem));
+	check(one.cost.ns_per_pte !== null && Number(ckv.ns_per_pte.n) === one.cost.ns_per_pte &&
+		Math.abs(Number(ckv.ns_per_pte.text) - one.cost.ns_per_pte) <= Math.max(0.01, one.cost.ns_per_pte * 0.006) &&
+		intText(ckv.cost_pte_bytes.n) === one.ptes * 8 && ckv.ms_per_gib_rss.text === '—',
+	`drill-down shows the cost model of fork ${pick.id} (ns per PTE ${one.cost.ns_per_pte}, no RSS figures)`, JSON.stringify(ckv));
 	const wf = await page.$$eval('[data-testid="waterfall"] .wf-row', (rows) => rows.map((r) => ({ phase: r.dataset.phase, vma: r.dataset.vma, ns: r.dataset.ns })));
 	check(wf.filter((r) => r.phase).length === 4 && wf.find((r) => r.phase === 'copy_page_range').ns === String(one.copy_page_range_ns),
 		'waterfall has the four phases with the API times');

@@ -363,6 +363,34 @@ function kv(label, value, attrs = '') {
 	return `<div class="kv" ${attrs}><span class="k">${label}</span><span class="v">${value}</span></div>`;
 }
 
+const pct = (x) => (isNum(x) ? `${sig(x * 100)} %` : DASH);
+
+// The parent's memory (live forks only) and the cost model, both as the API computed them.
+function costBlock(f) {
+	const m = f.parent_mem;
+	const c = f.cost ?? {};
+	const rss = m && isNum(m.rss_anon_bytes) && isNum(m.rss_file_bytes) && isNum(m.rss_shmem_bytes)
+		? m.rss_anon_bytes + m.rss_file_bytes + m.rss_shmem_bytes : null;
+	const mem = m
+		? `${kv('parent RSS', fmtBytes(rss), `data-k="rss" data-n="${rss ?? ''}"`)}
+			${kv('anon / file / shmem', `${fmtBytes(m.rss_anon_bytes)} / ${fmtBytes(m.rss_file_bytes)} / ${fmtBytes(m.rss_shmem_bytes)}`)}
+			${kv('parent page tables', fmtBytes(m.pte_bytes), `data-k="pte_bytes" data-n="${m.pte_bytes ?? ''}"`)}
+			${kv('parent VMAs', fmtInt(m.map_count), `data-k="map_count" data-n="${m.map_count ?? ''}"`)}
+			${kv('THP in use', fmtBytes(m.anon_huge_bytes), `data-k="anon_huge_bytes" data-n="${m.anon_huge_bytes ?? ''}"`)}
+			${kv('child exec\'d', m.child_exec === null ? DASH : m.child_exec ? 'yes' : 'no', 'data-k="child_exec"')}`
+		: '<p class="hint" data-testid="mem-none">The parent\'s memory was not read for this fork: only the live daemon reads it (from /proc, when the fork is seen), never a replay.</p>';
+	return `<h3>Memory and cost</h3>${m ? '' : mem}
+		<div class="kvs" data-testid="cost-kv">
+			${m ? mem : ''}
+			${kv('ms per GiB of RSS', isNum(c.ms_per_gib_rss) ? sig(c.ms_per_gib_rss) : DASH, `data-k="ms_per_gib_rss" data-n="${c.ms_per_gib_rss ?? ''}"`)}
+			${kv('fork rate', isNum(c.gb_per_s) ? `${sig(c.gb_per_s)} GB/s (${esc(c.fork_rate_band)})` : DASH, `data-k="gb_per_s" data-n="${c.gb_per_s ?? ''}"`)}
+			${kv('ns per PTE', isNum(c.ns_per_pte) ? sig(c.ns_per_pte) : DASH, `data-k="ns_per_pte" data-n="${c.ns_per_pte ?? ''}"`)}
+			${kv('PTE bytes copied', fmtBytes(c.pte_bytes), `data-k="cost_pte_bytes" data-n="${c.pte_bytes ?? ''}"`)}
+			${kv('copying page tables', pct(c.copy_share), `data-k="copy_share" data-n="${c.copy_share ?? ''}"`)}
+			${kv('scheduled out', pct(c.offcpu_share), `data-k="offcpu_share" data-n="${c.offcpu_share ?? ''}"`)}
+		</div>`;
+}
+
 function waterfall(f, vmas) {
 	const total = forkTotalNs(f);
 	if (!isNum(total) || total <= 0) return '<p class="empty">The trace carried no phase times for this fork.</p>';
@@ -431,6 +459,7 @@ async function showDetail(id) {
 			${kv('trace time', fmtTraceTs(f.ts_ns))}
 			${kv('status', f.complete ? 'complete' : `<span class="flag">incomplete</span> ${flags}`)}
 		</div>
+		${costBlock(f)}
 		<h3>Phases</h3>
 		${waterfall(f, vmas)}
 		<h3>PTE passes <span class="dim">(${fmtInt(passes.length)} passes, ${fmtInt(breaks)} after a lock break)</span></h3>
