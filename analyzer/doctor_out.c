@@ -124,7 +124,7 @@ static void text_shares(FILE *out, const struct pt_doctor_proc *p)
 		any = true;
 	}
 	if (!any)
-		fprintf(out, " unknown (no phase above copy_page_range traced)\n");
+		fprintf(out, " unknown (the forks carry no nested phases)\n");
 	else
 		fprintf(out, "; dominant: %s\n", pt_component_name(p->dominant));
 }

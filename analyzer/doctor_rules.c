@@ -35,18 +35,50 @@ static double mapped_bytes(const struct pt_doctor_proc *p, const char **how)
 	return -1;
 }
 
+/*
+ * Live forks carry no phases (syscall mode) or no copy share, but the parent's
+ * memory: in a process of this size with little THP, what grows with memory
+ * is the page-table copy, so a cost per GiB at or above bare metal's (Redis:
+ * 9-13 ms per GB) is that copy's. Returns FIRES with the figures, or UNKNOWN.
+ */
+static enum pt_verdict huge_pages_from_memory(const struct pt_doctor_rule *r,
+					      const struct pt_doctor_proc *p, char *ev,
+					      size_t evlen)
+{
+	double thp = p->anon_huge_bytes >= 0 && p->rss_bytes > 0
+			 ? (double)p->anon_huge_bytes / (double)p->rss_bytes
+			 : NAN;
+
+	if (!isnan(thp) && thp >= 0.5) {
+		snprintf(ev, evlen, "%.0f%% of the RSS (%.0f MiB) is in huge pages already",
+			 100 * thp, (double)p->rss_bytes / MIB);
+		return PT_VERDICT_QUIET;
+	}
+	if (p->rss_bytes < r->size_min || isnan(thp) || thp >= 0.1 || isnan(p->ms_per_gib_rss) ||
+	    p->ms_per_gib_rss < 10) {
+		snprintf(ev, evlen,
+			 "the share of copy_page_range is unknown: the forks carry no phase above "
+			 "it (dup_mmap, copy_process, kernel_clone)%s",
+			 p->rss_bytes >= 0 ? ", and the parent's memory does not settle it" : "");
+		return PT_VERDICT_UNKNOWN;
+	}
+	snprintf(ev, evlen,
+		 "no phase split, but RSS %.0f MiB with %.0f%% in huge pages costs %.0f ms per "
+		 "GiB (median), page tables %.0f KiB: at this size what grows with memory is the "
+		 "page-table copy",
+		 (double)p->rss_bytes / MIB, 100 * thp, p->ms_per_gib_rss,
+		 p->pte_bytes >= 0 ? (double)p->pte_bytes / 1024 : -1.0);
+	return PT_VERDICT_FIRES;
+}
+
 static enum pt_verdict judge_huge_pages(const struct pt_doctor_rule *r,
 					const struct pt_doctor_proc *p, char *ev, size_t evlen)
 {
 	const char *how = "";
 	double size = mapped_bytes(p, &how);
 
-	if (isnan(p->copy_share)) {
-		snprintf(ev, evlen,
-			 "the share of copy_page_range is unknown: the forks carry no phase above "
-			 "it (dup_mmap, copy_process, kernel_clone)");
-		return PT_VERDICT_UNKNOWN;
-	}
+	if (isnan(p->copy_share))
+		return huge_pages_from_memory(r, p, ev, evlen);
 	if (p->copy_share < r->threshold) {
 		snprintf(ev, evlen,
 			 "copying page tables is %.0f%% of the fork (median), under %.0f%%",
@@ -113,6 +145,12 @@ static enum pt_verdict judge_exec(const struct pt_doctor_rule *r, const struct p
 		snprintf(ev, evlen,
 			 "its forks copy no VMA at all (vfork, posix_spawn or CLONE_VM already)");
 		return PT_VERDICT_QUIET;
+	}
+	if (p->vmas < 0) {
+		snprintf(ev, evlen,
+			 "the forks do not say whether they copied the parent's memory (no VMA "
+			 "count: syscall capture), and children of vfork or posix_spawn exec too");
+		return PT_VERDICT_UNKNOWN;
 	}
 	if (!p->exec_known) {
 		snprintf(ev, evlen,
@@ -192,20 +230,23 @@ static enum pt_verdict judge_hypervisor(const struct pt_doctor_rule *r,
 			 pt_band_name(band), p->ms_per_gib_rss);
 		return PT_VERDICT_QUIET;
 	}
-	snprintf(ev, evlen,
-		 "%.1f GB/s (%s in Redis's bands), %.0f ms per GiB of RSS (median); Redis measures "
-		 "9-13 ms per GB on bare metal%s",
-		 p->gb_per_s, pt_band_name(band), p->ms_per_gib_rss,
-		 !isnan(p->offcpu_share) && p->offcpu_share >= 0.2
-		     ? "; part of it is time scheduled out (see cpu_contention)"
-		     : "");
+	snprintf(
+	    ev, evlen,
+	    "%.1f GB/s (%s in Redis's bands), %.0f ms per GiB of RSS (median); Redis measures "
+	    "9-13 ms per GB on bare metal%s",
+	    p->gb_per_s, pt_band_name(band), p->ms_per_gib_rss,
+	    isnan(p->offcpu_share) ? "; time scheduled out is not in these forks, and on a loaded "
+				     "host it inflates the figure"
+	    : p->offcpu_share >= 0.2 ? "; part of it is time scheduled out (see cpu_contention)"
+				     : "");
 	return PT_VERDICT_FIRES;
 }
 
 const struct pt_doctor_rule pt_doctor_rules[] = {
     {.id = "page_tables_huge_pages",
      .title = "copying page tables dominates the fork (at least 50% of it) in a large process "
-	      "(at least 100 MiB mapped)",
+	      "(at least 100 MiB mapped); live forks without phases: at least 100 MiB of RSS, "
+	      "under 10% of it in huge pages, at least 10 ms per GiB",
      .advice = "Back the large anonymous memory with huge pages (transparent huge pages through "
 	       "madvise(MADV_HUGEPAGE) or THP 'always', or hugetlbfs): a 2 MiB page is one PMD "
 	       "entry, so the fork copies 1/512 of the page-table entries. The price: after the "

@@ -113,6 +113,47 @@ for rep in (locks, fp):
 check(all(verdict(p, "hypervisor_cost")["verdict"] == "cannot_judge"
           for p in fp["slow_processes"]), "replays: hypervisor_cost cannot judge without RSS")
 
+# A live recording (tests/fixtures/live, NOTES.md): ptescoped in syscall mode on a loaded
+# 2-CPU VM while forker touched 1 GiB and forked, THP off (pids 31399, 1056) and on (31780),
+# beside the host's own builds. Forks carry kernel_clone only, plus the parent's memory.
+live = os.path.join(fixtures, "live", "forker-1g-syscall.db")
+gt = [json.loads(l[3:]) for l in open(os.path.join(fixtures, "live", "forker-1g-syscall.gt"))
+      if l.startswith("GT ")]
+con = sqlite3.connect(live)
+agree = 0
+for g in gt:
+    if g["type"] != "fork":
+        continue
+    r = con.execute("SELECT mem_rss_anon_bytes, mem_anon_huge_bytes FROM fork WHERE "
+                    "child_pid = ? AND parent_pid = ?", (g["child_pid"], g["parent_pid"])).fetchone()
+    if r and r[0] is not None:
+        agree += r[0] == g["rss_anon_kb"] * 1024 and r[1] == g["anon_huge_kb"] * 1024
+        if r[0] != g["rss_anon_kb"] * 1024 or r[1] != g["anon_huge_kb"] * 1024:
+            check(False, "fork -> %d: parent_mem %s, the workload says %s" % (g["child_pid"], r, g))
+check(agree >= 8, "live: the parent's RSS and THP read from /proc match the workload's own "
+      "figures in %d forks" % agree)
+lv = procs(doctor("--db", live, "--comm", "forker"))
+lvall = procs(doctor("--db", live, "--max-procs", "100000"))
+for pid in (31399, 1056):
+    p = lv.get(("forker", pid))
+    check(p is not None and verdict(p, "page_tables_huge_pages")["verdict"] == "fires" and
+          verdict(p, "hypervisor_cost")["verdict"] == "fires",
+          "live: THP off, 1 GiB at %s ms per GiB: huge pages and hypervisor-like cost (%s)" %
+          (p and round(p["figures"]["ms_per_gib_rss"]), p and
+           verdict(p, "hypervisor_cost")["evidence"]))
+p = lv.get(("forker", 31780))
+check(p is not None and verdict(p, "page_tables_huge_pages")["verdict"] == "quiet" and
+      verdict(p, "hypervisor_cost")["verdict"] == "quiet" and p["figures"]["gb_per_s"] > 100,
+      "live: THP on, the same 1 GiB forks at %s GB/s: no advice (%s)" %
+      (p and round(p["figures"]["gb_per_s"]), p and verdict(p, "page_tables_huge_pages")["evidence"]))
+check(all(verdict(p, "fork_then_exec")["verdict"] == "cannot_judge" for p in lvall.values()),
+      "live syscall mode: fork-then-exec cannot be judged (vfork and posix_spawn children exec "
+      "too, and these forks do not say whether memory was copied)")
+others = [(k, f["rule"]) for k, p in lvall.items() for f in p["findings"]
+          if f["verdict"] == "fires" and k[0] != "forker"]
+check(len(lvall) > 20 and not others,
+      "live: no advice for the %d other slow processes of the host %s" % (len(lvall) - 3, others))
+
 # The same through a database: ids are store ids, the slowest one is the slowest fork.
 os.makedirs(scratch, exist_ok=True)
 db = os.path.join(scratch, "doctor.db")
