@@ -259,6 +259,91 @@ static void slowest_ids(struct pt_doctor_proc *p, const struct ctx *c, const siz
 	}
 }
 
+/* A fork's cost per GiB for a baseline of @kind, NAN when it does not carry it. */
+static double gib_cost(const struct pt_fork *f, int kind)
+{
+	struct pt_fork_cost c;
+
+	if (!f->complete || pt_fork_total_ns(f) == PT_NO_TIME)
+		return NAN;
+	pt_fork_cost(f, &c);
+	if (kind == PT_BASELINE_RSS)
+		return pt_mem_rss_bytes(&f->mem) >= (64LL << 20) ? c.ms_per_gib_rss : NAN;
+	if (kind == PT_BASELINE_PTES)
+		return f->ptes != PT_NULL && f->ptes >= 1024 ? c.ns_per_pte * 262144 / 1e6 : NAN;
+	return NAN;
+}
+
+struct baseline {
+	int kind;
+	double median;
+	size_t forks;
+};
+
+/* The baseline of the comm whose forks are idx[0..n) (@tmp: n doubles). */
+static void comm_baseline(const struct ctx *c, const size_t *idx, size_t n, double *tmp,
+			  struct baseline *b)
+{
+	b->kind = PT_BASELINE_NONE;
+	b->median = NAN;
+	b->forks = 0;
+	for (int kind = PT_BASELINE_RSS; kind <= PT_BASELINE_PTES; kind++) {
+		size_t m = 0;
+
+		for (size_t i = 0; i < n; i++) {
+			double v = gib_cost(&c->forks[idx[i]], kind);
+
+			if (!isnan(v))
+				tmp[m++] = v;
+		}
+		if (m >= PT_BASELINE_MIN) {
+			b->kind = kind;
+			b->median = median_d(tmp, m);
+			b->forks = m;
+			return;
+		}
+	}
+}
+
+/* The forks of one process over PT_REGRESSION_RATIO times the comm's baseline. */
+static void regressions(struct pt_doctor_proc *p, const struct ctx *c, const size_t *idx, size_t n,
+			const struct baseline *b)
+{
+	double worst[PT_DOCTOR_SLOWEST];
+
+	p->baseline_kind = b->kind;
+	p->baseline_ms_per_gib = b->median;
+	p->baseline_forks = b->forks;
+	p->worst_ms_per_gib = NAN;
+	if (b->kind == PT_BASELINE_NONE)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		double v = gib_cost(&c->forks[idx[i]], b->kind);
+		size_t j;
+
+		if (isnan(v))
+			continue;
+		if (isnan(p->worst_ms_per_gib) || v > p->worst_ms_per_gib)
+			p->worst_ms_per_gib = v;
+		if (v <= PT_REGRESSION_RATIO * b->median)
+			continue;
+		p->regressions++;
+		j = p->nr_regression_ids < PT_DOCTOR_SLOWEST ? p->nr_regression_ids++
+							     : PT_DOCTOR_SLOWEST;
+		if (j == PT_DOCTOR_SLOWEST) {
+			if (v <= worst[PT_DOCTOR_SLOWEST - 1])
+				continue;
+			j = PT_DOCTOR_SLOWEST - 1;
+		}
+		for (; j > 0 && worst[j - 1] < v; j--) {
+			worst[j] = worst[j - 1];
+			p->regression_ids[j] = p->regression_ids[j - 1];
+		}
+		worst[j] = v;
+		p->regression_ids[j] = c->ids ? c->ids[idx[i]] : (int64_t)idx[i] + 1;
+	}
+}
+
 static int scratch_new(struct scratch *s, size_t n)
 {
 	memset(s, 0, sizeof(*s));
@@ -300,11 +385,19 @@ static int examine(const struct ctx *c, const size_t *idx, size_t n, struct scra
 		   struct pt_doctor_report *out)
 {
 	struct pt_doctor_proc p;
-	size_t cap = 0;
+	struct baseline b = {PT_BASELINE_NONE, NAN, 0};
+	size_t cap = 0, comm_end = 0;
 
 	for (size_t i = 0, j; i < n; i = j) {
 		const struct pt_fork *f = &c->forks[idx[i]];
 
+		if (i >= comm_end) { /* a new comm: its baseline over all its processes */
+			for (comm_end = i + 1; comm_end < n; comm_end++)
+				if (strncmp(c->forks[idx[comm_end]].parent_comm, f->parent_comm,
+					    sizeof(f->parent_comm)))
+					break;
+			comm_baseline(c, idx + i, comm_end - i, s->d[S_TOTAL], &b);
+		}
 		for (j = i + 1; j < n; j++) {
 			const struct pt_fork *g = &c->forks[idx[j]];
 
@@ -318,6 +411,7 @@ static int examine(const struct ctx *c, const size_t *idx, size_t n, struct scra
 		if (!p.complete || p.max_ns < out->slow_ns)
 			continue;
 		slowest_ids(&p, c, idx + i, j - i);
+		regressions(&p, c, idx + i, j - i, &b);
 		judge(&p);
 		if (out->nr_procs == cap) {
 			size_t ncap = cap ? 2 * cap : 16;

@@ -49,6 +49,22 @@ enum pt_component {
 /* "page_table_copy", ... */
 const char *pt_component_name(enum pt_component c);
 
+/*
+ * The baseline of a comm: the median cost per GiB of its complete forks among
+ * those given (the API: the last day), from the parent's RSS (live forks of at
+ * least 64 MiB) or else from the PTEs copied (at least 1024: 4 MiB), once at
+ * least PT_BASELINE_MIN forks carry it. A fork costing more than
+ * PT_REGRESSION_RATIO times that is a regression (rule cost_regression).
+ */
+#define PT_BASELINE_MIN 4
+#define PT_REGRESSION_RATIO 3.0
+
+enum pt_baseline_kind {
+	PT_BASELINE_NONE = -1,
+	PT_BASELINE_RSS,  /* ms per GiB of the parent's RSS */
+	PT_BASELINE_PTES, /* ms of copy_page_range per GiB of PTEs copied (4 KiB pages) */
+};
+
 #define PT_DOCTOR_EVIDENCE 320
 #define PT_DOCTOR_MAX_RULES 16
 #define PT_DOCTOR_SLOWEST 3
@@ -70,8 +86,15 @@ struct pt_doctor_proc {
 	bool huge_seen;	     /* a VMA copy with huge PMDs in the detail */
 	int64_t lock_breaks; /* sum, -1 when not carried */
 	size_t forks_with_breaks;
-	size_t exec_known, exec_yes; /* children whose exec was seen / that exec'd */
-	size_t no_mm_forks;	     /* forks that copied no VMA (vfork/threads) */
+	size_t exec_known, exec_yes;		   /* children whose exec was seen / that exec'd */
+	size_t no_mm_forks;			   /* forks that copied no VMA (vfork/threads) */
+	int baseline_kind;			   /* enum pt_baseline_kind */
+	double baseline_ms_per_gib;		   /* the comm's median */
+	size_t baseline_forks;			   /* forks of the comm behind it */
+	size_t regressions;			   /* forks of this process over the ratio */
+	double worst_ms_per_gib;		   /* of this process's forks, NAN when none */
+	int64_t regression_ids[PT_DOCTOR_SLOWEST]; /* the worst regressions, worst first */
+	size_t nr_regression_ids;
 	enum pt_verdict verdict[PT_DOCTOR_MAX_RULES]; /* per rule, in table order */
 	char evidence[PT_DOCTOR_MAX_RULES]
 		     [PT_DOCTOR_EVIDENCE]; /* the figures, or what was missing */

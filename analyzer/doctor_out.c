@@ -51,6 +51,24 @@ static json_t *figures_json(const struct pt_doctor_proc *p)
 	return o;
 }
 
+static json_t *baseline_json(const struct pt_doctor_proc *p)
+{
+	static const char *const kinds[] = {"rss", "ptes"};
+	json_t *ids = json_array();
+
+	if (p->baseline_kind == PT_BASELINE_NONE) {
+		json_decref(ids);
+		return json_null();
+	}
+	for (size_t i = 0; i < p->nr_regression_ids; i++)
+		json_array_append_new(ids, json_integer((json_int_t)p->regression_ids[i]));
+	return json_pack("{s:s,s:f,s:I,s:o,s:I,s:o}", "per_gib_of", kinds[p->baseline_kind],
+			 "ms_per_gib", p->baseline_ms_per_gib, "forks",
+			 (json_int_t)p->baseline_forks, "worst_ms_per_gib",
+			 real_or_null(p->worst_ms_per_gib), "regressions",
+			 (json_int_t)p->regressions, "regression_forks", ids);
+}
+
 static json_t *proc_json(const struct pt_doctor_proc *p)
 {
 	json_t *shares = json_object(), *ids = json_array(), *findings = json_array(), *o;
@@ -76,6 +94,8 @@ static json_t *proc_json(const struct pt_doctor_proc *p)
 		      "time_shares", shares, "dominant",
 		      p->dominant >= 0 ? json_string(pt_component_name(p->dominant)) : json_null(),
 		      "figures", figures_json(p), "findings", findings);
+	if (o)
+		json_object_set_new(o, "baseline", baseline_json(p));
 	return o;
 }
 
@@ -185,6 +205,12 @@ static void text_proc(FILE *out, const struct pt_doctor_report *r, const struct 
 	fprintf(out, "\n");
 	text_shares(out, p);
 	text_figures(out, p);
+	if (p->nr_regression_ids) {
+		fprintf(out, "  regressions (%s):", r->ids_are_store_ids ? "fork ids" : "forks");
+		for (size_t i = 0; i < p->nr_regression_ids; i++)
+			fprintf(out, " %" PRId64, p->regression_ids[i]);
+		fprintf(out, "\n");
+	}
 	for (size_t i = 0; i < pt_doctor_nr_rules; i++) {
 		static const char *const tag[] = {"FIRES", "quiet", "cannot judge"};
 

@@ -242,6 +242,43 @@ static enum pt_verdict judge_hypervisor(const struct pt_doctor_rule *r,
 	return PT_VERDICT_FIRES;
 }
 
+static enum pt_verdict judge_regression(const struct pt_doctor_rule *r,
+					const struct pt_doctor_proc *p, char *ev, size_t evlen)
+{
+	const char *what = p->baseline_kind == PT_BASELINE_RSS ? "of RSS" : "of PTEs copied";
+
+	if (p->baseline_kind == PT_BASELINE_NONE) {
+		snprintf(
+		    ev, evlen,
+		    "no baseline: fewer than %d forks of %s carry a cost per GiB (live forks of "
+		    "64 MiB of RSS or more, or traces with 1024 PTEs or more)",
+		    PT_BASELINE_MIN, p->comm[0] ? p->comm : "this process");
+		return PT_VERDICT_UNKNOWN;
+	}
+	if (isnan(p->worst_ms_per_gib)) {
+		snprintf(ev, evlen,
+			 "none of its forks carries the cost per GiB %s that the baseline of %s "
+			 "(%.1f ms, %zu forks) is made of",
+			 what, p->comm, p->baseline_ms_per_gib, p->baseline_forks);
+		return PT_VERDICT_UNKNOWN;
+	}
+	if (!p->regressions) {
+		snprintf(
+		    ev, evlen,
+		    "its forks cost at most %.1f ms per GiB %s, within %.0fx the baseline of %s "
+		    "(%.1f, median of %zu forks)",
+		    p->worst_ms_per_gib, what, r->threshold, p->comm, p->baseline_ms_per_gib,
+		    p->baseline_forks);
+		return PT_VERDICT_QUIET;
+	}
+	snprintf(ev, evlen,
+		 "%zu of its forks cost over %.0fx the baseline of %s (%.1f ms per GiB %s, median "
+		 "of %zu forks): up to %.1f",
+		 p->regressions, r->threshold, p->comm, p->baseline_ms_per_gib, what,
+		 p->baseline_forks, p->worst_ms_per_gib);
+	return PT_VERDICT_FIRES;
+}
+
 const struct pt_doctor_rule pt_doctor_rules[] = {
     {.id = "page_tables_huge_pages",
      .title = "copying page tables dominates the fork (at least 50% of it) in a large process "
@@ -300,6 +337,17 @@ const struct pt_doctor_rule pt_doctor_rules[] = {
      .threshold = 25,
      .size_min = 256 * MIB,
      .judge = judge_hypervisor},
+    {.id = "cost_regression",
+     .title = "forks cost more than 3 times per GiB what the same program's forks usually cost "
+	      "(its baseline: the median over the forks examined, the API's last day)",
+     .advice = "Something changed for these forks: open them (the fork ids) beside typical ones "
+	       "and compare the time scheduled out and lock breaks (contention), huge pages in "
+	       "use, the VMA count, then what changed on the host at that time (kernel, THP "
+	       "setting, memory pressure, co-located load).",
+     .source = "ptescope's baseline (docs/doctor.md); the Prometheus alert "
+	       "PtescopeForkCostRegression (docs/fleet.md) watches the same per comm",
+     .threshold = PT_REGRESSION_RATIO,
+     .judge = judge_regression},
 };
 
 const size_t pt_doctor_nr_rules = sizeof(pt_doctor_rules) / sizeof(pt_doctor_rules[0]);

@@ -97,8 +97,21 @@ check(hog is not None and verdict(hog, "page_tables_huge_pages")["verdict"] == "
       "full.dat: 16 MiB is too small for the huge-pages advice even at %.0f%% copy" %
       (100 * (hog["figures"]["copy_share"] if hog else 0)))
 
+# full.dat's forker: forks beside a CPU hog (pid 414) cost 4x the forker's baseline per GiB of
+# PTEs; without the hog (409) they are the baseline; 417 (THP, 16 PTEs) carries no such figure.
+fl = procs(doctor(os.path.join(vm, "full.dat")))
+r414, r409 = fl.get(("forker", 414)), fl.get(("forker", 409))
+check(r414 is not None and verdict(r414, "cost_regression")["verdict"] == "fires" and
+      sorted(r414["baseline"]["regression_forks"]) == sorted(r414["slowest_forks"]) and
+      r409 is not None and verdict(r409, "cost_regression")["verdict"] == "quiet" and
+      verdict(fl[("forker", 417)], "cost_regression")["verdict"] == "cannot_judge",
+      "full.dat: the forks beside the CPU hog are regressions against forker's baseline (%s)" %
+      (r414 and verdict(r414, "cost_regression")["evidence"]))
+
 # forker-200mb-graph.dat: only copy_page_range traced: its share cannot be judged.
 g = procs(doctor(os.path.join(fixtures, "forker-200mb-graph.dat"))).get(("forker", 96))
+check(g is not None and verdict(g, "cost_regression")["verdict"] == "quiet",
+      "forker-200mb-graph.dat: eight alike forks, no regression")
 check(g is not None and verdict(g, "page_tables_huge_pages")["verdict"] == "cannot_judge" and
       g["dominant"] is None and g["figures"]["ptes"] == 51214,
       "forker-200mb-graph.dat: no phase above copy_page_range: cannot judge (%s)" %
@@ -150,9 +163,18 @@ check(all(verdict(p, "fork_then_exec")["verdict"] == "cannot_judge" for p in lva
       "live syscall mode: fork-then-exec cannot be judged (vfork and posix_spawn children exec "
       "too, and these forks do not say whether memory was copied)")
 others = [(k, f["rule"]) for k, p in lvall.items() for f in p["findings"]
-          if f["verdict"] == "fires" and k[0] != "forker"]
+          if f["verdict"] == "fires" and k[0] != "forker" and f["rule"] != "cost_regression"]
 check(len(lvall) > 20 and not others,
       "live: no advice for the %d other slow processes of the host %s" % (len(lvall) - 3, others))
+# cost_regression there flags outliers of the same program (a clang fork at 735 ms per GiB of
+# RSS where clang's median is 145): each must be over 3x its baseline, and only those
+reg = [(k, p["baseline"]) for k, p in lvall.items()
+       if verdict(p, "cost_regression")["verdict"] == "fires"]
+check(reg and all(b["worst_ms_per_gib"] > 3 * b["ms_per_gib"] and b["regressions"] > 0 and
+                  b["per_gib_of"] == "rss" for _, b in reg) and
+      all(p["baseline"] is None or p["baseline"]["regressions"] == 0 or
+          verdict(p, "cost_regression")["verdict"] == "fires" for p in lvall.values()),
+      "live: %d processes with forks over 3x their program's baseline, each one flagged" % len(reg))
 
 # The same through a database: ids are store ids, the slowest one is the slowest fork.
 os.makedirs(scratch, exist_ok=True)

@@ -137,14 +137,22 @@ int main(void)
 	f[n].complete = false;
 	ids[n] = 1000 + (int64_t)n;
 	n++;
+	/* reg: a 128 MiB program forking in 1.25 ms (10 ms per GiB) from four processes, and one
+	 * of its processes at 5 ms (40 ms per GiB: over 3x) */
+	for (int i = 0; i < 5; i++) {
+		f[n] = mk("reg", 70 + i, i == 4 ? 5 * MS : 5 * MS / 4);
+		set_rss(&f[n], 128 * MIB);
+		ids[n] = 1000 + (int64_t)n;
+		n++;
+	}
 	/* the same comm in another process is another process */
 	f[n] = mk("big", 11, 3 * MS);
 	ids[n] = 1000 + (int64_t)n;
 	n++;
 
 	CHECK_EQ(pt_doctor_run(f, ids, n, NULL, &r), 0);
-	CHECK_EQ(r.processes, 7);
-	CHECK_EQ(r.nr_procs, 6); /* fast is under 1 ms */
+	CHECK_EQ(r.processes, 12);
+	CHECK_EQ(r.nr_procs, 11); /* fast is under 1 ms */
 	CHECK(!proc(&r, "fast"));
 	CHECK(!strcmp(r.procs[0].comm, "big") && r.procs[0].pid == 10); /* slowest first */
 	CHECK_EQ(r.procs[0].nr_slowest, 3);
@@ -177,6 +185,26 @@ int main(void)
 	CHECK_EQ(verdict(&r, "vforker", "fork_then_exec"), PT_VERDICT_QUIET);
 	CHECK_EQ(verdict(&r, "vforker", "page_tables_huge_pages"), PT_VERDICT_UNKNOWN);
 
+	{
+		const struct pt_doctor_proc *reg = NULL, *ok = NULL;
+
+		for (size_t i = 0; i < r.nr_procs; i++)
+			if (!strcmp(r.procs[i].comm, "reg") && r.procs[i].pid == 74)
+				reg = &r.procs[i];
+			else if (!strcmp(r.procs[i].comm, "reg") && r.procs[i].pid == 70)
+				ok = &r.procs[i];
+		CHECK(reg && ok);
+		if (reg && ok) {
+			CHECK_EQ(reg->baseline_kind, PT_BASELINE_RSS);
+			CHECK(fabs(reg->baseline_ms_per_gib - 10) < 1e-6);
+			CHECK_EQ(reg->baseline_forks, 5);
+			CHECK_EQ(reg->verdict[rule("cost_regression")], PT_VERDICT_FIRES);
+			CHECK_EQ(reg->nr_regression_ids, 1);
+			CHECK_EQ(ok->verdict[rule("cost_regression")], PT_VERDICT_QUIET);
+		}
+		/* big has 3 forks with RSS: no baseline */
+		CHECK_EQ(verdict(&r, "big", "cost_regression"), PT_VERDICT_UNKNOWN);
+	}
 	{
 		json_t *j = pt_doctor_json(&r), *p0, *fd;
 
