@@ -85,6 +85,7 @@ int pd_ingest_live_fork(const struct pt_fork *f, void *ctx)
 	pthread_mutex_lock(&in->qlock);
 	in->counts.live_forks++;
 	in->counts.live_detail_dropped += dropped;
+	pd_procmem_counts(in->procmem, &in->counts.parent_mem_reads, &in->counts.parent_mem_skipped);
 	pthread_mutex_unlock(&in->qlock);
 	return 0;
 }
@@ -386,5 +387,6 @@ void pd_ingest_get_counts(struct pd_ingest *in, struct pd_ingest_counts *out)
 	pthread_mutex_lock(&in->qlock);
 	*out = in->counts;
 	out->replays_queued = in->len;
+	out->parent_mem = in->procmem != NULL;
 	pthread_mutex_unlock(&in->qlock);
 }
