@@ -34,7 +34,7 @@ static json_t *mem_json(const struct pt_parent_mem *m)
 		return json_null();
 	o = json_object();
 	for (int k = 0; k < PT_MEM_COUNT; k++) {
-		json_t *v = !pt_mem_has(m, k)		? json_null()
+		json_t *v = !pt_mem_has(m, k)	     ? json_null()
 			    : k == PT_MEM_CHILD_EXEC ? json_boolean(m->v[k] != 0)
 						     : json_integer((json_int_t)m->v[k]);
 

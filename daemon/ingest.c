@@ -62,7 +62,8 @@ int pd_ingest_live_fork(const struct pt_fork *f, void *ctx)
 	int ret;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	pd_procmem_fill(in->procmem, &lean, (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec);
+	pd_procmem_fill(in->procmem, &lean,
+			(uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec);
 	f = &lean;
 	if (slow && (f->nr_vma || f->nr_pass) && d != PT_NO_TIME && d < slow) {
 		lean.vma = NULL;
@@ -85,7 +86,8 @@ int pd_ingest_live_fork(const struct pt_fork *f, void *ctx)
 	pthread_mutex_lock(&in->qlock);
 	in->counts.live_forks++;
 	in->counts.live_detail_dropped += dropped;
-	pd_procmem_counts(in->procmem, &in->counts.parent_mem_reads, &in->counts.parent_mem_skipped);
+	pd_procmem_counts(in->procmem, &in->counts.parent_mem_reads,
+			  &in->counts.parent_mem_skipped);
 	pthread_mutex_unlock(&in->qlock);
 	return 0;
 }

@@ -43,7 +43,7 @@ struct pd_ingest_opts {
 
 struct pd_ingest_counts {
 	uint64_t live_forks, live_detail_dropped;
-	bool parent_mem;				/* the parent's memory is read (procmem.h) */
+	bool parent_mem;			       /* the parent's memory is read (procmem.h) */
 	uint64_t parent_mem_reads, parent_mem_skipped; /* readings, forks over the budget */
 	uint64_t replay_forks;
 	uint64_t replays_done, replays_failed, replays_skipped;

@@ -45,9 +45,9 @@ static const double hold_bounds_s[] = {1e-6, 2.5e-6, 5e-6,   1e-5, 2.5e-5, 5e-5,
  * GiB of RSS (Redis quotes ~0.01 on bare metal, tenths on some hypervisors), seconds per
  * PTE, and shares of the fork's time. */
 static const double ms_gib_bounds[] = {1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2,
-				       0.1,  0.25,   0.5,  1,    2.5,    10};
+				       0.1,  0.25,   0.5,  1,	 2.5,	 10};
 #define NR_MS_GIB_BOUNDS (sizeof(ms_gib_bounds) / sizeof(ms_gib_bounds[0]))
-static const double ns_pte_bounds[] = {2.5e-9, 5e-9,  1e-8,	 2.5e-8, 5e-8, 1e-7,
+static const double ns_pte_bounds[] = {2.5e-9, 5e-9, 1e-8, 2.5e-8, 5e-8, 1e-7,
 				       2.5e-7, 5e-7, 1e-6, 2.5e-6, 1e-5};
 #define NR_NS_PTE_BOUNDS (sizeof(ns_pte_bounds) / sizeof(ns_pte_bounds[0]))
 static const double share_bounds[] = {0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1};
@@ -59,8 +59,8 @@ enum hist_kind {
 	H_PHASE0, /* + enum pt_phase */
 	H_MAX_HOLD = H_PHASE0 + PT_PHASE_COUNT,
 	H_PASS_HOLD,
-	H_OFFCPU, /* copy_offcpu_ns: preempted while copying page tables */
-	H_MS_PER_GIB,	/* cost.h: not seconds, the plain figure */
+	H_OFFCPU,     /* copy_offcpu_ns: preempted while copying page tables */
+	H_MS_PER_GIB, /* cost.h: not seconds, the plain figure */
 	H_NS_PER_PTE,
 	H_COPY_SHARE,
 	H_OFFCPU_SHARE,
@@ -171,7 +171,8 @@ static void observe_cost(struct comm_group *g, const struct pt_fork *f)
 	struct pt_fork_cost c;
 
 	pt_fork_cost(f, &c);
-	hist_add_value(&g->h[H_MS_PER_GIB], ms_gib_bounds, NR_MS_GIB_BOUNDS, c.ms_per_gib_rss / 1e3);
+	hist_add_value(&g->h[H_MS_PER_GIB], ms_gib_bounds, NR_MS_GIB_BOUNDS,
+		       c.ms_per_gib_rss / 1e3);
 	hist_add_value(&g->h[H_NS_PER_PTE], ns_pte_bounds, NR_NS_PTE_BOUNDS, c.ns_per_pte / 1e9);
 	hist_add_value(&g->h[H_COPY_SHARE], share_bounds, NR_SHARE_BOUNDS, c.copy_share);
 	hist_add_value(&g->h[H_OFFCPU_SHARE], share_bounds, NR_SHARE_BOUNDS, c.offcpu_share);

@@ -169,12 +169,12 @@ int store_list_sources(struct store *s, bool complete_only, struct store_source 
 
 /* ---- forks ---- */
 
-#define FORK_COLUMNS                                                                             \
-	"f.id, f.source_id, f.wall_ns, f.ts_ns, f.parent_pid, f.parent_comm, f.child_pid,"        \
-	" f.child_comm, f.kernel_clone_ns, f.copy_process_ns, f.dup_mmap_ns,"                     \
-	" f.copy_page_range_ns, f.vmas, f.pte_passes, f.lock_breaks, f.ptes,"                     \
-	" f.max_lock_hold_ns, f.complete, f.flags, f.copy_resched, f.copy_offcpu_ns,"             \
-	" f.mem_rss_anon_bytes, f.mem_rss_file_bytes, f.mem_rss_shmem_bytes, f.mem_pte_bytes,"    \
+#define FORK_COLUMNS                                                                               \
+	"f.id, f.source_id, f.wall_ns, f.ts_ns, f.parent_pid, f.parent_comm, f.child_pid,"         \
+	" f.child_comm, f.kernel_clone_ns, f.copy_process_ns, f.dup_mmap_ns,"                      \
+	" f.copy_page_range_ns, f.vmas, f.pte_passes, f.lock_breaks, f.ptes,"                      \
+	" f.max_lock_hold_ns, f.complete, f.flags, f.copy_resched, f.copy_offcpu_ns,"              \
+	" f.mem_rss_anon_bytes, f.mem_rss_file_bytes, f.mem_rss_shmem_bytes, f.mem_pte_bytes,"     \
 	" f.mem_map_count, f.mem_anon_huge_bytes, f.mem_child_exec"
 
 static void read_fork_row(sqlite3_stmt *st, struct store_fork_row *row)

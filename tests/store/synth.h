@@ -65,8 +65,9 @@ static inline void synth_fork(struct pt_fork *f, uint64_t seed, uint64_t i, unsi
 		for (k = 0; k < PT_MEM_COUNT; k++)
 			if ((r >> (8 + k)) % 4) {
 				f->mem.have |= 1u << k;
-				f->mem.v[k] = k == PT_MEM_CHILD_EXEC ? (int64_t)(r >> 20) % 2
-								     : (int64_t)(synth_rand(&s) >> 20);
+				f->mem.v[k] = k == PT_MEM_CHILD_EXEC
+						  ? (int64_t)(r >> 20) % 2
+						  : (int64_t)(synth_rand(&s) >> 20);
 			}
 	}
 	f->nr_vma = (size_t)f->vmas;
