@@ -3,7 +3,7 @@
  * The store-backed JSON endpoints of ptescoped under /api/v1/: forks (filtered,
  * id-cursor paging), one fork with its VMAs and passes, stats, histogram, top
  * comms, time series and the doctor (analyzer/doctor.h over the newest
- * DOCTOR_MAX_FORKS forks of a range).
+ * DOCTOR_MAX_FORKS forks of a range, one request at a time).
  *
  * Fed query parameters (checked strictly: an unknown or malformed parameter is
  * a 400 naming it) and read-only store handles (http.c's pool); feeds JSON
@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,8 +32,12 @@
 #define TOP_MAX 100
 #define TS_MAX 10000
 #define DETAIL_MAX 100000
-/* /doctor examines at most this many forks, the newest of the range (about 1 KiB each). */
-#define DOCTOR_MAX_FORKS 200000
+/*
+ * /doctor examines at most this many forks, the newest of the range: about 700 bytes each
+ * while it runs (the rows, their copy, the doctor's scratch), so about 70 MB at most, and
+ * one request at a time (doctor_lock; others wait for it).
+ */
+#define DOCTOR_MAX_FORKS 100000
 
 /* ------------------------------------------------------------- parameters */
 
@@ -563,6 +568,8 @@ static json_t *doctor_json(const struct store_fork_row *rows, size_t nr,
 	return j;
 }
 
+static pthread_mutex_t doctor_lock = PTHREAD_MUTEX_INITIALIZER;
+
 /* GET /api/v1/doctor: ptescope doctor over a wall-clock range (default: the last day). */
 static int get_doctor(struct pd_http *h, struct MHD_Connection *c)
 {
@@ -592,12 +599,16 @@ static int get_doctor(struct pd_http *h, struct MHD_Connection *c)
 	o.max_procs = (size_t)max_procs;
 	if (store_or_503(h, c, &s, &ret))
 		return ret;
+	pthread_mutex_lock(&doctor_lock);
 	rc = store_query_forks(s, &f, &rows, &nr, NULL, err, sizeof(err));
 	pd_http_store_put(h, s, rc < 0);
-	if (rc < 0)
+	if (rc < 0) {
+		pthread_mutex_unlock(&doctor_lock);
 		return reply_store_error(c, rc, err);
+	}
 	body = doctor_json(rows, nr, &o);
 	store_fork_rows_free(rows, nr);
+	pthread_mutex_unlock(&doctor_lock);
 	if (body) {
 		json_object_set_new(body, "range", range_json(&r));
 		json_object_set_new(body, "truncated", json_boolean(nr == DOCTOR_MAX_FORKS));

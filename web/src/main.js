@@ -246,7 +246,7 @@ function renderDoctor(doc) {
 	}
 	const procs = doc.slow_processes ?? [];
 	el.innerHTML = procs.length
-		? procs.map(doctorProc).join('') + (doc.truncated ? '<p class="hint">Only the newest 200000 forks of the range were examined.</p>' : '')
+		? procs.map(doctorProc).join('') + (doc.truncated ? '<p class="hint">Only the newest 100000 forks of the range were examined.</p>' : '')
 		: `<p class="empty" data-testid="doctor-empty">No process has a fork of ${fmtNs(doc.slow_ns)} or more in this range.</p>`;
 }
 
