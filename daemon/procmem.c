@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CACHE_SLOTS 64
@@ -20,7 +21,7 @@
 struct slot {
 	int pid; /* 0: empty */
 	char comm[32];
-	uint64_t read_ns, smaps_ns;
+	uint64_t read_ns, smaps_ns; /* smaps_ns: when smaps_rollup may be read again */
 	struct pt_parent_mem mem;
 };
 
@@ -28,6 +29,7 @@ struct pd_procmem {
 	char root[PATH_MAX];
 	unsigned max_per_s;
 	uint64_t reuse_ns, smaps_every_ns;
+	int64_t smaps_max_rss;
 	double tokens;
 	uint64_t tokens_ns;
 	uint64_t reads, skipped;
@@ -151,7 +153,7 @@ static int child_execd(const char *root, int child_pid, const char *comm)
 }
 
 int pd_procmem_read(const char *proc_root, int pid, const char *comm, int child_pid, bool with_maps,
-		    bool with_smaps, struct pt_parent_mem *out)
+		    int64_t smaps_max_rss_bytes, struct pt_parent_mem *out)
 {
 	char path[PATH_MAX], text[STATUS_MAX];
 	ssize_t n;
@@ -173,7 +175,8 @@ int pd_procmem_read(const char *proc_root, int pid, const char *comm, int child_
 		snprintf(path, sizeof(path), "%s/%d/maps", proc_root, pid);
 		set(out, PT_MEM_MAP_COUNT, count_lines(path));
 	}
-	if (with_smaps) {
+	if (smaps_max_rss_bytes > 0 && pt_mem_has(out, PT_MEM_RSS_ANON) &&
+	    out->v[PT_MEM_RSS_ANON] <= smaps_max_rss_bytes) {
 		snprintf(path, sizeof(path), "%s/%d/smaps_rollup", proc_root, pid);
 		if (read_small(path, text, sizeof(text)) > 0)
 			set(out, PT_MEM_ANON_HUGE, kb_field(text, "AnonHugePages"));
@@ -194,6 +197,7 @@ int pd_procmem_new(const struct pd_procmem_opts *o, struct pd_procmem **out)
 	p->max_per_s = o && o->max_reads_per_s ? o->max_reads_per_s : 50;
 	p->reuse_ns = o && o->reuse_ns ? o->reuse_ns : 1000000000ull;
 	p->smaps_every_ns = o && o->smaps_every_ns ? o->smaps_every_ns : 60000000000ull;
+	p->smaps_max_rss = o && o->smaps_max_rss_bytes ? o->smaps_max_rss_bytes : 2LL << 30;
 	p->tokens = p->max_per_s;
 	*out = p;
 	return 0;
@@ -202,6 +206,14 @@ int pd_procmem_new(const struct pd_procmem_opts *o, struct pd_procmem **out)
 void pd_procmem_free(struct pd_procmem *p)
 {
 	free(p);
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /* Takes one reading from the budget (refilled at max_per_s, at most one second's worth). */
@@ -222,6 +234,7 @@ static bool take_token(struct pd_procmem *p, uint64_t now_ns)
 void pd_procmem_fill(struct pd_procmem *p, struct pt_fork *f, uint64_t now_ns)
 {
 	struct slot *s;
+	uint64_t t0, spent;
 	bool smaps;
 
 	memset(&f->mem, 0, sizeof(f->mem));
@@ -239,21 +252,26 @@ void pd_procmem_fill(struct pd_procmem *p, struct pt_fork *f, uint64_t now_ns)
 		return;
 	}
 	p->reads++;
-	if (s->pid != f->parent_pid || strncmp(s->comm, f->parent_comm, sizeof(s->comm)))
-		s->smaps_ns = 0, s->pid = 0;
-	smaps = !s->pid || now_ns - s->smaps_ns >= p->smaps_every_ns;
-	if (pd_procmem_read(p->root, f->parent_pid, f->parent_comm, f->child_pid, true, smaps,
-			    &f->mem)) {
+	if (s->pid != f->parent_pid || strncmp(s->comm, f->parent_comm, sizeof(s->comm))) {
+		s->smaps_ns = 0;
+		s->pid = 0;
+	}
+	smaps = !s->pid || now_ns >= s->smaps_ns;
+	t0 = mono_ns();
+	if (pd_procmem_read(p->root, f->parent_pid, f->parent_comm, f->child_pid, true,
+			    smaps ? p->smaps_max_rss : 0, &f->mem)) {
 		s->pid = 0;
 		return;
 	}
+	spent = mono_ns() - t0;
 	if (!smaps && pt_mem_has(&s->mem, PT_MEM_ANON_HUGE)) {
 		/* smaps_rollup is dear: the last minute's THP figure stands */
 		f->mem.v[PT_MEM_ANON_HUGE] = s->mem.v[PT_MEM_ANON_HUGE];
 		f->mem.have |= 1u << PT_MEM_ANON_HUGE;
 	}
-	if (smaps)
-		s->smaps_ns = now_ns;
+	if (smaps) /* the next walk: a minute on, or 1000 times what this reading took */
+		s->smaps_ns =
+		    now_ns + (spent * 1000 > p->smaps_every_ns ? spent * 1000 : p->smaps_every_ns);
 	s->pid = f->parent_pid;
 	memcpy(s->comm, f->parent_comm, sizeof(s->comm));
 	s->read_ns = now_ns;

@@ -70,7 +70,7 @@ static void test_fake(void)
 {
 	struct pt_parent_mem m;
 
-	CHECK_EQ(pd_procmem_read(root, 100, "redis-server", 101, true, true, &m), 0);
+	CHECK_EQ(pd_procmem_read(root, 100, "redis-server", 101, true, 1LL << 40, &m), 0);
 	CHECK_EQ(m.v[PT_MEM_RSS_ANON], 1048576LL * 1024);
 	CHECK_EQ(m.v[PT_MEM_RSS_FILE], 4000LL * 1024);
 	CHECK_EQ(m.v[PT_MEM_RSS_SHMEM], 96LL * 1024);
@@ -82,21 +82,26 @@ static void test_fake(void)
 	CHECK_EQ(m.have, (1u << PT_MEM_COUNT) - 1);
 
 	/* a child still running the parent's program; maps and smaps not asked */
-	CHECK_EQ(pd_procmem_read(root, 100, "redis-server", 102, false, false, &m), 0);
+	CHECK_EQ(pd_procmem_read(root, 100, "redis-server", 102, false, 0, &m), 0);
 	CHECK(pt_mem_has(&m, PT_MEM_CHILD_EXEC) && m.v[PT_MEM_CHILD_EXEC] == 0);
 	CHECK(!pt_mem_has(&m, PT_MEM_MAP_COUNT) && !pt_mem_has(&m, PT_MEM_ANON_HUGE));
 	/* a child gone: unknown, not "did not exec" */
-	CHECK_EQ(pd_procmem_read(root, 100, "redis-server", 999, false, false, &m), 0);
+	CHECK_EQ(pd_procmem_read(root, 100, "redis-server", 999, false, 0, &m), 0);
 	CHECK(!pt_mem_has(&m, PT_MEM_CHILD_EXEC));
 
 	/* the pid is someone else now: nothing */
-	CHECK_EQ(pd_procmem_read(root, 100, "postgres", -1, true, true, &m), -ESRCH);
+	CHECK_EQ(pd_procmem_read(root, 100, "postgres", -1, true, 1LL << 40, &m), -ESRCH);
 	CHECK_EQ(m.have, 0);
 	/* gone */
-	CHECK_EQ(pd_procmem_read(root, 4242, "x", -1, true, true, &m), -ENOENT);
+	CHECK_EQ(pd_procmem_read(root, 4242, "x", -1, true, 1LL << 40, &m), -ENOENT);
 	CHECK_EQ(m.have, 0);
+	/* an anonymous RSS over the cap: no smaps_rollup walk, THP unknown */
+	CHECK_EQ(pd_procmem_read(root, 100, "redis-server", -1, true, 1LL << 29, &m), 0);
+	CHECK(!pt_mem_has(&m, PT_MEM_ANON_HUGE) && pt_mem_has(&m, PT_MEM_MAP_COUNT));
+	CHECK_EQ(pd_procmem_read(root, 100, "redis-server", -1, true, 1LL << 31, &m), 0);
+	CHECK(pt_mem_has(&m, PT_MEM_ANON_HUGE));
 	/* fields missing: only what is there */
-	CHECK_EQ(pd_procmem_read(root, 200, "bash", -1, true, true, &m), 0);
+	CHECK_EQ(pd_procmem_read(root, 200, "bash", -1, true, 1LL << 40, &m), 0);
 	CHECK_EQ(m.have, 1u << PT_MEM_MAP_COUNT);
 	CHECK_EQ(m.v[PT_MEM_MAP_COUNT], 0);
 	CHECK_EQ(pt_mem_rss_bytes(&m), -1);
@@ -129,7 +134,7 @@ static void test_self(void)
 			comm[strcspn(comm, "\n")] = 0;
 		fclose(f);
 	}
-	CHECK_EQ(pd_procmem_read("/proc", (int)getpid(), comm, -1, true, true, &m), 0);
+	CHECK_EQ(pd_procmem_read("/proc", (int)getpid(), comm, -1, true, 1LL << 40, &m), 0);
 	CHECK(pt_mem_has(&m, PT_MEM_RSS_ANON) && m.v[PT_MEM_RSS_ANON] > 0);
 	CHECK(pt_mem_has(&m, PT_MEM_PTE));
 	if (pte_kb >= 0)
