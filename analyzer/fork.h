@@ -51,6 +51,45 @@ struct pt_pte_pass {
 	bool resumed;	   /* resumed the same PMD after a lock break */
 };
 
+/*
+ * The parent's memory when its fork was seen: live capture reads it from
+ * /proc/PID of the parent (daemon/procmem.c), best effort; replays never
+ * carry it. A field is known when its bit is set in `have`; a zeroed struct
+ * (have == 0) is "not carried" (parent gone, rate-limited, a replay).
+ */
+enum pt_mem_field {
+	PT_MEM_RSS_ANON,   /* RssAnon, bytes */
+	PT_MEM_RSS_FILE,   /* RssFile, bytes */
+	PT_MEM_RSS_SHMEM,  /* RssShmem, bytes */
+	PT_MEM_PTE,	   /* VmPTE: the parent's page tables, bytes */
+	PT_MEM_MAP_COUNT,  /* VMAs of the parent (lines of /proc/PID/maps) */
+	PT_MEM_ANON_HUGE,  /* AnonHugePages (smaps_rollup): THP in use, bytes */
+	PT_MEM_CHILD_EXEC, /* 1: the child had exec'd (its comm differed) when seen */
+	PT_MEM_COUNT
+};
+
+/* JSON keys in "parent_mem" (and, prefixed "mem_", store columns), by enum pt_mem_field. */
+extern const char *const pt_mem_names[PT_MEM_COUNT];
+
+struct pt_parent_mem {
+	unsigned have; /* bit (1u << enum pt_mem_field) per field known */
+	int64_t v[PT_MEM_COUNT];
+};
+
+static inline bool pt_mem_has(const struct pt_parent_mem *m, enum pt_mem_field k)
+{
+	return m->have & (1u << k);
+}
+
+/* RSS (anon + file + shmem) in bytes, -1 unless all three are known. */
+static inline int64_t pt_mem_rss_bytes(const struct pt_parent_mem *m)
+{
+	if (!pt_mem_has(m, PT_MEM_RSS_ANON) || !pt_mem_has(m, PT_MEM_RSS_FILE) ||
+	    !pt_mem_has(m, PT_MEM_RSS_SHMEM))
+		return -1;
+	return m->v[PT_MEM_RSS_ANON] + m->v[PT_MEM_RSS_FILE] + m->v[PT_MEM_RSS_SHMEM];
+}
+
 struct pt_fork {
 	int parent_pid;	      /* -1 if not known */
 	char parent_comm[32]; /* "" if not known */
@@ -66,6 +105,7 @@ struct pt_fork {
 	 * the CPU then; from sched_switch. PT_NULL / PT_NO_TIME when not carried. */
 	int64_t copy_resched;
 	uint64_t copy_offcpu_ns;
+	struct pt_parent_mem mem; /* the parent's memory, live only (zeroed: none) */
 	bool complete;
 	unsigned flags; /* enum pt_fork_flag */
 	int input;	/* index of the input it came from */

@@ -6,9 +6,11 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cost.h"
 #include "escape.h"
 #include "report.h"
 
@@ -22,6 +24,45 @@ static json_t *ns_or_null(uint64_t v)
 static json_t *count_or_null(int64_t v)
 {
 	return v == PT_NULL ? json_null() : json_integer((json_int_t)v);
+}
+
+/* "parent_mem": null when nothing was read (replays), else every field, null if unknown. */
+static json_t *mem_json(const struct pt_parent_mem *m)
+{
+	json_t *o;
+
+	if (!m->have)
+		return json_null();
+	o = json_object();
+	for (int k = 0; k < PT_MEM_COUNT; k++) {
+		json_t *v = !pt_mem_has(m, k)	     ? json_null()
+			    : k == PT_MEM_CHILD_EXEC ? json_boolean(m->v[k] != 0)
+						     : json_integer((json_int_t)m->v[k]);
+
+		json_object_set_new(o, pt_mem_names[k], v);
+	}
+	return o;
+}
+
+static json_t *real_or_null(double v)
+{
+	return isnan(v) ? json_null() : json_real(v);
+}
+
+/* "cost": the fork's cost model (cost.h), each figure null where unknown. */
+static json_t *cost_json(const struct pt_fork *f)
+{
+	struct pt_fork_cost c;
+	const char *band;
+
+	pt_fork_cost(f, &c);
+	band = pt_band_name(c.band);
+	return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "ms_per_gib_rss",
+			 real_or_null(c.ms_per_gib_rss), "gb_per_s", real_or_null(c.gb_per_s),
+			 "fork_rate_band", band ? json_string(band) : json_null(), "pte_bytes",
+			 c.pte_bytes >= 0 ? json_integer(c.pte_bytes) : json_null(), "ns_per_pte",
+			 real_or_null(c.ns_per_pte), "copy_share", real_or_null(c.copy_share),
+			 "offcpu_share", real_or_null(c.offcpu_share));
 }
 
 json_t *pt_fork_json(const struct pt_fork *f)
@@ -49,6 +90,8 @@ json_t *pt_fork_json(const struct pt_fork *f)
 	}
 	json_object_set_new(o, "copy_resched", count_or_null(f->copy_resched));
 	json_object_set_new(o, "copy_offcpu_ns", ns_or_null(f->copy_offcpu_ns));
+	json_object_set_new(o, "parent_mem", mem_json(&f->mem));
+	json_object_set_new(o, "cost", cost_json(f));
 	json_object_set_new(o, "complete", json_boolean(f->complete));
 	json_object_set_new(o, "flags", flags);
 	return o;

@@ -21,6 +21,8 @@
 /* `ptescope replay` and `ptescope report`: argv[0] is the subcommand; return the exit status. */
 int cli_replay(int argc, char **argv);
 int cli_report(int argc, char **argv);
+/* `ptescope doctor` (doctor.c). */
+int cli_doctor(int argc, char **argv);
 
 /* The usage text of the whole command (main.c). */
 extern const char cli_usage[];

@@ -21,6 +21,7 @@ const char cli_usage[] =
     "  replay [OPTION]... TRACE...   analyse trace files (trace.dat v6/v7, function_graph\n"
     "                                text, trace-cmd report output) and print a report\n"
     "  report --db FILE [OPTION]...  report on forks stored in a database\n"
+    "  doctor (--db FILE | TRACE...)  why forks are slow, per process, and what to do\n"
     "\n"
     "replay options:\n"
     "  -f, --format text|json   report format (default text)\n"
@@ -37,6 +38,9 @@ const char cli_usage[] =
     "  -f, --format text|json   report format (default text)\n"
     "      --comm NAME          only forks by processes named NAME\n"
     "      --since T, --until T only forks in this time range\n"
+    "\n"
+    "doctor options: --db FILE, --comm, --since, --until (as report), --slow-us N,\n"
+    "  --max-procs N, -f text|json, -o FILE; see 'ptescope doctor --help'\n"
     "\n"
     "  -h, --help               show this help\n"
     "  -V, --version            show the version\n"
@@ -65,6 +69,8 @@ int main(int argc, char **argv)
 		return cli_replay(argc - 1, argv + 1);
 	if (!strcmp(cmd, "report"))
 		return cli_report(argc - 1, argv + 1);
+	if (!strcmp(cmd, "doctor"))
+		return cli_doctor(argc - 1, argv + 1);
 	fprintf(stderr, "ptescope: unknown command '%s' (try 'ptescope --help')\n", cmd);
 	return EXIT_USAGE;
 }

@@ -52,6 +52,7 @@ int pd_config_init(struct pd_config *c)
 	*c = (struct pd_config){.capture = PD_CAPTURE_AUTO,
 				.detail = PD_DETAIL_FORK,
 				.preemptions = true,
+				.parent_mem = true,
 				.poll_ms = 100,
 				.log_level = PD_LOG_INFO,
 				.max_upload_mb = 256,
@@ -190,6 +191,9 @@ static const struct pd_config_key keys[] = {
 	FLAG("preemptions", preemptions,
 	     "record the forking task's preemptions while copying page tables (sched_switch; "
 	     "--preemptions=no saves its cost on switch-heavy hosts; default yes)"),
+	FLAG("parent-mem", parent_mem,
+	     "read each live fork's parent memory from /proc (RSS, page tables, VMAs, THP; at "
+	     "most 50 readings/s; default yes; read at start)"),
 	STR("instance", PD_CFG_INSTANCE, instance, "NAME",
 	    "tracefs instance name (default " DEFAULT_INSTANCE ")"),
 	STR("state-file", PD_CFG_ABSPATH, state_file, "FILE",

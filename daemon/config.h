@@ -38,6 +38,7 @@ struct pd_config {
 	bool exit_after_replay;	 /* --exit-after-replay: with --capture off, exit when done */
 	bool force;		 /* --force: take over a top-level tracefs others set up */
 	bool preemptions;	 /* graph: sched_switch preemptions (copy_resched), default on */
+	bool parent_mem;	 /* live forks: the parent's memory from /proc, default on */
 	char *instance;		 /* --instance NAME, default "ptescoped" */
 	char *state_file;	 /* --state-file, default /var/lib/ptescope/tracefs-state */
 	char *tracefs;		 /* --tracefs DIR, NULL: found by libtracefs */

@@ -2,7 +2,8 @@
 /*
  * The store-backed JSON endpoints of ptescoped under /api/v1/: forks (filtered,
  * id-cursor paging), one fork with its VMAs and passes, stats, histogram, top
- * comms and time series.
+ * comms, time series and the doctor (analyzer/doctor.h over the newest
+ * DOCTOR_MAX_FORKS forks of a range, one request at a time).
  *
  * Fed query parameters (checked strictly: an unknown or malformed parameter is
  * a 400 naming it) and read-only store handles (http.c's pool); feeds JSON
@@ -14,12 +15,14 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <microhttpd.h>
 
+#include "doctor.h"
 #include "escape.h"
 #include "http_internal.h"
 #include "report.h"
@@ -30,6 +33,12 @@
 #define TOP_MAX 100
 #define TS_MAX 10000
 #define DETAIL_MAX 100000
+/*
+ * /doctor examines at most this many forks, the newest of the range: about 700 bytes each
+ * while it runs (the rows, their copy, the doctor's scratch), so about 70 MB at most, and
+ * one request at a time (doctor_lock; others wait for it).
+ */
+#define DOCTOR_MAX_FORKS 100000
 
 /* ------------------------------------------------------------- parameters */
 
@@ -574,6 +583,80 @@ static int get_timeseries(struct pd_http *h, struct MHD_Connection *c)
 					    "points", arr));
 }
 
+/* ----------------------------------------------------------------- doctor */
+
+/* The doctor over forks of @rows (store ids name them). Returns a new reference or NULL. */
+static json_t *doctor_json(const struct store_fork_row *rows, size_t nr,
+			   const struct pt_doctor_opts *o)
+{
+	struct pt_fork *forks = calloc(nr ? nr : 1, sizeof(*forks));
+	int64_t *ids = calloc(nr ? nr : 1, sizeof(*ids));
+	struct pt_doctor_report rep;
+	json_t *j = NULL;
+
+	if (forks && ids) {
+		for (size_t i = 0; i < nr; i++) {
+			forks[i] = rows[i].fork; /* shallow: the rows keep the memory */
+			ids[i] = rows[i].id;
+		}
+		if (!pt_doctor_run(forks, ids, nr, o, &rep)) {
+			j = pt_doctor_json(&rep);
+			pt_doctor_release(&rep);
+		}
+	}
+	free(forks);
+	free(ids);
+	return j;
+}
+
+static pthread_mutex_t doctor_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* GET /api/v1/doctor: ptescope doctor over a wall-clock range (default: the last day). */
+static int get_doctor(struct pd_http *h, struct MHD_Connection *c)
+{
+	static const char *const allowed[] = {"comm",	 "since",     "until",
+					      "slow_us", "max_procs", NULL};
+	struct store_fork_filter f = {.pid = -1, .limit = DOCTOR_MAX_FORKS};
+	struct pt_doctor_opts o = {0};
+	struct store_fork_row *rows = NULL;
+	long long slow_us = 1000, max_procs = 20;
+	struct store_range r;
+	struct store *s = NULL;
+	char err[256] = "";
+	json_t *body;
+	size_t nr = 0;
+	int ret, rc;
+
+	if (params_known(c, allowed, &ret) || param_range(c, &r, &ret) ||
+	    param_int(c, "slow_us", 1, 3600000000LL, &slow_us, &ret) ||
+	    param_int(c, "max_procs", 1, 1000, &max_procs, &ret))
+		return ret;
+	if (!param(c, "since"))
+		r.since_wall_ns = store_now_ns() - 86400000000000LL;
+	f.comm = r.comm;
+	f.since_wall_ns = r.since_wall_ns;
+	f.until_wall_ns = r.until_wall_ns;
+	o.slow_ns = (uint64_t)slow_us * 1000;
+	o.max_procs = (size_t)max_procs;
+	if (store_or_503(h, c, &s, &ret))
+		return ret;
+	pthread_mutex_lock(&doctor_lock);
+	rc = store_query_forks(s, &f, &rows, &nr, NULL, err, sizeof(err));
+	pd_http_store_put(h, s, rc < 0);
+	if (rc < 0) {
+		pthread_mutex_unlock(&doctor_lock);
+		return reply_store_error(c, rc, err);
+	}
+	body = doctor_json(rows, nr, &o);
+	store_fork_rows_free(rows, nr);
+	pthread_mutex_unlock(&doctor_lock);
+	if (body) {
+		json_object_set_new(body, "range", range_json(&r));
+		json_object_set_new(body, "truncated", json_boolean(nr == DOCTOR_MAX_FORKS));
+	}
+	return pd_http_reply_json(c, MHD_HTTP_OK, body);
+}
+
 /* ---------------------------------------------------------------- routing */
 
 int pd_http_api(struct pd_http *h, struct MHD_Connection *c, const char *url, const char *method)
@@ -584,7 +667,7 @@ int pd_http_api(struct pd_http *h, struct MHD_Connection *c, const char *url, co
 	} routes[] = {
 	    {"/api/v1/forks", get_forks},	    {"/api/v1/stats", get_stats},
 	    {"/api/v1/histogram", get_histogram},   {"/api/v1/top", get_top},
-	    {"/api/v1/timeseries", get_timeseries},
+	    {"/api/v1/timeseries", get_timeseries}, {"/api/v1/doctor", get_doctor},
 	};
 	bool get = !strcmp(method, MHD_HTTP_METHOD_GET) || !strcmp(method, MHD_HTTP_METHOD_HEAD);
 	const char *id = NULL;

@@ -13,9 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "procmem.h"
 #include "replay.h"
 #include "spool.h"
 #include "store_sink.h"
@@ -32,6 +34,7 @@ struct pd_ingest {
 	struct store *store;
 	struct store_sink *sink; /* replays into the store, under slock */
 	struct pd_metrics *metrics;
+	struct pd_procmem *procmem; /* the parent's memory of live forks (main thread only) */
 	pthread_mutex_t slock; /* the store writer */
 	int64_t live_source;
 	atomic_uint_fast64_t slow_fork_ns;
@@ -53,18 +56,21 @@ int pd_ingest_live_fork(const struct pt_fork *f, void *ctx)
 {
 	struct pd_ingest *in = ctx;
 	uint64_t slow = atomic_load(&in->slow_fork_ns), d = pt_fork_total_ns(f);
-	struct pt_fork lean;
+	struct pt_fork lean = *f;
+	struct timespec now;
 	char err[512];
 	bool dropped = false;
 	int ret;
 
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pd_procmem_fill(in->procmem, &lean,
+			(uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec);
+	f = &lean;
 	if (slow && (f->nr_vma || f->nr_pass) && d != PT_NO_TIME && d < slow) {
-		lean = *f;
 		lean.vma = NULL;
 		lean.nr_vma = 0;
 		lean.pass = NULL;
 		lean.nr_pass = 0;
-		f = &lean;
 		dropped = true;
 	}
 	pthread_mutex_lock(&in->slock);
@@ -81,6 +87,8 @@ int pd_ingest_live_fork(const struct pt_fork *f, void *ctx)
 	pthread_mutex_lock(&in->qlock);
 	in->counts.live_forks++;
 	in->counts.live_detail_dropped += dropped;
+	pd_procmem_counts(in->procmem, &in->counts.parent_mem_reads,
+			  &in->counts.parent_mem_skipped);
 	pthread_mutex_unlock(&in->qlock);
 	return 0;
 }
@@ -205,6 +213,11 @@ int pd_ingest_open(const struct pd_ingest_opts *o, struct pd_ingest **out, char 
 	ret = store_open(o->db_path, &so, &in->store, err, errlen);
 	if (ret)
 		goto fail;
+	if (!o->no_parent_mem && pd_procmem_new(NULL, &in->procmem)) {
+		ret = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	sink_opts.lock_ctx = in;
 	ret = store_sink_new(in->store, &sink_opts, &in->sink);
 	if (ret) {
@@ -220,6 +233,7 @@ int pd_ingest_open(const struct pd_ingest_opts *o, struct pd_ingest **out, char 
 	*out = in;
 	return 0;
 fail:
+	pd_procmem_free(in->procmem);
 	store_sink_free(in->sink);
 	store_close(in->store);
 	pthread_mutex_destroy(&in->slock);
@@ -252,6 +266,7 @@ int pd_ingest_close(struct pd_ingest *in, char *err, size_t errlen)
 		free(j->path);
 		free(j->name);
 	}
+	pd_procmem_free(in->procmem);
 	store_sink_free(in->sink);
 	ret = store_close(in->store);
 	if (ret)
@@ -380,5 +395,6 @@ void pd_ingest_get_counts(struct pd_ingest *in, struct pd_ingest_counts *out)
 	pthread_mutex_lock(&in->qlock);
 	*out = in->counts;
 	out->replays_queued = in->len;
+	out->parent_mem = in->procmem != NULL;
 	pthread_mutex_unlock(&in->qlock);
 }

@@ -37,11 +37,14 @@ struct pd_ingest_opts {
 	int retention_days;
 	int64_t max_db_bytes;
 	uint64_t slow_fork_ns; /* 0: keep all detail */
+	bool no_parent_mem;    /* do not read live parents' memory from /proc (procmem.h) */
 	struct pd_metrics *metrics; /* may be NULL */
 };
 
 struct pd_ingest_counts {
 	uint64_t live_forks, live_detail_dropped;
+	bool parent_mem;			       /* the parent's memory is read (procmem.h) */
+	uint64_t parent_mem_reads, parent_mem_skipped; /* readings, forks over the budget */
 	uint64_t replay_forks;
 	uint64_t replays_done, replays_failed, replays_skipped;
 	size_t replays_queued; /* waiting or running */

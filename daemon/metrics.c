@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <inttypes.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 
 #include "api.h"
 #include "http_internal.h"
+#include "cost.h"
 #include "investigate.h"
 #include "stats.h"
 
@@ -39,13 +41,29 @@ static const double hold_bounds_s[] = {1e-6, 2.5e-6, 5e-6,   1e-5, 2.5e-5, 5e-5,
 #define NR_HOLD_BOUNDS (sizeof(hold_bounds_s) / sizeof(hold_bounds_s[0]))
 #define NR_BUCKETS_MAX (NR_DUR_BOUNDS > NR_HOLD_BOUNDS ? NR_DUR_BOUNDS : NR_HOLD_BOUNDS)
 
+/* The cost model (analyzer/cost.h), in base units as Prometheus wants them: seconds per
+ * GiB of RSS (Redis quotes ~0.01 on bare metal, tenths on some hypervisors), seconds per
+ * PTE, and shares of the fork's time. */
+static const double ms_gib_bounds[] = {1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2,
+				       0.1,  0.25,   0.5,  1,	 2.5,	 10};
+#define NR_MS_GIB_BOUNDS (sizeof(ms_gib_bounds) / sizeof(ms_gib_bounds[0]))
+static const double ns_pte_bounds[] = {2.5e-9, 5e-9, 1e-8, 2.5e-8, 5e-8, 1e-7,
+				       2.5e-7, 5e-7, 1e-6, 2.5e-6, 1e-5};
+#define NR_NS_PTE_BOUNDS (sizeof(ns_pte_bounds) / sizeof(ns_pte_bounds[0]))
+static const double share_bounds[] = {0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1};
+#define NR_SHARE_BOUNDS (sizeof(share_bounds) / sizeof(share_bounds[0]))
+
 /* Histogram series per comm group: the fork, its four phases, per-fork max hold, per-pass hold. */
 enum hist_kind {
 	H_FORK,
 	H_PHASE0, /* + enum pt_phase */
 	H_MAX_HOLD = H_PHASE0 + PT_PHASE_COUNT,
 	H_PASS_HOLD,
-	H_OFFCPU, /* copy_offcpu_ns: preempted while copying page tables */
+	H_OFFCPU,     /* copy_offcpu_ns: preempted while copying page tables */
+	H_MS_PER_GIB, /* cost.h: not seconds, the plain figure */
+	H_NS_PER_PTE,
+	H_COPY_SHARE,
+	H_OFFCPU_SHARE,
 	H_COUNT
 };
 
@@ -133,6 +151,33 @@ static void hist_add(struct hist *h, const double *bounds, size_t nr_bounds, uin
 	h->sum_s += s;
 }
 
+/* A histogram of a plain figure (not a duration): @v in the bounds' unit; NAN is skipped. */
+static void hist_add_value(struct hist *h, const double *bounds, size_t nr_bounds, double v)
+{
+	size_t i;
+
+	if (isnan(v))
+		return;
+	for (i = 0; i < nr_bounds && v > bounds[i]; i++)
+		;
+	h->bucket[i]++;
+	h->count++;
+	h->sum_s += v;
+}
+
+/* The cost model's figures of a complete fork. */
+static void observe_cost(struct comm_group *g, const struct pt_fork *f)
+{
+	struct pt_fork_cost c;
+
+	pt_fork_cost(f, &c);
+	hist_add_value(&g->h[H_MS_PER_GIB], ms_gib_bounds, NR_MS_GIB_BOUNDS,
+		       c.ms_per_gib_rss / 1e3);
+	hist_add_value(&g->h[H_NS_PER_PTE], ns_pte_bounds, NR_NS_PTE_BOUNDS, c.ns_per_pte / 1e9);
+	hist_add_value(&g->h[H_COPY_SHARE], share_bounds, NR_SHARE_BOUNDS, c.copy_share);
+	hist_add_value(&g->h[H_OFFCPU_SHARE], share_bounds, NR_SHARE_BOUNDS, c.offcpu_share);
+}
+
 static struct comm_group *group_of(struct pd_metrics *m, const char *comm)
 {
 	size_t i;
@@ -187,6 +232,7 @@ void pd_metrics_observe_fork(struct pd_metrics *m, const struct pt_fork *f)
 		g->ptes += (uint64_t)f->ptes;
 	if (f->pte_passes != PT_NULL && f->pte_passes > 0)
 		g->passes += (uint64_t)f->pte_passes;
+	observe_cost(g, f);
 out:
 	pthread_mutex_unlock(&m->lock);
 }
@@ -435,6 +481,26 @@ static void render_comm_hist(struct pd_metrics *m, struct out *o, const char *na
 	}
 }
 
+/* The cost model (analyzer/cost.h), complete forks that carry each figure. */
+static void render_cost_hists(struct pd_metrics *m, struct out *o)
+{
+	render_comm_hist(m, o, "ptescope_fork_seconds_per_rss_gibibyte",
+			 "Fork time per GiB of the parent's RSS (live forks whose parent's "
+			 "memory was read; Redis quotes about 0.01 s on bare metal).",
+			 H_MS_PER_GIB, ms_gib_bounds, NR_MS_GIB_BOUNDS);
+	render_comm_hist(m, o, "ptescope_fork_copy_seconds_per_pte",
+			 "copy_page_range time per present PTE copied (traces carrying PTEs).",
+			 H_NS_PER_PTE, ns_pte_bounds, NR_NS_PTE_BOUNDS);
+	render_comm_hist(m, o, "ptescope_fork_copy_share",
+			 "Share of the fork (the phase enclosing copy_page_range) spent copying "
+			 "page tables.",
+			 H_COPY_SHARE, share_bounds, NR_SHARE_BOUNDS);
+	render_comm_hist(m, o, "ptescope_fork_offcpu_share",
+			 "Share of the fork the forking task spent preempted while copying page "
+			 "tables.",
+			 H_OFFCPU_SHARE, share_bounds, NR_SHARE_BOUNDS);
+}
+
 static void render_hists(struct pd_metrics *m, struct out *o)
 {
 	char esc[96], labels[160];
@@ -463,6 +529,7 @@ static void render_hists(struct pd_metrics *m, struct out *o)
 	render_comm_hist(m, o, "ptescope_fork_max_lock_hold_seconds",
 			 "Longest PTE lock hold of each fork.", H_MAX_HOLD, hold_bounds_s,
 			 NR_HOLD_BOUNDS);
+	render_cost_hists(m, o);
 }
 
 static void render_locked(struct pd_metrics *m, struct out *o)

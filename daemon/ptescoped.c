@@ -158,11 +158,13 @@ static void core_status(void *ctx, json_t *st)
 	json_object_set_new(st, "capture", cap ? cap : json_null());
 	json_object_set_new(st, "forks_stored",
 			    json_integer((json_int_t)(ic.live_forks + ic.replay_forks)));
-	json_object_set_new(
-		st, "live",
-		json_pack("{s:I, s:I, s:I}", "forks", (json_int_t)ic.live_forks,
-			  "detail_dropped", (json_int_t)ic.live_detail_dropped, "source_id",
-			  (json_int_t)ic.live_source_id));
+	json_object_set_new(st, "live",
+			    json_pack("{s:I, s:I, s:I, s:b, s:I, s:I}", "forks",
+				      (json_int_t)ic.live_forks, "detail_dropped",
+				      (json_int_t)ic.live_detail_dropped, "source_id",
+				      (json_int_t)ic.live_source_id, "parent_mem", ic.parent_mem,
+				      "parent_mem_reads", (json_int_t)ic.parent_mem_reads,
+				      "parent_mem_skipped", (json_int_t)ic.parent_mem_skipped));
 	json_object_set_new(
 		st, "replays",
 		json_pack("{s:I, s:I, s:I, s:I, s:I}", "queued", (json_int_t)ic.replays_queued,
@@ -1016,7 +1018,8 @@ static int open_sinks(struct daemon *d, char ***comms, size_t *nr_comms)
 				    .sync_full = d->cfg.db_sync_full,
 				    .retention_days = d->cfg.retention_days,
 				    .max_db_bytes = d->cfg.max_db_mb * 1024 * 1024,
-				    .slow_fork_ns = d->cfg.slow_fork_us * 1000};
+				    .slow_fork_ns = d->cfg.slow_fork_us * 1000,
+				    .no_parent_mem = !d->cfg.parent_mem};
 	char err[1024];
 	int ret;
 

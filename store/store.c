@@ -305,9 +305,11 @@ static int prepare_writer(struct store *s, char *err, size_t errlen)
 	    "INSERT INTO fork(source_id, wall_ns, ts_ns, parent_pid, parent_comm,"
 	    " child_pid, child_comm, kernel_clone_ns, copy_process_ns, dup_mmap_ns,"
 	    " copy_page_range_ns, vmas, pte_passes, lock_breaks, ptes,"
-	    " max_lock_hold_ns, complete, flags, total_ns, copy_resched, copy_offcpu_ns)"
+	    " max_lock_hold_ns, complete, flags, total_ns, copy_resched, copy_offcpu_ns,"
+	    " mem_rss_anon_bytes, mem_rss_file_bytes, mem_rss_shmem_bytes, mem_pte_bytes,"
+	    " mem_map_count, mem_anon_huge_bytes, mem_child_exec)"
 	    " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,"
-	    "?21)",
+	    "?21,?22,?23,?24,?25,?26,?27,?28)",
 	    &s->ins_fork, err, errlen);
 	if (!r)
 		r = store_prepare(s,

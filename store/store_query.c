@@ -170,11 +170,13 @@ int store_list_sources(struct store *s, bool complete_only, struct store_source 
 
 /* ---- forks ---- */
 
-#define FORK_COLUMNS                                                                             \
-	"f.id, f.source_id, f.wall_ns, f.ts_ns, f.parent_pid, f.parent_comm, f.child_pid,"        \
-	" f.child_comm, f.kernel_clone_ns, f.copy_process_ns, f.dup_mmap_ns,"                     \
-	" f.copy_page_range_ns, f.vmas, f.pte_passes, f.lock_breaks, f.ptes,"                     \
-	" f.max_lock_hold_ns, f.complete, f.flags, f.copy_resched, f.copy_offcpu_ns"
+#define FORK_COLUMNS                                                                               \
+	"f.id, f.source_id, f.wall_ns, f.ts_ns, f.parent_pid, f.parent_comm, f.child_pid,"         \
+	" f.child_comm, f.kernel_clone_ns, f.copy_process_ns, f.dup_mmap_ns,"                      \
+	" f.copy_page_range_ns, f.vmas, f.pte_passes, f.lock_breaks, f.ptes,"                      \
+	" f.max_lock_hold_ns, f.complete, f.flags, f.copy_resched, f.copy_offcpu_ns,"              \
+	" f.mem_rss_anon_bytes, f.mem_rss_file_bytes, f.mem_rss_shmem_bytes, f.mem_pte_bytes,"     \
+	" f.mem_map_count, f.mem_anon_huge_bytes, f.mem_child_exec"
 
 static void read_fork_row(sqlite3_stmt *st, struct store_fork_row *row)
 {
@@ -202,6 +204,11 @@ static void read_fork_row(sqlite3_stmt *st, struct store_fork_row *row)
 	f->max_lock_hold_ns = col_time(st, 16);
 	f->complete = sqlite3_column_int(st, 17);
 	f->flags = (unsigned)sqlite3_column_int64(st, 18);
+	for (int k = 0; k < PT_MEM_COUNT; k++) /* mem_* in enum pt_mem_field order */
+		if (sqlite3_column_type(st, 21 + k) != SQLITE_NULL) {
+			f->mem.v[k] = sqlite3_column_int64(st, 21 + k);
+			f->mem.have |= 1u << k;
+		}
 }
 
 void store_fork_rows_free(struct store_fork_row *rows, size_t nr)

@@ -208,6 +208,9 @@ static int insert_fork_row(struct store *s, int64_t source_id, int64_t wall,
 	bind_time(st, 19, pt_fork_total_ns(f));
 	bind_count(st, 20, f->copy_resched);
 	bind_time(st, 21, f->copy_offcpu_ns);
+	/* columns 22.. are mem_* in enum pt_mem_field order (store.c prepare_writer) */
+	for (int k = 0; k < PT_MEM_COUNT; k++)
+		bind_count(st, 22 + k, pt_mem_has(&f->mem, k) ? f->mem.v[k] : PT_NULL);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)

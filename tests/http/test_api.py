@@ -251,5 +251,56 @@ for path in ("/healthz", "/api/v1/stats", "/metrics", "/api/v1/forks?limit=5",
 c.close()
 check(ok and len(socks) == 1, "keep-alive: five requests (one a 404) on one connection")
 
+# -- the parent's memory and the cost model on the fork object, against the columns
+row = sql(db, "SELECT id, mem_rss_anon_bytes, mem_rss_file_bytes, mem_rss_shmem_bytes, "
+              "mem_pte_bytes, mem_map_count, mem_child_exec, total_ns FROM fork WHERE "
+              "mem_rss_anon_bytes IS NOT NULL AND mem_rss_file_bytes IS NOT NULL AND "
+              "mem_rss_shmem_bytes IS NOT NULL AND total_ns > 0 LIMIT 1")[0]
+st, j = get_json(P, "/api/v1/forks/%d" % row[0])
+m = j.get("parent_mem") or {}
+rss = row[1] + row[2] + row[3]
+check(st == 200 and m.get("rss_anon_bytes") == row[1] and m.get("pte_bytes") == row[4] and
+      m.get("map_count") == row[5] and m.get("child_exec") == (None if row[6] is None
+                                                               else bool(row[6])),
+      "fork %d: parent_mem is the mem_* columns" % row[0])
+check(rss > 0 and abs(j["cost"]["ms_per_gib_rss"] - row[7] / 1e6 / (rss / 2**30)) < 1e-6 *
+      j["cost"]["ms_per_gib_rss"], "fork %d: cost.ms_per_gib_rss = total / RSS" % row[0])
+st, j = get_json(P, "/api/v1/forks/%d" % sql(db, "SELECT min(id) FROM fork")[0][0])
+check(st == 200 and j["parent_mem"] is None and j["cost"]["gb_per_s"] is None,
+      "a replayed fork: parent_mem null, no per-GB cost")
+
+# -- /api/v1/doctor over the last day (the replay and a day of synthetic forks)
+st, j = get_json(P, "/api/v1/doctor")
+procs = {(p["comm"], p["pid"]): p for p in j.get("slow_processes", [])}
+fk = procs.get(("forker", 96))
+check(st == 200 and j["fork_ids"] == "store" and j["truncated"] is False and fk is not None,
+      "/doctor: 200, store ids, the replayed forker examined")
+if fk:
+    best = sql(db, "SELECT id FROM fork WHERE parent_pid = 96 AND parent_comm = 'forker' AND "
+                   "complete ORDER BY total_ns DESC LIMIT 1")[0][0]
+    hp = next(f for f in fk["findings"] if f["rule"] == "page_tables_huge_pages")
+    check(fk["slowest_forks"][0] == best and hp["verdict"] == "cannot_judge" and
+          hp["advice"] is None, "/doctor: forker's slowest fork id %d; huge pages: cannot judge "
+          "(only copy_page_range traced)" % best)
+bad = []
+for p in j.get("slow_processes", []):
+    f = {x["rule"]: x for x in p["findings"]}
+    g = p["figures"]
+    if f["hypervisor_cost"]["verdict"] == "fires" and not (
+            g["gb_per_s"] < 25 and g["rss_bytes"] >= 256 << 20):
+        bad.append(p["comm"])
+    if any((x["verdict"] == "fires") != (x["advice"] is not None) for x in p["findings"]):
+        bad.append(p["comm"])
+check(j.get("slow_processes") and not bad, "/doctor: every verdict agrees with its figures %s" %
+      bad)
+st, j = get_json(P, "/api/v1/doctor?comm=forker&max_procs=1")
+check(st == 200 and [p["comm"] for p in j["slow_processes"]] == ["forker"] and
+      j["range"]["comm"] == "forker", "/doctor?comm=forker&max_procs=1")
+st, j = get_json(P, "/api/v1/doctor?slow_us=3600000000")
+check(st == 200 and j["slow_processes"] == [] and j["forks"] > 0, "/doctor: none that slow")
+for q in ("slow_us=0", "max_procs=x", "since=123", "bogus=1"):
+    st, j = get_json(P, "/api/v1/doctor?" + q)
+    check(st == 400 and "error" in j, "/doctor?%s: 400" % q)
+
 srv.stop()
 finish()

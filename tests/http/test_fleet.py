@@ -117,8 +117,11 @@ check(res and float(res[0]["value"][1]) == total + inc,
 with urllib.request.urlopen("http://127.0.0.1:%d/api/v1/rules" % pport, timeout=5) as r:
     groups = json.load(r)["data"]["groups"]
 n = sum(len(g["rules"]) for g in groups)
-check(n == 8 and all(r["health"] == "ok" for g in groups for r in g["rules"]),
-      "Prometheus loaded the 8 rules of docs/fleet.md and evaluates them without error")
+want = len(re.findall(r"^\s+- (?:record|alert): ", blocks["ptescope-rules.yml"], re.M))
+check(n == want == 11 and all(r["health"] == "ok" for g in groups for r in g["rules"]),
+      "Prometheus loaded the %d rules of docs/fleet.md and evaluates them without error (%s)" %
+      (want, [(r["name"], r["health"], r.get("lastError")) for g in groups for r in g["rules"]
+              if r["health"] != "ok"]))
 pp.terminate()
 try:
     pp.wait(20)

@@ -69,6 +69,28 @@ npass = sql(db, "SELECT count(*) FROM pte_pass p JOIN fork f ON f.id = p.fork_id
                 "f.complete AND f.parent_comm='forker' AND p.hold_ns IS NOT NULL")[0][0]
 check(val('ptescope_pte_lock_hold_seconds_count{comm="forker"}') == npass,
       "PTE lock hold histogram counts every timed pass of forker: %d" % npass)
+# The cost model's histograms against the database (analyzer/cost.h definitions).
+n = sql(db, "SELECT count(*) FROM fork WHERE complete AND parent_comm='forker' AND ptes > 0 "
+            "AND copy_page_range_ns IS NOT NULL")[0][0]
+check(n > 0 and val('ptescope_fork_copy_seconds_per_pte_count{comm="forker"}') == n,
+      "ns per PTE histogram counts forker's forks with PTEs: %d" % n)
+n = sql(db, "SELECT count(*) FROM fork WHERE complete AND parent_comm='forker' AND ptes > 0 "
+            "AND copy_page_range_ns IS NOT NULL AND copy_page_range_ns * 1.0 / ptes <= 2500")[0][0]
+check(val('ptescope_fork_copy_seconds_per_pte_bucket{comm="forker",le="2.5e-06"}') == n,
+      "ns per PTE <= 2500 bucket for forker: %d" % n)
+n = sql(db, "SELECT count(*) FROM fork WHERE complete AND parent_comm='postgres' AND "
+            "mem_rss_anon_bytes + mem_rss_file_bytes + mem_rss_shmem_bytes > 0 AND "
+            "total_ns > 0")[0][0]
+check(n > 0 and val('ptescope_fork_seconds_per_rss_gibibyte_count{comm="postgres"}') == n,
+      "ms per GiB of RSS histogram counts postgres forks with the parent's memory: %d" % n)
+n = sql(db, "SELECT count(*) FROM fork WHERE complete AND parent_comm='postgres' AND "
+            "copy_page_range_ns IS NOT NULL AND coalesce(kernel_clone_ns, copy_process_ns, "
+            "dup_mmap_ns) >= copy_page_range_ns AND coalesce(kernel_clone_ns, copy_process_ns, "
+            "dup_mmap_ns) > 0")[0][0]
+check(n > 0 and val('ptescope_fork_copy_share_count{comm="postgres"}') == n,
+      "copy share histogram counts postgres forks with an enclosing phase: %d" % n)
+check(val('ptescope_fork_copy_share_bucket{comm="postgres",le="1"}') == n,
+      "no copy share above 1")
 check(val("ptescope_capture_healthy") == 1 and val('ptescope_capture_mode{mode="off"}') == 1,
       "capture mode and health gauges")
 check(any(k.startswith("ptescope_build_info{version=") for k in samples), "build info")

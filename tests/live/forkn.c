@@ -2,7 +2,9 @@
 /*
  * forkn: makes exactly N forks (each child exits at once) and prints its own
  * pid and each child's pid, one per line ("parent P", "child C"), for the
- * live capture tests to compare with what ptescoped stored.
+ * live capture tests to compare with what ptescoped stored. With a second
+ * argument S, it stays alive S more seconds, so that the daemon can read its
+ * memory from /proc when it sees the forks.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,8 +17,8 @@ int main(int argc, char **argv)
 	char *end;
 	long n;
 
-	if (argc != 2) {
-		fputs("usage: forkn N\n", stderr);
+	if (argc != 2 && argc != 3) {
+		fputs("usage: forkn N [SECONDS]\n", stderr);
 		return 2;
 	}
 	errno = 0;
@@ -42,5 +44,9 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	return fflush(stdout) ? 1 : 0;
+	if (fflush(stdout))
+		return 1;
+	if (argc == 3)
+		sleep((unsigned)strtoul(argv[2], NULL, 10) % 60);
+	return 0;
 }

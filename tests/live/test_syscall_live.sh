@@ -57,7 +57,8 @@ for s in /proc/$pid/task/*/sched; do
 done
 N=25
 # (LeakSanitizer, in sanitizer builds, would clone a tracer task at exit: a real fork)
-ASAN_OPTIONS=detect_leaks=0 "$forkn" $N > "$work/forks"
+# (alive 1 s after its forks, so that the daemon reads its memory from /proc)
+ASAN_OPTIONS=detect_leaks=0 "$forkn" $N 1 > "$work/forks"
 sleep 0.5
 kill -TERM "$pid"; wait "$pid" || fail "daemon exit status $? after SIGTERM"; pid=
 cat "$work/log1"
@@ -74,6 +75,13 @@ bad=$(sqlite3 "$work/db" "select count(*) from fork where parent_pid = $parent a
 	(kernel_clone_ns is null or kernel_clone_ns <= 0 or complete != 1 or parent_comm != 'forkn'
 	 or copy_page_range_ns is not null)")
 [ "$bad" -eq 0 ] || fail "$bad forks lack kernel_clone_ns/comm or are not complete"
+# the parent's memory, read from /proc when the forks were seen (daemon/procmem.c)
+mem=$(sqlite3 "$work/db" "select count(*) from fork where parent_pid = $parent and
+	mem_rss_anon_bytes > 0 and mem_pte_bytes > 0 and mem_map_count >= 5")
+[ "$mem" -eq $N ] || fail "only $mem of $N forks carry the parent's memory"
+sqlite3 "$work/db" "select 'parent memory: rss anon ' || mem_rss_anon_bytes || ', file ' ||
+	mem_rss_file_bytes || ', page tables ' || mem_pte_bytes || ', VMAs ' || mem_map_count ||
+	', THP ' || ifnull(mem_anon_huge_bytes, 'null') from fork where parent_pid = $parent limit 1"
 src=$(sqlite3 "$work/db" "select kind || ' ' || (lost_events = 0) from source")
 [ "$src" = "live 1" ] || fail "source row: '$src'"
 echo "ok: $N forks seen with their child pids; tracefs restored after SIGTERM"

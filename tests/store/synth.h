@@ -61,6 +61,15 @@ static inline void synth_fork(struct pt_fork *f, uint64_t seed, uint64_t i, unsi
 		f->max_lock_hold_ns = PT_NO_TIME;
 		f->flags |= PT_FORK_LOST_EVENTS;
 	}
+	if (r % 3 == 0) { /* a live fork with its parent's memory, some fields missing */
+		for (k = 0; k < PT_MEM_COUNT; k++)
+			if ((r >> (8 + k)) % 4) {
+				f->mem.have |= 1u << k;
+				f->mem.v[k] = k == PT_MEM_CHILD_EXEC
+						  ? (int64_t)(r >> 20) % 2
+						  : (int64_t)(synth_rand(&s) >> 20);
+			}
+	}
 	f->nr_vma = (size_t)f->vmas;
 	f->vma = calloc(f->nr_vma, sizeof(*f->vma));
 	f->nr_pass = max_pass ? (size_t)(synth_rand(&s) % (max_pass + 1)) : 0;

@@ -194,8 +194,11 @@ static bool same_fork(const struct pt_fork *a, const struct pt_fork *b, bool det
 	    a->copy_page_range_ns != b->copy_page_range_ns || a->vmas != b->vmas ||
 	    a->pte_passes != b->pte_passes || a->lock_breaks != b->lock_breaks ||
 	    a->ptes != b->ptes || a->max_lock_hold_ns != b->max_lock_hold_ns ||
-	    a->complete != b->complete || a->flags != b->flags)
+	    a->complete != b->complete || a->flags != b->flags || a->mem.have != b->mem.have)
 		return false;
+	for (i = 0; i < PT_MEM_COUNT; i++)
+		if (pt_mem_has(&a->mem, i) && a->mem.v[i] != b->mem.v[i])
+			return false;
 	if (!detail)
 		return true;
 	if (a->nr_vma != b->nr_vma || a->nr_pass != b->nr_pass)
@@ -1074,6 +1077,13 @@ static void test_migrate_cost(void)
 					   " ALTER TABLE fork DROP COLUMN copy_resched;"
 					   " ALTER TABLE fork DROP COLUMN copy_offcpu_ns;"
 					   " ALTER TABLE fork DROP COLUMN total_ns;"
+					   " ALTER TABLE fork DROP COLUMN mem_rss_anon_bytes;"
+					   " ALTER TABLE fork DROP COLUMN mem_rss_file_bytes;"
+					   " ALTER TABLE fork DROP COLUMN mem_rss_shmem_bytes;"
+					   " ALTER TABLE fork DROP COLUMN mem_pte_bytes;"
+					   " ALTER TABLE fork DROP COLUMN mem_map_count;"
+					   " ALTER TABLE fork DROP COLUMN mem_anon_huge_bytes;"
+					   " ALTER TABLE fork DROP COLUMN mem_child_exec;"
 					   " PRAGMA user_version = 1",
 					   NULL, NULL, NULL) == SQLITE_OK,
 			      "back to schema 1: %s", sqlite3_errmsg(db));

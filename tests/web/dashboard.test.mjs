@@ -271,6 +271,25 @@ async function run() {
 	check(slowRows.length > 0 && slowRows[0].id === slowest.id && near(slowRows[0].total, totalNs(slowest)),
 		`slowest forks table starts with fork ${slowest.id} (${totalNs(slowest)} ns)`, JSON.stringify(slowRows.slice(0, 3)));
 
+	// --- the doctor panel: the API's slow processes, their slowest forks, what fired and what could not be judged
+	const doc = await api('/api/v1/doctor');
+	const docRows = await page.$$eval('[data-testid="doctor-proc"]', (els) => els.map((e) => ({
+		comm: e.dataset.comm, pid: e.dataset.pid,
+		forks: [...e.querySelectorAll('a.doc-fork')].map((a) => Number(a.dataset.id)),
+		verdicts: Object.fromEntries([...e.querySelectorAll('[data-rule]')].map((x) => [x.dataset.rule, x.dataset.verdict])),
+		advice: e.querySelectorAll('.finding.fires .advice').length,
+	})));
+	check(doc.slow_processes.length > 0 && docRows.length === doc.slow_processes.length &&
+		doc.slow_processes.every((p, i) => docRows[i].comm === p.comm && docRows[i].pid === String(p.pid) &&
+			eq(docRows[i].forks, p.slowest_forks) &&
+			p.findings.every((f) => docRows[i].verdicts[f.rule] === f.verdict) &&
+			docRows[i].advice === p.findings.filter((f) => f.verdict === 'fires').length),
+	`doctor panel shows the ${doc.slow_processes.length} slow processes of /api/v1/doctor with their slowest forks and verdicts`,
+	JSON.stringify(docRows).slice(0, 400));
+	const fk = docRows.find((r) => r.comm === 'forker');
+	check(fk && fk.verdicts.page_tables_huge_pages === 'cannot_judge' && fk.verdicts.hypervisor_cost === 'cannot_judge' && fk.advice === 0,
+		'doctor panel: the replayed forker gets no advice, and says what it could not judge');
+
 	await page.screenshot({ path: join(artifacts, 'dashboard.png'), fullPage: true });
 
 	// --- drill-down: the fork with the most passes (lock breaks if any)
@@ -285,6 +304,14 @@ async function run() {
 		intText(kv.lock_breaks.text) === one.lock_breaks && intText(kv.ptes.text) === one.ptes &&
 		near(kv.max_lock_hold_ns.text, one.max_lock_hold_ns) && near(kv.total.text, totalNs(one)),
 	`drill-down of fork ${pick.id} shows its VMAs, passes, lock breaks, PTEs, hold and total`, JSON.stringify(kv));
+	const ckv = await page.$$eval('[data-testid="cost-kv"] .kv[data-k]', (els) => Object.fromEntries(els.map((e) =>
+		[e.dataset.k, { text: e.querySelector('.v').textContent, n: e.dataset.n }])));
+	check(one.parent_mem === null && (await page.$('[data-testid="mem-none"]')) !== null && !ckv.rss,
+		`drill-down of a replayed fork says its parent's memory was not read`, JSON.stringify(one.parent_mem));
+	check(one.cost.ns_per_pte !== null && Number(ckv.ns_per_pte.n) === one.cost.ns_per_pte &&
+		Math.abs(Number(ckv.ns_per_pte.text) - one.cost.ns_per_pte) <= Math.max(0.01, one.cost.ns_per_pte * 0.006) &&
+		intText(ckv.cost_pte_bytes.n) === one.ptes * 8 && ckv.ms_per_gib_rss.text === '—',
+	`drill-down shows the cost model of fork ${pick.id} (ns per PTE ${one.cost.ns_per_pte}, no RSS figures)`, JSON.stringify(ckv));
 	const wf = await page.$$eval('[data-testid="waterfall"] .wf-row', (rows) => rows.map((r) => ({ phase: r.dataset.phase, vma: r.dataset.vma, ns: r.dataset.ns })));
 	check(wf.filter((r) => r.phase).length === 4 && wf.find((r) => r.phase === 'copy_page_range').ns === String(one.copy_page_range_ns),
 		'waterfall has the four phases with the API times');

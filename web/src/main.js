@@ -219,6 +219,37 @@ function renderTop(top) {
 		'</tbody>';
 }
 
+const VERDICT = { fires: 'advice', quiet: 'does not apply', cannot_judge: 'cannot judge' };
+
+// One process of GET /api/v1/doctor: what dominates, the evidence, and the advice of the rules that fire.
+function doctorProc(p) {
+	const shares = Object.entries(p.time_shares ?? {}).filter(([, v]) => isNum(v))
+		.map(([k, v]) => `${esc(k.replace(/_/g, ' '))} ${sig(v * 100)}%`).join(', ');
+	const fires = p.findings.filter((f) => f.verdict === 'fires');
+	const rest = p.findings.filter((f) => f.verdict !== 'fires');
+	return `<div class="doc-proc" data-testid="doctor-proc" data-comm="${esc(p.comm)}" data-pid="${p.pid ?? ''}">
+		<h3>${esc(fmtComm(p.comm))} <span class="dim">pid ${p.pid ?? '?'}</span>:
+		${fmtInt(p.forks)} forks, p50 ${fmtNs(p.p50_ns)}, max ${fmtNs(p.max_ns)};
+		slowest ${p.slowest_forks.map((id) => `<a href="#/fork/${id}" class="doc-fork" data-id="${id}">${id}</a>`).join(' ')}</h3>
+		<p class="hint">Time: ${shares || 'unknown (no phase above copy_page_range traced)'}${p.dominant ? `; dominant: <b data-k="dominant">${esc(p.dominant.replace(/_/g, ' '))}</b>` : ''}</p>
+		${fires.map((f) => `<div class="finding fires" data-rule="${esc(f.rule)}" data-verdict="fires"><b>${esc(f.rule)}</b>: ${esc(f.evidence)}<p class="advice">${esc(f.advice)}</p></div>`).join('')}
+		${fires.length ? '' : '<p class="hint" data-testid="doctor-no-advice">No advice: no rule fired on this evidence.</p>'}
+		<ul class="findings">${rest.map((f) => `<li data-rule="${esc(f.rule)}" data-verdict="${f.verdict}"><span class="dim">${VERDICT[f.verdict]}</span> ${esc(f.rule)}: ${esc(f.evidence)}</li>`).join('')}</ul>
+	</div>`;
+}
+
+function renderDoctor(doc) {
+	const el = $('doctor');
+	if (doc.error) {
+		el.innerHTML = `<p class="empty">The doctor could not run: ${esc(doc.error)}</p>`;
+		return;
+	}
+	const procs = doc.slow_processes ?? [];
+	el.innerHTML = procs.length
+		? procs.map(doctorProc).join('') + (doc.truncated ? '<p class="hint">Only the newest 100000 forks of the range were examined.</p>' : '')
+		: `<p class="empty" data-testid="doctor-empty">No process has a fork of ${fmtNs(doc.slow_ns)} or more in this range.</p>`;
+}
+
 const FORK_HEAD = '<thead><tr><th>id</th><th>parent</th><th class="num">child</th><th class="num">total</th>' +
 	'<th class="num">copy_page_range</th><th class="num">VMAs</th><th class="num">passes</th>' +
 	'<th class="num">lock breaks</th><th class="num">PTEs</th><th class="num">max hold</th>' +
@@ -298,6 +329,7 @@ async function refresh() {
 			loadTimeseries(),
 			get('api/v1/forks', { ...rangeParams(), ...commParams(), limit: LATEST_PAGE, cursor: state.cursors.at(-1) ?? undefined }),
 		]);
+		const doctor = await get('api/v1/doctor', { ...rangeParams(), ...commParams() }).catch((e) => ({ error: e.message }));
 		const slow = await loadSlowest(stats);
 		const st = await statusP;
 		renderStatus(st instanceof Error ? null : st);
@@ -305,6 +337,7 @@ async function refresh() {
 		renderHistogram(hist);
 		renderTimeseries(ts);
 		renderTop(top);
+		renderDoctor(doctor);
 		renderForks($('slow'), slow.forks, 'No forks with a known duration in this range.');
 		$('slow-hint').textContent = slow.forks.length
 			? `At or above the p99 of the range (${fmtNs(slow.minUs * 1000)}), longest first${slow.more ? '; the newest 1000 of them searched' : ''}.`
@@ -316,7 +349,7 @@ async function refresh() {
 		if (!stats.forks) showEmpty();
 		else banner(null);
 		t.refreshes++;
-		t.last = { stats, hist, top, ts, latest, slow, status: st instanceof Error ? null : st, ms: performance.now() - started };
+		t.last = { stats, hist, top, ts, latest, slow, doctor, status: st instanceof Error ? null : st, ms: performance.now() - started };
 		document.body.dataset.state = stats.forks ? 'ready' : 'empty';
 	} catch (e) {
 		console.warn('ptescope: refresh failed:', e.message);
@@ -361,6 +394,34 @@ function schedule() {
 
 function kv(label, value, attrs = '') {
 	return `<div class="kv" ${attrs}><span class="k">${label}</span><span class="v">${value}</span></div>`;
+}
+
+const pct = (x) => (isNum(x) ? `${sig(x * 100)} %` : DASH);
+
+// The parent's memory (live forks only) and the cost model, both as the API computed them.
+function costBlock(f) {
+	const m = f.parent_mem;
+	const c = f.cost ?? {};
+	const rss = m && isNum(m.rss_anon_bytes) && isNum(m.rss_file_bytes) && isNum(m.rss_shmem_bytes)
+		? m.rss_anon_bytes + m.rss_file_bytes + m.rss_shmem_bytes : null;
+	const mem = m
+		? `${kv('parent RSS', fmtBytes(rss), `data-k="rss" data-n="${rss ?? ''}"`)}
+			${kv('anon / file / shmem', `${fmtBytes(m.rss_anon_bytes)} / ${fmtBytes(m.rss_file_bytes)} / ${fmtBytes(m.rss_shmem_bytes)}`)}
+			${kv('parent page tables', fmtBytes(m.pte_bytes), `data-k="pte_bytes" data-n="${m.pte_bytes ?? ''}"`)}
+			${kv('parent VMAs', fmtInt(m.map_count), `data-k="map_count" data-n="${m.map_count ?? ''}"`)}
+			${kv('THP in use', fmtBytes(m.anon_huge_bytes), `data-k="anon_huge_bytes" data-n="${m.anon_huge_bytes ?? ''}"`)}
+			${kv('child exec\'d', m.child_exec === null ? DASH : m.child_exec ? 'yes' : 'no', 'data-k="child_exec"')}`
+		: '<p class="hint" data-testid="mem-none">The parent\'s memory was not read for this fork: only the live daemon reads it (from /proc, when the fork is seen), never a replay.</p>';
+	return `<h3>Memory and cost</h3>${m ? '' : mem}
+		<div class="kvs" data-testid="cost-kv">
+			${m ? mem : ''}
+			${kv('ms per GiB of RSS', isNum(c.ms_per_gib_rss) ? sig(c.ms_per_gib_rss) : DASH, `data-k="ms_per_gib_rss" data-n="${c.ms_per_gib_rss ?? ''}"`)}
+			${kv('fork rate', isNum(c.gb_per_s) ? `${sig(c.gb_per_s)} GB/s (${esc(c.fork_rate_band)})` : DASH, `data-k="gb_per_s" data-n="${c.gb_per_s ?? ''}"`)}
+			${kv('ns per PTE', isNum(c.ns_per_pte) ? sig(c.ns_per_pte) : DASH, `data-k="ns_per_pte" data-n="${c.ns_per_pte ?? ''}"`)}
+			${kv('PTE bytes copied', fmtBytes(c.pte_bytes), `data-k="cost_pte_bytes" data-n="${c.pte_bytes ?? ''}"`)}
+			${kv('copying page tables', pct(c.copy_share), `data-k="copy_share" data-n="${c.copy_share ?? ''}"`)}
+			${kv('scheduled out', pct(c.offcpu_share), `data-k="offcpu_share" data-n="${c.offcpu_share ?? ''}"`)}
+		</div>`;
 }
 
 function waterfall(f, vmas) {
@@ -431,6 +492,7 @@ async function showDetail(id) {
 			${kv('trace time', fmtTraceTs(f.ts_ns))}
 			${kv('status', f.complete ? 'complete' : `<span class="flag">incomplete</span> ${flags}`)}
 		</div>
+		${costBlock(f)}
 		<h3>Phases</h3>
 		${waterfall(f, vmas)}
 		<h3>PTE passes <span class="dim">(${fmtInt(passes.length)} passes, ${fmtInt(breaks)} after a lock break)</span></h3>

@@ -1,0 +1,285 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The parent's memory from /proc (procmem.h): the parsing of status, maps and
+ * smaps_rollup, a per-pid cache of readings and a budget of readings per
+ * second.
+ */
+#include "procmem.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CACHE_SLOTS 64
+#define STATUS_MAX 8192
+
+struct slot {
+	int pid; /* 0: empty */
+	char comm[32];
+	uint64_t read_ns, smaps_ns; /* smaps_ns: when smaps_rollup may be read again */
+	struct pt_parent_mem mem;
+};
+
+struct pd_procmem {
+	char root[PATH_MAX];
+	unsigned max_per_s;
+	uint64_t reuse_ns, smaps_every_ns;
+	int64_t smaps_max_rss;
+	double tokens;
+	uint64_t tokens_ns;
+	uint64_t reads, skipped;
+	struct slot cache[CACHE_SLOTS];
+};
+
+/* Reads at most @len - 1 bytes of @path into @buf (NUL-terminated). Returns bytes or -errno. */
+static ssize_t read_small(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t got = 0;
+
+	if (fd < 0)
+		return -errno;
+	while (got < len - 1) {
+		ssize_t n = read(fd, buf + got, len - 1 - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int e = -errno;
+
+			close(fd);
+			return e;
+		}
+		if (!n)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	buf[got] = 0;
+	return (ssize_t)got;
+}
+
+/* Counts the lines of @path (maps: one per VMA). -errno on failure. */
+static int64_t count_lines(const char *path)
+{
+	char buf[65536];
+	int64_t lines = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			lines = -errno;
+			break;
+		}
+		if (!n)
+			break;
+		for (ssize_t i = 0; i < n; i++)
+			lines += buf[i] == '\n';
+	}
+	close(fd);
+	return lines;
+}
+
+/* The value of "Key:   N kB" in @text, in bytes; -1 when absent or malformed. */
+static int64_t kb_field(const char *text, const char *key)
+{
+	size_t klen = strlen(key);
+	const char *p = text;
+
+	while (p && *p) {
+		if (!strncmp(p, key, klen) && p[klen] == ':') {
+			char *end;
+			long long v;
+
+			errno = 0;
+			v = strtoll(p + klen + 1, &end, 10);
+			if (errno || end == p + klen + 1 || v < 0 || v > INT64_MAX / 1024)
+				return -1;
+			return (int64_t)v * 1024;
+		}
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	return -1;
+}
+
+/* Whether status @text names the task @comm ("Name:\t<comm>\n"). */
+static bool name_is(const char *text, const char *comm)
+{
+	const char *p = strstr(text, "Name:\t"), *end;
+
+	if (!p)
+		return false;
+	p += 6;
+	end = strchr(p, '\n');
+	if (!end)
+		return false;
+	return (size_t)(end - p) == strlen(comm) && !strncmp(p, comm, (size_t)(end - p));
+}
+
+static void set(struct pt_parent_mem *m, enum pt_mem_field k, int64_t v)
+{
+	if (v < 0)
+		return;
+	m->v[k] = v;
+	m->have |= 1u << k;
+}
+
+/* 1 when the child's comm differs from @comm, 0 when equal, -1 unknown. */
+static int child_execd(const char *root, int child_pid, const char *comm)
+{
+	char path[PATH_MAX], name[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/%d/comm", root, child_pid);
+	n = read_small(path, name, sizeof(name));
+	if (n <= 0 || !comm[0])
+		return -1;
+	if (name[n - 1] == '\n')
+		name[n - 1] = 0;
+	return strcmp(name, comm) != 0;
+}
+
+int pd_procmem_read(const char *proc_root, int pid, const char *comm, int child_pid, bool with_maps,
+		    int64_t smaps_max_rss_bytes, struct pt_parent_mem *out)
+{
+	char path[PATH_MAX], text[STATUS_MAX];
+	ssize_t n;
+
+	memset(out, 0, sizeof(*out));
+	if (pid <= 0)
+		return -ESRCH;
+	snprintf(path, sizeof(path), "%s/%d/status", proc_root, pid);
+	n = read_small(path, text, sizeof(text));
+	if (n < 0)
+		return n == -ENOENT ? -ENOENT : (int)n;
+	if (comm && comm[0] && !name_is(text, comm))
+		return -ESRCH;
+	set(out, PT_MEM_RSS_ANON, kb_field(text, "RssAnon"));
+	set(out, PT_MEM_RSS_FILE, kb_field(text, "RssFile"));
+	set(out, PT_MEM_RSS_SHMEM, kb_field(text, "RssShmem"));
+	set(out, PT_MEM_PTE, kb_field(text, "VmPTE"));
+	if (with_maps) {
+		snprintf(path, sizeof(path), "%s/%d/maps", proc_root, pid);
+		set(out, PT_MEM_MAP_COUNT, count_lines(path));
+	}
+	if (smaps_max_rss_bytes > 0 && pt_mem_has(out, PT_MEM_RSS_ANON) &&
+	    out->v[PT_MEM_RSS_ANON] <= smaps_max_rss_bytes) {
+		snprintf(path, sizeof(path), "%s/%d/smaps_rollup", proc_root, pid);
+		if (read_small(path, text, sizeof(text)) > 0)
+			set(out, PT_MEM_ANON_HUGE, kb_field(text, "AnonHugePages"));
+	}
+	if (child_pid > 0)
+		set(out, PT_MEM_CHILD_EXEC, child_execd(proc_root, child_pid, comm ? comm : ""));
+	return 0;
+}
+
+int pd_procmem_new(const struct pd_procmem_opts *o, struct pd_procmem **out)
+{
+	struct pd_procmem *p = calloc(1, sizeof(*p));
+
+	*out = NULL;
+	if (!p)
+		return -ENOMEM;
+	snprintf(p->root, sizeof(p->root), "%s", o && o->proc_root ? o->proc_root : "/proc");
+	p->max_per_s = o && o->max_reads_per_s ? o->max_reads_per_s : 50;
+	p->reuse_ns = o && o->reuse_ns ? o->reuse_ns : 1000000000ull;
+	p->smaps_every_ns = o && o->smaps_every_ns ? o->smaps_every_ns : 60000000000ull;
+	p->smaps_max_rss = o && o->smaps_max_rss_bytes ? o->smaps_max_rss_bytes : 2LL << 30;
+	p->tokens = p->max_per_s;
+	*out = p;
+	return 0;
+}
+
+void pd_procmem_free(struct pd_procmem *p)
+{
+	free(p);
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Takes one reading from the budget (refilled at max_per_s, at most one second's worth). */
+static bool take_token(struct pd_procmem *p, uint64_t now_ns)
+{
+	if (now_ns > p->tokens_ns) {
+		p->tokens += (double)(now_ns - p->tokens_ns) * p->max_per_s / 1e9;
+		if (p->tokens > p->max_per_s)
+			p->tokens = p->max_per_s;
+	}
+	p->tokens_ns = now_ns;
+	if (p->tokens < 1)
+		return false;
+	p->tokens -= 1;
+	return true;
+}
+
+void pd_procmem_fill(struct pd_procmem *p, struct pt_fork *f, uint64_t now_ns)
+{
+	struct slot *s;
+	uint64_t t0, spent;
+	bool smaps;
+
+	memset(&f->mem, 0, sizeof(f->mem));
+	if (!p || f->parent_pid <= 0)
+		return;
+	s = &p->cache[(unsigned)f->parent_pid % CACHE_SLOTS];
+	if (s->pid == f->parent_pid && !strncmp(s->comm, f->parent_comm, sizeof(s->comm)) &&
+	    now_ns - s->read_ns < p->reuse_ns) {
+		f->mem = s->mem;
+		f->mem.have &= ~(1u << PT_MEM_CHILD_EXEC); /* about another child */
+		return;
+	}
+	if (!take_token(p, now_ns)) {
+		p->skipped++;
+		return;
+	}
+	p->reads++;
+	if (s->pid != f->parent_pid || strncmp(s->comm, f->parent_comm, sizeof(s->comm))) {
+		s->smaps_ns = 0;
+		s->pid = 0;
+	}
+	smaps = !s->pid || now_ns >= s->smaps_ns;
+	t0 = mono_ns();
+	if (pd_procmem_read(p->root, f->parent_pid, f->parent_comm, f->child_pid, true,
+			    smaps ? p->smaps_max_rss : 0, &f->mem)) {
+		s->pid = 0;
+		return;
+	}
+	spent = mono_ns() - t0;
+	if (!smaps && pt_mem_has(&s->mem, PT_MEM_ANON_HUGE)) {
+		/* smaps_rollup is dear: the last minute's THP figure stands */
+		f->mem.v[PT_MEM_ANON_HUGE] = s->mem.v[PT_MEM_ANON_HUGE];
+		f->mem.have |= 1u << PT_MEM_ANON_HUGE;
+	}
+	if (smaps) /* the next walk: a minute on, or 1000 times what this reading took */
+		s->smaps_ns =
+		    now_ns + (spent * 1000 > p->smaps_every_ns ? spent * 1000 : p->smaps_every_ns);
+	s->pid = f->parent_pid;
+	memcpy(s->comm, f->parent_comm, sizeof(s->comm));
+	s->read_ns = now_ns;
+	s->mem = f->mem;
+}
+
+void pd_procmem_counts(const struct pd_procmem *p, uint64_t *reads, uint64_t *skipped)
+{
+	*reads = p ? p->reads : 0;
+	*skipped = p ? p->skipped : 0;
+}
