@@ -621,13 +621,14 @@ static int get_doctor(struct pd_http *h, struct MHD_Connection *c)
 	struct store_fork_row *rows = NULL;
 	long long slow_us = 1000, max_procs = 20;
 	struct store_range r;
+	char comm[COMM_MAX + 1];
 	struct store *s = NULL;
 	char err[256] = "";
 	json_t *body;
 	size_t nr = 0;
 	int ret, rc;
 
-	if (params_known(c, allowed, &ret) || param_range(c, &r, &ret) ||
+	if (params_known(c, allowed, &ret) || param_range(c, &r, comm, &ret) ||
 	    param_int(c, "slow_us", 1, 3600000000LL, &slow_us, &ret) ||
 	    param_int(c, "max_procs", 1, 1000, &max_procs, &ret))
 		return ret;
