@@ -42,6 +42,7 @@ struct dat_wire_event {
 	int32_t cpu, pid, depth, child_pid, next_pid;
 	uint32_t func_sid, comm_sid, child_comm_sid;
 	uint64_t ts, dur, call, lost, rec_ts;
+	int64_t overrun;
 };
 
 struct dat_wire_done {
@@ -65,7 +66,8 @@ static inline void dat_wire_from_event(const struct pt_event *ev, struct dat_wir
 				     .ts = ev->ts_ns,
 				     .dur = ev->dur_ns,
 				     .call = ev->call_ns,
-				     .lost = ev->lost};
+				     .lost = ev->lost,
+				     .overrun = ev->overrun};
 }
 
 /* The event @w stands for, its strings from @strings (valid as long as they are). */
@@ -89,6 +91,7 @@ static inline void dat_wire_to_event(const struct dat_wire_event *w,
 	ev->next_pid = w->next_pid;
 	ev->preempted = w->preempted != 0;
 	ev->rec_ts_ns = w->rec_ts;
+	ev->overrun = w->overrun;
 }
 
 /*
