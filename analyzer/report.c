@@ -93,8 +93,9 @@ json_t *pt_summary_json(const struct pt_summary *s)
 		const struct pt_comm_stats *c = &s->by_comm[i];
 
 		json_array_append_new(
-			comms, json_pack("{s:s,s:I,s:I,s:o,s:o,s:o}", "comm", c->comm, "forks",
-					 (json_int_t)c->forks, "complete", (json_int_t)c->total.count,
+			comms, json_pack("{s:s,s:I,s:I,s:I,s:o,s:o,s:o}", "comm", c->comm, "forks",
+					 (json_int_t)c->forks, "complete", (json_int_t)c->complete,
+					 "timed", (json_int_t)c->total.count,
 					 "p50_ns",
 					 c->total.count ? json_integer((json_int_t)c->total.p50)
 							: json_null(),
