@@ -56,6 +56,8 @@
 
 #define STALL_SECONDS 120 /* no byte from any helper for this long: give up */
 #define MAX_HELPERS 64
+/* at most this many unless asked: the daemon's unit caps its memory */
+#define DEFAULT_HELPERS 8
 #define CHUNKS_PER_HELPER 16		    /* time slices per helper in a parallel read */
 #define WINDOW_BYTES ((size_t)8 << 20)	    /* read ahead of the merge, per helper */
 #define READ_STEP ((size_t)1 << 18)	    /* bytes per read() of a pipe */
@@ -546,8 +548,9 @@ static int run_helpers(struct dat_read *d)
 	return ret;
 }
 
-/* How many helpers: $PTESCOPE_DAT_JOBS, else one per online CPU for a file
- * of PARALLEL_MIN_BYTES or more, else one. */
+/* How many helpers: $PTESCOPE_DAT_JOBS (at most MAX_HELPERS), else one per
+ * online CPU (at most DEFAULT_HELPERS) for a file of PARALLEL_MIN_BYTES or
+ * more, else one. */
 static unsigned helpers_for(off_t size)
 {
 	const char *env = getenv("PTESCOPE_DAT_JOBS");
@@ -563,7 +566,7 @@ static unsigned helpers_for(off_t size)
 	if (size < PARALLEL_MIN_BYTES)
 		return 1;
 	n = sysconf(_SC_NPROCESSORS_ONLN);
-	return n < 1 ? 1 : n < MAX_HELPERS ? (unsigned)n : MAX_HELPERS;
+	return n < 1 ? 1 : n < DEFAULT_HELPERS ? (unsigned)n : DEFAULT_HELPERS;
 }
 
 /* How many time slices a parallel read cuts: $PTESCOPE_DAT_CHUNKS (tests
