@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -220,15 +221,18 @@ static int child_record(struct tracecmd_input *h, struct tep_record *r, int cpu,
 	return c->failed ? -1 : 0;
 }
 
-/* The time span of the records, over every CPU: [*first, *last]; then every
- * CPU back at its first record. */
-static void time_span(struct tracecmd_input *h, int cpus, uint64_t *first, uint64_t *last)
+/* The time span of the records, over every CPU: [*first, *last], and each
+ * CPU's last record time in @cpu_last (0: none); then every CPU back at its
+ * first record. */
+static void time_span(struct tracecmd_input *h, int cpus, uint64_t *first, uint64_t *last,
+		      uint64_t *cpu_last)
 {
 	*first = UINT64_MAX;
 	*last = 0;
 	for (int cpu = 0; cpu < cpus; cpu++) {
 		struct tep_record *r = tracecmd_read_cpu_last(h, cpu);
 
+		cpu_last[cpu] = r ? r->ts : 0;
 		if (r && r->ts > *last)
 			*last = r->ts;
 		tracecmd_free_record(r);
@@ -258,17 +262,22 @@ static uint64_t chunk_start(uint64_t first, uint64_t last, uint32_t c, uint32_t 
  * lowest CPU on a tie), then the chunk's end mark. Within a CPU timestamps
  * only grow, so the chunks split the file's merged order exactly. A CPU
  * whose next record lies before @from (other helpers' chunks) is moved
- * there: libtracecmd finds the page, the rest of it is skipped.
+ * there: libtracecmd finds the page, the rest of it is skipped. A CPU whose
+ * last record lies before @from is done (@live): libtracecmd 3.1 asked to
+ * seek past a CPU's end goes back to its start.
  */
-static void child_chunk(struct child *c, struct tracecmd_input *h, int cpus, uint64_t from,
-			uint64_t to, uint32_t index)
+static void child_chunk(struct child *c, struct tracecmd_input *h, int cpus,
+			const uint64_t *cpu_last, bool *live, uint64_t from, uint64_t to,
+			uint32_t index)
 {
 	uint8_t t = DAT_W_CHUNK;
 
 	for (int cpu = 0; cpu < cpus; cpu++) {
 		struct tep_record *r = tracecmd_peek_data(h, cpu);
 
-		if (!r || r->ts >= from)
+		if (!r || from > cpu_last[cpu])
+			live[cpu] = false;
+		if (!live[cpu] || r->ts >= from)
 			continue;
 		tracecmd_set_cpu_to_timestamp(h, cpu, from);
 		while ((r = tracecmd_peek_data(h, cpu)) && r->ts < from)
@@ -279,7 +288,7 @@ static void child_chunk(struct child *c, struct tracecmd_input *h, int cpus, uin
 		int best_cpu = -1;
 
 		for (int cpu = 0; cpu < cpus; cpu++) {
-			r = tracecmd_peek_data(h, cpu);
+			r = live[cpu] ? tracecmd_peek_data(h, cpu) : NULL;
 			if (r && r->ts < to && (!best || r->ts < best->ts)) {
 				best = r;
 				best_cpu = cpu;
@@ -303,12 +312,22 @@ static void child_part(struct child *c, struct tracecmd_input *h, uint32_t part,
 		       uint32_t chunks)
 {
 	int cpus = tep_get_cpus(c->tep);
-	uint64_t first, last;
+	size_t n = cpus > 0 ? (size_t)cpus : 1;
+	uint64_t first, last, *cpu_last = calloc(n, sizeof(*cpu_last));
+	bool *live = malloc(n * sizeof(*live));
 
-	time_span(h, cpus, &first, &last);
-	for (uint32_t k = part; k < chunks && !c->failed; k += parts)
-		child_chunk(c, h, cpus, chunk_start(first, last, k, chunks),
-			    chunk_start(first, last, k + 1, chunks), k);
+	if (!cpu_last || !live) {
+		child_error(c, "out of memory");
+		c->failed = 1;
+	} else {
+		memset(live, 1, n * sizeof(*live));
+		time_span(h, cpus, &first, &last, cpu_last);
+		for (uint32_t k = part; k < chunks && !c->failed; k += parts)
+			child_chunk(c, h, cpus, cpu_last, live, chunk_start(first, last, k, chunks),
+				    chunk_start(first, last, k + 1, chunks), k);
+	}
+	free(cpu_last);
+	free(live);
 }
 
 static void set_limits(off_t file_size)
