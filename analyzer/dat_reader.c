@@ -58,7 +58,7 @@
 #define MAX_HELPERS 64
 /* at most this many unless asked: the daemon's unit caps its memory */
 #define DEFAULT_HELPERS 8
-#define CHUNKS_PER_HELPER 16		    /* time slices per helper in a parallel read */
+#define CHUNKS_PER_HELPER 64		    /* time slices per helper in a parallel read */
 #define WINDOW_BYTES ((size_t)8 << 20)	    /* read ahead of the merge, per helper */
 #define READ_STEP ((size_t)1 << 18)	    /* bytes per read() of a pipe */
 #define PARALLEL_MIN_BYTES ((off_t)4 << 20) /* smaller files: one helper */
@@ -548,9 +548,11 @@ static int run_helpers(struct dat_read *d)
 	return ret;
 }
 
-/* How many helpers: $PTESCOPE_DAT_JOBS (at most MAX_HELPERS), else one per
- * online CPU (at most DEFAULT_HELPERS) for a file of PARALLEL_MIN_BYTES or
- * more, else one. */
+/* How many helpers: $PTESCOPE_DAT_JOBS (at most MAX_HELPERS), else for a
+ * file of PARALLEL_MIN_BYTES or more one per online CPU but one, which the
+ * reconstruction here needs (at most DEFAULT_HELPERS), else one. On two
+ * CPUs that is one: two helpers and this process on two cores were slower
+ * than one helper (tests/bench/replay-bench). */
 static unsigned helpers_for(off_t size)
 {
 	const char *env = getenv("PTESCOPE_DAT_JOBS");
@@ -565,7 +567,7 @@ static unsigned helpers_for(off_t size)
 	}
 	if (size < PARALLEL_MIN_BYTES)
 		return 1;
-	n = sysconf(_SC_NPROCESSORS_ONLN);
+	n = sysconf(_SC_NPROCESSORS_ONLN) - 1;
 	return n < 1 ? 1 : n < DEFAULT_HELPERS ? (unsigned)n : DEFAULT_HELPERS;
 }
 
