@@ -5,12 +5,15 @@
  * trace.dat. Opens the file with libtracecmd under CPU-time and memory
  * limits (stderr silenced), decodes each record (raw_decode.h: fields by name
  * once per file, by offset per record; pt_raw_to_event), interns function
- * and task names, and writes the wire format (dat_wire.h) to its output.
+ * and task names, and writes the wire format (dat_wire.h) to its output:
+ * the whole file through tracecmd_iterate_events(), or, in a parallel read,
+ * its time slices (child_part()), each merged the same way.
  *
  * The only code that uses libtracecmd, so only the helper program links it.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +26,11 @@
 #include "dat_wire.h"
 #include "intern.h"
 #include "raw_decode.h"
+
+/* Exported by libtracecmd 3.x but declared in its private header only. */
+struct tep_record *tracecmd_peek_data(struct tracecmd_input *handle, int cpu);
+struct tep_record *tracecmd_read_cpu_last(struct tracecmd_input *handle, int cpu);
+int tracecmd_set_cpu_to_timestamp(struct tracecmd_input *handle, int cpu, unsigned long long ts);
 
 #if defined(__SANITIZE_ADDRESS__)
 #define PT_ASAN 1
@@ -213,6 +221,115 @@ static int child_record(struct tracecmd_input *h, struct tep_record *r, int cpu,
 	return c->failed ? -1 : 0;
 }
 
+/* The time span of the records, over every CPU: [*first, *last], and each
+ * CPU's last record time in @cpu_last (0: none); then every CPU back at its
+ * first record. */
+static void time_span(struct tracecmd_input *h, int cpus, uint64_t *first, uint64_t *last,
+		      uint64_t *cpu_last)
+{
+	*first = UINT64_MAX;
+	*last = 0;
+	for (int cpu = 0; cpu < cpus; cpu++) {
+		struct tep_record *r = tracecmd_read_cpu_last(h, cpu);
+
+		cpu_last[cpu] = r ? r->ts : 0;
+		if (r && r->ts > *last)
+			*last = r->ts;
+		tracecmd_free_record(r);
+		r = tracecmd_read_cpu_first(h, cpu);
+		if (r && r->ts < *first)
+			*first = r->ts;
+		tracecmd_free_record(r);
+		/* back to the start of the first page (the record just read again) */
+		tracecmd_set_cpu_to_timestamp(h, cpu, 0);
+	}
+}
+
+/* Where chunk @c of @chunks begins: equal slices of [first, last]; chunk 0
+ * from the start, the end of the last one open. */
+static uint64_t chunk_start(uint64_t first, uint64_t last, uint32_t c, uint32_t chunks)
+{
+	if (c == 0 || first > last)
+		return 0;
+	if (c >= chunks)
+		return UINT64_MAX;
+	return first + (uint64_t)((unsigned __int128)(last - first + 1) * c / chunks);
+}
+
+/*
+ * One chunk: the records with from <= ts < to of every CPU, merged by time as
+ * tracecmd_iterate_events() merges them (the smallest timestamp first, the
+ * lowest CPU on a tie), then the chunk's end mark. Within a CPU timestamps
+ * only grow, so the chunks split the file's merged order exactly. A CPU
+ * whose next record lies before @from (other helpers' chunks) is moved
+ * there: libtracecmd finds the page, the rest of it is skipped. A CPU whose
+ * last record lies before @from is done (@live): libtracecmd 3.1 asked to
+ * seek past a CPU's end goes back to its start.
+ */
+static void child_chunk(struct child *c, struct tracecmd_input *h, int cpus,
+			const uint64_t *cpu_last, bool *live, uint64_t from, uint64_t to,
+			uint32_t index)
+{
+	uint8_t t = DAT_W_CHUNK;
+
+	for (int cpu = 0; cpu < cpus; cpu++) {
+		struct tep_record *r = tracecmd_peek_data(h, cpu);
+
+		if (!r || from > cpu_last[cpu])
+			live[cpu] = false;
+		if (!live[cpu] || r->ts >= from)
+			continue;
+		tracecmd_set_cpu_to_timestamp(h, cpu, from);
+		while ((r = tracecmd_peek_data(h, cpu)) && r->ts < from)
+			tracecmd_free_record(tracecmd_read_data(h, cpu));
+	}
+	for (;;) {
+		struct tep_record *r, *best = NULL;
+		int best_cpu = -1;
+
+		for (int cpu = 0; cpu < cpus; cpu++) {
+			r = live[cpu] ? tracecmd_peek_data(h, cpu) : NULL;
+			if (r && r->ts < to && (!best || r->ts < best->ts)) {
+				best = r;
+				best_cpu = cpu;
+			}
+		}
+		if (!best || c->failed)
+			break;
+		r = tracecmd_read_data(h, best_cpu);
+		if (!r)
+			break;
+		child_record(h, r, best_cpu, c);
+		tracecmd_free_record(r);
+	}
+	child_write(c, &t, 1);
+	child_write(c, &index, sizeof(index));
+	child_flush(c); /* the parent waits for this chunk's end before the next */
+}
+
+/* Part @part of @parts: chunks part, part + parts, ... of @chunks. */
+static void child_part(struct child *c, struct tracecmd_input *h, uint32_t part, uint32_t parts,
+		       uint32_t chunks)
+{
+	int cpus = tep_get_cpus(c->tep);
+	size_t n = cpus > 0 ? (size_t)cpus : 1;
+	uint64_t first, last, *cpu_last = calloc(n, sizeof(*cpu_last));
+	bool *live = malloc(n * sizeof(*live));
+
+	if (!cpu_last || !live) {
+		child_error(c, "out of memory");
+		c->failed = 1;
+	} else {
+		memset(live, 1, n * sizeof(*live));
+		time_span(h, cpus, &first, &last, cpu_last);
+		for (uint32_t k = part; k < chunks && !c->failed; k += parts)
+			child_chunk(c, h, cpus, cpu_last, live, chunk_start(first, last, k, chunks),
+				    chunk_start(first, last, k + 1, chunks), k);
+	}
+	free(cpu_last);
+	free(live);
+}
+
 static void set_limits(off_t file_size)
 {
 	struct rlimit cpu, core = {0, 0};
@@ -233,7 +350,7 @@ static void set_limits(off_t file_size)
 #endif
 }
 
-int pt_dat_reader_main(const char *path, int fd)
+int pt_dat_reader_main(const char *path, int fd, const struct dat_wire_part *part)
 {
 	struct stat sb;
 	off_t file_size = stat(path, &sb) == 0 ? sb.st_size : 0;
@@ -271,7 +388,10 @@ int pt_dat_reader_main(const char *path, int fd)
 		return DAT_WIRE_EXIT_BAD_FILE;
 	}
 	c->done.cpus = (uint32_t)tep_get_cpus(c->tep);
-	tracecmd_iterate_events(h, NULL, 0, child_record, c);
+	if (part)
+		child_part(c, h, part->part, part->parts, part->chunks);
+	else
+		tracecmd_iterate_events(h, NULL, 0, child_record, c);
 	tracecmd_close(h);
 	t = DAT_W_DONE;
 	child_write(c, &t, 1);

@@ -13,8 +13,20 @@
  * and memory limits, with stderr silenced. It streams compact fixed-size
  * event records over a pipe (dat_wire.h), and this process turns them back
  * into pt_events for the consumer. A crash, a limit hit or a stall in the
- * helper becomes one error line here. The pipe costs about 60 bytes per
+ * helper becomes one error line here. The pipe costs about 90 bytes per
  * event, far below what the library itself costs per event.
+ *
+ * Past one core. One helper walks the file at libtracecmd's single-thread
+ * speed, and a recording's records are usually all on one or two CPUs (the
+ * bundled one: 99.99% on CPU 1), so per-CPU helpers would not help. Instead
+ * a large file (PARALLEL_MIN_BYTES, or $PTESCOPE_DAT_JOBS) is cut by time:
+ * its records' span in nh * CHUNKS_PER_HELPER equal slices, slice k read by
+ * helper k % nh (each opens the file, seeks every CPU to the slice with
+ * libtracecmd and merges the CPUs as libtracecmd does). The parent hands the
+ * slices on in order, so the events come out exactly as one helper's would;
+ * while it consumes one helper's slice it reads the others' pipes ahead,
+ * up to WINDOW_BYTES each: memory is bounded by the window, not the file.
+ * String ids are per helper; the parent maps them to one table.
  *
  * Time bases: ENTRY/FORK times are the records' timestamps (what `trace-cmd
  * report` prints); EXIT times come from the funcgraph_exit calltime/rettime
@@ -42,7 +54,15 @@
 #include "intern.h"
 #include "reader.h"
 
-#define STALL_SECONDS 120 /* no byte from the helper for this long: give up */
+#define STALL_SECONDS 120 /* no byte from any helper for this long: give up */
+#define MAX_HELPERS 64
+/* at most this many unless asked: the daemon's unit caps its memory */
+#define DEFAULT_HELPERS 8
+#define CHUNKS_PER_HELPER 64		    /* time slices per helper in a parallel read */
+#define WINDOW_BYTES ((size_t)8 << 20)	    /* read ahead of the merge, per helper */
+#define READ_STEP ((size_t)1 << 18)	    /* bytes per read() of a pipe */
+#define PARALLEL_MIN_BYTES ((off_t)4 << 20) /* smaller files: one helper */
+#define DAT_ALL UINT32_MAX		    /* read_until: up to the helper's end */
 
 __attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen, const char *fmt,
 							  ...)
@@ -54,58 +74,6 @@ __attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errl
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
-}
-
-struct parent {
-	int fd;
-	char *buf;
-	size_t cap, start, end;
-	int eof;
-};
-
-/* Makes @n bytes available at p->buf + p->start. 1 ok, 0 clean EOF, <0 error. */
-static int parent_need(struct parent *p, size_t n)
-{
-	while (p->end - p->start < n) {
-		struct pollfd pfd = {.fd = p->fd, .events = POLLIN};
-		ssize_t got;
-		int pr;
-
-		if (p->start) {
-			memmove(p->buf, p->buf + p->start, p->end - p->start);
-			p->end -= p->start;
-			p->start = 0;
-		}
-		if (p->eof)
-			return p->end == 0 ? 0 : -EPROTO;
-		pr = poll(&pfd, 1, STALL_SECONDS * 1000);
-		if (pr < 0 && errno == EINTR)
-			continue;
-		if (pr == 0)
-			return -ETIMEDOUT;
-		got = read(p->fd, p->buf + p->end, p->cap - p->end);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0)
-			return -errno;
-		if (got == 0)
-			p->eof = 1;
-		p->end += (size_t)got;
-	}
-	return 1;
-}
-
-/* Copies the next @n bytes of a message to @dst. 0 ok, <0 error (a message
- * cut short is -EPROTO). */
-static int parent_take(struct parent *p, void *dst, size_t n)
-{
-	int r = parent_need(p, n);
-
-	if (r <= 0)
-		return r ? r : -EPROTO;
-	memcpy(dst, p->buf + p->start, n);
-	p->start += n;
-	return 0;
 }
 
 static int check_head(int fd, const char *path, char *err, size_t errlen)
@@ -129,21 +97,6 @@ static int check_head(int fd, const char *path, char *err, size_t errlen)
 	}
 	return 0;
 }
-
-/* One read: the helper, the pipe, what came over it. */
-struct dat_read {
-	const char *path;
-	pt_event_fn fn;
-	void *ctx;
-	struct pt_input_stats *st;
-	const struct pt_read_opts *opts;
-	struct parent p;
-	struct pt_intern *strings;
-	pid_t pid;
-	bool got_done, got_error, consumer_stopped;
-	char *err;
-	size_t errlen;
-};
 
 /* Opens @path and checks it is a trace.dat of a version we read. */
 static int open_dat(const char *path, int *fdp, char *err, size_t errlen)
@@ -170,11 +123,149 @@ static int open_dat(const char *path, int *fdp, char *err, size_t errlen)
 	return 0;
 }
 
-/* Starts the helper on d->path writing to @wfd. */
-static int spawn_helper(struct dat_read *d, int wfd)
+/* One helper process and what came from it but was not yet handed on. */
+struct helper {
+	int fd; /* the pipe's read end, -1 when closed */
+	pid_t pid;
+	char *buf;
+	size_t cap, start, end;
+	bool eof, got_done;
+	uint32_t *sid; /* the helper's string ids -> the read's (d->strings) */
+	size_t nr_sid;
+	uint64_t progress; /* events it has read so far */
+};
+
+/* One read: the helpers, their pipes, what came over them. */
+struct dat_read {
+	const char *path;
+	pt_event_fn fn;
+	void *ctx;
+	struct pt_input_stats *st;
+	const struct pt_read_opts *opts;
+	struct pt_intern *strings;
+	struct helper *h;
+	unsigned nh;
+	uint32_t chunks; /* 0: one helper reads the whole file */
+	bool got_error, consumer_stopped;
+	char *err;
+	size_t errlen;
+};
+
+/* Room for at least READ_STEP more bytes in @h's buffer, compacting first.
+ * Returns 0 or -ENOMEM. */
+static int helper_room(struct helper *h)
+{
+	if (h->start && h->cap - h->end < READ_STEP) {
+		memmove(h->buf, h->buf + h->start, h->end - h->start);
+		h->end -= h->start;
+		h->start = 0;
+	}
+	if (h->cap - h->end < READ_STEP) {
+		size_t ncap = h->cap ? h->cap * 2 : 2 * READ_STEP;
+		char *nb = realloc(h->buf, ncap);
+
+		if (!nb)
+			return -ENOMEM;
+		h->buf = nb;
+		h->cap = ncap;
+	}
+	return 0;
+}
+
+/* Reads what @h's pipe holds (at most its free room). 0 or -errno. */
+static int helper_read(struct helper *h)
+{
+	ssize_t got;
+	int ret = helper_room(h);
+
+	if (ret)
+		return ret;
+	do
+		got = read(h->fd, h->buf + h->end, h->cap - h->end);
+	while (got < 0 && errno == EINTR);
+	if (got < 0)
+		return -errno;
+	if (got == 0)
+		h->eof = true;
+	h->end += (size_t)got;
+	return 0;
+}
+
+/*
+ * Waits until helper @cur has more bytes or ended, reading meanwhile every
+ * other helper whose pipe has data and whose buffer holds less than the
+ * window: the helpers work ahead of the merge by at most WINDOW_BYTES each.
+ * 0, -ETIMEDOUT (nothing from anyone for STALL_SECONDS), -errno.
+ */
+static int fill(struct dat_read *d, unsigned cur)
+{
+	struct pollfd pfd[MAX_HELPERS];
+	unsigned who[MAX_HELPERS], n = 0;
+	int pr;
+
+	for (unsigned i = 0; i < d->nh; i++) {
+		struct helper *h = &d->h[i];
+
+		if (h->eof || (i != cur && h->end - h->start >= WINDOW_BYTES))
+			continue;
+		pfd[n] = (struct pollfd){.fd = h->fd, .events = POLLIN};
+		who[n++] = i;
+	}
+	do
+		pr = poll(pfd, n, STALL_SECONDS * 1000);
+	while (pr < 0 && errno == EINTR);
+	if (pr < 0)
+		return -errno;
+	if (pr == 0)
+		return -ETIMEDOUT;
+	for (unsigned j = 0; j < n; j++) {
+		int ret;
+
+		if (!pfd[j].revents)
+			continue;
+		if ((ret = helper_read(&d->h[who[j]])))
+			return ret;
+	}
+	return 0;
+}
+
+/* Makes @n bytes of helper @i available at h->buf + h->start. 1 ok, 0 clean
+ * EOF, <0 error. */
+static int need(struct dat_read *d, unsigned i, size_t n)
+{
+	struct helper *h = &d->h[i];
+
+	while (h->end - h->start < n) {
+		int ret;
+
+		if (h->eof)
+			return h->end == h->start ? 0 : -EPROTO;
+		if ((ret = fill(d, i)))
+			return ret;
+	}
+	return 1;
+}
+
+/* Copies the next @n bytes of a message from helper @i to @dst. 0 ok, <0
+ * error (a message cut short is -EPROTO). */
+static int take(struct dat_read *d, unsigned i, void *dst, size_t n)
+{
+	struct helper *h = &d->h[i];
+	int r = need(d, i, n);
+
+	if (r <= 0)
+		return r ? r : -EPROTO;
+	memcpy(dst, h->buf + h->start, n);
+	h->start += n;
+	return 0;
+}
+
+/* Starts helper @i on d->path writing to @wfd: the whole file, or its part
+ * of the chunks. */
+static int spawn_helper(struct dat_read *d, unsigned i, int wfd)
 {
 	posix_spawn_file_actions_t fa;
-	char helper_buf[4096];
+	char helper_buf[4096], part[16], parts[16], chunks[16];
 	const char *helper = pt_dat_reader_path(helper_buf, sizeof(helper_buf));
 	int ret;
 
@@ -190,10 +281,15 @@ static int spawn_helper(struct dat_read *d, int wfd)
 		return -ENOMEM;
 	}
 	posix_spawn_file_actions_adddup2(&fa, wfd, STDOUT_FILENO);
+	snprintf(part, sizeof(part), "%u", i);
+	snprintf(parts, sizeof(parts), "%u", d->nh);
+	snprintf(chunks, sizeof(chunks), "%u", d->chunks);
 	{
-		char *const argv[] = {(char *)helper, (char *)d->path, NULL};
+		char *argv[] = {(char *)helper, (char *)d->path, part, parts, chunks, NULL};
 
-		ret = -posix_spawn(&d->pid, helper, &fa, NULL, argv, environ);
+		if (!d->chunks)
+			argv[2] = NULL;
+		ret = -posix_spawn(&d->h[i].pid, helper, &fa, NULL, argv, environ);
 	}
 	posix_spawn_file_actions_destroy(&fa);
 	if (ret)
@@ -202,14 +298,31 @@ static int spawn_helper(struct dat_read *d, int wfd)
 	return ret;
 }
 
-static int on_event(struct dat_read *d)
+/* A string id of helper @h as the read's id; 0 stays 0. -1: never defined. */
+static int64_t map_sid(const struct helper *h, uint32_t sid)
+{
+	if (!sid)
+		return 0;
+	return sid < h->nr_sid && h->sid[sid] ? h->sid[sid] : -1;
+}
+
+static int on_event(struct dat_read *d, unsigned i)
 {
 	struct dat_wire_event w;
 	struct pt_event ev;
-	int ret = parent_take(&d->p, &w, sizeof(w));
+	int64_t f, c, cc;
+	int ret = take(d, i, &w, sizeof(w));
 
 	if (ret)
 		return ret;
+	f = map_sid(&d->h[i], w.func_sid);
+	c = map_sid(&d->h[i], w.comm_sid);
+	cc = map_sid(&d->h[i], w.child_comm_sid);
+	if (f < 0 || c < 0 || cc < 0)
+		return -EPROTO;
+	w.func_sid = (uint32_t)f;
+	w.comm_sid = (uint32_t)c;
+	w.child_comm_sid = (uint32_t)cc;
 	dat_wire_to_event(&w, d->strings, &ev);
 	d->st->events++;
 	ret = d->fn(&ev, d->ctx);
@@ -220,81 +333,120 @@ static int on_event(struct dat_read *d)
 	return ret < 0 ? ret : 0;
 }
 
-static int on_string(struct dat_read *d)
+/* A helper's string: interned in the read's table (the same name from two
+ * helpers gets one id), its id mapped. */
+static int on_string(struct dat_read *d, unsigned i)
 {
+	struct helper *h = &d->h[i];
 	uint32_t hdr[2];
-	int r = 0, ret = parent_take(&d->p, hdr, sizeof(hdr));
+	int64_t id;
+	int r = 0, ret = take(d, i, hdr, sizeof(hdr));
 
 	if (ret)
 		return ret;
-	if (hdr[1] > DAT_WIRE_MAX_STRING || (r = parent_need(&d->p, hdr[1])) <= 0)
+	if (hdr[1] > DAT_WIRE_MAX_STRING || hdr[0] == 0 || hdr[0] > DAT_WIRE_MAX_SID ||
+	    (r = need(d, i, hdr[1])) <= 0)
 		return r < 0 ? r : -EPROTO;
-	ret = pt_intern_put(d->strings, hdr[0], d->p.buf + d->p.start, hdr[1]);
-	d->p.start += hdr[1];
-	return ret;
-}
+	id = pt_intern_add(d->strings, h->buf + h->start, hdr[1]);
+	h->start += hdr[1];
+	if (id < 0)
+		return (int)id;
+	if (hdr[0] >= h->nr_sid) {
+		size_t n = h->nr_sid ? h->nr_sid : 256;
+		uint32_t *v;
 
-static int on_progress(struct dat_read *d)
-{
-	uint64_t pr[2];
-	int ret = parent_take(&d->p, pr, sizeof(pr));
-
-	if (!ret && d->opts && d->opts->progress)
-		d->opts->progress(pr[0], pr[1], d->opts->progress_ctx);
-	return ret;
-}
-
-static int on_done(struct dat_read *d)
-{
-	struct dat_wire_done w;
-	int ret = parent_take(&d->p, &w, sizeof(w));
-
-	if (ret)
-		return ret;
-	d->st->lost_events += w.lost;
-	d->st->lost_unknown |= w.lost_unknown != 0;
-	d->st->cpus = (int)w.cpus;
-	d->st->first_ts_ns = w.first_ts;
-	d->st->last_ts_ns = w.last_ts;
-	d->got_done = true;
+		while (n <= hdr[0])
+			n *= 2;
+		v = realloc(h->sid, n * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		memset(v + h->nr_sid, 0, (n - h->nr_sid) * sizeof(*v));
+		h->sid = v;
+		h->nr_sid = n;
+	}
+	h->sid[hdr[0]] = (uint32_t)id;
 	return 0;
 }
 
-static int on_error(struct dat_read *d)
+static int on_progress(struct dat_read *d, unsigned i)
 {
-	uint32_t len;
-	int ret = parent_take(&d->p, &len, sizeof(len));
+	uint64_t pr[2], sum = 0;
+	int ret = take(d, i, pr, sizeof(pr));
+
+	if (ret || !d->opts || !d->opts->progress)
+		return ret;
+	d->h[i].progress = pr[0];
+	for (unsigned k = 0; k < d->nh; k++)
+		sum += d->h[k].progress;
+	d->opts->progress(sum, pr[1], d->opts->progress_ctx);
+	return 0;
+}
+
+/* A helper's end: its counts added to the read's. */
+static int on_done(struct dat_read *d, unsigned i)
+{
+	struct pt_input_stats *st = d->st;
+	struct dat_wire_done w;
+	int ret = take(d, i, &w, sizeof(w));
 
 	if (ret)
 		return ret;
-	if (len > DAT_WIRE_MAX_ERROR || parent_need(&d->p, len) <= 0)
+	st->lost_events += w.lost;
+	st->lost_unknown |= w.lost_unknown != 0;
+	if ((int)w.cpus > st->cpus)
+		st->cpus = (int)w.cpus;
+	if (w.first_ts != PT_NO_TIME &&
+	    (st->first_ts_ns == PT_NO_TIME || w.first_ts < st->first_ts_ns))
+		st->first_ts_ns = w.first_ts;
+	if (w.last_ts != PT_NO_TIME && (st->last_ts_ns == PT_NO_TIME || w.last_ts > st->last_ts_ns))
+		st->last_ts_ns = w.last_ts;
+	d->h[i].got_done = true;
+	return 0;
+}
+
+static int on_error(struct dat_read *d, unsigned i)
+{
+	struct helper *h = &d->h[i];
+	uint32_t len;
+	int ret = take(d, i, &len, sizeof(len));
+
+	if (ret)
+		return ret;
+	if (len > DAT_WIRE_MAX_ERROR || need(d, i, len) <= 0)
 		return -EPROTO;
-	set_err(d->err, d->errlen, "%s: %.*s", d->path, (int)len, d->p.buf + d->p.start);
-	d->p.start += len;
+	set_err(d->err, d->errlen, "%s: %.*s", d->path, (int)len, h->buf + h->start);
+	h->start += len;
 	d->got_error = true;
 	return -EINVAL;
 }
 
-/* Reads messages until the stream ends or one stops it. */
-static int read_messages(struct dat_read *d)
+/*
+ * Hands on helper @i's messages until the end of chunk @chunk (returns 1),
+ * or its end (Z: returns 0; also when @chunk is DAT_ALL). Any other end of
+ * the stream is an error.
+ */
+static int read_until(struct dat_read *d, unsigned i, uint32_t chunk)
 {
 	for (;;) {
-		int ret = parent_need(&d->p, 1);
+		int ret = need(d, i, 1);
+		uint32_t got;
 		uint8_t t;
 
 		if (ret <= 0)
-			return ret;
-		t = (uint8_t)d->p.buf[d->p.start++];
+			return ret ? ret : -EPROTO;
+		t = (uint8_t)d->h[i].buf[d->h[i].start++];
 		if (t == DAT_W_EVENT)
-			ret = on_event(d);
+			ret = on_event(d, i);
 		else if (t == DAT_W_STRING)
-			ret = on_string(d);
+			ret = on_string(d, i);
 		else if (t == DAT_W_PROGRESS)
-			ret = on_progress(d);
-		else if (t == DAT_W_DONE)
-			ret = on_done(d);
+			ret = on_progress(d, i);
 		else if (t == DAT_W_ERROR)
-			ret = on_error(d);
+			ret = on_error(d, i);
+		else if (t == DAT_W_DONE)
+			return chunk == DAT_ALL ? on_done(d, i) : -EPROTO;
+		else if (t == DAT_W_CHUNK && chunk != DAT_ALL)
+			return (ret = take(d, i, &got, 4)) ? ret : got == chunk ? 1 : -EPROTO;
 		else
 			ret = -EPROTO;
 		if (ret)
@@ -302,15 +454,27 @@ static int read_messages(struct dat_read *d)
 	}
 }
 
-/* Waits for the helper and turns how it ended into the result. */
-static int reap_helper(struct dat_read *d, int ret)
+/* The chunks in order, chunk k from helper k % nh, then every helper's end. */
+static int read_messages(struct dat_read *d)
+{
+	int ret = 0;
+
+	for (uint32_t c = 0; c < d->chunks && ret >= 0; c++)
+		ret = read_until(d, c % d->nh, c);
+	for (unsigned i = 0; i < d->nh && ret >= 0; i++)
+		ret = read_until(d, i, DAT_ALL);
+	return ret < 0 ? ret : 0;
+}
+
+/* Waits for helper @h and turns how it ended into the result. */
+static int reap_helper(struct dat_read *d, struct helper *h, int ret)
 {
 	const char *path = d->path;
 	int status;
 
-	if (ret < 0 || !d->got_done)
-		kill(d->pid, SIGKILL);
-	while (waitpid(d->pid, &status, 0) < 0 && errno == EINTR)
+	if (ret < 0 || !h->got_done)
+		kill(h->pid, SIGKILL);
+	while (waitpid(h->pid, &status, 0) < 0 && errno == EINTR)
 		;
 	if (d->got_error || d->consumer_stopped)
 		return ret; /* message already set */
@@ -320,17 +484,17 @@ static int reap_helper(struct dat_read *d, int ret)
 			STALL_SECONDS);
 		return -EINVAL;
 	}
-	if (!d->got_done && WIFSIGNALED(status) && WTERMSIG(status) == SIGXCPU) {
+	if (!h->got_done && WIFSIGNALED(status) && WTERMSIG(status) == SIGXCPU) {
 		set_err(d->err, d->errlen, "%s: reading it took too long: corrupt trace.dat?",
 			path);
 		return -EINVAL;
 	}
-	if (!d->got_done && WIFSIGNALED(status)) {
+	if (!h->got_done && WIFSIGNALED(status)) {
 		set_err(d->err, d->errlen, "%s: corrupt trace.dat: the reader died (%s)", path,
 			strsignal(WTERMSIG(status)));
 		return -EINVAL;
 	}
-	if (!d->got_done || ret == -EPROTO) {
+	if (!h->got_done || ret == -EPROTO) {
 		set_err(d->err, d->errlen,
 			"%s: corrupt trace.dat: the reader stopped early (exit %d)", path,
 			WIFEXITED(status) ? WEXITSTATUS(status) : -1);
@@ -341,8 +505,8 @@ static int reap_helper(struct dat_read *d, int ret)
 	return ret;
 }
 
-/* Starts the helper and reads what it sends. */
-static int run_helper(struct dat_read *d)
+/* Starts helper @i with a pipe of its own. */
+static int start_helper(struct dat_read *d, unsigned i)
 {
 	int pipefd[2], ret;
 
@@ -354,25 +518,73 @@ static int run_helper(struct dat_read *d)
 	}
 	/* fewer wake-ups between the two processes; failure only costs speed */
 	fcntl(pipefd[1], F_SETPIPE_SZ, 1 << 20);
-	ret = spawn_helper(d, pipefd[1]);
+	ret = spawn_helper(d, i, pipefd[1]);
 	close(pipefd[1]);
 	if (ret) {
 		close(pipefd[0]);
 		return ret;
 	}
-	d->p.fd = pipefd[0];
-	d->p.cap = 1 << 18;
-	d->p.buf = malloc(d->p.cap);
-	if (d->p.buf) {
+	d->h[i].fd = pipefd[0];
+	return 0;
+}
+
+/* Starts the helpers and reads what they send; the first failure is the result. */
+static int run_helpers(struct dat_read *d)
+{
+	unsigned started = 0;
+	int ret = 0, r;
+
+	while (started < d->nh && !(ret = start_helper(d, started)))
+		started++;
+	if (!ret)
 		ret = read_messages(d);
-	} else {
-		ret = -ENOMEM;
-		set_err(d->err, d->errlen, "%s: out of memory", d->path);
+	for (unsigned i = 0; i < started; i++) {
+		r = reap_helper(d, &d->h[i], ret);
+		if (r < 0 && ret >= 0)
+			ret = r;
+		else if (r < 0 && ret == -EPROTO)
+			ret = r; /* a helper's own story beats "the stream ended" */
 	}
-	ret = reap_helper(d, ret);
-	free(d->p.buf);
-	close(pipefd[0]);
 	return ret;
+}
+
+/* How many helpers: $PTESCOPE_DAT_JOBS (at most MAX_HELPERS), else for a
+ * file of PARALLEL_MIN_BYTES or more one per online CPU but one, which the
+ * reconstruction here needs (at most DEFAULT_HELPERS), else one. On two
+ * CPUs that is one: two helpers and this process on two cores were slower
+ * than one helper (tests/bench/replay-bench). */
+static unsigned helpers_for(off_t size)
+{
+	const char *env = getenv("PTESCOPE_DAT_JOBS");
+	long n;
+
+	if (env && *env) {
+		char *end;
+
+		n = strtol(env, &end, 10);
+		if (!*end && n >= 1)
+			return n < MAX_HELPERS ? (unsigned)n : MAX_HELPERS;
+	}
+	if (size < PARALLEL_MIN_BYTES)
+		return 1;
+	n = sysconf(_SC_NPROCESSORS_ONLN) - 1;
+	return n < 1 ? 1 : n < DEFAULT_HELPERS ? (unsigned)n : DEFAULT_HELPERS;
+}
+
+/* How many time slices a parallel read cuts: $PTESCOPE_DAT_CHUNKS (tests
+ * move the boundaries with it), else CHUNKS_PER_HELPER per helper. */
+static uint32_t chunks_for(unsigned nh)
+{
+	const char *env = getenv("PTESCOPE_DAT_CHUNKS");
+	char *end;
+	long n;
+
+	if (env && *env) {
+		n = strtol(env, &end, 10);
+		if (!*end && n >= 1 && n <= (1 << 20))
+			return (uint32_t)n;
+	}
+	return nh * CHUNKS_PER_HELPER;
 }
 
 int pt_dat_read(const char *path, pt_event_fn fn, void *ctx, struct pt_input_stats *st,
@@ -383,19 +595,32 @@ int pt_dat_read(const char *path, pt_event_fn fn, void *ctx, struct pt_input_sta
 			     .ctx = ctx,
 			     .st = st,
 			     .opts = opts,
-			     .p = {.fd = -1},
 			     .err = err,
 			     .errlen = errlen};
+	struct stat sb;
 	int fd, ret = open_dat(path, &fd, err, errlen);
 
 	if (ret)
 		return ret;
-	if (pt_intern_new(&d.strings)) {
+	d.nh = helpers_for(fstat(fd, &sb) == 0 ? sb.st_size : 0);
+	d.chunks = d.nh > 1 ? chunks_for(d.nh) : 0;
+	st->first_ts_ns = st->last_ts_ns = PT_NO_TIME;
+	d.h = calloc(d.nh, sizeof(*d.h));
+	if (!d.h || pt_intern_new(&d.strings)) {
 		ret = -ENOMEM;
 		set_err(err, errlen, "%s: cannot start the reader: %s", path, strerror(-ret));
 	} else {
-		ret = run_helper(&d);
+		for (unsigned i = 0; i < d.nh; i++)
+			d.h[i].fd = -1;
+		ret = run_helpers(&d);
 	}
+	for (unsigned i = 0; d.h && i < d.nh; i++) {
+		if (d.h[i].fd >= 0)
+			close(d.h[i].fd);
+		free(d.h[i].buf);
+		free(d.h[i].sid);
+	}
+	free(d.h);
 	pt_intern_free(d.strings);
 	close(fd);
 	return ret;

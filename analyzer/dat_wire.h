@@ -9,7 +9,9 @@
  *   S  uint32 id, uint32 len, len bytes   a string (function or comm) and its id
  *   E  struct dat_wire_event              one event; strings by id (0: none)
  *   P  uint64 done, uint64 total          progress (events so far, total unknown)
+ *   C  uint32 chunk                        the end of a chunk (parallel reads)
  *   Z  struct dat_wire_done               the end: the file was read whole
+ *                                         (or, in a parallel read, this helper's part)
  *   X  uint32 len, len bytes              a one-line error; the helper stops
  * A stream that ends without Z or X is a crash or a limit: the parent names it.
  */
@@ -25,11 +27,13 @@ enum dat_wire_type {
 	DAT_W_STRING = 'S',
 	DAT_W_EVENT = 'E',
 	DAT_W_PROGRESS = 'P',
+	DAT_W_CHUNK = 'C',
 	DAT_W_DONE = 'Z',
 	DAT_W_ERROR = 'X',
 };
 
 #define DAT_WIRE_MAX_STRING (1u << 16) /* longer strings are a protocol error */
+#define DAT_WIRE_MAX_SID (1u << 24)	/* larger string ids are a protocol error */
 #define DAT_WIRE_MAX_ERROR 4096u
 #define DAT_WIRE_PROGRESS_EVERY (1u << 18) /* events between progress messages */
 #define DAT_WIRE_EXIT_BAD_FILE 3	   /* the helper's exit status after an X */
@@ -42,6 +46,7 @@ struct dat_wire_event {
 	int32_t cpu, pid, depth, child_pid, next_pid;
 	uint32_t func_sid, comm_sid, child_comm_sid;
 	uint64_t ts, dur, call, lost, rec_ts;
+	int64_t overrun;
 };
 
 struct dat_wire_done {
@@ -65,7 +70,8 @@ static inline void dat_wire_from_event(const struct pt_event *ev, struct dat_wir
 				     .ts = ev->ts_ns,
 				     .dur = ev->dur_ns,
 				     .call = ev->call_ns,
-				     .lost = ev->lost};
+				     .lost = ev->lost,
+				     .overrun = ev->overrun};
 }
 
 /* The event @w stands for, its strings from @strings (valid as long as they are). */
@@ -89,13 +95,23 @@ static inline void dat_wire_to_event(const struct dat_wire_event *w,
 	ev->next_pid = w->next_pid;
 	ev->preempted = w->preempted != 0;
 	ev->rec_ts_ns = w->rec_ts;
+	ev->overrun = w->overrun;
 }
 
 /*
+ * A parallel read (dat_reader.c): the records' time span cut into @chunks
+ * equal slices, chunk k read by helper k % @parts; this helper is @part.
+ */
+struct dat_wire_part {
+	uint32_t part, parts, chunks;
+};
+
+/*
  * The helper's side (the ptescope-dat-reader program): reads @path with
- * libtracecmd under resource limits and writes the messages above to @fd.
+ * libtracecmd under resource limits and writes the messages above to @fd:
+ * the whole file, or with @part its chunks, each followed by a C message.
  * Returns the helper's exit status.
  */
-int pt_dat_reader_main(const char *path, int fd);
+int pt_dat_reader_main(const char *path, int fd, const struct dat_wire_part *part);
 
 #endif

@@ -68,6 +68,11 @@ struct pt_event {
 	uint64_t rec_ts_ns;
 	/* ENTRY/LEAF/EXIT inside an interrupt the source marked (text "==========>") */
 	bool in_irq;
+	/* EXIT: the task's return-stack overrun count as the raw funcgraph_exit
+	 * carries it (trace.dat, live, `trace-cmd report -R`): calls the graph
+	 * tracer could not record because the task's return stack was full, summed
+	 * over the task's life. -1 when the source does not carry it. */
+	int64_t overrun;
 };
 
 /* Consumer of events. Returns 0 to go on, a negative errno to stop the reader. */
@@ -95,7 +100,8 @@ static inline void pt_event_init(struct pt_event *ev, enum pt_event_type type)
 				.call_ns = PT_NO_TIME,
 				.rec_ts_ns = PT_NO_TIME,
 				.child_pid = -1,
-				.next_pid = -1};
+				.next_pid = -1,
+				.overrun = -1};
 }
 
 static inline void pt_input_stats_init(struct pt_input_stats *st)

@@ -23,7 +23,7 @@ struct pt_raw_decoder {
 	uint64_t preempt_mask;			   /* sched_switch prev_state bit of "R+" */
 	struct field type, pid, flags;
 	struct field e_func, e_depth;
-	struct field x_func, x_depth, x_call, x_ret;
+	struct field x_func, x_depth, x_call, x_ret, x_over; /* x_over optional */
 	struct field f_pcomm, f_ppid, f_ccomm, f_cpid;
 	struct field s_prev_pid, s_prev_state, s_next_pid;
 };
@@ -141,6 +141,7 @@ int pt_raw_decoder_new(struct tep_handle *tep, struct pt_raw_decoder **out)
 	d->x_depth = field_of(exit_ev, "depth");
 	d->x_call = field_of(exit_ev, "calltime");
 	d->x_ret = field_of(exit_ev, "rettime");
+	d->x_over = field_of(exit_ev, "overrun");
 	d->f_pcomm = field_of(fork_ev, "parent_comm");
 	d->f_ppid = field_of(fork_ev, "parent_pid");
 	d->f_ccomm = field_of(fork_ev, "child_comm");
@@ -288,6 +289,14 @@ int pt_raw_decode(const struct pt_raw_decoder *d, const void *data, int size,
 		ev->depth = (int)(int32_t)num(d, data, size, d->x_depth, &ok);
 		ev->calltime = num(d, data, size, d->x_call, &ok);
 		ev->rettime = num(d, data, size, d->x_ret, &ok);
+		ev->overrun = -1;
+		if (d->x_over.size) {
+			bool ook = true;
+			uint64_t o = num(d, data, size, d->x_over, &ook);
+
+			if (ook && o <= INT64_MAX)
+				ev->overrun = (int64_t)o;
+		}
 	} else if (type == d->fork_id) {
 		ev->type = PT_EV_FORK;
 		ev->pid = (int)(int32_t)num(d, data, size, d->f_ppid, &ok);
@@ -337,6 +346,7 @@ int pt_raw_to_event(const struct pt_raw_event *raw, int cpu, uint64_t ts, struct
 		ev->ts_ns = raw->rettime;
 		ev->dur_ns = raw->rettime >= raw->calltime ? raw->rettime - raw->calltime
 							   : PT_NO_TIME;
+		ev->overrun = raw->overrun;
 		return 0;
 	default:
 		return -EINVAL;

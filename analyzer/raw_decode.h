@@ -26,10 +26,11 @@ struct pt_raw_event {
 	enum pt_event_type type; /* PT_EV_ENTRY, PT_EV_EXIT, PT_EV_FORK or PT_EV_SWITCH */
 	int pid;		 /* the task (the parent for FORK, prev for SWITCH) */
 	int depth;
-	uint64_t func;		   /* function address, to resolve with tep_find_function */
+	uint64_t func;		    /* function address, to resolve with tep_find_function */
 	uint64_t calltime, rettime; /* EXIT: trace-clock times of call and return */
-	int child_pid;		 /* FORK: the child; SWITCH: the next task */
-	bool preempted;		 /* SWITCH: prev left runnable ("R+") */
+	int64_t overrun;	    /* EXIT: the task's return-stack overruns so far, -1 absent */
+	int child_pid;		    /* FORK: the child; SWITCH: the next task */
+	bool preempted;		    /* SWITCH: prev left runnable ("R+") */
 	char parent_comm[17], child_comm[17];
 	bool in_irq; /* recorded in hardirq, softirq or NMI context */
 };
@@ -66,7 +67,8 @@ int pt_raw_decode(const struct pt_raw_decoder *d, const void *data, int size,
  * @ts: the one conversion for trace.dat (dat_helper.c) and live capture.
  * ENTRY and FORK happen at @ts; an EXIT at its rettime, with call_ns its
  * calltime and dur_ns the difference (PT_NO_TIME if rettime < calltime): the
- * kernel's own times, exact where nested records share one timestamp. FORK
+ * kernel's own times, exact where nested records share one timestamp, and
+ * its overrun count (event.h). FORK
  * comms point into @raw. An ENTRY's or EXIT's func, func_id and comm are left
  * NULL/0: the caller names raw->func (an address) and the task its own way.
  * Returns 0, or -EINVAL for a type that is not one of the three.

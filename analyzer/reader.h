@@ -60,8 +60,10 @@ int pt_text_read_mem(const char *buf, size_t len, pt_event_fn fn, void *ctx,
 
 /*
  * Reads the trace.dat at @path through libtracecmd, every CPU merged by time,
- * in a helper process (see dat_reader.c) so that a corrupt file gives an
- * error rather than a crash or a hang here.
+ * in helper processes (see dat_reader.c) so that a corrupt file gives an
+ * error rather than a crash or a hang here: one, or for a file of 4 MiB or
+ * more one per online CPU but one (at most 8), each reading time slices of it
+ * ($PTESCOPE_DAT_JOBS sets the number); the events are the same either way.
  * Returns 0 or a negative errno with a message in @err.
  */
 int pt_dat_read(const char *path, pt_event_fn fn, void *ctx, struct pt_input_stats *st,

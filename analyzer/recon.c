@@ -42,7 +42,8 @@
 
 #include "recon_internal.h"
 
-const char *const pt_fork_flag_names[] = {"lost_events", "partial", "boundary_inferred"};
+const char *const pt_fork_flag_names[] = {"lost_events", "partial", "boundary_inferred",
+					  "graph_overrun"};
 const char *const pt_mem_names[PT_MEM_COUNT] = {
     "rss_anon_bytes", "rss_file_bytes",	 "rss_shmem_bytes", "pte_bytes",
     "map_count",      "anon_huge_bytes", "child_exec"};
@@ -179,7 +180,7 @@ static struct task *task_get(struct recon *r, int pid, int cpu)
 		return NULL;
 	t = &r->tasks[r->nr_tasks++];
 	*t = (struct task){.key = key, .pid = pid, .cpu = cpu, .container_depth = -1,
-			   .off_since = NO_TIME};
+			   .off_since = NO_TIME, .overrun = -1};
 	return t;
 }
 
@@ -301,6 +302,21 @@ static void on_lost(struct recon *r, const struct pt_event *ev)
 	}
 }
 
+/*
+ * A funcgraph_exit's overrun count: the calls the graph tracer could not
+ * record in this task because its return stack was full, summed over the
+ * task's life. When it grew since the task's previous exit, calls were lost
+ * since then, and a fork in flight is flagged graph_overrun (even if the loss
+ * came just before the fork began: never reported as whole). At the task's
+ * first exit the count is compared with 0: when the loss happened is unknown.
+ */
+static void on_overrun(struct task *t, int64_t overrun)
+{
+	if (t->fork && overrun > (t->overrun >= 0 ? t->overrun : 0))
+		t->fork->f.flags |= PT_FORK_GRAPH_OVERRUN;
+	t->overrun = overrun;
+}
+
 int recon_feed(const struct pt_event *ev, void *ctx)
 {
 	struct recon *r = ctx;
@@ -331,6 +347,8 @@ int recon_feed(const struct pt_event *ev, void *ctx)
 	task_set_comm(t, ev->comm);
 	if (t->off_since != NO_TIME)
 		offcpu_close(t, ev->type == PT_EV_EXIT ? ev->rec_ts_ns : ev->ts_ns);
+	if (ev->type == PT_EV_EXIT && ev->overrun >= 0)
+		on_overrun(t, ev->overrun);
 	role = role_of_event(r, ev);
 	if (role == PT_ROLE_WAKE_NEW && ev->type != PT_EV_EXIT)
 		r->disarms++; /* the capture's probe turned sched_switch off here */

@@ -110,7 +110,7 @@ int recon_fork_apply_caps(struct pt_fork *f, const uint64_t *counts, const struc
 		f->copy_resched = PT_NULL;
 		f->copy_offcpu_ns = NO_TIME;
 	}
-	if (f->flags & (PT_FORK_LOST_EVENTS | PT_FORK_PARTIAL | PT_FORK_BOUNDARY_INFERRED))
+	if (f->flags) /* a flagged fork is never complete */
 		f->complete = false;
 	return 0;
 }
@@ -156,8 +156,7 @@ int recon_fork_end(struct recon *r, struct task *t, bool boundary_inferred)
 	t->fork = NULL;
 	if (boundary_inferred)
 		b->f.flags |= PT_FORK_BOUNDARY_INFERRED;
-	b->f.complete = !(b->f.flags & (PT_FORK_LOST_EVENTS | PT_FORK_PARTIAL)) &&
-			b->saw_root_entry && !boundary_inferred;
+	b->f.complete = !b->f.flags && b->saw_root_entry;
 	if (!b->f.parent_comm[0])
 		memcpy(b->f.parent_comm, t->comm, sizeof(b->f.parent_comm));
 	t->seen_before = true;

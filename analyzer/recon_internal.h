@@ -103,6 +103,7 @@ struct task {
 	bool resched_children; /* the open __cond_resched had calls under it */
 	bool tainted;	       /* events were lost while its stack was non-empty */
 	uint64_t cpr_disarms;  /* r->disarms when its copy_page_range call opened */
+	int64_t overrun;       /* the last funcgraph_exit overrun count seen, -1 */
 	uint64_t off_since;    /* preempted while copying page tables at this record
 				* time, not yet seen back on a CPU; NO_TIME */
 	uint64_t orphan_counts[PT_ROLE_COUNT]; /* calls under unnamed callers */

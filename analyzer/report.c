@@ -139,8 +139,9 @@ json_t *pt_summary_json(const struct pt_summary *s)
 		json_array_append_new(
 		    comms,
 		    json_pack(
-			"{s:o,s:I,s:I,s:o,s:o,s:o}", "comm", pt_json_text(c->comm), "forks",
-			(json_int_t)c->forks, "complete", (json_int_t)c->total.count, "p50_ns",
+			"{s:o,s:I,s:I,s:I,s:o,s:o,s:o}", "comm", pt_json_text(c->comm), "forks",
+			(json_int_t)c->forks, "complete", (json_int_t)c->complete, "timed",
+			(json_int_t)c->total.count, "p50_ns",
 			c->total.count ? json_integer((json_int_t)c->total.p50) : json_null(),
 			"p99_ns",
 			c->total.count ? json_integer((json_int_t)c->total.p99) : json_null(),

@@ -156,6 +156,7 @@ static int summarize_comms(const struct pt_fork *forks, size_t n, struct pt_summ
 		while (j < n && !strcmp(order[j]->parent_comm, c->comm)) {
 			uint64_t v = pt_fork_total_ns(order[j]);
 
+			c->complete += order[j]->complete;
 			if (order[j]->complete && v != PT_NO_TIME)
 				scratch[nv++] = v;
 			j++;

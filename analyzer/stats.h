@@ -57,14 +57,18 @@ const char *pt_phase_name(enum pt_phase p);
 /* The phase's duration in @f, PT_NO_TIME when null. */
 uint64_t pt_fork_phase_ns(const struct pt_fork *f, enum pt_phase p);
 
+/* One process name's forks. `complete` counts its complete forks, as
+ * pt_summary.complete does (a fork event with no graph, whose phases are all
+ * null, is complete and counted); `total` is over those with a total time
+ * (pt_fork_total_ns), so total.count <= complete. */
 struct pt_comm_stats {
 	char comm[32];
-	size_t forks;
-	struct pt_dist total; /* pt_fork_total_ns of its complete forks */
+	size_t forks, complete;
+	struct pt_dist total; /* pt_fork_total_ns of its complete forks that carry one */
 };
 
 struct pt_summary {
-	size_t forks, complete;
+	size_t forks, complete; /* complete: forks with f->complete, timed or not */
 	size_t flagged[PT_FORK_FLAG_COUNT];
 	struct pt_dist phase[PT_PHASE_COUNT]; /* complete forks only */
 	struct pt_hist hist[PT_PHASE_COUNT];

@@ -3,8 +3,9 @@
  * The function_graph text reader: turns the text the kernel writes to
  * tracefs `trace`/`trace_pipe` (any combination of the funcgraph-* and
  * context-info/latency-format options) and `trace-cmd report` output of
- * function_graph recordings into pt_events (event.h), in file order, for a
- * pt_event_fn (normally the reconstruction).
+ * function_graph recordings (the graph plugin's, -l, -t, and -R's raw fields
+ * with the exits' calltime/rettime/overrun) into pt_events (event.h), in file
+ * order, for a pt_event_fn (normally the reconstruction).
  *
  * Fed by a file descriptor (files and pipes, read in 1 MiB chunks, never
  * mapped) or by a buffer in memory (tests, fuzzers). Each line is parsed by
@@ -77,6 +78,7 @@ struct text_line {
 	const char *comm;
 	uint64_t ts_ns;
 	uint64_t dur_ns;
+	bool in_irq; /* the line's own flags column said so (trace-cmd report -l) */
 };
 
 static inline bool is_digit(char c)
@@ -293,7 +295,7 @@ static struct text_cpu *line_event(struct text_reader *r, const struct text_line
 		ev->pid = c->pid;
 		ev->comm = c->comm;
 	}
-	ev->in_irq = c->in_irq;
+	ev->in_irq = c->in_irq || ln->in_irq;
 	return c;
 }
 
@@ -312,11 +314,14 @@ static bool parse_comm_pid(const char *p, const char *e, int *pid, char *comm)
 	return true;
 }
 
-/* "comm=forker pid=96 child_comm=forker child_pid=97" (comms may hold spaces). */
+/* "comm=forker pid=96 child_comm=forker child_pid=97" (the print format), or
+ * "parent_comm=forker parent_pid=96 child_comm=..." (trace-cmd report -R: the
+ * fields); comms may hold spaces. */
 static int emit_fork(struct text_reader *r, const struct text_line *ln, const char *p,
 		     const char *e)
 {
 	const char *c1, *c1e, *q, *c2, *c2e;
+	const char *pid_key = " pid=";
 	struct pt_event ev;
 	int pid, child;
 
@@ -324,13 +329,18 @@ static int emit_fork(struct text_reader *r, const struct text_line *ln, const ch
 		return 1;
 	p = skip_sp(p, e);
 	e = rtrim(p, e);
-	if (!HAS_PREFIX(p, e, "comm="))
+	if (HAS_PREFIX(p, e, "parent_comm=")) {
+		c1 = p + 12;
+		pid_key = " parent_pid=";
+	} else if (HAS_PREFIX(p, e, "comm=")) {
+		c1 = p + 5;
+	} else {
 		return 1;
-	c1 = p + 5;
-	c1e = memmem(c1, (size_t)(e - c1), " pid=", 5);
+	}
+	c1e = memmem(c1, (size_t)(e - c1), pid_key, strlen(pid_key));
 	if (!c1e)
 		return 1;
-	q = parse_int_prefix(c1e + 5, e, INT_MAX, &pid);
+	q = parse_int_prefix(c1e + strlen(pid_key), e, INT_MAX, &pid);
 	if (!q || !HAS_PREFIX(q, e, " child_comm="))
 		return 1;
 	c2 = q + 12;
@@ -751,6 +761,65 @@ static int emit_raw_graph(struct text_reader *r, const struct text_line *ln, con
 	return reader_emit(r, &ev);
 }
 
+/* The value of "KEY=value" among the space-separated fields [p, e): sets
+ * [*v, *ve). Returns false when the field is absent or empty. */
+static bool raw_field(const char *p, const char *e, const char *key, const char **v,
+		      const char **ve)
+{
+	size_t n = strlen(key);
+	const char *q = p;
+
+	while (q < e && (q = memmem(q, (size_t)(e - q), key, n))) {
+		if ((q == p || q[-1] == ' ') && q + n < e && q[n] == '=') {
+			*v = q + n + 1;
+			for (*ve = *v; *ve < e && **ve != ' '; (*ve)++)
+				;
+			return *ve > *v;
+		}
+		q += n;
+	}
+	return false;
+}
+
+/* A number of a raw field: hex with "0x", else hex when @hex (calltime and
+ * rettime print as "%llx"), else decimal. Spans exactly [p, e). */
+static bool raw_number(const char *p, const char *e, bool hex, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (e - p > 2 && p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+		p += 2;
+		hex = true;
+	}
+	if (!hex)
+		return parse_uint(p, e, UINT64_MAX / 10, out);
+	if (p == e || e - p > 16)
+		return false;
+	for (; p < e; p++) {
+		int d = is_digit(*p)				   ? *p - '0'
+			: (*p | 0x20) >= 'a' && (*p | 0x20) <= 'f' ? (*p | 0x20) - 'a' + 10
+								   : -1;
+
+		if (d < 0)
+			return false;
+		v = v << 4 | (uint64_t)d;
+	}
+	*out = v;
+	return true;
+}
+
+/* The irq context from a latency flags column: "d.h1." (its third
+ * character: h, s, H, z, Z), or `report -R -l`'s raw common_flags "-0x9"
+ * (hardirq 0x08, softirq 0x10, NMI 0x40, as raw_decode.c reads them). */
+static bool lat_in_irq(const char *p, const char *e)
+{
+	uint64_t fl;
+
+	if (HAS_PREFIX(p, e, "-0x"))
+		return raw_number(p + 1, e, true, &fl) && (fl & 0x58);
+	return e - p >= 3 && p[2] && strchr("hsHzZ", p[2]);
+}
+
 /*
  * One `trace-cmd report` line:
  *   "  comm-pid  [001]  5.849871: funcgraph_entry:   0.901 us  |    f();"
@@ -811,8 +880,12 @@ static int parse_report_cols(struct text_reader *r, const char *s, const char *t
 		    !parse_int_prefix(t1 + 1, t1e - 1, TEXT_MAX_CPU - 1, &ln->cpu) ||
 		    !parse_uint(t1 + 1, t1e - 1, TEXT_MAX_CPU - 1, &v))
 			return 1;
-	} else if (!parse_int_prefix(t1, t1e, TEXT_MAX_CPU - 1, &ln->cpu)) {
+		if (pe < rtrim(s, t)) /* "[001] d.h1." */
+			ln->in_irq = lat_in_irq(skip_sp(pe, t), rtrim(s, t));
+	} else if (!(q = parse_int_prefix(t1, t1e, TEXT_MAX_CPU - 1, &ln->cpu))) {
 		return 1;
+	} else { /* -l: "1d.h1." or, with -R, "1-0x9" */
+		ln->in_irq = lat_in_irq(q, t1e);
 	}
 	q = skip_sp(s, t1);
 	pe = rtrim(q, t1);
@@ -822,14 +895,74 @@ static int parse_report_cols(struct text_reader *r, const char *s, const char *t
 	return 0;
 }
 
+/* The exit's times from its calltime/rettime fields (the kernel's own, as
+ * trace.dat replay takes them: event.h); the line's time when absent. */
+static void raw_exit_times(const char *p, const char *e, struct pt_event *ev)
+{
+	const char *v, *ve;
+	uint64_t call, ret;
+
+	ev->rec_ts_ns = ev->ts_ns;
+	if (raw_field(p, e, "calltime", &v, &ve) && raw_number(v, ve, true, &call) &&
+	    raw_field(p, e, "rettime", &v, &ve) && raw_number(v, ve, true, &ret) &&
+	    ret != PT_NO_TIME && call != PT_NO_TIME) {
+		ev->call_ns = call;
+		ev->ts_ns = ret;
+		ev->dur_ns = ret >= call ? ret - call : PT_NO_TIME;
+	}
+	if (raw_field(p, e, "overrun", &v, &ve) && raw_number(v, ve, false, &ret) &&
+	    ret <= INT64_MAX)
+		ev->overrun = (int64_t)ret;
+}
+
+/*
+ * `trace-cmd report -R` prints the raw fields: "func=copy_page_range depth=0"
+ * and "func=0xffffffff81234560 depth=0 overrun=0 calltime=44cbed0ea
+ * rettime=44cbfac12" (in any order). The function is named where the file
+ * had symbols, else kept as its address (which then plays no role).
+ */
+static int emit_raw_fields(struct text_reader *r, const struct text_line *ln, bool entry,
+			   const char *p, const char *e)
+{
+	const char *v, *ve, *d, *de, *plus, *func;
+	struct pt_event ev;
+	uint64_t id, depth;
+	int ret;
+
+	e = rtrim(p, e);
+	if (!raw_field(p, e, "func", &v, &ve) || !raw_field(p, e, "depth", &d, &de) ||
+	    !raw_number(d, de, false, &depth) || depth > TEXT_MAX_DEPTH)
+		return 1;
+	plus = memchr(v, '+', (size_t)(ve - v)); /* "f+0x0/0x1f0" */
+	if (plus && plus > v)
+		ve = plus;
+	if ((size_t)(ve - v) > TEXT_MAX_NAME)
+		return 1;
+	ret = names_intern(&r->names, v, (size_t)(ve - v), &func, &id);
+	if (ret == -E2BIG)
+		return 1;
+	if (ret < 0)
+		return ret;
+	if (!line_event(r, ln, entry ? PT_EV_ENTRY : PT_EV_EXIT, &ev))
+		return -ENOMEM;
+	ev.depth = (int)depth;
+	ev.func = func;
+	ev.func_id = id;
+	if (!entry)
+		raw_exit_times(p, e, &ev);
+	return reader_emit(r, &ev);
+}
+
 /* A funcgraph_entry/exit payload: "DURATION | DEPTH-INDENTED CALL", or the
  * raw formats when trace-cmd printed no graph. */
-static int parse_report_graph(struct text_reader *r, struct text_line *ln, const char *pay,
-			      const char *e)
+static int parse_report_graph(struct text_reader *r, struct text_line *ln, bool entry,
+			      const char *pay, const char *e)
 {
 	const char *bar = memchr(pay, '|', (size_t)(e - pay)), *c;
 	size_t k;
 
+	if (!bar && HAS_PREFIX(pay, e, "func="))
+		return emit_raw_fields(r, ln, entry, pay, e);
 	if (!bar)
 		return emit_raw_graph(r, ln, pay, e);
 	if (!parse_duration_col(pay, bar, &ln->dur_ns))
@@ -860,9 +993,10 @@ static int parse_report_line(struct text_reader *r, const char *s, const char *e
 	if (!q || q == name)
 		return 1;
 	pay = skip_sp(q + 1, e);
-	if ((q - name == 15 && memcmp(name, "funcgraph_entry", 15) == 0) ||
-	    (q - name == 14 && memcmp(name, "funcgraph_exit", 14) == 0))
-		return parse_report_graph(r, &ln, pay, e);
+	if (q - name == 15 && memcmp(name, "funcgraph_entry", 15) == 0)
+		return parse_report_graph(r, &ln, true, pay, e);
+	if (q - name == 14 && memcmp(name, "funcgraph_exit", 14) == 0)
+		return parse_report_graph(r, &ln, false, pay, e);
 	if (q - name == 18 && memcmp(name, "sched_process_fork", 18) == 0) {
 		int ret = emit_fork(r, &ln, pay, e);
 

@@ -332,6 +332,51 @@ static const struct text_case cases[] = {
 			"EXIT cpu=1 pid=96 comm=forker depth=2 ts=5000002000 dur=- func=copy_page_range\n",
 	},
 	{
+		.name = "trace-cmd report -R (raw fields), real excerpt",
+		.in = "cpus=2\n"
+		      "              sh-389   [000]    18.328427: funcgraph_entry:       "
+		      "func=kernel_clone depth=0\n"
+		      "              sh-389   [000]    18.328459: funcgraph_exit:        "
+		      "func=__cond_resched depth=2 overrun=0 calltime=44d4f776e rettime=44d4f7fc3\n"
+		      "          forker-96    [001]     7.498696: sched_process_fork:    "
+		      "parent_comm=forker parent_pid=96 child_comm=for ker child_pid=97\n"
+		      "          forker-96    [001]     7.500000: funcgraph_exit:        "
+		      "func=0xffffffff8107c6b0 calltime=0x10 rettime=0x30 overrun=0x3 depth=1\n"
+		      "          forker-96    [001]     7.500001: funcgraph_entry:       "
+		      "func=0xffffffff8107c6b0 depth=1\n"
+		      "          forker-96    [001]     7.500002: funcgraph_exit:        "
+		      "func=copy_page_range+0x0/0x1f0 depth=1 overrun=0\n",
+		.want = "ENTRY cpu=0 pid=389 comm=sh depth=0 ts=18328427000 func=kernel_clone\n"
+			"EXIT cpu=0 pid=389 comm=sh depth=2 ts=18476924867 dur=2133 "
+			"call=18476922734 rec=18328459000 overrun=0 func=__cond_resched\n"
+			"FORK cpu=1 pid=96 comm=forker ts=7498696000 child=97/for ker\n"
+			"EXIT cpu=1 pid=96 comm=forker depth=1 ts=48 dur=32 call=16 rec=7500000000 "
+			"overrun=3 func=0xffffffff8107c6b0\n"
+			"ENTRY cpu=1 pid=96 comm=forker depth=1 ts=7500001000 func=0xffffffff8107c6b0\n"
+			"EXIT cpu=1 pid=96 comm=forker depth=1 ts=7500002000 dur=- "
+			"rec=7500002000 overrun=0 func=copy_page_range\n",
+	},
+	{
+		.name = "trace-cmd report -l and -R -l: the irq context from the flags",
+		.in = "      sh-389     0d.h3.    18.318981: funcgraph_entry:      + 56.104 us  |    "
+		      "_raw_spin_lock();\n"
+		      "      sh-389     0d..3.    18.319140: funcgraph_entry:        1.863 us   |    "
+		      "_raw_spin_unlock();\n"
+		      "      sh-389    [000] d.s2.   18.319140: funcgraph_entry:        1.000 us   |  "
+		      "f();\n"
+		      "      sh-389     0-0x9    18.318980804: funcgraph_entry:       "
+		      "func=_raw_spin_lock depth=1\n"
+		      "      sh-389     1-0x1    18.318980805: funcgraph_entry:       "
+		      "func=_raw_spin_lock depth=1\n",
+		.want = "LEAF cpu=0 pid=389 comm=sh depth=1 ts=18318981000 dur=56104 "
+			"func=_raw_spin_lock irq\n"
+			"LEAF cpu=0 pid=389 comm=sh depth=1 ts=18319140000 dur=1863 "
+			"func=_raw_spin_unlock\n"
+			"LEAF cpu=0 pid=389 comm=sh depth=0 ts=18319140000 dur=1000 func=f irq\n"
+			"ENTRY cpu=0 pid=389 comm=sh depth=1 ts=18318980804 func=_raw_spin_lock irq\n"
+			"ENTRY cpu=1 pid=389 comm=sh depth=1 ts=18318980805 func=_raw_spin_lock\n",
+	},
+	{
 		.name = "header only is a (empty) function_graph trace",
 		.in = "# tracer: function_graph\n#\n",
 		.want = "",

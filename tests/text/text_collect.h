@@ -116,6 +116,12 @@ static inline int collect_fn(const struct pt_event *ev, void *ctx)
 		collect_time(c, "ts", ev->ts_ns);
 		if (ev->type == PT_EV_EXIT || ev->type == PT_EV_LEAF)
 			collect_time(c, "dur", ev->dur_ns);
+		if (ev->call_ns != PT_NO_TIME) /* raw exits only */
+			collect_time(c, "call", ev->call_ns);
+		if (ev->rec_ts_ns != PT_NO_TIME)
+			collect_time(c, "rec", ev->rec_ts_ns);
+		if (ev->overrun >= 0)
+			collect_printf(c, " overrun=%" PRId64, ev->overrun);
 		if (ev->type <= PT_EV_LEAF)
 			collect_printf(c, " func=%s", ev->func ? ev->func : "-");
 		if (ev->type == PT_EV_FORK)

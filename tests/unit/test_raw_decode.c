@@ -145,12 +145,14 @@ static void test_debian61(void)
 	put(rec, 4, 97, 4);
 	put(rec, 8, 0xffffffff81000010ull, 8);
 	put(rec, 16, 1, 4);
+	put(rec, 20, 5, 4); /* overrun */
 	put(rec, 24, 7926505130ull, 8);
 	put(rec, 32, 7926505981ull, 8);
 	CHECK_EQ(pt_raw_decode(d, rec, 40, &ev), 1);
 	CHECK_EQ(ev.type, PT_EV_EXIT);
 	CHECK_EQ(ev.pid, 97);
 	CHECK_EQ(ev.depth, 1);
+	CHECK_EQ(ev.overrun, 5);
 	CHECK_EQ(ev.calltime, 7926505130ull);
 	CHECK_EQ(ev.rettime, 7926505981ull);
 	CHECK(!ev.in_irq);
@@ -258,7 +260,7 @@ static void test_no_events(void)
 static void test_to_event(void)
 {
 	struct pt_raw_event raw = {.type = PT_EV_EXIT, .pid = 7, .depth = 3, .calltime = 1000,
-				   .rettime = 1500, .in_irq = true};
+				   .rettime = 1500, .overrun = 2, .in_irq = true};
 	struct pt_event ev;
 
 	CHECK_EQ(pt_raw_to_event(&raw, 2, 9999, &ev), 0);
@@ -269,6 +271,7 @@ static void test_to_event(void)
 	CHECK_EQ(ev.ts_ns, 1500);
 	CHECK_EQ(ev.call_ns, 1000);
 	CHECK_EQ(ev.dur_ns, 500);
+	CHECK_EQ(ev.overrun, 2);
 	CHECK(ev.in_irq && !ev.func && !ev.comm);
 	raw.rettime = 900; /* the clock went back: no duration */
 	pt_raw_to_event(&raw, 2, 9999, &ev);
@@ -276,6 +279,7 @@ static void test_to_event(void)
 
 	raw = (struct pt_raw_event){.type = PT_EV_ENTRY, .pid = 7, .depth = 1, .calltime = 5};
 	pt_raw_to_event(&raw, 0, 4242, &ev);
+	CHECK_EQ(ev.overrun, -1);
 	CHECK_EQ(ev.ts_ns, 4242);
 	CHECK_EQ(ev.dur_ns, PT_NO_TIME);
 	CHECK_EQ(ev.call_ns, PT_NO_TIME);

@@ -153,6 +153,31 @@ static void test_summary(void)
 	CHECK(!strcmp(s.by_comm[0].comm, "bash"));
 	CHECK_EQ(s.by_comm[0].forks, 3);
 	CHECK_EQ(s.by_comm[0].total.count, 2);
+	CHECK_EQ(s.by_comm[0].complete, 2);
+	pt_summary_release(&s);
+}
+
+/* A bare sched_process_fork (no graph: every phase null) is complete: the
+ * summary and its process count it alike, and it has no time to rank. */
+static void test_complete_untimed(void)
+{
+	struct pt_fork f[3] = {mk("sh", 1000, 10, true), mk("sh", PT_NO_TIME, PT_NULL, true),
+			       mk("sh", 500, 5, false)};
+	struct pt_summary s;
+	size_t sum = 0;
+
+	f[1].vmas = f[1].pte_passes = f[1].lock_breaks = PT_NULL;
+	f[1].max_lock_hold_ns = PT_NO_TIME;
+	CHECK_EQ(pt_summary_compute(f, 3, &s), 0);
+	CHECK_EQ(s.complete, 2);
+	CHECK_EQ(s.total.count, 1);
+	CHECK_EQ(s.nr_comms, 1);
+	CHECK_EQ(s.by_comm[0].forks, 3);
+	CHECK_EQ(s.by_comm[0].complete, 2);
+	CHECK_EQ(s.by_comm[0].total.count, 1);
+	for (size_t i = 0; i < s.nr_comms; i++)
+		sum += s.by_comm[i].complete;
+	CHECK_EQ(sum, s.complete);
 	pt_summary_release(&s);
 }
 
@@ -161,5 +186,6 @@ int main(void)
 	test_percentiles();
 	test_histogram();
 	test_summary();
+	test_complete_untimed();
 	TEST_DONE();
 }
