@@ -53,10 +53,12 @@ int recon_fork_begin(struct recon *r, struct task *t, int depth, uint64_t ts)
 int recon_fork_apply_caps(struct pt_fork *f, const uint64_t *counts, const struct pass_cand *cand,
 			  size_t nr_cand, pt_caps caps)
 {
-	bool lock = caps & PT_CAP(PT_ROLE_LOCK), cpte = caps & PT_CAP(PT_ROLE_COPY_PTE_RANGE);
+	bool lock = caps & (PT_CAP(PT_ROLE_LOCK) | PT_CAP(PT_ROLE_LOCK_MAP));
+	bool cpte = caps & PT_CAP(PT_ROLE_COPY_PTE_RANGE);
 	bool cpr = caps & PT_CAP(PT_ROLE_COPY_PAGE_RANGE);
 	bool passes_known;
-	int ret = recon_fork_finalize_passes(f, cand, nr_cand, &passes_known);
+	int ret = recon_fork_finalize_passes(f, cand, nr_cand, caps & PT_CAP(PT_ROLE_UNLOCK),
+					     &passes_known);
 
 	if (ret)
 		return ret;
