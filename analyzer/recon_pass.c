@@ -83,7 +83,10 @@ int recon_pass_child(struct task *t, enum pt_role role, uint64_t start, uint64_t
 		ps->locks++;
 		break;
 	case PT_ROLE_UNLOCK:
-		if (ps->in_pass) {
+		/* once every lock of the candidate is released, a further unlock
+		 * is someone else's (a huge PMD copy's allocation, on kernels with
+		 * no cond_resched() to end the pass first) */
+		if (ps->in_pass && ps->unlocks < ps->locks) {
 			ps->unlocks++;
 			ps->hold_end = end;
 		} else {

@@ -775,6 +775,38 @@ static void test_rt_live_caps(void)
 	forks_free(&fs);
 }
 
+/* The same filter on 7.2 (lazy preemption: no cond_resched() ends a pass):
+ * the allocation's lone unlock follows the previous huge PMD copy's unlocks
+ * at once; it must not join that copy, or the next copy looks like a pass. */
+static void test_huge_pmd_locks_lazy(void)
+{
+	static const struct kshape k72f = {NULL, "_raw_spin_lock", "_raw_spin_unlock", false,
+					   false};
+	struct forks fs;
+	uint64_t t = 10 * US;
+
+	start(&fs);
+	LEAF(0, 14, 0, "schedule", 1 * US, US);
+	ENTRY(0, 14, 0, "copy_page_range", 5 * US);
+	for (int i = 0; i < 4; i++) {
+		LEAF(0, 14, 1, "_raw_spin_unlock", t, US); /* pcp trylock/unlock */
+		LEAF(0, 14, 1, "_raw_spin_lock", t + 2 * US, US);
+		LEAF(0, 14, 1, "_raw_spin_lock", t + 4 * US, US);
+		LEAF(0, 14, 1, "_raw_spin_unlock", t + 6 * US, US);
+		LEAF(0, 14, 1, "_raw_spin_unlock", t + 8 * US, US);
+		t += 10 * US;
+	}
+	t = kpass(&k72f, 14, 1, t, 0, true);
+	t = kpass(&k72f, 14, 1, t, 0, true);
+	EXIT(0, 14, 0, "copy_page_range", t, t - 5 * US);
+	fork_event(0, 14, 15, t + US);
+	finish();
+	CHECK_EQ(fs.n, 1);
+	CHECK_EQ(fs.f[0].pte_passes, 2);
+	CHECK_EQ(fs.f[0].lock_breaks, 0);
+	forks_free(&fs);
+}
+
 static void test_roles(void)
 {
 	CHECK_EQ(pt_role_of("kernel_clone"), PT_ROLE_KERNEL_CLONE);
@@ -836,5 +868,6 @@ int main(void)
 	test_rt_filter_foreign_locks();
 	test_no_unlock_traced();
 	test_rt_live_caps();
+	test_huge_pmd_locks_lazy();
 	TEST_DONE();
 }
