@@ -87,6 +87,9 @@ struct fork_build {
 	struct pass_cand *cand;
 	size_t nr_cand, cand_cap;
 	uint32_t containers; /* container calls opened so far */
+	/* copy_page_range runs split at a gap: this piece ended at one (the next
+	 * may join it), this piece began after one (alone, never complete) */
+	bool gap_end, after_gap;
 };
 
 struct task {
@@ -114,6 +117,9 @@ struct held {
 	uint64_t counts[PT_ROLE_COUNT];
 	struct pass_cand *cand;
 	size_t nr_cand;
+	uint32_t containers;
+	bool saw_root_entry;
+	bool gap_end; /* ended at a gap: a later piece of its task may join it */
 };
 
 struct recon {

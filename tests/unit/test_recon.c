@@ -387,6 +387,79 @@ static void test_cpr_runs(void)
 	forks_free(&fs);
 }
 
+/* A fork whose copy_page_range run is cut by a gap (its task preempted for
+ * over 1 ms between VMAs): the fork event joins the pieces; a piece that
+ * cannot be joined is never complete. */
+static void test_split_fork(void)
+{
+	struct forks fs;
+	struct recon_opts o = {.on_fork = keep, .ctx = &fs, .caps_known = true};
+
+	/* no fork event seen yet when the gap comes: the pieces are joined */
+	start(&fs);
+	LEAF(0, 2, 0, "mutex_unlock", 1 * US, US);
+	LEAF(0, 2, 0, "copy_page_range", 10 * US, US);
+	LEAF(0, 2, 0, "copy_page_range", 12 * US, US);
+	LEAF(0, 2, 0, "copy_page_range", 5000 * US, US);
+	fork_event(0, 2, 20, 5002 * US);
+	LEAF(0, 2, 0, "copy_page_range", 9000 * US, US); /* the next fork */
+	fork_event(0, 2, 21, 9002 * US);
+	finish();
+	CHECK_EQ(fs.n, 2);
+	CHECK_EQ(fs.f[0].vmas, 3);
+	CHECK_EQ(fs.f[0].child_pid, 20);
+	CHECK(fs.f[0].complete);
+	CHECK_EQ(fs.f[0].flags, 0);
+	CHECK_EQ(fs.f[0].copy_page_range_ns, 3 * US);
+	CHECK_EQ(fs.f[1].vmas, 1);
+	CHECK(fs.f[1].complete);
+	forks_free(&fs);
+
+	/* fork events known: a gap does not split the run at all */
+	start(&fs);
+	fork_event(1, 9, 10, 1 * US);
+	LEAF(0, 2, 0, "mutex_unlock", 2 * US, US);
+	LEAF(0, 2, 0, "copy_page_range", 10 * US, US);
+	LEAF(0, 2, 0, "copy_page_range", 5000 * US, US);
+	LEAF(0, 2, 0, "copy_page_range", 5002 * US, US);
+	fork_event(0, 2, 20, 5004 * US);
+	finish();
+	CHECK_EQ(fs.n, 2);
+	CHECK_EQ(fs.f[1].vmas, 3);
+	CHECK_EQ(fs.f[1].child_pid, 20);
+	CHECK(fs.f[1].complete);
+	forks_free(&fs);
+
+	/* the recording began inside the first piece: the joined fork is partial */
+	start(&fs);
+	LEAF(0, 2, 0, "copy_page_range", 10 * US, US);
+	LEAF(0, 2, 0, "copy_page_range", 5000 * US, US);
+	fork_event(0, 2, 20, 5002 * US);
+	finish();
+	CHECK_EQ(fs.n, 1);
+	CHECK_EQ(fs.f[0].vmas, 2);
+	CHECK(!fs.f[0].complete);
+	CHECK(fs.f[0].flags & PT_FORK_PARTIAL);
+	forks_free(&fs);
+
+	/* handed over as they end, without fork events known: the piece after
+	 * the gap cannot be joined, and is not complete */
+	memset(&fs, 0, sizeof(fs));
+	o.caps = PT_CAP(PT_ROLE_COPY_PAGE_RANGE) | PT_CAP_TIMES;
+	CHECK_EQ(recon_new(&o, &R), 0);
+	LEAF(0, 2, 0, "mutex_unlock", 1 * US, US);
+	LEAF(0, 2, 0, "copy_page_range", 10 * US, US);
+	LEAF(0, 2, 0, "copy_page_range", 5000 * US, US);
+	fork_event(0, 2, 20, 5002 * US);
+	finish();
+	CHECK_EQ(fs.n, 2);
+	for (int i = 0; i < fs.n && i < 2; i++) {
+		CHECK(!fs.f[i].complete);
+		CHECK(fs.f[i].flags & PT_FORK_BOUNDARY_INFERRED);
+	}
+	forks_free(&fs);
+}
+
 /* A fork event with no graph at all (syscall-mode data): still a fork. */
 static void test_event_only(void)
 {
@@ -869,5 +942,6 @@ int main(void)
 	test_no_unlock_traced();
 	test_rt_live_caps();
 	test_huge_pmd_locks_lazy();
+	test_split_fork();
 	TEST_DONE();
 }
