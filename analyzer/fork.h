@@ -25,11 +25,15 @@ enum pt_fork_flag {
 	PT_FORK_PARTIAL = 1u << 1,	     /* the trace starts or ends inside it */
 	PT_FORK_BOUNDARY_INFERRED = 1u << 2, /* no fork event nor enclosing fork-path call:
 					      * where it starts/ends is inferred */
+	/* PTEs were copied outside every pass the rules recognise: this kernel's
+	 * copy loop does not look like any known one (docs/kernels.md), so its
+	 * passes, lock breaks and hold times are null, not wrong */
+	PT_FORK_UNKNOWN_LOOP = 1u << 3,
 };
 
 /* Names of the flags in JSON, indexed by bit number. */
 extern const char *const pt_fork_flag_names[];
-#define PT_FORK_FLAG_COUNT 3
+#define PT_FORK_FLAG_COUNT 4
 
 /* One copy_page_range call: one VMA that dup_mmap copied. */
 struct pt_vma_copy {

@@ -42,7 +42,8 @@
 
 #include "recon_internal.h"
 
-const char *const pt_fork_flag_names[] = {"lost_events", "partial", "boundary_inferred"};
+const char *const pt_fork_flag_names[] = {"lost_events", "partial", "boundary_inferred",
+					  "unknown_loop"};
 
 /* Hands @f to the caller's callback. */
 int recon_call_on_fork(struct recon *r, const struct pt_fork *f)

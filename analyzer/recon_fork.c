@@ -48,6 +48,34 @@ int recon_fork_begin(struct recon *r, struct task *t, int depth, uint64_t ts)
 	return 0;
 }
 
+/*
+ * A self-check that needs no knowledge of the kernel: where PTEs and passes
+ * are both known, every PTE copied (vm_normal_page under copy_page_range) was
+ * copied inside a pass, under the PTE locks. PTEs outside every recognised
+ * pass mean the locks were not recognised (a kernel whose copy loop changed
+ * shape): the fork is flagged and its pass figures nulled rather than shown
+ * wrong. Whole forks only (a cut one is flagged already).
+ */
+static void check_loop(struct pt_fork *f, pt_caps caps)
+{
+	int64_t in_vmas = 0, in_passes = 0;
+
+	if (!(caps & PT_CAP(PT_ROLE_PTE)) || f->pte_passes == PT_NULL ||
+	    (f->flags & (PT_FORK_LOST_EVENTS | PT_FORK_PARTIAL)))
+		return;
+	for (size_t i = 0; i < f->nr_vma; i++)
+		in_vmas += f->vma[i].ptes > 0 ? f->vma[i].ptes : 0;
+	for (size_t i = 0; i < f->nr_pass; i++)
+		in_passes += f->pass[i].ptes > 0 ? f->pass[i].ptes : 0;
+	if (in_passes >= in_vmas)
+		return;
+	f->flags |= PT_FORK_UNKNOWN_LOOP;
+	f->pte_passes = f->lock_breaks = PT_NULL;
+	f->max_lock_hold_ns = NO_TIME;
+	for (size_t i = 0; i < f->nr_pass; i++)
+		f->pass[i].resumed = false;
+}
+
 /* Builds @f's passes from its candidates and decides its nulls from what the
  * trace could show (@caps). Returns 0 or -ENOMEM. */
 int recon_fork_apply_caps(struct pt_fork *f, const uint64_t *counts, const struct pass_cand *cand,
@@ -112,7 +140,9 @@ int recon_fork_apply_caps(struct pt_fork *f, const uint64_t *counts, const struc
 		f->copy_resched = PT_NULL;
 		f->copy_offcpu_ns = NO_TIME;
 	}
-	if (f->flags & (PT_FORK_LOST_EVENTS | PT_FORK_PARTIAL | PT_FORK_BOUNDARY_INFERRED))
+	check_loop(f, caps);
+	if (f->flags & (PT_FORK_LOST_EVENTS | PT_FORK_PARTIAL | PT_FORK_BOUNDARY_INFERRED |
+			PT_FORK_UNKNOWN_LOOP))
 		f->complete = false;
 	return 0;
 }

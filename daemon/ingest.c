@@ -54,7 +54,7 @@ int pd_ingest_live_fork(const struct pt_fork *f, void *ctx)
 	uint64_t slow = atomic_load(&in->slow_fork_ns), d = pt_fork_total_ns(f);
 	struct pt_fork lean;
 	char err[512];
-	bool dropped = false;
+	bool dropped = false, unknown;
 	int ret;
 
 	if (slow && (f->nr_vma || f->nr_pass) && d != PT_NO_TIME && d < slow) {
@@ -80,7 +80,13 @@ int pd_ingest_live_fork(const struct pt_fork *f, void *ctx)
 	pthread_mutex_lock(&in->qlock);
 	in->counts.live_forks++;
 	in->counts.live_detail_dropped += dropped;
+	unknown = (f->flags & PT_FORK_UNKNOWN_LOOP) && !in->counts.live_unknown_loop++;
 	pthread_mutex_unlock(&in->qlock);
+	if (unknown)
+		pd_warn("fork of pid %d: PTEs copied outside every pass the rules know: this "
+			"kernel's copy loop is not recognised, its forks are flagged unknown_loop "
+			"with null passes and lock breaks (docs/kernels.md)",
+			f->parent_pid);
 	return 0;
 }
 

@@ -157,8 +157,9 @@ static void core_status(void *ctx, json_t *st)
 			    json_integer((json_int_t)(ic.live_forks + ic.replay_forks)));
 	json_object_set_new(
 		st, "live",
-		json_pack("{s:I, s:I, s:I}", "forks", (json_int_t)ic.live_forks,
-			  "detail_dropped", (json_int_t)ic.live_detail_dropped, "source_id",
+		json_pack("{s:I, s:I, s:I, s:I}", "forks", (json_int_t)ic.live_forks,
+			  "detail_dropped", (json_int_t)ic.live_detail_dropped, "unknown_loop",
+			  (json_int_t)ic.live_unknown_loop, "source_id",
 			  (json_int_t)ic.live_source_id));
 	json_object_set_new(
 		st, "replays",

@@ -880,6 +880,41 @@ static void test_huge_pmd_locks_lazy(void)
 	forks_free(&fs);
 }
 
+/* A kernel whose copy loop takes its PTE locks through a function no rule
+ * knows: the PTEs are counted, but the passes are not read as zero: the fork
+ * says the loop is unknown, pass figures are null, it is not complete. */
+static void test_unknown_loop(void)
+{
+	struct forks fs;
+	uint64_t t = 10 * US;
+
+	start(&fs);
+	LEAF(0, 60, 0, "schedule", 1 * US, US);
+	ENTRY(0, 60, 0, "kernel_clone", 5 * US);
+	ENTRY(0, 60, 1, "copy_page_range", 6 * US);
+	for (int p = 0; p < 2; p++) {
+		LEAF(0, 60, 2, "__pte_alloc", t, US);
+		LEAF(0, 60, 2, "pte_lock_both", t + US, US);
+		for (int i = 0; i < 5; i++)
+			LEAF(0, 60, 2, "vm_normal_page", t + (2 + i) * US, US / 2);
+		LEAF(0, 60, 2, "_raw_spin_unlock", t + 8 * US, US / 2);
+		LEAF(0, 60, 2, "__cond_resched", t + 9 * US, US / 2);
+		t += 10 * US;
+	}
+	EXIT(0, 60, 1, "copy_page_range", t, t - 6 * US);
+	fork_event(0, 60, 61, t + US);
+	EXIT(0, 60, 0, "kernel_clone", t + 2 * US, t - 3 * US);
+	LEAF(0, 60, 0, "_raw_spin_lock", t + 5 * US, US); /* the lock is traced, elsewhere */
+	finish();
+	CHECK_EQ(fs.n, 1);
+	CHECK_EQ(fs.f[0].ptes, 10);
+	CHECK_EQ(fs.f[0].pte_passes, PT_NULL);
+	CHECK_EQ(fs.f[0].lock_breaks, PT_NULL);
+	CHECK(fs.f[0].flags & PT_FORK_UNKNOWN_LOOP);
+	CHECK(!fs.f[0].complete);
+	forks_free(&fs);
+}
+
 static void test_roles(void)
 {
 	CHECK_EQ(pt_role_of("kernel_clone"), PT_ROLE_KERNEL_CLONE);
@@ -943,5 +978,6 @@ int main(void)
 	test_rt_live_caps();
 	test_huge_pmd_locks_lazy();
 	test_split_fork();
+	test_unknown_loop();
 	TEST_DONE();
 }
