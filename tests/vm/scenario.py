@@ -48,11 +48,13 @@ class Run:
 class Recording:
     """One trace file: fmt "dat" (trace-cmd record) or "text" (tracefs `trace` file)."""
 
-    def __init__(self, name, fmt, detail, runs, buffer_kb=None, note=""):
+    def __init__(self, name, fmt, detail, runs, buffer_kb=None, note="", switches=False):
+        """switches: also record sched:sched_switch (who was preempted while copying)."""
         assert fmt in ("dat", "text") and detail in DETAILS
         self.name, self.fmt, self.detail, self.runs = name, fmt, detail, runs
         self.buffer_kb = buffer_kb
         self.note = note
+        self.switches = switches
 
     @property
     def filename(self):
@@ -65,6 +67,8 @@ class Recording:
         if DETAILS[self.detail]:
             argv.append("$(lflags " + " ".join(DETAILS[self.detail]) + ")")
         argv += ["-e", "sched:sched_process_fork"]
+        if self.switches:
+            argv += ["-e", "sched:sched_switch"]
         if self.buffer_kb:
             argv += ["-b", str(self.buffer_kb)]
         argv += ["-o", out_path, "--", "sh", script_path]
