@@ -225,7 +225,7 @@ def step_report(out):
     return head + "\n--- guest steps (last 20) ---\n" + "\n".join(lines[-20:])
 
 
-def check(out):
+def check(out, preempt_rt=False):
     problems = []
 
     def bad(msg):
@@ -262,7 +262,7 @@ def check(out):
     # lock breaks only when forced
     got = {f["child_pid"]: f for f in db_forks(os.path.join(out, "section.db"))}
     for run, forced in (("nobreak", False), ("break", True)):
-        total = 0
+        total = preempted = 0
         for g in gt_forks(os.path.join(out, run + ".gt")):
             f = got.get(g["child_pid"])
             if not f:
@@ -272,6 +272,7 @@ def check(out):
                 bad(f"{run}: fork -> {g['child_pid']}: lock_breaks null")
                 continue
             total += f["lock_breaks"]
+            preempted += f["copy_resched"] or 0
             # Without the hog nothing is meant to compete for the CPU, but on a loaded host
             # the guest's own housekeeping sometimes does (seen: 3 breaks with 3 preemptions
             # recorded in that fork). What must hold in every run: a lock break is a real
@@ -282,7 +283,9 @@ def check(out):
             print(f"{run}: fork -> {g['child_pid']}: passes {f['pte_passes']}, lock breaks "
                   f"{f['lock_breaks']}, preempted {f['copy_resched']}, max hold "
                   f"{f['max_lock_hold_ns']} ns")
-        if forced and not total:
+        # on PREEMPT_RT the PTE lock sleeps: the hog preempts the copy with the lock held
+        # (docs/kernels.md), which copy_resched shows instead of a lock break
+        if forced and not total and not (preempt_rt and preempted):
             bad("break: no lock break although a competing task shared the CPU")
 
     # storm: every fork, nothing lost
@@ -387,7 +390,7 @@ def main():
     if a.bench:
         bench(out, kernel.release)
         return 0
-    problems = check(out)
+    problems = check(out, kernel.config_options().get("CONFIG_PREEMPT_RT") == "y")
     for p in problems:
         print("FAIL:", p)
     if not problems:
