@@ -203,7 +203,8 @@ static int join_piece(struct held *h, struct fork_build *b)
 		recon_fork_build_free(b);
 		return -ENOMEM;
 	}
-	memcpy(d->vma + d->nr_vma, s->vma, s->nr_vma * sizeof(*v));
+	if (s->nr_vma)
+		memcpy(d->vma + d->nr_vma, s->vma, s->nr_vma * sizeof(*v));
 	for (size_t i = 0; i < b->nr_cand; i++) {
 		c[h->nr_cand + i] = b->cand[i];
 		c[h->nr_cand + i].container += h->containers;
