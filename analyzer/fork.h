@@ -29,11 +29,15 @@ enum pt_fork_flag {
 					      * overflowed while it was in flight (the
 					      * funcgraph_exit overrun count grew): calls
 					      * deeper than the stack were not recorded */
+	/* PTEs were copied outside every pass the rules recognise: this kernel's
+	 * copy loop does not look like any known one (docs/kernels.md), so its
+	 * passes, lock breaks and hold times are null, not wrong */
+	PT_FORK_UNKNOWN_LOOP = 1u << 4,
 };
 
 /* Names of the flags in JSON, indexed by bit number. */
 extern const char *const pt_fork_flag_names[];
-#define PT_FORK_FLAG_COUNT 4
+#define PT_FORK_FLAG_COUNT 5
 
 /* One copy_page_range call: one VMA that dup_mmap copied. */
 struct pt_vma_copy {

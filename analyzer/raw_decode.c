@@ -276,8 +276,12 @@ int pt_raw_decode(const struct pt_raw_decoder *d, const void *data, int size,
 		bool fok = true;
 		uint64_t fl = num(d, data, size, d->flags, &fok);
 
-		/* TRACE_FLAG_HARDIRQ | TRACE_FLAG_SOFTIRQ | TRACE_FLAG_NMI */
-		ev->in_irq = fok && (fl & (0x08 | 0x10 | 0x40));
+		/* TRACE_FLAG_HARDIRQ | TRACE_FLAG_SOFTIRQ | TRACE_FLAG_NMI, or
+		 * TRACE_FLAG_IRQS_OFF: the fork path never runs with interrupts
+		 * off, but interrupt entry and exit code outside the hardirq
+		 * flag does, and its spinlocks would sit among a pass's locks
+		 * (seen on 7.2 and 6.12-rt under a lock-level filter) */
+		ev->in_irq = fok && (fl & (0x01 | 0x08 | 0x10 | 0x40));
 	}
 	if (type == d->entry_id) {
 		ev->type = PT_EV_ENTRY;

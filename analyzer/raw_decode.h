@@ -32,7 +32,7 @@ struct pt_raw_event {
 	int child_pid;		    /* FORK: the child; SWITCH: the next task */
 	bool preempted;		    /* SWITCH: prev left runnable ("R+") */
 	char parent_comm[17], child_comm[17];
-	bool in_irq; /* recorded in hardirq, softirq or NMI context */
+	bool in_irq; /* recorded in hardirq, softirq or NMI context, or with interrupts off */
 };
 
 /*

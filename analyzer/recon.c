@@ -43,7 +43,7 @@
 #include "recon_internal.h"
 
 const char *const pt_fork_flag_names[] = {"lost_events", "partial", "boundary_inferred",
-					  "graph_overrun"};
+					  "graph_overrun", "unknown_loop"};
 const char *const pt_mem_names[PT_MEM_COUNT] = {
     "rss_anon_bytes", "rss_file_bytes",	 "rss_shmem_bytes", "pte_bytes",
     "map_count",      "anon_huge_bytes", "child_exec"};

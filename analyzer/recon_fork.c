@@ -48,15 +48,45 @@ int recon_fork_begin(struct recon *r, struct task *t, int depth, uint64_t ts)
 	return 0;
 }
 
+/*
+ * A self-check that needs no knowledge of the kernel: where PTEs and passes
+ * are both known, every PTE copied (vm_normal_page under copy_page_range) was
+ * copied inside a pass, under the PTE locks. PTEs outside every recognised
+ * pass mean the locks were not recognised (a kernel whose copy loop changed
+ * shape): the fork is flagged and its pass figures nulled rather than shown
+ * wrong. Whole forks only (a cut one is flagged already).
+ */
+static void check_loop(struct pt_fork *f, pt_caps caps)
+{
+	int64_t in_vmas = 0, in_passes = 0;
+
+	if (!(caps & PT_CAP(PT_ROLE_PTE)) || f->pte_passes == PT_NULL ||
+	    (f->flags & (PT_FORK_LOST_EVENTS | PT_FORK_PARTIAL)))
+		return;
+	for (size_t i = 0; i < f->nr_vma; i++)
+		in_vmas += f->vma[i].ptes > 0 ? f->vma[i].ptes : 0;
+	for (size_t i = 0; i < f->nr_pass; i++)
+		in_passes += f->pass[i].ptes > 0 ? f->pass[i].ptes : 0;
+	if (in_passes >= in_vmas)
+		return;
+	f->flags |= PT_FORK_UNKNOWN_LOOP;
+	f->pte_passes = f->lock_breaks = PT_NULL;
+	f->max_lock_hold_ns = NO_TIME;
+	for (size_t i = 0; i < f->nr_pass; i++)
+		f->pass[i].resumed = false;
+}
+
 /* Builds @f's passes from its candidates and decides its nulls from what the
  * trace could show (@caps). Returns 0 or -ENOMEM. */
 int recon_fork_apply_caps(struct pt_fork *f, const uint64_t *counts, const struct pass_cand *cand,
 			  size_t nr_cand, pt_caps caps)
 {
-	bool lock = caps & PT_CAP(PT_ROLE_LOCK), cpte = caps & PT_CAP(PT_ROLE_COPY_PTE_RANGE);
+	bool lock = caps & (PT_CAP(PT_ROLE_LOCK) | PT_CAP(PT_ROLE_LOCK_MAP));
+	bool cpte = caps & PT_CAP(PT_ROLE_COPY_PTE_RANGE);
 	bool cpr = caps & PT_CAP(PT_ROLE_COPY_PAGE_RANGE);
 	bool passes_known;
-	int ret = recon_fork_finalize_passes(f, cand, nr_cand, &passes_known);
+	int ret = recon_fork_finalize_passes(f, cand, nr_cand, caps & PT_CAP(PT_ROLE_UNLOCK),
+					     &passes_known);
 
 	if (ret)
 		return ret;
@@ -110,6 +140,7 @@ int recon_fork_apply_caps(struct pt_fork *f, const uint64_t *counts, const struc
 		f->copy_resched = PT_NULL;
 		f->copy_offcpu_ns = NO_TIME;
 	}
+	check_loop(f, caps);
 	if (f->flags) /* a flagged fork is never complete */
 		f->complete = false;
 	return 0;
@@ -141,20 +172,84 @@ static int hand_over(struct recon *r, struct fork_build *b)
 	memcpy(r->held[r->nr_held].counts, b->counts, sizeof(b->counts));
 	r->held[r->nr_held].cand = b->cand;
 	r->held[r->nr_held].nr_cand = b->nr_cand;
+	r->held[r->nr_held].containers = b->containers;
+	r->held[r->nr_held].saw_root_entry = b->saw_root_entry;
+	r->held[r->nr_held].gap_end = b->gap_end;
 	r->nr_held++;
 	free(b);
+	return 0;
+}
+
+/* The piece of @b's task that ended at a gap, still held (replay), or NULL. */
+static struct held *gap_piece(struct recon *r, const struct fork_build *b)
+{
+	for (size_t i = r->nr_held; i-- > 0;) {
+		struct held *h = &r->held[i];
+
+		if (h->f.parent_pid == b->f.parent_pid && h->f.input == b->f.input)
+			return h->gap_end ? h : NULL;
+	}
+	return NULL;
+}
+
+/* Appends piece @b (its VMAs, pass candidates, counts, times) to the held
+ * piece @h it continues; @b is freed. The joined fork is whole if both were. */
+static int join_piece(struct held *h, struct fork_build *b)
+{
+	struct pt_fork *d = &h->f, *s = &b->f;
+	struct pt_vma_copy *v = realloc(d->vma, (d->nr_vma + s->nr_vma + 1) * sizeof(*v));
+	struct pass_cand *c = realloc(h->cand, (h->nr_cand + b->nr_cand + 1) * sizeof(*c));
+
+	if (v)
+		d->vma = v;
+	if (c)
+		h->cand = c;
+	if (!v || !c) {
+		recon_fork_build_free(b);
+		return -ENOMEM;
+	}
+	if (s->nr_vma)
+		memcpy(d->vma + d->nr_vma, s->vma, s->nr_vma * sizeof(*v));
+	for (size_t i = 0; i < b->nr_cand; i++) {
+		c[h->nr_cand + i] = b->cand[i];
+		c[h->nr_cand + i].container += h->containers;
+		if (b->cand[i].vma >= 0)
+			c[h->nr_cand + i].vma += (int32_t)d->nr_vma;
+	}
+	h->nr_cand += b->nr_cand;
+	h->containers += b->containers;
+	d->nr_vma += s->nr_vma;
+	for (int i = 0; i < PT_ROLE_COUNT; i++)
+		h->counts[i] += b->counts[i];
+	d->copy_page_range_ns += s->copy_page_range_ns;
+	d->copy_resched += s->copy_resched;
+	d->copy_offcpu_ns += s->copy_offcpu_ns;
+	d->child_pid = s->child_pid;
+	memcpy(d->child_comm, s->child_comm, sizeof(d->child_comm));
+	d->flags = (d->flags & ~(unsigned)PT_FORK_BOUNDARY_INFERRED) | s->flags;
+	d->complete = !(d->flags & (PT_FORK_LOST_EVENTS | PT_FORK_PARTIAL)) && h->saw_root_entry;
+	h->gap_end = false;
+	recon_fork_build_free(b);
 	return 0;
 }
 
 int recon_fork_end(struct recon *r, struct task *t, bool boundary_inferred)
 {
 	struct fork_build *b = t->fork;
+	struct held *h;
 
 	if (!b)
 		return 0;
 	recon_susp_drop(t);
 	t->fork = NULL;
-	if (boundary_inferred)
+	if (b->after_gap && !boundary_inferred && (h = gap_piece(r, b))) {
+		/* its fork event came: the piece before the gap was this fork's */
+		t->seen_before = true;
+		return join_piece(h, b);
+	}
+	/* a piece that began at a gap and could not be joined: where it began
+	 * was inferred, so it is never complete */
+	if (boundary_inferred || b->after_gap)
 		b->f.flags |= PT_FORK_BOUNDARY_INFERRED;
 	b->f.complete = !b->f.flags && b->saw_root_entry;
 	if (!b->f.parent_comm[0])

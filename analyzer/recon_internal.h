@@ -65,7 +65,7 @@ struct pass_cand {
 	uint32_t container; /* serial of its container call in the fork */
 	uint64_t start_ns, hold_ns;
 	int32_t ptes;
-	uint16_t locks;
+	uint16_t locks, unlocks;
 	bool cpte;	   /* its container is a copy_pte_range call */
 	bool resched_end;  /* ended by the __cond_resched after the unlocks */
 	bool alloc_before; /* __pte_alloc since the previous candidate */
@@ -88,6 +88,9 @@ struct fork_build {
 	size_t nr_cand, cand_cap;
 	uint32_t containers; /* container calls opened so far */
 	bool switch_gap;     /* sched_switch may have been disarmed during a copy */
+	/* copy_page_range runs split at a gap: this piece ended at one (the next
+	 * may join it), this piece began after one (alone, never complete) */
+	bool gap_end, after_gap;
 };
 
 struct task {
@@ -117,6 +120,9 @@ struct held {
 	uint64_t counts[PT_ROLE_COUNT];
 	struct pass_cand *cand;
 	size_t nr_cand;
+	uint32_t containers;
+	bool saw_root_entry;
+	bool gap_end; /* ended at a gap: a later piece of its task may join it */
 };
 
 struct recon {
@@ -146,19 +152,16 @@ void recon_pass_end(struct task *t, uint64_t end_hint, bool by_resched, int swit
 /* A direct child of the current container returned: drive the pass machine. */
 int recon_pass_child(struct task *t, enum pt_role role, uint64_t start, uint64_t end, uint64_t dur);
 /*
- * Turns a fork's pass candidates into its passes. Where copy_pte_range is a
- * function every candidate inside it is a pass. Where it is inlined, a PTE
- * pass takes the two PTE locks and ends with the cond_resched() that follows
- * every pass; when the fork shows any such candidate, candidates that do not
- * look like that are foreign lock pairs and are dropped; when it shows none
- * (a kernel or filter without __cond_resched), passes cannot be told apart:
- * *passes_known is false. A kept pass starts a new PMD when it is the first
- * of its container call or a __pte_alloc came since the previous kept pass;
- * otherwise it resumed after a lock break, unless a swap continuation
- * explains the retry. Returns 0 or -ENOMEM.
+ * Turns a fork's pass candidates into its passes (recon_pass.c has the rules:
+ * which candidates are passes on which kernel). A kept pass starts a new PMD
+ * when it is the first of its container call or a __pte_alloc came since the
+ * previous kept pass; otherwise it resumed after a lock break, unless a swap
+ * continuation explains the retry. *passes_known is false where passes cannot
+ * be told from other lock pairs (told by shape, but the trace has no unlock
+ * calls: @unlocks_traced false). Returns 0 or -ENOMEM.
  */
 int recon_fork_finalize_passes(struct pt_fork *f, const struct pass_cand *cand, size_t n,
-			       bool *passes_known);
+			       bool unlocks_traced, bool *passes_known);
 /* Drops the frames a task set aside (suspend()); they never resume. */
 void recon_susp_drop(struct task *t);
 int recon_on_entry(struct recon *r, struct task *t, const struct pt_event *ev, enum pt_role role);

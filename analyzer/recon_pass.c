@@ -28,6 +28,7 @@ void recon_pass_end(struct task *t, uint64_t end_hint, bool by_resched, int swit
 	c = &b->cand[b->nr_cand - 1];
 	c->ptes = ps->ptes;
 	c->locks = (uint16_t)(ps->locks > UINT16_MAX ? UINT16_MAX : ps->locks);
+	c->unlocks = (uint16_t)(ps->unlocks > UINT16_MAX ? UINT16_MAX : ps->unlocks);
 	c->resched_end = by_resched;
 	c->switched = (int8_t)switched;
 	if (ps->hold_end == NO_TIME)
@@ -74,6 +75,7 @@ int recon_pass_child(struct task *t, enum pt_role role, uint64_t start, uint64_t
 
 	switch (role) {
 	case PT_ROLE_LOCK:
+	case PT_ROLE_LOCK_MAP: /* the lock is taken inside it (6.12, 7.2) */
 		if (ps->in_pass && (ps->unlocks > 0 || ps->locks >= 2))
 			recon_pass_end(t, start, false, -1);
 		if (!ps->in_pass && (ret = pass_begin(t, start, cpte)))
@@ -81,7 +83,10 @@ int recon_pass_child(struct task *t, enum pt_role role, uint64_t start, uint64_t
 		ps->locks++;
 		break;
 	case PT_ROLE_UNLOCK:
-		if (ps->in_pass) {
+		/* once every lock of the candidate is released, a further unlock
+		 * is someone else's (a huge PMD copy's allocation, on kernels with
+		 * no cond_resched() to end the pass first) */
+		if (ps->in_pass && ps->unlocks < ps->locks) {
 			ps->unlocks++;
 			ps->hold_end = end;
 		} else {
@@ -108,20 +113,32 @@ int recon_pass_child(struct task *t, enum pt_role role, uint64_t start, uint64_t
 	return 0;
 }
 
+/* A candidate looks like a PTE pass: both PTE locks taken and released. */
+static bool pass_shaped(const struct pass_cand *c)
+{
+	return c->locks >= 2 && c->unlocks >= 2;
+}
+
 /*
- * Turns a fork's pass candidates into its passes. Where copy_pte_range is a
- * function every candidate inside it is a pass. Where it is inlined, a PTE
- * pass takes the two PTE locks and ends with the cond_resched() that follows
- * every pass; when the fork shows any such candidate, candidates that do not
- * look like that are foreign lock pairs and are dropped; when it shows none
- * (a kernel or filter without __cond_resched), passes cannot be told apart:
- * *passes_known is false. A kept pass starts a new PMD when it is the first
- * of its container call or a __pte_alloc came since the previous kept pass;
- * otherwise it resumed after a lock break, unless a swap continuation
- * explains the retry. Returns 0 or -ENOMEM.
+ * Whether a candidate of a fork is a pass (docs/architecture.md, "Passes").
+ * Inside a copy_pte_range call every candidate is. Where copy_pte_range is
+ * inlined, @resched_mode (the kernel calls cond_resched() after every pass and
+ * the trace shows it): a pass takes two locks and ends with __cond_resched.
+ * Otherwise (rt and lazy-preemption kernels, where cond_resched() is a no-op,
+ * or a filter without it): a pass takes and releases both locks. Either way a
+ * candidate after the unlock of untraced work and no __pte_alloc is foreign.
  */
+static bool is_pass(const struct pass_cand *c, bool resched_mode)
+{
+	if (c->cpte)
+		return true;
+	if (c->foreign_before)
+		return false;
+	return resched_mode ? c->resched_end && c->locks >= 2 : pass_shaped(c);
+}
+
 int recon_fork_finalize_passes(struct pt_fork *f, const struct pass_cand *cand, size_t n,
-			       bool *passes_known)
+			       bool unlocks_traced, bool *passes_known)
 {
 	bool resched_mode = false, first = true, alloc = false, swap = false;
 	uint32_t container = UINT32_MAX;
@@ -149,11 +166,11 @@ int recon_fork_finalize_passes(struct pt_fork *f, const struct pass_cand *cand, 
 		}
 		alloc |= c->alloc_before;
 		swap |= c->swap_before;
-		if (!c->cpte && resched_mode &&
-		    (!(c->resched_end && c->locks >= 2) || c->foreign_before))
-			continue;
-		if (!c->cpte && !resched_mode)
+		/* told by shape, a pass needs its unlocks in the trace */
+		if (!c->cpte && !resched_mode && !unlocks_traced)
 			*passes_known = false;
+		if (!is_pass(c, resched_mode))
+			continue;
 		p = &f->pass[f->nr_pass++];
 		p->vma = c->vma;
 		p->ptes = c->ptes;

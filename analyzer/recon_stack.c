@@ -273,8 +273,8 @@ static int name_placeholder(struct recon *r, struct task *t, const struct pt_eve
 
 /* An exit (not a leaf) at @depth: cuts what is open deeper, fills what is
  * missing below, names the frame it closes. */
-static int exit_reach(struct recon *r, struct task *t, const struct pt_event *ev,
-		      enum pt_role role, int depth)
+static int exit_reach(struct recon *r, struct task *t, const struct pt_event *ev, enum pt_role role,
+		      int depth)
 {
 	const struct frame *fr;
 	int ret;
@@ -332,49 +332,75 @@ int recon_on_exit_ev(struct recon *r, struct task *t, const struct pt_event *ev,
 }
 
 /* A call opened at @depth (t->stack[depth]): maybe a fork or a container begins. */
+/*
+ * A fork-path call opens at @depth while @t's copy_page_range run is open:
+ * does it end the run? A call other than copy_page_range does, and a gap
+ * over split_gap_ns where no fork event is known to end the run (where fork
+ * events are recorded, a fork preempted between VMAs stays one fork).
+ * *after_gap: the run ended at such a gap. Returns 0 or a negative errno.
+ */
+static int cpr_run_cut(struct recon *r, struct task *t, enum pt_role role, uint64_t ts,
+		       bool *after_gap)
+{
+	struct fork_build *b = t->fork;
+	bool time_gap = ts != NO_TIME && b->last_cpr_end != NO_TIME &&
+			ts > b->last_cpr_end + r->opts.split_gap_ns &&
+			!(r->caps & PT_CAP_FORK_EVENT);
+
+	*after_gap = false;
+	if (role == PT_ROLE_COPY_PAGE_RANGE && !time_gap)
+		return 0;
+	*after_gap = b->gap_end = role == PT_ROLE_COPY_PAGE_RANGE;
+	return recon_fork_end(r, t, true);
+}
+
+/* A fork begins with @t's call at @depth. */
+static int fork_open(struct recon *r, struct task *t, int depth, uint64_t ts, bool entry_seen,
+		     bool after_gap)
+{
+	enum pt_role role = t->stack[depth].role;
+	bool below_open = false;
+	struct fork_build *b;
+	int ret;
+
+	for (int d = 0; d < depth; d++)
+		if (t->stack[d].placeholder || is_fork_path(t->stack[d].role))
+			below_open = true;
+	if ((ret = recon_fork_begin(r, t, depth, ts)))
+		return ret;
+	b = t->fork;
+	b->saw_root_entry = entry_seen && !below_open;
+	if (below_open)
+		b->f.flags |= PT_FORK_PARTIAL;
+	b->cpr_rooted =
+	    (role == PT_ROLE_COPY_PAGE_RANGE || role == PT_ROLE_COPY_PTE_RANGE) && !below_open;
+	/* a copy_page_range run is whole only if the task was seen before it */
+	if (b->cpr_rooted && !t->seen_before)
+		b->f.flags |= PT_FORK_PARTIAL;
+	b->after_gap = after_gap;
+	return 0;
+}
+
 static int frame_opened(struct recon *r, struct task *t, int depth, uint64_t ts, bool entry_seen)
 {
 	struct frame *fr = &t->stack[depth];
 	enum pt_role role = fr->role;
 	struct fork_build *b;
+	bool after_gap = false;
 	int ret;
 
 	if (!is_fork_path(role) || fr->in_irq)
 		return 0;
+	/* a run of copy_page_range calls with nothing above them */
+	if (t->fork && t->fork->cpr_rooted && depth <= t->fork->root_depth &&
+	    (ret = cpr_run_cut(r, t, role, ts, &after_gap)))
+		return ret;
+	if (!t->fork && (ret = fork_open(r, t, depth, ts, entry_seen, after_gap)))
+		return ret;
 	b = t->fork;
-	if (b && b->cpr_rooted && depth <= b->root_depth) {
-		/* a run of copy_page_range calls with nothing above them */
-		bool gap = role != PT_ROLE_COPY_PAGE_RANGE ||
-			   (ts != NO_TIME && b->last_cpr_end != NO_TIME &&
-			    ts > b->last_cpr_end + r->opts.split_gap_ns);
-
-		if (gap) {
-			if ((ret = recon_fork_end(r, t, true)))
-				return ret;
-			b = NULL;
-		}
-	}
-	if (!b) {
-		bool below_open = false;
-
-		for (int d = 0; d < depth; d++)
-			if (t->stack[d].placeholder || is_fork_path(t->stack[d].role))
-				below_open = true;
-		if ((ret = recon_fork_begin(r, t, depth, ts)))
-			return ret;
-		b = t->fork;
-		b->saw_root_entry = entry_seen && !below_open;
-		if (below_open)
-			b->f.flags |= PT_FORK_PARTIAL;
-		b->cpr_rooted =
-		    (role == PT_ROLE_COPY_PAGE_RANGE || role == PT_ROLE_COPY_PTE_RANGE) &&
-		    !below_open;
-		/* a copy_page_range run is whole only if the task was seen before it */
-		if (b->cpr_rooted && !t->seen_before)
-			b->f.flags |= PT_FORK_PARTIAL;
-	} else if (depth < b->root_depth) {
+	fr = &t->stack[depth];
+	if (depth < b->root_depth)
 		b->root_depth = depth;
-	}
 	if (b->f.ts_ns == NO_TIME)
 		b->f.ts_ns = ts;
 	if (role == PT_ROLE_COPY_PAGE_RANGE) {
@@ -435,8 +461,8 @@ static int fork_call_closed(struct task *t, int depth, const struct frame *fr, u
 }
 
 /* A fork-path call returned: its phase time. */
-static void phase_closed(struct fork_build *b, const struct frame *fr, uint64_t start,
-			 uint64_t end, uint64_t dur)
+static void phase_closed(struct fork_build *b, const struct frame *fr, uint64_t start, uint64_t end,
+			 uint64_t dur)
 {
 	switch ((enum pt_role)fr->role) {
 	case PT_ROLE_KERNEL_CLONE:

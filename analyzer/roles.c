@@ -4,37 +4,42 @@
  */
 #include "roles.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 static const struct {
 	const char *name;
 	enum pt_role role;
 	enum pt_detail detail;
+	bool live;	    /* hooked by live capture at its level */
+	const char *unless; /* not needed where this one is traceable */
 } role_table[] = {
-    {"kernel_clone", PT_ROLE_KERNEL_CLONE, PT_DETAIL_FORK},
-    {"_do_fork", PT_ROLE_KERNEL_CLONE, PT_DETAIL_FORK},
-    {"do_fork", PT_ROLE_KERNEL_CLONE, PT_DETAIL_FORK},
-    {"copy_process", PT_ROLE_COPY_PROCESS, PT_DETAIL_FORK},
-    {"dup_mmap", PT_ROLE_DUP_MMAP, PT_DETAIL_FORK},
-    {"copy_page_range", PT_ROLE_COPY_PAGE_RANGE, PT_DETAIL_FORK},
-    {"copy_pte_range", PT_ROLE_COPY_PTE_RANGE, PT_DETAIL_FORK},
-    {"wake_up_new_task", PT_ROLE_WAKE_NEW, PT_DETAIL_FORK},
-    {"_raw_spin_lock", PT_ROLE_LOCK, PT_DETAIL_SECTION},
-    {"_raw_spin_lock_nested", PT_ROLE_LOCK, PT_DETAIL_SECTION},
-    {"rt_spin_lock", PT_ROLE_LOCK, PT_DETAIL_SECTION},
-    {"rt_spin_lock_nested", PT_ROLE_LOCK, PT_DETAIL_SECTION},
-    {"_raw_spin_unlock", PT_ROLE_UNLOCK, PT_DETAIL_SECTION},
-    {"rt_spin_unlock", PT_ROLE_UNLOCK, PT_DETAIL_SECTION},
-    {"__cond_resched", PT_ROLE_RESCHED, PT_DETAIL_SECTION},
-    {"_cond_resched", PT_ROLE_RESCHED, PT_DETAIL_SECTION},
-    {"__pte_alloc", PT_ROLE_PTE_ALLOC, PT_DETAIL_SECTION},
-    {"add_swap_count_continuation", PT_ROLE_SWAP_CONT, PT_DETAIL_SECTION},
-    {"copy_huge_pmd", PT_ROLE_HUGE, PT_DETAIL_SECTION},
-    {"copy_huge_pud", PT_ROLE_HUGE, PT_DETAIL_SECTION},
-    {"copy_hugetlb_page_range", PT_ROLE_HUGE, PT_DETAIL_SECTION},
-    {"vm_normal_page", PT_ROLE_PTE, PT_DETAIL_PTE},
-    {"copy_present_pte", PT_ROLE_PTE_COPY, PT_DETAIL_PTE},
-    {"copy_present_ptes", PT_ROLE_PTE_COPY, PT_DETAIL_PTE},
+    {"kernel_clone", PT_ROLE_KERNEL_CLONE, PT_DETAIL_FORK, true, NULL},
+    {"_do_fork", PT_ROLE_KERNEL_CLONE, PT_DETAIL_FORK, true, NULL},
+    {"do_fork", PT_ROLE_KERNEL_CLONE, PT_DETAIL_FORK, true, NULL},
+    {"copy_process", PT_ROLE_COPY_PROCESS, PT_DETAIL_FORK, true, NULL},
+    {"dup_mmap", PT_ROLE_DUP_MMAP, PT_DETAIL_FORK, true, NULL},
+    {"copy_page_range", PT_ROLE_COPY_PAGE_RANGE, PT_DETAIL_FORK, true, NULL},
+    {"copy_pte_range", PT_ROLE_COPY_PTE_RANGE, PT_DETAIL_FORK, true, NULL},
+    {"wake_up_new_task", PT_ROLE_WAKE_NEW, PT_DETAIL_FORK, true, NULL},
+    {"_raw_spin_lock", PT_ROLE_LOCK, PT_DETAIL_SECTION, true, "rt_spin_lock"},
+    {"_raw_spin_lock_nested", PT_ROLE_LOCK, PT_DETAIL_SECTION, true, "rt_spin_lock"},
+    {"rt_spin_lock", PT_ROLE_LOCK, PT_DETAIL_SECTION, true, NULL},
+    {"rt_spin_lock_nested", PT_ROLE_LOCK, PT_DETAIL_SECTION, true, NULL},
+    {"_raw_spin_unlock", PT_ROLE_UNLOCK, PT_DETAIL_SECTION, true, "rt_spin_lock"},
+    {"rt_spin_unlock", PT_ROLE_UNLOCK, PT_DETAIL_SECTION, true, NULL},
+    {"__cond_resched", PT_ROLE_RESCHED, PT_DETAIL_SECTION, true, NULL},
+    {"_cond_resched", PT_ROLE_RESCHED, PT_DETAIL_SECTION, true, NULL},
+    {"__pte_alloc", PT_ROLE_PTE_ALLOC, PT_DETAIL_SECTION, true, NULL},
+    {"add_swap_count_continuation", PT_ROLE_SWAP_CONT, PT_DETAIL_SECTION, true, NULL},
+    {"copy_huge_pmd", PT_ROLE_HUGE, PT_DETAIL_SECTION, true, NULL},
+    {"copy_huge_pud", PT_ROLE_HUGE, PT_DETAIL_SECTION, true, NULL},
+    {"copy_hugetlb_page_range", PT_ROLE_HUGE, PT_DETAIL_SECTION, true, NULL},
+    {"vm_normal_page", PT_ROLE_PTE, PT_DETAIL_PTE, true, NULL},
+    {"copy_present_pte", PT_ROLE_PTE_COPY, PT_DETAIL_PTE, true, NULL},
+    {"copy_present_ptes", PT_ROLE_PTE_COPY, PT_DETAIL_PTE, true, NULL},
+    {"__pte_offset_map_lock", PT_ROLE_LOCK_MAP, PT_DETAIL_SECTION, false, NULL},
+    {"pte_offset_map_lock", PT_ROLE_LOCK_MAP, PT_DETAIL_SECTION, false, NULL},
 };
 
 #define NR_ROLES (sizeof(role_table) / sizeof(role_table[0]))
@@ -58,11 +63,19 @@ size_t pt_role_names(enum pt_detail detail, const char **out, size_t max)
 	size_t n = 0;
 
 	for (size_t i = 0; i < NR_ROLES; i++) {
-		if (role_table[i].detail > detail)
+		if (role_table[i].detail > detail || !role_table[i].live)
 			continue;
 		if (n < max)
 			out[n] = role_table[i].name;
 		n++;
 	}
 	return n;
+}
+
+const char *pt_role_superseded_by(const char *name)
+{
+	for (size_t i = 0; name && i < NR_ROLES; i++)
+		if (!strcmp(role_table[i].name, name))
+			return role_table[i].unless;
+	return NULL;
 }

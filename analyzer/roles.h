@@ -9,6 +9,8 @@
  * path down to copy_pte_range (phases, VMAs); section adds the PTE lock, its
  * unlock, __cond_resched and what explains a retry or a foreign lock pair
  * (passes, lock breaks, hold times); pte adds the per-PTE calls (PTE counts).
+ * Which of a level's functions a given kernel needs is decided from what it
+ * can trace (pt_role_superseded_by), never from its version.
  */
 #ifndef PTESCOPE_ROLES_H
 #define PTESCOPE_ROLES_H
@@ -32,6 +34,12 @@ enum pt_role {
 	PT_ROLE_PTE_COPY,  /* copy_present_pte(s), when not inlined */
 	PT_ROLE_HUGE,	   /* copy_huge_pmd, copy_huge_pud, copy_hugetlb_page_range */
 	PT_ROLE_WAKE_NEW,  /* wake_up_new_task: the new task starts (after copy_process) */
+	/* __pte_offset_map_lock (6.12), pte_offset_map_lock (7.2): maps a PTE
+	 * table and takes its lock inside, so in a full graph the child's PTE
+	 * lock is one level below copy_page_range: a direct child of this role
+	 * counts as a lock. Never hooked live: under a filter without it, the
+	 * lock it takes shows as a direct child itself. */
+	PT_ROLE_LOCK_MAP,
 	PT_ROLE_COUNT
 };
 
@@ -51,5 +59,15 @@ enum pt_role pt_role_of(const char *func);
  * to @out (may be NULL with @max 0) and returns how many there are.
  */
 size_t pt_role_names(enum pt_detail detail, const char **out, size_t max);
+
+/*
+ * The function whose presence makes @name unneeded on a kernel, or NULL.
+ * Where rt_spin_lock is traceable (PREEMPT_RT: spinlock_t is an rt_mutex),
+ * the PTE locks are rt_spin_lock/rt_spin_unlock, and _raw_spin_lock there
+ * takes only raw spinlocks (scheduler, timers): hooking it would cost every
+ * task and show nothing of the copy loop. Live capture skips @name when the
+ * returned function is traceable.
+ */
+const char *pt_role_superseded_by(const char *name);
 
 #endif

@@ -18,7 +18,9 @@
  * filtering of an event (PD_SWITCH_ARM/DISARM). The deeper levels add
  * hot global functions (spinlocks, cond_resched, vm_normal_page), which every
  * task in the kernel then pays for: they are for bounded investigations
- * (kernel-notes.md has the measured costs).
+ * (kernel-notes.md has the measured costs). Only functions the running kernel
+ * can trace and needs are hooked: on an rt kernel the PTE locks are
+ * rt_spin_lock, and _raw_spin_lock is left alone (docs/kernels.md).
  */
 #include "capture_plan.h"
 
@@ -54,7 +56,16 @@ static int add(struct pd_plan *p, const char *rel, const char *value, bool appen
 	return 0;
 }
 
-/* The functions to hook: the first traceable root, then every traceable one of the level. */
+/* @name is needed on this kernel: traceable, and not made unneeded by another
+ * traceable function (roles.h, pt_role_superseded_by: rt kernels' locks). */
+static bool needed(const struct pd_plan_in *in, const char *name)
+{
+	const char *by = pt_role_superseded_by(name);
+
+	return in->traceable(in->ctx, name) && !(by && in->traceable(in->ctx, by));
+}
+
+/* The functions to hook: the first traceable root, then every needed one of the level. */
 static int choose_funcs(const struct pd_plan_in *in, struct pd_plan *p, char *err, size_t errlen)
 {
 	const char *const *cand = pd_plan_candidates(in->detail);
@@ -64,11 +75,12 @@ static int choose_funcs(const struct pd_plan_in *in, struct pd_plan *p, char *er
 		if (pt_role_of(cand[i]) == PT_ROLE_KERNEL_CLONE && in->traceable(in->ctx, cand[i]))
 			p->funcs[p->nr_funcs++] = cand[i];
 	if (!p->nr_funcs) {
-		snprintf(err, errlen, "no fork root (kernel_clone, _do_fork, do_fork) is traceable");
+		snprintf(err, errlen,
+			 "no fork root (kernel_clone, _do_fork, do_fork) is traceable");
 		return -ENOTSUP;
 	}
 	for (int i = 0; cand[i] && p->nr_funcs < PD_PLAN_MAX_FUNCS; i++)
-		if (pt_role_of(cand[i]) != PT_ROLE_KERNEL_CLONE && in->traceable(in->ctx, cand[i]))
+		if (pt_role_of(cand[i]) != PT_ROLE_KERNEL_CLONE && needed(in, cand[i]))
 			p->funcs[p->nr_funcs++] = cand[i];
 	return 0;
 }

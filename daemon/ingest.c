@@ -59,7 +59,7 @@ int pd_ingest_live_fork(const struct pt_fork *f, void *ctx)
 	struct pt_fork lean = *f;
 	struct timespec now;
 	char err[512];
-	bool dropped = false;
+	bool dropped = false, unknown;
 	int ret;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
@@ -89,7 +89,13 @@ int pd_ingest_live_fork(const struct pt_fork *f, void *ctx)
 	in->counts.live_detail_dropped += dropped;
 	pd_procmem_counts(in->procmem, &in->counts.parent_mem_reads,
 			  &in->counts.parent_mem_skipped);
+	unknown = (f->flags & PT_FORK_UNKNOWN_LOOP) && !in->counts.live_unknown_loop++;
 	pthread_mutex_unlock(&in->qlock);
+	if (unknown)
+		pd_warn("fork of pid %d: PTEs copied outside every pass the rules know: this "
+			"kernel's copy loop is not recognised, its forks are flagged unknown_loop "
+			"with null passes and lock breaks (docs/kernels.md)",
+			f->parent_pid);
 	return 0;
 }
 

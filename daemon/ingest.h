@@ -45,6 +45,9 @@ struct pd_ingest_counts {
 	uint64_t live_forks, live_detail_dropped;
 	bool parent_mem;			       /* the parent's memory is read (procmem.h) */
 	uint64_t parent_mem_reads, parent_mem_skipped; /* readings, forks over the budget */
+	/* live forks whose copy loop the rules did not recognise (PT_FORK_UNKNOWN_LOOP):
+	 * this kernel cannot be read at this detail level; logged at the first */
+	uint64_t live_unknown_loop;
 	uint64_t replay_forks;
 	uint64_t replays_done, replays_failed, replays_skipped;
 	size_t replays_queued; /* waiting or running */

@@ -26,7 +26,6 @@
 #include "tfs.h"
 #include "test.h"
 
-
 static const char *const filters[] = {"set_ftrace_filter", "set_graph_function", "set_ftrace_pid"};
 #define NR_FILTERS 3
 
@@ -148,9 +147,6 @@ static void observe(void *ctx, const char *rel, const char *value, bool append, 
 }
 
 /* ---------------------------------------------------------- fake tracefs */
-
-
-
 
 /* A top level as a fresh boot has it; @tracer and @filter: another tool's. */
 static void fake_tracefs(const char *t, const char *tracer, const char *filter)
@@ -411,6 +407,109 @@ static void test_no_disarm(void)
 	free(p);
 }
 
+/* A kernel's traceable functions (docs/kernels.md, probed), NULL-terminated. */
+static bool in_list(void *ctx, const char *name)
+{
+	for (const char *const *n = ctx; *n; n++)
+		if (!strcmp(*n, name))
+			return true;
+	return false;
+}
+
+static bool hooks(const struct pd_plan *p, const char *name)
+{
+	for (int i = 0; i < p->nr_funcs; i++)
+		if (!strcmp(p->funcs[i], name))
+			return true;
+	return false;
+}
+
+/* The functions hooked follow what each kernel can trace, never its version:
+ * only traceable ones, rt kernels' PTE locks instead of the raw spinlocks
+ * (which exist there too), the lock-mapping helpers of 6.12/7.2 never. */
+static void test_plan_per_kernel(void)
+{
+	static const char *const trixie[] = {"kernel_clone",
+					     "copy_process",
+					     "copy_page_range",
+					     "_raw_spin_lock",
+					     "_raw_spin_unlock",
+					     "__cond_resched",
+					     "__pte_alloc",
+					     "add_swap_count_continuation",
+					     "copy_huge_pmd",
+					     "copy_hugetlb_page_range",
+					     "vm_normal_page",
+					     "__pte_offset_map_lock",
+					     NULL};
+	static const char *const trixie_rt[] = {"kernel_clone",
+						"copy_process",
+						"copy_page_range",
+						"_raw_spin_lock",
+						"_raw_spin_unlock",
+						"rt_spin_lock",
+						"rt_spin_unlock",
+						"__cond_resched",
+						"__pte_alloc",
+						"add_swap_count_continuation",
+						"copy_hugetlb_page_range",
+						"vm_normal_page",
+						"__pte_offset_map_lock",
+						NULL};
+	static const char *const bookworm_rt[] = {"kernel_clone",
+						  "copy_process",
+						  "dup_mmap",
+						  "copy_page_range",
+						  "_raw_spin_lock",
+						  "rt_spin_lock",
+						  "rt_spin_unlock",
+						  "__pte_alloc",
+						  "add_swap_count_continuation",
+						  "copy_hugetlb_page_range",
+						  "vm_normal_page",
+						  NULL};
+	static const char *const sid[] = {"kernel_clone",
+					  "copy_process",
+					  "dup_mmap",
+					  "copy_page_range",
+					  "_raw_spin_lock",
+					  "_raw_spin_unlock",
+					  "__cond_resched",
+					  "__pte_alloc",
+					  "copy_huge_pmd",
+					  "copy_hugetlb_page_range",
+					  "vm_normal_page",
+					  "pte_offset_map_lock",
+					  NULL};
+	const char *const *kernels[] = {trixie, trixie_rt, bookworm_rt, sid};
+	struct pd_plan *p = calloc(1, sizeof(*p));
+	char err[256];
+
+	for (size_t k = 0; p && k < sizeof(kernels) / sizeof(kernels[0]); k++) {
+		bool rt = in_list((void *)kernels[k], "rt_spin_lock");
+		struct pd_plan_in in = {.detail = PD_DETAIL_PTE,
+					.traceable = in_list,
+					.ctx = (void *)kernels[k],
+					.buffer_kb = 1024};
+
+		CHECK(!pd_plan_graph(&in, p, err, sizeof(err)));
+		CHECK(!strcmp(p->funcs[0], "kernel_clone"));
+		for (int i = 0; i < p->nr_funcs; i++)
+			CHECK(in_list((void *)kernels[k], p->funcs[i]));
+		CHECK_EQ(hooks(p, "_raw_spin_lock"), !rt);
+		CHECK_EQ(hooks(p, "_raw_spin_unlock"), !rt);
+		CHECK_EQ(hooks(p, "rt_spin_lock"), rt);
+		CHECK_EQ(hooks(p, "rt_spin_unlock"), rt);
+		CHECK(hooks(p, "vm_normal_page") && hooks(p, "__pte_alloc"));
+		CHECK(!hooks(p, "__pte_offset_map_lock") && !hooks(p, "pte_offset_map_lock"));
+		CHECK_EQ(hooks(p, "dup_mmap"), in_list((void *)kernels[k], "dup_mmap"));
+		in.detail = PD_DETAIL_FORK;
+		CHECK(!pd_plan_graph(&in, p, err, sizeof(err)));
+		CHECK(!hooks(p, "rt_spin_lock") && !hooks(p, "_raw_spin_lock"));
+	}
+	free(p);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/ptescoped-order-XXXXXX", cmd[600];
@@ -425,6 +524,7 @@ int main(void)
 	test_repair(dir);
 	test_no_preemptions();
 	test_no_disarm();
+	test_plan_per_kernel();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd))
 		fprintf(stderr, "could not remove %s\n", dir);

@@ -139,6 +139,12 @@ static void test_debian61(void)
 	CHECK_EQ(ev.depth, 3);
 	CHECK(ev.func == 0xffffffff81234560ull);
 	CHECK(ev.in_irq);
+	put(rec, 2, 0x01, 1); /* interrupts off, no hardirq (irq entry/exit code) */
+	CHECK_EQ(pt_raw_decode(d, rec, 24, &ev), 1);
+	CHECK(ev.in_irq);
+	put(rec, 2, 0x04 | 0x20, 1); /* need-resched bits alone: task context */
+	CHECK_EQ(pt_raw_decode(d, rec, 24, &ev), 1);
+	CHECK(!ev.in_irq);
 
 	memset(rec, 0, sizeof(rec));
 	put(rec, 0, 10, 2);

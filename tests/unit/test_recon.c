@@ -142,9 +142,9 @@ static void test_full_fork(void)
 	ENTRY(0, 10, 2, "dup_mmap", 1002 * US);
 	LEAF(0, 10, 3, "copy_page_range", 1003 * US, US); /* a VMA that needs no copy */
 	ENTRY(0, 10, 3, "copy_page_range", 1005 * US);
-	t = pass(10, 4, 1006 * US, 3, true);	/* new PMD */
-	t = pass_sw(10, 4, t, 2, true, true);	/* new PMD; ends scheduling away */
-	t = pass(10, 4, t, 4, false);		/* resumed: a lock break */
+	t = pass(10, 4, 1006 * US, 3, true);  /* new PMD */
+	t = pass_sw(10, 4, t, 2, true, true); /* new PMD; ends scheduling away */
+	t = pass(10, 4, t, 4, false);	      /* resumed: a lock break */
 	EXIT(0, 10, 3, "copy_page_range", t, t - 1005 * US);
 	EXIT(0, 10, 2, "dup_mmap", t + US, t + US - 1002 * US);
 	fork_event(0, 10, 11, t + 2 * US);
@@ -230,7 +230,7 @@ static void test_cpte_function(void)
 	LEAF(0, 7, 2, "_raw_spin_unlock", 14 * US, US);
 	LEAF(0, 7, 2, "_raw_spin_unlock", 15 * US, US);
 	LEAF(0, 7, 2, "__cond_resched", 16 * US, 40 * US); /* 40 us: it scheduled */
-	LEAF(0, 7, 2, "_raw_spin_lock", 57 * US, US); /* same call: resumed */
+	LEAF(0, 7, 2, "_raw_spin_lock", 57 * US, US);	   /* same call: resumed */
 	LEAF(0, 7, 2, "_raw_spin_lock", 18 * US, US);
 	LEAF(0, 7, 2, "_raw_spin_unlock", 19 * US, US);
 	LEAF(0, 7, 2, "_raw_spin_unlock", 20 * US, US);
@@ -384,6 +384,79 @@ static void test_cpr_runs(void)
 	CHECK_EQ(fs.f[1].vmas, 1);
 	CHECK(fs.f[0].flags & PT_FORK_BOUNDARY_INFERRED);
 	CHECK(!fs.f[0].complete);
+	forks_free(&fs);
+}
+
+/* A fork whose copy_page_range run is cut by a gap (its task preempted for
+ * over 1 ms between VMAs): the fork event joins the pieces; a piece that
+ * cannot be joined is never complete. */
+static void test_split_fork(void)
+{
+	struct forks fs;
+	struct recon_opts o = {.on_fork = keep, .ctx = &fs, .caps_known = true};
+
+	/* no fork event seen yet when the gap comes: the pieces are joined */
+	start(&fs);
+	LEAF(0, 2, 0, "mutex_unlock", 1 * US, US);
+	LEAF(0, 2, 0, "copy_page_range", 10 * US, US);
+	LEAF(0, 2, 0, "copy_page_range", 12 * US, US);
+	LEAF(0, 2, 0, "copy_page_range", 5000 * US, US);
+	fork_event(0, 2, 20, 5002 * US);
+	LEAF(0, 2, 0, "copy_page_range", 9000 * US, US); /* the next fork */
+	fork_event(0, 2, 21, 9002 * US);
+	finish();
+	CHECK_EQ(fs.n, 2);
+	CHECK_EQ(fs.f[0].vmas, 3);
+	CHECK_EQ(fs.f[0].child_pid, 20);
+	CHECK(fs.f[0].complete);
+	CHECK_EQ(fs.f[0].flags, 0);
+	CHECK_EQ(fs.f[0].copy_page_range_ns, 3 * US);
+	CHECK_EQ(fs.f[1].vmas, 1);
+	CHECK(fs.f[1].complete);
+	forks_free(&fs);
+
+	/* fork events known: a gap does not split the run at all */
+	start(&fs);
+	fork_event(1, 9, 10, 1 * US);
+	LEAF(0, 2, 0, "mutex_unlock", 2 * US, US);
+	LEAF(0, 2, 0, "copy_page_range", 10 * US, US);
+	LEAF(0, 2, 0, "copy_page_range", 5000 * US, US);
+	LEAF(0, 2, 0, "copy_page_range", 5002 * US, US);
+	fork_event(0, 2, 20, 5004 * US);
+	finish();
+	CHECK_EQ(fs.n, 2);
+	CHECK_EQ(fs.f[1].vmas, 3);
+	CHECK_EQ(fs.f[1].child_pid, 20);
+	CHECK(fs.f[1].complete);
+	forks_free(&fs);
+
+	/* the recording began inside the first piece: the joined fork is partial */
+	start(&fs);
+	LEAF(0, 2, 0, "copy_page_range", 10 * US, US);
+	LEAF(0, 2, 0, "copy_page_range", 5000 * US, US);
+	fork_event(0, 2, 20, 5002 * US);
+	finish();
+	CHECK_EQ(fs.n, 1);
+	CHECK_EQ(fs.f[0].vmas, 2);
+	CHECK(!fs.f[0].complete);
+	CHECK(fs.f[0].flags & PT_FORK_PARTIAL);
+	forks_free(&fs);
+
+	/* handed over as they end, without fork events known: the piece after
+	 * the gap cannot be joined, and is not complete */
+	memset(&fs, 0, sizeof(fs));
+	o.caps = PT_CAP(PT_ROLE_COPY_PAGE_RANGE) | PT_CAP_TIMES;
+	CHECK_EQ(recon_new(&o, &R), 0);
+	LEAF(0, 2, 0, "mutex_unlock", 1 * US, US);
+	LEAF(0, 2, 0, "copy_page_range", 10 * US, US);
+	LEAF(0, 2, 0, "copy_page_range", 5000 * US, US);
+	fork_event(0, 2, 20, 5002 * US);
+	finish();
+	CHECK_EQ(fs.n, 2);
+	for (int i = 0; i < fs.n && i < 2; i++) {
+		CHECK(!fs.f[i].complete);
+		CHECK(fs.f[i].flags & PT_FORK_BOUNDARY_INFERRED);
+	}
 	forks_free(&fs);
 }
 
@@ -600,7 +673,7 @@ static void test_huge_pmd_locks(void)
 		LEAF(0, 12, 1, "_raw_spin_unlock", t + 10 * US, US);
 		t += 12 * US;
 	}
-	t = pass(12, 1, t, 0, true); /* then one real PTE pass on a new PMD */
+	t = pass(12, 1, t, 0, true);  /* then one real PTE pass on a new PMD */
 	t = pass(12, 1, t, 0, false); /* the next one resumes, but nothing scheduled */
 	EXIT(0, 12, 0, "copy_page_range", t, t - 5 * US);
 	fork_event(0, 12, 13, t + US);
@@ -612,6 +685,306 @@ static void test_huge_pmd_locks(void)
 	forks_free(&fs);
 }
 
+/* How a kernel shows one PTE pass (docs/kernels.md, the probed full graphs). */
+struct kshape {
+	const char *map_lock; /* takes the child's lock inside (6.12, 7.2), NULL: 6.1 */
+	const char *lock, *unlock;
+	bool resched; /* cond_resched() after every pass (voluntary preemption) */
+	bool full;    /* whole graph; else a filter of the lock level */
+};
+
+static const struct kshape K612 = {"__pte_offset_map_lock", "_raw_spin_lock", "_raw_spin_unlock",
+				   true, true};
+static const struct kshape K612RT = {"__pte_offset_map_lock", "rt_spin_lock", "rt_spin_unlock",
+				     false, true};
+static const struct kshape K72 = {"pte_offset_map_lock", "_raw_spin_lock", "_raw_spin_unlock",
+				  false, true};
+static const struct kshape K61RT_FILTER = {NULL, "rt_spin_lock", "rt_spin_unlock", false, false};
+
+/* A lock call at @d: rt_spin_lock has calls under it in a full graph. */
+static uint64_t klock(const struct kshape *k, int pid, int d, uint64_t t)
+{
+	if (k->full && !strcmp(k->lock, "rt_spin_lock")) {
+		ENTRY(0, pid, d, k->lock, t);
+		LEAF(0, pid, d + 1, "migrate_disable", t + US / 4, US / 4);
+		EXIT(0, pid, d, k->lock, t + US, US);
+	} else {
+		LEAF(0, pid, d, k->lock, t, US / 2);
+	}
+	return t + US;
+}
+
+/* One pass as kernel @k shows it, children of the container at depth @d; a
+ * __pte_alloc first if @alloc (full graph: with the pmd_install lock under it);
+ * its cond_resched, where there is one, schedules (100 us) if @sw. */
+static uint64_t kpass_sw(const struct kshape *k, int pid, int d, uint64_t t, int ptes, bool alloc,
+			 bool sw)
+{
+	if (alloc && k->full) {
+		ENTRY(0, pid, d, "__pte_alloc", t);
+		t = klock(k, pid, d + 1, t + US);
+		LEAF(0, pid, d + 1, k->unlock, t, US / 2);
+		EXIT(0, pid, d, "__pte_alloc", t + US, 3 * US);
+		t += 2 * US;
+	} else if (alloc) {
+		LEAF(0, pid, d, "__pte_alloc", t, US / 2);
+		t += US;
+	}
+	if (k->map_lock && k->full) {
+		ENTRY(0, pid, d, k->map_lock, t);
+		LEAF(0, pid, d + 1, "__pte_offset_map", t + US / 4, US / 4);
+		t = klock(k, pid, d + 1, t + US);
+		EXIT(0, pid, d, k->map_lock, t, 2 * US);
+		LEAF(0, pid, d, "pte_offset_map_nolock", t + US, US / 2);
+		t += 2 * US;
+	} else {
+		t = klock(k, pid, d, t); /* the lock taken inside, or 6.1's first lock */
+	}
+	t = klock(k, pid, d, t);
+	for (int i = 0; i < ptes; i++, t += US)
+		LEAF(0, pid, d, "vm_normal_page", t, US / 2);
+	if (k->map_lock && k->full) {
+		LEAF(0, pid, d, "preempt_model_full", t, US / 4);
+		t += US;
+	}
+	for (int i = 0; i < 2; i++) {
+		LEAF(0, pid, d, k->unlock, t, US / 2);
+		t += US;
+		if (k->map_lock && k->full) {
+			LEAF(0, pid, d, "__rcu_read_unlock", t, US / 4);
+			t += US;
+		}
+	}
+	if (k->resched) {
+		LEAF(0, pid, d, "__cond_resched", t, sw ? 100 * US : US / 2);
+		t += sw ? 101 * US : US;
+	}
+	return t;
+}
+
+static uint64_t kpass(const struct kshape *k, int pid, int d, uint64_t t, int ptes, bool alloc)
+{
+	return kpass_sw(k, pid, d, t, ptes, alloc, false);
+}
+
+/* A full-graph allocation of a page-table level: its lock one level down. */
+static uint64_t kalloc_level(const struct kshape *k, int pid, int d, uint64_t t)
+{
+	ENTRY(0, pid, d, "__pmd_alloc", t);
+	t = klock(k, pid, d + 1, t + US);
+	LEAF(0, pid, d + 1, k->unlock, t, US / 2);
+	EXIT(0, pid, d, "__pmd_alloc", t + US, 3 * US);
+	return t + 2 * US;
+}
+
+/*
+ * A fork on kernel @k: kernel_clone > copy_process > copy_page_range (dup_mmap
+ * inlined, as on 6.12), one VMA of two PMDs: a new PMD, a second new PMD whose
+ * pass breaks off (@brk: the loop stopped, the locks were let go), then, if
+ * @brk, the same PMD resumed.
+ */
+static void kfork(const struct kshape *k, struct forks *fs, int pid, bool brk)
+{
+	uint64_t t;
+
+	start(fs);
+	LEAF(0, pid, 0, "schedule", 1 * US, US); /* the task was seen before */
+	ENTRY(0, pid, 0, "kernel_clone", 10 * US);
+	ENTRY(0, pid, 1, "copy_process", 11 * US);
+	ENTRY(0, pid, 2, "copy_page_range", 12 * US);
+	t = k->full ? kalloc_level(k, pid, 3, 13 * US) : 13 * US;
+	t = kpass(k, pid, 3, t, 3, true);
+	t = kpass_sw(k, pid, 3, t, 2, true, brk);
+	if (brk)
+		t = kpass(k, pid, 3, t + 200 * US, 4, false);
+	EXIT(0, pid, 2, "copy_page_range", t, t - 12 * US);
+	fork_event(0, pid, pid + 1, t + US);
+	EXIT(0, pid, 1, "copy_process", t + 2 * US, t + 2 * US - 11 * US);
+	EXIT(0, pid, 0, "kernel_clone", t + 3 * US, t + 3 * US - 10 * US);
+	finish();
+}
+
+/* 6.12, 6.12-rt and 7.2, whole graph, with and without a lock break; 6.1-rt
+ * under a lock-level filter: the same passes and breaks, whichever function
+ * takes the lock and whether cond_resched() is called. */
+static void test_kernel_shapes(void)
+{
+	const struct kshape *ks[] = {&K612, &K612RT, &K72, &K61RT_FILTER};
+
+	for (size_t i = 0; i < sizeof(ks) / sizeof(ks[0]); i++) {
+		for (int brk = 0; brk < 2; brk++) {
+			struct forks fs;
+
+			kfork(ks[i], &fs, 20 + (int)i * 4, brk);
+			CHECK_EQ(fs.n, 1);
+			if (fs.n != 1)
+				continue;
+			CHECK(fs.f[0].complete);
+			CHECK_EQ(fs.f[0].child_pid, 21 + (int)i * 4);
+			CHECK_EQ(fs.f[0].pte_passes, 2 + brk);
+			CHECK_EQ(fs.f[0].lock_breaks, brk);
+			CHECK_EQ(fs.f[0].ptes, 5 + 4 * brk);
+			CHECK_EQ(fs.f[0].vmas, 1);
+			CHECK_EQ(fs.f[0].dup_mmap_ns, NT);
+			CHECK(fs.f[0].nr_pass >= 2 && fs.f[0].pass[0].new_pmd &&
+			      fs.f[0].pass[1].new_pmd);
+			CHECK_EQ(fs.f[0].pass[0].ptes, 3);
+			CHECK(fs.f[0].max_lock_hold_ns != NT && fs.f[0].max_lock_hold_ns > 0);
+			forks_free(&fs);
+		}
+	}
+}
+
+/* A lock-level filter on an rt kernel: the untraced page-table allocations'
+ * locks (one lock, one unlock) and the page allocator's lone unlock sit among
+ * the passes; they are not passes, and no break is invented. */
+static void test_rt_filter_foreign_locks(void)
+{
+	const struct kshape *k = &K61RT_FILTER;
+	struct forks fs;
+	uint64_t t = 10 * US;
+
+	start(&fs);
+	LEAF(0, 30, 0, "schedule", 1 * US, US);
+	ENTRY(0, 30, 0, "copy_page_range", 5 * US);
+	LEAF(0, 30, 1, "rt_spin_unlock", t, US);	/* pcp trylock/unlock under __pmd_alloc */
+	LEAF(0, 30, 1, "rt_spin_lock", t + 2 * US, US); /* __pmd_alloc's page_table_lock */
+	LEAF(0, 30, 1, "rt_spin_unlock", t + 4 * US, US);
+	t = kpass(k, 30, 1, t + 6 * US, 2, true);
+	LEAF(0, 30, 1, "rt_spin_lock", t, US); /* the next PMD level's allocation */
+	LEAF(0, 30, 1, "rt_spin_unlock", t + 2 * US, US);
+	t = kpass(k, 30, 1, t + 4 * US, 2, true);
+	EXIT(0, 30, 0, "copy_page_range", t, t - 5 * US);
+	fork_event(0, 30, 31, t + US);
+	finish();
+	CHECK_EQ(fs.n, 1);
+	CHECK_EQ(fs.f[0].pte_passes, 2);
+	CHECK_EQ(fs.f[0].lock_breaks, 0);
+	CHECK(fs.f[0].complete);
+	forks_free(&fs);
+}
+
+/* A filter with the lock but no unlock, and no cond_resched: passes cannot be
+ * told from other lock calls, so they are null, never a count that looks whole. */
+static void test_no_unlock_traced(void)
+{
+	struct forks fs;
+	uint64_t t = 10 * US;
+
+	start(&fs);
+	LEAF(0, 40, 0, "schedule", 1 * US, US);
+	ENTRY(0, 40, 0, "copy_page_range", 5 * US);
+	for (int i = 0; i < 3; i++, t += 10 * US) {
+		LEAF(0, 40, 1, "__pte_alloc", t, US);
+		LEAF(0, 40, 1, "rt_spin_lock", t + 2 * US, US);
+		LEAF(0, 40, 1, "rt_spin_lock", t + 4 * US, US);
+	}
+	EXIT(0, 40, 0, "copy_page_range", t, t - 5 * US);
+	fork_event(0, 40, 41, t + US);
+	finish();
+	CHECK_EQ(fs.n, 1);
+	CHECK_EQ(fs.f[0].pte_passes, PT_NULL);
+	CHECK_EQ(fs.f[0].lock_breaks, PT_NULL);
+	forks_free(&fs);
+}
+
+/* Live on an rt kernel at section detail (caps from the hooked functions: no
+ * __pte_offset_map_lock, no cond_resched): passes and breaks are known. */
+static void test_rt_live_caps(void)
+{
+	struct forks fs;
+	struct recon_opts o = {.on_fork = keep, .ctx = &fs, .caps_known = true};
+
+	o.caps = PT_CAP(PT_ROLE_KERNEL_CLONE) | PT_CAP(PT_ROLE_COPY_PROCESS) |
+		 PT_CAP(PT_ROLE_COPY_PAGE_RANGE) | PT_CAP(PT_ROLE_LOCK) | PT_CAP(PT_ROLE_UNLOCK) |
+		 PT_CAP(PT_ROLE_PTE_ALLOC) | PT_CAP_TIMES | PT_CAP_FORK_EVENT;
+	memset(&fs, 0, sizeof(fs));
+	CHECK_EQ(recon_new(&o, &R), 0);
+	LEAF(0, 50, 0, "schedule", 1 * US, US);
+	ENTRY(0, 50, 0, "kernel_clone", 10 * US);
+	ENTRY(0, 50, 1, "copy_process", 11 * US);
+	ENTRY(0, 50, 2, "copy_page_range", 12 * US);
+	uint64_t t = kpass(&K61RT_FILTER, 50, 3, 13 * US, 0, true);
+	t = kpass(&K61RT_FILTER, 50, 3, t + 100 * US, 0, false);
+	EXIT(0, 50, 2, "copy_page_range", t, t - 12 * US);
+	fork_event(0, 50, 51, t + US);
+	EXIT(0, 50, 1, "copy_process", t + 2 * US, t + 2 * US - 11 * US);
+	EXIT(0, 50, 0, "kernel_clone", t + 3 * US, t + 3 * US - 10 * US);
+	CHECK_EQ(fs.n, 1); /* handed over as soon as it ended */
+	finish();
+	CHECK_EQ(fs.f[0].pte_passes, 2);
+	CHECK_EQ(fs.f[0].lock_breaks, 1);
+	CHECK_EQ(fs.f[0].ptes, PT_NULL);
+	forks_free(&fs);
+}
+
+/* The same filter on 7.2 (lazy preemption: no cond_resched() ends a pass):
+ * the allocation's lone unlock follows the previous huge PMD copy's unlocks
+ * at once; it must not join that copy, or the next copy looks like a pass. */
+static void test_huge_pmd_locks_lazy(void)
+{
+	static const struct kshape k72f = {NULL, "_raw_spin_lock", "_raw_spin_unlock", false,
+					   false};
+	struct forks fs;
+	uint64_t t = 10 * US;
+
+	start(&fs);
+	LEAF(0, 14, 0, "schedule", 1 * US, US);
+	ENTRY(0, 14, 0, "copy_page_range", 5 * US);
+	for (int i = 0; i < 4; i++) {
+		LEAF(0, 14, 1, "_raw_spin_unlock", t, US); /* pcp trylock/unlock */
+		LEAF(0, 14, 1, "_raw_spin_lock", t + 2 * US, US);
+		LEAF(0, 14, 1, "_raw_spin_lock", t + 4 * US, US);
+		LEAF(0, 14, 1, "_raw_spin_unlock", t + 6 * US, US);
+		LEAF(0, 14, 1, "_raw_spin_unlock", t + 8 * US, US);
+		t += 10 * US;
+	}
+	t = kpass(&k72f, 14, 1, t, 0, true);
+	t = kpass(&k72f, 14, 1, t, 0, true);
+	EXIT(0, 14, 0, "copy_page_range", t, t - 5 * US);
+	fork_event(0, 14, 15, t + US);
+	finish();
+	CHECK_EQ(fs.n, 1);
+	CHECK_EQ(fs.f[0].pte_passes, 2);
+	CHECK_EQ(fs.f[0].lock_breaks, 0);
+	forks_free(&fs);
+}
+
+/* A kernel whose copy loop takes its PTE locks through a function no rule
+ * knows: the PTEs are counted, but the passes are not read as zero: the fork
+ * says the loop is unknown, pass figures are null, it is not complete. */
+static void test_unknown_loop(void)
+{
+	struct forks fs;
+	uint64_t t = 10 * US;
+
+	start(&fs);
+	LEAF(0, 60, 0, "schedule", 1 * US, US);
+	ENTRY(0, 60, 0, "kernel_clone", 5 * US);
+	ENTRY(0, 60, 1, "copy_page_range", 6 * US);
+	for (int p = 0; p < 2; p++) {
+		LEAF(0, 60, 2, "__pte_alloc", t, US);
+		LEAF(0, 60, 2, "pte_lock_both", t + US, US);
+		for (int i = 0; i < 5; i++)
+			LEAF(0, 60, 2, "vm_normal_page", t + (2 + i) * US, US / 2);
+		LEAF(0, 60, 2, "_raw_spin_unlock", t + 8 * US, US / 2);
+		LEAF(0, 60, 2, "__cond_resched", t + 9 * US, US / 2);
+		t += 10 * US;
+	}
+	EXIT(0, 60, 1, "copy_page_range", t, t - 6 * US);
+	fork_event(0, 60, 61, t + US);
+	EXIT(0, 60, 0, "kernel_clone", t + 2 * US, t - 3 * US);
+	LEAF(0, 60, 0, "_raw_spin_lock", t + 5 * US, US); /* the lock is traced, elsewhere */
+	finish();
+	CHECK_EQ(fs.n, 1);
+	CHECK_EQ(fs.f[0].ptes, 10);
+	CHECK_EQ(fs.f[0].pte_passes, PT_NULL);
+	CHECK_EQ(fs.f[0].lock_breaks, PT_NULL);
+	CHECK(fs.f[0].flags & PT_FORK_UNKNOWN_LOOP);
+	CHECK(!fs.f[0].complete);
+	forks_free(&fs);
+}
+
 static void test_roles(void)
 {
 	CHECK_EQ(pt_role_of("kernel_clone"), PT_ROLE_KERNEL_CLONE);
@@ -620,6 +993,11 @@ static void test_roles(void)
 	CHECK_EQ(pt_role_of("_raw_spin_lock_irqsave"), PT_ROLE_OTHER);
 	CHECK_EQ(pt_role_of("rt_spin_unlock"), PT_ROLE_UNLOCK);
 	CHECK_EQ(pt_role_of(NULL), PT_ROLE_OTHER);
+	CHECK_EQ(pt_role_of("__pte_offset_map_lock"), PT_ROLE_LOCK_MAP);
+	CHECK_EQ(pt_role_of("pte_offset_map_lock"), PT_ROLE_LOCK_MAP);
+	CHECK_EQ(pt_role_of("pte_offset_map_nolock"), PT_ROLE_OTHER);
+	CHECK(!strcmp(pt_role_superseded_by("_raw_spin_lock"), "rt_spin_lock"));
+	CHECK(!pt_role_superseded_by("rt_spin_lock"));
 }
 
 /* The live filter's names by detail level: the roots first, each level a
@@ -637,6 +1015,7 @@ static void test_role_names(void)
 	CHECK(!strcmp(names[0], "kernel_clone"));
 	for (size_t i = 0; i < pte; i++) {
 		CHECK(pt_role_of(names[i]) != PT_ROLE_OTHER);
+		CHECK(pt_role_of(names[i]) != PT_ROLE_LOCK_MAP); /* never hooked live */
 		has_vm_normal_page |= !strcmp(names[i], "vm_normal_page");
 	}
 	CHECK(has_vm_normal_page);
@@ -664,5 +1043,12 @@ int main(void)
 	test_irq_lock_in_pass();
 	test_huge_pmd_locks();
 	test_switch_window();
+	test_kernel_shapes();
+	test_rt_filter_foreign_locks();
+	test_no_unlock_traced();
+	test_rt_live_caps();
+	test_huge_pmd_locks_lazy();
+	test_split_fork();
+	test_unknown_loop();
 	TEST_DONE();
 }

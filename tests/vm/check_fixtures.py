@@ -6,8 +6,10 @@ did, per recording) and by the ptescope binary under test; used by the `replay`-
 vm_fixtures (no VM needed) and, through check_report(), by the `vm` tier on fresh recordings.
 Checks, per workload run: every fork it made is found with its parent and child pid and reported
 complete; PTEs copied match the pages it touched (minus those THP backed) within 0.5% wherever the
-report gives a count, and always in full-graph recordings; lock breaks > 0 in runs that forced them
-and 0 elsewhere (locks and full detail); a recording with lost events says so in its input and
+report gives a count, and always in full-graph recordings; VMAs and lock breaks equal to what
+`trace-cmd report` showed (the manifest's naive counts); lock breaks > 0 in runs that forced them
+(or, on a PREEMPT_RT kernel, a preemption while copying) and 0 elsewhere unless each came with a
+recorded preemption (locks and full detail; recordlib.breaks_problems); a recording with lost events says so in its input and
 flags every fork of the workload ("lost_events" or "partial", complete=false) instead of
 reporting it whole.
 
@@ -18,6 +20,9 @@ import json
 import os
 import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from recordlib import breaks_problems  # noqa: E402
 
 LOSS_FLAGS = {"lost_events", "partial"}
 DEFAULT_TOLERANCE = 0.005
@@ -62,7 +67,7 @@ def check_report(entry, report, tolerance=DEFAULT_TOLERANCE):
                     problems.append(f"{label}: fork reported whole despite lost events: "
                                     f"{_fmt_fork(f)}")
             continue
-        breaks_total = 0
+        mine = []
         for gt in run["forks"]:
             got = [f for f in by_child.get(gt["child_pid"], [])
                    if f.get("parent_pid") == gt["parent_pid"]]
@@ -71,6 +76,12 @@ def check_report(entry, report, tolerance=DEFAULT_TOLERANCE):
                                 f"{len(got)} times")
                 continue
             f = got[0]
+            naive = next((n for n in run.get("naive", []) if n["child_pid"] == gt["child_pid"]),
+                         None)
+            if naive and f.get("vmas") is not None and \
+                    f["vmas"] != naive["copy_page_range_calls"]:
+                problems.append(f"{label}: fork ->{gt['child_pid']}: {f['vmas']} VMAs, trace-cmd "
+                                f"report shows {naive['copy_page_range_calls']}")
             if f.get("complete") is not True or LOSS_FLAGS & set(f.get("flags") or []):
                 problems.append(f"{label}: fork ->{gt['child_pid']} not complete: {_fmt_fork(f)}")
             if "ptes_expected" in gt:
@@ -88,17 +99,17 @@ def check_report(entry, report, tolerance=DEFAULT_TOLERANCE):
                 if lb is None:
                     problems.append(f"{label}: fork ->{gt['child_pid']}: lock_breaks null")
                     continue
-                breaks_total += lb
-                if not run["breaks_forced"] and lb != 0:
-                    problems.append(f"{label}: fork ->{gt['child_pid']}: lock_breaks {lb} "
-                                    "without a competing task")
+                mine.append(f)
                 naive = next((n for n in run.get("naive", [])
                               if n["child_pid"] == gt["child_pid"]), None)
-                if naive and naive["lock_breaks"] and not lb:
-                    problems.append(f"{label}: fork ->{gt['child_pid']}: lock_breaks 0, "
+                if naive and naive["lock_breaks"] != lb:
+                    problems.append(f"{label}: fork ->{gt['child_pid']}: lock_breaks {lb}, "
                                     f"trace-cmd report shows {naive['lock_breaks']}")
-        if entry["detail"] in ("locks", "full") and run["breaks_forced"] and breaks_total == 0:
-            problems.append(f"{label}: breaks forced but lock_breaks is 0 in every fork")
+        if entry["detail"] in ("locks", "full") and mine:
+            # copy_resched is null where the recording has no sched_switch: breaks then need
+            # a competing task
+            problems += [f"{label}: {p}" for p in
+                         breaks_problems(entry, run, mine, "lock_breaks", "copy_resched")]
     return problems
 
 

@@ -10,8 +10,11 @@ workload run its ground-truth lines (NAME.runN.gt). Sized for a handful of recor
 import shlex
 
 FORK_PATH = ["kernel_clone", "copy_process", "dup_mmap", "copy_page_range"]
-LOCK_CHILDREN = ["_raw_spin_lock", "_raw_spin_unlock", "__cond_resched", "__pte_alloc",
-                 "add_swap_count_continuation"]
+# The lock level's children: whichever of these the guest's kernel can trace (the guest picks them
+# from available_filter_functions: rt kernels lock with rt_spin_lock, 7.2 has no
+# add_swap_count_continuation, bookworm-rt cannot trace _raw_spin_unlock).
+LOCK_CHILDREN = ["_raw_spin_lock", "_raw_spin_unlock", "rt_spin_lock", "rt_spin_unlock",
+                 "__cond_resched", "__pte_alloc", "add_swap_count_continuation"]
 DETAILS = {
     # detail level -> functions for set_ftrace_filter (-l); None: the whole graph under the root
     "fork-path": FORK_PATH,
@@ -45,21 +48,27 @@ class Run:
 class Recording:
     """One trace file: fmt "dat" (trace-cmd record) or "text" (tracefs `trace` file)."""
 
-    def __init__(self, name, fmt, detail, runs, buffer_kb=None, note=""):
+    def __init__(self, name, fmt, detail, runs, buffer_kb=None, note="", switches=False):
+        """switches: also record sched:sched_switch (who was preempted while copying)."""
         assert fmt in ("dat", "text") and detail in DETAILS
         self.name, self.fmt, self.detail, self.runs = name, fmt, detail, runs
         self.buffer_kb = buffer_kb
         self.note = note
+        self.switches = switches
 
     @property
     def filename(self):
         return self.name + (".dat" if self.fmt == "dat" else ".txt")
 
     def trace_cmd_argv(self, out_path, script_path):
+        """The command, with $(lflags ...) for the guest to expand to the -l options of the
+        functions its kernel can trace."""
         argv = ["trace-cmd", "record", "-p", "function_graph", "-g", "kernel_clone"]
-        for f in DETAILS[self.detail] or []:
-            argv += ["-l", f]
+        if DETAILS[self.detail]:
+            argv.append("$(lflags " + " ".join(DETAILS[self.detail]) + ")")
         argv += ["-e", "sched:sched_process_fork"]
+        if self.switches:
+            argv += ["-e", "sched:sched_switch"]
         if self.buffer_kb:
             argv += ["-b", str(self.buffer_kb)]
         argv += ["-o", out_path, "--", "sh", script_path]
@@ -67,7 +76,9 @@ class Recording:
 
 
 def _run_lines(rec, i, run):
-    gt = f"/host/out/{rec.name}.run{i}.gt"
+    # Written in the guest's /tmp and copied to the share afterwards: on 6.12 guest processes
+    # writing straight into the 9p share were seen to die.
+    gt = f"/tmp/out/{rec.name}.run{i}.gt"
     lines = []
     if run.hog_cpu is not None:
         lines.append(f"hog --cpu {run.hog_cpu} --seconds 300 >>{gt} & HOG=$!")
@@ -83,8 +94,14 @@ def _run_lines(rec, i, run):
 
 GUEST_PRELUDE = r"""
 set -u
-mkdir -p /host/out /host/runs
+mkdir -p /host/out /host/runs /tmp/out
 T=/sys/kernel/tracing
+lflags() { # functions... -> "-l F" for each one this kernel can trace
+	for f in "$@"; do grep -qx "$f" $T/available_filter_functions && printf -- '-l %s ' "$f"; done
+}
+tracable() { # functions... -> those this kernel can trace
+	for f in "$@"; do grep -qx "$f" $T/available_filter_functions && printf '%s ' "$f"; done
+}
 redis_start() {
 	command -v redis-server >/dev/null || return 1
 	redis-server --port 0 --unixsocket @SOCK@ --save '' --appendonly no \
@@ -122,8 +139,8 @@ text_setup() { # detail-functions...
 }
 text_finish() { # name
 	echo 0 > $T/tracing_on
-	cat $T/trace > /host/out/$1.txt
-	for c in $T/per_cpu/cpu*; do echo "== ${c##*/}"; cat $c/stats; done > /host/out/$1.stats
+	cat $T/trace > /tmp/out/$1.txt
+	for c in $T/per_cpu/cpu*; do echo "== ${c##*/}"; cat $c/stats; done > /tmp/out/$1.stats
 	echo 0 > $T/events/sched/sched_process_fork/enable
 	echo nop > $T/current_tracer
 	echo > $T/set_ftrace_filter
@@ -158,22 +175,24 @@ def guest_script(recordings, text_buf_kb=32768, extra=""):
         out.append("PTESCOPE_EOF")
         if rec.fmt == "dat":
             argv = rec.trace_cmd_argv(f"/tmp/{rec.name}.dat", script)
-            cmd = " ".join(shlex.quote(a) for a in argv)
-            out.append(f"echo {shlex.quote(cmd)} > /host/out/{rec.name}.cmd")
-            out.append(f"{cmd} > /host/out/{rec.name}.log 2>&1"
+            cmd = " ".join(a if a.startswith("$(") else shlex.quote(a) for a in argv)
+            out.append(f"echo {cmd} > /tmp/out/{rec.name}.cmd")
+            out.append(f"{cmd} > /tmp/out/{rec.name}.log 2>&1"
                        f" || echo \"trace-cmd failed for {rec.name}\"")
             out.append(f"cp /tmp/{rec.name}.dat /host/out/ && rm -f /tmp/{rec.name}.dat")
         else:
             funcs = DETAILS[rec.detail] or []
+            sel = f"$(tracable {' '.join(funcs)})" if funcs else ""
             desc = ("tracefs: current_tracer=function_graph set_graph_function=kernel_clone "
-                    f"set_ftrace_filter={','.join(funcs) or '(all)'} "
+                    f"set_ftrace_filter={sel or '(all)'} "
                     "options/funcgraph-proc=1 options/funcgraph-abstime=1 "
                     f"events/sched/sched_process_fork/enable=1 buffer_size_kb={text_buf_kb}; "
                     f"sh {script}; cat trace")
-            out.append(f"echo {shlex.quote(desc)} > /host/out/{rec.name}.cmd")
-            out.append("text_setup " + " ".join(funcs))
-            out.append(f"sh {script} > /host/out/{rec.name}.log 2>&1")
+            out.append(f"echo \"{desc}\" > /tmp/out/{rec.name}.cmd")
+            out.append(f"text_setup {sel}")
+            out.append(f"sh {script} > /tmp/out/{rec.name}.log 2>&1")
             out.append(f"text_finish {rec.name}")
+        out.append("cp /tmp/out/* /host/out/")
         if uses_redis and idx == uses_redis[-1]:
             # An idle redis-server left running was seen stuck in the kernel (soft lockup) while
             # later recordings switched the tracer: stop it as soon as nothing needs it.

@@ -31,8 +31,12 @@ PTE_TOLERANCE = 0.02
 PRELUDE = r"""
 set -u
 T=/sys/kernel/tracing
-O=/host/out
-mkdir -p $O
+# everything is written to the guest's tmpfs and copied to the 9p share at the end: on 6.12 and
+# 7.2 a daemon writing its stderr straight into the share never got ready (as in test_always_on)
+O=/tmp/out
+mkdir -p $O /host/out
+trap 'cp -r $O/. /host/out/' EXIT
+ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
 export ASAN_OPTIONS=detect_leaks=0:detect_odr_violation=0
 snap() {
 	for f in current_tracer tracing_on trace_clock buffer_size_kb set_event set_ftrace_filter \
@@ -225,7 +229,7 @@ def step_report(out):
     return head + "\n--- guest steps (last 20) ---\n" + "\n".join(lines[-20:])
 
 
-def check(out):
+def check(out, preempt_rt=False):
     problems = []
 
     def bad(msg):
@@ -262,7 +266,7 @@ def check(out):
     # lock breaks only when forced
     got = {f["child_pid"]: f for f in db_forks(os.path.join(out, "section.db"))}
     for run, forced in (("nobreak", False), ("break", True)):
-        total = 0
+        total = preempted = 0
         for g in gt_forks(os.path.join(out, run + ".gt")):
             f = got.get(g["child_pid"])
             if not f:
@@ -272,6 +276,7 @@ def check(out):
                 bad(f"{run}: fork -> {g['child_pid']}: lock_breaks null")
                 continue
             total += f["lock_breaks"]
+            preempted += f["copy_resched"] or 0
             # Without the hog nothing is meant to compete for the CPU, but on a loaded host
             # the guest's own housekeeping sometimes does (seen: 3 breaks with 3 preemptions
             # recorded in that fork). What must hold in every run: a lock break is a real
@@ -282,7 +287,9 @@ def check(out):
             print(f"{run}: fork -> {g['child_pid']}: passes {f['pte_passes']}, lock breaks "
                   f"{f['lock_breaks']}, preempted {f['copy_resched']}, max hold "
                   f"{f['max_lock_hold_ns']} ns")
-        if forced and not total:
+        # on PREEMPT_RT the PTE lock sleeps: the hog preempts the copy with the lock held
+        # (docs/kernels.md), which copy_resched shows instead of a lock break
+        if forced and not total and not (preempt_rt and preempted):
             bad("break: no lock break although a competing task shared the CPU")
 
     # storm: every fork, nothing lost
@@ -387,7 +394,7 @@ def main():
     if a.bench:
         bench(out, kernel.release)
         return 0
-    problems = check(out)
+    problems = check(out, kernel.config_options().get("CONFIG_PREEMPT_RT") == "y")
     for p in problems:
         print("FAIL:", p)
     if not problems:
