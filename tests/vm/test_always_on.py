@@ -131,12 +131,17 @@ if start inv --listen 127.0.0.1:19466 --token-file /tmp/token; then
 		grep -q '"active":false' $O/inv-status-after.json && break
 		sleep 1
 	done
-	# the default capture comes back: wait for its setup (a restart takes seconds under TCG)
-	for k in $(seq 120); do
+	# the default capture comes back: wait for its setup (tracing_on is its last write). Like
+	# every start here, 300 s: a loaded host's TCG guest took over 120 s for this restart
+	back=no
+	for k in $(seq 300); do
 		grep -q function_graph $T/current_tracer && grep -q copy_page_range $T/set_ftrace_filter \
-			&& ! grep -q _raw_spin_lock $T/set_ftrace_filter && grep -q 1 $T/tracing_on && break
+			&& ! grep -q _raw_spin_lock $T/set_ftrace_filter && grep -q 1 $T/tracing_on \
+			&& { back=yes; break; }
 		sleep 1
 	done
+	[ $back = yes ] || echo "step inv: the default capture was not back 300 s after the investigation" \
+		| tee $O/inv-not-back
 	sleep 1
 	cat $T/set_ftrace_filter | tr '\n' ' ' > $O/inv-filter-after
 	step inv-after forker --mib 16 --forks 1 --thp off > $O/inv-after.gt
@@ -250,6 +255,9 @@ def check_investigation(out, bad):
         passes += f["pte_passes"]
         print(f"investigation: fork -> {g['child_pid']}: passes {f['pte_passes']}, lock_breaks "
               f"{f['lock_breaks']}, copy_resched {f['copy_resched']}")
+    if read(out, "inv-not-back") is not None:
+        bad("investigation: the default capture was not back 300 s after it ended; log:\n"
+            f"{read(out, 'inv.log')}")
     for g in gt_forks(out, "inv-after.gt"):
         f = got.get(g["child_pid"])
         if not f or f["pte_passes"] is not None:
