@@ -936,8 +936,11 @@ static int emit_raw_fields(struct text_reader *r, const struct text_line *ln, bo
 	plus = memchr(v, '+', (size_t)(ve - v)); /* "f+0x0/0x1f0" */
 	if (plus && plus > v)
 		ve = plus;
-	if ((size_t)(ve - v) > TEXT_MAX_NAME)
-		return 1;
+	if (ve == v || (size_t)(ve - v) > TEXT_MAX_NAME)
+		return 1; /* "func= depth=0": no function, not a call */
+	for (const char *q = v; q < ve; q++)
+		if ((unsigned char)*q <= ' ')
+			return 1; /* a NUL or control byte: no kernel symbol has one */
 	ret = names_intern(&r->names, v, (size_t)(ve - v), &func, &id);
 	if (ret == -E2BIG)
 		return 1;
