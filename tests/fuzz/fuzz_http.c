@@ -165,7 +165,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* Thousands of connections a second: closed with a reset (no TIME_WAIT
 	 * left on this side), and a connect that finds no free local port (other
-	 * tests share the loopback's ports) is retried before it counts as the
+	 * tests share the loopback's ports) or is interrupted (libFuzzer's
+	 * timeout alarm, every second) is retried before it counts as the
 	 * server's failure. */
 	for (int tries = 0; tries < 100; tries++) {
 		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -178,7 +179,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		err = errno;
 		close(fd);
 		fd = -1;
-		if (err != EADDRNOTAVAIL && err != EAGAIN)
+		if (err != EADDRNOTAVAIL && err != EAGAIN && err != EINTR)
 			break;
 		usleep(20000);
 	}
