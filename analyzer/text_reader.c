@@ -725,6 +725,36 @@ static int parse_kernel_line(struct text_reader *r, const char *s, const char *e
 }
 
 /*
+ * A call of the function named [n, ne) at @depth, from @ln, in @ev. 0, 1 when
+ * the name cannot be a kernel symbol's (empty, too long, a space, NUL or
+ * control byte in it: not a call), or -errno.
+ */
+static int call_event(struct text_reader *r, const struct text_line *ln, bool entry,
+		      const char *n, const char *ne, int depth, struct pt_event *ev)
+{
+	const char *func;
+	uint64_t id;
+	int ret;
+
+	if (ne == n || (size_t)(ne - n) > TEXT_MAX_NAME)
+		return 1;
+	for (const char *q = n; q < ne; q++)
+		if ((unsigned char)*q <= ' ')
+			return 1;
+	ret = names_intern(&r->names, n, (size_t)(ne - n), &func, &id);
+	if (ret == -E2BIG)
+		return 1;
+	if (ret < 0)
+		return ret;
+	if (!line_event(r, ln, entry ? PT_EV_ENTRY : PT_EV_EXIT, ev))
+		return -ENOMEM;
+	ev->depth = depth;
+	ev->func = func;
+	ev->func_id = id;
+	return 0;
+}
+
+/*
  * Without the function_graph plugin trace-cmd prints the raw formats:
  * "--> f (3)" and "<-- f (3) (start: 5a  end: 6b) over: 3".
  */
@@ -734,8 +764,6 @@ static int emit_raw_graph(struct text_reader *r, const struct text_line *ln, con
 	bool entry = HAS_PREFIX(p, e, "--> ");
 	const char *n, *ne, *q;
 	struct pt_event ev;
-	const char *func;
-	uint64_t id;
 	int depth, ret;
 
 	if (!entry && !HAS_PREFIX(p, e, "<-- "))
@@ -743,21 +771,13 @@ static int emit_raw_graph(struct text_reader *r, const struct text_line *ln, con
 	n = p + 4;
 	for (ne = n; ne < e && (unsigned char)*ne > ' '; ne++)
 		;
-	if (ne == n || (size_t)(ne - n) > TEXT_MAX_NAME || !HAS_PREFIX(ne, e, " ("))
+	if (!HAS_PREFIX(ne, e, " ("))
 		return 1;
 	q = parse_int_prefix(ne + 2, e, TEXT_MAX_DEPTH, &depth);
 	if (!q || q >= e || *q != ')')
 		return 1;
-	ret = names_intern(&r->names, n, (size_t)(ne - n), &func, &id);
-	if (ret == -E2BIG)
-		return 1;
-	if (ret < 0)
+	if ((ret = call_event(r, ln, entry, n, ne, depth, &ev)))
 		return ret;
-	if (!line_event(r, ln, entry ? PT_EV_ENTRY : PT_EV_EXIT, &ev))
-		return -ENOMEM;
-	ev.depth = depth;
-	ev.func = func;
-	ev.func_id = id;
 	return reader_emit(r, &ev);
 }
 
@@ -924,9 +944,9 @@ static void raw_exit_times(const char *p, const char *e, struct pt_event *ev)
 static int emit_raw_fields(struct text_reader *r, const struct text_line *ln, bool entry,
 			   const char *p, const char *e)
 {
-	const char *v, *ve, *d, *de, *plus, *func;
+	const char *v, *ve, *d, *de, *plus;
 	struct pt_event ev;
-	uint64_t id, depth;
+	uint64_t depth;
 	int ret;
 
 	e = rtrim(p, e);
@@ -936,21 +956,8 @@ static int emit_raw_fields(struct text_reader *r, const struct text_line *ln, bo
 	plus = memchr(v, '+', (size_t)(ve - v)); /* "f+0x0/0x1f0" */
 	if (plus && plus > v)
 		ve = plus;
-	if (ve == v || (size_t)(ve - v) > TEXT_MAX_NAME)
-		return 1; /* "func= depth=0": no function, not a call */
-	for (const char *q = v; q < ve; q++)
-		if ((unsigned char)*q <= ' ')
-			return 1; /* a NUL or control byte: no kernel symbol has one */
-	ret = names_intern(&r->names, v, (size_t)(ve - v), &func, &id);
-	if (ret == -E2BIG)
-		return 1;
-	if (ret < 0)
+	if ((ret = call_event(r, ln, entry, v, ve, (int)depth, &ev)))
 		return ret;
-	if (!line_event(r, ln, entry ? PT_EV_ENTRY : PT_EV_EXIT, &ev))
-		return -ENOMEM;
-	ev.depth = (int)depth;
-	ev.func = func;
-	ev.func_id = id;
 	if (!entry)
 		raw_exit_times(p, e, &ev);
 	return reader_emit(r, &ev);
