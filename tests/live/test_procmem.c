@@ -13,25 +13,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fakefs.h"
 #include "procmem.h"
 #include "test.h"
 
 static char root[256];
-
-static void put(const char *rel, const char *text)
-{
-	char path[512];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", root, rel);
-	f = fopen(path, "w");
-	if (!f) {
-		perror(path);
-		exit(2);
-	}
-	fputs(text, f);
-	fclose(f);
-}
 
 static void mkpid(int pid)
 {
@@ -51,19 +37,19 @@ static void fake_tree(void)
 	snprintf(root, sizeof(root), "/tmp/ptescope-procmem-%d", (int)getpid());
 	mkdir(root, 0755);
 	mkpid(100);
-	put("100/status", status_redis);
-	put("100/maps", "55d0-55d1 r--p 0 08:01 1 /usr/bin/redis-server\n"
+	put(root, "100/status", status_redis);
+	put(root, "100/maps", "55d0-55d1 r--p 0 08:01 1 /usr/bin/redis-server\n"
 			"55d1-55d2 r-xp 0 08:01 1 /usr/bin/redis-server\n"
 			"7f00-7f80 rw-p 0 00:00 0\n");
-	put("100/smaps_rollup", "55d0-7fff ---p 00000000 00:00 0 [rollup]\nRss:  1052672 kB\n"
+	put(root, "100/smaps_rollup", "55d0-7fff ---p 00000000 00:00 0 [rollup]\nRss:  1052672 kB\n"
 				"AnonHugePages:    40960 kB\nShmemPmdMapped:        0 kB\n");
 	mkpid(101); /* its child, exec'd into sh */
-	put("101/comm", "sh\n");
+	put(root, "101/comm", "sh\n");
 	mkpid(102); /* a child that did not exec */
-	put("102/comm", "redis-server\n");
+	put(root, "102/comm", "redis-server\n");
 	mkpid(200); /* an old kernel: no RssAnon/VmPTE, no smaps_rollup */
-	put("200/status", "Name:\tbash\nVmRSS:\t 3000 kB\n");
-	put("200/maps", "");
+	put(root, "200/status", "Name:\tbash\nVmRSS:\t 3000 kB\n");
+	put(root, "200/maps", "");
 }
 
 static void test_fake(void)
