@@ -303,7 +303,7 @@ static int64_t map_sid(const struct helper *h, uint32_t sid)
 {
 	if (!sid)
 		return 0;
-	return sid < h->nr_sid && h->sid[sid] ? h->sid[sid] : -1;
+	return sid < h->nr_sid && h->sid[sid] ? (int64_t)h->sid[sid] : -1;
 }
 
 static int on_event(struct dat_read *d, unsigned i)

@@ -26,6 +26,13 @@ struct pt_raw_decoder {
 	struct field x_func, x_depth, x_call, x_ret, x_over; /* x_over optional */
 	struct field f_pcomm, f_ppid, f_ccomm, f_cpid;
 	struct field s_prev_pid, s_prev_state, s_next_pid;
+	/* kprobe/kretprobe events of one group (pt_raw_decoder_add_probes) */
+	struct probe {
+		int id;
+		bool exit;	 /* a kretprobe: __probe_func; else __probe_ip */
+		struct field at; /* the function's address */
+	} probe[PT_RAW_MAX_PROBES];
+	int nr_probes;
 };
 
 static struct field field_of(struct tep_event *ev, const char *name)
@@ -174,6 +181,27 @@ void pt_raw_decoder_free(struct pt_raw_decoder *d)
 	free(d);
 }
 
+int pt_raw_decoder_add_probes(struct pt_raw_decoder *d, const char *group)
+{
+	struct tep_event **all = tep_list_events(d->tep, TEP_EVENT_SORT_ID);
+
+	if (!all)
+		return -ENOMEM;
+	for (int i = 0; all[i]; i++) {
+		struct tep_event *ev = all[i];
+		struct field ret = field_of(ev, "__probe_ret_ip"), fn = field_of(ev, "__probe_func"),
+			     ip = field_of(ev, "__probe_ip");
+		bool exit = fn.size && ret.size;
+
+		if (!ev->system || strcmp(ev->system, group) || !(exit || ip.size))
+			continue;
+		if (d->nr_probes == PT_RAW_MAX_PROBES)
+			return -E2BIG;
+		d->probe[d->nr_probes++] = (struct probe){ev->id, exit, exit ? fn : ip};
+	}
+	return d->nr_probes;
+}
+
 bool pt_raw_decoder_has_graph(const struct pt_raw_decoder *d)
 {
 	return d->entry_id >= 0;
@@ -257,6 +285,25 @@ static void str(const struct pt_raw_decoder *d, const void *data, int size, stru
 	out[len] = '\0';
 }
 
+/* A kprobe (ENTRY) or kretprobe (EXIT) record of the added group: the
+ * function's address, no depth, no kernel call/return times. 1, or 0. */
+static int decode_probe(const struct pt_raw_decoder *d, const void *data, int size, int type,
+			struct pt_raw_event *ev)
+{
+	for (int i = 0; i < d->nr_probes; i++) {
+		bool ok = true;
+
+		if (d->probe[i].id != type)
+			continue;
+		ev->type = d->probe[i].exit ? PT_EV_EXIT : PT_EV_ENTRY;
+		ev->func = num(d, data, size, d->probe[i].at, &ok);
+		ev->calltime = ev->rettime = PT_NO_TIME;
+		ev->overrun = -1;
+		return ok;
+	}
+	return 0;
+}
+
 int pt_raw_decode(const struct pt_raw_decoder *d, const void *data, int size,
 		  struct pt_raw_event *ev)
 {
@@ -313,7 +360,7 @@ int pt_raw_decode(const struct pt_raw_decoder *d, const void *data, int size,
 		ev->child_pid = (int)(int32_t)num(d, data, size, d->s_next_pid, &ok);
 		ev->preempted = (num(d, data, size, d->s_prev_state, &ok) & d->preempt_mask) != 0;
 	} else {
-		return 0;
+		return ok && decode_probe(d, data, size, type, ev);
 	}
 	if (!ok || ((ev->type == PT_EV_ENTRY || ev->type == PT_EV_EXIT) &&
 		    (ev->depth < 0 || ev->depth > 4096)))
@@ -346,11 +393,15 @@ int pt_raw_to_event(const struct pt_raw_event *raw, int cpu, uint64_t ts, struct
 	case PT_EV_EXIT:
 		ev->depth = raw->depth;
 		ev->rec_ts_ns = ts;
+		ev->overrun = raw->overrun;
+		if (raw->rettime == PT_NO_TIME) { /* a kretprobe: it returned now */
+			ev->ts_ns = ts;
+			return 0;
+		}
 		ev->call_ns = raw->calltime;
 		ev->ts_ns = raw->rettime;
 		ev->dur_ns = raw->rettime >= raw->calltime ? raw->rettime - raw->calltime
 							   : PT_NO_TIME;
-		ev->overrun = raw->overrun;
 		return 0;
 	default:
 		return -EINVAL;

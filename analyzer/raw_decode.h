@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Raw ring-buffer record decoding for the events ptescope reads:
- * ftrace:funcgraph_entry, ftrace:funcgraph_exit, sched:sched_process_fork and
- * sched:sched_switch.
+ * ftrace:funcgraph_entry, ftrace:funcgraph_exit, sched:sched_process_fork,
+ * sched:sched_switch, and the kprobe/kretprobe events of one group (live
+ * capture's fork-level hooks: a function entered, a function returned).
  *
  * Fields are looked up by name once, from the event formats a tep_handle
  * holds (parsed from a trace.dat, or from tracefs for live capture: their
@@ -22,12 +23,15 @@
 
 struct pt_raw_decoder;
 
+#define PT_RAW_MAX_PROBES 32
+
 struct pt_raw_event {
 	enum pt_event_type type; /* PT_EV_ENTRY, PT_EV_EXIT, PT_EV_FORK or PT_EV_SWITCH */
 	int pid;		 /* the task (the parent for FORK, prev for SWITCH) */
-	int depth;
+	int depth;		    /* -1 for probe events (no depth) */
 	uint64_t func;		    /* function address, to resolve with tep_find_function */
-	uint64_t calltime, rettime; /* EXIT: trace-clock times of call and return */
+	uint64_t calltime, rettime; /* EXIT: trace-clock times of call and return;
+				     * PT_NO_TIME for a kretprobe */
 	int64_t overrun;	    /* EXIT: the task's return-stack overruns so far, -1 absent */
 	int child_pid;		    /* FORK: the child; SWITCH: the next task */
 	bool preempted;		    /* SWITCH: prev left runnable ("R+") */
@@ -42,6 +46,16 @@ struct pt_raw_event {
  */
 int pt_raw_decoder_new(struct tep_handle *tep, struct pt_raw_decoder **out);
 void pt_raw_decoder_free(struct pt_raw_decoder *d);
+
+/*
+ * Also decodes the kprobe events of @group in the decoder's tep (those with
+ * a __probe_ip field: ENTRY of the probed function) and its kretprobe events
+ * (__probe_func and __probe_ret_ip: EXIT). Such records have no depth
+ * (-1: the reconstruction stacks calls in order) and no kernel call/return
+ * times (the record's time is the event's). Returns how many events were
+ * found, -E2BIG past PT_RAW_MAX_PROBES, -ENOMEM.
+ */
+int pt_raw_decoder_add_probes(struct pt_raw_decoder *d, const char *group);
 
 /* Whether the formats had the function_graph events / the fork event. */
 bool pt_raw_decoder_has_graph(const struct pt_raw_decoder *d);
@@ -68,7 +82,7 @@ int pt_raw_decode(const struct pt_raw_decoder *d, const void *data, int size,
  * ENTRY and FORK happen at @ts; an EXIT at its rettime, with call_ns its
  * calltime and dur_ns the difference (PT_NO_TIME if rettime < calltime): the
  * kernel's own times, exact where nested records share one timestamp, and
- * its overrun count (event.h). FORK
+ * its overrun count (event.h); a kretprobe's EXIT at @ts. FORK
  * comms point into @raw. An ENTRY's or EXIT's func, func_id and comm are left
  * NULL/0: the caller names raw->func (an address) and the task its own way.
  * Returns 0, or -EINVAL for a type that is not one of the three.

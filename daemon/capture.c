@@ -65,6 +65,7 @@ struct pd_capture {
 	int nr_funcs;
 	bool sched_switch; /* preemptions recorded (copy_resched, copy_offcpu_ns) */
 	bool switch_window; /* ... only while a fork copies (capture_plan.h) */
+	bool kprobes;	    /* hooked by kprobe events, no tracer (capture_plan.h) */
 	struct pd_ksyms *ksyms;
 	struct recon *recon;
 	struct pd_sysfork *sysfork;
@@ -192,7 +193,7 @@ static int setup_graph(struct pd_capture *c, char *err, size_t errlen)
 	struct avail av = {.names = pd_plan_candidates(c->o.detail)};
 	struct pd_plan_in in = {.detail = c->o.detail, .traceable = avail_has, .ctx = &av,
 				.buffer_kb = c->buffer_kb, .pids = c->o.pids,
-				.nr_pids = c->o.nr_pids};
+				.nr_pids = c->o.nr_pids, .kprobes = c->kprobes};
 	struct pd_plan *plan = calloc(1, sizeof(*plan));
 	char buf[4096];
 	int nr = 0, ret;
@@ -220,8 +221,8 @@ static int setup_graph(struct pd_capture *c, char *err, size_t errlen)
 	}
 	c->sched_switch = plan->sched_switch;
 	c->switch_window = plan->switch_window;
-	/* check what the kernel took */
-	if (pd_tfs_read(c->tfs, "set_ftrace_filter", buf, sizeof(buf)) >= 0)
+	/* check what the kernel took (kprobe events: their writes failed if not) */
+	if (!c->kprobes && pd_tfs_read(c->tfs, "set_ftrace_filter", buf, sizeof(buf)) >= 0)
 		for (int i = 0; i < c->nr_funcs; i++)
 			if (!word_in(buf, c->funcs[i])) {
 				snprintf(err, errlen, "set_ftrace_filter did not take %s", c->funcs[i]);
@@ -278,11 +279,59 @@ static bool instance_has_graph(struct pd_capture *c)
 	       word_in(buf, "function_graph") && pd_tfs_exists(c->tfs, "set_graph_function");
 }
 
-/* Graph mode: our instance when the kernel allows function_graph there, else the top level. */
+/* The top level, unless another tool uses it (--force takes it over). */
+static int take_top(struct pd_capture *c, char *err, size_t errlen)
+{
+	char what[400];
+
+	snprintf(c->where, sizeof(c->where), "top level");
+	if (pd_tfs_check_top_free(c->tfs, what, sizeof(what)) && !c->o.force) {
+		snprintf(err, errlen,
+			 "tracefs top level is in use by another tool: %s (--force takes "
+			 "it over, restoring it at exit)",
+			 what);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+/*
+ * Fork detail for every task is hooked with kprobe events where the kernel
+ * has them (--fork-hooks auto or kprobe), at the top level (kprobe events
+ * are defined there). 1 when kprobes were not tried, else setup_graph's
+ * result; tracefs is restored after a failure.
+ */
+static int try_kprobes(struct pd_capture *c, char *err, size_t errlen)
+{
+	char msg[400];
+	int ret;
+
+	if (c->o.detail != PD_DETAIL_FORK || c->o.nr_pids || c->o.fork_hooks == PD_HOOKS_GRAPH ||
+	    (!pd_tfs_exists(c->tfs, "kprobe_events") && c->o.fork_hooks == PD_HOOKS_AUTO))
+		return 1;
+	if ((ret = take_top(c, err, errlen)))
+		return ret;
+	c->kprobes = true;
+	if (!(ret = setup_graph(c, err, errlen)))
+		return 0;
+	pd_tfs_restore(c->tfs, msg, sizeof(msg));
+	c->kprobes = false;
+	c->nr_funcs = 0;
+	c->functions[0] = 0;
+	return ret;
+}
+
+/* Graph mode: kprobes at fork detail (above), else function_graph in our
+ * instance when the kernel allows it there, else at the top level. */
 static int try_graph(struct pd_capture *c, char *err, size_t errlen)
 {
 	char buf[512], what[400];
-	int ret;
+	int ret = try_kprobes(c, err, errlen);
+
+	if (ret <= 0 && (!ret || ret == -EBUSY || c->o.fork_hooks == PD_HOOKS_KPROBE))
+		return ret;
+	if (ret < 0)
+		pd_warn("kprobe events: %s; hooking with function_graph", err);
 
 	if (pd_tfs_read(c->tfs, "available_tracers", buf, sizeof(buf)) < 0 ||
 	    !word_in(buf, "function_graph")) {
@@ -302,16 +351,8 @@ static int try_graph(struct pd_capture *c, char *err, size_t errlen)
 		/* 6.1: instances cannot host function_graph */
 		pd_tfs_restore(c->tfs, what, sizeof(what));
 	}
-	snprintf(c->where, sizeof(c->where), "top level");
-	if ((ret = pd_tfs_check_top_free(c->tfs, what, sizeof(what)))) {
-		if (!c->o.force) {
-			snprintf(err, errlen,
-				 "tracefs top level is in use by another tool: %s (--force takes "
-				 "it over, restoring it at exit)",
-				 what);
-			return -EBUSY;
-		}
-	}
+	if ((ret = take_top(c, err, errlen)))
+		return ret;
 	ret = setup_graph(c, err, errlen);
 	if (ret == -EPERM || ret == -EACCES || ret == -EBUSY || ret == -ENODEV)
 		snprintf(err + strlen(err), errlen - strlen(err),
@@ -413,18 +454,25 @@ static int load_events(struct pd_capture *c, char *err, size_t errlen)
 {
 	/* only the systems this mode reads: parsing every syscall format took
 	 * seconds of CPU at start */
-	const char *graph[] = {"ftrace", "sched", NULL}, *sys[] = {"sched", "syscalls", NULL};
+	const char *graph[] = {"ftrace", "sched", NULL}, *sys[] = {"sched", "syscalls", NULL},
+		   *kp[] = {"sched", PD_KPROBE_GROUP, NULL};
 
-	c->tep = tracefs_local_events_system(pd_tfs_dir(c->tfs),
-					     c->mode == PD_CAPTURE_SYSCALL ? sys : graph);
+	c->tep = tracefs_local_events_system(pd_tfs_dir(c->tfs), c->mode == PD_CAPTURE_SYSCALL ? sys
+								 : c->kprobes		    ? kp
+											    : graph);
 	if (!c->tep) {
 		snprintf(err, errlen, "cannot load event formats from %s", pd_tfs_dir(c->tfs));
 		return -EIO;
 	}
 	if (pt_raw_decoder_new(c->tep, &c->dec) || !pt_raw_decoder_has_fork(c->dec) ||
-	    (c->mode == PD_CAPTURE_GRAPH && !pt_raw_decoder_has_graph(c->dec))) {
+	    (c->mode == PD_CAPTURE_GRAPH && !c->kprobes && !pt_raw_decoder_has_graph(c->dec))) {
 		snprintf(err, errlen, "the event formats lack sched_process_fork%s",
 			 c->mode == PD_CAPTURE_GRAPH ? " or funcgraph_entry/exit" : "");
+		return -ENOTSUP;
+	}
+	if (c->kprobes && pt_raw_decoder_add_probes(c->dec, PD_KPROBE_GROUP) != 2 * c->nr_funcs) {
+		snprintf(err, errlen, "the formats of the %s kprobe events are not readable",
+			 PD_KPROBE_GROUP);
 		return -ENOTSUP;
 	}
 	for (int i = 0; i < 4; i++) {
@@ -760,9 +808,9 @@ static int choose_mode(struct pd_capture *c, char *err, size_t errlen)
 		c->buffer_kb = o->buffer_kb ? o->buffer_kb : default_buffer_kb(c->mode, o->detail);
 		if (!(ret = try_graph(c, why, sizeof(why)))) {
 			snprintf(c->reason + n, sizeof(c->reason) - n,
-				 "%s: function_graph rooted at %s (%s)",
-				 is_auto ? "auto chose graph" : "graph requested", c->funcs[0],
-				 c->where);
+				 "%s: %s at %s (%s)", is_auto ? "auto chose graph" : "graph requested",
+				 c->kprobes ? "kprobes on the fork path" : "function_graph rooted",
+				 c->funcs[0], c->where);
 			return 0;
 		}
 		pd_tfs_restore(c->tfs, msg, sizeof(msg));
@@ -904,6 +952,11 @@ enum pd_capture_mode pd_capture_mode(const struct pd_capture *c)
 const char *pd_capture_reason(const struct pd_capture *c)
 {
 	return c->reason;
+}
+
+const char *pd_capture_hooks(const struct pd_capture *c)
+{
+	return c->mode != PD_CAPTURE_GRAPH ? "" : c->kprobes ? "kprobes" : "function_graph";
 }
 
 const char *pd_capture_where(const struct pd_capture *c)

@@ -42,6 +42,7 @@ struct pd_capture;
 struct pd_capture_opts {
 	enum pd_capture_mode mode; /* auto, graph or syscall */
 	enum pd_detail detail;
+	enum pd_fork_hooks fork_hooks; /* graph mode at fork detail: kprobes or function_graph */
 	const char *tracefs;	   /* NULL: found by libtracefs */
 	const char *instance;	   /* our instance name */
 	const char *state_file;
@@ -97,6 +98,8 @@ const char *pd_capture_reason(const struct pd_capture *c);
 const char *pd_capture_where(const struct pd_capture *c);
 /* Functions traced (graph mode), comma-separated, "" otherwise. */
 const char *pd_capture_functions(const struct pd_capture *c);
+/* What hooks them: "kprobes" or "function_graph" (graph mode), "" otherwise. */
+const char *pd_capture_hooks(const struct pd_capture *c);
 /* Whether the forking task's preemptions are recorded (sched_switch, graph mode). */
 bool pd_capture_preemptions(const struct pd_capture *c);
 unsigned pd_capture_buffer_kb(const struct pd_capture *c);

@@ -105,20 +105,78 @@ static bool switch_window(const struct pd_plan_in *in, const struct pd_plan *p)
 	return cpr && wake;
 }
 
-int pd_plan_graph(const struct pd_plan_in *in, struct pd_plan *p, char *err, size_t errlen)
+/* Tracing off, unhooked, clock and buffer: the first writes of every plan. */
+static int plan_begin(const struct pd_plan_in *in, struct pd_plan *p)
 {
-	char v[96];
+	char v[32];
 	int ret = 0;
 
-	memset(p, 0, sizeof(*p));
-	if ((ret = choose_funcs(in, p, err, errlen)))
-		return ret;
 	snprintf(v, sizeof(v), "%u", in->buffer_kb);
-	/* off and unhooked first */
 	ret |= add(p, "tracing_on", "0", false);
 	ret |= add(p, "trace_clock", "mono", false);
 	ret |= add(p, "buffer_size_kb", v, false);
 	ret |= add(p, "current_tracer", "nop", false);
+	return ret;
+}
+
+/* sched_process_fork, and sched_switch for preemptions (armed per fork where it can be). */
+static int plan_events(const struct pd_plan_in *in, struct pd_plan *p)
+{
+	char v[96];
+	int ret = 0;
+
+	ret |= add(p, "events/sched/sched_process_fork/enable", "1", false);
+	if (!in->preempt_mask)
+		return ret;
+	snprintf(v, sizeof(v), "prev_state & %" PRIu64, in->preempt_mask);
+	ret |= add(p, "events/sched/sched_switch/filter", v, false);
+	if (p->switch_window) {
+		/* armed by the probes alone: the event stays soft-disabled between
+		 * forks. Written off first so that stopping writes it off again
+		 * once the probes are gone (tfs.c STEP_PROBES_OFF) */
+		ret |= add(p, "events/sched/sched_switch/enable", "0", false);
+		ret |= add(p, "set_ftrace_filter", PD_SWITCH_ARM, true);
+		ret |= add(p, "set_ftrace_filter", PD_SWITCH_DISARM, true);
+	} else {
+		ret |= add(p, "events/sched/sched_switch/enable", "1", false);
+	}
+	p->sched_switch = true;
+	return ret;
+}
+
+/*
+ * Fork detail by kprobes: an entry and a return probe per function, no
+ * tracer. Nothing but these functions is hooked: no tracer means no return
+ * stack per task and no probe of the tracer's own on sched_switch, and with
+ * record-cmd off no task names are saved on every context switch (the fork
+ * event carries both names). Defining an event hooks nothing; enabling the
+ * group does, last.
+ */
+static int plan_kprobes(const struct pd_plan_in *in, struct pd_plan *p)
+{
+	char v[96];
+	int ret = plan_begin(in, p);
+
+	ret |= add(p, "options/record-cmd", "0", false);
+	for (int i = 0; i < p->nr_funcs; i++) {
+		snprintf(v, sizeof(v), "p:%s/%s %s\n", PD_KPROBE_GROUP, p->funcs[i], p->funcs[i]);
+		ret |= add(p, "kprobe_events", v, true);
+		snprintf(v, sizeof(v), "r%d:%s/%s_ret %s\n", PD_KRETPROBE_MAXACTIVE, PD_KPROBE_GROUP,
+			 p->funcs[i], p->funcs[i]);
+		ret |= add(p, "kprobe_events", v, true);
+	}
+	p->switch_window = in->preempt_mask && switch_window(in, p);
+	ret |= plan_events(in, p);
+	ret |= add(p, "events/" PD_KPROBE_GROUP "/enable", "1", false);
+	p->kprobes = true;
+	return ret;
+}
+
+static int plan_graph(const struct pd_plan_in *in, struct pd_plan *p)
+{
+	char v[96];
+	int ret = plan_begin(in, p);
+
 	/* then what the tracer will hook, with no tracer running */
 	ret |= add(p, "set_ftrace_filter", "", false);
 	for (int i = 0; i < p->nr_funcs; i++)
@@ -132,26 +190,25 @@ int pd_plan_graph(const struct pd_plan_in *in, struct pd_plan *p, char *err, siz
 	p->switch_window = in->preempt_mask && switch_window(in, p);
 	if (p->switch_window) /* also where io_uring starts its workers, outside kernel_clone */
 		ret |= add(p, "set_graph_function", PD_SWITCH_DISARM_FUNC, true);
-	ret |= add(p, "events/sched/sched_process_fork/enable", "1", false);
-	if (in->preempt_mask) {
-		snprintf(v, sizeof(v), "prev_state & %" PRIu64, in->preempt_mask);
-		ret |= add(p, "events/sched/sched_switch/filter", v, false);
-		if (p->switch_window) {
-			/* armed by the probes alone: the event stays soft-disabled between
-			 * forks. Written off first so that stopping writes it off again
-			 * once the probes are gone (tfs.c STEP_PROBES_OFF) */
-			ret |= add(p, "events/sched/sched_switch/enable", "0", false);
-			ret |= add(p, "set_ftrace_filter", PD_SWITCH_ARM, true);
-			ret |= add(p, "set_ftrace_filter", PD_SWITCH_DISARM, true);
-		} else {
-			ret |= add(p, "events/sched/sched_switch/enable", "1", false);
-		}
-		p->sched_switch = true;
-	}
+	ret |= plan_events(in, p);
 	/* the tracer last; its options exist only once it is set */
 	ret |= add(p, "current_tracer", "function_graph", false);
 	ret |= add(p, "options/funcgraph-irqs", "0", false);
-	if (ret) {
+	return ret;
+}
+
+int pd_plan_graph(const struct pd_plan_in *in, struct pd_plan *p, char *err, size_t errlen)
+{
+	int ret;
+
+	memset(p, 0, sizeof(*p));
+	if ((ret = choose_funcs(in, p, err, errlen)))
+		return ret;
+	if (in->kprobes && (in->detail != PD_DETAIL_FORK || in->nr_pids)) {
+		snprintf(err, errlen, "kprobes hook fork detail for every task only");
+		return -EINVAL;
+	}
+	if (in->kprobes ? plan_kprobes(in, p) : plan_graph(in, p)) {
 		snprintf(err, errlen, "the graph setup needs more than %d tracefs writes",
 			 PD_PLAN_MAX_STEPS);
 		return -E2BIG;

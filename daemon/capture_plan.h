@@ -8,8 +8,11 @@
  *
  * Setup order: tracing off, clock and buffer, tracer to nop, then filters
  * (one name per write), pids, graph root and events, and only then the
- * tracer: no step hooks more than the finished setup does. Stopping is
- * tfs.h's restore, which orders its writes the other way round.
+ * tracer: no step hooks more than the finished setup does. With kprobes
+ * (fork detail): tracing off, clock and buffer, tracer to nop, the kprobe
+ * events defined (defining hooks nothing), the sched events, then the probe
+ * group enabled. Stopping is tfs.h's restore, which orders its writes the
+ * other way round.
  *
  * Sized for the handful of functions of one detail level: at most
  * PD_PLAN_MAX_STEPS writes.
@@ -31,6 +34,9 @@
 #define PD_SWITCH_DISARM "wake_up_new_task:disable_event:sched:sched_switch"
 #define PD_SWITCH_DISARM_FUNC "wake_up_new_task"
 #define PD_PLAN_MAX_FUNCS 24
+/* Fork-level capture by kprobes: events PD_KPROBE_GROUP/FUNC (entry, tfs.h)
+ * and .../FUNC_ret (return, up to PD_KRETPROBE_MAXACTIVE calls in flight) */
+#define PD_KRETPROBE_MAXACTIVE 512
 
 struct pd_tfs;
 
@@ -51,6 +57,9 @@ struct pd_plan_in {
 	/* sched_switch prev_state bit of a preempted task ("R+"); 0: the kernel's
 	 * format does not say, sched_switch is not used */
 	uint64_t preempt_mask;
+	/* fork detail, every task: hook the functions with kprobe events
+	 * instead of function_graph (no tracer; see capture_plan.c) */
+	bool kprobes;
 };
 
 struct pd_plan {
@@ -60,6 +69,7 @@ struct pd_plan {
 	int nr_funcs;
 	bool sched_switch;  /* sched_switch is used (preemptions only) */
 	bool switch_window; /* ... armed only while a fork copies (PD_SWITCH_ARM) */
+	bool kprobes;	    /* hooked by kprobe events (PD_KPROBE_GROUP), no tracer */
 };
 
 /*

@@ -165,8 +165,10 @@ static const char *const bool_names[] = {"no", "yes", NULL};
 static const char *const capture_names[] = {"auto", "graph", "syscall", "off", NULL};
 static const char *const detail_names_z[] = {"fork", "section", "pte", NULL};
 static const char *const sync_names[] = {"normal", "full", NULL};
+static const char *const hooks_names[] = {"auto", "kprobe", "graph", NULL};
 
-_Static_assert(sizeof(enum pd_capture_mode) == sizeof(int) && sizeof(enum pd_detail) == sizeof(int),
+_Static_assert(sizeof(enum pd_capture_mode) == sizeof(int) && sizeof(enum pd_detail) == sizeof(int) &&
+		   sizeof(enum pd_fork_hooks) == sizeof(int),
 	       "PD_CFG_ENUM fields are stored as int");
 
 #define OFF(f) offsetof(struct pd_config, f)
@@ -182,6 +184,9 @@ static const struct pd_config_key keys[] = {
 	ENUM("capture", capture, capture_names, "MODE", "auto|graph|syscall|off (default auto)"),
 	ENUM("detail", detail, detail_names_z, "LEVEL",
 	     "graph mode, always on: fork|section|pte (default fork)"),
+	ENUM("fork-hooks", fork_hooks, hooks_names, "HOOKS",
+	     "fork detail hooks the fork path with kprobe events (kprobe) or function_graph "
+	     "(graph); auto: kprobes where the kernel has them (default auto)"),
 	STR("replay", PD_CFG_APPEND, replay, "FILE",
 	    "replay a trace file into the database (repeatable)"),
 	FLAG("exit-after-replay", exit_after_replay, "with --capture off: exit when the replays are done"),

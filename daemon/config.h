@@ -24,6 +24,9 @@
 
 enum pd_capture_mode { PD_CAPTURE_AUTO, PD_CAPTURE_GRAPH, PD_CAPTURE_SYSCALL, PD_CAPTURE_OFF };
 enum pd_detail { PD_DETAIL_FORK, PD_DETAIL_SECTION, PD_DETAIL_PTE };
+/* What hooks the functions at fork detail: kprobe events where the kernel
+ * has them (auto), or always kprobes, or always function_graph */
+enum pd_fork_hooks { PD_HOOKS_AUTO, PD_HOOKS_KPROBE, PD_HOOKS_GRAPH };
 
 #define PD_MAX_REPLAYS 64
 
@@ -33,6 +36,7 @@ struct pd_config {
 	char *listen;		 /* --listen ADDR:PORT, default 127.0.0.1:9466 */
 	enum pd_capture_mode capture;
 	enum pd_detail detail;
+	enum pd_fork_hooks fork_hooks; /* --fork-hooks, default auto */
 	char *replay[PD_MAX_REPLAYS];
 	size_t nr_replay;
 	bool exit_after_replay;	 /* --exit-after-replay: with --capture off, exit when done */

@@ -77,7 +77,7 @@ struct daemon {
 
 	pthread_mutex_t lock; /* the status snapshot below, read by HTTP threads */
 	enum pd_capture_mode mode;
-	char reason[1400], where[128], functions[512];
+	char reason[1400], where[128], functions[512], hooks[32];
 	bool preemptions; /* sched_switch recorded by the running capture */
 	unsigned buffer_kb;
 	struct pd_capture_stats cst;
@@ -136,6 +136,7 @@ static void core_status(void *ctx, json_t *st)
 			json_object_set_new(cap, "default_detail",
 					    json_string(pd_detail_name(d->cfg.detail)));
 			json_object_set_new(cap, "functions", json_string(d->functions));
+			json_object_set_new(cap, "hooks", json_string(d->hooks));
 			json_object_set_new(cap, "preemptions", json_boolean(d->preemptions));
 		}
 		json_object_set_new(cap, "events", json_integer((json_int_t)d->cst.events));
@@ -408,6 +409,7 @@ static int start_capture_at(struct daemon *d, enum pd_capture_mode mode, enum pd
 {
 	struct pd_capture_opts co = {.mode = mode,
 				     .detail = detail,
+				     .fork_hooks = d->cfg.fork_hooks,
 				     .tracefs = d->cfg.tracefs,
 				     .instance = d->cfg.instance,
 				     .state_file = d->cfg.state_file,
@@ -446,14 +448,16 @@ static int start_capture_at(struct daemon *d, enum pd_capture_mode mode, enum pd
 	snprintf(d->reason, sizeof(d->reason), "%s", pd_capture_reason(d->capture));
 	snprintf(d->where, sizeof(d->where), "%s", pd_capture_where(d->capture));
 	snprintf(d->functions, sizeof(d->functions), "%s", pd_capture_functions(d->capture));
+	snprintf(d->hooks, sizeof(d->hooks), "%s", pd_capture_hooks(d->capture));
 	d->preemptions = pd_capture_preemptions(d->capture);
 	d->buffer_kb = pd_capture_buffer_kb(d->capture);
 	pd_notice("capture %s in %s, %u KiB per CPU, trace clock mono: %s",
 		  pd_capture_mode_name(d->mode), d->where, d->buffer_kb, d->reason);
 	if (d->mode == PD_CAPTURE_GRAPH)
-		pd_info("graph functions (detail %s%s): %s; preemptions (sched_switch): %s",
-			pd_detail_name(detail), nr_pids ? ", narrowed to pids" : "", d->functions,
-			d->preemptions ? "recorded" : "off");
+		pd_info("graph functions (detail %s%s, hooked by %s): %s; preemptions "
+			"(sched_switch): %s",
+			pd_detail_name(detail), nr_pids ? ", narrowed to pids" : "", d->hooks,
+			d->functions, d->preemptions ? "recorded" : "off");
 	ret = pd_ingest_live_begin(d->ingest, d->kernel, pd_capture_clock_offset_ns(d->capture),
 				   err, sizeof(err));
 	if (ret)

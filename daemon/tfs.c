@@ -17,7 +17,9 @@
  * Function probes ("func:enable_event:sys:event") survive a truncation of
  * set_ftrace_filter: only "!func:cmd:args" removes one; and removing an
  * enable_event probe that fired last leaves its event enabled, so the event
- * is written off after its probes are gone.
+ * is written off after its probes are gone. Our kprobe events (group
+ * PD_KPROBE_GROUP) are removed one by one once they are off; kprobe_events
+ * is never truncated.
  *
  * State file format (text, rewritten whole through a temporary file and
  * rename, fsync'ed, before each change it describes):
@@ -219,7 +221,8 @@ static bool is_list_file(const char *rel)
 	b = b ? b + 1 : rel;
 	return !strcmp(b, "set_graph_function") || !strcmp(b, "set_ftrace_filter") ||
 	       !strcmp(b, "set_ftrace_notrace") || !strcmp(b, "set_graph_notrace") ||
-	       !strcmp(b, "set_ftrace_pid") || !strcmp(b, "set_event_pid");
+	       !strcmp(b, "set_ftrace_pid") || !strcmp(b, "set_event_pid") ||
+	       !strcmp(b, "kprobe_events");
 }
 
 /* What to write back to restore @rel, from what reading it gave. */
@@ -491,6 +494,62 @@ static int put_back_probes(const struct pd_tfs *t, const char *rel, const char *
 	return ret;
 }
 
+/*
+ * The GROUP/EVENT of kprobe_events line @line (@l bytes: "p:G/E sym",
+ * "r512:G/E sym") in @key when its group is ours; false otherwise.
+ */
+static bool our_kprobe(const char *line, size_t l, char *key, size_t keylen)
+{
+	const char *c = memchr(line, ':', l), *sp;
+	size_t g = strlen(PD_KPROBE_GROUP), n;
+
+	if (!c || (line[0] != 'p' && line[0] != 'r'))
+		return false;
+	c++;
+	sp = memchr(c, ' ', l - (size_t)(c - line));
+	n = sp ? (size_t)(sp - c) : l - (size_t)(c - line);
+	if (n <= g + 1 || n >= keylen || strncmp(c, PD_KPROBE_GROUP "/", g + 1))
+		return false;
+	memcpy(key, c, n);
+	key[n] = 0;
+	return true;
+}
+
+/*
+ * kprobe_events is never truncated (that would remove other tools' probes,
+ * and fails while any is enabled): each event of our group is written off,
+ * then removed ("-:GROUP/EVENT"). The saved value matters only for the
+ * others': they were there and stay.
+ */
+static int put_back_kprobes(const struct pd_tfs *t, const char *p)
+{
+	char key[256], cmd[300], *now = malloc(MAX_VALUE);
+	int ret = now ? read_path(p, now, MAX_VALUE) : -ENOMEM;
+
+	if (ret < 0) {
+		free(now);
+		return ret == -ENOENT ? 0 : ret;
+	}
+	ret = 0;
+	for (const char *s = now; *s;) {
+		size_t l = strcspn(s, "\n");
+		char en[PATH_MAX + 300];
+		int r;
+
+		if (our_kprobe(s, l, key, sizeof(key))) {
+			snprintf(en, sizeof(en), "%s/events/%s/enable", t->dir, key);
+			if (!access(en, F_OK))
+				tfs_write(t, en, "0", false);
+			snprintf(cmd, sizeof(cmd), "-:%s\n", key);
+			if ((r = tfs_write(t, p, cmd, true)) && !ret)
+				ret = r;
+		}
+		s += l + (s[l] == '\n');
+	}
+	free(now);
+	return ret;
+}
+
 /* Writes one saved value back to the top level. */
 static int put_back(const struct pd_tfs *t, const char *rel, const char *value)
 {
@@ -499,6 +558,8 @@ static int put_back(const struct pd_tfs *t, const char *rel, const char *value)
 
 	if ((ret = top_path(t, rel, p, sizeof(p))))
 		return ret;
+	if (!strcmp(rel, "kprobe_events"))
+		return put_back_kprobes(t, p);
 	if (!is_list_file(rel))
 		return tfs_write(t, p, value, false);
 	if (!strcmp(rel, "set_ftrace_filter")) {
@@ -547,6 +608,7 @@ enum restore_step {
 	STEP_TRACING_OFF, /* tracing_on = 0 */
 	STEP_PROBES_OFF,  /* set_ftrace_filter's function probes we added: removed */
 	STEP_EVENTS_OFF,  /* events/.../enable that were off: back off */
+	STEP_KPROBES_OFF, /* our kprobe events: removed (after they are off) */
 	STEP_OPTIONS,	  /* options/...: while our tracer still has them */
 	STEP_TRACER_NOP,  /* current_tracer = nop */
 	STEP_NEUTRAL,	  /* filters, pids, clock, buffer size: no tracer runs now */
@@ -562,6 +624,8 @@ static enum restore_step restore_step_of(const char *rel, const char *value)
 		return STEP_TRACING_ON;
 	if (!strcmp(rel, "current_tracer"))
 		return STEP_TRACER;
+	if (!strcmp(rel, "kprobe_events"))
+		return STEP_KPROBES_OFF;
 	if (!strncmp(rel, "events/", 7) && ends_with(rel, "/enable"))
 		return strcmp(value, "0") ? STEP_EVENTS_ON : STEP_EVENTS_OFF;
 	if (!strncmp(rel, "options/", 8))
@@ -600,6 +664,12 @@ static int put_back_all(const struct pd_tfs *t, char *const *rels, char *const *
 				if (step == STEP_TRACER && !strcmp(v, "nop"))
 					continue; /* already nop since STEP_TRACER_NOP */
 				r = put_back(t, rels[i], v);
+				/* the files of our kprobe events go with them (a
+				 * repair after they were removed) */
+				if (r == -ENOENT &&
+				    !strncmp(rels[i], "events/" PD_KPROBE_GROUP "/",
+					     strlen("events/" PD_KPROBE_GROUP "/")))
+					r = 0;
 			}
 			if (r && !ret) {
 				ret = r;

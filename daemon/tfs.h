@@ -19,6 +19,9 @@
 #ifndef PTESCOPED_TFS_H
 #define PTESCOPED_TFS_H
 
+/* The kprobe event group that is ours: its events are removed on restore. */
+#define PD_KPROBE_GROUP "ptescope"
+
 #include <stdbool.h>
 #include <stddef.h>
 

@@ -13,6 +13,12 @@
  * stop (restore); a takeover of another tool's tracer (--force) and its
  * return; a killed run repaired by the next one. Also that the checker
  * itself flags the old, unsafe order.
+ *
+ * Fork detail by kprobes: the model also keeps kprobe_events as the kernel
+ * does (a definition creates events/GROUP/EVENT, "-:GROUP/EVENT" removes
+ * it) and flags what the kernel refuses or what would hurt others: removing
+ * an enabled event, truncating kprobe_events (every tool's probes), a tracer
+ * set at any moment, the group enabled before the plan's last write.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -38,7 +44,89 @@ struct model {
 	int probe_off_at, switch_off_at; /* write numbers: last probe removal, sched_switch off */
 	int writes, violations;
 	char first[512];
+	/* kprobe events defined (GROUP/EVENT) and whether enabled */
+	char kprobe[16][64];
+	bool kp_on[16];
+	int kprobes, kp_on_at; /* write number of the last enabling */
+	bool tracer_set;       /* a tracer other than nop was written */
 };
+
+static void violation(struct model *m, const char *what, const char *rel, const char *value)
+{
+	if (!m->violations++)
+		snprintf(m->first, sizeof(m->first), "write %d: %s (%s '%.*s')", m->writes, what,
+			 rel, (int)strcspn(value, "\n"), value);
+}
+
+/* Lists kprobe_events in the fake as the kernel would: the others' line, then ours. */
+static void kprobes_relist(struct model *m, const char *others)
+{
+	char buf[2048];
+	size_t n = (size_t)snprintf(buf, sizeof(buf), "%s", others);
+
+	for (int i = 0; i < m->kprobes && n < sizeof(buf); i++)
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "p:%s x\n", m->kprobe[i]);
+	put(m->dir, "kprobe_events", buf);
+}
+
+#define OTHER_KPROBE "p:kprobes/other do_sys_openat2\n"
+
+/* kprobe_events and events/GROUP/...: what the kernel does with each write */
+static bool kprobe_observe(struct model *m, const char *rel, const char *value, bool append)
+{
+	char ev[128], p[700];
+	const char *c = strchr(value, ':');
+	size_t l = c ? strcspn(c + 1, " \n") : 0;
+
+	if (!strcmp(rel, "kprobe_events")) {
+		if (!append) {
+			violation(m, "kprobe_events truncated: every tool's probes go", rel, value);
+			return true;
+		}
+		snprintf(ev, sizeof(ev), "%.*s", (int)l, c ? c + 1 : "");
+		if (value[0] == '-') {
+			for (int i = 0; i < m->kprobes; i++) {
+				if (strcmp(m->kprobe[i], ev))
+					continue;
+				if (m->kp_on[i])
+					violation(m, "an enabled kprobe event removed", rel, value);
+				m->kprobes--;
+				memmove(m->kprobe[i], m->kprobe[i + 1], (size_t)(m->kprobes - i) * 64);
+				memmove(&m->kp_on[i], &m->kp_on[i + 1], (size_t)(m->kprobes - i));
+				snprintf(p, sizeof(p), "%s/events/%s/enable", m->dir, ev);
+				unlink(p);
+				snprintf(p, sizeof(p), "%s/events/%s", m->dir, ev);
+				rmdir(p);
+			}
+		} else if (m->kprobes < 16) {
+			snprintf(m->kprobe[m->kprobes], 64, "%.63s", ev);
+			m->kp_on[m->kprobes++] = false;
+			*strchr(ev, '/') = 0;
+			snprintf(p, sizeof(p), "events/%s", ev);
+			mk(m->dir, p);
+			snprintf(p, sizeof(p), "events/%s/enable", ev);
+			put(m->dir, p, "0\n");
+			snprintf(p, sizeof(p), "events/%.*s", (int)l, c + 1);
+			mk(m->dir, p);
+			snprintf(p, sizeof(p), "events/%.*s/enable", (int)l, c + 1);
+			put(m->dir, p, "0\n");
+		}
+		kprobes_relist(m, OTHER_KPROBE);
+		return true;
+	}
+	for (int i = 0; i < m->kprobes; i++) {
+		size_t g = strcspn(m->kprobe[i], "/");
+
+		snprintf(ev, sizeof(ev), "events/%s/enable", m->kprobe[i]);
+		snprintf(p, sizeof(p), "events/%.*s/enable", (int)g, m->kprobe[i]);
+		if (!strcmp(rel, ev) || !strcmp(rel, p)) {
+			m->kp_on[i] = value[0] == '1';
+			if (value[0] == '1')
+				m->kp_on_at = m->writes;
+		}
+	}
+	return false;
+}
 
 static void probe_write(struct model *m, const char *value)
 {
@@ -112,8 +200,11 @@ static void observe(void *ctx, const char *rel, const char *value, bool append, 
 	}
 	if (!strcmp(rel, "current_tracer")) {
 		snprintf(m->tracer, sizeof(m->tracer), "%.*s", (int)strcspn(value, "\n"), value);
+		m->tracer_set |= strcmp(m->tracer, "nop") != 0;
 		return;
 	}
+	if (kprobe_observe(m, rel, value, append))
+		return;
 	if (!strcmp(rel, "events/sched/sched_switch/enable") && !strcmp(value, "0"))
 		m->switch_off_at = m->writes;
 	if (!strcmp(rel, "set_ftrace_filter") && value[0] == '!')
@@ -170,6 +261,8 @@ static void fake_tracefs(const char *t, const char *tracer, const char *filter)
 	put(t, "events/sched/sched_process_fork/enable", "0\n");
 	put(t, "events/sched/sched_switch/enable", "0\n");
 	put(t, "events/sched/sched_switch/filter", "none\n");
+	put(t, "kprobe_events", OTHER_KPROBE);
+	put(t, "options/record-cmd", "1\n");
 }
 
 static bool yes(void *ctx, const char *name)
@@ -510,6 +603,65 @@ static void test_plan_per_kernel(void)
 	free(p);
 }
 
+/* Fork detail by kprobes: no tracer ever, the group enabled last, stop (or
+ * the repair of a killed run) removes our events once they are off, keeps
+ * the others' probe, and gives record-cmd back */
+static void kprobe_cycle(const char *dir, const char *name, bool killed)
+{
+	struct pd_plan_in in = {.detail = PD_DETAIL_FORK, .traceable = yes, .buffer_kb = 4096,
+				.preempt_mask = 256, .kprobes = true};
+	char t[512], state[600], err[512], msg[1024];
+	struct pd_plan *p = calloc(1, sizeof(*p));
+	struct pd_tfs *a;
+	struct model m;
+
+	snprintf(t, sizeof(t), "%s/%s", dir, name);
+	snprintf(state, sizeof(state), "%s/%s-state", dir, name);
+	fake_tracefs(t, "nop\n", "#### all functions enabled ####\n");
+	model_init(&m, t);
+	CHECK(p && !pd_plan_graph(&in, p, err, sizeof(err)));
+	CHECK(p->kprobes && p->switch_window && hooks(p, "wake_up_new_task"));
+	CHECK(!strcmp(p->step[p->nr - 1].rel, "events/" PD_KPROBE_GROUP "/enable"));
+	CHECK(plan_has(p, "options/record-cmd", "0"));
+	CHECK(!pd_tfs_new(t, state, &a));
+	pd_tfs_set_observer(a, observe, &m);
+	CHECK(!pd_plan_apply(a, p, err, sizeof(err)));
+	CHECK(m.kprobes == 2 * p->nr_funcs && m.kp_on_at == m.writes && m.kp_on[0]);
+	CHECK(m.probes == 2 && !strcmp(get(t, "options/record-cmd"), "0"));
+	if (killed) {
+		pd_tfs_free(a);
+		CHECK(!pd_tfs_new(t, state, &a));
+		pd_tfs_set_observer(a, observe, &m);
+		CHECK(pd_tfs_repair(a, NULL, msg, sizeof(msg)) > 0);
+	} else {
+		CHECK(!pd_tfs_restore(a, err, sizeof(err)));
+	}
+	if (m.violations)
+		fprintf(stderr, "kprobes %s: %s\n", name, m.first);
+	CHECK(m.violations == 0 && !m.tracer_set);
+	CHECK(m.kprobes == 0 && m.probes == 0);
+	CHECK(!strcmp(get(t, "kprobe_events"), OTHER_KPROBE));
+	CHECK(!strcmp(get(t, "options/record-cmd"), "1"));
+	CHECK(!strncmp(get(t, "events/sched/sched_switch/enable"), "0", 1));
+	CHECK(!strcmp(get(t, "tracing_on"), "1"));
+	pd_tfs_free(a);
+	free(p);
+}
+
+static void test_kprobes(const char *dir)
+{
+	struct pd_plan_in in = {.detail = PD_DETAIL_SECTION, .traceable = yes, .buffer_kb = 1024,
+				.kprobes = true};
+	struct pd_plan *p = calloc(1, sizeof(*p));
+	char err[256];
+
+	kprobe_cycle(dir, "kprobes", false);
+	kprobe_cycle(dir, "kprobes-killed", true);
+	/* deeper detail or pids are never kprobes */
+	CHECK(p && pd_plan_graph(&in, p, err, sizeof(err)) == -EINVAL);
+	free(p);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/ptescoped-order-XXXXXX", cmd[600];
@@ -525,6 +677,7 @@ int main(void)
 	test_no_preemptions();
 	test_no_disarm();
 	test_plan_per_kernel();
+	test_kprobes(dir);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd))
 		fprintf(stderr, "could not remove %s\n", dir);

@@ -302,8 +302,80 @@ static void test_to_event(void)
 	CHECK_EQ(pt_raw_to_event(&raw, 1, 77, &ev), -EINVAL);
 }
 
+static const char kprobe_fmt[] =
+	"name: copy_page_range\n"
+	"ID: 1571\n"
+	"format:\n"
+	"\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n"
+	"\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;\n"
+	"\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;\n"
+	"\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n"
+	"\n"
+	"\tfield:unsigned long __probe_ip;\toffset:8;\tsize:8;\tsigned:0;\n"
+	"\n"
+	"print fmt: \"(%lx)\", REC->__probe_ip\n";
+
+static const char kretprobe_fmt[] =
+	"name: copy_page_range_ret\n"
+	"ID: 1572\n"
+	"format:\n"
+	"\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n"
+	"\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;\n"
+	"\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;\n"
+	"\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n"
+	"\n"
+	"\tfield:unsigned long __probe_func;\toffset:8;\tsize:8;\tsigned:0;\n"
+	"\tfield:unsigned long __probe_ret_ip;\toffset:16;\tsize:8;\tsigned:0;\n"
+	"\n"
+	"print fmt: \"(%lx <- %lx)\", REC->__probe_func, REC->__probe_ret_ip\n";
+
+/* Live capture's kprobe events (Debian 6.1's formats): entry and return of a
+ * function, by address, no depth, no kernel times; other groups ignored. */
+static void test_kprobes(void)
+{
+	struct tep_handle *tep = new_tep(exit_fmt);
+	struct pt_raw_decoder *d = NULL;
+	struct pt_raw_event raw;
+	struct pt_event ev;
+	unsigned char rec[32] = {0};
+
+	CHECK_EQ(tep_parse_event(tep, kprobe_fmt, sizeof(kprobe_fmt) - 1, "ptescope"), 0);
+	CHECK_EQ(tep_parse_event(tep, kretprobe_fmt, sizeof(kretprobe_fmt) - 1, "ptescope"), 0);
+	CHECK_EQ(pt_raw_decoder_new(tep, &d), 0);
+	if (!d)
+		return;
+	put(rec, 0, 1571, 2);
+	put(rec, 4, 96, 4);
+	put(rec, 8, 0xffffffff81234564ull, 8);
+	CHECK_EQ(pt_raw_decode(d, rec, 16, &raw), 0); /* not added yet */
+	CHECK_EQ(pt_raw_decoder_add_probes(d, "other"), 0);
+	CHECK_EQ(pt_raw_decoder_add_probes(d, "ptescope"), 2);
+	CHECK_EQ(pt_raw_decode(d, rec, 16, &raw), 1);
+	CHECK_EQ(raw.type, PT_EV_ENTRY);
+	CHECK_EQ(raw.pid, 96);
+	CHECK_EQ(raw.depth, -1);
+	CHECK(raw.func == 0xffffffff81234564ull);
+	CHECK_EQ(pt_raw_decode(d, rec, 12, &raw), 0); /* cut short */
+	CHECK_EQ(pt_raw_to_event(&raw, 1, 5000, &ev), 0);
+	CHECK(ev.type == PT_EV_ENTRY && ev.ts_ns == 5000 && ev.depth == -1);
+
+	put(rec, 0, 1572, 2);
+	put(rec, 16, 0xffffffff81000099ull, 8);
+	CHECK_EQ(pt_raw_decode(d, rec, 24, &raw), 1);
+	CHECK_EQ(raw.type, PT_EV_EXIT);
+	CHECK(raw.func == 0xffffffff81234564ull);
+	CHECK(raw.rettime == PT_NO_TIME && raw.overrun == -1);
+	CHECK_EQ(pt_raw_to_event(&raw, 1, 7000, &ev), 0);
+	/* returned at the record's time; the duration comes from the entry */
+	CHECK(ev.type == PT_EV_EXIT && ev.ts_ns == 7000 && ev.depth == -1);
+	CHECK(ev.call_ns == PT_NO_TIME && ev.dur_ns == PT_NO_TIME);
+	pt_raw_decoder_free(d);
+	tep_free(tep);
+}
+
 int main(void)
 {
+	test_kprobes();
 	test_to_event();
 	test_debian61();
 	test_moved_fields();

@@ -5,15 +5,17 @@ preemption fields against a forced workload, and a bounded investigation end to 
 Fed by the vm harness (vmlib: a kernel chosen by --kernel, initramfs, boot), the workloads of
 tests/vm/workloads and the ptescoped binary under test; leaves the guest's logs, tracefs snapshots
 and databases in --work. One boot (2 vCPUs) checks:
-  - start/stop cycles across every detail level (fork, section, pte, rotating): the daemon exits 0
-    and tracefs reads back as before each time; the kernel log shows no soft lockup, oops, BUG or
+  - start/stop cycles across every detail level (fork by kprobes, section, pte, fork by
+    function_graph, rotating): the daemon exits 0 and tracefs reads back as before each time
+    (kprobe_events and record-cmd too); the kernel log shows no soft lockup, oops, BUG or
     RCU stall (the old stop cleared set_ftrace_filter while function_graph was still the tracer:
     a soft lockup on 6.1, an oops on 6.12);
   - the default capture (detail fork) gives copy_resched/copy_offcpu_ns: > 0 when a CPU hog shares
     the forking task's CPU, 0 when nothing competes; off-CPU time within copy_page_range's time;
     lock_breaks null (locks are not hooked by default);
   - an investigation started over HTTP (section detail, bounded): forks recorded during it carry
-    passes and lock breaks, it ends by itself, and the capture is back to the default filter.
+    passes and lock breaks, it ends by itself, and the capture is back to the default (kprobes
+    on the fork path, no tracer).
 Exit 77 (skip) when the VM cannot be had. --cycles sets the number of start/stop cycles.
 """
 
@@ -40,9 +42,9 @@ ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
 export ASAN_OPTIONS=detect_leaks=0:detect_odr_violation=0
 snap() {
 	for f in current_tracer tracing_on trace_clock buffer_size_kb set_event set_ftrace_filter \
-		set_graph_function set_ftrace_pid options/funcgraph-irqs \
+		set_graph_function set_ftrace_pid options/funcgraph-irqs options/record-cmd \
 		events/sched/sched_switch/enable events/sched/sched_switch/filter \
-		events/sched/sched_process_fork/enable; do
+		events/sched/sched_process_fork/enable kprobe_events; do
 		printf '%s: ' $f
 		if [ $f = buffer_size_kb ]; then
 			sed 's/.*(expanded: \([0-9]*\))/\1/' $T/$f | awk '{print int(($1 + 8) / 16) * 16}'
@@ -51,6 +53,7 @@ snap() {
 		fi
 	done
 	ls $T/instances
+	ls $T/events | grep ptescope
 }
 D="ptescoped --capture graph --state-file /tmp/state --poll-ms 100"
 start() { # name args...
@@ -95,7 +98,9 @@ snap > $O/before
 c=0
 for lvl in $LEVELS; do
 	c=$((c + 1))
-	if start cycle$c --listen 127.0.0.1:0 --detail $lvl; then
+	# fork-graph: fork detail hooked by function_graph instead of kprobes
+	case $lvl in fork-graph) a="--detail fork --fork-hooks graph" ;; *) a="--detail $lvl" ;; esac
+	if start cycle$c --listen 127.0.0.1:0 $a; then
 		step cycle$c forker --mib 4 --forks 1 --thp off > /dev/null
 		stop cycle$c
 	fi
@@ -132,10 +137,12 @@ if start inv --listen 127.0.0.1:19466 --token-file /tmp/token; then
 		sleep 1
 	done
 	# the default capture comes back: wait for its setup (tracing_on is its last write). Like
-	# every start here, 300 s: a loaded host's TCG guest took over 120 s for this restart
+	# every start here, 300 s: a loaded host's TCG guest took over 120 s for this restart.
+	# The default hooks the fork path with kprobes, no tracer
 	back=no
 	for k in $(seq 300); do
-		grep -q function_graph $T/current_tracer && grep -q copy_page_range $T/set_ftrace_filter \
+		grep -q nop $T/current_tracer && grep -q ptescope/copy_page_range $T/kprobe_events \
+			&& grep -q 1 $T/events/ptescope/enable 2>/dev/null \
 			&& ! grep -q _raw_spin_lock $T/set_ftrace_filter && grep -q 1 $T/tracing_on \
 			&& { back=yes; break; }
 		sleep 1
@@ -275,7 +282,7 @@ def main():
     ap.add_argument("--timeout", type=int, default=2400)
     vmlib.add_kernel_option(ap)
     a = ap.parse_args()
-    levels = [("fork", "section", "pte")[i % 3] for i in range(a.cycles)]
+    levels = [("fork", "section", "pte", "fork-graph")[i % 4] for i in range(a.cycles)]
     scenario = f"LEVELS='{' '.join(levels)}'\n" + SCENARIO
     try:
         kernel = vmlib.get_kernel(a.cache, a.kernel)
