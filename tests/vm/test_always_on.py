@@ -5,8 +5,9 @@ preemption fields against a forced workload, and a bounded investigation end to 
 Fed by the vm harness (vmlib: a kernel chosen by --kernel, initramfs, boot), the workloads of
 tests/vm/workloads and the ptescoped binary under test; leaves the guest's logs, tracefs snapshots
 and databases in --work. One boot (2 vCPUs) checks:
-  - start/stop cycles across every detail level (fork by kprobes, section, pte, fork by
-    function_graph, rotating): the daemon exits 0 and tracefs reads back as before each time
+  - start/stop cycles across every detail level (fork by function_graph, section, pte, fork by
+    kprobes, rotating; the later steps start and stop the default, fork by kprobes, and are
+    checked the same way): the daemon exits 0 and tracefs reads back as before each time
     (kprobe_events and record-cmd too); the kernel log shows no soft lockup, oops, BUG or
     RCU stall (the old stop cleared set_ftrace_filter while function_graph was still the tracer:
     a soft lockup on 6.1, an oops on 6.12);
@@ -282,7 +283,8 @@ def main():
     ap.add_argument("--timeout", type=int, default=2400)
     vmlib.add_kernel_option(ap)
     a = ap.parse_args()
-    levels = [("fork", "section", "pte", "fork-graph")[i % 4] for i in range(a.cycles)]
+    # fork by kprobes is the default the later steps (fields, investigation) start and stop
+    levels = [("fork-graph", "section", "pte", "fork")[i % 4] for i in range(a.cycles)]
     scenario = f"LEVELS='{' '.join(levels)}'\n" + SCENARIO
     try:
         kernel = vmlib.get_kernel(a.cache, a.kernel)
