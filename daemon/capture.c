@@ -72,6 +72,7 @@ struct pd_capture {
 	int64_t clock_offset_ns;
 	struct pd_capture_stats st;
 	uint64_t stats_lost_seen; /* overrun+dropped already turned into a lost event */
+	uint64_t base_missed;	  /* kprobes_missed() when reading began */
 	uint64_t stats_read_ns;	  /* when the per-CPU stats files were last read */
 	bool restored;
 };
@@ -675,6 +676,25 @@ static int read_all(struct pd_capture *c, bool final, char *err, size_t errlen)
 	return 0;
 }
 
+/* Calls our kprobe events could not record (kprobe_profile's third column:
+ * a return probe out of instances, a probe hit inside another), summed. */
+static uint64_t kprobes_missed(struct pd_capture *c)
+{
+	char buf[4096], name[128];
+	unsigned long long hits, missed, sum = 0;
+	const char *p = buf;
+	int n;
+
+	if (!c->kprobes || pd_tfs_read(c->tfs, "kprobe_profile", buf, sizeof(buf)) <= 0)
+		return 0;
+	while (sscanf(p, "%127s %llu %llu%n", name, &hits, &missed, &n) == 3) {
+		if (!strncmp(name, PD_KPROBE_GROUP "/", strlen(PD_KPROBE_GROUP) + 1))
+			sum += missed;
+		p += n;
+	}
+	return sum;
+}
+
 static void account_stats(struct pd_capture *c)
 {
 	uint64_t over = 0, drop = 0;
@@ -686,7 +706,8 @@ static void account_stats(struct pd_capture *c)
 	}
 	c->st.overrun = over;
 	c->st.dropped = drop;
-	c->st.lost = over + drop;
+	c->st.kprobe_missed = kprobes_missed(c) - c->base_missed;
+	c->st.lost = over + drop + c->st.kprobe_missed;
 }
 
 int pd_capture_poll(struct pd_capture *c, char *err, size_t errlen)
@@ -863,6 +884,7 @@ static int begin_reading(struct pd_capture *c, char *err, size_t errlen)
 	/* start clean: what an earlier run left in our buffer is not ours to count */
 	if ((ret = pd_tfs_write(c->tfs, "trace", "", err, errlen)))
 		return ret;
+	c->base_missed = kprobes_missed(c);
 	for (int i = 0; i < c->nr_cpus; i++) {
 		read_cpu_stats(c, &c->cpus[i]);
 		c->cpus[i].base_overrun = c->cpus[i].overrun;

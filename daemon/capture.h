@@ -62,6 +62,7 @@ struct pd_capture_stats {
 	uint64_t lost;	      /* overrun + dropped, from the per-CPU stats files */
 	bool lost_unknown;    /* the buffer said events were lost, count unknown */
 	uint64_t overrun, dropped;
+	uint64_t kprobe_missed; /* calls our kprobe events missed (in lost too) */
 	uint64_t forks;
 	uint64_t first_ts_ns, last_ts_ns; /* trace clock; PT_NO_TIME before any */
 	int cpus;

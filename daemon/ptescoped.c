@@ -144,6 +144,8 @@ static void core_status(void *ctx, json_t *st)
 		json_object_set_new(cap, "lost_unknown", json_boolean(d->cst.lost_unknown));
 		json_object_set_new(cap, "overrun", json_integer((json_int_t)d->cst.overrun));
 		json_object_set_new(cap, "dropped", json_integer((json_int_t)d->cst.dropped));
+		json_object_set_new(cap, "kprobe_missed",
+				    json_integer((json_int_t)d->cst.kprobe_missed));
 		json_object_set_new(cap, "forks", json_integer((json_int_t)d->cst.forks));
 		json_object_set_new(cap, "slow_fork_us",
 				    json_integer((json_int_t)d->cfg.slow_fork_us));
