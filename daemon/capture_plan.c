@@ -56,6 +56,22 @@ static int add(struct pd_plan *p, const char *rel, const char *value, bool appen
 	return 0;
 }
 
+/* @name (with @cmd after it: a function probe) for set_ftrace_filter: by its
+ * index when known (capture_plan.h), else by name. Whether an index was used. */
+static bool add_func(const struct pd_plan_in *in, struct pd_plan *p, const char *name,
+		     const char *cmd, int *ret)
+{
+	unsigned idx = in->index ? in->index(in->ctx, name) : 0;
+	char v[96];
+
+	if (idx)
+		snprintf(v, sizeof(v), "%u%s", idx, cmd);
+	else
+		snprintf(v, sizeof(v), "%s%s", name, cmd);
+	*ret |= add(p, "set_ftrace_filter", v, true);
+	return idx != 0;
+}
+
 /* @name is needed on this kernel: traceable, and not made unneeded by another
  * traceable function (roles.h, pt_role_superseded_by: rt kernels' locks). */
 static bool needed(const struct pd_plan_in *in, const char *name)
@@ -108,6 +124,7 @@ static bool switch_window(const struct pd_plan_in *in, const struct pd_plan *p)
 int pd_plan_graph(const struct pd_plan_in *in, struct pd_plan *p, char *err, size_t errlen)
 {
 	char v[96];
+	bool by_index = false;
 	int ret = 0;
 
 	memset(p, 0, sizeof(*p));
@@ -122,7 +139,9 @@ int pd_plan_graph(const struct pd_plan_in *in, struct pd_plan *p, char *err, siz
 	/* then what the tracer will hook, with no tracer running */
 	ret |= add(p, "set_ftrace_filter", "", false);
 	for (int i = 0; i < p->nr_funcs; i++)
-		ret |= add(p, "set_ftrace_filter", p->funcs[i], true);
+		by_index |= add_func(in, p, p->funcs[i], "", &ret);
+	if (by_index && !(ret |= add(p, "set_ftrace_filter", "", false)))
+		p->step[p->nr - 1].check = true;
 	ret |= add(p, "set_ftrace_pid", "", false);
 	for (size_t i = 0; i < in->nr_pids; i++) {
 		snprintf(v, sizeof(v), "%d", in->pids[i]);
@@ -141,8 +160,8 @@ int pd_plan_graph(const struct pd_plan_in *in, struct pd_plan *p, char *err, siz
 			 * forks. Written off first so that stopping writes it off again
 			 * once the probes are gone (tfs.c STEP_PROBES_OFF) */
 			ret |= add(p, "events/sched/sched_switch/enable", "0", false);
-			ret |= add(p, "set_ftrace_filter", PD_SWITCH_ARM, true);
-			ret |= add(p, "set_ftrace_filter", PD_SWITCH_DISARM, true);
+			add_func(in, p, PD_SWITCH_ARM_FUNC, PD_SWITCH_ARM_CMD, &ret);
+			add_func(in, p, PD_SWITCH_DISARM_FUNC, PD_SWITCH_DISARM_CMD, &ret);
 		} else {
 			ret |= add(p, "events/sched/sched_switch/enable", "1", false);
 		}
@@ -159,11 +178,55 @@ int pd_plan_graph(const struct pd_plan_in *in, struct pd_plan *p, char *err, siz
 	return 0;
 }
 
+/* Whether @list (a filter file's content) names exactly @p's functions:
+ * each of them, and nothing else but comments and function probes. */
+static bool lists_funcs(const struct pd_plan *p, const char *list)
+{
+	bool seen[PD_PLAN_MAX_FUNCS] = {0};
+
+	for (const char *s = list; *s;) {
+		size_t l = strcspn(s, "\n"), n = strcspn(s, " \t\n");
+		int i = 0;
+
+		if (l && s[0] != '#' && !memchr(s, ':', l)) {
+			while (i < p->nr_funcs &&
+			       (strlen(p->funcs[i]) != n || strncmp(s, p->funcs[i], n)))
+				i++;
+			if (i == p->nr_funcs)
+				return false;
+			seen[i] = true;
+		}
+		s += l + (s[l] == '\n');
+	}
+	for (int i = 0; i < p->nr_funcs; i++)
+		if (!seen[i])
+			return false;
+	return true;
+}
+
+static int check(struct pd_tfs *t, const struct pd_plan *p, const char *rel, char *err,
+		 size_t errlen)
+{
+	char buf[8192];
+	int n = pd_tfs_read(t, rel, buf, sizeof(buf));
+
+	if (n < 0) {
+		snprintf(err, errlen, "cannot read back %s: %s", rel, strerror(-n));
+		return n;
+	}
+	if (lists_funcs(p, buf))
+		return 0;
+	snprintf(err, errlen, "%s took the functions' indices as other functions ('%.*s')", rel,
+		 (int)strcspn(buf, "\n"), buf);
+	return -ESTALE;
+}
+
 int pd_plan_apply(struct pd_tfs *t, const struct pd_plan *p, char *err, size_t errlen)
 {
 	for (int i = 0; i < p->nr; i++) {
 		const struct pd_tfs_step *s = &p->step[i];
-		int ret = s->append ? pd_tfs_append(t, s->rel, s->value, err, errlen)
+		int ret = s->check    ? check(t, p, s->rel, err, errlen)
+			  : s->append ? pd_tfs_append(t, s->rel, s->value, err, errlen)
 				    : pd_tfs_write(t, s->rel, s->value, err, errlen);
 
 		if (ret)

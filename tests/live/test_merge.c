@@ -15,7 +15,6 @@
 #include "merge.h"
 #include "test.h"
 
-
 #define NR_CPUS 4
 #define NR_EVENTS 20000
 
@@ -143,7 +142,7 @@ static void test_ksyms(const char *dir)
 	      "ffffffff812b0100 t copy_page_range_other\n",
 	      f);
 	fclose(f);
-	CHECK(!pd_ksyms_load(path, names, 3, &k, err, sizeof(err)));
+	CHECK(!pd_ksyms_load(path, PD_KSYMS_KALLSYMS, names, 3, &k, err, sizeof(err)));
 	CHECK(!strcmp(pd_ksyms_name(k, 0xffffffff810a1234ull, &id), "kernel_clone") && id == 1);
 	CHECK(!strcmp(pd_ksyms_name(k, 0xffffffff812b0000ull, &id), "copy_page_range") && id == 2);
 	CHECK(!pd_ksyms_name(k, 0xffffffff812b0100ull, &id) && id == 0);
@@ -152,9 +151,47 @@ static void test_ksyms(const char *dir)
 	f = fopen(path, "w");
 	fputs("0000000000000000 T kernel_clone\n0000000000000000 t dup_mmap\n", f);
 	fclose(f);
-	CHECK(pd_ksyms_load(path, names, 3, &k, err, sizeof(err)) == -EPERM &&
+	CHECK(pd_ksyms_load(path, PD_KSYMS_KALLSYMS, names, 3, &k, err, sizeof(err)) == -EPERM &&
 	      strstr(err, "CAP_SYSLOG"));
-	CHECK(pd_ksyms_load("/nonexistent/kallsyms", names, 3, &k, err, sizeof(err)) == -ENOENT);
+	CHECK(pd_ksyms_load("/nonexistent/kallsyms", PD_KSYMS_KALLSYMS, names, 3, &k, err,
+			    sizeof(err)) == -ENOENT);
+}
+
+/* ftrace's function lists: a name's line is its index, a name listed twice
+ * has no usable index, and the _addrs listing gives call sites (ENDBR + 4) */
+static void test_ftrace_lists(const char *dir)
+{
+	static const char *const names[] = {"kernel_clone", "copy_page_range", "dup_mmap",
+					    "missing"};
+	char path[512], err[256];
+	struct pd_ksyms *k;
+	uint64_t id;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/available_filter_functions", dir);
+	f = fopen(path, "w");
+	fputs("_stext\n__ftrace_invalid_address___64\nkernel_clone\ncopy_page_range\n"
+	      "dup_mmap [some_mod]\ncopy_page_range_other\ncopy_page_range",
+	      f);
+	fclose(f);
+	CHECK(!pd_ksyms_load(path, PD_KSYMS_FTRACE, names, 4, &k, err, sizeof(err)));
+	CHECK(pd_ksyms_count(k, 0) == 1 && pd_ksyms_line(k, 0) == 3);
+	CHECK(pd_ksyms_count(k, 1) == 2 && pd_ksyms_line(k, 1) == 4);
+	CHECK(pd_ksyms_count(k, 2) == 1 && pd_ksyms_line(k, 2) == 5);
+	CHECK(pd_ksyms_count(k, 3) == 0 && pd_ksyms_line(k, 3) == 0);
+	CHECK(!pd_ksyms_has_addrs(k) && !pd_ksyms_name(k, 0, &id));
+	pd_ksyms_free(k);
+	f = fopen(path, "w");
+	fputs("ffffffff81000004 _stext\nffffffff810a1234 kernel_clone\n"
+	      "ffffffff812b0004 copy_page_range\n",
+	      f);
+	fclose(f);
+	CHECK(!pd_ksyms_load(path, PD_KSYMS_FTRACE_ADDRS, names, 4, &k, err, sizeof(err)));
+	CHECK(pd_ksyms_has_addrs(k) && pd_ksyms_line(k, 1) == 3);
+	CHECK(!strcmp(pd_ksyms_name(k, 0xffffffff810a1234ull, &id), "kernel_clone") && id == 1);
+	CHECK(!strcmp(pd_ksyms_name(k, 0xffffffff812b0000ull, &id), "copy_page_range") && id == 2);
+	CHECK(!pd_ksyms_name(k, 0xffffffff81000004ull, &id) && id == 0);
+	pd_ksyms_free(k);
 }
 
 int main(void)
@@ -167,6 +204,7 @@ int main(void)
 	}
 	test_merge_order();
 	test_merge_window();
+	test_ftrace_lists(dir);
 	test_ksyms(dir);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd))
