@@ -340,6 +340,7 @@ static bool instance_has_graph(struct pd_capture *c)
 static int try_graph(struct pd_capture *c, char *err, size_t errlen)
 {
 	char buf[512], what[400];
+	uint64_t t0 = mono_ns();
 	int ret;
 
 	if (pd_tfs_read(c->tfs, "available_tracers", buf, sizeof(buf)) < 0 ||
@@ -361,6 +362,7 @@ static int try_graph(struct pd_capture *c, char *err, size_t errlen)
 		/* 6.1: instances cannot host function_graph */
 		pd_tfs_restore(c->tfs, what, sizeof(what));
 	}
+	took("trying our instance", t0);
 	snprintf(c->where, sizeof(c->where), "top level");
 	if ((ret = pd_tfs_check_top_free(c->tfs, what, sizeof(what)))) {
 		if (!c->o.force) {
