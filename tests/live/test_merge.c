@@ -3,7 +3,8 @@
  * The live capture's pure parts against naive references: the reorder
  * window (merge.h) hands events on in the order a plain sort of everything
  * gives, never before every CPU is past them, and its queues stay bounded;
- * the kallsyms lookup (ksyms.h) on a fake kallsyms file.
+ * the kallsyms lookup (ksyms.h) on a fake kallsyms file and ftrace's
+ * function lists; the event formats (formats.h) from a fake tracefs.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -11,6 +12,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <traceevent/event-parse.h>
+
+#include "fakefs.h"
+#include "formats.h"
 #include "ksyms.h"
 #include "merge.h"
 #include "test.h"
@@ -194,6 +199,50 @@ static void test_ftrace_lists(const char *dir)
 	pd_ksyms_free(k);
 }
 
+/* Only the events asked for, those the kernel has; a missing events directory is an error. */
+static void test_formats(const char *dir)
+{
+	static const char *const want[] = {"sched/sched_process_fork", "ftrace/funcgraph_entry",
+					   NULL};
+	char t[512], err[256];
+	struct tep_handle *tep = NULL;
+	struct tep_event *ev;
+
+	snprintf(t, sizeof(t), "%s/tracefs", dir);
+	CHECK(pd_formats_load(t, want, &tep, err, sizeof(err)) < 0 && !tep && err[0]);
+	mkdir(t, 0700);
+	mk(t, "events");
+	mk(t, "events/sched");
+	mk(t, "events/sched/sched_process_fork");
+	mk(t, "events/sched/sched_switch");
+	put(t, "events/header_page",
+	    "\tfield: u64 timestamp;\toffset:0;\tsize:8;\tsigned:0;\n"
+	    "\tfield: local_t commit;\toffset:8;\tsize:8;\tsigned:1;\n"
+	    "\tfield: int overwrite;\toffset:8;\tsize:1;\tsigned:1;\n"
+	    "\tfield: char data;\toffset:16;\tsize:4080;\tsigned:0;\n");
+	put(t, "events/sched/sched_process_fork/format",
+	    "name: sched_process_fork\nID: 366\nformat:\n"
+	    "\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n"
+	    "\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;\n"
+	    "\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;\n"
+	    "\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n\n"
+	    "\tfield:__data_loc char[] parent_comm;\toffset:8;\tsize:4;\tsigned:0;\n"
+	    "\tfield:pid_t parent_pid;\toffset:12;\tsize:4;\tsigned:1;\n"
+	    "\tfield:__data_loc char[] child_comm;\toffset:16;\tsize:4;\tsigned:0;\n"
+	    "\tfield:pid_t child_pid;\toffset:20;\tsize:4;\tsigned:1;\n\n"
+	    "print fmt: \"comm=%s pid=%d child_comm=%s child_pid=%d\", __get_str(parent_comm), "
+	    "REC->parent_pid, __get_str(child_comm), REC->child_pid\n");
+	put(t, "events/sched/sched_switch/format", "name: sched_switch\nID: 300\nformat:\n");
+	CHECK(!pd_formats_load(t, want, &tep, err, sizeof(err)) && tep);
+	ev = tep ? tep_find_event_by_name(tep, "sched", "sched_process_fork") : NULL;
+	CHECK(ev && ev->id == 366 && tep_find_field(ev, "child_pid") &&
+	      tep_find_field(ev, "child_pid")->offset == 20);
+	/* not asked for, or not in this tracefs */
+	CHECK(tep && !tep_find_event_by_name(tep, "sched", "sched_switch"));
+	CHECK(tep && !tep_find_event_by_name(tep, "ftrace", "funcgraph_entry"));
+	tep_free(tep);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/ptescoped-merge-XXXXXX", cmd[600];
@@ -206,6 +255,7 @@ int main(void)
 	test_merge_window();
 	test_ftrace_lists(dir);
 	test_ksyms(dir);
+	test_formats(dir);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd))
 		fprintf(stderr, "could not remove %s\n", dir);
