@@ -21,6 +21,7 @@
 #include <tracefs/tracefs.h>
 
 #include "capture_plan.h"
+#include "formats.h"
 #include "ksyms.h"
 #include "log.h"
 #include "merge.h"
@@ -97,6 +98,13 @@ static int64_t wall_minus_mono_ns(void)
 	       ((int64_t)r.tv_nsec - (int64_t)m.tv_nsec);
 }
 
+/* --log-level debug: how long a step of the setup took (the tracefs writes
+ * are timed one by one, log_write). */
+static void took(const char *what, uint64_t t0)
+{
+	pd_debug("%s took %.1f ms", what, (double)(mono_ns() - t0) / 1e6);
+}
+
 /* ---------------------------------------------------------------- probes */
 
 static bool word_in(const char *list, const char *word)
@@ -110,28 +118,20 @@ static bool word_in(const char *list, const char *word)
 	return false;
 }
 
-/* Which of @names are in available_filter_functions: bit i set for names[i]. */
-static int traceable(struct pd_tfs *t, const char *const *names, int nr, uint64_t *mask)
+/* ftrace's list of traceable functions, read once for @names: with their
+ * addresses where the kernel lists them (6.5, available_filter_functions_addrs),
+ * which spares reading /proc/kallsyms. 0 or -errno with @err. */
+static int read_traceable(struct pd_tfs *t, const char *const *names, int nr, struct pd_ksyms **out,
+			  char *err, size_t errlen)
 {
-	char p[PATH_MAX], *line = NULL;
-	size_t cap = 0;
-	FILE *f;
+	char p[PATH_MAX];
 
-	*mask = 0;
-	if (snprintf(p, sizeof(p), "%s/available_filter_functions", pd_tfs_dir(t)) >= (int)sizeof(p))
-		return -ENAMETOOLONG;
-	f = fopen(p, "re");
-	if (!f)
-		return -errno;
-	while (getline(&line, &cap, f) > 0) {
-		line[strcspn(line, " \n")] = 0;
-		for (int i = 0; i < nr; i++)
-			if (!strcmp(line, names[i]))
-				*mask |= 1ull << i;
-	}
-	free(line);
-	fclose(f);
-	return 0;
+	snprintf(p, sizeof(p), "%s/available_filter_functions_addrs", pd_tfs_dir(t));
+	if (!access(p, R_OK) &&
+	    !pd_ksyms_load(p, PD_KSYMS_FTRACE_ADDRS, names, nr, out, err, errlen))
+		return 0;
+	snprintf(p, sizeof(p), "%s/available_filter_functions", pd_tfs_dir(t));
+	return pd_ksyms_load(p, PD_KSYMS_FTRACE, names, nr, out, err, errlen);
 }
 
 /* ----------------------------------------------------------------- setup */
@@ -163,54 +163,111 @@ static int common_setup(struct pd_capture *c, char *err, size_t errlen)
 
 struct avail {
 	const char *const *names;
-	uint64_t mask;
+	struct pd_ksyms *list; /* from read_traceable */
 };
+
+static int avail_at(const struct avail *a, const char *name)
+{
+	for (int i = 0; a->names[i]; i++)
+		if (!strcmp(a->names[i], name))
+			return i;
+	return -1;
+}
 
 static bool avail_has(void *ctx, const char *name)
 {
 	const struct avail *a = ctx;
 
-	for (int i = 0; a->names[i]; i++)
-		if (!strcmp(a->names[i], name))
-			return a->mask & (1ull << i);
-	return false;
+	return pd_ksyms_count(a->list, avail_at(a, name)) > 0;
+}
+
+/* Its index in available_filter_functions when only one line has its name. */
+static unsigned avail_index(void *ctx, const char *name)
+{
+	const struct avail *a = ctx;
+	int i = avail_at(a, name);
+
+	return pd_ksyms_count(a->list, i) == 1 ? pd_ksyms_line(a->list, i) : 0;
 }
 
 /* The sched_switch bit of a preempted task, from the kernel's own format. */
 static uint64_t probe_preempt_mask(struct pd_capture *c)
 {
-	const char *systems[] = {"sched", NULL};
-	struct tep_handle *tep = tracefs_local_events_system(pd_tfs_dir(c->tfs), systems);
-	uint64_t mask = tep ? pt_raw_switch_preempt_mask(tep) : 0;
+	static const char *const events[] = {"sched/sched_switch", NULL};
+	struct tep_handle *tep = NULL;
+	uint64_t mask = 0;
+	char err[256];
 
-	if (tep)
+	if (!pd_formats_load(pd_tfs_dir(c->tfs), events, &tep, err, sizeof(err))) {
+		mask = pt_raw_switch_preempt_mask(tep);
 		tep_free(tep);
+	}
 	return mask;
+}
+
+/* Plans and applies the graph setup: with indices, and again with names if
+ * the kernel took the indices as other functions. */
+static int plan_and_apply(struct pd_capture *c, struct pd_plan_in *in, struct pd_plan *plan,
+			  char *err, size_t errlen)
+{
+	uint64_t t0 = mono_ns();
+	int ret = pd_plan_graph(in, plan, err, errlen);
+
+	if (!ret && (ret = pd_plan_apply(c->tfs, plan, err, errlen)) == -ESTALE) {
+		pd_warn("%s: writing names instead", err);
+		in->index = NULL;
+		if (!(ret = pd_plan_graph(in, plan, err, errlen)))
+			ret = pd_plan_apply(c->tfs, plan, err, errlen);
+	}
+	took("the graph setup's tracefs writes", t0);
+	return ret;
+}
+
+/* The hooked functions' addresses: from ftrace's list if it had them, else kallsyms. */
+static int load_ksyms(struct pd_capture *c, struct avail *av, char *err, size_t errlen)
+{
+	uint64_t t0 = mono_ns();
+	int ret = 0;
+
+	if (pd_ksyms_has_addrs(av->list)) {
+		c->ksyms = av->list;
+		av->list = NULL;
+		return 0;
+	}
+	ret = pd_ksyms_load("/proc/kallsyms", PD_KSYMS_KALLSYMS, c->funcs, c->nr_funcs, &c->ksyms,
+			    err, errlen);
+	took("reading /proc/kallsyms", t0);
+	return ret;
 }
 
 /* Graph mode at the current target. -ENOTSUP when the kernel cannot. */
 static int setup_graph(struct pd_capture *c, char *err, size_t errlen)
 {
 	struct avail av = {.names = pd_plan_candidates(c->o.detail)};
-	struct pd_plan_in in = {.detail = c->o.detail, .traceable = avail_has, .ctx = &av,
-				.buffer_kb = c->buffer_kb, .pids = c->o.pids,
-				.nr_pids = c->o.nr_pids, .kprobes = c->kprobes};
+	struct pd_plan_in in = {.detail = c->o.detail,
+				.traceable = avail_has,
+				.index = avail_index,
+				.ctx = &av,
+				.buffer_kb = c->buffer_kb,
+				.pids = c->o.pids,
+				.nr_pids = c->o.nr_pids,
+				.kprobes = c->kprobes};
 	struct pd_plan *plan = calloc(1, sizeof(*plan));
 	char buf[4096];
+	uint64_t t0 = mono_ns();
 	int nr = 0, ret;
 
 	if (!plan)
 		return -ENOMEM;
 	while (av.names[nr])
 		nr++;
-	if ((ret = traceable(c->tfs, av.names, nr, &av.mask))) {
-		snprintf(err, errlen, "cannot read available_filter_functions: %s", strerror(-ret));
+	if ((ret = read_traceable(c->tfs, av.names, nr, &av.list, err, errlen))) {
 		ret = ret == -ENOENT ? -ENOTSUP : ret;
 		goto out;
 	}
+	took("reading available_filter_functions", t0);
 	in.preempt_mask = c->o.no_preemptions ? 0 : probe_preempt_mask(c);
-	if ((ret = pd_plan_graph(&in, plan, err, errlen)) ||
-	    (ret = pd_plan_apply(c->tfs, plan, err, errlen)))
+	if ((ret = plan_and_apply(c, &in, plan, err, errlen)))
 		goto out;
 	c->nr_funcs = plan->nr_funcs;
 	c->functions[0] = 0;
@@ -226,12 +283,14 @@ static int setup_graph(struct pd_capture *c, char *err, size_t errlen)
 	if (!c->kprobes && pd_tfs_read(c->tfs, "set_ftrace_filter", buf, sizeof(buf)) >= 0)
 		for (int i = 0; i < c->nr_funcs; i++)
 			if (!word_in(buf, c->funcs[i])) {
-				snprintf(err, errlen, "set_ftrace_filter did not take %s", c->funcs[i]);
+				snprintf(err, errlen, "set_ftrace_filter did not take %s",
+					 c->funcs[i]);
 				ret = -EINVAL;
 				goto out;
 			}
-	ret = pd_ksyms_load("/proc/kallsyms", c->funcs, c->nr_funcs, &c->ksyms, err, errlen);
+	ret = load_ksyms(c, &av, err, errlen);
 out:
+	pd_ksyms_free(av.list);
 	free(plan);
 	return ret;
 }
@@ -327,16 +386,19 @@ static int try_kprobes(struct pd_capture *c, char *err, size_t errlen)
 static int try_graph(struct pd_capture *c, char *err, size_t errlen)
 {
 	char buf[512], what[400];
+	uint64_t t0;
 	int ret = try_kprobes(c, err, errlen);
 
 	if (ret <= 0 && (!ret || ret == -EBUSY || c->o.fork_hooks == PD_HOOKS_KPROBE))
 		return ret;
 	if (ret < 0)
 		pd_warn("kprobe events: %s; hooking with function_graph", err);
+	t0 = mono_ns();
 
 	if (pd_tfs_read(c->tfs, "available_tracers", buf, sizeof(buf)) < 0 ||
 	    !word_in(buf, "function_graph")) {
-		snprintf(err, errlen, "function_graph is not in available_tracers (kernel without "
+		snprintf(err, errlen,
+			 "function_graph is not in available_tracers (kernel without "
 				      "CONFIG_FUNCTION_GRAPH_TRACER)");
 		return -ENOTSUP;
 	}
@@ -352,6 +414,7 @@ static int try_graph(struct pd_capture *c, char *err, size_t errlen)
 		/* 6.1: instances cannot host function_graph */
 		pd_tfs_restore(c->tfs, what, sizeof(what));
 	}
+	took("trying our instance", t0);
 	if ((ret = take_top(c, err, errlen)))
 		return ret;
 	ret = setup_graph(c, err, errlen);
@@ -441,7 +504,8 @@ static int open_cpus(struct pd_capture *c, char *err, size_t errlen)
 		b->base_dropped = b->dropped;
 	}
 	if (!c->nr_cpus) {
-		snprintf(err, errlen, "no per_cpu/cpuN/trace_pipe_raw under %s", pd_tfs_dir(c->tfs));
+		snprintf(err, errlen, "no per_cpu/cpuN/trace_pipe_raw under %s",
+			 pd_tfs_dir(c->tfs));
 		return -ENOENT;
 	}
 	c->st.cpus = c->nr_cpus;
@@ -453,18 +517,31 @@ static int open_cpus(struct pd_capture *c, char *err, size_t errlen)
 
 static int load_events(struct pd_capture *c, char *err, size_t errlen)
 {
-	/* only the systems this mode reads: parsing every syscall format took
-	 * seconds of CPU at start */
-	const char *graph[] = {"ftrace", "sched", NULL}, *sys[] = {"sched", "syscalls", NULL},
-		   *kp[] = {"sched", PD_KPROBE_GROUP, NULL};
+	/* only the events this mode reads: parsing every syscall format, or all
+	 * of kallsyms as libtracefs does, took seconds at start (formats.h) */
+	static const char *const graph[] = {"ftrace/funcgraph_entry", "ftrace/funcgraph_exit",
+					    "sched/sched_process_fork", "sched/sched_switch", NULL};
+	static const char *const sys[] = {"sched/sched_process_fork", "syscalls/sys_enter_clone",
+					  "syscalls/sys_exit_clone",  "syscalls/sys_enter_clone3",
+					  "syscalls/sys_exit_clone3", "syscalls/sys_enter_fork",
+					  "syscalls/sys_exit_fork",   "syscalls/sys_enter_vfork",
+					  "syscalls/sys_exit_vfork",  NULL};
+	char kpn[2 * MAX_FUNCS][96];
+	const char *kp[2 * MAX_FUNCS + 3] = {"sched/sched_process_fork", "sched/sched_switch"};
+	int ret;
 
-	c->tep = tracefs_local_events_system(pd_tfs_dir(c->tfs), c->mode == PD_CAPTURE_SYSCALL ? sys
-								 : c->kprobes		    ? kp
-											    : graph);
-	if (!c->tep) {
-		snprintf(err, errlen, "cannot load event formats from %s", pd_tfs_dir(c->tfs));
-		return -EIO;
+	for (int i = 0; c->kprobes && i < c->nr_funcs; i++) {
+		snprintf(kpn[2 * i], sizeof(kpn[0]), PD_KPROBE_GROUP "/%s", c->funcs[i]);
+		snprintf(kpn[2 * i + 1], sizeof(kpn[0]), PD_KPROBE_GROUP "/%s_ret", c->funcs[i]);
+		kp[2 + 2 * i] = kpn[2 * i];
+		kp[3 + 2 * i] = kpn[2 * i + 1];
 	}
+	ret = pd_formats_load(pd_tfs_dir(c->tfs), c->mode == PD_CAPTURE_SYSCALL ? sys
+						 : c->kprobes		     ? kp
+									     : graph,
+			      &c->tep, err, errlen);
+	if (ret)
+		return ret;
 	if (pt_raw_decoder_new(c->tep, &c->dec) || !pt_raw_decoder_has_fork(c->dec) ||
 	    (c->mode == PD_CAPTURE_GRAPH && !c->kprobes && !pt_raw_decoder_has_graph(c->dec))) {
 		snprintf(err, errlen, "the event formats lack sched_process_fork%s",
@@ -518,7 +595,8 @@ static int decode_sys(const struct pd_capture *c, struct tep_record *rec, int64_
 			unsigned long long v = 0;
 			struct tep_format_field *f = c->exit_ret[k];
 
-			if (f->offset + f->size > rec->size || tep_read_number_field(f, rec->data, &v))
+			if (f->offset + f->size > rec->size ||
+			    tep_read_number_field(f, rec->data, &v))
 				return -1;
 			*ret = f->size == 4 ? (int64_t)(int32_t)v : (int64_t)v;
 			return 2;
@@ -530,8 +608,8 @@ static int decode_sys(const struct pd_capture *c, struct tep_record *rec, int64_
 /* Queues one record of queue @qi's CPU: 0, or -ENOSPC when its queue is full. */
 static int queue_record(struct pd_capture *c, int qi, void *data, uint64_t ts)
 {
-	struct tep_record rec = {.ts = ts, .cpu = c->cpus[qi].cpu, .data = data,
-				 .size = kbuffer_event_size(c->kbuf)};
+	struct tep_record rec = {
+	    .ts = ts, .cpu = c->cpus[qi].cpu, .data = data, .size = kbuffer_event_size(c->kbuf)};
 	struct pt_raw_event raw;
 	struct pd_qev *e;
 	int64_t sret = 0;
@@ -633,7 +711,8 @@ static int read_cpu(struct pd_capture *c, int qi, char *err, size_t errlen)
 		if (n <= 0) {
 			if (n < 0 && errno != EAGAIN && errno != EINTR && errno != EWOULDBLOCK &&
 			    errno != ENODATA) {
-				snprintf(err, errlen, "reading CPU %d: %s", b->cpu, strerror(errno));
+				snprintf(err, errlen, "reading CPU %d: %s", b->cpu,
+					 strerror(errno));
 				return -errno;
 			}
 			b->drained = true;
@@ -725,7 +804,8 @@ int pd_capture_poll(struct pd_capture *c, char *err, size_t errlen)
 	account_stats(c);
 	if (c->st.lost > c->stats_lost_seen) {
 		/* the stats files saw losses: forks in flight cannot be whole */
-		struct pd_qev q = {.ts = c->st.last_ts_ns, .kind = PD_Q_LOST,
+		struct pd_qev q = {.ts = c->st.last_ts_ns,
+				   .kind = PD_Q_LOST,
 				.lost = c->st.lost - c->stats_lost_seen};
 
 		c->stats_lost_seen = c->st.lost;
@@ -806,12 +886,15 @@ void pd_capture_abort(struct pd_capture *c)
 	pd_tfs_restore(c->tfs, err, sizeof(err));
 }
 
-/* --log-level debug shows every tracefs write, in order. */
-static void log_write(void *ctx, const char *rel, const char *value, bool append, int result)
+/* --log-level debug shows every tracefs write, in order, with what it took
+ * (a write that makes ftrace update the kernel's code takes far longer). */
+static void log_write(void *ctx, const char *rel, const char *value, bool append, int result,
+		      uint64_t ns)
 {
 	(void)ctx;
-	pd_debug("tracefs: %s %s '%.*s'%s%s", append ? "append" : "write", rel,
-		 (int)strcspn(value, "\n"), value, result ? ": " : "", result ? strerror(-result) : "");
+	pd_debug("tracefs: %s %s '%.*s'%s%s (%.1f ms)", append ? "append" : "write", rel,
+		 (int)strcspn(value, "\n"), value, result ? ": " : "",
+		 result ? strerror(-result) : "", (double)ns / 1e6);
 }
 
 /* Sets up the requested mode (auto: graph, else syscall) and says why in
@@ -864,14 +947,16 @@ static int choose_mode(struct pd_capture *c, char *err, size_t errlen)
  * tracing on. 0 or -errno with @err. */
 static int begin_reading(struct pd_capture *c, char *err, size_t errlen)
 {
+	uint64_t t0 = mono_ns();
 	int ret;
 
 	c->clock_offset_ns = wall_minus_mono_ns();
 	if ((ret = load_events(c, err, errlen)) || (ret = open_cpus(c, err, errlen)))
 		return ret;
+	took("loading event formats and opening the per-CPU buffers", t0);
 	if (c->mode == PD_CAPTURE_GRAPH) {
-		struct recon_opts ro = {.on_fork = count_fork, .ctx = c, .caps_known = true,
-					.caps = graph_caps(c)};
+		struct recon_opts ro = {
+		    .on_fork = count_fork, .ctx = c, .caps_known = true, .caps = graph_caps(c)};
 
 		ret = recon_new(&ro, &c->recon);
 	} else {
@@ -897,6 +982,7 @@ int pd_capture_start(const struct pd_capture_opts *o, struct pd_capture **out, c
 		     size_t errlen)
 {
 	struct pd_capture *c = calloc(1, sizeof(*c));
+	uint64_t t0 = mono_ns();
 	const char *dir;
 	char msg[512];
 	int ret;
@@ -908,7 +994,8 @@ int pd_capture_start(const struct pd_capture_opts *o, struct pd_capture **out, c
 	c->st.first_ts_ns = c->st.last_ts_ns = PT_NO_TIME;
 	dir = o->tracefs ? o->tracefs : tracefs_tracing_dir();
 	if (!dir || access(dir, F_OK)) {
-		snprintf(err, errlen, "no tracefs mounted%s%s (mount -t tracefs nodev "
+		snprintf(err, errlen,
+			 "no tracefs mounted%s%s (mount -t tracefs nodev "
 				      "/sys/kernel/tracing)",
 			 o->tracefs ? " at " : "", o->tracefs ? o->tracefs : "");
 		free(c);
@@ -928,6 +1015,7 @@ int pd_capture_start(const struct pd_capture_opts *o, struct pd_capture **out, c
 		snprintf(c->reason, sizeof(c->reason), "%s; ", msg); /* main logs it */
 	if ((ret = choose_mode(c, err, errlen)) || (ret = begin_reading(c, err, errlen)))
 		goto fail;
+	took("starting the capture", t0);
 	*out = c;
 	return 0;
 fail:
@@ -954,8 +1042,11 @@ int pd_capture_stop(struct pd_capture *c, char *err, size_t errlen)
 		snprintf(err, errlen, "handing over the last forks: %s", strerror(-r));
 	}
 	if (!c->restored) {
+		uint64_t t0 = mono_ns();
+
 		close_cpus(c);
 		r = pd_tfs_restore(c->tfs, msg, sizeof(msg));
+		took("restoring tracefs", t0);
 		if (r && !ret) {
 			ret = r;
 			snprintf(err, errlen, "%s", msg);

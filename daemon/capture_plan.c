@@ -56,6 +56,22 @@ static int add(struct pd_plan *p, const char *rel, const char *value, bool appen
 	return 0;
 }
 
+/* @name (with @cmd after it: a function probe) for set_ftrace_filter: by its
+ * index when known (capture_plan.h), else by name. Whether an index was used. */
+static bool add_func(const struct pd_plan_in *in, struct pd_plan *p, const char *name,
+		     const char *cmd, int *ret)
+{
+	unsigned idx = in->index ? in->index(in->ctx, name) : 0;
+	char v[96];
+
+	if (idx)
+		snprintf(v, sizeof(v), "%u%s", idx, cmd);
+	else
+		snprintf(v, sizeof(v), "%s%s", name, cmd);
+	*ret |= add(p, "set_ftrace_filter", v, true);
+	return idx != 0;
+}
+
 /* @name is needed on this kernel: traceable, and not made unneeded by another
  * traceable function (roles.h, pt_role_superseded_by: rt kernels' locks). */
 static bool needed(const struct pd_plan_in *in, const char *name)
@@ -119,9 +135,14 @@ static int plan_begin(const struct pd_plan_in *in, struct pd_plan *p)
 	return ret;
 }
 
-/* sched_process_fork, and sched_switch for preemptions (armed per fork where it can be). */
-static int plan_events(const struct pd_plan_in *in, struct pd_plan *p)
+/*
+ * sched_process_fork, and sched_switch for preemptions (armed per fork where
+ * it can be). @by_index: the probes may name their functions by index (a
+ * check step has shown the indices right), else by name.
+ */
+static int plan_events(const struct pd_plan_in *in, struct pd_plan *p, bool by_index)
 {
+	const struct pd_plan_in names = {.traceable = in->traceable, .ctx = in->ctx};
 	char v[96];
 	int ret = 0;
 
@@ -135,8 +156,9 @@ static int plan_events(const struct pd_plan_in *in, struct pd_plan *p)
 		 * forks. Written off first so that stopping writes it off again
 		 * once the probes are gone (tfs.c STEP_PROBES_OFF) */
 		ret |= add(p, "events/sched/sched_switch/enable", "0", false);
-		ret |= add(p, "set_ftrace_filter", PD_SWITCH_ARM, true);
-		ret |= add(p, "set_ftrace_filter", PD_SWITCH_DISARM, true);
+		add_func(by_index ? in : &names, p, PD_SWITCH_ARM_FUNC, PD_SWITCH_ARM_CMD, &ret);
+		add_func(by_index ? in : &names, p, PD_SWITCH_DISARM_FUNC, PD_SWITCH_DISARM_CMD,
+			 &ret);
 	} else {
 		ret |= add(p, "events/sched/sched_switch/enable", "1", false);
 	}
@@ -150,7 +172,8 @@ static int plan_events(const struct pd_plan_in *in, struct pd_plan *p)
  * stack per task and no probe of the tracer's own on sched_switch, and with
  * record-cmd off no task names are saved on every context switch (the fork
  * event carries both names). Defining an event hooks nothing; enabling the
- * group does, last.
+ * group does, last. The switch probes go by name: no check step vouches for
+ * indices here.
  */
 static int plan_kprobes(const struct pd_plan_in *in, struct pd_plan *p)
 {
@@ -166,7 +189,7 @@ static int plan_kprobes(const struct pd_plan_in *in, struct pd_plan *p)
 		ret |= add(p, "kprobe_events", v, true);
 	}
 	p->switch_window = in->preempt_mask && switch_window(in, p);
-	ret |= plan_events(in, p);
+	ret |= plan_events(in, p, false);
 	ret |= add(p, "events/" PD_KPROBE_GROUP "/enable", "1", false);
 	p->kprobes = true;
 	return ret;
@@ -175,12 +198,15 @@ static int plan_kprobes(const struct pd_plan_in *in, struct pd_plan *p)
 static int plan_graph(const struct pd_plan_in *in, struct pd_plan *p)
 {
 	char v[96];
+	bool by_index = false;
 	int ret = plan_begin(in, p);
 
 	/* then what the tracer will hook, with no tracer running */
 	ret |= add(p, "set_ftrace_filter", "", false);
 	for (int i = 0; i < p->nr_funcs; i++)
-		ret |= add(p, "set_ftrace_filter", p->funcs[i], true);
+		by_index |= add_func(in, p, p->funcs[i], "", &ret);
+	if (by_index && !(ret |= add(p, "set_ftrace_filter", "", false)))
+		p->step[p->nr - 1].check = true;
 	ret |= add(p, "set_ftrace_pid", "", false);
 	for (size_t i = 0; i < in->nr_pids; i++) {
 		snprintf(v, sizeof(v), "%d", in->pids[i]);
@@ -190,7 +216,7 @@ static int plan_graph(const struct pd_plan_in *in, struct pd_plan *p)
 	p->switch_window = in->preempt_mask && switch_window(in, p);
 	if (p->switch_window) /* also where io_uring starts its workers, outside kernel_clone */
 		ret |= add(p, "set_graph_function", PD_SWITCH_DISARM_FUNC, true);
-	ret |= plan_events(in, p);
+	ret |= plan_events(in, p, by_index);
 	/* the tracer last; its options exist only once it is set */
 	ret |= add(p, "current_tracer", "function_graph", false);
 	ret |= add(p, "options/funcgraph-irqs", "0", false);
@@ -216,11 +242,55 @@ int pd_plan_graph(const struct pd_plan_in *in, struct pd_plan *p, char *err, siz
 	return 0;
 }
 
+/* Whether @list (a filter file's content) names exactly @p's functions:
+ * each of them, and nothing else but comments and function probes. */
+static bool lists_funcs(const struct pd_plan *p, const char *list)
+{
+	bool seen[PD_PLAN_MAX_FUNCS] = {0};
+
+	for (const char *s = list; *s;) {
+		size_t l = strcspn(s, "\n"), n = strcspn(s, " \t\n");
+		int i = 0;
+
+		if (l && s[0] != '#' && !memchr(s, ':', l)) {
+			while (i < p->nr_funcs &&
+			       (strlen(p->funcs[i]) != n || strncmp(s, p->funcs[i], n)))
+				i++;
+			if (i == p->nr_funcs)
+				return false;
+			seen[i] = true;
+		}
+		s += l + (s[l] == '\n');
+	}
+	for (int i = 0; i < p->nr_funcs; i++)
+		if (!seen[i])
+			return false;
+	return true;
+}
+
+static int check(struct pd_tfs *t, const struct pd_plan *p, const char *rel, char *err,
+		 size_t errlen)
+{
+	char buf[8192];
+	int n = pd_tfs_read(t, rel, buf, sizeof(buf));
+
+	if (n < 0) {
+		snprintf(err, errlen, "cannot read back %s: %s", rel, strerror(-n));
+		return n;
+	}
+	if (lists_funcs(p, buf))
+		return 0;
+	snprintf(err, errlen, "%s took the functions' indices as other functions ('%.*s')", rel,
+		 (int)strcspn(buf, "\n"), buf);
+	return -ESTALE;
+}
+
 int pd_plan_apply(struct pd_tfs *t, const struct pd_plan *p, char *err, size_t errlen)
 {
 	for (int i = 0; i < p->nr; i++) {
 		const struct pd_tfs_step *s = &p->step[i];
-		int ret = s->append ? pd_tfs_append(t, s->rel, s->value, err, errlen)
+		int ret = s->check    ? check(t, p, s->rel, err, errlen)
+			  : s->append ? pd_tfs_append(t, s->rel, s->value, err, errlen)
 				    : pd_tfs_write(t, s->rel, s->value, err, errlen);
 
 		if (ret)

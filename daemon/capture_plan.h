@@ -14,6 +14,16 @@
  * group enabled. Stopping is tfs.h's restore, which orders its writes the
  * other way round.
  *
+ * set_ftrace_filter is given each function's index in
+ * available_filter_functions rather than its name where the index is known:
+ * a name makes the kernel look up the symbol of every traceable function
+ * (~40,000 on 6.1; 0.7 s each in an icount guest), an index does not. What
+ * the kernel took is read back (a check step) while no tracer runs and
+ * before the function probes, which hook at once, are written with the same
+ * indices; when it is not exactly the plan's functions the caller plans
+ * again with names (pd_plan_apply's -ESTALE). set_graph_function takes
+ * names only (6.1 refuses an index there).
+ *
  * Sized for the handful of functions of one detail level: at most
  * PD_PLAN_MAX_STEPS writes.
  */
@@ -30,9 +40,12 @@
 
 /* The function probes that arm sched_switch while a fork copies page tables
  * and disarm it when the fork is done (set_ftrace_filter commands). */
-#define PD_SWITCH_ARM "copy_page_range:enable_event:sched:sched_switch"
-#define PD_SWITCH_DISARM "wake_up_new_task:disable_event:sched:sched_switch"
+#define PD_SWITCH_ARM_FUNC "copy_page_range"
+#define PD_SWITCH_ARM_CMD ":enable_event:sched:sched_switch"
 #define PD_SWITCH_DISARM_FUNC "wake_up_new_task"
+#define PD_SWITCH_DISARM_CMD ":disable_event:sched:sched_switch"
+#define PD_SWITCH_ARM PD_SWITCH_ARM_FUNC PD_SWITCH_ARM_CMD
+#define PD_SWITCH_DISARM PD_SWITCH_DISARM_FUNC PD_SWITCH_DISARM_CMD
 #define PD_PLAN_MAX_FUNCS 24
 /* Fork-level capture by kprobes: events PD_KPROBE_GROUP/FUNC (entry, tfs.h)
  * and .../FUNC_ret (return, up to PD_KRETPROBE_MAXACTIVE calls in flight) */
@@ -44,12 +57,16 @@ struct pd_tfs_step {
 	char rel[96];	/* path under the target (top level or our instance) */
 	char value[96]; /* what to write */
 	bool append;	/* filter files: one name per appended write */
+	bool check;	/* no write: @rel must list exactly the plan's funcs */
 };
 
 struct pd_plan_in {
 	enum pd_detail detail;
 	/* traceable(name) for every name of pd_plan_candidates() */
 	bool (*traceable)(void *ctx, const char *name);
+	/* optional: the function's index in available_filter_functions (its line,
+	 * from 1) when exactly one line has its name, else 0 */
+	unsigned (*index)(void *ctx, const char *name);
 	void *ctx;
 	unsigned buffer_kb;
 	const int *pids; /* narrow function tracing to these tasks; NULL/0: all */
@@ -78,8 +95,10 @@ struct pd_plan {
  */
 int pd_plan_graph(const struct pd_plan_in *in, struct pd_plan *out, char *err, size_t errlen);
 
-/* Applies @p's steps in order through @t (saving each file first). 0 or
- * -errno with @err naming the file. */
+/* Applies @p's steps in order through @t (saving each file first). 0,
+ * -ESTALE when a check step found the filter other than planned (indices
+ * that named other functions: plan again without them), or -errno with @err
+ * naming the file. */
 int pd_plan_apply(struct pd_tfs *t, const struct pd_plan *p, char *err, size_t errlen);
 
 /* The functions hooked at @detail (and below), in order; NULL-terminated, static. */

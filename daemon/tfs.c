@@ -40,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_SAVED 32
@@ -61,6 +62,14 @@ struct pd_tfs {
 	struct saved saved[MAX_SAVED];
 	size_t nr_saved;
 };
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 static void read_boot_id(char *buf, size_t len)
 {
@@ -201,10 +210,12 @@ static int write_path(const char *p, const char *value, bool append)
 /* Every write to tracefs goes through here, so an observer sees them all, in order. */
 static int tfs_write(const struct pd_tfs *t, const char *p, const char *value, bool append)
 {
+	uint64_t t0 = mono_ns();
 	int ret = write_path(p, value, append);
 
 	if (t->observe)
-		t->observe(t->observe_ctx, p + strlen(t->dir) + 1, value, append, ret);
+		t->observe(t->observe_ctx, p + strlen(t->dir) + 1, value, append, ret,
+			   mono_ns() - t0);
 	return ret;
 }
 

@@ -24,6 +24,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct pd_tfs;
 
@@ -87,11 +88,12 @@ int pd_tfs_restore(struct pd_tfs *t, char *err, size_t errlen);
 
 /*
  * Called after every write to tracefs with the path relative to the tracefs
- * mount, the value, whether it was appended and the write's result. For
- * tests that check the order of writes; NULL turns it off.
+ * mount, the value, whether it was appended, the write's result and how
+ * long the open, write and close took (ns, CLOCK_MONOTONIC). For tests that
+ * check the order of writes and for the debug log; NULL turns it off.
  */
 typedef void (*pd_tfs_observer_fn)(void *ctx, const char *rel, const char *value, bool append,
-				   int result);
+				   int result, uint64_t ns);
 void pd_tfs_set_observer(struct pd_tfs *t, pd_tfs_observer_fn fn, void *ctx);
 
 /* Whether anything is saved or created (a restore has work to do). */

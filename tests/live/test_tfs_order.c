@@ -49,6 +49,7 @@ struct model {
 	bool kp_on[16];
 	int kprobes, kp_on_at; /* write number of the last enabling */
 	bool tracer_set;       /* a tracer other than nop was written */
+	bool by_index; /* set_ftrace_filter lists an index written to it as its function's name */
 };
 
 static void violation(struct model *m, const char *what, const char *rel, const char *value)
@@ -180,10 +181,48 @@ static void probes_relist(struct model *m)
 	fclose(f);
 }
 
-static void observe(void *ctx, const char *rel, const char *value, bool append, int result)
+/* The fake index of a candidate function: 100 + its place in the fork level's list. */
+static unsigned fake_index(void *ctx, const char *name)
+{
+	const char *const *c = pd_plan_candidates(PD_DETAIL_FORK);
+
+	(void)ctx;
+	for (unsigned i = 0; c[i]; i++)
+		if (!strcmp(c[i], name))
+			return 100 + i;
+	return 0;
+}
+
+/* As the kernel does: the index just appended to set_ftrace_filter reads back as its name. */
+static void index_to_name(struct model *m)
+{
+	const char *const *c = pd_plan_candidates(PD_DETAIL_FORK);
+	char buf[4096];
+	const char *v = get(m->dir, "set_ftrace_filter");
+	size_t n = v ? strlen(v) : 0, start;
+	unsigned long idx;
+
+	if (!n || n >= sizeof(buf))
+		return;
+	memcpy(buf, v, n + 1);
+	if (buf[n - 1] == '\n')
+		buf[--n] = 0;
+	start = n;
+	while (start && buf[start - 1] != '\n')
+		start--;
+	idx = strtoul(buf + start, NULL, 10);
+	for (unsigned long i = 0; c[i]; i++)
+		if (i + 100 == idx)
+			snprintf(buf + start, sizeof(buf) - start, "%s\n", c[i]);
+	put(m->dir, "set_ftrace_filter", buf);
+}
+
+static void observe(void *ctx, const char *rel, const char *value, bool append, int result,
+		    uint64_t ns)
 {
 	struct model *m = ctx;
 
+	(void)ns;
 	m->writes++;
 	if (result)
 		return;
@@ -198,6 +237,9 @@ static void observe(void *ctx, const char *rel, const char *value, bool append, 
 			fclose(f);
 		}
 	}
+	if (append && m->by_index && !strcmp(rel, "set_ftrace_filter") && value[0] >= '0' &&
+	    value[0] <= '9' && !strchr(value, ':'))
+		index_to_name(m);
 	if (!strcmp(rel, "current_tracer")) {
 		snprintf(m->tracer, sizeof(m->tracer), "%.*s", (int)strcspn(value, "\n"), value);
 		m->tracer_set |= strcmp(m->tracer, "nop") != 0;
@@ -648,6 +690,71 @@ static void kprobe_cycle(const char *dir, const char *name, bool killed)
 	free(p);
 }
 
+/*
+ * set_ftrace_filter by index: the functions' indices, a check of what the
+ * filter took before any probe or the tracer, the probes by index too. A
+ * kernel that took the indices as other functions fails the check with no
+ * probe written and no tracer set, and the plan by names then works.
+ */
+static void test_indices(const char *dir)
+{
+	struct pd_plan_in in = {.detail = PD_DETAIL_FORK, .traceable = yes, .index = fake_index,
+				.buffer_kb = 4096, .preempt_mask = 256};
+	struct pd_plan *p = calloc(1, sizeof(*p));
+	char t[512], state[600], err[512], probe[96];
+	int check_at = -1, first_probe = -1, tracer_at = -1;
+	struct pd_tfs *a;
+	struct model m;
+
+	CHECK(p && !pd_plan_graph(&in, p, err, sizeof(err)) && p->switch_window);
+	for (int i = 0; i < p->nr; i++) {
+		const struct pd_tfs_step *s = &p->step[i];
+
+		if (s->check)
+			check_at = i;
+		else if (!strcmp(s->rel, "set_ftrace_filter") && strchr(s->value, ':') &&
+			 first_probe < 0)
+			first_probe = i;
+		else if (!strcmp(s->rel, "set_ftrace_filter") && s->append)
+			CHECK(s->value[0] >= '1' && s->value[0] <= '9'); /* an index, not a name */
+		if (!strcmp(s->rel, "current_tracer") && !strcmp(s->value, "function_graph"))
+			tracer_at = i;
+	}
+	CHECK(check_at > 0 && first_probe > check_at && tracer_at > check_at);
+	snprintf(probe, sizeof(probe), "%u%s", fake_index(NULL, PD_SWITCH_ARM_FUNC),
+		 PD_SWITCH_ARM_CMD);
+	CHECK(plan_has(p, "set_ftrace_filter", probe));
+
+	snprintf(t, sizeof(t), "%s/index", dir);
+	snprintf(state, sizeof(state), "%s/index-state", dir);
+	/* a kernel that lists what the indices name: the check passes */
+	fake_tracefs(t, "nop\n", "#### all functions enabled ####\n");
+	model_init(&m, t);
+	m.by_index = true;
+	CHECK(!pd_tfs_new(t, state, &a));
+	pd_tfs_set_observer(a, observe, &m);
+	CHECK(!pd_plan_apply(a, p, err, sizeof(err)));
+	CHECK(!strcmp(m.tracer, "function_graph") && m.probes == 2);
+	CHECK(!pd_tfs_restore(a, err, sizeof(err)) && m.violations == 0 && m.probes == 0);
+	pd_tfs_free(a);
+
+	/* one that does not (plain files list the digits): stopped before any hook */
+	fake_tracefs(t, "nop\n", "#### all functions enabled ####\n");
+	model_init(&m, t);
+	CHECK(!pd_tfs_new(t, state, &a));
+	pd_tfs_set_observer(a, observe, &m);
+	CHECK(pd_plan_apply(a, p, err, sizeof(err)) == -ESTALE);
+	CHECK(!strcmp(m.tracer, "nop") && m.probes == 0);
+	in.index = NULL;
+	CHECK(!pd_plan_graph(&in, p, err, sizeof(err)) && plan_has(p, "set_ftrace_filter", PD_SWITCH_ARM));
+	for (int i = 0; i < p->nr; i++)
+		CHECK(!p->step[i].check);
+	CHECK(!pd_plan_apply(a, p, err, sizeof(err)) && !strcmp(m.tracer, "function_graph"));
+	CHECK(!pd_tfs_restore(a, err, sizeof(err)) && m.violations == 0 && m.probes == 0);
+	pd_tfs_free(a);
+	free(p);
+}
+
 static void test_kprobes(const char *dir)
 {
 	struct pd_plan_in in = {.detail = PD_DETAIL_SECTION, .traceable = yes, .buffer_kb = 1024,
@@ -678,6 +785,7 @@ int main(void)
 	test_no_disarm();
 	test_plan_per_kernel();
 	test_kprobes(dir);
+	test_indices(dir);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd))
 		fprintf(stderr, "could not remove %s\n", dir);

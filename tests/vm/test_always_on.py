@@ -144,7 +144,8 @@ if start inv --listen 127.0.0.1:19466 --token-file /tmp/token; then
 	for k in $(seq 300); do
 		grep -q nop $T/current_tracer && grep -q ptescope/copy_page_range $T/kprobe_events \
 			&& grep -q 1 $T/events/ptescope/enable 2>/dev/null \
-			&& ! grep -q _raw_spin_lock $T/set_ftrace_filter && grep -q 1 $T/tracing_on \
+			&& ! grep -q -e _raw_spin_lock -e rt_spin_lock $T/set_ftrace_filter \
+			&& grep -q 1 $T/tracing_on \
 			&& { back=yes; break; }
 		sleep 1
 	done
@@ -242,9 +243,11 @@ def check_investigation(out, bad):
         return
     during = read(out, "inv-filter-during") or ""
     after = read(out, "inv-filter-after") or ""
-    if "_raw_spin_lock" not in during:
+    # the PTE lock: rt_spin_lock on rt kernels (docs/kernels.md)
+    locks = ("_raw_spin_lock", "rt_spin_lock")
+    if not any(lk in during for lk in locks):
         bad(f"investigation: set_ftrace_filter while it ran: {during!r}")
-    if "_raw_spin_lock" in after or "copy_page_range" not in after:
+    if any(lk in after for lk in locks) or "copy_page_range" not in after:
         bad(f"investigation: set_ftrace_filter after it ended: {after!r}")
     st = read(out, "inv-status-after.json") or ""
     try:
