@@ -54,7 +54,6 @@ int pd_config_init(struct pd_config *c)
 				.preemptions = true,
 				.parent_mem = true,
 				.poll_ms = 100,
-				.idle_poll_ms = 1000,
 				.log_level = PD_LOG_INFO,
 				.max_upload_mb = 256,
 				.investigation_max_s = 600,
@@ -208,9 +207,6 @@ static const struct pd_config_key keys[] = {
 	NUM("buffer-kb", PD_CFG_UINT, buffer_kb, 0, 1048576,
 	    "ring buffer per CPU in KiB (0, the default: by mode and detail)"),
 	NUM("poll-ms", PD_CFG_UINT, poll_ms, 10, 5000, "how often the buffers are read (default 100)"),
-	NUM("idle-poll-ms", PD_CFG_UINT, idle_poll_ms, 10, 5000,
-	    "how often they are read after a second without trace events (default 1000; at most "
-	    "poll-ms: never slower)"),
 	{"log-level", PD_CFG_LOGLEVEL, OFF(log_level), 0, 0, NULL, "LEVEL",
 	 "error|warning|notice|info|debug (default info)"},
 	STR("web-root", PD_CFG_STRING, web_root, "DIR", "dashboard files to serve"),

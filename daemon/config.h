@@ -48,7 +48,6 @@ struct pd_config {
 	char *tracefs;		 /* --tracefs DIR, NULL: found by libtracefs */
 	unsigned buffer_kb;	 /* --buffer-kb per CPU, 0: chosen by mode and detail */
 	unsigned poll_ms;	 /* --poll-ms, default 100 */
-	unsigned idle_poll_ms;	 /* --idle-poll-ms: after a second without events, default 1000 */
 	uint64_t slow_fork_us;	 /* --slow-fork-us: keep detail only above, 0: all */
 	enum pd_log_level log_level;
 	char *web_root;		 /* --web-root, NULL: none */

@@ -838,8 +838,6 @@ static bool on_signal(struct daemon *d, int sfd)
 
 struct tick_times {
 	uint64_t wd_usec, last_flush, last_wd, last_ret;
-	uint64_t events, last_busy; /* events read so far; when the last ones came */
-	unsigned cur_ms;	    /* the timer's interval now */
 };
 
 /* --exit-after-replay: true once every replay is done (@ret: their result). */
@@ -893,45 +891,10 @@ static bool tick(struct daemon *d, struct tick_times *tt, int *ret)
 	return d->cfg.exit_after_replay && replays_done(d, ret);
 }
 
-static void set_interval(int tfd, struct tick_times *tt, unsigned ms)
-{
-	struct itimerspec its = {0};
-
-	its.it_interval.tv_sec = ms / 1000;
-	its.it_interval.tv_nsec = (long)(ms % 1000) * 1000000;
-	its.it_value = its.it_interval;
-	timerfd_settime(tfd, 0, &its, NULL);
-	tt->cur_ms = ms;
-}
-
-/*
- * The tick slows down to --idle-poll-ms once a second has passed without a
- * trace event (at fork detail: no fork), and is back to --poll-ms as soon as
- * one is read: an idle host wakes the daemon once a second, not ten times.
- * The ring buffer holds what comes meanwhile.
- */
-static void pace(struct daemon *d, int tfd, struct tick_times *tt)
-{
-	struct pd_capture_stats st = {0};
-	uint64_t now = mono_ns();
-	unsigned want = d->cfg.poll_ms;
-
-	if (d->capture)
-		pd_capture_get_stats(d->capture, &st);
-	if (st.events != tt->events) {
-		tt->events = st.events;
-		tt->last_busy = now;
-	} else if (now - tt->last_busy >= 1000000000ull && d->cfg.idle_poll_ms > want) {
-		want = d->cfg.idle_poll_ms;
-	}
-	if (want != tt->cur_ms)
-		set_interval(tfd, tt, want);
-}
-
 static int run(struct daemon *d, int sfd)
 {
-	struct tick_times tt = {.last_flush = mono_ns(), .last_ret = mono_ns(),
-				.last_busy = mono_ns()};
+	struct tick_times tt = {.last_flush = mono_ns(), .last_ret = mono_ns()};
+	struct itimerspec its = {0};
 	int tfd, ret = 0;
 
 	sd_watchdog_enabled(0, &tt.wd_usec);
@@ -940,7 +903,10 @@ static int run(struct daemon *d, int sfd)
 		pd_err("timerfd: %s", strerror(errno));
 		return -errno;
 	}
-	set_interval(tfd, &tt, d->cfg.poll_ms);
+	its.it_interval.tv_sec = d->cfg.poll_ms / 1000;
+	its.it_interval.tv_nsec = (long)(d->cfg.poll_ms % 1000) * 1000000;
+	its.it_value = its.it_interval;
+	timerfd_settime(tfd, 0, &its, NULL);
 	for (;;) {
 		struct pollfd p[3] = {{.fd = sfd, .events = POLLIN},
 				      {.fd = tfd, .events = POLLIN},
@@ -963,7 +929,6 @@ static int run(struct daemon *d, int sfd)
 		(void)!read(tfd, &ticks, sizeof(ticks));
 		if (tick(d, &tt, &ret))
 			break;
-		pace(d, tfd, &tt);
 	}
 	close(tfd);
 	return ret;

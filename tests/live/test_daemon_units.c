@@ -127,17 +127,17 @@ static void test_config(const char *dir)
 		CHECK(c.capture == PD_CAPTURE_SYSCALL && c.detail == PD_DETAIL_PTE && c.force);
 		CHECK(c.nr_replay == 2 && !strcmp(c.replay[1], "b.txt"));
 		CHECK(!strcmp(c.listen, "127.0.0.1:9466") && c.poll_ms == 100);
-		CHECK(c.idle_poll_ms == 1000 && c.fork_hooks == PD_HOOKS_AUTO);
+		CHECK(c.fork_hooks == PD_HOOKS_AUTO);
 		pd_config_free(&c);
 	}
 	{
-		char *argv[] = {"ptescoped", "--idle-poll-ms", "250", "--fork-hooks", "graph", NULL};
+		char *argv[] = {"ptescoped", "--fork-hooks", "graph", NULL};
 
-		CHECK(!pd_config_load(&c, 5, argv, err, sizeof(err)));
-		CHECK(c.idle_poll_ms == 250 && c.fork_hooks == PD_HOOKS_GRAPH);
+		CHECK(!pd_config_load(&c, 3, argv, err, sizeof(err)));
+		CHECK(c.fork_hooks == PD_HOOKS_GRAPH);
 		pd_config_free(&c);
-		argv[4] = "kprobes"; /* the value is "kprobe" */
-		CHECK(pd_config_load(&c, 5, argv, err, sizeof(err)) == -EINVAL &&
+		argv[2] = "kprobes"; /* the value is "kprobe" */
+		CHECK(pd_config_load(&c, 3, argv, err, sizeof(err)) == -EINVAL &&
 		      strstr(err, "fork-hooks"));
 		pd_config_free(&c);
 	}
