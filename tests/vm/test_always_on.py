@@ -11,8 +11,9 @@ and databases in --work. One boot (2 vCPUs) checks:
     (kprobe_events and record-cmd too); the kernel log shows no soft lockup, oops, BUG or
     RCU stall (the old stop cleared set_ftrace_filter while function_graph was still the tracer:
     a soft lockup on 6.1, an oops on 6.12);
-  - the default capture (detail fork) gives copy_resched/copy_offcpu_ns: > 0 when a CPU hog shares
-    the forking task's CPU, 0 when nothing competes; off-CPU time within copy_page_range's time;
+  - the default capture (detail fork) gives copy_resched/copy_offcpu_ns: more preemptions when a
+    CPU hog shares the forking task's CPU than when nothing but the kernel's own threads competes;
+    off-CPU time within copy_page_range's time, null never;
     lock_breaks null (locks are not hooked by default);
   - an investigation started over HTTP (section detail, bounded): forks recorded during it carry
     passes and lock breaks, it ends by itself, and the capture is back to the default (kprobes
@@ -211,10 +212,10 @@ def check_cycles(out, levels, bad):
 
 def check_fields(out, bad):
     got = db_forks(out, "fields")
-    # On PREEMPT_RT interrupt handlers, timers and softirqs run in kernel threads that preempt a
-    # normal task: a fork alone on its CPU can be preempted there (trixie-rt: one in two runs,
-    # docs/kernels.md). There the check is that the hog gives more preemptions than none.
-    rt = "-rt" in (read(out, "uname") or "")
+    # A fork alone on its CPU is not always alone: kernel threads (kworkers; on PREEMPT_RT also
+    # interrupt, timer and softirq threads) can preempt it, and did (6.12 in a loaded TCG guest,
+    # trixie-rt, bookworm-rt: 1-6 preemptions in two forks, docs/kernels.md). What holds in every
+    # run: the CPU hog gives more preemptions than none.
     totals = {}
     for run, forced in (("nobreak", False), ("break", True)):
         total = 0
@@ -230,8 +231,6 @@ def check_fields(out, bad):
                 bad(f"{run}: fork -> {g['child_pid']}: copy_resched/copy_offcpu_ns null")
                 continue
             total += rs
-            if not forced and rs and not rt:
-                bad(f"{run}: fork -> {g['child_pid']}: {rs} preemptions with nothing competing")
             if (rs > 0) != (off > 0):
                 bad(f"{run}: fork -> {g['child_pid']}: {rs} preemptions but {off} ns off CPU")
             if cpr is not None and off > cpr:
@@ -241,9 +240,9 @@ def check_fields(out, bad):
         if forced and not total:
             bad(f"{run}: no preemption recorded although a CPU hog shared the CPU")
         totals[run] = total
-    if rt and totals.get("break", 0) <= totals.get("nobreak", 0):
+    if totals.get("break", 0) <= totals.get("nobreak", 0):
         bad(f"preemptions with a CPU hog ({totals.get('break')}) not above those without "
-            f"({totals.get('nobreak')}) on this rt kernel")
+            f"({totals.get('nobreak')})")
 
 
 def check_investigation(out, bad):
