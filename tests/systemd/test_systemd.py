@@ -51,9 +51,9 @@ up() { cut -d' ' -f1 /proc/uptime; }
 fail() { echo "step $*"; }
 snap() {
 	for f in current_tracer tracing_on trace_clock buffer_size_kb set_event set_ftrace_filter \
-		set_graph_function set_ftrace_pid options/funcgraph-irqs \
+		set_graph_function set_ftrace_pid options/funcgraph-irqs options/record-cmd \
 		events/sched/sched_switch/enable events/sched/sched_switch/filter \
-		events/sched/sched_process_fork/enable; do
+		events/sched/sched_process_fork/enable kprobe_events; do
 		printf '%s: ' $f
 		if [ $f = buffer_size_kb ]; then
 			sed 's/.*(expanded: \([0-9]*\))/\1/' $T/$f | awk '{print int(($1 + 8) / 16) * 16}'
