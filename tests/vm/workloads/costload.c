@@ -8,8 +8,10 @@
  * filter may hook: pipe (wakeups, context switches), orc (VFS: open/read/close of a /tmp file),
  * fault (anonymous page faults and unmapping), spin (syscalls dense in spinlocks: eventfd, epoll,
  * timerfd, unix sockets, getrusage) and fork (copying the page tables of M MiB touched with THP
- * off). One untimed warm-up of an eighth of the operations comes first. The defaults last about
- * 50-200 ms per repetition in the benchmark's guest (qemu -icount shift=3: 8 ns per instruction).
+ * off). One untimed warm-up of an eighth of the operations comes first, then --settle-ms of
+ * sleep: a tracing daemon handles the forks that started the work (the shell's, the pipe's echo
+ * child) then rather than inside the timed repetitions. The defaults last about 50-200 ms per
+ * repetition in the benchmark's guest (qemu -icount shift=3: 8 ns per instruction).
  */
 #include "gt.h"
 
@@ -32,8 +34,9 @@
 struct opts {
 	const char *work;
 	long ops;  /* operations per repetition; 0 = the work's default */
-	long reps; /* timed repetitions */
-	long mib;  /* fork: memory touched before forking */
+	long reps;     /* timed repetitions */
+	long mib;      /* fork: memory touched before forking */
+	long settle_ms; /* a pause after setup and warm-up, before the timed repetitions */
 };
 
 static long now_ns(void)
@@ -260,8 +263,8 @@ static long fork_default_ops(long mib)
 
 static void usage(void)
 {
-	fputs("usage: costload pipe|orc|fault|spin [--ops N] [--reps R]\n"
-	      "       costload fork --mib M [--ops FORKS] [--reps R]\n",
+	fputs("usage: costload pipe|orc|fault|spin [--ops N] [--reps R] [--settle-ms MS]\n"
+	      "       costload fork --mib M [--ops FORKS] [--reps R] [--settle-ms MS]\n",
 	      stderr);
 	exit(2);
 }
@@ -289,6 +292,8 @@ static const struct work *parse(int argc, char **argv, struct opts *o)
 			o->reps = gt_parse_long(opt, argv[++a], 1, 10000);
 		else if (!strcmp(opt, "--mib"))
 			o->mib = gt_parse_long(opt, argv[++a], 0, 65536);
+		else if (!strcmp(opt, "--settle-ms"))
+			o->settle_ms = gt_parse_long(opt, argv[++a], 0, 60000);
 		else
 			usage();
 	}
@@ -312,6 +317,8 @@ int main(int argc, char **argv)
 	if (w->setup)
 		w->setup();
 	w->ops(warmup);
+	if (o.settle_ms)
+		usleep((useconds_t)o.settle_ms * 1000);
 	for (long r = 0; r < o.reps; r++) {
 		long t0 = now_ns(), ns;
 
