@@ -116,5 +116,8 @@ int pd_http_start(const struct pd_http_config *cfg, const struct pd_core *core,
 		  struct pd_metrics *metrics, struct pd_http **out, char *err, size_t errlen);
 /* Stops accepting, finishes or drops requests in flight, frees. Accepts NULL. */
 void pd_http_stop(struct pd_http *h);
+/* The port the listener is bound to (the configured one, or the kernel's pick
+ * for port 0); -1 when not known. */
+int pd_http_port(const struct pd_http *h);
 
 #endif

@@ -129,7 +129,6 @@ void pd_http_conn_idle(struct pd_http *h, struct MHD_Connection *c);
 json_t *pd_http_conn_status(struct pd_http *h);
 
 /* The port actually bound (for listen addresses with port 0), -1 if unknown. */
-int pd_http_port(const struct pd_http *h);
 
 /*
  * The Prometheus text exposition of @m (format 0.0.4). On success *buf is a

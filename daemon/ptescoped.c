@@ -1108,13 +1108,23 @@ static int queue_replays(struct daemon *d)
 
 static void announce_ready(struct daemon *d)
 {
+	const char *colon = strrchr(d->cfg.listen, ':');
+	int port = d->http ? pd_http_port(d->http) : -1;
+	char where[300];
+
+	/* the bound port: with port 0 the kernel picked one */
+	if (colon && port > 0)
+		snprintf(where, sizeof(where), "%.*s:%d", (int)(colon - d->cfg.listen), d->cfg.listen,
+			 port);
+	else
+		snprintf(where, sizeof(where), "%s", d->cfg.listen);
 	pthread_mutex_lock(&d->lock);
 	d->ready = true;
 	pthread_mutex_unlock(&d->lock);
-	sd_notifyf(0, "READY=1\nSTATUS=capture %s, listening on %s",
-		   pd_capture_mode_name(d->mode), d->cfg.listen);
+	sd_notifyf(0, "READY=1\nSTATUS=capture %s, listening on %s", pd_capture_mode_name(d->mode),
+		   where);
 	pd_info("ready: capture %s, database %s, listening on %s", pd_capture_mode_name(d->mode),
-		d->cfg.db_path, d->cfg.listen);
+		d->cfg.db_path, where);
 }
 
 /* Stops everything in order (tracefs restored); false when something failed. */
