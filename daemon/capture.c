@@ -375,6 +375,16 @@ static int try_kprobes(struct pd_capture *c, char *err, size_t errlen)
 	if (!(ret = setup_graph(c, err, errlen)))
 		return 0;
 	pd_tfs_restore(c->tfs, msg, sizeof(msg));
+	if (ret == -EEXIST) {
+		/* events of our group left by a run killed with its state file
+		 * lost (another ptescoped would have kept the top level busy):
+		 * the restore removed every event of the group, so once more */
+		pd_warn("kprobe events: %s; removed the leftover %s events, trying again", err,
+			PD_KPROBE_GROUP);
+		if (!(ret = setup_graph(c, err, errlen)))
+			return 0;
+		pd_tfs_restore(c->tfs, msg, sizeof(msg));
+	}
 	c->kprobes = false;
 	c->nr_funcs = 0;
 	c->functions[0] = 0;

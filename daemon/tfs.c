@@ -994,6 +994,13 @@ int pd_tfs_check_top_free(struct pd_tfs *t, char *what, size_t len)
 		if (top_path(t, lists[i], p, sizeof(p)))
 			continue;
 		n = read_path(p, buf, sizeof(buf));
+		if (n > 0 && !strncmp(buf, PD_KPROBE_GROUP ":", strlen(PD_KPROBE_GROUP) + 1)) {
+			snprintf(what, len,
+				 "%s lists ptescoped's own kprobe events ('%.*s'), left by a run "
+				 "whose state file is gone, or another ptescoped runs",
+				 lists[i], (int)strcspn(buf, "\n"), buf);
+			return -EBUSY;
+		}
 		if (n == -EFBIG || (n > 0 && buf[0] != '#')) {
 			snprintf(what, len, "%s is set ('%.*s'%s)", lists[i],
 				 (int)strcspn(buf, "\n"), buf, strchr(buf, '\n') ? ", ..." : "");

@@ -764,6 +764,21 @@ static void test_kprobes(const char *dir)
 
 	kprobe_cycle(dir, "kprobes", false);
 	kprobe_cycle(dir, "kprobes-killed", true);
+	/* our own group's events left enabled (a run killed with its state file lost):
+	 * the top level is busy, and the message says whose they are */
+	{
+		char t[512], state[600], what[512];
+		struct pd_tfs *a;
+
+		snprintf(t, sizeof(t), "%s/leftover", dir);
+		snprintf(state, sizeof(state), "%s/leftover-state", dir);
+		fake_tracefs(t, "nop\n", "#### all functions enabled ####\n");
+		put(t, "set_event", PD_KPROBE_GROUP ":kernel_clone\n");
+		CHECK(!pd_tfs_new(t, state, &a));
+		CHECK(pd_tfs_check_top_free(a, what, sizeof(what)) == -EBUSY);
+		CHECK(strstr(what, "ptescoped's own kprobe events") != NULL);
+		pd_tfs_free(a);
+	}
 	/* deeper detail or pids are never kprobes */
 	CHECK(p && pd_plan_graph(&in, p, err, sizeof(err)) == -EINVAL);
 	free(p);
