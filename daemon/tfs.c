@@ -283,6 +283,10 @@ static int normalise(const char *rel, const char *raw, char **out)
 		v[n] = 0;
 	} else if (!strcmp(b, "filter") && !strncmp(raw, "none", 4)) {
 		v = strdup("0"); /* an event without a filter reads "none"; "0" clears one */
+	} else if (!strcmp(b, "enable") && (raw[0] == '0' || raw[0] == '1') && raw[1] == '*') {
+		/* "0*": soft mode, owned by a function probe or trigger, which
+		 * goes with its owner; what can be written back is the digit */
+		v = strndup(raw, 1);
 	} else {
 		size_t l = strlen(raw);
 

@@ -779,6 +779,22 @@ static void test_kprobes(const char *dir)
 		CHECK(strstr(what, "ptescoped's own kprobe events") != NULL);
 		pd_tfs_free(a);
 	}
+	/* an event in soft mode ("0*", another tool's probe) is given back as "0": "0*"
+	 * cannot be written (EINVAL on 6.1) */
+	{
+		char t[512], state[600], e[512];
+		struct pd_tfs *a;
+
+		snprintf(t, sizeof(t), "%s/soft", dir);
+		snprintf(state, sizeof(state), "%s/soft-state", dir);
+		fake_tracefs(t, "nop\n", "#### all functions enabled ####\n");
+		put(t, "events/sched/sched_switch/enable", "0*\n");
+		CHECK(!pd_tfs_new(t, state, &a));
+		CHECK(!pd_tfs_write(a, "events/sched/sched_switch/enable", "1", e, sizeof(e)));
+		CHECK(!pd_tfs_restore(a, e, sizeof(e)));
+		CHECK(!strcmp(get(t, "events/sched/sched_switch/enable"), "0"));
+		pd_tfs_free(a);
+	}
 	/* deeper detail or pids are never kprobes */
 	CHECK(p && pd_plan_graph(&in, p, err, sizeof(err)) == -EINVAL);
 	free(p);

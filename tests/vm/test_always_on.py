@@ -17,7 +17,11 @@ and databases in --work. One boot (2 vCPUs) checks:
     lock_breaks null (locks are not hooked by default);
   - an investigation started over HTTP (section detail, bounded): forks recorded during it carry
     passes and lock breaks, it ends by itself, and the capture is back to the default (kprobes
-    on the fork path, no tracer).
+    on the fork path, no tracer);
+  - a SIGKILLed default run whose state file was lost: its kprobe events stay, the next start
+    refuses and says whose they are, --force removes them and sets up again, and none of our
+    kprobe events is left after it stops (the rest of the orphan's setup --force gives back as it
+    found it: the values before it went with the state file).
 Exit 77 (skip) when the VM cannot be had. --cycles sets the number of start/stop cycles.
 """
 
@@ -161,6 +165,20 @@ if start inv --listen 127.0.0.1:19466 --token-file /tmp/token; then
 	sleep 1; stop inv
 fi
 snap > $O/after-inv
+# SIGKILL with the state file lost: the kprobe events stay; the next start refuses and says
+# whose they are, --force removes them and sets up again, and stopping leaves tracefs as before
+if start orphan --listen 127.0.0.1:0; then
+	kill -KILL $PID; wait $PID 2>/dev/null
+	rm -f /tmp/state
+	cp $T/kprobe_events $O/orphan-left
+	timeout 300 $D --db /tmp/orphan2.db --listen 127.0.0.1:0 2> $O/orphan-refused.log
+	echo $? > $O/orphan-refused.exit
+	if start orphan3 --listen 127.0.0.1:0 --force; then
+		step orphan-fork forker --mib 4 --forks 1 --thp off > /dev/null
+		stop orphan3
+	fi
+fi
+snap > $O/after-orphan
 dmesg > $O/dmesg
 """
 
@@ -245,6 +263,27 @@ def check_fields(out, bad):
             f"({totals.get('nobreak')})")
 
 
+def check_orphan(out, bad):
+    """A SIGKILLed run whose state file was lost: refused without --force, repaired with it."""
+    if "ptescope/kernel_clone" not in (read(out, "orphan-left") or ""):
+        bad(f"orphan: the killed run left no kprobe events: {read(out, 'orphan-left')!r}")
+        return
+    refused = read(out, "orphan-refused.log") or ""
+    if (read(out, "orphan-refused.exit") or "").strip() in ("0", "") or \
+            "ptescoped's own kprobe events" not in refused:
+        bad(f"orphan: the start without --force was not refused with the reason:\n{refused}")
+    log = read(out, "orphan3.log") or ""
+    if "removed the leftover ptescope events" not in log or "hooked by kprobes" not in log:
+        bad(f"orphan: --force did not remove the leftovers and hook by kprobes:\n{log}")
+    if (read(out, "orphan3.exit") or "").strip() != "0":
+        bad(f"orphan: --force run exit {read(out, 'orphan3.exit')!r}")
+    # --force gives back what it found (the orphan's clock, buffer size, events: their values
+    # before it are lost with the state file) except our kprobe events, which go
+    after = read(out, "after-orphan") or ""
+    if "ptescope" in after:
+        bad(f"orphan: kprobe events of ours left after the --force run:\n{after}")
+
+
 def check_investigation(out, bad):
     post = read(out, "inv-post.json")
     try:
@@ -325,6 +364,7 @@ def main():
     check_cycles(out, levels, problems.append)
     check_fields(out, problems.append)
     check_investigation(out, problems.append)
+    check_orphan(out, problems.append)
     for p in problems:
         print("FAIL:", p)
     if problems:
