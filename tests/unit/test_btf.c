@@ -7,6 +7,7 @@
  * blobs: every truncation, cut type sections, bad magic, byte-swapped magic,
  * a wrong version, an unknown kind, dangling ids and name offsets.
  * The real kernel's blob is checked against pahole by test_btf_vmlinux.py.
+ * `test_btf --write-seeds DIR` writes the blobs built here: the fuzzer's seeds.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -255,23 +256,30 @@ static void test_params(void)
 	pd_btf_free(b);
 }
 
+static void build_fwd_union(struct blob *b)
+{
+	uint32_t l;
+
+	blob_init(b);
+	l = int_type(b, "long int", 4, (1u << 24) | 32);
+	type(b, "only_fwd", FWD, 0, 0, 0);
+	type(b, "u", UNION, 2, 0, 4);
+	member(b, "p", b->nr + 1, 0);
+	member(b, "v", b->nr + 2, 0);
+	type(b, "", PTR, 0, 0, l);
+	type(b, "", VOLATILE, 0, 0, b->nr + 2); /* -> the type tag -> long */
+	type(b, "tagged", TYPE_TAG, 0, 0, l);
+}
+
 /* A FWD alone does not count; a union is found like a struct; 4-byte long gives 4-byte pointers. */
 static void test_fwd_union_ptr(void)
 {
 	struct blob bl;
 	struct pd_btf *b;
-	uint32_t l, off, size;
+	uint32_t off, size;
 	char err[256];
 
-	blob_init(&bl);
-	l = int_type(&bl, "long int", 4, (1u << 24) | 32);
-	type(&bl, "only_fwd", FWD, 0, 0, 0);
-	type(&bl, "u", UNION, 2, 0, 4);
-	member(&bl, "p", bl.nr + 1, 0);
-	member(&bl, "v", bl.nr + 2, 0);
-	type(&bl, "", PTR, 0, 0, l);
-	type(&bl, "", VOLATILE, 0, 0, bl.nr + 2); /* -> the type tag -> long */
-	type(&bl, "tagged", TYPE_TAG, 0, 0, l);
+	build_fwd_union(&bl);
 	b = load(&bl);
 	CHECK(b != NULL);
 	if (!b)
@@ -284,19 +292,23 @@ static void test_fwd_union_ptr(void)
 	pd_btf_free(b);
 }
 
+static void build_anon_cycle(struct blob *b)
+{
+	blob_init(b);
+	type(b, "self", STRUCT, 200, 0, 8);
+	for (int i = 0; i < 200; i++)
+		member(b, "", 1, 0);
+}
+
 /* Anonymous members that hold themselves: a bounded search, not a hang or a stack overflow. */
 static void test_anon_cycle(void)
 {
 	struct blob bl;
 	struct pd_btf *b;
-	uint32_t off, size, self;
+	uint32_t off, size;
 	char err[256];
 
-	blob_init(&bl);
-	self = bl.nr + 1;
-	type(&bl, "self", STRUCT, 200, 0, 8);
-	for (int i = 0; i < 200; i++)
-		member(&bl, "", self, 0);
+	build_anon_cycle(&bl);
 	b = load(&bl);
 	CHECK(b != NULL);
 	if (!b)
@@ -374,30 +386,37 @@ static void test_cut_types(void)
 	}
 }
 
+static void build_bad(struct blob *b)
+{
+	uint32_t i32;
+
+	blob_init(b);
+	i32 = int_type(b, "int", 4, 32);
+	type(b, "s", STRUCT, 3, 0, 8);
+	member(b, "dangling", 77, 0);
+	member(b, "ok", i32, 32);
+	put32(b, 1u << 30); /* a name offset past the string section */
+	put32(b, i32);
+	put32(b, 0);
+	type(b, "tag", DECL_TAG, 0, 0, i32);
+	put32(b, (uint32_t)-1); /* component_idx */
+	type(b, "e", ENUM, 1, 0, 4);
+	put32(b, str(b, "E0"));
+	put32(b, 0);
+}
+
 /* A kind past ENUM64, a dangling member type and a member name past the strings. */
 static void test_bad_records(void)
 {
 	struct blob bl;
 	struct pd_btf *b;
-	uint32_t off, size, i32;
+	uint32_t off, size;
 	char err[256];
 
 	blob_init(&bl);
 	type(&bl, "x", 20, 0, 0, 0);
 	CHECK(load(&bl) == NULL);
-	blob_init(&bl);
-	i32 = int_type(&bl, "int", 4, 32);
-	type(&bl, "s", STRUCT, 3, 0, 8);
-	member(&bl, "dangling", 77, 0);
-	member(&bl, "ok", i32, 32);
-	put32(&bl, 1u << 30); /* a name offset past the string section */
-	put32(&bl, i32);
-	put32(&bl, 0);
-	type(&bl, "tag", DECL_TAG, 0, 0, i32);
-	put32(&bl, (uint32_t)-1); /* component_idx */
-	type(&bl, "e", ENUM, 1, 0, 4);
-	put32(&bl, str(&bl, "E0"));
-	put32(&bl, 0);
+	build_bad(&bl);
 	b = load(&bl);
 	CHECK(b != NULL);
 	if (!b)
@@ -410,10 +429,39 @@ static void test_bad_records(void)
 	pd_btf_free(b);
 }
 
-int main(void)
+/* The blobs above as files in @dir: the fuzzer's seeds (tests/fuzz/corpus_btf). */
+static int write_seeds(const char *dir)
+{
+	static void (*const builders[])(struct blob *) = {build_world, build_fwd_union,
+							  build_anon_cycle, build_bad};
+	static const char *const names[] = {"world", "fwd_union", "anon_cycle", "bad_records"};
+	static uint8_t buf[16384];
+	static struct blob bl;
+	char path[4096];
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		size_t len;
+		FILE *f;
+
+		builders[i](&bl);
+		len = blob_build(&bl, buf);
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		f = fopen(path, "wb");
+		if (!f || fwrite(buf, 1, len, f) != len || fclose(f)) {
+			perror(path);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
 {
 	char err[256];
 	struct pd_btf *b = NULL;
+
+	if (argc == 3 && strcmp(argv[1], "--write-seeds") == 0)
+		return write_seeds(argv[2]);
 
 	test_members();
 	test_params();
