@@ -527,12 +527,16 @@ static int next_component(const char *path, size_t *pos, char comp[MAX_COMPONENT
 	return 0;
 }
 
-static int member_error(int rc, const char *type, const char *path, const char *comp, char *err,
-			size_t errlen)
+/* The message of find_member's error @rc while looking for @comp in @s, on @type's @path. */
+static int member_error(const struct pd_btf *b, int rc, const struct rec *s, const char *type,
+			const char *path, const char *comp, char *err, size_t errlen)
 {
+	const char *in = str_at(b, s->name_off);
+
 	if (rc == -ENOENT)
-		return fail(err, errlen, -ENOENT, "struct %s has no member %s (in %s)", type, comp,
-			    path);
+		return fail(err, errlen, -ENOENT, "%s.%s: %s %s has no member %s", type, path,
+			    s->kind == KIND_UNION ? "union" : "struct",
+			    in && *in ? in : "(anonymous)", comp);
 	if (rc == -ELOOP)
 		return fail(
 		    err, errlen, -EINVAL,
@@ -582,12 +586,12 @@ int pd_btf_member(const struct pd_btf *b, const char *type, const char *path, ui
 		budget = MEMBER_BUDGET;
 		rc = find_member(b, &s, comp, base, 0, &budget, &h);
 		if (rc < 0)
-			return member_error(rc, type, path, comp, err, errlen);
+			return member_error(b, rc, &s, type, path, comp, err, errlen);
 		if (!path[pos])
 			return member_result(b, &h, type, path, off, size, err, errlen);
 		rc = resolve(b, h.type, &s);
 		if (rc == -ELOOP)
-			return member_error(rc, type, path, comp, err, errlen);
+			return member_error(b, rc, &s, type, path, comp, err, errlen);
 		if (h.bitfield_bits || rc < 0 || (s.kind != KIND_STRUCT && s.kind != KIND_UNION))
 			return fail(err, errlen, -EINVAL,
 				    "%s.%s: member %s is not a struct or union (a pointer or "
@@ -611,7 +615,7 @@ int pd_btf_param(const struct pd_btf *b, const char *func, const char *param, in
 		for (uint32_t i = 0; i < proto.vlen; i++) {
 			const char *name = str_at(b, rd32(proto.extra + 8 * (size_t)i));
 
-			if (name && strcmp(name, param) == 0) {
+			if (name && *name && strcmp(name, param) == 0) {
 				*index = (int)i + 1;
 				return 0;
 			}

@@ -199,6 +199,8 @@ static void test_members(void)
 {
 	struct blob bl;
 	struct pd_btf *b;
+	uint32_t off, size;
+	char err[256];
 
 	build_world(&bl);
 	b = load(&bl);
@@ -229,6 +231,9 @@ static void test_members(void)
 	check_member(b, "oldbits", "z", -EINVAL, 0, 0);	    /* 3-bit int */
 	check_member(b, "cyc", "m", -EINVAL, 0, 0);	    /* typedef cycle: no size */
 	check_member(b, "cyc", "m.x", -EINVAL, 0, 0);
+	/* the message names the struct that lacks the member */
+	CHECK_EQ(pd_btf_member(b, "task", "info.nope", &off, &size, err, sizeof(err)), -ENOENT);
+	CHECK(strstr(err, "struct info has no member nope") != NULL);
 	pd_btf_free(b);
 }
 
@@ -249,7 +254,8 @@ static void test_params(void)
 	CHECK_EQ(pd_btf_param(b, "copy_page_range", "dst_vma", &idx, err, sizeof(err)), 0);
 	CHECK_EQ(idx, 1);
 	CHECK_EQ(pd_btf_param(b, "copy_page_range", "vma", &idx, err, sizeof(err)), -ENOENT);
-	CHECK(strstr(err, "vma") != NULL);
+	CHECK(strstr(err, "no parameter vma") != NULL);
+	CHECK_EQ(pd_btf_param(b, "copy_page_range", "", &idx, err, sizeof(err)), -ENOENT);
 	CHECK_EQ(pd_btf_param(b, "dup_mmap", "mm", &idx, err, sizeof(err)), -ENOENT);
 	CHECK(strstr(err, "dup_mmap") != NULL);
 	CHECK_EQ(pd_btf_param(b, "task", "pid", &idx, err, sizeof(err)), -ENOENT); /* no FUNC */
