@@ -40,6 +40,20 @@ enum pt_event_type {
 	PT_EV_SWITCH,
 };
 
+/*
+ * The forking task's own scheduler counters, as live capture's kprobes read
+ * them from its task_struct at two points of a fork (capture_plan.h): where
+ * the page-table copy begins and where the child is woken. The difference
+ * says how often the task was preempted in between and how long it waited
+ * for a CPU, with no probe on the scheduler.
+ */
+struct pt_task_ctr {
+	uint64_t task;	    /* the task_struct's address; 0: not carried */
+	uint64_t nivcsw;    /* involuntary context switches (preemptions) */
+	uint64_t pcount;    /* times it was put on a CPU (sched_info.pcount) */
+	uint64_t run_delay; /* ns spent runnable, waiting for a CPU (sched_info) */
+};
+
 struct pt_event {
 	enum pt_event_type type;
 	int cpu;	  /* -1 when the source has no CPU column */
@@ -73,6 +87,8 @@ struct pt_event {
 	 * tracer could not record because the task's return stack was full, summed
 	 * over the task's life. -1 when the source does not carry it. */
 	int64_t overrun;
+	/* ENTRY of a live kprobe that read the task's counters (task 0: none) */
+	struct pt_task_ctr ctr;
 };
 
 /* Consumer of events. Returns 0 to go on, a negative errno to stop the reader. */

@@ -31,6 +31,8 @@ struct pt_raw_decoder {
 		int id;
 		bool exit;	 /* a kretprobe: __probe_func; else __probe_ip */
 		struct field at; /* the function's address */
+		/* the task's counters (PT_RAW_CTR_*): task.size 0 when absent */
+		struct field task, niv, runs, wait;
 	} probe[PT_RAW_MAX_PROBES];
 	int nr_probes;
 };
@@ -181,6 +183,17 @@ void pt_raw_decoder_free(struct pt_raw_decoder *d)
 	free(d);
 }
 
+/* The counter fields of entry probe @p's event @ev, all four or none. */
+static void probe_counters(struct probe *p, struct tep_event *ev)
+{
+	p->task = field_of(ev, PT_RAW_CTR_TASK);
+	p->niv = field_of(ev, PT_RAW_CTR_NIVCSW);
+	p->runs = field_of(ev, PT_RAW_CTR_PCOUNT);
+	p->wait = field_of(ev, PT_RAW_CTR_WAIT);
+	if (!p->task.size || !p->niv.size || !p->runs.size || !p->wait.size)
+		p->task.size = 0;
+}
+
 int pt_raw_decoder_add_probes(struct pt_raw_decoder *d, const char *group)
 {
 	struct tep_event **all = tep_list_events(d->tep, TEP_EVENT_SORT_ID);
@@ -197,7 +210,10 @@ int pt_raw_decoder_add_probes(struct pt_raw_decoder *d, const char *group)
 			continue;
 		if (d->nr_probes == PT_RAW_MAX_PROBES)
 			return -E2BIG;
-		d->probe[d->nr_probes++] = (struct probe){ev->id, exit, exit ? fn : ip};
+		d->probe[d->nr_probes] = (struct probe){.id = ev->id, .exit = exit, .at = exit ? fn : ip};
+		if (!exit)
+			probe_counters(&d->probe[d->nr_probes], ev);
+		d->nr_probes++;
 	}
 	return d->nr_probes;
 }
@@ -299,6 +315,12 @@ static int decode_probe(const struct pt_raw_decoder *d, const void *data, int si
 		ev->func = num(d, data, size, d->probe[i].at, &ok);
 		ev->calltime = ev->rettime = PT_NO_TIME;
 		ev->overrun = -1;
+		if (d->probe[i].task.size) {
+			ev->ctr.task = num(d, data, size, d->probe[i].task, &ok);
+			ev->ctr.nivcsw = num(d, data, size, d->probe[i].niv, &ok);
+			ev->ctr.pcount = num(d, data, size, d->probe[i].runs, &ok);
+			ev->ctr.run_delay = num(d, data, size, d->probe[i].wait, &ok);
+		}
 		return ok;
 	}
 	return 0;
@@ -384,6 +406,7 @@ int pt_raw_to_event(const struct pt_raw_event *raw, int cpu, uint64_t ts, struct
 	case PT_EV_ENTRY:
 		ev->ts_ns = ts;
 		ev->depth = raw->depth;
+		ev->ctr = raw->ctr;
 		return 0;
 	case PT_EV_SWITCH:
 		ev->ts_ns = ts;

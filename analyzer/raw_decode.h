@@ -37,7 +37,15 @@ struct pt_raw_event {
 	bool preempted;		    /* SWITCH: prev left runnable ("R+") */
 	char parent_comm[17], child_comm[17];
 	bool in_irq; /* recorded in hardirq, softirq or NMI context, or with interrupts off */
+	struct pt_task_ctr ctr; /* ENTRY of a probe with the counter fields below */
 };
+
+/* The fields a kprobe names to carry the task's scheduler counters
+ * (struct pt_task_ctr): all four, or the probe carries none. */
+#define PT_RAW_CTR_TASK "pt_task"
+#define PT_RAW_CTR_NIVCSW "pt_niv"
+#define PT_RAW_CTR_PCOUNT "pt_runs"
+#define PT_RAW_CTR_WAIT "pt_wait"
 
 /*
  * Resolves the fields from @tep's formats. Returns 0; -ENOENT when @tep has
@@ -52,7 +60,9 @@ void pt_raw_decoder_free(struct pt_raw_decoder *d);
  * a __probe_ip field: ENTRY of the probed function) and its kretprobe events
  * (__probe_func and __probe_ret_ip: EXIT). Such records have no depth
  * (-1: the reconstruction stacks calls in order) and no kernel call/return
- * times (the record's time is the event's). Returns how many events were
+ * times (the record's time is the event's). An entry probe with the
+ * PT_RAW_CTR_* fields also gives the task's counters (pt_raw_event.ctr).
+ * Returns how many events were
  * found, -E2BIG past PT_RAW_MAX_PROBES, -ENOMEM.
  */
 int pt_raw_decoder_add_probes(struct pt_raw_decoder *d, const char *group);

@@ -289,6 +289,54 @@ static int on_switch(struct recon *r, const struct pt_event *ev)
 	return 0;
 }
 
+/* The run_delay difference is the time the task waited for a CPU inside the
+ * window, so it cannot exceed the window; this much is allowed for the
+ * scheduler's clock and the trace clock ticking apart. */
+#define CTR_CLOCK_SLACK_NS 1000000ull
+
+/*
+ * The forking task's counters read by a live kprobe (PT_CAP_TASK_CTR): at the
+ * fork's first copy_page_range, and at wake_up_new_task, where the page-table
+ * copy and the rest of copy_process are over. Their differences give
+ * copy_resched (preemptions: nivcsw) and copy_offcpu_ns (time runnable but
+ * waiting for a CPU: sched_info.run_delay) over that window. Both reads must
+ * name the same task (the copy_page_range probe reaches it through the mm's
+ * owner: a fork from a thread that does not own the mm reads another task,
+ * and its fields stay null). copy_offcpu_ns stays null where the scheduler
+ * did not count the task's runs (pcount moved less than nivcsw) or the wait
+ * exceeds the window.
+ */
+static void on_counters(struct recon *r, struct task *t, const struct pt_event *ev,
+			enum pt_role role)
+{
+	struct fork_build *b = t->fork;
+	const struct pt_task_ctr *c0, *c1 = &ev->ctr;
+	uint64_t window;
+
+	r->caps |= PT_CAP_TASK_CTR;
+	if (!b)
+		return;
+	if (role == PT_ROLE_COPY_PAGE_RANGE && !b->ctr0.task && !b->ctr_ok) {
+		b->ctr0 = *c1;
+		b->ctr0_ts = ev->ts_ns;
+		return;
+	}
+	c0 = &b->ctr0;
+	if (role != PT_ROLE_WAKE_NEW || !c0->task || b->ctr_ok)
+		return;
+	if (c1->task != c0->task || c1->nivcsw < c0->nivcsw || c1->run_delay < c0->run_delay ||
+	    ev->ts_ns == NO_TIME || b->ctr0_ts == NO_TIME || ev->ts_ns < b->ctr0_ts)
+		return;
+	window = ev->ts_ns - b->ctr0_ts;
+	b->ctr_ok = true;
+	b->f.copy_resched = (int64_t)(c1->nivcsw - c0->nivcsw);
+	b->f.copy_offcpu_ns = c1->pcount >= c0->pcount &&
+				      c1->pcount - c0->pcount >= c1->nivcsw - c0->nivcsw &&
+				      c1->run_delay - c0->run_delay <= window + CTR_CLOCK_SLACK_NS
+				  ? c1->run_delay - c0->run_delay
+				  : NO_TIME;
+}
+
 static void on_lost(struct recon *r, const struct pt_event *ev)
 {
 	(void)ev;
@@ -358,6 +406,8 @@ int recon_feed(const struct pt_event *ev, void *ctx)
 		ret = recon_on_exit_ev(r, t, ev, role, ev->type == PT_EV_LEAF);
 	if (ret)
 		return ret;
+	if (ev->type == PT_EV_ENTRY && ev->ctr.task)
+		on_counters(r, t, ev, role);
 	if (!t->len) {
 		t->tainted = false;
 		memset(t->orphan_counts, 0, sizeof(t->orphan_counts));

@@ -136,7 +136,7 @@ int recon_fork_apply_caps(struct pt_fork *f, const uint64_t *counts, const struc
 		if (!unknown || max)
 			f->max_lock_hold_ns = max;
 	}
-	if (!(caps & PT_CAP_SWITCH) || !cpr || f->copy_page_range_ns == NO_TIME) {
+	if (!(caps & (PT_CAP_SWITCH | PT_CAP_TASK_CTR)) || !cpr || f->copy_page_range_ns == NO_TIME) {
 		f->copy_resched = PT_NULL;
 		f->copy_offcpu_ns = NO_TIME;
 	}
@@ -252,6 +252,11 @@ int recon_fork_end(struct recon *r, struct task *t, bool boundary_inferred)
 	if (boundary_inferred || b->after_gap)
 		b->f.flags |= PT_FORK_BOUNDARY_INFERRED;
 	b->f.complete = !b->f.flags && b->saw_root_entry;
+	if (((r->opts.caps_known ? r->opts.caps : r->caps) & PT_CAP_TASK_CTR) && !b->ctr_ok) {
+		/* the counters were not read at both ends of this fork */
+		b->f.copy_resched = PT_NULL;
+		b->f.copy_offcpu_ns = NO_TIME;
+	}
 	if (!b->f.parent_comm[0])
 		memcpy(b->f.parent_comm, t->comm, sizeof(b->f.parent_comm));
 	t->seen_before = true;

@@ -20,6 +20,7 @@
 #include <traceevent/kbuffer.h>
 #include <tracefs/tracefs.h>
 
+#include "btf.h"
 #include "capture_plan.h"
 #include "formats.h"
 #include "ksyms.h"
@@ -65,6 +66,7 @@ struct pd_capture {
 	const char *funcs[MAX_FUNCS];
 	int nr_funcs;
 	bool sched_switch; /* preemptions recorded (copy_resched, copy_offcpu_ns) */
+	bool task_ctr;	    /* ... read from the task's counters instead (capture_plan.h) */
 	bool switch_window; /* ... only while a fork copies (capture_plan.h) */
 	bool kprobes;	    /* hooked by kprobe events, no tracer (capture_plan.h) */
 	struct pd_ksyms *ksyms;
@@ -205,6 +207,71 @@ static uint64_t probe_preempt_mask(struct pd_capture *c)
 	return mask;
 }
 
+/* Where the kernel keeps its BTF: the types the counter offsets come from. */
+#define KERNEL_BTF "/sys/kernel/btf/vmlinux"
+
+/*
+ * Where the forking task's scheduler counters are (capture_plan.h,
+ * pd_task_offs), from the running kernel's BTF. 0, or -errno with the reason
+ * in @err (no BTF, a member or parameter this kernel does not have).
+ */
+static int task_offsets(const char *path, struct pd_task_offs *o, char *err, size_t errlen)
+{
+	const struct {
+		const char *type, *path;
+		uint32_t *off, *size;
+		bool pointer;
+	} m[] = {
+	    {"vm_area_struct", "vm_mm", &o->vm_mm, NULL, true},
+	    {"mm_struct", "owner", &o->owner, NULL, true},
+	    {"task_struct", "real_parent", &o->real_parent, NULL, true},
+	    {"task_struct", "nivcsw", &o->nivcsw, &o->nivcsw_size, false},
+	    {"task_struct", "sched_info.pcount", &o->pcount, &o->pcount_size, false},
+	    {"task_struct", "sched_info.run_delay", &o->run_delay, &o->run_delay_size, false},
+	};
+	struct pd_btf *b = NULL;
+	uint32_t size;
+	int ret = pd_btf_load(path, &b, err, errlen);
+
+	for (size_t i = 0; !ret && i < sizeof(m) / sizeof(m[0]); i++) {
+		ret = pd_btf_member(b, m[i].type, m[i].path, m[i].off, &size, err, errlen);
+		if (!ret && (m[i].pointer ? size != sizeof(void *) : size != 4 && size != 8)) {
+			snprintf(err, errlen, "%s.%s is %u bytes", m[i].type, m[i].path, size);
+			ret = -EINVAL;
+		}
+		if (m[i].size)
+			*m[i].size = size;
+	}
+	if (!ret)
+		ret = pd_btf_param(b, "copy_page_range", "src_vma", &o->cpr_src_arg, err, errlen);
+	if (!ret)
+		ret = pd_btf_param(b, "wake_up_new_task", "p", &o->wake_arg, err, errlen);
+	if (!ret && (o->cpr_src_arg > 6 || o->wake_arg > 6)) {
+		snprintf(err, errlen, "a parameter past the sixth is not in a register");
+		ret = -EINVAL;
+	}
+	pd_btf_free(b);
+	return ret;
+}
+
+/* The task counter offsets for a kprobe setup that wants preemptions, or
+ * NULL (logged: preemptions then come from sched_switch). */
+static const struct pd_task_offs *want_task_offsets(struct pd_capture *c, struct pd_task_offs *o)
+{
+	char why[256];
+	uint64_t t0 = mono_ns();
+	int ret;
+
+	if (!c->kprobes || c->o.no_preemptions)
+		return NULL;
+	ret = task_offsets(c->o.kernel_btf ? c->o.kernel_btf : KERNEL_BTF, o, why, sizeof(why));
+	took("reading the kernel's BTF", t0);
+	if (!ret)
+		return o;
+	pd_info("preemptions from sched_switch: the task's counters cannot be read (%s)", why);
+	return NULL;
+}
+
 /* Plans and applies the graph setup: with indices, and again with names if
  * the kernel took the indices as other functions. */
 static int plan_and_apply(struct pd_capture *c, struct pd_plan_in *in, struct pd_plan *plan,
@@ -253,6 +320,7 @@ static int setup_graph(struct pd_capture *c, char *err, size_t errlen)
 				.nr_pids = c->o.nr_pids,
 				.kprobes = c->kprobes};
 	struct pd_plan *plan = calloc(1, sizeof(*plan));
+	struct pd_task_offs offs;
 	char buf[4096];
 	uint64_t t0 = mono_ns();
 	int nr = 0, ret;
@@ -266,7 +334,8 @@ static int setup_graph(struct pd_capture *c, char *err, size_t errlen)
 		goto out;
 	}
 	took("reading available_filter_functions", t0);
-	in.preempt_mask = c->o.no_preemptions ? 0 : probe_preempt_mask(c);
+	in.task = want_task_offsets(c, &offs);
+	in.preempt_mask = c->o.no_preemptions || in.task ? 0 : probe_preempt_mask(c);
 	if ((ret = plan_and_apply(c, &in, plan, err, errlen)))
 		goto out;
 	c->nr_funcs = plan->nr_funcs;
@@ -279,6 +348,7 @@ static int setup_graph(struct pd_capture *c, char *err, size_t errlen)
 	}
 	c->sched_switch = plan->sched_switch;
 	c->switch_window = plan->switch_window;
+	c->task_ctr = plan->task_ctr;
 	/* check what the kernel took (kprobe events: their writes failed if not) */
 	if (!c->kprobes && pd_tfs_read(c->tfs, "set_ftrace_filter", buf, sizeof(buf)) >= 0)
 		for (int i = 0; i < c->nr_funcs; i++)
@@ -541,8 +611,8 @@ static int load_events(struct pd_capture *c, char *err, size_t errlen)
 	int ret;
 
 	for (int i = 0; c->kprobes && i < c->nr_funcs; i++) {
-		snprintf(kpn[2 * i], sizeof(kpn[0]), PD_KPROBE_GROUP "/%s", c->funcs[i]);
-		snprintf(kpn[2 * i + 1], sizeof(kpn[0]), PD_KPROBE_GROUP "/%s_ret", c->funcs[i]);
+		pd_kprobe_event(kpn[2 * i], sizeof(kpn[0]), c->funcs[i], false);
+		pd_kprobe_event(kpn[2 * i + 1], sizeof(kpn[0]), c->funcs[i], true);
 		kp[2 + 2 * i] = kpn[2 * i];
 		kp[3 + 2 * i] = kpn[2 * i + 1];
 	}
@@ -847,6 +917,8 @@ static pt_caps graph_caps(const struct pd_capture *c)
 		caps |= PT_CAP_SWITCH;
 	if (c->switch_window)
 		caps |= PT_CAP_SWITCH_WINDOW;
+	if (c->task_ctr)
+		caps |= PT_CAP_TASK_CTR;
 	return caps & ~PT_CAP(PT_ROLE_OTHER);
 }
 
@@ -1092,9 +1164,9 @@ const char *pd_capture_functions(const struct pd_capture *c)
 	return c->functions;
 }
 
-bool pd_capture_preemptions(const struct pd_capture *c)
+const char *pd_capture_preemptions(const struct pd_capture *c)
 {
-	return c->sched_switch;
+	return c->task_ctr ? "task_counters" : c->sched_switch ? "sched_switch" : NULL;
 }
 
 unsigned pd_capture_buffer_kb(const struct pd_capture *c)

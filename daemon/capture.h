@@ -44,6 +44,7 @@ struct pd_capture_opts {
 	enum pd_detail detail;
 	enum pd_fork_hooks fork_hooks; /* graph mode at fork detail: kprobes or function_graph */
 	const char *tracefs;	   /* NULL: found by libtracefs */
+	const char *kernel_btf;	   /* NULL: /sys/kernel/btf/vmlinux */
 	const char *instance;	   /* our instance name */
 	const char *state_file;
 	unsigned buffer_kb;	   /* 0: by mode and detail */
@@ -101,8 +102,9 @@ const char *pd_capture_where(const struct pd_capture *c);
 const char *pd_capture_functions(const struct pd_capture *c);
 /* What hooks them: "kprobes" or "function_graph" (graph mode), "" otherwise. */
 const char *pd_capture_hooks(const struct pd_capture *c);
-/* Whether the forking task's preemptions are recorded (sched_switch, graph mode). */
-bool pd_capture_preemptions(const struct pd_capture *c);
+/* How the forking task's preemptions are recorded (graph mode): "task_counters"
+ * (kprobes read its scheduler counters), "sched_switch", or NULL (not at all). */
+const char *pd_capture_preemptions(const struct pd_capture *c);
 unsigned pd_capture_buffer_kb(const struct pd_capture *c);
 /* Wall clock minus trace clock, ns (for the store). */
 int64_t pd_capture_clock_offset_ns(const struct pd_capture *c);

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "raw_decode.h"
 #include "roles.h"
 #include "tfs.h"
 
@@ -51,9 +52,11 @@ static int add(struct pd_plan *p, const char *rel, const char *value, bool appen
 		return -E2BIG;
 	s = &p->step[p->nr++];
 	snprintf(s->rel, sizeof(s->rel), "%s", rel);
-	snprintf(s->value, sizeof(s->value), "%s", value);
 	s->append = append;
-	return 0;
+	/* a cut value would be another write than planned */
+	return (size_t)snprintf(s->value, sizeof(s->value), "%s", value) < sizeof(s->value)
+		   ? 0
+		   : -E2BIG;
 }
 
 /* @name (with @cmd after it: a function probe) for set_ftrace_filter: by its
@@ -108,17 +111,19 @@ static int choose_funcs(const struct pd_plan_in *in, struct pd_plan *p, char *er
  * wake_up_new_task are hooked. Investigations (section, pte, pids) keep it
  * on throughout.
  */
+static bool hooks_role(const struct pd_plan *p, enum pt_role role)
+{
+	for (int i = 0; i < p->nr_funcs; i++)
+		if (pt_role_of(p->funcs[i]) == role)
+			return true;
+	return false;
+}
+
 static bool switch_window(const struct pd_plan_in *in, const struct pd_plan *p)
 {
-	bool cpr = false, wake = false;
-
 	if (in->detail != PD_DETAIL_FORK || in->nr_pids)
 		return false;
-	for (int i = 0; i < p->nr_funcs; i++) {
-		cpr |= pt_role_of(p->funcs[i]) == PT_ROLE_COPY_PAGE_RANGE;
-		wake |= pt_role_of(p->funcs[i]) == PT_ROLE_WAKE_NEW;
-	}
-	return cpr && wake;
+	return hooks_role(p, PT_ROLE_COPY_PAGE_RANGE) && hooks_role(p, PT_ROLE_WAKE_NEW);
 }
 
 /* Tracing off, unhooked, clock and buffer: the first writes of every plan. */
@@ -166,30 +171,79 @@ static int plan_events(const struct pd_plan_in *in, struct pd_plan *p, bool by_i
 	return ret;
 }
 
+void pd_kprobe_event(char *out, size_t len, const char *func, bool ret)
+{
+	snprintf(out, len, "%s/%s%s", PD_KPROBE_GROUP, func, ret ? "_ret" : "");
+}
+
+/*
+ * The fetch arguments of @func's entry probe that read the forking task's
+ * counters (PT_RAW_CTR_*, raw_decode.h) through the offsets @o, or "" for a
+ * function that does not. 0 or -E2BIG.
+ */
+static int ctr_args(const struct pd_plan *p, const struct pd_task_offs *o, const char *func,
+		    char *out, size_t len)
+{
+	enum pt_role role = pt_role_of(func);
+	char task[64];
+	int n;
+
+	out[0] = '\0';
+	if (!p->task_ctr)
+		return 0;
+	if (role == PT_ROLE_COPY_PAGE_RANGE)
+		snprintf(task, sizeof(task), "+%u(+%u($arg%d))", o->owner, o->vm_mm, o->cpr_src_arg);
+	else if (role == PT_ROLE_WAKE_NEW)
+		snprintf(task, sizeof(task), "+%u($arg%d)", o->real_parent, o->wake_arg);
+	else
+		return 0;
+	n = snprintf(out, len,
+		     " " PT_RAW_CTR_TASK "=%s:u64 " PT_RAW_CTR_NIVCSW "=+%u(%s):u%u " PT_RAW_CTR_PCOUNT
+		     "=+%u(%s):u%u " PT_RAW_CTR_WAIT "=+%u(%s):u%u",
+		     task, o->nivcsw, task, 8 * o->nivcsw_size, o->pcount, task, 8 * o->pcount_size,
+		     o->run_delay, task, 8 * o->run_delay_size);
+	return n < 0 || (size_t)n >= len ? -E2BIG : 0;
+}
+
 /*
  * Fork detail by kprobes: an entry and a return probe per function, no
  * tracer. Nothing but these functions is hooked: no tracer means no return
  * stack per task and no probe of the tracer's own on sched_switch, and with
  * record-cmd off no task names are saved on every context switch (the fork
  * event carries both names). Defining an event hooks nothing; enabling the
- * group does, last. The switch probes go by name: no check step vouches for
- * indices here.
+ * group does, last.
+ *
+ * Preemptions: where the kernel's BTF gave the offsets (in->task), the
+ * copy_page_range and wake_up_new_task probes read the forking task's own
+ * scheduler counters, and nothing probes the scheduler. Otherwise
+ * sched_switch is armed per fork by function probes (plan_events), whose
+ * soft-disabled check every context switch then pays; they go by name, as no
+ * check step vouches for indices here.
  */
 static int plan_kprobes(const struct pd_plan_in *in, struct pd_plan *p)
 {
-	char v[96];
+	char ev[96], args[200], v[sizeof(p->step[0].value)];
 	int ret = plan_begin(in, p);
 
+	p->task_ctr = in->task && hooks_role(p, PT_ROLE_COPY_PAGE_RANGE) &&
+		      hooks_role(p, PT_ROLE_WAKE_NEW);
 	ret |= add(p, "options/record-cmd", "0", false);
 	for (int i = 0; i < p->nr_funcs; i++) {
-		snprintf(v, sizeof(v), "p:%s/%s %s\n", PD_KPROBE_GROUP, p->funcs[i], p->funcs[i]);
+		ret |= ctr_args(p, in->task, p->funcs[i], args, sizeof(args));
+		pd_kprobe_event(ev, sizeof(ev), p->funcs[i], false);
+		if ((size_t)snprintf(v, sizeof(v), "p:%s %s%s\n", ev, p->funcs[i], args) >= sizeof(v))
+			ret |= -E2BIG;
 		ret |= add(p, "kprobe_events", v, true);
-		snprintf(v, sizeof(v), "r%d:%s/%s_ret %s\n", PD_KRETPROBE_MAXACTIVE, PD_KPROBE_GROUP,
-			 p->funcs[i], p->funcs[i]);
+		pd_kprobe_event(ev, sizeof(ev), p->funcs[i], true);
+		snprintf(v, sizeof(v), "r%d:%s %s\n", PD_KRETPROBE_MAXACTIVE, ev, p->funcs[i]);
 		ret |= add(p, "kprobe_events", v, true);
 	}
-	p->switch_window = in->preempt_mask && switch_window(in, p);
-	ret |= plan_events(in, p, false);
+	if (p->task_ctr) {
+		ret |= add(p, "events/sched/sched_process_fork/enable", "1", false);
+	} else {
+		p->switch_window = in->preempt_mask && switch_window(in, p);
+		ret |= plan_events(in, p, false);
+	}
 	ret |= add(p, "events/" PD_KPROBE_GROUP "/enable", "1", false);
 	p->kprobes = true;
 	return ret;

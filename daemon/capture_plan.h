@@ -55,9 +55,23 @@ struct pd_tfs;
 
 struct pd_tfs_step {
 	char rel[96];	/* path under the target (top level or our instance) */
-	char value[96]; /* what to write */
+	char value[256]; /* what to write */
 	bool append;	/* filter files: one name per appended write */
 	bool check;	/* no write: @rel must list exactly the plan's funcs */
+};
+
+/*
+ * Where the forking task's scheduler counters are in this kernel's structs
+ * (byte offsets and sizes from its BTF: capture.c), for the kprobes that read
+ * them instead of arming sched_switch: copy_page_range reaches the task as
+ * src_vma->vm_mm->owner (its parameter @cpr_src_arg, 1-based),
+ * wake_up_new_task as p->real_parent (@wake_arg).
+ */
+struct pd_task_offs {
+	int cpr_src_arg, wake_arg;
+	uint32_t vm_mm, owner, real_parent; /* pointers */
+	uint32_t nivcsw, pcount, run_delay; /* in task_struct */
+	uint32_t nivcsw_size, pcount_size, run_delay_size;
 };
 
 struct pd_plan_in {
@@ -77,6 +91,9 @@ struct pd_plan_in {
 	/* fork detail, every task: hook the functions with kprobe events
 	 * instead of function_graph (no tracer; see capture_plan.c) */
 	bool kprobes;
+	/* with kprobes: read preemptions from the task's counters, not from
+	 * sched_switch (NULL: offsets unknown, or no preemptions wanted) */
+	const struct pd_task_offs *task;
 };
 
 struct pd_plan {
@@ -87,6 +104,7 @@ struct pd_plan {
 	bool sched_switch;  /* sched_switch is used (preemptions only) */
 	bool switch_window; /* ... armed only while a fork copies (PD_SWITCH_ARM) */
 	bool kprobes;	    /* hooked by kprobe events (PD_KPROBE_GROUP), no tracer */
+	bool task_ctr;	    /* ... two of which read the task's counters (pd_task_offs) */
 };
 
 /*
@@ -100,6 +118,9 @@ int pd_plan_graph(const struct pd_plan_in *in, struct pd_plan *out, char *err, s
  * that named other functions: plan again without them), or -errno with @err
  * naming the file. */
 int pd_plan_apply(struct pd_tfs *t, const struct pd_plan *p, char *err, size_t errlen);
+
+/* The kprobe event of @func's entry, or of its return (@ret): "GROUP/FUNC[_ret]". */
+void pd_kprobe_event(char *out, size_t len, const char *func, bool ret);
 
 /* The functions hooked at @detail (and below), in order; NULL-terminated, static. */
 const char *const *pd_plan_candidates(enum pd_detail detail);

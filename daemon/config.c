@@ -80,6 +80,7 @@ void pd_config_free(struct pd_config *c)
 	free(c->instance);
 	free(c->state_file);
 	free(c->tracefs);
+	free(c->kernel_btf);
 	free(c->web_root);
 	free(c->token_file);
 	free(c->comm_allow);
@@ -194,8 +195,8 @@ static const struct pd_config_key keys[] = {
 	    "keep VMA/pass detail only for forks slower than N us"),
 	FLAG("force", force, "take over a top-level tracefs another tool set up"),
 	FLAG("preemptions", preemptions,
-	     "record the forking task's preemptions while copying page tables (sched_switch; "
-	     "--preemptions=no saves its cost on switch-heavy hosts; default yes)"),
+	     "record the forking task's preemptions while copying page tables (default yes; "
+	     "from its scheduler counters, or sched_switch where they cannot be read)"),
 	FLAG("parent-mem", parent_mem,
 	     "read each live fork's parent memory from /proc (RSS, page tables, VMAs, THP; at "
 	     "most 50 readings/s; default yes; read at start)"),
@@ -204,6 +205,9 @@ static const struct pd_config_key keys[] = {
 	STR("state-file", PD_CFG_ABSPATH, state_file, "FILE",
 	    "saved tracefs state (default " DEFAULT_STATE ")"),
 	STR("tracefs", PD_CFG_ABSPATH, tracefs, "DIR", "tracefs mount (default: found automatically)"),
+	STR("kernel-btf", PD_CFG_ABSPATH, kernel_btf, "FILE",
+	    "the kernel's BTF, where the default capture finds the task's preemption counters "
+	    "(default /sys/kernel/btf/vmlinux; unreadable: preemptions from sched_switch)"),
 	NUM("buffer-kb", PD_CFG_UINT, buffer_kb, 0, 1048576,
 	    "ring buffer per CPU in KiB (0, the default: by mode and detail)"),
 	NUM("poll-ms", PD_CFG_UINT, poll_ms, 10, 5000, "how often the buffers are read (default 100)"),

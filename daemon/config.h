@@ -46,6 +46,7 @@ struct pd_config {
 	char *instance;		 /* --instance NAME, default "ptescoped" */
 	char *state_file;	 /* --state-file, default /var/lib/ptescope/tracefs-state */
 	char *tracefs;		 /* --tracefs DIR, NULL: found by libtracefs */
+	char *kernel_btf;	 /* --kernel-btf FILE, NULL: /sys/kernel/btf/vmlinux */
 	unsigned buffer_kb;	 /* --buffer-kb per CPU, 0: chosen by mode and detail */
 	unsigned poll_ms;	 /* --poll-ms, default 100 */
 	uint64_t slow_fork_us;	 /* --slow-fork-us: keep detail only above, 0: all */

@@ -78,7 +78,7 @@ struct daemon {
 	pthread_mutex_t lock; /* the status snapshot below, read by HTTP threads */
 	enum pd_capture_mode mode;
 	char reason[1400], where[128], functions[512], hooks[32];
-	bool preemptions; /* sched_switch recorded by the running capture */
+	char preemptions[32]; /* how the running capture records them, "" not at all */
 	unsigned buffer_kb;
 	struct pd_capture_stats cst;
 	struct pd_cpu_stat *cpus; /* per-CPU counters as of the last snapshot */
@@ -137,7 +137,10 @@ static void core_status(void *ctx, json_t *st)
 					    json_string(pd_detail_name(d->cfg.detail)));
 			json_object_set_new(cap, "functions", json_string(d->functions));
 			json_object_set_new(cap, "hooks", json_string(d->hooks));
-			json_object_set_new(cap, "preemptions", json_boolean(d->preemptions));
+			json_object_set_new(cap, "preemptions", json_boolean(d->preemptions[0]));
+			json_object_set_new(cap, "preemptions_by",
+					    d->preemptions[0] ? json_string(d->preemptions)
+							      : json_null());
 		}
 		json_object_set_new(cap, "events", json_integer((json_int_t)d->cst.events));
 		json_object_set_new(cap, "lost_events", json_integer((json_int_t)d->cst.lost));
@@ -413,6 +416,7 @@ static int start_capture_at(struct daemon *d, enum pd_capture_mode mode, enum pd
 				     .detail = detail,
 				     .fork_hooks = d->cfg.fork_hooks,
 				     .tracefs = d->cfg.tracefs,
+				     .kernel_btf = d->cfg.kernel_btf,
 				     .instance = d->cfg.instance,
 				     .state_file = d->cfg.state_file,
 				     .buffer_kb = d->cfg.buffer_kb,
@@ -422,6 +426,7 @@ static int start_capture_at(struct daemon *d, enum pd_capture_mode mode, enum pd
 				     .nr_pids = nr_pids,
 				     .on_fork = live_fork,
 				     .ctx = d};
+	const char *by;
 	char err[1024];
 	int ret;
 
@@ -451,15 +456,15 @@ static int start_capture_at(struct daemon *d, enum pd_capture_mode mode, enum pd
 	snprintf(d->where, sizeof(d->where), "%s", pd_capture_where(d->capture));
 	snprintf(d->functions, sizeof(d->functions), "%s", pd_capture_functions(d->capture));
 	snprintf(d->hooks, sizeof(d->hooks), "%s", pd_capture_hooks(d->capture));
-	d->preemptions = pd_capture_preemptions(d->capture);
+	by = pd_capture_preemptions(d->capture);
+	snprintf(d->preemptions, sizeof(d->preemptions), "%s", by ? by : "");
 	d->buffer_kb = pd_capture_buffer_kb(d->capture);
 	pd_notice("capture %s in %s, %u KiB per CPU, trace clock mono: %s",
 		  pd_capture_mode_name(d->mode), d->where, d->buffer_kb, d->reason);
 	if (d->mode == PD_CAPTURE_GRAPH)
-		pd_info("graph functions (detail %s%s, hooked by %s): %s; preemptions "
-			"(sched_switch): %s",
+		pd_info("graph functions (detail %s%s, hooked by %s): %s; preemptions: %s",
 			pd_detail_name(detail), nr_pids ? ", narrowed to pids" : "", d->hooks,
-			d->functions, d->preemptions ? "recorded" : "off");
+			d->functions, by ? by : "off");
 	ret = pd_ingest_live_begin(d->ingest, d->kernel, pd_capture_clock_offset_ns(d->capture),
 				   err, sizeof(err));
 	if (ret)
@@ -769,6 +774,7 @@ static void reload(struct daemon *d)
 	NEEDS_RESTART(web_root, "web-root");
 	NEEDS_RESTART(token_file, "token-file");
 	NEEDS_RESTART(instance, "instance");
+	NEEDS_RESTART(kernel_btf, "kernel-btf");
 #undef NEEDS_RESTART
 	if (n.capture != d->cfg.capture || n.detail != d->cfg.detail ||
 	    n.buffer_kb != d->cfg.buffer_kb || n.preemptions != d->cfg.preemptions) {

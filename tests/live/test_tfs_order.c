@@ -334,10 +334,11 @@ static void model_init(struct model *m, const char *t)
 	}
 }
 
+/* Whether @p writes @value (NULL: anything) to @rel. */
 static bool plan_has(const struct pd_plan *p, const char *rel, const char *value)
 {
 	for (int i = 0; i < p->nr; i++)
-		if (!strcmp(p->step[i].rel, rel) && !strcmp(p->step[i].value, value))
+		if (!strcmp(p->step[i].rel, rel) && (!value || !strcmp(p->step[i].value, value)))
 			return true;
 	return false;
 }
@@ -648,10 +649,11 @@ static void test_plan_per_kernel(void)
 /* Fork detail by kprobes: no tracer ever, the group enabled last, stop (or
  * the repair of a killed run) removes our events once they are off, keeps
  * the others' probe, and gives record-cmd back */
-static void kprobe_cycle(const char *dir, const char *name, bool killed)
+static void kprobe_cycle(const char *dir, const char *name, bool killed,
+			 const struct pd_task_offs *task)
 {
 	struct pd_plan_in in = {.detail = PD_DETAIL_FORK, .traceable = yes, .buffer_kb = 4096,
-				.preempt_mask = 256, .kprobes = true};
+				.preempt_mask = 256, .kprobes = true, .task = task};
 	char t[512], state[600], err[512], msg[1024];
 	struct pd_plan *p = calloc(1, sizeof(*p));
 	struct pd_tfs *a;
@@ -662,14 +664,19 @@ static void kprobe_cycle(const char *dir, const char *name, bool killed)
 	fake_tracefs(t, "nop\n", "#### all functions enabled ####\n");
 	model_init(&m, t);
 	CHECK(p && !pd_plan_graph(&in, p, err, sizeof(err)));
-	CHECK(p->kprobes && p->switch_window && hooks(p, "wake_up_new_task"));
+	CHECK(p->kprobes && hooks(p, "wake_up_new_task"));
+	/* preemptions: from the task's counters where the offsets are known, no
+	 * probe of the scheduler then; else sched_switch armed per fork */
+	CHECK_EQ(p->task_ctr, task != NULL);
+	CHECK_EQ(p->switch_window, task == NULL);
+	CHECK_EQ(plan_has(p, "events/sched/sched_switch/filter", NULL), task == NULL);
 	CHECK(!strcmp(p->step[p->nr - 1].rel, "events/" PD_KPROBE_GROUP "/enable"));
 	CHECK(plan_has(p, "options/record-cmd", "0"));
 	CHECK(!pd_tfs_new(t, state, &a));
 	pd_tfs_set_observer(a, observe, &m);
 	CHECK(!pd_plan_apply(a, p, err, sizeof(err)));
 	CHECK(m.kprobes == 2 * p->nr_funcs && m.kp_on_at == m.writes && m.kp_on[0]);
-	CHECK(m.probes == 2 && !strcmp(get(t, "options/record-cmd"), "0"));
+	CHECK(m.probes == (task ? 0 : 2) && !strcmp(get(t, "options/record-cmd"), "0"));
 	if (killed) {
 		pd_tfs_free(a);
 		CHECK(!pd_tfs_new(t, state, &a));
@@ -755,6 +762,52 @@ static void test_indices(const char *dir)
 	free(p);
 }
 
+static const struct pd_task_offs task_offs = {.cpr_src_arg = 2,
+					       .wake_arg = 1,
+					       .vm_mm = 64,
+					       .owner = 1000,
+					       .real_parent = 1500,
+					       .nivcsw = 2000,
+					       .pcount = 3000,
+					       .run_delay = 3008,
+					       .nivcsw_size = 8,
+					       .pcount_size = 8,
+					       .run_delay_size = 8};
+
+/* The probes that read the forking task's counters: the task through
+ * src_vma->vm_mm->owner at copy_page_range, through p->real_parent at
+ * wake_up_new_task; each counter's type from its size; no other probe reads
+ * any, and no return probe. */
+static void test_counter_probes(void)
+{
+	struct pd_task_offs o = task_offs;
+	struct pd_plan_in in = {.detail = PD_DETAIL_FORK, .traceable = yes, .buffer_kb = 4096,
+				.kprobes = true, .task = &o};
+	struct pd_plan *p = calloc(1, sizeof(*p));
+	char err[256];
+	int with = 0;
+
+	o.nivcsw_size = 4;
+	CHECK(p && !pd_plan_graph(&in, p, err, sizeof(err)) && p->task_ctr);
+	CHECK(plan_has(p, "kprobe_events",
+		       "p:ptescope/copy_page_range copy_page_range "
+		       "pt_task=+1000(+64($arg2)):u64 pt_niv=+2000(+1000(+64($arg2))):u32 "
+		       "pt_runs=+3000(+1000(+64($arg2))):u64 "
+		       "pt_wait=+3008(+1000(+64($arg2))):u64\n"));
+	CHECK(plan_has(p, "kprobe_events",
+		       "p:ptescope/wake_up_new_task wake_up_new_task pt_task=+1500($arg1):u64 "
+		       "pt_niv=+2000(+1500($arg1)):u32 pt_runs=+3000(+1500($arg1)):u64 "
+		       "pt_wait=+3008(+1500($arg1)):u64\n"));
+	for (int i = 0; i < p->nr; i++)
+		with += strstr(p->step[i].value, "pt_task=") != NULL;
+	CHECK_EQ(with, 2);
+	/* offsets that do not fit a write are refused, never cut */
+	o.owner = o.vm_mm = o.nivcsw = o.pcount = o.run_delay = 4000000000u;
+	o.cpr_src_arg = 2000000000;
+	CHECK(pd_plan_graph(&in, p, err, sizeof(err)) == -E2BIG);
+	free(p);
+}
+
 static void test_kprobes(const char *dir)
 {
 	struct pd_plan_in in = {.detail = PD_DETAIL_SECTION, .traceable = yes, .buffer_kb = 1024,
@@ -762,8 +815,11 @@ static void test_kprobes(const char *dir)
 	struct pd_plan *p = calloc(1, sizeof(*p));
 	char err[256];
 
-	kprobe_cycle(dir, "kprobes", false);
-	kprobe_cycle(dir, "kprobes-killed", true);
+	kprobe_cycle(dir, "kprobes", false, NULL);
+	kprobe_cycle(dir, "kprobes-killed", true, NULL);
+	kprobe_cycle(dir, "kprobes-counters", false, &task_offs);
+	kprobe_cycle(dir, "kprobes-counters-killed", true, &task_offs);
+	test_counter_probes();
 	/* our own group's events left enabled (a run killed with its state file lost):
 	 * the top level is busy, and the message says whose they are */
 	{

@@ -315,6 +315,59 @@ static const char kretprobe_fmt[] =
 	"\n"
 	"print fmt: \"(%lx <- %lx)\", REC->__probe_func, REC->__probe_ret_ip\n";
 
+/* The entry probe that reads the forking task's counters, as Debian 6.1 gave its format */
+static const char counter_fmt[] =
+	"name: wake_up_new_task\n"
+	"ID: 1367\n"
+	"format:\n"
+	COMMON_FIELDS
+	"\n"
+	"\tfield:unsigned long __probe_ip;\toffset:8;\tsize:8;\tsigned:0;\n"
+	"\tfield:u64 pt_task;\toffset:16;\tsize:8;\tsigned:0;\n"
+	"\tfield:u64 pt_niv;\toffset:24;\tsize:8;\tsigned:0;\n"
+	"\tfield:u64 pt_runs;\toffset:32;\tsize:8;\tsigned:0;\n"
+	"\tfield:u64 pt_wait;\toffset:40;\tsize:8;\tsigned:0;\n"
+	"\n"
+	"print fmt: \"(%lx) pt_task=%Lu pt_niv=%Lu pt_runs=%Lu pt_wait=%Lu\", REC->__probe_ip, "
+	"REC->pt_task, REC->pt_niv, REC->pt_runs, REC->pt_wait\n";
+
+/* Its records carry the task's counters into the event; a record cut
+ * inside them is refused; a probe without them carries none. */
+static void test_counter_probe(void)
+{
+	struct tep_handle *tep = new_tep(exit_fmt);
+	struct pt_raw_decoder *d = NULL;
+	struct pt_raw_event raw;
+	struct pt_event ev;
+	unsigned char rec[48] = {0};
+
+	CHECK_EQ(tep_parse_event(tep, counter_fmt, sizeof(counter_fmt) - 1, "ptescope"), 0);
+	CHECK_EQ(tep_parse_event(tep, kprobe_fmt, sizeof(kprobe_fmt) - 1, "ptescope"), 0);
+	CHECK_EQ(pt_raw_decoder_new(tep, &d), 0);
+	if (!d)
+		return;
+	CHECK_EQ(pt_raw_decoder_add_probes(d, "ptescope"), 2);
+	put(rec, 0, 1367, 2);
+	put(rec, 4, 169, 4);
+	put(rec, 8, 0xffffffff810a1230ull, 8);
+	put(rec, 16, 0xffff888004d21a00ull, 8);
+	put(rec, 24, 43, 8);
+	put(rec, 32, 104, 8);
+	put(rec, 40, 16003501, 8);
+	CHECK_EQ(pt_raw_decode(d, rec, 48, &raw), 1);
+	CHECK(raw.type == PT_EV_ENTRY && raw.func == 0xffffffff810a1230ull);
+	CHECK(raw.ctr.task == 0xffff888004d21a00ull && raw.ctr.nivcsw == 43);
+	CHECK(raw.ctr.pcount == 104 && raw.ctr.run_delay == 16003501);
+	CHECK_EQ(pt_raw_to_event(&raw, 0, 9000, &ev), 0);
+	CHECK(ev.ctr.task == raw.ctr.task && ev.ctr.run_delay == 16003501);
+	CHECK_EQ(pt_raw_decode(d, rec, 44, &raw), 0); /* cut inside pt_wait */
+	put(rec, 0, 1571, 2);
+	CHECK_EQ(pt_raw_decode(d, rec, 16, &raw), 1);
+	CHECK(raw.ctr.task == 0);
+	pt_raw_decoder_free(d);
+	tep_free(tep);
+}
+
 /* Live capture's kprobe events (Debian 6.1's formats): entry and return of a
  * function, by address, no depth, no kernel times; other groups ignored. */
 static void test_kprobes(void)
@@ -362,6 +415,7 @@ static void test_kprobes(void)
 int main(void)
 {
 	test_kprobes();
+	test_counter_probe();
 	test_to_event();
 	test_debian61();
 	test_moved_fields();

@@ -588,6 +588,117 @@ static void test_switch_window(void)
 	}
 }
 
+/* A kprobe entry (depth -1) carrying the task's counters @c (task 0: none). */
+static void ctr_entry(int pid, const char *func, uint64_t ts, struct pt_task_ctr c)
+{
+	struct pt_event ev;
+
+	pt_event_init(&ev, PT_EV_ENTRY);
+	ev.cpu = 0;
+	ev.pid = pid;
+	ev.func = func;
+	ev.func_id = fid(func);
+	ev.ts_ns = ts;
+	ev.comm = "redis";
+	ev.ctr = c;
+	CHECK_EQ(recon_feed(&ev, R), 0);
+}
+
+static void kp_exit(int pid, const char *func, uint64_t ts)
+{
+	struct pt_event ev;
+
+	pt_event_init(&ev, PT_EV_EXIT);
+	ev.cpu = 0;
+	ev.pid = pid;
+	ev.func = func;
+	ev.func_id = fid(func);
+	ev.ts_ns = ev.rec_ts_ns = ts;
+	ev.comm = "redis";
+	CHECK_EQ(recon_feed(&ev, R), 0);
+}
+
+/*
+ * Live fork detail by kprobes with the task's counters (PT_CAP_TASK_CTR): the
+ * first copy_page_range reads @c0, wake_up_new_task (100 us later) @c1; a
+ * second copy_page_range's counters are not the start. Every call is a kprobe
+ * pair: no depth.
+ */
+static void counters_case(struct pt_task_ctr c0, struct pt_task_ctr c1, struct forks *fs)
+{
+	struct recon_opts o = {.on_fork = keep, .ctx = fs, .caps_known = true};
+	struct pt_task_ctr later = c0;
+
+	o.caps = PT_CAP_TIMES | PT_CAP_FORK_EVENT | PT_CAP_TASK_CTR |
+		 PT_CAP(PT_ROLE_KERNEL_CLONE) | PT_CAP(PT_ROLE_COPY_PROCESS) |
+		 PT_CAP(PT_ROLE_DUP_MMAP) | PT_CAP(PT_ROLE_COPY_PAGE_RANGE) |
+		 PT_CAP(PT_ROLE_WAKE_NEW);
+	memset(fs, 0, sizeof(*fs));
+	CHECK_EQ(recon_new(&o, &R), 0);
+	later.nivcsw += 1000;
+	later.run_delay += 1000;
+	ctr_entry(1, "kernel_clone", 1 * US, (struct pt_task_ctr){0});
+	ctr_entry(1, "copy_process", 2 * US, (struct pt_task_ctr){0});
+	ctr_entry(1, "dup_mmap", 3 * US, (struct pt_task_ctr){0});
+	ctr_entry(1, "copy_page_range", 10 * US, c0);
+	kp_exit(1, "copy_page_range", 50 * US);
+	ctr_entry(1, "copy_page_range", 60 * US, later);
+	kp_exit(1, "copy_page_range", 80 * US);
+	kp_exit(1, "dup_mmap", 90 * US);
+	kp_exit(1, "copy_process", 95 * US);
+	fork_event(0, 1, 9, 96 * US);
+	ctr_entry(1, "wake_up_new_task", 110 * US, c1);
+	kp_exit(1, "wake_up_new_task", 111 * US);
+	kp_exit(1, "kernel_clone", 112 * US);
+	finish();
+}
+
+static void test_task_counters(void)
+{
+	const uint64_t T = 0xffff888004d21a00ull;
+	struct pt_task_ctr c0 = {T, 40, 100, 5000000}, c1 = {T, 43, 104, 5000000 + 30 * US};
+	struct forks fs;
+
+	/* 3 preemptions, 30 us waiting for a CPU between the two reads */
+	counters_case(c0, c1, &fs);
+	CHECK_EQ(fs.n, 1);
+	CHECK_EQ(fs.f[0].copy_resched, 3);
+	CHECK_EQ(fs.f[0].copy_offcpu_ns, 30 * US);
+	CHECK_EQ(fs.f[0].vmas, 2);
+	forks_free(&fs);
+	/* none */
+	counters_case(c0, c0, &fs);
+	CHECK(fs.n == 1 && fs.f[0].copy_resched == 0 && fs.f[0].copy_offcpu_ns == 0);
+	forks_free(&fs);
+	/* the two reads name other tasks (a thread that does not own the mm forked) */
+	c1.task = T + 0x2000;
+	counters_case(c0, c1, &fs);
+	CHECK(fs.n == 1 && fs.f[0].copy_resched == PT_NULL && fs.f[0].copy_offcpu_ns == NT);
+	forks_free(&fs);
+	c1.task = T;
+	/* the scheduler did not count the task's runs: the wait is unknown */
+	c1.pcount = c0.pcount;
+	counters_case(c0, c1, &fs);
+	CHECK(fs.n == 1 && fs.f[0].copy_resched == 3 && fs.f[0].copy_offcpu_ns == NT);
+	forks_free(&fs);
+	c1.pcount = 104;
+	/* waiting longer than the window (100 us) plus the slack is not believed */
+	c1.run_delay = c0.run_delay + 2000 * US;
+	counters_case(c0, c1, &fs);
+	CHECK(fs.n == 1 && fs.f[0].copy_resched == 3 && fs.f[0].copy_offcpu_ns == NT);
+	forks_free(&fs);
+	/* counters that went backwards */
+	c1.run_delay = c0.run_delay + 30 * US;
+	c1.nivcsw = c0.nivcsw - 1;
+	counters_case(c0, c1, &fs);
+	CHECK(fs.n == 1 && fs.f[0].copy_resched == PT_NULL);
+	forks_free(&fs);
+	/* no end read (wake_up_new_task's probe carried none) */
+	counters_case(c0, (struct pt_task_ctr){0}, &fs);
+	CHECK(fs.n == 1 && fs.f[0].copy_resched == PT_NULL && fs.f[0].copy_offcpu_ns == NT);
+	forks_free(&fs);
+}
+
 /* max_graph_depth = 2: copy_page_range and below never show; their fields are null. */
 static void test_depth_limited(void)
 {
@@ -1043,6 +1154,7 @@ int main(void)
 	test_irq_lock_in_pass();
 	test_huge_pmd_locks();
 	test_switch_window();
+	test_task_counters();
 	test_kernel_shapes();
 	test_rt_filter_foreign_locks();
 	test_no_unlock_traced();

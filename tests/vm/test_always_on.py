@@ -6,15 +6,18 @@ Fed by the vm harness (vmlib: a kernel chosen by --kernel, initramfs, boot), the
 tests/vm/workloads and the ptescoped binary under test; leaves the guest's logs, tracefs snapshots
 and databases in --work. One boot (2 vCPUs) checks:
   - start/stop cycles across every detail level (fork by function_graph, section, pte, fork by
-    kprobes, rotating; the later steps start and stop the default, fork by kprobes, and are
+    kprobes with preemptions from sched_switch (no BTF), fork by kprobes, rotating; the later steps start and stop the default, fork by kprobes, and are
     checked the same way): the daemon exits 0 and tracefs reads back as before each time
     (kprobe_events and record-cmd too); the kernel log shows no soft lockup, oops, BUG or
     RCU stall (the old stop cleared set_ftrace_filter while function_graph was still the tracer:
     a soft lockup on 6.1, an oops on 6.12);
   - the default capture (detail fork) gives copy_resched/copy_offcpu_ns: more preemptions when a
     CPU hog shares the forking task's CPU than when nothing but the kernel's own threads competes;
-    off-CPU time within copy_page_range's time, null never;
-    lock_breaks null (locks are not hooked by default);
+    off-CPU time within the fork's time, null never; lock_breaks null (locks are not hooked by
+    default); and both agree with sched_switch recorded beside it in an instance of our own
+    (ground truth): the preemptions inside the page-table copy (first VMA's start to last
+    VMA's end) <= copy_resched <= those inside the whole fork, the same for the time off CPU
+    (within 1 ms);
   - an investigation started over HTTP (section detail, bounded): forks recorded during it carry
     passes and lock breaks, it ends by itself, and the capture is back to the default (kprobes
     on the fork path, no tracer);
@@ -28,12 +31,17 @@ Exit 77 (skip) when the VM cannot be had. --cycles sets the number of start/stop
 import argparse
 import json
 import os
+import re
 import shutil
 import sqlite3
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vmlib  # noqa: E402
+
+# A sched_switch line of a trace text: time, prev_pid, prev_state, next_pid.
+SWITCH_LINE = re.compile(r"\s(\d+\.\d+): sched_switch: .*? prev_pid=(\d+) .*?prev_state=(\S+) "
+                         r"==> .*? next_pid=(\d+)")
 
 PRELUDE = r"""
 set -u
@@ -105,7 +113,13 @@ c=0
 for lvl in $LEVELS; do
 	c=$((c + 1))
 	# fork-graph: fork detail hooked by function_graph instead of kprobes
-	case $lvl in fork-graph) a="--detail fork --fork-hooks graph" ;; *) a="--detail $lvl" ;; esac
+	# fork-switch: fork detail by kprobes with no BTF to read the task's counters from
+	# (preemptions from sched_switch armed per fork by function probes)
+	case $lvl in
+	fork-graph) a="--detail fork --fork-hooks graph" ;;
+	fork-switch) a="--detail fork --kernel-btf /nonexistent/vmlinux" ;;
+	*) a="--detail $lvl" ;;
+	esac
 	if start cycle$c --listen 127.0.0.1:0 $a; then
 		step cycle$c forker --mib 4 --forks 1 --thp off > /dev/null
 		stop cycle$c
@@ -115,6 +129,12 @@ done
 # the default capture: preemptions while copying, with and without a competing task
 PIN="taskset -c 0"
 if start fields --listen 127.0.0.1:0; then
+	# ground truth: the forker's context switches, recorded by sched_switch in an instance
+	# of our own (the daemon's default reads the task's counters instead)
+	G=$T/instances/ptescope-gt
+	mkdir $G && echo mono > $G/trace_clock && echo 4096 > $G/buffer_size_kb
+	echo 'prev_comm == "forker" || next_comm == "forker"' > $G/events/sched/sched_switch/filter
+	echo 1 > $G/events/sched/sched_switch/enable
 	# 2 s between the forks: on PREEMPT_RT the first child's deferred teardown (RCU
 	# callbacks, run by kernel threads that preempt normal tasks) was seen preempting the
 	# second fork 20 ms later (trixie-rt, docs/kernels.md): that is competition too
@@ -123,6 +143,7 @@ if start fields --listen 127.0.0.1:0; then
 	sleep 0.3
 	step break forker --mib 256 --forks 3 --thp off --cpu 1 > $O/break.gt
 	kill $H; wait $H 2>/dev/null
+	echo 0 > $G/tracing_on; cp $G/trace $O/fields-switch.txt; rmdir $G
 	sleep 1; stop fields
 fi
 snap > $O/after-fields
@@ -214,6 +235,13 @@ def check_cycles(out, levels, bad):
         if (read(out, f"cycle{i}.exit") or "").strip() != "0":
             bad(f"cycle {i} ({lvl}): exit {read(out, f'cycle{i}.exit')!r}; log:\n"
                 f"{read(out, f'cycle{i}.log')}")
+        # where the preemptions come from: the task's counters by default, sched_switch
+        # where the kernel's BTF cannot be read
+        want = {"fork": "preemptions: task_counters",
+                "fork-switch": "preemptions: sched_switch"}.get(lvl)
+        if want and want not in (read(out, f"cycle{i}.log") or ""):
+            bad(f"cycle {i} ({lvl}): the log does not say '{want}':\n"
+                f"{read(out, f'cycle{i}.log')}")
         if read(out, f"after-cycle{i}") != before:
             bad(f"cycle {i} ({lvl}): tracefs differs from before:\n{before}---\n"
                 f"{read(out, f'after-cycle{i}')}")
@@ -228,8 +256,69 @@ def check_cycles(out, levels, bad):
           f"{'clean' if not hits else 'NOT clean'}")
 
 
+def switches(out, name):
+    """(time ns, prev_pid, preempted, next_pid) of each sched_switch line in a trace text."""
+    got = []
+    for line in (read(out, name) or "").splitlines():
+        m = SWITCH_LINE.search(line)
+        if m:
+            got.append((round(float(m.group(1)) * 1e9), int(m.group(2)),
+                        m.group(3).startswith("R+"), int(m.group(4))))
+    return got
+
+
+def preempted_in(sw, pid, lo, hi):
+    """Preemptions of @pid that began in [lo, hi] ns (2 us slack: the text's microseconds), and
+    their time off the CPU (to @pid's next switch-in)."""
+    n, off, out_at = 0, 0, None
+    for ts, prev, preempted, nxt in sw:
+        if nxt == pid and out_at is not None:
+            off += ts - out_at
+            out_at = None
+        if prev == pid and preempted and lo - 2000 <= ts <= hi + 2000:
+            n += 1
+            out_at = ts
+    return n, off
+
+
+def vma_span(out, name):
+    """{child_pid: (first VMA copy's start, last one's end)} from a run's database."""
+    p = os.path.join(out, name + ".db")
+    if not os.path.exists(p):
+        return {}
+    con = sqlite3.connect(p)
+    rows = con.execute("select f.child_pid, min(v.start_ns), max(v.start_ns + v.dur_ns) "
+                       "from fork f join vma_copy v on v.fork_id = f.id group by f.id").fetchall()
+    con.close()
+    return {r[0]: (r[1], r[2]) for r in rows}
+
+
+def check_ground_truth(out, f, span, sw, bad):
+    """copy_resched/copy_offcpu_ns (read from the task's counters between the first
+    copy_page_range and wake_up_new_task) against the recorded sched_switch."""
+    pid, child = f["parent_pid"], f["child_pid"]
+    if not sw:
+        bad("fields: no sched_switch ground truth recorded")
+        return
+    if span is None or f["ts_ns"] is None or f["kernel_clone_ns"] is None:
+        bad(f"fields: fork -> {child}: no VMA span or fork time to compare with")
+        return
+    n_in, off_in = preempted_in(sw, pid, span[0], span[1])
+    n_all, off_all = preempted_in(sw, pid, f["ts_ns"], f["ts_ns"] + f["kernel_clone_ns"])
+    print(f"  ground truth -> {child}: {n_in} preemptions ({off_in} ns) while copying, "
+          f"{n_all} ({off_all} ns) in the fork")
+    if not n_in <= f["copy_resched"] <= n_all:
+        bad(f"fields: fork -> {child}: copy_resched {f['copy_resched']} outside the recorded "
+            f"{n_in}..{n_all}")
+    if not off_in - 1000000 <= f["copy_offcpu_ns"] <= off_all + 1000000:
+        bad(f"fields: fork -> {child}: copy_offcpu_ns {f['copy_offcpu_ns']} outside the "
+            f"recorded {off_in}..{off_all} ns (1 ms slack)")
+
+
 def check_fields(out, bad):
     got = db_forks(out, "fields")
+    spans = vma_span(out, "fields")
+    sw = switches(out, "fields-switch.txt")
     # A fork alone on its CPU is not always alone: kernel threads (kworkers; on PREEMPT_RT also
     # interrupt, timer and softirq threads) can preempt it, and did (6.12 in a loaded TCG guest,
     # trixie-rt, bookworm-rt: 1-6 preemptions in two forks, docs/kernels.md). What holds in every
@@ -251,8 +340,10 @@ def check_fields(out, bad):
             total += rs
             if (rs > 0) != (off > 0):
                 bad(f"{run}: fork -> {g['child_pid']}: {rs} preemptions but {off} ns off CPU")
-            if cpr is not None and off > cpr:
-                bad(f"{run}: fork -> {g['child_pid']}: off CPU {off} ns > copy_page_range {cpr}")
+            if f["kernel_clone_ns"] is not None and off > f["kernel_clone_ns"]:
+                bad(f"{run}: fork -> {g['child_pid']}: off CPU {off} ns > the fork's "
+                    f"{f['kernel_clone_ns']} ns")
+            check_ground_truth(out, f, spans.get(g["child_pid"]), sw, bad)
             if f["lock_breaks"] is not None:
                 bad(f"{run}: lock_breaks {f['lock_breaks']} at the default detail (no locks hooked)")
         if forced and not total:
@@ -297,7 +388,9 @@ def check_investigation(out, bad):
     locks = ("_raw_spin_lock", "rt_spin_lock")
     if not any(lk in during for lk in locks):
         bad(f"investigation: set_ftrace_filter while it ran: {during!r}")
-    if any(lk in after for lk in locks) or "copy_page_range" not in after:
+    # the default hooks nothing through set_ftrace_filter (kprobe events; its preemptions come
+    # from the task's counters, or from sched_switch armed by function probes there)
+    if any(lk in after for lk in locks):
         bad(f"investigation: set_ftrace_filter after it ended: {after!r}")
     st = read(out, "inv-status-after.json") or ""
     try:
@@ -337,7 +430,8 @@ def main():
     vmlib.add_kernel_option(ap)
     a = ap.parse_args()
     # fork by kprobes is the default the later steps (fields, investigation) start and stop
-    levels = [("fork-graph", "section", "pte", "fork")[i % 4] for i in range(a.cycles)]
+    levels = [("fork-graph", "section", "pte", "fork-switch", "fork")[i % 5]
+              for i in range(a.cycles)]
     scenario = f"LEVELS='{' '.join(levels)}'\n" + SCENARIO
     try:
         kernel = vmlib.get_kernel(a.cache, a.kernel)
