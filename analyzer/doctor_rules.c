@@ -113,8 +113,8 @@ static enum pt_verdict judge_contention(const struct pt_doctor_rule *r,
 {
 	if (isnan(p->offcpu_share)) {
 		int n = snprintf(ev, evlen,
-				 "the forks carry no off-CPU time (the recording or capture had no "
-				 "sched_switch preemptions)");
+				 "the forks carry no off-CPU time (the recording or capture did not record "
+				 "preemptions)");
 
 		if (p->lock_breaks > 0 && n > 0 && (size_t)n < evlen)
 			snprintf(ev + n, evlen - (size_t)n,
@@ -304,7 +304,7 @@ const struct pt_doctor_rule pt_doctor_rules[] = {
 	       "away from busy CPUs, a higher priority for the forking thread), or fork when the "
 	       "host is less loaded. Faster page-table copying does not remove this time.",
      .source = "Linux mm/memory.c copy_pte_range (need_resched, cond_resched); "
-	       "ptescope copy_offcpu_ns (sched_switch preemptions)",
+	       "ptescope copy_offcpu_ns (the task's run_delay, or sched_switch preemptions)",
      .threshold = 0.2,
      .judge = judge_contention},
     {.id = "fork_then_exec",

@@ -67,6 +67,8 @@ struct pd_capture {
 	int nr_funcs;
 	bool sched_switch; /* preemptions recorded (copy_resched, copy_offcpu_ns) */
 	bool task_ctr;	    /* ... read from the task's counters instead (capture_plan.h) */
+	bool ctr_tried;	    /* the last setup planned probes that read the counters */
+	bool no_ctr;	    /* ... which the kernel refused: sched_switch instead */
 	bool switch_window; /* ... only while a fork copies (capture_plan.h) */
 	bool kprobes;	    /* hooked by kprobe events, no tracer (capture_plan.h) */
 	struct pd_ksyms *ksyms;
@@ -77,6 +79,7 @@ struct pd_capture {
 	uint64_t stats_lost_seen; /* overrun+dropped already turned into a lost event */
 	uint64_t base_missed;	  /* kprobes_missed() when reading began */
 	uint64_t stats_read_ns;	  /* when the per-CPU stats files were last read */
+	uint64_t stats_events;	  /* st.events then */
 	bool restored;
 };
 
@@ -262,7 +265,7 @@ static const struct pd_task_offs *want_task_offsets(struct pd_capture *c, struct
 	uint64_t t0 = mono_ns();
 	int ret;
 
-	if (!c->kprobes || c->o.no_preemptions)
+	if (!c->kprobes || c->o.no_preemptions || c->no_ctr)
 		return NULL;
 	ret = task_offsets(c->o.kernel_btf ? c->o.kernel_btf : KERNEL_BTF, o, why, sizeof(why));
 	took("reading the kernel's BTF", t0);
@@ -335,6 +338,7 @@ static int setup_graph(struct pd_capture *c, char *err, size_t errlen)
 	}
 	took("reading available_filter_functions", t0);
 	in.task = want_task_offsets(c, &offs);
+	c->ctr_tried = in.task != NULL;
 	in.preempt_mask = c->o.no_preemptions || in.task ? 0 : probe_preempt_mask(c);
 	if ((ret = plan_and_apply(c, &in, plan, err, errlen)))
 		goto out;
@@ -429,10 +433,15 @@ static int take_top(struct pd_capture *c, char *err, size_t errlen)
  * Fork detail for every task is hooked with kprobe events where the kernel
  * has them (--fork-hooks auto or kprobe), at the top level (kprobe events
  * are defined there). 1 when kprobes were not tried, else setup_graph's
- * result; tracefs is restored after a failure.
+ * result; tracefs is restored after a failure. A failed setup is tried
+ * again (at most twice) when events of our group were left by a run killed
+ * with its state file lost (another ptescoped would have kept the top level
+ * busy: the restore removed them), and when the kernel refused the probes
+ * that read the task's counters (then without them: sched_switch).
  */
 static int try_kprobes(struct pd_capture *c, char *err, size_t errlen)
 {
+	bool leftovers = false;
 	char msg[400];
 	int ret;
 
@@ -442,18 +451,23 @@ static int try_kprobes(struct pd_capture *c, char *err, size_t errlen)
 	if ((ret = take_top(c, err, errlen)))
 		return ret;
 	c->kprobes = true;
-	if (!(ret = setup_graph(c, err, errlen)))
-		return 0;
-	pd_tfs_restore(c->tfs, msg, sizeof(msg));
-	if (ret == -EEXIST) {
-		/* events of our group left by a run killed with its state file
-		 * lost (another ptescoped would have kept the top level busy):
-		 * the restore removed every event of the group, so once more */
-		pd_warn("kprobe events: %s; removed the leftover %s events, trying again", err,
-			PD_KPROBE_GROUP);
+	c->no_ctr = false;
+	for (int attempt = 0; attempt < 3; attempt++) {
 		if (!(ret = setup_graph(c, err, errlen)))
 			return 0;
 		pd_tfs_restore(c->tfs, msg, sizeof(msg));
+		if (ret == -EEXIST && !leftovers) {
+			pd_warn("kprobe events: %s; removed the leftover %s events, trying again",
+				err, PD_KPROBE_GROUP);
+			leftovers = true;
+		} else if (c->ctr_tried && !c->no_ctr) {
+			pd_warn("kprobe events that read the task's counters: %s; preemptions from "
+				"sched_switch instead",
+				err);
+			c->no_ctr = true;
+		} else {
+			break;
+		}
 	}
 	c->kprobes = false;
 	c->nr_funcs = 0;
@@ -877,10 +891,14 @@ int pd_capture_poll(struct pd_capture *c, char *err, size_t errlen)
 	if (ret)
 		return ret;
 	/* the stats files cost more to read than an idle buffer: once a second
-	 * (a sub-buffer's own missed-events mark flags losses at once) */
-	if (now - c->stats_read_ns < STATS_EVERY_NS)
+	 * (a sub-buffer's own missed-events mark flags losses at once), and only
+	 * after events were read: the kernel loses events (overrun, dropped,
+	 * kprobe misses) only while recording them, and what it records we
+	 * read. Their printing was over half of an idle daemon's CPU */
+	if (now - c->stats_read_ns < STATS_EVERY_NS || c->st.events == c->stats_events)
 		return 0;
 	c->stats_read_ns = now;
+	c->stats_events = c->st.events;
 	account_stats(c);
 	if (c->st.lost > c->stats_lost_seen) {
 		/* the stats files saw losses: forks in flight cannot be whole */
