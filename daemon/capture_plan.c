@@ -60,11 +60,12 @@ static int add(struct pd_plan *p, const char *rel, const char *value, bool appen
 }
 
 /* @name (with @cmd after it: a function probe) for set_ftrace_filter: by its
- * index when known (capture_plan.h), else by name. Whether an index was used. */
-static bool add_func(const struct pd_plan_in *in, struct pd_plan *p, const char *name,
-		     const char *cmd, int *ret)
+ * index when known and @by_index (capture_plan.h), else by name. Whether an
+ * index was used. */
+static bool add_func(const struct pd_plan_in *in, bool by_index, struct pd_plan *p,
+		     const char *name, const char *cmd, int *ret)
 {
-	unsigned idx = in->index ? in->index(in->ctx, name) : 0;
+	unsigned idx = by_index && in->index ? in->index(in->ctx, name) : 0;
 	char v[96];
 
 	if (idx)
@@ -147,7 +148,6 @@ static int plan_begin(const struct pd_plan_in *in, struct pd_plan *p)
  */
 static int plan_events(const struct pd_plan_in *in, struct pd_plan *p, bool by_index)
 {
-	const struct pd_plan_in names = {.traceable = in->traceable, .ctx = in->ctx};
 	char v[96];
 	int ret = 0;
 
@@ -161,8 +161,8 @@ static int plan_events(const struct pd_plan_in *in, struct pd_plan *p, bool by_i
 		 * forks. Written off first so that stopping writes it off again
 		 * once the probes are gone (tfs.c STEP_PROBES_OFF) */
 		ret |= add(p, "events/sched/sched_switch/enable", "0", false);
-		add_func(by_index ? in : &names, p, PD_SWITCH_ARM_FUNC, PD_SWITCH_ARM_CMD, &ret);
-		add_func(by_index ? in : &names, p, PD_SWITCH_DISARM_FUNC, PD_SWITCH_DISARM_CMD,
+		add_func(in, by_index, p, PD_SWITCH_ARM_FUNC, PD_SWITCH_ARM_CMD, &ret);
+		add_func(in, by_index, p, PD_SWITCH_DISARM_FUNC, PD_SWITCH_DISARM_CMD,
 			 &ret);
 	} else {
 		ret |= add(p, "events/sched/sched_switch/enable", "1", false);
@@ -258,7 +258,7 @@ static int plan_graph(const struct pd_plan_in *in, struct pd_plan *p)
 	/* then what the tracer will hook, with no tracer running */
 	ret |= add(p, "set_ftrace_filter", "", false);
 	for (int i = 0; i < p->nr_funcs; i++)
-		by_index |= add_func(in, p, p->funcs[i], "", &ret);
+		by_index |= add_func(in, true, p, p->funcs[i], "", &ret);
 	if (by_index && !(ret |= add(p, "set_ftrace_filter", "", false)))
 		p->step[p->nr - 1].check = true;
 	ret |= add(p, "set_ftrace_pid", "", false);

@@ -210,7 +210,9 @@ static const struct pd_config_key keys[] = {
 	    "(default /sys/kernel/btf/vmlinux; unreadable: preemptions from sched_switch)"),
 	NUM("buffer-kb", PD_CFG_UINT, buffer_kb, 0, 1048576,
 	    "ring buffer per CPU in KiB (0, the default: by mode and detail)"),
-	NUM("poll-ms", PD_CFG_UINT, poll_ms, 10, 5000, "how often the buffers are read (default 100)"),
+	NUM("poll-ms", PD_CFG_UINT, poll_ms, 10, 5000,
+	    "how often the buffers are read while events come (default 100; after 2 s without "
+	    "any, once a second)"),
 	{"log-level", PD_CFG_LOGLEVEL, OFF(log_level), 0, 0, NULL, "LEVEL",
 	 "error|warning|notice|info|debug (default info)"},
 	STR("web-root", PD_CFG_STRING, web_root, "DIR", "dashboard files to serve"),

@@ -130,10 +130,12 @@ static void admit(struct pd_http *h, struct pd_conn *e)
 static void track(struct pd_http *h, struct pd_conn *e)
 {
 	e->prev = h->conns.tail;
-	if (h->conns.tail)
+	if (h->conns.tail) {
 		h->conns.tail->next = e;
-	else
+	} else {
 		h->conns.head = e;
+		pthread_cond_signal(&h->conns.wake); /* the reaper waits for a first one */
+	}
 	h->conns.tail = e;
 	e->listed = true;
 	h->conns.open++;
@@ -272,6 +274,11 @@ static void *reaper_main(void *arg)
 
 	pthread_mutex_lock(&h->conns.lock);
 	while (!h->conns.stop) {
+		if (!h->conns.head) {
+			/* nothing to time out: no wakeups while idle */
+			pthread_cond_wait(&h->conns.wake, &h->conns.lock);
+			continue;
+		}
 		clock_gettime(CLOCK_MONOTONIC, &until);
 		until.tv_nsec += 250 * 1000000;
 		if (until.tv_nsec >= 1000000000) {

@@ -842,9 +842,53 @@ static bool on_signal(struct daemon *d, int sfd)
 	return true;
 }
 
+/*
+ * An idle capture is read once a second instead of every --poll-ms: after
+ * this long without a trace event. Each wakeup costs an idle daemon about as
+ * much as reading its empty buffers (measured in the guest: ten wakeups a
+ * second were most of its idle CPU); the first events wake it up to speed
+ * within a second, which the per-CPU buffer (4 MiB at fork detail) holds.
+ */
+#define IDLE_AFTER_NS 2000000000ull
+#define IDLE_TICK_MS 1000u
+
 struct tick_times {
 	uint64_t wd_usec, last_flush, last_wd, last_ret;
+	uint64_t events, busy; /* the capture's event count, when it last grew */
+	unsigned tick_ms;      /* the timer's period now */
 };
+
+static void arm_timer(int tfd, unsigned ms)
+{
+	struct itimerspec its = {0};
+
+	its.it_interval.tv_sec = ms / 1000;
+	its.it_interval.tv_nsec = (long)(ms % 1000) * 1000000;
+	its.it_value = its.it_interval;
+	timerfd_settime(tfd, 0, &its, NULL);
+}
+
+/* The tick's period: --poll-ms while events come, IDLE_TICK_MS after
+ * IDLE_AFTER_NS without any. */
+static void pace(struct daemon *d, struct tick_times *tt, int tfd)
+{
+	struct pd_capture_stats st = {0};
+	uint64_t now = mono_ns();
+	unsigned want = d->cfg.poll_ms;
+
+	if (d->capture)
+		pd_capture_get_stats(d->capture, &st);
+	if (st.events != tt->events) {
+		tt->events = st.events;
+		tt->busy = now;
+	}
+	if (now - tt->busy >= IDLE_AFTER_NS && want < IDLE_TICK_MS)
+		want = IDLE_TICK_MS;
+	if (want != tt->tick_ms) {
+		tt->tick_ms = want;
+		arm_timer(tfd, want);
+	}
+}
 
 /* --exit-after-replay: true once every replay is done (@ret: their result). */
 static bool replays_done(struct daemon *d, int *ret)
@@ -899,8 +943,7 @@ static bool tick(struct daemon *d, struct tick_times *tt, int *ret)
 
 static int run(struct daemon *d, int sfd)
 {
-	struct tick_times tt = {.last_flush = mono_ns(), .last_ret = mono_ns()};
-	struct itimerspec its = {0};
+	struct tick_times tt = {.last_flush = mono_ns(), .last_ret = mono_ns(), .busy = mono_ns()};
 	int tfd, ret = 0;
 
 	sd_watchdog_enabled(0, &tt.wd_usec);
@@ -909,10 +952,8 @@ static int run(struct daemon *d, int sfd)
 		pd_err("timerfd: %s", strerror(errno));
 		return -errno;
 	}
-	its.it_interval.tv_sec = d->cfg.poll_ms / 1000;
-	its.it_interval.tv_nsec = (long)(d->cfg.poll_ms % 1000) * 1000000;
-	its.it_value = its.it_interval;
-	timerfd_settime(tfd, 0, &its, NULL);
+	tt.tick_ms = d->cfg.poll_ms;
+	arm_timer(tfd, tt.tick_ms);
 	for (;;) {
 		struct pollfd p[3] = {{.fd = sfd, .events = POLLIN},
 				      {.fd = tfd, .events = POLLIN},
@@ -935,6 +976,7 @@ static int run(struct daemon *d, int sfd)
 		(void)!read(tfd, &ticks, sizeof(ticks));
 		if (tick(d, &tt, &ret))
 			break;
+		pace(d, &tt, tfd);
 	}
 	close(tfd);
 	return ret;
