@@ -328,6 +328,7 @@ static int setup_graph(struct pd_capture *c, char *err, size_t errlen)
 	uint64_t t0 = mono_ns();
 	int nr = 0, ret;
 
+	c->ctr_tried = false;
 	if (!plan)
 		return -ENOMEM;
 	while (av.names[nr])
