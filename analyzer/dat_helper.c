@@ -23,6 +23,7 @@
 
 #include <trace-cmd/trace-cmd.h>
 
+#include "dat_fly.h"
 #include "dat_wire.h"
 #include "intern.h"
 #include "raw_decode.h"
@@ -31,6 +32,8 @@
 struct tep_record *tracecmd_peek_data(struct tracecmd_input *handle, int cpu);
 struct tep_record *tracecmd_read_cpu_last(struct tracecmd_input *handle, int cpu);
 int tracecmd_set_cpu_to_timestamp(struct tracecmd_input *handle, int cpu, unsigned long long ts);
+int tracecmd_cpus(struct tracecmd_input *handle);
+int tracecmd_page_size(struct tracecmd_input *handle);
 
 #if defined(__SANITIZE_ADDRESS__)
 #define PT_ASAN 1
@@ -57,6 +60,7 @@ struct child {
 	uint32_t last_func_sid;
 	int last_pid;
 	uint32_t last_comm_sid;
+	uint64_t skip; /* records libtracecmd's walk passes over (child_record) */
 	struct dat_wire_done done;
 };
 
@@ -179,33 +183,29 @@ static void child_event(struct child *c, const struct dat_wire_event *w)
 	}
 }
 
-/* One record: a LOST event first when the ring buffer lost some before it,
- * then the record itself when it is one of ours. */
-static int child_record(struct tracecmd_input *h, struct tep_record *r, int cpu, void *data)
+/* One record (@data, @size: its payload): a LOST event first when the ring
+ * buffer lost some before it, then the record itself when it is one of ours. */
+static void child_raw(struct child *c, int cpu, uint64_t ts, const void *data, int size,
+		      long long missed)
 {
-	struct child *c = data;
 	struct pt_raw_event raw;
 	struct pt_event ev;
 	struct dat_wire_event w;
 
-	(void)h;
-	if (c->failed)
-		return -1;
-	if (r->missed_events) {
+	if (missed) {
 		pt_event_init(&ev, PT_EV_LOST);
 		ev.cpu = cpu;
-		ev.ts_ns = r->ts;
-		ev.lost = r->missed_events > 0 ? (uint64_t)r->missed_events : 0;
-		if (r->missed_events > 0)
-			c->done.lost += (uint64_t)r->missed_events;
+		ev.ts_ns = ts;
+		ev.lost = missed > 0 ? (uint64_t)missed : 0;
+		if (missed > 0)
+			c->done.lost += (uint64_t)missed;
 		else
 			c->done.lost_unknown = 1;
 		dat_wire_from_event(&ev, &w);
 		child_event(c, &w);
 	}
-	if (pt_raw_decode(c->dec, r->data, r->size, &raw) != 1 ||
-	    pt_raw_to_event(&raw, cpu, r->ts, &ev))
-		return 0;
+	if (pt_raw_decode(c->dec, data, size, &raw) != 1 || pt_raw_to_event(&raw, cpu, ts, &ev))
+		return;
 	dat_wire_from_event(&ev, &w);
 	if (raw.type == PT_EV_FORK) {
 		w.comm_sid = child_string(c, ev.comm, strlen(ev.comm));
@@ -215,10 +215,97 @@ static int child_record(struct tracecmd_input *h, struct tep_record *r, int cpu,
 		w.comm_sid = comm_string(c, raw.pid);
 	}
 	if (c->done.first_ts == PT_NO_TIME)
-		c->done.first_ts = r->ts;
-	c->done.last_ts = r->ts;
+		c->done.first_ts = ts;
+	c->done.last_ts = ts;
 	child_event(c, &w);
+}
+
+/* A record of libtracecmd's walk; the first c->skip are the fast walk's
+ * (dat_fly.h), handed on already. */
+static int child_record(struct tracecmd_input *h, struct tep_record *r, int cpu, void *data)
+{
+	struct child *c = data;
+
+	(void)h;
+	if (c->failed)
+		return -1;
+	if (c->skip) {
+		c->skip--;
+		return 0;
+	}
+	child_raw(c, cpu, r->ts, r->data, r->size, r->missed_events);
 	return c->failed ? -1 : 0;
+}
+
+/*
+ * Whether the fast walk (dat_fly.h) reads @f as libtracecmd reads @h: what
+ * libtracecmd parsed of the file's page format agrees with what dat_fly.c
+ * assumes, and every CPU's first record is the same record (time, size,
+ * bytes, missed events) both ways. libtracecmd's peek does not move its
+ * iterators: a walk it finishes starts from the first records.
+ */
+static bool fly_agrees(struct pt_fly *f, struct tracecmd_input *h, struct tep_handle *tep)
+{
+	int cpus = pt_fly_cpus(f);
+
+	if (tep_get_header_page_size(tep) != 8 || tep_get_header_timestamp_size(tep) != 8 ||
+	    tep_is_file_bigendian(tep) || tep_is_old_format(tep) ||
+	    tracecmd_buffer_instances(h) != 0 || tracecmd_cpus(h) != cpus)
+		return false;
+	for (int cpu = 0; cpu < cpus; cpu++) {
+		struct tep_record *r = tracecmd_peek_data(h, cpu);
+		struct pt_fly_rec fr;
+		int got = pt_fly_peek_cpu(f, cpu, &fr);
+
+		if (got == PT_FLY_DOUBT || (got == PT_FLY_END) != !r)
+			return false;
+		if (r && (r->ts != fr.ts || r->size != fr.size || r->missed_events != fr.missed ||
+			  memcmp(r->data, fr.data, (size_t)fr.size)))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * The whole file through the fast walk, when it takes the file and agrees
+ * with libtracecmd (fly_agrees()). Returns true when it read the file to its
+ * end (or the output failed); false when it did not start or stopped in
+ * doubt: then c->skip says how many records it handed on, which
+ * libtracecmd's walk passes over. $PTESCOPE_DAT_FLY=0 turns it off; =only
+ * makes a file it does not read whole an error (tests: the fast walk did it).
+ */
+static bool child_fly(struct child *c, const char *path, struct tracecmd_input *h)
+{
+	const char *mode = getenv("PTESCOPE_DAT_FLY");
+	bool only = mode && !strcmp(mode, "only");
+	struct pt_fly *f = NULL;
+	struct pt_fly_rec r;
+	char why[128] = "", msg[256];
+	int ret = PT_FLY_END;
+
+	if (mode && !strcmp(mode, "0"))
+		return false;
+	if (pt_fly_open(path, &f, why, sizeof(why)) == 0 && !fly_agrees(f, h, c->tep))
+		snprintf(why, sizeof(why), "its first records differ from libtracecmd's");
+	while (!*why && !c->failed && (ret = pt_fly_next(f, &r)) == PT_FLY_REC) {
+		child_raw(c, r.cpu, r.ts, r.data, r.size, r.missed);
+		c->skip++;
+	}
+	if (!*why && !c->failed && ret == PT_FLY_DOUBT)
+		snprintf(why, sizeof(why), "a page it does not read as libtracecmd does");
+	pt_fly_free(f);
+	if (!*why || c->failed) {
+		c->skip = 0;
+		return true;
+	}
+	if (only) {
+		snprintf(msg, sizeof(msg), "the fast reader stopped (PTESCOPE_DAT_FLY=only): %s",
+			 why);
+		child_error(c, msg);
+		c->failed = 1;
+		return true;
+	}
+	return false;
 }
 
 /* The time span of the records, over every CPU: [*first, *last], and each
@@ -390,7 +477,7 @@ int pt_dat_reader_main(const char *path, int fd, const struct dat_wire_part *par
 	c->done.cpus = (uint32_t)tep_get_cpus(c->tep);
 	if (part)
 		child_part(c, h, part->part, part->parts, part->chunks);
-	else
+	else if (!child_fly(c, path, h))
 		tracecmd_iterate_events(h, NULL, 0, child_record, c);
 	tracecmd_close(h);
 	t = DAT_W_DONE;

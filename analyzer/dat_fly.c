@@ -1,0 +1,550 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Our own walk of a trace.dat's flyrecord data (dat_fly.h): the file's v7
+ * header and option sections read to find the top buffer's per-CPU data,
+ * then each CPU's ring-buffer pages read as libtraceevent's kbuffer reads
+ * them, and the CPUs merged as tracecmd_iterate_events() merges them.
+ * Sized for the helper's one pass over files of hundreds of MB: the file is
+ * mapped, a CPU holds one decompressed chunk, a record costs a few loads and
+ * compares (no allocation, no copy).
+ *
+ * The layout, as trace-cmd 3.x writes it (all numbers in the file's byte
+ * order, little-endian here):
+ *   head     "\x17\x08\x44tracing", "7\0", endian byte, long size byte,
+ *            u32 page size, compression name "\0", its version "\0",
+ *            u64 offset of the first options section
+ *   section  u16 id, u16 flags (bit 0: compressed), u32 name, u64 size, data
+ *   options  (section id 0) u16 option id, u32 size, data; DONE holds the
+ *            u64 offset of the next options section (0: the last)
+ *   BUFFER   u64 offset of its data section, name "\0", clock "\0",
+ *            u32 page size, u32 cpus, per CPU u32 id, u64 offset, u64 size
+ *   CPU data uncompressed: pages; compressed: u32 chunks, per chunk u32
+ *            compressed size, u32 size, the compressed bytes (whole pages);
+ *            the table's size in BUFFER leaves out the leading u32
+ *   page     u64 timestamp, u64 commit (bits 0-26 the data size, bit 31
+ *            events were lost before the page, bit 30 their count is stored
+ *            as a u64 after the data), then the events: a u32 header
+ *            (type_len bits 0-4, time delta bits 5-31); type_len 1-28: the
+ *            payload's length in words; 0: the length (+4) in the next word;
+ *            29 padding (length in the next word), 30 a time extend, 31 an
+ *            absolute timestamp (the next word holds bits 27-58)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <zstd.h>
+
+#include "dat_fly.h"
+
+#define FLY_MAX_CPUS 4096
+#define FLY_MAX_CHUNK ((uint64_t)64 << 20) /* bytes a chunk may decompress to */
+#define FLY_MAX_OPTION_SECTIONS 64
+#define FLY_PAGE_HDR 16 /* u64 timestamp, u64 commit */
+#define COMMIT_MASK ((1u << 27) - 1)
+#define MISSING_EVENTS (1ull << 31)
+#define MISSING_STORED (1ull << 30)
+#define TS_SHIFT 27
+#define TS_MSB (0xf8ull << 56) /* kept from the running time by an absolute stamp */
+
+enum {
+	TYPE_PADDING = 29,
+	TYPE_TIME_EXTEND = 30,
+	TYPE_TIME_STAMP = 31,
+};
+
+/* trace-cmd's option ids (its trace-cmd-private.h) */
+enum {
+	OPT_DONE = 0,
+	OPT_DATE = 1,
+	OPT_BUFFER = 3,
+	OPT_OFFSET = 7,
+	OPT_TIME_SHIFT = 12,
+	OPT_GUEST = 13,
+	OPT_TSC2NSEC = 14,
+	OPT_BUFFER_TEXT = 22,
+};
+
+enum fly_codec { CODEC_NONE, CODEC_ZSTD };
+
+struct fly_cpu {
+	const uint8_t *chunk; /* the next chunk's header (compressed data) */
+	uint32_t chunks_left;
+	uint8_t *buf; /* the current chunk, decompressed */
+	size_t cap;
+	const uint8_t *pg, *pg_end; /* pages not yet loaded */
+	/* the loaded page, as kbuffer holds it: offsets from data */
+	const uint8_t *data;
+	uint32_t size, curr, index, next;
+	uint64_t ts;
+	long long lost;
+	bool loaded, doubt, done;
+};
+
+struct pt_fly {
+	const uint8_t *map;
+	size_t len;
+	uint32_t page_size;
+	enum fly_codec codec;
+	ZSTD_DCtx *zd;
+	int ncpu;
+	struct fly_cpu *cpu;
+	uint64_t buffer_off; /* the BUFFER option's data section */
+	int buffers;
+};
+
+/* A bounded reader over the mapping. */
+struct cur {
+	const uint8_t *p, *end;
+	bool bad;
+};
+
+static uint64_t rd(const uint8_t *p, size_t n)
+{
+	uint64_t v = 0;
+
+	memcpy(&v, p, n); /* little-endian host and file (checked at open) */
+	return v;
+}
+
+static uint64_t cur_num(struct cur *c, size_t n)
+{
+	uint64_t v;
+
+	if (c->bad || (size_t)(c->end - c->p) < n) {
+		c->bad = true;
+		return 0;
+	}
+	v = rd(c->p, n);
+	c->p += n;
+	return v;
+}
+
+static const char *cur_str(struct cur *c)
+{
+	const uint8_t *z = c->bad ? NULL : memchr(c->p, 0, (size_t)(c->end - c->p));
+	const char *s = (const char *)c->p;
+
+	if (!z) {
+		c->bad = true;
+		return "";
+	}
+	c->p = z + 1;
+	return s;
+}
+
+/* A cursor over [off, off + len) of the file, bad when outside it. */
+static struct cur cur_at(const struct pt_fly *f, uint64_t off, uint64_t len)
+{
+	struct cur c = {f->map, f->map, true};
+
+	if (off <= f->len && len <= f->len - off)
+		c = (struct cur){f->map + off, f->map + off + len, false};
+	return c;
+}
+
+__attribute__((format(printf, 3, 4))) static int refuse(char *why, size_t whylen, const char *fmt,
+							...)
+{
+	va_list ap;
+
+	if (why && whylen) {
+		va_start(ap, fmt);
+		vsnprintf(why, whylen, fmt, ap);
+		va_end(ap);
+	}
+	return 1;
+}
+
+static int parse_head(struct pt_fly *f, uint64_t *opt_off, char *why, size_t whylen)
+{
+	static const uint8_t magic[10] = {0x17, 0x08, 0x44, 't', 'r', 'a', 'c', 'i', 'n', 'g'};
+	struct cur c = cur_at(f, 0, f->len);
+	const char *ver, *codec;
+	unsigned endian, lsize;
+
+	if (f->len < sizeof(magic) || memcmp(f->map, magic, sizeof(magic)))
+		return refuse(why, whylen, "not a trace.dat");
+	c.p += sizeof(magic);
+	ver = cur_str(&c);
+	endian = (unsigned)cur_num(&c, 1);
+	lsize = (unsigned)cur_num(&c, 1);
+	f->page_size = (uint32_t)cur_num(&c, 4);
+	codec = cur_str(&c);
+	cur_str(&c); /* the codec's version */
+	*opt_off = cur_num(&c, 8);
+	if (c.bad || strcmp(ver, "7"))
+		return refuse(why, whylen, "file version %s", c.bad ? "?" : ver);
+	if (endian != 0 || lsize != 8 || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__)
+		return refuse(why, whylen, "byte order or long size");
+	if (f->page_size < 64 || f->page_size > (1u << 20) || (f->page_size & (f->page_size - 1)))
+		return refuse(why, whylen, "page size %u", f->page_size);
+	if (!strcmp(codec, "zstd"))
+		f->codec = CODEC_ZSTD;
+	else if (!strcmp(codec, "none") || !*codec)
+		f->codec = CODEC_NONE;
+	else
+		return refuse(why, whylen, "compression %s", codec);
+	return 0;
+}
+
+/* The BUFFER option: where its CPUs' data lie. Only the top buffer, once. */
+static int parse_buffer(struct pt_fly *f, struct cur c, char *why, size_t whylen)
+{
+	uint64_t off = cur_num(&c, 8);
+	const char *name = cur_str(&c);
+	uint32_t psize, ncpu;
+
+	cur_str(&c); /* the clock */
+	psize = (uint32_t)cur_num(&c, 4);
+	ncpu = (uint32_t)cur_num(&c, 4);
+	if (c.bad || *name || f->buffers++)
+		return refuse(why, whylen, "buffer instances");
+	if (psize != f->page_size || ncpu > FLY_MAX_CPUS)
+		return refuse(why, whylen, "buffer page size or CPUs");
+	f->buffer_off = off;
+	f->cpu = calloc(ncpu ? ncpu : 1, sizeof(*f->cpu));
+	if (!f->cpu)
+		return -ENOMEM;
+	f->ncpu = (int)ncpu;
+	for (uint32_t i = 0; i < ncpu; i++) {
+		uint32_t id = (uint32_t)cur_num(&c, 4);
+		uint64_t coff = cur_num(&c, 8), csize = cur_num(&c, 8);
+		struct cur d = cur_at(f, coff, csize);
+
+		if (c.bad || id != i || d.bad)
+			return refuse(why, whylen, "CPU data table");
+		f->cpu[i].pg = d.p; /* set up by cpu_init() */
+		f->cpu[i].pg_end = d.end;
+	}
+	return 0;
+}
+
+/* One options section at @off: its options, and the next section's offset. */
+static int parse_options(struct pt_fly *f, uint64_t off, uint64_t *next, char *why, size_t whylen)
+{
+	struct cur h = cur_at(f, off, 16), c;
+	unsigned id = (unsigned)cur_num(&h, 2), flags = (unsigned)cur_num(&h, 2);
+	uint64_t size;
+
+	cur_num(&h, 4);
+	size = cur_num(&h, 8);
+	c = cur_at(f, off + 16, size);
+	if (h.bad || c.bad || id != OPT_DONE || flags)
+		return refuse(why, whylen, "options section");
+	*next = 0;
+	while (c.p < c.end) {
+		unsigned oid = (unsigned)cur_num(&c, 2);
+		uint32_t olen = (uint32_t)cur_num(&c, 4);
+		struct cur o;
+		int ret = 0;
+
+		if (c.bad || (size_t)(c.end - c.p) < olen)
+			return refuse(why, whylen, "options section");
+		o = (struct cur){c.p, c.p + olen, false};
+		c.p += olen;
+		if (oid == OPT_DONE) {
+			*next = cur_num(&o, 8);
+			return o.bad ? refuse(why, whylen, "options section") : 0;
+		}
+		if (oid == OPT_BUFFER)
+			ret = parse_buffer(f, o, why, whylen);
+		else if (oid == OPT_DATE || oid == OPT_OFFSET || oid == OPT_TIME_SHIFT ||
+			 oid == OPT_GUEST || oid == OPT_TSC2NSEC || oid >= OPT_BUFFER_TEXT)
+			ret = refuse(why, whylen, "option %u", oid);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* CPU @i's chunk table checked whole (sizes inside its data, whole pages). */
+static int cpu_init(struct pt_fly *f, struct fly_cpu *cpu, bool compressed)
+{
+	struct cur c = {cpu->pg, cpu->pg_end, false};
+	uint32_t n;
+
+	if (!compressed || c.p == c.end)
+		return (size_t)(c.end - c.p) % f->page_size ? 1 : 0;
+	/* the table's size counts the chunks, not the count before them */
+	if ((size_t)(f->map + f->len - c.end) < 4)
+		return 1;
+	c.end += 4;
+	n = (uint32_t)cur_num(&c, 4);
+	cpu->chunk = c.p;
+	cpu->chunks_left = n;
+	for (uint32_t k = 0; k < n && !c.bad; k++) {
+		uint32_t csize = (uint32_t)cur_num(&c, 4), usize = (uint32_t)cur_num(&c, 4);
+
+		if (!usize || usize > FLY_MAX_CHUNK || usize % f->page_size ||
+		    (size_t)(c.end - c.p) < csize)
+			return 1;
+		c.p += csize;
+	}
+	cpu->pg = cpu->pg_end = NULL;
+	return c.bad;
+}
+
+static int parse_layout(struct pt_fly *f, char *why, size_t whylen)
+{
+	uint64_t off = 0, next = 0;
+	struct cur h;
+	unsigned id, flags;
+	int ret = parse_head(f, &off, why, whylen);
+
+	for (int n = 0; !ret && off; n++) {
+		if (n == FLY_MAX_OPTION_SECTIONS)
+			return refuse(why, whylen, "options sections");
+		ret = parse_options(f, off, &next, why, whylen);
+		off = next;
+	}
+	if (ret)
+		return ret;
+	if (f->buffers != 1)
+		return refuse(why, whylen, "no buffer");
+	h = cur_at(f, f->buffer_off, 16);
+	id = (unsigned)cur_num(&h, 2);
+	flags = (unsigned)cur_num(&h, 2);
+	if (h.bad || id != OPT_BUFFER || (flags & ~1u) || ((flags & 1) && f->codec == CODEC_NONE))
+		return refuse(why, whylen, "buffer section");
+	for (int i = 0; i < f->ncpu; i++)
+		if (cpu_init(f, &f->cpu[i], flags & 1))
+			return refuse(why, whylen, "CPU %d data", i);
+	return 0;
+}
+
+int pt_fly_open(const char *path, struct pt_fly **out, char *why, size_t whylen)
+{
+	struct pt_fly *f = calloc(1, sizeof(*f));
+	struct stat sb;
+	int ret, fd;
+
+	*out = NULL;
+	if (!f)
+		return -ENOMEM;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &sb) || sb.st_size <= 0) {
+		ret = fd < 0 ? -errno : -EINVAL;
+		refuse(why, whylen, "cannot read it");
+		goto out;
+	}
+	f->len = (size_t)sb.st_size;
+	f->map = mmap(NULL, f->len, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (f->map == MAP_FAILED) {
+		f->map = NULL;
+		ret = -errno;
+		refuse(why, whylen, "cannot map it");
+		goto out;
+	}
+	ret = parse_layout(f, why, whylen);
+	if (!ret && f->codec == CODEC_ZSTD && !(f->zd = ZSTD_createDCtx()))
+		ret = -ENOMEM;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (ret)
+		pt_fly_free(f);
+	else
+		*out = f;
+	return ret;
+}
+
+void pt_fly_free(struct pt_fly *f)
+{
+	if (!f)
+		return;
+	for (int i = 0; f->cpu && i < f->ncpu; i++)
+		free(f->cpu[i].buf);
+	free(f->cpu);
+	ZSTD_freeDCtx(f->zd);
+	if (f->map)
+		munmap((void *)f->map, f->len);
+	free(f);
+}
+
+int pt_fly_cpus(const struct pt_fly *f)
+{
+	return f->ncpu;
+}
+
+static int cpu_doubt(struct fly_cpu *c)
+{
+	c->doubt = true;
+	return -1;
+}
+
+/* Decompresses @c's next chunk into its buffer: 1, or -1 (doubt). */
+static int cpu_next_chunk(struct pt_fly *f, struct fly_cpu *c)
+{
+	uint32_t csize = (uint32_t)rd(c->chunk, 4), usize = (uint32_t)rd(c->chunk + 4, 4);
+	const uint8_t *src = c->chunk + 8;
+	size_t n;
+
+	c->chunk = src + csize;
+	c->chunks_left--;
+	if (usize > c->cap) {
+		free(c->buf);
+		c->buf = malloc(usize);
+		c->cap = c->buf ? usize : 0;
+		if (!c->buf)
+			return cpu_doubt(c);
+	}
+	n = ZSTD_decompressDCtx(f->zd, c->buf, usize, src, csize);
+	if (ZSTD_isError(n) || n != usize)
+		return cpu_doubt(c);
+	c->pg = c->buf;
+	c->pg_end = c->buf + usize;
+	return 1;
+}
+
+/*
+ * kbuffer's next event: from the event after the current one, past time
+ * extends, absolute stamps and padding, to the next data event (1), or the
+ * end of the page (0). -1 (doubt) where kbuffer would read outside the page
+ * or not move on.
+ */
+static int cpu_step(const struct pt_fly *f, struct fly_cpu *c)
+{
+	uint32_t dlen = f->page_size - FLY_PAGE_HDR;
+
+	for (;;) {
+		uint32_t word, type_len, delta, arg = 0, index;
+		int64_t length;
+
+		c->curr = c->next;
+		if (c->next >= c->size)
+			return 0;
+		if (c->curr > dlen - 4)
+			return cpu_doubt(c);
+		word = (uint32_t)rd(c->data + c->curr, 4);
+		type_len = word & 31;
+		delta = word >> 5;
+		index = c->curr + 4;
+		if (type_len == 0 || type_len >= TYPE_PADDING) {
+			if (index > dlen - 4)
+				return cpu_doubt(c);
+			arg = (uint32_t)rd(c->data + index, 4);
+		}
+		if (type_len == TYPE_TIME_EXTEND || type_len == TYPE_TIME_STAMP) {
+			uint64_t t = ((uint64_t)arg << TS_SHIFT) + delta;
+
+			c->ts = type_len == TYPE_TIME_STAMP ? t | (c->ts & TS_MSB) : c->ts + t;
+			index += 4;
+			length = 0;
+		} else {
+			c->ts += delta;
+			if (type_len == TYPE_PADDING) {
+				length = (int32_t)arg;
+			} else if (type_len == 0) {
+				length = ((int64_t)(int32_t)(arg - 4) + 3) & ~(int64_t)3;
+				index += 4;
+			} else {
+				length = (int64_t)type_len * 4;
+			}
+		}
+		c->index = index;
+		c->next = index + (uint32_t)length;
+		if (c->next <= c->curr)
+			return cpu_doubt(c);
+		if (type_len < TYPE_PADDING)
+			return length < 0 || index + length > dlen ? cpu_doubt(c) : 1;
+	}
+}
+
+/* Loads @c's next page (kbuffer_load_subbuffer): 1, 0 (no more), -1 (doubt). */
+static int cpu_next_page(struct pt_fly *f, struct fly_cpu *c)
+{
+	uint32_t dlen = f->page_size - FLY_PAGE_HDR;
+	const uint8_t *page;
+	uint64_t flags;
+
+	if (c->pg >= c->pg_end) {
+		if (!c->chunks_left)
+			return 0;
+		if (cpu_next_chunk(f, c) < 0)
+			return -1;
+	}
+	page = c->pg;
+	c->pg += f->page_size;
+	c->ts = rd(page, 8);
+	flags = rd(page + 8, 8);
+	c->data = page + FLY_PAGE_HDR;
+	c->size = (uint32_t)flags & COMMIT_MASK;
+	if (c->size > dlen)
+		return cpu_doubt(c);
+	c->lost = 0;
+	if (flags & MISSING_EVENTS) {
+		c->lost = -1;
+		if (flags & MISSING_STORED) {
+			if (c->size > dlen - 8)
+				return cpu_doubt(c);
+			c->lost = (long long)rd(c->data + c->size, 8);
+		}
+	}
+	c->curr = c->index = c->next = 0;
+	c->loaded = true;
+	return cpu_step(f, c) < 0 ? -1 : 1;
+}
+
+/* Makes @c's next record current: PT_FLY_REC, PT_FLY_END, PT_FLY_DOUBT. */
+static inline int cpu_peek(struct pt_fly *f, struct fly_cpu *c)
+{
+	while (!(c->loaded && c->curr < c->size)) {
+		if (c->doubt)
+			return PT_FLY_DOUBT;
+		if (c->done)
+			return PT_FLY_END;
+		if (cpu_next_page(f, c) == 0)
+			c->done = true;
+	}
+	return c->doubt ? PT_FLY_DOUBT : PT_FLY_REC;
+}
+
+static void cpu_record(const struct fly_cpu *c, int cpu, struct pt_fly_rec *rec)
+{
+	rec->data = c->data + c->index;
+	rec->size = (int)(c->next - c->index);
+	rec->cpu = cpu;
+	rec->ts = c->ts;
+	/* kbuffer_missed_events(): the first event of the page only, as an int */
+	rec->missed = c->curr == 0 ? (long long)(int)c->lost : 0;
+}
+
+int pt_fly_peek_cpu(struct pt_fly *f, int cpu, struct pt_fly_rec *rec)
+{
+	int r;
+
+	if (cpu < 0 || cpu >= f->ncpu)
+		return PT_FLY_END;
+	r = cpu_peek(f, &f->cpu[cpu]);
+	if (r == PT_FLY_REC)
+		cpu_record(&f->cpu[cpu], cpu, rec);
+	return r;
+}
+
+int pt_fly_next(struct pt_fly *f, struct pt_fly_rec *rec)
+{
+	int best = -1;
+
+	for (int i = 0; i < f->ncpu; i++) {
+		int r = cpu_peek(f, &f->cpu[i]);
+
+		if (r == PT_FLY_DOUBT)
+			return r;
+		if (r == PT_FLY_REC && (best < 0 || f->cpu[i].ts < f->cpu[best].ts))
+			best = i;
+	}
+	if (best < 0)
+		return PT_FLY_END;
+	cpu_record(&f->cpu[best], best, rec);
+	/* a doubt here shows at the next call, as libtracecmd's peek would */
+	cpu_step(f, &f->cpu[best]);
+	return PT_FLY_REC;
+}
