@@ -91,6 +91,7 @@ struct fly_cpu {
 struct pt_fly {
 	const uint8_t *map;
 	size_t len;
+	bool mapped; /* map is ours to unmap */
 	uint32_t page_size;
 	enum fly_codec codec;
 	ZSTD_DCtx *zd;
@@ -320,6 +321,16 @@ static int parse_layout(struct pt_fly *f, char *why, size_t whylen)
 	return 0;
 }
 
+/* The layout of @f->map and what the walk needs: 0, 1 (not ours), -errno. */
+static int fly_init(struct pt_fly *f, char *why, size_t whylen)
+{
+	int ret = parse_layout(f, why, whylen);
+
+	if (!ret && f->codec == CODEC_ZSTD && !(f->zd = ZSTD_createDCtx()))
+		ret = -ENOMEM;
+	return ret;
+}
+
 int pt_fly_open(const char *path, struct pt_fly **out, char *why, size_t whylen)
 {
 	struct pt_fly *f = calloc(1, sizeof(*f));
@@ -343,12 +354,29 @@ int pt_fly_open(const char *path, struct pt_fly **out, char *why, size_t whylen)
 		refuse(why, whylen, "cannot map it");
 		goto out;
 	}
-	ret = parse_layout(f, why, whylen);
-	if (!ret && f->codec == CODEC_ZSTD && !(f->zd = ZSTD_createDCtx()))
-		ret = -ENOMEM;
+	f->mapped = true;
+	ret = fly_init(f, why, whylen);
 out:
 	if (fd >= 0)
 		close(fd);
+	if (ret)
+		pt_fly_free(f);
+	else
+		*out = f;
+	return ret;
+}
+
+int pt_fly_open_mem(const void *data, size_t len, struct pt_fly **out, char *why, size_t whylen)
+{
+	struct pt_fly *f = calloc(1, sizeof(*f));
+	int ret;
+
+	*out = NULL;
+	if (!f)
+		return -ENOMEM;
+	f->map = data;
+	f->len = len;
+	ret = fly_init(f, why, whylen);
 	if (ret)
 		pt_fly_free(f);
 	else
@@ -364,7 +392,7 @@ void pt_fly_free(struct pt_fly *f)
 		free(f->cpu[i].buf);
 	free(f->cpu);
 	ZSTD_freeDCtx(f->zd);
-	if (f->map)
+	if (f->mapped)
 		munmap((void *)f->map, f->len);
 	free(f);
 }

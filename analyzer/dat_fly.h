@@ -55,6 +55,9 @@ enum pt_fly_result {
  * words); a negative errno when it cannot be read (@why too).
  */
 int pt_fly_open(const char *path, struct pt_fly **out, char *why, size_t whylen);
+/* The same over @len bytes at @data, which must outlive the walk (the fuzz
+ * target: its bytes in memory the sanitizer watches). */
+int pt_fly_open_mem(const void *data, size_t len, struct pt_fly **out, char *why, size_t whylen);
 void pt_fly_free(struct pt_fly *f);
 
 /* The CPUs of the file's buffer. */
