@@ -47,6 +47,7 @@
 #define FLY_MAX_CPUS 4096
 #define FLY_MAX_CHUNK ((uint64_t)64 << 20) /* bytes a chunk may decompress to */
 #define FLY_MAX_OPTION_SECTIONS 64
+#define FLY_MAX_KALLSYMS ((uint64_t)256 << 20)
 #define FLY_PAGE_HDR 16 /* u64 timestamp, u64 commit */
 #define COMMIT_MASK ((1u << 27) - 1)
 #define MISSING_EVENTS (1ull << 31)
@@ -69,13 +70,15 @@ enum {
 	OPT_TIME_SHIFT = 12,
 	OPT_GUEST = 13,
 	OPT_TSC2NSEC = 14,
+	OPT_KALLSYMS = 19,
 	OPT_BUFFER_TEXT = 22,
 };
 
 enum fly_codec { CODEC_NONE, CODEC_ZSTD };
 
 struct fly_cpu {
-	const uint8_t *chunk; /* the next chunk's header (compressed data) */
+	const uint8_t *region, *region_end; /* its data in the file */
+	const uint8_t *chunk;		    /* the next chunk's header (compressed data) */
 	uint32_t chunks_left;
 	uint8_t *buf; /* the current chunk, decompressed */
 	size_t cap;
@@ -99,6 +102,9 @@ struct pt_fly {
 	struct fly_cpu *cpu;
 	uint64_t buffer_off; /* the BUFFER option's data section */
 	int buffers;
+	uint64_t kallsyms_off;	 /* its section, 0: none */
+	const uint8_t **size_at; /* per CPU: where the BUFFER option holds its size */
+	char *kallsyms;		 /* pt_fly_meta(): the text, decompressed */
 };
 
 /* A bounded reader over the mapping. */
@@ -212,18 +218,22 @@ static int parse_buffer(struct pt_fly *f, struct cur c, char *why, size_t whylen
 		return refuse(why, whylen, "buffer page size or CPUs");
 	f->buffer_off = off;
 	f->cpu = calloc(ncpu ? ncpu : 1, sizeof(*f->cpu));
-	if (!f->cpu)
+	f->size_at = calloc(ncpu ? ncpu : 1, sizeof(*f->size_at));
+	if (!f->cpu || !f->size_at)
 		return -ENOMEM;
 	f->ncpu = (int)ncpu;
 	for (uint32_t i = 0; i < ncpu; i++) {
 		uint32_t id = (uint32_t)cur_num(&c, 4);
-		uint64_t coff = cur_num(&c, 8), csize = cur_num(&c, 8);
+		uint64_t coff = cur_num(&c, 8), csize;
+
+		f->size_at[i] = c.p;
+		csize = cur_num(&c, 8);
 		struct cur d = cur_at(f, coff, csize);
 
 		if (c.bad || id != i || d.bad)
 			return refuse(why, whylen, "CPU data table");
-		f->cpu[i].pg = d.p; /* set up by cpu_init() */
-		f->cpu[i].pg_end = d.end;
+		f->cpu[i].region = f->cpu[i].pg = d.p; /* set up by cpu_init() */
+		f->cpu[i].region_end = f->cpu[i].pg_end = d.end;
 	}
 	return 0;
 }
@@ -257,6 +267,8 @@ static int parse_options(struct pt_fly *f, uint64_t off, uint64_t *next, char *w
 		}
 		if (oid == OPT_BUFFER)
 			ret = parse_buffer(f, o, why, whylen);
+		else if (oid == OPT_KALLSYMS)
+			f->kallsyms_off = cur_num(&o, 8);
 		else if (oid == OPT_DATE || oid == OPT_OFFSET || oid == OPT_TIME_SHIFT ||
 			 oid == OPT_GUEST || oid == OPT_TSC2NSEC || oid >= OPT_BUFFER_TEXT)
 			ret = refuse(why, whylen, "option %u", oid);
@@ -384,6 +396,149 @@ int pt_fly_open_mem(const void *data, size_t len, struct pt_fly **out, char *why
 	return ret;
 }
 
+/* The kallsyms section's text (its u32 length, then the text), decompressed,
+ * into f->kallsyms: 0 (NULL when empty), 1 (not a section we read), -errno. */
+static int read_kallsyms(struct pt_fly *f)
+{
+	struct cur h = cur_at(f, f->kallsyms_off, 16), d;
+	unsigned id = (unsigned)cur_num(&h, 2), flags = (unsigned)cur_num(&h, 2);
+	uint64_t size, usize, n;
+	uint8_t *buf;
+
+	cur_num(&h, 4);
+	size = cur_num(&h, 8);
+	d = cur_at(f, f->kallsyms_off + 16, size);
+	if (h.bad || d.bad || id != OPT_KALLSYMS || (flags & ~1u) || size < 4 ||
+	    ((flags & 1) && !f->zd))
+		return 1;
+	usize = flags & 1 ? (cur_num(&d, 4), cur_num(&d, 4)) : size;
+	if (d.bad || usize < 4 || usize > FLY_MAX_KALLSYMS || !(buf = malloc(usize + 1)))
+		return d.bad || usize < 4 || usize > FLY_MAX_KALLSYMS ? 1 : -ENOMEM;
+	if (flags & 1) {
+		size_t got = ZSTD_decompressDCtx(f->zd, buf, usize, d.p, (size_t)(d.end - d.p));
+
+		if (ZSTD_isError(got) || got != usize) {
+			free(buf);
+			return 1;
+		}
+	} else {
+		memcpy(buf, d.p, usize);
+	}
+	n = rd(buf, 4);
+	if (n > usize - 4 || memchr(buf + 4, 0, n)) {
+		free(buf);
+		return 1;
+	}
+	memmove(buf, buf + 4, n);
+	buf[n] = 0;
+	f->kallsyms = n ? (char *)buf : NULL;
+	if (!n)
+		free(buf);
+	return 0;
+}
+
+static int write_at(int fd, const void *p, size_t n, uint64_t off)
+{
+	while (n) {
+		ssize_t w = pwrite(fd, p, n, (off_t)off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		p = (const uint8_t *)p + w;
+		n -= (size_t)w;
+		off += (uint64_t)w;
+	}
+	return 0;
+}
+
+struct span {
+	uint64_t from, to;
+};
+
+static int span_cmp(const void *a, const void *b)
+{
+	const struct span *x = a, *y = b;
+
+	return x->from < y->from ? -1 : x->from > y->from;
+}
+
+/* The file's bytes into @fd at their offsets, but for the @n @skip spans
+ * (holes). */
+static int copy_except(const struct pt_fly *f, int fd, struct span *skip, int n)
+{
+	uint64_t at = 0;
+	int ret = 0;
+
+	qsort(skip, (size_t)n, sizeof(*skip), span_cmp);
+	for (int i = 0; i <= n && !ret; i++) {
+		uint64_t to = i < n ? skip[i].from : f->len;
+
+		if (to > at)
+			ret = write_at(fd, f->map + at, (size_t)(to - at), at);
+		if (i < n && skip[i].to > at)
+			at = skip[i].to;
+	}
+	return ret;
+}
+
+/* The copy's changes: every CPU's size 0, an empty kallsyms section. */
+static int patch_meta(const struct pt_fly *f, int fd)
+{
+	static const uint8_t zero[8];
+	int ret = 0;
+
+	for (int i = 0; i < f->ncpu && !ret; i++)
+		ret = write_at(fd, zero, 8, (uint64_t)(f->size_at[i] - f->map));
+	if (!ret && f->kallsyms_off) {
+		/* uncompressed, its size kept (libtracecmd finds the next
+		 * section past it), a length of 0 first: no kallsyms */
+		uint8_t sec[20];
+
+		memcpy(sec, f->map + f->kallsyms_off, 16);
+		sec[2] = sec[3] = 0; /* flags */
+		memset(sec + 16, 0, 4);
+		ret = write_at(fd, sec, sizeof(sec), f->kallsyms_off);
+	}
+	return ret;
+}
+
+int pt_fly_meta(struct pt_fly *f, int *fdp, const char **kallsyms, char *why, size_t whylen)
+{
+	struct span *skip = calloc((size_t)f->ncpu + 1, sizeof(*skip));
+	int n = 0, fd = -1, ret = f->kallsyms_off ? read_kallsyms(f) : 0;
+
+	*fdp = -1;
+	if (ret || !skip) {
+		free(skip);
+		return ret ? (ret > 0 ? refuse(why, whylen, "kallsyms section") : ret) : -ENOMEM;
+	}
+	for (int i = 0; i < f->ncpu; i++)
+		skip[n++] = (struct span){(uint64_t)(f->cpu[i].region - f->map),
+					  (uint64_t)(f->cpu[i].region_end - f->map)};
+	if (f->kallsyms_off) /* the section past its header and an empty length */
+		skip[n++] =
+		    (struct span){f->kallsyms_off + 20,
+				  f->kallsyms_off + 16 + rd(f->map + f->kallsyms_off + 8, 8)};
+	fd = memfd_create("ptescope-dat-meta", MFD_CLOEXEC);
+	ret = fd < 0 ? -errno : ftruncate(fd, (off_t)f->len) ? -errno : 0;
+	if (!ret)
+		ret = copy_except(f, fd, skip, n);
+	if (!ret)
+		ret = patch_meta(f, fd);
+	free(skip);
+	if (ret) {
+		if (fd >= 0)
+			close(fd);
+		refuse(why, whylen, "cannot write its metadata: %s", strerror(-ret));
+		return ret;
+	}
+	*fdp = fd;
+	*kallsyms = f->kallsyms;
+	return 0;
+}
+
 void pt_fly_free(struct pt_fly *f)
 {
 	if (!f)
@@ -391,6 +546,8 @@ void pt_fly_free(struct pt_fly *f)
 	for (int i = 0; f->cpu && i < f->ncpu; i++)
 		free(f->cpu[i].buf);
 	free(f->cpu);
+	free(f->size_at);
+	free(f->kallsyms);
 	ZSTD_freeDCtx(f->zd);
 	if (f->mapped)
 		munmap((void *)f->map, f->len);

@@ -24,6 +24,7 @@
 #include <trace-cmd/trace-cmd.h>
 
 #include "dat_fly.h"
+#include "dat_kallsyms.h"
 #include "dat_wire.h"
 #include "intern.h"
 #include "raw_decode.h"
@@ -238,74 +239,117 @@ static int child_record(struct tracecmd_input *h, struct tep_record *r, int cpu,
 }
 
 /*
- * Whether the fast walk (dat_fly.h) reads @f as libtracecmd reads @h: what
- * libtracecmd parsed of the file's page format agrees with what dat_fly.c
- * assumes, and every CPU's first record is the same record (time, size,
- * bytes, missed events) both ways. libtracecmd's peek does not move its
- * iterators: a walk it finishes starts from the first records.
+ * Whether what libtracecmd parsed of the file's page format agrees with what
+ * the fast walk (dat_fly.c) assumes: 8-byte page timestamps and commits, the
+ * file's byte order, the current ring-buffer format, one buffer, as many
+ * CPUs.
  */
-static bool fly_agrees(struct pt_fly *f, struct tracecmd_input *h, struct tep_handle *tep)
+static bool fly_agrees(struct pt_fly *f, struct tracecmd_input *h)
 {
-	int cpus = pt_fly_cpus(f);
+	struct tep_handle *tep = tracecmd_get_tep(h);
 
-	if (tep_get_header_page_size(tep) != 8 || tep_get_header_timestamp_size(tep) != 8 ||
-	    tep_is_file_bigendian(tep) || tep_is_old_format(tep) ||
-	    tracecmd_buffer_instances(h) != 0 || tracecmd_cpus(h) != cpus)
-		return false;
-	for (int cpu = 0; cpu < cpus; cpu++) {
-		struct tep_record *r = tracecmd_peek_data(h, cpu);
-		struct pt_fly_rec fr;
-		int got = pt_fly_peek_cpu(f, cpu, &fr);
-
-		if (got == PT_FLY_DOUBT || (got == PT_FLY_END) != !r)
-			return false;
-		if (r && (r->ts != fr.ts || r->size != fr.size || r->missed_events != fr.missed ||
-			  memcmp(r->data, fr.data, (size_t)fr.size)))
-			return false;
-	}
-	return true;
+	return tep_get_header_page_size(tep) == 8 && tep_get_header_timestamp_size(tep) == 8 &&
+	       !tep_is_file_bigendian(tep) && !tep_is_old_format(tep) &&
+	       tracecmd_buffer_instances(h) == 0 && tracecmd_cpus(h) == pt_fly_cpus(f);
 }
 
 /*
- * The whole file through the fast walk, when it takes the file and agrees
- * with libtracecmd (fly_agrees()). Returns true when it read the file to its
- * end (or the output failed); false when it did not start or stopped in
- * doubt: then c->skip says how many records it handed on, which
- * libtracecmd's walk passes over. $PTESCOPE_DAT_FLY=0 turns it off; =only
- * makes a file it does not read whole an error (tests: the fast walk did it).
+ * @path opened for the fast walk: taken by pt_fly_open() (*fp), libtracecmd
+ * opened on its metadata alone (pt_fly_meta(): no CPU data to set up, no
+ * kallsyms to parse) for the formats, task names and CPU count, the kallsyms
+ * registered our way (dat_kallsyms.h), the page format checked. Returns the
+ * handle; NULL (*fp NULL too) with @why when the walk cannot take the file.
  */
-static bool child_fly(struct child *c, const char *path, struct tracecmd_input *h)
+static struct tracecmd_input *fly_open(const char *path, struct pt_fly **fp, char *why,
+				       size_t whylen)
 {
-	const char *mode = getenv("PTESCOPE_DAT_FLY");
-	bool only = mode && !strcmp(mode, "only");
-	struct pt_fly *f = NULL;
+	struct tracecmd_input *h = NULL;
+	const char *kallsyms;
+	char meta[64];
+	int fd;
+
+	if (pt_fly_open(path, fp, why, whylen) || pt_fly_meta(*fp, &fd, &kallsyms, why, whylen))
+		goto fail;
+	snprintf(meta, sizeof(meta), "/proc/self/fd/%d", fd);
+	h = tracecmd_open(meta, TRACECMD_FL_LOAD_NO_PLUGINS | TRACECMD_FL_LOAD_NO_SYSTEM_PLUGINS);
+	close(fd); /* libtracecmd holds its own */
+	if (!h)
+		snprintf(why, whylen, "libtracecmd cannot open its metadata");
+	else if (!fly_agrees(*fp, h))
+		snprintf(why, whylen, "a page format it does not read");
+	else if (kallsyms && pt_dat_kallsyms_register(tracecmd_get_tep(h), kallsyms))
+		snprintf(why, whylen, "kallsyms lines it does not read");
+	else
+		return h;
+fail:
+	if (h)
+		tracecmd_close(h);
+	pt_fly_free(*fp);
+	*fp = NULL;
+	return NULL;
+}
+
+/*
+ * The whole file through the fast walk @f. Where it stops in doubt,
+ * libtracecmd reads @path from the start and the records handed on already
+ * (c->skip) are passed over; with @only (PTESCOPE_DAT_FLY=only: tests) that
+ * is an error instead.
+ */
+static void child_fly(struct child *c, const char *path, struct pt_fly *f, bool only)
+{
+	struct tracecmd_input *h;
 	struct pt_fly_rec r;
-	char why[128] = "", msg[256];
 	int ret = PT_FLY_END;
 
-	if (mode && !strcmp(mode, "0"))
-		return false;
-	if (pt_fly_open(path, &f, why, sizeof(why)) == 0 && !fly_agrees(f, h, c->tep))
-		snprintf(why, sizeof(why), "its first records differ from libtracecmd's");
-	while (!*why && !c->failed && (ret = pt_fly_next(f, &r)) == PT_FLY_REC) {
+	while (!c->failed && (ret = pt_fly_next(f, &r)) == PT_FLY_REC) {
 		child_raw(c, r.cpu, r.ts, r.data, r.size, r.missed);
 		c->skip++;
 	}
-	if (!*why && !c->failed && ret == PT_FLY_DOUBT)
-		snprintf(why, sizeof(why), "a page it does not read as libtracecmd does");
-	pt_fly_free(f);
-	if (!*why || c->failed) {
-		c->skip = 0;
-		return true;
-	}
+	if (c->failed || ret == PT_FLY_END)
+		return;
 	if (only) {
-		snprintf(msg, sizeof(msg), "the fast reader stopped (PTESCOPE_DAT_FLY=only): %s",
+		child_error(c, "the fast reader stopped (PTESCOPE_DAT_FLY=only): "
+			       "a page it does not read as libtracecmd does");
+		c->failed = 1;
+		return;
+	}
+	h = tracecmd_open(path, TRACECMD_FL_LOAD_NO_PLUGINS | TRACECMD_FL_LOAD_NO_SYSTEM_PLUGINS);
+	if (!h) {
+		child_error(c, "libtracecmd cannot open it: corrupt or unsupported trace.dat");
+		c->failed = 1;
+		return;
+	}
+	tracecmd_iterate_events(h, NULL, 0, child_record, c);
+	tracecmd_close(h);
+}
+
+/*
+ * libtracecmd's handle on @path: on its metadata for the fast walk (*fp)
+ * unless @part (parallel reads use libtracecmd) or $PTESCOPE_DAT_FLY=0,
+ * else on the file. NULL after an error message.
+ */
+static struct tracecmd_input *child_open(struct child *c, const char *path,
+					 const struct dat_wire_part *part, struct pt_fly **fp)
+{
+	const char *mode = getenv("PTESCOPE_DAT_FLY");
+	struct tracecmd_input *h = NULL;
+	char why[128] = "", msg[256];
+
+	*fp = NULL;
+	if (!part && !(mode && !strcmp(mode, "0")))
+		h = fly_open(path, fp, why, sizeof(why));
+	if (!h && mode && !strcmp(mode, "only")) {
+		snprintf(msg, sizeof(msg), "the fast reader refused it (PTESCOPE_DAT_FLY=only): %s",
 			 why);
 		child_error(c, msg);
-		c->failed = 1;
-		return true;
+		return NULL;
 	}
-	return false;
+	if (!h)
+		h = tracecmd_open(path,
+				  TRACECMD_FL_LOAD_NO_PLUGINS | TRACECMD_FL_LOAD_NO_SYSTEM_PLUGINS);
+	if (!h)
+		child_error(c, "libtracecmd cannot open it: corrupt or unsupported trace.dat");
+	return h;
 }
 
 /* The time span of the records, over every CPU: [*first, *last], and each
@@ -442,7 +486,9 @@ int pt_dat_reader_main(const char *path, int fd, const struct dat_wire_part *par
 	struct stat sb;
 	off_t file_size = stat(path, &sb) == 0 ? sb.st_size : 0;
 	struct child *c = calloc(1, sizeof(*c));
+	const char *mode = getenv("PTESCOPE_DAT_FLY");
 	struct tracecmd_input *h;
+	struct pt_fly *f;
 	uint8_t t;
 	int devnull;
 
@@ -461,24 +507,26 @@ int pt_dat_reader_main(const char *path, int fd, const struct dat_wire_part *par
 	if (pt_intern_new(&c->strings) || pt_u64map_new(&c->func_sid) ||
 	    pt_u64map_new(&c->comm_sid))
 		return 1;
-	h = tracecmd_open(path, TRACECMD_FL_LOAD_NO_PLUGINS | TRACECMD_FL_LOAD_NO_SYSTEM_PLUGINS);
-	if (!h) {
-		child_error(c, "libtracecmd cannot open it: corrupt or unsupported trace.dat");
+	h = child_open(c, path, part, &f);
+	if (!h)
 		return DAT_WIRE_EXIT_BAD_FILE;
-	}
 	c->tep = tracecmd_get_tep(h);
 	if (pt_raw_decoder_new(c->tep, &c->dec)) {
 		child_error(c,
 			    "it holds no function_graph nor sched_process_fork events "
 			    "(record with -p function_graph and/or -e sched:sched_process_fork)");
 		tracecmd_close(h);
+		pt_fly_free(f);
 		return DAT_WIRE_EXIT_BAD_FILE;
 	}
 	c->done.cpus = (uint32_t)tep_get_cpus(c->tep);
 	if (part)
 		child_part(c, h, part->part, part->parts, part->chunks);
-	else if (!child_fly(c, path, h))
+	else if (f)
+		child_fly(c, path, f, mode && !strcmp(mode, "only"));
+	else
 		tracecmd_iterate_events(h, NULL, 0, child_record, c);
+	pt_fly_free(f);
 	tracecmd_close(h);
 	t = DAT_W_DONE;
 	child_write(c, &t, 1);

@@ -33,7 +33,7 @@ enum dat_wire_type {
 };
 
 #define DAT_WIRE_MAX_STRING (1u << 16) /* longer strings are a protocol error */
-#define DAT_WIRE_MAX_SID (1u << 24)	/* larger string ids are a protocol error */
+#define DAT_WIRE_MAX_SID (1u << 24)    /* larger string ids are a protocol error */
 #define DAT_WIRE_MAX_ERROR 4096u
 #define DAT_WIRE_PROGRESS_EVERY (1u << 18) /* events between progress messages */
 #define DAT_WIRE_EXIT_BAD_FILE 3	   /* the helper's exit status after an X */
