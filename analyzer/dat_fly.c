@@ -504,7 +504,7 @@ static int patch_meta(const struct pt_fly *f, int fd)
 	return ret;
 }
 
-int pt_fly_meta(struct pt_fly *f, int *fdp, const char **kallsyms, char *why, size_t whylen)
+int pt_fly_meta(struct pt_fly *f, int *fdp, char **kallsyms, char *why, size_t whylen)
 {
 	struct span *skip = calloc((size_t)f->ncpu + 1, sizeof(*skip));
 	int n = 0, fd = -1, ret = f->kallsyms_off ? read_kallsyms(f) : 0;

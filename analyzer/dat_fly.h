@@ -65,11 +65,12 @@ void pt_fly_free(struct pt_fly *f);
  * itself: a copy in a memfd (*fd, close it) with the same offsets, holes
  * where the CPU data is (their sizes 0 in the BUFFER option) and an empty
  * kallsyms section; and that section's text in *kallsyms (decompressed,
- * NUL-terminated, owned by @f; NULL when the file has none), for the caller
- * to register its way. Returns 0; 1 (a kallsyms section it does not read:
+ * NUL-terminated, owned by @f, the caller may write into it; NULL when the
+ * file has none), for the caller to index its way. Returns 0; 1 (a kallsyms section it does not
+ * read:
  * @why); -errno.
  */
-int pt_fly_meta(struct pt_fly *f, int *fd, const char **kallsyms, char *why, size_t whylen);
+int pt_fly_meta(struct pt_fly *f, int *fd, char **kallsyms, char *why, size_t whylen);
 
 /* The CPUs of the file's buffer. */
 int pt_fly_cpus(const struct pt_fly *f);

@@ -54,6 +54,7 @@ struct child {
 	struct pt_raw_decoder *dec;
 	struct pt_intern *strings;
 	struct pt_u64map *func_sid; /* function address -> string id */
+	struct pt_ksyms *ksyms;	    /* the fast walk's function names (else tep's) */
 	struct pt_u64map *comm_sid; /* pid -> string id */
 	/* one-entry caches in front of the maps: runs of one function and one
 	 * task are the common case (vm_normal_page after vm_normal_page) */
@@ -137,7 +138,7 @@ static uint32_t func_string(struct child *c, uint64_t addr)
 		c->last_func_sid = sid;
 		return sid;
 	}
-	name = tep_find_function(c->tep, addr);
+	name = c->ksyms ? pt_ksyms_find(c->ksyms, addr) : tep_find_function(c->tep, addr);
 	if (!name) {
 		snprintf(hex, sizeof(hex), "0x%llx", (unsigned long long)addr);
 		name = hex;
@@ -168,20 +169,65 @@ static uint32_t comm_string(struct child *c, int pid)
 	return sid;
 }
 
-static void child_event(struct child *c, const struct dat_wire_event *w)
+/* One event's count, and a progress message every DAT_WIRE_PROGRESS_EVERY. */
+static void child_count(struct child *c)
 {
-	uint8_t t = DAT_W_EVENT;
-
-	child_write(c, &t, 1);
-	child_write(c, w, sizeof(*w));
 	c->done.events++;
 	if ((c->done.events & (DAT_WIRE_PROGRESS_EVERY - 1)) == 0) {
+		uint8_t t = DAT_W_PROGRESS;
 		uint64_t p[2] = {c->done.events, 0};
 
-		t = DAT_W_PROGRESS;
 		child_write(c, &t, 1);
 		child_write(c, p, sizeof(p));
 	}
+}
+
+/* Message @type with body @w, @len bytes, copied once into the buffer. */
+static inline void child_message(struct child *c, uint8_t type, const void *w, size_t len)
+{
+	if (c->used + 1 + len > sizeof(c->buf))
+		child_flush(c);
+	if (c->failed)
+		return;
+	c->buf[c->used] = (char)type;
+	memcpy(c->buf + c->used + 1, w, len);
+	c->used += 1 + len;
+}
+
+static void child_event(struct child *c, const struct dat_wire_event *w)
+{
+	child_message(c, DAT_W_EVENT, w, sizeof(*w));
+	child_count(c);
+}
+
+/* @ev in the shortest form that carries it, with its strings' ids. */
+static void child_send(struct child *c, const struct pt_event *ev, uint32_t func_sid,
+		       uint32_t comm_sid, uint32_t child_comm_sid)
+{
+	if (dat_wire_short(ev) && ev->type == PT_EV_ENTRY) {
+		struct dat_wire_entry w;
+
+		dat_wire_from_entry(ev, &w);
+		w.func_sid = func_sid;
+		w.comm_sid = comm_sid;
+		child_message(c, DAT_W_ENTRY, &w, sizeof(w));
+	} else if (dat_wire_short(ev)) {
+		struct dat_wire_exit w;
+
+		dat_wire_from_exit(ev, &w);
+		w.func_sid = func_sid;
+		w.comm_sid = comm_sid;
+		child_message(c, DAT_W_EXIT, &w, sizeof(w));
+	} else {
+		struct dat_wire_event w;
+
+		dat_wire_from_event(ev, &w);
+		w.func_sid = func_sid;
+		w.comm_sid = comm_sid;
+		w.child_comm_sid = child_comm_sid;
+		child_message(c, DAT_W_EVENT, &w, sizeof(w));
+	}
+	child_count(c);
 }
 
 /* One record (@data, @size: its payload): a LOST event first when the ring
@@ -192,6 +238,7 @@ static void child_raw(struct child *c, int cpu, uint64_t ts, const void *data, i
 	struct pt_raw_event raw;
 	struct pt_event ev;
 	struct dat_wire_event w;
+	uint32_t func_sid = 0, comm_sid = 0, child_comm_sid = 0;
 
 	if (missed) {
 		pt_event_init(&ev, PT_EV_LOST);
@@ -207,18 +254,17 @@ static void child_raw(struct child *c, int cpu, uint64_t ts, const void *data, i
 	}
 	if (pt_raw_decode(c->dec, data, size, &raw) != 1 || pt_raw_to_event(&raw, cpu, ts, &ev))
 		return;
-	dat_wire_from_event(&ev, &w);
 	if (raw.type == PT_EV_FORK) {
-		w.comm_sid = child_string(c, ev.comm, strlen(ev.comm));
-		w.child_comm_sid = child_string(c, ev.child_comm, strlen(ev.child_comm));
+		comm_sid = child_string(c, ev.comm, strlen(ev.comm));
+		child_comm_sid = child_string(c, ev.child_comm, strlen(ev.child_comm));
 	} else if (raw.type != PT_EV_SWITCH) {
-		w.func_sid = func_string(c, raw.func);
-		w.comm_sid = comm_string(c, raw.pid);
+		func_sid = func_string(c, raw.func);
+		comm_sid = comm_string(c, raw.pid);
 	}
 	if (c->done.first_ts == PT_NO_TIME)
 		c->done.first_ts = ts;
 	c->done.last_ts = ts;
-	child_event(c, &w);
+	child_send(c, &ev, func_sid, comm_sid, child_comm_sid);
 }
 
 /* A record of libtracecmd's walk; the first c->skip are the fast walk's
@@ -257,14 +303,15 @@ static bool fly_agrees(struct pt_fly *f, struct tracecmd_input *h)
  * @path opened for the fast walk: taken by pt_fly_open() (*fp), libtracecmd
  * opened on its metadata alone (pt_fly_meta(): no CPU data to set up, no
  * kallsyms to parse) for the formats, task names and CPU count, the kallsyms
- * registered our way (dat_kallsyms.h), the page format checked. Returns the
- * handle; NULL (*fp NULL too) with @why when the walk cannot take the file.
+ * indexed our way (dat_kallsyms.h: *ks, NULL when the file has none), the
+ * page format checked. Returns the handle; NULL (*fp NULL too) with @why when
+ * the walk cannot take the file.
  */
-static struct tracecmd_input *fly_open(const char *path, struct pt_fly **fp, char *why,
-				       size_t whylen)
+static struct tracecmd_input *fly_open(const char *path, struct pt_fly **fp, struct pt_ksyms **ks,
+				       char *why, size_t whylen)
 {
 	struct tracecmd_input *h = NULL;
-	const char *kallsyms;
+	char *kallsyms;
 	char meta[64];
 	int fd;
 
@@ -277,7 +324,7 @@ static struct tracecmd_input *fly_open(const char *path, struct pt_fly **fp, cha
 		snprintf(why, whylen, "libtracecmd cannot open its metadata");
 	else if (!fly_agrees(*fp, h))
 		snprintf(why, whylen, "a page format it does not read");
-	else if (kallsyms && pt_dat_kallsyms_register(tracecmd_get_tep(h), kallsyms))
+	else if (kallsyms && pt_ksyms_new(kallsyms, ks))
 		snprintf(why, whylen, "kallsyms lines it does not read");
 	else
 		return h;
@@ -337,7 +384,7 @@ static struct tracecmd_input *child_open(struct child *c, const char *path,
 
 	*fp = NULL;
 	if (!part && !(mode && !strcmp(mode, "0")))
-		h = fly_open(path, fp, why, sizeof(why));
+		h = fly_open(path, fp, &c->ksyms, why, sizeof(why));
 	if (!h && mode && !strcmp(mode, "only")) {
 		snprintf(msg, sizeof(msg), "the fast reader refused it (PTESCOPE_DAT_FLY=only): %s",
 			 why);
@@ -526,6 +573,7 @@ int pt_dat_reader_main(const char *path, int fd, const struct dat_wire_part *par
 		child_fly(c, path, f, mode && !strcmp(mode, "only"));
 	else
 		tracecmd_iterate_events(h, NULL, 0, child_record, c);
+	pt_ksyms_free(c->ksyms);
 	pt_fly_free(f);
 	tracecmd_close(h);
 	t = DAT_W_DONE;

@@ -1,115 +1,214 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * kallsyms text to tep_register_function() calls (dat_kallsyms.h): one pass
- * that checks every line's shape, one that registers. Sized for the 100,000
- * lines of a distribution kernel's kallsyms: a few ms, against tens of ms
- * for libtraceevent's sscanf() per line.
+ * kallsyms text to a sorted symbol array (dat_kallsyms.h): one pass that
+ * parses every line (checking its shape) into entries newest first, as
+ * libtraceevent's list holds them, a stable LSD radix sort by address over
+ * the bytes that differ, and bsearch() with libtraceevent's comparison.
+ * Sized for the 100,000 to 150,000 lines of a distribution kernel's
+ * kallsyms: a few ms.
  */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dat_kallsyms.h"
 
 #define KSYM_MAX_NAME 512 /* the kernel's KSYM_NAME_LEN */
 
-/* sscanf's white space, which ends a %s token */
-static bool space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
-}
-
-static int hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
+/* libtraceevent's struct func_map: address, name, module */
 struct ksym {
 	uint64_t addr;
-	char type;
-	const char *name, *mod; /* mod: NULL when none */
-	size_t name_len, mod_len;
+	const char *func, *mod;
 };
 
-/* The line at @p (up to '\n' or the end) into @k. Returns the next line's
- * start, or NULL when the line is not in /proc/kallsyms's shape. */
-static const char *parse_line(const char *p, struct ksym *k)
-{
-	k->addr = 0;
-	for (int i = 0; i < 16; i++) {
-		int v = hex(p[i]);
+struct pt_ksyms {
+	struct ksym *sym; /* n entries, then one with address 0 (bsearch's end) */
+	size_t n;
+};
 
-		if (v < 0)
+/* A hex digit's value, 16 for any other byte. */
+static inline unsigned hexval(char ch)
+{
+	unsigned c = (uint8_t)ch;
+
+	if (c - '0' < 10)
+		return c - '0';
+	if ((c | 0x20) - 'a' < 6)
+		return (c | 0x20) - 'a' + 10;
+	return 16;
+}
+
+/* What ends a sscanf %s token (white space), and the text's NUL. */
+static inline bool ends(char c)
+{
+	return c == ' ' || c == '\0' || (c >= '\t' && c <= '\r');
+}
+
+/*
+ * The line at @p (up to '\n' or the text's end) into @s, its name and
+ * module terminated in place; @keep false for the symbols libtraceevent
+ * skips. Returns the next line's start, NULL when the line is not in
+ * /proc/kallsyms's shape.
+ */
+static char *parse_line(char *p, struct ksym *s, bool *keep)
+{
+	char *name, *mod = NULL, type;
+
+	s->addr = 0;
+	for (int i = 0; i < 16; i++) {
+		unsigned v = hexval(p[i]);
+
+		if (v > 15)
 			return NULL;
-		k->addr = k->addr << 4 | (uint64_t)v;
+		s->addr = s->addr << 4 | v;
 	}
 	p += 16;
-	if (p[0] != ' ' || !p[1] || space(p[1]) || p[2] != ' ')
+	if (p[0] != ' ' || ends(p[1]) || p[2] != ' ')
 		return NULL;
-	k->type = p[1];
-	k->name = p += 3;
-	while (*p && !space(*p))
+	type = p[1];
+	name = p += 3;
+	while (!ends(*p))
 		p++;
-	k->name_len = (size_t)(p - k->name);
-	k->mod = NULL;
-	k->mod_len = 0;
-	if (p[0] == '\t' && p[1] == '[') {
-		k->mod = p += 2;
-		while (*p && !space(*p))
-			p++;
-		if (p - k->mod < 2 || p[-1] != ']')
-			return NULL;
-		k->mod_len = (size_t)(p - k->mod) - 1; /* without the ']' */
-	}
-	if (!k->name_len || k->name_len >= KSYM_MAX_NAME || k->mod_len >= KSYM_MAX_NAME ||
-	    (*p && *p != '\n'))
+	if (p == name || p - name >= KSYM_MAX_NAME)
 		return NULL;
-	return *p ? p + 1 : p;
-}
-
-/* Registers @k as tep_parse_kallsyms() would: absolute symbols and '$'
- * names skipped. 0 or -ENOMEM. */
-static int register_one(struct tep_handle *tep, const struct ksym *k)
-{
-	char name[KSYM_MAX_NAME], mod[KSYM_MAX_NAME];
-
-	if (k->name[0] == '$' || k->type == 'A' || k->type == 'a')
-		return 0;
-	memcpy(name, k->name, k->name_len);
-	name[k->name_len] = '\0';
-	if (k->mod) {
-		memcpy(mod, k->mod, k->mod_len);
-		mod[k->mod_len] = '\0';
-	}
-	return tep_register_function(tep, name, k->addr, k->mod ? mod : NULL) ? -ENOMEM : 0;
-}
-
-int pt_dat_kallsyms_register(struct tep_handle *tep, const char *text)
-{
-	struct ksym k;
-	const char *p;
-	int ret = 0;
-
-	/* empty lines are skipped (strtok_r() does) */
-	for (p = text; *p;)
-		if (*p == '\n')
+	if (p[0] == '\t' && p[1] == '[') {
+		*p = '\0';
+		mod = p += 2;
+		while (!ends(*p))
 			p++;
-		else if (!(p = parse_line(p, &k)))
-			return 1;
-	for (p = text; *p && !ret;) {
-		if (*p == '\n') {
+		if (p - mod < 2 || p - mod > KSYM_MAX_NAME || p[-1] != ']')
+			return NULL;
+		p[-1] = '\0'; /* the ']' */
+	}
+	if (*p && *p != '\n')
+		return NULL;
+	s->func = name;
+	s->mod = mod;
+	*keep = name[0] != '$' && type != 'A' && type != 'a';
+	if (!*p)
+		return p;
+	*p = '\0';
+	return p + 1;
+}
+
+/* Sorts @a (@n entries) by address, keeping the order of equal ones, with
+ * @tmp of the same size: a byte at a time, least significant first,
+ * skipping the bytes every address shares. */
+static void sort_stable(struct ksym *a, struct ksym *tmp, size_t n)
+{
+	uint64_t all_or = 0, all_and = ~(uint64_t)0;
+
+	for (size_t i = 0; i < n; i++) {
+		all_or |= a[i].addr;
+		all_and &= a[i].addr;
+	}
+	for (int shift = 0; shift < 64; shift += 8) {
+		size_t count[257] = {0};
+
+		if ((((all_or ^ all_and) >> shift) & 0xff) == 0)
+			continue; /* every address has this byte */
+		for (size_t i = 0; i < n; i++)
+			count[((a[i].addr >> shift) & 0xff) + 1]++;
+		for (int b = 0; b < 256; b++)
+			count[b + 1] += count[b];
+		for (size_t i = 0; i < n; i++)
+			tmp[count[(a[i].addr >> shift) & 0xff]++] = a[i];
+		memcpy(a, tmp, n * sizeof(*a));
+	}
+}
+
+/* The kept lines of @text, newest (last) first: libtraceevent's list order.
+ * 0, 1 (a line not in shape), -ENOMEM. */
+static int parse_all(char *text, struct pt_ksyms *k)
+{
+	size_t cap = 0;
+	char *p = text;
+
+	while (*p) {
+		struct ksym s;
+		bool keep;
+
+		if (*p == '\n') { /* empty lines are skipped (strtok_r() does) */
 			p++;
 			continue;
 		}
-		p = parse_line(p, &k);
-		ret = register_one(tep, &k);
+		if (!(p = parse_line(p, &s, &keep)))
+			return 1;
+		if (!keep)
+			continue;
+		if (k->n + 1 >= cap) {
+			struct ksym *grown;
+
+			cap = cap ? cap * 2 : 8192;
+			if (!(grown = realloc(k->sym, cap * sizeof(*grown))))
+				return -ENOMEM;
+			k->sym = grown;
+		}
+		k->sym[k->n++] = s;
 	}
-	return ret;
+	for (size_t i = 0, j = k->n ? k->n - 1 : 0; i < j; i++, j--) {
+		struct ksym t = k->sym[i];
+
+		k->sym[i] = k->sym[j];
+		k->sym[j] = t;
+	}
+	return 0;
+}
+
+int pt_ksyms_new(char *text, struct pt_ksyms **out)
+{
+	struct pt_ksyms *k = calloc(1, sizeof(*k));
+	struct ksym *tmp;
+	int ret;
+
+	*out = NULL;
+	if (!k)
+		return -ENOMEM;
+	ret = parse_all(text, k);
+	if (!ret && !k->sym && !(k->sym = malloc(sizeof(*k->sym))))
+		ret = -ENOMEM;
+	if (!ret) {
+		tmp = malloc((k->n ? k->n : 1) * sizeof(*tmp));
+		if (!tmp)
+			ret = -ENOMEM;
+		else
+			sort_stable(k->sym, tmp, k->n);
+		free(tmp);
+	}
+	if (ret) {
+		pt_ksyms_free(k);
+		return ret;
+	}
+	k->sym[k->n] = (struct ksym){0, NULL, NULL}; /* libtraceevent's end record */
+	*out = k;
+	return 0;
+}
+
+void pt_ksyms_free(struct pt_ksyms *k)
+{
+	if (!k)
+		return;
+	free(k->sym);
+	free(k);
+}
+
+/* libtraceevent's func_bcmp(): @b matches when @a's address is @b's or lies
+ * between @b's and the next entry's. */
+static int ksym_bcmp(const void *a, const void *b)
+{
+	const struct ksym *x = a, *y = b;
+
+	if (x->addr == y->addr || (x->addr > y->addr && x->addr < (y + 1)->addr))
+		return 0;
+	return x->addr < y->addr ? -1 : 1;
+}
+
+const char *pt_ksyms_find(const struct pt_ksyms *k, uint64_t addr)
+{
+	struct ksym key = {addr, NULL, NULL};
+	const struct ksym *s = bsearch(&key, k->sym, k->n, sizeof(*k->sym), ksym_bcmp);
+
+	return s ? s->func : NULL;
 }

@@ -306,31 +306,71 @@ static int64_t map_sid(const struct helper *h, uint32_t sid)
 	return sid < h->nr_sid && h->sid[sid] ? (int64_t)h->sid[sid] : -1;
 }
 
-static int on_event(struct dat_read *d, unsigned i)
+/* Hands @ev on to the consumer, its strings from helper @i's ids @func and
+ * @comm (0: none). */
+static int deliver(struct dat_read *d, unsigned i, struct pt_event *ev, uint32_t func,
+		   uint32_t comm)
 {
-	struct dat_wire_event w;
-	struct pt_event ev;
-	int64_t f, c, cc;
-	int ret = take(d, i, &w, sizeof(w));
+	int64_t f = map_sid(&d->h[i], func), c = map_sid(&d->h[i], comm);
+	int ret;
 
-	if (ret)
-		return ret;
-	f = map_sid(&d->h[i], w.func_sid);
-	c = map_sid(&d->h[i], w.comm_sid);
-	cc = map_sid(&d->h[i], w.child_comm_sid);
-	if (f < 0 || c < 0 || cc < 0)
+	if (f < 0 || c < 0)
 		return -EPROTO;
-	w.func_sid = (uint32_t)f;
-	w.comm_sid = (uint32_t)c;
-	w.child_comm_sid = (uint32_t)cc;
-	dat_wire_to_event(&w, d->strings, &ev);
+	ev->func = pt_intern_str(d->strings, (uint32_t)f);
+	ev->func_id = ev->func ? (uint64_t)f : 0;
+	ev->comm = pt_intern_str(d->strings, (uint32_t)c);
 	d->st->events++;
-	ret = d->fn(&ev, d->ctx);
+	ret = d->fn(ev, d->ctx);
 	if (ret < 0) {
 		d->consumer_stopped = true;
 		set_err(d->err, d->errlen, "%s: analysis stopped: %s", d->path, strerror(-ret));
 	}
 	return ret < 0 ? ret : 0;
+}
+
+static int on_event(struct dat_read *d, unsigned i)
+{
+	struct dat_wire_event w;
+	struct pt_event ev;
+	uint32_t func, comm;
+	int64_t cc;
+	int ret = take(d, i, &w, sizeof(w));
+
+	if (ret)
+		return ret;
+	cc = map_sid(&d->h[i], w.child_comm_sid);
+	if (cc < 0)
+		return -EPROTO;
+	func = w.func_sid;
+	comm = w.comm_sid;
+	w.func_sid = w.comm_sid = w.child_comm_sid = 0; /* deliver() names them */
+	dat_wire_to_event(&w, d->strings, &ev);
+	ev.child_comm = pt_intern_str(d->strings, (uint32_t)cc);
+	return deliver(d, i, &ev, func, comm);
+}
+
+static int on_entry(struct dat_read *d, unsigned i)
+{
+	struct dat_wire_entry w;
+	struct pt_event ev;
+	int ret = take(d, i, &w, sizeof(w));
+
+	if (ret)
+		return ret;
+	dat_wire_to_entry(&w, &ev);
+	return deliver(d, i, &ev, w.func_sid, w.comm_sid);
+}
+
+static int on_exit_ev(struct dat_read *d, unsigned i)
+{
+	struct dat_wire_exit w;
+	struct pt_event ev;
+	int ret = take(d, i, &w, sizeof(w));
+
+	if (ret)
+		return ret;
+	dat_wire_to_exit(&w, &ev);
+	return deliver(d, i, &ev, w.func_sid, w.comm_sid);
 }
 
 /* A helper's string: interned in the read's table (the same name from two
@@ -435,7 +475,11 @@ static int read_until(struct dat_read *d, unsigned i, uint32_t chunk)
 		if (ret <= 0)
 			return ret ? ret : -EPROTO;
 		t = (uint8_t)d->h[i].buf[d->h[i].start++];
-		if (t == DAT_W_EVENT)
+		if (t == DAT_W_ENTRY)
+			ret = on_entry(d, i);
+		else if (t == DAT_W_EXIT)
+			ret = on_exit_ev(d, i);
+		else if (t == DAT_W_EVENT)
 			ret = on_event(d, i);
 		else if (t == DAT_W_STRING)
 			ret = on_string(d, i);
