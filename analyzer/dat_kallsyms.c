@@ -28,22 +28,22 @@ struct pt_ksyms {
 	size_t n;
 };
 
-/* A hex digit's value, 16 for any other byte. */
-static inline unsigned hexval(char ch)
-{
-	unsigned c = (uint8_t)ch;
+/* Per byte: a hex digit's value + 1 (0: not a hex digit). */
+static const uint8_t hex_plus1[256] = {
+    ['0'] = 1,	['1'] = 2,  ['2'] = 3,	['3'] = 4,  ['4'] = 5,	['5'] = 6,  ['6'] = 7,	['7'] = 8,
+    ['8'] = 9,	['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+    ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+};
 
-	if (c - '0' < 10)
-		return c - '0';
-	if ((c | 0x20) - 'a' < 6)
-		return (c | 0x20) - 'a' + 10;
-	return 16;
-}
+/* Per byte: whether it ends a sscanf %s token (white space), or the text (NUL). */
+static const bool token_end[256] = {
+    ['\0'] = true, [' '] = true,  ['\t'] = true, ['\n'] = true,
+    ['\v'] = true, ['\f'] = true, ['\r'] = true,
+};
 
-/* What ends a sscanf %s token (white space), and the text's NUL. */
 static inline bool ends(char c)
 {
-	return c == ' ' || c == '\0' || (c >= '\t' && c <= '\r');
+	return token_end[(uint8_t)c];
 }
 
 /*
@@ -58,11 +58,11 @@ static char *parse_line(char *p, struct ksym *s, bool *keep)
 
 	s->addr = 0;
 	for (int i = 0; i < 16; i++) {
-		unsigned v = hexval(p[i]);
+		unsigned v = hex_plus1[(uint8_t)p[i]];
 
-		if (v > 15)
+		if (!v)
 			return NULL;
-		s->addr = s->addr << 4 | v;
+		s->addr = s->addr << 4 | (v - 1);
 	}
 	p += 16;
 	if (p[0] != ' ' || ends(p[1]) || p[2] != ' ')

@@ -130,7 +130,8 @@ struct helper {
 	char *buf;
 	size_t cap, start, end;
 	bool eof, got_done;
-	uint32_t *sid; /* the helper's string ids -> the read's (d->strings) */
+	uint32_t *sid;	  /* the helper's string ids -> the read's (d->strings) */
+	const char **str; /* the helper's string ids -> the strings */
 	size_t nr_sid;
 	uint64_t progress; /* events it has read so far */
 };
@@ -231,10 +232,12 @@ static int fill(struct dat_read *d, unsigned cur)
 
 /* Makes @n bytes of helper @i available at h->buf + h->start. 1 ok, 0 clean
  * EOF, <0 error. */
-static int need(struct dat_read *d, unsigned i, size_t n)
+static inline int need(struct dat_read *d, unsigned i, size_t n)
 {
 	struct helper *h = &d->h[i];
 
+	if (h->end - h->start >= n)
+		return 1;
 	while (h->end - h->start < n) {
 		int ret;
 
@@ -248,7 +251,7 @@ static int need(struct dat_read *d, unsigned i, size_t n)
 
 /* Copies the next @n bytes of a message from helper @i to @dst. 0 ok, <0
  * error (a message cut short is -EPROTO). */
-static int take(struct dat_read *d, unsigned i, void *dst, size_t n)
+static inline int take(struct dat_read *d, unsigned i, void *dst, size_t n)
 {
 	struct helper *h = &d->h[i];
 	int r = need(d, i, n);
@@ -299,7 +302,7 @@ static int spawn_helper(struct dat_read *d, unsigned i, int wfd)
 }
 
 /* A string id of helper @h as the read's id; 0 stays 0. -1: never defined. */
-static int64_t map_sid(const struct helper *h, uint32_t sid)
+static inline int64_t map_sid(const struct helper *h, uint32_t sid)
 {
 	if (!sid)
 		return 0;
@@ -308,17 +311,18 @@ static int64_t map_sid(const struct helper *h, uint32_t sid)
 
 /* Hands @ev on to the consumer, its strings from helper @i's ids @func and
  * @comm (0: none). */
-static int deliver(struct dat_read *d, unsigned i, struct pt_event *ev, uint32_t func,
-		   uint32_t comm)
+static inline int deliver(struct dat_read *d, unsigned i, struct pt_event *ev, uint32_t func,
+			  uint32_t comm)
 {
-	int64_t f = map_sid(&d->h[i], func), c = map_sid(&d->h[i], comm);
+	const struct helper *h = &d->h[i];
+	int64_t f = map_sid(h, func), c = map_sid(h, comm);
 	int ret;
 
 	if (f < 0 || c < 0)
 		return -EPROTO;
-	ev->func = pt_intern_str(d->strings, (uint32_t)f);
-	ev->func_id = ev->func ? (uint64_t)f : 0;
-	ev->comm = pt_intern_str(d->strings, (uint32_t)c);
+	ev->func = f ? h->str[func] : NULL;
+	ev->func_id = (uint64_t)f;
+	ev->comm = c ? h->str[comm] : NULL;
 	d->st->events++;
 	ret = d->fn(ev, d->ctx);
 	if (ret < 0) {
@@ -373,6 +377,28 @@ static int on_exit_ev(struct dat_read *d, unsigned i)
 	return deliver(d, i, &ev, w.func_sid, w.comm_sid);
 }
 
+/* Room in @h's id maps for id @sid. 0 or -ENOMEM. */
+static int grow_sids(struct helper *h, uint32_t sid)
+{
+	size_t n = h->nr_sid ? h->nr_sid : 256;
+	uint32_t *v;
+	const char **sv;
+
+	while (n <= sid)
+		n *= 2;
+	v = realloc(h->sid, n * sizeof(*v));
+	if (v)
+		h->sid = v;
+	sv = v ? realloc(h->str, n * sizeof(*sv)) : NULL;
+	if (!sv)
+		return -ENOMEM;
+	h->str = sv;
+	memset(v + h->nr_sid, 0, (n - h->nr_sid) * sizeof(*v));
+	memset(sv + h->nr_sid, 0, (n - h->nr_sid) * sizeof(*sv));
+	h->nr_sid = n;
+	return 0;
+}
+
 /* A helper's string: interned in the read's table (the same name from two
  * helpers gets one id), its id mapped. */
 static int on_string(struct dat_read *d, unsigned i)
@@ -391,20 +417,10 @@ static int on_string(struct dat_read *d, unsigned i)
 	h->start += hdr[1];
 	if (id < 0)
 		return (int)id;
-	if (hdr[0] >= h->nr_sid) {
-		size_t n = h->nr_sid ? h->nr_sid : 256;
-		uint32_t *v;
-
-		while (n <= hdr[0])
-			n *= 2;
-		v = realloc(h->sid, n * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		memset(v + h->nr_sid, 0, (n - h->nr_sid) * sizeof(*v));
-		h->sid = v;
-		h->nr_sid = n;
-	}
+	if (hdr[0] >= h->nr_sid && (ret = grow_sids(h, hdr[0])))
+		return ret;
 	h->sid[hdr[0]] = (uint32_t)id;
+	h->str[hdr[0]] = pt_intern_str(d->strings, (uint32_t)id);
 	return 0;
 }
 
@@ -663,6 +679,7 @@ int pt_dat_read(const char *path, pt_event_fn fn, void *ctx, struct pt_input_sta
 			close(d.h[i].fd);
 		free(d.h[i].buf);
 		free(d.h[i].sid);
+		free(d.h[i].str);
 	}
 	free(d.h);
 	pt_intern_free(d.strings);
