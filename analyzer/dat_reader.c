@@ -13,13 +13,16 @@
  * and memory limits, with stderr silenced. It streams compact fixed-size
  * event records over a pipe (dat_wire.h), and this process turns them back
  * into pt_events for the consumer. A crash, a limit hit or a stall in the
- * helper becomes one error line here. The pipe costs about 90 bytes per
- * event, far below what the library itself costs per event.
+ * helper becomes one error line here. The pipe costs 29 bytes per entry
+ * event and 61 per exit (dat_wire.h).
  *
- * Past one core. One helper walks the file at libtracecmd's single-thread
- * speed, and a recording's records are usually all on one or two CPUs (the
- * bundled one: 99.99% on CPU 1), so per-CPU helpers would not help. Instead
- * a large file (PARALLEL_MIN_BYTES, or $PTESCOPE_DAT_JOBS) is cut by time:
+ * Past one core. The helper walks a v7 file's pages itself (dat_fly.c) at
+ * about the pace this process reconstructs: one helper is all it takes
+ * (tests/bench/replay-bench). Other files are walked by libtracecmd at its
+ * single-thread speed, and a recording's records are usually all on one or
+ * two CPUs (the bundled one: 99.99% on CPU 1), so per-CPU helpers would not
+ * help. Instead a large file (PARALLEL_MIN_BYTES, or $PTESCOPE_DAT_JOBS) is
+ * cut by time:
  * its records' span in nh * CHUNKS_PER_HELPER equal slices, slice k read by
  * helper k % nh (each opens the file, seeks every CPU to the slice with
  * libtracecmd and merges the CPUs as libtracecmd does). The parent hands the
@@ -76,7 +79,7 @@ __attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errl
 	va_end(ap);
 }
 
-static int check_head(int fd, const char *path, char *err, size_t errlen)
+static int check_head(int fd, const char *path, char *version, char *err, size_t errlen)
 {
 	unsigned char head[16];
 	ssize_t n = pread(fd, head, sizeof(head), 0);
@@ -95,11 +98,12 @@ static int check_head(int fd, const char *path, char *err, size_t errlen)
 			path, n > 10 ? (const char *)head + 10 : "?");
 		return -EINVAL;
 	}
+	*version = (char)head[10];
 	return 0;
 }
 
 /* Opens @path and checks it is a trace.dat of a version we read. */
-static int open_dat(const char *path, int *fdp, char *err, size_t errlen)
+static int open_dat(const char *path, int *fdp, char *version, char *err, size_t errlen)
 {
 	struct stat sb;
 	int ret, fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
@@ -114,7 +118,7 @@ static int open_dat(const char *path, int *fdp, char *err, size_t errlen)
 		close(fd);
 		return -EINVAL;
 	}
-	ret = check_head(fd, path, err, errlen);
+	ret = check_head(fd, path, version, err, errlen);
 	if (ret) {
 		close(fd);
 		return ret;
@@ -608,12 +612,14 @@ static int run_helpers(struct dat_read *d)
 	return ret;
 }
 
-/* How many helpers: $PTESCOPE_DAT_JOBS (at most MAX_HELPERS), else for a
- * file of PARALLEL_MIN_BYTES or more one per online CPU but one, which the
- * reconstruction here needs (at most DEFAULT_HELPERS), else one. On two
- * CPUs that is one: two helpers and this process on two cores were slower
- * than one helper (tests/bench/replay-bench). */
-static unsigned helpers_for(off_t size)
+/* How many helpers: $PTESCOPE_DAT_JOBS (at most MAX_HELPERS), else one for
+ * a v7 file (the helper's own page walk keeps pace with the reconstruction
+ * here; parallel helpers read with libtracecmd), else for a file of
+ * PARALLEL_MIN_BYTES or more one per online CPU but one, which the
+ * reconstruction needs (at most DEFAULT_HELPERS), else one. On two CPUs
+ * that is one: two helpers and this process on two cores were slower than
+ * one helper (tests/bench/replay-bench). */
+static unsigned helpers_for(off_t size, char version)
 {
 	const char *env = getenv("PTESCOPE_DAT_JOBS");
 	long n;
@@ -625,7 +631,7 @@ static unsigned helpers_for(off_t size)
 		if (!*end && n >= 1)
 			return n < MAX_HELPERS ? (unsigned)n : MAX_HELPERS;
 	}
-	if (size < PARALLEL_MIN_BYTES)
+	if (version == '7' || size < PARALLEL_MIN_BYTES)
 		return 1;
 	n = sysconf(_SC_NPROCESSORS_ONLN) - 1;
 	return n < 1 ? 1 : n < DEFAULT_HELPERS ? (unsigned)n : DEFAULT_HELPERS;
@@ -658,11 +664,12 @@ int pt_dat_read(const char *path, pt_event_fn fn, void *ctx, struct pt_input_sta
 			     .err = err,
 			     .errlen = errlen};
 	struct stat sb;
-	int fd, ret = open_dat(path, &fd, err, errlen);
+	char version = 0;
+	int fd = -1, ret = open_dat(path, &fd, &version, err, errlen);
 
 	if (ret)
 		return ret;
-	d.nh = helpers_for(fstat(fd, &sb) == 0 ? sb.st_size : 0);
+	d.nh = helpers_for(fstat(fd, &sb) == 0 ? sb.st_size : 0, version);
 	d.chunks = d.nh > 1 ? chunks_for(d.nh) : 0;
 	st->first_ts_ns = st->last_ts_ns = PT_NO_TIME;
 	d.h = calloc(d.nh, sizeof(*d.h));

@@ -24,15 +24,13 @@ static bool same(const char *a, const char *b)
 	return (!a && !b) || (a && b && !strcmp(a, b));
 }
 
-/* @text indexed: NULL when refused. */
-static struct pt_ksyms *index_of(const char *text, int expect)
+/* @text indexed in a copy (*copy, free it after the index): NULL when refused. */
+static struct pt_ksyms *index_of(const char *text, int expect, char **copy)
 {
-	char *copy = strdup(text);
 	struct pt_ksyms *k = NULL;
 
-	CHECK_EQ(pt_ksyms_new(copy, &k), expect);
-	if (!k)
-		free(copy);
+	*copy = strdup(text);
+	CHECK_EQ(pt_ksyms_new(*copy, &k), expect);
 	return k;
 }
 
@@ -54,7 +52,8 @@ static void test_literal(void)
 	    "ffffffff81000000 T _text\nffffffff81000100 T\n",
 	    "ffffffff8100000g T bad_hex\n",
 	};
-	struct pt_ksyms *k = index_of(good, 0);
+	char *copy;
+	struct pt_ksyms *k = index_of(good, 0, &copy);
 
 	if (k) {
 		CHECK(same(pt_ksyms_find(k, 0xffffffff81000000ull), "_text"));
@@ -65,8 +64,11 @@ static void test_literal(void)
 		CHECK(same(pt_ksyms_find(k, 0x10ull), NULL)); /* absolute symbols skipped */
 		pt_ksyms_free(k);
 	}
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		CHECK(index_of(bad[i], 1) == NULL);
+	free(copy);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK(index_of(bad[i], 1, &copy) == NULL);
+		free(copy);
+	}
 }
 
 /* Every symbol address of @text, and its neighbours, looked up both ways;
@@ -74,7 +76,8 @@ static void test_literal(void)
 static void compare(const char *path, const char *text)
 {
 	struct tep_handle *tep = tep_alloc();
-	struct pt_ksyms *k = index_of(text, 0);
+	char *copy;
+	struct pt_ksyms *k = index_of(text, 0, &copy);
 	size_t n = 0, diff = 0;
 
 	CHECK_EQ(tep_parse_kallsyms(tep, text), 0);
@@ -93,6 +96,7 @@ static void compare(const char *path, const char *text)
 	CHECK(n >= 24);
 	printf("%s: %zu lookups agree\n", path, n);
 	pt_ksyms_free(k);
+	free(copy);
 	tep_free(tep);
 }
 
