@@ -678,8 +678,9 @@ static int cpu_next_page(struct pt_fly *f, struct fly_cpu *c)
 	return cpu_step(f, c) < 0 ? -1 : 1;
 }
 
-/* Makes @c's next record current: PT_FLY_REC, PT_FLY_END, PT_FLY_DOUBT. */
-static inline int cpu_peek(struct pt_fly *f, struct fly_cpu *c)
+/* cpu_peek()'s way past the current page: the next pages until one has a
+ * record, the end, or a doubt. */
+static __attribute__((noinline)) int cpu_refill(struct pt_fly *f, struct fly_cpu *c)
 {
 	while (!(c->loaded && c->curr < c->size)) {
 		if (c->doubt)
@@ -690,6 +691,15 @@ static inline int cpu_peek(struct pt_fly *f, struct fly_cpu *c)
 			c->done = true;
 	}
 	return c->doubt ? PT_FLY_DOUBT : PT_FLY_REC;
+}
+
+/* Makes @c's next record current: PT_FLY_REC, PT_FLY_END, PT_FLY_DOUBT.
+ * Before the first page size is 0: the first call loads it. */
+static inline int cpu_peek(struct pt_fly *f, struct fly_cpu *c)
+{
+	if (c->curr < c->size && !c->doubt)
+		return PT_FLY_REC;
+	return cpu_refill(f, c);
 }
 
 static void cpu_record(const struct fly_cpu *c, int cpu, struct pt_fly_rec *rec)
