@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Writes the small synthetic trace.dat seeds of fuzz_dat's fast-walk part (analyzer/dat_fly.c).
 
-Only what dat_fly.c reads: the v7 head, an options section holding a BUFFER option, the buffer
-section and two CPUs of ring-buffer pages with every kind of event header (data events of both
-length forms, a time extend, an absolute timestamp, padding, missed events stored and not).
+Only what dat_fly.c reads: the v7 head, an options section holding a BUFFER and a KALLSYMS option,
+a short kallsyms section (dat_kallsyms.c), the buffer section and two CPUs of ring-buffer pages
+with every kind of event header (data events of both length forms, a time extend, an absolute
+timestamp, padding, missed events stored and not).
 No event formats, so libtracecmd refuses them: the seeds are for the in-process walk.
   fly-zstd.dat: CPU data in zstd chunks (the `zstd` program compresses them)
   fly-none.dat: no compression, the pages in place
@@ -56,11 +57,31 @@ def pages_cpu1():
             page(1600, [])]
 
 
+KALLSYMS = (b"0000000000000000 A fixed_percpu_data\n"
+            b"ffffffff81000000 T _text\n"
+            b"ffffffff81000200 t copy_process\n"
+            b"ffffffff81000200 t copy_process_alias\n"
+            b"ffffffff81000100 t $x.1\n"
+            b"ffffffffc0000000 t mod_fn\t[some_mod]\n")
+
+
+def zstd(raw):
+    return subprocess.run(["zstd", "-q", "-c", "-19"], input=raw, capture_output=True,
+                          check=True).stdout
+
+
 def zstd_chunks(pages):
     raw = b"".join(pages)
-    comp = subprocess.run(["zstd", "-q", "-c", "-19"], input=raw, capture_output=True,
-                          check=True).stdout
+    comp = zstd(raw)
     return struct.pack("<I", 1) + struct.pack("<II", len(comp), len(raw)) + comp
+
+
+def kallsyms_section(compressed):
+    body = struct.pack("<I", len(KALLSYMS)) + KALLSYMS
+    if compressed:
+        comp = zstd(body)
+        body = struct.pack("<II", len(comp), len(body)) + comp
+    return struct.pack("<HHIQ", 19, 1 if compressed else 0, 0, len(body)) + body
 
 
 def build(compressed):
@@ -71,8 +92,10 @@ def build(compressed):
     datas = [zstd_chunks(p) if compressed else b"".join(p) for p in cpus]
     # the options section, then the buffer section, then the CPU data (page aligned)
     buf_opt_len = 8 + 1 + 7 + 4 + 4 + 20 * len(cpus)
-    opts_size = (6 + buf_opt_len) + (6 + 8)
-    buf_sec = opt_off + 16 + opts_size
+    opts_size = (6 + buf_opt_len) + (6 + 8) + (6 + 8)
+    ks_off = opt_off + 16 + opts_size
+    ks = kallsyms_section(compressed)
+    buf_sec = ks_off + len(ks)
     off = (buf_sec + 16 + PAGE - 1) // PAGE * PAGE
     table = []
     for d in datas:
@@ -81,9 +104,10 @@ def build(compressed):
     buf_opt = struct.pack("<Q", buf_sec) + b"\0" + b"global\0" + struct.pack("<II", PAGE, len(cpus))
     for i, (o, size) in enumerate(table):
         buf_opt += struct.pack("<IQQ", i, o, size)
-    opts = struct.pack("<HI", 3, len(buf_opt)) + buf_opt + struct.pack("<HIQ", 0, 8, 0)
+    opts = (struct.pack("<HI", 3, len(buf_opt)) + buf_opt + struct.pack("<HIQ", 19, 8, ks_off)
+            + struct.pack("<HIQ", 0, 8, 0))
     out = bytearray(head + struct.pack("<Q", opt_off))
-    out += struct.pack("<HHIQ", 0, 0, 0, len(opts)) + opts
+    out += struct.pack("<HHIQ", 0, 0, 0, len(opts)) + opts + ks
     out += struct.pack("<HHIQ", 3, 1 if compressed else 0, 0, off - buf_sec - 16)
     for d, (o, _) in zip(datas, table):
         out = out.ljust(o, b"\0") + d
