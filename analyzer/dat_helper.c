@@ -44,6 +44,9 @@ int tracecmd_page_size(struct tracecmd_input *handle);
 #endif
 #endif
 
+#define MEMO_MAX_BYTES 64
+#define MEMO_SLOTS 16
+
 struct child {
 	int fd;
 	char buf[1 << 18];
@@ -64,6 +67,16 @@ struct child {
 	uint32_t last_comm_sid;
 	uint64_t skip; /* records libtracecmd's walk passes over (child_record) */
 	struct dat_wire_done done;
+	/* the last decoding of a record of each size class: pt_raw_decode()
+	 * depends on the bytes alone, and a function_graph trace repeats its
+	 * entries byte for byte (the bundled one: 45% of records); exits, which
+	 * carry their times, never repeat: their size is not remembered */
+	struct decode_memo {
+		int size, ret, exit_size;
+		uint8_t bytes[MEMO_MAX_BYTES];
+		struct pt_raw_event raw;
+	} memo[MEMO_SLOTS];
+	struct pt_raw_event scratch; /* the decoding of records too long to remember */
 };
 
 static void child_flush(struct child *c)
@@ -230,12 +243,60 @@ static void child_send(struct child *c, const struct pt_event *ev, uint32_t func
 	child_count(c);
 }
 
+/* Whether @n bytes (a multiple of 4, at most MEMO_MAX_BYTES) at @a and @b
+ * are equal: words compared inline, no call. */
+static inline bool same_bytes(const uint8_t *a, const uint8_t *b, int n)
+{
+	uint64_t x, y;
+	int i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&x, a + i, 8);
+		memcpy(&y, b + i, 8);
+		if (x != y)
+			return false;
+	}
+	for (; i < n; i += 4) {
+		uint32_t u, v;
+
+		memcpy(&u, a + i, 4);
+		memcpy(&v, b + i, 4);
+		if (u != v)
+			return false;
+	}
+	return true;
+}
+
+/* pt_raw_decode() of @data, @size bytes, through c->memo: *raw points at
+ * the decoding (valid until the next call). */
+static int child_decode(struct child *c, const void *data, int size,
+			const struct pt_raw_event **raw)
+{
+	struct decode_memo *m = &c->memo[((unsigned)size / 4) % MEMO_SLOTS];
+
+	if (size <= 0 || size > MEMO_MAX_BYTES || size % 4 || m->exit_size == size) {
+		*raw = &c->scratch;
+		return pt_raw_decode(c->dec, data, size, &c->scratch);
+	}
+	*raw = &m->raw;
+	if (m->size == size && same_bytes(m->bytes, data, size))
+		return m->ret;
+	m->ret = pt_raw_decode(c->dec, data, size, &m->raw);
+	m->size = size;
+	memcpy(m->bytes, data, (size_t)size);
+	if (m->ret == 1 && m->raw.type == PT_EV_EXIT) {
+		m->exit_size = size;
+		m->size = 0;
+	}
+	return m->ret;
+}
+
 /* One record (@data, @size: its payload): a LOST event first when the ring
  * buffer lost some before it, then the record itself when it is one of ours. */
 static void child_raw(struct child *c, int cpu, uint64_t ts, const void *data, int size,
 		      long long missed)
 {
-	struct pt_raw_event raw;
+	const struct pt_raw_event *raw;
 	struct pt_event ev;
 	struct dat_wire_event w;
 	uint32_t func_sid = 0, comm_sid = 0, child_comm_sid = 0;
@@ -252,14 +313,14 @@ static void child_raw(struct child *c, int cpu, uint64_t ts, const void *data, i
 		dat_wire_from_event(&ev, &w);
 		child_event(c, &w);
 	}
-	if (pt_raw_decode(c->dec, data, size, &raw) != 1 || pt_raw_to_event(&raw, cpu, ts, &ev))
+	if (child_decode(c, data, size, &raw) != 1 || pt_raw_to_event(raw, cpu, ts, &ev))
 		return;
-	if (raw.type == PT_EV_FORK) {
+	if (raw->type == PT_EV_FORK) {
 		comm_sid = child_string(c, ev.comm, strlen(ev.comm));
 		child_comm_sid = child_string(c, ev.child_comm, strlen(ev.child_comm));
-	} else if (raw.type != PT_EV_SWITCH) {
-		func_sid = func_string(c, raw.func);
-		comm_sid = comm_string(c, raw.pid);
+	} else if (raw->type != PT_EV_SWITCH) {
+		func_sid = func_string(c, raw->func);
+		comm_sid = comm_string(c, raw->pid);
 	}
 	if (c->done.first_ts == PT_NO_TIME)
 		c->done.first_ts = ts;
