@@ -75,6 +75,10 @@ struct child {
 		int size, ret, exit_size;
 		uint8_t bytes[MEMO_MAX_BYTES];
 		struct pt_raw_event raw;
+		/* the ENTRY message sent for those bytes on entry_cpu (-1:
+		 * none): the same again but for its time */
+		int entry_cpu;
+		struct dat_wire_entry entry;
 	} memo[MEMO_SLOTS];
 	struct pt_raw_event scratch; /* the decoding of records too long to remember */
 };
@@ -213,9 +217,10 @@ static void child_event(struct child *c, const struct dat_wire_event *w)
 	child_count(c);
 }
 
-/* @ev in the shortest form that carries it, with its strings' ids. */
+/* @ev in the shortest form that carries it, with its strings' ids; an ENTRY
+ * message also kept in @keep (when not NULL) with @keep_cpu. */
 static void child_send(struct child *c, const struct pt_event *ev, uint32_t func_sid,
-		       uint32_t comm_sid, uint32_t child_comm_sid)
+		       uint32_t comm_sid, uint32_t child_comm_sid, struct decode_memo *keep)
 {
 	if (dat_wire_short(ev) && ev->type == PT_EV_ENTRY) {
 		struct dat_wire_entry w;
@@ -224,6 +229,10 @@ static void child_send(struct child *c, const struct pt_event *ev, uint32_t func
 		w.func_sid = func_sid;
 		w.comm_sid = comm_sid;
 		child_message(c, DAT_W_ENTRY, &w, sizeof(w));
+		if (keep) {
+			keep->entry = w;
+			keep->entry_cpu = ev->cpu;
+		}
 	} else if (dat_wire_short(ev)) {
 		struct dat_wire_exit w;
 
@@ -268,19 +277,26 @@ static inline bool same_bytes(const uint8_t *a, const uint8_t *b, int n)
 }
 
 /* pt_raw_decode() of @data, @size bytes, through c->memo: *raw points at
- * the decoding (valid until the next call). */
+ * the decoding (valid until the next call); *mp the memo entry that holds
+ * it (NULL: none), *hit whether it held it already. */
 static int child_decode(struct child *c, const void *data, int size,
-			const struct pt_raw_event **raw)
+			const struct pt_raw_event **raw, struct decode_memo **mp, bool *hit)
 {
 	struct decode_memo *m = &c->memo[((unsigned)size / 4) % MEMO_SLOTS];
 
+	*mp = NULL;
+	*hit = false;
 	if (size <= 0 || size > MEMO_MAX_BYTES || size % 4 || m->exit_size == size) {
 		*raw = &c->scratch;
 		return pt_raw_decode(c->dec, data, size, &c->scratch);
 	}
 	*raw = &m->raw;
-	if (m->size == size && same_bytes(m->bytes, data, size))
+	*mp = m;
+	if (m->size == size && same_bytes(m->bytes, data, size)) {
+		*hit = true;
 		return m->ret;
+	}
+	m->entry_cpu = -1;
 	m->ret = pt_raw_decode(c->dec, data, size, &m->raw);
 	m->size = size;
 	memcpy(m->bytes, data, (size_t)size);
@@ -291,29 +307,57 @@ static int child_decode(struct child *c, const void *data, int size,
 	return m->ret;
 }
 
+/* Record time bookkeeping for the helper's end message. */
+static inline void child_times(struct child *c, uint64_t ts)
+{
+	if (c->done.first_ts == PT_NO_TIME)
+		c->done.first_ts = ts;
+	c->done.last_ts = ts;
+}
+
+/* A LOST event: the ring buffer lost @missed events (-1: some) before @ts. */
+static void child_lost(struct child *c, int cpu, uint64_t ts, long long missed)
+{
+	struct pt_event ev;
+	struct dat_wire_event w;
+
+	pt_event_init(&ev, PT_EV_LOST);
+	ev.cpu = cpu;
+	ev.ts_ns = ts;
+	ev.lost = missed > 0 ? (uint64_t)missed : 0;
+	if (missed > 0)
+		c->done.lost += (uint64_t)missed;
+	else
+		c->done.lost_unknown = 1;
+	dat_wire_from_event(&ev, &w);
+	child_event(c, &w);
+}
+
 /* One record (@data, @size: its payload): a LOST event first when the ring
- * buffer lost some before it, then the record itself when it is one of ours. */
+ * buffer lost some before it, then the record itself when it is one of ours
+ * (an ENTRY whose bytes and CPU repeat the last one's: the same message but
+ * for its time). */
 static void child_raw(struct child *c, int cpu, uint64_t ts, const void *data, int size,
 		      long long missed)
 {
 	const struct pt_raw_event *raw;
+	struct decode_memo *m;
 	struct pt_event ev;
-	struct dat_wire_event w;
 	uint32_t func_sid = 0, comm_sid = 0, child_comm_sid = 0;
+	bool hit;
 
-	if (missed) {
-		pt_event_init(&ev, PT_EV_LOST);
-		ev.cpu = cpu;
-		ev.ts_ns = ts;
-		ev.lost = missed > 0 ? (uint64_t)missed : 0;
-		if (missed > 0)
-			c->done.lost += (uint64_t)missed;
-		else
-			c->done.lost_unknown = 1;
-		dat_wire_from_event(&ev, &w);
-		child_event(c, &w);
+	if (missed)
+		child_lost(c, cpu, ts, missed);
+	if (child_decode(c, data, size, &raw, &m, &hit) != 1)
+		return;
+	if (hit && m->entry_cpu == cpu) {
+		m->entry.ts = ts;
+		child_message(c, DAT_W_ENTRY, &m->entry, sizeof(m->entry));
+		child_count(c);
+		child_times(c, ts);
+		return;
 	}
-	if (child_decode(c, data, size, &raw) != 1 || pt_raw_to_event(raw, cpu, ts, &ev))
+	if (pt_raw_to_event(raw, cpu, ts, &ev))
 		return;
 	if (raw->type == PT_EV_FORK) {
 		comm_sid = child_string(c, ev.comm, strlen(ev.comm));
@@ -322,10 +366,8 @@ static void child_raw(struct child *c, int cpu, uint64_t ts, const void *data, i
 		func_sid = func_string(c, raw->func);
 		comm_sid = comm_string(c, raw->pid);
 	}
-	if (c->done.first_ts == PT_NO_TIME)
-		c->done.first_ts = ts;
-	c->done.last_ts = ts;
-	child_send(c, &ev, func_sid, comm_sid, child_comm_sid);
+	child_times(c, ts);
+	child_send(c, &ev, func_sid, comm_sid, child_comm_sid, m);
 }
 
 /* A record of libtracecmd's walk; the first c->skip are the fast walk's
