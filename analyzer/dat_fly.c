@@ -100,6 +100,7 @@ struct pt_fly {
 	ZSTD_DCtx *zd;
 	int ncpu;
 	struct fly_cpu *cpu;
+	int last, second;    /* the merge (fly_scan()): the CPU handed on last, the next best */
 	uint64_t buffer_off; /* the BUFFER option's data section */
 	int buffers;
 	uint64_t kallsyms_off;	 /* its section, 0: none */
@@ -338,6 +339,7 @@ static int fly_init(struct pt_fly *f, char *why, size_t whylen)
 {
 	int ret = parse_layout(f, why, whylen);
 
+	f->last = f->second = -1;
 	if (!ret && f->codec == CODEC_ZSTD && !(f->zd = ZSTD_createDCtx()))
 		ret = -ENOMEM;
 	return ret;
@@ -724,22 +726,60 @@ int pt_fly_peek_cpu(struct pt_fly *f, int cpu, struct pt_fly_rec *rec)
 	return r;
 }
 
-int pt_fly_next(struct pt_fly *f, struct pt_fly_rec *rec)
+/* Every CPU peeked: f->last the one with the smallest time (the lowest on a
+ * tie, as libtracecmd), f->second the same among the others (-1: none).
+ * PT_FLY_REC, PT_FLY_END, PT_FLY_DOUBT. */
+static int fly_scan(struct pt_fly *f)
 {
-	int best = -1;
+	int best = -1, second = -1;
 
 	for (int i = 0; i < f->ncpu; i++) {
 		int r = cpu_peek(f, &f->cpu[i]);
 
 		if (r == PT_FLY_DOUBT)
 			return r;
-		if (r == PT_FLY_REC && (best < 0 || f->cpu[i].ts < f->cpu[best].ts))
+		if (r != PT_FLY_REC)
+			continue;
+		if (best < 0 || f->cpu[i].ts < f->cpu[best].ts) {
+			second = best;
 			best = i;
+		} else if (second < 0 || f->cpu[i].ts < f->cpu[second].ts) {
+			second = i;
+		}
 	}
-	if (best < 0)
-		return PT_FLY_END;
-	cpu_record(&f->cpu[best], best, rec);
+	f->last = best;
+	f->second = second;
+	return best < 0 ? PT_FLY_END : PT_FLY_REC;
+}
+
+/* Whether the CPU handed on last is next again: its record before the best
+ * of the others, which have not moved since the last scan. */
+static inline bool last_again(struct pt_fly *f)
+{
+	const struct fly_cpu *c;
+	int s = f->second;
+
+	if (f->last < 0)
+		return false;
+	c = &f->cpu[f->last];
+	if (!(c->curr < c->size) || c->doubt)
+		return false; /* a page to load, an end or a doubt: the scan sees to it */
+	return s < 0 || c->ts < f->cpu[s].ts || (c->ts == f->cpu[s].ts && f->last < s);
+}
+
+int pt_fly_next(struct pt_fly *f, struct pt_fly_rec *rec)
+{
+	struct fly_cpu *c;
+
+	if (!last_again(f)) {
+		int r = fly_scan(f);
+
+		if (r != PT_FLY_REC)
+			return r;
+	}
+	c = &f->cpu[f->last];
+	cpu_record(c, f->last, rec);
 	/* a doubt here shows at the next call, as libtracecmd's peek would */
-	cpu_step(f, &f->cpu[best]);
+	cpu_step(f, c);
 	return PT_FLY_REC;
 }
