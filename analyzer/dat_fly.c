@@ -43,12 +43,15 @@
 #include <zstd.h>
 
 #include "dat_fly.h"
+#include "dat_fly_ahead.h"
 
 #define FLY_MAX_CPUS 4096
 #define FLY_MAX_CHUNK ((uint64_t)64 << 20) /* bytes a chunk may decompress to */
 #define FLY_MAX_OPTION_SECTIONS 64
 #define FLY_MAX_KALLSYMS ((uint64_t)256 << 20)
-#define FLY_PAGE_HDR 16 /* u64 timestamp, u64 commit */
+#define FLY_AHEAD_MIN_CHUNKS 16			 /* smaller files: no thread */
+#define FLY_AHEAD_MAX_BYTES ((uint64_t)64 << 20) /* decompressed chunks held ahead */
+#define FLY_PAGE_HDR 16				 /* u64 timestamp, u64 commit */
 #define COMMIT_MASK ((1u << 27) - 1)
 #define MISSING_EVENTS (1ull << 31)
 #define MISSING_STORED (1ull << 30)
@@ -106,6 +109,10 @@ struct pt_fly {
 	uint64_t kallsyms_off;	 /* its section, 0: none */
 	const uint8_t **size_at; /* per CPU: where the BUFFER option holds its size */
 	char *kallsyms;		 /* pt_fly_meta(): the text, decompressed */
+	bool compressed;	 /* the CPU data are zstd chunks */
+	uint32_t max_chunk;	 /* the largest chunk, decompressed */
+	uint64_t chunks;	 /* in all */
+	struct fly_ahead *ahead; /* decompressing ahead of the walk, or NULL */
 };
 
 /* A bounded reader over the mapping. */
@@ -301,6 +308,9 @@ static int cpu_init(struct pt_fly *f, struct fly_cpu *cpu, bool compressed)
 		    (size_t)(c.end - c.p) < csize)
 			return 1;
 		c.p += csize;
+		if (usize > f->max_chunk)
+			f->max_chunk = usize;
+		f->chunks++;
 	}
 	cpu->pg = cpu->pg_end = NULL;
 	return c.bad;
@@ -328,6 +338,7 @@ static int parse_layout(struct pt_fly *f, char *why, size_t whylen)
 	flags = (unsigned)cur_num(&h, 2);
 	if (h.bad || id != OPT_BUFFER || (flags & ~1u) || ((flags & 1) && f->codec == CODEC_NONE))
 		return refuse(why, whylen, "buffer section");
+	f->compressed = flags & 1;
 	for (int i = 0; i < f->ncpu; i++)
 		if (cpu_init(f, &f->cpu[i], flags & 1))
 			return refuse(why, whylen, "CPU %d data", i);
@@ -343,6 +354,33 @@ static int fly_init(struct pt_fly *f, char *why, size_t whylen)
 	if (!ret && f->codec == CODEC_ZSTD && !(f->zd = ZSTD_createDCtx()))
 		ret = -ENOMEM;
 	return ret;
+}
+
+/*
+ * Starts decompressing ahead of the walk (dat_fly_ahead.h) for a file worth
+ * it: zstd chunks, at least FLY_AHEAD_MIN_CHUNKS of them, the slots' memory
+ * bounded (FLY_AHEAD_MAX_BYTES). Without it (or if the thread does not
+ * start) the walk decompresses as it goes.
+ */
+static void start_ahead(struct pt_fly *f)
+{
+	const uint8_t **table;
+	uint32_t *count;
+
+	if (!f->compressed || f->chunks < FLY_AHEAD_MIN_CHUNKS ||
+	    (uint64_t)f->ncpu * FLY_AHEAD_SLOTS * f->max_chunk > FLY_AHEAD_MAX_BYTES)
+		return;
+	table = calloc((size_t)f->ncpu, sizeof(*table));
+	count = calloc((size_t)f->ncpu, sizeof(*count));
+	if (table && count) {
+		for (int i = 0; i < f->ncpu; i++) {
+			table[i] = f->cpu[i].chunk;
+			count[i] = f->cpu[i].chunks_left;
+		}
+		fly_ahead_new(f->ncpu, table, count, &f->ahead);
+	}
+	free(table);
+	free(count);
 }
 
 int pt_fly_open(const char *path, struct pt_fly **out, char *why, size_t whylen)
@@ -370,6 +408,8 @@ int pt_fly_open(const char *path, struct pt_fly **out, char *why, size_t whylen)
 	}
 	f->mapped = true;
 	ret = fly_init(f, why, whylen);
+	if (!ret)
+		start_ahead(f);
 out:
 	if (fd >= 0)
 		close(fd);
@@ -545,6 +585,7 @@ void pt_fly_free(struct pt_fly *f)
 {
 	if (!f)
 		return;
+	fly_ahead_free(f->ahead);
 	for (int i = 0; f->cpu && i < f->ncpu; i++)
 		free(f->cpu[i].buf);
 	free(f->cpu);
@@ -652,7 +693,16 @@ static int cpu_next_page(struct pt_fly *f, struct fly_cpu *c)
 	const uint8_t *page;
 	uint64_t flags;
 
-	if (c->pg >= c->pg_end) {
+	if (c->pg >= c->pg_end && f->ahead) {
+		const uint8_t *buf;
+		size_t len;
+		int r = fly_ahead_next(f->ahead, (int)(c - f->cpu), &buf, &len);
+
+		if (r <= 0)
+			return r < 0 ? cpu_doubt(c) : 0;
+		c->pg = buf;
+		c->pg_end = buf + len;
+	} else if (c->pg >= c->pg_end) {
 		if (!c->chunks_left)
 			return 0;
 		if (cpu_next_chunk(f, c) < 0)

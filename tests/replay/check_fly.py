@@ -11,7 +11,9 @@ installed, also:
   - the uncompressed copy with one page in the middle of its busiest CPU made into one the
     fast walk doubts (a commit larger than the page's data area, which libtraceevent reads
     on past the data): the fast walk must stop there and libtracecmd go on from the same
-    record, with a report identical to libtracecmd's alone.
+    record, with a report identical to libtracecmd's alone;
+  - the first file itself with a zstd chunk in the middle of its busiest CPU damaged (16
+    bytes zeroed): the fast walk, whose thread decompresses ahead, stops there, the same.
 One helper throughout (PTESCOPE_DAT_JOBS=1): parallel reads use libtracecmd.
 
 Files after --fallback are ones the fast walk refuses (a trace.dat whose buffer lists no CPU
@@ -81,6 +83,22 @@ def doubt_copy(src, dst, page_size=4096):
     return cpu
 
 
+def zstd_doubt_copy(src, dst):
+    """@src (zstd v7) with the middle chunk of its busiest CPU damaged."""
+    data = bytearray(open(src, "rb").read())
+    cpu, off, size = max(cpu_data(bytes(data)), key=lambda c: c[2])
+    (chunks,) = struct.unpack_from("<I", data, off)
+    p = off + 4
+    for _ in range(chunks // 2):
+        (csize,) = struct.unpack_from("<I", data, p)
+        p += 8 + csize
+    (csize,) = struct.unpack_from("<I", data, p)
+    mid = p + 8 + csize // 2
+    data[mid:mid + 16] = bytes(16)
+    open(dst, "wb").write(data)
+    return cpu
+
+
 def compare(ptescope, dat, fails, only=True):
     rc0, ref, err0 = replay(ptescope, dat, "0")
     rcd, got, errd = replay(ptescope, dat, None)
@@ -115,7 +133,13 @@ def conversions(ptescope, first, tmp, fails):
     rc, _, err = replay(ptescope, doubt, "only")
     if rc == 0 or "does not read as libtracecmd" not in err:
         fails.append(f"doubt: the fast walk did not stop on CPU {cpu}'s page ({rc}: {err})")
-    print(f"{os.path.basename(first)} converted: uncompressed v7, v6, a doubted page on CPU {cpu}")
+    cpu2 = zstd_doubt_copy(first, tmp + "/zdoubt.dat")
+    compare(ptescope, tmp + "/zdoubt.dat", fails, only=False)
+    rc, _, err = replay(ptescope, tmp + "/zdoubt.dat", "only")
+    if rc == 0 or "does not read as libtracecmd" not in err:
+        fails.append(f"zstd doubt: the fast walk did not stop on CPU {cpu2}'s chunk ({rc}: {err})")
+    print(f"{os.path.basename(first)} converted: uncompressed v7, v6, a doubted page on CPU {cpu}, "
+          f"a damaged chunk on CPU {cpu2}")
 
 
 def main():
