@@ -2,12 +2,15 @@
 /*
  * The trace.dat reader's helper side: the body of the ptescope-dat-reader
  * program (cli/ptescope-dat-reader.c), which dat_reader.c starts for every
- * trace.dat. Opens the file with libtracecmd under CPU-time and memory
- * limits (stderr silenced), decodes each record (raw_decode.h: fields by name
- * once per file, by offset per record; pt_raw_to_event), interns function
- * and task names, and writes the wire format (dat_wire.h) to its output:
- * the whole file through tracecmd_iterate_events(), or, in a parallel read,
- * its time slices (child_part()), each merged the same way.
+ * trace.dat. Under CPU-time and memory limits (stderr silenced) it reads the
+ * file one of two ways: a v7 file it fully understands through its own page
+ * walk (dat_fly.h; libtracecmd opens only the file's metadata, the kallsyms
+ * are indexed by dat_kallsyms.h), going on with libtracecmd from the same
+ * record if the walk stops in doubt; any other file, or a parallel read's
+ * time slices (child_part()), with libtracecmd. Each record is decoded
+ * (raw_decode.h: fields by name once per file, by offset per record;
+ * pt_raw_to_event), function and task names are interned, and the wire
+ * format (dat_wire.h) goes to its output.
  *
  * The only code that uses libtracecmd, so only the helper program links it.
  */
