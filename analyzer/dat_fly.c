@@ -49,7 +49,9 @@
 #define FLY_MAX_CHUNK ((uint64_t)64 << 20) /* bytes a chunk may decompress to */
 #define FLY_MAX_OPTION_SECTIONS 64
 #define FLY_MAX_KALLSYMS ((uint64_t)256 << 20)
-#define FLY_AHEAD_MIN_CHUNKS 16			 /* smaller files: no thread */
+#define FLY_AHEAD_MIN_CHUNKS 16 /* smaller files: no thread */
+#define FLY_AHEAD_MAX_SLOTS 128 /* chunks ahead per CPU */
+#define FLY_AHEAD_MIN_SLOTS 4
 #define FLY_AHEAD_MAX_BYTES ((uint64_t)64 << 20) /* decompressed chunks held ahead */
 #define FLY_PAGE_HDR 16				 /* u64 timestamp, u64 commit */
 #define COMMIT_MASK ((1u << 27) - 1)
@@ -358,18 +360,23 @@ static int fly_init(struct pt_fly *f, char *why, size_t whylen)
 
 /*
  * Starts decompressing ahead of the walk (dat_fly_ahead.h) for a file worth
- * it: zstd chunks, at least FLY_AHEAD_MIN_CHUNKS of them, the slots' memory
- * bounded (FLY_AHEAD_MAX_BYTES). Without it (or if the thread does not
- * start) the walk decompresses as it goes.
+ * it: zstd chunks, at least FLY_AHEAD_MIN_CHUNKS of them; as many chunks
+ * ahead per CPU as FLY_AHEAD_MAX_BYTES holds, at most FLY_AHEAD_MAX_SLOTS
+ * (the bundled file: 128 chunks, 5 MB, per CPU), at least
+ * FLY_AHEAD_MIN_SLOTS. Without it (or if the thread does not start) the walk
+ * decompresses as it goes.
  */
 static void start_ahead(struct pt_fly *f)
 {
+	uint64_t per_slot = (uint64_t)(f->ncpu ? f->ncpu : 1) * (f->max_chunk ? f->max_chunk : 1);
+	uint64_t slots = FLY_AHEAD_MAX_BYTES / per_slot;
 	const uint8_t **table;
 	uint32_t *count;
 
-	if (!f->compressed || f->chunks < FLY_AHEAD_MIN_CHUNKS ||
-	    (uint64_t)f->ncpu * FLY_AHEAD_SLOTS * f->max_chunk > FLY_AHEAD_MAX_BYTES)
+	if (!f->compressed || f->chunks < FLY_AHEAD_MIN_CHUNKS || slots < FLY_AHEAD_MIN_SLOTS)
 		return;
+	if (slots > FLY_AHEAD_MAX_SLOTS)
+		slots = FLY_AHEAD_MAX_SLOTS;
 	table = calloc((size_t)f->ncpu, sizeof(*table));
 	count = calloc((size_t)f->ncpu, sizeof(*count));
 	if (table && count) {
@@ -377,7 +384,7 @@ static void start_ahead(struct pt_fly *f)
 			table[i] = f->cpu[i].chunk;
 			count[i] = f->cpu[i].chunks_left;
 		}
-		fly_ahead_new(f->ncpu, table, count, &f->ahead);
+		fly_ahead_new(f->ncpu, (unsigned)slots, table, count, &f->ahead);
 	}
 	free(table);
 	free(count);

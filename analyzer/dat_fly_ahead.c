@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The decompression thread of the page walk (dat_fly_ahead.h). Per CPU a
- * ring of FLY_AHEAD_SLOTS chunk buffers: the thread fills the slot after the
+ * ring of chunk buffers: the thread fills the slot after the
  * ready ones, the walk takes them in order and gives each back when it asks
  * for the next. One lock and two conditions for all CPUs: the thread waits
  * for room (space), the walk for a chunk (data). The thread serves the CPU
@@ -24,11 +24,11 @@ struct ahead_slot {
 };
 
 struct ahead_cpu {
-	const uint8_t *table; /* the thread's next chunk header */
-	uint32_t left;	      /* chunks the thread has not taken */
-	struct ahead_slot slot[FLY_AHEAD_SLOTS];
-	unsigned head, ready; /* the walk's slot; slots decompressed, not given back */
-	bool held, filling;   /* the walk holds slot[head]; the thread fills one */
+	const uint8_t *table;	 /* the thread's next chunk header */
+	uint32_t left;		 /* chunks the thread has not taken */
+	struct ahead_slot *slot; /* a->slots of them */
+	unsigned head, ready;	 /* the walk's slot; slots decompressed, not given back */
+	bool held, filling;	 /* the walk holds slot[head]; the thread fills one */
 };
 
 struct fly_ahead {
@@ -38,6 +38,7 @@ struct fly_ahead {
 	bool started, stop;
 	ZSTD_DCtx *zd;
 	int n;
+	unsigned slots; /* per CPU */
 	struct ahead_cpu *cpu;
 };
 
@@ -60,8 +61,7 @@ static int pick(const struct fly_ahead *a, bool *more)
 		const struct ahead_cpu *c = &a->cpu[i];
 
 		*more |= c->left > 0;
-		if (c->left && c->ready < FLY_AHEAD_SLOTS &&
-		    (best < 0 || c->ready < a->cpu[best].ready))
+		if (c->left && c->ready < a->slots && (best < 0 || c->ready < a->cpu[best].ready))
 			best = i;
 	}
 	return best;
@@ -108,7 +108,7 @@ static void *ahead_main(void *arg)
 			continue;
 		}
 		c = &a->cpu[i];
-		s = &c->slot[(c->head + c->ready) % FLY_AHEAD_SLOTS];
+		s = &c->slot[(c->head + c->ready) % a->slots];
 		table = c->table;
 		c->table += 8 + rd32(table);
 		c->left--;
@@ -131,7 +131,7 @@ int fly_ahead_next(struct fly_ahead *a, int i, const uint8_t **buf, size_t *len)
 
 	pthread_mutex_lock(&a->lock);
 	if (c->held) { /* the walk is past the chunk it held */
-		c->head = (c->head + 1) % FLY_AHEAD_SLOTS;
+		c->head = (c->head + 1) % a->slots;
 		c->ready--;
 		c->held = false;
 		pthread_cond_signal(&a->space);
@@ -152,27 +152,32 @@ int fly_ahead_next(struct fly_ahead *a, int i, const uint8_t **buf, size_t *len)
 	return 1;
 }
 
-int fly_ahead_new(int n, const uint8_t *const *table, const uint32_t *count, struct fly_ahead **out)
+int fly_ahead_new(int n, unsigned slots, const uint8_t *const *table, const uint32_t *count,
+		  struct fly_ahead **out)
 {
 	struct fly_ahead *a = calloc(1, sizeof(*a));
+	bool ok;
 
 	*out = NULL;
 	if (!a)
 		return -ENOMEM;
-	a->n = n;
-	a->cpu = calloc(n > 0 ? (size_t)n : 1, sizeof(*a->cpu));
-	a->zd = ZSTD_createDCtx();
-	if (!a->cpu || !a->zd) {
-		ZSTD_freeDCtx(a->zd);
-		free(a->cpu);
-		free(a);
-		return -ENOMEM;
-	}
-	for (int i = 0; i < n; i++)
-		a->cpu[i] = (struct ahead_cpu){.table = table[i], .left = count[i]};
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_cond_init(&a->space, NULL);
 	pthread_cond_init(&a->data, NULL);
+	a->n = n;
+	a->slots = slots < 2 ? 2 : slots;
+	a->cpu = calloc(n > 0 ? (size_t)n : 1, sizeof(*a->cpu));
+	a->zd = ZSTD_createDCtx();
+	ok = a->cpu && a->zd;
+	for (int i = 0; ok && i < n; i++) {
+		a->cpu[i] = (struct ahead_cpu){.table = table[i], .left = count[i]};
+		a->cpu[i].slot = calloc(a->slots, sizeof(*a->cpu[i].slot));
+		ok = a->cpu[i].slot != NULL;
+	}
+	if (!ok) {
+		fly_ahead_free(a);
+		return -ENOMEM;
+	}
 	if (pthread_create(&a->thread, NULL, ahead_main, a)) {
 		fly_ahead_free(a);
 		return -EAGAIN;
@@ -193,9 +198,11 @@ void fly_ahead_free(struct fly_ahead *a)
 		pthread_mutex_unlock(&a->lock);
 		pthread_join(a->thread, NULL);
 	}
-	for (int i = 0; i < a->n; i++)
-		for (int k = 0; k < FLY_AHEAD_SLOTS; k++)
+	for (int i = 0; a->cpu && i < a->n; i++) {
+		for (unsigned k = 0; a->cpu[i].slot && k < a->slots; k++)
 			free(a->cpu[i].slot[k].buf);
+		free(a->cpu[i].slot);
+	}
 	pthread_cond_destroy(&a->data);
 	pthread_cond_destroy(&a->space);
 	pthread_mutex_destroy(&a->lock);

@@ -5,9 +5,11 @@
  * on a machine with a free core the helper's two largest costs, zstd and the
  * decoding after the walk, run side by side. Private to dat_fly.c.
  *
- * Bounded: at most FLY_AHEAD_SLOTS decompressed chunks per CPU (the walk
- * holds one of them, the chunk its current page is in); the thread waits
- * for room and stops at the end or when freed.
+ * Bounded: at most the caller's number of decompressed chunks per CPU (the
+ * walk holds one of them, the chunk its current page is in); the thread
+ * waits for room and stops at the end or when freed. While the helper sets
+ * up (libtracecmd's open of the metadata, the kallsyms index) the thread
+ * already fills them.
  */
 #ifndef PTESCOPE_DAT_FLY_AHEAD_H
 #define PTESCOPE_DAT_FLY_AHEAD_H
@@ -15,17 +17,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FLY_AHEAD_SLOTS 16
-
 struct fly_ahead;
 
 /*
- * Starts the thread over @n CPUs: CPU i's chunk table at @table[i] (each
- * chunk: u32 compressed size, u32 size, the bytes; checked by the caller to
- * lie inside the mapping) with @count[i] chunks. Returns 0 and *out, or a
- * negative errno (then the caller decompresses itself).
+ * Starts the thread over @n CPUs, @slots chunks ahead at most per CPU (at
+ * least 2): CPU i's chunk table at @table[i] (each chunk: u32 compressed
+ * size, u32 size, the bytes; checked by the caller to lie inside the
+ * mapping) with @count[i] chunks. Returns 0 and *out, or a negative errno
+ * (then the caller decompresses itself).
  */
-int fly_ahead_new(int n, const uint8_t *const *table, const uint32_t *count,
+int fly_ahead_new(int n, unsigned slots, const uint8_t *const *table, const uint32_t *count,
 		  struct fly_ahead **out);
 
 /*
