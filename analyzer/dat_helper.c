@@ -2,12 +2,15 @@
 /*
  * The trace.dat reader's helper side: the body of the ptescope-dat-reader
  * program (cli/ptescope-dat-reader.c), which dat_reader.c starts for every
- * trace.dat. Opens the file with libtracecmd under CPU-time and memory
- * limits (stderr silenced), decodes each record (raw_decode.h: fields by name
- * once per file, by offset per record; pt_raw_to_event), interns function
- * and task names, and writes the wire format (dat_wire.h) to its output:
- * the whole file through tracecmd_iterate_events(), or, in a parallel read,
- * its time slices (child_part()), each merged the same way.
+ * trace.dat. Under CPU-time and memory limits (stderr silenced) it reads the
+ * file one of two ways: a v7 file it fully understands through its own page
+ * walk (dat_fly.h; libtracecmd opens only the file's metadata, the kallsyms
+ * are indexed by dat_kallsyms.h), going on with libtracecmd from the same
+ * record if the walk stops in doubt; any other file, or a parallel read's
+ * time slices (child_part()), with libtracecmd. Each record is decoded
+ * (raw_decode.h: fields by name once per file, by offset per record;
+ * pt_raw_to_event), function and task names are interned, and the wire
+ * format (dat_wire.h) goes to its output.
  *
  * The only code that uses libtracecmd, so only the helper program links it.
  */
@@ -23,6 +26,8 @@
 
 #include <trace-cmd/trace-cmd.h>
 
+#include "dat_fly.h"
+#include "dat_kallsyms.h"
 #include "dat_wire.h"
 #include "intern.h"
 #include "raw_decode.h"
@@ -31,6 +36,8 @@
 struct tep_record *tracecmd_peek_data(struct tracecmd_input *handle, int cpu);
 struct tep_record *tracecmd_read_cpu_last(struct tracecmd_input *handle, int cpu);
 int tracecmd_set_cpu_to_timestamp(struct tracecmd_input *handle, int cpu, unsigned long long ts);
+int tracecmd_cpus(struct tracecmd_input *handle);
+int tracecmd_page_size(struct tracecmd_input *handle);
 
 #if defined(__SANITIZE_ADDRESS__)
 #define PT_ASAN 1
@@ -39,6 +46,9 @@ int tracecmd_set_cpu_to_timestamp(struct tracecmd_input *handle, int cpu, unsign
 #define PT_ASAN 1
 #endif
 #endif
+
+#define MEMO_MAX_BYTES 64
+#define MEMO_SLOTS 16
 
 struct child {
 	int fd;
@@ -50,6 +60,7 @@ struct child {
 	struct pt_raw_decoder *dec;
 	struct pt_intern *strings;
 	struct pt_u64map *func_sid; /* function address -> string id */
+	struct pt_ksyms *ksyms;	    /* the fast walk's function names (else tep's) */
 	struct pt_u64map *comm_sid; /* pid -> string id */
 	/* one-entry caches in front of the maps: runs of one function and one
 	 * task are the common case (vm_normal_page after vm_normal_page) */
@@ -57,7 +68,22 @@ struct child {
 	uint32_t last_func_sid;
 	int last_pid;
 	uint32_t last_comm_sid;
+	uint64_t skip; /* records libtracecmd's walk passes over (child_record) */
 	struct dat_wire_done done;
+	/* the last decoding of a record of each size class: pt_raw_decode()
+	 * depends on the bytes alone, and a function_graph trace repeats its
+	 * entries byte for byte (the bundled one: 45% of records); exits, which
+	 * carry their times, never repeat: their size is not remembered */
+	struct decode_memo {
+		int size, ret, exit_size;
+		uint8_t bytes[MEMO_MAX_BYTES];
+		struct pt_raw_event raw;
+		/* the ENTRY message sent for those bytes on entry_cpu (-1:
+		 * none): the same again but for its time */
+		int entry_cpu;
+		struct dat_wire_entry entry;
+	} memo[MEMO_SLOTS];
+	struct pt_raw_event scratch; /* the decoding of records too long to remember */
 };
 
 static void child_flush(struct child *c)
@@ -132,7 +158,7 @@ static uint32_t func_string(struct child *c, uint64_t addr)
 		c->last_func_sid = sid;
 		return sid;
 	}
-	name = tep_find_function(c->tep, addr);
+	name = c->ksyms ? pt_ksyms_find(c->ksyms, addr) : tep_find_function(c->tep, addr);
 	if (!name) {
 		snprintf(hex, sizeof(hex), "0x%llx", (unsigned long long)addr);
 		name = hex;
@@ -163,62 +189,320 @@ static uint32_t comm_string(struct child *c, int pid)
 	return sid;
 }
 
-static void child_event(struct child *c, const struct dat_wire_event *w)
+/* One event's count, and a progress message every DAT_WIRE_PROGRESS_EVERY. */
+static void child_count(struct child *c)
 {
-	uint8_t t = DAT_W_EVENT;
-
-	child_write(c, &t, 1);
-	child_write(c, w, sizeof(*w));
 	c->done.events++;
 	if ((c->done.events & (DAT_WIRE_PROGRESS_EVERY - 1)) == 0) {
+		uint8_t t = DAT_W_PROGRESS;
 		uint64_t p[2] = {c->done.events, 0};
 
-		t = DAT_W_PROGRESS;
 		child_write(c, &t, 1);
 		child_write(c, p, sizeof(p));
 	}
 }
 
-/* One record: a LOST event first when the ring buffer lost some before it,
- * then the record itself when it is one of ours. */
+/* Message @type with body @w, @len bytes, copied once into the buffer. */
+static inline void child_message(struct child *c, uint8_t type, const void *w, size_t len)
+{
+	if (c->used + 1 + len > sizeof(c->buf))
+		child_flush(c);
+	if (c->failed)
+		return;
+	c->buf[c->used] = (char)type;
+	memcpy(c->buf + c->used + 1, w, len);
+	c->used += 1 + len;
+}
+
+static void child_event(struct child *c, const struct dat_wire_event *w)
+{
+	child_message(c, DAT_W_EVENT, w, sizeof(*w));
+	child_count(c);
+}
+
+/* @ev in the shortest form that carries it, with its strings' ids; an ENTRY
+ * message also kept in @keep (when not NULL) with @keep_cpu. */
+static void child_send(struct child *c, const struct pt_event *ev, uint32_t func_sid,
+		       uint32_t comm_sid, uint32_t child_comm_sid, struct decode_memo *keep)
+{
+	if (dat_wire_short(ev) && ev->type == PT_EV_ENTRY) {
+		struct dat_wire_entry w;
+
+		dat_wire_from_entry(ev, &w);
+		w.func_sid = func_sid;
+		w.comm_sid = comm_sid;
+		child_message(c, DAT_W_ENTRY, &w, sizeof(w));
+		if (keep) {
+			keep->entry = w;
+			keep->entry_cpu = ev->cpu;
+		}
+	} else if (dat_wire_short(ev)) {
+		struct dat_wire_exit w;
+
+		dat_wire_from_exit(ev, &w);
+		w.func_sid = func_sid;
+		w.comm_sid = comm_sid;
+		child_message(c, DAT_W_EXIT, &w, sizeof(w));
+	} else {
+		struct dat_wire_event w;
+
+		dat_wire_from_event(ev, &w);
+		w.func_sid = func_sid;
+		w.comm_sid = comm_sid;
+		w.child_comm_sid = child_comm_sid;
+		child_message(c, DAT_W_EVENT, &w, sizeof(w));
+	}
+	child_count(c);
+}
+
+/* Whether @n bytes (a multiple of 4, at most MEMO_MAX_BYTES) at @a and @b
+ * are equal: words compared inline, no call. */
+static inline bool same_bytes(const uint8_t *a, const uint8_t *b, int n)
+{
+	uint64_t x, y;
+	int i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&x, a + i, 8);
+		memcpy(&y, b + i, 8);
+		if (x != y)
+			return false;
+	}
+	for (; i < n; i += 4) {
+		uint32_t u, v;
+
+		memcpy(&u, a + i, 4);
+		memcpy(&v, b + i, 4);
+		if (u != v)
+			return false;
+	}
+	return true;
+}
+
+/* pt_raw_decode() of @data, @size bytes, through c->memo: *raw points at
+ * the decoding (valid until the next call); *mp the memo entry that holds
+ * it (NULL: none), *hit whether it held it already. */
+static int child_decode(struct child *c, const void *data, int size,
+			const struct pt_raw_event **raw, struct decode_memo **mp, bool *hit)
+{
+	struct decode_memo *m = &c->memo[((unsigned)size / 4) % MEMO_SLOTS];
+
+	*mp = NULL;
+	*hit = false;
+	if (size <= 0 || size > MEMO_MAX_BYTES || size % 4 || m->exit_size == size) {
+		*raw = &c->scratch;
+		return pt_raw_decode(c->dec, data, size, &c->scratch);
+	}
+	*raw = &m->raw;
+	*mp = m;
+	if (m->size == size && same_bytes(m->bytes, data, size)) {
+		*hit = true;
+		return m->ret;
+	}
+	m->entry_cpu = -1;
+	m->ret = pt_raw_decode(c->dec, data, size, &m->raw);
+	m->size = size;
+	memcpy(m->bytes, data, (size_t)size);
+	if (m->ret == 1 && m->raw.type == PT_EV_EXIT) {
+		m->exit_size = size;
+		m->size = 0;
+	}
+	return m->ret;
+}
+
+/* Record time bookkeeping for the helper's end message. */
+static inline void child_times(struct child *c, uint64_t ts)
+{
+	if (c->done.first_ts == PT_NO_TIME)
+		c->done.first_ts = ts;
+	c->done.last_ts = ts;
+}
+
+/* A LOST event: the ring buffer lost @missed events (-1: some) before @ts. */
+static void child_lost(struct child *c, int cpu, uint64_t ts, long long missed)
+{
+	struct pt_event ev;
+	struct dat_wire_event w;
+
+	pt_event_init(&ev, PT_EV_LOST);
+	ev.cpu = cpu;
+	ev.ts_ns = ts;
+	ev.lost = missed > 0 ? (uint64_t)missed : 0;
+	if (missed > 0)
+		c->done.lost += (uint64_t)missed;
+	else
+		c->done.lost_unknown = 1;
+	dat_wire_from_event(&ev, &w);
+	child_event(c, &w);
+}
+
+/* One record (@data, @size: its payload): a LOST event first when the ring
+ * buffer lost some before it, then the record itself when it is one of ours
+ * (an ENTRY whose bytes and CPU repeat the last one's: the same message but
+ * for its time). */
+static void child_raw(struct child *c, int cpu, uint64_t ts, const void *data, int size,
+		      long long missed)
+{
+	const struct pt_raw_event *raw;
+	struct decode_memo *m;
+	struct pt_event ev;
+	uint32_t func_sid = 0, comm_sid = 0, child_comm_sid = 0;
+	bool hit;
+
+	if (missed)
+		child_lost(c, cpu, ts, missed);
+	if (child_decode(c, data, size, &raw, &m, &hit) != 1)
+		return;
+	if (hit && m->entry_cpu == cpu) {
+		m->entry.ts = ts;
+		child_message(c, DAT_W_ENTRY, &m->entry, sizeof(m->entry));
+		child_count(c);
+		child_times(c, ts);
+		return;
+	}
+	if (pt_raw_to_event(raw, cpu, ts, &ev))
+		return;
+	if (raw->type == PT_EV_FORK) {
+		comm_sid = child_string(c, ev.comm, strlen(ev.comm));
+		child_comm_sid = child_string(c, ev.child_comm, strlen(ev.child_comm));
+	} else if (raw->type != PT_EV_SWITCH) {
+		func_sid = func_string(c, raw->func);
+		comm_sid = comm_string(c, raw->pid);
+	}
+	child_times(c, ts);
+	child_send(c, &ev, func_sid, comm_sid, child_comm_sid, m);
+}
+
+/* A record of libtracecmd's walk; the first c->skip are the fast walk's
+ * (dat_fly.h), handed on already. */
 static int child_record(struct tracecmd_input *h, struct tep_record *r, int cpu, void *data)
 {
 	struct child *c = data;
-	struct pt_raw_event raw;
-	struct pt_event ev;
-	struct dat_wire_event w;
 
 	(void)h;
 	if (c->failed)
 		return -1;
-	if (r->missed_events) {
-		pt_event_init(&ev, PT_EV_LOST);
-		ev.cpu = cpu;
-		ev.ts_ns = r->ts;
-		ev.lost = r->missed_events > 0 ? (uint64_t)r->missed_events : 0;
-		if (r->missed_events > 0)
-			c->done.lost += (uint64_t)r->missed_events;
-		else
-			c->done.lost_unknown = 1;
-		dat_wire_from_event(&ev, &w);
-		child_event(c, &w);
-	}
-	if (pt_raw_decode(c->dec, r->data, r->size, &raw) != 1 ||
-	    pt_raw_to_event(&raw, cpu, r->ts, &ev))
+	if (c->skip) {
+		c->skip--;
 		return 0;
-	dat_wire_from_event(&ev, &w);
-	if (raw.type == PT_EV_FORK) {
-		w.comm_sid = child_string(c, ev.comm, strlen(ev.comm));
-		w.child_comm_sid = child_string(c, ev.child_comm, strlen(ev.child_comm));
-	} else if (raw.type != PT_EV_SWITCH) {
-		w.func_sid = func_string(c, raw.func);
-		w.comm_sid = comm_string(c, raw.pid);
 	}
-	if (c->done.first_ts == PT_NO_TIME)
-		c->done.first_ts = r->ts;
-	c->done.last_ts = r->ts;
-	child_event(c, &w);
+	child_raw(c, cpu, r->ts, r->data, r->size, r->missed_events);
 	return c->failed ? -1 : 0;
+}
+
+/*
+ * Whether what libtracecmd parsed of the file's page format agrees with what
+ * the fast walk (dat_fly.c) assumes: 8-byte page timestamps and commits, the
+ * file's byte order, the current ring-buffer format, one buffer, as many
+ * CPUs.
+ */
+static bool fly_agrees(struct pt_fly *f, struct tracecmd_input *h)
+{
+	struct tep_handle *tep = tracecmd_get_tep(h);
+
+	return tep_get_header_page_size(tep) == 8 && tep_get_header_timestamp_size(tep) == 8 &&
+	       !tep_is_file_bigendian(tep) && !tep_is_old_format(tep) &&
+	       tracecmd_buffer_instances(h) == 0 && tracecmd_cpus(h) == pt_fly_cpus(f);
+}
+
+/*
+ * @path opened for the fast walk: taken by pt_fly_open() (*fp), libtracecmd
+ * opened on its metadata alone (pt_fly_meta(): no CPU data to set up, no
+ * kallsyms to parse) for the formats, task names and CPU count, the kallsyms
+ * indexed our way (dat_kallsyms.h: *ks, NULL when the file has none), the
+ * page format checked. Returns the handle; NULL (*fp NULL too) with @why when
+ * the walk cannot take the file.
+ */
+static struct tracecmd_input *fly_open(const char *path, struct pt_fly **fp, struct pt_ksyms **ks,
+				       char *why, size_t whylen)
+{
+	struct tracecmd_input *h = NULL;
+	char *kallsyms;
+	char meta[64];
+	int fd;
+
+	if (pt_fly_open(path, fp, why, whylen) || pt_fly_meta(*fp, &fd, &kallsyms, why, whylen))
+		goto fail;
+	snprintf(meta, sizeof(meta), "/proc/self/fd/%d", fd);
+	h = tracecmd_open(meta, TRACECMD_FL_LOAD_NO_PLUGINS | TRACECMD_FL_LOAD_NO_SYSTEM_PLUGINS);
+	close(fd); /* libtracecmd holds its own */
+	if (!h)
+		snprintf(why, whylen, "libtracecmd cannot open its metadata");
+	else if (!fly_agrees(*fp, h))
+		snprintf(why, whylen, "a page format it does not read");
+	else if (kallsyms && pt_ksyms_new(kallsyms, ks))
+		snprintf(why, whylen, "kallsyms lines it does not read");
+	else
+		return h;
+fail:
+	if (h)
+		tracecmd_close(h);
+	pt_fly_free(*fp);
+	*fp = NULL;
+	return NULL;
+}
+
+/*
+ * The whole file through the fast walk @f. Where it stops in doubt,
+ * libtracecmd reads @path from the start and the records handed on already
+ * (c->skip) are passed over; with @only (PTESCOPE_DAT_FLY=only: tests) that
+ * is an error instead.
+ */
+static void child_fly(struct child *c, const char *path, struct pt_fly *f, bool only)
+{
+	struct tracecmd_input *h;
+	struct pt_fly_rec r;
+	int ret = PT_FLY_END;
+
+	while (!c->failed && (ret = pt_fly_next(f, &r)) == PT_FLY_REC) {
+		child_raw(c, r.cpu, r.ts, r.data, r.size, r.missed);
+		c->skip++;
+	}
+	if (c->failed || ret == PT_FLY_END)
+		return;
+	if (only) {
+		child_error(c, "the fast reader stopped (PTESCOPE_DAT_FLY=only): "
+			       "a page it does not read as libtracecmd does");
+		c->failed = 1;
+		return;
+	}
+	h = tracecmd_open(path, TRACECMD_FL_LOAD_NO_PLUGINS | TRACECMD_FL_LOAD_NO_SYSTEM_PLUGINS);
+	if (!h) {
+		child_error(c, "libtracecmd cannot open it: corrupt or unsupported trace.dat");
+		c->failed = 1;
+		return;
+	}
+	tracecmd_iterate_events(h, NULL, 0, child_record, c);
+	tracecmd_close(h);
+}
+
+/*
+ * libtracecmd's handle on @path: on its metadata for the fast walk (*fp)
+ * unless @part (parallel reads use libtracecmd) or $PTESCOPE_DAT_FLY=0,
+ * else on the file. NULL after an error message.
+ */
+static struct tracecmd_input *child_open(struct child *c, const char *path,
+					 const struct dat_wire_part *part, struct pt_fly **fp)
+{
+	const char *mode = getenv("PTESCOPE_DAT_FLY");
+	struct tracecmd_input *h = NULL;
+	char why[128] = "", msg[256];
+
+	*fp = NULL;
+	if (!part && !(mode && !strcmp(mode, "0")))
+		h = fly_open(path, fp, &c->ksyms, why, sizeof(why));
+	if (!h && mode && !strcmp(mode, "only")) {
+		snprintf(msg, sizeof(msg), "the fast reader refused it (PTESCOPE_DAT_FLY=only): %s",
+			 why);
+		child_error(c, msg);
+		return NULL;
+	}
+	if (!h)
+		h = tracecmd_open(path,
+				  TRACECMD_FL_LOAD_NO_PLUGINS | TRACECMD_FL_LOAD_NO_SYSTEM_PLUGINS);
+	if (!h)
+		child_error(c, "libtracecmd cannot open it: corrupt or unsupported trace.dat");
+	return h;
 }
 
 /* The time span of the records, over every CPU: [*first, *last], and each
@@ -355,7 +639,9 @@ int pt_dat_reader_main(const char *path, int fd, const struct dat_wire_part *par
 	struct stat sb;
 	off_t file_size = stat(path, &sb) == 0 ? sb.st_size : 0;
 	struct child *c = calloc(1, sizeof(*c));
+	const char *mode = getenv("PTESCOPE_DAT_FLY");
 	struct tracecmd_input *h;
+	struct pt_fly *f;
 	uint8_t t;
 	int devnull;
 
@@ -374,24 +660,27 @@ int pt_dat_reader_main(const char *path, int fd, const struct dat_wire_part *par
 	if (pt_intern_new(&c->strings) || pt_u64map_new(&c->func_sid) ||
 	    pt_u64map_new(&c->comm_sid))
 		return 1;
-	h = tracecmd_open(path, TRACECMD_FL_LOAD_NO_PLUGINS | TRACECMD_FL_LOAD_NO_SYSTEM_PLUGINS);
-	if (!h) {
-		child_error(c, "libtracecmd cannot open it: corrupt or unsupported trace.dat");
+	h = child_open(c, path, part, &f);
+	if (!h)
 		return DAT_WIRE_EXIT_BAD_FILE;
-	}
 	c->tep = tracecmd_get_tep(h);
 	if (pt_raw_decoder_new(c->tep, &c->dec)) {
 		child_error(c,
 			    "it holds no function_graph nor sched_process_fork events "
 			    "(record with -p function_graph and/or -e sched:sched_process_fork)");
 		tracecmd_close(h);
+		pt_fly_free(f);
 		return DAT_WIRE_EXIT_BAD_FILE;
 	}
 	c->done.cpus = (uint32_t)tep_get_cpus(c->tep);
 	if (part)
 		child_part(c, h, part->part, part->parts, part->chunks);
+	else if (f)
+		child_fly(c, path, f, mode && !strcmp(mode, "only"));
 	else
 		tracecmd_iterate_events(h, NULL, 0, child_record, c);
+	pt_ksyms_free(c->ksyms);
+	pt_fly_free(f);
 	tracecmd_close(h);
 	t = DAT_W_DONE;
 	child_write(c, &t, 1);

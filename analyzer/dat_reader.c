@@ -13,13 +13,16 @@
  * and memory limits, with stderr silenced. It streams compact fixed-size
  * event records over a pipe (dat_wire.h), and this process turns them back
  * into pt_events for the consumer. A crash, a limit hit or a stall in the
- * helper becomes one error line here. The pipe costs about 90 bytes per
- * event, far below what the library itself costs per event.
+ * helper becomes one error line here. The pipe costs 29 bytes per entry
+ * event and 61 per exit (dat_wire.h).
  *
- * Past one core. One helper walks the file at libtracecmd's single-thread
- * speed, and a recording's records are usually all on one or two CPUs (the
- * bundled one: 99.99% on CPU 1), so per-CPU helpers would not help. Instead
- * a large file (PARALLEL_MIN_BYTES, or $PTESCOPE_DAT_JOBS) is cut by time:
+ * Past one core. The helper walks a v7 file's pages itself (dat_fly.c) at
+ * about the pace this process reconstructs: one helper is all it takes
+ * (tests/bench/replay-bench). Other files are walked by libtracecmd at its
+ * single-thread speed, and a recording's records are usually all on one or
+ * two CPUs (the bundled one: 99.99% on CPU 1), so per-CPU helpers would not
+ * help. Instead a large file (PARALLEL_MIN_BYTES, or $PTESCOPE_DAT_JOBS) is
+ * cut by time:
  * its records' span in nh * CHUNKS_PER_HELPER equal slices, slice k read by
  * helper k % nh (each opens the file, seeks every CPU to the slice with
  * libtracecmd and merges the CPUs as libtracecmd does). The parent hands the
@@ -76,7 +79,7 @@ __attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errl
 	va_end(ap);
 }
 
-static int check_head(int fd, const char *path, char *err, size_t errlen)
+static int check_head(int fd, const char *path, char *version, char *err, size_t errlen)
 {
 	unsigned char head[16];
 	ssize_t n = pread(fd, head, sizeof(head), 0);
@@ -95,11 +98,12 @@ static int check_head(int fd, const char *path, char *err, size_t errlen)
 			path, n > 10 ? (const char *)head + 10 : "?");
 		return -EINVAL;
 	}
+	*version = (char)head[10];
 	return 0;
 }
 
 /* Opens @path and checks it is a trace.dat of a version we read. */
-static int open_dat(const char *path, int *fdp, char *err, size_t errlen)
+static int open_dat(const char *path, int *fdp, char *version, char *err, size_t errlen)
 {
 	struct stat sb;
 	int ret, fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
@@ -114,7 +118,7 @@ static int open_dat(const char *path, int *fdp, char *err, size_t errlen)
 		close(fd);
 		return -EINVAL;
 	}
-	ret = check_head(fd, path, err, errlen);
+	ret = check_head(fd, path, version, err, errlen);
 	if (ret) {
 		close(fd);
 		return ret;
@@ -130,7 +134,8 @@ struct helper {
 	char *buf;
 	size_t cap, start, end;
 	bool eof, got_done;
-	uint32_t *sid; /* the helper's string ids -> the read's (d->strings) */
+	uint32_t *sid;	  /* the helper's string ids -> the read's (d->strings) */
+	const char **str; /* the helper's string ids -> the strings */
 	size_t nr_sid;
 	uint64_t progress; /* events it has read so far */
 };
@@ -231,10 +236,12 @@ static int fill(struct dat_read *d, unsigned cur)
 
 /* Makes @n bytes of helper @i available at h->buf + h->start. 1 ok, 0 clean
  * EOF, <0 error. */
-static int need(struct dat_read *d, unsigned i, size_t n)
+static inline int need(struct dat_read *d, unsigned i, size_t n)
 {
 	struct helper *h = &d->h[i];
 
+	if (h->end - h->start >= n)
+		return 1;
 	while (h->end - h->start < n) {
 		int ret;
 
@@ -248,7 +255,7 @@ static int need(struct dat_read *d, unsigned i, size_t n)
 
 /* Copies the next @n bytes of a message from helper @i to @dst. 0 ok, <0
  * error (a message cut short is -EPROTO). */
-static int take(struct dat_read *d, unsigned i, void *dst, size_t n)
+static inline int take(struct dat_read *d, unsigned i, void *dst, size_t n)
 {
 	struct helper *h = &d->h[i];
 	int r = need(d, i, n);
@@ -299,38 +306,101 @@ static int spawn_helper(struct dat_read *d, unsigned i, int wfd)
 }
 
 /* A string id of helper @h as the read's id; 0 stays 0. -1: never defined. */
-static int64_t map_sid(const struct helper *h, uint32_t sid)
+static inline int64_t map_sid(const struct helper *h, uint32_t sid)
 {
 	if (!sid)
 		return 0;
 	return sid < h->nr_sid && h->sid[sid] ? (int64_t)h->sid[sid] : -1;
 }
 
-static int on_event(struct dat_read *d, unsigned i)
+/* Hands @ev on to the consumer, its strings from helper @i's ids @func and
+ * @comm (0: none). */
+static inline int deliver(struct dat_read *d, unsigned i, struct pt_event *ev, uint32_t func,
+			  uint32_t comm)
 {
-	struct dat_wire_event w;
-	struct pt_event ev;
-	int64_t f, c, cc;
-	int ret = take(d, i, &w, sizeof(w));
+	const struct helper *h = &d->h[i];
+	int64_t f = map_sid(h, func), c = map_sid(h, comm);
+	int ret;
 
-	if (ret)
-		return ret;
-	f = map_sid(&d->h[i], w.func_sid);
-	c = map_sid(&d->h[i], w.comm_sid);
-	cc = map_sid(&d->h[i], w.child_comm_sid);
-	if (f < 0 || c < 0 || cc < 0)
+	if (f < 0 || c < 0)
 		return -EPROTO;
-	w.func_sid = (uint32_t)f;
-	w.comm_sid = (uint32_t)c;
-	w.child_comm_sid = (uint32_t)cc;
-	dat_wire_to_event(&w, d->strings, &ev);
+	ev->func = f ? h->str[func] : NULL;
+	ev->func_id = (uint64_t)f;
+	ev->comm = c ? h->str[comm] : NULL;
 	d->st->events++;
-	ret = d->fn(&ev, d->ctx);
+	ret = d->fn(ev, d->ctx);
 	if (ret < 0) {
 		d->consumer_stopped = true;
 		set_err(d->err, d->errlen, "%s: analysis stopped: %s", d->path, strerror(-ret));
 	}
 	return ret < 0 ? ret : 0;
+}
+
+static int on_event(struct dat_read *d, unsigned i)
+{
+	struct dat_wire_event w;
+	struct pt_event ev;
+	uint32_t func, comm;
+	int64_t cc;
+	int ret = take(d, i, &w, sizeof(w));
+
+	if (ret)
+		return ret;
+	cc = map_sid(&d->h[i], w.child_comm_sid);
+	if (cc < 0)
+		return -EPROTO;
+	func = w.func_sid;
+	comm = w.comm_sid;
+	w.func_sid = w.comm_sid = w.child_comm_sid = 0; /* deliver() names them */
+	dat_wire_to_event(&w, d->strings, &ev);
+	ev.child_comm = pt_intern_str(d->strings, (uint32_t)cc);
+	return deliver(d, i, &ev, func, comm);
+}
+
+static int on_entry(struct dat_read *d, unsigned i)
+{
+	struct dat_wire_entry w;
+	struct pt_event ev;
+	int ret = take(d, i, &w, sizeof(w));
+
+	if (ret)
+		return ret;
+	dat_wire_to_entry(&w, &ev);
+	return deliver(d, i, &ev, w.func_sid, w.comm_sid);
+}
+
+static int on_exit_ev(struct dat_read *d, unsigned i)
+{
+	struct dat_wire_exit w;
+	struct pt_event ev;
+	int ret = take(d, i, &w, sizeof(w));
+
+	if (ret)
+		return ret;
+	dat_wire_to_exit(&w, &ev);
+	return deliver(d, i, &ev, w.func_sid, w.comm_sid);
+}
+
+/* Room in @h's id maps for id @sid. 0 or -ENOMEM. */
+static int grow_sids(struct helper *h, uint32_t sid)
+{
+	size_t n = h->nr_sid ? h->nr_sid : 256;
+	uint32_t *v;
+	const char **sv;
+
+	while (n <= sid)
+		n *= 2;
+	v = realloc(h->sid, n * sizeof(*v));
+	if (v)
+		h->sid = v;
+	sv = v ? realloc(h->str, n * sizeof(*sv)) : NULL;
+	if (!sv)
+		return -ENOMEM;
+	h->str = sv;
+	memset(v + h->nr_sid, 0, (n - h->nr_sid) * sizeof(*v));
+	memset(sv + h->nr_sid, 0, (n - h->nr_sid) * sizeof(*sv));
+	h->nr_sid = n;
+	return 0;
 }
 
 /* A helper's string: interned in the read's table (the same name from two
@@ -351,20 +421,10 @@ static int on_string(struct dat_read *d, unsigned i)
 	h->start += hdr[1];
 	if (id < 0)
 		return (int)id;
-	if (hdr[0] >= h->nr_sid) {
-		size_t n = h->nr_sid ? h->nr_sid : 256;
-		uint32_t *v;
-
-		while (n <= hdr[0])
-			n *= 2;
-		v = realloc(h->sid, n * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		memset(v + h->nr_sid, 0, (n - h->nr_sid) * sizeof(*v));
-		h->sid = v;
-		h->nr_sid = n;
-	}
+	if (hdr[0] >= h->nr_sid && (ret = grow_sids(h, hdr[0])))
+		return ret;
 	h->sid[hdr[0]] = (uint32_t)id;
+	h->str[hdr[0]] = pt_intern_str(d->strings, (uint32_t)id);
 	return 0;
 }
 
@@ -435,7 +495,11 @@ static int read_until(struct dat_read *d, unsigned i, uint32_t chunk)
 		if (ret <= 0)
 			return ret ? ret : -EPROTO;
 		t = (uint8_t)d->h[i].buf[d->h[i].start++];
-		if (t == DAT_W_EVENT)
+		if (t == DAT_W_ENTRY)
+			ret = on_entry(d, i);
+		else if (t == DAT_W_EXIT)
+			ret = on_exit_ev(d, i);
+		else if (t == DAT_W_EVENT)
 			ret = on_event(d, i);
 		else if (t == DAT_W_STRING)
 			ret = on_string(d, i);
@@ -548,12 +612,14 @@ static int run_helpers(struct dat_read *d)
 	return ret;
 }
 
-/* How many helpers: $PTESCOPE_DAT_JOBS (at most MAX_HELPERS), else for a
- * file of PARALLEL_MIN_BYTES or more one per online CPU but one, which the
- * reconstruction here needs (at most DEFAULT_HELPERS), else one. On two
- * CPUs that is one: two helpers and this process on two cores were slower
- * than one helper (tests/bench/replay-bench). */
-static unsigned helpers_for(off_t size)
+/* How many helpers: $PTESCOPE_DAT_JOBS (at most MAX_HELPERS), else one for
+ * a v7 file (the helper's own page walk keeps pace with the reconstruction
+ * here; parallel helpers read with libtracecmd), else for a file of
+ * PARALLEL_MIN_BYTES or more one per online CPU but one, which the
+ * reconstruction needs (at most DEFAULT_HELPERS), else one. On two CPUs
+ * that is one: two helpers and this process on two cores were slower than
+ * one helper (tests/bench/replay-bench). */
+static unsigned helpers_for(off_t size, char version)
 {
 	const char *env = getenv("PTESCOPE_DAT_JOBS");
 	long n;
@@ -565,7 +631,7 @@ static unsigned helpers_for(off_t size)
 		if (!*end && n >= 1)
 			return n < MAX_HELPERS ? (unsigned)n : MAX_HELPERS;
 	}
-	if (size < PARALLEL_MIN_BYTES)
+	if (version == '7' || size < PARALLEL_MIN_BYTES)
 		return 1;
 	n = sysconf(_SC_NPROCESSORS_ONLN) - 1;
 	return n < 1 ? 1 : n < DEFAULT_HELPERS ? (unsigned)n : DEFAULT_HELPERS;
@@ -598,11 +664,12 @@ int pt_dat_read(const char *path, pt_event_fn fn, void *ctx, struct pt_input_sta
 			     .err = err,
 			     .errlen = errlen};
 	struct stat sb;
-	int fd, ret = open_dat(path, &fd, err, errlen);
+	char version = 0;
+	int fd = -1, ret = open_dat(path, &fd, &version, err, errlen);
 
 	if (ret)
 		return ret;
-	d.nh = helpers_for(fstat(fd, &sb) == 0 ? sb.st_size : 0);
+	d.nh = helpers_for(fstat(fd, &sb) == 0 ? sb.st_size : 0, version);
 	d.chunks = d.nh > 1 ? chunks_for(d.nh) : 0;
 	st->first_ts_ns = st->last_ts_ns = PT_NO_TIME;
 	d.h = calloc(d.nh, sizeof(*d.h));
@@ -619,6 +686,7 @@ int pt_dat_read(const char *path, pt_event_fn fn, void *ctx, struct pt_input_sta
 			close(d.h[i].fd);
 		free(d.h[i].buf);
 		free(d.h[i].sid);
+		free(d.h[i].str);
 	}
 	free(d.h);
 	pt_intern_free(d.strings);

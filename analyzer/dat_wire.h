@@ -8,6 +8,8 @@
  * A stream of messages, each one type byte and a body in host byte order:
  *   S  uint32 id, uint32 len, len bytes   a string (function or comm) and its id
  *   E  struct dat_wire_event              one event; strings by id (0: none)
+ *   N  struct dat_wire_entry              an ENTRY event, in 28 bytes
+ *   R  struct dat_wire_exit               an EXIT event, in 60 bytes
  *   P  uint64 done, uint64 total          progress (events so far, total unknown)
  *   C  uint32 chunk                        the end of a chunk (parallel reads)
  *   Z  struct dat_wire_done               the end: the file was read whole
@@ -18,6 +20,7 @@
 #ifndef PTESCOPE_DAT_WIRE_H
 #define PTESCOPE_DAT_WIRE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "event.h"
@@ -26,6 +29,8 @@
 enum dat_wire_type {
 	DAT_W_STRING = 'S',
 	DAT_W_EVENT = 'E',
+	DAT_W_ENTRY = 'N',
+	DAT_W_EXIT = 'R',
 	DAT_W_PROGRESS = 'P',
 	DAT_W_CHUNK = 'C',
 	DAT_W_DONE = 'Z',
@@ -33,7 +38,7 @@ enum dat_wire_type {
 };
 
 #define DAT_WIRE_MAX_STRING (1u << 16) /* longer strings are a protocol error */
-#define DAT_WIRE_MAX_SID (1u << 24)	/* larger string ids are a protocol error */
+#define DAT_WIRE_MAX_SID (1u << 24)    /* larger string ids are a protocol error */
 #define DAT_WIRE_MAX_ERROR 4096u
 #define DAT_WIRE_PROGRESS_EVERY (1u << 18) /* events between progress messages */
 #define DAT_WIRE_EXIT_BAD_FILE 3	   /* the helper's exit status after an X */
@@ -47,6 +52,28 @@ struct dat_wire_event {
 	uint32_t func_sid, comm_sid, child_comm_sid;
 	uint64_t ts, dur, call, lost, rec_ts;
 	int64_t overrun;
+};
+
+/*
+ * The two events that are nearly every record of a function_graph trace,
+ * without the fields their type leaves unset (pt_raw_to_event()): a third
+ * and two thirds of dat_wire_event, so fewer bytes through the pipe.
+ */
+struct __attribute__((packed)) dat_wire_entry {
+	uint64_t ts;
+	uint32_t func_sid, comm_sid;
+	int32_t pid, depth;
+	uint16_t cpu;
+	uint8_t in_irq, pad;
+};
+
+struct __attribute__((packed)) dat_wire_exit {
+	uint64_t ts, dur, call, rec_ts;
+	int64_t overrun;
+	uint32_t func_sid, comm_sid;
+	int32_t pid, depth;
+	uint16_t cpu;
+	uint8_t in_irq, pad;
 };
 
 struct dat_wire_done {
@@ -96,6 +123,66 @@ static inline void dat_wire_to_event(const struct dat_wire_event *w,
 	ev->preempted = w->preempted != 0;
 	ev->rec_ts_ns = w->rec_ts;
 	ev->overrun = w->overrun;
+}
+
+/* Whether @ev fits the short form of its type: an ENTRY or EXIT on a CPU
+ * below 65535 with only its type's fields set. */
+static inline bool dat_wire_short(const struct pt_event *ev)
+{
+	if (ev->cpu < 0 || ev->cpu >= UINT16_MAX || ev->child_pid != -1 || ev->next_pid != -1 ||
+	    ev->lost || ev->preempted || ev->child_comm)
+		return false;
+	if (ev->type == PT_EV_ENTRY)
+		return ev->dur_ns == PT_NO_TIME && ev->call_ns == PT_NO_TIME &&
+		       ev->rec_ts_ns == PT_NO_TIME && ev->overrun == -1;
+	return ev->type == PT_EV_EXIT;
+}
+
+static inline void dat_wire_from_entry(const struct pt_event *ev, struct dat_wire_entry *w)
+{
+	*w = (struct dat_wire_entry){.ts = ev->ts_ns,
+				     .pid = ev->pid,
+				     .depth = ev->depth,
+				     .cpu = (uint16_t)ev->cpu,
+				     .in_irq = ev->in_irq};
+}
+
+static inline void dat_wire_from_exit(const struct pt_event *ev, struct dat_wire_exit *w)
+{
+	*w = (struct dat_wire_exit){.ts = ev->ts_ns,
+				    .dur = ev->dur_ns,
+				    .call = ev->call_ns,
+				    .rec_ts = ev->rec_ts_ns,
+				    .overrun = ev->overrun,
+				    .pid = ev->pid,
+				    .depth = ev->depth,
+				    .cpu = (uint16_t)ev->cpu,
+				    .in_irq = ev->in_irq};
+}
+
+/* The events of the short forms; their strings are the caller's. */
+static inline void dat_wire_to_entry(const struct dat_wire_entry *w, struct pt_event *ev)
+{
+	pt_event_init(ev, PT_EV_ENTRY);
+	ev->cpu = w->cpu;
+	ev->pid = w->pid;
+	ev->depth = w->depth;
+	ev->ts_ns = w->ts;
+	ev->in_irq = w->in_irq != 0;
+}
+
+static inline void dat_wire_to_exit(const struct dat_wire_exit *w, struct pt_event *ev)
+{
+	pt_event_init(ev, PT_EV_EXIT);
+	ev->cpu = w->cpu;
+	ev->pid = w->pid;
+	ev->depth = w->depth;
+	ev->ts_ns = w->ts;
+	ev->dur_ns = w->dur;
+	ev->call_ns = w->call;
+	ev->rec_ts_ns = w->rec_ts;
+	ev->overrun = w->overrun;
+	ev->in_irq = w->in_irq != 0;
 }
 
 /*
