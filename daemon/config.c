@@ -212,7 +212,7 @@ static const struct pd_config_key keys[] = {
 	    "ring buffer per CPU in KiB (0, the default: by mode and detail)"),
 	NUM("poll-ms", PD_CFG_UINT, poll_ms, 10, 5000,
 	    "how often the buffers are read while events come (default 100; after 2 s without "
-	    "any, once a second)"),
+	    "any, every 250 ms)"),
 	{"log-level", PD_CFG_LOGLEVEL, OFF(log_level), 0, 0, NULL, "LEVEL",
 	 "error|warning|notice|info|debug (default info)"},
 	STR("web-root", PD_CFG_STRING, web_root, "DIR", "dashboard files to serve"),

@@ -843,14 +843,15 @@ static bool on_signal(struct daemon *d, int sfd)
 }
 
 /*
- * An idle capture is read once a second instead of every --poll-ms: after
- * this long without a trace event. Each wakeup costs an idle daemon about as
- * much as reading its empty buffers (measured in the guest: ten wakeups a
- * second were most of its idle CPU); the first events wake it up to speed
- * within a second, which the per-CPU buffer (4 MiB at fork detail) holds.
+ * An idle capture is read every IDLE_TICK_MS instead of every --poll-ms:
+ * after this long without a trace event. Each wakeup costs an idle daemon
+ * about as much as reading its empty buffers (measured in the guest: ten
+ * wakeups a second were most of its idle CPU). A burst that starts while idle
+ * must fit one idle tick of buffer: a quarter second of a fork-exec loop is
+ * far below the 4 MiB per CPU of fork detail (docs/operations.md).
  */
 #define IDLE_AFTER_NS 2000000000ull
-#define IDLE_TICK_MS 1000u
+#define IDLE_TICK_MS 250u
 
 struct tick_times {
 	uint64_t wd_usec, last_flush, last_wd, last_ret;
