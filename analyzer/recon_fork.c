@@ -252,7 +252,7 @@ int recon_fork_end(struct recon *r, struct task *t, bool boundary_inferred)
 	if (boundary_inferred || b->after_gap)
 		b->f.flags |= PT_FORK_BOUNDARY_INFERRED;
 	b->f.complete = !b->f.flags && b->saw_root_entry;
-	if (((r->opts.caps_known ? r->opts.caps : r->caps) & PT_CAP_TASK_CTR) && !b->ctr_ok) {
+	if ((r->caps & PT_CAP_TASK_CTR) && !b->ctr_ok) {
 		/* the counters were not read at both ends of this fork */
 		b->f.copy_resched = PT_NULL;
 		b->f.copy_offcpu_ns = NO_TIME;

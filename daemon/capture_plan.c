@@ -143,8 +143,9 @@ static int plan_begin(const struct pd_plan_in *in, struct pd_plan *p)
 
 /*
  * sched_process_fork, and sched_switch for preemptions (armed per fork where
- * it can be). @by_index: the probes may name their functions by index (a
- * check step has shown the indices right), else by name.
+ * it can be) unless the kprobes read the task's counters instead. @by_index:
+ * the probes may name their functions by index (a check step has shown the
+ * indices right), else by name.
  */
 static int plan_events(const struct pd_plan_in *in, struct pd_plan *p, bool by_index)
 {
@@ -152,7 +153,7 @@ static int plan_events(const struct pd_plan_in *in, struct pd_plan *p, bool by_i
 	int ret = 0;
 
 	ret |= add(p, "events/sched/sched_process_fork/enable", "1", false);
-	if (!in->preempt_mask)
+	if (!in->preempt_mask || p->task_ctr)
 		return ret;
 	snprintf(v, sizeof(v), "prev_state & %" PRIu64, in->preempt_mask);
 	ret |= add(p, "events/sched/sched_switch/filter", v, false);
@@ -238,12 +239,8 @@ static int plan_kprobes(const struct pd_plan_in *in, struct pd_plan *p)
 		snprintf(v, sizeof(v), "r%d:%s %s\n", PD_KRETPROBE_MAXACTIVE, ev, p->funcs[i]);
 		ret |= add(p, "kprobe_events", v, true);
 	}
-	if (p->task_ctr) {
-		ret |= add(p, "events/sched/sched_process_fork/enable", "1", false);
-	} else {
-		p->switch_window = in->preempt_mask && switch_window(in, p);
-		ret |= plan_events(in, p, false);
-	}
+	p->switch_window = !p->task_ctr && in->preempt_mask && switch_window(in, p);
+	ret |= plan_events(in, p, false);
 	ret |= add(p, "events/" PD_KPROBE_GROUP "/enable", "1", false);
 	p->kprobes = true;
 	return ret;
