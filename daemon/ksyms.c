@@ -27,6 +27,10 @@ struct pd_ksyms {
 	unsigned count[MAX_NAMES], line[MAX_NAMES];
 	size_t len[MAX_NAMES];
 	bool addrs, zeros;
+	/* kallsyms: the first greater address on the lines after a name's first
+	 * line (where its code ends), and the name waiting for it (-1) */
+	uint64_t end[MAX_NAMES];
+	int pending;
 	struct sym sym[PD_KSYMS_MAX];
 	int nr;
 };
@@ -59,6 +63,17 @@ static void take_line(struct pd_ksyms *k, const char *line, size_t l, unsigned n
 
 	if (!name || !n)
 		return;
+	if (k->pending >= 0) {
+		uint64_t addr = strtoull(line, NULL, 16), at = 0;
+
+		for (int s = 0; s < k->nr; s++)
+			if (k->sym[s].name == k->pending)
+				at = k->sym[s].addr;
+		if (addr > at) {
+			k->end[k->pending] = addr;
+			k->pending = -1;
+		}
+	}
 	for (int i = 0; i < k->nr_names; i++) {
 		uint64_t addr;
 
@@ -73,6 +88,8 @@ static void take_line(struct pd_ksyms *k, const char *line, size_t l, unsigned n
 			k->zeros = true;
 		else if (k->nr < PD_KSYMS_MAX)
 			k->sym[k->nr++] = (struct sym){addr, i};
+		if (addr && fmt == PD_KSYMS_KALLSYMS && k->count[i] == 1)
+			k->pending = i;
 		break;
 	}
 }
@@ -131,6 +148,7 @@ int pd_ksyms_load(const char *path, enum pd_ksyms_format fmt, const char *const 
 		return -ENOMEM;
 	k->names = names;
 	k->nr_names = nr;
+	k->pending = -1;
 	for (int i = 0; i < nr; i++)
 		k->len[i] = strlen(names[i]);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
@@ -172,6 +190,19 @@ unsigned pd_ksyms_count(const struct pd_ksyms *k, int i)
 unsigned pd_ksyms_line(const struct pd_ksyms *k, int i)
 {
 	return k && i >= 0 && i < k->nr_names ? k->line[i] : 0;
+}
+
+uint64_t pd_ksyms_addr(const struct pd_ksyms *k, int i)
+{
+	for (int s = 0; k && s < k->nr; s++)
+		if (k->sym[s].name == i)
+			return k->sym[s].addr;
+	return 0;
+}
+
+uint64_t pd_ksyms_end(const struct pd_ksyms *k, int i)
+{
+	return k && i >= 0 && i < k->nr_names ? k->end[i] : 0;
 }
 
 bool pd_ksyms_has_addrs(const struct pd_ksyms *k)

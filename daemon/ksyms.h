@@ -51,6 +51,13 @@ void pd_ksyms_free(struct pd_ksyms *k);
 unsigned pd_ksyms_count(const struct pd_ksyms *k, int i);
 unsigned pd_ksyms_line(const struct pd_ksyms *k, int i);
 
+/* The address of the first line that named names[@i]; 0 when none (or no addresses). */
+uint64_t pd_ksyms_addr(const struct pd_ksyms *k, int i);
+/* kallsyms only: where names[@i]'s code ends, the first greater address on
+ * the lines after its first (kallsyms lists the kernel's symbols by address);
+ * 0 when unknown. */
+uint64_t pd_ksyms_end(const struct pd_ksyms *k, int i);
+
 /* Whether the file gave addresses (every line of a found name has one). */
 bool pd_ksyms_has_addrs(const struct pd_ksyms *k);
 

@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Call-site discovery (daemon/callsite.c) on the live code of copy_page_range
+ * read from Debian's kernels in the VM harness (tests/fixtures/callsite/SPEC:
+ * text.bin, the kallsyms addresses discovery needs in syms, and in expected
+ * the sites and fetch args found by reading the disassembly and checked
+ * against the DWARF-checked study in ../shared/design/callsite/), then on
+ * damaged copies of it and on small hand-assembled functions that each break
+ * one rule: every one must be refused, never planned differently.
+ *
+ * Usage: test_callsite FIXTURE_DIR...
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "callsite.h"
+#include "test.h"
+
+struct fixture {
+	char dir[512];
+	uint8_t text[PD_CS_MAX_TEXT];
+	struct pd_cs_input in;
+	char expected[8][320];
+};
+
+static int read_syms(struct fixture *fx)
+{
+	char p[600], line[512];
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/syms", fx->dir);
+	if (!(f = fopen(p, "r")))
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		char name[128];
+		unsigned long long a;
+
+		if (line[0] == '#' || sscanf(line, "%127s %llx", name, &a) != 2)
+			continue;
+		if (!strcmp(name, "copy_page_range"))
+			fx->in.addr = a;
+		for (int s = 0; s < PD_CS_NR_SYMS; s++) {
+			if (!strcmp(name, pd_cs_sym_name(s)))
+				fx->in.sym[s] = a;
+			if (!strncmp(name, "__pfx_", 6) && !strcmp(name + 6, pd_cs_sym_name(s)))
+				fx->in.pfx[s] = a;
+		}
+	}
+	fclose(f);
+	return 0;
+}
+
+static int load(const char *dir, struct fixture *fx)
+{
+	char p[600];
+	FILE *f;
+	int ret;
+
+	memset(fx, 0, sizeof(*fx));
+	snprintf(fx->dir, sizeof(fx->dir), "%s", dir);
+	if ((ret = read_syms(fx)))
+		return ret;
+	snprintf(p, sizeof(p), "%s/text.bin", dir);
+	if (!(f = fopen(p, "rb")))
+		return -errno;
+	fx->in.size = fread(fx->text, 1, sizeof(fx->text), f);
+	fclose(f);
+	fx->in.text = fx->text;
+	/* __pte_offset_map_lock(mm, pmd, addr, ptlp), pte_offset_map_lock alike: the
+	 * daemon reads the position from BTF */
+	fx->in.maplock_addr_arg = 3;
+	snprintf(p, sizeof(p), "%s/expected", dir);
+	if (!(f = fopen(p, "r")))
+		return -errno;
+	for (int i = 0; i < 8 && fgets(fx->expected[i], sizeof(fx->expected[i]), f); i++)
+		fx->expected[i][strcspn(fx->expected[i], "\n")] = 0;
+	fclose(f);
+	return 0;
+}
+
+/* The plan as the expected file writes it. */
+static void describe(const struct pd_cs_plan *p, char out[8][320])
+{
+	memset(out, 0, 8 * 320);
+	snprintf(out[0], 320, "shape %s", p->shape == PD_CS_SHAPE_LOCK2 ? "lock2" : "maplock");
+	snprintf(out[1], 320, "start %#x", p->start_off);
+	snprintf(out[2], 320, "end %#x", p->end_off);
+	snprintf(out[3], 320, "src_unlock %#x", p->src_unlock_off);
+	snprintf(out[4], 320, "start_args %s", p->start_args);
+	snprintf(out[5], 320, "end_args %s", p->end_args);
+}
+
+static int run(const struct pd_cs_input *in, struct pd_cs_plan *p, char *why, size_t len)
+{
+	why[0] = 0;
+	return pd_cs_discover(in, p, why, len);
+}
+
+static void check_live(struct fixture *fx, struct pd_cs_plan *plan)
+{
+	char got[8][320], why[256];
+	int ret = run(&fx->in, plan, why, sizeof(why));
+
+	if (ret) {
+		fprintf(stderr, "%s: refused: %s\n", fx->dir, why);
+		CHECK(ret == 0);
+		return;
+	}
+	describe(plan, got);
+	for (int i = 0; i < 6; i++)
+		if (strcmp(got[i], fx->expected[i])) {
+			fprintf(stderr, "%s: got '%s', expected '%s'\n", fx->dir, got[i],
+				fx->expected[i]);
+			CHECK(!strcmp(got[i], fx->expected[i]));
+		}
+	printf("%s: %s, pass start +%#x, end +%#x: %s\n", fx->dir, got[0] + 6, plan->start_off,
+	       plan->end_off, plan->end_args);
+}
+
+/* ------------------------------------------------ damaged live code */
+
+static bool same_plan(const struct pd_cs_plan *a, const struct pd_cs_plan *b)
+{
+	return a->shape == b->shape && a->start_off == b->start_off && a->end_off == b->end_off &&
+	       !strcmp(a->start_args, b->start_args) && !strcmp(a->end_args, b->end_args);
+}
+
+/* Damaged copies of a live function: each refused, none planned otherwise. */
+static void check_damaged(struct fixture *fx, const struct pd_cs_plan *good)
+{
+	static uint8_t copy[PD_CS_MAX_TEXT];
+	struct pd_cs_input in = fx->in;
+	struct pd_cs_plan p;
+	char why[256];
+	int32_t rel;
+
+	in.text = copy;
+	/* another tool's int3 on the pass-start call */
+	memcpy(copy, fx->text, in.size);
+	copy[good->start_off] = 0xcc;
+	CHECK_EQ(run(&in, &p, why, sizeof(why)), -ENOTSUP);
+	if (!strstr(why, "breakpoint"))
+		fprintf(stderr, "%s: int3 at the pass start: %s\n", fx->dir, why);
+	CHECK(strstr(why, "breakpoint") != NULL);
+	/* an optimized probe's jump out of the kernel text on the pass end */
+	memcpy(copy, fx->text, in.size);
+	rel = (int32_t)(int64_t)(in.sym[PD_CS_TEXT_END] + 0x100000 -
+				 (in.addr + good->end_off + 5));
+	copy[good->end_off] = 0xe9;
+	memcpy(copy + good->end_off + 1, &rel, 4);
+	CHECK_EQ(run(&in, &p, why, sizeof(why)), -ENOTSUP);
+	CHECK(strstr(why, "kernel text") != NULL);
+	/* the lock functions unknown: no pass can be told */
+	memcpy(copy, fx->text, in.size);
+	in.sym[PD_CS_RAW_UNLOCK] = in.pfx[PD_CS_RAW_UNLOCK] = 0;
+	in.sym[PD_CS_RT_UNLOCK] = in.pfx[PD_CS_RT_UNLOCK] = 0;
+	CHECK_EQ(run(&in, &p, why, sizeof(why)), -ENOTSUP);
+	in = fx->in;
+	in.text = copy;
+	/* cut anywhere: refused, or the same plan (the sites lie before the cut) */
+	for (size_t len = 0; len <= fx->in.size; len += 61) {
+		int ret;
+
+		in.size = len;
+		ret = run(&in, &p, why, sizeof(why));
+		CHECK(ret == -ENOTSUP || ret == -EINVAL || (ret == 0 && same_plan(&p, good)));
+	}
+	/* every byte of the pass end's 32 following bytes flipped in turn */
+	in.size = fx->in.size;
+	for (uint32_t o = good->end_off; o < good->end_off + 32 && o < in.size; o++) {
+		int ret;
+
+		memcpy(copy, fx->text, in.size);
+		copy[o] ^= 0x5a;
+		ret = run(&in, &p, why, sizeof(why));
+		CHECK(ret == -ENOTSUP || (ret == 0 && p.end_off == good->end_off));
+	}
+}
+
+/* ------------------------------------------------------ synthetic code */
+
+extern const uint8_t synth_base[], synth_base_end[], synth_maplock[], synth_maplock_end[],
+    synth_clobber[], synth_clobber_end[], synth_computed[], synth_computed_end[],
+    synth_slotwrite[], synth_slotwrite_end[], synth_spmove[], synth_spmove_end[],
+    synth_mmlist[], synth_mmlist_end[], synth_twoends[], synth_twoends_end[], synth_norss[],
+    synth_norss_end[], synth_noret[], synth_noret_end[], synth_retslot[], synth_retslot_end[],
+    synth_lock[], synth_unlock[], synth_maplock_fn[], synth_mmlist_lock[], synth_text_end[];
+
+static const char *const synth_end_args =
+    "pt_ptl=%di:x64 pt_a=+0x58(%sp):x64 pt_b=+0(%sp):x64 pt_ret=%bp:s32 "
+    "pt_rss=+0x170(%sp):s32[4]";
+
+static int synth_run(const uint8_t *start, const uint8_t *end, bool mmlist_known,
+		     struct pd_cs_plan *p, char *why, size_t len)
+{
+	struct pd_cs_input in = {.text = start,
+				 .size = (size_t)(end - start),
+				 .addr = (uint64_t)(uintptr_t)start,
+				 .maplock_addr_arg = 3};
+
+	in.sym[PD_CS_RAW_LOCK] = (uint64_t)(uintptr_t)synth_lock;
+	in.sym[PD_CS_RAW_UNLOCK] = (uint64_t)(uintptr_t)synth_unlock;
+	in.sym[PD_CS_MAPLOCK] = (uint64_t)(uintptr_t)synth_maplock_fn;
+	in.sym[PD_CS_MMLIST_LOCK] = mmlist_known ? (uint64_t)(uintptr_t)synth_mmlist_lock : 0;
+	in.sym[PD_CS_TEXT_START] = (uint64_t)(uintptr_t)synth_base;
+	in.sym[PD_CS_TEXT_END] = (uint64_t)(uintptr_t)synth_text_end;
+	return run(&in, p, why, len);
+}
+
+static void check_synth(void)
+{
+	static const struct {
+		const char *name;
+		const uint8_t *start, *end;
+		bool mmlist_known;
+		const char *refusal; /* NULL: planned */
+	} cases[] = {
+	    {"base", synth_base, synth_base_end, true, NULL},
+	    {"maplock", synth_maplock, synth_maplock_end, true, NULL},
+	    {"retslot", synth_retslot, synth_retslot_end, true, NULL},
+	    {"mmlist", synth_mmlist, synth_mmlist_end, true, NULL},
+	    {"mmlist, mmlist_lock unknown", synth_mmlist, synth_mmlist_end, false, "unlock"},
+	    {"clobber", synth_clobber, synth_clobber_end, true, "clobbers"},
+	    {"computed", synth_computed, synth_computed_end, true, "computed"},
+	    {"slotwrite", synth_slotwrite, synth_slotwrite_end, true, "written"},
+	    {"spmove", synth_spmove, synth_spmove_end, true, "stack pointer"},
+	    {"twoends", synth_twoends, synth_twoends_end, true, "two pass ends"},
+	    {"norss", synth_norss, synth_norss_end, true, "rss"},
+	    {"noret", synth_noret, synth_noret_end, true, "-EIO"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct pd_cs_plan p;
+		char why[256];
+		int ret = synth_run(cases[i].start, cases[i].end, cases[i].mmlist_known, &p, why,
+				    sizeof(why));
+
+		if (cases[i].refusal) {
+			if (ret != -ENOTSUP || !strstr(why, cases[i].refusal))
+				fprintf(stderr, "synth %s: %d '%s', expected a refusal naming '%s'\n",
+					cases[i].name, ret, why, cases[i].refusal);
+			CHECK(ret == -ENOTSUP && strstr(why, cases[i].refusal));
+			continue;
+		}
+		if (ret)
+			fprintf(stderr, "synth %s: refused: %s\n", cases[i].name, why);
+		CHECK_EQ(ret, 0);
+		if (ret)
+			continue;
+		CHECK_EQ(p.shape, strcmp(cases[i].name, "maplock") ? PD_CS_SHAPE_LOCK2
+								   : PD_CS_SHAPE_MAPLOCK);
+		if (!strcmp(cases[i].name, "retslot"))
+			CHECK(!strcmp(p.end_args, "pt_ptl=%di:x64 pt_a=+0x58(%sp):x64 pt_b=+0(%sp):x64 "
+						  "pt_ret=+0x28(%sp):s32 pt_rss=+0x170(%sp):s32[4]"));
+		else
+			CHECK(!strcmp(p.end_args, synth_end_args));
+		CHECK(!strcmp(p.start_args, p.shape == PD_CS_SHAPE_MAPLOCK ? "pt_addr=%dx:x64"
+									      : "pt_ptl=%di:x64"));
+		printf("synth %s: %s\n", cases[i].name, p.end_args);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	for (int a = 1; a < argc; a++) {
+		static struct fixture fx;
+		struct pd_cs_plan plan;
+
+		if (load(argv[a], &fx)) {
+			fprintf(stderr, "cannot load %s\n", argv[a]);
+			return 2;
+		}
+		check_live(&fx, &plan);
+		if (!test_failures)
+			check_damaged(&fx, &plan);
+	}
+	check_synth();
+	TEST_DONE();
+}
