@@ -38,6 +38,33 @@ enum pt_event_type {
 	/* sched:sched_switch: `pid` left the CPU, `next_pid` got it; `preempted`: the
 	 * task left while still runnable (prev_state "R+": preemption, cond_resched). */
 	PT_EV_SWITCH,
+	/* Live capture's probes on call sites inside copy_page_range (`site`): a
+	 * copy_pte_range pass takes its first PTE lock / drops its last one. */
+	PT_EV_PASS_START,
+	PT_EV_PASS_END,
+};
+
+/*
+ * What live capture's probes fetch beside the event itself (the daemon's
+ * callsite.h and capture_plan.h): at a pass's start and end inside
+ * copy_page_range, at copy_page_range's entry (the VMA it copies) and at
+ * wake_up_new_task (the child's memory counters once the copy is done).
+ */
+struct pt_site {
+	/* PT_EV_PASS_START: the child's PTE lock or the pass's first address
+	 * (which one the kernel's code lets a probe read; 0: not fetched) */
+	uint64_t ptl, addr;
+	/* PT_EV_PASS_END: the child's PTE lock, the two operands of the copy
+	 * loop's `addr != end` test (either order: addr is the smaller), its
+	 * `ret`, and the pass's counts rss[4] (file, anon, swap entries, shmem) */
+	uint64_t a, b;
+	int64_t ret;
+	int32_t rss[4];
+	/* ENTRY of copy_page_range: the VMA it copies, [vm_start, vm_end) */
+	uint64_t vm_start, vm_end;
+	/* ENTRY of wake_up_new_task: the child's mm counters (same order as rss) */
+	int64_t child_rss[4];
+	bool has_vma, has_child_rss;
 };
 
 /*
@@ -89,6 +116,9 @@ struct pt_event {
 	int64_t overrun;
 	/* ENTRY of a live kprobe that read the task's counters (task 0: none) */
 	struct pt_task_ctr ctr;
+	/* PT_EV_PASS_*, and ENTRY of probes that fetch more (NULL: none); owned
+	 * by the source, valid during the callback */
+	const struct pt_site *site;
 };
 
 /* Consumer of events. Returns 0 to go on, a negative errno to stop the reader. */

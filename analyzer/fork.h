@@ -33,11 +33,16 @@ enum pt_fork_flag {
 	 * copy loop does not look like any known one (docs/kernels.md), so its
 	 * passes, lock breaks and hold times are null, not wrong */
 	PT_FORK_UNKNOWN_LOOP = 1u << 4,
+	/* live, passes from call-site probes (docs/architecture.md): a self-check
+	 * failed (a pass that ends without starting, an address outside the VMA
+	 * copied, PTE counts off the child's own counters, ...), so the fork's
+	 * passes, PTEs, lock breaks and hold times are null, not half right */
+	PT_FORK_PASS_MISMATCH = 1u << 5,
 };
 
 /* Names of the flags in JSON, indexed by bit number. */
 extern const char *const pt_fork_flag_names[];
-#define PT_FORK_FLAG_COUNT 5
+#define PT_FORK_FLAG_COUNT 6
 
 /* One copy_page_range call: one VMA that dup_mmap copied. */
 struct pt_vma_copy {

@@ -5,6 +5,8 @@
  * is honoured.
  */
 #include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,10 +31,13 @@ struct pt_raw_decoder {
 	/* kprobe/kretprobe events of one group (pt_raw_decoder_add_probes) */
 	struct probe {
 		int id;
-		bool exit;	 /* a kretprobe: __probe_func; else __probe_ip */
-		struct field at; /* the function's address */
+		enum pt_event_type type; /* ENTRY, EXIT (a kretprobe), PASS_START/END */
+		struct field at;	 /* the function's address (ENTRY, EXIT) */
 		/* the task's counters (PT_RAW_CTR_*): task.size 0 when absent */
 		struct field task, niv, runs, wait;
+		/* struct pt_site's fields (size 0 when absent); rss[] as 4 fields */
+		struct field vms, vme, crss[4];
+		struct field ptl, addr, a, b, ret, rss[4];
 	} probe[PT_RAW_MAX_PROBES];
 	int nr_probes;
 };
@@ -194,6 +199,42 @@ static void probe_counters(struct probe *p, struct tep_event *ev)
 		p->task.size = 0;
 }
 
+/* The site fields of probe @p's event @ev: all of a group or none of it. */
+static void probe_site(struct probe *p, struct tep_event *ev)
+{
+	struct field rss = field_of(ev, PT_RAW_PASS_RSS);
+	char name[32];
+
+	p->vms = field_of(ev, PT_RAW_VMA_START);
+	p->vme = field_of(ev, PT_RAW_VMA_END);
+	if (!p->vms.size || !p->vme.size)
+		p->vms.size = p->vme.size = 0;
+	for (int k = 0; k < 4; k++) {
+		snprintf(name, sizeof(name), PT_RAW_CHILD_RSS "%d", k);
+		p->crss[k] = field_of(ev, name);
+		if (!p->crss[k].size)
+			p->crss[0].size = 0;
+	}
+	p->ptl = field_of(ev, PT_RAW_PASS_PTL);
+	p->addr = field_of(ev, PT_RAW_PASS_ADDR);
+	p->a = field_of(ev, PT_RAW_PASS_A);
+	p->b = field_of(ev, PT_RAW_PASS_B);
+	p->ret = field_of(ev, PT_RAW_PASS_RET);
+	/* s32[4]: four 4-byte fields */
+	for (int k = 0; k < 4; k++)
+		p->rss[k] = rss.size == 16 && !rss.dynamic
+				    ? (struct field){rss.offset + 4 * k, 4, false, false}
+				    : (struct field){0, 0, false, false};
+}
+
+/* Whether pass probe @p has what its kind needs: a start anything, an end
+ * addr, end, ret and rss. */
+static bool pass_complete(const struct probe *p)
+{
+	return p->type == PT_EV_PASS_START ||
+	       (p->a.size && p->b.size && p->ret.size && p->rss[0].size);
+}
+
 int pt_raw_decoder_add_probes(struct pt_raw_decoder *d, const char *group)
 {
 	struct tep_event **all = tep_list_events(d->tep, TEP_EVENT_SORT_ID);
@@ -205,14 +246,26 @@ int pt_raw_decoder_add_probes(struct pt_raw_decoder *d, const char *group)
 		struct field ret = field_of(ev, "__probe_ret_ip"), fn = field_of(ev, "__probe_func"),
 			     ip = field_of(ev, "__probe_ip");
 		bool exit = fn.size && ret.size;
+		struct probe *p;
 
 		if (!ev->system || strcmp(ev->system, group) || !(exit || ip.size))
 			continue;
 		if (d->nr_probes == PT_RAW_MAX_PROBES)
 			return -E2BIG;
-		d->probe[d->nr_probes] = (struct probe){.id = ev->id, .exit = exit, .at = exit ? fn : ip};
-		if (!exit)
-			probe_counters(&d->probe[d->nr_probes], ev);
+		p = &d->probe[d->nr_probes];
+		*p = (struct probe){.id = ev->id, .type = exit ? PT_EV_EXIT : PT_EV_ENTRY,
+				    .at = exit ? fn : ip};
+		if (!exit && ev->name && !strcmp(ev->name, PT_RAW_PASS_START_EVENT))
+			p->type = PT_EV_PASS_START;
+		else if (!exit && ev->name && !strcmp(ev->name, PT_RAW_PASS_END_EVENT))
+			p->type = PT_EV_PASS_END;
+		if (!exit) {
+			probe_counters(p, ev);
+			probe_site(p, ev);
+		}
+		if ((p->type == PT_EV_PASS_START || p->type == PT_EV_PASS_END) &&
+		    !pass_complete(p))
+			continue; /* not one we can read: left undecoded */
 		d->nr_probes++;
 	}
 	return d->nr_probes;
@@ -301,26 +354,85 @@ static void str(const struct pt_raw_decoder *d, const void *data, int size, stru
 	out[len] = '\0';
 }
 
-/* A kprobe (ENTRY) or kretprobe (EXIT) record of the added group: the
- * function's address, no depth, no kernel call/return times. 1, or 0. */
+static int64_t snum(const struct pt_raw_decoder *d, const void *data, int size, struct field f,
+		    bool *ok)
+{
+	uint64_t v = num(d, data, size, f, ok);
+
+	switch (f.size) {
+	case 1:
+		return (int8_t)v;
+	case 2:
+		return (int16_t)v;
+	case 4:
+		return (int32_t)v;
+	default:
+		return (int64_t)v;
+	}
+}
+
+/* The pt_site fields probe @p fetched. */
+static void decode_site(const struct pt_raw_decoder *d, const void *data, int size,
+			const struct probe *p, struct pt_raw_event *ev, bool *ok)
+{
+	struct pt_site *s = &ev->site;
+
+	memset(s, 0, sizeof(*s));
+	if (p->type == PT_EV_PASS_START || p->type == PT_EV_PASS_END) {
+		ev->has_site = true;
+		if (p->ptl.size)
+			s->ptl = num(d, data, size, p->ptl, ok);
+		if (p->addr.size)
+			s->addr = num(d, data, size, p->addr, ok);
+		if (p->type == PT_EV_PASS_END) {
+			s->a = num(d, data, size, p->a, ok);
+			s->b = num(d, data, size, p->b, ok);
+			s->ret = snum(d, data, size, p->ret, ok);
+			for (int k = 0; k < 4; k++)
+				s->rss[k] = (int32_t)snum(d, data, size, p->rss[k], ok);
+		}
+		return;
+	}
+	if (p->vms.size) {
+		ev->has_site = s->has_vma = true;
+		s->vm_start = num(d, data, size, p->vms, ok);
+		s->vm_end = num(d, data, size, p->vme, ok);
+	}
+	if (p->crss[0].size) {
+		ev->has_site = s->has_child_rss = true;
+		for (int k = 0; k < 4; k++)
+			s->child_rss[k] = snum(d, data, size, p->crss[k], ok);
+	}
+}
+
+/* A kprobe (ENTRY, or a pass start or end) or kretprobe (EXIT) record of the
+ * added group: the function's address, no depth, no kernel call/return
+ * times, and what the probe fetched. 1, or 0. */
 static int decode_probe(const struct pt_raw_decoder *d, const void *data, int size, int type,
 			struct pt_raw_event *ev)
 {
 	for (int i = 0; i < d->nr_probes; i++) {
+		const struct probe *p = &d->probe[i];
 		bool ok = true;
 
-		if (d->probe[i].id != type)
+		if (p->id != type)
 			continue;
-		ev->type = d->probe[i].exit ? PT_EV_EXIT : PT_EV_ENTRY;
-		ev->func = num(d, data, size, d->probe[i].at, &ok);
+		ev->type = p->type;
+		ev->func = p->type == PT_EV_ENTRY || p->type == PT_EV_EXIT
+				   ? num(d, data, size, p->at, &ok)
+				   : 0;
 		ev->calltime = ev->rettime = PT_NO_TIME;
 		ev->overrun = -1;
-		if (d->probe[i].task.size) {
-			ev->ctr.task = num(d, data, size, d->probe[i].task, &ok);
-			ev->ctr.nivcsw = num(d, data, size, d->probe[i].niv, &ok);
-			ev->ctr.pcount = num(d, data, size, d->probe[i].runs, &ok);
-			ev->ctr.run_delay = num(d, data, size, d->probe[i].wait, &ok);
+		if (p->task.size) {
+			ev->ctr.task = num(d, data, size, p->task, &ok);
+			ev->ctr.nivcsw = num(d, data, size, p->niv, &ok);
+			ev->ctr.pcount = num(d, data, size, p->runs, &ok);
+			ev->ctr.run_delay = num(d, data, size, p->wait, &ok);
 		}
+		decode_site(d, data, size, p, ev, &ok);
+		/* a probe handler runs with interrupts off: its record says so,
+		 * but the code it stands for ran in the task */
+		ev->in_irq = ev->in_irq && p->type != PT_EV_PASS_START && p->type != PT_EV_PASS_END;
 		return ok;
 	}
 	return 0;
@@ -337,7 +449,8 @@ int pt_raw_decode(const struct pt_raw_decoder *d, const void *data, int size,
 	type = (int)num(d, data, size, d->type, &ok);
 	if (!ok || type < 0)
 		return 0;
-	memset(ev, 0, sizeof(*ev));
+	/* the site is cleared by the probes that fill it: most records have none */
+	memset(ev, 0, offsetof(struct pt_raw_event, site));
 	ev->depth = -1;
 	ev->child_pid = -1;
 	ev->pid = (int)(int32_t)num(d, data, size, d->pid, &ok);
@@ -407,6 +520,12 @@ int pt_raw_to_event(const struct pt_raw_event *raw, int cpu, uint64_t ts, struct
 		ev->ts_ns = ts;
 		ev->depth = raw->depth;
 		ev->ctr = raw->ctr;
+		ev->site = raw->has_site ? &raw->site : NULL;
+		return 0;
+	case PT_EV_PASS_START:
+	case PT_EV_PASS_END:
+		ev->ts_ns = ts;
+		ev->site = &raw->site;
 		return 0;
 	case PT_EV_SWITCH:
 		ev->ts_ns = ts;

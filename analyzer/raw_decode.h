@@ -26,7 +26,8 @@ struct pt_raw_decoder;
 #define PT_RAW_MAX_PROBES 32
 
 struct pt_raw_event {
-	enum pt_event_type type; /* PT_EV_ENTRY, PT_EV_EXIT, PT_EV_FORK or PT_EV_SWITCH */
+	enum pt_event_type type; /* PT_EV_ENTRY, PT_EV_EXIT, PT_EV_FORK, PT_EV_SWITCH or
+				  * PT_EV_PASS_START/END */
 	int pid;		 /* the task (the parent for FORK, prev for SWITCH) */
 	int depth;		    /* -1 for probe events (no depth) */
 	uint64_t func;		    /* function address, to resolve with tep_find_function */
@@ -38,6 +39,9 @@ struct pt_raw_event {
 	char parent_comm[17], child_comm[17];
 	bool in_irq; /* recorded in hardirq, softirq or NMI context, or with interrupts off */
 	struct pt_task_ctr ctr; /* ENTRY of a probe with the counter fields below */
+	bool has_site;		/* site holds what the probe fetched */
+	struct pt_site site;	/* last: pt_raw_decode clears it only for the probes
+				 * that fill it */
 };
 
 /* The fields a kprobe names to carry the task's scheduler counters
@@ -46,6 +50,25 @@ struct pt_raw_event {
 #define PT_RAW_CTR_NIVCSW "pt_niv"
 #define PT_RAW_CTR_PCOUNT "pt_runs"
 #define PT_RAW_CTR_WAIT "pt_wait"
+
+/* The call-site events inside copy_page_range (the daemon's callsite.h), by
+ * their names in the group, and their fields: a pass start carries
+ * PT_RAW_PASS_PTL (the child's PTE lock) or PT_RAW_PASS_ADDR; a pass end the
+ * lock, the two operands of the copy loop's `addr != end` test (either
+ * order), its `ret` and the pass's rss[4] (struct pt_site). */
+#define PT_RAW_PASS_START_EVENT "cpr_pass_start"
+#define PT_RAW_PASS_END_EVENT "cpr_pass_end"
+#define PT_RAW_PASS_PTL "pt_ptl"
+#define PT_RAW_PASS_ADDR "pt_addr"
+#define PT_RAW_PASS_A "pt_a"
+#define PT_RAW_PASS_B "pt_b"
+#define PT_RAW_PASS_RET "pt_ret"
+#define PT_RAW_PASS_RSS "pt_rss"
+/* An entry probe's extra fields: the VMA copy_page_range copies (both or
+ * neither), the child's mm counters at wake_up_new_task (all four or none). */
+#define PT_RAW_VMA_START "pt_vms"
+#define PT_RAW_VMA_END "pt_vme"
+#define PT_RAW_CHILD_RSS "pt_crss" /* + 0..3 */
 
 /*
  * Resolves the fields from @tep's formats. Returns 0; -ENOENT when @tep has
@@ -61,7 +84,10 @@ void pt_raw_decoder_free(struct pt_raw_decoder *d);
  * (__probe_func and __probe_ret_ip: EXIT). Such records have no depth
  * (-1: the reconstruction stacks calls in order) and no kernel call/return
  * times (the record's time is the event's). An entry probe with the
- * PT_RAW_CTR_* fields also gives the task's counters (pt_raw_event.ctr).
+ * PT_RAW_CTR_* fields also gives the task's counters (pt_raw_event.ctr), one
+ * with PT_RAW_VMA_* or PT_RAW_CHILD_RSS* fields those (site). The events
+ * named PT_RAW_PASS_START_EVENT and PT_RAW_PASS_END_EVENT are pass starts
+ * and ends (PT_EV_PASS_*, their fields in site), not function entries.
  * Returns how many events were
  * found, -E2BIG past PT_RAW_MAX_PROBES, -ENOMEM.
  */

@@ -43,7 +43,7 @@
 #include "recon_internal.h"
 
 const char *const pt_fork_flag_names[] = {"lost_events", "partial", "boundary_inferred",
-					  "graph_overrun", "unknown_loop"};
+					  "graph_overrun", "unknown_loop", "pass_mismatch"};
 const char *const pt_mem_names[PT_MEM_COUNT] = {
     "rss_anon_bytes", "rss_file_bytes",	 "rss_shmem_bytes", "pte_bytes",
     "map_count",      "anon_huge_bytes", "child_exec"};
@@ -59,6 +59,11 @@ int recon_call_on_fork(struct recon *r, const struct pt_fork *f)
 const char *recon_errmsg(const struct recon *r)
 {
 	return r->errmsg;
+}
+
+const char *recon_pass_mismatch(const struct recon *r)
+{
+	return r->site_why;
 }
 
 int recon_new(const struct recon_opts *opts, struct recon **out)
@@ -382,6 +387,9 @@ int recon_feed(const struct pt_event *ev, void *ctx)
 		return 0;
 	case PT_EV_SWITCH:
 		return on_switch(r, ev);
+	case PT_EV_PASS_START:
+	case PT_EV_PASS_END:
+		return recon_site_event(r, task_find(r, ev->pid), ev);
 	case PT_EV_ENTRY:
 	case PT_EV_EXIT:
 	case PT_EV_LEAF:
@@ -408,6 +416,8 @@ int recon_feed(const struct pt_event *ev, void *ctx)
 		return ret;
 	if (ev->type == PT_EV_ENTRY && ev->ctr.task)
 		on_counters(r, t, ev, role);
+	if (ev->type == PT_EV_ENTRY && ev->site)
+		recon_site_entry(t, role, ev->site);
 	if (!t->len) {
 		t->tainted = false;
 		memset(t->orphan_counts, 0, sizeof(t->orphan_counts));
@@ -444,8 +454,11 @@ int recon_finish(struct recon *r)
 	for (size_t i = 0; i < r->nr_held; i++) {
 		struct held *h = &r->held[i];
 
+		const char *why;
+
 		if (!ret)
-			ret = recon_fork_apply_caps(&h->f, h->counts, h->cand, h->nr_cand, r->caps);
+			ret = recon_fork_apply_caps(&h->f, h->counts, h->cand, h->nr_cand, NULL, -1,
+						    r->caps, &why);
 		if (!ret)
 			ret = recon_call_on_fork(r, &h->f);
 		pt_fork_release(&h->f);

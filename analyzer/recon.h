@@ -22,6 +22,8 @@
 typedef unsigned pt_caps;
 #define PT_CAP(role) (1u << (role))
 /* Extra capability bits beyond the roles. */
+#define PT_CAP_PASS_SITES (1u << 26) /* passes come from probes on call sites inside
+				      * copy_page_range (PT_EV_PASS_*, live) */
 #define PT_CAP_TASK_CTR (1u << 27) /* the forking task's scheduler counters are read at the
 				    * first copy_page_range and at wake_up_new_task (live) */
 #define PT_CAP_SWITCH_WINDOW (1u << 28) /* ... only from a copy_page_range entry to the next
@@ -54,6 +56,11 @@ struct recon_opts {
 	/* Without fork events or an enclosing fork-path call, two copy_page_range
 	 * runs of one task further apart than this are two forks. 0 = 1 ms. */
 	uint64_t split_gap_ns;
+	/* With PT_CAP_PASS_SITES and the child's counters read at wake_up_new_task
+	 * (pt_site.child_rss): how far they may be off the passes' counts, per
+	 * counter (0: exact, as atomic counters are; per-CPU counters lag by up
+	 * to their batch per CPU); negative: not compared. */
+	int64_t child_rss_slack;
 };
 
 struct recon;
@@ -71,6 +78,9 @@ int recon_finish(struct recon *r);
 
 /* Why the last on_fork_msg call failed; "" if none did. Owned by @r. */
 const char *recon_errmsg(const struct recon *r);
+
+/* Why the last fork flagged pass_mismatch was (a static string), NULL before any. */
+const char *recon_pass_mismatch(const struct recon *r);
 
 /* The capabilities seen so far (replay) or given (live). */
 pt_caps recon_caps(const struct recon *r);

@@ -76,23 +76,19 @@ static void check_loop(struct pt_fork *f, pt_caps caps)
 		f->pass[i].resumed = false;
 }
 
-/* Builds @f's passes from its candidates and decides its nulls from what the
- * trace could show (@caps). Returns 0 or -ENOMEM. */
-int recon_fork_apply_caps(struct pt_fork *f, const uint64_t *counts, const struct pass_cand *cand,
-			  size_t nr_cand, pt_caps caps)
+/* Passes from the graph: candidates made passes by the rules, their nulls
+ * from what the trace could show. */
+static int graph_passes(struct pt_fork *f, const uint64_t *counts, const struct pass_cand *cand,
+			size_t nr_cand, pt_caps caps)
 {
 	bool lock = caps & (PT_CAP(PT_ROLE_LOCK) | PT_CAP(PT_ROLE_LOCK_MAP));
 	bool cpte = caps & PT_CAP(PT_ROLE_COPY_PTE_RANGE);
-	bool cpr = caps & PT_CAP(PT_ROLE_COPY_PAGE_RANGE);
 	bool passes_known;
 	int ret = recon_fork_finalize_passes(f, cand, nr_cand, caps & PT_CAP(PT_ROLE_UNLOCK),
 					     &passes_known);
 
 	if (ret)
 		return ret;
-	f->vmas = cpr ? (int64_t)f->nr_vma : PT_NULL;
-	if (!cpr)
-		f->copy_page_range_ns = NO_TIME;
 	if ((lock || cpte) && passes_known)
 		f->pte_passes = (int64_t)f->nr_pass;
 	else
@@ -136,11 +132,31 @@ int recon_fork_apply_caps(struct pt_fork *f, const uint64_t *counts, const struc
 		if (!unknown || max)
 			f->max_lock_hold_ns = max;
 	}
+	check_loop(f, caps);
+	return 0;
+}
+
+int recon_fork_apply_caps(struct pt_fork *f, const uint64_t *counts, const struct pass_cand *cand,
+			  size_t nr_cand, const struct site_build *site, int64_t child_slack,
+			  pt_caps caps, const char **why)
+{
+	bool cpr = caps & PT_CAP(PT_ROLE_COPY_PAGE_RANGE);
+	int ret = 0;
+
+	*why = NULL;
+	if ((caps & PT_CAP_PASS_SITES) && site)
+		*why = recon_site_finish(f, site, caps, child_slack);
+	else
+		ret = graph_passes(f, counts, cand, nr_cand, caps);
+	if (ret)
+		return ret;
+	f->vmas = cpr ? (int64_t)f->nr_vma : PT_NULL;
+	if (!cpr)
+		f->copy_page_range_ns = NO_TIME;
 	if (!(caps & (PT_CAP_SWITCH | PT_CAP_TASK_CTR)) || !cpr || f->copy_page_range_ns == NO_TIME) {
 		f->copy_resched = PT_NULL;
 		f->copy_offcpu_ns = NO_TIME;
 	}
-	check_loop(f, caps);
 	if (f->flags) /* a flagged fork is never complete */
 		f->complete = false;
 	return 0;
@@ -151,7 +167,12 @@ static int hand_over(struct recon *r, struct fork_build *b)
 	int ret = 0;
 
 	if (r->opts.caps_known) {
-		ret = recon_fork_apply_caps(&b->f, b->counts, b->cand, b->nr_cand, r->caps);
+		const char *why;
+
+		ret = recon_fork_apply_caps(&b->f, b->counts, b->cand, b->nr_cand, &b->site,
+					    r->opts.child_rss_slack, r->caps, &why);
+		if (why)
+			r->site_why = why;
 		if (b->switch_gap && (r->caps & PT_CAP_SWITCH_WINDOW)) {
 			/* another fork disarmed sched_switch while this one copied:
 			 * its preemptions were not all recorded */

@@ -76,6 +76,25 @@ struct pass_cand {
 	int8_t switched; /* the ending __cond_resched switched: 1, did not: 0, unknown: -1 */
 };
 
+/* Passes from call-site probes (recon_site.c): the open pass, the VMA being
+ * copied, what the previous pass did, and the checks' state. */
+struct site_build {
+	bool seen;	  /* any pass event in this fork */
+	bool open;	  /* a pass started and has not ended */
+	uint64_t start_ts, ptl, addr; /* of the open pass (ptl, addr 0: not read) */
+	int32_t vma;
+	bool has_vma;	  /* the copy_page_range entry gave its VMA */
+	uint64_t vm_start, vm_end;
+	bool early, broke; /* the previous pass stopped before its end; with no error */
+	int32_t prev_vma;
+	int64_t breaks;
+	int64_t sum[4];	  /* rss[] over the passes */
+	bool has_child;	  /* the child's counters at wake_up_new_task */
+	int64_t child[4];
+	size_t pass_cap;  /* of the fork's pass array */
+	const char *bad;  /* the first check that failed, NULL */
+};
+
 struct fork_build {
 	struct pt_fork f;
 	size_t vma_cap;
@@ -96,6 +115,7 @@ struct fork_build {
 	/* copy_page_range runs split at a gap: this piece ended at one (the next
 	 * may join it), this piece began after one (alone, never complete) */
 	bool gap_end, after_gap;
+	struct site_build site;
 };
 
 struct task {
@@ -142,16 +162,28 @@ struct recon {
 	size_t nr_held, cap_held;
 	bool finished;
 	char errmsg[512]; /* on_fork_msg's message */
+	const char *site_why; /* the last pass_mismatch's reason (recon_site.c) */
 };
 
 /* Hands @f to the caller's callback. */
 int recon_call_on_fork(struct recon *r, const struct pt_fork *f);
 void recon_fork_build_free(struct fork_build *b);
 int recon_fork_begin(struct recon *r, struct task *t, int depth, uint64_t ts);
-/* Builds @f's passes from its candidates and decides its nulls from what the
- * trace could show (@caps). Returns 0 or -ENOMEM. */
+/* Builds @f's passes from its candidates (or, with PT_CAP_PASS_SITES, checks
+ * the passes the call-site probes gave, @site) and decides its nulls from what
+ * the trace could show (@caps). The reason of a pass_mismatch, if any, in
+ * *@why (static). Returns 0 or -ENOMEM. */
 int recon_fork_apply_caps(struct pt_fork *f, const uint64_t *counts, const struct pass_cand *cand,
-			  size_t nr_cand, pt_caps caps);
+			  size_t nr_cand, const struct site_build *site, int64_t child_slack,
+			  pt_caps caps, const char **why);
+/* A pass start or end of a call-site probe, in task @t (NULL: not seen). 0 or -ENOMEM. */
+int recon_site_event(struct recon *r, struct task *t, const struct pt_event *ev);
+/* What an entry probe of copy_page_range or wake_up_new_task fetched. */
+void recon_site_entry(struct task *t, enum pt_role role, const struct pt_site *s);
+/* The fork's pass figures from its call-site passes, or nulls and the
+ * pass_mismatch flag; returns the reason then (static), else NULL. */
+const char *recon_site_finish(struct pt_fork *f, const struct site_build *s, pt_caps caps,
+			      int64_t child_slack);
 int recon_fork_end(struct recon *r, struct task *t, bool boundary_inferred);
 void recon_pass_end(struct task *t, uint64_t end_hint, bool by_resched, int switched);
 /* A direct child of the current container returned: drive the pass machine. */

@@ -46,8 +46,8 @@
 
 #include "raw_decode.h"
 
-#define MAX_PATH 64	     /* instructions followed from the pass end to the loop test */
-#define MAX_RDI_LOOKBACK 16  /* instructions searched back for %rdi's value */
+#define MAX_PATH 64	    /* instructions followed from the pass end to the loop test */
+#define MAX_RDI_LOOKBACK 16 /* instructions searched back for %rdi's value */
 #define EIO_NEG (-5)
 
 static const char *const sym_names[PD_CS_NR_SYMS] = {
@@ -93,9 +93,9 @@ struct dis {
 
 struct loc {
 	bool reg;
-	x86_reg r;   /* full 64-bit register */
+	x86_reg r;    /* full 64-bit register */
 	int64_t disp; /* stack slot: disp(%rsp) */
-	int size;    /* bytes the code reads */
+	int size;     /* bytes the code reads */
 };
 
 /* ------------------------------------------------------------ registers */
@@ -290,7 +290,8 @@ static int check_targets(const struct dis *d, char *why, size_t len)
 
 		if (!s->direct || (s->target >= in->addr && s->target < in->addr + in->size)) {
 			if (s->direct && find_ins(d, s->target) < 0) {
-				snprintf(why, len, "a jump at +%#x lands inside an instruction", off);
+				snprintf(why, len, "a jump at +%#x lands inside an instruction",
+					 off);
 				return -ENOTSUP;
 			}
 			continue;
@@ -338,7 +339,8 @@ static int decode(struct dis *d, char *why, size_t len)
 		return -ENOTSUP;
 	}
 	for (size_t i = 0; i < d->n; i++) {
-		long t = d->x[i].direct && d->x[i].kind != K_CALL ? find_ins(d, d->x[i].target) : -1;
+		long t =
+		    d->x[i].direct && d->x[i].kind != K_CALL ? find_ins(d, d->x[i].target) : -1;
 
 		if (t >= 0)
 			d->is_target[t] = true;
@@ -431,8 +433,8 @@ static bool walk_to_loop_test(const struct dis *d, struct path *p, cs_x86_op ops
 			return false;
 		if (d->insn[i].id == X86_INS_CMP && x->op_count == 2 &&
 		    x->operands[0].type != X86_OP_IMM && x->operands[1].type != X86_OP_IMM &&
-		    x->operands[0].size == 8 && x->operands[1].size == 8 &&
-		    (size_t)i + 1 < d->n && d->insn[i + 1].id == X86_INS_JNE && d->x[i + 1].direct &&
+		    x->operands[0].size == 8 && x->operands[1].size == 8 && (size_t)i + 1 < d->n &&
+		    d->insn[i + 1].id == X86_INS_JNE && d->x[i + 1].direct &&
 		    d->x[i + 1].target < d->insn[p->idx[0]].address) {
 			ops[0] = x->operands[0];
 			ops[1] = x->operands[1];
@@ -483,8 +485,9 @@ static int slot_at_probe(const struct dis *d, const struct path *p, int upto, in
 			return -ENOTSUP;
 		}
 		if (writes_slot(d, p->idx[k], disp, size)) {
-			snprintf(why, len, "%+" PRId64 "(%%rsp) is written at +%#x after the pass end",
-				 disp, off_of(d, p->idx[k]));
+			snprintf(why, len,
+				 "%+" PRId64 "(%%rsp) is written at +%#x after the pass end", disp,
+				 off_of(d, p->idx[k]));
 			return -ENOTSUP;
 		}
 	}
@@ -566,8 +569,10 @@ static int find_pass_end(const struct dis *d, size_t *u, struct path *p, cs_x86_
 		if (!pte_call(d, i, R_UNLOCK) || !walk_to_ret_test(d, i, &q, &v))
 			continue;
 		if (found++) {
-			snprintf(why, len, "two pass ends: unlock calls at +%#x and +%#x both lead "
-				 "to the -EIO test", first, off_of(d, i));
+			snprintf(why, len,
+				 "two pass ends: unlock calls at +%#x and +%#x both lead "
+				 "to the -EIO test",
+				 first, off_of(d, i));
 			return -ENOTSUP;
 		}
 		first = off_of(d, i);
@@ -617,8 +622,10 @@ static int find_rss(const struct dis *d, size_t u, size_t *s, int64_t *rss, char
 			    o->mem.index == X86_REG_INVALID || o->mem.scale != 4)
 				continue;
 			if (o->size != 4 || (found && o->mem.disp != *rss)) {
-				snprintf(why, len, "more than one rss[] candidate between +%#x and "
-					 "+%#x", off_of(d, (size_t)src), off_of(d, u));
+				snprintf(why, len,
+					 "more than one rss[] candidate between +%#x and "
+					 "+%#x",
+					 off_of(d, (size_t)src), off_of(d, u));
 				return -ENOTSUP;
 			}
 			*rss = o->mem.disp;

@@ -34,18 +34,18 @@
 
 /* Symbols whose addresses discovery needs (kallsyms), in this order. */
 enum pd_cs_sym {
-	PD_CS_RAW_LOCK,	      /* _raw_spin_lock */
-	PD_CS_RAW_UNLOCK,     /* _raw_spin_unlock */
-	PD_CS_RT_LOCK,	      /* rt_spin_lock (PREEMPT_RT) */
-	PD_CS_RT_UNLOCK,      /* rt_spin_unlock */
-	PD_CS_MAPLOCK_OLD,    /* __pte_offset_map_lock (6.5 to 6.x) */
-	PD_CS_MAPLOCK,	      /* pte_offset_map_lock (a function from 6.15 or so) */
-	PD_CS_SRCMAP_OLD,     /* pte_offset_map_nolock */
-	PD_CS_SRCMAP,	      /* pte_offset_map_rw_nolock */
-	PD_CS_PTE_ALLOC,      /* __pte_alloc */
-	PD_CS_MMLIST_LOCK,    /* mmlist_lock (data: the swap list's lock) */
-	PD_CS_TEXT_START,     /* _stext */
-	PD_CS_TEXT_END,	      /* _etext */
+	PD_CS_RAW_LOCK,	   /* _raw_spin_lock */
+	PD_CS_RAW_UNLOCK,  /* _raw_spin_unlock */
+	PD_CS_RT_LOCK,	   /* rt_spin_lock (PREEMPT_RT) */
+	PD_CS_RT_UNLOCK,   /* rt_spin_unlock */
+	PD_CS_MAPLOCK_OLD, /* __pte_offset_map_lock (6.5 to 6.x) */
+	PD_CS_MAPLOCK,	   /* pte_offset_map_lock (a function from 6.15 or so) */
+	PD_CS_SRCMAP_OLD,  /* pte_offset_map_nolock */
+	PD_CS_SRCMAP,	   /* pte_offset_map_rw_nolock */
+	PD_CS_PTE_ALLOC,   /* __pte_alloc */
+	PD_CS_MMLIST_LOCK, /* mmlist_lock (data: the swap list's lock) */
+	PD_CS_TEXT_START,  /* _stext */
+	PD_CS_TEXT_END,	   /* _etext */
 	PD_CS_NR_SYMS
 };
 
@@ -53,9 +53,9 @@ enum pd_cs_sym {
 const char *pd_cs_sym_name(enum pd_cs_sym s);
 
 struct pd_cs_input {
-	const uint8_t *text; /* copy_page_range's code as the kernel runs it */
-	size_t size;	     /* its length: to the next symbol */
-	uint64_t addr;	     /* its address */
+	const uint8_t *text;	     /* copy_page_range's code as the kernel runs it */
+	size_t size;		     /* its length: to the next symbol */
+	uint64_t addr;		     /* its address */
 	uint64_t sym[PD_CS_NR_SYMS]; /* 0: not in kallsyms */
 	uint64_t pfx[PD_CS_NR_SYMS]; /* the __pfx_ symbol's address, 0: none */
 	/* 1-based position of the map-lock function's `addr` parameter (BTF);

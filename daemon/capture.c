@@ -21,6 +21,7 @@
 #include <tracefs/tracefs.h>
 
 #include "btf.h"
+#include "callsite_live.h"
 #include "capture_plan.h"
 #include "formats.h"
 #include "ksyms.h"
@@ -71,6 +72,17 @@ struct pd_capture {
 	bool no_ctr;	    /* ... which the kernel refused: sched_switch instead */
 	bool switch_window; /* ... only while a fork copies (capture_plan.h) */
 	bool kprobes;	    /* hooked by kprobe events, no tracer (capture_plan.h) */
+	/* the task counters' offsets from BTF (task_ok: known) */
+	struct pd_task_offs task;
+	bool task_ok;
+	/* the pass probes inside copy_page_range (callsite_live.h) */
+	enum pd_passes passes;
+	char passes_why[512];
+	struct pd_cs_found cs;
+	struct pd_site_offs site;
+	int64_t child_slack;	/* recon_opts.child_rss_slack */
+	bool pass_sites;	/* armed in the running setup */
+	bool site_child;	/* ... with the child's counters read for their check */
 	struct pd_ksyms *ksyms;
 	struct recon *recon;
 	struct pd_sysfork *sysfork;
@@ -210,15 +222,12 @@ static uint64_t probe_preempt_mask(struct pd_capture *c)
 	return mask;
 }
 
-/* Where the kernel keeps its BTF: the types the counter offsets come from. */
-#define KERNEL_BTF "/sys/kernel/btf/vmlinux"
-
 /*
  * Where the forking task's scheduler counters are (capture_plan.h,
- * pd_task_offs), from the running kernel's BTF. 0, or -errno with the reason
- * in @err (no BTF, a member or parameter this kernel does not have).
+ * pd_task_offs), from the running kernel's BTF @b. 0, or -errno with the
+ * reason in @err (a member or parameter this kernel does not have).
  */
-static int task_offsets(const char *path, struct pd_task_offs *o, char *err, size_t errlen)
+static int task_offsets(const struct pd_btf *b, struct pd_task_offs *o, char *err, size_t errlen)
 {
 	const struct {
 		const char *type, *path;
@@ -232,9 +241,8 @@ static int task_offsets(const char *path, struct pd_task_offs *o, char *err, siz
 	    {"task_struct", "sched_info.pcount", &o->pcount, &o->pcount_size, false},
 	    {"task_struct", "sched_info.run_delay", &o->run_delay, &o->run_delay_size, false},
 	};
-	struct pd_btf *b = NULL;
 	uint32_t size;
-	int ret = pd_btf_load(path, &b, err, errlen);
+	int ret = 0;
 
 	for (size_t i = 0; !ret && i < sizeof(m) / sizeof(m[0]); i++) {
 		ret = pd_btf_member(b, m[i].type, m[i].path, m[i].off, &size, err, errlen);
@@ -253,27 +261,58 @@ static int task_offsets(const char *path, struct pd_task_offs *o, char *err, siz
 		snprintf(err, errlen, "a parameter past the sixth is not in a register");
 		ret = -EINVAL;
 	}
-	pd_btf_free(b);
 	return ret;
 }
 
-/* The task counter offsets for a kprobe setup that wants preemptions, or
- * NULL (logged: preemptions then come from sched_switch). */
-static const struct pd_task_offs *want_task_offsets(struct pd_capture *c, struct pd_task_offs *o)
+/*
+ * What the pass probes' self-checks read beside them (capture_plan.h,
+ * pd_site_offs), as far as @b tells, and how far the child's counters may be
+ * off the passes' counts (recon.h, child_rss_slack): exact where the kernel
+ * keeps them in atomics (mm_struct.rss_stat.count[4], up to 6.1), within a
+ * per-CPU batch per CPU where they are percpu_counters (6.2 on: each CPU
+ * folds its share into `count` once it reaches the batch, max(32, 2 x CPUs)).
+ */
+static void site_offsets(const struct pd_btf *b, struct pd_site_offs *o, int64_t *slack)
 {
-	char why[256];
-	uint64_t t0 = mono_ns();
-	int ret;
+	uint32_t off, size, s2, count;
+	char err[128];
+	long cpus = sysconf(_SC_NPROCESSORS_CONF);
 
-	if (!c->kprobes || c->o.no_preemptions || c->no_ctr)
-		return NULL;
-	ret = task_offsets(c->o.kernel_btf ? c->o.kernel_btf : KERNEL_BTF, o, why, sizeof(why));
-	took("reading the kernel's BTF", t0);
-	if (!ret)
-		return o;
-	pd_info("preemptions from sched_switch: the task's counters cannot be read (%s)", why);
-	return NULL;
+	memset(o, 0, sizeof(*o));
+	*slack = -1;
+	if (!b || pd_btf_param(b, "copy_page_range", "src_vma", &o->cpr_src_arg, err, sizeof(err)) ||
+	    o->cpr_src_arg > 6)
+		return;
+	o->vma = !pd_btf_member(b, "vm_area_struct", "vm_start", &o->vm_start, &size, err,
+				sizeof(err)) && size == 8 &&
+		 !pd_btf_member(b, "vm_area_struct", "vm_end", &o->vm_end, &s2, err, sizeof(err)) &&
+		 s2 == 8;
+	if (pd_btf_param(b, "wake_up_new_task", "p", &o->wake_arg, err, sizeof(err)) ||
+	    o->wake_arg > 6 ||
+	    pd_btf_member(b, "task_struct", "mm", &o->task_mm, &size, err, sizeof(err)) ||
+	    size != sizeof(void *))
+		return;
+	if (!pd_btf_member(b, "mm_struct", "rss_stat.count", &off, &size, err, sizeof(err)) &&
+	    size == 4 * 8) {
+		for (int i = 0; i < 4; i++)
+			o->rss[i] = off + 8 * (uint32_t)i;
+		o->child_rss = true;
+		*slack = 0;
+	} else if (!pd_btf_member(b, "mm_struct", "rss_stat", &off, &size, err, sizeof(err)) &&
+		   size % 4 == 0 &&
+		   !pd_btf_member(b, "percpu_counter", "count", &count, &s2, err, sizeof(err)) &&
+		   s2 == 8 && count + 8 <= size / 4) {
+		int64_t batch = cpus * 2 > 32 ? cpus * 2 : 32;
+
+		for (int i = 0; i < 4; i++)
+			o->rss[i] = off + (uint32_t)i * (size / 4) + count;
+		o->child_rss = cpus > 0;
+		*slack = (batch - 1) * cpus;
+	}
 }
+
+/* Where the kernel keeps its BTF: the types the counter offsets come from. */
+#define KERNEL_BTF "/sys/kernel/btf/vmlinux"
 
 /* Plans and applies the graph setup: with indices, and again with names if
  * the kernel took the indices as other functions. */
@@ -323,7 +362,6 @@ static int setup_graph(struct pd_capture *c, char *err, size_t errlen)
 				.nr_pids = c->o.nr_pids,
 				.kprobes = c->kprobes};
 	struct pd_plan *plan = calloc(1, sizeof(*plan));
-	struct pd_task_offs offs;
 	char buf[4096];
 	uint64_t t0 = mono_ns();
 	int nr = 0, ret;
@@ -338,8 +376,10 @@ static int setup_graph(struct pd_capture *c, char *err, size_t errlen)
 		goto out;
 	}
 	took("reading available_filter_functions", t0);
-	in.task = want_task_offsets(c, &offs);
+	in.task = c->kprobes && c->task_ok && !c->no_ctr ? &c->task : NULL;
 	c->ctr_tried = in.task != NULL;
+	in.cs = c->kprobes && c->passes == PD_PASSES_PLANNED ? &c->cs.plan : NULL;
+	in.site = &c->site;
 	in.preempt_mask = c->o.no_preemptions || in.task ? 0 : probe_preempt_mask(c);
 	if ((ret = plan_and_apply(c, &in, plan, err, errlen)))
 		goto out;
@@ -354,6 +394,8 @@ static int setup_graph(struct pd_capture *c, char *err, size_t errlen)
 	c->sched_switch = plan->sched_switch;
 	c->switch_window = plan->switch_window;
 	c->task_ctr = plan->task_ctr;
+	c->pass_sites = plan->pass_sites;
+	c->site_child = plan->site_child;
 	/* check what the kernel took (kprobe events: their writes failed if not) */
 	if (!c->kprobes && pd_tfs_read(c->tfs, "set_ftrace_filter", buf, sizeof(buf)) >= 0)
 		for (int i = 0; i < c->nr_funcs; i++)
@@ -430,18 +472,77 @@ static int take_top(struct pd_capture *c, char *err, size_t errlen)
 	return 0;
 }
 
+/* What fork detail by kprobes reads from BTF: the task counters' offsets
+ * (logged when they cannot be had) and the pass checks' (pd_site_offs). */
+static void read_btf(struct pd_capture *c, struct pd_btf **btf)
+{
+	const char *path = c->o.kernel_btf ? c->o.kernel_btf : KERNEL_BTF;
+	char why[256];
+	uint64_t t0 = mono_ns();
+
+	c->task_ok = false;
+	if (pd_btf_load(path, btf, why, sizeof(why)))
+		*btf = NULL;
+	else if (!c->o.no_preemptions)
+		c->task_ok = !task_offsets(*btf, &c->task, why, sizeof(why));
+	site_offsets(*btf, &c->site, &c->child_slack);
+	took("reading the kernel's BTF", t0);
+	if (!c->task_ok && !c->o.no_preemptions)
+		pd_info("preemptions from sched_switch: the task's counters cannot be read (%s)",
+			why);
+}
+
+/*
+ * Where the pass probes go in this kernel's copy_page_range (callsite_live.h):
+ * c->passes PD_PASSES_PLANNED with the plan in c->cs, or why not in
+ * c->passes_why (logged: the fork detail then has no passes).
+ */
+static void find_passes(struct pd_capture *c, const struct pd_btf *btf)
+{
+	struct pd_cs_live_opts lo = {.btf = btf, .cache_dir = c->o.cache_dir,
+				     .instance = c->o.instance};
+	uint64_t t0 = mono_ns();
+	int ret;
+
+	c->passes_why[0] = 0;
+	if (c->o.pass_probes == PD_PASS_PROBES_OFF) {
+		c->passes = PD_PASSES_OFF;
+		snprintf(c->passes_why, sizeof(c->passes_why), "--pass-probes off");
+		return;
+	}
+	ret = pd_cs_live_find(c->tfs, &lo, &c->cs, c->passes_why, sizeof(c->passes_why));
+	took("finding copy_page_range's pass call sites", t0);
+	if (ret) {
+		c->passes = PD_PASSES_UNKNOWN;
+		if (ret != -ENOTSUP && !c->passes_why[0])
+			snprintf(c->passes_why, sizeof(c->passes_why), "%s", strerror(-ret));
+		pd_warn("pass probes not armed: %s; the fork detail goes on without passes, PTEs "
+			"and lock breaks (docs/kernels.md)",
+			c->passes_why);
+		return;
+	}
+	c->passes = PD_PASSES_PLANNED;
+	pd_info("pass probes: copy_page_range+%#x (pass start) and +%#x (pass end), %s shape, "
+		"%s",
+		c->cs.plan.start_off, c->cs.plan.end_off,
+		c->cs.plan.shape == PD_CS_SHAPE_LOCK2 ? "two-lock" : "map-and-lock",
+		c->cs.cached ? "from the cache" : "read from the live code");
+}
+
 /*
  * Fork detail for every task is hooked with kprobe events where the kernel
  * has them (--fork-hooks auto or kprobe), at the top level (kprobe events
  * are defined there). 1 when kprobes were not tried, else setup_graph's
  * result; tracefs is restored after a failure. A failed setup is tried
- * again (at most twice) when events of our group were left by a run killed
- * with its state file lost (another ptescoped would have kept the top level
- * busy: the restore removed them), and when the kernel refused the probes
- * that read the task's counters (then without them: sched_switch).
+ * again (at most three times) when events of our group were left by a run
+ * killed with its state file lost (another ptescoped would have kept the top
+ * level busy: the restore removed them), when the kernel refused the pass
+ * probes (then without them), and when it refused the probes that read the
+ * task's counters (then without them: sched_switch).
  */
 static int try_kprobes(struct pd_capture *c, char *err, size_t errlen)
 {
+	struct pd_btf *btf = NULL;
 	bool leftovers = false;
 	char msg[400];
 	int ret;
@@ -453,14 +554,27 @@ static int try_kprobes(struct pd_capture *c, char *err, size_t errlen)
 		return ret;
 	c->kprobes = true;
 	c->no_ctr = false;
-	for (int attempt = 0; attempt < 3; attempt++) {
-		if (!(ret = setup_graph(c, err, errlen)))
+	read_btf(c, &btf);
+	find_passes(c, btf);
+	pd_btf_free(btf);
+	for (int attempt = 0; attempt < 4; attempt++) {
+		if (!(ret = setup_graph(c, err, errlen))) {
+			if (c->passes == PD_PASSES_PLANNED)
+				c->passes = c->pass_sites ? PD_PASSES_ARMED : PD_PASSES_OFF;
 			return 0;
+		}
 		pd_tfs_restore(c->tfs, msg, sizeof(msg));
 		if (ret == -EEXIST && !leftovers) {
 			pd_warn("kprobe events: %s; removed the leftover %s events, trying again",
 				err, PD_KPROBE_GROUP);
 			leftovers = true;
+		} else if (c->passes == PD_PASSES_PLANNED) {
+			c->passes = PD_PASSES_REFUSED;
+			snprintf(c->passes_why, sizeof(c->passes_why), "the kernel refused them: %s",
+				 err);
+			pd_warn("pass probes: %s; the fork detail goes on without passes, PTEs and "
+				"lock breaks",
+				c->passes_why);
 		} else if (c->ctr_tried && !c->no_ctr) {
 			pd_warn("kprobe events that read the task's counters: %s; preemptions from "
 				"sched_switch instead",
@@ -622,14 +736,18 @@ static int load_events(struct pd_capture *c, char *err, size_t errlen)
 					  "syscalls/sys_exit_fork",   "syscalls/sys_enter_vfork",
 					  "syscalls/sys_exit_vfork",  NULL};
 	char kpn[2 * MAX_FUNCS][96];
-	const char *kp[2 * MAX_FUNCS + 3] = {"sched/sched_process_fork", "sched/sched_switch"};
-	int ret;
+	const char *kp[2 * MAX_FUNCS + 5] = {"sched/sched_process_fork", "sched/sched_switch"};
+	int ret, nkp = 2;
 
 	for (int i = 0; c->kprobes && i < c->nr_funcs; i++) {
 		pd_kprobe_event(kpn[2 * i], sizeof(kpn[0]), c->funcs[i], false);
 		pd_kprobe_event(kpn[2 * i + 1], sizeof(kpn[0]), c->funcs[i], true);
-		kp[2 + 2 * i] = kpn[2 * i];
-		kp[3 + 2 * i] = kpn[2 * i + 1];
+		kp[nkp++] = kpn[2 * i];
+		kp[nkp++] = kpn[2 * i + 1];
+	}
+	if (c->pass_sites) {
+		kp[nkp++] = PD_KPROBE_GROUP "/" PT_RAW_PASS_START_EVENT;
+		kp[nkp++] = PD_KPROBE_GROUP "/" PT_RAW_PASS_END_EVENT;
 	}
 	ret = pd_formats_load(pd_tfs_dir(c->tfs), c->mode == PD_CAPTURE_SYSCALL ? sys
 						 : c->kprobes		     ? kp
@@ -643,7 +761,8 @@ static int load_events(struct pd_capture *c, char *err, size_t errlen)
 			 c->mode == PD_CAPTURE_GRAPH ? " or funcgraph_entry/exit" : "");
 		return -ENOTSUP;
 	}
-	if (c->kprobes && pt_raw_decoder_add_probes(c->dec, PD_KPROBE_GROUP) != 2 * c->nr_funcs) {
+	if (c->kprobes && pt_raw_decoder_add_probes(c->dec, PD_KPROBE_GROUP) !=
+			      2 * c->nr_funcs + (c->pass_sites ? 2 : 0)) {
 		snprintf(err, errlen, "the formats of the %s kprobe events are not readable",
 			 PD_KPROBE_GROUP);
 		return -ENOTSUP;
@@ -938,6 +1057,8 @@ static pt_caps graph_caps(const struct pd_capture *c)
 		caps |= PT_CAP_SWITCH_WINDOW;
 	if (c->task_ctr)
 		caps |= PT_CAP_TASK_CTR;
+	if (c->pass_sites)
+		caps |= PT_CAP_PASS_SITES;
 	return caps & ~PT_CAP(PT_ROLE_OTHER);
 }
 
@@ -1056,8 +1177,11 @@ static int begin_reading(struct pd_capture *c, char *err, size_t errlen)
 		return ret;
 	took("loading event formats and opening the per-CPU buffers", t0);
 	if (c->mode == PD_CAPTURE_GRAPH) {
-		struct recon_opts ro = {
-		    .on_fork = count_fork, .ctx = c, .caps_known = true, .caps = graph_caps(c)};
+		struct recon_opts ro = {.on_fork = count_fork,
+					.ctx = c,
+					.caps_known = true,
+					.caps = graph_caps(c),
+					.child_rss_slack = c->site_child ? c->child_slack : -1};
 
 		ret = recon_new(&ro, &c->recon);
 	} else {
@@ -1181,6 +1305,23 @@ const char *pd_capture_where(const struct pd_capture *c)
 const char *pd_capture_functions(const struct pd_capture *c)
 {
 	return c->functions;
+}
+
+void pd_capture_passes(const struct pd_capture *c, struct pd_passes_info *out)
+{
+	*out = (struct pd_passes_info){.state = c->passes, .why = c->passes_why};
+	if (c->passes != PD_PASSES_ARMED)
+		return;
+	out->plan = &c->cs.plan;
+	out->build_id = c->cs.build_id;
+	out->cached = c->cs.cached;
+	out->read_ms = c->cs.read_ms;
+	out->child_check = !c->site_child ? "off" : c->child_slack ? "approximate" : "exact";
+}
+
+const char *pd_capture_pass_mismatch(const struct pd_capture *c)
+{
+	return c->recon ? recon_pass_mismatch(c->recon) : NULL;
 }
 
 const char *pd_capture_preemptions(const struct pd_capture *c)

@@ -31,6 +31,8 @@
 #define PTESCOPED_CAPTURE_H
 
 #include <stdbool.h>
+
+#include "callsite.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,6 +40,15 @@
 #include "recon.h"
 
 struct pd_capture;
+
+/* The pass probes inside copy_page_range (callsite_live.h) in this capture. */
+enum pd_passes {
+	PD_PASSES_OFF,	   /* not fork detail by kprobes, or --pass-probes off */
+	PD_PASSES_PLANNED, /* found, being armed (during the start only) */
+	PD_PASSES_ARMED,
+	PD_PASSES_UNKNOWN, /* the code was not read, or has a shape not understood */
+	PD_PASSES_REFUSED, /* the kernel refused the probes */
+};
 
 struct pd_capture_opts {
 	enum pd_capture_mode mode; /* auto, graph or syscall */
@@ -47,6 +58,8 @@ struct pd_capture_opts {
 	const char *kernel_btf;	   /* NULL: /sys/kernel/btf/vmlinux */
 	const char *instance;	   /* our instance name */
 	const char *state_file;
+	const char *cache_dir;	   /* where the pass probes' plans are kept; NULL: nowhere */
+	enum pd_pass_probes pass_probes;
 	unsigned buffer_kb;	   /* 0: by mode and detail */
 	bool force;
 	bool no_preemptions; /* graph: no sched_switch (copy_resched/copy_offcpu_ns null) */
@@ -94,6 +107,20 @@ int pd_capture_stop(struct pd_capture *c, char *err, size_t errlen);
 void pd_capture_abort(struct pd_capture *c);
 
 enum pd_capture_mode pd_capture_mode(const struct pd_capture *c);
+
+struct pd_passes_info {
+	enum pd_passes state;
+	const char *why;	     /* "" or why not armed */
+	const struct pd_cs_plan *plan; /* ARMED: the sites and fetch args */
+	const char *build_id;	     /* ARMED: the kernel's build id, "" when none */
+	bool cached;		     /* ARMED: the plan came from the cache */
+	double read_ms;		     /* ARMED: reading the code took */
+	const char *child_check;     /* ARMED: "exact", "approximate" or "off" */
+};
+/* The pass probes' state; strings owned by @c. */
+void pd_capture_passes(const struct pd_capture *c, struct pd_passes_info *out);
+/* Why the last fork flagged pass_mismatch was, NULL before any. */
+const char *pd_capture_pass_mismatch(const struct pd_capture *c);
 /* Why this mode (one line). */
 const char *pd_capture_reason(const struct pd_capture *c);
 /* "instances/NAME" or "top level". */

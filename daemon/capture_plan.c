@@ -207,6 +207,53 @@ static int ctr_args(const struct pd_plan *p, const struct pd_task_offs *o, const
 }
 
 /*
+ * The fetch arguments the pass probes' self-checks add to @func's entry
+ * probe (PT_RAW_VMA_*, PT_RAW_CHILD_RSS*), appended to @out. 0 or -E2BIG.
+ */
+static int site_args(const struct pd_plan *p, const struct pd_site_offs *o, const char *func,
+		     char *out, size_t len)
+{
+	enum pt_role role = pt_role_of(func);
+	size_t n = strlen(out);
+	int k;
+
+	if (role == PT_ROLE_COPY_PAGE_RANGE && p->site_vma) {
+		k = snprintf(out + n, len - n,
+			     " " PT_RAW_VMA_START "=+%u($arg%d):x64 " PT_RAW_VMA_END "=+%u($arg%d):x64",
+			     o->vm_start, o->cpr_src_arg, o->vm_end, o->cpr_src_arg);
+		if (k < 0 || (size_t)k >= len - n)
+			return -E2BIG;
+	} else if (role == PT_ROLE_WAKE_NEW && p->site_child) {
+		for (int i = 0; i < 4; i++, n = strlen(out)) {
+			k = snprintf(out + n, len - n, " " PT_RAW_CHILD_RSS "%d=+%u(+%u($arg%d)):s64",
+				     i, o->rss[i], o->task_mm, o->wake_arg);
+			if (k < 0 || (size_t)k >= len - n)
+				return -E2BIG;
+		}
+	}
+	return 0;
+}
+
+/* The two pass probes inside copy_page_range (callsite.h). */
+static int plan_pass_sites(const struct pd_plan_in *in, struct pd_plan *p)
+{
+	const struct pd_cs_plan *cs = in->cs;
+	char v[sizeof(p->step[0].value)];
+	int ret = 0;
+
+	if ((size_t)snprintf(v, sizeof(v), "p:%s/" PT_RAW_PASS_START_EVENT " copy_page_range+%#x %s\n",
+			     PD_KPROBE_GROUP, cs->start_off, cs->start_args) >= sizeof(v))
+		return -E2BIG;
+	ret |= add(p, "kprobe_events", v, true);
+	if ((size_t)snprintf(v, sizeof(v), "p:%s/" PT_RAW_PASS_END_EVENT " copy_page_range+%#x %s\n",
+			     PD_KPROBE_GROUP, cs->end_off, cs->end_args) >= sizeof(v))
+		return -E2BIG;
+	ret |= add(p, "kprobe_events", v, true);
+	p->pass_sites = true;
+	return ret;
+}
+
+/*
  * Fork detail by kprobes: an entry and a return probe per function, no
  * tracer. Nothing but these functions is hooked: no tracer means no return
  * stack per task and no probe of the tracer's own on sched_switch, and with
@@ -223,14 +270,18 @@ static int ctr_args(const struct pd_plan *p, const struct pd_task_offs *o, const
  */
 static int plan_kprobes(const struct pd_plan_in *in, struct pd_plan *p)
 {
-	char ev[96], args[200], v[sizeof(p->step[0].value)];
+	char ev[96], args[400], v[sizeof(p->step[0].value)];
 	int ret = plan_begin(in, p);
+	bool cpr = hooks_role(p, PT_ROLE_COPY_PAGE_RANGE);
 
-	p->task_ctr = in->task && hooks_role(p, PT_ROLE_COPY_PAGE_RANGE) &&
-		      hooks_role(p, PT_ROLE_WAKE_NEW);
+	p->task_ctr = in->task && cpr && hooks_role(p, PT_ROLE_WAKE_NEW);
+	p->site_vma = in->cs && cpr && in->site && in->site->vma;
+	p->site_child = in->cs && cpr && in->site && in->site->child_rss &&
+			hooks_role(p, PT_ROLE_WAKE_NEW);
 	ret |= add(p, "options/record-cmd", "0", false);
 	for (int i = 0; i < p->nr_funcs; i++) {
 		ret |= ctr_args(p, in->task, p->funcs[i], args, sizeof(args));
+		ret |= site_args(p, in->site, p->funcs[i], args, sizeof(args));
 		pd_kprobe_event(ev, sizeof(ev), p->funcs[i], false);
 		if ((size_t)snprintf(v, sizeof(v), "p:%s %s%s\n", ev, p->funcs[i], args) >= sizeof(v))
 			ret |= -E2BIG;
@@ -239,6 +290,8 @@ static int plan_kprobes(const struct pd_plan_in *in, struct pd_plan *p)
 		snprintf(v, sizeof(v), "r%d:%s %s\n", PD_KRETPROBE_MAXACTIVE, ev, p->funcs[i]);
 		ret |= add(p, "kprobe_events", v, true);
 	}
+	if (in->cs && cpr)
+		ret |= plan_pass_sites(in, p);
 	p->switch_window = !p->task_ctr && in->preempt_mask && switch_window(in, p);
 	ret |= plan_events(in, p, false);
 	ret |= add(p, "events/" PD_KPROBE_GROUP "/enable", "1", false);

@@ -34,6 +34,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "callsite.h"
 #include "config.h"
 
 #define PD_PLAN_MAX_STEPS 96
@@ -55,7 +56,7 @@ struct pd_tfs;
 
 struct pd_tfs_step {
 	char rel[96];	/* path under the target (top level or our instance) */
-	char value[256]; /* what to write */
+	char value[512]; /* what to write */
 	bool append;	/* filter files: one name per appended write */
 	bool check;	/* no write: @rel must list exactly the plan's funcs */
 };
@@ -72,6 +73,21 @@ struct pd_task_offs {
 	uint32_t vm_mm, owner, real_parent; /* pointers */
 	uint32_t nivcsw, pcount, run_delay; /* in task_struct */
 	uint32_t nivcsw_size, pcount_size, run_delay_size;
+};
+
+/*
+ * What the pass probes' self-checks read beside them (capture.c, from BTF;
+ * each part optional): the VMA copy_page_range copies (vm_area_struct's
+ * vm_start and vm_end, through its src_vma parameter @cpr_src_arg), and the
+ * child's memory counters at wake_up_new_task (p->mm, then in mm_struct the
+ * value of each of the four counters, 8 bytes).
+ */
+struct pd_site_offs {
+	int cpr_src_arg, wake_arg; /* 1-based, 0: unknown */
+	bool vma;
+	uint32_t vm_start, vm_end;
+	bool child_rss;
+	uint32_t task_mm, rss[4];
 };
 
 struct pd_plan_in {
@@ -94,6 +110,10 @@ struct pd_plan_in {
 	/* with kprobes: read preemptions from the task's counters, not from
 	 * sched_switch (NULL: offsets unknown, or no preemptions wanted) */
 	const struct pd_task_offs *task;
+	/* with kprobes: the pass probes inside copy_page_range (callsite.h; NULL:
+	 * none), and what their self-checks read (NULL: nothing) */
+	const struct pd_cs_plan *cs;
+	const struct pd_site_offs *site;
 };
 
 struct pd_plan {
@@ -105,6 +125,8 @@ struct pd_plan {
 	bool switch_window; /* ... armed only while a fork copies (PD_SWITCH_ARM) */
 	bool kprobes;	    /* hooked by kprobe events (PD_KPROBE_GROUP), no tracer */
 	bool task_ctr;	    /* ... two of which read the task's counters (pd_task_offs) */
+	bool pass_sites;    /* ... and the pass probes inside copy_page_range */
+	bool site_vma, site_child; /* ... the VMA and the child's counters for their checks */
 };
 
 /*

@@ -27,6 +27,9 @@ enum pd_detail { PD_DETAIL_FORK, PD_DETAIL_SECTION, PD_DETAIL_PTE };
 /* What hooks the functions at fork detail: kprobe events where the kernel
  * has them (auto), or always kprobes, or always function_graph */
 enum pd_fork_hooks { PD_HOOKS_AUTO, PD_HOOKS_KPROBE, PD_HOOKS_GRAPH };
+/* Fork detail by kprobes: also the two probes inside copy_page_range that
+ * give each copy_pte_range pass (auto: where the kernel's code is understood) */
+enum pd_pass_probes { PD_PASS_PROBES_AUTO, PD_PASS_PROBES_OFF };
 
 #define PD_MAX_REPLAYS 64
 
@@ -37,6 +40,7 @@ struct pd_config {
 	enum pd_capture_mode capture;
 	enum pd_detail detail;
 	enum pd_fork_hooks fork_hooks; /* --fork-hooks, default auto */
+	enum pd_pass_probes pass_probes; /* --pass-probes, default auto */
 	char *replay[PD_MAX_REPLAYS];
 	size_t nr_replay;
 	bool exit_after_replay;	 /* --exit-after-replay: with --capture off, exit when done */

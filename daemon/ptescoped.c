@@ -79,6 +79,13 @@ struct daemon {
 	enum pd_capture_mode mode;
 	char reason[1400], where[128], functions[512], hooks[32];
 	char preemptions[32]; /* how the running capture records them, "" not at all */
+	/* the running capture's pass probes (capture.h pd_passes_info), copied */
+	enum pd_passes passes;
+	char passes_why[512], pass_build_id[41], pass_check[16];
+	struct pd_cs_plan pass_plan;
+	bool pass_cached;
+	uint64_t pass_mismatch; /* live forks flagged pass_mismatch (main thread) */
+	char cache_dir[4096];	/* the state file's directory: pass plans by build id */
 	unsigned buffer_kb;
 	struct pd_capture_stats cst;
 	struct pd_cpu_stat *cpus; /* per-CPU counters as of the last snapshot */
@@ -115,12 +122,44 @@ static json_t *cpus_json(const struct pd_cpu_stat *c, int n)
 	return a;
 }
 
+static const char *const passes_names[] = {
+    [PD_PASSES_OFF] = "off",	       [PD_PASSES_PLANNED] = "planned",
+    [PD_PASSES_ARMED] = "armed",       [PD_PASSES_UNKNOWN] = "unknown_code",
+    [PD_PASSES_REFUSED] = "refused",
+};
+
+/* capture.passes of /api/v1/status. New reference. Under d->lock. */
+static json_t *passes_json(const struct daemon *d)
+{
+	json_t *p = json_pack("{s:s, s:s?}", "state", passes_names[d->passes], "reason",
+			      d->passes_why[0] ? d->passes_why : NULL);
+	char site[64];
+
+	if (!p || d->passes != PD_PASSES_ARMED)
+		return p;
+	snprintf(site, sizeof(site), "copy_page_range+%#x", d->pass_plan.start_off);
+	json_object_set_new(p, "pass_start", json_string(site));
+	snprintf(site, sizeof(site), "copy_page_range+%#x", d->pass_plan.end_off);
+	json_object_set_new(p, "pass_end", json_string(site));
+	json_object_set_new(p, "shape", json_string(d->pass_plan.shape == PD_CS_SHAPE_LOCK2
+							? "two_locks"
+							: "map_and_lock"));
+	json_object_set_new(p, "start_args", json_string(d->pass_plan.start_args));
+	json_object_set_new(p, "end_args", json_string(d->pass_plan.end_args));
+	json_object_set_new(p, "kernel_build_id",
+			    d->pass_build_id[0] ? json_string(d->pass_build_id) : json_null());
+	json_object_set_new(p, "from_cache", json_boolean(d->pass_cached));
+	json_object_set_new(p, "child_counters_check", json_string(d->pass_check));
+	return p;
+}
+
 static void core_status(void *ctx, json_t *st)
 {
 	struct daemon *d = ctx;
 	struct pd_ingest_counts ic;
 	struct stat sb;
-	json_t *cap;
+	uint64_t pass_mismatch;
+	json_t *cap, *live;
 
 	pd_ingest_get_counts(d->ingest, &ic);
 	pthread_mutex_lock(&d->lock);
@@ -141,6 +180,7 @@ static void core_status(void *ctx, json_t *st)
 			json_object_set_new(cap, "preemptions_by",
 					    d->preemptions[0] ? json_string(d->preemptions)
 							      : json_null());
+			json_object_set_new(cap, "passes", passes_json(d));
 		}
 		json_object_set_new(cap, "events", json_integer((json_int_t)d->cst.events));
 		json_object_set_new(cap, "lost_events", json_integer((json_int_t)d->cst.lost));
@@ -155,6 +195,7 @@ static void core_status(void *ctx, json_t *st)
 		json_object_set_new(cap, "cpus", cpus_json(d->cpus, d->nr_cpus));
 	}
 	json_object_set_new(st, "investigation", pd_inv_status_json(&d->inv, mono_ns()));
+	pass_mismatch = d->pass_mismatch;
 	pthread_mutex_unlock(&d->lock);
 	json_object_set_new(st, "version", json_string(PTESCOPE_VERSION));
 	json_object_set_new(st, "kernel", json_string(d->kernel));
@@ -164,14 +205,15 @@ static void core_status(void *ctx, json_t *st)
 	json_object_set_new(st, "capture", cap ? cap : json_null());
 	json_object_set_new(st, "forks_stored",
 			    json_integer((json_int_t)(ic.live_forks + ic.replay_forks)));
-	json_object_set_new(st, "live",
-			    json_pack("{s:I, s:I, s:I, s:I, s:b, s:I, s:I}", "forks",
-				      (json_int_t)ic.live_forks, "detail_dropped",
-				      (json_int_t)ic.live_detail_dropped, "unknown_loop",
-				      (json_int_t)ic.live_unknown_loop, "source_id",
-				      (json_int_t)ic.live_source_id, "parent_mem", ic.parent_mem,
-				      "parent_mem_reads", (json_int_t)ic.parent_mem_reads,
-				      "parent_mem_skipped", (json_int_t)ic.parent_mem_skipped));
+	live = json_pack("{s:I, s:I, s:I, s:I, s:b, s:I, s:I}", "forks", (json_int_t)ic.live_forks,
+			 "detail_dropped", (json_int_t)ic.live_detail_dropped, "unknown_loop",
+			 (json_int_t)ic.live_unknown_loop, "source_id",
+			 (json_int_t)ic.live_source_id, "parent_mem", ic.parent_mem,
+			 "parent_mem_reads", (json_int_t)ic.parent_mem_reads, "parent_mem_skipped",
+			 (json_int_t)ic.parent_mem_skipped);
+	if (live)
+		json_object_set_new(live, "pass_mismatch", json_integer((json_int_t)pass_mismatch));
+	json_object_set_new(st, "live", live);
 	json_object_set_new(
 		st, "replays",
 		json_pack("{s:I, s:I, s:I, s:I, s:I}", "queued", (json_int_t)ic.replays_queued,
@@ -386,6 +428,7 @@ static uint64_t cpu_ns(void)
 static int live_fork(const struct pt_fork *f, void *ctx)
 {
 	struct daemon *d = ctx;
+	bool mismatch = false;
 	uint64_t ns;
 
 	pthread_mutex_lock(&d->lock);
@@ -404,7 +447,14 @@ static int live_fork(const struct pt_fork *f, void *ctx)
 			d->auto_pid = f->parent_pid;
 		}
 	}
+	if ((f->flags & PT_FORK_PASS_MISMATCH) && !d->pass_mismatch++)
+		mismatch = true;
 	pthread_mutex_unlock(&d->lock);
+	if (mismatch)
+		pd_warn("fork of pid %d: the pass probes' self-check failed (%s): its passes, PTEs "
+			"and lock breaks are null, flagged pass_mismatch (counted in /api/v1/status "
+			"live.pass_mismatch; docs/kernels.md)",
+			f->parent_pid, d->capture ? pd_capture_pass_mismatch(d->capture) : "?");
 	return pd_ingest_live_fork(f, d->ingest);
 }
 
@@ -415,6 +465,8 @@ static int start_capture_at(struct daemon *d, enum pd_capture_mode mode, enum pd
 	struct pd_capture_opts co = {.mode = mode,
 				     .detail = detail,
 				     .fork_hooks = d->cfg.fork_hooks,
+				     .pass_probes = d->cfg.pass_probes,
+				     .cache_dir = d->cache_dir,
 				     .tracefs = d->cfg.tracefs,
 				     .kernel_btf = d->cfg.kernel_btf,
 				     .instance = d->cfg.instance,
@@ -426,12 +478,15 @@ static int start_capture_at(struct daemon *d, enum pd_capture_mode mode, enum pd
 				     .nr_pids = nr_pids,
 				     .on_fork = live_fork,
 				     .ctx = d};
+	struct pd_passes_info pi;
 	const char *by;
 	char err[1024];
 	int ret;
 
 	pthread_mutex_lock(&d->lock);
 	memset(&d->cst, 0, sizeof(d->cst)); /* a new capture counts from 0 */
+	d->passes = PD_PASSES_OFF;
+	d->passes_why[0] = 0;
 	d->detail = detail;
 	pthread_mutex_unlock(&d->lock);
 	if (mode == PD_CAPTURE_OFF) {
@@ -458,6 +513,16 @@ static int start_capture_at(struct daemon *d, enum pd_capture_mode mode, enum pd
 	snprintf(d->hooks, sizeof(d->hooks), "%s", pd_capture_hooks(d->capture));
 	by = pd_capture_preemptions(d->capture);
 	snprintf(d->preemptions, sizeof(d->preemptions), "%s", by ? by : "");
+	pd_capture_passes(d->capture, &pi);
+	pthread_mutex_lock(&d->lock);
+	d->passes = pi.state;
+	snprintf(d->passes_why, sizeof(d->passes_why), "%s", pi.why ? pi.why : "");
+	if (pi.plan)
+		d->pass_plan = *pi.plan;
+	snprintf(d->pass_build_id, sizeof(d->pass_build_id), "%s", pi.build_id ? pi.build_id : "");
+	snprintf(d->pass_check, sizeof(d->pass_check), "%s", pi.child_check ? pi.child_check : "");
+	d->pass_cached = pi.cached;
+	pthread_mutex_unlock(&d->lock);
 	d->buffer_kb = pd_capture_buffer_kb(d->capture);
 	pd_notice("capture %s in %s, %u KiB per CPU, trace clock mono: %s",
 		  pd_capture_mode_name(d->mode), d->where, d->buffer_kb, d->reason);
@@ -777,13 +842,15 @@ static void reload(struct daemon *d)
 	NEEDS_RESTART(kernel_btf, "kernel-btf");
 #undef NEEDS_RESTART
 	if (n.capture != d->cfg.capture || n.detail != d->cfg.detail ||
-	    n.buffer_kb != d->cfg.buffer_kb || n.preemptions != d->cfg.preemptions) {
+	    n.buffer_kb != d->cfg.buffer_kb || n.preemptions != d->cfg.preemptions ||
+	    n.pass_probes != d->cfg.pass_probes) {
 		/* the capture is rebuilt: tracefs restored, then set up anew */
 		d->cfg.capture = n.capture;
 		d->cfg.detail = n.detail;
 		d->cfg.buffer_kb = n.buffer_kb;
 		d->cfg.force = n.force;
 		d->cfg.preemptions = n.preemptions;
+		d->cfg.pass_probes = n.pass_probes;
 		pd_notice("reload: capture %s, detail %s: restarting capture",
 			  pd_capture_mode_name(n.capture), pd_detail_name(n.detail));
 		stop_capture(d);
@@ -1084,6 +1151,11 @@ static int open_sinks(struct daemon *d, char ***comms, size_t *nr_comms)
 		pd_err("%s", err);
 		return ret;
 	}
+	/* the pass probes' plans are kept beside the tracefs state (ours alone) */
+	snprintf(d->cache_dir, sizeof(d->cache_dir), "%s", d->cfg.state_file);
+	*(strrchr(d->cache_dir, '/') ? strrchr(d->cache_dir, '/') : d->cache_dir) = 0;
+	if (!d->cache_dir[0])
+		snprintf(d->cache_dir, sizeof(d->cache_dir), "/");
 	if (split_comms(d->cfg.comm_allow, comms, nr_comms)) {
 		pd_err("out of memory");
 		return -ENOMEM;

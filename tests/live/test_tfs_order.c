@@ -650,10 +650,10 @@ static void test_plan_per_kernel(void)
  * the repair of a killed run) removes our events once they are off, keeps
  * the others' probe, and gives record-cmd back */
 static void kprobe_cycle(const char *dir, const char *name, bool killed,
-			 const struct pd_task_offs *task)
+			 const struct pd_task_offs *task, const struct pd_cs_plan *cs)
 {
 	struct pd_plan_in in = {.detail = PD_DETAIL_FORK, .traceable = yes, .buffer_kb = 4096,
-				.preempt_mask = 256, .kprobes = true, .task = task};
+				.preempt_mask = 256, .kprobes = true, .task = task, .cs = cs};
 	char t[512], state[600], err[512], msg[1024];
 	struct pd_plan *p = calloc(1, sizeof(*p));
 	struct pd_tfs *a;
@@ -675,7 +675,8 @@ static void kprobe_cycle(const char *dir, const char *name, bool killed,
 	CHECK(!pd_tfs_new(t, state, &a));
 	pd_tfs_set_observer(a, observe, &m);
 	CHECK(!pd_plan_apply(a, p, err, sizeof(err)));
-	CHECK(m.kprobes == 2 * p->nr_funcs && m.kp_on_at == m.writes && m.kp_on[0]);
+	CHECK(m.kprobes == 2 * p->nr_funcs + (cs ? 2 : 0) && m.kp_on_at == m.writes && m.kp_on[0]);
+	CHECK_EQ(p->pass_sites, cs != NULL);
 	CHECK(m.probes == (task ? 0 : 2) && !strcmp(get(t, "options/record-cmd"), "0"));
 	if (killed) {
 		pd_tfs_free(a);
@@ -801,9 +802,69 @@ static void test_counter_probes(void)
 	for (int i = 0; i < p->nr; i++)
 		with += strstr(p->step[i].value, "pt_task=") != NULL;
 	CHECK_EQ(with, 2);
+	free(p);
+}
+
+/* The pass probes of 6.1.192 (tests/fixtures/callsite/bookworm) */
+static const struct pd_cs_plan cs_plan = {
+    .shape = PD_CS_SHAPE_LOCK2,
+    .start_off = 0x706,
+    .end_off = 0xae6,
+    .start_args = "pt_ptl=%di:x64",
+    .end_args = "pt_ptl=%di:x64 pt_a=+0x58(%sp):x64 pt_b=+0(%sp):x64 pt_ret=%bp:s32 "
+		"pt_rss=+0x170(%sp):s32[4]"};
+
+/* The pass probes' lines, and what their checks add to the entry probes: the
+ * VMA at copy_page_range, the child's counters at wake_up_new_task. */
+static void test_pass_probes(void)
+{
+	struct pd_site_offs so = {.cpr_src_arg = 2, .wake_arg = 1, .vma = true, .vm_start = 0,
+				  .vm_end = 8, .child_rss = true, .task_mm = 1200,
+				  .rss = {800, 808, 816, 824}};
+	struct pd_plan_in in = {.detail = PD_DETAIL_FORK, .traceable = yes, .buffer_kb = 4096,
+				.kprobes = true, .cs = &cs_plan, .site = &so};
+	struct pd_plan *p = calloc(1, sizeof(*p));
+	struct pd_task_offs big = task_offs;
+	char err[256];
+	int start = -1, end = -1, enable = -1;
+
+	CHECK(p && !pd_plan_graph(&in, p, err, sizeof(err)) && p->pass_sites);
+	CHECK(p->site_vma && p->site_child);
+	CHECK(plan_has(p, "kprobe_events",
+		       "p:ptescope/cpr_pass_start copy_page_range+0x706 pt_ptl=%di:x64\n"));
+	CHECK(plan_has(p, "kprobe_events",
+		       "p:ptescope/cpr_pass_end copy_page_range+0xae6 pt_ptl=%di:x64 "
+		       "pt_a=+0x58(%sp):x64 pt_b=+0(%sp):x64 pt_ret=%bp:s32 "
+		       "pt_rss=+0x170(%sp):s32[4]\n"));
+	CHECK(plan_has(p, "kprobe_events",
+		       "p:ptescope/copy_page_range copy_page_range pt_vms=+0($arg2):x64 "
+		       "pt_vme=+8($arg2):x64\n"));
+	CHECK(plan_has(p, "kprobe_events",
+		       "p:ptescope/wake_up_new_task wake_up_new_task pt_crss0=+800(+1200($arg1)):s64 "
+		       "pt_crss1=+808(+1200($arg1)):s64 pt_crss2=+816(+1200($arg1)):s64 "
+		       "pt_crss3=+824(+1200($arg1)):s64\n"));
+	/* defined before the group is enabled, like every event of ours */
+	for (int i = 0; i < p->nr; i++) {
+		if (strstr(p->step[i].value, "cpr_pass_start"))
+			start = i;
+		if (strstr(p->step[i].value, "cpr_pass_end"))
+			end = i;
+		if (!strcmp(p->step[i].rel, "events/" PD_KPROBE_GROUP "/enable"))
+			enable = i;
+	}
+	CHECK(start >= 0 && end > start && enable > end);
+	/* no copy_page_range hooked (a kernel without it traceable): no pass probes */
+	in.cs = NULL;
+	CHECK(!pd_plan_graph(&in, p, err, sizeof(err)) && !p->pass_sites && !p->site_vma);
+	CHECK(!plan_has(p, "kprobe_events", "p:ptescope/cpr_pass_start copy_page_range+0x706 "
+					    "pt_ptl=%di:x64\n"));
 	/* offsets that do not fit a write are refused, never cut */
-	o.owner = o.vm_mm = o.nivcsw = o.pcount = o.run_delay = 4000000000u;
-	o.cpr_src_arg = 2000000000;
+	in.cs = &cs_plan;
+	in.task = &big;
+	big.owner = big.vm_mm = big.nivcsw = big.pcount = big.run_delay = 4000000000u;
+	big.real_parent = 4000000000u;
+	big.cpr_src_arg = big.wake_arg = so.wake_arg = 2000000000;
+	so.task_mm = so.rss[0] = so.rss[1] = so.rss[2] = so.rss[3] = 4000000000u;
 	CHECK(pd_plan_graph(&in, p, err, sizeof(err)) == -E2BIG);
 	free(p);
 }
@@ -815,11 +876,14 @@ static void test_kprobes(const char *dir)
 	struct pd_plan *p = calloc(1, sizeof(*p));
 	char err[256];
 
-	kprobe_cycle(dir, "kprobes", false, NULL);
-	kprobe_cycle(dir, "kprobes-killed", true, NULL);
-	kprobe_cycle(dir, "kprobes-counters", false, &task_offs);
-	kprobe_cycle(dir, "kprobes-counters-killed", true, &task_offs);
+	kprobe_cycle(dir, "kprobes", false, NULL, NULL);
+	kprobe_cycle(dir, "kprobes-killed", true, NULL, NULL);
+	kprobe_cycle(dir, "kprobes-counters", false, &task_offs, NULL);
+	kprobe_cycle(dir, "kprobes-counters-killed", true, &task_offs, NULL);
+	kprobe_cycle(dir, "kprobes-passes", false, &task_offs, &cs_plan);
+	kprobe_cycle(dir, "kprobes-passes-killed", true, &task_offs, &cs_plan);
 	test_counter_probes();
+	test_pass_probes();
 	/* our own group's events left enabled (a run killed with its state file lost):
 	 * the top level is busy, and the message says whose they are */
 	{

@@ -699,6 +699,199 @@ static void test_task_counters(void)
 	forks_free(&fs);
 }
 
+
+/* ------------------------------------------------- passes from call sites */
+
+/* A kprobe entry of @func fetching @site (NULL: nothing more). */
+static void site_entry(int pid, const char *func, uint64_t ts, const struct pt_site *site)
+{
+	struct pt_event ev;
+
+	pt_event_init(&ev, PT_EV_ENTRY);
+	ev.cpu = 0;
+	ev.pid = pid;
+	ev.func = func;
+	ev.func_id = fid(func);
+	ev.ts_ns = ts;
+	ev.comm = "redis";
+	ev.site = site;
+	CHECK_EQ(recon_feed(&ev, R), 0);
+}
+
+static void site_ev(int pid, enum pt_event_type type, uint64_t ts, struct pt_site s)
+{
+	struct pt_event ev;
+
+	pt_event_init(&ev, type);
+	ev.cpu = 0;
+	ev.pid = pid;
+	ev.ts_ns = ts;
+	ev.site = &s;
+	CHECK_EQ(recon_feed(&ev, R), 0);
+}
+
+#define LOCK_A 0xffffea0000100028ull
+#define LOCK_B 0xffffea0000100068ull
+
+static void pass_start(uint64_t ts, uint64_t ptl)
+{
+	site_ev(1, PT_EV_PASS_START, ts, (struct pt_site){.ptl = ptl});
+}
+
+static void pass_end(uint64_t ts, uint64_t ptl, uint64_t a, uint64_t b, int64_t ret, int32_t anon,
+		     int32_t file)
+{
+	site_ev(1, PT_EV_PASS_END, ts,
+		(struct pt_site){.ptl = ptl, .a = a, .b = b, .ret = ret, .rss = {file, anon, 0, 0}});
+}
+
+enum site_damage {
+	SD_NONE,
+	SD_END_ALONE,	  /* a pass end with no start before it */
+	SD_OTHER_LOCK,	  /* the end drops another lock than the start took */
+	SD_OUTSIDE,	  /* addr outside the VMA */
+	SD_CHILD_OFF,	  /* the child's counters 3 pages off the passes' */
+	SD_RETRY,	  /* the second pass stops early with -EAGAIN: a retry, no break */
+	SD_LOST,	  /* events lost during the fork */
+	SD_NEVER_ENDS,	  /* the last pass never ends */
+};
+
+/*
+ * Live fork detail by kprobes with the call-site probes (PT_CAP_PASS_SITES):
+ * VMA 0 is [4 MiB, 8 MiB): a whole PMD in one pass, then a pass that breaks
+ * the lock after 160 PTEs and the one that resumes it (352 more); VMA 1 is one
+ * page, a file page. The child has one huge page (512 anon) on top.
+ */
+static const char *sites_case(enum site_damage dmg, int64_t slack, struct forks *fs)
+{
+	const char *why;
+
+	struct recon_opts o = {.on_fork = keep, .ctx = fs, .caps_known = true,
+			       .child_rss_slack = slack};
+	struct pt_site v0 = {.vm_start = 0x400000, .vm_end = 0x800000, .has_vma = true};
+	struct pt_site v1 = {.vm_start = 0x800000, .vm_end = 0x801000, .has_vma = true};
+	struct pt_site child = {.child_rss = {1, 1024 + 512, 0, 0}, .has_child_rss = true};
+
+	o.caps = PT_CAP_TIMES | PT_CAP_FORK_EVENT | PT_CAP_PASS_SITES |
+		 PT_CAP(PT_ROLE_KERNEL_CLONE) | PT_CAP(PT_ROLE_COPY_PROCESS) |
+		 PT_CAP(PT_ROLE_DUP_MMAP) | PT_CAP(PT_ROLE_COPY_PAGE_RANGE) |
+		 PT_CAP(PT_ROLE_WAKE_NEW);
+	if (dmg == SD_CHILD_OFF)
+		child.child_rss[1] += 3;
+	memset(fs, 0, sizeof(*fs));
+	CHECK_EQ(recon_new(&o, &R), 0);
+	site_entry(1, "kernel_clone", 1 * US, NULL);
+	site_entry(1, "copy_process", 2 * US, NULL);
+	site_entry(1, "dup_mmap", 3 * US, NULL);
+	site_entry(1, "copy_page_range", 5 * US, &v0);
+	if (dmg == SD_END_ALONE)
+		pass_end(8 * US, LOCK_A, 0x400000, 0x400000, 0, 0, 0);
+	pass_start(10 * US, LOCK_A);
+	pass_end(22 * US, LOCK_A, 0x600000, 0x600000, 0, 512, 0);
+	pass_start(23 * US, LOCK_B);
+	pass_end(30 * US, dmg == SD_OTHER_LOCK ? LOCK_A : LOCK_B,
+		 dmg == SD_OUTSIDE ? 0x900000 : 0x6a0000, 0x800000, dmg == SD_RETRY ? -11 : 0,
+		 160, 0);
+	if (dmg == SD_LOST) {
+		struct pt_event lost;
+
+		pt_event_init(&lost, PT_EV_LOST);
+		lost.ts_ns = 31 * US;
+		CHECK_EQ(recon_feed(&lost, R), 0);
+	}
+	pass_start(40 * US, LOCK_B);
+	if (dmg != SD_NEVER_ENDS)
+		pass_end(50 * US, LOCK_B, 0x800000, 0x800000, 0, 352, 0);
+	kp_exit(1, "copy_page_range", 51 * US);
+	site_entry(1, "copy_page_range", 52 * US, &v1);
+	pass_start(53 * US, LOCK_A);
+	pass_end(54 * US, LOCK_A, 0x801000, 0x801000, 0, 0, 1);
+	kp_exit(1, "copy_page_range", 55 * US);
+	kp_exit(1, "dup_mmap", 90 * US);
+	kp_exit(1, "copy_process", 95 * US);
+	fork_event(0, 1, 9, 96 * US);
+	site_entry(1, "wake_up_new_task", 110 * US, &child);
+	kp_exit(1, "wake_up_new_task", 111 * US);
+	kp_exit(1, "kernel_clone", 112 * US);
+	CHECK_EQ(recon_finish(R), 0);
+	why = recon_pass_mismatch(R);
+	recon_free(R);
+	R = NULL;
+	return why;
+}
+
+static void check_site_nulls(const struct forks *fs, bool flagged)
+{
+	const struct pt_fork *f = &fs->f[0];
+
+	CHECK_EQ(fs->n, 1);
+	CHECK_EQ((f->flags & PT_FORK_PASS_MISMATCH) != 0, flagged);
+	CHECK(!f->complete);
+	CHECK(f->pte_passes == PT_NULL && f->lock_breaks == PT_NULL && f->ptes == PT_NULL);
+	CHECK_EQ(f->max_lock_hold_ns, NT);
+	CHECK_EQ(f->nr_pass, 0);
+	CHECK_EQ(f->vmas, 2); /* the rest of the fork stays */
+	CHECK_EQ(f->kernel_clone_ns, 111 * US);
+}
+
+static void test_call_sites(void)
+{
+	const char *why;
+	struct forks fs;
+	const struct pt_fork *f = &fs.f[0];
+
+	CHECK(sites_case(SD_NONE, 0, &fs) == NULL);
+	CHECK_EQ(fs.n, 1);
+	CHECK(f->complete && !f->flags);
+	CHECK_EQ(f->pte_passes, 4);
+	CHECK_EQ(f->lock_breaks, 1);
+	CHECK_EQ(f->ptes, 1025);
+	CHECK_EQ(f->max_lock_hold_ns, 12 * US);
+	CHECK_EQ(f->vmas, 2);
+	CHECK(f->nr_pass == 4 && f->pass[0].new_pmd && !f->pass[0].resumed);
+	CHECK(f->pass[1].new_pmd && !f->pass[1].resumed && f->pass[1].ptes == 160);
+	CHECK(!f->pass[2].new_pmd && f->pass[2].resumed && f->pass[2].hold_ns == 10 * US);
+	CHECK(f->pass[3].new_pmd && f->pass[3].vma == 1 && f->pass[3].ptes == 1);
+	CHECK(f->vma[0].passes == 3 && f->vma[0].ptes == 1024 && f->vma[1].ptes == 1);
+	forks_free(&fs);
+	/* a retry is not a lock break; the pass after it resumed nothing broken */
+	sites_case(SD_RETRY, 0, &fs);
+	CHECK(fs.n == 1 && f->complete && f->pte_passes == 4 && f->lock_breaks == 0);
+	CHECK(!f->pass[2].new_pmd && !f->pass[2].resumed);
+	forks_free(&fs);
+	/* the child's counters 3 pages off: exact counters say mismatch, a slack
+	 * of 4 (per-CPU counters) accepts it */
+	why = sites_case(SD_CHILD_OFF, 0, &fs);
+	check_site_nulls(&fs, true);
+	CHECK(why && strstr(why, "child"));
+	forks_free(&fs);
+	sites_case(SD_CHILD_OFF, 4, &fs);
+	CHECK(fs.n == 1 && f->complete && f->ptes == 1025);
+	forks_free(&fs);
+	/* not compared at all */
+	sites_case(SD_CHILD_OFF, -1, &fs);
+	CHECK(fs.n == 1 && f->complete && f->ptes == 1025);
+	forks_free(&fs);
+	sites_case(SD_END_ALONE, 0, &fs);
+	check_site_nulls(&fs, true);
+	forks_free(&fs);
+	why = sites_case(SD_OTHER_LOCK, 0, &fs);
+	check_site_nulls(&fs, true);
+	CHECK(why && strstr(why, "lock"));
+	forks_free(&fs);
+	sites_case(SD_OUTSIDE, 0, &fs);
+	check_site_nulls(&fs, true);
+	forks_free(&fs);
+	sites_case(SD_NEVER_ENDS, 0, &fs);
+	check_site_nulls(&fs, true);
+	forks_free(&fs);
+	/* lost events explain a hole: nulls, flagged lost_events, not pass_mismatch */
+	sites_case(SD_LOST, 0, &fs);
+	CHECK(fs.n == 1 && (f->flags & PT_FORK_LOST_EVENTS));
+	CHECK(f->pte_passes != PT_NULL || !(f->flags & PT_FORK_PASS_MISMATCH));
+	forks_free(&fs);
+}
+
 /* max_graph_depth = 2: copy_page_range and below never show; their fields are null. */
 static void test_depth_limited(void)
 {
@@ -1162,5 +1355,6 @@ int main(void)
 	test_huge_pmd_locks_lazy();
 	test_split_fork();
 	test_unknown_loop();
+	test_call_sites();
 	TEST_DONE();
 }
