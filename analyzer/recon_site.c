@@ -215,7 +215,9 @@ const char *recon_site_finish(struct pt_fork *f, const struct site_build *s, pt_
 
 	if (!why && s->open)
 		why = "a pass started and never ended";
-	if (!why && s->has_child && child_slack >= 0 &&
+	/* a child that shares its parent's mm (a thread, vfork, CLONE_VM: no
+	 * copy_page_range) has the parent's counters, not a copy's */
+	if (!why && s->has_child && child_slack >= 0 && f->nr_vma &&
 	    !(f->flags & (PT_FORK_LOST_EVENTS | PT_FORK_PARTIAL)))
 		why = child_check(s, child_slack);
 	if (why) {

@@ -30,7 +30,7 @@
 #define CACHE_MAGIC "ptescope-callsite 1"
 #define TEXT_EVENT "cpr_text"
 #define ARG_BYTES 512	 /* x64[64]: the kernel's MAX_ARRAY_LEN */
-#define ARGS_PER_EVENT 7 /* 3.5 KiB a record: under the 4 KiB ring-buffer page */
+#define ARGS_PER_EVENT 6 /* 3 KiB a record: 6.1 refuses a probe of 3.5 (E2BIG) */
 #define MAX_TEXT_EVENTS ((PD_CS_MAX_TEXT / ARG_BYTES + ARGS_PER_EVENT - 1) / ARGS_PER_EVENT)
 
 /* The call targets discovery resolves (also through their __pfx_ padding). */
@@ -220,19 +220,21 @@ static void cache_write(const char *p, const struct pd_cs_found *f)
 
 /* ----------------------------------------------------------- the code */
 
-/* The last line of the kernel's tracefs error_log, for a refusal's reason. */
+/* The kernel's last complaint in tracefs's error_log ("... error: WHAT"),
+ * for a refusal's reason; "" when it has none. */
 static void kernel_error(const struct pd_tfs *t, char *out, size_t len)
 {
-	char buf[4096], *last, *nl;
+	char buf[8192];
+	const char *e = NULL, *p;
 	int n = pd_tfs_read(t, "error_log", buf, sizeof(buf));
 
 	out[0] = 0;
 	if (n <= 0)
 		return;
-	while (n > 0 && buf[n - 1] == '\n')
-		buf[--n] = 0;
-	last = (nl = strrchr(buf, '\n')) ? nl + 1 : buf;
-	snprintf(out, len, " (error_log: %s)", last);
+	for (p = buf; (p = strstr(p, "error: ")); p++)
+		e = p;
+	if (e)
+		snprintf(out, len, " (the kernel: %.*s)", (int)strcspn(e + 7, "\n"), e + 7);
 }
 
 struct text_read {

@@ -360,7 +360,8 @@ static int setup_graph(struct pd_capture *c, char *err, size_t errlen)
 				.buffer_kb = c->buffer_kb,
 				.pids = c->o.pids,
 				.nr_pids = c->o.nr_pids,
-				.kprobes = c->kprobes};
+				.kprobes = c->kprobes,
+				.instance = pd_tfs_instance(c->tfs) != NULL};
 	struct pd_plan *plan = calloc(1, sizeof(*plan));
 	char buf[4096];
 	uint64_t t0 = mono_ns();
@@ -530,15 +531,29 @@ static void find_passes(struct pd_capture *c, const struct pd_btf *btf)
 }
 
 /*
+ * The top level's record-cmd off, before any instance of ours is made: an
+ * instance takes the top level's flags when it is created and has no option
+ * file of its own for this one; left on, enabling our events would have the
+ * kernel save task names at every context switch.
+ */
+static int record_cmd_off(struct pd_capture *c, char *err, size_t errlen)
+{
+	if (!pd_tfs_exists(c->tfs, "options/record-cmd"))
+		return 0;
+	return pd_tfs_write(c->tfs, "options/record-cmd", "0", err, errlen);
+}
+
+/*
  * Fork detail for every task is hooked with kprobe events where the kernel
- * has them (--fork-hooks auto or kprobe), at the top level (kprobe events
- * are defined there). 1 when kprobes were not tried, else setup_graph's
- * result; tracefs is restored after a failure. A failed setup is tried
- * again (at most three times) when events of our group were left by a run
- * killed with its state file lost (another ptescoped would have kept the top
- * level busy: the restore removed them), when the kernel refused the pass
- * probes (then without them), and when it refused the probes that read the
- * task's counters (then without them: sched_switch).
+ * has them (--fork-hooks auto or kprobe), enabled in our own instance: the
+ * top level stays free for other tools (trace-cmd), and only the events'
+ * definitions (kprobe_events) and record-cmd are the top level's. 1 when
+ * kprobes were not tried, else setup_graph's result; tracefs is restored
+ * after a failure. A failed setup is tried again (at most three times) when
+ * events of our group were left by a run killed with its state file lost
+ * (they are removed), when the kernel refused the pass probes (then without
+ * them), and when it refused the probes that read the task's counters (then
+ * without them: sched_switch).
  */
 static int try_kprobes(struct pd_capture *c, char *err, size_t errlen)
 {
@@ -550,14 +565,24 @@ static int try_kprobes(struct pd_capture *c, char *err, size_t errlen)
 	if (c->o.detail != PD_DETAIL_FORK || c->o.nr_pids || c->o.fork_hooks == PD_HOOKS_GRAPH ||
 	    (!pd_tfs_exists(c->tfs, "kprobe_events") && c->o.fork_hooks == PD_HOOKS_AUTO))
 		return 1;
-	if ((ret = take_top(c, err, errlen)))
+	if ((ret = pd_tfs_group_in_use(c->tfs, c->o.instance, c->o.force, msg, sizeof(msg)))) {
+		snprintf(err, errlen,
+			 "the kprobe events of group %s are in use: %s; another ptescoped runs (a "
+			 "second one cannot share them), or a killed one left its instance (--force "
+			 "removes it)",
+			 PD_KPROBE_GROUP, msg);
 		return ret;
+	}
 	c->kprobes = true;
 	c->no_ctr = false;
 	read_btf(c, &btf);
-	find_passes(c, btf);
+	if (!(ret = record_cmd_off(c, err, errlen)))
+		find_passes(c, btf);
 	pd_btf_free(btf);
-	for (int attempt = 0; attempt < 4; attempt++) {
+	for (int attempt = 0; !ret && attempt < 4; attempt++) {
+		if ((ret = record_cmd_off(c, err, errlen)) || (ret = open_instance(c, err, errlen)))
+			break;
+		snprintf(c->where, sizeof(c->where), "instances/%s", c->o.instance);
 		if (!(ret = setup_graph(c, err, errlen))) {
 			if (c->passes == PD_PASSES_PLANNED)
 				c->passes = c->pass_sites ? PD_PASSES_ARMED : PD_PASSES_OFF;
@@ -583,7 +608,11 @@ static int try_kprobes(struct pd_capture *c, char *err, size_t errlen)
 		} else {
 			break;
 		}
+		ret = 0;
 	}
+	if (!ret)
+		ret = -EINVAL;
+	pd_tfs_restore(c->tfs, msg, sizeof(msg));
 	c->kprobes = false;
 	c->nr_funcs = 0;
 	c->functions[0] = 0;

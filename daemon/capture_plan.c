@@ -127,8 +127,10 @@ static bool switch_window(const struct pd_plan_in *in, const struct pd_plan *p)
 	return hooks_role(p, PT_ROLE_COPY_PAGE_RANGE) && hooks_role(p, PT_ROLE_WAKE_NEW);
 }
 
-/* Tracing off, unhooked, clock and buffer: the first writes of every plan. */
-static int plan_begin(const struct pd_plan_in *in, struct pd_plan *p)
+/* Tracing off, unhooked, clock and buffer: the first writes of every plan.
+ * (A new instance of ours has no tracer; setting one there, even nop,
+ * expands every ring buffer on 6.1, the top level's too: not written then.) */
+static int plan_begin(const struct pd_plan_in *in, struct pd_plan *p, bool tracer)
 {
 	char v[32];
 	int ret = 0;
@@ -137,7 +139,8 @@ static int plan_begin(const struct pd_plan_in *in, struct pd_plan *p)
 	ret |= add(p, "tracing_on", "0", false);
 	ret |= add(p, "trace_clock", "mono", false);
 	ret |= add(p, "buffer_size_kb", v, false);
-	ret |= add(p, "current_tracer", "nop", false);
+	if (tracer)
+		ret |= add(p, "current_tracer", "nop", false);
 	return ret;
 }
 
@@ -271,14 +274,15 @@ static int plan_pass_sites(const struct pd_plan_in *in, struct pd_plan *p)
 static int plan_kprobes(const struct pd_plan_in *in, struct pd_plan *p)
 {
 	char ev[96], args[400], v[sizeof(p->step[0].value)];
-	int ret = plan_begin(in, p);
+	int ret = plan_begin(in, p, !in->instance);
 	bool cpr = hooks_role(p, PT_ROLE_COPY_PAGE_RANGE);
 
 	p->task_ctr = in->task && cpr && hooks_role(p, PT_ROLE_WAKE_NEW);
 	p->site_vma = in->cs && cpr && in->site && in->site->vma;
 	p->site_child = in->cs && cpr && in->site && in->site->child_rss &&
 			hooks_role(p, PT_ROLE_WAKE_NEW);
-	ret |= add(p, "options/record-cmd", "0", false);
+	if (!in->instance)
+		ret |= add(p, "options/record-cmd", "0", false);
 	for (int i = 0; i < p->nr_funcs; i++) {
 		ret |= ctr_args(p, in->task, p->funcs[i], args, sizeof(args));
 		ret |= site_args(p, in->site, p->funcs[i], args, sizeof(args));
@@ -303,7 +307,7 @@ static int plan_graph(const struct pd_plan_in *in, struct pd_plan *p)
 {
 	char v[96];
 	bool by_index = false;
-	int ret = plan_begin(in, p);
+	int ret = plan_begin(in, p, true);
 
 	/* then what the tracer will hook, with no tracer running */
 	ret |= add(p, "set_ftrace_filter", "", false);

@@ -107,6 +107,10 @@ struct pd_plan_in {
 	/* fork detail, every task: hook the functions with kprobe events
 	 * instead of function_graph (no tracer; see capture_plan.c) */
 	bool kprobes;
+	/* the writes go to our instance (kprobes: the caller turned the top
+	 * level's record-cmd off before creating it; an instance has no such
+	 * option and starts with the top level's flags) */
+	bool instance;
 	/* with kprobes: read preemptions from the task's counters, not from
 	 * sched_switch (NULL: offsets unknown, or no preemptions wanted) */
 	const struct pd_task_offs *task;

@@ -128,11 +128,19 @@ static int top_path(const struct pd_tfs *t, const char *rel, char *buf, size_t l
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
+/* Files of the whole tracefs, not of an instance: probe definitions and
+ * their counters, and the log of their errors. */
+static bool is_global(const char *rel)
+{
+	return !strcmp(rel, "kprobe_events") || !strcmp(rel, "kprobe_profile") ||
+	       !strcmp(rel, "dynamic_events") || !strcmp(rel, "error_log");
+}
+
 int pd_tfs_path(const struct pd_tfs *t, const char *rel, char *buf, size_t len)
 {
 	int n;
 
-	if (!t->instance[0])
+	if (!t->instance[0] || is_global(rel))
 		return top_path(t, rel, buf, len);
 	n = snprintf(buf, len, "%s/instances/%s/%s", t->dir, t->instance, rel);
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
@@ -361,7 +369,7 @@ static int save(struct pd_tfs *t, const char *rel, char *err, size_t errlen)
 	char p[PATH_MAX], *raw, *v = NULL;
 	int n, ret;
 
-	if (t->instance[0] || !strcmp(rel, "trace"))
+	if ((t->instance[0] && !is_global(rel)) || !strcmp(rel, "trace"))
 		return 0;
 	for (size_t i = 0; i < t->nr_saved; i++)
 		if (!strcmp(t->saved[i].rel, rel))
@@ -767,25 +775,29 @@ int pd_tfs_drop_instance(struct pd_tfs *t, char *err, size_t errlen)
 int pd_tfs_restore(struct pd_tfs *t, char *err, size_t errlen)
 {
 	char *rels[MAX_SAVED], *vals[MAX_SAVED];
-	int ret, r;
+	int ret = 0, r;
 
-	for (size_t i = 0; i < t->nr_saved; i++) {
-		rels[i] = t->saved[i].rel;
-		vals[i] = t->saved[i].value;
-	}
-	ret = put_back_all(t, rels, vals, t->nr_saved, err, errlen);
-	for (size_t i = 0; i < t->nr_saved; i++)
-		free(t->saved[i].value);
-	t->nr_saved = 0;
+	/* the instance first: removing it only unhooks (its events go off), and
+	 * our kprobe events cannot be removed while it has them enabled */
 	if (t->instance[0]) {
 		r = remove_instance(t, t->instance);
-		if (r && !ret) {
+		if (r) {
 			ret = r;
 			snprintf(err, errlen, "cannot remove the instance %s: %s", t->instance,
 				 strerror(-r));
 		}
 		t->instance[0] = 0;
 	}
+	for (size_t i = 0; i < t->nr_saved; i++) {
+		rels[i] = t->saved[i].rel;
+		vals[i] = t->saved[i].value;
+	}
+	r = put_back_all(t, rels, vals, t->nr_saved, err, errlen);
+	if (r && !ret)
+		ret = r;
+	for (size_t i = 0; i < t->nr_saved; i++)
+		free(t->saved[i].value);
+	t->nr_saved = 0;
 	r = write_state(t);
 	if (r && !ret) {
 		ret = r;
@@ -924,9 +936,11 @@ static int repair_from_state(struct pd_tfs *t, FILE *f, char *inst, size_t instl
 			 t->state);
 		return -EBUSY;
 	}
-	/* the instance goes even when a file could not be restored */
+	/* the instance first (as pd_tfs_restore), and the files even when it
+	 * cannot be removed */
+	r = h.inst[0] ? remove_instance(t, h.inst) : 0;
 	files = restore_state_files(t, f, msg, msglen);
-	if (h.inst[0] && (r = remove_instance(t, h.inst)) && files >= 0) {
+	if (r) {
 		snprintf(msg, msglen, "cannot remove the leftover instance %s: %s", h.inst,
 			 strerror(-r));
 		return r;
@@ -978,6 +992,51 @@ int pd_tfs_repair(struct pd_tfs *t, const char *instance, char *msg, size_t msgl
 		return repaired;
 	r = remove_leftover_instance(t, instance, msg, msglen);
 	return r < 0 ? r : repaired + r;
+}
+
+/* Whether events/GROUP/enable under @base (a tracefs or instance directory)
+ * reads anything but "0". */
+static bool group_enabled(const char *base)
+{
+	char p[PATH_MAX], buf[16];
+
+	if ((size_t)snprintf(p, sizeof(p), "%s/events/" PD_KPROBE_GROUP "/enable", base) >=
+	    sizeof(p))
+		return false;
+	return read_path(p, buf, sizeof(buf)) > 0 && buf[0] != '0';
+}
+
+int pd_tfs_group_in_use(struct pd_tfs *t, const char *own, bool remove, char *what, size_t len)
+{
+	char p[PATH_MAX];
+	struct dirent *e;
+	DIR *d;
+	int ret = 0;
+
+	what[0] = 0;
+	if (group_enabled(t->dir)) {
+		snprintf(what, len, "the top level has them enabled");
+		return -EBUSY;
+	}
+	snprintf(p, sizeof(p), "%s/instances", t->dir);
+	if (!(d = opendir(p)))
+		return 0;
+	while ((e = readdir(d))) {
+		char inst[PATH_MAX];
+
+		if (e->d_name[0] == '.' || (own && !strcmp(e->d_name, own)))
+			continue;
+		if ((size_t)snprintf(inst, sizeof(inst), "%s/%s", p, e->d_name) >= sizeof(inst) ||
+		    !group_enabled(inst))
+			continue;
+		if (remove && !remove_instance(t, e->d_name))
+			continue;
+		snprintf(what, len, "instances/%s has them enabled", e->d_name);
+		ret = -EBUSY;
+		break;
+	}
+	closedir(d);
+	return ret;
 }
 
 int pd_tfs_check_top_free(struct pd_tfs *t, char *what, size_t len)

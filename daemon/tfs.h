@@ -9,7 +9,11 @@
  * (pd_tfs_repair) before doing anything else.
  *
  * Inside the daemon's own instance nothing is saved: the instance is removed
- * as a whole. pd_tfs_check_top_free() says whether another tool uses the
+ * as a whole, first, when restoring. The few files of the whole tracefs
+ * (kprobe_events, kprobe_profile, dynamic_events, error_log) are always
+ * the top level's, and kprobe_events is saved even while an instance is the
+ * target (our events are removed after the instance that enabled them).
+ * pd_tfs_check_top_free() says whether another tool uses the
  * top level (a tracer, graph or function filters, enabled events), which the
  * caller refuses unless told to take over (--force).
  *
@@ -44,6 +48,14 @@ void pd_tfs_free(struct pd_tfs *t);
  * running, or -errno; @msg says what was done or what failed.
  */
 int pd_tfs_repair(struct pd_tfs *t, const char *instance, char *msg, size_t msglen);
+
+/*
+ * Whether events of our kprobe group are enabled at the top level or in an
+ * instance other than @own: another ptescoped uses them (or a killed one
+ * left its instance). -EBUSY with where in @what, else 0. With @remove,
+ * such instances are removed (--force) and only the top level counts.
+ */
+int pd_tfs_group_in_use(struct pd_tfs *t, const char *own, bool remove, char *what, size_t len);
 
 /* 0 when the top level is unused (tracer nop, no filters, no events), else
  * -EBUSY and what is in use in @what. */

@@ -869,6 +869,89 @@ static void test_pass_probes(void)
 	free(p);
 }
 
+/*
+ * Fork detail by kprobes in our instance: kprobe_events is the top level's
+ * whatever the target (the events are defined there), it is saved although
+ * the instance is the target, and stopping (or repairing a killed run)
+ * removes the instance and our events, leaving the others' probes.
+ */
+static void kprobes_in_instance(const char *dir, bool killed)
+{
+	struct pd_plan_in in = {.detail = PD_DETAIL_FORK, .traceable = yes, .buffer_kb = 4096,
+				.kprobes = true, .task = &task_offs, .cs = &cs_plan,
+				.instance = true};
+	char t[512], state[600], err[512], msg[1024], inst[600];
+	struct pd_plan *p = calloc(1, sizeof(*p));
+	struct pd_tfs *a;
+	struct model m;
+	struct stat sb;
+
+	snprintf(t, sizeof(t), "%s/inst-%d", dir, killed);
+	snprintf(state, sizeof(state), "%s/inst-%d-state", dir, killed);
+	snprintf(inst, sizeof(inst), "%s/instances/ptescoped", t);
+	fake_tracefs(t, "nop\n", "#### all functions enabled ####\n");
+	model_init(&m, t);
+	CHECK(p && !pd_plan_graph(&in, p, err, sizeof(err)));
+	/* an instance has neither record-cmd nor, until one is set, a tracer */
+	CHECK(!plan_has(p, "options/record-cmd", NULL) && !plan_has(p, "current_tracer", NULL));
+	CHECK(!pd_tfs_new(t, state, &a));
+	pd_tfs_set_observer(a, observe, &m);
+	CHECK(!pd_tfs_write(a, "options/record-cmd", "0", err, sizeof(err)));
+	CHECK(!pd_tfs_use_instance(a, "ptescoped", err, sizeof(err)));
+	/* the instance's files: what a new one has */
+	put(inst, "tracing_on", "1\n");
+	put(inst, "trace_clock", "[local] global counter mono\n");
+	put(inst, "buffer_size_kb", "1408\n");
+	/* defined at the top level; their events' files are the instance's too */
+	for (int i = 0; i < p->nr; i++) {
+		const struct pd_tfs_step *st = &p->step[i];
+		int r;
+
+		if (!strncmp(st->rel, "events/", 7)) {
+			char d[700];
+
+			snprintf(d, sizeof(d), "%s", st->rel);
+			*strrchr(d, '/') = 0;
+			for (char *q = d; (q = strchr(q + 1, '/'));) {
+				*q = 0;
+				mk(inst, d);
+				*q = '/';
+			}
+			mk(inst, d);
+			put(inst, st->rel, "0\n");
+		}
+		r = st->append ? pd_tfs_append(a, st->rel, st->value, err, sizeof(err))
+			       : pd_tfs_write(a, st->rel, st->value, err, sizeof(err));
+		if (r)
+			fprintf(stderr, "step %d %s: %s\n", i, st->rel, err);
+		CHECK_EQ(r, 0);
+	}
+	CHECK(strstr(get(t, "kprobe_events"), "cpr_pass_end") != NULL);
+	snprintf(msg, sizeof(msg), "inst-%d-state", killed);
+	CHECK(get(dir, msg) && strstr(get(dir, msg), "file kprobe_events ") != NULL);
+	CHECK(get(dir, msg) && strstr(get(dir, msg), "instance ptescoped") != NULL);
+	CHECK(!strcmp(get(t, "tracing_on"), "1\n")); /* the top level's was not touched */
+	/* the kernel removes an instance whole; the fake's is a directory: emptied */
+	snprintf(msg, sizeof(msg), "rm -rf '%s'/*", inst);
+	CHECK(!system(msg));
+	if (killed) {
+		pd_tfs_free(a);
+		CHECK(!pd_tfs_new(t, state, &a));
+		pd_tfs_set_observer(a, observe, &m);
+		CHECK(pd_tfs_repair(a, NULL, msg, sizeof(msg)) > 0);
+	} else {
+		CHECK(!pd_tfs_restore(a, err, sizeof(err)));
+	}
+	CHECK(stat(inst, &sb) && errno == ENOENT);
+	if (m.violations)
+		fprintf(stderr, "kprobes in an instance: %s\n", m.first);
+	CHECK(m.violations == 0 && !m.tracer_set && m.kprobes == 0);
+	pd_tfs_free(a);
+	CHECK(!strcmp(get(t, "kprobe_events"), OTHER_KPROBE));
+	CHECK(!strcmp(get(t, "options/record-cmd"), "1"));
+	free(p);
+}
+
 static void test_kprobes(const char *dir)
 {
 	struct pd_plan_in in = {.detail = PD_DETAIL_SECTION, .traceable = yes, .buffer_kb = 1024,
@@ -884,6 +967,8 @@ static void test_kprobes(const char *dir)
 	kprobe_cycle(dir, "kprobes-passes-killed", true, &task_offs, &cs_plan);
 	test_counter_probes();
 	test_pass_probes();
+	kprobes_in_instance(dir, false);
+	kprobes_in_instance(dir, true);
 	/* our own group's events left enabled (a run killed with its state file lost):
 	 * the top level is busy, and the message says whose they are */
 	{

@@ -885,6 +885,27 @@ static void test_call_sites(void)
 	sites_case(SD_NEVER_ENDS, 0, &fs);
 	check_site_nulls(&fs, true);
 	forks_free(&fs);
+	/* a thread or a vfork child: no copy_page_range, the child's mm is its
+	 * parent's and its counters say nothing about a copy */
+	{
+		struct recon_opts o = {.on_fork = keep, .ctx = &fs, .caps_known = true,
+				       .caps = PT_CAP_TIMES | PT_CAP_FORK_EVENT | PT_CAP_PASS_SITES |
+					       PT_CAP(PT_ROLE_KERNEL_CLONE) |
+					       PT_CAP(PT_ROLE_COPY_PAGE_RANGE) |
+					       PT_CAP(PT_ROLE_WAKE_NEW)};
+		struct pt_site parent = {.child_rss = {100, 4000, 0, 3}, .has_child_rss = true};
+
+		memset(&fs, 0, sizeof(fs));
+		CHECK_EQ(recon_new(&o, &R), 0);
+		site_entry(1, "kernel_clone", 1 * US, NULL);
+		fork_event(0, 1, 9, 5 * US);
+		site_entry(1, "wake_up_new_task", 6 * US, &parent);
+		kp_exit(1, "wake_up_new_task", 7 * US);
+		kp_exit(1, "kernel_clone", 8 * US);
+		finish();
+		CHECK(fs.n == 1 && f->complete && !f->flags && f->pte_passes == 0 && f->ptes == 0);
+		forks_free(&fs);
+	}
 	/* lost events explain a hole: nulls, flagged lost_events, not pass_mismatch */
 	sites_case(SD_LOST, 0, &fs);
 	CHECK(fs.n == 1 && (f->flags & PT_FORK_LOST_EVENTS));
