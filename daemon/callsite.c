@@ -679,15 +679,140 @@ static int find_pass_start(const struct dis *d, size_t again, size_t s, struct p
 	return -ENOTSUP;
 }
 
-static const char *const arg_regs[] = {"di", "si", "dx", "cx", "r8", "r9"};
+static const x86_reg arg_gprs[] = {X86_REG_RDI, X86_REG_RSI, X86_REG_RDX,
+				   X86_REG_RCX, X86_REG_R8,  X86_REG_R9};
 
-static int plan_args(const struct dis *d, const struct path *p, int ret_at, const cs_x86_op *ret,
-		     const cs_x86_op cmp[2], int64_t rss, struct pd_cs_plan *out, char *why,
-		     size_t len)
+/* One fetch arg of a probe: its name, where the value is, its type. */
+struct fetch {
+	const char *name;
+	struct loc loc;
+	const char *type; /* "x64", "s32", "s32[4]" */
+};
+
+#define MAX_FETCH 6
+
+struct probe_args {
+	struct fetch f[MAX_FETCH];
+	int n;
+};
+
+static void fetch_add(struct probe_args *a, const char *name, struct loc loc, const char *type)
 {
+	a->f[a->n++] = (struct fetch){.name = name, .loc = loc, .type = type};
+}
+
+static struct loc reg_loc(x86_reg r)
+{
+	return (struct loc){.reg = true, .r = r, .size = 8};
+}
+
+static int args_str(const struct probe_args *a, char *out, size_t len)
+{
+	size_t n = 0;
+
+	out[0] = 0;
+	for (int i = 0; i < a->n; i++) {
+		char l[32];
+		int k;
+
+		loc_str(&a->f[i].loc, l, sizeof(l));
+		k = snprintf(out + n, len - n, "%s%s=%s:%s", i ? " " : "", a->f[i].name, l,
+			     a->f[i].type);
+		if (k < 0 || (size_t)k >= len - n)
+			return -E2BIG;
+		n += (size_t)k;
+	}
+	return 0;
+}
+
+/* Whether instruction @i may lie between a moved probe and its call: a plain
+ * move or address computation into a register, no branch, no store but to
+ * the stack, no change of the stack pointer. */
+static bool movable(const struct dis *d, size_t i)
+{
+	const cs_x86 *x = x86(d, i);
+
+	if (d->x[i].kind != K_OTHER ||
+	    (d->insn[i].id != X86_INS_MOV && d->insn[i].id != X86_INS_LEA) || moves_sp(d, i) ||
+	    x->op_count != 2)
+		return false;
+	for (int k = 0; k < x->op_count; k++) {
+		const cs_x86_op *o = &x->operands[k];
+
+		if (o->type == X86_OP_MEM && (o->access & CS_AC_WRITE) &&
+		    (o->mem.base != X86_REG_RSP || o->mem.index != X86_REG_INVALID))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * A probe cannot be jump-optimized on a call (the kernel's can_boost() refuses
+ * it), only where the 5 bytes of its jump cover no call: so the probe moves to
+ * the instruction P at least 5 bytes before call @c, when nothing between
+ * them branches, is branched to, or stores where a fetch arg reads, and every
+ * register arg those instructions load is rewritten to where they load it
+ * from. The moved probe fires on the same path (nothing can enter between P
+ * and the call) with the same values. Returns P's index, or @c when it cannot
+ * move (the probe then stays on the call: int3, as the kernel handles it).
+ */
+static size_t move_back(const struct dis *d, size_t c, struct probe_args *a)
+{
+	struct probe_args moved = *a;
+	size_t p = c;
+
+	if (d->is_target[c])
+		return c;
+	while (p > 0 && d->insn[c].address - d->insn[p].address < 5) {
+		p--;
+		/* nothing may enter between the probe and the call */
+		if (!movable(d, p) || (p + 1 < c && d->is_target[p + 1]))
+			return c;
+	}
+	if (d->insn[c].address - d->insn[p].address < 5)
+		return c;
+	for (int i = 0; i < moved.n; i++) {
+		struct loc *l = &moved.f[i].loc;
+
+		for (size_t k = c; k-- > p;) {
+			const cs_x86 *x = x86(d, k);
+			const cs_x86_op *src = &x->operands[1];
+
+			if (!l->reg) {
+				if (writes_slot(d, k, l->disp, l->size))
+					return c;
+				continue;
+			}
+			if (!writes_reg(d, k, l->r))
+				continue;
+			/* a full 64-bit move into the register: its source at P */
+			if (d->insn[k].id != X86_INS_MOV || x->operands[0].size != 8 ||
+			    gpr_of(x->operands[0].reg) < 0 ||
+			    gprs[gpr_of(x->operands[0].reg)].full != l->r)
+				return c;
+			if (src->type == X86_OP_REG && gpr_of(src->reg) >= 0 &&
+			    gprs[gpr_of(src->reg)].full != X86_REG_RSP && src->size == 8)
+				*l = reg_loc(gprs[gpr_of(src->reg)].full);
+			else if (src->type == X86_OP_MEM && src->mem.base == X86_REG_RSP &&
+				 src->mem.index == X86_REG_INVALID &&
+				 src->mem.segment == X86_REG_INVALID && src->size == 8)
+				*l = (struct loc){.reg = false, .disp = src->mem.disp, .size = 8};
+			else
+				return c;
+		}
+	}
+	*a = moved;
+	return p;
+}
+
+static int plan_args(const struct dis *d, size_t start, size_t end, const struct path *p,
+		     int ret_at, const cs_x86_op *ret, const cs_x86_op cmp[2], int64_t rss,
+		     struct pd_cs_plan *out, char *why, size_t len)
+{
+	struct probe_args sa = {0}, ea = {0};
 	struct loc r, a, b;
-	char rs[32], as[32], bs[32];
-	int n, ret_code;
+	int ret_code, arg = d->in->maplock_addr_arg;
+	size_t ps, pe;
 
 	if ((ret_code = at_probe(d, p, ret_at, ret, &r, why, len)) ||
 	    (ret_code = at_probe(d, p, p->n - 1, &cmp[0], &a, why, len)) ||
@@ -697,23 +822,28 @@ static int plan_args(const struct dis *d, const struct path *p, int ret_at, cons
 		snprintf(why, len, "ret is %d bytes", r.size);
 		return -ENOTSUP;
 	}
-	loc_str(&r, rs, sizeof(rs));
-	loc_str(&a, as, sizeof(as));
-	loc_str(&b, bs, sizeof(bs));
-	n = snprintf(out->end_args, sizeof(out->end_args),
-		     PT_RAW_PASS_PTL "=%%di:x64 " PT_RAW_PASS_A "=%s:x64 " PT_RAW_PASS_B
-				     "=%s:x64 " PT_RAW_PASS_RET "=%s:s%d " PT_RAW_PASS_RSS
-				     "=+%#" PRIx64 "(%%sp):s32[4]",
-		     as, bs, rs, 8 * r.size, (uint64_t)rss);
-	if (n < 0 || (size_t)n >= sizeof(out->end_args))
-		return -E2BIG;
-	if (out->shape == PD_CS_SHAPE_LOCK2)
-		snprintf(out->start_args, sizeof(out->start_args), PT_RAW_PASS_PTL "=%%di:x64");
-	else if (d->in->maplock_addr_arg >= 1 && d->in->maplock_addr_arg <= 6)
-		snprintf(out->start_args, sizeof(out->start_args), PT_RAW_PASS_ADDR "=%%%s:x64",
-			 arg_regs[d->in->maplock_addr_arg - 1]);
-	else
-		out->start_args[0] = '\0';
+	/* the lock pointer pairs a start with its end where the start has it */
+	if (out->shape == PD_CS_SHAPE_LOCK2) {
+		fetch_add(&sa, PT_RAW_PASS_PTL, reg_loc(X86_REG_RDI), "x64");
+		fetch_add(&ea, PT_RAW_PASS_PTL, reg_loc(X86_REG_RDI), "x64");
+	} else if (arg >= 1 && arg <= 6) {
+		fetch_add(&sa, PT_RAW_PASS_ADDR, reg_loc(arg_gprs[arg - 1]), "x64");
+	}
+	fetch_add(&ea, PT_RAW_PASS_A, a, "x64");
+	fetch_add(&ea, PT_RAW_PASS_B, b, "x64");
+	fetch_add(&ea, PT_RAW_PASS_RET, r, r.size == 4 ? "s32" : "s64");
+	fetch_add(&ea, PT_RAW_PASS_RSS, (struct loc){.reg = false, .disp = rss, .size = 16},
+		  "s32[4]");
+	if ((ret_code = args_str(&sa, out->call_start_args, sizeof(out->call_start_args))) ||
+	    (ret_code = args_str(&ea, out->call_end_args, sizeof(out->call_end_args))))
+		return ret_code;
+	ps = move_back(d, start, &sa);
+	pe = move_back(d, end, &ea);
+	out->start_off = off_of(d, ps);
+	out->end_off = off_of(d, pe);
+	if ((ret_code = args_str(&sa, out->start_args, sizeof(out->start_args))) ||
+	    (ret_code = args_str(&ea, out->end_args, sizeof(out->end_args))))
+		return ret_code;
 	return 0;
 }
 
@@ -737,14 +867,16 @@ static int discover(struct dis *d, struct pd_cs_plan *out, char *why, size_t len
 	}
 	if ((err = find_pass_start(d, (size_t)a, s, out, why, len)))
 		return err;
-	out->end_off = off_of(d, u);
+	out->call_start_off = out->start_off;
+	out->end_off = out->call_end_off = off_of(d, u);
 	out->src_unlock_off = off_of(d, s);
 	out->again_off = (uint32_t)(again - d->in->addr);
 	/* the ret test follows the path's last instruction before it */
 	a = next_on_path(d, p.idx[ret_at - 1]);
 	out->ret_test_off = a >= 0 ? off_of(d, (size_t)a) : 0;
 	out->loop_test_off = off_of(d, p.idx[p.n - 1]);
-	return plan_args(d, &p, ret_at, &ret, cmp, rss, out, why, len);
+	return plan_args(d, (size_t)find_ins(d, d->in->addr + out->call_start_off), u, &p, ret_at,
+			 &ret, cmp, rss, out, why, len);
 }
 
 int pd_cs_discover(const struct pd_cs_input *in, struct pd_cs_plan *out, char *why, size_t len)

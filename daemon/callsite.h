@@ -70,12 +70,19 @@ enum pd_cs_shape {
 
 struct pd_cs_plan {
 	enum pd_cs_shape shape;
-	uint32_t start_off; /* the pass-start call, from copy_page_range */
-	uint32_t end_off;   /* the pass-end call (the child's PTE unlock) */
-	uint32_t src_unlock_off, again_off, ret_test_off, loop_test_off;
-	/* kprobe fetch args (raw_decode.h PT_RAW_PASS_* names) */
+	/* the probes: start_off before or on the pass-start call, end_off before
+	 * or on the pass-end call (the child's PTE unlock), from copy_page_range,
+	 * and their kprobe fetch args (raw_decode.h PT_RAW_PASS_* names). A probe
+	 * on a call is never jump-optimized: where the instructions just before a
+	 * call allow, the probe sits on them instead (callsite.c, move_back) */
+	uint32_t start_off, end_off;
 	char start_args[128];
 	char end_args[256];
+	/* the same on the calls themselves (the kernel refused the moved ones) */
+	uint32_t call_start_off, call_end_off;
+	char call_start_args[128];
+	char call_end_args[256];
+	uint32_t src_unlock_off, again_off, ret_test_off, loop_test_off;
 };
 
 /*

@@ -27,7 +27,7 @@
 #include "ksyms.h"
 #include "tfs.h"
 
-#define CACHE_MAGIC "ptescope-callsite 1"
+#define CACHE_MAGIC "ptescope-callsite 2"
 #define TEXT_EVENT "cpr_text"
 #define ARG_BYTES 512	 /* x64[64]: the kernel's MAX_ARRAY_LEN */
 #define ARGS_PER_EVENT 6 /* 3 KiB a record: 6.1 refuses a probe of 3.5 (E2BIG) */
@@ -150,10 +150,10 @@ static bool args_ok(const char *s)
 
 static bool cache_read(const char *p, const struct pd_cs_found *want, struct pd_cs_plan *plan)
 {
-	char buf[2048], build[64] = "", shape[16] = "";
+	char buf[4096], build[64] = "", shape[16] = "";
 	int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	struct stat st;
-	unsigned long size = 0, start = 0, end = 0;
+	unsigned long size = 0, start = 0, end = 0, cstart = 0, cend = 0;
 	ssize_t n = -1;
 	char *line, *save = NULL;
 	bool magic = false;
@@ -171,6 +171,14 @@ static bool cache_read(const char *p, const struct pd_cs_found *want, struct pd_
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		if (!strcmp(line, CACHE_MAGIC))
 			magic = true;
+		else if (!strncmp(line, "call_start_args ", 16))
+			snprintf(plan->call_start_args, sizeof(plan->call_start_args), "%s",
+				 line + 16);
+		else if (!strncmp(line, "call_end_args ", 14))
+			snprintf(plan->call_end_args, sizeof(plan->call_end_args), "%s", line + 14);
+		else if (sscanf(line, "call_start %lx", &cstart) == 1 ||
+			 sscanf(line, "call_end %lx", &cend) == 1)
+			continue;
 		else if (!strncmp(line, "start_args ", 11))
 			snprintf(plan->start_args, sizeof(plan->start_args), "%s", line + 11);
 		else if (!strncmp(line, "end_args ", 9))
@@ -187,9 +195,13 @@ static bool cache_read(const char *p, const struct pd_cs_found *want, struct pd_
 						  : 0;
 	plan->start_off = (uint32_t)start;
 	plan->end_off = (uint32_t)end;
+	plan->call_start_off = (uint32_t)cstart;
+	plan->call_end_off = (uint32_t)cend;
 	return magic && !strcmp(build, want->build_id) && size == want->text_size && plan->shape &&
-	       start && end && start < size && end < size && plan->end_args[0] &&
-	       args_ok(plan->start_args) && args_ok(plan->end_args);
+	       start && end && start < size && end < size && cstart && cend && cstart < size &&
+	       cend < size && plan->end_args[0] && plan->call_end_args[0] &&
+	       args_ok(plan->start_args) && args_ok(plan->end_args) &&
+	       args_ok(plan->call_start_args) && args_ok(plan->call_end_args);
 }
 
 /* Written whole, then renamed: a crash leaves the old file or none. */

@@ -79,6 +79,7 @@ struct pd_capture {
 	enum pd_passes passes;
 	char passes_why[512];
 	struct pd_cs_found cs;
+	bool cs_on_calls;	/* the probes moved back on their calls (the kernel refused) */
 	struct pd_site_offs site;
 	int64_t child_slack;	/* recon_opts.child_rss_slack */
 	bool pass_sites;	/* armed in the running setup */
@@ -575,6 +576,7 @@ static int try_kprobes(struct pd_capture *c, char *err, size_t errlen)
 	}
 	c->kprobes = true;
 	c->no_ctr = false;
+	c->cs_on_calls = false;
 	read_btf(c, &btf);
 	if (!(ret = record_cmd_off(c, err, errlen)))
 		find_passes(c, btf);
@@ -593,6 +595,20 @@ static int try_kprobes(struct pd_capture *c, char *err, size_t errlen)
 			pd_warn("kprobe events: %s; removed the leftover %s events, trying again",
 				err, PD_KPROBE_GROUP);
 			leftovers = true;
+		} else if (c->passes == PD_PASSES_PLANNED && !c->cs_on_calls &&
+			   (c->cs.plan.start_off != c->cs.plan.call_start_off ||
+			    c->cs.plan.end_off != c->cs.plan.call_end_off)) {
+			/* where the kernel can optimize them, before the calls; on the
+			 * calls themselves otherwise */
+			pd_warn("pass probes before their calls: %s; placing them on the calls",
+				err);
+			c->cs_on_calls = true;
+			c->cs.plan.start_off = c->cs.plan.call_start_off;
+			c->cs.plan.end_off = c->cs.plan.call_end_off;
+			memcpy(c->cs.plan.start_args, c->cs.plan.call_start_args,
+			       sizeof(c->cs.plan.start_args));
+			memcpy(c->cs.plan.end_args, c->cs.plan.call_end_args,
+			       sizeof(c->cs.plan.end_args));
 		} else if (c->passes == PD_PASSES_PLANNED) {
 			c->passes = PD_PASSES_REFUSED;
 			snprintf(c->passes_why, sizeof(c->passes_why), "the kernel refused them: %s",
@@ -1346,6 +1362,8 @@ void pd_capture_passes(const struct pd_capture *c, struct pd_passes_info *out)
 	out->cached = c->cs.cached;
 	out->read_ms = c->cs.read_ms;
 	out->child_check = !c->site_child ? "off" : c->child_slack ? "approximate" : "exact";
+	out->before_calls = (c->cs.plan.start_off != c->cs.plan.call_start_off) +
+			    (c->cs.plan.end_off != c->cs.plan.call_end_off);
 }
 
 const char *pd_capture_pass_mismatch(const struct pd_capture *c)

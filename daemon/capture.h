@@ -116,6 +116,7 @@ struct pd_passes_info {
 	bool cached;		     /* ARMED: the plan came from the cache */
 	double read_ms;		     /* ARMED: reading the code took */
 	const char *child_check;     /* ARMED: "exact", "approximate" or "off" */
+	int before_calls; /* ARMED: probes placed before their calls (0-2; jump-optimizable) */
 };
 /* The pass probes' state; strings owned by @c. */
 void pd_capture_passes(const struct pd_capture *c, struct pd_passes_info *out);

@@ -84,6 +84,7 @@ struct daemon {
 	char passes_why[512], pass_build_id[41], pass_check[16];
 	struct pd_cs_plan pass_plan;
 	bool pass_cached;
+	int pass_before_calls;
 	uint64_t pass_mismatch; /* live forks flagged pass_mismatch (main thread) */
 	char cache_dir[4096];	/* the state file's directory: pass plans by build id */
 	unsigned buffer_kb;
@@ -150,6 +151,8 @@ static json_t *passes_json(const struct daemon *d)
 			    d->pass_build_id[0] ? json_string(d->pass_build_id) : json_null());
 	json_object_set_new(p, "from_cache", json_boolean(d->pass_cached));
 	json_object_set_new(p, "child_counters_check", json_string(d->pass_check));
+	/* before the calls where the code allows: jump-optimizable by the kernel */
+	json_object_set_new(p, "probes_before_calls", json_integer(d->pass_before_calls));
 	return p;
 }
 
@@ -522,6 +525,7 @@ static int start_capture_at(struct daemon *d, enum pd_capture_mode mode, enum pd
 	snprintf(d->pass_build_id, sizeof(d->pass_build_id), "%s", pi.build_id ? pi.build_id : "");
 	snprintf(d->pass_check, sizeof(d->pass_check), "%s", pi.child_check ? pi.child_check : "");
 	d->pass_cached = pi.cached;
+	d->pass_before_calls = pi.before_calls;
 	pthread_mutex_unlock(&d->lock);
 	d->buffer_kb = pd_capture_buffer_kb(d->capture);
 	pd_notice("capture %s in %s, %u KiB per CPU, trace clock mono: %s",

@@ -24,7 +24,7 @@ struct fixture {
 	char dir[512];
 	uint8_t text[PD_CS_MAX_TEXT];
 	struct pd_cs_input in;
-	char expected[8][320];
+	char expected[12][320];
 };
 
 static int read_syms(struct fixture *fx)
@@ -76,22 +76,26 @@ static int load(const char *dir, struct fixture *fx)
 	snprintf(p, sizeof(p), "%s/expected", dir);
 	if (!(f = fopen(p, "r")))
 		return -errno;
-	for (int i = 0; i < 8 && fgets(fx->expected[i], sizeof(fx->expected[i]), f); i++)
+	for (int i = 0; i < 12 && fgets(fx->expected[i], sizeof(fx->expected[i]), f); i++)
 		fx->expected[i][strcspn(fx->expected[i], "\n")] = 0;
 	fclose(f);
 	return 0;
 }
 
 /* The plan as the expected file writes it. */
-static void describe(const struct pd_cs_plan *p, char out[8][320])
+static void describe(const struct pd_cs_plan *p, char out[12][320])
 {
-	memset(out, 0, 8 * 320);
+	memset(out, 0, 12 * 320);
 	snprintf(out[0], 320, "shape %s", p->shape == PD_CS_SHAPE_LOCK2 ? "lock2" : "maplock");
 	snprintf(out[1], 320, "start %#x", p->start_off);
 	snprintf(out[2], 320, "end %#x", p->end_off);
 	snprintf(out[3], 320, "src_unlock %#x", p->src_unlock_off);
 	snprintf(out[4], 320, "start_args %s", p->start_args);
 	snprintf(out[5], 320, "end_args %s", p->end_args);
+	snprintf(out[6], 320, "call_start %#x", p->call_start_off);
+	snprintf(out[7], 320, "call_end %#x", p->call_end_off);
+	snprintf(out[8], 320, "call_start_args %s", p->call_start_args);
+	snprintf(out[9], 320, "call_end_args %s", p->call_end_args);
 }
 
 static int run(const struct pd_cs_input *in, struct pd_cs_plan *p, char *why, size_t len)
@@ -102,7 +106,7 @@ static int run(const struct pd_cs_input *in, struct pd_cs_plan *p, char *why, si
 
 static void check_live(struct fixture *fx, struct pd_cs_plan *plan)
 {
-	char got[8][320], why[256];
+	char got[12][320], why[256];
 	int ret = run(&fx->in, plan, why, sizeof(why));
 
 	if (ret) {
@@ -111,7 +115,7 @@ static void check_live(struct fixture *fx, struct pd_cs_plan *plan)
 		return;
 	}
 	describe(plan, got);
-	for (int i = 0; i < 6; i++)
+	for (int i = 0; i < 10; i++)
 		if (strcmp(got[i], fx->expected[i])) {
 			fprintf(stderr, "%s: got '%s', expected '%s'\n", fx->dir, got[i],
 				fx->expected[i]);
@@ -149,9 +153,9 @@ static void check_damaged(struct fixture *fx, const struct pd_cs_plan *good)
 	/* an optimized probe's jump out of the kernel text on the pass end */
 	memcpy(copy, fx->text, in.size);
 	rel = (int32_t)(int64_t)(in.sym[PD_CS_TEXT_END] + 0x100000 -
-				 (in.addr + good->end_off + 5));
-	copy[good->end_off] = 0xe9;
-	memcpy(copy + good->end_off + 1, &rel, 4);
+				 (in.addr + good->call_end_off + 5));
+	copy[good->call_end_off] = 0xe9;
+	memcpy(copy + good->call_end_off + 1, &rel, 4);
 	CHECK_EQ(run(&in, &p, why, sizeof(why)), -ENOTSUP);
 	CHECK(strstr(why, "kernel text") != NULL);
 	/* the lock functions unknown: no pass can be told */
@@ -169,15 +173,15 @@ static void check_damaged(struct fixture *fx, const struct pd_cs_plan *good)
 		ret = run(&in, &p, why, sizeof(why));
 		CHECK(ret == -ENOTSUP || ret == -EINVAL || (ret == 0 && same_plan(&p, good)));
 	}
-	/* every byte of the pass end's 32 following bytes flipped in turn */
+	/* every byte of the pass-end call's 32 following bytes flipped in turn */
 	in.size = fx->in.size;
-	for (uint32_t o = good->end_off; o < good->end_off + 32 && o < in.size; o++) {
+	for (uint32_t o = good->call_end_off; o < good->call_end_off + 32 && o < in.size; o++) {
 		int ret;
 
 		memcpy(copy, fx->text, in.size);
 		copy[o] ^= 0x5a;
 		ret = run(&in, &p, why, sizeof(why));
-		CHECK(ret == -ENOTSUP || (ret == 0 && p.end_off == good->end_off));
+		CHECK(ret == -ENOTSUP || (ret == 0 && p.call_end_off == good->call_end_off));
 	}
 }
 
@@ -254,12 +258,26 @@ static void check_synth(void)
 		CHECK_EQ(p.shape, strcmp(cases[i].name, "maplock") ? PD_CS_SHAPE_LOCK2
 								   : PD_CS_SHAPE_MAPLOCK);
 		if (!strcmp(cases[i].name, "retslot"))
-			CHECK(!strcmp(p.end_args, "pt_ptl=%di:x64 pt_a=+0x58(%sp):x64 pt_b=+0(%sp):x64 "
-						  "pt_ret=+0x28(%sp):s32 pt_rss=+0x170(%sp):s32[4]"));
+			CHECK(!strcmp(p.call_end_args,
+				      "pt_ptl=%di:x64 pt_a=+0x58(%sp):x64 pt_b=+0(%sp):x64 "
+				      "pt_ret=+0x28(%sp):s32 pt_rss=+0x170(%sp):s32[4]"));
+		else if (!strcmp(cases[i].name, "maplock"))
+			CHECK(!strcmp(p.call_end_args, synth_end_args + strlen("pt_ptl=%di:x64 ")));
 		else
-			CHECK(!strcmp(p.end_args, synth_end_args));
-		CHECK(!strcmp(p.start_args, p.shape == PD_CS_SHAPE_MAPLOCK ? "pt_addr=%dx:x64"
-									      : "pt_ptl=%di:x64"));
+			CHECK(!strcmp(p.call_end_args, synth_end_args));
+		/* the end cannot move (a 3-byte move after the rss loop's branch) */
+		CHECK(p.end_off == p.call_end_off && !strcmp(p.end_args, p.call_end_args));
+		if (p.shape == PD_CS_SHAPE_MAPLOCK) {
+			/* `again: mov %r13,%rdi; mov %r14,%rdx; call`: 6 bytes, the probe moves
+			 * to `again:` and reads addr where %rdx gets it from */
+			CHECK(!strcmp(p.call_start_args, "pt_addr=%dx:x64"));
+			CHECK(!strcmp(p.start_args, "pt_addr=%r14:x64"));
+			CHECK(p.start_off == p.again_off && p.call_start_off == p.again_off + 6);
+		} else {
+			/* 3 bytes after `again:`, after the frame's `sub`: it stays */
+			CHECK(!strcmp(p.start_args, "pt_ptl=%di:x64"));
+			CHECK(p.start_off == p.call_start_off);
+		}
 		printf("synth %s: %s\n", cases[i].name, p.end_args);
 	}
 }

@@ -239,6 +239,35 @@ static void fork_ops(long n)
 	}
 }
 
+/*
+ * forkpipe: a fork of M MiB (as fork), then at once PIPE_AFTER_FORK pipe round trips (as pipe,
+ * about 260 ms in the benchmark's guest: longer than the daemon's idle tick, so its wake-up to
+ * read and store that fork lands inside); an op is one fork and its round trips, and the time is
+ * the round trips' alone, per round trip: what a tracing daemon's work after a fork costs the
+ * work that runs next on the same CPU.
+ */
+#define PIPE_AFTER_FORK 2500
+static long forkpipe_ns; /* the round trips of the last forkpipe_ops() call */
+
+static void forkpipe_ops(long n)
+{
+	forkpipe_ns = 0;
+	for (long i = 0; i < n; i++) {
+		pid_t child = fork();
+		long t0;
+
+		if (child == 0)
+			_exit(0);
+		if (child < 0)
+			gt_die("fork");
+		if (waitpid(child, NULL, 0) < 0)
+			gt_die("waitpid");
+		t0 = now_ns();
+		pipe_ops(PIPE_AFTER_FORK);
+		forkpipe_ns += now_ns() - t0;
+	}
+}
+
 struct work {
 	const char *name;
 	long default_ops;
@@ -253,6 +282,7 @@ static const struct work works[] = {
     {"fault", 16, NULL, fault_ops, NULL},
     {"spin", 800, spin_setup, spin_ops, spin_teardown},
     {"fork", 0, NULL, fork_ops, NULL},
+    {"forkpipe", 1, pipe_setup, forkpipe_ops, pipe_teardown},
 };
 
 /* Forks of more memory take longer: about 100 ms of forking per repetition, at least one. */
@@ -264,7 +294,7 @@ static long fork_default_ops(long mib)
 static void usage(void)
 {
 	fputs("usage: costload pipe|orc|fault|spin [--ops N] [--reps R] [--settle-ms MS]\n"
-	      "       costload fork --mib M [--ops FORKS] [--reps R] [--settle-ms MS]\n",
+	      "       costload fork|forkpipe --mib M [--ops FORKS] [--reps R] [--settle-ms MS]\n",
 	      stderr);
 	exit(2);
 }
@@ -306,13 +336,13 @@ int main(int argc, char **argv)
 {
 	struct opts o;
 	const struct work *w = parse(argc, argv, &o);
-	int is_fork = w->ops == fork_ops;
+	int is_fork = w->ops == fork_ops, is_forkpipe = w->ops == forkpipe_ops;
 	long warmup = o.ops / 8 ? o.ops / 8 : 1;
 
 	gt_print("\"type\":\"start\",\"workload\":\"costload\",\"pid\":%d,\"comm\":\"costload\","
 		 "\"work\":\"%s\",\"ops\":%ld,\"reps\":%ld,\"mib\":%ld",
-		 (int)getpid(), o.work, o.ops, o.reps, is_fork ? o.mib : 0L);
-	if (is_fork)
+		 (int)getpid(), o.work, o.ops, o.reps, is_fork || is_forkpipe ? o.mib : 0L);
+	if (is_fork || is_forkpipe)
 		fork_setup(o.mib);
 	if (w->setup)
 		w->setup();
@@ -320,13 +350,16 @@ int main(int argc, char **argv)
 	if (o.settle_ms)
 		usleep((useconds_t)o.settle_ms * 1000);
 	for (long r = 0; r < o.reps; r++) {
-		long t0 = now_ns(), ns;
+		long t0 = now_ns(), ns, timed = o.ops;
 
 		w->ops(o.ops);
-		ns = is_fork ? fork_ns : now_ns() - t0;
+		ns = is_fork ? fork_ns : is_forkpipe ? forkpipe_ns : now_ns() - t0;
+		if (is_forkpipe)
+			timed = o.ops * PIPE_AFTER_FORK; /* per round trip */
 		gt_print("\"type\":\"cost\",\"work\":\"%s\",\"rep\":%ld,\"ops\":%ld,\"mib\":%ld,"
 			 "\"ns\":%ld,\"ns_per_op\":%.1f",
-			 o.work, r, o.ops, is_fork ? o.mib : 0L, ns, (double)ns / (double)o.ops);
+			 o.work, r, timed, is_fork || is_forkpipe ? o.mib : 0L, ns,
+			 (double)ns / (double)timed);
 	}
 	if (w->teardown)
 		w->teardown();
