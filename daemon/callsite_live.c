@@ -148,7 +148,7 @@ static bool args_ok(const char *s)
 	return true;
 }
 
-static bool cache_read(const char *p, const struct pd_cs_found *want, struct pd_cs_plan *plan)
+bool pd_cs_cache_load(const char *p, const struct pd_cs_found *want, struct pd_cs_plan *plan)
 {
 	char buf[4096], build[64] = "", shape[16] = "";
 	int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -205,7 +205,7 @@ static bool cache_read(const char *p, const struct pd_cs_found *want, struct pd_
 }
 
 /* Written whole, then renamed: a crash leaves the old file or none. */
-static void cache_write(const char *p, const struct pd_cs_found *f)
+void pd_cs_cache_save(const char *p, const struct pd_cs_found *f)
 {
 	char tmp[PATH_MAX + 8];
 	FILE *out;
@@ -223,9 +223,12 @@ static void cache_write(const char *p, const struct pd_cs_found *f)
 	}
 	fprintf(out,
 		CACHE_MAGIC "\nbuild %s\nsize %zu\nshape %s\nstart %x\nend %x\nstart_args %s\n"
-			    "end_args %s\n",
+			    "end_args %s\ncall_start %x\ncall_end %x\ncall_start_args %s\n"
+			    "call_end_args %s\n",
 		f->build_id, f->text_size, f->plan.shape == PD_CS_SHAPE_LOCK2 ? "lock2" : "maplock",
-		f->plan.start_off, f->plan.end_off, f->plan.start_args, f->plan.end_args);
+		f->plan.start_off, f->plan.end_off, f->plan.start_args, f->plan.end_args,
+		f->plan.call_start_off, f->plan.call_end_off, f->plan.call_start_args,
+		f->plan.call_end_args);
 	if (fflush(out) || fsync(fd) || fclose(out) || rename(tmp, p))
 		unlink(tmp);
 }
@@ -448,7 +451,7 @@ int pd_cs_live_find(struct pd_tfs *t, const struct pd_cs_live_opts *o, struct pd
 	read_build_id(o->notes ? o->notes : "/sys/kernel/notes", out->build_id,
 		      sizeof(out->build_id));
 	if (!cache_path(o, out->build_id, cache, sizeof(cache)) &&
-	    cache_read(cache, out, &out->plan)) {
+	    pd_cs_cache_load(cache, out, &out->plan)) {
 		out->cached = true;
 		return 0;
 	}
@@ -462,6 +465,6 @@ int pd_cs_live_find(struct pd_tfs *t, const struct pd_cs_live_opts *o, struct pd
 	if ((ret = pd_cs_discover(&in, &out->plan, why, len)))
 		return ret;
 	if (!cache_path(o, out->build_id, cache, sizeof(cache)))
-		cache_write(cache, out);
+		pd_cs_cache_save(cache, out);
 	return 0;
 }

@@ -17,7 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "callsite.h"
+#include "callsite_live.h"
 #include "test.h"
 
 struct fixture {
@@ -282,6 +287,87 @@ static void check_synth(void)
 	}
 }
 
+/* ------------------------------------------------------------ the cache */
+
+static void put_file(const char *p, const char *text, mode_t mode)
+{
+	int fd;
+
+	unlink(p);
+	fd = open(p, O_WRONLY | O_CREAT | O_EXCL, mode);
+	CHECK(fd >= 0 && write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+	if (fd >= 0)
+		close(fd);
+	chmod(p, mode);
+}
+
+/* The plan kept by build id: read back whole, and only when it is ours, not
+ * writable by others, of this build and size, and holds nothing a fetch arg
+ * cannot (a probe smuggled into kprobe_events). */
+static void check_cache(const struct pd_cs_plan *plan)
+{
+	char dir[] = "/tmp/ptescope-cs-XXXXXX", p[256], link[256], *text;
+	struct pd_cs_found f = {.plan = *plan, .text_size = 5120}, want;
+	struct pd_cs_plan got;
+	FILE *in;
+	long n;
+
+	if (!mkdtemp(dir)) {
+		CHECK(0);
+		return;
+	}
+	snprintf(f.build_id, sizeof(f.build_id), "6a2b4ac77585b8cf102cba771300e573c8489b69");
+	snprintf(p, sizeof(p), "%s/callsite-%s.plan", dir, f.build_id);
+	want = f;
+	pd_cs_cache_save(p, &f);
+	CHECK(pd_cs_cache_load(p, &want, &got));
+	CHECK(same_plan(&got, plan) && got.call_start_off == plan->call_start_off &&
+	      got.call_end_off == plan->call_end_off &&
+	      !strcmp(got.call_start_args, plan->call_start_args) &&
+	      !strcmp(got.call_end_args, plan->call_end_args));
+	/* another build, another size */
+	want.build_id[0] = '7';
+	CHECK(!pd_cs_cache_load(p, &want, &got));
+	want = f;
+	want.text_size = 5136;
+	CHECK(!pd_cs_cache_load(p, &want, &got));
+	want = f;
+	/* writable by others; a symlink to it */
+	chmod(p, 0666);
+	CHECK(!pd_cs_cache_load(p, &want, &got));
+	chmod(p, 0600);
+	snprintf(link, sizeof(link), "%s/link.plan", dir);
+	CHECK(!symlink(p, link));
+	CHECK(!pd_cs_cache_load(link, &want, &got));
+	/* edited: a second probe after the args, an old format, a cut file */
+	in = fopen(p, "r");
+	text = calloc(1, 8192);
+	n = in && text ? (long)fread(text, 1, 8000, in) : 0;
+	if (in)
+		fclose(in);
+	CHECK(n > 100);
+	if (n > 100) {
+		char *bad = calloc(1, 9000), *e = strstr(text, "end_args ");
+
+		snprintf(bad, 9000, "%.*s%s", (int)(strchr(e, '\n') - text), text,
+			 "; p:kprobes/evil do_sys_openat2\n");
+		put_file(p, bad, 0600);
+		CHECK(!pd_cs_cache_load(p, &want, &got));
+		snprintf(bad, 9000, "%s", text);
+		memcpy(bad, "ptescope-callsite 1", 19);
+		put_file(p, bad, 0600);
+		CHECK(!pd_cs_cache_load(p, &want, &got));
+		snprintf(bad, 9000, "%.*s", (int)(strstr(text, "call_start ") - text), text);
+		put_file(p, bad, 0600);
+		CHECK(!pd_cs_cache_load(p, &want, &got));
+		free(bad);
+	}
+	free(text);
+	unlink(link);
+	unlink(p);
+	rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
 	for (int a = 1; a < argc; a++) {
@@ -295,6 +381,8 @@ int main(int argc, char **argv)
 		check_live(&fx, &plan);
 		if (!test_failures)
 			check_damaged(&fx, &plan);
+		if (!test_failures && a == 1)
+			check_cache(&plan);
 	}
 	check_synth();
 	TEST_DONE();

@@ -40,10 +40,12 @@ PTE_TOLERANCE = 0.005
 # Holds, pass by pass: the probes' run from the call that takes the child's PTE lock to the call
 # that drops it; the graph's from the lock function's entry to the unlock's return, with its own
 # tracing of every PTE inside, and where a kernel preempts at the unlock (lazy and full
-# preemption, rt) the time off the CPU; an interrupt or a preemption between the map-and-lock call
-# and the lock inside it lands in the probes' alone. Measured on the five kernels (5 runs, 600-731
-# passes each): the median of (graph - probes) / graph 0.2-0.3%, its 10% and 90% quantiles -0.021
-# and +0.145, a few passes off by more either way (the 1% quantile -0.25, the 99% +0.97).
+# preemption, rt) the time off the CPU: passes that broke their lock are left out for that; an
+# interrupt or a preemption between the map-and-lock call and the lock inside it lands in the
+# probes' alone. Measured on the five kernels (5 runs, 600-731 passes each, breaking ones in):
+# the median of (graph - probes) / graph 0.2-0.3%, its 10% and 90% quantiles -0.021 and +0.145,
+# a few passes off by more either way (the 1% quantile -0.25, the 99% +0.97); with 7.2's breaks
+# out the 90% quantile fell from +0.70 to (see docs/kernels.md).
 HOLD_MEDIAN_RANGE = (-0.05, 0.05)
 HOLD_NEAR = 0.25	     # a pass agrees when |graph - probes| <= 25% of the graph's + 50 us
 HOLD_NEAR_SLACK_NS = 50000
@@ -168,6 +170,10 @@ def compare_fork(label, child, got, ref, bad):
                 f"{q['new_pmd']}/{q['resumed']}")
         if p["hold_ns"] is None or q["hold_ns"] is None:
             bad(f"{name}: pass {i} hold {p['hold_ns']}, the graph's {q['hold_ns']}")
+            continue
+        # a pass that broke its lock: where the kernel preempts at the unlock (lazy, full,
+        # rt) the graph's hold runs on through the time off the CPU, the probe's does not
+        if i + 1 < len(passes) and passes[i + 1]["resumed"]:
             continue
         holds.append((p["hold_ns"], q["hold_ns"]))
     return holds
