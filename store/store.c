@@ -154,7 +154,8 @@ static void finalize_all(struct store *s)
 {
 	sqlite3_stmt **all[] = {&s->ins_fork,	&s->ins_vma,	&s->ins_pass,
 				&s->get_rollup, &s->put_rollup, &s->del_rollup,
-				&s->find_group, &s->ins_group,	&s->count_groups};
+				&s->find_group, &s->ins_group,	&s->count_groups,
+				&s->get_pass_blob, &s->get_pass_rows};
 	size_t i;
 
 	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
@@ -318,8 +319,7 @@ static int prepare_writer(struct store *s, char *err, size_t errlen)
 				  &s->ins_vma, err, errlen);
 	if (!r)
 		r = store_prepare(s,
-				  "INSERT INTO pte_pass(fork_id, idx, vma, ptes, start_ns, hold_ns,"
-				  " new_pmd, resumed) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
+				  "INSERT INTO fork_pass(fork_id, data) VALUES (?1, ?2)",
 				  &s->ins_pass, err, errlen);
 	if (!r)
 		r = store_prepare(s,

@@ -125,6 +125,8 @@ struct store {
 	/* Prepared once, reused for every row. */
 	sqlite3_stmt *ins_fork, *ins_vma, *ins_pass, *get_rollup, *put_rollup, *del_rollup;
 	sqlite3_stmt *find_group, *ins_group, *count_groups;
+	/* a fork's passes (store_passes.c), prepared at their first use */
+	sqlite3_stmt *get_pass_blob, *get_pass_rows;
 
 	/* Rollup deltas of the open transaction, flushed before COMMIT. */
 	struct store_agg_slot *agg;
@@ -177,13 +179,26 @@ int store_txn_begin(struct store *s, char *err, size_t errlen);
 int store_txn_commit(struct store *s, char *err, size_t errlen);
 /* A fork's rollup metric values (-1 for null), in enum store_metric order. */
 void store_fork_metric_values(const struct pt_fork *f, int64_t vals[STORE_M_COUNT - 1]);
+/* ---- a fork's passes (store_passes.c) ---- */
+
+/* @n passes packed into a new buffer in *@out (NULL when none; free() it). 0 or -ENOMEM. */
+int store_passes_pack(const struct pt_pte_pass *pass, size_t n, unsigned char **out, size_t *len);
+/* A packed blob back into passes (a new array in *@out). 0, -EINVAL (damaged), -ENOMEM. */
+int store_passes_unpack(const void *blob, size_t len, struct pt_pte_pass **out, size_t *n);
+/* Stores @f's passes as fork @fork_id's (one row; none when it has none). */
+int store_insert_passes(struct store *s, int64_t fork_id, const struct pt_fork *f, char *err,
+			size_t errlen);
+/* The passes of fork @fork_id, packed or (stored before 0007) in rows: a new
+ * array in *@out, *@n of them. 0 or -errno with @err. */
+int store_fork_passes(struct store *s, int64_t fork_id, struct pt_pte_pass **out, size_t *n,
+		      char *err, size_t errlen);
+
 /*
  * Adds (@sign 1) or subtracts (-1) the fork in the current row of @sel
- * (FORK_DELETE_COLUMNS) to or from the rollups; @holds selects its passes' hold
- * times. *@hold is a buffer grown as needed.
+ * (FORK_DELETE_COLUMNS) to or from the rollups, with its passes' hold times.
  */
-int store_rollup_fork_row(struct store *s, sqlite3_stmt *sel, sqlite3_stmt *holds, int64_t sign,
-			  uint64_t **hold, size_t *hold_cap, char *err, size_t errlen);
+int store_rollup_fork_row(struct store *s, sqlite3_stmt *sel, int64_t sign, char *err,
+			  size_t errlen);
 /* Runs what a migration left to do (the rollup rebuild), at a writer's open. */
 int store_run_pending_tasks(struct store *s, char *err, size_t errlen);
 /* Deletes an incomplete source with its forks (a replay that did not finish). */

@@ -346,35 +346,7 @@ static int read_vmas(struct store *s, int64_t id, struct pt_fork *f, char *err, 
 /* The PTE passes of fork @id into @f. */
 static int read_passes(struct store *s, int64_t id, struct pt_fork *f, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
-	size_t cap = 0;
-	int rc, r = store_prepare(s,
-				  "SELECT vma, ptes, start_ns, hold_ns, new_pmd, resumed FROM pte_pass"
-				  " WHERE fork_id = ?1 ORDER BY idx",
-				  &st, err, errlen);
-
-	if (r)
-		return r;
-	sqlite3_bind_int64(st, 1, id);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct pt_pte_pass *p;
-
-		if (pt_grow_array((void **)&f->pass, &cap, f->nr_pass + 1, sizeof(*f->pass))) {
-			r = store_fail(s, err, errlen, -ENOMEM, "out of memory");
-			break;
-		}
-		p = &f->pass[f->nr_pass++];
-		p->vma = sqlite3_column_int(st, 0);
-		p->ptes = (int32_t)col_neg(st, 1);
-		p->start_ns = col_time(st, 2);
-		p->hold_ns = col_time(st, 3);
-		p->new_pmd = sqlite3_column_int(st, 4);
-		p->resumed = sqlite3_column_int(st, 5);
-	}
-	if (!r && rc != SQLITE_DONE)
-		r = qfail(s, err, errlen, rc, "reading PTE passes");
-	sqlite3_finalize(st);
-	return r;
+	return store_fork_passes(s, id, &f->pass, &f->nr_pass, err, errlen);
 }
 
 int store_get_fork(struct store *s, int64_t id, struct store_fork_row *row, char *err,
@@ -544,6 +516,51 @@ static void vecs_free(struct u64vec vec[STORE_M_COUNT])
 	}
 }
 
+/* The hold times of the passes of @r's complete forks: packed (store_passes.c),
+ * and in rows for forks stored before migration 0007. */
+static int exact_holds(struct store *s, const struct store_range *r, struct u64vec *out, char *err,
+		       size_t errlen)
+{
+	static const char *const sql[2] = {
+	    "SELECT p.data FROM fork f JOIN fork_pass p ON p.fork_id = f.id"
+	    " WHERE f.parent_comm = ?1 AND f.wall_ns >= ?2 AND f.wall_ns < ?3 AND f.complete",
+	    "SELECT p.hold_ns FROM fork f JOIN pte_pass p ON p.fork_id = f.id"
+	    " WHERE f.parent_comm = ?1 AND f.wall_ns >= ?2 AND f.wall_ns < ?3 AND f.complete"};
+	int ret = 0, rc = SQLITE_DONE;
+
+	for (int q = 0; q < 2 && !ret; q++) {
+		sqlite3_stmt *st = NULL;
+
+		if ((ret = store_prepare(s, sql[q], &st, err, errlen)))
+			break;
+		sqlite3_bind_text(st, 1, r->comm, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, r->since_wall_ns ? r->since_wall_ns : INT64_MIN);
+		sqlite3_bind_int64(st, 3, r->until_wall_ns ? r->until_wall_ns : INT64_MAX);
+		while (!ret && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+			struct pt_pte_pass *p;
+			size_t n;
+
+			if (q == 1) {
+				ret = vec_push(out, col_neg(st, 0));
+				continue;
+			}
+			ret = store_passes_unpack(sqlite3_column_blob(st, 0),
+						  (size_t)sqlite3_column_bytes(st, 0), &p, &n);
+			for (size_t i = 0; !ret && i < n; i++)
+				ret = vec_push(out, p[i].hold_ns == PT_NO_TIME
+							? -1
+							: (int64_t)p[i].hold_ns);
+			free(p);
+		}
+		if (!ret && rc != SQLITE_DONE)
+			ret = qfail(s, err, errlen, rc, "reading passes for statistics");
+		sqlite3_finalize(st);
+	}
+	if (ret == -EINVAL)
+		ret = store_fail(s, err, errlen, ret, "stored passes are damaged");
+	return ret;
+}
+
 /*
  * The values of every metric of one comm's forks in the range, read from the
  * forks themselves (comms past the group cap), and their cost sums. Pass
@@ -590,21 +607,7 @@ static int exact_collect(struct store *s, const struct store_range *r, bool pass
 	sqlite3_finalize(st);
 	st = NULL;
 	if (!ret && passes)
-		ret = store_prepare(s,
-				    "SELECT p.hold_ns FROM fork f JOIN pte_pass p ON p.fork_id = f.id"
-				    " WHERE f.parent_comm = ?1 AND f.wall_ns >= ?2 AND f.wall_ns < ?3"
-				    " AND f.complete",
-				    &st, err, errlen);
-	if (!ret && passes) {
-		sqlite3_bind_text(st, 1, r->comm, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, r->since_wall_ns ? r->since_wall_ns : INT64_MIN);
-		sqlite3_bind_int64(st, 3, r->until_wall_ns ? r->until_wall_ns : INT64_MAX);
-		while (!ret && (rc = sqlite3_step(st)) == SQLITE_ROW)
-			ret = vec_push(&vec[STORE_M_PASS_HOLD], col_neg(st, 0));
-		if (!ret && rc != SQLITE_DONE)
-			ret = qfail(s, err, errlen, rc, "reading passes for statistics");
-		sqlite3_finalize(st);
-	}
+		ret = exact_holds(s, r, &vec[STORE_M_PASS_HOLD], err, errlen);
 	if (ret == -ENOMEM)
 		store_fail(s, err, errlen, ret, "out of memory");
 	if (ret)

@@ -435,18 +435,19 @@ void store_fork_metric_values(const struct pt_fork *f, int64_t vals[STORE_M_COUN
 
 /*
  * Adds (@sign 1) or subtracts (-1) the fork in the current row of @sel
- * (FORK_DELETE_COLUMNS) to or from the rollups; @holds selects its passes' hold
- * times (bound to the fork id here). *@hold is a buffer grown as needed.
+ * (FORK_DELETE_COLUMNS) to or from the rollups, with its passes' hold times.
  */
-int store_rollup_fork_row(struct store *s, sqlite3_stmt *sel, sqlite3_stmt *holds, int64_t sign,
-			  uint64_t **hold, size_t *hold_cap, char *err, size_t errlen)
+int store_rollup_fork_row(struct store *s, sqlite3_stmt *sel, int64_t sign, char *err,
+			  size_t errlen)
 {
 	int64_t id = sqlite3_column_int64(sel, 0), wall = sqlite3_column_int64(sel, 1);
 	const char *comm = (const char *)sqlite3_column_text(sel, 2);
 	int64_t vals[STORE_M_COUNT - 1], ptes = 0;
 	bool complete = sqlite3_column_int(sel, 9) != 0;
-	size_t nr_hold = 0;
-	int m, rc;
+	struct pt_pte_pass *pass = NULL;
+	uint64_t hold_small[64], *hold = hold_small;
+	size_t n = 0;
+	int m, r;
 
 	for (m = 0; m < 5; m++) {
 		int col = 3 + m;
@@ -457,28 +458,22 @@ int store_rollup_fork_row(struct store *s, sqlite3_stmt *sel, sqlite3_stmt *hold
 	}
 	vals[STORE_M_FORK] =
 	    sqlite3_column_type(sel, 10) == SQLITE_NULL ? -1 : sqlite3_column_int64(sel, 10);
-	sqlite3_reset(holds);
-	sqlite3_bind_int64(holds, 1, id);
-	while ((rc = sqlite3_step(holds)) == SQLITE_ROW) {
-		if (nr_hold == *hold_cap) {
-			size_t cap = *hold_cap ? *hold_cap * 2 : 256;
-			uint64_t *nh = realloc(*hold, cap * sizeof(*nh));
-
-			if (!nh)
-				return store_fail(s, err, errlen, -ENOMEM, "out of memory");
-			*hold = nh;
-			*hold_cap = cap;
-		}
-		(*hold)[nr_hold++] = sqlite3_column_type(holds, 0) == SQLITE_NULL
-					 ? PT_NO_TIME
-					 : (uint64_t)sqlite3_column_int64(holds, 0);
-	}
-	if (rc != SQLITE_DONE)
-		return store_sql_fail(s, err, errlen, rc, "reading a fork's passes");
 	if (sqlite3_column_type(sel, 8) != SQLITE_NULL)
 		ptes = sqlite3_column_int64(sel, 8);
-	return store_rollup_fork(s, wall, comm ? comm : "", vals, complete, ptes, *hold, nr_hold,
-				 sign, err, errlen);
+	if ((r = store_fork_passes(s, id, &pass, &n, err, errlen)))
+		return r;
+	if (n > sizeof(hold_small) / sizeof(hold_small[0]) && !(hold = malloc(n * sizeof(*hold)))) {
+		free(pass);
+		return store_fail(s, err, errlen, -ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++)
+		hold[i] = pass[i].hold_ns;
+	r = store_rollup_fork(s, wall, comm ? comm : "", vals, complete, ptes, hold, n, sign, err,
+			      errlen);
+	if (hold != hold_small)
+		free(hold);
+	free(pass);
+	return r;
 }
 
 /*
@@ -489,9 +484,7 @@ int store_rollup_fork_row(struct store *s, sqlite3_stmt *sel, sqlite3_stmt *hold
  */
 static int rollup_rebuild(struct store *s, char *err, size_t errlen)
 {
-	sqlite3_stmt *sel = NULL, *holds = NULL;
-	uint64_t *hold = NULL;
-	size_t hold_cap = 0;
+	sqlite3_stmt *sel = NULL;
 	int rc = SQLITE_DONE, r;
 
 	r = store_txn_begin(s, err, errlen);
@@ -501,19 +494,14 @@ static int rollup_rebuild(struct store *s, char *err, size_t errlen)
 	if (!r)
 		r = store_prepare(s, "SELECT " FORK_DELETE_COLUMNS " FROM fork ORDER BY id", &sel,
 				  err, errlen);
-	if (!r)
-		r = store_prepare(s, "SELECT hold_ns FROM pte_pass WHERE fork_id = ?1", &holds, err,
-				  errlen);
 	while (!r && (rc = sqlite3_step(sel)) == SQLITE_ROW)
-		r = store_rollup_fork_row(s, sel, holds, 1, &hold, &hold_cap, err, errlen);
+		r = store_rollup_fork_row(s, sel, 1, err, errlen);
 	if (!r && rc != SQLITE_DONE)
 		r = store_sql_fail(s, err, errlen, rc, "reading forks to rebuild the rollups");
 	if (!r)
 		r = store_exec(s, "DELETE FROM pending_task WHERE name = 'rebuild_rollups'", err,
 			       errlen);
 	sqlite3_finalize(sel);
-	sqlite3_finalize(holds);
-	free(hold);
 	if (r) {
 		store_txn_abort(s);
 		return r;

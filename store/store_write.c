@@ -245,34 +245,6 @@ static int insert_vmas(struct store *s, int64_t id, const struct pt_fork *f, cha
 	return 0;
 }
 
-/* The fork's PTE passes; their hold times go to @hold (nr_pass entries). */
-static int insert_passes(struct store *s, int64_t id, const struct pt_fork *f, uint64_t *hold,
-			 char *err, size_t errlen)
-{
-	sqlite3_stmt *st = s->ins_pass;
-
-	for (size_t i = 0; i < f->nr_pass; i++) {
-		const struct pt_pte_pass *p = &f->pass[i];
-		int rc;
-
-		sqlite3_reset(st);
-		sqlite3_bind_int64(st, 1, id);
-		sqlite3_bind_int64(st, 2, (int64_t)i);
-		sqlite3_bind_int(st, 3, p->vma);
-		bind_pid(st, 4, p->ptes);
-		bind_time(st, 5, p->start_ns);
-		bind_time(st, 6, p->hold_ns);
-		sqlite3_bind_int(st, 7, p->new_pmd);
-		sqlite3_bind_int(st, 8, p->resumed);
-		rc = sqlite3_step(st);
-		sqlite3_reset(st);
-		if (rc != SQLITE_DONE)
-			return store_sql_fail(s, err, errlen, rc, "storing a PTE pass");
-		hold[i] = p->hold_ns;
-	}
-	return 0;
-}
-
 /* The detail rows and the rollups of fork @id. */
 static int insert_detail(struct store *s, int64_t id, int64_t wall, const struct pt_fork *f,
 			 char *err, size_t errlen)
@@ -287,7 +259,9 @@ static int insert_detail(struct store *s, int64_t id, int64_t wall, const struct
 			return store_fail(s, err, errlen, -ENOMEM, "out of memory");
 	}
 	if (!r)
-		r = insert_passes(s, id, f, hold, err, errlen);
+		r = store_insert_passes(s, id, f, err, errlen);
+	for (size_t i = 0; !r && i < f->nr_pass; i++)
+		hold[i] = f->pass[i].hold_ns;
 	if (!r) {
 		store_fork_metric_values(f, vals);
 		r = store_rollup_fork(s, wall, f->parent_comm, vals, f->complete, f->ptes, hold,

@@ -63,6 +63,24 @@ def sql(db, q, *args):
         con.close()
 
 
+# A fork's passes as the store keeps them (store/store_passes.c): one packed row per fork,
+# 32 bytes a pass (i32 vma, i32 ptes, i64 start_ns, i64 hold_ns, u32 flags, u32 0; -1 = null).
+PASS_FORMAT = "<iiqqII"
+
+
+def passes(db, where="1", *args):
+    """[(fork_id, vma, ptes, start_ns, hold_ns, new_pmd, resumed)] of the forks matching WHERE
+    (on fork f), in order; None for nulls."""
+    import struct
+    out = []
+    for fid, data in sql(db, "SELECT f.id, p.data FROM fork f JOIN fork_pass p ON p.fork_id = "
+                             "f.id WHERE " + where + " ORDER BY f.id", *args):
+        for vma, ptes, start, hold, flags, _ in struct.iter_unpack(PASS_FORMAT, data):
+            out.append((fid, vma, None if ptes < 0 else ptes, None if start < 0 else start,
+                        None if hold < 0 else hold, flags & 1, (flags >> 1) & 1))
+    return out
+
+
 class Driver:
     """http_driver on 127.0.0.1:0; .port once it listens; stop() checks a clean exit."""
 

@@ -7,7 +7,7 @@ import json
 import os
 import time
 
-from common import (Driver, check, finish, get_json, raw, replay_db, request, scratch, sql,
+from common import (Driver, check, finish, get_json, passes, raw, replay_db, request, scratch, sql,
                     status_of, synth_db, FIXTURES)
 
 d = scratch("api")
@@ -82,7 +82,7 @@ check(st == 200 and len(j["forks"]) == 4 and all(f["ts_ns"] < ts for f in j["for
 fid = sql(db, "SELECT id FROM fork WHERE parent_comm='forker' LIMIT 1")[0][0]
 st, j = get_json(P, "/api/v1/forks/%d" % fid)
 nv = sql(db, "SELECT count(*) FROM vma_copy WHERE fork_id=?", fid)[0][0]
-npass = sql(db, "SELECT count(*) FROM pte_pass WHERE fork_id=?", fid)[0][0]
+npass = len(passes(db, "f.id=?", fid))
 check(st == 200 and j["id"] == fid and len(j["detail"]["vmas"]) == nv == j["vmas"] and
       len(j["detail"]["passes"]) == npass == j["pte_passes"] and npass > 0,
       "/forks/%d: %d VMAs and %d passes, as stored" % (fid, nv, npass))

@@ -8,7 +8,8 @@ import shutil
 import subprocess
 import sys
 
-from common import Driver, check, finish, replay_db, request, scratch, sql, synth_db, FIXTURES
+from common import (Driver, check, finish, passes, replay_db, request, scratch, sql, synth_db,
+                    FIXTURES)
 
 promtool = shutil.which("promtool")
 if not promtool:
@@ -65,8 +66,7 @@ n = sql(db, "SELECT count(*) FROM fork WHERE complete AND parent_comm='forker' A
             "copy_page_range_ns <= 50000000")[0][0]
 check(val('ptescope_fork_phase_duration_seconds_bucket{comm="forker",phase="copy_page_range",'
           'le="0.05"}') == n, "copy_page_range <= 50 ms bucket for forker: %d" % n)
-npass = sql(db, "SELECT count(*) FROM pte_pass p JOIN fork f ON f.id = p.fork_id WHERE "
-                "f.complete AND f.parent_comm='forker' AND p.hold_ns IS NOT NULL")[0][0]
+npass = sum(1 for p in passes(db, "f.complete AND f.parent_comm='forker'") if p[4] is not None)
 check(val('ptescope_pte_lock_hold_seconds_count{comm="forker"}') == npass,
       "PTE lock hold histogram counts every timed pass of forker: %d" % npass)
 # The cost model's histograms against the database (analyzer/cost.h definitions).

@@ -254,8 +254,9 @@ static int check(const char *path, unsigned forks, char **files, int nfiles)
 		bad = 1;
 	}
 	n = one_int(db,
-		    "SELECT (SELECT count(*) FROM pte_pass) - (SELECT coalesce(sum(pte_passes), 0)"
-		    " FROM fork)",
+		    "SELECT (SELECT count(*) FROM pte_pass) +"
+		    " (SELECT coalesce(sum(length(data) / 32), 0) FROM fork_pass) -"
+		    " (SELECT coalesce(sum(pte_passes), 0) FROM fork)",
 		    NULL);
 	if (n != 0) {
 		fprintf(stderr, "check: pass rows do not match the forks' pass counts (%lld)\n",

@@ -149,6 +149,59 @@ static struct store *open_rw(const char *path, const struct store_opts *o)
 	return s;
 }
 
+/* Every fork_pass row (0007's packed passes) as pte_pass rows, as schema 1
+ * to 6 stored them. Returns the passes written, -1 on error. */
+static int64_t unpack_passes_to_rows(sqlite3 *db)
+{
+	sqlite3_stmt *sel = NULL, *ins = NULL;
+	int64_t n = 0;
+
+	if (sqlite3_prepare_v2(db, "SELECT fork_id, data FROM fork_pass", -1, &sel, NULL) ||
+	    sqlite3_prepare_v2(db,
+			       "INSERT INTO pte_pass(fork_id, idx, vma, ptes, start_ns, hold_ns,"
+			       " new_pmd, resumed) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
+			       -1, &ins, NULL))
+		n = -1;
+	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+	while (n >= 0 && sqlite3_step(sel) == SQLITE_ROW) {
+		struct pt_pte_pass *p;
+		size_t k;
+
+		if (store_passes_unpack(sqlite3_column_blob(sel, 1),
+					(size_t)sqlite3_column_bytes(sel, 1), &p, &k)) {
+			n = -1;
+			break;
+		}
+		for (size_t i = 0; i < k; i++, n++) {
+			sqlite3_reset(ins);
+			sqlite3_bind_int64(ins, 1, sqlite3_column_int64(sel, 0));
+			sqlite3_bind_int64(ins, 2, (int64_t)i);
+			sqlite3_bind_int(ins, 3, p[i].vma);
+			if (p[i].ptes < 0)
+				sqlite3_bind_null(ins, 4);
+			else
+				sqlite3_bind_int(ins, 4, p[i].ptes);
+			if (p[i].start_ns == PT_NO_TIME)
+				sqlite3_bind_null(ins, 5);
+			else
+				sqlite3_bind_int64(ins, 5, (int64_t)p[i].start_ns);
+			if (p[i].hold_ns == PT_NO_TIME)
+				sqlite3_bind_null(ins, 6);
+			else
+				sqlite3_bind_int64(ins, 6, (int64_t)p[i].hold_ns);
+			sqlite3_bind_int(ins, 7, p[i].new_pmd);
+			sqlite3_bind_int(ins, 8, p[i].resumed);
+			if (sqlite3_step(ins) != SQLITE_DONE)
+				n = -1;
+		}
+		free(p);
+	}
+	sqlite3_exec(db, n >= 0 ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_finalize(sel);
+	sqlite3_finalize(ins);
+	return n;
+}
+
 /* Rollup rows whose cost sums differ from their forks' (CHECK_COST_MISMATCH_SQL); -1: error. */
 static int64_t cost_mismatch(const char *path)
 {
@@ -1070,6 +1123,8 @@ static void test_migrate_cost(void)
 			nr = fill_spread(s, pf, 3000, &base);
 			store_close(s);
 			sqlite3_open(path, &db);
+			/* schema 1 kept a row per pass: the packed passes back into rows */
+			CHECK(unpack_passes_to_rows(db) > 0, "no packed passes to turn into rows");
 			CHECK(sqlite3_exec(db,
 					   "ALTER TABLE rollup DROP COLUMN cost_forks;"
 					   " ALTER TABLE rollup DROP COLUMN cost_ns;"
@@ -1084,6 +1139,7 @@ static void test_migrate_cost(void)
 					   " ALTER TABLE fork DROP COLUMN mem_map_count;"
 					   " ALTER TABLE fork DROP COLUMN mem_anon_huge_bytes;"
 					   " ALTER TABLE fork DROP COLUMN mem_child_exec;"
+					   " DROP TABLE fork_pass;"
 					   " PRAGMA user_version = 1",
 					   NULL, NULL, NULL) == SQLITE_OK,
 			      "back to schema 1: %s", sqlite3_errmsg(db));

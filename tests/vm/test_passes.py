@@ -26,6 +26,7 @@ import os
 import shutil
 import sqlite3
 import statistics
+import struct
 import subprocess
 import sys
 
@@ -128,13 +129,21 @@ def gt_children(out, name):
 
 
 def db_forks(path):
-    """child pid -> (fork row as a dict, its passes in order)."""
+    """child pid -> (fork row as a dict, its passes in order: dicts of vma, ptes, start_ns,
+    hold_ns, new_pmd, resumed). The store packs a fork's passes in one row
+    (store/store_passes.c: 32 bytes a pass, -1 for a null)."""
     out = {}
     con = sqlite3.connect(path)
     con.row_factory = sqlite3.Row
     for f in con.execute("SELECT * FROM fork"):
-        passes = [dict(p) for p in con.execute(
-            "SELECT * FROM pte_pass WHERE fork_id = ? ORDER BY idx", (f["id"],))]
+        passes = []
+        row = con.execute("SELECT data FROM fork_pass WHERE fork_id = ?", (f["id"],)).fetchone()
+        for vma, ptes, start, hold, flags, _ in struct.iter_unpack("<iiqqII", row[0] if row
+                                                                   else b""):
+            passes.append({"vma": vma, "ptes": None if ptes < 0 else ptes,
+                           "start_ns": None if start < 0 else start,
+                           "hold_ns": None if hold < 0 else hold, "new_pmd": flags & 1,
+                           "resumed": (flags >> 1) & 1})
         out[f["child_pid"]] = (dict(f), passes)
     con.close()
     return out

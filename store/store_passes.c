@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A fork's copy_pte_range passes, stored as one packed row per fork
+ * (fork_pass: fork_id, data) rather than a row per pass: the default capture
+ * gives every fork its passes (43 for a 64 MiB fork, thousands for a Redis
+ * BGSAVE), and a row per pass was most of the daemon's work per fork (about
+ * 10,000 instructions a pass, against one insert for all). Forks stored
+ * before migration 0007 keep their pte_pass rows, which every reader here
+ * still reads. Fed by store_write.c; read by the queries, purge and the
+ * rollups' rebuild.
+ *
+ * The format, little endian, STORE_PASS_BYTES per pass in order: i32 vma,
+ * i32 ptes (-1: not traced), i64 start_ns and i64 hold_ns (-1: unknown),
+ * u32 flags (1 new_pmd, 2 resumed), u32 zero.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_internal.h"
+#include "util.h"
+
+#define STORE_PASS_BYTES 32
+#define FLAG_NEW_PMD 1u
+#define FLAG_RESUMED 2u
+/* A pass covers at least a page table of 512 PTEs (2 MiB of address space);
+ * a 64-bit address space has 2^27 of them: no honest blob is longer. */
+#define MAX_PASSES (1u << 27)
+
+static void put32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t get32(const unsigned char *p)
+{
+	uint32_t v = 0;
+
+	for (int i = 3; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static uint64_t get64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static uint64_t time_or_neg(uint64_t ns)
+{
+	return ns == PT_NO_TIME || ns > INT64_MAX ? (uint64_t)-1 : ns;
+}
+
+int store_passes_pack(const struct pt_pte_pass *pass, size_t n, unsigned char **out,
+		      size_t *len)
+{
+	unsigned char *b;
+
+	*out = NULL;
+	*len = 0;
+	if (!n)
+		return 0;
+	if (n > MAX_PASSES || !(b = malloc(n * STORE_PASS_BYTES)))
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char *p = b + i * STORE_PASS_BYTES;
+
+		put32(p, (uint32_t)pass[i].vma);
+		put32(p + 4, (uint32_t)(pass[i].ptes < 0 ? -1 : pass[i].ptes));
+		put64(p + 8, time_or_neg(pass[i].start_ns));
+		put64(p + 16, time_or_neg(pass[i].hold_ns));
+		put32(p + 24, (pass[i].new_pmd ? FLAG_NEW_PMD : 0) |
+				  (pass[i].resumed ? FLAG_RESUMED : 0));
+		put32(p + 28, 0);
+	}
+	*out = b;
+	*len = n * STORE_PASS_BYTES;
+	return 0;
+}
+
+static uint64_t time_of(uint64_t v)
+{
+	return (int64_t)v < 0 ? PT_NO_TIME : v;
+}
+
+int store_passes_unpack(const void *blob, size_t len, struct pt_pte_pass **out, size_t *n)
+{
+	const unsigned char *b = blob;
+	struct pt_pte_pass *p;
+
+	*out = NULL;
+	*n = 0;
+	if (len % STORE_PASS_BYTES || len / STORE_PASS_BYTES > MAX_PASSES)
+		return -EINVAL;
+	if (!len)
+		return 0;
+	if (!(p = calloc(len / STORE_PASS_BYTES, sizeof(*p))))
+		return -ENOMEM;
+	for (size_t i = 0; i < len / STORE_PASS_BYTES; i++, b += STORE_PASS_BYTES) {
+		uint32_t flags = get32(b + 24);
+
+		p[i].vma = (int32_t)get32(b);
+		p[i].ptes = (int32_t)get32(b + 4);
+		p[i].start_ns = time_of(get64(b + 8));
+		p[i].hold_ns = time_of(get64(b + 16));
+		p[i].new_pmd = flags & FLAG_NEW_PMD;
+		p[i].resumed = (flags & FLAG_RESUMED) != 0;
+		if (p[i].ptes < -1 || (flags & ~(FLAG_NEW_PMD | FLAG_RESUMED)) || get32(b + 28)) {
+			free(p);
+			return -EINVAL;
+		}
+	}
+	*out = p;
+	*n = len / STORE_PASS_BYTES;
+	return 0;
+}
+
+int store_insert_passes(struct store *s, int64_t fork_id, const struct pt_fork *f, char *err,
+			size_t errlen)
+{
+	unsigned char *b;
+	size_t len;
+	int rc, r = store_passes_pack(f->pass, f->nr_pass, &b, &len);
+
+	if (r)
+		return store_fail(s, err, errlen, r, "out of memory");
+	if (!len)
+		return 0;
+	sqlite3_reset(s->ins_pass);
+	sqlite3_bind_int64(s->ins_pass, 1, fork_id);
+	sqlite3_bind_blob64(s->ins_pass, 2, b, len, SQLITE_STATIC);
+	rc = sqlite3_step(s->ins_pass);
+	sqlite3_reset(s->ins_pass);
+	free(b);
+	return rc == SQLITE_DONE ? 0 : store_sql_fail(s, err, errlen, rc, "storing the PTE passes");
+}
+
+/* A statement of @s prepared at its first use. */
+static int lazy(struct store *s, sqlite3_stmt **st, const char *sql, char *err, size_t errlen)
+{
+	if (*st) {
+		sqlite3_reset(*st);
+		return 0;
+	}
+	return store_prepare(s, sql, st, err, errlen);
+}
+
+/* The passes of forks stored before migration 0007: a row each. */
+static int read_rows(struct store *s, int64_t fork_id, struct pt_pte_pass **out, size_t *n,
+		     char *err, size_t errlen)
+{
+	size_t cap = 0;
+	int rc, r = lazy(s, &s->get_pass_rows,
+			 "SELECT vma, ptes, start_ns, hold_ns, new_pmd, resumed FROM pte_pass"
+			 " WHERE fork_id = ?1 ORDER BY idx",
+			 err, errlen);
+	sqlite3_stmt *st = s->get_pass_rows;
+
+	if (r)
+		return r;
+	sqlite3_bind_int64(st, 1, fork_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct pt_pte_pass *p;
+
+		if (pt_grow_array((void **)out, &cap, *n + 1, sizeof(**out))) {
+			r = store_fail(s, err, errlen, -ENOMEM, "out of memory");
+			break;
+		}
+		p = &(*out)[(*n)++];
+		p->vma = sqlite3_column_int(st, 0);
+		p->ptes = sqlite3_column_type(st, 1) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 1);
+		p->start_ns = sqlite3_column_type(st, 2) == SQLITE_NULL
+				      ? PT_NO_TIME
+				      : (uint64_t)sqlite3_column_int64(st, 2);
+		p->hold_ns = sqlite3_column_type(st, 3) == SQLITE_NULL
+				     ? PT_NO_TIME
+				     : (uint64_t)sqlite3_column_int64(st, 3);
+		p->new_pmd = sqlite3_column_int(st, 4);
+		p->resumed = sqlite3_column_int(st, 5);
+	}
+	if (!r && rc != SQLITE_DONE)
+		r = store_sql_fail(s, err, errlen, rc, "reading PTE passes");
+	sqlite3_reset(st);
+	if (r) {
+		free(*out);
+		*out = NULL;
+		*n = 0;
+	}
+	return r;
+}
+
+int store_fork_passes(struct store *s, int64_t fork_id, struct pt_pte_pass **out, size_t *n,
+		      char *err, size_t errlen)
+{
+	int rc, r = lazy(s, &s->get_pass_blob, "SELECT data FROM fork_pass WHERE fork_id = ?1", err,
+			 errlen);
+	sqlite3_stmt *st = s->get_pass_blob;
+
+	*out = NULL;
+	*n = 0;
+	if (r)
+		return r;
+	sqlite3_bind_int64(st, 1, fork_id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		r = store_passes_unpack(sqlite3_column_blob(st, 0),
+					(size_t)sqlite3_column_bytes(st, 0), out, n);
+		if (r == -EINVAL)
+			r = store_fail(s, err, errlen, r, "fork %lld: its stored passes are damaged",
+				       (long long)fork_id);
+		else if (r)
+			r = store_fail(s, err, errlen, r, "out of memory");
+	} else if (rc == SQLITE_DONE) {
+		sqlite3_reset(st);
+		return read_rows(s, fork_id, out, n, err, errlen);
+	} else {
+		r = store_sql_fail(s, err, errlen, rc, "reading PTE passes");
+	}
+	sqlite3_reset(st);
+	return r;
+}
