@@ -55,10 +55,11 @@ struct pd_cs_found {
 int pd_cs_live_find(struct pd_tfs *t, const struct pd_cs_live_opts *o, struct pd_cs_found *out,
 		    char *why, size_t len);
 
-/* The cache file @path: the plan it holds for the kernel @want describes
- * (build_id, text_size), when it is ours (a regular file of our uid, not
- * writable by others) and whole; false otherwise. */
-bool pd_cs_cache_load(const char *path, const struct pd_cs_found *want, struct pd_cs_plan *out);
+/* The cache file @path: the plan it holds for the kernel @f describes
+ * (build_id, and text_size unless 0), into @f->plan (and text_size), when it
+ * is ours (a regular file of our uid, not writable by others) and whole;
+ * false otherwise (@f->plan is then to be ignored). */
+bool pd_cs_cache_load(const char *path, struct pd_cs_found *f);
 /* Writes @f's plan to @path (a temporary file renamed over it, mode 0600);
  * best effort: a cache that cannot be written is read again next time. */
 void pd_cs_cache_save(const char *path, const struct pd_cs_found *f);

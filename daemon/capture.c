@@ -176,7 +176,12 @@ static int common_setup(struct pd_capture *c, char *err, size_t errlen)
 	if ((ret = set(c, "trace_clock", "mono", err, errlen)))
 		return ret;
 	snprintf(v, sizeof(v), "%u", c->buffer_kb);
-	return set(c, "buffer_size_kb", v, err, errlen);
+	if ((ret = set(c, "buffer_size_kb", v, err, errlen)))
+		return ret;
+	if (!c->o.watermark_pct || !pd_tfs_exists(c->tfs, "buffer_percent"))
+		return 0;
+	snprintf(v, sizeof(v), "%u", c->o.watermark_pct);
+	return set(c, "buffer_percent", v, err, errlen);
 }
 
 struct avail {
@@ -362,7 +367,10 @@ static int setup_graph(struct pd_capture *c, char *err, size_t errlen)
 				.pids = c->o.pids,
 				.nr_pids = c->o.nr_pids,
 				.kprobes = c->kprobes,
-				.instance = pd_tfs_instance(c->tfs) != NULL};
+				.instance = pd_tfs_instance(c->tfs) != NULL,
+				.watermark_pct = pd_tfs_exists(c->tfs, "buffer_percent")
+						     ? c->o.watermark_pct
+						     : 0};
 	struct pd_plan *plan = calloc(1, sizeof(*plan));
 	char buf[4096];
 	uint64_t t0 = mono_ns();
@@ -1325,6 +1333,16 @@ int pd_capture_stop(struct pd_capture *c, char *err, size_t errlen)
 	}
 	free_capture(c);
 	return ret;
+}
+
+int pd_capture_fds(const struct pd_capture *c, int *fds, int max)
+{
+	int n = 0;
+
+	for (int i = 0; i < c->nr_cpus && n < max; i++)
+		if (c->cpus[i].fd >= 0)
+			fds[n++] = c->cpus[i].fd;
+	return n;
 }
 
 enum pd_capture_mode pd_capture_mode(const struct pd_capture *c)

@@ -61,6 +61,9 @@ struct pd_capture_opts {
 	const char *cache_dir;	   /* where the pass probes' plans are kept; NULL: nowhere */
 	enum pd_pass_probes pass_probes;
 	unsigned buffer_kb;	   /* 0: by mode and detail */
+	/* percent of a CPU's buffer at which a reader waiting on it wakes
+	 * (buffer_percent; pd_capture_fds); 0: not set */
+	unsigned watermark_pct;
 	bool force;
 	bool no_preemptions; /* graph: no sched_switch (copy_resched/copy_offcpu_ns null) */
 	/* graph mode: narrow function tracing to these tasks (set_ftrace_pid);
@@ -91,6 +94,11 @@ struct pd_capture_stats {
  */
 int pd_capture_start(const struct pd_capture_opts *o, struct pd_capture **out, char *err,
 		     size_t errlen);
+
+/* The per-CPU buffers' descriptors into @fds (at most @max): each polls
+ * readable (POLLIN) once its buffer holds the watermark's share. Returns how
+ * many; 0 in modes with nothing to poll. Valid until pd_capture_stop(). */
+int pd_capture_fds(const struct pd_capture *c, int *fds, int max);
 
 /* Reads what the buffers hold and hands over finished forks. 0 or -errno
  * (the fork callback's error, or a read error) with @err. */

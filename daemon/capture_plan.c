@@ -139,6 +139,10 @@ static int plan_begin(const struct pd_plan_in *in, struct pd_plan *p, bool trace
 	ret |= add(p, "tracing_on", "0", false);
 	ret |= add(p, "trace_clock", "mono", false);
 	ret |= add(p, "buffer_size_kb", v, false);
+	if (in->watermark_pct) {
+		snprintf(v, sizeof(v), "%u", in->watermark_pct);
+		ret |= add(p, "buffer_percent", v, false);
+	}
 	if (tracer)
 		ret |= add(p, "current_tracer", "nop", false);
 	return ret;

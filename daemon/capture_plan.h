@@ -99,6 +99,8 @@ struct pd_plan_in {
 	unsigned (*index)(void *ctx, const char *name);
 	void *ctx;
 	unsigned buffer_kb;
+	/* the buffers' wake-up watermark (buffer_percent), percent; 0: not written */
+	unsigned watermark_pct;
 	const int *pids; /* narrow function tracing to these tasks; NULL/0: all */
 	size_t nr_pids;
 	/* sched_switch prev_state bit of a preempted task ("R+"); 0: the kernel's

@@ -53,7 +53,8 @@ int pd_config_init(struct pd_config *c)
 				.detail = PD_DETAIL_FORK,
 				.preemptions = true,
 				.parent_mem = true,
-				.poll_ms = 100,
+				.poll_ms = 1000,
+				.watermark_pct = 25,
 				.log_level = PD_LOG_INFO,
 				.max_upload_mb = 256,
 				.investigation_max_s = 600,
@@ -217,8 +218,11 @@ static const struct pd_config_key keys[] = {
 	NUM("buffer-kb", PD_CFG_UINT, buffer_kb, 0, 1048576,
 	    "ring buffer per CPU in KiB (0, the default: by mode and detail)"),
 	NUM("poll-ms", PD_CFG_UINT, poll_ms, 10, 5000,
-	    "how often the buffers are read while events come (default 100; after 2 s without "
-	    "any, every 250 ms)"),
+	    "the longest a trace event waits before the buffers are read (default 1000; "
+	    "sooner when one fills to the watermark)"),
+	NUM("buffer-watermark", PD_CFG_UINT, watermark_pct, 0, 100,
+	    "read the buffers as soon as one of them is this many percent full (the kernel's "
+	    "buffer_percent; default 25; 0: only every --poll-ms)"),
 	{"log-level", PD_CFG_LOGLEVEL, OFF(log_level), 0, 0, NULL, "LEVEL",
 	 "error|warning|notice|info|debug (default info)"},
 	STR("web-root", PD_CFG_STRING, web_root, "DIR", "dashboard files to serve"),

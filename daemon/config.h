@@ -52,7 +52,8 @@ struct pd_config {
 	char *tracefs;		 /* --tracefs DIR, NULL: found by libtracefs */
 	char *kernel_btf;	 /* --kernel-btf FILE, NULL: /sys/kernel/btf/vmlinux */
 	unsigned buffer_kb;	 /* --buffer-kb per CPU, 0: chosen by mode and detail */
-	unsigned poll_ms;	 /* --poll-ms, default 100 */
+	unsigned poll_ms;	 /* --poll-ms, default 1000 */
+	unsigned watermark_pct;	 /* --buffer-watermark, percent, default 25; 0: off */
 	uint64_t slow_fork_us;	 /* --slow-fork-us: keep detail only above, 0: all */
 	enum pd_log_level log_level;
 	char *web_root;		 /* --web-root, NULL: none */

@@ -475,6 +475,7 @@ static int start_capture_at(struct daemon *d, enum pd_capture_mode mode, enum pd
 				     .instance = d->cfg.instance,
 				     .state_file = d->cfg.state_file,
 				     .buffer_kb = d->cfg.buffer_kb,
+				     .watermark_pct = d->cfg.watermark_pct,
 				     .force = d->cfg.force,
 				     .no_preemptions = !d->cfg.preemptions,
 				     .pids = pids,
@@ -847,7 +848,7 @@ static void reload(struct daemon *d)
 #undef NEEDS_RESTART
 	if (n.capture != d->cfg.capture || n.detail != d->cfg.detail ||
 	    n.buffer_kb != d->cfg.buffer_kb || n.preemptions != d->cfg.preemptions ||
-	    n.pass_probes != d->cfg.pass_probes) {
+	    n.pass_probes != d->cfg.pass_probes || n.watermark_pct != d->cfg.watermark_pct) {
 		/* the capture is rebuilt: tracefs restored, then set up anew */
 		d->cfg.capture = n.capture;
 		d->cfg.detail = n.detail;
@@ -855,6 +856,7 @@ static void reload(struct daemon *d)
 		d->cfg.force = n.force;
 		d->cfg.preemptions = n.preemptions;
 		d->cfg.pass_probes = n.pass_probes;
+		d->cfg.watermark_pct = n.watermark_pct;
 		pd_notice("reload: capture %s, detail %s: restarting capture",
 			  pd_capture_mode_name(n.capture), pd_detail_name(n.detail));
 		stop_capture(d);
@@ -877,6 +879,7 @@ static void reload(struct daemon *d)
 	pd_inv_policy_from_config(&d->cfg, &d->inv.pol);
 	pthread_mutex_unlock(&d->lock);
 	d->cfg.slow_fork_us = n.slow_fork_us;
+	d->cfg.poll_ms = n.poll_ms; /* the main loop re-arms its timer */
 	d->cfg.log_level = n.log_level;
 	d->cfg.retention_days = n.retention_days;
 	d->cfg.max_db_mb = n.max_db_mb;
@@ -913,21 +916,8 @@ static bool on_signal(struct daemon *d, int sfd)
 	return true;
 }
 
-/*
- * An idle capture is read every IDLE_TICK_MS instead of every --poll-ms:
- * after this long without a trace event. Each wakeup costs an idle daemon
- * about as much as reading its empty buffers (measured in the guest: ten
- * wakeups a second were most of its idle CPU). A burst that starts while idle
- * must fit one idle tick of buffer: a quarter second of a fork-exec loop is
- * far below the 4 MiB per CPU of fork detail (docs/operations.md).
- */
-#define IDLE_AFTER_NS 2000000000ull
-#define IDLE_TICK_MS 250u
-
 struct tick_times {
 	uint64_t wd_usec, last_flush, last_wd, last_ret;
-	uint64_t events, busy; /* the capture's event count, when it last grew */
-	unsigned tick_ms;      /* the timer's period now */
 };
 
 static void arm_timer(int tfd, unsigned ms)
@@ -938,28 +928,6 @@ static void arm_timer(int tfd, unsigned ms)
 	its.it_interval.tv_nsec = (long)(ms % 1000) * 1000000;
 	its.it_value = its.it_interval;
 	timerfd_settime(tfd, 0, &its, NULL);
-}
-
-/* The tick's period: --poll-ms while events come, IDLE_TICK_MS after
- * IDLE_AFTER_NS without any. */
-static void pace(struct daemon *d, struct tick_times *tt, int tfd)
-{
-	struct pd_capture_stats st = {0};
-	uint64_t now = mono_ns();
-	unsigned want = d->cfg.poll_ms;
-
-	if (d->capture)
-		pd_capture_get_stats(d->capture, &st);
-	if (st.events != tt->events) {
-		tt->events = st.events;
-		tt->busy = now;
-	}
-	if (now - tt->busy >= IDLE_AFTER_NS && want < IDLE_TICK_MS)
-		want = IDLE_TICK_MS;
-	if (want != tt->tick_ms) {
-		tt->tick_ms = want;
-		arm_timer(tfd, want);
-	}
 }
 
 /* --exit-after-replay: true once every replay is done (@ret: their result). */
@@ -977,10 +945,10 @@ static bool replays_done(struct daemon *d, int *ret)
 	return true;
 }
 
-/* One timer tick: read the buffers, then what is due (status and commit once
- * a second, retention once an hour, the watchdog). True when the loop must
- * end, with the result in @ret. */
-static bool tick(struct daemon *d, struct tick_times *tt, int *ret)
+/* A read of the buffers (a CPU's reached the watermark), and on a timer tick
+ * (@due) what is due then: status and commit once a second, retention once
+ * an hour, the watchdog. True when the loop must end, with the result in @ret. */
+static bool tick(struct daemon *d, struct tick_times *tt, bool due, int *ret)
 {
 	char err[1024];
 	uint64_t now;
@@ -990,6 +958,8 @@ static bool tick(struct daemon *d, struct tick_times *tt, int *ret)
 		set_capture_health(d, false);
 		return true;
 	}
+	if (!due)
+		return false;
 	inv_tick(d);
 	now = mono_ns();
 	if (now - tt->last_flush >= 1000000000ull) {
@@ -1013,26 +983,49 @@ static bool tick(struct daemon *d, struct tick_times *tt, int *ret)
 	return d->cfg.exit_after_replay && replays_done(d, ret);
 }
 
+#define MAX_POLL_CPUS 1024
+
+/*
+ * The main loop. The buffers are read when one of them fills to the
+ * watermark (--buffer-watermark: the kernel wakes a reader polling a CPU's
+ * buffer then), and at the latest every --poll-ms with the rest of the tick's
+ * work: an idle host wakes the daemon once a tick, a fork's events are
+ * handled in one read a tick later (or sooner in a burst), not a read every
+ * 100 ms while events come (the old pace: each wake-up cost about as much as
+ * the reading, and landed on the work that ran after a fork).
+ */
 static int run(struct daemon *d, int sfd)
 {
-	struct tick_times tt = {.last_flush = mono_ns(), .last_ret = mono_ns(), .busy = mono_ns()};
+	struct tick_times tt = {.last_flush = mono_ns(), .last_ret = mono_ns()};
+	struct pollfd *p = calloc(3 + MAX_POLL_CPUS, sizeof(*p));
 	int tfd, ret = 0;
 
 	sd_watchdog_enabled(0, &tt.wd_usec);
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (tfd < 0) {
-		pd_err("timerfd: %s", strerror(errno));
-		return -errno;
+	if (tfd < 0 || !p) {
+		ret = tfd < 0 ? -errno : -ENOMEM;
+		pd_err("starting the main loop: %s", strerror(-ret));
+		if (tfd >= 0)
+			close(tfd);
+		free(p);
+		return ret;
 	}
-	tt.tick_ms = d->cfg.poll_ms;
-	arm_timer(tfd, tt.tick_ms);
-	for (;;) {
-		struct pollfd p[3] = {{.fd = sfd, .events = POLLIN},
-				      {.fd = tfd, .events = POLLIN},
-				      {.fd = d->slot.efd, .events = POLLIN}};
+	for (unsigned armed = 0;;) {
+		int fds[MAX_POLL_CPUS],
+		    n = d->capture && d->cfg.watermark_pct
+			    ? pd_capture_fds(d->capture, fds, MAX_POLL_CPUS)
+			    : 0;
+		bool due, full = false;
 		uint64_t ticks;
 
-		if (poll(p, 3, -1) < 0) {
+		if (armed != d->cfg.poll_ms)
+			arm_timer(tfd, armed = d->cfg.poll_ms);
+		p[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
+		p[1] = (struct pollfd){.fd = tfd, .events = POLLIN};
+		p[2] = (struct pollfd){.fd = d->slot.efd, .events = POLLIN};
+		for (int i = 0; i < n; i++)
+			p[3 + i] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+		if (poll(p, (nfds_t)(3 + n), -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			ret = -errno;
@@ -1043,14 +1036,18 @@ static int run(struct daemon *d, int sfd)
 			break;
 		if (p[2].revents & POLLIN)
 			inv_serve_slot(d);
-		if (!(p[1].revents & POLLIN))
+		for (int i = 0; i < n; i++)
+			full |= (p[3 + i].revents & (POLLIN | POLLERR)) != 0;
+		due = (p[1].revents & POLLIN) != 0;
+		if (due)
+			(void)!read(tfd, &ticks, sizeof(ticks));
+		if (!due && !full)
 			continue;
-		(void)!read(tfd, &ticks, sizeof(ticks));
-		if (tick(d, &tt, &ret))
+		if (tick(d, &tt, due, &ret))
 			break;
-		pace(d, &tt, tfd);
 	}
 	close(tfd);
+	free(p);
 	return ret;
 }
 

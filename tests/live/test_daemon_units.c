@@ -126,7 +126,7 @@ static void test_config(const char *dir)
 		CHECK(!ret);
 		CHECK(c.capture == PD_CAPTURE_SYSCALL && c.detail == PD_DETAIL_PTE && c.force);
 		CHECK(c.nr_replay == 2 && !strcmp(c.replay[1], "b.txt"));
-		CHECK(!strcmp(c.listen, "127.0.0.1:9466") && c.poll_ms == 100);
+		CHECK(!strcmp(c.listen, "127.0.0.1:9466") && c.poll_ms == 1000 && c.watermark_pct == 25);
 		CHECK(c.fork_hooks == PD_HOOKS_AUTO);
 		pd_config_free(&c);
 	}
