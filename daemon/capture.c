@@ -502,6 +502,18 @@ static void read_btf(struct pd_capture *c, struct pd_btf **btf)
 			why);
 }
 
+/* The pass probes on their calls rather than before them (callsite.h). */
+static void passes_on_calls(struct pd_capture *c)
+{
+	struct pd_cs_plan *p = &c->cs.plan;
+
+	c->cs_on_calls = true;
+	p->start_off = p->call_start_off;
+	p->end_off = p->call_end_off;
+	memcpy(p->start_args, p->call_start_args, sizeof(p->start_args));
+	memcpy(p->end_args, p->call_end_args, sizeof(p->end_args));
+}
+
 /*
  * Where the pass probes go in this kernel's copy_page_range (callsite_live.h):
  * c->passes PD_PASSES_PLANNED with the plan in c->cs, or why not in
@@ -532,6 +544,8 @@ static void find_passes(struct pd_capture *c, const struct pd_btf *btf)
 		return;
 	}
 	c->passes = PD_PASSES_PLANNED;
+	if (c->o.pass_probes == PD_PASS_PROBES_CALLS)
+		passes_on_calls(c);
 	pd_info("pass probes: copy_page_range+%#x (pass start) and +%#x (pass end), %s shape, "
 		"%s",
 		c->cs.plan.start_off, c->cs.plan.end_off,
@@ -610,13 +624,7 @@ static int try_kprobes(struct pd_capture *c, char *err, size_t errlen)
 			 * calls themselves otherwise */
 			pd_warn("pass probes before their calls: %s; placing them on the calls",
 				err);
-			c->cs_on_calls = true;
-			c->cs.plan.start_off = c->cs.plan.call_start_off;
-			c->cs.plan.end_off = c->cs.plan.call_end_off;
-			memcpy(c->cs.plan.start_args, c->cs.plan.call_start_args,
-			       sizeof(c->cs.plan.start_args));
-			memcpy(c->cs.plan.end_args, c->cs.plan.call_end_args,
-			       sizeof(c->cs.plan.end_args));
+			passes_on_calls(c);
 		} else if (c->passes == PD_PASSES_PLANNED) {
 			c->passes = PD_PASSES_REFUSED;
 			snprintf(c->passes_why, sizeof(c->passes_why), "the kernel refused them: %s",

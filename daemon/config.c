@@ -168,7 +168,7 @@ static const char *const capture_names[] = {"auto", "graph", "syscall", "off", N
 static const char *const detail_names_z[] = {"fork", "section", "pte", NULL};
 static const char *const sync_names[] = {"normal", "full", NULL};
 static const char *const hooks_names[] = {"auto", "kprobe", "graph", NULL};
-static const char *const pass_probe_names[] = {"auto", "off", NULL};
+static const char *const pass_probe_names[] = {"auto", "off", "calls", NULL};
 
 _Static_assert(sizeof(enum pd_capture_mode) == sizeof(int) && sizeof(enum pd_detail) == sizeof(int) &&
 		   sizeof(enum pd_fork_hooks) == sizeof(int) &&
@@ -194,7 +194,8 @@ static const struct pd_config_key keys[] = {
 	ENUM("pass-probes", pass_probes, pass_probe_names, "MODE",
 	     "fork detail by kprobes: also two probes inside copy_page_range that give every "
 	     "copy_pte_range pass, its PTEs, lock hold and lock break (auto: where the kernel's "
-	     "code is understood, read at start and cached by build id) or off (default auto)"),
+	     "code is understood, read at start and cached by build id; calls: on the call "
+	     "instructions themselves, never jump-optimized, to compare; off) (default auto)"),
 	STR("replay", PD_CFG_APPEND, replay, "FILE",
 	    "replay a trace file into the database (repeatable)"),
 	FLAG("exit-after-replay", exit_after_replay, "with --capture off: exit when the replays are done"),

@@ -29,7 +29,7 @@ enum pd_detail { PD_DETAIL_FORK, PD_DETAIL_SECTION, PD_DETAIL_PTE };
 enum pd_fork_hooks { PD_HOOKS_AUTO, PD_HOOKS_KPROBE, PD_HOOKS_GRAPH };
 /* Fork detail by kprobes: also the two probes inside copy_page_range that
  * give each copy_pte_range pass (auto: where the kernel's code is understood) */
-enum pd_pass_probes { PD_PASS_PROBES_AUTO, PD_PASS_PROBES_OFF };
+enum pd_pass_probes { PD_PASS_PROBES_AUTO, PD_PASS_PROBES_OFF, PD_PASS_PROBES_CALLS };
 
 #define PD_MAX_REPLAYS 64
 
