@@ -220,7 +220,7 @@ static void probe_site(struct probe *p, struct tep_event *ev)
 	p->a = field_of(ev, PT_RAW_PASS_A);
 	p->b = field_of(ev, PT_RAW_PASS_B);
 	p->ret = field_of(ev, PT_RAW_PASS_RET);
-	/* s32[4]: four 4-byte fields */
+	/* int rss[4], fetched as x64[2] (two reads; older plans: s32[4]): four 4-byte fields */
 	for (int k = 0; k < 4; k++)
 		p->rss[k] = rss.size == 16 && !rss.dynamic
 				    ? (struct field){rss.offset + 4 * k, 4, false, false}

@@ -686,7 +686,7 @@ static const x86_reg arg_gprs[] = {X86_REG_RDI, X86_REG_RSI, X86_REG_RDX,
 struct fetch {
 	const char *name;
 	struct loc loc;
-	const char *type; /* "x64", "s32", "s32[4]" */
+	const char *type; /* "x64", "s32", "x64[2]" (rss[4]: two reads, not four) */
 };
 
 #define MAX_FETCH 6
@@ -833,7 +833,7 @@ static int plan_args(const struct dis *d, size_t start, size_t end, const struct
 	fetch_add(&ea, PT_RAW_PASS_B, b, "x64");
 	fetch_add(&ea, PT_RAW_PASS_RET, r, r.size == 4 ? "s32" : "s64");
 	fetch_add(&ea, PT_RAW_PASS_RSS, (struct loc){.reg = false, .disp = rss, .size = 16},
-		  "s32[4]");
+		  "x64[2]");
 	if ((ret_code = args_str(&sa, out->call_start_args, sizeof(out->call_start_args))) ||
 	    (ret_code = args_str(&ea, out->call_end_args, sizeof(out->call_end_args))))
 		return ret_code;

@@ -812,7 +812,7 @@ static const struct pd_cs_plan cs_plan = {
     .end_off = 0xae6,
     .start_args = "pt_ptl=%di:x64",
     .end_args = "pt_ptl=%di:x64 pt_a=+0x58(%sp):x64 pt_b=+0(%sp):x64 pt_ret=%bp:s32 "
-		"pt_rss=+0x170(%sp):s32[4]"};
+		"pt_rss=+0x170(%sp):x64[2]"};
 
 /* The pass probes' lines, and what their checks add to the entry probes: the
  * VMA at copy_page_range, the child's counters at wake_up_new_task. */
@@ -835,7 +835,7 @@ static void test_pass_probes(void)
 	CHECK(plan_has(p, "kprobe_events",
 		       "p:ptescope/cpr_pass_end copy_page_range+0xae6 pt_ptl=%di:x64 "
 		       "pt_a=+0x58(%sp):x64 pt_b=+0(%sp):x64 pt_ret=%bp:s32 "
-		       "pt_rss=+0x170(%sp):s32[4]\n"));
+		       "pt_rss=+0x170(%sp):x64[2]\n"));
 	CHECK(plan_has(p, "kprobe_events",
 		       "p:ptescope/copy_page_range copy_page_range pt_vms=+0($arg2):x64 "
 		       "pt_vme=+8($arg2):x64\n"));

@@ -201,7 +201,7 @@ extern const uint8_t synth_base[], synth_base_end[], synth_maplock[], synth_mapl
 
 static const char *const synth_end_args =
     "pt_ptl=%di:x64 pt_a=+0x58(%sp):x64 pt_b=+0(%sp):x64 pt_ret=%bp:s32 "
-    "pt_rss=+0x170(%sp):s32[4]";
+    "pt_rss=+0x170(%sp):x64[2]";
 
 static int synth_run(const uint8_t *start, const uint8_t *end, bool mmlist_known,
 		     struct pd_cs_plan *p, char *why, size_t len)
@@ -265,7 +265,7 @@ static void check_synth(void)
 		if (!strcmp(cases[i].name, "retslot"))
 			CHECK(!strcmp(p.call_end_args,
 				      "pt_ptl=%di:x64 pt_a=+0x58(%sp):x64 pt_b=+0(%sp):x64 "
-				      "pt_ret=+0x28(%sp):s32 pt_rss=+0x170(%sp):s32[4]"));
+				      "pt_ret=+0x28(%sp):s32 pt_rss=+0x170(%sp):x64[2]"));
 		else if (!strcmp(cases[i].name, "maplock"))
 			CHECK(!strcmp(p.call_end_args, synth_end_args + strlen("pt_ptl=%di:x64 ")));
 		else
