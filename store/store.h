@@ -100,20 +100,28 @@ int store_source_begin(struct store *s, const struct store_source_info *info,
  * Adds one fork of @source_id (detail included). Batched: the fork is durable
  * after the next commit (batch full, store_flush, store_source_end). @f->input
  * is not stored (a source is one input). Sets *fork_id when not NULL.
+ * Several sources may be written at once (live capture beside a replay): a
+ * failed insert takes back its own fork only, and when a failure rolls the
+ * whole transaction back, every source with forks in it is remembered as
+ * having lost some (store_source_end).
  */
 int store_insert_fork(struct store *s, int64_t source_id, const struct pt_fork *f,
 		      int64_t *fork_id, char *err, size_t errlen);
 
 /*
  * Records the source's reader statistics (@st may be NULL), marks it complete
- * and commits, in the transaction that holds its last forks.
+ * and commits, in the transaction that holds its last forks. A replay that
+ * lost forks to a failed write (its own or another source's, in a shared
+ * transaction) is refused with -EIO and left incomplete: abort it and read
+ * the file again. A live session ends all the same.
  */
 int store_source_end(struct store *s, int64_t source_id, const struct pt_input_stats *st,
 		     char *err, size_t errlen);
 
 /*
  * Abandons a source that will not be completed (its input turned out
- * unreadable half-way): deletes it and the forks already committed for it.
+ * unreadable half-way): deletes it and its forks. Other sources' forks in
+ * the open transaction are committed, not rolled back with it.
  */
 int store_source_abort(struct store *s, int64_t source_id, char *err, size_t errlen);
 

@@ -3,9 +3,11 @@
  * Sources and fork inserts: a source per replayed file (content-hashed, so
  * the same file is stored once; an interrupted copy is purged and redone) or
  * live session, and each fork with its VMA and pass detail and its rollups,
- * through statements prepared once. A replayed source is marked complete in
- * the transaction holding its last forks, so after a crash an incomplete
- * source is recognised and redone.
+ * through statements prepared once, each fork inside a savepoint of its own
+ * (a failed insert takes back its rows only). A replayed source is marked
+ * complete in the transaction holding its last forks, and only when none of
+ * its forks was lost to a failed write, so after a crash or a failure an
+ * incomplete source is recognised and redone.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -171,10 +173,22 @@ int store_source_begin(struct store *s, const struct store_source_info *info, in
 
 int store_source_abort(struct store *s, int64_t source_id, char *err, size_t errlen)
 {
-	int r;
+	int r = 0;
 
-	store_txn_abort(s);
-	r = store_purge_source(s, source_id, err, errlen);
+	/*
+	 * The open transaction may hold other sources' forks (live capture
+	 * beside a replay): those are committed, and this source's forks go
+	 * with the rest of it in the purge. Only a transaction of this source
+	 * alone is rolled back.
+	 */
+	if (s->in_txn && (s->nr_txn_src > 1 ||
+			  (s->nr_txn_src == 1 && s->txn_src[0] != source_id)))
+		r = store_txn_commit(s, err, errlen);
+	else
+		store_txn_abort(s);
+	if (!r)
+		r = store_purge_source(s, source_id, err, errlen);
+	store_source_forget_lost(s, source_id);
 	s->off_source = 0;
 	return r;
 }
@@ -298,26 +312,65 @@ static int insert_detail(struct store *s, int64_t id, int64_t wall, const struct
 	return r;
 }
 
+/* Runs one of the savepoint statements. 0 or the SQLite result code. */
+static int savepoint_step(sqlite3_stmt *st)
+{
+	int rc;
+
+	sqlite3_reset(st);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : rc;
+}
+
+/*
+ * Takes back a fork whose insert failed half-way: its savepoint is rolled
+ * back and the transaction goes on with the other forks. When SQLite rolled
+ * the whole transaction back by itself (SQLITE_FULL, an I/O error), or the
+ * savepoint cannot be undone, every source with forks in it lost them.
+ */
+static void undo_fork(struct store *s, int64_t source_id)
+{
+	store_source_mark_lost(s, source_id);
+	if (!s->in_txn)
+		return;
+	if (sqlite3_get_autocommit(s->db) || savepoint_step(s->sp_undo) ||
+	    savepoint_step(s->sp_release)) {
+		store_txn_abort(s);
+		return;
+	}
+	/* a comm group added inside the savepoint is gone again */
+	store_comm_cache_drop(s);
+}
+
 int store_insert_fork(struct store *s, int64_t source_id, const struct pt_fork *f, int64_t *fork_id,
 		      char *err, size_t errlen)
 {
 	int64_t id, wall;
-	int r;
+	int r, rc;
 
 	r = source_offset(s, source_id, err, errlen);
 	if (!r)
 		r = store_txn_begin(s, err, errlen);
+	if (!r)
+		r = store_txn_add_source(s, source_id, err, errlen);
 	if (r)
 		return r;
 	if (s->off_known && f->ts_ns != PT_NO_TIME && f->ts_ns <= INT64_MAX)
 		wall = (int64_t)f->ts_ns + s->off_ns;
 	else
 		wall = store_now_ns();
-	r = insert_fork_row(s, source_id, wall, f, &id, err, errlen);
+	rc = savepoint_step(s->sp_begin);
+	if (rc)
+		r = store_sql_fail(s, err, errlen, rc, "storing a fork");
+	if (!r)
+		r = insert_fork_row(s, source_id, wall, f, &id, err, errlen);
 	if (!r)
 		r = insert_detail(s, id, wall, f, err, errlen);
+	if (!r && (rc = savepoint_step(s->sp_release)))
+		r = store_sql_fail(s, err, errlen, rc, "storing a fork");
 	if (r) {
-		store_txn_abort(s);
+		undo_fork(s, source_id);
 		return r;
 	}
 	if (fork_id)
@@ -332,6 +385,32 @@ int store_insert_fork(struct store *s, int64_t source_id, const struct pt_fork *
 	return 0;
 }
 
+/*
+ * A source that lost forks to a failed write: a replay is refused completion
+ * (-EIO: the caller aborts it and the file is done again); a live session is
+ * a record of what was seen, and ends as usual. 0 or -errno.
+ */
+static int refuse_lost(struct store *s, int64_t source_id, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	bool live = false;
+	int r = store_prepare(s, "SELECT kind = 'live' FROM source WHERE id = ?1", &st, err, errlen);
+
+	if (r)
+		return r;
+	sqlite3_bind_int64(st, 1, source_id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		live = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (live) {
+		store_source_forget_lost(s, source_id);
+		return 0;
+	}
+	return store_fail(s, err, errlen, -EIO,
+			  "%s: forks of source %lld were lost by a failed write; not marked complete",
+			  s->path, (long long)source_id);
+}
+
 int store_source_end(struct store *s, int64_t source_id, const struct pt_input_stats *st_in,
 		     char *err, size_t errlen)
 {
@@ -343,6 +422,11 @@ int store_source_end(struct store *s, int64_t source_id, const struct pt_input_s
 	if (!in) {
 		pt_input_stats_init(&none);
 		in = &none;
+	}
+	if (store_source_lost(s, source_id)) {
+		r = refuse_lost(s, source_id, err, errlen);
+		if (r)
+			return r;
 	}
 	r = store_txn_begin(s, err, errlen);
 	if (r)
@@ -379,7 +463,10 @@ int store_source_end(struct store *s, int64_t source_id, const struct pt_input_s
 	}
 	s->txn_forks++; /* report the final count through on_commit */
 	s->txn_source = source_id;
-	return store_txn_commit(s, err, errlen);
+	r = store_txn_commit(s, err, errlen);
+	if (!r)
+		store_source_forget_lost(s, source_id);
+	return r;
 fail:
 	store_txn_abort(s);
 	return r;
