@@ -69,6 +69,21 @@ int store_flush(struct store *s, char *err, size_t errlen);
 /* The last error message of the handle (static to the handle, never NULL). */
 const char *store_errmsg(const struct store *s);
 
+/* Whether the writer's writes go through (a disk full, a read-only remount). */
+struct store_write_health {
+	bool failing;	   /* the last write failed and none has succeeded since */
+	uint64_t failures; /* writes that failed, since the handle was opened */
+	char last_error[256];
+};
+void store_write_health(const struct store *s, struct store_write_health *out);
+
+/*
+ * Tries one small write (the database header rewritten with the schema
+ * version it holds) and commits it, so that a writer whose writes were
+ * failing finds out they succeed again without waiting for data. 0 or -errno.
+ */
+int store_probe_write(struct store *s, char *err, size_t errlen);
+
 enum store_source_kind {
 	STORE_SOURCE_REPLAY,
 	STORE_SOURCE_LIVE,

@@ -115,6 +115,7 @@ struct store {
 
 	bool in_txn;
 	bool wrote; /* committed something through this handle */
+	struct store_write_health health;
 	unsigned txn_forks, txn_rows;
 	int64_t txn_source; /* source of the last fork inserted in this txn */
 	/* the sources with forks in the open transaction: a rollback loses their forks */
@@ -206,6 +207,9 @@ int store_txn_add_source(struct store *s, int64_t source_id, char *err, size_t e
 void store_source_mark_lost(struct store *s, int64_t source_id);
 bool store_source_lost(const struct store *s, int64_t source_id);
 void store_source_forget_lost(struct store *s, int64_t source_id);
+/* A write failed (the handle's last message says why), or one went through. */
+void store_note_write_failed(struct store *s);
+void store_note_write_ok(struct store *s);
 /* Forgets cached comm groups (a savepoint rolled back may have taken a new one). */
 void store_comm_cache_drop(struct store *s);
 /* Room for @n more rollup deltas, so that adding them cannot fail half-way. */

@@ -71,6 +71,7 @@ static int delete_fork_batch(struct store *s, sqlite3_stmt *sel, uint64_t *delet
 	sqlite3_finalize(holds);
 	free(hold);
 	if (r) {
+		store_note_write_failed(s);
 		store_txn_abort(s);
 		return r;
 	}

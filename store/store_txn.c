@@ -37,6 +37,23 @@ static void reset_caches(struct store *s)
 	s->agg_used = 0;
 }
 
+void store_note_write_failed(struct store *s)
+{
+	s->health.failing = true;
+	s->health.failures++;
+	snprintf(s->health.last_error, sizeof(s->health.last_error), "%s", s->errmsg);
+}
+
+void store_note_write_ok(struct store *s)
+{
+	s->health.failing = false;
+}
+
+void store_write_health(const struct store *s, struct store_write_health *out)
+{
+	*out = s->health;
+}
+
 bool store_source_lost(const struct store *s, int64_t source_id)
 {
 	if (s->lost_overflow)
@@ -116,8 +133,12 @@ int store_txn_begin(struct store *s, char *err, size_t errlen)
 	if (s->opts.read_only)
 		return store_fail(s, err, errlen, -EROFS, "%s: opened read-only", s->path);
 	rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-	if (rc != SQLITE_OK)
-		return store_sql_fail(s, err, errlen, rc, "starting a transaction");
+	if (rc != SQLITE_OK) {
+		int r = store_sql_fail(s, err, errlen, rc, "starting a transaction");
+
+		store_note_write_failed(s);
+		return r;
+	}
 	s->in_txn = true;
 	s->txn_forks = s->txn_rows = 0;
 	s->nr_txn_src = 0;
@@ -132,15 +153,18 @@ int store_txn_commit(struct store *s, char *err, size_t errlen)
 		return 0;
 	r = store_rollup_flush(s, err, errlen);
 	if (r) {
+		store_note_write_failed(s);
 		store_txn_abort(s);
 		return r;
 	}
 	rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
 		r = store_sql_fail(s, err, errlen, rc, "committing");
+		store_note_write_failed(s);
 		store_txn_abort(s);
 		return r;
 	}
+	store_note_write_ok(s);
 	s->in_txn = false;
 	s->wrote = true;
 	s->nr_txn_src = 0;
@@ -152,5 +176,22 @@ int store_txn_commit(struct store *s, char *err, size_t errlen)
 
 int store_flush(struct store *s, char *err, size_t errlen)
 {
+	return store_txn_commit(s, err, errlen);
+}
+
+int store_probe_write(struct store *s, char *err, size_t errlen)
+{
+	char sql[64];
+	int r = store_txn_begin(s, err, errlen);
+
+	/* the header page rewritten with the value it holds: a write in every database */
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", store_schema_version());
+	if (!r)
+		r = store_exec(s, sql, err, errlen);
+	if (r) {
+		store_note_write_failed(s);
+		store_txn_abort(s);
+		return r;
+	}
 	return store_txn_commit(s, err, errlen);
 }

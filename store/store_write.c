@@ -163,8 +163,12 @@ int store_source_begin(struct store *s, const struct store_source_info *info, in
 	sqlite3_bind_int64(st, 9, store_now_ns());
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return store_sql_fail(s, err, errlen, rc, "adding a source");
+	if (rc != SQLITE_DONE) {
+		r = store_sql_fail(s, err, errlen, rc, "adding a source");
+		store_note_write_failed(s);
+		return r;
+	}
+	store_note_write_ok(s);
 	*source_id = sqlite3_last_insert_rowid(s->db);
 	s->cb_source = *source_id;
 	s->cb_forks = 0;
@@ -331,6 +335,7 @@ static int savepoint_step(sqlite3_stmt *st)
  */
 static void undo_fork(struct store *s, int64_t source_id)
 {
+	store_note_write_failed(s);
 	store_source_mark_lost(s, source_id);
 	if (!s->in_txn)
 		return;
@@ -454,6 +459,7 @@ int store_source_end(struct store *s, int64_t source_id, const struct pt_input_s
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
 		r = store_sql_fail(s, err, errlen, rc, "completing a source");
+		store_note_write_failed(s);
 		goto fail;
 	}
 	if (sqlite3_changes(s->db) != 1) {
