@@ -47,6 +47,11 @@ void pd_metrics_add_events(struct pd_metrics *m, const char *source, uint64_t re
  * "off"; healthy false when capture failed or stopped unexpectedly. */
 void pd_metrics_set_capture(struct pd_metrics *m, const char *mode, bool healthy);
 
+/* The store writer's health (ingest.h): healthy false from a failed write
+ * until one succeeds; failures and live forks lost so far. */
+void pd_metrics_set_store(struct pd_metrics *m, bool healthy, uint64_t write_failures,
+			  uint64_t live_forks_lost);
+
 /* Investigation counters (investigate.h), exported as ptescope_investigation*. */
 struct pd_inv_counters;
 void pd_metrics_set_investigations(struct pd_metrics *m, const struct pd_inv_counters *c);

@@ -164,14 +164,17 @@ static void core_status(void *ctx, json_t *st)
 	json_object_set_new(st, "capture", cap ? cap : json_null());
 	json_object_set_new(st, "forks_stored",
 			    json_integer((json_int_t)(ic.live_forks + ic.replay_forks)));
-	json_object_set_new(st, "live",
-			    json_pack("{s:I, s:I, s:I, s:I, s:b, s:I, s:I}", "forks",
-				      (json_int_t)ic.live_forks, "detail_dropped",
-				      (json_int_t)ic.live_detail_dropped, "unknown_loop",
-				      (json_int_t)ic.live_unknown_loop, "source_id",
-				      (json_int_t)ic.live_source_id, "parent_mem", ic.parent_mem,
-				      "parent_mem_reads", (json_int_t)ic.parent_mem_reads,
-				      "parent_mem_skipped", (json_int_t)ic.parent_mem_skipped));
+	json_object_set_new(
+		st, "live",
+		json_pack("{s:I, s:I, s:I, s:I, s:b, s:I, s:I, s:I, s:I, s:I}", "forks",
+			  (json_int_t)ic.live_forks, "detail_dropped",
+			  (json_int_t)ic.live_detail_dropped, "unknown_loop",
+			  (json_int_t)ic.live_unknown_loop, "source_id", (json_int_t)ic.live_source_id,
+			  "parent_mem", ic.parent_mem, "parent_mem_reads",
+			  (json_int_t)ic.parent_mem_reads, "parent_mem_skipped",
+			  (json_int_t)ic.parent_mem_skipped, "parent_mem_late",
+			  (json_int_t)ic.parent_mem_late, "queued", (json_int_t)ic.live_queued,
+			  "lost", (json_int_t)ic.live_store_failed));
 	json_object_set_new(
 		st, "replays",
 		json_pack("{s:I, s:I, s:I, s:I, s:I}", "queued", (json_int_t)ic.replays_queued,
@@ -179,8 +182,10 @@ static void core_status(void *ctx, json_t *st)
 			  (json_int_t)ic.replays_failed, "skipped", (json_int_t)ic.replays_skipped,
 			  "forks", (json_int_t)ic.replay_forks));
 	json_object_set_new(st, "database",
-			    json_pack("{s:s, s:I}", "path", d->cfg.db_path, "size_bytes",
-				      (json_int_t)(stat(d->cfg.db_path, &sb) ? -1 : sb.st_size)));
+			    json_pack("{s:s, s:I, s:b, s:I}", "path", d->cfg.db_path, "size_bytes",
+				      (json_int_t)(stat(d->cfg.db_path, &sb) ? -1 : sb.st_size),
+				      "healthy", ic.store_healthy, "write_failures",
+				      (json_int_t)ic.store_write_failures));
 }
 
 /* An upload received in the spool: made a durable job before it is queued (and the 202). */
@@ -233,7 +238,7 @@ static bool core_healthy(void *ctx)
 	pthread_mutex_lock(&d->lock);
 	ok = d->ready && d->capture_ok;
 	pthread_mutex_unlock(&d->lock);
-	return ok;
+	return ok && pd_ingest_healthy(d->ingest);
 }
 
 /* Hands a request to the main loop and waits for its answer. */
@@ -925,10 +930,8 @@ static bool tick(struct daemon *d, struct tick_times *tt, int *ret)
 		/* status and counters once a second: the tick stays cheap when idle */
 		snapshot(d);
 		tt->last_flush = now;
-		if ((*ret = pd_ingest_flush(d->ingest, err, sizeof(err)))) {
-			pd_err("database %s: %s", d->cfg.db_path, err);
-			return true;
-		}
+		/* a failure turns ingest unhealthy (logged there); the next flush tries again */
+		pd_ingest_flush(d->ingest, err, sizeof(err));
 	}
 	if (now - tt->last_ret >= 3600ull * 1000000000ull) {
 		tt->last_ret = now;
