@@ -110,6 +110,10 @@ struct pd_http_config {
 	/* a request head within head_timeout_s of the accept or of the previous
 	 * answer; a body making progress every body_timeout_s (0: defaults) */
 	unsigned head_timeout_s, body_timeout_s;
+	/* store-backed queries run on query_threads workers (0: one per online
+	 * CPU, 2..8), at most query_queue waiting (0: 64), each within
+	 * query_budget_ms (0: 5000) from its arrival */
+	unsigned query_threads, query_queue, query_budget_ms;
 };
 
 /*

@@ -44,7 +44,7 @@
 #include "http_internal.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:9466"
-#define MAX_URL_BYTES 2048
+#define MAX_URL_BYTES PD_HTTP_MAX_URL
 #define MAX_HEADER_BYTES 8192
 #define CONN_MEMORY_BYTES (64 * 1024)
 #define MAX_TOKEN_BYTES 4096
@@ -54,17 +54,41 @@
 
 /* ---------------------------------------------------------------- replies */
 
-/* Queues @body (taken) as JSON with @status; @allow, when set, becomes the Allow header. */
-static int reply_json(struct MHD_Connection *c, unsigned status, json_t *body, const char *allow)
+/* On a worker thread: where its replies go, and its store deadline (http_pool.c). */
+static __thread struct pd_answer *tl_answer;
+static __thread int64_t tl_deadline_ns;
+
+void pd_http_capture_answers(struct pd_answer *a, int64_t deadline_ns)
+{
+	tl_answer = a;
+	tl_deadline_ns = deadline_ns;
+}
+
+static void answer_set(struct pd_answer *a, unsigned status, char *text, const char *allow)
+{
+	free(a->text);
+	a->text = text;
+	a->status = status;
+	snprintf(a->allow, sizeof(a->allow), "%s", allow ? allow : "");
+	a->ready = true;
+}
+
+void pd_http_answer_error(struct pd_answer *a, unsigned status, const char *msg)
+{
+	json_t *j = json_pack("{s:s}", "error", msg);
+	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+
+	json_decref(j);
+	answer_set(a, text ? status : 500, text, NULL);
+}
+
+/* Queues @text (taken; NULL: out of memory) as JSON with @status and @allow. */
+static int queue_json_text(struct MHD_Connection *c, unsigned status, char *text,
+			   const char *allow)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
-	char *text;
 
-	if (!body)
-		return pd_http_reply_error(c, 500, "out of memory");
-	text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(body);
 	if (!text)
 		return MHD_NO;
 	resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
@@ -74,7 +98,7 @@ static int reply_json(struct MHD_Connection *c, unsigned status, json_t *body, c
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-	if (allow)
+	if (allow && allow[0])
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
 	if (status == MHD_HTTP_UNAUTHORIZED)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
@@ -82,6 +106,32 @@ static int reply_json(struct MHD_Connection *c, unsigned status, json_t *body, c
 	ret = MHD_queue_response(c, status, resp);
 	MHD_destroy_response(resp);
 	return ret;
+}
+
+/* Queues @body (taken) as JSON with @status (on a worker: keeps it in its answer). */
+static int reply_json(struct MHD_Connection *c, unsigned status, json_t *body, const char *allow)
+{
+	char *text;
+
+	if (!body)
+		return pd_http_reply_error(c, 500, "out of memory");
+	text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(body);
+	if (tl_answer) {
+		answer_set(tl_answer, text ? status : 500, text, allow);
+		return text ? MHD_YES : MHD_NO;
+	}
+	return queue_json_text(c, status, text, allow);
+}
+
+/* Queues the answer a worker made for the request (the handler's call after the resume). */
+static int queue_answer(struct MHD_Connection *c, struct pd_answer *a)
+{
+	char *text = a->text;
+
+	a->text = NULL;
+	a->ready = false;
+	return queue_json_text(c, a->status, text, a->allow);
 }
 
 int pd_http_reply_json(struct MHD_Connection *c, unsigned status, json_t *body)
@@ -115,9 +165,11 @@ int pd_http_reply_method_not_allowed(struct MHD_Connection *c, const char *allow
 /* ------------------------------------------------------------ store pool */
 
 /*
- * Read-only store handles, one per server thread at most: a thread serves
- * one request at a time, so a request never waits for a handle. Handles are
- * opened lazily (the core may create the database after we start).
+ * Read-only store handles, one per thread that runs queries at most (the
+ * query workers, http_pool.c): a thread serves one request at a time, so a
+ * request never waits for a handle. Handles are opened lazily (the core may
+ * create the database after we start). A worker's handle carries its query's
+ * deadline while it is out (store_set_deadline).
  */
 int pd_http_store_get(struct pd_http *h, struct store **out, char *err, size_t errlen)
 {
@@ -128,21 +180,26 @@ int pd_http_store_get(struct pd_http *h, struct store **out, char *err, size_t e
 	if (h->nr_pool)
 		s = h->pool[--h->nr_pool];
 	pthread_mutex_unlock(&h->pool_lock);
-	if (s) {
-		*out = s;
-		return 0;
-	}
-	if (!h->cfg.db_path) {
+	if (!s && !h->cfg.db_path) {
 		snprintf(err, errlen, "no database configured");
 		return -ENOENT;
 	}
-	return store_open(h->cfg.db_path, &o, out, err, errlen);
+	if (!s) {
+		int ret = store_open(h->cfg.db_path, &o, &s, err, errlen);
+
+		if (ret)
+			return ret;
+	}
+	store_set_deadline(s, tl_deadline_ns); /* a worker's query budget */
+	*out = s;
+	return 0;
 }
 
 void pd_http_store_put(struct pd_http *h, struct store *s, bool broken)
 {
 	if (!s)
 		return;
+	store_set_deadline(s, 0);
 	pthread_mutex_lock(&h->pool_lock);
 	if (!broken && h->nr_pool < PD_HTTP_MAX_POOL) {
 		h->pool[h->nr_pool++] = s;
@@ -423,9 +480,12 @@ static int get_status(struct pd_http *h, struct MHD_Connection *c)
 				    json_pack("{s:s,s:b,s:I}", "listen", h->listen, "uploads",
 					      h->token_len > 0, "max_upload_bytes",
 					      (json_int_t)h->cfg.max_upload_bytes));
-	if (st)
+	if (st) {
 		json_object_set_new(json_object_get(st, "http"), "connections",
 				    pd_http_conn_status(h));
+		json_object_set_new(json_object_get(st, "http"), "queries",
+				    pd_http_lanes_status(h));
+	}
 	return pd_http_reply_json(c, MHD_HTTP_OK, st);
 }
 
@@ -481,10 +541,15 @@ static int route(struct pd_http *h, struct MHD_Connection *c, const char *url, c
 		return get ? get_status(h, c) : pd_http_reply_method_not_allowed(c, "GET, HEAD");
 	if (!strcmp(url, "/api/v1/replays"))
 		return pd_http_reply_method_not_allowed(c, "POST");
-	if (!strncmp(url, "/api/v1/investigations", 22) && (!url[22] || url[22] == '/'))
+	if (!strncmp(url, "/api/v1/investigations", 22) && (!url[22] || url[22] == '/')) {
+		/* starting or ending one waits for the capture's restart: not on this thread */
+		if (!strcmp(method, MHD_HTTP_METHOD_POST) || !strcmp(method, MHD_HTTP_METHOD_DELETE))
+			return pd_http_defer(h, c, r, PD_LANE_CONTROL, pd_http_investigations, url,
+					     method);
 		return pd_http_investigations(h, c, url, method, r);
+	}
 	if (!strncmp(url, "/api/", 5))
-		return pd_http_api(h, c, url, method);
+		return pd_http_api(h, c, url, method, r);
 	if (!get)
 		return pd_http_reply_method_not_allowed(c, "GET, HEAD");
 	return serve_static(h, c, url);
@@ -535,6 +600,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 				!strcmp(url, "/api/v1/investigations");
 		return MHD_YES;
 	}
+	if (r->answer.ready) /* a worker answered it (http_pool.c); the connection is back */
+		return queue_answer(c, &r->answer);
 	if (r->done) {
 		*upload_data_size = 0; /* a refused request's body is dropped */
 		return MHD_YES;
@@ -579,6 +646,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		close(r->fd);
 	if (r->path[0])
 		unlink(r->path);
+	free(r->answer.text);
 	free(r);
 	*con_cls = NULL;
 }
@@ -692,6 +760,10 @@ static void config_defaults(struct pd_http_config *c)
 		c->threads = PD_HTTP_MAX_POOL;
 	if (c->max_connections < c->threads)
 		c->max_connections = c->threads;
+	if (!c->query_queue)
+		c->query_queue = PD_HTTP_QUERY_QUEUE;
+	if (!c->query_budget_ms)
+		c->query_budget_ms = PD_HTTP_QUERY_BUDGET_MS;
 }
 
 int pd_http_start(const struct pd_http_config *cfg, const struct pd_core *core,
@@ -699,7 +771,7 @@ int pd_http_start(const struct pd_http_config *cfg, const struct pd_core *core,
 {
 	struct sockaddr_storage ss;
 	struct pd_http *h;
-	unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	int ret;
 
 	*out = NULL;
@@ -747,6 +819,11 @@ int pd_http_start(const struct pd_http_config *cfg, const struct pd_core *core,
 			goto fail;
 		}
 	}
+	ret = pd_http_lanes_start(h);
+	if (ret) {
+		snprintf(err, errlen, "cannot start the query workers: %s", strerror(-ret));
+		goto fail;
+	}
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	h->d = MHD_start_daemon(
@@ -782,8 +859,11 @@ void pd_http_stop(struct pd_http *h)
 	if (!h)
 		return;
 	pd_http_conn_stop_reaper(h);
+	/* every suspended connection resumed first: libmicrohttpd must not stop with one */
+	pd_http_lanes_stop(h);
 	if (h->d)
 		MHD_stop_daemon(h->d);
+	pd_http_lanes_free(h);
 	while (h->nr_pool)
 		store_close(h->pool[--h->nr_pool]);
 	if (h->web_fd >= 0)

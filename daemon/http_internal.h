@@ -22,6 +22,10 @@
 struct pd_conn;
 
 #define PD_HTTP_MAX_POOL 64
+#define PD_HTTP_MAX_URL 2048	 /* URL and query string, bytes (414 above) */
+#define PD_HTTP_MAX_WORKERS 16	 /* threads of one worker lane */
+#define PD_HTTP_QUERY_QUEUE 64	 /* queries waiting for a worker; more: 503 */
+#define PD_HTTP_QUERY_BUDGET_MS 5000
 #define PD_HTTP_DEFAULT_MAX_UPLOAD (512ull * 1024 * 1024)
 #define PD_HTTP_MAX_SMALL_BODY 4096 /* JSON bodies of POST /api/v1/investigations */
 #define PD_HTTP_BODY_MIN_BYTES 4096 /* a body brings this much per body_timeout_s */
@@ -37,6 +41,10 @@ struct pd_http_conns {
 	uint64_t evicted, refused, head_timeouts, body_timeouts;
 };
 
+/* The worker lanes (http_pool.c). */
+enum pd_lane { PD_LANE_QUERY, PD_LANE_CONTROL, PD_LANE_COUNT };
+struct pd_http_lane;
+
 struct pd_http {
 	struct MHD_Daemon *d;
 	struct pd_http_config cfg; /* db_path owned; web_root, token_file not kept */
@@ -50,6 +58,15 @@ struct pd_http {
 	struct store *pool[PD_HTTP_MAX_POOL];
 	size_t nr_pool;
 	struct pd_http_conns conns;
+	struct pd_http_lane *lanes[PD_LANE_COUNT];
+};
+
+/* An answer made on a worker thread, queued by the server thread after the resume. */
+struct pd_answer {
+	bool ready;
+	unsigned status;
+	char *text; /* the JSON body, malloc'ed */
+	char allow[48];
 };
 
 /* One request (libmicrohttpd's con_cls): freed when the request completes. */
@@ -66,7 +83,35 @@ struct pd_req {
 	bool body_too_large;
 	size_t body_len;
 	char body[PD_HTTP_MAX_SMALL_BODY];
+	struct pd_answer answer; /* a deferred request's (http_pool.c) */
 };
+
+/* An endpoint that may run on a worker thread, its connection suspended. */
+typedef int (*pd_http_handler_fn)(struct pd_http *h, struct MHD_Connection *c, const char *url,
+				  const char *method, struct pd_req *r);
+
+/*
+ * Hands the request to a worker lane (http_pool.c): the connection is
+ * suspended, @fn runs on a worker with its replies captured into r->answer,
+ * and the connection is resumed. 503 at once when the lane is full.
+ */
+int pd_http_defer(struct pd_http *h, struct MHD_Connection *c, struct pd_req *r,
+		  enum pd_lane lane, pd_http_handler_fn fn, const char *url, const char *method);
+int pd_http_lanes_start(struct pd_http *h);
+/* Answers what waits (503) and joins the workers; every connection is resumed. */
+void pd_http_lanes_stop(struct pd_http *h);
+void pd_http_lanes_free(struct pd_http *h);
+/* {"workers", "running", "queued", "max_queued", "budget_ms", "served", ...}: new reference. */
+json_t *pd_http_lanes_status(struct pd_http *h);
+
+/*
+ * On this thread from now on, replies go into @a instead of being queued
+ * (NULL: queued again), and store handles taken from the pool get the
+ * deadline @deadline_ns (CLOCK_MONOTONIC; 0: none).
+ */
+void pd_http_capture_answers(struct pd_answer *a, int64_t deadline_ns);
+/* Sets @a to {"error": @msg} with @status. */
+void pd_http_answer_error(struct pd_answer *a, unsigned status, const char *msg);
 
 /*
  * Queues @body (reference stolen; NULL means out of memory) as JSON with
@@ -83,7 +128,8 @@ int pd_http_reply_method_not_allowed(struct MHD_Connection *c, const char *allow
 /* Whether the request carries the bearer token (constant-time comparison). */
 bool pd_http_authorized(struct pd_http *h, struct MHD_Connection *c);
 
-/* /api/v1/investigations and .../current (http_inv.c). */
+/* /api/v1/investigations and .../current (http_inv.c): a pd_http_handler_fn;
+ * the server runs GETs itself, POST and DELETE on the control lane. */
 int pd_http_investigations(struct pd_http *h, struct MHD_Connection *c, const char *url,
 			   const char *method, struct pd_req *r);
 
@@ -98,8 +144,10 @@ int pd_http_parse_int(const char *s, long long min, long long max, long long *v)
 int pd_http_parse_time(const char *s, bool wall_only, int64_t now_wall_ns, int64_t *ns,
 		       bool *is_wall);
 
-/* The store-backed endpoints under /api/ (http_api.c); 404 for unknown paths. */
-int pd_http_api(struct pd_http *h, struct MHD_Connection *c, const char *url, const char *method);
+/* The store-backed endpoints under /api/ (http_api.c); 404 for unknown paths.
+ * Unknown paths and methods are answered at once, queries go to the query lane. */
+int pd_http_api(struct pd_http *h, struct MHD_Connection *c, const char *url, const char *method,
+		struct pd_req *r);
 
 /*
  * A read-only store handle for one request (opened on first use), and its

@@ -69,6 +69,14 @@ int store_flush(struct store *s, char *err, size_t errlen);
 /* The last error message of the handle (static to the handle, never NULL). */
 const char *store_errmsg(const struct store *s);
 
+/*
+ * A time budget for what the handle runs from now on: once CLOCK_MONOTONIC
+ * passes @deadline_mono_ns, the statement running is interrupted and the
+ * call fails with -ETIMEDOUT ("query over its time budget"). 0 lifts it.
+ * Meant for readers serving requests (the daemon's HTTP API).
+ */
+void store_set_deadline(struct store *s, int64_t deadline_mono_ns);
+
 /* Whether the writer's writes go through (a disk full, a read-only remount). */
 struct store_write_health {
 	bool failing;	   /* the last write failed and none has succeeded since */

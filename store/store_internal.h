@@ -116,6 +116,7 @@ struct store {
 	bool in_txn;
 	bool wrote; /* committed something through this handle */
 	struct store_write_health health;
+	int64_t deadline_ns; /* store_set_deadline; 0: none */
 	unsigned txn_forks, txn_rows;
 	int64_t txn_source; /* source of the last fork inserted in this txn */
 	/* the sources with forks in the open transaction: a rollback loses their forks */

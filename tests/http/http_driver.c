@@ -10,6 +10,7 @@
  *               [--max-upload BYTES] [--threads N] [--max-conn N] [--max-per-ip N]
  *               [--timeout S] [--comm-allow a,b,...] [--ptescope PATH]
  *               [--unhealthy-file F] [--submit-log F] [--no-detail] [--investigations]
+ *               [--query-threads N] [--query-queue N] [--query-budget-ms MS]
  *
  * With --investigations the stand-in core also takes investigations: it
  * echoes the request it was handed (detail, duration_s, comm, pid) as the
@@ -242,7 +243,8 @@ int main(int argc, char **argv)
 	    {"max-conn", 1, 0, 'c'},   {"max-per-ip", 1, 0, 'i'}, {"timeout", 1, 0, 'o'},
 	    {"comm-allow", 1, 0, 'a'}, {"ptescope", 1, 0, 'p'},	  {"unhealthy-file", 1, 0, 'U'},
 	    {"submit-log", 1, 0, 'L'}, {"no-detail", 0, 0, 'N'},  {"investigations", 0, 0, 'I'},
-	    {0, 0, 0, 0},
+	    {"query-threads", 1, 0, 'Q'}, {"query-queue", 1, 0, 'q'},
+	    {"query-budget-ms", 1, 0, 'B'}, {0, 0, 0, 0},
 	};
 	struct pd_http_config cfg = {.listen = "127.0.0.1:0"};
 	struct driver d = {.detail = true, .started = time(NULL)};
@@ -305,6 +307,15 @@ int main(int argc, char **argv)
 			break;
 		case 'N':
 			d.detail = false;
+			break;
+		case 'Q':
+			cfg.query_threads = (unsigned)num(optarg, "--query-threads");
+			break;
+		case 'q':
+			cfg.query_queue = (unsigned)num(optarg, "--query-queue");
+			break;
+		case 'B':
+			cfg.query_budget_ms = (unsigned)num(optarg, "--query-budget-ms");
 			break;
 		case 'I':
 			core.investigate = core_investigate;
