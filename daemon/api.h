@@ -105,6 +105,8 @@ struct pd_http_config {
 	const char *web_root;	/* static dashboard files, NULL: none */
 	const char *token_file; /* bearer token for uploads and investigations, NULL: off */
 	const char *spool_dir;	/* uploads are received here (spool.h), NULL: in TMPDIR */
+	const char *allowed_hosts; /* Host names served besides loopback and the listen
+				    * address, comma-separated (http_host.c); NULL: none */
 	size_t max_upload_bytes;
 	unsigned max_connections, max_per_ip, timeout_s, threads;
 	/* a request head within head_timeout_s of the accept or of the previous

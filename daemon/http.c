@@ -562,6 +562,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	struct pd_http *h = cls;
 	struct pd_req *r = *con_cls;
 	size_t hdr_bytes = 0, url_bytes = 0;
+	char host[72];
 
 	if (!r) {
 		r = calloc(1, sizeof(*r));
@@ -573,6 +574,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			r->done = true;
 			return pd_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
 						   "too many connections; try again");
+		}
+		if (!pd_http_host_allowed(h, c, host, sizeof(host))) {
+			/* another name pointed at us (DNS rebinding): nothing is served to it */
+			r->done = true;
+			return pd_http_reply_error(c, MHD_HTTP_MISDIRECTED_REQUEST,
+						   "host '%.64s' is not this server's (allowed-hosts "
+						   "lists the names it answers to)",
+						   host);
 		}
 		/* Checks that need no body, and refusals of uploads, right away. */
 		/* @url comes without its query string: count the arguments too. */
@@ -805,6 +814,12 @@ int pd_http_start(const struct pd_http_config *cfg, const struct pd_core *core,
 	ret = parse_listen(h->listen, &ss, err, errlen);
 	if (ret)
 		goto fail;
+	h->listen_addr = ss;
+	if (cfg->allowed_hosts && !(h->allowed_hosts = strdup(cfg->allowed_hosts))) {
+		ret = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	if (cfg->token_file) {
 		ret = read_token(cfg->token_file, h->token, sizeof(h->token), &h->token_len, err,
 				 errlen);
@@ -872,6 +887,7 @@ void pd_http_stop(struct pd_http *h)
 	pd_http_conn_destroy(h);
 	free((char *)h->cfg.db_path);
 	free((char *)h->cfg.spool_dir);
+	free(h->allowed_hosts);
 	explicit_bzero(h->token, sizeof(h->token));
 	free(h);
 }

@@ -9,6 +9,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -51,6 +52,8 @@ struct pd_http {
 	struct pd_core core;
 	struct pd_metrics *metrics;
 	char listen[128];
+	struct sockaddr_storage listen_addr; /* its address: an allowed Host (http_host.c) */
+	char *allowed_hosts;		     /* the configured names, comma-separated; NULL: none */
 	char token[4096];
 	size_t token_len; /* 0: uploads off */
 	int web_fd;	  /* web root directory, -1: none */
@@ -125,6 +128,13 @@ pd_http_reply_error(struct MHD_Connection *c, unsigned status, const char *fmt, 
 /* Queues a JSON 405 with an Allow header listing @allow. */
 int pd_http_reply_method_not_allowed(struct MHD_Connection *c, const char *allow);
 
+/*
+ * Whether the request's Host header names this server (http_host.c): a
+ * loopback name or address, the listen address (any address when it listens
+ * on all), a configured name, or no Host (HTTP/1.0). A refusal is answered 421.
+ */
+bool pd_http_host_allowed(const struct pd_http *h, struct MHD_Connection *c, char *host,
+			  size_t hostlen);
 /* Whether the request carries the bearer token (constant-time comparison). */
 bool pd_http_authorized(struct pd_http *h, struct MHD_Connection *c);
 

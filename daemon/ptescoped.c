@@ -778,6 +778,7 @@ static void reload(struct daemon *d)
 	NEEDS_RESTART(listen, "listen");
 	NEEDS_RESTART(web_root, "web-root");
 	NEEDS_RESTART(token_file, "token-file");
+	NEEDS_RESTART(allowed_hosts, "allowed-hosts");
 	NEEDS_RESTART(instance, "instance");
 	NEEDS_RESTART(kernel_btf, "kernel-btf");
 #undef NEEDS_RESTART
@@ -1122,6 +1123,7 @@ static int start_http(struct daemon *d)
 				    .db_path = d->cfg.db_path,
 				    .web_root = d->cfg.web_root,
 				    .token_file = d->cfg.token_file,
+				    .allowed_hosts = d->cfg.allowed_hosts,
 				    .spool_dir = d->spool,
 				    .max_upload_bytes = d->cfg.max_upload_mb << 20,
 				    /* connection limits: the HTTP layer's defaults */

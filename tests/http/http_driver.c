@@ -11,6 +11,7 @@
  *               [--timeout S] [--comm-allow a,b,...] [--ptescope PATH]
  *               [--unhealthy-file F] [--submit-log F] [--no-detail] [--investigations]
  *               [--query-threads N] [--query-queue N] [--query-budget-ms MS]
+ *               [--allowed-hosts NAME,...]
  *
  * With --investigations the stand-in core also takes investigations: it
  * echoes the request it was handed (detail, duration_s, comm, pid) as the
@@ -244,7 +245,7 @@ int main(int argc, char **argv)
 	    {"comm-allow", 1, 0, 'a'}, {"ptescope", 1, 0, 'p'},	  {"unhealthy-file", 1, 0, 'U'},
 	    {"submit-log", 1, 0, 'L'}, {"no-detail", 0, 0, 'N'},  {"investigations", 0, 0, 'I'},
 	    {"query-threads", 1, 0, 'Q'}, {"query-queue", 1, 0, 'q'},
-	    {"query-budget-ms", 1, 0, 'B'}, {0, 0, 0, 0},
+	    {"query-budget-ms", 1, 0, 'B'}, {"allowed-hosts", 1, 0, 'H'}, {0, 0, 0, 0},
 	};
 	struct pd_http_config cfg = {.listen = "127.0.0.1:0"};
 	struct driver d = {.detail = true, .started = time(NULL)};
@@ -316,6 +317,9 @@ int main(int argc, char **argv)
 			break;
 		case 'B':
 			cfg.query_budget_ms = (unsigned)num(optarg, "--query-budget-ms");
+			break;
+		case 'H':
+			cfg.allowed_hosts = optarg;
 			break;
 		case 'I':
 			core.investigate = core_investigate;
