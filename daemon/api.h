@@ -22,6 +22,7 @@
 
 #include "config.h"
 #include "fork.h"
+#include "spool.h"
 
 /* ---------------------------------------------------------------- metrics */
 
@@ -74,7 +75,7 @@ struct pd_core {
 	 * stored, database path and size, uptime. */
 	void (*status)(void *ctx, json_t *status);
 	/* Queues the trace file at @path (the HTTP layer's upload, received and
-	 * fsynced in spool_dir or TMPDIR; ownership passes to the core, which
+	 * fsynced in the spool or TMPDIR; ownership passes to the core, which
 	 * spools it durably and deletes it when done) for replay into the
 	 * store. Returns 0 and a job id, or -errno with @err set. */
 	int (*submit_replay)(void *ctx, const char *path, const char *name, int64_t *job_id,
@@ -104,7 +105,8 @@ struct pd_http_config {
 	const char *db_path;	/* for read-only connections */
 	const char *web_root;	/* static dashboard files, NULL: none */
 	const char *token_file; /* bearer token for uploads and investigations, NULL: off */
-	const char *spool_dir;	/* uploads are received here (spool.h), NULL: in TMPDIR */
+	struct pd_spool *spool; /* uploads are received here (spool.h), within its bounds;
+				 * NULL: in TMPDIR, unbounded but for max_upload_bytes */
 	const char *allowed_hosts; /* Host names served besides loopback and the listen
 				    * address, comma-separated (http_host.c); NULL: none */
 	size_t max_upload_bytes;

@@ -54,6 +54,8 @@ struct pd_config {
 	char *web_root;		 /* --web-root, NULL: none */
 	char *token_file;	 /* --token-file, NULL: uploads off */
 	uint64_t max_upload_mb;	 /* --max-upload-mb, default 256 */
+	uint64_t spool_max_mb;	 /* --spool-max-mb: uploads waiting and arriving, default 1024 */
+	unsigned spool_max_files; /* --spool-max-files, default 64 */
 	int retention_days;	 /* --retention-days, 0: forever */
 	int64_t max_db_mb;	 /* --max-db-mb, 0: no limit */
 	int db_sync_full;	 /* --db-sync: 0 normal, 1 full */

@@ -243,6 +243,7 @@ static int upload_begin(struct pd_http *h, struct pd_req *r, struct MHD_Connecti
 	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
 	const char *name = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "name");
 	const char *dir = getenv("TMPDIR");
+	unsigned long long announced = 0;
 
 	if (!h->token_len)
 		return pd_http_reply_error(c, MHD_HTTP_FORBIDDEN,
@@ -264,6 +265,7 @@ static int upload_begin(struct pd_http *h, struct pd_req *r, struct MHD_Connecti
 			    c, MHD_HTTP_CONTENT_TOO_LARGE,
 			    "upload of %llu bytes is over the limit of %zu bytes", n,
 			    h->cfg.max_upload_bytes);
+		announced = n;
 	}
 	if (name && (strlen(name) > 255 || strchr(name, '/')))
 		return pd_http_reply_error(c, MHD_HTTP_BAD_REQUEST,
@@ -271,18 +273,31 @@ static int upload_begin(struct pd_http *h, struct pd_req *r, struct MHD_Connecti
 	snprintf(r->name, sizeof(r->name), "%s", name && name[0] ? name : "upload");
 	if (!dir || !dir[0])
 		dir = "/var/tmp";
-	if (h->cfg.spool_dir)
-		dir = h->cfg.spool_dir;
+	if (h->cfg.spool)
+		dir = pd_spool_dir(h->cfg.spool);
 	if (snprintf(r->path, sizeof(r->path), "%s/%s", dir,
-		     h->cfg.spool_dir ? ".partial-XXXXXX" : "ptescoped-upload-XXXXXX") >=
-	    (int)sizeof(r->path))
+		     h->cfg.spool ? ".partial-XXXXXX" : "ptescoped-upload-XXXXXX") >=
+	    (int)sizeof(r->path)) {
+		r->path[0] = 0;
 		return pd_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "TMPDIR too long");
+	}
+	/* room in the spool, for what Content-Length announces (the rest as it comes) */
+	if (h->cfg.spool &&
+	    pd_spool_reserve(h->cfg.spool, announced, r->upload_msg, sizeof(r->upload_msg))) {
+		r->path[0] = 0;
+		return pd_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "%s", r->upload_msg);
+	}
+	r->reserved = announced;
 	r->fd = mkostemp(r->path, O_CLOEXEC);
 	if (r->fd < 0) {
+		int e = errno;
+
 		r->path[0] = 0;
+		if (h->cfg.spool)
+			pd_spool_release(h->cfg.spool, r->reserved);
 		return pd_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
 					   "cannot create a temporary file in %s: %s", dir,
-					   strerror(errno));
+					   strerror(e));
 	}
 	r->upload = true;
 	return MHD_YES;
@@ -295,6 +310,14 @@ static int upload_write(struct pd_http *h, struct pd_req *r, const char *data, s
 	if (len > h->cfg.max_upload_bytes - r->bytes) {
 		r->upload_error = MHD_HTTP_CONTENT_TOO_LARGE;
 		return 0;
+	}
+	if (h->cfg.spool && r->bytes + len > r->reserved) {
+		if (pd_spool_grow(h->cfg.spool, r->bytes + len - r->reserved, r->upload_msg,
+				  sizeof(r->upload_msg))) {
+			r->upload_error = MHD_HTTP_SERVICE_UNAVAILABLE;
+			return 0;
+		}
+		r->reserved = r->bytes + len;
 	}
 	while (len) {
 		ssize_t n = write(r->fd, data, len);
@@ -323,6 +346,8 @@ static int upload_end(struct pd_http *h, struct pd_req *r, struct MHD_Connection
 		return pd_http_reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE,
 					   "upload is over the limit of %zu bytes",
 					   h->cfg.max_upload_bytes);
+	if (r->upload_error && r->upload_msg[0])
+		return pd_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "%s", r->upload_msg);
 	if (r->upload_error)
 		return pd_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
 					   "cannot store the upload: %s",
@@ -340,12 +365,16 @@ static int upload_end(struct pd_http *h, struct pd_req *r, struct MHD_Connection
 	if (!h->core.submit_replay)
 		return pd_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
 					   "replays are not accepted by this daemon");
+	if (h->cfg.spool && r->reserved > r->bytes) { /* a shorter body than announced */
+		pd_spool_trim(h->cfg.spool, r->reserved - r->bytes);
+		r->reserved = r->bytes;
+	}
 	ret = h->core.submit_replay(h->core.ctx, r->path, r->name, &job, err, sizeof(err));
 	if (ret < 0)
 		return pd_http_reply_error(
 		    c, ret == -EINVAL ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_SERVICE_UNAVAILABLE, "%s",
 		    err[0] ? err : strerror(-ret));
-	r->path[0] = 0; /* the core owns the file now */
+	r->path[0] = 0; /* the core owns the file now, and its room in the spool */
 	return pd_http_reply_json(c, MHD_HTTP_ACCEPTED,
 				  json_pack("{s:I,s:o,s:I}", "job_id", (json_int_t)job, "name",
 					    pt_json_text(r->name), "bytes", (json_int_t)r->bytes));
@@ -469,6 +498,20 @@ static int get_healthz(struct pd_http *h, struct MHD_Connection *c)
 	return pd_http_reply_json(c, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
 }
 
+/* The upload spool's use and bounds (null without a spool). New reference. */
+static json_t *spool_status(struct pd_http *h)
+{
+	unsigned files, max_files;
+	uint64_t bytes, max_bytes;
+
+	if (!h->cfg.spool)
+		return json_null();
+	pd_spool_usage(h->cfg.spool, &files, &bytes, &max_files, &max_bytes);
+	return json_pack("{s:I,s:I,s:I,s:I}", "files", (json_int_t)files, "bytes",
+			 (json_int_t)bytes, "max_files", (json_int_t)max_files, "max_bytes",
+			 (json_int_t)max_bytes);
+}
+
 static int get_status(struct pd_http *h, struct MHD_Connection *c)
 {
 	json_t *st = json_object();
@@ -485,6 +528,7 @@ static int get_status(struct pd_http *h, struct MHD_Connection *c)
 				    pd_http_conn_status(h));
 		json_object_set_new(json_object_get(st, "http"), "queries",
 				    pd_http_lanes_status(h));
+		json_object_set_new(json_object_get(st, "http"), "spool", spool_status(h));
 	}
 	return pd_http_reply_json(c, MHD_HTTP_OK, st);
 }
@@ -646,15 +690,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
+	struct pd_http *h = cls;
 	struct pd_req *r = *con_cls;
 
-	pd_http_conn_idle(cls, c); /* kept alive: waits for the next head from now */
+	pd_http_conn_idle(h, c); /* kept alive: waits for the next head from now */
 	if (!r)
 		return;
 	if (r->fd >= 0)
 		close(r->fd);
-	if (r->path[0])
-		unlink(r->path);
+	/* an upload that did not become a job: its room back (unless the core took
+	 * the file and gave the room back itself, pd_spool_remove) */
+	if (r->path[0] && !unlink(r->path) && h->cfg.spool && r->upload)
+		pd_spool_release(h->cfg.spool, r->reserved);
 	free(r->answer.text);
 	free(r);
 	*con_cls = NULL;
@@ -708,15 +755,49 @@ bad:
 	return -EINVAL;
 }
 
+/*
+ * Whether the open token file @fd is fit to hold a secret: a regular file
+ * owned by root or by us, which neither group nor others may read or write
+ * (else whoever can read it uploads and investigates as root, and whoever
+ * can write it chooses the token). 0 or -EPERM with @err.
+ */
+static int token_file_private(int fd, const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "token file %s: not a regular file", path);
+		return -EINVAL;
+	}
+	if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		snprintf(err, errlen, "token file %s: owned by uid %u, not by root or by us (uid %u)",
+			 path, (unsigned)st.st_uid, (unsigned)geteuid());
+		return -EPERM;
+	}
+	if (st.st_mode & 0077) {
+		snprintf(err, errlen,
+			 "token file %s: mode %04o lets group or others at it; make it 0600 "
+			 "(chmod 600 %s)",
+			 path, (unsigned)(st.st_mode & 07777), path);
+		return -EPERM;
+	}
+	return 0;
+}
+
 static int read_token(const char *path, char *tok, size_t toklen, size_t *len, char *err,
 		      size_t errlen)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK), ret;
 	ssize_t n;
 
 	if (fd < 0) {
 		snprintf(err, errlen, "token file %s: %s", path, strerror(errno));
 		return -errno;
+	}
+	ret = token_file_private(fd, path, err, errlen);
+	if (ret) {
+		close(fd);
+		return ret;
 	}
 	n = read(fd, tok, toklen - 1);
 	close(fd);
@@ -804,9 +885,8 @@ int pd_http_start(const struct pd_http_config *cfg, const struct pd_core *core,
 	h->cfg.db_path = cfg->db_path ? strdup(cfg->db_path) : NULL;
 	h->cfg.web_root = NULL;
 	h->cfg.token_file = NULL;
-	h->cfg.spool_dir = cfg->spool_dir ? strdup(cfg->spool_dir) : NULL;
 	h->cfg.listen = h->listen;
-	if ((cfg->db_path && !h->cfg.db_path) || (cfg->spool_dir && !h->cfg.spool_dir)) {
+	if (cfg->db_path && !h->cfg.db_path) {
 		ret = -ENOMEM;
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -886,7 +966,6 @@ void pd_http_stop(struct pd_http *h)
 	pthread_mutex_destroy(&h->pool_lock);
 	pd_http_conn_destroy(h);
 	free((char *)h->cfg.db_path);
-	free((char *)h->cfg.spool_dir);
 	free(h->allowed_hosts);
 	explicit_bzero(h->token, sizeof(h->token));
 	free(h);

@@ -48,7 +48,7 @@ struct pd_http_lane;
 
 struct pd_http {
 	struct MHD_Daemon *d;
-	struct pd_http_config cfg; /* db_path owned; web_root, token_file not kept */
+	struct pd_http_config cfg; /* db_path owned; web_root, token_file not kept; spool not owned */
 	struct pd_core core;
 	struct pd_metrics *metrics;
 	char listen[128];
@@ -80,8 +80,10 @@ struct pd_req {
 	char path[PATH_MAX]; /* temporary upload file; "" once handed to the core */
 	char name[256];
 	uint64_t bytes;
+	uint64_t reserved; /* room taken in the spool for it (spool.h) */
 	unsigned upload_error; /* HTTP status to answer with at the end, 0: none */
 	int upload_errno;
+	char upload_msg[160]; /* why, when the spool refused more */
 	bool small_body; /* a request whose small body is kept (investigations) */
 	bool body_too_large;
 	size_t body_len;

@@ -35,6 +35,7 @@ struct pd_ingest {
 	struct store *store;
 	struct store_sink *sink; /* replays into the store, under slock */
 	struct pd_metrics *metrics;
+	struct pd_spool *spool; /* not owned */
 	char *db_path;
 	struct pd_liveq *liveq; /* live forks on their way to the store */
 	pthread_t live_writer;
@@ -262,7 +263,7 @@ static void *worker_main(void *arg)
 			    "upload %s: replay interrupted, kept in the spool for the next start",
 			    j.name);
 		else if (j.delete_after)
-			pd_spool_remove(j.path);
+			pd_spool_remove(in->spool, j.path);
 
 		pthread_mutex_lock(&in->qlock);
 		in->head = (in->head + 1) % MAX_JOBS;
@@ -355,6 +356,7 @@ int pd_ingest_open(const struct pd_ingest_opts *o, struct pd_ingest **out, char 
 	atomic_init(&in->slow_fork_ns, o->slow_fork_ns);
 	atomic_init(&in->cancel, false);
 	in->metrics = o->metrics;
+	in->spool = o->spool;
 	in->retention_days = o->retention_days;
 	in->max_db_bytes = o->max_db_bytes;
 	in->next_job = 1;

@@ -40,6 +40,7 @@
 #include "api.h"
 #include "fork.h"
 #include "reader.h"
+#include "spool.h"
 
 struct pd_ingest;
 
@@ -52,6 +53,7 @@ struct pd_ingest_opts {
 	bool no_parent_mem;    /* do not read live parents' memory from /proc (procmem.h) */
 	struct pd_metrics *metrics; /* may be NULL */
 	const char *proc_root;	    /* NULL: /proc (tests: a fake tree) */
+	struct pd_spool *spool;	    /* where uploads wait (spool.h); NULL: none */
 };
 
 struct pd_ingest_counts {

@@ -70,7 +70,7 @@ struct daemon {
 	struct pd_ingest *ingest;
 	struct pd_capture *capture;
 	struct pd_http *http;
-	char spool[4096]; /* accepted uploads until replayed (spool.h): DB-uploads */
+	struct pd_spool *spool; /* accepted uploads until replayed (spool.h): DB-uploads */
 	char kernel[128];
 	uint64_t start_mono_ns;
 	int64_t start_wall_ns;
@@ -200,7 +200,7 @@ static int core_submit_replay(void *ctx, const char *path, const char *name, int
 		return ret;
 	ret = pd_ingest_submit_replay(d->ingest, job, name, true, job_id, err, errlen);
 	if (ret)
-		pd_spool_remove(job); /* refused (503): not ours to keep */
+		pd_spool_remove(d->spool, job); /* refused (503): not ours to keep */
 	return ret;
 }
 
@@ -224,9 +224,9 @@ static int resume_spool(struct daemon *d)
 	int n = pd_spool_each(d->spool, resume_one, d);
 
 	if (n < 0)
-		pd_warn("upload spool %s: %s", d->spool, strerror(-n));
+		pd_warn("upload spool %s: %s", pd_spool_dir(d->spool), strerror(-n));
 	else if (n)
-		pd_info("%d accepted upload(s) resumed from %s", n, d->spool);
+		pd_info("%d accepted upload(s) resumed from %s", n, pd_spool_dir(d->spool));
 	return 0;
 }
 
@@ -1080,7 +1080,9 @@ static int open_sinks(struct daemon *d, char ***comms, size_t *nr_comms)
 				    .max_db_bytes = d->cfg.max_db_mb * 1024 * 1024,
 				    .slow_fork_ns = d->cfg.slow_fork_us * 1000,
 				    .no_parent_mem = !d->cfg.parent_mem};
-	char err[1024];
+	struct pd_spool_limits lim = {.max_bytes = d->cfg.spool_max_mb << 20,
+				      .max_files = d->cfg.spool_max_files};
+	char err[1024], spool[4096];
 	int ret;
 
 	if ((ret = make_parent_dirs(d->cfg.db_path, err, sizeof(err))) ||
@@ -1098,22 +1100,22 @@ static int open_sinks(struct daemon *d, char ***comms, size_t *nr_comms)
 		pd_err("out of memory");
 		return -ENOMEM;
 	}
+	if (snprintf(spool, sizeof(spool), "%s-uploads", d->cfg.db_path) >= (int)sizeof(spool)) {
+		pd_err("database path too long: %s", d->cfg.db_path);
+		return -ENAMETOOLONG;
+	}
+	if ((ret = pd_spool_open(spool, &lim, &d->spool, err, sizeof(err)))) {
+		pd_err("%s", err);
+		return ret;
+	}
 	io.metrics = d->metrics;
+	io.spool = d->spool;
 	if ((ret = pd_ingest_open(&io, &d->ingest, err, sizeof(err)))) {
 		pd_err("database %s: %s", d->cfg.db_path, err);
 		return ret;
 	}
 	if (pd_ingest_retention(d->ingest, err, sizeof(err)))
 		pd_warn("retention: %s", err);
-	if (snprintf(d->spool, sizeof(d->spool), "%s-uploads", d->cfg.db_path) >=
-	    (int)sizeof(d->spool)) {
-		pd_err("database path too long: %s", d->cfg.db_path);
-		return -ENAMETOOLONG;
-	}
-	if ((ret = pd_spool_init(d->spool, err, sizeof(err)))) {
-		pd_err("%s", err);
-		return ret;
-	}
 	return 0;
 }
 
@@ -1124,7 +1126,7 @@ static int start_http(struct daemon *d)
 				    .web_root = d->cfg.web_root,
 				    .token_file = d->cfg.token_file,
 				    .allowed_hosts = d->cfg.allowed_hosts,
-				    .spool_dir = d->spool,
+				    .spool = d->spool,
 				    .max_upload_bytes = d->cfg.max_upload_mb << 20,
 				    /* connection limits: the HTTP layer's defaults */
 				    .timeout_s = 30,
@@ -1203,6 +1205,7 @@ static bool daemon_shutdown(struct daemon *d)
 		pd_err("%s", err);
 		ok = false;
 	}
+	pd_spool_free(d->spool);
 	pd_metrics_free(d->metrics);
 	free(d->cpus);
 	if (d->slot.efd > 0)

@@ -23,6 +23,7 @@ token = "s3cret-token-0123456789abcdef"
 tokf = os.path.join(d, "token")
 with open(tokf, "w") as f:
     f.write(token + "\n")
+os.chmod(tokf, 0o600)  # a token file must be private (the daemon refuses others)
 dat = os.path.join(FIXTURES, "forker-200mb-graph.dat")
 txt = os.path.join(FIXTURES, "forker-64mb-graph-partial.txt")
 cap = os.path.getsize(dat) + 4096
