@@ -48,6 +48,10 @@ struct pt_replay_result {
 	struct pt_input_stats stats;
 	uint64_t forks;
 	bool skipped; /* the sink had it already: not read */
+	/* on failure: the input itself was refused (not a regular file, not a
+	 * trace we read, corrupt), as opposed to a failure of the sink, the
+	 * caller, memory or I/O, after which reading the same file again may work */
+	bool bad_input;
 };
 
 /*

@@ -24,11 +24,18 @@
 #include "store_sink.h"
 
 #define MAX_JOBS 64
+/* a spooled upload whose replay failed other than on the file itself is
+ * tried again, RETRY_NS later times the attempts so far, MAX_TRIES in all in
+ * one run; it stays in the spool for the next start whatever happens */
+#define RETRY_NS (10 * 1000000000ll)
+#define MAX_TRIES 3
 
 struct job {
 	int64_t id;
 	char *path, *name;
 	bool delete_after;
+	unsigned tries;	     /* attempts that failed so far */
+	int64_t not_before;  /* CLOCK_MONOTONIC ns; 0: at once */
 };
 
 struct pd_ingest {
@@ -205,8 +212,9 @@ static int replay_fork(const struct pt_fork *f, void *ctx, char *err, size_t err
 }
 
 /* One replay (analyzer/replay.h into the store's sink): 0 stored, 1 skipped
- * (stored before), negative errno. */
-static int replay_one(struct pd_ingest *in, const struct job *j, char *err, size_t errlen)
+ * (stored before), negative errno; *bad_input: the file itself was refused. */
+static int replay_one(struct pd_ingest *in, const struct job *j, bool *bad_input, char *err,
+		      size_t errlen)
 {
 	struct pt_replay_opts o = {.name = j->name,
 				   .sink = store_sink_replay(in->sink),
@@ -215,6 +223,7 @@ static int replay_one(struct pd_ingest *in, const struct job *j, char *err, size
 	struct pt_replay_result res;
 	int ret = pt_replay_file(j->path, &o, &res, err, errlen);
 
+	*bad_input = ret && res.bad_input;
 	if (ret)
 		return ret;
 	if (res.skipped)
@@ -230,6 +239,70 @@ static int replay_one(struct pd_ingest *in, const struct job *j, char *err, size
 	return 0;
 }
 
+/*
+ * Under qlock: waits for a job that may run now and takes it out of the
+ * queue into @j. False when stopping.
+ */
+static bool take_job(struct pd_ingest *in, struct job *j)
+{
+	for (;;) {
+		int64_t now = (int64_t)mono_ns(), next = 0;
+		struct timespec ts;
+
+		if (in->stop)
+			return false;
+		for (size_t k = 0; k < in->len; k++) {
+			struct job *c = &in->jobs[(in->head + k) % MAX_JOBS];
+
+			if (c->not_before <= now) {
+				*j = *c;
+				/* close the gap: the jobs after it move up one */
+				for (size_t m = k; m + 1 < in->len; m++)
+					in->jobs[(in->head + m) % MAX_JOBS] =
+					    in->jobs[(in->head + m + 1) % MAX_JOBS];
+				in->len--;
+				return true;
+			}
+			if (!next || c->not_before < next)
+				next = c->not_before;
+		}
+		if (!next) {
+			pthread_cond_wait(&in->qcond, &in->qlock);
+			continue;
+		}
+		ts.tv_sec = (time_t)(next / 1000000000);
+		ts.tv_nsec = (long)(next % 1000000000);
+		pthread_cond_timedwait(&in->qcond, &in->qlock, &ts);
+	}
+}
+
+/*
+ * After a failed replay of an upload: the spool keeps it unless the file
+ * itself was refused; it is tried again later in this run (queued again:
+ * true) or at the next start.
+ */
+static bool keep_upload(struct pd_ingest *in, struct job *j, bool bad_input)
+{
+	if (bad_input) {
+		pd_spool_remove(in->spool, j->path);
+		return false;
+	}
+	if (atomic_load(&in->cancel)) {
+		pd_info("upload %s: replay interrupted, kept in the spool for the next start",
+			j->name);
+		return false;
+	}
+	if (++j->tries >= MAX_TRIES) {
+		pd_warn("upload %s: %u attempts failed; kept in the spool for the next start",
+			j->name, j->tries);
+		return false;
+	}
+	j->not_before = (int64_t)mono_ns() + RETRY_NS * j->tries;
+	pd_info("upload %s: kept in the spool, tried again in %lld s", j->name,
+		(long long)(RETRY_NS * j->tries / 1000000000));
+	return true;
+}
+
 static void *worker_main(void *arg)
 {
 	struct pd_ingest *in = arg;
@@ -237,20 +310,18 @@ static void *worker_main(void *arg)
 	for (;;) {
 		struct job j;
 		char err[512] = "";
+		bool bad = false, again = false;
 		int ret;
 
 		pthread_mutex_lock(&in->qlock);
-		while (!in->stop && !in->len)
-			pthread_cond_wait(&in->qcond, &in->qlock);
-		if (in->stop) {
+		if (!take_job(in, &j)) {
 			pthread_mutex_unlock(&in->qlock);
 			return NULL;
 		}
-		j = in->jobs[in->head];
 		in->running_job = true;
 		pthread_mutex_unlock(&in->qlock);
 
-		ret = replay_one(in, &j, err, sizeof(err));
+		ret = replay_one(in, &j, &bad, err, sizeof(err));
 		pthread_mutex_lock(&in->slock);
 		track_health(in);
 		pthread_mutex_unlock(&in->slock);
@@ -258,26 +329,26 @@ static void *worker_main(void *arg)
 			pd_err("replay %s: %s", j.name, err);
 		else if (ret > 0)
 			pd_info("replay %s: already stored, skipped", j.name);
-		if (j.delete_after && ret < 0 && atomic_load(&in->cancel))
-			pd_info(
-			    "upload %s: replay interrupted, kept in the spool for the next start",
-			    j.name);
+		if (j.delete_after && ret < 0)
+			again = keep_upload(in, &j, bad);
 		else if (j.delete_after)
 			pd_spool_remove(in->spool, j.path);
 
 		pthread_mutex_lock(&in->qlock);
-		in->head = (in->head + 1) % MAX_JOBS;
-		in->len--;
 		in->running_job = false;
-		if (ret < 0)
+		if (again) /* its place was freed when it was taken: there is room */
+			in->jobs[(in->head + in->len++) % MAX_JOBS] = j;
+		else if (ret < 0)
 			in->counts.replays_failed++;
 		else if (ret > 0)
 			in->counts.replays_skipped++;
 		else
 			in->counts.replays_done++;
 		pthread_mutex_unlock(&in->qlock);
-		free(j.path);
-		free(j.name);
+		if (!again) {
+			free(j.path);
+			free(j.name);
+		}
 	}
 }
 
@@ -346,13 +417,17 @@ int pd_ingest_open(const struct pd_ingest_opts *o, struct pd_ingest **out, char 
 	struct store_opts so = {.sync_full = o->sync_full};
 	struct store_sink_opts sink_opts = {.lock = slock_take, .unlock = slock_give};
 	struct pd_ingest *in = calloc(1, sizeof(*in));
+	pthread_condattr_t ca;
 	int ret;
 
 	if (!in)
 		return -ENOMEM;
 	pthread_mutex_init(&in->slock, NULL);
 	pthread_mutex_init(&in->qlock, NULL);
-	pthread_cond_init(&in->qcond, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* retries wait by the monotonic clock */
+	pthread_cond_init(&in->qcond, &ca);
+	pthread_condattr_destroy(&ca);
 	atomic_init(&in->slow_fork_ns, o->slow_fork_ns);
 	atomic_init(&in->cancel, false);
 	in->metrics = o->metrics;
@@ -475,7 +550,7 @@ int pd_ingest_submit_replay(struct pd_ingest *in, const char *path, const char *
 	if (in->stop) {
 		ret = -ESHUTDOWN;
 		snprintf(err, errlen, "shutting down");
-	} else if (in->len == MAX_JOBS) {
+	} else if (in->len + in->running_job >= MAX_JOBS) { /* the running one keeps its place */
 		ret = -EAGAIN;
 		snprintf(err, errlen, "%d replays are queued already; try again later", MAX_JOBS);
 	} else {
@@ -548,7 +623,7 @@ void pd_ingest_get_counts(struct pd_ingest *in, struct pd_ingest_counts *out)
 	pd_liveq_counts(in->liveq, &lc);
 	pthread_mutex_lock(&in->qlock);
 	*out = in->counts;
-	out->replays_queued = in->len;
+	out->replays_queued = in->len + in->running_job;
 	pthread_mutex_unlock(&in->qlock);
 	out->parent_mem_reads = lc.reads;
 	out->parent_mem_skipped = lc.skipped;

@@ -15,8 +15,8 @@
  * then queues every job again (oldest first; a job file that is not a
  * regular file of ours is skipped). A job's files are removed once its
  * replay is done or the file turned out not to be a trace we read; on any
- * other failure (the database, the daemon stopping) it stays for the next
- * start.
+ * other failure (the database, the daemon stopping) it stays, to be tried
+ * again (ingest.c) and at the next start.
  *
  * Bounded: the jobs and the uploads being received count against
  * max_files and max_bytes (the bytes an upload announced in Content-Length,
