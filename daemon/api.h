@@ -114,6 +114,9 @@ struct pd_http_config {
 	/* a request head within head_timeout_s of the accept or of the previous
 	 * answer; a body making progress every body_timeout_s (0: defaults) */
 	unsigned head_timeout_s, body_timeout_s;
+	/* an answer must be taken by the client (acknowledged bytes growing) at
+	 * least every answer_timeout_s (0: 10) */
+	unsigned answer_timeout_s;
 	/* store-backed queries run on query_threads workers (0: one per online
 	 * CPU, 2..8), at most query_queue waiting (0: 64), each within
 	 * query_budget_ms (0: 5000) from its arrival */

@@ -653,8 +653,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 				!strcmp(url, "/api/v1/investigations");
 		return MHD_YES;
 	}
-	if (r->answer.ready) /* a worker answered it (http_pool.c); the connection is back */
+	if (r->answer.ready) { /* a worker answered it (http_pool.c); the connection is back */
+		pd_http_conn_busy(h, c);
 		return queue_answer(c, &r->answer);
+	}
 	if (r->done) {
 		*upload_data_size = 0; /* a refused request's body is dropped */
 		return MHD_YES;
@@ -844,6 +846,8 @@ static void config_defaults(struct pd_http_config *c)
 		c->head_timeout_s = 10;
 	if (!c->body_timeout_s)
 		c->body_timeout_s = 10;
+	if (!c->answer_timeout_s)
+		c->answer_timeout_s = 10;
 	if (!c->threads)
 		c->threads = 4;
 	if (c->threads > PD_HTTP_MAX_POOL)

@@ -39,7 +39,7 @@ struct pd_http_conns {
 	bool reaper_started, stop;
 	struct pd_conn *head, *tail; /* in accept order */
 	unsigned open;		     /* listed and not cut */
-	uint64_t evicted, refused, head_timeouts, body_timeouts;
+	uint64_t evicted, refused, head_timeouts, body_timeouts, answer_timeouts;
 };
 
 /* The worker lanes (http_pool.c). */
@@ -185,6 +185,8 @@ bool pd_http_conn_head(struct pd_http *h, struct MHD_Connection *c);
 void pd_http_conn_body(struct pd_http *h, struct MHD_Connection *c, size_t n);
 void pd_http_conn_busy(struct pd_http *h, struct MHD_Connection *c);
 void pd_http_conn_idle(struct pd_http *h, struct MHD_Connection *c);
+/* Its request waits for a worker (http_pool.c): no deadline until its answer. */
+void pd_http_conn_work(struct pd_http *h, struct MHD_Connection *c);
 /* {"open", "max", "max_per_ip", "head_timeout_s", "evicted", "refused", ...}: new reference. */
 json_t *pd_http_conn_status(struct pd_http *h);
 

@@ -259,6 +259,7 @@ int pd_http_defer(struct pd_http *h, struct MHD_Connection *c, struct pd_req *r,
 					   "too many requests waiting (%zu); try again", waiting);
 	}
 	/* suspended before a worker can see it, so that it cannot be resumed first */
+	pd_http_conn_work(h, c);
 	MHD_suspend_connection(c);
 	j = &l->ring[(l->head + l->len) % l->cap];
 	*j = (struct job){.c = c, .r = r, .fn = fn, .queued_ns = mono_ns()};
