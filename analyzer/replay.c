@@ -99,6 +99,8 @@ static int read_trace(const char *path, int fd, const struct pt_replay_opts *o,
 	}
 	if (res->format == PT_FMT_DAT)
 		ret = pt_dat_read(path, recon_feed, r, &res->stats, &rd, err, errlen);
+	else if (o->sandbox_text)
+		ret = pt_text_read_helper(fd, path, recon_feed, r, &res->stats, &rd, err, errlen);
 	else
 		ret = pt_text_read_fd(fd, recon_feed, r, &res->stats, &rd, err, errlen);
 	if (!ret)

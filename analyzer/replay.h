@@ -41,6 +41,9 @@ struct pt_replay_opts {
 	void *ctx;
 	pt_progress_fn progress; /* may be NULL */
 	void *progress_ctx;
+	/* text traces are parsed in the trace.dat reader's helper process too
+	 * (pt_text_read_helper), not here: the daemon, whose uploads are anyone's */
+	bool sandbox_text;
 };
 
 struct pt_replay_result {

@@ -219,7 +219,8 @@ static int replay_one(struct pd_ingest *in, const struct job *j, bool *bad_input
 	struct pt_replay_opts o = {.name = j->name,
 				   .sink = store_sink_replay(in->sink),
 				   .on_fork = replay_fork,
-				   .ctx = in};
+				   .ctx = in,
+				   .sandbox_text = true}; /* uploads are anyone's text; we run as root */
 	struct pt_replay_result res;
 	int ret = pt_replay_file(j->path, &o, &res, err, errlen);
 
