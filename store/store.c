@@ -182,8 +182,7 @@ static void finalize_all(struct store *s)
 {
 	sqlite3_stmt **all[] = {&s->ins_fork,	&s->ins_vma,	&s->ins_pass,
 				&s->get_rollup, &s->put_rollup, &s->del_rollup,
-				&s->find_group, &s->ins_group,	&s->count_groups,
-				&s->sp_begin,	&s->sp_release, &s->sp_undo};
+				&s->find_group, &s->ins_group,	&s->count_groups};
 	size_t i;
 
 	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
@@ -371,13 +370,6 @@ static int prepare_writer(struct store *s, char *err, size_t errlen)
 	if (!r)
 		r = store_prepare(s, "SELECT count(*) FROM comm_group", &s->count_groups, err,
 				  errlen);
-	/* one savepoint per fork insert: a failed insert takes back only its own rows */
-	if (!r)
-		r = store_prepare(s, "SAVEPOINT pt_fork", &s->sp_begin, err, errlen);
-	if (!r)
-		r = store_prepare(s, "RELEASE pt_fork", &s->sp_release, err, errlen);
-	if (!r)
-		r = store_prepare(s, "ROLLBACK TO pt_fork", &s->sp_undo, err, errlen);
 	return r;
 }
 

@@ -143,7 +143,6 @@ struct store {
 	/* Prepared once, reused for every row. */
 	sqlite3_stmt *ins_fork, *ins_vma, *ins_pass, *get_rollup, *put_rollup, *del_rollup;
 	sqlite3_stmt *find_group, *ins_group, *count_groups;
-	sqlite3_stmt *sp_begin, *sp_release, *sp_undo; /* the savepoint around one fork */
 
 	/* Rollup deltas of the open transaction, flushed before COMMIT. */
 	struct store_agg_slot *agg;
@@ -211,7 +210,7 @@ void store_source_forget_lost(struct store *s, int64_t source_id);
 /* A write failed (the handle's last message says why), or one went through. */
 void store_note_write_failed(struct store *s);
 void store_note_write_ok(struct store *s);
-/* Forgets cached comm groups (a savepoint rolled back may have taken a new one). */
+/* Forgets cached comm groups (a rollback may have taken new ones). */
 void store_comm_cache_drop(struct store *s);
 /* Room for @n more rollup deltas, so that adding them cannot fail half-way. */
 int store_rollup_reserve(struct store *s, size_t n);

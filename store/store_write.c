@@ -3,8 +3,8 @@
  * Sources and fork inserts: a source per replayed file (content-hashed, so
  * the same file is stored once; an interrupted copy is purged and redone) or
  * live session, and each fork with its VMA and pass detail and its rollups,
- * through statements prepared once, each fork inside a savepoint of its own
- * (a failed insert takes back its rows only). A replayed source is marked
+ * through statements prepared once; a failed insert takes back its own rows
+ * only (undo_fork). A replayed source is marked
  * complete in the transaction holding its last forks, and only when none of
  * its forks was lost to a failed write, so after a crash or a failure an
  * incomplete source is recognised and redone.
@@ -316,43 +316,53 @@ static int insert_detail(struct store *s, int64_t id, int64_t wall, const struct
 	return r;
 }
 
-/* Runs one of the savepoint statements. 0 or the SQLite result code. */
-static int savepoint_step(sqlite3_stmt *st)
+/* Deletes the rows of fork @id inserted so far (its detail first). 0 or -errno. */
+static int delete_partial_fork(struct store *s, int64_t id)
 {
-	int rc;
+	static const char *const dels[] = {"DELETE FROM pte_pass WHERE fork_id = ?1",
+					   "DELETE FROM vma_copy WHERE fork_id = ?1",
+					   "DELETE FROM fork WHERE id = ?1"};
 
-	sqlite3_reset(st);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : rc;
+	for (size_t i = 0; i < sizeof(dels) / sizeof(dels[0]); i++) {
+		sqlite3_stmt *st = NULL;
+		int rc = sqlite3_prepare_v2(s->db, dels[i], -1, &st, NULL);
+
+		if (rc == SQLITE_OK) {
+			sqlite3_bind_int64(st, 1, id);
+			rc = sqlite3_step(st);
+		}
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE && rc != SQLITE_OK)
+			return store_errno(rc) ? store_errno(rc) : -EIO;
+	}
+	return 0;
 }
 
 /*
- * Takes back a fork whose insert failed half-way: its savepoint is rolled
- * back and the transaction goes on with the other forks. When SQLite rolled
- * the whole transaction back by itself (SQLITE_FULL, an I/O error), or the
- * savepoint cannot be undone, every source with forks in it lost them.
+ * Takes back a fork whose insert failed half-way (@id: its row, 0 when that
+ * failed already): its rows are deleted and the transaction goes on with the
+ * other forks. (Each INSERT is atomic on its own, and the fork's rollup
+ * deltas are added last, whole or not at all: nothing else of it is left.
+ * A savepoint per fork would do the same and halved insert throughput.)
+ * When SQLite rolled the whole transaction back by itself (SQLITE_FULL, an
+ * I/O error), or the rows cannot be deleted, every source with forks in it
+ * lost them.
  */
-static void undo_fork(struct store *s, int64_t source_id)
+static void undo_fork(struct store *s, int64_t source_id, int64_t id)
 {
 	store_note_write_failed(s);
 	store_source_mark_lost(s, source_id);
 	if (!s->in_txn)
 		return;
-	if (sqlite3_get_autocommit(s->db) || savepoint_step(s->sp_undo) ||
-	    savepoint_step(s->sp_release)) {
+	if (sqlite3_get_autocommit(s->db) || (id && delete_partial_fork(s, id)))
 		store_txn_abort(s);
-		return;
-	}
-	/* a comm group added inside the savepoint is gone again */
-	store_comm_cache_drop(s);
 }
 
 int store_insert_fork(struct store *s, int64_t source_id, const struct pt_fork *f, int64_t *fork_id,
 		      char *err, size_t errlen)
 {
-	int64_t id, wall;
-	int r, rc;
+	int64_t id = 0, wall;
+	int r;
 
 	r = source_offset(s, source_id, err, errlen);
 	if (!r)
@@ -365,17 +375,11 @@ int store_insert_fork(struct store *s, int64_t source_id, const struct pt_fork *
 		wall = (int64_t)f->ts_ns + s->off_ns;
 	else
 		wall = store_now_ns();
-	rc = savepoint_step(s->sp_begin);
-	if (rc)
-		r = store_sql_fail(s, err, errlen, rc, "storing a fork");
-	if (!r)
-		r = insert_fork_row(s, source_id, wall, f, &id, err, errlen);
+	r = insert_fork_row(s, source_id, wall, f, &id, err, errlen);
 	if (!r)
 		r = insert_detail(s, id, wall, f, err, errlen);
-	if (!r && (rc = savepoint_step(s->sp_release)))
-		r = store_sql_fail(s, err, errlen, rc, "storing a fork");
 	if (r) {
-		undo_fork(s, source_id);
+		undo_fork(s, source_id, id);
 		return r;
 	}
 	if (fork_id)
