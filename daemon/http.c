@@ -83,8 +83,7 @@ void pd_http_answer_error(struct pd_answer *a, unsigned status, const char *msg)
 }
 
 /* Queues @text (taken; NULL: out of memory) as JSON with @status and @allow. */
-static int queue_json_text(struct MHD_Connection *c, unsigned status, char *text,
-			   const char *allow)
+static int queue_json_text(struct MHD_Connection *c, unsigned status, char *text, const char *allow)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
@@ -587,7 +586,8 @@ static int route(struct pd_http *h, struct MHD_Connection *c, const char *url, c
 		return pd_http_reply_method_not_allowed(c, "POST");
 	if (!strncmp(url, "/api/v1/investigations", 22) && (!url[22] || url[22] == '/')) {
 		/* starting or ending one waits for the capture's restart: not on this thread */
-		if (!strcmp(method, MHD_HTTP_METHOD_POST) || !strcmp(method, MHD_HTTP_METHOD_DELETE))
+		if (!strcmp(method, MHD_HTTP_METHOD_POST) ||
+		    !strcmp(method, MHD_HTTP_METHOD_DELETE))
 			return pd_http_defer(h, c, r, PD_LANE_CONTROL, pd_http_investigations, url,
 					     method);
 		return pd_http_investigations(h, c, url, method, r);
@@ -599,14 +599,61 @@ static int route(struct pd_http *h, struct MHD_Connection *c, const char *url, c
 	return serve_static(h, c, url);
 }
 
+/*
+ * The handler's first call for a request (its head is in): the checks that
+ * need no body, answered at once (the connection limit, the Host, sizes),
+ * and the refusals of uploads, whose body is then never read.
+ */
+static enum MHD_Result begin_request(struct pd_http *h, struct MHD_Connection *c, const char *url,
+				     const char *method, struct pd_req *r)
+{
+	size_t hdr_bytes = 0, url_bytes = 0;
+	char host[72];
+
+	if (pd_http_conn_head(h, c)) {
+		r->done = true;
+		return pd_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+					   "too many connections; try again");
+	}
+	if (!pd_http_host_allowed(h, c, host, sizeof(host))) {
+		/* another name pointed at us (DNS rebinding): nothing is served to it */
+		r->done = true;
+		return pd_http_reply_error(c, MHD_HTTP_MISDIRECTED_REQUEST,
+					   "host '%.64s' is not this server's (allowed-hosts "
+					   "lists the names it answers to)",
+					   host);
+	}
+	/* @url comes without its query string: count the arguments too. */
+	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, sum_header, &url_bytes);
+	if (url_bytes + strlen(url) > MAX_URL_BYTES) {
+		r->done = true;
+		return pd_http_reply_error(c, MHD_HTTP_URI_TOO_LONG, "URL longer than %d bytes",
+					   MAX_URL_BYTES);
+	}
+	MHD_get_connection_values(c, MHD_HEADER_KIND, sum_header, &hdr_bytes);
+	if (hdr_bytes > MAX_HEADER_BYTES) {
+		r->done = true;
+		return pd_http_reply_error(c, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE,
+					   "request headers over %d bytes", MAX_HEADER_BYTES);
+	}
+	if (!strcmp(method, MHD_HTTP_METHOD_POST) && !strcmp(url, "/api/v1/replays")) {
+		int ret = upload_begin(h, r, c);
+
+		if (!r->upload)
+			r->done = true;
+		return ret;
+	}
+	r->small_body =
+	    !strcmp(method, MHD_HTTP_METHOD_POST) && !strcmp(url, "/api/v1/investigations");
+	return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version, const char *upload_data,
 				  size_t *upload_data_size, void **con_cls)
 {
 	struct pd_http *h = cls;
 	struct pd_req *r = *con_cls;
-	size_t hdr_bytes = 0, url_bytes = 0;
-	char host[72];
 
 	if (!r) {
 		r = calloc(1, sizeof(*r));
@@ -614,44 +661,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			return MHD_NO;
 		r->fd = -1;
 		*con_cls = r;
-		if (pd_http_conn_head(h, c)) {
-			r->done = true;
-			return pd_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
-						   "too many connections; try again");
-		}
-		if (!pd_http_host_allowed(h, c, host, sizeof(host))) {
-			/* another name pointed at us (DNS rebinding): nothing is served to it */
-			r->done = true;
-			return pd_http_reply_error(c, MHD_HTTP_MISDIRECTED_REQUEST,
-						   "host '%.64s' is not this server's (allowed-hosts "
-						   "lists the names it answers to)",
-						   host);
-		}
-		/* Checks that need no body, and refusals of uploads, right away. */
-		/* @url comes without its query string: count the arguments too. */
-		MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, sum_header, &url_bytes);
-		if (url_bytes + strlen(url) > MAX_URL_BYTES) {
-			r->done = true;
-			return pd_http_reply_error(c, MHD_HTTP_URI_TOO_LONG,
-						   "URL longer than %d bytes", MAX_URL_BYTES);
-		}
-		MHD_get_connection_values(c, MHD_HEADER_KIND, sum_header, &hdr_bytes);
-		if (hdr_bytes > MAX_HEADER_BYTES) {
-			r->done = true;
-			return pd_http_reply_error(c, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE,
-						   "request headers over %d bytes",
-						   MAX_HEADER_BYTES);
-		}
-		if (!strcmp(method, MHD_HTTP_METHOD_POST) && !strcmp(url, "/api/v1/replays")) {
-			int ret = upload_begin(h, r, c);
-
-			if (!r->upload)
-				r->done = true;
-			return ret;
-		}
-		r->small_body = !strcmp(method, MHD_HTTP_METHOD_POST) &&
-				!strcmp(url, "/api/v1/investigations");
-		return MHD_YES;
+		return begin_request(h, c, url, method, r);
 	}
 	if (r->answer.ready) { /* a worker answered it (http_pool.c); the connection is back */
 		pd_http_conn_busy(h, c);
@@ -772,8 +782,9 @@ static int token_file_private(int fd, const char *path, char *err, size_t errlen
 		return -EINVAL;
 	}
 	if (st.st_uid != 0 && st.st_uid != geteuid()) {
-		snprintf(err, errlen, "token file %s: owned by uid %u, not by root or by us (uid %u)",
-			 path, (unsigned)st.st_uid, (unsigned)geteuid());
+		snprintf(err, errlen,
+			 "token file %s: owned by uid %u, not by root or by us (uid %u)", path,
+			 (unsigned)st.st_uid, (unsigned)geteuid());
 		return -EPERM;
 	}
 	if (st.st_mode & 0077) {
@@ -860,12 +871,57 @@ static void config_defaults(struct pd_http_config *c)
 		c->query_budget_ms = PD_HTTP_QUERY_BUDGET_MS;
 }
 
+/*
+ * @cfg into @h: the limits with their defaults, the strings it keeps, the
+ * listen address into @ss, the token read, the web root opened. 0 or -errno
+ * with @err.
+ */
+static int take_config(struct pd_http *h, const struct pd_http_config *cfg,
+		       struct sockaddr_storage *ss, char *err, size_t errlen)
+{
+	int ret;
+
+	h->cfg = *cfg;
+	snprintf(h->listen, sizeof(h->listen), "%s", cfg->listen ? cfg->listen : DEFAULT_LISTEN);
+	config_defaults(&h->cfg);
+	h->cfg.db_path = cfg->db_path ? strdup(cfg->db_path) : NULL;
+	h->cfg.web_root = NULL;
+	h->cfg.token_file = NULL;
+	h->cfg.allowed_hosts = NULL; /* kept as h->allowed_hosts */
+	h->cfg.listen = h->listen;
+	if ((cfg->db_path && !h->cfg.db_path) ||
+	    (cfg->allowed_hosts && !(h->allowed_hosts = strdup(cfg->allowed_hosts)))) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	ret = parse_listen(h->listen, ss, err, errlen);
+	if (ret)
+		return ret;
+	h->listen_addr = *ss;
+	if (cfg->token_file) {
+		ret = read_token(cfg->token_file, h->token, sizeof(h->token), &h->token_len, err,
+				 errlen);
+		if (ret)
+			return ret;
+	}
+	if (cfg->web_root) {
+		h->web_fd = open(cfg->web_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (h->web_fd < 0) {
+			ret = -errno;
+			snprintf(err, errlen, "web root %s: %s", cfg->web_root, strerror(errno));
+			return ret;
+		}
+	}
+	return 0;
+}
+
 int pd_http_start(const struct pd_http_config *cfg, const struct pd_core *core,
 		  struct pd_metrics *metrics, struct pd_http **out, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	struct pd_http *h;
-	unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+	unsigned flags =
+	    MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	int ret;
 
 	*out = NULL;
@@ -881,43 +937,11 @@ int pd_http_start(const struct pd_http_config *cfg, const struct pd_core *core,
 		snprintf(err, errlen, "cannot start a thread: %s", strerror(-ret));
 		goto fail;
 	}
-	h->cfg = *cfg;
 	h->core = *core;
 	h->metrics = metrics;
-	snprintf(h->listen, sizeof(h->listen), "%s", cfg->listen ? cfg->listen : DEFAULT_LISTEN);
-	config_defaults(&h->cfg);
-	h->cfg.db_path = cfg->db_path ? strdup(cfg->db_path) : NULL;
-	h->cfg.web_root = NULL;
-	h->cfg.token_file = NULL;
-	h->cfg.listen = h->listen;
-	if (cfg->db_path && !h->cfg.db_path) {
-		ret = -ENOMEM;
-		snprintf(err, errlen, "out of memory");
-		goto fail;
-	}
-	ret = parse_listen(h->listen, &ss, err, errlen);
+	ret = take_config(h, cfg, &ss, err, errlen);
 	if (ret)
 		goto fail;
-	h->listen_addr = ss;
-	if (cfg->allowed_hosts && !(h->allowed_hosts = strdup(cfg->allowed_hosts))) {
-		ret = -ENOMEM;
-		snprintf(err, errlen, "out of memory");
-		goto fail;
-	}
-	if (cfg->token_file) {
-		ret = read_token(cfg->token_file, h->token, sizeof(h->token), &h->token_len, err,
-				 errlen);
-		if (ret)
-			goto fail;
-	}
-	if (cfg->web_root) {
-		h->web_fd = open(cfg->web_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (h->web_fd < 0) {
-			ret = -errno;
-			snprintf(err, errlen, "web root %s: %s", cfg->web_root, strerror(errno));
-			goto fail;
-		}
-	}
 	ret = pd_http_lanes_start(h);
 	if (ret) {
 		snprintf(err, errlen, "cannot start the query workers: %s", strerror(-ret));

@@ -368,15 +368,14 @@ json_t *pd_http_conn_status(struct pd_http *h)
 	json_t *o;
 
 	pthread_mutex_lock(&h->conns.lock);
-	o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "open",
-		      (json_int_t)h->conns.open, "max", (json_int_t)h->cfg.max_connections,
-		      "max_per_ip", (json_int_t)h->cfg.max_per_ip, "head_timeout_s",
-		      (json_int_t)h->cfg.head_timeout_s, "answer_timeout_s",
-		      (json_int_t)h->cfg.answer_timeout_s, "evicted", (json_int_t)h->conns.evicted,
-		      "refused", (json_int_t)h->conns.refused, "head_timeouts",
-		      (json_int_t)h->conns.head_timeouts, "body_timeouts",
-		      (json_int_t)h->conns.body_timeouts, "answer_timeouts",
-		      (json_int_t)h->conns.answer_timeouts);
+	o = json_pack(
+	    "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "open", (json_int_t)h->conns.open, "max",
+	    (json_int_t)h->cfg.max_connections, "max_per_ip", (json_int_t)h->cfg.max_per_ip,
+	    "head_timeout_s", (json_int_t)h->cfg.head_timeout_s, "answer_timeout_s",
+	    (json_int_t)h->cfg.answer_timeout_s, "evicted", (json_int_t)h->conns.evicted, "refused",
+	    (json_int_t)h->conns.refused, "head_timeouts", (json_int_t)h->conns.head_timeouts,
+	    "body_timeouts", (json_int_t)h->conns.body_timeouts, "answer_timeouts",
+	    (json_int_t)h->conns.answer_timeouts);
 	pthread_mutex_unlock(&h->conns.lock);
 	return o;
 }

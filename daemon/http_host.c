@@ -38,8 +38,8 @@ static bool host_part(const char *v, char *out, size_t outlen)
 
 	if (v[0] == '[') {
 		end = strchr(v, ']');
-		if (!end || (end[1] && (end[1] != ':' || strspn(end + 2, "0123456789") !=
-							       strlen(end + 2))))
+		if (!end ||
+		    (end[1] && (end[1] != ':' || strspn(end + 2, "0123456789") != strlen(end + 2))))
 			return false;
 		v++;
 	} else {

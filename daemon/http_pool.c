@@ -241,8 +241,8 @@ void pd_http_lanes_free(struct pd_http *h)
 	}
 }
 
-int pd_http_defer(struct pd_http *h, struct MHD_Connection *c, struct pd_req *r,
-		  enum pd_lane lane, pd_http_handler_fn fn, const char *url, const char *method)
+int pd_http_defer(struct pd_http *h, struct MHD_Connection *c, struct pd_req *r, enum pd_lane lane,
+		  pd_http_handler_fn fn, const char *url, const char *method)
 {
 	struct pd_http_lane *l = h->lanes[lane];
 	struct job *j;
@@ -280,11 +280,10 @@ json_t *pd_http_lanes_status(struct pd_http *h)
 		return json_null();
 	pthread_mutex_lock(&l->lock);
 	o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "workers", (json_int_t)l->nthreads,
-		      "running", (json_int_t)l->running, "queued", (json_int_t)l->len,
-		      "max_queued", (json_int_t)l->cap, "budget_ms",
-		      (json_int_t)(l->budget_ns / 1000000), "served", (json_int_t)l->served,
-		      "refused", (json_int_t)l->refused, "over_budget",
-		      (json_int_t)(l->expired + l->timeouts), "abandoned",
+		      "running", (json_int_t)l->running, "queued", (json_int_t)l->len, "max_queued",
+		      (json_int_t)l->cap, "budget_ms", (json_int_t)(l->budget_ns / 1000000),
+		      "served", (json_int_t)l->served, "refused", (json_int_t)l->refused,
+		      "over_budget", (json_int_t)(l->expired + l->timeouts), "abandoned",
 		      (json_int_t)l->abandoned);
 	pthread_mutex_unlock(&l->lock);
 	return o;

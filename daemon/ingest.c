@@ -34,8 +34,8 @@ struct job {
 	int64_t id;
 	char *path, *name;
 	bool delete_after;
-	unsigned tries;	     /* attempts that failed so far */
-	int64_t not_before;  /* CLOCK_MONOTONIC ns; 0: at once */
+	unsigned tries;	    /* attempts that failed so far */
+	int64_t not_before; /* CLOCK_MONOTONIC ns; 0: at once */
 };
 
 struct pd_ingest {
@@ -220,7 +220,8 @@ static int replay_one(struct pd_ingest *in, const struct job *j, bool *bad_input
 				   .sink = store_sink_replay(in->sink),
 				   .on_fork = replay_fork,
 				   .ctx = in,
-				   .sandbox_text = true}; /* uploads are anyone's text; we run as root */
+				   .sandbox_text =
+				       true}; /* uploads are anyone's text; we run as root */
 	struct pt_replay_result res;
 	int ret = pt_replay_file(j->path, &o, &res, err, errlen);
 

@@ -198,8 +198,7 @@ static size_t detail_bytes(const struct pt_fork *f)
 	return f->nr_vma * sizeof(*f->vma) + f->nr_pass * sizeof(*f->pass);
 }
 
-int pd_liveq_push(struct pd_liveq *q, const struct pt_fork *f, int64_t source_id,
-		  uint64_t now_ns)
+int pd_liveq_push(struct pd_liveq *q, const struct pt_fork *f, int64_t source_id, uint64_t now_ns)
 {
 	size_t bytes = detail_bytes(f);
 	struct slot *s;
@@ -210,8 +209,8 @@ int pd_liveq_push(struct pd_liveq *q, const struct pt_fork *f, int64_t source_id
 	memset(&copy.mem, 0, sizeof(copy.mem));
 	pthread_mutex_lock(&q->lock);
 	/* full: wait for the writer (one fork's detail alone may exceed the byte cap) */
-	while (!q->closed && (q->tail - q->head == q->cap ||
-			      (q->bytes && q->bytes + bytes > q->max_bytes)))
+	while (!q->closed &&
+	       (q->tail - q->head == q->cap || (q->bytes && q->bytes + bytes > q->max_bytes)))
 		pthread_cond_wait(&q->room, &q->lock);
 	if (q->closed) {
 		pthread_mutex_unlock(&q->lock);

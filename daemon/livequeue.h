@@ -35,11 +35,11 @@
 struct pd_liveq;
 
 struct pd_liveq_opts {
-	bool parent_mem;		 /* read the parents' memory (else no reader thread) */
+	bool parent_mem;		/* read the parents' memory (else no reader thread) */
 	struct pd_procmem_opts procmem; /* its budgets and /proc root */
-	uint64_t mem_wait_ns;		 /* how long a fork waits for its reading; 0: 250 ms */
-	size_t max_forks;		 /* 0: 4096 */
-	size_t max_bytes;		 /* of VMA/pass detail; 0: 64 MiB */
+	uint64_t mem_wait_ns;		/* how long a fork waits for its reading; 0: 250 ms */
+	size_t max_forks;		/* 0: 4096 */
+	size_t max_bytes;		/* of VMA/pass detail; 0: 64 MiB */
 };
 
 /* A fork taken out of the queue: the caller owns f's detail (pt_fork_release). */
@@ -63,8 +63,7 @@ int pd_liveq_new(const struct pd_liveq_opts *o, struct pd_liveq **out);
  * (CLOCK_MONOTONIC). Waits only when the queue is full. 0, -ENOMEM, or
  * -ESHUTDOWN once the queue is closed.
  */
-int pd_liveq_push(struct pd_liveq *q, const struct pt_fork *f, int64_t source_id,
-		  uint64_t now_ns);
+int pd_liveq_push(struct pd_liveq *q, const struct pt_fork *f, int64_t source_id, uint64_t now_ns);
 
 /*
  * The oldest fork once it is ready (read, or its wait over), into @out.

@@ -222,8 +222,7 @@ int pd_procmem_new(const struct pd_procmem_opts *o, struct pd_procmem **out)
 	p->smaps_every_ns = o && o->smaps_every_ns ? o->smaps_every_ns : 60000000000ull;
 	p->smaps_max_rss = o && o->smaps_max_rss_bytes ? o->smaps_max_rss_bytes : 2LL << 30;
 	p->tokens = p->max_per_s;
-	p->max_read_ns_per_s =
-	    o && o->max_read_ns_per_s ? o->max_read_ns_per_s : 100 * 1000000ull;
+	p->max_read_ns_per_s = o && o->max_read_ns_per_s ? o->max_read_ns_per_s : 100 * 1000000ull;
 	p->time_left_ns = (int64_t)p->max_read_ns_per_s;
 	*out = p;
 	return 0;

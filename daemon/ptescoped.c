@@ -164,17 +164,17 @@ static void core_status(void *ctx, json_t *st)
 	json_object_set_new(st, "capture", cap ? cap : json_null());
 	json_object_set_new(st, "forks_stored",
 			    json_integer((json_int_t)(ic.live_forks + ic.replay_forks)));
-	json_object_set_new(
-		st, "live",
-		json_pack("{s:I, s:I, s:I, s:I, s:b, s:I, s:I, s:I, s:I, s:I}", "forks",
-			  (json_int_t)ic.live_forks, "detail_dropped",
-			  (json_int_t)ic.live_detail_dropped, "unknown_loop",
-			  (json_int_t)ic.live_unknown_loop, "source_id", (json_int_t)ic.live_source_id,
-			  "parent_mem", ic.parent_mem, "parent_mem_reads",
-			  (json_int_t)ic.parent_mem_reads, "parent_mem_skipped",
-			  (json_int_t)ic.parent_mem_skipped, "parent_mem_late",
-			  (json_int_t)ic.parent_mem_late, "queued", (json_int_t)ic.live_queued,
-			  "lost", (json_int_t)ic.live_store_failed));
+	json_object_set_new(st, "live",
+			    json_pack("{s:I, s:I, s:I, s:I, s:b, s:I, s:I, s:I, s:I, s:I}", "forks",
+				      (json_int_t)ic.live_forks, "detail_dropped",
+				      (json_int_t)ic.live_detail_dropped, "unknown_loop",
+				      (json_int_t)ic.live_unknown_loop, "source_id",
+				      (json_int_t)ic.live_source_id, "parent_mem", ic.parent_mem,
+				      "parent_mem_reads", (json_int_t)ic.parent_mem_reads,
+				      "parent_mem_skipped", (json_int_t)ic.parent_mem_skipped,
+				      "parent_mem_late", (json_int_t)ic.parent_mem_late, "queued",
+				      (json_int_t)ic.live_queued, "lost",
+				      (json_int_t)ic.live_store_failed));
 	json_object_set_new(
 		st, "replays",
 		json_pack("{s:I, s:I, s:I, s:I, s:I}", "queued", (json_int_t)ic.replays_queued,

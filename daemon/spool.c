@@ -88,11 +88,11 @@ static int check_dir(const char *dir, char *err, size_t errlen)
 		return -ENOTDIR;
 	}
 	if (st.st_uid != geteuid() || (st.st_mode & 0077)) {
-		snprintf(err, errlen,
-			 "upload spool %s: owned by uid %u with mode %04o; it must be ours (uid %u) "
-			 "with mode 0700, so that nobody else can plant a job in it: fix or remove it",
-			 dir, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777),
-			 (unsigned)geteuid());
+		snprintf(
+		    err, errlen,
+		    "upload spool %s: owned by uid %u with mode %04o; it must be ours (uid %u) "
+		    "with mode 0700, so that nobody else can plant a job in it: fix or remove it",
+		    dir, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777), (unsigned)geteuid());
 		return -EPERM;
 	}
 	/* the same directory as checked, not one swapped in meanwhile */
@@ -137,8 +137,9 @@ static void count_jobs(struct pd_spool *sp)
 		char path[4200];
 		uint64_t size;
 
-		if (is_job(de) && snprintf(path, sizeof(path), "%s/%s", sp->dir, de->d_name) <
-					  (int)sizeof(path) &&
+		if (is_job(de) &&
+		    snprintf(path, sizeof(path), "%s/%s", sp->dir, de->d_name) <
+			(int)sizeof(path) &&
 		    job_ok(path, &size)) {
 			sp->files++;
 			sp->bytes += size;
@@ -206,7 +207,8 @@ static int fits(struct pd_spool *sp, unsigned files, uint64_t bytes, char *err, 
 		snprintf(err, errlen,
 			 "the upload spool has room for %llu more bytes, not %llu (spool-max-mb); "
 			 "try again later",
-			 (unsigned long long)(sp->max_bytes - sp->bytes), (unsigned long long)bytes);
+			 (unsigned long long)(sp->max_bytes - sp->bytes),
+			 (unsigned long long)bytes);
 		return -ENOSPC;
 	}
 	return 0;

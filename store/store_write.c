@@ -185,8 +185,7 @@ int store_source_abort(struct store *s, int64_t source_id, char *err, size_t err
 	 * with the rest of it in the purge. Only a transaction of this source
 	 * alone is rolled back.
 	 */
-	if (s->in_txn && (s->nr_txn_src > 1 ||
-			  (s->nr_txn_src == 1 && s->txn_src[0] != source_id)))
+	if (s->in_txn && (s->nr_txn_src > 1 || (s->nr_txn_src == 1 && s->txn_src[0] != source_id)))
 		r = store_txn_commit(s, err, errlen);
 	else
 		store_txn_abort(s);
@@ -403,7 +402,8 @@ static int refuse_lost(struct store *s, int64_t source_id, char *err, size_t err
 {
 	sqlite3_stmt *st = NULL;
 	bool live = false;
-	int r = store_prepare(s, "SELECT kind = 'live' FROM source WHERE id = ?1", &st, err, errlen);
+	int r =
+	    store_prepare(s, "SELECT kind = 'live' FROM source WHERE id = ?1", &st, err, errlen);
 
 	if (r)
 		return r;
@@ -415,9 +415,10 @@ static int refuse_lost(struct store *s, int64_t source_id, char *err, size_t err
 		store_source_forget_lost(s, source_id);
 		return 0;
 	}
-	return store_fail(s, err, errlen, -EIO,
-			  "%s: forks of source %lld were lost by a failed write; not marked complete",
-			  s->path, (long long)source_id);
+	return store_fail(
+	    s, err, errlen, -EIO,
+	    "%s: forks of source %lld were lost by a failed write; not marked complete", s->path,
+	    (long long)source_id);
 }
 
 int store_source_end(struct store *s, int64_t source_id, const struct pt_input_stats *st_in,

@@ -239,13 +239,26 @@ static unsigned long num(const char *s, const char *what)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"db", 1, 0, 'd'},	       {"listen", 1, 0, 'l'},	  {"token-file", 1, 0, 't'},
-	    {"web-root", 1, 0, 'w'},   {"max-upload", 1, 0, 'u'}, {"threads", 1, 0, 'T'},
-	    {"max-conn", 1, 0, 'c'},   {"max-per-ip", 1, 0, 'i'}, {"timeout", 1, 0, 'o'},
-	    {"comm-allow", 1, 0, 'a'}, {"ptescope", 1, 0, 'p'},	  {"unhealthy-file", 1, 0, 'U'},
-	    {"submit-log", 1, 0, 'L'}, {"no-detail", 0, 0, 'N'},  {"investigations", 0, 0, 'I'},
-	    {"query-threads", 1, 0, 'Q'}, {"query-queue", 1, 0, 'q'},
-	    {"query-budget-ms", 1, 0, 'B'}, {"allowed-hosts", 1, 0, 'H'}, {0, 0, 0, 0},
+	    {"db", 1, 0, 'd'},
+	    {"listen", 1, 0, 'l'},
+	    {"token-file", 1, 0, 't'},
+	    {"web-root", 1, 0, 'w'},
+	    {"max-upload", 1, 0, 'u'},
+	    {"threads", 1, 0, 'T'},
+	    {"max-conn", 1, 0, 'c'},
+	    {"max-per-ip", 1, 0, 'i'},
+	    {"timeout", 1, 0, 'o'},
+	    {"comm-allow", 1, 0, 'a'},
+	    {"ptescope", 1, 0, 'p'},
+	    {"unhealthy-file", 1, 0, 'U'},
+	    {"submit-log", 1, 0, 'L'},
+	    {"no-detail", 0, 0, 'N'},
+	    {"investigations", 0, 0, 'I'},
+	    {"query-threads", 1, 0, 'Q'},
+	    {"query-queue", 1, 0, 'q'},
+	    {"query-budget-ms", 1, 0, 'B'},
+	    {"allowed-hosts", 1, 0, 'H'},
+	    {0, 0, 0, 0},
 	};
 	struct pd_http_config cfg = {.listen = "127.0.0.1:0"};
 	struct driver d = {.detail = true, .started = time(NULL)};

@@ -75,7 +75,8 @@ static int64_t query_int(const char *db, const char *sql)
 	int64_t v = -1;
 
 	if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-	    sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+	    sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
 		v = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
 	sqlite3_close(h);
@@ -108,7 +109,8 @@ int main(int argc, char **argv)
 		char c;
 
 		if (read(pfd[0], &c, 1) != 1) {
-			fprintf(stderr, "a hog did not start (vm.max_map_count below %d?)\n", HOG_VMAS);
+			fprintf(stderr, "a hog did not start (vm.max_map_count below %d?)\n",
+				HOG_VMAS);
 			return 77;
 		}
 	}
@@ -141,8 +143,9 @@ int main(int argc, char **argv)
 		/* a pid's reading is reused for a second: space them so each is read */
 		usleep(1100000 / HOGS);
 	}
-	printf("hand-over of %d live forks of %d-VMA forking parents: worst %.1f ms, mean %.1f ms\n",
-	       CALLS, HOG_VMAS, worst / 1e6, sum / 1e6 / CALLS);
+	printf(
+	    "hand-over of %d live forks of %d-VMA forking parents: worst %.1f ms, mean %.1f ms\n",
+	    CALLS, HOG_VMAS, worst / 1e6, sum / 1e6 / CALLS);
 	CHECK(worst < MAX_CALL_NS);
 	pt_input_stats_init(&st);
 	CHECK_EQ(pd_ingest_live_end(in, &st, err, sizeof(err)), 0);
@@ -156,10 +159,11 @@ int main(int argc, char **argv)
 	CHECK_EQ(query_int(db, "SELECT count(*) FROM fork WHERE mem_map_count IS NOT NULL"
 			       " AND mem_map_count < 64000"),
 		 0);
-	printf("stored %lld forks, %lld with the parent's memory, %lld with its VMA count\n",
-	       (long long)query_int(db, "SELECT count(*) FROM fork"),
-	       (long long)query_int(db, "SELECT count(*) FROM fork WHERE mem_rss_anon_bytes"
-					" IS NOT NULL"),
-	       (long long)query_int(db, "SELECT count(*) FROM fork WHERE mem_map_count IS NOT NULL"));
+	printf(
+	    "stored %lld forks, %lld with the parent's memory, %lld with its VMA count\n",
+	    (long long)query_int(db, "SELECT count(*) FROM fork"),
+	    (long long)query_int(db, "SELECT count(*) FROM fork WHERE mem_rss_anon_bytes"
+				     " IS NOT NULL"),
+	    (long long)query_int(db, "SELECT count(*) FROM fork WHERE mem_map_count IS NOT NULL"));
 	TEST_DONE();
 }

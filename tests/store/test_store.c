@@ -557,10 +557,8 @@ static int insert_one(struct store *s, int64_t src, uint64_t seed, uint64_t i, i
  */
 static void test_sources_isolated(void)
 {
-	struct store_source_info live = {.kind = STORE_SOURCE_LIVE,
-					 .format = "live",
-					 .size_bytes = -1,
-					 .clock_offset_ns = 0};
+	struct store_source_info live = {
+	    .kind = STORE_SOURCE_LIVE, .format = "live", .size_bytes = -1, .clock_offset_ns = 0};
 	struct store_opts o = {.batch_forks = 1000};
 	char path[600], err[256];
 	int64_t lsrc = 0, r1, r2, r3;
@@ -576,12 +574,13 @@ static void test_sources_isolated(void)
 	store_close(s);
 	/* parent pid 4242 fails its insert; 4343 rolls the transaction back */
 	CHECK(sqlite3_open(path, &db) == SQLITE_OK &&
-		  sqlite3_exec(db,
-			       "CREATE TRIGGER fail_one BEFORE INSERT ON fork WHEN"
-			       " NEW.parent_pid = 4242 BEGIN SELECT RAISE(ABORT, 'injected'); END;"
-			       "CREATE TRIGGER fail_txn BEFORE INSERT ON fork WHEN"
-			       " NEW.parent_pid = 4343 BEGIN SELECT RAISE(ROLLBACK, 'injected'); END;",
-			       NULL, NULL, NULL) == SQLITE_OK,
+		  sqlite3_exec(
+		      db,
+		      "CREATE TRIGGER fail_one BEFORE INSERT ON fork WHEN"
+		      " NEW.parent_pid = 4242 BEGIN SELECT RAISE(ABORT, 'injected'); END;"
+		      "CREATE TRIGGER fail_txn BEFORE INSERT ON fork WHEN"
+		      " NEW.parent_pid = 4343 BEGIN SELECT RAISE(ROLLBACK, 'injected'); END;",
+		      NULL, NULL, NULL) == SQLITE_OK,
 	      "triggers: %s", sqlite3_errmsg(db));
 	sqlite3_close(db);
 	s = open_rw(path, &o);
