@@ -108,8 +108,8 @@ static void run_job(struct pd_http_lane *l, struct job *j)
 	if (!j->r->answer.ready) /* the handler failed to answer at all */
 		pd_http_answer_error(&j->r->answer, 500, "internal error: no answer");
 	/* refused because it ran out of its budget (the store interrupted it) */
-	timed_out = !expired && deadline && j->r->answer.status == MHD_HTTP_SERVICE_UNAVAILABLE &&
-		    mono_ns() >= deadline;
+	timed_out = !gone && !expired && deadline &&
+		    j->r->answer.status == MHD_HTTP_SERVICE_UNAVAILABLE && mono_ns() >= deadline;
 	pthread_mutex_lock(&l->lock);
 	l->served += !gone;
 	l->abandoned += gone;

@@ -216,12 +216,12 @@ static int replay_fork(const struct pt_fork *f, void *ctx, char *err, size_t err
 static int replay_one(struct pd_ingest *in, const struct job *j, bool *bad_input, char *err,
 		      size_t errlen)
 {
+	/* text in the reader helper too: uploads are anyone's, and we run as root */
 	struct pt_replay_opts o = {.name = j->name,
 				   .sink = store_sink_replay(in->sink),
 				   .on_fork = replay_fork,
 				   .ctx = in,
-				   .sandbox_text =
-				       true}; /* uploads are anyone's text; we run as root */
+				   .sandbox_text = true};
 	struct pt_replay_result res;
 	int ret = pt_replay_file(j->path, &o, &res, err, errlen);
 

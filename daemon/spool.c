@@ -249,6 +249,8 @@ void pd_spool_trim(struct pd_spool *sp, uint64_t bytes)
 
 void pd_spool_release(struct pd_spool *sp, uint64_t bytes)
 {
+	if (!sp)
+		return;
 	pthread_mutex_lock(&sp->lock);
 	sp->bytes -= bytes < sp->bytes ? bytes : sp->bytes;
 	sp->files -= sp->files > 0;

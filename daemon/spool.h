@@ -55,7 +55,8 @@ const char *pd_spool_dir(const struct pd_spool *sp);
 int pd_spool_reserve(struct pd_spool *sp, uint64_t bytes, char *err, size_t errlen);
 /* @more bytes for an upload already reserved, as it streams in. 0 or -ENOSPC. */
 int pd_spool_grow(struct pd_spool *sp, uint64_t more, char *err, size_t errlen);
-/* An upload's reservation of @bytes given back (it failed, or its job is gone). */
+/* An upload's reservation of @bytes given back (it failed, or its job is gone).
+ * Accepts NULL. */
 void pd_spool_release(struct pd_spool *sp, uint64_t bytes);
 /* @bytes of an upload's reservation it did not use (a shorter body than announced). */
 void pd_spool_trim(struct pd_spool *sp, uint64_t bytes);
@@ -72,7 +73,8 @@ int pd_spool_commit(struct pd_spool *sp, const char *partial, const char *name, 
 int pd_spool_each(struct pd_spool *sp, int (*fn)(const char *path, const char *name, void *ctx),
 		  void *ctx);
 
-/* Removes a job's files (the trace and its .name) and gives its room back. */
+/* Removes a job's files (the trace and its .name) and gives its room back (@sp
+ * may be NULL: no room to give back). */
 void pd_spool_remove(struct pd_spool *sp, const char *path);
 
 /* What the spool holds (jobs and uploads being received) and its limits. */
