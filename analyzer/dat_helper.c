@@ -13,6 +13,10 @@
  * format (dat_wire.h) goes to its output.
  *
  * The only code that uses libtracecmd, so only the helper program links it.
+ *
+ * The helper also reads text traces for the daemon (pt_text_reader_main: the
+ * text reader, text_reader.c, over its standard input), so that an uploaded
+ * text file is parsed under the same limits, in a process of its own.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +35,7 @@
 #include "dat_wire.h"
 #include "intern.h"
 #include "raw_decode.h"
+#include "reader.h"
 
 /* Exported by libtracecmd 3.x but declared in its private header only. */
 struct tep_record *tracecmd_peek_data(struct tracecmd_input *handle, int cpu);
@@ -55,6 +60,7 @@ struct child {
 	char buf[1 << 18];
 	size_t used;
 	int failed;
+	bool byte_progress; /* text: progress in bytes, from the reader, not in events */
 
 	struct tep_handle *tep;
 	struct pt_raw_decoder *dec;
@@ -193,7 +199,7 @@ static uint32_t comm_string(struct child *c, int pid)
 static void child_count(struct child *c)
 {
 	c->done.events++;
-	if ((c->done.events & (DAT_WIRE_PROGRESS_EVERY - 1)) == 0) {
+	if (!c->byte_progress && (c->done.events & (DAT_WIRE_PROGRESS_EVERY - 1)) == 0) {
 		uint8_t t = DAT_W_PROGRESS;
 		uint64_t p[2] = {c->done.events, 0};
 
@@ -612,6 +618,93 @@ static void child_part(struct child *c, struct tracecmd_input *h, uint32_t part,
 	}
 	free(cpu_last);
 	free(live);
+}
+
+/* ------------------------------------------------------------- text traces */
+
+struct text_child {
+	struct child *c;
+	struct pt_u64map *func; /* the text reader's function id -> string id */
+};
+
+/* One event of the text reader, in the wire format. */
+static int text_event(const struct pt_event *ev, void *ctx)
+{
+	struct text_child *t = ctx;
+	struct child *c = t->c;
+	uint32_t func_sid = 0, comm_sid = 0, child_comm_sid = 0;
+
+	if (ev->func && !pt_u64map_get(t->func, ev->func_id, &func_sid)) {
+		func_sid = child_string(c, ev->func, strlen(ev->func));
+		if (!func_sid || pt_u64map_put(t->func, ev->func_id, func_sid))
+			return -ENOMEM;
+	}
+	/* "" stays "" (not NULL): the events are the in-process reader's, exactly */
+	if (ev->comm && !(comm_sid = child_string(c, ev->comm, strlen(ev->comm))))
+		return -ENOMEM;
+	if (ev->child_comm &&
+	    !(child_comm_sid = child_string(c, ev->child_comm, strlen(ev->child_comm))))
+		return -ENOMEM;
+	child_send(c, ev, func_sid, comm_sid, child_comm_sid, NULL);
+	return c->failed ? -EPIPE : 0;
+}
+
+static void text_progress(uint64_t done, uint64_t total, void *ctx)
+{
+	struct child *c = ctx;
+	uint8_t t = DAT_W_PROGRESS;
+	uint64_t p[2] = {done, total};
+
+	child_write(c, &t, 1);
+	child_write(c, p, sizeof(p));
+}
+
+static void set_limits(off_t file_size);
+
+int pt_text_reader_main(int in_fd, int fd)
+{
+	struct pt_read_opts ro = {.progress = text_progress};
+	struct pt_input_stats st;
+	struct text_child t = {0};
+	struct stat sb;
+	char err[DAT_WIRE_MAX_ERROR];
+	struct child *c = calloc(1, sizeof(*c));
+	uint8_t type = DAT_W_DONE;
+	int ret, devnull;
+
+	if (!c)
+		return 1;
+	c->fd = fd;
+	c->byte_progress = true;
+	set_limits(fstat(in_fd, &sb) == 0 ? sb.st_size : 0);
+	if (!getenv("PTESCOPE_DEBUG_DAT")) {
+		devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		if (devnull >= 0)
+			dup2(devnull, STDERR_FILENO);
+	}
+	if (pt_intern_new(&c->strings) || pt_u64map_new(&t.func))
+		return 1;
+	t.c = c;
+	ro.progress_ctx = c;
+	pt_input_stats_init(&st);
+	err[0] = 0;
+	ret = pt_text_read_fd(in_fd, text_event, &t, &st, &ro, err, sizeof(err));
+	if (ret) {
+		child_error(c, err[0] ? err : strerror(-ret));
+		return DAT_WIRE_EXIT_BAD_FILE;
+	}
+	c->done = (struct dat_wire_done){.events = st.events,
+					 .lost = st.lost_events,
+					 .lost_unknown = st.lost_unknown,
+					 .cpus = (uint32_t)(st.cpus > 0 ? st.cpus : 0),
+					 .first_ts = st.first_ts_ns,
+					 .last_ts = st.last_ts_ns,
+					 .lines = st.lines,
+					 .unparsed_lines = st.unparsed_lines};
+	child_write(c, &type, 1);
+	child_write(c, &c->done, sizeof(c->done));
+	child_flush(c);
+	return c->failed ? 1 : 0;
 }
 
 static void set_limits(off_t file_size)

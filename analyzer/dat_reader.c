@@ -39,6 +39,10 @@
  * The helper is found through $PTESCOPE_DAT_READER, beside the running
  * program, in the build tree, or in the installed libexec path
  * (pt_dat_reader_path()).
+ *
+ * The same helper reads text traces for the daemon (pt_text_read_helper:
+ * the file on its standard input, `ptescope-dat-reader --text`): an upload
+ * is anybody's text, and the daemon runs as root.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -143,6 +147,8 @@ struct helper {
 /* One read: the helpers, their pipes, what came over them. */
 struct dat_read {
 	const char *path;
+	int text_fd;	  /* a text trace the one helper reads on its stdin; -1: trace.dat */
+	const char *what; /* "trace.dat" or "text trace", for messages */
 	pt_event_fn fn;
 	void *ctx;
 	struct pt_input_stats *st;
@@ -288,14 +294,20 @@ static int spawn_helper(struct dat_read *d, unsigned i, int wfd)
 		return -ENOMEM;
 	}
 	posix_spawn_file_actions_adddup2(&fa, wfd, STDOUT_FILENO);
+	if (d->text_fd >= 0)
+		posix_spawn_file_actions_adddup2(&fa, d->text_fd, STDIN_FILENO);
 	snprintf(part, sizeof(part), "%u", i);
 	snprintf(parts, sizeof(parts), "%u", d->nh);
 	snprintf(chunks, sizeof(chunks), "%u", d->chunks);
 	{
 		char *argv[] = {(char *)helper, (char *)d->path, part, parts, chunks, NULL};
 
-		if (!d->chunks)
+		if (d->text_fd >= 0) {
+			argv[1] = (char *)"--text";
 			argv[2] = NULL;
+		} else if (!d->chunks) {
+			argv[2] = NULL;
+		}
 		ret = -posix_spawn(&d->h[i].pid, helper, &fa, NULL, argv, environ);
 	}
 	posix_spawn_file_actions_destroy(&fa);
@@ -452,6 +464,8 @@ static int on_done(struct dat_read *d, unsigned i)
 	if (ret)
 		return ret;
 	st->lost_events += w.lost;
+	st->lines += w.lines;
+	st->unparsed_lines += w.unparsed_lines;
 	st->lost_unknown |= w.lost_unknown != 0;
 	if ((int)w.cpus > st->cpus)
 		st->cpus = (int)w.cpus;
@@ -543,25 +557,23 @@ static int reap_helper(struct dat_read *d, struct helper *h, int ret)
 	if (d->got_error || d->consumer_stopped)
 		return ret; /* message already set */
 	if (ret == -ETIMEDOUT) {
-		set_err(d->err, d->errlen,
-			"%s: the trace.dat reader stalled for %d s: corrupt file?", path,
-			STALL_SECONDS);
+		set_err(d->err, d->errlen, "%s: the %s reader stalled for %d s: corrupt file?",
+			path, d->what, STALL_SECONDS);
 		return -EINVAL;
 	}
 	if (!h->got_done && WIFSIGNALED(status) && WTERMSIG(status) == SIGXCPU) {
-		set_err(d->err, d->errlen, "%s: reading it took too long: corrupt trace.dat?",
-			path);
+		set_err(d->err, d->errlen, "%s: reading it took too long: corrupt %s?", path,
+			d->what);
 		return -EINVAL;
 	}
 	if (!h->got_done && WIFSIGNALED(status)) {
-		set_err(d->err, d->errlen, "%s: corrupt trace.dat: the reader died (%s)", path,
+		set_err(d->err, d->errlen, "%s: corrupt %s: the reader died (%s)", path, d->what,
 			strsignal(WTERMSIG(status)));
 		return -EINVAL;
 	}
 	if (!h->got_done || ret == -EPROTO) {
-		set_err(d->err, d->errlen,
-			"%s: corrupt trace.dat: the reader stopped early (exit %d)", path,
-			WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+		set_err(d->err, d->errlen, "%s: corrupt %s: the reader stopped early (exit %d)",
+			path, d->what, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 		return -EINVAL;
 	}
 	if (ret < 0)
@@ -653,10 +665,40 @@ static uint32_t chunks_for(unsigned nh)
 	return nh * CHUNKS_PER_HELPER;
 }
 
+/* Runs d->nh helpers over the input and hands their events on; frees what it took. */
+static int read_through_helpers(struct dat_read *d)
+{
+	int ret;
+
+	d->st->first_ts_ns = d->st->last_ts_ns = PT_NO_TIME;
+	d->h = calloc(d->nh, sizeof(*d->h));
+	if (!d->h || pt_intern_new(&d->strings)) {
+		ret = -ENOMEM;
+		set_err(d->err, d->errlen, "%s: cannot start the reader: %s", d->path,
+			strerror(-ret));
+	} else {
+		for (unsigned i = 0; i < d->nh; i++)
+			d->h[i].fd = -1;
+		ret = run_helpers(d);
+	}
+	for (unsigned i = 0; d->h && i < d->nh; i++) {
+		if (d->h[i].fd >= 0)
+			close(d->h[i].fd);
+		free(d->h[i].buf);
+		free(d->h[i].sid);
+		free(d->h[i].str);
+	}
+	free(d->h);
+	pt_intern_free(d->strings);
+	return ret;
+}
+
 int pt_dat_read(const char *path, pt_event_fn fn, void *ctx, struct pt_input_stats *st,
 		const struct pt_read_opts *opts, char *err, size_t errlen)
 {
 	struct dat_read d = {.path = path,
+			     .text_fd = -1,
+			     .what = "trace.dat",
 			     .fn = fn,
 			     .ctx = ctx,
 			     .st = st,
@@ -671,27 +713,27 @@ int pt_dat_read(const char *path, pt_event_fn fn, void *ctx, struct pt_input_sta
 		return ret;
 	d.nh = helpers_for(fstat(fd, &sb) == 0 ? sb.st_size : 0, version);
 	d.chunks = d.nh > 1 ? chunks_for(d.nh) : 0;
-	st->first_ts_ns = st->last_ts_ns = PT_NO_TIME;
-	d.h = calloc(d.nh, sizeof(*d.h));
-	if (!d.h || pt_intern_new(&d.strings)) {
-		ret = -ENOMEM;
-		set_err(err, errlen, "%s: cannot start the reader: %s", path, strerror(-ret));
-	} else {
-		for (unsigned i = 0; i < d.nh; i++)
-			d.h[i].fd = -1;
-		ret = run_helpers(&d);
-	}
-	for (unsigned i = 0; d.h && i < d.nh; i++) {
-		if (d.h[i].fd >= 0)
-			close(d.h[i].fd);
-		free(d.h[i].buf);
-		free(d.h[i].sid);
-		free(d.h[i].str);
-	}
-	free(d.h);
-	pt_intern_free(d.strings);
+	ret = read_through_helpers(&d);
 	close(fd);
 	return ret;
+}
+
+int pt_text_read_helper(int fd, const char *name, pt_event_fn fn, void *ctx,
+			struct pt_input_stats *st, const struct pt_read_opts *opts, char *err,
+			size_t errlen)
+{
+	struct dat_read d = {.path = name,
+			     .text_fd = fd,
+			     .what = "text trace",
+			     .nh = 1,
+			     .fn = fn,
+			     .ctx = ctx,
+			     .st = st,
+			     .opts = opts,
+			     .err = err,
+			     .errlen = errlen};
+
+	return read_through_helpers(&d);
 }
 
 const char *pt_dat_reader_path(char *buf, size_t len)

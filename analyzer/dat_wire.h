@@ -2,7 +2,8 @@
 /*
  * The trace.dat reader's wire format: what the helper program
  * (ptescope-dat-reader, dat_helper.c) writes to its standard output and the
- * parent (dat_reader.c) reads from the pipe. Private to those two files; both
+ * parent (dat_reader.c) reads from the pipe, for trace.dat files and, in the
+ * daemon, text traces. Private to those two files; both
  * are always built together, so the format carries no version.
  *
  * A stream of messages, each one type byte and a body in host byte order:
@@ -80,6 +81,7 @@ struct dat_wire_done {
 	uint64_t events, lost;
 	uint32_t lost_unknown, cpus;
 	uint64_t first_ts, last_ts;
+	uint64_t lines, unparsed_lines; /* text traces (pt_text_reader_main); 0 for trace.dat */
 };
 
 /* The wire form of @ev; the caller sets the string ids. */
@@ -200,5 +202,13 @@ struct dat_wire_part {
  * Returns the helper's exit status.
  */
 int pt_dat_reader_main(const char *path, int fd, const struct dat_wire_part *part);
+
+/*
+ * The same for a text trace (function_graph text, `trace-cmd report`
+ * output) read from @in_fd with the text reader (reader.h), under the same
+ * limits: the daemon reads uploaded text this way, never in its own process.
+ * Progress messages carry bytes read and the file's size.
+ */
+int pt_text_reader_main(int in_fd, int fd);
 
 #endif

@@ -69,6 +69,18 @@ int pt_text_read_mem(const char *buf, size_t len, pt_event_fn fn, void *ctx,
 int pt_dat_read(const char *path, pt_event_fn fn, void *ctx, struct pt_input_stats *st,
 		const struct pt_read_opts *opts, char *err, size_t errlen);
 
+/*
+ * pt_text_read_fd in the trace.dat reader's helper process (dat_reader.c),
+ * under its limits: the text trace in @fd (a regular file, read from its
+ * current offset) goes to the helper's standard input; a crash, a limit or
+ * a stall there is an error here (-EINVAL: the file's). @name names the
+ * input in messages. The events and statistics are pt_text_read_fd's.
+ * Returns 0 or a negative errno with a message in @err.
+ */
+int pt_text_read_helper(int fd, const char *name, pt_event_fn fn, void *ctx,
+			struct pt_input_stats *st, const struct pt_read_opts *opts, char *err,
+			size_t errlen);
+
 /* Where the helper program is ($PTESCOPE_DAT_READER, beside the running
  * program, the build tree, libexec), or NULL. The result is @buf, the
  * environment's string or a static one. */

@@ -15,6 +15,7 @@
 struct replay_run {
 	const struct pt_replay_opts *o;
 	struct pt_replay_result *res;
+	bool consumer_failed; /* the sink or on_fork stopped the read */
 };
 
 /* recon's callback: the sink keeps the fork, then the caller sees it. */
@@ -30,7 +31,16 @@ static int replay_fork(const struct pt_fork *f, void *ctx, char *err, size_t err
 		ret = run->o->on_fork(f, run->o->ctx, err, errlen);
 	if (!ret)
 		run->res->forks++;
+	else
+		run->consumer_failed = true;
 	return ret;
+}
+
+/* Whether a reader's (or recon's) error @ret says the input is not one we read. */
+static bool input_refused(int ret)
+{
+	return ret == -EINVAL || ret == -E2BIG || ret == -EPROTO || ret == -EBADMSG ||
+	       ret == -EISDIR;
 }
 
 /*
@@ -89,10 +99,13 @@ static int read_trace(const char *path, int fd, const struct pt_replay_opts *o,
 	}
 	if (res->format == PT_FMT_DAT)
 		ret = pt_dat_read(path, recon_feed, r, &res->stats, &rd, err, errlen);
+	else if (o->sandbox_text)
+		ret = pt_text_read_helper(fd, path, recon_feed, r, &res->stats, &rd, err, errlen);
 	else
 		ret = pt_text_read_fd(fd, recon_feed, r, &res->stats, &rd, err, errlen);
 	if (!ret)
 		ret = recon_finish(r);
+	res->bad_input = ret && !run.consumer_failed && input_refused(ret);
 	if (ret && recon_errmsg(r)[0])
 		snprintf(err, errlen, "%s", recon_errmsg(r));
 	else if (ret && !err[0])
@@ -122,6 +135,7 @@ int pt_replay_file(const char *path, const struct pt_replay_opts *o, struct pt_r
 	if (errlen)
 		err[0] = 0;
 	ret = open_trace(path, &fd, &res->format, err, errlen);
+	res->bad_input = input_refused(ret);
 	if (!ret && sink && sink->begin) {
 		ret = sink->begin(sink->ctx, o->name ? o->name : path, fd,
 				  pt_format_name(res->format), &res->skipped, err, errlen);

@@ -41,6 +41,9 @@ struct pt_replay_opts {
 	void *ctx;
 	pt_progress_fn progress; /* may be NULL */
 	void *progress_ctx;
+	/* text traces are parsed in the trace.dat reader's helper process too
+	 * (pt_text_read_helper), not here: the daemon, whose uploads are anyone's */
+	bool sandbox_text;
 };
 
 struct pt_replay_result {
@@ -48,6 +51,10 @@ struct pt_replay_result {
 	struct pt_input_stats stats;
 	uint64_t forks;
 	bool skipped; /* the sink had it already: not read */
+	/* on failure: the input itself was refused (not a regular file, not a
+	 * trace we read, corrupt), as opposed to a failure of the sink, the
+	 * caller, memory or I/O, after which reading the same file again may work */
+	bool bad_input;
 };
 
 /*

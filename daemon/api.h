@@ -22,6 +22,7 @@
 
 #include "config.h"
 #include "fork.h"
+#include "spool.h"
 
 /* ---------------------------------------------------------------- metrics */
 
@@ -47,6 +48,11 @@ void pd_metrics_add_events(struct pd_metrics *m, const char *source, uint64_t re
  * "off"; healthy false when capture failed or stopped unexpectedly. */
 void pd_metrics_set_capture(struct pd_metrics *m, const char *mode, bool healthy);
 
+/* The store writer's health (ingest.h): healthy false from a failed write
+ * until one succeeds; failures and live forks lost so far. */
+void pd_metrics_set_store(struct pd_metrics *m, bool healthy, uint64_t write_failures,
+			  uint64_t live_forks_lost);
+
 /* Investigation counters (investigate.h), exported as ptescope_investigation*. */
 struct pd_inv_counters;
 void pd_metrics_set_investigations(struct pd_metrics *m, const struct pd_inv_counters *c);
@@ -69,7 +75,7 @@ struct pd_core {
 	 * stored, database path and size, uptime. */
 	void (*status)(void *ctx, json_t *status);
 	/* Queues the trace file at @path (the HTTP layer's upload, received and
-	 * fsynced in spool_dir or TMPDIR; ownership passes to the core, which
+	 * fsynced in the spool or TMPDIR; ownership passes to the core, which
 	 * spools it durably and deletes it when done) for replay into the
 	 * store. Returns 0 and a job id, or -errno with @err set. */
 	int (*submit_replay)(void *ctx, const char *path, const char *name, int64_t *job_id,
@@ -99,12 +105,22 @@ struct pd_http_config {
 	const char *db_path;	/* for read-only connections */
 	const char *web_root;	/* static dashboard files, NULL: none */
 	const char *token_file; /* bearer token for uploads and investigations, NULL: off */
-	const char *spool_dir;	/* uploads are received here (spool.h), NULL: in TMPDIR */
+	struct pd_spool *spool; /* uploads are received here (spool.h), within its bounds;
+				 * NULL: in TMPDIR, unbounded but for max_upload_bytes */
+	const char *allowed_hosts; /* Host names served besides loopback and the listen
+				    * address, comma-separated (http_host.c); NULL: none */
 	size_t max_upload_bytes;
 	unsigned max_connections, max_per_ip, timeout_s, threads;
 	/* a request head within head_timeout_s of the accept or of the previous
 	 * answer; a body making progress every body_timeout_s (0: defaults) */
 	unsigned head_timeout_s, body_timeout_s;
+	/* an answer must be taken by the client (acknowledged bytes growing) at
+	 * least every answer_timeout_s (0: 10) */
+	unsigned answer_timeout_s;
+	/* store-backed queries run on query_threads workers (0: one per online
+	 * CPU, 2..8), at most query_queue waiting (0: 64), each within
+	 * query_budget_ms (0: 5000) from its arrival */
+	unsigned query_threads, query_queue, query_budget_ms;
 };
 
 /*

@@ -57,6 +57,8 @@ int pd_config_init(struct pd_config *c)
 				.watermark_pct = 25,
 				.log_level = PD_LOG_INFO,
 				.max_upload_mb = 256,
+				.spool_max_mb = 1024,
+				.spool_max_files = 64,
 				.investigation_max_s = 600,
 				.auto_investigate_s = 30,
 				.investigation_budget = 0.05,
@@ -85,6 +87,7 @@ void pd_config_free(struct pd_config *c)
 	free(c->web_root);
 	free(c->token_file);
 	free(c->comm_allow);
+	free(c->allowed_hosts);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -161,6 +164,27 @@ static bool valid_comm_list(const char *v)
 	return len && items <= 64;
 }
 
+/* Host names (or address literals) as a Host header carries them, without
+ * port or final dot: at most 16, each 1-253 of A-Z a-z 0-9 . - : [ ]. */
+static bool valid_host_list(const char *v)
+{
+	size_t items = 0;
+
+	for (const char *p = v;; p++) {
+		size_t len = strcspn(p, ",");
+
+		if (!len || len > 253 || p[len - 1] == '.' || ++items > 16)
+			return false;
+		for (size_t i = 0; i < len; i++)
+			if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]",
+				    p[i]))
+				return false;
+		p += len;
+		if (!*p)
+			return true;
+	}
+}
+
 /* ------------------------------------------------------------------ table */
 
 static const char *const bool_names[] = {"no", "yes", NULL};
@@ -231,6 +255,11 @@ static const struct pd_config_key keys[] = {
 	    "bearer token for uploads and investigations"),
 	NUM("max-upload-mb", PD_CFG_U64, max_upload_mb, 1, 65536,
 	    "largest replay upload (default 256)"),
+	NUM("spool-max-mb", PD_CFG_U64, spool_max_mb, 1, 1048576,
+	    "disk the upload spool may take: uploads waiting for their replay and arriving "
+	    "(default 1024)"),
+	NUM("spool-max-files", PD_CFG_UINT, spool_max_files, 1, 64,
+	    "uploads waiting for their replay and arriving at once (default 64)"),
 	NUM("retention-days", PD_CFG_INT, retention_days, 0, STORE_RETENTION_DAYS_MAX,
 	    "delete forks older than N days (0: keep)"),
 	NUM("max-db-mb", PD_CFG_I64, max_db_mb, 0, (double)STORE_MAX_DB_MB_MAX,
@@ -238,6 +267,9 @@ static const struct pd_config_key keys[] = {
 	ENUM("db-sync", db_sync_full, sync_names, "normal|full",
 	     "survive process crashes (normal) or power loss (full)"),
 	STR("comm-allow", PD_CFG_COMMS, comm_allow, "A,B,...", "comm label values allowed on metrics"),
+	STR("allowed-hosts", PD_CFG_HOSTS, allowed_hosts, "NAME,...",
+	    "Host names the HTTP API answers to besides loopback and the listen address "
+	    "(a reverse proxy's); others get 421"),
 	NUM("investigation-max-s", PD_CFG_UINT, investigation_max_s, 1, 86400,
 	    "longest investigation, seconds (default 600)"),
 	NUM("auto-investigate-us", PD_CFG_U64, auto_investigate_us, 0, 3600000000.0,
@@ -337,6 +369,12 @@ static int set_string(struct pd_config *c, const struct pd_config_key *k, const 
 	case PD_CFG_COMMS:
 		if (!valid_comm_list(v))
 			BAD("'%s' is not a comma-separated list of up to 64 comms", v);
+		break;
+	case PD_CFG_HOSTS:
+		if (!valid_host_list(v))
+			BAD("'%.64s' is not a comma-separated list of up to 16 host names "
+			    "(A-Z a-z 0-9 . - and address literals, no port, no final dot)",
+			    v);
 		break;
 	case PD_CFG_APPEND:
 		if (!*v)

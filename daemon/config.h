@@ -59,10 +59,13 @@ struct pd_config {
 	char *web_root;		 /* --web-root, NULL: none */
 	char *token_file;	 /* --token-file, NULL: uploads off */
 	uint64_t max_upload_mb;	 /* --max-upload-mb, default 256 */
+	uint64_t spool_max_mb;	 /* --spool-max-mb: uploads waiting and arriving, default 1024 */
+	unsigned spool_max_files; /* --spool-max-files, default 64 */
 	int retention_days;	 /* --retention-days, 0: forever */
 	int64_t max_db_mb;	 /* --max-db-mb, 0: no limit */
 	int db_sync_full;	 /* --db-sync: 0 normal, 1 full */
 	char *comm_allow;	 /* --comm-allow a,b,c: metric label values, NULL: none */
+	char *allowed_hosts;	 /* --allowed-hosts a,b: Host names served, NULL: loopback only */
 	/* investigations: deeper detail for a bounded time (investigate.h) */
 	unsigned investigation_max_s;	   /* --investigation-max-s, default 600 */
 	uint64_t auto_investigate_us;	   /* --auto-investigate-us, 0: off */
@@ -85,6 +88,7 @@ enum pd_config_type {
 	PD_CFG_LISTEN,	 /* char *, ADDR:PORT */
 	PD_CFG_INSTANCE, /* char *, 1-64 of A-Z a-z 0-9 _ - . */
 	PD_CFG_COMMS,	 /* char *, comma-separated comms (at most 64 of 1-15 bytes) */
+	PD_CFG_HOSTS,	 /* char *, comma-separated host names (at most 16 of 1-253 bytes) */
 	PD_CFG_APPEND,	 /* one more of replay[] */
 	PD_CFG_LOGLEVEL, /* enum pd_log_level */
 };

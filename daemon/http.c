@@ -44,7 +44,7 @@
 #include "http_internal.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:9466"
-#define MAX_URL_BYTES 2048
+#define MAX_URL_BYTES PD_HTTP_MAX_URL
 #define MAX_HEADER_BYTES 8192
 #define CONN_MEMORY_BYTES (64 * 1024)
 #define MAX_TOKEN_BYTES 4096
@@ -54,17 +54,40 @@
 
 /* ---------------------------------------------------------------- replies */
 
-/* Queues @body (taken) as JSON with @status; @allow, when set, becomes the Allow header. */
-static int reply_json(struct MHD_Connection *c, unsigned status, json_t *body, const char *allow)
+/* On a worker thread: where its replies go, and its store deadline (http_pool.c). */
+static __thread struct pd_answer *tl_answer;
+static __thread int64_t tl_deadline_ns;
+
+void pd_http_capture_answers(struct pd_answer *a, int64_t deadline_ns)
+{
+	tl_answer = a;
+	tl_deadline_ns = deadline_ns;
+}
+
+static void answer_set(struct pd_answer *a, unsigned status, char *text, const char *allow)
+{
+	free(a->text);
+	a->text = text;
+	a->status = status;
+	snprintf(a->allow, sizeof(a->allow), "%s", allow ? allow : "");
+	a->ready = true;
+}
+
+void pd_http_answer_error(struct pd_answer *a, unsigned status, const char *msg)
+{
+	json_t *j = json_pack("{s:s}", "error", msg);
+	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+
+	json_decref(j);
+	answer_set(a, text ? status : 500, text, NULL);
+}
+
+/* Queues @text (taken; NULL: out of memory) as JSON with @status and @allow. */
+static int queue_json_text(struct MHD_Connection *c, unsigned status, char *text, const char *allow)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
-	char *text;
 
-	if (!body)
-		return pd_http_reply_error(c, 500, "out of memory");
-	text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(body);
 	if (!text)
 		return MHD_NO;
 	resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
@@ -74,7 +97,7 @@ static int reply_json(struct MHD_Connection *c, unsigned status, json_t *body, c
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-	if (allow)
+	if (allow && allow[0])
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
 	if (status == MHD_HTTP_UNAUTHORIZED)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
@@ -82,6 +105,32 @@ static int reply_json(struct MHD_Connection *c, unsigned status, json_t *body, c
 	ret = MHD_queue_response(c, status, resp);
 	MHD_destroy_response(resp);
 	return ret;
+}
+
+/* Queues @body (taken) as JSON with @status (on a worker: keeps it in its answer). */
+static int reply_json(struct MHD_Connection *c, unsigned status, json_t *body, const char *allow)
+{
+	char *text;
+
+	if (!body)
+		return pd_http_reply_error(c, 500, "out of memory");
+	text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(body);
+	if (tl_answer) {
+		answer_set(tl_answer, text ? status : 500, text, allow);
+		return text ? MHD_YES : MHD_NO;
+	}
+	return queue_json_text(c, status, text, allow);
+}
+
+/* Queues the answer a worker made for the request (the handler's call after the resume). */
+static int queue_answer(struct MHD_Connection *c, struct pd_answer *a)
+{
+	char *text = a->text;
+
+	a->text = NULL;
+	a->ready = false;
+	return queue_json_text(c, a->status, text, a->allow);
 }
 
 int pd_http_reply_json(struct MHD_Connection *c, unsigned status, json_t *body)
@@ -115,9 +164,11 @@ int pd_http_reply_method_not_allowed(struct MHD_Connection *c, const char *allow
 /* ------------------------------------------------------------ store pool */
 
 /*
- * Read-only store handles, one per server thread at most: a thread serves
- * one request at a time, so a request never waits for a handle. Handles are
- * opened lazily (the core may create the database after we start).
+ * Read-only store handles, one per thread that runs queries at most (the
+ * query workers, http_pool.c): a thread serves one request at a time, so a
+ * request never waits for a handle. Handles are opened lazily (the core may
+ * create the database after we start). A worker's handle carries its query's
+ * deadline while it is out (store_set_deadline).
  */
 int pd_http_store_get(struct pd_http *h, struct store **out, char *err, size_t errlen)
 {
@@ -128,21 +179,26 @@ int pd_http_store_get(struct pd_http *h, struct store **out, char *err, size_t e
 	if (h->nr_pool)
 		s = h->pool[--h->nr_pool];
 	pthread_mutex_unlock(&h->pool_lock);
-	if (s) {
-		*out = s;
-		return 0;
-	}
-	if (!h->cfg.db_path) {
+	if (!s && !h->cfg.db_path) {
 		snprintf(err, errlen, "no database configured");
 		return -ENOENT;
 	}
-	return store_open(h->cfg.db_path, &o, out, err, errlen);
+	if (!s) {
+		int ret = store_open(h->cfg.db_path, &o, &s, err, errlen);
+
+		if (ret)
+			return ret;
+	}
+	store_set_deadline(s, tl_deadline_ns); /* a worker's query budget */
+	*out = s;
+	return 0;
 }
 
 void pd_http_store_put(struct pd_http *h, struct store *s, bool broken)
 {
 	if (!s)
 		return;
+	store_set_deadline(s, 0);
 	pthread_mutex_lock(&h->pool_lock);
 	if (!broken && h->nr_pool < PD_HTTP_MAX_POOL) {
 		h->pool[h->nr_pool++] = s;
@@ -186,6 +242,7 @@ static int upload_begin(struct pd_http *h, struct pd_req *r, struct MHD_Connecti
 	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
 	const char *name = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "name");
 	const char *dir = getenv("TMPDIR");
+	unsigned long long announced = 0;
 
 	if (!h->token_len)
 		return pd_http_reply_error(c, MHD_HTTP_FORBIDDEN,
@@ -207,6 +264,7 @@ static int upload_begin(struct pd_http *h, struct pd_req *r, struct MHD_Connecti
 			    c, MHD_HTTP_CONTENT_TOO_LARGE,
 			    "upload of %llu bytes is over the limit of %zu bytes", n,
 			    h->cfg.max_upload_bytes);
+		announced = n;
 	}
 	if (name && (strlen(name) > 255 || strchr(name, '/')))
 		return pd_http_reply_error(c, MHD_HTTP_BAD_REQUEST,
@@ -214,18 +272,31 @@ static int upload_begin(struct pd_http *h, struct pd_req *r, struct MHD_Connecti
 	snprintf(r->name, sizeof(r->name), "%s", name && name[0] ? name : "upload");
 	if (!dir || !dir[0])
 		dir = "/var/tmp";
-	if (h->cfg.spool_dir)
-		dir = h->cfg.spool_dir;
+	if (h->cfg.spool)
+		dir = pd_spool_dir(h->cfg.spool);
 	if (snprintf(r->path, sizeof(r->path), "%s/%s", dir,
-		     h->cfg.spool_dir ? ".partial-XXXXXX" : "ptescoped-upload-XXXXXX") >=
-	    (int)sizeof(r->path))
+		     h->cfg.spool ? ".partial-XXXXXX" : "ptescoped-upload-XXXXXX") >=
+	    (int)sizeof(r->path)) {
+		r->path[0] = 0;
 		return pd_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "TMPDIR too long");
+	}
+	/* room in the spool, for what Content-Length announces (the rest as it comes) */
+	if (h->cfg.spool &&
+	    pd_spool_reserve(h->cfg.spool, announced, r->upload_msg, sizeof(r->upload_msg))) {
+		r->path[0] = 0;
+		return pd_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "%s", r->upload_msg);
+	}
+	r->reserved = announced;
 	r->fd = mkostemp(r->path, O_CLOEXEC);
 	if (r->fd < 0) {
+		int e = errno;
+
 		r->path[0] = 0;
+		if (h->cfg.spool)
+			pd_spool_release(h->cfg.spool, r->reserved);
 		return pd_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
 					   "cannot create a temporary file in %s: %s", dir,
-					   strerror(errno));
+					   strerror(e));
 	}
 	r->upload = true;
 	return MHD_YES;
@@ -238,6 +309,14 @@ static int upload_write(struct pd_http *h, struct pd_req *r, const char *data, s
 	if (len > h->cfg.max_upload_bytes - r->bytes) {
 		r->upload_error = MHD_HTTP_CONTENT_TOO_LARGE;
 		return 0;
+	}
+	if (h->cfg.spool && r->bytes + len > r->reserved) {
+		if (pd_spool_grow(h->cfg.spool, r->bytes + len - r->reserved, r->upload_msg,
+				  sizeof(r->upload_msg))) {
+			r->upload_error = MHD_HTTP_SERVICE_UNAVAILABLE;
+			return 0;
+		}
+		r->reserved = r->bytes + len;
 	}
 	while (len) {
 		ssize_t n = write(r->fd, data, len);
@@ -266,6 +345,8 @@ static int upload_end(struct pd_http *h, struct pd_req *r, struct MHD_Connection
 		return pd_http_reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE,
 					   "upload is over the limit of %zu bytes",
 					   h->cfg.max_upload_bytes);
+	if (r->upload_error && r->upload_msg[0])
+		return pd_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "%s", r->upload_msg);
 	if (r->upload_error)
 		return pd_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
 					   "cannot store the upload: %s",
@@ -283,12 +364,16 @@ static int upload_end(struct pd_http *h, struct pd_req *r, struct MHD_Connection
 	if (!h->core.submit_replay)
 		return pd_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
 					   "replays are not accepted by this daemon");
+	if (h->cfg.spool && r->reserved > r->bytes) { /* a shorter body than announced */
+		pd_spool_trim(h->cfg.spool, r->reserved - r->bytes);
+		r->reserved = r->bytes;
+	}
 	ret = h->core.submit_replay(h->core.ctx, r->path, r->name, &job, err, sizeof(err));
 	if (ret < 0)
 		return pd_http_reply_error(
 		    c, ret == -EINVAL ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_SERVICE_UNAVAILABLE, "%s",
 		    err[0] ? err : strerror(-ret));
-	r->path[0] = 0; /* the core owns the file now */
+	r->path[0] = 0; /* the core owns the file now, and its room in the spool */
 	return pd_http_reply_json(c, MHD_HTTP_ACCEPTED,
 				  json_pack("{s:I,s:o,s:I}", "job_id", (json_int_t)job, "name",
 					    pt_json_text(r->name), "bytes", (json_int_t)r->bytes));
@@ -412,6 +497,20 @@ static int get_healthz(struct pd_http *h, struct MHD_Connection *c)
 	return pd_http_reply_json(c, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
 }
 
+/* The upload spool's use and bounds (null without a spool). New reference. */
+static json_t *spool_status(struct pd_http *h)
+{
+	unsigned files, max_files;
+	uint64_t bytes, max_bytes;
+
+	if (!h->cfg.spool)
+		return json_null();
+	pd_spool_usage(h->cfg.spool, &files, &bytes, &max_files, &max_bytes);
+	return json_pack("{s:I,s:I,s:I,s:I}", "files", (json_int_t)files, "bytes",
+			 (json_int_t)bytes, "max_files", (json_int_t)max_files, "max_bytes",
+			 (json_int_t)max_bytes);
+}
+
 static int get_status(struct pd_http *h, struct MHD_Connection *c)
 {
 	json_t *st = json_object();
@@ -423,9 +522,13 @@ static int get_status(struct pd_http *h, struct MHD_Connection *c)
 				    json_pack("{s:s,s:b,s:I}", "listen", h->listen, "uploads",
 					      h->token_len > 0, "max_upload_bytes",
 					      (json_int_t)h->cfg.max_upload_bytes));
-	if (st)
+	if (st) {
 		json_object_set_new(json_object_get(st, "http"), "connections",
 				    pd_http_conn_status(h));
+		json_object_set_new(json_object_get(st, "http"), "queries",
+				    pd_http_lanes_status(h));
+		json_object_set_new(json_object_get(st, "http"), "spool", spool_status(h));
+	}
 	return pd_http_reply_json(c, MHD_HTTP_OK, st);
 }
 
@@ -481,13 +584,68 @@ static int route(struct pd_http *h, struct MHD_Connection *c, const char *url, c
 		return get ? get_status(h, c) : pd_http_reply_method_not_allowed(c, "GET, HEAD");
 	if (!strcmp(url, "/api/v1/replays"))
 		return pd_http_reply_method_not_allowed(c, "POST");
-	if (!strncmp(url, "/api/v1/investigations", 22) && (!url[22] || url[22] == '/'))
+	if (!strncmp(url, "/api/v1/investigations", 22) && (!url[22] || url[22] == '/')) {
+		/* starting or ending one waits for the capture's restart: not on this thread */
+		if (!strcmp(method, MHD_HTTP_METHOD_POST) ||
+		    !strcmp(method, MHD_HTTP_METHOD_DELETE))
+			return pd_http_defer(h, c, r, PD_LANE_CONTROL, pd_http_investigations, url,
+					     method);
 		return pd_http_investigations(h, c, url, method, r);
+	}
 	if (!strncmp(url, "/api/", 5))
-		return pd_http_api(h, c, url, method);
+		return pd_http_api(h, c, url, method, r);
 	if (!get)
 		return pd_http_reply_method_not_allowed(c, "GET, HEAD");
 	return serve_static(h, c, url);
+}
+
+/*
+ * The handler's first call for a request (its head is in): the checks that
+ * need no body, answered at once (the connection limit, the Host, sizes),
+ * and the refusals of uploads, whose body is then never read.
+ */
+static enum MHD_Result begin_request(struct pd_http *h, struct MHD_Connection *c, const char *url,
+				     const char *method, struct pd_req *r)
+{
+	size_t hdr_bytes = 0, url_bytes = 0;
+	char host[72];
+
+	if (pd_http_conn_head(h, c)) {
+		r->done = true;
+		return pd_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+					   "too many connections; try again");
+	}
+	if (!pd_http_host_allowed(h, c, host, sizeof(host))) {
+		/* another name pointed at us (DNS rebinding): nothing is served to it */
+		r->done = true;
+		return pd_http_reply_error(c, MHD_HTTP_MISDIRECTED_REQUEST,
+					   "host '%.64s' is not this server's (allowed-hosts "
+					   "lists the names it answers to)",
+					   host);
+	}
+	/* @url comes without its query string: count the arguments too. */
+	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, sum_header, &url_bytes);
+	if (url_bytes + strlen(url) > MAX_URL_BYTES) {
+		r->done = true;
+		return pd_http_reply_error(c, MHD_HTTP_URI_TOO_LONG, "URL longer than %d bytes",
+					   MAX_URL_BYTES);
+	}
+	MHD_get_connection_values(c, MHD_HEADER_KIND, sum_header, &hdr_bytes);
+	if (hdr_bytes > MAX_HEADER_BYTES) {
+		r->done = true;
+		return pd_http_reply_error(c, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE,
+					   "request headers over %d bytes", MAX_HEADER_BYTES);
+	}
+	if (!strcmp(method, MHD_HTTP_METHOD_POST) && !strcmp(url, "/api/v1/replays")) {
+		int ret = upload_begin(h, r, c);
+
+		if (!r->upload)
+			r->done = true;
+		return ret;
+	}
+	r->small_body =
+	    !strcmp(method, MHD_HTTP_METHOD_POST) && !strcmp(url, "/api/v1/investigations");
+	return MHD_YES;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -496,7 +654,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 {
 	struct pd_http *h = cls;
 	struct pd_req *r = *con_cls;
-	size_t hdr_bytes = 0, url_bytes = 0;
 
 	if (!r) {
 		r = calloc(1, sizeof(*r));
@@ -504,36 +661,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			return MHD_NO;
 		r->fd = -1;
 		*con_cls = r;
-		if (pd_http_conn_head(h, c)) {
-			r->done = true;
-			return pd_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
-						   "too many connections; try again");
-		}
-		/* Checks that need no body, and refusals of uploads, right away. */
-		/* @url comes without its query string: count the arguments too. */
-		MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, sum_header, &url_bytes);
-		if (url_bytes + strlen(url) > MAX_URL_BYTES) {
-			r->done = true;
-			return pd_http_reply_error(c, MHD_HTTP_URI_TOO_LONG,
-						   "URL longer than %d bytes", MAX_URL_BYTES);
-		}
-		MHD_get_connection_values(c, MHD_HEADER_KIND, sum_header, &hdr_bytes);
-		if (hdr_bytes > MAX_HEADER_BYTES) {
-			r->done = true;
-			return pd_http_reply_error(c, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE,
-						   "request headers over %d bytes",
-						   MAX_HEADER_BYTES);
-		}
-		if (!strcmp(method, MHD_HTTP_METHOD_POST) && !strcmp(url, "/api/v1/replays")) {
-			int ret = upload_begin(h, r, c);
-
-			if (!r->upload)
-				r->done = true;
-			return ret;
-		}
-		r->small_body = !strcmp(method, MHD_HTTP_METHOD_POST) &&
-				!strcmp(url, "/api/v1/investigations");
-		return MHD_YES;
+		return begin_request(h, c, url, method, r);
+	}
+	if (r->answer.ready) { /* a worker answered it (http_pool.c); the connection is back */
+		pd_http_conn_busy(h, c);
+		return queue_answer(c, &r->answer);
 	}
 	if (r->done) {
 		*upload_data_size = 0; /* a refused request's body is dropped */
@@ -570,15 +702,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
+	struct pd_http *h = cls;
 	struct pd_req *r = *con_cls;
 
-	pd_http_conn_idle(cls, c); /* kept alive: waits for the next head from now */
+	pd_http_conn_idle(h, c); /* kept alive: waits for the next head from now */
 	if (!r)
 		return;
 	if (r->fd >= 0)
 		close(r->fd);
-	if (r->path[0])
-		unlink(r->path);
+	/* an upload that did not become a job: its room back (unless the core took
+	 * the file and gave the room back itself, pd_spool_remove) */
+	if (r->path[0] && !unlink(r->path) && h->cfg.spool && r->upload)
+		pd_spool_release(h->cfg.spool, r->reserved);
+	free(r->answer.text);
 	free(r);
 	*con_cls = NULL;
 }
@@ -631,15 +767,50 @@ bad:
 	return -EINVAL;
 }
 
+/*
+ * Whether the open token file @fd is fit to hold a secret: a regular file
+ * owned by root or by us, which neither group nor others may read or write
+ * (else whoever can read it uploads and investigates as root, and whoever
+ * can write it chooses the token). 0 or -EPERM with @err.
+ */
+static int token_file_private(int fd, const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "token file %s: not a regular file", path);
+		return -EINVAL;
+	}
+	if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		snprintf(err, errlen,
+			 "token file %s: owned by uid %u, not by root or by us (uid %u)", path,
+			 (unsigned)st.st_uid, (unsigned)geteuid());
+		return -EPERM;
+	}
+	if (st.st_mode & 0077) {
+		snprintf(err, errlen,
+			 "token file %s: mode %04o lets group or others at it; make it 0600 "
+			 "(chmod 600 %s)",
+			 path, (unsigned)(st.st_mode & 07777), path);
+		return -EPERM;
+	}
+	return 0;
+}
+
 static int read_token(const char *path, char *tok, size_t toklen, size_t *len, char *err,
 		      size_t errlen)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK), ret;
 	ssize_t n;
 
 	if (fd < 0) {
 		snprintf(err, errlen, "token file %s: %s", path, strerror(errno));
 		return -errno;
+	}
+	ret = token_file_private(fd, path, err, errlen);
+	if (ret) {
+		close(fd);
+		return ret;
 	}
 	n = read(fd, tok, toklen - 1);
 	close(fd);
@@ -686,12 +857,62 @@ static void config_defaults(struct pd_http_config *c)
 		c->head_timeout_s = 10;
 	if (!c->body_timeout_s)
 		c->body_timeout_s = 10;
+	if (!c->answer_timeout_s)
+		c->answer_timeout_s = 10;
 	if (!c->threads)
 		c->threads = 4;
 	if (c->threads > PD_HTTP_MAX_POOL)
 		c->threads = PD_HTTP_MAX_POOL;
 	if (c->max_connections < c->threads)
 		c->max_connections = c->threads;
+	if (!c->query_queue)
+		c->query_queue = PD_HTTP_QUERY_QUEUE;
+	if (!c->query_budget_ms)
+		c->query_budget_ms = PD_HTTP_QUERY_BUDGET_MS;
+}
+
+/*
+ * @cfg into @h: the limits with their defaults, the strings it keeps, the
+ * listen address into @ss, the token read, the web root opened. 0 or -errno
+ * with @err.
+ */
+static int take_config(struct pd_http *h, const struct pd_http_config *cfg,
+		       struct sockaddr_storage *ss, char *err, size_t errlen)
+{
+	int ret;
+
+	h->cfg = *cfg;
+	snprintf(h->listen, sizeof(h->listen), "%s", cfg->listen ? cfg->listen : DEFAULT_LISTEN);
+	config_defaults(&h->cfg);
+	h->cfg.db_path = cfg->db_path ? strdup(cfg->db_path) : NULL;
+	h->cfg.web_root = NULL;
+	h->cfg.token_file = NULL;
+	h->cfg.allowed_hosts = NULL; /* kept as h->allowed_hosts */
+	h->cfg.listen = h->listen;
+	if ((cfg->db_path && !h->cfg.db_path) ||
+	    (cfg->allowed_hosts && !(h->allowed_hosts = strdup(cfg->allowed_hosts)))) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	ret = parse_listen(h->listen, ss, err, errlen);
+	if (ret)
+		return ret;
+	h->listen_addr = *ss;
+	if (cfg->token_file) {
+		ret = read_token(cfg->token_file, h->token, sizeof(h->token), &h->token_len, err,
+				 errlen);
+		if (ret)
+			return ret;
+	}
+	if (cfg->web_root) {
+		h->web_fd = open(cfg->web_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (h->web_fd < 0) {
+			ret = -errno;
+			snprintf(err, errlen, "web root %s: %s", cfg->web_root, strerror(errno));
+			return ret;
+		}
+	}
+	return 0;
 }
 
 int pd_http_start(const struct pd_http_config *cfg, const struct pd_core *core,
@@ -699,7 +920,8 @@ int pd_http_start(const struct pd_http_config *cfg, const struct pd_core *core,
 {
 	struct sockaddr_storage ss;
 	struct pd_http *h;
-	unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+	unsigned flags =
+	    MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	int ret;
 
 	*out = NULL;
@@ -715,37 +937,15 @@ int pd_http_start(const struct pd_http_config *cfg, const struct pd_core *core,
 		snprintf(err, errlen, "cannot start a thread: %s", strerror(-ret));
 		goto fail;
 	}
-	h->cfg = *cfg;
 	h->core = *core;
 	h->metrics = metrics;
-	snprintf(h->listen, sizeof(h->listen), "%s", cfg->listen ? cfg->listen : DEFAULT_LISTEN);
-	config_defaults(&h->cfg);
-	h->cfg.db_path = cfg->db_path ? strdup(cfg->db_path) : NULL;
-	h->cfg.web_root = NULL;
-	h->cfg.token_file = NULL;
-	h->cfg.spool_dir = cfg->spool_dir ? strdup(cfg->spool_dir) : NULL;
-	h->cfg.listen = h->listen;
-	if ((cfg->db_path && !h->cfg.db_path) || (cfg->spool_dir && !h->cfg.spool_dir)) {
-		ret = -ENOMEM;
-		snprintf(err, errlen, "out of memory");
-		goto fail;
-	}
-	ret = parse_listen(h->listen, &ss, err, errlen);
+	ret = take_config(h, cfg, &ss, err, errlen);
 	if (ret)
 		goto fail;
-	if (cfg->token_file) {
-		ret = read_token(cfg->token_file, h->token, sizeof(h->token), &h->token_len, err,
-				 errlen);
-		if (ret)
-			goto fail;
-	}
-	if (cfg->web_root) {
-		h->web_fd = open(cfg->web_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (h->web_fd < 0) {
-			ret = -errno;
-			snprintf(err, errlen, "web root %s: %s", cfg->web_root, strerror(errno));
-			goto fail;
-		}
+	ret = pd_http_lanes_start(h);
+	if (ret) {
+		snprintf(err, errlen, "cannot start the query workers: %s", strerror(-ret));
+		goto fail;
 	}
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
@@ -782,8 +982,11 @@ void pd_http_stop(struct pd_http *h)
 	if (!h)
 		return;
 	pd_http_conn_stop_reaper(h);
+	/* every suspended connection resumed first: libmicrohttpd must not stop with one */
+	pd_http_lanes_stop(h);
 	if (h->d)
 		MHD_stop_daemon(h->d);
+	pd_http_lanes_free(h);
 	while (h->nr_pool)
 		store_close(h->pool[--h->nr_pool]);
 	if (h->web_fd >= 0)
@@ -791,7 +994,7 @@ void pd_http_stop(struct pd_http *h)
 	pthread_mutex_destroy(&h->pool_lock);
 	pd_http_conn_destroy(h);
 	free((char *)h->cfg.db_path);
-	free((char *)h->cfg.spool_dir);
+	free(h->allowed_hosts);
 	explicit_bzero(h->token, sizeof(h->token));
 	free(h);
 }

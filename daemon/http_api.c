@@ -3,7 +3,9 @@
  * The store-backed JSON endpoints of ptescoped under /api/v1/: forks (filtered,
  * id-cursor paging), one fork with its VMAs and passes, stats, histogram, top
  * comms, time series and the doctor (analyzer/doctor.h over the newest
- * DOCTOR_MAX_FORKS forks of a range, one request at a time).
+ * DOCTOR_MAX_FORKS forks of a range). They run on the query workers
+ * (http_pool.c), under a time budget; only routing runs on the server's
+ * threads.
  *
  * Fed query parameters (checked strictly: an unknown or malformed parameter is
  * a 400 naming it) and read-only store handles (http.c's pool); feeds JSON
@@ -15,7 +17,6 @@
  */
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,8 +36,8 @@
 #define DETAIL_MAX 100000
 /*
  * /doctor examines at most this many forks, the newest of the range: about 700 bytes each
- * while it runs (the rows, their copy, the doctor's scratch), so about 70 MB at most, and
- * one request at a time (doctor_lock; others wait for it).
+ * while it runs (the rows, their copy, the doctor's scratch), so about 70 MB per request, and
+ * as many requests at once as there are query workers (http_pool.c: 2..8).
  */
 #define DOCTOR_MAX_FORKS 100000
 
@@ -233,8 +234,8 @@ static int reply_store_error(struct MHD_Connection *c, int rc, const char *err)
 
 	if (rc == -ENOENT)
 		status = MHD_HTTP_NOT_FOUND;
-	else if (rc == -EBUSY || rc == -EAGAIN || rc == -ENOMEM)
-		status = MHD_HTTP_SERVICE_UNAVAILABLE;
+	else if (rc == -EBUSY || rc == -EAGAIN || rc == -ENOMEM || rc == -ETIMEDOUT)
+		status = MHD_HTTP_SERVICE_UNAVAILABLE; /* -ETIMEDOUT: over the query budget */
 	return pd_http_reply_error(c, status, "%s", err[0] ? err : strerror(-rc));
 }
 
@@ -609,8 +610,6 @@ static json_t *doctor_json(const struct store_fork_row *rows, size_t nr,
 	return j;
 }
 
-static pthread_mutex_t doctor_lock = PTHREAD_MUTEX_INITIALIZER;
-
 /* GET /api/v1/doctor: ptescope doctor over a wall-clock range (default: the last day). */
 static int get_doctor(struct pd_http *h, struct MHD_Connection *c)
 {
@@ -641,16 +640,12 @@ static int get_doctor(struct pd_http *h, struct MHD_Connection *c)
 	o.max_procs = (size_t)max_procs;
 	if (store_or_503(h, c, &s, &ret))
 		return ret;
-	pthread_mutex_lock(&doctor_lock);
 	rc = store_query_forks(s, &f, &rows, &nr, NULL, err, sizeof(err));
 	pd_http_store_put(h, s, rc < 0);
-	if (rc < 0) {
-		pthread_mutex_unlock(&doctor_lock);
+	if (rc < 0)
 		return reply_store_error(c, rc, err);
-	}
 	body = doctor_json(rows, nr, &o);
 	store_fork_rows_free(rows, nr);
-	pthread_mutex_unlock(&doctor_lock);
 	if (body) {
 		json_object_set_new(body, "range", range_json(&r));
 		json_object_set_new(body, "truncated", json_boolean(nr == DOCTOR_MAX_FORKS));
@@ -660,32 +655,51 @@ static int get_doctor(struct pd_http *h, struct MHD_Connection *c)
 
 /* ---------------------------------------------------------------- routing */
 
-int pd_http_api(struct pd_http *h, struct MHD_Connection *c, const char *url, const char *method)
-{
-	static const struct {
-		const char *path;
-		int (*fn)(struct pd_http *, struct MHD_Connection *);
-	} routes[] = {
-	    {"/api/v1/forks", get_forks},	    {"/api/v1/stats", get_stats},
-	    {"/api/v1/histogram", get_histogram},   {"/api/v1/top", get_top},
-	    {"/api/v1/timeseries", get_timeseries}, {"/api/v1/doctor", get_doctor},
-	};
-	bool get = !strcmp(method, MHD_HTTP_METHOD_GET) || !strcmp(method, MHD_HTTP_METHOD_HEAD);
-	const char *id = NULL;
-	size_t i;
+static const struct {
+	const char *path;
+	int (*fn)(struct pd_http *, struct MHD_Connection *);
+} routes[] = {
+    {"/api/v1/forks", get_forks},	    {"/api/v1/stats", get_stats},
+    {"/api/v1/histogram", get_histogram},   {"/api/v1/top", get_top},
+    {"/api/v1/timeseries", get_timeseries}, {"/api/v1/doctor", get_doctor},
+};
+#define NR_ROUTES (sizeof(routes) / sizeof(routes[0]))
 
-	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+/* The route of @url: its index, NR_ROUTES with *id set for /forks/{id}, or -1. */
+static long route_of(const char *url, const char **id)
+{
+	*id = NULL;
+	for (size_t i = 0; i < NR_ROUTES; i++)
 		if (!strcmp(url, routes[i].path))
-			break;
-	if (i == sizeof(routes) / sizeof(routes[0])) {
-		if (strncmp(url, "/api/v1/forks/", 14) || !url[14] || strchr(url + 14, '/'))
-			return pd_http_reply_error(c, MHD_HTTP_NOT_FOUND,
-						   "no such endpoint: %.128s", url);
-		id = url + 14;
-	}
+			return (long)i;
+	if (strncmp(url, "/api/v1/forks/", 14) || !url[14] || strchr(url + 14, '/'))
+		return -1;
+	*id = url + 14;
+	return NR_ROUTES;
+}
+
+/* On a query worker (http_pool.c): the endpoint itself. */
+static int run_query(struct pd_http *h, struct MHD_Connection *c, const char *url,
+		     const char *method, struct pd_req *r)
+{
+	const char *id;
+	long i = route_of(url, &id);
+
+	if (i < 0)
+		return pd_http_reply_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint: %.128s", url);
+	return id ? get_fork(h, c, id) : routes[i].fn(h, c);
+}
+
+int pd_http_api(struct pd_http *h, struct MHD_Connection *c, const char *url, const char *method,
+		struct pd_req *r)
+{
+	bool get = !strcmp(method, MHD_HTTP_METHOD_GET) || !strcmp(method, MHD_HTTP_METHOD_HEAD);
+	const char *id;
+
+	/* what needs no query is answered here; the queries wait for a worker */
+	if (route_of(url, &id) < 0)
+		return pd_http_reply_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint: %.128s", url);
 	if (!get)
 		return pd_http_reply_method_not_allowed(c, "GET, HEAD");
-	if (id)
-		return get_fork(h, c, id);
-	return routes[i].fn(h, c);
+	return pd_http_defer(h, c, r, PD_LANE_QUERY, run_query, url, method);
 }

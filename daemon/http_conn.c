@@ -14,8 +14,12 @@
  *     (new or kept alive), receiving a body, or being answered;
  *   - a request head must be complete within head_timeout_s of the accept or
  *     of the previous answer; a body must bring body_min_bytes (or its end)
- *     every body_timeout_s; a reaper thread shuts down the sockets of those
- *     that do not (libmicrohttpd then closes them);
+ *     every body_timeout_s; an answer must be taken by the client (the
+ *     kernel's count of bytes the peer acknowledged, TCP_INFO, grows) at
+ *     least every answer_timeout_s; a reaper thread shuts down the sockets of
+ *     those that do not (libmicrohttpd then closes them). A request waiting
+ *     for a query worker (http_pool.c) has no deadline here: its query's
+ *     budget bounds it;
  *   - over max_per_ip connections from one address, or max_connections in
  *     all, a new connection evicts the one of that address (or any) that has
  *     waited longest for a head; when none waits (all are being served or
@@ -29,6 +33,7 @@
  */
 #include <errno.h>
 #include <netinet/in.h>
+#include <linux/tcp.h> /* tcp_info with tcpi_bytes_acked (glibc's lacks it) */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +44,7 @@
 
 #include "http_internal.h"
 
-enum conn_phase { PH_HEAD, PH_BODY, PH_BUSY };
+enum conn_phase { PH_HEAD, PH_BODY, PH_BUSY, PH_WORK };
 
 struct pd_conn {
 	struct pd_conn *prev, *next;
@@ -49,6 +54,7 @@ struct pd_conn {
 	enum conn_phase phase;
 	int64_t since_ms;   /* start of the phase, or of the last body progress */
 	uint64_t body_part; /* body bytes since since_ms */
+	uint64_t acked;	    /* PH_BUSY: bytes the peer had acknowledged at since_ms */
 	bool listed;	    /* in the list (tracked from accept) */
 	bool cut;	    /* shut down: on its way out, counted nowhere */
 	bool refuse;	    /* over the limit with nobody to evict: 503 */
@@ -212,6 +218,7 @@ static bool set_phase(struct pd_http *h, struct MHD_Connection *c, enum conn_pha
 	e->phase = phase;
 	e->since_ms = now_ms();
 	e->body_part = 0;
+	e->acked = 0;
 	if (phase == PH_BODY && e->refuse) {
 		refuse = true;
 		e->refuse = false;
@@ -236,6 +243,23 @@ void pd_http_conn_idle(struct pd_http *h, struct MHD_Connection *c)
 	set_phase(h, c, PH_HEAD);
 }
 
+void pd_http_conn_work(struct pd_http *h, struct MHD_Connection *c)
+{
+	set_phase(h, c, PH_WORK);
+}
+
+/* The bytes the peer of @fd has acknowledged so far (0 if unknown). */
+static uint64_t bytes_acked(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
+		return 0;
+	return ti.tcpi_bytes_acked;
+}
+
 void pd_http_conn_body(struct pd_http *h, struct MHD_Connection *c, size_t n)
 {
 	struct pd_conn *e = conn_of(c);
@@ -256,14 +280,27 @@ static void reap(struct pd_http *h)
 {
 	int64_t now = now_ms(), head = (int64_t)h->cfg.head_timeout_s * 1000;
 	int64_t body = (int64_t)h->cfg.body_timeout_s * 1000;
+	int64_t answer = (int64_t)h->cfg.answer_timeout_s * 1000;
 
 	for (struct pd_conn *e = h->conns.head; e; e = e->next) {
+		uint64_t acked;
+
 		if (e->cut)
 			continue;
-		if (e->phase == PH_HEAD && now - e->since_ms > head)
+		if (e->phase == PH_HEAD && now - e->since_ms > head) {
 			cut(h, e, &h->conns.head_timeouts);
-		else if (e->phase == PH_BODY && now - e->since_ms > body)
+		} else if (e->phase == PH_BODY && now - e->since_ms > body) {
 			cut(h, e, &h->conns.body_timeouts);
+		} else if (e->phase == PH_BUSY) {
+			/* an answer the client takes, however slowly, goes on */
+			acked = bytes_acked(e->fd);
+			if (acked != e->acked) {
+				e->acked = acked;
+				e->since_ms = now;
+			} else if (now - e->since_ms > answer) {
+				cut(h, e, &h->conns.answer_timeouts);
+			}
+		}
 	}
 }
 
@@ -331,13 +368,14 @@ json_t *pd_http_conn_status(struct pd_http *h)
 	json_t *o;
 
 	pthread_mutex_lock(&h->conns.lock);
-	o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "open", (json_int_t)h->conns.open, "max",
-		      (json_int_t)h->cfg.max_connections, "max_per_ip",
-		      (json_int_t)h->cfg.max_per_ip, "head_timeout_s",
-		      (json_int_t)h->cfg.head_timeout_s, "evicted", (json_int_t)h->conns.evicted,
-		      "refused", (json_int_t)h->conns.refused, "head_timeouts",
-		      (json_int_t)h->conns.head_timeouts, "body_timeouts",
-		      (json_int_t)h->conns.body_timeouts);
+	o = json_pack(
+	    "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "open", (json_int_t)h->conns.open, "max",
+	    (json_int_t)h->cfg.max_connections, "max_per_ip", (json_int_t)h->cfg.max_per_ip,
+	    "head_timeout_s", (json_int_t)h->cfg.head_timeout_s, "answer_timeout_s",
+	    (json_int_t)h->cfg.answer_timeout_s, "evicted", (json_int_t)h->conns.evicted, "refused",
+	    (json_int_t)h->conns.refused, "head_timeouts", (json_int_t)h->conns.head_timeouts,
+	    "body_timeouts", (json_int_t)h->conns.body_timeouts, "answer_timeouts",
+	    (json_int_t)h->conns.answer_timeouts);
 	pthread_mutex_unlock(&h->conns.lock);
 	return o;
 }

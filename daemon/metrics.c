@@ -97,6 +97,8 @@ struct pd_metrics {
 	size_t nr_src;
 	char mode[16];
 	bool healthy;
+	bool store_healthy;
+	uint64_t store_write_failures, live_store_failed;
 	struct pd_inv_counters inv;
 };
 
@@ -126,6 +128,7 @@ int pd_metrics_new(const struct pd_metrics_opts *opts, struct pd_metrics **out)
 	m->nr_group = n + 1;
 	snprintf(m->mode, sizeof(m->mode), "off");
 	m->healthy = true;
+	m->store_healthy = true;
 	*out = m;
 	return 0;
 }
@@ -268,6 +271,18 @@ void pd_metrics_set_capture(struct pd_metrics *m, const char *mode, bool healthy
 	pthread_mutex_lock(&m->lock);
 	snprintf(m->mode, sizeof(m->mode), "%s", mode ? mode : "off");
 	m->healthy = healthy;
+	pthread_mutex_unlock(&m->lock);
+}
+
+void pd_metrics_set_store(struct pd_metrics *m, bool healthy, uint64_t write_failures,
+			  uint64_t live_forks_lost)
+{
+	if (!m)
+		return;
+	pthread_mutex_lock(&m->lock);
+	m->store_healthy = healthy;
+	m->store_write_failures = write_failures;
+	m->live_store_failed = live_forks_lost;
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -417,6 +432,19 @@ static void render_status(struct pd_metrics *m, struct out *o)
 	    "# TYPE ptescope_capture_healthy gauge\n"
 	    "ptescope_capture_healthy %d\n",
 	    m->healthy);
+	out_printf(o,
+		   "# HELP ptescope_store_healthy 0 from a failed database write until one "
+		   "succeeds again.\n"
+		   "# TYPE ptescope_store_healthy gauge\n"
+		   "ptescope_store_healthy %d\n"
+		   "# HELP ptescope_store_write_failures_total Database writes that failed.\n"
+		   "# TYPE ptescope_store_write_failures_total counter\n"
+		   "ptescope_store_write_failures_total %" PRIu64 "\n"
+		   "# HELP ptescope_live_forks_lost_total Live forks not stored: their write "
+		   "failed.\n"
+		   "# TYPE ptescope_live_forks_lost_total counter\n"
+		   "ptescope_live_forks_lost_total %" PRIu64 "\n",
+		   m->store_healthy, m->store_write_failures, m->live_store_failed);
 
 	render_investigations(m, o);
 

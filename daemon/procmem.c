@@ -32,6 +32,10 @@ struct pd_procmem {
 	int64_t smaps_max_rss;
 	double tokens;
 	uint64_t tokens_ns;
+	/* the time budget: ns of reading left (refilled at max_read_ns_per_s,
+	 * at most a second's worth; a long reading takes it below zero) */
+	int64_t time_left_ns;
+	uint64_t max_read_ns_per_s;
 	uint64_t reads, skipped;
 	struct slot cache[CACHE_SLOTS];
 };
@@ -64,8 +68,21 @@ static ssize_t read_small(const char *path, char *buf, size_t len)
 	return (ssize_t)got;
 }
 
-/* Counts the lines of @path (maps: one per VMA). -errno on failure. */
-static int64_t count_lines(const char *path)
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Counts the lines of @path (maps: one per VMA). -errno on failure, and
+ * -ETIMEDOUT when @deadline_ns (CLOCK_MONOTONIC, 0: none) passes before the
+ * end: a count cut short would be wrong, so there is none. Each read() takes
+ * the mmap lock, which a forking parent holds while dup_mmap copies its VMAs.
+ */
+static int64_t count_lines(const char *path, uint64_t deadline_ns)
 {
 	char buf[65536];
 	int64_t lines = 0;
@@ -86,6 +103,10 @@ static int64_t count_lines(const char *path)
 			break;
 		for (ssize_t i = 0; i < n; i++)
 			lines += buf[i] == '\n';
+		if (deadline_ns && mono_ns() >= deadline_ns) {
+			lines = -ETIMEDOUT;
+			break;
+		}
 	}
 	close(fd);
 	return lines;
@@ -153,7 +174,7 @@ static int child_execd(const char *root, int child_pid, const char *comm)
 }
 
 int pd_procmem_read(const char *proc_root, int pid, const char *comm, int child_pid, bool with_maps,
-		    int64_t smaps_max_rss_bytes, struct pt_parent_mem *out)
+		    int64_t smaps_max_rss_bytes, uint64_t deadline_ns, struct pt_parent_mem *out)
 {
 	char path[PATH_MAX], text[STATUS_MAX];
 	ssize_t n;
@@ -171,10 +192,12 @@ int pd_procmem_read(const char *proc_root, int pid, const char *comm, int child_
 	set(out, PT_MEM_RSS_FILE, kb_field(text, "RssFile"));
 	set(out, PT_MEM_RSS_SHMEM, kb_field(text, "RssShmem"));
 	set(out, PT_MEM_PTE, kb_field(text, "VmPTE"));
-	if (with_maps) {
+	if (with_maps && (!deadline_ns || mono_ns() < deadline_ns)) {
 		snprintf(path, sizeof(path), "%s/%d/maps", proc_root, pid);
-		set(out, PT_MEM_MAP_COUNT, count_lines(path));
+		set(out, PT_MEM_MAP_COUNT, count_lines(path, deadline_ns));
 	}
+	if (deadline_ns && mono_ns() >= deadline_ns)
+		smaps_max_rss_bytes = 0; /* one walk of every page table: not past the deadline */
 	if (smaps_max_rss_bytes > 0 && pt_mem_has(out, PT_MEM_RSS_ANON) &&
 	    out->v[PT_MEM_RSS_ANON] <= smaps_max_rss_bytes) {
 		snprintf(path, sizeof(path), "%s/%d/smaps_rollup", proc_root, pid);
@@ -199,6 +222,8 @@ int pd_procmem_new(const struct pd_procmem_opts *o, struct pd_procmem **out)
 	p->smaps_every_ns = o && o->smaps_every_ns ? o->smaps_every_ns : 60000000000ull;
 	p->smaps_max_rss = o && o->smaps_max_rss_bytes ? o->smaps_max_rss_bytes : 2LL << 30;
 	p->tokens = p->max_per_s;
+	p->max_read_ns_per_s = o && o->max_read_ns_per_s ? o->max_read_ns_per_s : 100 * 1000000ull;
+	p->time_left_ns = (int64_t)p->max_read_ns_per_s;
 	*out = p;
 	return 0;
 }
@@ -208,34 +233,37 @@ void pd_procmem_free(struct pd_procmem *p)
 	free(p);
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* Takes one reading from the budget (refilled at max_per_s, at most one second's worth). */
+/*
+ * Takes one reading from the budgets: readings (refilled at max_per_s) and
+ * time spent reading (refilled at max_read_ns_per_s), each at most one
+ * second's worth. False when either is spent.
+ */
 static bool take_token(struct pd_procmem *p, uint64_t now_ns)
 {
 	if (now_ns > p->tokens_ns) {
-		p->tokens += (double)(now_ns - p->tokens_ns) * p->max_per_s / 1e9;
+		uint64_t dt = now_ns - p->tokens_ns;
+		int64_t refill = (int64_t)((double)dt * (double)p->max_read_ns_per_s / 1e9);
+
+		p->tokens += (double)dt * p->max_per_s / 1e9;
 		if (p->tokens > p->max_per_s)
 			p->tokens = p->max_per_s;
+		p->time_left_ns += refill;
+		if (p->time_left_ns > (int64_t)p->max_read_ns_per_s)
+			p->time_left_ns = (int64_t)p->max_read_ns_per_s;
 	}
 	p->tokens_ns = now_ns;
-	if (p->tokens < 1)
+	if (p->tokens < 1 || p->time_left_ns <= 0)
 		return false;
 	p->tokens -= 1;
 	return true;
 }
 
-void pd_procmem_fill(struct pd_procmem *p, struct pt_fork *f, uint64_t now_ns)
+void pd_procmem_fill(struct pd_procmem *p, struct pt_fork *f, uint64_t now_ns, uint64_t deadline_ns)
 {
 	struct slot *s;
 	uint64_t t0, spent;
 	bool smaps;
+	int ret;
 
 	memset(&f->mem, 0, sizeof(f->mem));
 	if (!p || f->parent_pid <= 0)
@@ -258,12 +286,14 @@ void pd_procmem_fill(struct pd_procmem *p, struct pt_fork *f, uint64_t now_ns)
 	}
 	smaps = !s->pid || now_ns >= s->smaps_ns;
 	t0 = mono_ns();
-	if (pd_procmem_read(p->root, f->parent_pid, f->parent_comm, f->child_pid, true,
-			    smaps ? p->smaps_max_rss : 0, &f->mem)) {
+	ret = pd_procmem_read(p->root, f->parent_pid, f->parent_comm, f->child_pid, true,
+			      smaps ? p->smaps_max_rss : 0, deadline_ns, &f->mem);
+	spent = mono_ns() - t0;
+	p->time_left_ns -= (int64_t)spent;
+	if (ret) {
 		s->pid = 0;
 		return;
 	}
-	spent = mono_ns() - t0;
 	if (!smaps && pt_mem_has(&s->mem, PT_MEM_ANON_HUGE)) {
 		/* smaps_rollup is dear: the last minute's THP figure stands */
 		f->mem.v[PT_MEM_ANON_HUGE] = s->mem.v[PT_MEM_ANON_HUGE];

@@ -70,7 +70,7 @@ struct daemon {
 	struct pd_ingest *ingest;
 	struct pd_capture *capture;
 	struct pd_http *http;
-	char spool[4096]; /* accepted uploads until replayed (spool.h): DB-uploads */
+	struct pd_spool *spool; /* accepted uploads until replayed (spool.h): DB-uploads */
 	char kernel[128];
 	uint64_t start_mono_ns;
 	int64_t start_wall_ns;
@@ -208,14 +208,14 @@ static void core_status(void *ctx, json_t *st)
 	json_object_set_new(st, "capture", cap ? cap : json_null());
 	json_object_set_new(st, "forks_stored",
 			    json_integer((json_int_t)(ic.live_forks + ic.replay_forks)));
-	live = json_pack("{s:I, s:I, s:I, s:I, s:b, s:I, s:I}", "forks", (json_int_t)ic.live_forks,
-			 "detail_dropped", (json_int_t)ic.live_detail_dropped, "unknown_loop",
-			 (json_int_t)ic.live_unknown_loop, "source_id",
-			 (json_int_t)ic.live_source_id, "parent_mem", ic.parent_mem,
-			 "parent_mem_reads", (json_int_t)ic.parent_mem_reads, "parent_mem_skipped",
-			 (json_int_t)ic.parent_mem_skipped);
-	if (live)
-		json_object_set_new(live, "pass_mismatch", json_integer((json_int_t)pass_mismatch));
+	live = json_pack("{s:I, s:I, s:I, s:I, s:b, s:I, s:I, s:I, s:I, s:I, s:I}", "forks",
+			 (json_int_t)ic.live_forks, "detail_dropped", (json_int_t)ic.live_detail_dropped,
+			 "unknown_loop", (json_int_t)ic.live_unknown_loop, "source_id",
+			 (json_int_t)ic.live_source_id, "parent_mem", ic.parent_mem, "parent_mem_reads",
+			 (json_int_t)ic.parent_mem_reads, "parent_mem_skipped",
+			 (json_int_t)ic.parent_mem_skipped, "parent_mem_late",
+			 (json_int_t)ic.parent_mem_late, "queued", (json_int_t)ic.live_queued, "lost",
+			 (json_int_t)ic.live_store_failed, "pass_mismatch", (json_int_t)pass_mismatch);
 	json_object_set_new(st, "live", live);
 	json_object_set_new(
 		st, "replays",
@@ -224,8 +224,10 @@ static void core_status(void *ctx, json_t *st)
 			  (json_int_t)ic.replays_failed, "skipped", (json_int_t)ic.replays_skipped,
 			  "forks", (json_int_t)ic.replay_forks));
 	json_object_set_new(st, "database",
-			    json_pack("{s:s, s:I}", "path", d->cfg.db_path, "size_bytes",
-				      (json_int_t)(stat(d->cfg.db_path, &sb) ? -1 : sb.st_size)));
+			    json_pack("{s:s, s:I, s:b, s:I}", "path", d->cfg.db_path, "size_bytes",
+				      (json_int_t)(stat(d->cfg.db_path, &sb) ? -1 : sb.st_size),
+				      "healthy", ic.store_healthy, "write_failures",
+				      (json_int_t)ic.store_write_failures));
 }
 
 /* An upload received in the spool: made a durable job before it is queued (and the 202). */
@@ -240,7 +242,7 @@ static int core_submit_replay(void *ctx, const char *path, const char *name, int
 		return ret;
 	ret = pd_ingest_submit_replay(d->ingest, job, name, true, job_id, err, errlen);
 	if (ret)
-		pd_spool_remove(job); /* refused (503): not ours to keep */
+		pd_spool_remove(d->spool, job); /* refused (503): not ours to keep */
 	return ret;
 }
 
@@ -264,9 +266,9 @@ static int resume_spool(struct daemon *d)
 	int n = pd_spool_each(d->spool, resume_one, d);
 
 	if (n < 0)
-		pd_warn("upload spool %s: %s", d->spool, strerror(-n));
+		pd_warn("upload spool %s: %s", pd_spool_dir(d->spool), strerror(-n));
 	else if (n)
-		pd_info("%d accepted upload(s) resumed from %s", n, d->spool);
+		pd_info("%d accepted upload(s) resumed from %s", n, pd_spool_dir(d->spool));
 	return 0;
 }
 
@@ -278,7 +280,7 @@ static bool core_healthy(void *ctx)
 	pthread_mutex_lock(&d->lock);
 	ok = d->ready && d->capture_ok;
 	pthread_mutex_unlock(&d->lock);
-	return ok;
+	return ok && pd_ingest_healthy(d->ingest);
 }
 
 /* Hands a request to the main loop and waits for its answer. */
@@ -843,6 +845,7 @@ static void reload(struct daemon *d)
 	NEEDS_RESTART(listen, "listen");
 	NEEDS_RESTART(web_root, "web-root");
 	NEEDS_RESTART(token_file, "token-file");
+	NEEDS_RESTART(allowed_hosts, "allowed-hosts");
 	NEEDS_RESTART(instance, "instance");
 	NEEDS_RESTART(kernel_btf, "kernel-btf");
 #undef NEEDS_RESTART
@@ -966,10 +969,8 @@ static bool tick(struct daemon *d, struct tick_times *tt, bool due, int *ret)
 		/* status and counters once a second: the tick stays cheap when idle */
 		snapshot(d);
 		tt->last_flush = now;
-		if ((*ret = pd_ingest_flush(d->ingest, err, sizeof(err)))) {
-			pd_err("database %s: %s", d->cfg.db_path, err);
-			return true;
-		}
+		/* a failure turns ingest unhealthy (logged there); the next flush tries again */
+		pd_ingest_flush(d->ingest, err, sizeof(err));
 	}
 	if (now - tt->last_ret >= 3600ull * 1000000000ull) {
 		tt->last_ret = now;
@@ -1144,7 +1145,9 @@ static int open_sinks(struct daemon *d, char ***comms, size_t *nr_comms)
 				    .max_db_bytes = d->cfg.max_db_mb * 1024 * 1024,
 				    .slow_fork_ns = d->cfg.slow_fork_us * 1000,
 				    .no_parent_mem = !d->cfg.parent_mem};
-	char err[1024];
+	struct pd_spool_limits lim = {.max_bytes = d->cfg.spool_max_mb << 20,
+				      .max_files = d->cfg.spool_max_files};
+	char err[1024], spool[4096];
 	int ret;
 
 	if ((ret = make_parent_dirs(d->cfg.db_path, err, sizeof(err))) ||
@@ -1167,22 +1170,22 @@ static int open_sinks(struct daemon *d, char ***comms, size_t *nr_comms)
 		pd_err("out of memory");
 		return -ENOMEM;
 	}
+	if (snprintf(spool, sizeof(spool), "%s-uploads", d->cfg.db_path) >= (int)sizeof(spool)) {
+		pd_err("database path too long: %s", d->cfg.db_path);
+		return -ENAMETOOLONG;
+	}
+	if ((ret = pd_spool_open(spool, &lim, &d->spool, err, sizeof(err)))) {
+		pd_err("%s", err);
+		return ret;
+	}
 	io.metrics = d->metrics;
+	io.spool = d->spool;
 	if ((ret = pd_ingest_open(&io, &d->ingest, err, sizeof(err)))) {
 		pd_err("database %s: %s", d->cfg.db_path, err);
 		return ret;
 	}
 	if (pd_ingest_retention(d->ingest, err, sizeof(err)))
 		pd_warn("retention: %s", err);
-	if (snprintf(d->spool, sizeof(d->spool), "%s-uploads", d->cfg.db_path) >=
-	    (int)sizeof(d->spool)) {
-		pd_err("database path too long: %s", d->cfg.db_path);
-		return -ENAMETOOLONG;
-	}
-	if ((ret = pd_spool_init(d->spool, err, sizeof(err)))) {
-		pd_err("%s", err);
-		return ret;
-	}
 	return 0;
 }
 
@@ -1192,7 +1195,8 @@ static int start_http(struct daemon *d)
 				    .db_path = d->cfg.db_path,
 				    .web_root = d->cfg.web_root,
 				    .token_file = d->cfg.token_file,
-				    .spool_dir = d->spool,
+				    .allowed_hosts = d->cfg.allowed_hosts,
+				    .spool = d->spool,
 				    .max_upload_bytes = d->cfg.max_upload_mb << 20,
 				    /* connection limits: the HTTP layer's defaults */
 				    .timeout_s = 30,
@@ -1271,6 +1275,7 @@ static bool daemon_shutdown(struct daemon *d)
 		pd_err("%s", err);
 		ok = false;
 	}
+	pd_spool_free(d->spool);
 	pd_metrics_free(d->metrics);
 	free(d->cpus);
 	if (d->slot.efd > 0)

@@ -69,6 +69,29 @@ int store_flush(struct store *s, char *err, size_t errlen);
 /* The last error message of the handle (static to the handle, never NULL). */
 const char *store_errmsg(const struct store *s);
 
+/*
+ * A time budget for what the handle runs from now on: once CLOCK_MONOTONIC
+ * passes @deadline_mono_ns, the statement running is interrupted and the
+ * call fails with -ETIMEDOUT ("query over its time budget"). 0 lifts it.
+ * Meant for readers serving requests (the daemon's HTTP API).
+ */
+void store_set_deadline(struct store *s, int64_t deadline_mono_ns);
+
+/* Whether the writer's writes go through (a disk full, a read-only remount). */
+struct store_write_health {
+	bool failing;	   /* the last write failed and none has succeeded since */
+	uint64_t failures; /* writes that failed, since the handle was opened */
+	char last_error[256];
+};
+void store_write_health(const struct store *s, struct store_write_health *out);
+
+/*
+ * Tries one small write (the database header rewritten with the schema
+ * version it holds) and commits it, so that a writer whose writes were
+ * failing finds out they succeed again without waiting for data. 0 or -errno.
+ */
+int store_probe_write(struct store *s, char *err, size_t errlen);
+
 enum store_source_kind {
 	STORE_SOURCE_REPLAY,
 	STORE_SOURCE_LIVE,
@@ -100,20 +123,28 @@ int store_source_begin(struct store *s, const struct store_source_info *info,
  * Adds one fork of @source_id (detail included). Batched: the fork is durable
  * after the next commit (batch full, store_flush, store_source_end). @f->input
  * is not stored (a source is one input). Sets *fork_id when not NULL.
+ * Several sources may be written at once (live capture beside a replay): a
+ * failed insert takes back its own fork only, and when a failure rolls the
+ * whole transaction back, every source with forks in it is remembered as
+ * having lost some (store_source_end).
  */
 int store_insert_fork(struct store *s, int64_t source_id, const struct pt_fork *f,
 		      int64_t *fork_id, char *err, size_t errlen);
 
 /*
  * Records the source's reader statistics (@st may be NULL), marks it complete
- * and commits, in the transaction that holds its last forks.
+ * and commits, in the transaction that holds its last forks. A replay that
+ * lost forks to a failed write (its own or another source's, in a shared
+ * transaction) is refused with -EIO and left incomplete: abort it and read
+ * the file again. A live session ends all the same.
  */
 int store_source_end(struct store *s, int64_t source_id, const struct pt_input_stats *st,
 		     char *err, size_t errlen);
 
 /*
  * Abandons a source that will not be completed (its input turned out
- * unreadable half-way): deletes it and the forks already committed for it.
+ * unreadable half-way): deletes it and its forks. Other sources' forks in
+ * the open transaction are committed, not rolled back with it.
  */
 int store_source_abort(struct store *s, int64_t source_id, char *err, size_t errlen);
 

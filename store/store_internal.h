@@ -102,6 +102,10 @@ struct store_comm_cache {
 };
 
 #define STORE_COMM_CACHE 512
+/* Sources with forks in one transaction at most (a 9th commits it first). */
+#define STORE_TXN_SOURCES 8
+/* Sources with lost forks remembered until they end or are aborted. */
+#define STORE_LOST_SOURCES 16
 
 struct store {
 	sqlite3 *db;
@@ -111,8 +115,22 @@ struct store {
 
 	bool in_txn;
 	bool wrote; /* committed something through this handle */
+	struct store_write_health health;
+	int64_t deadline_ns; /* store_set_deadline; 0: none */
 	unsigned txn_forks, txn_rows;
 	int64_t txn_source; /* source of the last fork inserted in this txn */
+	/* the sources with forks in the open transaction: a rollback loses their forks */
+	int64_t txn_src[STORE_TXN_SOURCES];
+	unsigned nr_txn_src;
+	/*
+	 * Sources that lost forks to a failed write (a rolled-back transaction,
+	 * a failed insert): a replay among them is never marked complete, so
+	 * that it is redone rather than kept with forks missing. Past
+	 * STORE_LOST_SOURCES at once, lost_overflow stands for all of them.
+	 */
+	int64_t lost_src[STORE_LOST_SOURCES];
+	unsigned nr_lost_src;
+	bool lost_overflow;
 
 	/* For on_commit: forks stored so far in the source begun last. */
 	int64_t cb_source;
@@ -173,10 +191,31 @@ int store_comm_group(struct store *s, const char *comm, bool create, int64_t *gr
 int store_sql_fail(struct store *s, char *err, size_t errlen, int rc, const char *what);
 /* The one integer @sql returns. */
 int store_query_int(struct store *s, const char *sql, int64_t *v, char *err, size_t errlen);
-/* The write transaction: begun on demand, committed with the rollup deltas. */
+/*
+ * The write transaction: begun on demand, committed with the rollup deltas.
+ * Its forks may come from several sources (the daemon: live capture and a
+ * replay); a rollback, wanted or not, marks every one of them as having lost
+ * forks (store_source_lost).
+ */
 void store_txn_abort(struct store *s);
 int store_txn_begin(struct store *s, char *err, size_t errlen);
 int store_txn_commit(struct store *s, char *err, size_t errlen);
+/* Whether @source_id has forks in the open transaction. */
+bool store_txn_has_source(const struct store *s, int64_t source_id);
+/* Notes a fork of @source_id in the open transaction; commits first when the
+ * transaction holds STORE_TXN_SOURCES other sources. 0 or -errno. */
+int store_txn_add_source(struct store *s, int64_t source_id, char *err, size_t errlen);
+/* The lost-forks bookkeeping above: mark, ask, forget (at its end or abort). */
+void store_source_mark_lost(struct store *s, int64_t source_id);
+bool store_source_lost(const struct store *s, int64_t source_id);
+void store_source_forget_lost(struct store *s, int64_t source_id);
+/* A write failed (the handle's last message says why), or one went through. */
+void store_note_write_failed(struct store *s);
+void store_note_write_ok(struct store *s);
+/* Forgets cached comm groups (a rollback may have taken new ones). */
+void store_comm_cache_drop(struct store *s);
+/* Room for @n more rollup deltas, so that adding them cannot fail half-way. */
+int store_rollup_reserve(struct store *s, size_t n);
 /* A fork's rollup metric values (-1 for null), in enum store_metric order. */
 void store_fork_metric_values(const struct pt_fork *f, int64_t vals[STORE_M_COUNT - 1]);
 /* ---- a fork's passes (store_passes.c) ---- */

@@ -65,6 +65,7 @@ static int delete_fork_batch(struct store *s, sqlite3_stmt *sel, uint64_t *delet
 	for (i = 0; i < 4; i++)
 		sqlite3_finalize(del[i]);
 	if (r) {
+		store_note_write_failed(s);
 		store_txn_abort(s);
 		return r;
 	}

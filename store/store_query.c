@@ -33,8 +33,7 @@ const char *store_metric_name(enum store_metric m)
 
 static int qfail(struct store *s, char *err, size_t errlen, int rc, const char *what)
 {
-	return store_fail(s, err, errlen, store_errno(rc), "%s: %s: %s", s->path, what,
-			  sqlite3_errmsg(s->db));
+	return store_sql_fail(s, err, errlen, rc, what);
 }
 
 /* ---- column readers: SQL NULL becomes the pt_fork null ---- */

@@ -118,30 +118,44 @@ static uint64_t agg_hash(int metric, int res, int64_t t, int64_t grp, int bin)
 	return h ^ (h >> 33);
 }
 
+/* Doubles the delta table (rehashing what it holds). 0 or -ENOMEM. */
+static int agg_grow(struct store *s)
+{
+	size_t cap = s->agg_cap ? s->agg_cap * 2 : 4096, i, j;
+	struct store_agg_slot *na = calloc(cap, sizeof(*na));
+
+	if (!na)
+		return -ENOMEM;
+	for (j = 0; j < s->agg_cap; j++) {
+		struct store_agg_slot *o = &s->agg[j];
+
+		if (!o->used)
+			continue;
+		i = agg_hash(o->metric, o->res, o->t, o->grp, o->bin) & (cap - 1);
+		while (na[i].used)
+			i = (i + 1) & (cap - 1);
+		na[i] = *o;
+	}
+	free(s->agg);
+	s->agg = na;
+	s->agg_cap = cap;
+	return 0;
+}
+
+int store_rollup_reserve(struct store *s, size_t n)
+{
+	while ((s->agg_used + n) * 2 >= s->agg_cap)
+		if (agg_grow(s))
+			return -ENOMEM;
+	return 0;
+}
+
 static int agg_add(struct store *s, int metric, int res, int64_t t, int64_t grp, int bin, int64_t n)
 {
 	size_t i, mask;
 
-	if (s->agg_used * 2 >= s->agg_cap) {
-		size_t cap = s->agg_cap ? s->agg_cap * 2 : 4096, j;
-		struct store_agg_slot *na = calloc(cap, sizeof(*na));
-
-		if (!na)
-			return -ENOMEM;
-		for (j = 0; j < s->agg_cap; j++) {
-			struct store_agg_slot *o = &s->agg[j];
-
-			if (!o->used)
-				continue;
-			i = agg_hash(o->metric, o->res, o->t, o->grp, o->bin) & (cap - 1);
-			while (na[i].used)
-				i = (i + 1) & (cap - 1);
-			na[i] = *o;
-		}
-		free(s->agg);
-		s->agg = na;
-		s->agg_cap = cap;
-	}
+	if (s->agg_used * 2 >= s->agg_cap && agg_grow(s))
+		return -ENOMEM;
 	mask = s->agg_cap - 1;
 	i = agg_hash(metric, res, t, grp, bin) & mask;
 	for (;; i = (i + 1) & mask) {
@@ -219,6 +233,9 @@ int store_rollup_fork(struct store *s, int64_t wall_ns, const char *comm,
 	r = store_comm_group(s, comm, true, &grp, err, errlen);
 	if (r)
 		return r;
+	/* all of the fork's deltas or none: a failed insert must leave no trace here */
+	if (store_rollup_reserve(s, (STORE_M_COUNT - 1 + 3 + nr_pass) * STORE_RES_COUNT))
+		return store_fail(s, err, errlen, -ENOMEM, "out of memory");
 	for (m = 0; m < STORE_M_COUNT - 1; m++) {
 		r = agg_value(s, m, wall_ns, grp, vals[m], sign);
 		if (r)

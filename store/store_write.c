@@ -3,9 +3,11 @@
  * Sources and fork inserts: a source per replayed file (content-hashed, so
  * the same file is stored once; an interrupted copy is purged and redone) or
  * live session, and each fork with its VMA and pass detail and its rollups,
- * through statements prepared once. A replayed source is marked complete in
- * the transaction holding its last forks, so after a crash an incomplete
- * source is recognised and redone.
+ * through statements prepared once; a failed insert takes back its own rows
+ * only (undo_fork). A replayed source is marked
+ * complete in the transaction holding its last forks, and only when none of
+ * its forks was lost to a failed write, so after a crash or a failure an
+ * incomplete source is recognised and redone.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -161,8 +163,12 @@ int store_source_begin(struct store *s, const struct store_source_info *info, in
 	sqlite3_bind_int64(st, 9, store_now_ns());
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return store_sql_fail(s, err, errlen, rc, "adding a source");
+	if (rc != SQLITE_DONE) {
+		r = store_sql_fail(s, err, errlen, rc, "adding a source");
+		store_note_write_failed(s);
+		return r;
+	}
+	store_note_write_ok(s);
 	*source_id = sqlite3_last_insert_rowid(s->db);
 	s->cb_source = *source_id;
 	s->cb_forks = 0;
@@ -171,10 +177,21 @@ int store_source_begin(struct store *s, const struct store_source_info *info, in
 
 int store_source_abort(struct store *s, int64_t source_id, char *err, size_t errlen)
 {
-	int r;
+	int r = 0;
 
-	store_txn_abort(s);
-	r = store_purge_source(s, source_id, err, errlen);
+	/*
+	 * The open transaction may hold other sources' forks (live capture
+	 * beside a replay): those are committed, and this source's forks go
+	 * with the rest of it in the purge. Only a transaction of this source
+	 * alone is rolled back.
+	 */
+	if (s->in_txn && (s->nr_txn_src > 1 || (s->nr_txn_src == 1 && s->txn_src[0] != source_id)))
+		r = store_txn_commit(s, err, errlen);
+	else
+		store_txn_abort(s);
+	if (!r)
+		r = store_purge_source(s, source_id, err, errlen);
+	store_source_forget_lost(s, source_id);
 	s->off_source = 0;
 	return r;
 }
@@ -272,15 +289,60 @@ static int insert_detail(struct store *s, int64_t id, int64_t wall, const struct
 	return r;
 }
 
+/* Deletes the rows of fork @id inserted so far (its detail first). 0 or -errno. */
+static int delete_partial_fork(struct store *s, int64_t id)
+{
+	static const char *const dels[] = {"DELETE FROM pte_pass WHERE fork_id = ?1",
+					   "DELETE FROM fork_pass WHERE fork_id = ?1",
+					   "DELETE FROM vma_copy WHERE fork_id = ?1",
+					   "DELETE FROM fork WHERE id = ?1"};
+
+	for (size_t i = 0; i < sizeof(dels) / sizeof(dels[0]); i++) {
+		sqlite3_stmt *st = NULL;
+		int rc = sqlite3_prepare_v2(s->db, dels[i], -1, &st, NULL);
+
+		if (rc == SQLITE_OK) {
+			sqlite3_bind_int64(st, 1, id);
+			rc = sqlite3_step(st);
+		}
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE && rc != SQLITE_OK)
+			return store_errno(rc) ? store_errno(rc) : -EIO;
+	}
+	return 0;
+}
+
+/*
+ * Takes back a fork whose insert failed half-way (@id: its row, 0 when that
+ * failed already): its rows are deleted and the transaction goes on with the
+ * other forks. (Each INSERT is atomic on its own, and the fork's rollup
+ * deltas are added last, whole or not at all: nothing else of it is left.
+ * A savepoint per fork would do the same and halved insert throughput.)
+ * When SQLite rolled the whole transaction back by itself (SQLITE_FULL, an
+ * I/O error), or the rows cannot be deleted, every source with forks in it
+ * lost them.
+ */
+static void undo_fork(struct store *s, int64_t source_id, int64_t id)
+{
+	store_note_write_failed(s);
+	store_source_mark_lost(s, source_id);
+	if (!s->in_txn)
+		return;
+	if (sqlite3_get_autocommit(s->db) || (id && delete_partial_fork(s, id)))
+		store_txn_abort(s);
+}
+
 int store_insert_fork(struct store *s, int64_t source_id, const struct pt_fork *f, int64_t *fork_id,
 		      char *err, size_t errlen)
 {
-	int64_t id, wall;
+	int64_t id = 0, wall;
 	int r;
 
 	r = source_offset(s, source_id, err, errlen);
 	if (!r)
 		r = store_txn_begin(s, err, errlen);
+	if (!r)
+		r = store_txn_add_source(s, source_id, err, errlen);
 	if (r)
 		return r;
 	if (s->off_known && f->ts_ns != PT_NO_TIME && f->ts_ns <= INT64_MAX)
@@ -291,7 +353,7 @@ int store_insert_fork(struct store *s, int64_t source_id, const struct pt_fork *
 	if (!r)
 		r = insert_detail(s, id, wall, f, err, errlen);
 	if (r) {
-		store_txn_abort(s);
+		undo_fork(s, source_id, id);
 		return r;
 	}
 	if (fork_id)
@@ -306,6 +368,34 @@ int store_insert_fork(struct store *s, int64_t source_id, const struct pt_fork *
 	return 0;
 }
 
+/*
+ * A source that lost forks to a failed write: a replay is refused completion
+ * (-EIO: the caller aborts it and the file is done again); a live session is
+ * a record of what was seen, and ends as usual. 0 or -errno.
+ */
+static int refuse_lost(struct store *s, int64_t source_id, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	bool live = false;
+	int r =
+	    store_prepare(s, "SELECT kind = 'live' FROM source WHERE id = ?1", &st, err, errlen);
+
+	if (r)
+		return r;
+	sqlite3_bind_int64(st, 1, source_id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		live = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (live) {
+		store_source_forget_lost(s, source_id);
+		return 0;
+	}
+	return store_fail(
+	    s, err, errlen, -EIO,
+	    "%s: forks of source %lld were lost by a failed write; not marked complete", s->path,
+	    (long long)source_id);
+}
+
 int store_source_end(struct store *s, int64_t source_id, const struct pt_input_stats *st_in,
 		     char *err, size_t errlen)
 {
@@ -317,6 +407,11 @@ int store_source_end(struct store *s, int64_t source_id, const struct pt_input_s
 	if (!in) {
 		pt_input_stats_init(&none);
 		in = &none;
+	}
+	if (store_source_lost(s, source_id)) {
+		r = refuse_lost(s, source_id, err, errlen);
+		if (r)
+			return r;
 	}
 	r = store_txn_begin(s, err, errlen);
 	if (r)
@@ -344,6 +439,7 @@ int store_source_end(struct store *s, int64_t source_id, const struct pt_input_s
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
 		r = store_sql_fail(s, err, errlen, rc, "completing a source");
+		store_note_write_failed(s);
 		goto fail;
 	}
 	if (sqlite3_changes(s->db) != 1) {
@@ -353,7 +449,10 @@ int store_source_end(struct store *s, int64_t source_id, const struct pt_input_s
 	}
 	s->txn_forks++; /* report the final count through on_commit */
 	s->txn_source = source_id;
-	return store_txn_commit(s, err, errlen);
+	r = store_txn_commit(s, err, errlen);
+	if (!r)
+		store_source_forget_lost(s, source_id);
+	return r;
 fail:
 	store_txn_abort(s);
 	return r;

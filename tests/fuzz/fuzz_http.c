@@ -137,6 +137,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	snprintf(web, sizeof(web), "%s/web", dir);
 	make_db(db);
 	write_file(tok, "fuzz-token-0123456789abcdef\n");
+	chmod(tok, 0600); /* a token file must be private */
 	mkdir(web, 0700);
 	snprintf(path, sizeof(path), "%s/index.html", web);
 	write_file(path, "<html></html>");

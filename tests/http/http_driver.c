@@ -10,6 +10,8 @@
  *               [--max-upload BYTES] [--threads N] [--max-conn N] [--max-per-ip N]
  *               [--timeout S] [--comm-allow a,b,...] [--ptescope PATH]
  *               [--unhealthy-file F] [--submit-log F] [--no-detail] [--investigations]
+ *               [--query-threads N] [--query-queue N] [--query-budget-ms MS]
+ *               [--allowed-hosts NAME,...]
  *
  * With --investigations the stand-in core also takes investigations: it
  * echoes the request it was handed (detail, duration_s, comm, pid) as the
@@ -237,11 +239,25 @@ static unsigned long num(const char *s, const char *what)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"db", 1, 0, 'd'},	       {"listen", 1, 0, 'l'},	  {"token-file", 1, 0, 't'},
-	    {"web-root", 1, 0, 'w'},   {"max-upload", 1, 0, 'u'}, {"threads", 1, 0, 'T'},
-	    {"max-conn", 1, 0, 'c'},   {"max-per-ip", 1, 0, 'i'}, {"timeout", 1, 0, 'o'},
-	    {"comm-allow", 1, 0, 'a'}, {"ptescope", 1, 0, 'p'},	  {"unhealthy-file", 1, 0, 'U'},
-	    {"submit-log", 1, 0, 'L'}, {"no-detail", 0, 0, 'N'},  {"investigations", 0, 0, 'I'},
+	    {"db", 1, 0, 'd'},
+	    {"listen", 1, 0, 'l'},
+	    {"token-file", 1, 0, 't'},
+	    {"web-root", 1, 0, 'w'},
+	    {"max-upload", 1, 0, 'u'},
+	    {"threads", 1, 0, 'T'},
+	    {"max-conn", 1, 0, 'c'},
+	    {"max-per-ip", 1, 0, 'i'},
+	    {"timeout", 1, 0, 'o'},
+	    {"comm-allow", 1, 0, 'a'},
+	    {"ptescope", 1, 0, 'p'},
+	    {"unhealthy-file", 1, 0, 'U'},
+	    {"submit-log", 1, 0, 'L'},
+	    {"no-detail", 0, 0, 'N'},
+	    {"investigations", 0, 0, 'I'},
+	    {"query-threads", 1, 0, 'Q'},
+	    {"query-queue", 1, 0, 'q'},
+	    {"query-budget-ms", 1, 0, 'B'},
+	    {"allowed-hosts", 1, 0, 'H'},
 	    {0, 0, 0, 0},
 	};
 	struct pd_http_config cfg = {.listen = "127.0.0.1:0"};
@@ -305,6 +321,18 @@ int main(int argc, char **argv)
 			break;
 		case 'N':
 			d.detail = false;
+			break;
+		case 'Q':
+			cfg.query_threads = (unsigned)num(optarg, "--query-threads");
+			break;
+		case 'q':
+			cfg.query_queue = (unsigned)num(optarg, "--query-queue");
+			break;
+		case 'B':
+			cfg.query_budget_ms = (unsigned)num(optarg, "--query-budget-ms");
+			break;
+		case 'H':
+			cfg.allowed_hosts = optarg;
 			break;
 		case 'I':
 			core.investigate = core_investigate;

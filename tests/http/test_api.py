@@ -227,10 +227,10 @@ st, j = get_json(P, "/api/v1/forks?comm=" + "a" * 3000)
 check(st == 414 and "error" in j, "URL over 2 KiB: 414 JSON")
 st, j = get_json(P, "/healthz", headers={"X-Big": "b" * 9000})
 check(st == 431 and "error" in j, "headers over 8 KiB: 431 JSON")
-resp = raw(P, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Huge: " + b"h" * 100000 + b"\r\n\r\n")
+resp = raw(P, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Huge: " + b"h" * 100000 + b"\r\n\r\n")
 check(status_of(resp) == 431, "headers over the per-connection memory: 431 (got %d)"
       % status_of(resp))
-resp = raw(P, b"GET /" + b"u" * 100000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+resp = raw(P, b"GET /" + b"u" * 100000 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
 check(status_of(resp) in (414, 431), "URL over the per-connection memory: 414/431 (got %d)"
       % status_of(resp))
 st, j = get_json(P, "/healthz")

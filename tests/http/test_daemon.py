@@ -22,6 +22,7 @@ s.close()
 token = "e2e-token-0123456789abcdef"
 with open(os.path.join(d, "token"), "w") as f:
     f.write(token + "\n")
+os.chmod(os.path.join(d, "token"), 0o600)  # private, or the daemon refuses it
 p = subprocess.Popen([daemon, "--capture", "off", "--db", os.path.join(d, "e2e.db"),
                       "--replay", os.path.join(FIXTURES, "forker-200mb-graph.dat"),
                       "--listen", "127.0.0.1:%d" % port, "--token-file",

@@ -118,7 +118,7 @@ with urllib.request.urlopen("http://127.0.0.1:%d/api/v1/rules" % pport, timeout=
     groups = json.load(r)["data"]["groups"]
 n = sum(len(g["rules"]) for g in groups)
 want = len(re.findall(r"^\s+- (?:record|alert): ", blocks["ptescope-rules.yml"], re.M))
-check(n == want == 11 and all(r["health"] == "ok" for g in groups for r in g["rules"]),
+check(n == want == 12 and all(r["health"] == "ok" for g in groups for r in g["rules"]),
       "Prometheus loaded the %d rules of docs/fleet.md and evaluates them without error (%s)" %
       (want, [(r["name"], r["health"], r.get("lastError")) for g in groups for r in g["rules"]
               if r["health"] != "ok"]))

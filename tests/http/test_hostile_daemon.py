@@ -22,6 +22,7 @@ d = scratch("hostile-daemon")
 token = "hostile-token-0123456789abcdef"
 with open(os.path.join(d, "token"), "w") as f:
     f.write(token + "\n")
+os.chmod(os.path.join(d, "token"), 0o600)  # private, or the daemon refuses it
 
 
 def free_port():

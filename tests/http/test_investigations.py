@@ -25,6 +25,7 @@ d = scratch("investigations")
 token = "inv-token-0123456789abcdef"
 with open(os.path.join(d, "token"), "w") as f:
     f.write(token + "\n")
+os.chmod(os.path.join(d, "token"), 0o600)  # private, or the daemon refuses it
 AUTH = {"Authorization": "Bearer " + token}
 JSON = dict(AUTH, **{"Content-Type": "application/json"})
 

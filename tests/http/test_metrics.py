@@ -93,6 +93,8 @@ check(val('ptescope_fork_copy_share_bucket{comm="postgres",le="1"}') == n,
       "no copy share above 1")
 check(val("ptescope_capture_healthy") == 1 and val('ptescope_capture_mode{mode="off"}') == 1,
       "capture mode and health gauges")
+check(val("ptescope_store_healthy") == 1 and val("ptescope_store_write_failures_total") == 0
+      and val("ptescope_live_forks_lost_total") == 0, "store health gauge and counters")
 check(any(k.startswith("ptescope_build_info{version=") for k in samples), "build info")
 check(val('ptescope_events_read_total{source="replay"}') > 0 and
       'ptescope_events_lost_total{source="replay"}' in samples, "events read and lost")

@@ -23,6 +23,7 @@ token = "s3cret-token-0123456789abcdef"
 tokf = os.path.join(d, "token")
 with open(tokf, "w") as f:
     f.write(token + "\n")
+os.chmod(tokf, 0o600)  # a token file must be private (the daemon refuses others)
 dat = os.path.join(FIXTURES, "forker-200mb-graph.dat")
 txt = os.path.join(FIXTURES, "forker-64mb-graph-partial.txt")
 cap = os.path.getsize(dat) + 4096
@@ -63,7 +64,7 @@ check(st == 202, "text trace upload: 202")
 big = b"x" * (cap + 1)
 st, hd, b = upload(P, "/api/v1/replays", big, auth)
 check(st == 413 and "limit" in json.loads(b)["error"], "upload over the cap (Content-Length): 413")
-resp = raw(P, b"POST /api/v1/replays HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+resp = raw(P, b"POST /api/v1/replays HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " +
            token.encode() + b"\r\nContent-Length: %d\r\n\r\n" % (cap + 1))
 check(status_of(resp) == 413, "over the cap without Expect: 413 before the body is sent")
 
@@ -76,7 +77,7 @@ def chunked(data, n=65536):
     return out + b"0\r\n\r\n"
 
 
-resp = raw(P, b"POST /api/v1/replays HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+resp = raw(P, b"POST /api/v1/replays HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " +
            token.encode() + b"\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked(big), timeout=20)
 check(status_of(resp) == 413, "chunked upload over the cap: 413 (got %d)" % status_of(resp))
 st, hd, b = upload(P, "/api/v1/replays?name=junk", b"not a trace\n" * 100,
@@ -120,7 +121,7 @@ check(st == 404, "a directory without index.html: 404")
 for path in ("/../secret.txt", "/%2e%2e/secret.txt", "/..%2fsecret.txt", "/sub/../../secret.txt",
              "/sub/%2e%2e/%2e%2e/secret.txt", "/link-out", "/sub/rel-out", "//etc/passwd",
              "/..", "/....//secret.txt", "/sub/..%5c..%5csecret.txt"):
-    resp = raw(P, b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    resp = raw(P, b"GET " + path.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     check(status_of(resp) in (400, 404) and b"TOPSECRET" not in resp and b"root:" not in resp,
           "traversal %s: refused (%d)" % (path, status_of(resp)))
 srv.stop()
@@ -139,7 +140,7 @@ for i in range(50):  # slowloris: a request line and a header, never finished
     s = socket.socket()
     s.bind(("127.0.0.3", 0))
     s.connect(("127.0.0.1", P))
-    s.sendall(b"GET /api/v1/stats HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+    s.sendall(b"GET /api/v1/stats HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
     slow.append(s)
 time.sleep(0.5)
 worst = 0.0
@@ -171,7 +172,7 @@ for i in range(8):
 time.sleep(0.3)
 s9 = socket.create_connection(("127.0.0.1", P), source_address=("127.0.0.4", 0), timeout=5)
 try:
-    s9.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    s9.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     r9 = s9.recv(4096)
 except OSError:
     r9 = b""
@@ -188,7 +189,7 @@ for i in range(40):
     others.append(socket.create_connection(("127.0.0.1", P),
                                            source_address=("127.0.%d.5" % (i // 4), 0)))
 time.sleep(0.3)
-r = raw(P, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", host="127.0.0.1", timeout=3)
+r = raw(P, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", host="127.0.0.1", timeout=3)
 check(status_of(r) == 200, "past the global limit (40) of idle connections a new one is served "
       "(%d)" % status_of(r))
 for s in others + mine + [s9]:
@@ -198,10 +199,10 @@ time.sleep(0.5)
 bodies = []
 for i in range(40):
     b = socket.create_connection(("127.0.0.1", P), source_address=("127.0.%d.6" % (i // 4), 0))
-    b.sendall(b"POST /api/v1/investigations HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+    b.sendall(b"POST /api/v1/investigations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{")
     bodies.append(b)
 time.sleep(0.5)
-r = raw(P, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", host="127.0.0.1", timeout=3)
+r = raw(P, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", host="127.0.0.1", timeout=3)
 check(status_of(r) == 503 and b"too many connections" in r,
       "40 bodies in progress (the limit): a new request gets a 503 (%d)" % status_of(r))
 for b in bodies:
@@ -214,7 +215,7 @@ srv.stop()
 # a body that stalls is cut after the body deadline (10 s without 4 KiB)
 srv = Driver(db)
 b = socket.create_connection(("127.0.0.1", srv.port), timeout=20)
-b.sendall(b"POST /api/v1/investigations HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+b.sendall(b"POST /api/v1/investigations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{")
 t = time.monotonic()
 try:
     while True:
@@ -232,7 +233,7 @@ srv.stop()
 # inactivity timeout
 srv = Driver(db, "--timeout", "2")
 s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
-s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
 first = s.recv(4096)
 t = time.monotonic()
 try:

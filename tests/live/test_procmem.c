@@ -56,7 +56,7 @@ static void test_fake(void)
 {
 	struct pt_parent_mem m;
 
-	CHECK_EQ(pd_procmem_read(root, 100, "redis-server", 101, true, 1LL << 40, &m), 0);
+	CHECK_EQ(pd_procmem_read(root, 100, "redis-server", 101, true, 1LL << 40, 0, &m), 0);
 	CHECK_EQ(m.v[PT_MEM_RSS_ANON], 1048576LL * 1024);
 	CHECK_EQ(m.v[PT_MEM_RSS_FILE], 4000LL * 1024);
 	CHECK_EQ(m.v[PT_MEM_RSS_SHMEM], 96LL * 1024);
@@ -68,26 +68,26 @@ static void test_fake(void)
 	CHECK_EQ(m.have, (1u << PT_MEM_COUNT) - 1);
 
 	/* a child still running the parent's program; maps and smaps not asked */
-	CHECK_EQ(pd_procmem_read(root, 100, "redis-server", 102, false, 0, &m), 0);
+	CHECK_EQ(pd_procmem_read(root, 100, "redis-server", 102, false, 0, 0, &m), 0);
 	CHECK(pt_mem_has(&m, PT_MEM_CHILD_EXEC) && m.v[PT_MEM_CHILD_EXEC] == 0);
 	CHECK(!pt_mem_has(&m, PT_MEM_MAP_COUNT) && !pt_mem_has(&m, PT_MEM_ANON_HUGE));
 	/* a child gone: unknown, not "did not exec" */
-	CHECK_EQ(pd_procmem_read(root, 100, "redis-server", 999, false, 0, &m), 0);
+	CHECK_EQ(pd_procmem_read(root, 100, "redis-server", 999, false, 0, 0, &m), 0);
 	CHECK(!pt_mem_has(&m, PT_MEM_CHILD_EXEC));
 
 	/* the pid is someone else now: nothing */
-	CHECK_EQ(pd_procmem_read(root, 100, "postgres", -1, true, 1LL << 40, &m), -ESRCH);
+	CHECK_EQ(pd_procmem_read(root, 100, "postgres", -1, true, 1LL << 40, 0, &m), -ESRCH);
 	CHECK_EQ(m.have, 0);
 	/* gone */
-	CHECK_EQ(pd_procmem_read(root, 4242, "x", -1, true, 1LL << 40, &m), -ENOENT);
+	CHECK_EQ(pd_procmem_read(root, 4242, "x", -1, true, 1LL << 40, 0, &m), -ENOENT);
 	CHECK_EQ(m.have, 0);
 	/* an anonymous RSS over the cap: no smaps_rollup walk, THP unknown */
-	CHECK_EQ(pd_procmem_read(root, 100, "redis-server", -1, true, 1LL << 29, &m), 0);
+	CHECK_EQ(pd_procmem_read(root, 100, "redis-server", -1, true, 1LL << 29, 0, &m), 0);
 	CHECK(!pt_mem_has(&m, PT_MEM_ANON_HUGE) && pt_mem_has(&m, PT_MEM_MAP_COUNT));
-	CHECK_EQ(pd_procmem_read(root, 100, "redis-server", -1, true, 1LL << 31, &m), 0);
+	CHECK_EQ(pd_procmem_read(root, 100, "redis-server", -1, true, 1LL << 31, 0, &m), 0);
 	CHECK(pt_mem_has(&m, PT_MEM_ANON_HUGE));
 	/* fields missing: only what is there */
-	CHECK_EQ(pd_procmem_read(root, 200, "bash", -1, true, 1LL << 40, &m), 0);
+	CHECK_EQ(pd_procmem_read(root, 200, "bash", -1, true, 1LL << 40, 0, &m), 0);
 	CHECK_EQ(m.have, 1u << PT_MEM_MAP_COUNT);
 	CHECK_EQ(m.v[PT_MEM_MAP_COUNT], 0);
 	CHECK_EQ(pt_mem_rss_bytes(&m), -1);
@@ -120,7 +120,7 @@ static void test_self(void)
 			comm[strcspn(comm, "\n")] = 0;
 		fclose(f);
 	}
-	CHECK_EQ(pd_procmem_read("/proc", (int)getpid(), comm, -1, true, 1LL << 40, &m), 0);
+	CHECK_EQ(pd_procmem_read("/proc", (int)getpid(), comm, -1, true, 1LL << 40, 0, &m), 0);
 	CHECK(pt_mem_has(&m, PT_MEM_RSS_ANON) && m.v[PT_MEM_RSS_ANON] > 0);
 	CHECK(pt_mem_has(&m, PT_MEM_PTE));
 	if (pte_kb >= 0)
@@ -137,11 +137,11 @@ static void test_budget(void)
 	uint64_t t = 5000000000ull, reads, skipped;
 
 	CHECK_EQ(pd_procmem_new(&o, &p), 0);
-	pd_procmem_fill(p, &f, t);
+	pd_procmem_fill(p, &f, t, 0);
 	CHECK_EQ(f.mem.v[PT_MEM_PTE], 2080LL * 1024);
 	CHECK(pt_mem_has(&f.mem, PT_MEM_CHILD_EXEC));
 	/* the same pid within a second: the reading is reused (without the child's exec) */
-	pd_procmem_fill(p, &f, t + 1000);
+	pd_procmem_fill(p, &f, t + 1000, 0);
 	CHECK_EQ(f.mem.v[PT_MEM_PTE], 2080LL * 1024);
 	CHECK(!pt_mem_has(&f.mem, PT_MEM_CHILD_EXEC));
 	pd_procmem_counts(p, &reads, &skipped);
@@ -149,30 +149,63 @@ static void test_budget(void)
 	/* other pids: two per second, then none */
 	f.parent_pid = 200;
 	strcpy(f.parent_comm, "bash");
-	pd_procmem_fill(p, &f, t + 2000);
+	pd_procmem_fill(p, &f, t + 2000, 0);
 	CHECK(f.mem.have);
 	f.parent_pid = 4242;
-	pd_procmem_fill(p, &f, t + 3000); /* the budget (2/s) is spent */
+	pd_procmem_fill(p, &f, t + 3000, 0); /* the budget (2/s) is spent */
 	CHECK_EQ(f.mem.have, 0);
 	f.parent_pid = 200;
-	pd_procmem_fill(p, &f, t + 4000); /* cached still */
+	pd_procmem_fill(p, &f, t + 4000, 0); /* cached still */
 	CHECK(f.mem.have);
 	f.parent_pid = 100;
 	strcpy(f.parent_comm, "redis-server");
-	pd_procmem_fill(p, &f, t + 1100000000ull); /* reuse expired, budget back */
+	pd_procmem_fill(p, &f, t + 1100000000ull, 0); /* reuse expired, budget back */
 	CHECK_EQ(f.mem.v[PT_MEM_RSS_ANON], 1048576LL * 1024);
 	f.parent_pid = 4242;
-	pd_procmem_fill(p, &f, t + 1100000100ull); /* gone: a reading, nothing */
+	pd_procmem_fill(p, &f, t + 1100000100ull, 0); /* gone: a reading, nothing */
 	CHECK_EQ(f.mem.have, 0);
 	f.parent_pid = 200;
 	strcpy(f.parent_comm, "bash");
-	pd_procmem_fill(p, &f, t + 1100000200ull); /* reuse expired, budget spent */
+	pd_procmem_fill(p, &f, t + 1100000200ull, 0); /* reuse expired, budget spent */
 	CHECK_EQ(f.mem.have, 0);
 	pd_procmem_counts(p, &reads, &skipped);
 	CHECK_EQ(reads, 4);
 	CHECK_EQ(skipped, 2);
 	pd_procmem_free(p);
 	pd_procmem_free(NULL);
+}
+
+/* A deadline already passed: the cheap status figures, no VMA count, no smaps_rollup walk. */
+static void test_deadline(void)
+{
+	struct pt_parent_mem m;
+
+	CHECK_EQ(pd_procmem_read(root, 100, "redis-server", 101, true, 1LL << 40, 1, &m), 0);
+	CHECK_EQ(m.v[PT_MEM_RSS_ANON], 1048576LL * 1024);
+	CHECK(pt_mem_has(&m, PT_MEM_PTE));
+	CHECK(!pt_mem_has(&m, PT_MEM_MAP_COUNT));
+	CHECK(!pt_mem_has(&m, PT_MEM_ANON_HUGE));
+}
+
+/* The time budget: a reading that took longer than the budget holds the next ones off. */
+static void test_time_budget(void)
+{
+	struct pd_procmem_opts o = {.proc_root = root, .max_read_ns_per_s = 1};
+	struct pd_procmem *p;
+	struct pt_fork f = {.parent_pid = 100, .child_pid = -1, .parent_comm = "redis-server"};
+	uint64_t t = 5000000000ull, reads, skipped;
+
+	CHECK_EQ(pd_procmem_new(&o, &p), 0);
+	pd_procmem_fill(p, &f, t, 0);
+	CHECK(f.mem.have);
+	f.parent_pid = 200;
+	strcpy(f.parent_comm, "bash");
+	pd_procmem_fill(p, &f, t + 1000000, 0); /* 1 ns a second: spent for a long while */
+	CHECK_EQ(f.mem.have, 0);
+	pd_procmem_counts(p, &reads, &skipped);
+	CHECK_EQ(reads, 1);
+	CHECK_EQ(skipped, 1);
+	pd_procmem_free(p);
 }
 
 int main(void)
@@ -183,6 +216,8 @@ int main(void)
 	test_fake();
 	test_self();
 	test_budget();
+	test_deadline();
+	test_time_budget();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
 	if (system(cmd))
 		fprintf(stderr, "could not remove %s\n", root);

@@ -543,6 +543,199 @@ static void test_incomplete_redo(void)
 	store_close(s);
 }
 
+/* The forks of @source_id in @path, counted by SQL (-1: error). */
+static int64_t forks_of(const char *path, int64_t source_id)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int64_t n = -1;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, "SELECT count(*) FROM fork WHERE source_id = ?1", -1, &st,
+			       NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, source_id);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			n = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+/* Whether source @id is marked complete (-1: no such source). */
+static int source_complete(const char *path, int64_t id)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int r = -1;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, "SELECT completed_wall_ns IS NOT NULL FROM source WHERE id = ?1",
+			       -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, id);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			r = sqlite3_column_int(st, 0);
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return r;
+}
+
+/* The first synthetic fork of @seed from @i on that has passes. */
+static uint64_t with_passes(uint64_t seed, uint64_t i)
+{
+	for (;; i++) {
+		struct pt_fork f;
+		size_t n;
+
+		synth_fork(&f, seed, i, 4);
+		n = f.nr_pass;
+		synth_release(&f);
+		if (n)
+			return i;
+	}
+}
+
+/* Detail rows (VMAs, passes) whose fork row is gone. */
+static int64_t orphan_rows(const char *path)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int64_t n = -1;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db,
+			       "SELECT (SELECT count(*) FROM vma_copy WHERE fork_id NOT IN"
+			       " (SELECT id FROM fork)) + (SELECT count(*) FROM fork_pass WHERE"
+			       " fork_id NOT IN (SELECT id FROM fork)) + (SELECT count(*) FROM"
+			       " pte_pass WHERE fork_id NOT IN (SELECT id FROM fork))",
+			       -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+static const char HASH_C[] = "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc";
+static const char HASH_D[] = "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd";
+static const char HASH_E[] = "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee";
+
+/* Inserts synthetic fork @i of @seed into @src, with @parent_pid when >= 0. */
+static int insert_one(struct store *s, int64_t src, uint64_t seed, uint64_t i, int parent_pid,
+		      char *err, size_t errlen)
+{
+	struct pt_fork f;
+	int r;
+
+	synth_fork(&f, seed, i, 4);
+	if (parent_pid >= 0)
+		f.parent_pid = parent_pid;
+	r = store_insert_fork(s, src, &f, NULL, err, errlen);
+	synth_release(&f);
+	return r;
+}
+
+/*
+ * Two sources written through one handle at once (the daemon: live capture
+ * and a replay): an aborted replay takes only its own forks with it, a failed
+ * insert of one source drops no fork of the other, and a replay whose forks
+ * were rolled back by someone else's failure is not marked complete.
+ * Failures are injected with triggers: RAISE(ABORT) fails one statement,
+ * RAISE(ROLLBACK) rolls the whole transaction back (as SQLITE_FULL can).
+ */
+static void test_sources_isolated(void)
+{
+	struct store_source_info live = {
+	    .kind = STORE_SOURCE_LIVE, .format = "live", .size_bytes = -1, .clock_offset_ns = 0};
+	struct store_opts o = {.batch_forks = 1000};
+	char path[600], err[256];
+	int64_t lsrc = 0, r1, r2, r3;
+	sqlite3 *db = NULL;
+	struct store *s;
+	bool done;
+	int r;
+
+	path_of(path, sizeof(path), "isolated.db");
+	s = open_rw(path, &o);
+	if (!s)
+		return;
+	store_close(s);
+	/* parent pid 4242 fails its insert; 4343 rolls the transaction back */
+	CHECK(sqlite3_open(path, &db) == SQLITE_OK &&
+		  sqlite3_exec(
+		      db,
+		      "CREATE TRIGGER fail_one BEFORE INSERT ON fork WHEN"
+		      " NEW.parent_pid = 4242 BEGIN SELECT RAISE(ABORT, 'injected'); END;"
+		      "CREATE TRIGGER fail_txn BEFORE INSERT ON fork WHEN"
+		      " NEW.parent_pid = 4343 BEGIN SELECT RAISE(ROLLBACK, 'injected'); END;"
+		      "CREATE TRIGGER fail_pass BEFORE INSERT ON fork_pass WHEN"
+		      " (SELECT parent_pid FROM fork WHERE id = NEW.fork_id) = 4444"
+		      " BEGIN SELECT RAISE(ABORT, 'injected'); END;",
+		      NULL, NULL, NULL) == SQLITE_OK,
+	      "triggers: %s", sqlite3_errmsg(db));
+	sqlite3_close(db);
+	s = open_rw(path, &o);
+	if (!s)
+		return;
+	CHECK(store_source_begin(s, &live, &lsrc, &done, err, sizeof(err)) == 0, "live: %s", err);
+
+	/* 1. live forks around an aborted replay: all kept */
+	r1 = begin_src(s, HASH_C, &done);
+	CHECK(insert_one(s, lsrc, 5, 0, -1, err, sizeof(err)) == 0, "live 0: %s", err);
+	CHECK(insert_one(s, r1, 6, 0, -1, err, sizeof(err)) == 0, "replay 0: %s", err);
+	CHECK(insert_one(s, lsrc, 5, 1, -1, err, sizeof(err)) == 0, "live 1: %s", err);
+	CHECK(insert_one(s, r1, 6, 1, -1, err, sizeof(err)) == 0, "replay 1: %s", err);
+	CHECK(store_source_abort(s, r1, err, sizeof(err)) == 0, "abort: %s", err);
+	CHECK(store_flush(s, err, sizeof(err)) == 0, "flush: %s", err);
+	CHECK(forks_of(path, lsrc) == 2, "live forks beside an aborted replay: %lld of 2",
+	      (long long)forks_of(path, lsrc));
+	CHECK(forks_of(path, r1) == 0 && source_complete(path, r1) == -1,
+	      "aborted replay left %lld forks", (long long)forks_of(path, r1));
+
+	/* 2. a live insert fails: the replay's uncommitted forks stay */
+	r2 = begin_src(s, HASH_D, &done);
+	for (int i = 0; i < 3; i++)
+		CHECK(insert_one(s, r2, 7, (uint64_t)i, -1, err, sizeof(err)) == 0, "r2: %s", err);
+	r = insert_one(s, lsrc, 5, 2, 4242, err, sizeof(err));
+	CHECK(r < 0, "the injected failure did not fail the insert");
+	CHECK(insert_one(s, lsrc, 5, 3, -1, err, sizeof(err)) == 0, "live after: %s", err);
+	/* its passes fail after its row and VMAs went in: those are taken back */
+	r = insert_one(s, lsrc, 5, with_passes(5, 5), 4444, err, sizeof(err));
+	CHECK(r < 0, "the injected failure did not fail the passes' insert");
+	CHECK(store_source_end(s, r2, NULL, err, sizeof(err)) == 0, "end r2: %s", err);
+	CHECK(forks_of(path, r2) == 3 && source_complete(path, r2) == 1,
+	      "replay beside a failed live insert: %lld of 3 forks, complete %d",
+	      (long long)forks_of(path, r2), source_complete(path, r2));
+	CHECK(forks_of(path, lsrc) == 3, "live forks: %lld of 3", (long long)forks_of(path, lsrc));
+
+	/* 3. a failure rolls the whole transaction back: the replay is not complete */
+	r3 = begin_src(s, HASH_E, &done);
+	for (int i = 0; i < 3; i++)
+		CHECK(insert_one(s, r3, 8, (uint64_t)i, -1, err, sizeof(err)) == 0, "r3: %s", err);
+	r = insert_one(s, lsrc, 5, 4, 4343, err, sizeof(err));
+	CHECK(r < 0, "the injected rollback did not fail the insert");
+	r = store_source_end(s, r3, NULL, err, sizeof(err));
+	CHECK(r < 0 && source_complete(path, r3) != 1,
+	      "a replay whose forks were rolled back was marked complete (%d, %lld forks)", r,
+	      (long long)forks_of(path, r3));
+	if (r < 0)
+		printf("  refused to complete: %s\n", err);
+	store_source_abort(s, r3, err, sizeof(err));
+	/* the same file again is redone whole */
+	r3 = begin_src(s, HASH_E, &done);
+	CHECK(!done, "a source never completed counted as stored");
+	for (int i = 0; i < 3; i++)
+		insert_one(s, r3, 8, (uint64_t)i, -1, err, sizeof(err));
+	CHECK(store_source_end(s, r3, NULL, err, sizeof(err)) == 0, "end r3: %s", err);
+	CHECK(forks_of(path, r3) == 3, "redone: %lld of 3", (long long)forks_of(path, r3));
+	CHECK(store_flush(s, err, sizeof(err)) == 0, "flush: %s", err);
+	CHECK(cost_mismatch(path) == 0, "rollups out of step with the forks");
+	CHECK(orphan_rows(path) == 0, "%lld detail rows of forks taken back",
+	      (long long)orphan_rows(path));
+	store_close(s);
+}
+
 static void file_bytes(const char *path, char **buf, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
@@ -1279,6 +1472,7 @@ int main(int argc, char **argv)
 	test_hist();
 	test_roundtrip_and_queries();
 	test_incomplete_redo();
+	test_sources_isolated();
 	test_refusals();
 	test_read_only_file();
 	test_migrate_older();

@@ -148,7 +148,7 @@ if start fields --listen 127.0.0.1:0; then
 fi
 snap > $O/after-fields
 # an investigation over HTTP, bounded, back to the default by itself
-echo always-on-test-token-0123456789 > /tmp/token
+(umask 077; echo always-on-test-token-0123456789 > /tmp/token)
 if start inv --listen 127.0.0.1:19466 --token-file /tmp/token; then
 	wget -q -O $O/inv-post.json --header 'Authorization: Bearer always-on-test-token-0123456789' \
 		--post-data '{"detail": "section", "duration_s": 25}' \
