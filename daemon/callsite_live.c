@@ -256,6 +256,7 @@ static void kernel_error(const struct pd_tfs *t, char *out, size_t len)
 }
 
 struct text_read {
+	const char *group; /* the reading events' kprobe group */
 	int ids[MAX_TEXT_EVENTS];
 	int nev;
 	bool got[MAX_TEXT_EVENTS];
@@ -299,7 +300,7 @@ static int define_text_events(struct pd_tfs *t, struct text_read *tr, char *why,
 
 	for (int e = 0; e < tr->nev; e++) {
 		int n = snprintf(line, sizeof(line), "p:%s/" TEXT_EVENT "%d copy_page_range",
-				 PD_KPROBE_GROUP, e);
+				 tr->group, e);
 
 		for (int a = 0; a < ARGS_PER_EVENT; a++) {
 			int k = e * ARGS_PER_EVENT + a;
@@ -325,12 +326,12 @@ static int define_text_events(struct pd_tfs *t, struct text_read *tr, char *why,
 	return 0;
 }
 
-static void remove_text_events(struct pd_tfs *t, int nev)
+static void remove_text_events(struct pd_tfs *t, const struct text_read *tr)
 {
 	char line[128], err[256];
 
-	for (int e = 0; e < nev; e++) {
-		snprintf(line, sizeof(line), "-:%s/" TEXT_EVENT "%d\n", PD_KPROBE_GROUP, e);
+	for (int e = 0; e < tr->nev; e++) {
+		snprintf(line, sizeof(line), "-:%s/" TEXT_EVENT "%d\n", tr->group, e);
 		pd_tfs_append(t, "kprobe_events", line, err, sizeof(err));
 	}
 }
@@ -351,9 +352,9 @@ static int record_text(struct pd_tfs *t, const char *instance, struct text_read 
 		return ret;
 	snprintf(v, sizeof(v), "common_pid == %ld", (long)syscall(SYS_gettid));
 	for (int e = 0; e < tr->nev && !ret; e++) {
-		snprintf(rel, sizeof(rel), "events/%s/" TEXT_EVENT "%d/filter", PD_KPROBE_GROUP, e);
+		snprintf(rel, sizeof(rel), "events/%s/" TEXT_EVENT "%d/filter", tr->group, e);
 		ret = pd_tfs_write(t, rel, v, why, len);
-		snprintf(rel, sizeof(rel), "events/%s/" TEXT_EVENT "%d/enable", PD_KPROBE_GROUP, e);
+		snprintf(rel, sizeof(rel), "events/%s/" TEXT_EVENT "%d/enable", tr->group, e);
 		if (!ret)
 			ret = pd_tfs_write(t, rel, "1", why, len);
 	}
@@ -371,17 +372,17 @@ static int record_text(struct pd_tfs *t, const char *instance, struct text_read 
 	while (waitpid(child, &status, 0) < 0 && errno == EINTR)
 		;
 	for (int e = 0; e < tr->nev; e++) {
-		snprintf(rel, sizeof(rel), "events/%s/" TEXT_EVENT "%d/enable", PD_KPROBE_GROUP, e);
+		snprintf(rel, sizeof(rel), "events/%s/" TEXT_EVENT "%d/enable", tr->group, e);
 		pd_tfs_write(t, rel, "0", err, sizeof(err));
-		snprintf(evn[e], sizeof(evn[e]), "%s/" TEXT_EVENT "%d", PD_KPROBE_GROUP, e);
+		snprintf(evn[e], sizeof(evn[e]), "%s/" TEXT_EVENT "%d", tr->group, e);
 		names[e] = evn[e];
 	}
 	names[tr->nev] = NULL;
 	if ((ret = pd_formats_load(pd_tfs_dir(t), names, &tep, why, len)))
 		goto out;
 	for (int e = 0; e < tr->nev; e++) {
-		struct tep_event *ev = tep_find_event_by_name(tep, PD_KPROBE_GROUP,
-							      evn[e] + strlen(PD_KPROBE_GROUP) + 1);
+		struct tep_event *ev =
+		    tep_find_event_by_name(tep, tr->group, evn[e] + strlen(tr->group) + 1);
 
 		tr->ids[e] = ev ? ev->id : -1;
 	}
@@ -405,10 +406,13 @@ out:
 	return ret;
 }
 
-static int read_text(struct pd_tfs *t, const char *instance, uint8_t *buf, size_t size, char *why,
-		     size_t len)
+static int read_text(struct pd_tfs *t, const struct pd_cs_live_opts *o, uint8_t *buf, size_t size,
+		     char *why, size_t len)
 {
-	struct text_read tr = {.buf = buf, .size = size};
+	struct text_read tr = {.group = o->group ? o->group : PD_KPROBE_GROUP,
+			       .buf = buf,
+			       .size = size};
+	const char *instance = o->instance;
 	int ret;
 
 	tr.nev = (int)((size + ARG_BYTES * ARGS_PER_EVENT - 1) / (ARG_BYTES * ARGS_PER_EVENT));
@@ -417,7 +421,7 @@ static int read_text(struct pd_tfs *t, const char *instance, uint8_t *buf, size_
 	ret = define_text_events(t, &tr, why, len);
 	if (!ret)
 		ret = record_text(t, instance, &tr, why, len);
-	remove_text_events(t, tr.nev);
+	remove_text_events(t, &tr);
 	return ret;
 }
 
@@ -462,7 +466,7 @@ int pd_cs_live_find(struct pd_tfs *t, const struct pd_cs_live_opts *o, struct pd
 	out->text_size = in.size;
 	t0 = mono_ns();
 	memset(text, 0, sizeof(text));
-	if ((ret = read_text(t, o->instance, text, in.size, why, len)))
+	if ((ret = read_text(t, o, text, in.size, why, len)))
 		return ret;
 	out->read_ms = (double)(mono_ns() - t0) / 1e6;
 	in.text = text;

@@ -35,6 +35,7 @@ struct pd_cs_live_opts {
 	const struct pd_btf *btf; /* the kernel's BTF, NULL: none (no start address) */
 	const char *cache_dir;	  /* NULL: no cache */
 	const char *instance;	  /* the instance the code is read in */
+	const char *group;	  /* its kprobe group (NULL: PD_KPROBE_GROUP) */
 };
 
 struct pd_cs_found {

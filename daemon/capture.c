@@ -45,6 +45,7 @@ struct cpu_buf {
 
 struct pd_capture {
 	struct pd_capture_opts o;
+	char group[64]; /* our kprobe events' group (the instance's, pd_tfs_kprobe_group) */
 	enum pd_capture_mode mode;
 	char reason[1024];
 	char where[128];
@@ -367,6 +368,7 @@ static int setup_graph(struct pd_capture *c, char *err, size_t errlen)
 				.pids = c->o.pids,
 				.nr_pids = c->o.nr_pids,
 				.kprobes = c->kprobes,
+				.group = c->group,
 				.instance = pd_tfs_instance(c->tfs) != NULL,
 				.watermark_pct = pd_tfs_exists(c->tfs, "buffer_percent")
 						     ? c->o.watermark_pct
@@ -521,8 +523,10 @@ static void passes_on_calls(struct pd_capture *c)
  */
 static void find_passes(struct pd_capture *c, const struct pd_btf *btf)
 {
-	struct pd_cs_live_opts lo = {.btf = btf, .cache_dir = c->o.cache_dir,
-				     .instance = c->o.instance};
+	struct pd_cs_live_opts lo = {.btf = btf,
+				     .cache_dir = c->o.cache_dir,
+				     .instance = c->o.instance,
+				     .group = c->group};
 	uint64_t t0 = mono_ns();
 	int ret;
 
@@ -561,9 +565,17 @@ static void find_passes(struct pd_capture *c, const struct pd_btf *btf)
  */
 static int record_cmd_off(struct pd_capture *c, char *err, size_t errlen)
 {
+	int ret;
+
 	if (!pd_tfs_exists(c->tfs, "options/record-cmd"))
 		return 0;
-	return pd_tfs_write(c->tfs, "options/record-cmd", "0", err, errlen);
+	ret = pd_tfs_write(c->tfs, "options/record-cmd", "0", err, errlen);
+	if (ret == -EBUSY) {
+		/* another ptescoped has the top level: its record-cmd stays */
+		pd_debug("record-cmd left as it is: %s", err);
+		return 0;
+	}
+	return ret;
 }
 
 /*
@@ -588,12 +600,12 @@ static int try_kprobes(struct pd_capture *c, char *err, size_t errlen)
 	if (c->o.detail != PD_DETAIL_FORK || c->o.nr_pids || c->o.fork_hooks == PD_HOOKS_GRAPH ||
 	    (!pd_tfs_exists(c->tfs, "kprobe_events") && c->o.fork_hooks == PD_HOOKS_AUTO))
 		return 1;
-	if ((ret = pd_tfs_group_in_use(c->tfs, c->o.instance, c->o.force, msg, sizeof(msg)))) {
+	if ((ret = pd_tfs_group_in_use(c->tfs, c->group, c->o.instance, c->o.force, msg,
+				       sizeof(msg)))) {
 		snprintf(err, errlen,
-			 "the kprobe events of group %s are in use: %s; another ptescoped runs (a "
-			 "second one cannot share them), or a killed one left its instance (--force "
-			 "removes it)",
-			 PD_KPROBE_GROUP, msg);
+			 "the kprobe events of group %s (instance %s's) are in use: %s; another "
+			 "tool enabled them, or a killed run left an instance (--force removes it)",
+			 c->group, c->o.instance, msg);
 		return ret;
 	}
 	c->kprobes = true;
@@ -614,8 +626,10 @@ static int try_kprobes(struct pd_capture *c, char *err, size_t errlen)
 		}
 		pd_tfs_restore(c->tfs, msg, sizeof(msg));
 		if (ret == -EEXIST && !leftovers) {
+			/* our group's: its instance's lock is ours, so their run is dead */
+			pd_tfs_remove_group(c->tfs, c->group);
 			pd_warn("kprobe events: %s; removed the leftover %s events, trying again",
-				err, PD_KPROBE_GROUP);
+				err, c->group);
 			leftovers = true;
 		} else if (c->passes == PD_PASSES_PLANNED && !c->cs_on_calls &&
 			   (c->cs.plan.start_off != c->cs.plan.call_start_off ||
@@ -796,19 +810,23 @@ static int load_events(struct pd_capture *c, char *err, size_t errlen)
 					  "syscalls/sys_exit_clone3", "syscalls/sys_enter_fork",
 					  "syscalls/sys_exit_fork",   "syscalls/sys_enter_vfork",
 					  "syscalls/sys_exit_vfork",  NULL};
-	char kpn[2 * MAX_FUNCS][96];
+	char kpn[2 * MAX_FUNCS + 2][96];
 	const char *kp[2 * MAX_FUNCS + 5] = {"sched/sched_process_fork", "sched/sched_switch"};
 	int ret, nkp = 2;
 
 	for (int i = 0; c->kprobes && i < c->nr_funcs; i++) {
-		pd_kprobe_event(kpn[2 * i], sizeof(kpn[0]), c->funcs[i], false);
-		pd_kprobe_event(kpn[2 * i + 1], sizeof(kpn[0]), c->funcs[i], true);
+		pd_kprobe_event(kpn[2 * i], sizeof(kpn[0]), c->group, c->funcs[i], false);
+		pd_kprobe_event(kpn[2 * i + 1], sizeof(kpn[0]), c->group, c->funcs[i], true);
 		kp[nkp++] = kpn[2 * i];
 		kp[nkp++] = kpn[2 * i + 1];
 	}
 	if (c->pass_sites) {
-		kp[nkp++] = PD_KPROBE_GROUP "/" PT_RAW_PASS_START_EVENT;
-		kp[nkp++] = PD_KPROBE_GROUP "/" PT_RAW_PASS_END_EVENT;
+		snprintf(kpn[2 * MAX_FUNCS], sizeof(kpn[0]), "%s/" PT_RAW_PASS_START_EVENT,
+			 c->group);
+		snprintf(kpn[2 * MAX_FUNCS + 1], sizeof(kpn[0]), "%s/" PT_RAW_PASS_END_EVENT,
+			 c->group);
+		kp[nkp++] = kpn[2 * MAX_FUNCS];
+		kp[nkp++] = kpn[2 * MAX_FUNCS + 1];
 	}
 	ret = pd_formats_load(pd_tfs_dir(c->tfs), c->mode == PD_CAPTURE_SYSCALL ? sys
 						 : c->kprobes		     ? kp
@@ -822,10 +840,10 @@ static int load_events(struct pd_capture *c, char *err, size_t errlen)
 			 c->mode == PD_CAPTURE_GRAPH ? " or funcgraph_entry/exit" : "");
 		return -ENOTSUP;
 	}
-	if (c->kprobes && pt_raw_decoder_add_probes(c->dec, PD_KPROBE_GROUP) !=
+	if (c->kprobes && pt_raw_decoder_add_probes(c->dec, c->group) !=
 			      2 * c->nr_funcs + (c->pass_sites ? 2 : 0)) {
 		snprintf(err, errlen, "the formats of the %s kprobe events are not readable",
-			 PD_KPROBE_GROUP);
+			 c->group);
 		return -ENOTSUP;
 	}
 	for (int i = 0; i < 4; i++) {
@@ -1042,7 +1060,7 @@ static uint64_t kprobes_missed(struct pd_capture *c)
 	if (!c->kprobes || pd_tfs_read(c->tfs, "kprobe_profile", buf, sizeof(buf)) <= 0)
 		return 0;
 	while (sscanf(p, "%127s %llu %llu%n", name, &hits, &missed, &n) == 3) {
-		if (!strncmp(name, PD_KPROBE_GROUP "/", strlen(PD_KPROBE_GROUP) + 1))
+		if (!strncmp(name, c->group, strlen(c->group)) && name[strlen(c->group)] == '/')
 			sum += missed;
 		p += n;
 	}
@@ -1287,10 +1305,13 @@ int pd_capture_start(const struct pd_capture_opts *o, struct pd_capture **out, c
 		free(c);
 		return -ENOTSUP;
 	}
-	if ((ret = pd_tfs_new(dir, o->state_file, &c->tfs))) {
+	if ((ret = pd_tfs_kprobe_group(o->instance, c->group, sizeof(c->group))) ||
+	    (ret = pd_tfs_new(dir, o->state_file, &c->tfs))) {
+		snprintf(err, errlen, "cannot use tracefs at %s: %s", dir, strerror(-ret));
 		free(c);
 		return ret;
 	}
+	pd_tfs_set_lock_dir(c->tfs, o->lock_dir);
 	pd_tfs_set_observer(c->tfs, log_write, NULL);
 	ret = pd_tfs_repair(c->tfs, o->instance, msg, sizeof(msg));
 	if (ret < 0) {

@@ -56,8 +56,9 @@ struct pd_capture_opts {
 	enum pd_fork_hooks fork_hooks; /* graph mode at fork detail: kprobes or function_graph */
 	const char *tracefs;	   /* NULL: found by libtracefs */
 	const char *kernel_btf;	   /* NULL: /sys/kernel/btf/vmlinux */
-	const char *instance;	   /* our instance name */
+	const char *instance;	   /* our instance name: the caller holds its lock (tfs_lock.h) */
 	const char *state_file;
+	const char *lock_dir;	   /* the host-wide tracefs locks; NULL: none (tests) */
 	const char *cache_dir;	   /* where the pass probes' plans are kept; NULL: nowhere */
 	enum pd_pass_probes pass_probes;
 	unsigned buffer_kb;	   /* 0: by mode and detail */

@@ -179,9 +179,14 @@ static int plan_events(const struct pd_plan_in *in, struct pd_plan *p, bool by_i
 	return ret;
 }
 
-void pd_kprobe_event(char *out, size_t len, const char *func, bool ret)
+void pd_kprobe_event(char *out, size_t len, const char *group, const char *func, bool ret)
 {
-	snprintf(out, len, "%s/%s%s", PD_KPROBE_GROUP, func, ret ? "_ret" : "");
+	snprintf(out, len, "%s/%s%s", group ? group : PD_KPROBE_GROUP, func, ret ? "_ret" : "");
+}
+
+static const char *group_of(const struct pd_plan_in *in)
+{
+	return in->group ? in->group : PD_KPROBE_GROUP;
 }
 
 /*
@@ -249,11 +254,11 @@ static int plan_pass_sites(const struct pd_plan_in *in, struct pd_plan *p)
 	int ret = 0;
 
 	if ((size_t)snprintf(v, sizeof(v), "p:%s/" PT_RAW_PASS_START_EVENT " copy_page_range+%#x %s\n",
-			     PD_KPROBE_GROUP, cs->start_off, cs->start_args) >= sizeof(v))
+			     group_of(in), cs->start_off, cs->start_args) >= sizeof(v))
 		return -E2BIG;
 	ret |= add(p, "kprobe_events", v, true);
 	if ((size_t)snprintf(v, sizeof(v), "p:%s/" PT_RAW_PASS_END_EVENT " copy_page_range+%#x %s\n",
-			     PD_KPROBE_GROUP, cs->end_off, cs->end_args) >= sizeof(v))
+			     group_of(in), cs->end_off, cs->end_args) >= sizeof(v))
 		return -E2BIG;
 	ret |= add(p, "kprobe_events", v, true);
 	p->pass_sites = true;
@@ -290,11 +295,11 @@ static int plan_kprobes(const struct pd_plan_in *in, struct pd_plan *p)
 	for (int i = 0; i < p->nr_funcs; i++) {
 		ret |= ctr_args(p, in->task, p->funcs[i], args, sizeof(args));
 		ret |= site_args(p, in->site, p->funcs[i], args, sizeof(args));
-		pd_kprobe_event(ev, sizeof(ev), p->funcs[i], false);
+		pd_kprobe_event(ev, sizeof(ev), in->group, p->funcs[i], false);
 		if ((size_t)snprintf(v, sizeof(v), "p:%s %s%s\n", ev, p->funcs[i], args) >= sizeof(v))
 			ret |= -E2BIG;
 		ret |= add(p, "kprobe_events", v, true);
-		pd_kprobe_event(ev, sizeof(ev), p->funcs[i], true);
+		pd_kprobe_event(ev, sizeof(ev), in->group, p->funcs[i], true);
 		snprintf(v, sizeof(v), "r%d:%s %s\n", PD_KRETPROBE_MAXACTIVE, ev, p->funcs[i]);
 		ret |= add(p, "kprobe_events", v, true);
 	}
@@ -302,7 +307,8 @@ static int plan_kprobes(const struct pd_plan_in *in, struct pd_plan *p)
 		ret |= plan_pass_sites(in, p);
 	p->switch_window = !p->task_ctr && in->preempt_mask && switch_window(in, p);
 	ret |= plan_events(in, p, false);
-	ret |= add(p, "events/" PD_KPROBE_GROUP "/enable", "1", false);
+	snprintf(v, sizeof(v), "events/%s/enable", group_of(in));
+	ret |= add(p, v, "1", false);
 	p->kprobes = true;
 	return ret;
 }

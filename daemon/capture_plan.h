@@ -120,6 +120,8 @@ struct pd_plan_in {
 	 * none), and what their self-checks read (NULL: nothing) */
 	const struct pd_cs_plan *cs;
 	const struct pd_site_offs *site;
+	/* with kprobes: the events' group (pd_tfs_kprobe_group; NULL: PD_KPROBE_GROUP) */
+	const char *group;
 };
 
 struct pd_plan {
@@ -129,7 +131,7 @@ struct pd_plan {
 	int nr_funcs;
 	bool sched_switch;  /* sched_switch is used (preemptions only) */
 	bool switch_window; /* ... armed only while a fork copies (PD_SWITCH_ARM) */
-	bool kprobes;	    /* hooked by kprobe events (PD_KPROBE_GROUP), no tracer */
+	bool kprobes;	    /* hooked by kprobe events (pd_plan_in.group), no tracer */
 	bool task_ctr;	    /* ... two of which read the task's counters (pd_task_offs) */
 	bool pass_sites;    /* ... and the pass probes inside copy_page_range */
 	bool site_vma, site_child; /* ... the VMA and the child's counters for their checks */
@@ -147,8 +149,9 @@ int pd_plan_graph(const struct pd_plan_in *in, struct pd_plan *out, char *err, s
  * naming the file. */
 int pd_plan_apply(struct pd_tfs *t, const struct pd_plan *p, char *err, size_t errlen);
 
-/* The kprobe event of @func's entry, or of its return (@ret): "GROUP/FUNC[_ret]". */
-void pd_kprobe_event(char *out, size_t len, const char *func, bool ret);
+/* The kprobe event of @func's entry, or of its return (@ret): "GROUP/FUNC[_ret]"
+ * (@group NULL: PD_KPROBE_GROUP). */
+void pd_kprobe_event(char *out, size_t len, const char *group, const char *func, bool ret);
 
 /* The functions hooked at @detail (and below), in order; NULL-terminated, static. */
 const char *const *pd_plan_candidates(enum pd_detail detail);

@@ -1,9 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Save-before-change and restore of tracefs files, with a crash-surviving
- * state file (see tfs.h). Sized for the dozen files a capture mode touches:
- * at most MAX_SAVED saved values of at most MAX_VALUE bytes each (a larger
- * filter set by another tool is refused rather than half-saved).
+ * state file (tfs.h, tfs_state.h). Sized for the dozen files a capture mode
+ * touches: at most PD_TFS_MAX_SAVED saved values of at most PD_TFS_MAX_VALUE
+ * bytes each (a larger filter set by another tool is refused rather than
+ * half-saved).
+ *
+ * What is ours: the files of the top level this run saved and then wrote
+ * (each value it read back after a write is recorded, "ours"), the kprobe
+ * events it created (recorded before each is created), and its instance
+ * (held under the host-wide instance lock by the caller). A restore writes a
+ * saved file back only while the file still holds one of our values (or a
+ * write to it was in flight when the run died): a tool that took the file
+ * since keeps it. Kprobe events are removed one by one, only those recorded.
+ * The top level is used under the host-wide top lock (tfs_lock.h), taken at
+ * the first save and given back after the restore.
  *
  * Restoring is ordered by what a write does to the kernel's hooks, never by
  * when the file was saved (put_back_all): first everything that narrows
@@ -17,50 +28,44 @@
  * Function probes ("func:enable_event:sys:event") survive a truncation of
  * set_ftrace_filter: only "!func:cmd:args" removes one; and removing an
  * enable_event probe that fired last leaves its event enabled, so the event
- * is written off after its probes are gone. Our kprobe events (group
- * PD_KPROBE_GROUP) are removed one by one once they are off; kprobe_events
- * is never truncated.
+ * is written off after its probes are gone. kprobe_events is never
+ * truncated.
  *
- * State file format (text, rewritten whole through a temporary file and
- * rename, fsync'ed, before each change it describes):
- *     ptescoped-tracefs-state 1
- *     boot BOOT_ID
- *     pid PID
- *     instance NAME            (while we have an instance)
- *     file REL HEX-OF-VALUE    (one per saved file, oldest first)
+ * Every file is opened beneath the tracefs directory (openat2 with
+ * RESOLVE_BENEATH and no symlinks, or openat with O_NOFOLLOW on a name of
+ * the allow-list where openat2 is refused).
  */
 #include "tfs.h"
+
+#include "tfs_lock.h"
+#include "tfs_state.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_SAVED 32
-#define MAX_VALUE 65536
-#define STATE_MAGIC "ptescoped-tracefs-state 1"
-
-struct saved {
-	char rel[128];
-	char *value; /* normalised: what to write back */
-};
+#define MAX_VALUE PD_TFS_MAX_VALUE
 
 struct pd_tfs {
 	pd_tfs_observer_fn observe; /* tests: sees every write */
 	void *observe_ctx;
 	char dir[PATH_MAX];
+	int dirfd; /* the tracefs directory: every file is opened beneath it */
 	char state[PATH_MAX];
-	char instance[80]; /* "" at the top level */
-	char boot_id[64];
-	struct saved saved[MAX_SAVED];
-	size_t nr_saved;
+	char lock_dir[PATH_MAX];  /* "": no host-wide locks (tests of one process) */
+	struct pd_tfs_lock *top;  /* held while top-level files are saved */
+	struct pd_tfs_state st;	  /* saved files, our values, kprobe events, instance */
+	char skipped[512];	  /* files the last restore left as another tool set them */
 };
 
 static uint64_t mono_ns(void)
@@ -87,28 +92,42 @@ static void read_boot_id(char *buf, size_t len)
 int pd_tfs_new(const char *tracing_dir, const char *state_file, struct pd_tfs **out)
 {
 	struct pd_tfs *t = calloc(1, sizeof(*t));
+	int ret;
 
 	if (!t)
 		return -ENOMEM;
+	t->dirfd = open(tracing_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (t->dirfd < 0) {
+		ret = -errno;
+		free(t);
+		return ret;
+	}
 	snprintf(t->dir, sizeof(t->dir), "%s", tracing_dir);
 	snprintf(t->state, sizeof(t->state), "%s", state_file);
-	read_boot_id(t->boot_id, sizeof(t->boot_id));
+	read_boot_id(t->st.boot, sizeof(t->st.boot));
+	t->st.version = 2;
 	*out = t;
 	return 0;
+}
+
+void pd_tfs_set_lock_dir(struct pd_tfs *t, const char *lock_dir)
+{
+	snprintf(t->lock_dir, sizeof(t->lock_dir), "%s", lock_dir ? lock_dir : "");
 }
 
 void pd_tfs_free(struct pd_tfs *t)
 {
 	if (!t)
 		return;
-	for (size_t i = 0; i < t->nr_saved; i++)
-		free(t->saved[i].value);
+	pd_tfs_lock_release(t->top);
+	pd_tfs_state_clear(&t->st);
+	close(t->dirfd);
 	free(t);
 }
 
 const char *pd_tfs_instance(const struct pd_tfs *t)
 {
-	return t->instance[0] ? t->instance : NULL;
+	return t->st.instance[0] ? t->st.instance : NULL;
 }
 
 const char *pd_tfs_dir(const struct pd_tfs *t)
@@ -118,48 +137,95 @@ const char *pd_tfs_dir(const struct pd_tfs *t)
 
 bool pd_tfs_dirty(const struct pd_tfs *t)
 {
-	return t->nr_saved || t->instance[0];
+	return t->st.nr_saved || t->st.instance[0] || t->st.nr_kprobes;
 }
 
-static int top_path(const struct pd_tfs *t, const char *rel, char *buf, size_t len)
+const char *pd_tfs_skipped(const struct pd_tfs *t)
 {
-	int n = snprintf(buf, len, "%s/%s", t->dir, rel);
-
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+	return t->skipped;
 }
 
-/* Files of the whole tracefs, not of an instance: probe definitions and
- * their counters, and the log of their errors. */
+int pd_tfs_kprobe_group(const char *instance, char *out, size_t len)
+{
+	uint32_t h = 2166136261u;
+	size_t n = 0, k;
+	bool changed = false;
+	int w;
+
+	if (!instance || !strcmp(instance, PD_DEFAULT_INSTANCE))
+		return snprintf(out, len, "%s", PD_KPROBE_GROUP) >= (int)len ? -ENAMETOOLONG : 0;
+	w = snprintf(out, len, "%s_", PD_KPROBE_GROUP);
+	if (w < 0 || (size_t)w >= len)
+		return -ENAMETOOLONG;
+	n = (size_t)w;
+	for (k = 0; instance[k]; k++) {
+		char c = instance[k];
+
+		h = (h ^ (unsigned char)c) * 16777619u;
+		if (c == '-' || c == '.') {
+			c = '_';
+			changed = true;
+		}
+		if (k < 32 && n + 1 < len)
+			out[n++] = c;
+		else
+			changed = true;
+	}
+	out[n] = 0;
+	/* names that map to the same characters stay apart */
+	if (changed && (size_t)snprintf(out + n, len - n, "_%08x", h) >= len - n)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* ------------------------------------------------------------ file I/O */
+
+/* @rel of the current target (instances/NAME/REL, or REL at the top level
+ * and for the files of the whole tracefs), relative to the mount. */
 static bool is_global(const char *rel)
 {
 	return !strcmp(rel, "kprobe_events") || !strcmp(rel, "kprobe_profile") ||
 	       !strcmp(rel, "dynamic_events") || !strcmp(rel, "error_log");
 }
 
-int pd_tfs_path(const struct pd_tfs *t, const char *rel, char *buf, size_t len)
+static int target_rel(const struct pd_tfs *t, const char *rel, char *buf, size_t len)
 {
-	int n;
+	int n = !t->st.instance[0] || is_global(rel)
+		    ? snprintf(buf, len, "%s", rel)
+		    : snprintf(buf, len, "instances/%s/%s", t->st.instance, rel);
 
-	if (!t->instance[0] || is_global(rel))
-		return top_path(t, rel, buf, len);
-	n = snprintf(buf, len, "%s/instances/%s/%s", t->dir, t->instance, rel);
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-bool pd_tfs_exists(const struct pd_tfs *t, const char *rel)
+/* Opens @rel (relative to the mount) beneath the tracefs directory. */
+static int open_beneath(const struct pd_tfs *t, const char *rel, int flags)
 {
-	char p[PATH_MAX];
+	static bool no_openat2;
+	struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC | O_NOFOLLOW),
+			       .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+					  RESOLVE_NO_MAGICLINKS};
+	int fd = -1;
 
-	return !pd_tfs_path(t, rel, p, sizeof(p)) && !access(p, F_OK);
+	if (!no_openat2) {
+		fd = (int)syscall(SYS_openat2, t->dirfd, rel, &how, sizeof(how));
+		if (fd >= 0 || (errno != ENOSYS && errno != EPERM))
+			return fd;
+		no_openat2 = errno == ENOSYS;
+	}
+	/* no openat2 (or a filter refused it): names never hold "..", and
+	 * the last component is not followed */
+	if (strstr(rel, "..") || rel[0] == '/') {
+		errno = EINVAL;
+		return -1;
+	}
+	return openat(t->dirfd, rel, flags | O_CLOEXEC | O_NOFOLLOW);
 }
 
-static int read_path(const char *p, char *buf, size_t len)
+static int read_fd(int fd, char *buf, size_t len)
 {
 	size_t got = 0;
-	int fd = open(p, O_RDONLY | O_CLOEXEC), ret = 0;
+	int ret = 0;
 
-	if (fd < 0)
-		return -errno;
 	for (;;) {
 		ssize_t n;
 
@@ -182,49 +248,88 @@ static int read_path(const char *p, char *buf, size_t len)
 			break;
 		got += (size_t)n;
 	}
-	close(fd);
 	buf[got] = 0;
 	return ret ? ret : (int)got;
 }
 
-int pd_tfs_read(const struct pd_tfs *t, const char *rel, char *buf, size_t len)
+/* Reads a plain file outside tracefs (/proc). */
+static int read_path(const char *p, char *buf, size_t len)
 {
-	char p[PATH_MAX];
-	int ret = pd_tfs_path(t, rel, p, sizeof(p));
-
-	return ret ? ret : read_path(p, buf, len);
-}
-
-static int write_path(const char *p, const char *value, bool append)
-{
-	size_t len = strlen(value);
-	int fd = open(p, O_WRONLY | O_CLOEXEC | (append ? O_APPEND : O_TRUNC)), ret = 0;
+	int fd = open(p, O_RDONLY | O_CLOEXEC), ret;
 
 	if (fd < 0)
 		return -errno;
-	if (len) {
-		ssize_t n = write(fd, value, len);
+	ret = read_fd(fd, buf, len);
+	close(fd);
+	return ret;
+}
 
-		if (n < 0)
-			ret = -errno;
-		else if ((size_t)n != len)
-			ret = -EIO;
+/* Reads @rel (relative to the mount). Length or -errno. */
+static int read_rel(const struct pd_tfs *t, const char *rel, char *buf, size_t len)
+{
+	int fd = open_beneath(t, rel, O_RDONLY), ret;
+
+	if (fd < 0) {
+		buf[0] = 0;
+		return -errno;
 	}
-	if (close(fd) && !ret)
-		ret = -errno;
+	ret = read_fd(fd, buf, len);
+	close(fd);
 	return ret;
 }
 
 /* Every write to tracefs goes through here, so an observer sees them all, in order. */
-static int tfs_write(const struct pd_tfs *t, const char *p, const char *value, bool append)
+static int write_rel(const struct pd_tfs *t, const char *rel, const char *value, bool append)
 {
 	uint64_t t0 = mono_ns();
-	int ret = write_path(p, value, append);
+	size_t len = strlen(value);
+	int fd = open_beneath(t, rel, O_WRONLY | (append ? O_APPEND : O_TRUNC)), ret = 0;
 
+	if (fd < 0) {
+		ret = -errno;
+	} else {
+		if (len) {
+			ssize_t n = write(fd, value, len);
+
+			if (n < 0)
+				ret = -errno;
+			else if ((size_t)n != len)
+				ret = -EIO;
+		}
+		if (close(fd) && !ret)
+			ret = -errno;
+	}
 	if (t->observe)
-		t->observe(t->observe_ctx, p + strlen(t->dir) + 1, value, append, ret,
-			   mono_ns() - t0);
+		t->observe(t->observe_ctx, rel, value, append, ret, mono_ns() - t0);
 	return ret;
+}
+
+int pd_tfs_path(const struct pd_tfs *t, const char *rel, char *buf, size_t len)
+{
+	char r[PATH_MAX];
+	int n, ret = target_rel(t, rel, r, sizeof(r));
+
+	if (ret)
+		return ret;
+	n = snprintf(buf, len, "%s/%s", t->dir, r);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+bool pd_tfs_exists(const struct pd_tfs *t, const char *rel)
+{
+	struct stat st;
+	char r[PATH_MAX];
+
+	return !target_rel(t, rel, r, sizeof(r)) &&
+	       !fstatat(t->dirfd, r, &st, AT_SYMLINK_NOFOLLOW);
+}
+
+int pd_tfs_read(const struct pd_tfs *t, const char *rel, char *buf, size_t len)
+{
+	char r[PATH_MAX];
+	int ret = target_rel(t, rel, r, sizeof(r));
+
+	return ret ? ret : read_rel(t, r, buf, len);
 }
 
 void pd_tfs_set_observer(struct pd_tfs *t, pd_tfs_observer_fn fn, void *ctx)
@@ -308,119 +413,218 @@ static int normalise(const char *rel, const char *raw, char **out)
 	return 0;
 }
 
-static void hex_put(FILE *f, const char *s)
+
+/* What @rel (at the top level) holds now, normalised; NULL when it cannot be read. */
+static char *current_value(const struct pd_tfs *t, const char *rel)
 {
-	for (; *s; s++)
-		fprintf(f, "%02x", (unsigned char)*s);
+	char *raw = malloc(MAX_VALUE), *v = NULL;
+
+	if (raw && read_rel(t, rel, raw, MAX_VALUE) >= 0 && normalise(rel, raw, &v))
+		v = NULL;
+	free(raw);
+	return v;
 }
 
-static int write_state(struct pd_tfs *t)
-{
-	char tmp[PATH_MAX + 8], dir[PATH_MAX], *slash;
-	FILE *f;
-	int fd, ret = 0;
+/* ------------------------------------------------------ the state file */
 
-	if (!pd_tfs_dirty(t)) {
-		if (unlink(t->state) && errno != ENOENT)
-			return -errno;
-		return 0;
-	}
-	snprintf(dir, sizeof(dir), "%s", t->state);
-	slash = strrchr(dir, '/');
-	if (slash && slash != dir) {
-		*slash = 0;
-		if (mkdir(dir, 0700) && errno != EEXIST)
-			return -errno;
-	}
-	snprintf(tmp, sizeof(tmp), "%s.tmp", t->state);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	f = fdopen(fd, "w");
-	if (!f) {
-		ret = -errno;
-		close(fd);
-		return ret;
-	}
-	fprintf(f, "%s\nboot %s\npid %d\n", STATE_MAGIC, t->boot_id[0] ? t->boot_id : "-",
-		(int)getpid());
-	if (t->instance[0])
-		fprintf(f, "instance %s\n", t->instance);
-	for (size_t i = 0; i < t->nr_saved; i++) {
-		fprintf(f, "file %s ", t->saved[i].rel);
-		hex_put(f, t->saved[i].value);
-		if (!t->saved[i].value[0])
-			fputc('-', f);
-		fputc('\n', f);
-	}
-	if (fflush(f) || fsync(fd))
-		ret = -errno;
-	if (fclose(f) && !ret)
-		ret = -errno;
-	if (!ret && rename(tmp, t->state))
-		ret = -errno;
+static int persist(struct pd_tfs *t)
+{
+	t->st.pid = (int)getpid();
+	if (!pd_tfs_dirty(t))
+		return unlink(t->state) && errno != ENOENT ? -errno : 0;
+	return pd_tfs_state_write(t->state, &t->st);
+}
+
+static int persist_or_say(struct pd_tfs *t, char *err, size_t errlen)
+{
+	int ret = persist(t);
+
 	if (ret)
-		unlink(tmp);
+		snprintf(err, errlen, "cannot write the state file %s: %s", t->state,
+			 strerror(-ret));
 	return ret;
 }
 
+static struct pd_tfs_saved *saved_of(struct pd_tfs *t, const char *rel)
+{
+	for (size_t i = 0; i < t->st.nr_saved; i++)
+		if (!strcmp(t->st.saved[i].rel, rel))
+			return &t->st.saved[i];
+	return NULL;
+}
+
+/* The host-wide top lock, taken before the first top-level file is saved. */
+static int take_top(struct pd_tfs *t, char *err, size_t errlen)
+{
+	if (!t->lock_dir[0] || t->top)
+		return 0;
+	return pd_tfs_lock_take(t->lock_dir, t->dir, "top", &t->top, err, errlen);
+}
+
+/* Saves @rel (a top-level file we are about to change) once. */
 static int save(struct pd_tfs *t, const char *rel, char *err, size_t errlen)
 {
-	char p[PATH_MAX], *raw, *v = NULL;
-	int n, ret;
+	struct pd_tfs_saved *sv;
+	char *v;
+	int ret;
 
-	if ((t->instance[0] && !is_global(rel)) || !strcmp(rel, "trace"))
+	if (saved_of(t, rel))
 		return 0;
-	for (size_t i = 0; i < t->nr_saved; i++)
-		if (!strcmp(t->saved[i].rel, rel))
-			return 0;
-	if (t->nr_saved == MAX_SAVED || strlen(rel) >= sizeof(t->saved[0].rel)) {
-		snprintf(err, errlen, "cannot save %s: too many files", rel);
+	if (t->st.nr_saved == PD_TFS_MAX_SAVED || strlen(rel) >= sizeof(sv->rel) ||
+	    !pd_tfs_rel_allowed(rel)) {
+		snprintf(err, errlen, "cannot save %s: too many files or not one ptescoped restores",
+			 rel);
 		return -ENOSPC;
 	}
-	if ((ret = top_path(t, rel, p, sizeof(p))))
+	if ((ret = take_top(t, err, errlen)))
 		return ret;
-	raw = malloc(MAX_VALUE);
-	if (!raw)
-		return -ENOMEM;
-	n = read_path(p, raw, MAX_VALUE);
-	if (n < 0) {
-		snprintf(err, errlen, "cannot save %s: %s", p,
-			 n == -EFBIG ? "too large to save" : strerror(-n));
+	{
+		char *raw = malloc(MAX_VALUE);
+		int n = raw ? read_rel(t, rel, raw, MAX_VALUE) : -ENOMEM;
+
+		if (n < 0) {
+			snprintf(err, errlen, "cannot save %s/%s: %s", t->dir, rel,
+				 n == -EFBIG ? "too large to save" : strerror(-n));
+			free(raw);
+			return n;
+		}
+		ret = normalise(rel, raw, &v);
 		free(raw);
-		return n;
 	}
-	ret = normalise(rel, raw, &v);
-	free(raw);
 	if (ret) {
-		snprintf(err, errlen, "cannot save %s: unexpected content", p);
+		snprintf(err, errlen, "cannot save %s/%s: unexpected content", t->dir, rel);
 		return ret;
 	}
-	snprintf(t->saved[t->nr_saved].rel, sizeof(t->saved[0].rel), "%s", rel);
-	t->saved[t->nr_saved++].value = v;
-	if ((ret = write_state(t))) {
-		t->nr_saved--;
+	sv = &t->st.saved[t->st.nr_saved++];
+	*sv = (struct pd_tfs_saved){.value = v};
+	snprintf(sv->rel, sizeof(sv->rel), "%s", rel);
+	if ((ret = persist_or_say(t, err, errlen))) {
+		t->st.nr_saved--;
 		free(v);
-		snprintf(err, errlen, "cannot write the state file %s: %s", t->state,
-			 strerror(-ret));
 	}
+	return ret;
+}
+
+/* Records what @sv's file holds after our write (one of "ours"). True when new. */
+static bool note_ours(struct pd_tfs *t, struct pd_tfs_saved *sv)
+{
+	char *v = current_value(t, sv->rel);
+
+	if (!v)
+		return false;
+	for (size_t k = 0; k < sv->nr_ours; k++) {
+		if (!strcmp(sv->ours[k], v)) {
+			free(v);
+			return false;
+		}
+	}
+	if (sv->nr_ours == PD_TFS_MAX_OURS) {
+		/* the oldest goes: setup values long overwritten */
+		free(sv->ours[0]);
+		memmove(sv->ours, sv->ours + 1, (PD_TFS_MAX_OURS - 1) * sizeof(sv->ours[0]));
+		sv->nr_ours--;
+	}
+	sv->ours[sv->nr_ours++] = v;
+	return true;
+}
+
+/* The GROUP/EVENT a kprobe_events line defines ("p:G/E sym", "r512:G/E")
+ * or removes ("-:G/E") in @key; false for anything else. */
+static bool kprobe_key(const char *line, char *key, size_t keylen, bool *removal)
+{
+	const char *c = strchr(line, ':');
+	size_t n;
+
+	if (!c || !(line[0] == 'p' || line[0] == 'r' || line[0] == '-'))
+		return false;
+	*removal = line[0] == '-';
+	n = strcspn(c + 1, " \n");
+	if (!n || n >= keylen)
+		return false;
+	memcpy(key, c + 1, n);
+	key[n] = 0;
+	return strchr(key, '/') != NULL;
+}
+
+static int kprobe_at(const struct pd_tfs *t, const char *key)
+{
+	for (size_t i = 0; i < t->st.nr_kprobes; i++)
+		if (!strcmp(t->st.kprobe[i], key))
+			return (int)i;
+	return -1;
+}
+
+static void kprobe_forget(struct pd_tfs *t, int i)
+{
+	t->st.nr_kprobes--;
+	memmove(t->st.kprobe[i], t->st.kprobe[i + 1],
+		(t->st.nr_kprobes - (size_t)i) * sizeof(t->st.kprobe[0]));
+}
+
+/* A kprobe_events line: an event of ours is recorded before it is created
+ * and forgotten once removed; other lines are written as they are. */
+static int change_kprobes(struct pd_tfs *t, const char *value, char *err, size_t errlen)
+{
+	char key[sizeof(t->st.kprobe[0])];
+	bool removal = false, ours = kprobe_key(value, key, sizeof(key), &removal) &&
+				    pd_tfs_kprobe_key_ok(key);
+	int ret, at;
+
+	if (ours && !removal && kprobe_at(t, key) < 0) {
+		if (t->st.nr_kprobes == PD_TFS_MAX_KPROBES) {
+			snprintf(err, errlen, "cannot record the kprobe event %s: too many", key);
+			return -ENOSPC;
+		}
+		snprintf(t->st.kprobe[t->st.nr_kprobes++], sizeof(t->st.kprobe[0]), "%s", key);
+		if ((ret = persist_or_say(t, err, errlen))) {
+			t->st.nr_kprobes--;
+			return ret;
+		}
+	}
+	ret = write_rel(t, "kprobe_events", value, true);
+	at = ours ? kprobe_at(t, key) : -1;
+	if (at >= 0 && (removal ? !ret || ret == -ENOENT : ret != 0)) {
+		/* removed, or never created */
+		kprobe_forget(t, at);
+		persist(t);
+	}
+	if (ret)
+		snprintf(err, errlen, "cannot write '%.*s' to %s/kprobe_events: %s",
+			 (int)strcspn(value, "\n"), value, t->dir, strerror(-ret));
 	return ret;
 }
 
 static int change(struct pd_tfs *t, const char *rel, const char *value, bool append, char *err,
 		  size_t errlen)
 {
-	char p[PATH_MAX];
+	struct pd_tfs_saved *sv = NULL;
+	char r[PATH_MAX];
 	int ret;
 
-	if ((ret = save(t, rel, err, errlen)))
+	if (!strcmp(rel, "kprobe_events"))
+		return change_kprobes(t, value, err, errlen);
+	if ((ret = target_rel(t, rel, r, sizeof(r))))
 		return ret;
-	if ((ret = pd_tfs_path(t, rel, p, sizeof(p))))
-		return ret;
-	ret = tfs_write(t, p, value, append);
+	if (!t->st.instance[0] && !is_global(rel) && strcmp(rel, "trace")) {
+		/* a top-level file: saved, and marked in flight while written */
+		if ((ret = save(t, rel, err, errlen)))
+			return ret;
+		sv = saved_of(t, rel);
+		if (!sv->pending) {
+			sv->pending = true;
+			if ((ret = persist_or_say(t, err, errlen)))
+				return ret;
+		}
+	}
+	ret = write_rel(t, r, value, append);
+	if (sv) {
+		note_ours(t, sv);
+		sv->pending = false;
+		persist(t);
+	}
 	if (ret)
-		snprintf(err, errlen, "cannot write '%.*s' to %s: %s", (int)strcspn(value, "\n"),
-			 value, p, strerror(-ret));
+		snprintf(err, errlen, "cannot write '%.*s' to %s/%s: %s", (int)strcspn(value, "\n"),
+			 value, t->dir, r, strerror(-ret));
 	return ret;
 }
 
@@ -470,16 +674,17 @@ static bool has_probe(const char *v, const char *key)
 	return false;
 }
 
+
 /*
  * Truncating set_ftrace_filter clears its names but not its function probes:
  * those not in @value are removed one by one ("!KEY"); those in it are left
  * as they are (writing one again would fail). In @now, what it read.
  */
-static int drop_probes(const struct pd_tfs *t, const char *p, const char *value, char *now,
+static int drop_probes(const struct pd_tfs *t, const char *rel, const char *value, char *now,
 		       size_t len)
 {
 	char key[512], cmd[520];
-	int ret = read_path(p, now, len);
+	int ret = read_rel(t, rel, now, len);
 
 	if (ret < 0) {
 		now[0] = 0;
@@ -493,7 +698,7 @@ static int drop_probes(const struct pd_tfs *t, const char *p, const char *value,
 			int r;
 
 			snprintf(cmd, sizeof(cmd), "!%s\n", key);
-			r = tfs_write(t, p, cmd, true);
+			r = write_rel(t, rel, cmd, true);
 			if (r && !ret)
 				ret = r;
 		}
@@ -505,70 +710,9 @@ static int drop_probes(const struct pd_tfs *t, const char *p, const char *value,
 /* Removes the function probes of set_ftrace_filter (@rel) that @value does not have. */
 static int put_back_probes(const struct pd_tfs *t, const char *rel, const char *value)
 {
-	char p[PATH_MAX], *now;
-	int ret;
+	char *now = malloc(MAX_VALUE);
+	int ret = now ? drop_probes(t, rel, value, now, MAX_VALUE) : -ENOMEM;
 
-	if ((ret = top_path(t, rel, p, sizeof(p))))
-		return ret;
-	if (!(now = malloc(MAX_VALUE)))
-		return -ENOMEM;
-	ret = drop_probes(t, p, value, now, MAX_VALUE);
-	free(now);
-	return ret;
-}
-
-/*
- * The GROUP/EVENT of kprobe_events line @line (@l bytes: "p:G/E sym",
- * "r512:G/E sym") in @key when its group is ours; false otherwise.
- */
-static bool our_kprobe(const char *line, size_t l, char *key, size_t keylen)
-{
-	const char *c = memchr(line, ':', l), *sp;
-	size_t g = strlen(PD_KPROBE_GROUP), n;
-
-	if (!c || (line[0] != 'p' && line[0] != 'r'))
-		return false;
-	c++;
-	sp = memchr(c, ' ', l - (size_t)(c - line));
-	n = sp ? (size_t)(sp - c) : l - (size_t)(c - line);
-	if (n <= g + 1 || n >= keylen || strncmp(c, PD_KPROBE_GROUP "/", g + 1))
-		return false;
-	memcpy(key, c, n);
-	key[n] = 0;
-	return true;
-}
-
-/*
- * kprobe_events is never truncated (that would remove other tools' probes,
- * and fails while any is enabled): each event of our group is written off,
- * then removed ("-:GROUP/EVENT"). The saved value matters only for the
- * others': they were there and stay.
- */
-static int put_back_kprobes(const struct pd_tfs *t, const char *p)
-{
-	char key[256], cmd[300], *now = malloc(MAX_VALUE);
-	int ret = now ? read_path(p, now, MAX_VALUE) : -ENOMEM;
-
-	if (ret < 0) {
-		free(now);
-		return ret == -ENOENT ? 0 : ret;
-	}
-	ret = 0;
-	for (const char *s = now; *s;) {
-		size_t l = strcspn(s, "\n");
-		char en[PATH_MAX + 300];
-		int r;
-
-		if (our_kprobe(s, l, key, sizeof(key))) {
-			snprintf(en, sizeof(en), "%s/events/%s/enable", t->dir, key);
-			if (!access(en, F_OK))
-				tfs_write(t, en, "0", false);
-			snprintf(cmd, sizeof(cmd), "-:%s\n", key);
-			if ((r = tfs_write(t, p, cmd, true)) && !ret)
-				ret = r;
-		}
-		s += l + (s[l] == '\n');
-	}
 	free(now);
 	return ret;
 }
@@ -576,21 +720,17 @@ static int put_back_kprobes(const struct pd_tfs *t, const char *p)
 /* Writes one saved value back to the top level. */
 static int put_back(const struct pd_tfs *t, const char *rel, const char *value)
 {
-	char p[PATH_MAX], key[512], *now = NULL;
-	int ret, r;
+	char key[512], *now = NULL;
+	int ret = 0, r;
 
-	if ((ret = top_path(t, rel, p, sizeof(p))))
-		return ret;
-	if (!strcmp(rel, "kprobe_events"))
-		return put_back_kprobes(t, p);
 	if (!is_list_file(rel))
-		return tfs_write(t, p, value, false);
+		return write_rel(t, rel, value, false);
 	if (!strcmp(rel, "set_ftrace_filter")) {
 		if (!(now = malloc(MAX_VALUE)))
 			return -ENOMEM;
-		ret = drop_probes(t, p, value, now, MAX_VALUE);
+		ret = drop_probes(t, rel, value, now, MAX_VALUE);
 	}
-	if ((r = tfs_write(t, p, "", false))) {
+	if ((r = write_rel(t, rel, "", false))) {
 		free(now);
 		return ret ? ret : r;
 	}
@@ -605,8 +745,54 @@ static int put_back(const struct pd_tfs *t, const char *rel, const char *value)
 			memcpy(line, s, l);
 			line[l] = '\n';
 			line[l + 1] = 0;
-			r = tfs_write(t, p, line, true);
+			r = write_rel(t, rel, line, true);
 			if (r && !ret)
+				ret = r;
+		}
+		s += l + (s[l] == '\n');
+	}
+	free(now);
+	return ret;
+}
+
+/* Writes kprobe event @key off and removes it. A missing one is gone already. */
+static int remove_kprobe(const struct pd_tfs *t, const char *key)
+{
+	char en[300], cmd[300];
+	struct stat st;
+	int r;
+
+	snprintf(en, sizeof(en), "events/%s/enable", key);
+	if (!fstatat(t->dirfd, en, &st, AT_SYMLINK_NOFOLLOW))
+		write_rel(t, en, "0", false);
+	snprintf(cmd, sizeof(cmd), "-:%s\n", key);
+	r = write_rel(t, "kprobe_events", cmd, true);
+	return r == -ENOENT ? 0 : r;
+}
+
+/* Every event of kprobe group @group, off and removed one by one. */
+static int remove_group(const struct pd_tfs *t, const char *group)
+{
+	size_t g = strlen(group);
+	char key[256], *now = malloc(MAX_VALUE);
+	int ret = now ? read_rel(t, "kprobe_events", now, MAX_VALUE) : -ENOMEM;
+
+	if (ret < 0) {
+		free(now);
+		return ret == -ENOENT ? 0 : ret;
+	}
+	ret = 0;
+	for (const char *s = now; *s;) {
+		size_t l = strcspn(s, "\n");
+		const char *c = memchr(s, ':', l);
+		size_t n = c ? strcspn(c + 1, " \n") : 0;
+		int r;
+
+		if (c && (s[0] == 'p' || s[0] == 'r') && n < sizeof(key) &&
+		    !strncmp(c + 1, group, g) && c[1 + g] == '/') {
+			memcpy(key, c + 1, n);
+			key[n] = 0;
+			if ((r = remove_kprobe(t, key)) && !ret)
 				ret = r;
 		}
 		s += l + (s[l] == '\n');
@@ -647,8 +833,6 @@ static enum restore_step restore_step_of(const char *rel, const char *value)
 		return STEP_TRACING_ON;
 	if (!strcmp(rel, "current_tracer"))
 		return STEP_TRACER;
-	if (!strcmp(rel, "kprobe_events"))
-		return STEP_KPROBES_OFF;
 	if (!strncmp(rel, "events/", 7) && ends_with(rel, "/enable"))
 		return strcmp(value, "0") ? STEP_EVENTS_ON : STEP_EVENTS_OFF;
 	if (!strncmp(rel, "options/", 8))
@@ -656,27 +840,112 @@ static enum restore_step restore_step_of(const char *rel, const char *value)
 	return STEP_NEUTRAL;
 }
 
+
+int pd_tfs_remove_group(struct pd_tfs *t, const char *group)
+{
+	int ret = remove_group(t, group);
+
+	for (size_t i = t->st.nr_kprobes; i-- > 0;)
+		if (!strncmp(t->st.kprobe[i], group, strlen(group)) &&
+		    t->st.kprobe[i][strlen(group)] == '/')
+			kprobe_forget(t, (int)i);
+	persist(t);
+	return ret;
+}
+
+/* What a restore works from: the saved files, which of them to write back,
+ * the kprobe events to remove. */
+struct undo {
+	const struct pd_tfs_saved *saved;
+	size_t nr;
+	bool keep[PD_TFS_MAX_SAVED];
+	const char (*kprobe)[96];
+	size_t nr_kprobes;
+	bool legacy_kprobes; /* a version 1 file: the group's events */
+	int restored, removed; /* files written back, kprobe events removed */
+};
+
 /*
- * Writes @nr saved values back in the safe order. Goes on after a failure;
- * returns the first one (-errno) and names it in @err.
+ * Which saved files to write back: those that still hold a value we wrote
+ * (or were being written). One that holds something else was taken by
+ * another tool since and stays as it is (named in @skipped); one that holds
+ * its saved value already needs nothing.
  */
-static int put_back_all(const struct pd_tfs *t, char *const *rels, char *const *vals, size_t nr,
-			char *err, size_t errlen)
+static void decide(const struct pd_tfs *t, struct undo *u, char *skipped, size_t len)
+{
+	size_t n = 0;
+
+	skipped[0] = 0;
+	for (size_t i = 0; i < u->nr; i++) {
+		const struct pd_tfs_saved *sv = &u->saved[i];
+		char *now;
+		bool ours = sv->pending;
+
+		if (!strcmp(sv->rel, "kprobe_events")) {
+			/* a version 1 file's: its events go by the group (never truncated) */
+			u->keep[i] = false;
+			continue;
+		}
+		now = current_value(t, sv->rel);
+
+		for (size_t k = 0; now && !ours && k < sv->nr_ours; k++)
+			ours = !strcmp(now, sv->ours[k]);
+		u->keep[i] = ours || !now;
+		u->restored += u->keep[i];
+		if (!u->keep[i] && strcmp(now, sv->value) && n < len)
+			n += (size_t)snprintf(skipped + n, len - n, "%s%s", n ? ", " : "", sv->rel);
+		free(now);
+	}
+}
+
+static int undo_kprobes(const struct pd_tfs *t, struct undo *u)
+{
+	/* a version 1 state file recorded no events: every event of the group
+	 * "ptescope" was that version's, removed as it did */
+	int ret = u->legacy_kprobes ? remove_group(t, PD_KPROBE_GROUP) : 0, r;
+
+	/* the newest first */
+	for (size_t i = u->nr_kprobes; i-- > 0;) {
+		if ((r = remove_kprobe(t, u->kprobe[i])) && !ret)
+			ret = r;
+		u->removed += !r;
+	}
+	return ret;
+}
+
+/*
+ * Writes the kept saved values back in the safe order and removes the kprobe
+ * events. Goes on after a failure; returns the first one (-errno) and names
+ * it in @err.
+ */
+static int put_back_all(const struct pd_tfs *t, struct undo *u, char *err, size_t errlen)
 {
 	int ret = 0;
 
 	for (int step = 0; step < STEP_COUNT; step++) {
-		for (size_t i = 0; i < nr; i++) {
-			enum restore_step own = restore_step_of(rels[i], vals[i]);
-			const char *v = vals[i];
+		if (step == STEP_KPROBES_OFF) {
+			int r = undo_kprobes(t, u);
+
+			if (r && !ret) {
+				ret = r;
+				snprintf(err, errlen, "cannot remove our kprobe events from %s: %s",
+					 t->dir, strerror(-r));
+			}
+			continue;
+		}
+		for (size_t i = 0; i < u->nr; i++) {
+			const char *rel = u->saved[i].rel, *v = u->saved[i].value;
+			enum restore_step own = restore_step_of(rel, v);
 			int r;
 
+			if (!u->keep[i])
+				continue;
 			if (step == STEP_PROBES_OFF) {
 				/* before the events: an enable_event probe that fired last
 				 * leaves its event on when it is removed */
-				if (strcmp(rels[i], "set_ftrace_filter"))
+				if (strcmp(rel, "set_ftrace_filter"))
 					continue;
-				r = put_back_probes(t, rels[i], v);
+				r = put_back_probes(t, rel, v);
 			} else {
 				if (step == STEP_TRACING_OFF && own == STEP_TRACING_ON)
 					v = "0";
@@ -686,18 +955,16 @@ static int put_back_all(const struct pd_tfs *t, char *const *rels, char *const *
 					continue;
 				if (step == STEP_TRACER && !strcmp(v, "nop"))
 					continue; /* already nop since STEP_TRACER_NOP */
-				r = put_back(t, rels[i], v);
-				/* the files of our kprobe events go with them (a
-				 * repair after they were removed) */
-				if (r == -ENOENT &&
-				    !strncmp(rels[i], "events/" PD_KPROBE_GROUP "/",
-					     strlen("events/" PD_KPROBE_GROUP "/")))
+				r = put_back(t, rel, v);
+				/* the files of our kprobe events go with them */
+				if (r == -ENOENT && !strncmp(rel, "events/" PD_KPROBE_GROUP,
+							     strlen("events/" PD_KPROBE_GROUP)))
 					r = 0;
 			}
 			if (r && !ret) {
 				ret = r;
 				snprintf(err, errlen, "cannot restore %s/%s to '%.*s': %s", t->dir,
-					 rels[i], (int)strcspn(v, "\n"), v, strerror(-r));
+					 rel, (int)strcspn(v, "\n"), v, strerror(-r));
 			}
 		}
 	}
@@ -706,51 +973,51 @@ static int put_back_all(const struct pd_tfs *t, char *const *rels, char *const *
 
 static int remove_instance(const struct pd_tfs *t, const char *name)
 {
-	char p[PATH_MAX], f[PATH_MAX + 32], cur[64];
-	int n = snprintf(p, sizeof(p), "%s/instances/%s", t->dir, name);
+	char rel[PATH_MAX], f[PATH_MAX + 32], cur[64];
 
-	if (n < 0 || (size_t)n >= sizeof(p))
-		return -ENAMETOOLONG;
+	if (!pd_tfs_instance_name_ok(name))
+		return -EINVAL;
+	snprintf(rel, sizeof(rel), "instances/%s", name);
 	/* the kernel tears an instance down safely, but stop it first all the
 	 * same: no tracer may run while its filters go away */
-	snprintf(f, sizeof(f), "%s/tracing_on", p);
-	if (!access(f, F_OK))
-		tfs_write(t, f, "0", false);
+	snprintf(f, sizeof(f), "%s/tracing_on", rel);
+	if (!faccessat(t->dirfd, f, F_OK, AT_SYMLINK_NOFOLLOW))
+		write_rel(t, f, "0", false);
 	/* only when a tracer is set: on 6.1 setting one, even nop, expands every
 	 * ring buffer, the top level's too ("7 (expanded: 1408)" becomes "7") */
-	snprintf(f, sizeof(f), "%s/current_tracer", p);
-	if (read_path(f, cur, sizeof(cur)) > 0 && strncmp(cur, "nop", 3))
-		tfs_write(t, f, "nop", false);
-	if (rmdir(p) && errno != ENOENT)
+	snprintf(f, sizeof(f), "%s/current_tracer", rel);
+	if (read_rel(t, f, cur, sizeof(cur)) > 0 && strncmp(cur, "nop", 3))
+		write_rel(t, f, "nop", false);
+	if (unlinkat(t->dirfd, rel, AT_REMOVEDIR) && errno != ENOENT)
 		return -errno;
 	return 0;
 }
 
 int pd_tfs_use_instance(struct pd_tfs *t, const char *name, char *err, size_t errlen)
 {
-	char p[PATH_MAX];
-	int ret, n = snprintf(p, sizeof(p), "%s/instances/%s", t->dir, name);
+	char rel[PATH_MAX];
+	int ret;
 
-	if (n < 0 || (size_t)n >= sizeof(p) || strlen(name) >= sizeof(t->instance))
-		return -ENAMETOOLONG;
+	if (!pd_tfs_instance_name_ok(name) || strlen(name) >= sizeof(t->st.instance))
+		return -EINVAL;
+	snprintf(rel, sizeof(rel), "instances/%s", name);
 	if ((ret = remove_instance(t, name))) {
-		snprintf(err, errlen, "cannot remove the leftover instance %s: %s", p,
+		snprintf(err, errlen, "cannot remove the leftover instance %s/%s: %s", t->dir, rel,
 			 strerror(-ret));
 		return ret;
 	}
 	/* record it before creating it, so a crash in between is repaired too */
-	snprintf(t->instance, sizeof(t->instance), "%s", name);
-	if ((ret = write_state(t))) {
-		t->instance[0] = 0;
-		snprintf(err, errlen, "cannot write the state file %s: %s", t->state,
-			 strerror(-ret));
+	snprintf(t->st.instance, sizeof(t->st.instance), "%s", name);
+	if ((ret = persist_or_say(t, err, errlen))) {
+		t->st.instance[0] = 0;
 		return ret;
 	}
-	if (mkdir(p, 0700)) {
+	if (mkdirat(t->dirfd, rel, 0700)) {
 		ret = -errno;
-		snprintf(err, errlen, "cannot create the instance %s: %s", p, strerror(errno));
-		t->instance[0] = 0;
-		write_state(t);
+		snprintf(err, errlen, "cannot create the instance %s/%s: %s", t->dir, rel,
+			 strerror(errno));
+		t->st.instance[0] = 0;
+		persist(t);
 		return ret;
 	}
 	return 0;
@@ -760,73 +1027,57 @@ int pd_tfs_drop_instance(struct pd_tfs *t, char *err, size_t errlen)
 {
 	int ret;
 
-	if (!t->instance[0])
+	if (!t->st.instance[0])
 		return 0;
-	ret = remove_instance(t, t->instance);
+	ret = remove_instance(t, t->st.instance);
 	if (ret) {
-		snprintf(err, errlen, "cannot remove the instance %s: %s", t->instance,
+		snprintf(err, errlen, "cannot remove the instance %s: %s", t->st.instance,
 			 strerror(-ret));
 		return ret;
 	}
-	t->instance[0] = 0;
-	return write_state(t);
+	t->st.instance[0] = 0;
+	return persist(t);
 }
 
 int pd_tfs_restore(struct pd_tfs *t, char *err, size_t errlen)
 {
-	char *rels[MAX_SAVED], *vals[MAX_SAVED];
+	struct undo u = {.saved = t->st.saved,
+			 .nr = t->st.nr_saved,
+			 .kprobe = (const char(*)[96])t->st.kprobe,
+			 .nr_kprobes = t->st.nr_kprobes};
 	int ret = 0, r;
 
 	/* the instance first: removing it only unhooks (its events go off), and
 	 * our kprobe events cannot be removed while it has them enabled */
-	if (t->instance[0]) {
-		r = remove_instance(t, t->instance);
-		if (r) {
-			ret = r;
-			snprintf(err, errlen, "cannot remove the instance %s: %s", t->instance,
-				 strerror(-r));
-		}
-		t->instance[0] = 0;
-	}
-	for (size_t i = 0; i < t->nr_saved; i++) {
-		rels[i] = t->saved[i].rel;
-		vals[i] = t->saved[i].value;
-	}
-	r = put_back_all(t, rels, vals, t->nr_saved, err, errlen);
-	if (r && !ret)
+	if (t->st.instance[0] && (r = remove_instance(t, t->st.instance))) {
 		ret = r;
-	for (size_t i = 0; i < t->nr_saved; i++)
-		free(t->saved[i].value);
-	t->nr_saved = 0;
-	r = write_state(t);
-	if (r && !ret) {
-		ret = r;
-		snprintf(err, errlen, "cannot remove the state file %s: %s", t->state,
+		snprintf(err, errlen, "cannot remove the instance %s: %s", t->st.instance,
 			 strerror(-r));
 	}
+	decide(t, &u, t->skipped, sizeof(t->skipped));
+	r = put_back_all(t, &u, err, errlen);
+	if (r && !ret)
+		ret = r;
+	/* what failed stays in the state file for the next start's repair
+	 * (files put back since hold their saved value: not ours, left alone) */
+	if (!ret) {
+		t->st.instance[0] = 0;
+		pd_tfs_state_clear(&t->st);
+		if ((r = persist(t))) {
+			ret = r;
+			snprintf(err, errlen, "cannot remove the state file %s: %s", t->state,
+				 strerror(-r));
+		}
+	} else {
+		t->st.instance[0] = 0;
+		pd_tfs_state_clear(&t->st);
+	}
+	pd_tfs_lock_release(t->top);
+	t->top = NULL;
 	return ret;
 }
 
-static int unhex(const char *h, char *out, size_t outlen)
-{
-	size_t n = 0;
-
-	if (!strcmp(h, "-")) {
-		out[0] = 0;
-		return 0;
-	}
-	for (; h[0] && h[1]; h += 2) {
-		unsigned v;
-
-		if (n + 1 >= outlen || sscanf(h, "%2x", &v) != 1)
-			return -EINVAL;
-		out[n++] = (char)v;
-	}
-	if (*h)
-		return -EINVAL;
-	out[n] = 0;
-	return 0;
-}
+/* ---------------------------------------------------------------- repair */
 
 static bool pid_is_ptescoped(int pid)
 {
@@ -841,172 +1092,134 @@ static bool pid_is_ptescoped(int pid)
 	return !strcmp(comm, "ptescoped");
 }
 
-struct state_header {
-	char boot[64], inst[80];
-	int pid;
-};
-
-/* The state file's header lines (magic, boot, pid, instance). 0 or -EINVAL. */
-static int read_state_header(FILE *f, struct state_header *h)
+/* Undoes what state @s recorded; the counts in @u, the message in @msg. */
+static int undo_state(struct pd_tfs *t, const struct pd_tfs_state *s, struct undo *u, char *msg,
+		      size_t msglen)
 {
-	char *line = NULL;
-	size_t cap = 0;
-	int ret = 0;
+	char skipped[512], err[512] = "";
+	int r = 0, f;
 
-	*h = (struct state_header){0};
-	if (getline(&line, &cap, f) < 0 || strncmp(line, STATE_MAGIC, strlen(STATE_MAGIC))) {
-		ret = -EINVAL;
-		goto out;
+	*u = (struct undo){.saved = s->saved,
+			   .nr = s->nr_saved,
+			   .kprobe = (const char(*)[96])s->kprobe,
+			   .nr_kprobes = s->nr_kprobes,
+			   .legacy_kprobes = s->version == 1};
+	/* the instance first (as pd_tfs_restore), and the rest even when it
+	 * cannot be removed */
+	if (s->instance[0] && (r = remove_instance(t, s->instance)))
+		snprintf(err, sizeof(err), "cannot remove the leftover instance %s: %s",
+			 s->instance, strerror(-r));
+	decide(t, u, skipped, sizeof(skipped));
+	f = put_back_all(t, u, r ? skipped : err, r ? sizeof(skipped) : sizeof(err));
+	if (r || f) {
+		snprintf(msg, msglen, "%s", err);
+		return r ? r : f;
 	}
-	while (getline(&line, &cap, f) > 0) {
-		line[strcspn(line, "\n")] = 0;
-		if (!strncmp(line, "boot ", 5))
-			snprintf(h->boot, sizeof(h->boot), "%s", line + 5);
-		else if (!strncmp(line, "pid ", 4))
-			h->pid = (int)strtol(line + 4, NULL, 10);
-		else if (!strncmp(line, "instance ", 9))
-			snprintf(h->inst, sizeof(h->inst), "%s", line + 9);
-	}
-out:
-	free(line);
-	return ret;
+	snprintf(msg, msglen,
+		 "repaired a setup left by ptescoped pid %d: %d file(s) restored%s%s, %d kprobe "
+		 "event(s) removed%s",
+		 s->pid, u->restored, skipped[0] ? ", left as another tool set them: " : "",
+		 skipped, u->removed, s->instance[0] ? ", instance removed" : "");
+	return 0;
 }
 
-/* Writes back the state file's saved files in the safe order. Returns how
- * many it read (all tried) or -errno with @msg. */
-static int restore_state_files(struct pd_tfs *t, FILE *f, char *msg, size_t msglen)
-{
-	char *rels[MAX_SAVED] = {0}, *vals[MAX_SAVED] = {0}, *line = NULL, *buf = malloc(MAX_VALUE);
-	size_t cap = 0, nr = 0;
-	int ret;
-
-	if (!buf)
-		return -ENOMEM;
-	rewind(f);
-	while (getline(&line, &cap, f) > 0 && nr < MAX_SAVED) {
-		char *sp;
-
-		line[strcspn(line, "\n")] = 0;
-		if (strncmp(line, "file ", 5) || !(sp = strchr(line + 5, ' ')))
-			continue;
-		*sp = 0;
-		if (unhex(sp + 1, buf, MAX_VALUE))
-			continue;
-		rels[nr] = strdup(line + 5);
-		vals[nr] = strdup(buf);
-		if (!rels[nr] || !vals[nr]) {
-			free(rels[nr]);
-			free(vals[nr]);
-			break;
-		}
-		nr++;
-	}
-	ret = put_back_all(t, rels, vals, nr, msg, msglen);
-	for (size_t i = 0; i < nr; i++) {
-		free(rels[i]);
-		free(vals[i]);
-	}
-	free(line);
-	free(buf);
-	return ret ? ret : (int)nr;
-}
-
-/* Repairs from an open state file; its instance name in @inst. Returns the
+/* Repairs from the state file; its instance name in @inst. Returns the
  * number of things repaired or -errno, with @msg. */
-static int repair_from_state(struct pd_tfs *t, FILE *f, char *inst, size_t instlen, char *msg,
+static int repair_from_state(struct pd_tfs *t, char *inst, size_t instlen, char *msg,
 			     size_t msglen)
 {
-	struct state_header h;
-	int files, r;
+	struct pd_tfs_state s = {0};
+	struct undo u;
+	int r = pd_tfs_state_read(t->state, &s, msg, msglen);
 
-	if (read_state_header(f, &h)) {
-		snprintf(msg, msglen, "%s is not a ptescoped state file; remove it", t->state);
-		return -EINVAL;
-	}
-	snprintf(inst, instlen, "%s", h.inst);
-	if (strcmp(h.boot, t->boot_id[0] ? t->boot_id : "-")) {
+	if (r)
+		return r == -ENOENT ? (msg[0] = 0, 0) : r;
+	snprintf(inst, instlen, "%s", s.instance);
+	if (strcmp(s.boot, t->st.boot[0] ? t->st.boot : "-")) {
 		/* saved before a reboot: tracefs has been fresh since */
+		pd_tfs_state_clear(&s);
 		unlink(t->state);
 		snprintf(msg, msglen, "dropped the state file of an earlier boot");
 		return 0;
 	}
-	if (pid_is_ptescoped(h.pid) && !kill(h.pid, 0)) {
+	if (pid_is_ptescoped(s.pid) && !kill(s.pid, 0)) {
+		pd_tfs_state_clear(&s);
 		snprintf(msg, msglen,
-			 "tracefs is owned by ptescoped pid %d, still running (state file %s)", h.pid,
+			 "tracefs is owned by ptescoped pid %d, still running (state file %s)", s.pid,
 			 t->state);
 		return -EBUSY;
 	}
-	/* the instance first (as pd_tfs_restore), and the files even when it
-	 * cannot be removed */
-	r = h.inst[0] ? remove_instance(t, h.inst) : 0;
-	files = restore_state_files(t, f, msg, msglen);
-	if (r) {
-		snprintf(msg, msglen, "cannot remove the leftover instance %s: %s", h.inst,
-			 strerror(-r));
+	/* its top-level files: only with the top level ours (nobody else uses it) */
+	if (s.nr_saved && (r = take_top(t, msg, msglen))) {
+		size_t n = strlen(msg);
+
+		snprintf(msg + n, msglen - n,
+			 "; the top-level files a dead ptescoped (pid %d) changed are repaired "
+			 "once it is free (state file %s kept)",
+			 s.pid, t->state);
+		pd_tfs_state_clear(&s);
 		return r;
 	}
-	if (files < 0)
-		return files;
-	unlink(t->state);
-	snprintf(msg, msglen, "repaired a setup left by ptescoped pid %d: %d file(s) restored%s",
-		 h.pid, files, h.inst[0] ? ", instance removed" : "");
-	return files + (h.inst[0] ? 1 : 0);
+	r = undo_state(t, &s, &u, msg, msglen);
+	pd_tfs_lock_release(t->top);
+	t->top = NULL;
+	if (!r)
+		unlink(t->state); /* kept when something failed: tried again next time */
+	pd_tfs_state_clear(&s);
+	return r < 0 ? r : u.restored + u.removed + (inst[0] ? 1 : 0);
 }
 
 /* An instance of our name with no state file: ours, left by a run that died
- * young. Returns 1 when removed, 0 when there is none, or -errno. */
+ * young (the caller holds its lock). 1 when removed, 0 when there is none, or -errno. */
 static int remove_leftover_instance(struct pd_tfs *t, const char *instance, char *msg,
 				    size_t msglen)
 {
-	char p[PATH_MAX];
-	int r, n = snprintf(p, sizeof(p), "%s/instances/%s", t->dir, instance);
+	char rel[PATH_MAX];
+	struct stat st;
+	int r;
 
-	if (n <= 0 || (size_t)n >= sizeof(p) || access(p, F_OK))
+	if (!pd_tfs_instance_name_ok(instance))
+		return 0;
+	snprintf(rel, sizeof(rel), "instances/%s", instance);
+	if (fstatat(t->dirfd, rel, &st, AT_SYMLINK_NOFOLLOW))
 		return 0;
 	if ((r = remove_instance(t, instance))) {
-		snprintf(msg, msglen, "cannot remove the leftover instance %s: %s", p, strerror(-r));
+		snprintf(msg, msglen, "cannot remove the leftover instance %s/%s: %s", t->dir, rel,
+			 strerror(-r));
 		return r;
 	}
-	snprintf(msg, msglen, "removed the leftover instance %s", p);
+	snprintf(msg, msglen, "removed the leftover instance %s/%s", t->dir, rel);
 	return 1;
 }
 
 int pd_tfs_repair(struct pd_tfs *t, const char *instance, char *msg, size_t msglen)
 {
 	char inst[80] = "";
-	int repaired = 0, r;
-	FILE *f;
+	int repaired, r;
 
 	msg[0] = 0;
-	if ((f = fopen(t->state, "re"))) {
-		repaired = repair_from_state(t, f, inst, sizeof(inst), msg, msglen);
-		fclose(f);
-		if (repaired < 0)
-			return repaired;
-	} else if (errno != ENOENT) {
-		r = -errno;
-		snprintf(msg, msglen, "cannot read the state file %s: %s", t->state, strerror(errno));
-		return r;
-	}
+	repaired = repair_from_state(t, inst, sizeof(inst), msg, msglen);
+	if (repaired < 0)
+		return repaired;
 	if (!instance || !strcmp(instance, inst))
 		return repaired;
 	r = remove_leftover_instance(t, instance, msg, msglen);
 	return r < 0 ? r : repaired + r;
 }
 
-/* Whether events/GROUP/enable under @base (a tracefs or instance directory)
- * reads anything but "0". */
-static bool group_enabled(const char *base)
+/* Whether events/GROUP/enable under @base (relative to the mount: "" or
+ * "instances/NAME/") reads anything but "0". */
+static bool group_enabled(const struct pd_tfs *t, const char *base, const char *group)
 {
-	char p[PATH_MAX], buf[16];
+	char rel[PATH_MAX], buf[16];
 
-	if ((size_t)snprintf(p, sizeof(p), "%s/events/" PD_KPROBE_GROUP "/enable", base) >=
-	    sizeof(p))
+	if ((size_t)snprintf(rel, sizeof(rel), "%sevents/%s/enable", base, group) >= sizeof(rel))
 		return false;
-	return read_path(p, buf, sizeof(buf)) > 0 && buf[0] != '0';
+	return read_rel(t, rel, buf, sizeof(buf)) > 0 && buf[0] != '0';
 }
 
-int pd_tfs_group_in_use(struct pd_tfs *t, const char *own, bool remove, char *what, size_t len)
+int pd_tfs_group_in_use(struct pd_tfs *t, const char *group, const char *own, bool remove,
+			char *what, size_t len)
 {
 	char p[PATH_MAX];
 	struct dirent *e;
@@ -1014,7 +1227,7 @@ int pd_tfs_group_in_use(struct pd_tfs *t, const char *own, bool remove, char *wh
 	int ret = 0;
 
 	what[0] = 0;
-	if (group_enabled(t->dir)) {
+	if (group_enabled(t, "", group)) {
 		snprintf(what, len, "the top level has them enabled");
 		return -EBUSY;
 	}
@@ -1022,12 +1235,13 @@ int pd_tfs_group_in_use(struct pd_tfs *t, const char *own, bool remove, char *wh
 	if (!(d = opendir(p)))
 		return 0;
 	while ((e = readdir(d))) {
-		char inst[PATH_MAX];
+		char base[PATH_MAX];
 
 		if (e->d_name[0] == '.' || (own && !strcmp(e->d_name, own)))
 			continue;
-		if ((size_t)snprintf(inst, sizeof(inst), "%s/%s", p, e->d_name) >= sizeof(inst) ||
-		    !group_enabled(inst))
+		if ((size_t)snprintf(base, sizeof(base), "instances/%s/", e->d_name) >=
+			sizeof(base) ||
+		    !group_enabled(t, base, group))
 			continue;
 		if (remove && !remove_instance(t, e->d_name))
 			continue;
@@ -1039,25 +1253,31 @@ int pd_tfs_group_in_use(struct pd_tfs *t, const char *own, bool remove, char *wh
 	return ret;
 }
 
+/* Whether a set_event line names an event of a ptescope group. */
+static bool ptescope_event(const char *line)
+{
+	size_t g = strlen(PD_KPROBE_GROUP);
+
+	return !strncmp(line, PD_KPROBE_GROUP, g) && (line[g] == ':' || line[g] == '_');
+}
+
 int pd_tfs_check_top_free(struct pd_tfs *t, char *what, size_t len)
 {
-	char buf[4096], p[PATH_MAX];
+	static const char *const lists[] = {"set_graph_function", "set_ftrace_filter", "set_event"};
+	char buf[4096];
 	int n;
 
 	what[0] = 0;
-	if (!top_path(t, "current_tracer", p, sizeof(p)) && read_path(p, buf, sizeof(buf)) > 0) {
+	if (read_rel(t, "current_tracer", buf, sizeof(buf)) > 0) {
 		buf[strcspn(buf, "\n")] = 0;
 		if (strcmp(buf, "nop")) {
 			snprintf(what, len, "current_tracer is '%s'", buf);
 			return -EBUSY;
 		}
 	}
-	static const char *const lists[] = {"set_graph_function", "set_ftrace_filter", "set_event"};
 	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
-		if (top_path(t, lists[i], p, sizeof(p)))
-			continue;
-		n = read_path(p, buf, sizeof(buf));
-		if (n > 0 && !strncmp(buf, PD_KPROBE_GROUP ":", strlen(PD_KPROBE_GROUP) + 1)) {
+		n = read_rel(t, lists[i], buf, sizeof(buf));
+		if (n > 0 && ptescope_event(buf)) {
 			snprintf(what, len,
 				 "%s lists ptescoped's own kprobe events ('%.*s'), left by a run "
 				 "whose state file is gone, or another ptescoped runs",

@@ -1,30 +1,37 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Tracefs ownership: every tracefs file ptescoped changes outside its own
- * instance is saved first -- in memory and in a small state file, fsync'ed
- * before the change -- and written back by pd_tfs_restore(). A run killed
- * before it could restore (SIGKILL, a crash, a power-less reboot does not
- * count: tracefs is fresh then) leaves the state file; the next start finds
- * it (same boot id, owner pid gone) and puts the saved values back
- * (pd_tfs_repair) before doing anything else.
+ * instance is saved first -- in memory and in a small state file
+ * (tfs_state.h), fsync'ed before the change -- and written back by
+ * pd_tfs_restore() while it still holds what ptescoped wrote. The kprobe
+ * events it creates are recorded before they are created and removed one by
+ * one. A run killed before it could restore (SIGKILL, a crash; a reboot
+ * does not count: tracefs is fresh then) leaves the state file; the next
+ * start (or `ptescoped --repair`) finds it (same boot id, owner pid gone)
+ * and undoes what it recorded (pd_tfs_repair) before doing anything else.
  *
  * Inside the daemon's own instance nothing is saved: the instance is removed
- * as a whole, first, when restoring. The few files of the whole tracefs
- * (kprobe_events, kprobe_profile, dynamic_events, error_log) are always
- * the top level's, and kprobe_events is saved even while an instance is the
- * target (our events are removed after the instance that enabled them).
- * pd_tfs_check_top_free() says whether another tool uses the
- * top level (a tracer, graph or function filters, enabled events), which the
- * caller refuses unless told to take over (--force).
+ * as a whole, first, when restoring. The caller holds the host-wide lock of
+ * that instance (tfs_lock.h) for as long as it runs; the top level's lock is
+ * taken here at the first top-level save and given back after the restore.
+ * The few files of the whole tracefs (kprobe_events, kprobe_profile,
+ * dynamic_events, error_log) are always the top level's. Each instance has
+ * its own kprobe group (pd_tfs_kprobe_group). pd_tfs_check_top_free() says
+ * whether another tool uses the top level (a tracer, graph or function
+ * filters, enabled events), which the caller refuses unless told to take
+ * over (--force).
  *
- * Files are written with plain open/write (O_CLOEXEC); names in filter files
- * one per write, as the kernel stops at the first unknown name of a write.
+ * Files are opened beneath the tracefs directory, never through a symlink,
+ * with plain writes (O_CLOEXEC); names in filter files one per write, as the
+ * kernel stops at the first unknown name of a write.
  */
 #ifndef PTESCOPED_TFS_H
 #define PTESCOPED_TFS_H
 
-/* The kprobe event group that is ours: its events are removed on restore. */
+/* The kprobe event group of the default instance; other instances' groups
+ * start with it ("ptescope_NAME"). */
 #define PD_KPROBE_GROUP "ptescope"
+#define PD_DEFAULT_INSTANCE "ptescoped"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -34,28 +41,50 @@ struct pd_tfs;
 
 /*
  * @tracing_dir: the tracefs mount (e.g. /sys/kernel/tracing). @state_file:
- * where saved values are kept between runs. Returns 0 or -ENOMEM.
+ * where saved values are kept between runs. Returns 0, -ENOMEM, or -errno
+ * when @tracing_dir cannot be opened.
  */
 int pd_tfs_new(const char *tracing_dir, const char *state_file, struct pd_tfs **out);
 /* Frees without restoring anything. Accepts NULL. */
 void pd_tfs_free(struct pd_tfs *t);
 
+/* Takes the host-wide top lock in @lock_dir before the first top-level
+ * save (tfs_lock.h); NULL or never set: no lock (tests of one process). */
+void pd_tfs_set_lock_dir(struct pd_tfs *t, const char *lock_dir);
+
+/*
+ * The kprobe group of instance @instance: "ptescope" for the default
+ * instance (and NULL), else "ptescope_" and the name with '-' and '.' as
+ * '_', cut to 32 characters, plus a hash of the name when it had to be
+ * changed. 0 or -ENAMETOOLONG.
+ */
+int pd_tfs_kprobe_group(const char *instance, char *out, size_t len);
+
 /*
  * Repairs what a previous run of ours left: restores the saved files of the
- * state file and removes the instance it names (or a leftover instance
- * called @instance). Returns the number of things repaired (0: nothing was
- * left), -EBUSY when the state file belongs to a ptescoped that is still
- * running, or -errno; @msg says what was done or what failed.
+ * state file that still hold what it wrote, removes the kprobe events it
+ * recorded and the instance it names (or a leftover instance called
+ * @instance: the caller holds that instance's lock). Returns the number of
+ * things repaired (0: nothing was left); -EBUSY when the state file belongs
+ * to a ptescoped that is still running, or the top level it changed is
+ * locked by another; -EPERM or -EINVAL when the state file cannot be trusted
+ * (tfs_state.h); or -errno. The state file is removed only when everything
+ * was undone. @msg says what was done or what failed.
  */
 int pd_tfs_repair(struct pd_tfs *t, const char *instance, char *msg, size_t msglen);
 
 /*
- * Whether events of our kprobe group are enabled at the top level or in an
- * instance other than @own: another ptescoped uses them (or a killed one
- * left its instance). -EBUSY with where in @what, else 0. With @remove,
+ * Whether events of kprobe group @group are enabled at the top level or in
+ * an instance other than @own: another tool enabled ours there (or a killed
+ * run left an instance). -EBUSY with where in @what, else 0. With @remove,
  * such instances are removed (--force) and only the top level counts.
  */
-int pd_tfs_group_in_use(struct pd_tfs *t, const char *own, bool remove, char *what, size_t len);
+int pd_tfs_group_in_use(struct pd_tfs *t, const char *group, const char *own, bool remove,
+			char *what, size_t len);
+
+/* Removes every event of kprobe group @group (off first): leftovers of a
+ * dead run of our instance, whose lock the caller holds. 0 or -errno. */
+int pd_tfs_remove_group(struct pd_tfs *t, const char *group);
 
 /* 0 when the top level is unused (tracer nop, no filters, no events), else
  * -EBUSY and what is in use in @what. */
@@ -90,13 +119,18 @@ int pd_tfs_write(struct pd_tfs *t, const char *rel, const char *value, char *err
 int pd_tfs_append(struct pd_tfs *t, const char *rel, const char *value, char *err, size_t errlen);
 
 /*
- * Writes back every saved value in the safe order (tracing off, our events
- * off, options, tracer to nop, then filters and the rest, then the saved
- * tracer, events and tracing_on: no step hooks more than the one before it
- * did), stops and removes our instance and removes the state file. Goes on after a failure and returns the first one (message in
- * @err). Nothing is left to restore afterwards, whatever the result.
+ * Stops and removes our instance, then writes back every saved value that
+ * still holds what we wrote, in the safe order (tracing off, our events off,
+ * our kprobe events removed, options, tracer to nop, then filters and the
+ * rest, then the saved tracer, events and tracing_on: no step hooks more
+ * than the one before it did), removes the state file and gives the top
+ * lock back. Goes on after a failure and returns the first one (message in
+ * @err); the state file then stays for the next repair. Nothing is left to
+ * restore in memory afterwards, whatever the result.
  */
 int pd_tfs_restore(struct pd_tfs *t, char *err, size_t errlen);
+/* The files the last restore left as another tool had set them since ("" when none). */
+const char *pd_tfs_skipped(const struct pd_tfs *t);
 
 /*
  * Called after every write to tracefs with the path relative to the tracefs

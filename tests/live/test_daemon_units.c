@@ -459,6 +459,8 @@ static void test_tfs(const char *dir)
 		snprintf(d2, sizeof(d2), "%s/state", dir);
 		put(d2, "tracefs-state",
 		    "ptescoped-tracefs-state 1\nboot other\npid 1\nfile current_tracer 6e6f70\n");
+		snprintf(d2, sizeof(d2), "%s/state/tracefs-state", dir);
+		chmod(d2, 0600);
 	}
 	put(t, "current_tracer", "function\n");
 	CHECK(!pd_tfs_new(t, state, &a));

@@ -928,7 +928,7 @@ static void kprobes_in_instance(const char *dir, bool killed)
 	}
 	CHECK(strstr(get(t, "kprobe_events"), "cpr_pass_end") != NULL);
 	snprintf(msg, sizeof(msg), "inst-%d-state", killed);
-	CHECK(get(dir, msg) && strstr(get(dir, msg), "file kprobe_events ") != NULL);
+	CHECK(get(dir, msg) && strstr(get(dir, msg), "kprobe ptescope/cpr_pass_end") != NULL);
 	CHECK(get(dir, msg) && strstr(get(dir, msg), "instance ptescoped") != NULL);
 	CHECK(!strcmp(get(t, "tracing_on"), "1\n")); /* the top level's was not touched */
 	/* the kernel removes an instance whole; the fake's is a directory: emptied */
