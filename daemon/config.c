@@ -22,6 +22,7 @@
 #define DEFAULT_LISTEN "127.0.0.1:9466"
 #define DEFAULT_STATE "/var/lib/ptescope/tracefs-state"
 #define DEFAULT_INSTANCE "ptescoped"
+#define DEFAULT_LOCK_DIR "/run/ptescope"
 
 static const char *const mode_names[] = {"auto", "graph", "syscall", "off"};
 static const char *const detail_names[] = {"fork", "section", "pte"};
@@ -64,7 +65,8 @@ int pd_config_init(struct pd_config *c)
 				.investigation_budget = 0.05,
 				.investigation_cooldown_s = 300};
 	if (set_str(&c->db_path, DEFAULT_DB) || set_str(&c->listen, DEFAULT_LISTEN) ||
-	    set_str(&c->state_file, DEFAULT_STATE) || set_str(&c->instance, DEFAULT_INSTANCE)) {
+	    set_str(&c->state_file, DEFAULT_STATE) || set_str(&c->instance, DEFAULT_INSTANCE) ||
+	    set_str(&c->lock_dir, DEFAULT_LOCK_DIR)) {
 		pd_config_free(c);
 		return -ENOMEM;
 	}
@@ -82,6 +84,7 @@ void pd_config_free(struct pd_config *c)
 		free(c->replay[i]);
 	free(c->instance);
 	free(c->state_file);
+	free(c->lock_dir);
 	free(c->tracefs);
 	free(c->kernel_btf);
 	free(c->web_root);
@@ -236,6 +239,9 @@ static const struct pd_config_key keys[] = {
 	    "tracefs instance name (default " DEFAULT_INSTANCE ")"),
 	STR("state-file", PD_CFG_ABSPATH, state_file, "FILE",
 	    "saved tracefs state (default " DEFAULT_STATE ")"),
+	STR("lock-dir", PD_CFG_ABSPATH, lock_dir, "DIR",
+	    "host-wide locks of tracefs's top level and instances, shared by every ptescoped "
+	    "on the host (default " DEFAULT_LOCK_DIR ")"),
 	STR("tracefs", PD_CFG_ABSPATH, tracefs, "DIR", "tracefs mount (default: found automatically)"),
 	STR("kernel-btf", PD_CFG_ABSPATH, kernel_btf, "FILE",
 	    "the kernel's BTF, where the default capture finds the task's preemption counters "
@@ -523,7 +529,10 @@ static void print_usage(void)
 {
 	fputs("Usage: ptescoped [OPTION]...\n"
 	      "Measures what fork() costs, live from ftrace, and serves it over HTTP.\n\n"
-	      "  --config FILE         read options from FILE (\"key = value\" lines)\n",
+	      "  --config FILE         read options from FILE (\"key = value\" lines)\n"
+	      "  --repair              undo what a ptescoped that died left in tracefs (its\n"
+	      "                        state file, --state-file), then exit: 0 when nothing\n"
+	      "                        is left, 1 when something could not be undone\n",
 	      stdout);
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		char opt[64];
@@ -543,6 +552,7 @@ static void print_usage(void)
 int pd_config_load(struct pd_config *c, int argc, char **argv, char *err, size_t errlen)
 {
 	const char *config = NULL;
+	bool repair = false;
 	int ret;
 
 	/* first pass: --help, --version, --config */
@@ -555,7 +565,9 @@ int pd_config_load(struct pd_config *c, int argc, char **argv, char *err, size_t
 			printf("ptescoped %s\n", PTESCOPE_VERSION);
 			return 1;
 		}
-		if (!strcmp(argv[i], "--config") && i + 1 < argc)
+		if (!strcmp(argv[i], "--repair"))
+			repair = true;
+		else if (!strcmp(argv[i], "--config") && i + 1 < argc)
 			config = argv[++i];
 		else if (!strncmp(argv[i], "--config=", 9))
 			config = argv[i] + 9;
@@ -564,6 +576,7 @@ int pd_config_load(struct pd_config *c, int argc, char **argv, char *err, size_t
 		snprintf(err, errlen, "out of memory");
 		return ret;
 	}
+	c->repair = repair;
 	if (config) {
 		if ((ret = set_str(&c->config_path, config)))
 			return ret;
@@ -579,6 +592,8 @@ int pd_config_load(struct pd_config *c, int argc, char **argv, char *err, size_t
 			snprintf(err, errlen, "unexpected argument '%s' (see --help)", a);
 			return -EINVAL;
 		}
+		if (!strcmp(a, "--repair"))
+			continue;
 		a += 2;
 		eq = strchr(a, '=');
 		klen = eq ? (size_t)(eq - a) : strlen(a);

@@ -50,6 +50,8 @@ struct pd_config {
 	char *instance;		 /* --instance NAME, default "ptescoped" */
 	char *state_file;	 /* --state-file, default /var/lib/ptescope/tracefs-state */
 	char *tracefs;		 /* --tracefs DIR, NULL: found by libtracefs */
+	char *lock_dir;		 /* --lock-dir DIR, default /run/ptescope (tfs_lock.h) */
+	bool repair;		 /* --repair (command line only): repair tracefs, then exit */
 	char *kernel_btf;	 /* --kernel-btf FILE, NULL: /sys/kernel/btf/vmlinux */
 	unsigned buffer_kb;	 /* --buffer-kb per CPU, 0: chosen by mode and detail */
 	unsigned poll_ms;	 /* --poll-ms, default 1000 */

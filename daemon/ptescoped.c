@@ -43,9 +43,11 @@
 #include "ingest.h"
 #include "investigate.h"
 #include "log.h"
+#include "repair.h"
 #include "spool.h"
 #include "stats.h"
 #include "store.h"
+#include "tfs_lock.h"
 
 /* An HTTP request for the main loop: one at a time (serial), answered under lock. */
 struct inv_slot {
@@ -64,6 +66,7 @@ struct inv_slot {
 
 struct daemon {
 	struct pd_config cfg;
+	struct pd_tfs_lock *inst_lock; /* our tracefs instance's host-wide lock (repair.h) */
 	int argc;
 	char **argv;
 	struct pd_metrics *metrics;
@@ -476,6 +479,7 @@ static int start_capture_at(struct daemon *d, enum pd_capture_mode mode, enum pd
 				     .kernel_btf = d->cfg.kernel_btf,
 				     .instance = d->cfg.instance,
 				     .state_file = d->cfg.state_file,
+				     .lock_dir = d->cfg.lock_dir,
 				     .buffer_kb = d->cfg.buffer_kb,
 				     .watermark_pct = d->cfg.watermark_pct,
 				     .force = d->cfg.force,
@@ -847,6 +851,9 @@ static void reload(struct daemon *d)
 	NEEDS_RESTART(token_file, "token-file");
 	NEEDS_RESTART(allowed_hosts, "allowed-hosts");
 	NEEDS_RESTART(instance, "instance");
+	NEEDS_RESTART(state_file, "state-file");
+	NEEDS_RESTART(lock_dir, "lock-dir");
+	NEEDS_RESTART(tracefs, "tracefs");
 	NEEDS_RESTART(kernel_btf, "kernel-btf");
 #undef NEEDS_RESTART
 	if (n.capture != d->cfg.capture || n.detail != d->cfg.detail ||
@@ -1288,22 +1295,62 @@ static bool daemon_shutdown(struct daemon *d)
 	return ok;
 }
 
+/*
+ * The configuration; for --repair, with the command line alone when the
+ * config file cannot be read (a broken file may be why the daemon died).
+ * 0, 1 (--help, --version: exit 0) or -errno with the error printed.
+ */
+static int load_config(struct pd_config *cfg, int argc, char **argv)
+{
+	char err[1024], *rest[64];
+	int n = 0, ret = pd_config_load(cfg, argc, argv, err, sizeof(err));
+	bool repair = false;
+
+	for (int i = 1; i < argc; i++)
+		repair |= !strcmp(argv[i], "--repair");
+	if (ret >= 0 || !repair || argc > 64) {
+		if (ret < 0)
+			fprintf(stderr, "ptescoped: error: %s\n", err);
+		return ret;
+	}
+	fprintf(stderr, "ptescoped: warning: %s; repairing with the command line's options alone\n",
+		err);
+	pd_config_free(cfg);
+	for (int i = 0; i < argc; i++) {
+		if (i && !strcmp(argv[i], "--config")) {
+			i++;
+			continue;
+		}
+		if (!i || strncmp(argv[i], "--config=", 9))
+			rest[n++] = argv[i];
+	}
+	ret = pd_config_load(cfg, n, rest, err, sizeof(err));
+	if (ret < 0)
+		fprintf(stderr, "ptescoped: error: %s\n", err);
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
 	struct daemon d = {.argc = argc, .argv = argv};
-	char err[1024], **comms = NULL;
+	char **comms = NULL;
 	size_t nr_comms = 0;
 	int sfd = -1, ret, status = 1;
 
-	ret = pd_config_load(&d.cfg, argc, argv, err, sizeof(err));
+	ret = load_config(&d.cfg, argc, argv);
 	if (ret) {
-		if (ret > 0)
-			return 0;
-		fprintf(stderr, "ptescoped: error: %s\n", err);
-		pd_config_free(&d.cfg);
-		return 2;
+		if (ret < 0)
+			pd_config_free(&d.cfg);
+		return ret > 0 ? 0 : 2;
 	}
 	pd_log_set_level(d.cfg.log_level);
+	/* before anything can fail: what a dead run left hooked is undone */
+	ret = pd_repair_tracefs(&d.cfg, &d.inst_lock);
+	if (d.cfg.repair || ret) {
+		pd_tfs_lock_release(d.inst_lock);
+		pd_config_free(&d.cfg);
+		return ret ? 1 : 0;
+	}
 	sched_batch();
 	if (daemon_init(&d) || (sfd = signals_fd()) < 0 || open_sinks(&d, &comms, &nr_comms))
 		goto out;
@@ -1317,6 +1364,7 @@ int main(int argc, char **argv)
 out:
 	if (!daemon_shutdown(&d))
 		status = 1;
+	pd_tfs_lock_release(d.inst_lock);
 	free_comms(comms, nr_comms);
 	if (sfd >= 0)
 		close(sfd);

@@ -1125,9 +1125,10 @@ static int undo_state(struct pd_tfs *t, const struct pd_tfs_state *s, struct und
 
 /* Repairs from the state file; its instance name in @inst. Returns the
  * number of things repaired or -errno, with @msg. */
-static int repair_from_state(struct pd_tfs *t, char *inst, size_t instlen, char *msg,
-			     size_t msglen)
+static int repair_from_state(struct pd_tfs *t, const char *own, char *inst, size_t instlen,
+			     char *msg, size_t msglen)
 {
+	struct pd_tfs_lock *other = NULL;
 	struct pd_tfs_state s = {0};
 	struct undo u;
 	int r = pd_tfs_state_read(t->state, &s, msg, msglen);
@@ -1149,6 +1150,17 @@ static int repair_from_state(struct pd_tfs *t, char *inst, size_t instlen, char 
 			 t->state);
 		return -EBUSY;
 	}
+	/* an instance other than the caller's (a changed --instance): only
+	 * with its lock, as nobody alive then uses it */
+	if (s.instance[0] && own && strcmp(s.instance, own) && t->lock_dir[0]) {
+		char what[100];
+
+		snprintf(what, sizeof(what), "instance-%s", s.instance);
+		if ((r = pd_tfs_lock_take(t->lock_dir, t->dir, what, &other, msg, msglen))) {
+			pd_tfs_state_clear(&s);
+			return r;
+		}
+	}
 	/* its top-level files: only with the top level ours (nobody else uses it) */
 	if (s.nr_saved && (r = take_top(t, msg, msglen))) {
 		size_t n = strlen(msg);
@@ -1157,10 +1169,12 @@ static int repair_from_state(struct pd_tfs *t, char *inst, size_t instlen, char 
 			 "; the top-level files a dead ptescoped (pid %d) changed are repaired "
 			 "once it is free (state file %s kept)",
 			 s.pid, t->state);
+		pd_tfs_lock_release(other);
 		pd_tfs_state_clear(&s);
 		return r;
 	}
 	r = undo_state(t, &s, &u, msg, msglen);
+	pd_tfs_lock_release(other);
 	pd_tfs_lock_release(t->top);
 	t->top = NULL;
 	if (!r)
@@ -1198,7 +1212,7 @@ int pd_tfs_repair(struct pd_tfs *t, const char *instance, char *msg, size_t msgl
 	int repaired, r;
 
 	msg[0] = 0;
-	repaired = repair_from_state(t, inst, sizeof(inst), msg, msglen);
+	repaired = repair_from_state(t, instance, inst, sizeof(inst), msg, msglen);
 	if (repaired < 0)
 		return repaired;
 	if (!instance || !strcmp(instance, inst))

@@ -78,6 +78,24 @@ n=$(grep -c "deb-systemd-helper enable" "$postinst" || true)
 guard=$(grep -B2 "deb-systemd-helper enable" "$postinst" | grep -c "was-enabled" || true)
 [ "$n" = 1 ] && [ "$guard" = 1 ] || bad "postinst enables the service on install"
 grep -q 'rm -rf /var/lib/ptescope' "$work/control/postrm" || bad "postrm does not purge /var/lib/ptescope"
+grep -qx 'ExecStopPost=/usr/sbin/ptescoped --repair --config /etc/ptescope/ptescoped.conf' \
+	"$work/root/lib/systemd/system/ptescoped.service" || bad "the unit does not repair tracefs after a stop"
+grep -qx 'RuntimeDirectory=ptescope' "$work/root/lib/systemd/system/ptescoped.service" ||
+	bad "the unit makes no /run/ptescope for the tracefs locks"
+grep -q '/usr/sbin/ptescoped --repair' "$work/control/prerm" || bad "prerm does not repair tracefs"
+# purge keeps the tracefs state file a failed repair left (and nothing else)
+mkdir -p "$work/purge/var/lib/ptescope/sub"
+touch "$work/purge/var/lib/ptescope/ptescope.db" "$work/purge/var/lib/ptescope/sub/x" \
+	"$work/purge/var/lib/ptescope/tracefs-state"
+sed "s#/var/lib/ptescope#$work/purge/var/lib/ptescope#g; s/^#DEBHELPER#//" "$work/control/postrm" \
+	>"$work/postrm.sh"
+sh "$work/postrm.sh" purge 2>/dev/null
+[ "$(cd "$work/purge/var/lib/ptescope" && find . -mindepth 1)" = ./tracefs-state ] ||
+	bad "purge with a tracefs state file left: $(cd "$work/purge/var/lib/ptescope" && find . -mindepth 1 | tr '\n' ' ')"
+rm "$work/purge/var/lib/ptescope/tracefs-state"
+touch "$work/purge/var/lib/ptescope/ptescope.db"
+sh "$work/postrm.sh" purge
+[ ! -e "$work/purge/var/lib/ptescope" ] || bad "purge without a state file left /var/lib/ptescope"
 
 echo "== the packaged programs"
 fixture=$src/tests/fixtures/vm/fork-path.dat

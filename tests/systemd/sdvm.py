@@ -27,8 +27,8 @@ SUITE = "bookworm"
 # the package's run-time dependencies, systemd as init and what the scenario uses
 PACKAGES = ["systemd", "systemd-sysv", "dbus", "kmod", "procps", "curl", "sqlite3",
             "libjansson4", "libmicrohttpd12", "libsqlite3-0", "libsystemd0", "libtracecmd1",
-            "libtraceevent1", "libtracefs1"]
-ROOT_VERSION = "1"  # bump when the way the root is made changes: a new cache key
+            "libtraceevent1", "libtracefs1", "libcapstone4"]
+ROOT_VERSION = "2"  # bump when the way the root is made changes: a new cache key
 MEM_MIB = 2048
 
 PREINIT = r"""#!/bin/sh
