@@ -50,7 +50,8 @@ struct pd_capture {
 	char reason[1024];
 	char where[128];
 	char functions[512];
-	unsigned buffer_kb;
+	unsigned buffer_kb;  /* per CPU */
+	bool buffer_capped; /* smaller than asked: --buffer-total-mb */
 	struct pd_tfs *tfs;
 	struct tep_handle *tep;
 	struct pt_raw_decoder *dec;
@@ -165,6 +166,36 @@ static unsigned default_buffer_kb(enum pd_capture_mode m, enum pd_detail d)
 	if (m == PD_CAPTURE_SYSCALL)
 		return 1024;
 	return d == PD_DETAIL_PTE ? 32768 : d == PD_DETAIL_SECTION ? 8192 : 4096;
+}
+
+#define MIN_BUFFER_KB 128
+
+/*
+ * The ring buffer per CPU: --buffer-kb or the mode's default, within
+ * --buffer-total-mb over every CPU's buffer. The kernel's buffers are not
+ * the daemon's memory (no MemoryMax= counts them): 32 MiB per CPU at pte
+ * detail on a 128-CPU host would pin 4 GiB.
+ */
+static unsigned buffer_kb_of(struct pd_capture *c, enum pd_capture_mode m)
+{
+	unsigned kb = c->o.buffer_kb ? c->o.buffer_kb : default_buffer_kb(m, c->o.detail);
+	long cpus = sysconf(_SC_NPROCESSORS_CONF);
+	uint64_t total = (uint64_t)c->o.buffer_total_mb * 1024, per;
+
+	c->buffer_capped = false;
+	if (!total || cpus <= 0 || (uint64_t)kb * (uint64_t)cpus <= total)
+		return kb;
+	per = total / (uint64_t)cpus;
+	if (per < MIN_BUFFER_KB)
+		per = MIN_BUFFER_KB;
+	if (per >= kb)
+		return kb;
+	c->buffer_capped = true;
+	pd_notice("ring buffers: %ld CPUs x %u KiB would pin %llu MiB of kernel memory; %llu KiB "
+		  "per CPU instead (--buffer-total-mb %u)",
+		  cpus, kb, (unsigned long long)kb * (unsigned long long)cpus / 1024,
+		  (unsigned long long)per, c->o.buffer_total_mb);
+	return (unsigned)per;
 }
 
 static int common_setup(struct pd_capture *c, char *err, size_t errlen)
@@ -1210,7 +1241,7 @@ static int choose_mode(struct pd_capture *c, char *err, size_t errlen)
 
 	if (o->mode == PD_CAPTURE_GRAPH || is_auto) {
 		c->mode = PD_CAPTURE_GRAPH;
-		c->buffer_kb = o->buffer_kb ? o->buffer_kb : default_buffer_kb(c->mode, o->detail);
+		c->buffer_kb = buffer_kb_of(c, c->mode);
 		if (!(ret = try_graph(c, why, sizeof(why)))) {
 			snprintf(c->reason + n, sizeof(c->reason) - n,
 				 "%s: %s at %s (%s)", is_auto ? "auto chose graph" : "graph requested",
@@ -1229,7 +1260,7 @@ static int choose_mode(struct pd_capture *c, char *err, size_t errlen)
 		c->functions[0] = 0;
 	}
 	c->mode = PD_CAPTURE_SYSCALL;
-	c->buffer_kb = o->buffer_kb ? o->buffer_kb : default_buffer_kb(c->mode, o->detail);
+	c->buffer_kb = buffer_kb_of(c, c->mode);
 	if ((ret = try_syscall(c, msg, sizeof(msg)))) {
 		if (is_auto)
 			snprintf(err, errlen, "no capture mode works: graph: %s; syscall: %s", why,
@@ -1364,6 +1395,34 @@ int pd_capture_stop(struct pd_capture *c, char *err, size_t errlen)
 	return ret;
 }
 
+int pd_capture_check(struct pd_capture *c, char *why, size_t len)
+{
+	char buf[64], rel[128];
+
+	if (c->restored)
+		return 0;
+	if (pd_tfs_read(c->tfs, "tracing_on", buf, sizeof(buf)) <= 0 || buf[0] != '1') {
+		snprintf(why, len, "%s/tracing_on is %s", c->where,
+			 pd_tfs_exists(c->tfs, "tracing_on") ? "not 1" : "gone (the instance too)");
+		return -ESTALE;
+	}
+	if (c->kprobes)
+		snprintf(rel, sizeof(rel), "events/%s/enable", c->group);
+	else if (c->mode == PD_CAPTURE_GRAPH)
+		snprintf(rel, sizeof(rel), "current_tracer");
+	else
+		snprintf(rel, sizeof(rel), "events/sched/sched_process_fork/enable");
+	if (pd_tfs_read(c->tfs, rel, buf, sizeof(buf)) <= 0 ||
+	    (c->kprobes || c->mode != PD_CAPTURE_GRAPH
+		 ? buf[0] != '1'
+		 : strncmp(buf, "function_graph", 14))) {
+		snprintf(why, len, "%s/%s is %s", c->where, rel,
+			 pd_tfs_exists(c->tfs, rel) ? "not ours any more" : "gone");
+		return -ESTALE;
+	}
+	return 0;
+}
+
 int pd_capture_fds(const struct pd_capture *c, int *fds, int max)
 {
 	int n = 0;
@@ -1423,8 +1482,10 @@ const char *pd_capture_preemptions(const struct pd_capture *c)
 	return c->task_ctr ? "task_counters" : c->sched_switch ? "sched_switch" : NULL;
 }
 
-unsigned pd_capture_buffer_kb(const struct pd_capture *c)
+unsigned pd_capture_buffer_kb(const struct pd_capture *c, bool *capped)
 {
+	if (capped)
+		*capped = c->buffer_capped;
 	return c->buffer_kb;
 }
 

@@ -62,6 +62,7 @@ struct pd_capture_opts {
 	const char *cache_dir;	   /* where the pass probes' plans are kept; NULL: nowhere */
 	enum pd_pass_probes pass_probes;
 	unsigned buffer_kb;	   /* 0: by mode and detail */
+	unsigned buffer_total_mb;  /* every CPU's buffer together at most (0: no cap) */
 	/* percent of a CPU's buffer at which a reader waiting on it wakes
 	 * (buffer_percent; pd_capture_fds); 0: not set */
 	unsigned watermark_pct;
@@ -95,6 +96,15 @@ struct pd_capture_stats {
  */
 int pd_capture_start(const struct pd_capture_opts *o, struct pd_capture **out, char *err,
 		     size_t errlen);
+
+/*
+ * Whether our tracefs setup is still in place: tracing on in our target
+ * (the instance still there), our kprobe events enabled, or our tracer or
+ * fork event set. Another tool may have taken it apart (trace-cmd reset, a
+ * second tracer in our instance): the capture then records nothing. 0, or
+ * -ESTALE with what changed in @why.
+ */
+int pd_capture_check(struct pd_capture *c, char *why, size_t len);
 
 /* The per-CPU buffers' descriptors into @fds (at most @max): each polls
  * readable (POLLIN) once its buffer holds the watermark's share. Returns how
@@ -142,7 +152,8 @@ const char *pd_capture_hooks(const struct pd_capture *c);
 /* How the forking task's preemptions are recorded (graph mode): "task_counters"
  * (kprobes read its scheduler counters), "sched_switch", or NULL (not at all). */
 const char *pd_capture_preemptions(const struct pd_capture *c);
-unsigned pd_capture_buffer_kb(const struct pd_capture *c);
+/* The ring buffer per CPU, KiB; *@capped (may be NULL): smaller than asked, by --buffer-total-mb. */
+unsigned pd_capture_buffer_kb(const struct pd_capture *c, bool *capped);
 /* Wall clock minus trace clock, ns (for the store). */
 int64_t pd_capture_clock_offset_ns(const struct pd_capture *c);
 void pd_capture_get_stats(const struct pd_capture *c, struct pd_capture_stats *st);

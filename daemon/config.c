@@ -56,6 +56,7 @@ int pd_config_init(struct pd_config *c)
 				.parent_mem = true,
 				.poll_ms = 1000,
 				.watermark_pct = 25,
+				.buffer_total_mb = 256,
 				.log_level = PD_LOG_INFO,
 				.max_upload_mb = 256,
 				.spool_max_mb = 1024,
@@ -248,6 +249,9 @@ static const struct pd_config_key keys[] = {
 	    "(default /sys/kernel/btf/vmlinux; unreadable: preemptions from sched_switch)"),
 	NUM("buffer-kb", PD_CFG_UINT, buffer_kb, 0, 1048576,
 	    "ring buffer per CPU in KiB (0, the default: by mode and detail)"),
+	NUM("buffer-total-mb", PD_CFG_UINT, buffer_total_mb, 0, 1048576,
+	    "every CPU's ring buffer together at most, MiB: the kernel's memory, outside the "
+	    "unit's MemoryMax= (default 256; 0: no cap; at least 128 KiB per CPU)"),
 	NUM("poll-ms", PD_CFG_UINT, poll_ms, 10, 5000,
 	    "the longest a trace event waits before the buffers are read (default 1000; "
 	    "sooner when one fills to the watermark)"),

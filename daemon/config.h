@@ -54,6 +54,7 @@ struct pd_config {
 	bool repair;		 /* --repair (command line only): repair tracefs, then exit */
 	char *kernel_btf;	 /* --kernel-btf FILE, NULL: /sys/kernel/btf/vmlinux */
 	unsigned buffer_kb;	 /* --buffer-kb per CPU, 0: chosen by mode and detail */
+	unsigned buffer_total_mb; /* --buffer-total-mb: all CPUs' buffers at most, default 256 */
 	unsigned poll_ms;	 /* --poll-ms, default 1000 */
 	unsigned watermark_pct;	 /* --buffer-watermark, percent, default 25; 0: off */
 	uint64_t slow_fork_us;	 /* --slow-fork-us: keep detail only above, 0: all */

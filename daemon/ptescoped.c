@@ -91,6 +91,11 @@ struct daemon {
 	uint64_t pass_mismatch; /* live forks flagged pass_mismatch (main thread) */
 	char cache_dir[4096];	/* the state file's directory: pass plans by build id */
 	unsigned buffer_kb;
+	bool buffer_capped;	   /* buffer_kb cut by --buffer-total-mb */
+	long nr_cpus_conf;	   /* CPUs with a ring buffer (configured) */
+	uint64_t setup_lost;	   /* restarts because another tool took our setup apart */
+	char setup_lost_why[512];  /* ... the last one's reason */
+	uint64_t wd_usec;	   /* the unit's watchdog period (0: none) */
 	struct pd_capture_stats cst;
 	struct pd_cpu_stat *cpus; /* per-CPU counters as of the last snapshot */
 	int nr_cpus;
@@ -176,6 +181,9 @@ static void core_status(void *ctx, json_t *st)
 		json_object_set_new(cap, "tracefs", json_string(d->where));
 		json_object_set_new(cap, "trace_clock", json_string("mono"));
 		json_object_set_new(cap, "buffer_kb", json_integer(d->buffer_kb));
+		json_object_set_new(cap, "buffer_total_kb",
+				    json_integer((json_int_t)d->buffer_kb * (json_int_t)d->nr_cpus_conf));
+		json_object_set_new(cap, "buffer_capped", json_boolean(d->buffer_capped));
 		if (d->mode == PD_CAPTURE_GRAPH) {
 			json_object_set_new(cap, "detail", json_string(pd_detail_name(d->detail)));
 			json_object_set_new(cap, "default_detail",
@@ -196,6 +204,9 @@ static void core_status(void *ctx, json_t *st)
 		json_object_set_new(cap, "kprobe_missed",
 				    json_integer((json_int_t)d->cst.kprobe_missed));
 		json_object_set_new(cap, "forks", json_integer((json_int_t)d->cst.forks));
+		json_object_set_new(cap, "setup_lost", json_integer((json_int_t)d->setup_lost));
+		json_object_set_new(cap, "setup_lost_reason",
+				    d->setup_lost ? json_string(d->setup_lost_why) : json_null());
 		json_object_set_new(cap, "slow_fork_us",
 				    json_integer((json_int_t)d->cfg.slow_fork_us));
 		json_object_set_new(cap, "cpus", cpus_json(d->cpus, d->nr_cpus));
@@ -481,6 +492,7 @@ static int start_capture_at(struct daemon *d, enum pd_capture_mode mode, enum pd
 				     .state_file = d->cfg.state_file,
 				     .lock_dir = d->cfg.lock_dir,
 				     .buffer_kb = d->cfg.buffer_kb,
+				     .buffer_total_mb = d->cfg.buffer_total_mb,
 				     .watermark_pct = d->cfg.watermark_pct,
 				     .force = d->cfg.force,
 				     .no_preemptions = !d->cfg.preemptions,
@@ -534,7 +546,7 @@ static int start_capture_at(struct daemon *d, enum pd_capture_mode mode, enum pd
 	d->pass_cached = pi.cached;
 	d->pass_before_calls = pi.before_calls;
 	pthread_mutex_unlock(&d->lock);
-	d->buffer_kb = pd_capture_buffer_kb(d->capture);
+	d->buffer_kb = pd_capture_buffer_kb(d->capture, &d->buffer_capped);
 	pd_notice("capture %s in %s, %u KiB per CPU, trace clock mono: %s",
 		  pd_capture_mode_name(d->mode), d->where, d->buffer_kb, d->reason);
 	if (d->mode == PD_CAPTURE_GRAPH)
@@ -546,6 +558,29 @@ static int start_capture_at(struct daemon *d, enum pd_capture_mode mode, enum pd
 	if (ret)
 		pd_err("database %s: %s", d->cfg.db_path, err);
 	return ret;
+}
+
+/*
+ * A capture restart (a reload, an investigation's start or end, a setup
+ * another tool took apart) runs on the main loop, which feeds the watchdog:
+ * setting function_graph up took 25.8 s of a loaded guest against
+ * WatchdogSec=30. For its duration the watchdog's timeout is raised to
+ * RESTART_BUDGET_S (systemd's WATCHDOG_USEC=) and given back after: a restart
+ * that hangs still gets the daemon killed (and tracefs repaired by the unit's
+ * ExecStopPost=), only later.
+ */
+#define RESTART_BUDGET_S 300ull
+
+static void restart_begin(struct daemon *d)
+{
+	if (d->wd_usec)
+		sd_notifyf(0, "WATCHDOG=1\nWATCHDOG_USEC=%llu", RESTART_BUDGET_S * 1000000ull);
+}
+
+static void restart_end(struct daemon *d)
+{
+	if (d->wd_usec)
+		sd_notifyf(0, "WATCHDOG_USEC=%llu\nWATCHDOG=1", (unsigned long long)d->wd_usec);
 }
 
 /* The configured default: what starts at startup, after an investigation and on reload. */
@@ -634,6 +669,7 @@ static json_t *inv_end(struct daemon *d, enum pd_inv_end why)
 
 	snapshot(d);
 	inv_progress(d);
+	restart_begin(d);
 	stop_capture(d); /* its last forks still count for the investigation */
 	pthread_mutex_lock(&d->lock);
 	if (d->inv.active) {
@@ -644,6 +680,7 @@ static json_t *inv_end(struct daemon *d, enum pd_inv_end why)
 	}
 	pthread_mutex_unlock(&d->lock);
 	ret = start_capture(d);
+	restart_end(d);
 	set_capture_health(d, !ret);
 	inv_progress(d);
 	return body;
@@ -690,6 +727,7 @@ static unsigned inv_start(struct daemon *d, struct pd_inv *v, uint64_t dur_ns, j
 	if ((status = inv_resolve(v, err, errlen)))
 		return status;
 	snapshot(d);
+	restart_begin(d);
 	stop_capture(d);
 	ret = start_capture_at(d, PD_CAPTURE_GRAPH, v->detail, v->pids, v->nr_pids);
 	if (ret || d->mode != PD_CAPTURE_GRAPH) {
@@ -700,11 +738,13 @@ static unsigned inv_start(struct daemon *d, struct pd_inv *v, uint64_t dur_ns, j
 		       pd_detail_name(v->detail));
 		stop_capture(d);
 		set_capture_health(d, !start_capture(d));
+		restart_end(d);
 		snprintf(err, errlen, "the %s capture did not start (see the log); capture is back "
 				      "to the default",
 			 pd_detail_name(v->detail));
 		return 503;
 	}
+	restart_end(d);
 	pthread_mutex_lock(&d->lock);
 	pd_inv_begin(&d->inv, v, dur_ns, mono_ns(), store_now_ns(), cpu_ns());
 	*body = pd_inv_json(&d->inv.cur, true);
@@ -857,18 +897,21 @@ static void reload(struct daemon *d)
 	NEEDS_RESTART(kernel_btf, "kernel-btf");
 #undef NEEDS_RESTART
 	if (n.capture != d->cfg.capture || n.detail != d->cfg.detail ||
-	    n.buffer_kb != d->cfg.buffer_kb || n.preemptions != d->cfg.preemptions ||
+	    n.buffer_kb != d->cfg.buffer_kb || n.buffer_total_mb != d->cfg.buffer_total_mb ||
+	    n.preemptions != d->cfg.preemptions ||
 	    n.pass_probes != d->cfg.pass_probes || n.watermark_pct != d->cfg.watermark_pct) {
 		/* the capture is rebuilt: tracefs restored, then set up anew */
 		d->cfg.capture = n.capture;
 		d->cfg.detail = n.detail;
 		d->cfg.buffer_kb = n.buffer_kb;
+		d->cfg.buffer_total_mb = n.buffer_total_mb;
 		d->cfg.force = n.force;
 		d->cfg.preemptions = n.preemptions;
 		d->cfg.pass_probes = n.pass_probes;
 		d->cfg.watermark_pct = n.watermark_pct;
 		pd_notice("reload: capture %s, detail %s: restarting capture",
 			  pd_capture_mode_name(n.capture), pd_detail_name(n.detail));
+		restart_begin(d);
 		stop_capture(d);
 		if (d->inv.active) {
 			pthread_mutex_lock(&d->lock);
@@ -878,6 +921,7 @@ static void reload(struct daemon *d)
 			pd_notice("reload: the active investigation ended");
 		}
 		ret = start_capture(d);
+		restart_end(d);
 		set_capture_health(d, !ret);
 	}
 	d->cfg.investigation_max_s = n.investigation_max_s;
@@ -927,8 +971,43 @@ static bool on_signal(struct daemon *d, int sfd)
 }
 
 struct tick_times {
-	uint64_t wd_usec, last_flush, last_wd, last_ret;
+	uint64_t wd_usec, last_flush, last_wd, last_ret, last_check;
 };
+
+#define SETUP_CHECK_NS (10ull * 1000000000ull)
+
+/*
+ * Whether our tracefs setup is still there (pd_capture_check): another tool
+ * may have taken it apart (trace-cmd reset, tracing_on written in our
+ * instance), and the capture would then record nothing while it looks
+ * healthy. The capture is then set up again (an investigation ends with it).
+ */
+static void check_setup(struct daemon *d)
+{
+	char why[512];
+	int ret;
+
+	if (!d->capture || pd_capture_check(d->capture, why, sizeof(why)) != -ESTALE)
+		return;
+	pthread_mutex_lock(&d->lock);
+	d->setup_lost++;
+	snprintf(d->setup_lost_why, sizeof(d->setup_lost_why), "%s", why);
+	pthread_mutex_unlock(&d->lock);
+	pd_warn("the capture's tracefs setup was changed by another tool (%s): setting it up "
+		"again",
+		why);
+	restart_begin(d);
+	stop_capture(d);
+	if (d->inv.active) {
+		pthread_mutex_lock(&d->lock);
+		pd_inv_finish(&d->inv, PD_INV_END_ERROR, mono_ns(), store_now_ns(), cpu_ns());
+		pthread_mutex_unlock(&d->lock);
+		pd_notice("the active investigation ended with its setup");
+	}
+	ret = start_capture(d);
+	restart_end(d);
+	set_capture_health(d, !ret);
+}
 
 static void arm_timer(int tfd, unsigned ms)
 {
@@ -979,6 +1058,10 @@ static bool tick(struct daemon *d, struct tick_times *tt, bool due, int *ret)
 		/* a failure turns ingest unhealthy (logged there); the next flush tries again */
 		pd_ingest_flush(d->ingest, err, sizeof(err));
 	}
+	if (now - tt->last_check >= SETUP_CHECK_NS) {
+		tt->last_check = now;
+		check_setup(d);
+	}
 	if (now - tt->last_ret >= 3600ull * 1000000000ull) {
 		tt->last_ret = now;
 		if (pd_ingest_retention(d->ingest, err, sizeof(err)))
@@ -1004,11 +1087,13 @@ static bool tick(struct daemon *d, struct tick_times *tt, bool due, int *ret)
  */
 static int run(struct daemon *d, int sfd)
 {
-	struct tick_times tt = {.last_flush = mono_ns(), .last_ret = mono_ns()};
+	struct tick_times tt = {
+	    .last_flush = mono_ns(), .last_ret = mono_ns(), .last_check = mono_ns()};
 	struct pollfd *p = calloc(3 + MAX_POLL_CPUS, sizeof(*p));
 	int tfd, ret = 0;
 
 	sd_watchdog_enabled(0, &tt.wd_usec);
+	d->wd_usec = tt.wd_usec;
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (tfd < 0 || !p) {
 		ret = tfd < 0 ? -errno : -ENOMEM;
@@ -1119,6 +1204,7 @@ static int daemon_init(struct daemon *d)
 	}
 	d->start_mono_ns = mono_ns();
 	d->start_wall_ns = store_now_ns();
+	d->nr_cpus_conf = sysconf(_SC_NPROCESSORS_CONF);
 	if (!uname(&u))
 		snprintf(d->kernel, sizeof(d->kernel), "%s", u.release);
 	return 0;
