@@ -21,10 +21,13 @@ and databases in --work. One boot (2 vCPUs) checks:
   - an investigation started over HTTP (section detail, bounded): forks recorded during it carry
     passes and lock breaks, it ends by itself, and the capture is back to the default (kprobes
     on the fork path, no tracer);
-  - a SIGKILLed default run in another instance whose state file was lost: its kprobe events
-    stay enabled there, the next start refuses and says where, --force removes that instance and
-    the events and sets up again, and none of our kprobe events is left after it stops (the rest of the orphan's setup --force gives back as it
-    found it: the values before it went with the state file).
+  - a second daemon on the running one's instance is refused (the host-wide lock), and
+    tracing_on 0 written in that instance by another tool is noticed and set up again, forks
+    recorded after it;
+  - a SIGKILLed run in another instance whose state file was lost: its kprobe events (its own
+    group) stay, a default run beside them hooks by kprobes undisturbed, the instance's next run
+    removes its leftover instance and events and sets up again, and none of our kprobe events
+    is left after it stops.
 Exit 77 (skip) when the VM cannot be had. --cycles sets the number of start/stop cycles.
 """
 
@@ -187,16 +190,36 @@ if start inv --listen 127.0.0.1:19466 --token-file /tmp/token; then
 	sleep 1; stop inv
 fi
 snap > $O/after-inv
-# SIGKILL with the state file lost, the run in another instance: its kprobe events stay enabled
-# there; the next start refuses and says where, --force removes that instance and the events
-# and sets up again, and stopping leaves tracefs as before
+# a second daemon on the same instance is refused while the first runs (the host-wide lock)
+# and the first goes on; tracing_on 0 written in its instance by another tool is seen within
+# the setup check's 10 s and set up again, and forks are recorded after it
+if start owner --listen 127.0.0.1:0; then
+	timeout 300 $D --db /tmp/second.db --state-file /tmp/state2 --listen 127.0.0.1:0 \
+		2> $O/second.log
+	echo $? > $O/second.exit
+	echo 0 > $T/instances/ptescoped/tracing_on
+	for k in $(seq 300); do
+		grep -q 'changed by another tool' $O/owner.log \
+			&& grep -q 1 $T/instances/ptescoped/tracing_on 2>/dev/null && break
+		sleep 1
+	done
+	step owner-fork forker --mib 4 --forks 1 --thp off > $O/owner.gt
+	sleep 2; stop owner
+fi
+snap > $O/after-owner
+# SIGKILL with the state file lost, the run in another instance: its kprobe events (its own
+# group) stay; a default run beside them is not disturbed; the next run of that instance
+# removes the leftover instance and events (its lock says their run is dead), sets up, and
+# nothing of ours is left after it stops
 if start orphan --listen 127.0.0.1:0 --instance ptescope-other; then
 	kill -KILL $PID; wait $PID 2>/dev/null
 	rm -f /tmp/state
 	cp $T/kprobe_events $O/orphan-left
-	timeout 300 $D --db /tmp/orphan2.db --listen 127.0.0.1:0 2> $O/orphan-refused.log
-	echo $? > $O/orphan-refused.exit
-	if start orphan3 --listen 127.0.0.1:0 --force; then
+	if start beside --listen 127.0.0.1:0; then
+		step beside-fork forker --mib 4 --forks 1 --thp off > /dev/null
+		stop beside
+	fi
+	if start orphan3 --listen 127.0.0.1:0 --instance ptescope-other; then
 		step orphan-fork forker --mib 4 --forks 1 --thp off > /dev/null
 		stop orphan3
 	fi
@@ -359,26 +382,49 @@ def check_fields(out, bad):
             f"({totals.get('nobreak')})")
 
 
+def check_owner(out, bad):
+    """A second daemon on the instance refused; the setup taken apart is set up again."""
+    second = read(out, "second.log") or ""
+    if (read(out, "second.exit") or "").strip() in ("0", "") or "in use by pid" not in second:
+        bad(f"owner: a second daemon on the same instance was not refused:\n{second}")
+    log = read(out, "owner.log") or ""
+    if "changed by another tool" not in log:
+        bad(f"owner: tracing_on 0 in its instance was not noticed:\n{log[-2000:]}")
+    gt = [g for g in vmlib.read_ground_truth(os.path.join(out, "owner.gt"))
+          if g.get("type") == "fork"]
+    db = os.path.join(out, "owner.db")
+    got = 0
+    if gt and os.path.exists(db):
+        con = sqlite3.connect(db)
+        got = sum(1 for g in gt if con.execute("select count(*) from fork where child_pid = ?",
+                                               (g["child_pid"],)).fetchone()[0])
+    if not gt or got != len(gt):
+        bad(f"owner: {got} of {len(gt)} forks recorded after the setup was set up again")
+    if (read(out, "owner.exit") or "").strip() != "0":
+        bad(f"owner: exit {read(out, 'owner.exit')!r}")
+
+
 def check_orphan(out, bad):
-    """A SIGKILLed run in another instance whose state file was lost: refused without --force,
-    repaired with it."""
-    if "ptescope/kernel_clone" not in (read(out, "orphan-left") or ""):
-        bad(f"orphan: the killed run left no kprobe events: {read(out, 'orphan-left')!r}")
+    """A SIGKILLed run in another instance whose state file was lost: its group's events do not
+    disturb the default beside them; its instance's next run removes them."""
+    left = read(out, "orphan-left") or ""
+    if not re.search(r"ptescope_ptescope_other_[0-9a-f]+/kernel_clone", left):
+        bad(f"orphan: the killed run left no kprobe events of its own group: {left!r}")
         return
-    refused = read(out, "orphan-refused.log") or ""
-    if (read(out, "orphan-refused.exit") or "").strip() in ("0", "") or \
-            "instances/ptescope-other has them enabled" not in refused:
-        bad(f"orphan: the start without --force was not refused with the reason:\n{refused}")
+    beside = read(out, "beside.log") or ""
+    if (read(out, "beside.exit") or "").strip() != "0" or "hooked by kprobes" not in beside:
+        bad(f"orphan: the default run beside the leftovers did not hook by kprobes:\n{beside}")
     log = read(out, "orphan3.log") or ""
-    if "removed the leftover ptescope events" not in log or "hooked by kprobes" not in log:
-        bad(f"orphan: --force did not remove the leftovers and hook by kprobes:\n{log}")
+    if "removed the leftover instance" not in log or \
+            "removed the leftover ptescope_ptescope_other_" not in log or \
+            "hooked by kprobes" not in log:
+        bad(f"orphan: the instance's next run did not remove its leftovers and hook by "
+            f"kprobes:\n{log}")
     if (read(out, "orphan3.exit") or "").strip() != "0":
-        bad(f"orphan: --force run exit {read(out, 'orphan3.exit')!r}")
-    # --force gives back what it found (the orphan's clock, buffer size, events: their values
-    # before it are lost with the state file) except our kprobe events, which go
+        bad(f"orphan: the instance's next run exit {read(out, 'orphan3.exit')!r}")
     after = read(out, "after-orphan") or ""
     if "ptescope" in after:
-        bad(f"orphan: kprobe events of ours left after the --force run:\n{after}")
+        bad(f"orphan: kprobe events of ours left after it stopped:\n{after}")
 
 
 def check_investigation(out, bad):
@@ -472,6 +518,7 @@ def main():
     check_cycles(out, levels, problems.append)
     check_fields(out, problems.append)
     check_investigation(out, problems.append)
+    check_owner(out, problems.append)
     check_orphan(out, problems.append)
     for p in problems:
         print("FAIL:", p)
