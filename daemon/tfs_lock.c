@@ -39,6 +39,22 @@ static int lock_path(const char *lock_dir, const char *tracefs_dir, const char *
 	return 0;
 }
 
+/* @dir (mode 0700) and its missing parents (0755: /run itself on a system without one). */
+static int make_dir(const char *dir)
+{
+	char p[PATH_MAX];
+
+	if ((size_t)snprintf(p, sizeof(p), "%s", dir) >= sizeof(p))
+		return -ENAMETOOLONG;
+	for (char *s = p + 1; (s = strchr(s, '/')); s++) {
+		*s = 0;
+		if (mkdir(p, 0755) && errno != EEXIST)
+			return -errno;
+		*s = '/';
+	}
+	return mkdir(p, 0700) && errno != EEXIST ? -errno : 0;
+}
+
 /* The pid the holder wrote into the lock file (0 when unknown). */
 static int holder_pid(int fd)
 {
@@ -71,10 +87,9 @@ int pd_tfs_lock_take(const char *lock_dir, const char *tracefs_dir, const char *
 	*out = NULL;
 	if ((ret = lock_path(lock_dir, tracefs_dir, what, path, sizeof(path), err, errlen)))
 		return ret;
-	if (mkdir(lock_dir, 0700) && errno != EEXIST) {
-		ret = -errno;
+	if ((ret = make_dir(lock_dir))) {
 		snprintf(err, errlen, "cannot create the lock directory %s: %s", lock_dir,
-			 strerror(errno));
+			 strerror(-ret));
 		return ret;
 	}
 	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);

@@ -98,6 +98,9 @@ forker --mib 256 --forks 1 --cpu 1 > /tmp/out/alone256.gt
 EOF
 echo "PTESCOPE-STEP: daemon"
 start main || exit 1
+# which probes the kernel jump-optimized (the rest trap with int3)
+mount -t debugfs none /sys/kernel/debug 2>/dev/null
+cat /sys/kernel/debug/kprobes/list > $O/kprobes.list 2>/dev/null
 echo "PTESCOPE-STEP: workloads under function_graph"
 timeout 900 trace-cmd record -C mono -p function_graph -g kernel_clone $(lflags @FUNCS@) \
 	-e sched:sched_process_fork -b 32768 -o $O/graph.dat -- sh /tmp/work.sh > $O/trace-cmd.log 2>&1 ||
@@ -301,6 +304,10 @@ def main():
         rows, extra, n = res
         print(f"passes/breaks/ptes per fork ({a.kernel}): {' '.join(rows)}; graph's extra hold "
               f"time over the probes': median {extra:.1%} of {n} passes")
+    placed = [" ".join(line.split()[2:]) for line in (read(out, "kprobes.list") or "").splitlines()
+              if "copy_page_range+" in line and "+0x0" not in line]
+    print(f"pass probes as the kernel placed them: {'; '.join(placed) or 'unknown (no debugfs)'} "
+          f"([OPTIMIZED]: a jump; else an int3 trap)")
     if problems:
         print(vmlib.guest_report(share, lines=60))
         return 1
