@@ -198,9 +198,11 @@ if start owner --listen 127.0.0.1:0; then
 		2> $O/second.log
 	echo $? > $O/second.exit
 	echo 0 > $T/instances/ptescoped/tracing_on
+	# (a new instance reads tracing_on 1 from its creation: the second setup's own line
+	# says it is done)
 	for k in $(seq 300); do
 		grep -q 'changed by another tool' $O/owner.log \
-			&& grep -q 1 $T/instances/ptescoped/tracing_on 2>/dev/null && break
+			&& [ $(grep -c 'capture graph in instances' $O/owner.log) -ge 2 ] && break
 		sleep 1
 	done
 	step owner-fork forker --mib 4 --forks 1 --thp off > $O/owner.gt
