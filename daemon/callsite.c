@@ -559,8 +559,7 @@ static void loc_str(const struct loc *l, char *buf, size_t len)
 static int find_pass_end(const struct dis *d, size_t *u, struct path *p, cs_x86_op *ret,
 			 int *ret_at, cs_x86_op cmp[2], uint64_t *again, char *why, size_t len)
 {
-	int found = 0;
-	uint32_t first = 0;
+	long end = -1; /* the one unlock call found so far */
 
 	for (size_t i = 0; i < d->n; i++) {
 		struct path q;
@@ -568,25 +567,26 @@ static int find_pass_end(const struct dis *d, size_t *u, struct path *p, cs_x86_
 
 		if (!pte_call(d, i, R_UNLOCK) || !walk_to_ret_test(d, i, &q, &v))
 			continue;
-		if (found++) {
+		if (end >= 0) {
 			snprintf(why, len,
 				 "two pass ends: unlock calls at +%#x and +%#x both lead "
 				 "to the -EIO test",
-				 first, off_of(d, i));
+				 off_of(d, (size_t)end), off_of(d, i));
 			return -ENOTSUP;
 		}
-		first = off_of(d, i);
-		*u = i;
+		end = (long)i;
 		*p = q;
 		*ret = v;
 	}
-	if (!found) {
+	if (end < 0) {
 		snprintf(why, len, "no PTE unlock call leads to a -EIO test (the pass end)");
 		return -ENOTSUP;
 	}
+	*u = (size_t)end;
 	*ret_at = p->n;
 	if (!walk_to_loop_test(d, p, cmp, again)) {
-		snprintf(why, len, "no `addr != end` loop test after the pass end at +%#x", first);
+		snprintf(why, len, "no `addr != end` loop test after the pass end at +%#x",
+			 off_of(d, *u));
 		return -ENOTSUP;
 	}
 	return 0;

@@ -625,7 +625,7 @@ static int try_kprobes(struct pd_capture *c, char *err, size_t errlen)
 {
 	struct pd_btf *btf = NULL;
 	bool leftovers = false;
-	char msg[400];
+	char msg[NAME_MAX + 48]; /* pd_tfs_group_in_use: "instances/NAME has them enabled" */
 	int ret;
 
 	if (c->o.detail != PD_DETAIL_FORK || c->o.nr_pids || c->o.fork_hooks == PD_HOOKS_GRAPH ||

@@ -51,9 +51,10 @@ static int add(struct pd_plan *p, const char *rel, const char *value, bool appen
 	if (p->nr == PD_PLAN_MAX_STEPS)
 		return -E2BIG;
 	s = &p->step[p->nr++];
-	snprintf(s->rel, sizeof(s->rel), "%s", rel);
 	s->append = append;
-	/* a cut value would be another write than planned */
+	/* a cut path or value would be another write than planned */
+	if ((size_t)snprintf(s->rel, sizeof(s->rel), "%s", rel) >= sizeof(s->rel))
+		return -E2BIG;
 	return (size_t)snprintf(s->value, sizeof(s->value), "%s", value) < sizeof(s->value)
 		   ? 0
 		   : -E2BIG;

@@ -258,13 +258,13 @@ json_t *pd_inv_status_json(struct pd_inv_state *s, uint64_t now)
 
 /* -------------------------------------------------------------- /proc scan */
 
-static bool comm_is(int dfd, const char *name, const char *comm)
+static bool comm_is(int dfd, int pid, const char *comm)
 {
 	char path[64], buf[PD_INV_COMM_LEN + 2];
 	ssize_t n;
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/comm", name);
+	snprintf(path, sizeof(path), "%d/comm", pid);
 	fd = openat(dfd, path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return false;
@@ -295,7 +295,7 @@ int pd_inv_pids_of_comm(const char *proc, const char *comm, int *pids, size_t ma
 		if (!isdigit((unsigned char)e->d_name[0]))
 			continue;
 		pid = strtol(e->d_name, &end, 10);
-		if (*end || pid <= 0 || pid > 0x7fffffff || !comm_is(dirfd(d), e->d_name, comm))
+		if (*end || pid <= 0 || pid > 0x7fffffff || !comm_is(dirfd(d), (int)pid, comm))
 			continue;
 		if (*nr < max)
 			pids[(*nr)++] = (int)pid;

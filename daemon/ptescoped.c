@@ -1240,7 +1240,7 @@ static int open_sinks(struct daemon *d, char ***comms, size_t *nr_comms)
 				    .no_parent_mem = !d->cfg.parent_mem};
 	struct pd_spool_limits lim = {.max_bytes = d->cfg.spool_max_mb << 20,
 				      .max_files = d->cfg.spool_max_files};
-	char err[1024], spool[4096];
+	char err[PATH_MAX + 256], spool[4096]; /* err: a whole path fits in the message */
 	int ret;
 
 	if ((ret = make_parent_dirs(d->cfg.db_path, err, sizeof(err))) ||

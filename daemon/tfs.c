@@ -1245,8 +1245,8 @@ int pd_tfs_group_in_use(struct pd_tfs *t, const char *group, const char *own, bo
 		snprintf(what, len, "the top level has them enabled");
 		return -EBUSY;
 	}
-	snprintf(p, sizeof(p), "%s/instances", t->dir);
-	if (!(d = opendir(p)))
+	if ((size_t)snprintf(p, sizeof(p), "%s/instances", t->dir) >= sizeof(p) ||
+	    !(d = opendir(p)))
 		return 0;
 	while ((e = readdir(d))) {
 		char base[PATH_MAX];

@@ -373,12 +373,13 @@ static int prepare_writer(struct store *s, char *err, size_t errlen)
 	return r;
 }
 
-/* A handle with @opts (NULL: defaults) filled in, not yet connected. */
+/* A handle with @opts (NULL: defaults) filled in, not yet connected; *@out NULL on failure. */
 static int store_new(const char *path, const struct store_opts *opts, struct store **out, char *err,
 		     size_t errlen)
 {
 	struct store *s = calloc(1, sizeof(*s));
 
+	*out = NULL;
 	if (!s)
 		return store_fail(NULL, err, errlen, -ENOMEM, "out of memory");
 	if (opts)

@@ -485,8 +485,9 @@ int store_rollup_fork_row(struct store *s, sqlite3_stmt *sel, int64_t sign, char
 	}
 	for (size_t i = 0; i < n; i++)
 		hold[i] = pass[i].hold_ns;
-	r = store_rollup_fork(s, wall, comm ? comm : "", vals, complete, ptes, hold, n, sign, err,
-			      errlen);
+	/* no passes: no array (hold_small is then never written) */
+	r = store_rollup_fork(s, wall, comm ? comm : "", vals, complete, ptes, n ? hold : NULL, n,
+			      sign, err, errlen);
 	if (hold != hold_small)
 		free(hold);
 	free(pass);

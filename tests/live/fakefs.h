@@ -7,16 +7,29 @@
 #ifndef PTESCOPE_TEST_FAKEFS_H
 #define PTESCOPE_TEST_FAKEFS_H
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
+/* The most get() returns, its terminating 0 included. */
+#define FAKEFS_READ_MAX 4096
+
+/* DIR/REL into @p; a path that does not fit ends the test (never a cut path). */
+static inline void fake_path(char p[PATH_MAX], const char *dir, const char *rel)
+{
+	if ((size_t)snprintf(p, PATH_MAX, "%s/%s", dir, rel) >= PATH_MAX) {
+		fprintf(stderr, "fakefs: path too long: %s/%s\n", dir, rel);
+		exit(1);
+	}
+}
+
 static inline void put(const char *dir, const char *rel, const char *v)
 {
-	char p[1024];
+	char p[PATH_MAX];
 	FILE *f;
 
-	snprintf(p, sizeof(p), "%s/%s", dir, rel);
+	fake_path(p, dir, rel);
 	f = fopen(p, "w");
 	if (!f) {
 		perror(p);
@@ -28,12 +41,12 @@ static inline void put(const char *dir, const char *rel, const char *v)
 
 static inline char *get(const char *dir, const char *rel)
 {
-	static char buf[4096];
-	char p[1024];
+	static char buf[FAKEFS_READ_MAX];
+	char p[PATH_MAX];
 	FILE *f;
 	size_t n;
 
-	snprintf(p, sizeof(p), "%s/%s", dir, rel);
+	fake_path(p, dir, rel);
 	if (!(f = fopen(p, "r")))
 		return NULL;
 	n = fread(buf, 1, sizeof(buf) - 1, f);
@@ -44,9 +57,9 @@ static inline char *get(const char *dir, const char *rel)
 
 static inline void mk(const char *dir, const char *rel)
 {
-	char p[1024];
+	char p[PATH_MAX];
 
-	snprintf(p, sizeof(p), "%s/%s", dir, rel);
+	fake_path(p, dir, rel);
 	mkdir(p, 0700);
 }
 

@@ -381,7 +381,7 @@ static void test_checker_catches_old_order(const char *dir)
 
 static void cycle(const char *t, const char *state, enum pd_detail d, const int *pids, size_t nr)
 {
-	char err[512], before[6][1024];
+	char err[512], before[6][FAKEFS_READ_MAX];
 	const char *files[6] = {"current_tracer",     "set_ftrace_filter",
 				"set_graph_function", "set_ftrace_pid",
 				"tracing_on",	      "events/sched/sched_switch/enable"};

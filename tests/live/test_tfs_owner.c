@@ -314,7 +314,7 @@ static void test_state_validated(const char *dir)
 /* 4. Host-wide locks: one top level, one instance, one run at a time. */
 static void test_locks(const char *dir)
 {
-	char t[512], state[600], state2[600], err[512], msg[1024], locks[600];
+	char t[512], state[600], state2[sizeof(state) + 2], err[512], msg[1024], locks[600];
 	struct pd_tfs *a, *b;
 	struct pd_tfs_lock *l1, *l2;
 
