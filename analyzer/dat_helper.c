@@ -44,11 +44,14 @@ int tracecmd_set_cpu_to_timestamp(struct tracecmd_input *handle, int cpu, unsign
 int tracecmd_cpus(struct tracecmd_input *handle);
 int tracecmd_page_size(struct tracecmd_input *handle);
 
-#if defined(__SANITIZE_ADDRESS__)
-#define PT_ASAN 1
+/* AddressSanitizer and ThreadSanitizer reserve terabytes of shadow address space at start: an
+ * address-space limit set afterwards would make every later mmap fail, so those builds go
+ * without it (PT_SHADOW_VM). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define PT_SHADOW_VM 1
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define PT_ASAN 1
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define PT_SHADOW_VM 1
 #endif
 #endif
 
@@ -716,7 +719,7 @@ static void set_limits(off_t file_size)
 	cpu.rlim_max = secs + 5;
 	setrlimit(RLIMIT_CPU, &cpu);
 	setrlimit(RLIMIT_CORE, &core);
-#ifndef PT_ASAN
+#ifndef PT_SHADOW_VM
 	{
 		struct rlimit as;
 		rlim_t bytes = ((rlim_t)4 << 30) + (rlim_t)file_size * 32;
