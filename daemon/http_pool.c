@@ -128,6 +128,7 @@ static void *worker_main(void *arg)
 	pthread_mutex_lock(&l->lock);
 	for (;;) {
 		struct job j;
+		bool stopping;
 
 		while (!l->stop && !l->len)
 			pthread_cond_wait(&l->wake, &l->lock);
@@ -137,8 +138,9 @@ static void *worker_main(void *arg)
 		l->head = (l->head + 1) % l->cap;
 		l->len--;
 		l->running++;
+		stopping = l->stop; /* read under the lock: lane_stop() sets it */
 		pthread_mutex_unlock(&l->lock);
-		if (l->stop) {
+		if (stopping) {
 			pd_http_answer_error(&j.r->answer, MHD_HTTP_SERVICE_UNAVAILABLE,
 					     "the server is stopping");
 			MHD_resume_connection(j.c);

@@ -24,6 +24,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -477,6 +478,20 @@ static int live_fork(const struct pt_fork *f, void *ctx)
 	return pd_ingest_live_fork(f, d->ingest);
 }
 
+/* Capture off, and why: the status's mode and reason, under d->lock (HTTP threads read them). */
+__attribute__((format(printf, 2, 3))) static void set_capture_off(struct daemon *d, const char *fmt,
+								  ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	pthread_mutex_lock(&d->lock);
+	d->mode = PD_CAPTURE_OFF;
+	vsnprintf(d->reason, sizeof(d->reason), fmt, ap);
+	pthread_mutex_unlock(&d->lock);
+	va_end(ap);
+}
+
 /* Starts capture in @mode (an investigation asks for graph, not auto: no silent fallback). */
 static int start_capture_at(struct daemon *d, enum pd_capture_mode mode, enum pd_detail detail,
 			    const int *pids, size_t nr_pids)
@@ -503,6 +518,8 @@ static int start_capture_at(struct daemon *d, enum pd_capture_mode mode, enum pd
 	struct pd_passes_info pi;
 	const char *by;
 	char err[1024];
+	unsigned buffer_kb;
+	bool capped;
 	int ret;
 
 	pthread_mutex_lock(&d->lock);
@@ -512,8 +529,7 @@ static int start_capture_at(struct daemon *d, enum pd_capture_mode mode, enum pd
 	d->detail = detail;
 	pthread_mutex_unlock(&d->lock);
 	if (mode == PD_CAPTURE_OFF) {
-		d->mode = PD_CAPTURE_OFF;
-		snprintf(d->reason, sizeof(d->reason), "capture off: serving and replaying only");
+		set_capture_off(d, "capture off: serving and replaying only");
 		pd_info("%s", d->reason);
 		return 0;
 	}
@@ -523,20 +539,23 @@ static int start_capture_at(struct daemon *d, enum pd_capture_mode mode, enum pd
 			pd_err("%s", err);
 			return ret;
 		}
-		d->mode = PD_CAPTURE_OFF;
-		snprintf(d->reason, sizeof(d->reason), "auto chose off: %s", err);
+		set_capture_off(d, "auto chose off: %s", err);
 		pd_warn("%s", d->reason);
 		return 0;
 	}
+	by = pd_capture_preemptions(d->capture);
+	pd_capture_passes(d->capture, &pi);
+	buffer_kb = pd_capture_buffer_kb(d->capture, &capped);
+	/* the status's description of the capture: written under the lock core_status reads it */
+	pthread_mutex_lock(&d->lock);
 	d->mode = pd_capture_mode(d->capture);
 	snprintf(d->reason, sizeof(d->reason), "%s", pd_capture_reason(d->capture));
 	snprintf(d->where, sizeof(d->where), "%s", pd_capture_where(d->capture));
 	snprintf(d->functions, sizeof(d->functions), "%s", pd_capture_functions(d->capture));
 	snprintf(d->hooks, sizeof(d->hooks), "%s", pd_capture_hooks(d->capture));
-	by = pd_capture_preemptions(d->capture);
 	snprintf(d->preemptions, sizeof(d->preemptions), "%s", by ? by : "");
-	pd_capture_passes(d->capture, &pi);
-	pthread_mutex_lock(&d->lock);
+	d->buffer_kb = buffer_kb;
+	d->buffer_capped = capped;
 	d->passes = pi.state;
 	snprintf(d->passes_why, sizeof(d->passes_why), "%s", pi.why ? pi.why : "");
 	if (pi.plan)
@@ -546,7 +565,6 @@ static int start_capture_at(struct daemon *d, enum pd_capture_mode mode, enum pd
 	d->pass_cached = pi.cached;
 	d->pass_before_calls = pi.before_calls;
 	pthread_mutex_unlock(&d->lock);
-	d->buffer_kb = pd_capture_buffer_kb(d->capture, &d->buffer_capped);
 	pd_notice("capture %s in %s, %u KiB per CPU, trace clock mono: %s",
 		  pd_capture_mode_name(d->mode), d->where, d->buffer_kb, d->reason);
 	if (d->mode == PD_CAPTURE_GRAPH)
@@ -901,8 +919,10 @@ static void reload(struct daemon *d)
 	    n.preemptions != d->cfg.preemptions ||
 	    n.pass_probes != d->cfg.pass_probes || n.watermark_pct != d->cfg.watermark_pct) {
 		/* the capture is rebuilt: tracefs restored, then set up anew */
+		pthread_mutex_lock(&d->lock); /* core_status reads these two */
 		d->cfg.capture = n.capture;
 		d->cfg.detail = n.detail;
+		pthread_mutex_unlock(&d->lock);
 		d->cfg.buffer_kb = n.buffer_kb;
 		d->cfg.buffer_total_mb = n.buffer_total_mb;
 		d->cfg.force = n.force;
@@ -931,8 +951,8 @@ static void reload(struct daemon *d)
 	d->cfg.investigation_cooldown_s = n.investigation_cooldown_s;
 	pthread_mutex_lock(&d->lock);
 	pd_inv_policy_from_config(&d->cfg, &d->inv.pol);
+	d->cfg.slow_fork_us = n.slow_fork_us; /* core_status reads it */
 	pthread_mutex_unlock(&d->lock);
-	d->cfg.slow_fork_us = n.slow_fork_us;
 	d->cfg.poll_ms = n.poll_ms; /* the main loop re-arms its timer */
 	d->cfg.log_level = n.log_level;
 	d->cfg.retention_days = n.retention_days;
