@@ -58,6 +58,15 @@ def status(port):
         return json.load(r)
 
 
+def read_or_empty(path):
+    # our instance is gone for a moment while the daemon sets it up again
+    try:
+        with open(path) as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
 def wait_for(pred, secs, step=0.2):
     end = time.monotonic() + secs
     while time.monotonic() < end:
@@ -126,7 +135,7 @@ with tempfile.TemporaryDirectory() as d:
               "changed by another tool" in logtext(),
               "tracing_on 0 written in our instance: seen after %.1f s, setup_lost %s (%s)"
               % (took, st["setup_lost"], st["setup_lost_reason"]))
-        check(wait_for(lambda: open(os.path.join(T, "instances", inst, "tracing_on")).read()
+        check(wait_for(lambda: read_or_empty(os.path.join(T, "instances", inst, "tracing_on"))
                        .strip() == "1", 20),
               "... and set up again: our instance traces again")
         before = status(port)["forks_stored"]
