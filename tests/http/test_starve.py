@@ -43,6 +43,10 @@ if not shutil.which("wrk"):
     print("SKIP: wrk is not installed (scripts/install-deps test)")
     sys.exit(77)
 
+# A sanitizer build is several times slower (ThreadSanitizer: 5 to 15 times): its ctest sets
+# PTESCOPE_TEST_SLOWDOWN, which multiplies the latency bounds below; the counts stay as they are.
+BOUND_S = 1.0 * float(os.environ.get("PTESCOPE_TEST_SLOWDOWN", "1"))
+
 d = scratch("starve")
 db = os.path.join(d, "forks.db")
 synth_db(db, args.forks, 8)
@@ -265,12 +269,13 @@ for path in ("/healthz", "/metrics"):
     lat = a["probe"].lat[path]
     check(len(lat) >= args.duration * 3 and not a["probe"].failed[path],
           "A: %s answered %d times, %d failed" % (path, len(lat), a["probe"].failed[path]))
-    check(pct(lat, .99) < 1.0, "A: %s p99 %s under the generous bound of 1 s" % (path, ms(pct(lat, .99))))
+    check(pct(lat, .99) < BOUND_S, "A: %s p99 %s under the generous bound of %g s"
+          % (path, ms(pct(lat, .99)), BOUND_S))
 check(a["queries"] > 0, "A: heavy queries were answered (%d)" % a["queries"])
 lat = b["probe"].lat["/healthz"]
 check(len(lat) >= 5 and not b["probe"].failed["/healthz"],
       "B: /healthz answered %d times, %d failed" % (len(lat), b["probe"].failed["/healthz"]))
-check(pct(lat, .99) < 1.0, "B: /healthz p99 %s under 1 s" % ms(pct(lat, .99)))
+check(pct(lat, .99) < BOUND_S, "B: /healthz p99 %s under %g s" % (ms(pct(lat, .99)), BOUND_S))
 check(b["codes"].get("none", 0) == 0 and set(b["codes"]) <= {"200", "503"},
       "B: each of the 400 doctor requests answered 200 or 503: %s" % b["codes"])
 finish()
