@@ -380,7 +380,8 @@ static int normalise(const char *rel, const char *raw, char **out)
 		size_t n = 0;
 		const char *p = raw;
 
-		v = malloc(strlen(raw) + 1);
+		/* + 2: a last line without its newline gets one */
+		v = malloc(strlen(raw) + 2);
 		if (!v)
 			return -ENOMEM;
 		while (*p) {
