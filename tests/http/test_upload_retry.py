@@ -47,14 +47,6 @@ def wait_for(pred, timeout):
     return False
 
 
-def healthz(port):
-    # the database file can exist before the daemon listens: refused means not ready yet
-    try:
-        return get_json(port, "/healthz", timeout=5)[0]
-    except OSError:
-        return 0
-
-
 def log_text():
     with open(log, "rb") as f:
         return f.read().decode(errors="replace")
@@ -69,7 +61,7 @@ p = subprocess.Popen([daemon, "--capture", "off", "--db", db, "--listen", "127.0
                       "--token-file", tok, "--state-file", os.path.join(d, "state")],
                      stderr=open(log, "wb"))
 try:
-    check(wait_for(lambda: os.path.exists(db) and healthz(port) == 200, 30),
+    check(wait_for(lambda: os.path.exists(db) and get_json(port, "/healthz")[0] == 200, 30),
           "ready")
     con = sqlite3.connect(db, timeout=30)
     con.execute("CREATE TRIGGER fail_fork BEFORE INSERT ON fork"
