@@ -42,6 +42,7 @@
 
 #include <zstd.h>
 
+#include "bigbuf.h"
 #include "dat_fly.h"
 #include "dat_fly_ahead.h"
 
@@ -110,7 +111,9 @@ struct pt_fly {
 	int buffers;
 	uint64_t kallsyms_off;	 /* its section, 0: none */
 	const uint8_t **size_at; /* per CPU: where the BUFFER option holds its size */
-	char *kallsyms;		 /* pt_fly_meta(): the text, decompressed */
+	char *kallsyms;		 /* pt_fly_meta(): the text, decompressed, inside: */
+	uint8_t *kallsyms_buf;	 /* the section decompressed (bigbuf.h) */
+	size_t kallsyms_len;	 /* its size */
 	bool compressed;	 /* the CPU data are zstd chunks */
 	uint32_t max_chunk;	 /* the largest chunk, decompressed */
 	uint64_t chunks;	 /* in all */
@@ -384,7 +387,7 @@ static void start_ahead(struct pt_fly *f)
 			table[i] = f->cpu[i].chunk;
 			count[i] = f->cpu[i].chunks_left;
 		}
-		fly_ahead_new(f->ncpu, (unsigned)slots, table, count, &f->ahead);
+		fly_ahead_new(f->ncpu, (unsigned)slots, f->max_chunk, table, count, &f->ahead);
 	}
 	free(table);
 	free(count);
@@ -453,6 +456,7 @@ static int read_kallsyms(struct pt_fly *f)
 	unsigned id = (unsigned)cur_num(&h, 2), flags = (unsigned)cur_num(&h, 2);
 	uint64_t size, usize, n;
 	uint8_t *buf;
+	int ret = 1;
 
 	cur_num(&h, 4);
 	size = cur_num(&h, 8);
@@ -461,29 +465,32 @@ static int read_kallsyms(struct pt_fly *f)
 	    ((flags & 1) && !f->zd))
 		return 1;
 	usize = flags & 1 ? (cur_num(&d, 4), cur_num(&d, 4)) : size;
-	if (d.bad || usize < 4 || usize > FLY_MAX_KALLSYMS || !(buf = malloc(usize + 1)))
-		return d.bad || usize < 4 || usize > FLY_MAX_KALLSYMS ? 1 : -ENOMEM;
+	if (d.bad || usize < 4 || usize > FLY_MAX_KALLSYMS)
+		return 1;
+	if (!(buf = pt_bigbuf_alloc(usize + 1)))
+		return -ENOMEM;
 	if (flags & 1) {
 		size_t got = ZSTD_decompressDCtx(f->zd, buf, usize, d.p, (size_t)(d.end - d.p));
 
-		if (ZSTD_isError(got) || got != usize) {
-			free(buf);
-			return 1;
-		}
+		if (ZSTD_isError(got) || got != usize)
+			goto out;
 	} else {
 		memcpy(buf, d.p, usize);
 	}
 	n = rd(buf, 4);
-	if (n > usize - 4 || memchr(buf + 4, 0, n)) {
-		free(buf);
-		return 1;
+	if (n > usize - 4 || memchr(buf + 4, 0, n))
+		goto out;
+	if (n) {
+		buf[4 + n] = 0;
+		f->kallsyms = (char *)buf + 4;
+		f->kallsyms_buf = buf;
+		f->kallsyms_len = usize + 1;
+		buf = NULL;
 	}
-	memmove(buf, buf + 4, n);
-	buf[n] = 0;
-	f->kallsyms = n ? (char *)buf : NULL;
-	if (!n)
-		free(buf);
-	return 0;
+	ret = 0;
+out:
+	pt_bigbuf_free(buf, usize + 1);
+	return ret;
 }
 
 static int write_at(int fd, const void *p, size_t n, uint64_t off)
@@ -597,7 +604,7 @@ void pt_fly_free(struct pt_fly *f)
 		free(f->cpu[i].buf);
 	free(f->cpu);
 	free(f->size_at);
-	free(f->kallsyms);
+	pt_bigbuf_free(f->kallsyms_buf, f->kallsyms_len);
 	ZSTD_freeDCtx(f->zd);
 	if (f->mapped)
 		munmap((void *)f->map, f->len);

@@ -21,13 +21,13 @@ struct fly_ahead;
 
 /*
  * Starts the thread over @n CPUs, @slots chunks ahead at most per CPU (at
- * least 2): CPU i's chunk table at @table[i] (each chunk: u32 compressed
+ * least 2), none larger than @max_chunk decompressed: CPU i's chunk table at @table[i] (each chunk: u32 compressed
  * size, u32 size, the bytes; checked by the caller to lie inside the
  * mapping) with @count[i] chunks. Returns 0 and *out, or a negative errno
  * (then the caller decompresses itself).
  */
-int fly_ahead_new(int n, unsigned slots, const uint8_t *const *table, const uint32_t *count,
-		  struct fly_ahead **out);
+int fly_ahead_new(int n, unsigned slots, size_t max_chunk, const uint8_t *const *table,
+		  const uint32_t *count, struct fly_ahead **out);
 
 /*
  * CPU @i's next chunk: 1 with *buf and *len (valid until the next call for
