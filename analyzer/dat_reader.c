@@ -339,6 +339,7 @@ static inline int deliver(struct dat_read *d, unsigned i, struct pt_event *ev, u
 	ev->func = f ? h->str[func] : NULL;
 	ev->func_id = (uint64_t)f;
 	ev->comm = c ? h->str[comm] : NULL;
+	ev->comm_id = (uint64_t)c;
 	d->st->events++;
 	ret = d->fn(ev, d->ctx);
 	if (ret < 0) {

@@ -199,8 +199,11 @@ static struct task *task_find(struct recon *r, int pid)
 		       : NULL;
 }
 
-static void task_set_comm(struct task *t, const char *comm)
+static void task_set_comm(struct task *t, const char *comm, uint64_t comm_id)
 {
+	if (comm_id && comm_id == t->comm_id)
+		return; /* the same name as last time, by the reader's id */
+	t->comm_id = comm_id;
 	if (comm && *comm && strncmp(t->comm, comm, sizeof(t->comm) - 1)) {
 		strncpy(t->comm, comm, sizeof(t->comm) - 1);
 		t->comm[sizeof(t->comm) - 1] = '\0';
@@ -227,7 +230,7 @@ static int on_fork_event(struct recon *r, const struct pt_event *ev)
 	if (!t)
 		return -ENOMEM;
 	r->caps |= PT_CAP_FORK_EVENT;
-	task_set_comm(t, ev->comm);
+	task_set_comm(t, ev->comm, ev->comm_id);
 	if (!t->fork && ev->cpu >= 0) {
 		/* text without task names: the graph ran under the CPU's key */
 		struct task *c = task_get(r, -1, ev->cpu);
@@ -400,7 +403,7 @@ int recon_feed(const struct pt_event *ev, void *ctx)
 	t = task_get(r, ev->pid, ev->cpu);
 	if (!t)
 		return -ENOMEM;
-	task_set_comm(t, ev->comm);
+	task_set_comm(t, ev->comm, ev->comm_id);
 	if (t->off_since != NO_TIME)
 		offcpu_close(t, ev->type == PT_EV_EXIT ? ev->rec_ts_ns : ev->ts_ns);
 	if (ev->type == PT_EV_EXIT && ev->overrun >= 0)

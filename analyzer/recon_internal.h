@@ -122,6 +122,7 @@ struct task {
 	int64_t key;
 	int pid, cpu;
 	char comm[32];
+	uint64_t comm_id; /* the pt_event comm_id comm was taken from, 0: none */
 	struct frame *stack;
 	int len, cap;
 	struct fork_build *fork;
