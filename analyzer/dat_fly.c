@@ -84,6 +84,7 @@ enum fly_codec { CODEC_NONE, CODEC_ZSTD };
 
 struct fly_cpu {
 	const uint8_t *region, *region_end; /* its data in the file */
+	const uint8_t *released;	    /* the mapping given back below this */
 	const uint8_t *chunk;		    /* the next chunk's header (compressed data) */
 	uint32_t chunks_left;
 	uint8_t *buf; /* the current chunk, decompressed */
@@ -245,7 +246,7 @@ static int parse_buffer(struct pt_fly *f, struct cur c, char *why, size_t whylen
 
 		if (c.bad || id != i || d.bad)
 			return refuse(why, whylen, "CPU data table");
-		f->cpu[i].region = f->cpu[i].pg = d.p; /* set up by cpu_init() */
+		f->cpu[i].region = f->cpu[i].pg = f->cpu[i].released = d.p; /* cpu_init() */
 		f->cpu[i].region_end = f->cpu[i].pg_end = d.end;
 	}
 	return 0;
@@ -387,7 +388,8 @@ static void start_ahead(struct pt_fly *f)
 			table[i] = f->cpu[i].chunk;
 			count[i] = f->cpu[i].chunks_left;
 		}
-		fly_ahead_new(f->ncpu, (unsigned)slots, f->max_chunk, table, count, &f->ahead);
+		fly_ahead_new(f->ncpu, (unsigned)slots, f->max_chunk, f->mapped, table, count,
+			      &f->ahead);
 	}
 	free(table);
 	free(count);
@@ -631,6 +633,8 @@ static int cpu_next_chunk(struct pt_fly *f, struct fly_cpu *c)
 
 	c->chunk = src + csize;
 	c->chunks_left--;
+	if (f->mapped)
+		fly_release(&c->released, src - 8);
 	if (usize > c->cap) {
 		free(c->buf);
 		c->buf = malloc(usize);
@@ -723,6 +727,8 @@ static int cpu_next_page(struct pt_fly *f, struct fly_cpu *c)
 			return -1;
 	}
 	page = c->pg;
+	if (f->mapped && !f->compressed) /* nothing of the pages before is read again */
+		fly_release(&c->released, page);
 	c->pg += f->page_size;
 	c->ts = rd(page, 8);
 	flags = rd(page + 8, 8);

@@ -26,6 +26,7 @@ struct ahead_slot {
 
 struct ahead_cpu {
 	const uint8_t *table;	 /* the thread's next chunk header */
+	const uint8_t *released; /* the mapping given back below this (fly_release()) */
 	uint32_t left;		 /* chunks the thread has not taken */
 	struct ahead_slot *slot; /* a->slots of them */
 	uint8_t *arena;		 /* their buffers, a->max_chunk bytes each (bigbuf.h) */
@@ -37,7 +38,7 @@ struct fly_ahead {
 	pthread_mutex_t lock;
 	pthread_cond_t space, data;
 	pthread_t thread;
-	bool started, stop;
+	bool started, stop, release;
 	ZSTD_DCtx *zd;
 	int n;
 	unsigned slots;	  /* per CPU */
@@ -113,6 +114,8 @@ static void *ahead_main(void *arg)
 		c->left--;
 		c->filling = true;
 		pthread_mutex_unlock(&a->lock);
+		if (a->release) /* only this thread reads the chunks */
+			fly_release(&c->released, table);
 		fill(a, table, s);
 		pthread_mutex_lock(&a->lock);
 		c->ready++;
@@ -151,8 +154,8 @@ int fly_ahead_next(struct fly_ahead *a, int i, const uint8_t **buf, size_t *len)
 	return 1;
 }
 
-int fly_ahead_new(int n, unsigned slots, size_t max_chunk, const uint8_t *const *table,
-		  const uint32_t *count, struct fly_ahead **out)
+int fly_ahead_new(int n, unsigned slots, size_t max_chunk, bool release,
+		  const uint8_t *const *table, const uint32_t *count, struct fly_ahead **out)
 {
 	struct fly_ahead *a = calloc(1, sizeof(*a));
 	bool ok;
@@ -166,11 +169,13 @@ int fly_ahead_new(int n, unsigned slots, size_t max_chunk, const uint8_t *const 
 	a->n = n;
 	a->slots = slots < 2 ? 2 : slots;
 	a->max_chunk = max_chunk;
+	a->release = release;
 	a->cpu = calloc(n > 0 ? (size_t)n : 1, sizeof(*a->cpu));
 	a->zd = ZSTD_createDCtx();
 	ok = a->cpu && a->zd;
 	for (int i = 0; ok && i < n; i++) {
-		a->cpu[i] = (struct ahead_cpu){.table = table[i], .left = count[i]};
+		a->cpu[i] = (struct ahead_cpu){.table = table[i], .released = table[i],
+					       .left = count[i]};
 		a->cpu[i].slot = calloc(a->slots, sizeof(*a->cpu[i].slot));
 		a->cpu[i].arena = pt_bigbuf_alloc(a->slots * max_chunk);
 		ok = a->cpu[i].slot && a->cpu[i].arena;
