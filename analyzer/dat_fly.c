@@ -296,6 +296,7 @@ static int parse_options(struct pt_fly *f, uint64_t off, uint64_t *next, char *w
 static int cpu_init(struct pt_fly *f, struct fly_cpu *cpu, bool compressed)
 {
 	struct cur c = {cpu->pg, cpu->pg_end, false};
+	const uint8_t *released = cpu->region;
 	uint32_t n;
 
 	if (!compressed || c.p == c.end)
@@ -317,6 +318,8 @@ static int cpu_init(struct pt_fly *f, struct fly_cpu *cpu, bool compressed)
 		if (usize > f->max_chunk)
 			f->max_chunk = usize;
 		f->chunks++;
+		if (f->mapped) /* reading the headers maps the pages around them */
+			fly_release(&released, c.p);
 	}
 	cpu->pg = cpu->pg_end = NULL;
 	return c.bad;
