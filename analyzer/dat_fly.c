@@ -87,6 +87,7 @@ struct fly_cpu {
 	const uint8_t *released;	    /* the mapping given back below this */
 	const uint8_t *chunk;		    /* the next chunk's header (compressed data) */
 	uint32_t chunks_left;
+	uint32_t chunks_all, chunks_taken; /* the walk's progress (pt_fly_progress()) */
 	uint8_t *buf; /* the current chunk, decompressed */
 	size_t cap;
 	const uint8_t *pg, *pg_end; /* pages not yet loaded */
@@ -307,7 +308,7 @@ static int cpu_init(struct pt_fly *f, struct fly_cpu *cpu, bool compressed)
 	c.end += 4;
 	n = (uint32_t)cur_num(&c, 4);
 	cpu->chunk = c.p;
-	cpu->chunks_left = n;
+	cpu->chunks_left = cpu->chunks_all = n;
 	for (uint32_t k = 0; k < n && !c.bad; k++) {
 		uint32_t csize = (uint32_t)cur_num(&c, 4), usize = (uint32_t)cur_num(&c, 4);
 
@@ -600,6 +601,21 @@ int pt_fly_meta(struct pt_fly *f, int *fdp, char **kallsyms, char *why, size_t w
 	return 0;
 }
 
+void pt_fly_progress(const struct pt_fly *f, uint64_t *done, uint64_t *total)
+{
+	*done = *total = 0;
+	for (int i = 0; i < f->ncpu; i++) {
+		const struct fly_cpu *c = &f->cpu[i];
+		uint64_t size = (uint64_t)(c->region_end - c->region);
+
+		*total += size;
+		if (f->compressed && c->chunks_all) /* in chunks: the thread's are ahead */
+			*done += size * c->chunks_taken / c->chunks_all;
+		else if (!f->compressed && c->pg >= c->region && c->pg <= c->region_end)
+			*done += (uint64_t)(c->pg - c->region);
+	}
+}
+
 void pt_fly_free(struct pt_fly *f)
 {
 	if (!f)
@@ -636,6 +652,7 @@ static int cpu_next_chunk(struct pt_fly *f, struct fly_cpu *c)
 
 	c->chunk = src + csize;
 	c->chunks_left--;
+	c->chunks_taken++;
 	if (f->mapped)
 		fly_release(&c->released, src - 8);
 	if (usize > c->cap) {
@@ -721,6 +738,7 @@ static int cpu_next_page(struct pt_fly *f, struct fly_cpu *c)
 
 		if (r <= 0)
 			return r < 0 ? cpu_doubt(c) : 0;
+		c->chunks_taken++;
 		c->pg = buf;
 		c->pg_end = buf + len;
 	} else if (c->pg >= c->pg_end) {

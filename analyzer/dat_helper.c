@@ -61,6 +61,7 @@ struct child {
 	size_t used;
 	int failed;
 	bool byte_progress; /* text: progress in bytes, from the reader, not in events */
+	struct pt_fly *fly; /* while the page walk reads: progress in its bytes */
 
 	struct tep_handle *tep;
 	struct pt_raw_decoder *dec;
@@ -202,6 +203,9 @@ static void child_count(struct child *c)
 	if (!c->byte_progress && (c->done.events & (DAT_WIRE_PROGRESS_EVERY - 1)) == 0) {
 		uint8_t t = DAT_W_PROGRESS;
 		uint64_t p[2] = {c->done.events, 0};
+
+		if (c->fly)
+			pt_fly_progress(c->fly, &p[0], &p[1]);
 
 		child_write(c, &t, 1);
 		child_write(c, p, sizeof(p));
@@ -460,10 +464,12 @@ static void child_fly(struct child *c, const char *path, struct pt_fly *f, bool 
 	struct pt_fly_rec r;
 	int ret = PT_FLY_END;
 
+	c->fly = f;
 	while (!c->failed && (ret = pt_fly_next(f, &r)) == PT_FLY_REC) {
 		child_raw(c, r.cpu, r.ts, r.data, r.size, r.missed);
 		c->skip++;
 	}
+	c->fly = NULL; /* libtracecmd's walk from here, if any: events */
 	if (c->failed || ret == PT_FLY_END)
 		return;
 	if (only) {

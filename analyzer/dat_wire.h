@@ -11,7 +11,9 @@
  *   E  struct dat_wire_event              one event; strings by id (0: none)
  *   N  struct dat_wire_entry              an ENTRY event, in 28 bytes
  *   R  struct dat_wire_exit               an EXIT event, in 60 bytes
- *   P  uint64 done, uint64 total          progress (events so far, total unknown)
+ *   P  uint64 done, uint64 total          progress: bytes of the file's CPU data the
+ *                                         page walk has read and their total, or
+ *                                         events so far and 0 (libtracecmd's walk)
  *   C  uint32 chunk                        the end of a chunk (parallel reads)
  *   Z  struct dat_wire_done               the end: the file was read whole
  *                                         (or, in a parallel read, this helper's part)
