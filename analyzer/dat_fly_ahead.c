@@ -174,8 +174,8 @@ int fly_ahead_new(int n, unsigned slots, size_t max_chunk, bool release,
 	a->zd = ZSTD_createDCtx();
 	ok = a->cpu && a->zd;
 	for (int i = 0; ok && i < n; i++) {
-		a->cpu[i] = (struct ahead_cpu){.table = table[i], .released = table[i],
-					       .left = count[i]};
+		a->cpu[i] =
+		    (struct ahead_cpu){.table = table[i], .released = table[i], .left = count[i]};
 		a->cpu[i].slot = calloc(a->slots, sizeof(*a->cpu[i].slot));
 		a->cpu[i].arena = pt_bigbuf_alloc(a->slots * max_chunk);
 		ok = a->cpu[i].slot && a->cpu[i].arena;

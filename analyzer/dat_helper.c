@@ -236,8 +236,8 @@ static void child_event(struct child *c, const struct dat_wire_event *w)
 static void child_entry(struct child *c, const struct dat_wire_entry *w)
 {
 	if (dat_wire_same_ctx(&c->ctx, w->comm_sid, w->pid, w->cpu, w->in_irq)) {
-		struct dat_wire_entry_ctx s = {.ts = w->ts, .func_sid = w->func_sid,
-					       .depth = w->depth};
+		struct dat_wire_entry_ctx s = {
+		    .ts = w->ts, .func_sid = w->func_sid, .depth = w->depth};
 
 		child_message(c, DAT_W_ENTRY_CTX, &s, sizeof(s));
 		return;
