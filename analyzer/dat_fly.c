@@ -42,6 +42,7 @@
 
 #include <zstd.h>
 
+#include "bigbuf.h"
 #include "dat_fly.h"
 #include "dat_fly_ahead.h"
 
@@ -83,8 +84,10 @@ enum fly_codec { CODEC_NONE, CODEC_ZSTD };
 
 struct fly_cpu {
 	const uint8_t *region, *region_end; /* its data in the file */
+	const uint8_t *released;	    /* the mapping given back below this */
 	const uint8_t *chunk;		    /* the next chunk's header (compressed data) */
 	uint32_t chunks_left;
+	uint32_t chunks_all, chunks_taken; /* the walk's progress (pt_fly_progress()) */
 	uint8_t *buf; /* the current chunk, decompressed */
 	size_t cap;
 	const uint8_t *pg, *pg_end; /* pages not yet loaded */
@@ -110,7 +113,9 @@ struct pt_fly {
 	int buffers;
 	uint64_t kallsyms_off;	 /* its section, 0: none */
 	const uint8_t **size_at; /* per CPU: where the BUFFER option holds its size */
-	char *kallsyms;		 /* pt_fly_meta(): the text, decompressed */
+	char *kallsyms;		 /* pt_fly_meta(): the text, decompressed, inside: */
+	uint8_t *kallsyms_buf;	 /* the section decompressed (bigbuf.h) */
+	size_t kallsyms_len;	 /* its size */
 	bool compressed;	 /* the CPU data are zstd chunks */
 	uint32_t max_chunk;	 /* the largest chunk, decompressed */
 	uint64_t chunks;	 /* in all */
@@ -242,7 +247,7 @@ static int parse_buffer(struct pt_fly *f, struct cur c, char *why, size_t whylen
 
 		if (c.bad || id != i || d.bad)
 			return refuse(why, whylen, "CPU data table");
-		f->cpu[i].region = f->cpu[i].pg = d.p; /* set up by cpu_init() */
+		f->cpu[i].region = f->cpu[i].pg = f->cpu[i].released = d.p; /* cpu_init() */
 		f->cpu[i].region_end = f->cpu[i].pg_end = d.end;
 	}
 	return 0;
@@ -292,6 +297,7 @@ static int parse_options(struct pt_fly *f, uint64_t off, uint64_t *next, char *w
 static int cpu_init(struct pt_fly *f, struct fly_cpu *cpu, bool compressed)
 {
 	struct cur c = {cpu->pg, cpu->pg_end, false};
+	const uint8_t *released = cpu->region;
 	uint32_t n;
 
 	if (!compressed || c.p == c.end)
@@ -302,7 +308,7 @@ static int cpu_init(struct pt_fly *f, struct fly_cpu *cpu, bool compressed)
 	c.end += 4;
 	n = (uint32_t)cur_num(&c, 4);
 	cpu->chunk = c.p;
-	cpu->chunks_left = n;
+	cpu->chunks_left = cpu->chunks_all = n;
 	for (uint32_t k = 0; k < n && !c.bad; k++) {
 		uint32_t csize = (uint32_t)cur_num(&c, 4), usize = (uint32_t)cur_num(&c, 4);
 
@@ -313,6 +319,8 @@ static int cpu_init(struct pt_fly *f, struct fly_cpu *cpu, bool compressed)
 		if (usize > f->max_chunk)
 			f->max_chunk = usize;
 		f->chunks++;
+		if (f->mapped) /* reading the headers maps the pages around them */
+			fly_release(&released, c.p);
 	}
 	cpu->pg = cpu->pg_end = NULL;
 	return c.bad;
@@ -384,7 +392,8 @@ static void start_ahead(struct pt_fly *f)
 			table[i] = f->cpu[i].chunk;
 			count[i] = f->cpu[i].chunks_left;
 		}
-		fly_ahead_new(f->ncpu, (unsigned)slots, table, count, &f->ahead);
+		fly_ahead_new(f->ncpu, (unsigned)slots, f->max_chunk, f->mapped, table, count,
+			      &f->ahead);
 	}
 	free(table);
 	free(count);
@@ -453,6 +462,7 @@ static int read_kallsyms(struct pt_fly *f)
 	unsigned id = (unsigned)cur_num(&h, 2), flags = (unsigned)cur_num(&h, 2);
 	uint64_t size, usize, n;
 	uint8_t *buf;
+	int ret = 1;
 
 	cur_num(&h, 4);
 	size = cur_num(&h, 8);
@@ -461,29 +471,32 @@ static int read_kallsyms(struct pt_fly *f)
 	    ((flags & 1) && !f->zd))
 		return 1;
 	usize = flags & 1 ? (cur_num(&d, 4), cur_num(&d, 4)) : size;
-	if (d.bad || usize < 4 || usize > FLY_MAX_KALLSYMS || !(buf = malloc(usize + 1)))
-		return d.bad || usize < 4 || usize > FLY_MAX_KALLSYMS ? 1 : -ENOMEM;
+	if (d.bad || usize < 4 || usize > FLY_MAX_KALLSYMS)
+		return 1;
+	if (!(buf = pt_bigbuf_alloc(usize + 1)))
+		return -ENOMEM;
 	if (flags & 1) {
 		size_t got = ZSTD_decompressDCtx(f->zd, buf, usize, d.p, (size_t)(d.end - d.p));
 
-		if (ZSTD_isError(got) || got != usize) {
-			free(buf);
-			return 1;
-		}
+		if (ZSTD_isError(got) || got != usize)
+			goto out;
 	} else {
 		memcpy(buf, d.p, usize);
 	}
 	n = rd(buf, 4);
-	if (n > usize - 4 || memchr(buf + 4, 0, n)) {
-		free(buf);
-		return 1;
+	if (n > usize - 4 || memchr(buf + 4, 0, n))
+		goto out;
+	if (n) {
+		buf[4 + n] = 0;
+		f->kallsyms = (char *)buf + 4;
+		f->kallsyms_buf = buf;
+		f->kallsyms_len = usize + 1;
+		buf = NULL;
 	}
-	memmove(buf, buf + 4, n);
-	buf[n] = 0;
-	f->kallsyms = n ? (char *)buf : NULL;
-	if (!n)
-		free(buf);
-	return 0;
+	ret = 0;
+out:
+	pt_bigbuf_free(buf, usize + 1);
+	return ret;
 }
 
 static int write_at(int fd, const void *p, size_t n, uint64_t off)
@@ -588,6 +601,21 @@ int pt_fly_meta(struct pt_fly *f, int *fdp, char **kallsyms, char *why, size_t w
 	return 0;
 }
 
+void pt_fly_progress(const struct pt_fly *f, uint64_t *done, uint64_t *total)
+{
+	*done = *total = 0;
+	for (int i = 0; i < f->ncpu; i++) {
+		const struct fly_cpu *c = &f->cpu[i];
+		uint64_t size = (uint64_t)(c->region_end - c->region);
+
+		*total += size;
+		if (f->compressed && c->chunks_all) /* in chunks: the thread's are ahead */
+			*done += size * c->chunks_taken / c->chunks_all;
+		else if (!f->compressed && c->pg >= c->region && c->pg <= c->region_end)
+			*done += (uint64_t)(c->pg - c->region);
+	}
+}
+
 void pt_fly_free(struct pt_fly *f)
 {
 	if (!f)
@@ -597,7 +625,7 @@ void pt_fly_free(struct pt_fly *f)
 		free(f->cpu[i].buf);
 	free(f->cpu);
 	free(f->size_at);
-	free(f->kallsyms);
+	pt_bigbuf_free(f->kallsyms_buf, f->kallsyms_len);
 	ZSTD_freeDCtx(f->zd);
 	if (f->mapped)
 		munmap((void *)f->map, f->len);
@@ -624,6 +652,9 @@ static int cpu_next_chunk(struct pt_fly *f, struct fly_cpu *c)
 
 	c->chunk = src + csize;
 	c->chunks_left--;
+	c->chunks_taken++;
+	if (f->mapped)
+		fly_release(&c->released, src - 8);
 	if (usize > c->cap) {
 		free(c->buf);
 		c->buf = malloc(usize);
@@ -707,6 +738,7 @@ static int cpu_next_page(struct pt_fly *f, struct fly_cpu *c)
 
 		if (r <= 0)
 			return r < 0 ? cpu_doubt(c) : 0;
+		c->chunks_taken++;
 		c->pg = buf;
 		c->pg_end = buf + len;
 	} else if (c->pg >= c->pg_end) {
@@ -716,6 +748,8 @@ static int cpu_next_page(struct pt_fly *f, struct fly_cpu *c)
 			return -1;
 	}
 	page = c->pg;
+	if (f->mapped && !f->compressed) /* nothing of the pages before is read again */
+		fly_release(&c->released, page);
 	c->pg += f->page_size;
 	c->ts = rd(page, 8);
 	flags = rd(page + 8, 8);

@@ -78,6 +78,10 @@ int pt_fly_cpus(const struct pt_fly *f);
 /* The next record of the merge: PT_FLY_REC and @rec, PT_FLY_END, PT_FLY_DOUBT. */
 int pt_fly_next(struct pt_fly *f, struct pt_fly_rec *rec);
 
+/* How far the walk is: bytes of the file's CPU data behind every CPU's
+ * position (compressed bytes for zstd chunks) in *done, of *total. */
+void pt_fly_progress(const struct pt_fly *f, uint64_t *done, uint64_t *total);
+
 /* The first record of CPU @cpu without consuming it (a check against
  * libtracecmd before the walk): PT_FLY_REC, PT_FLY_END, PT_FLY_DOUBT. */
 int pt_fly_peek_cpu(struct pt_fly *f, int cpu, struct pt_fly_rec *rec);

@@ -15,18 +15,21 @@
 
 #include <zstd.h>
 
+#include "bigbuf.h"
 #include "dat_fly_ahead.h"
 
 struct ahead_slot {
-	uint8_t *buf;
-	size_t cap, len;
+	uint8_t *buf; /* inside its CPU's arena */
+	size_t len;
 	bool failed;
 };
 
 struct ahead_cpu {
 	const uint8_t *table;	 /* the thread's next chunk header */
+	const uint8_t *released; /* the mapping given back below this (fly_release()) */
 	uint32_t left;		 /* chunks the thread has not taken */
 	struct ahead_slot *slot; /* a->slots of them */
+	uint8_t *arena;		 /* their buffers, a->max_chunk bytes each (bigbuf.h) */
 	unsigned head, ready;	 /* the walk's slot; slots decompressed, not given back */
 	bool held, filling;	 /* the walk holds slot[head]; the thread fills one */
 };
@@ -35,10 +38,11 @@ struct fly_ahead {
 	pthread_mutex_t lock;
 	pthread_cond_t space, data;
 	pthread_t thread;
-	bool started, stop;
+	bool started, stop, release;
 	ZSTD_DCtx *zd;
 	int n;
-	unsigned slots; /* per CPU */
+	unsigned slots;	  /* per CPU */
+	size_t max_chunk; /* the largest chunk, decompressed */
 	struct ahead_cpu *cpu;
 };
 
@@ -68,20 +72,16 @@ static int pick(const struct fly_ahead *a, bool *more)
 }
 
 /* Decompresses the chunk at @table into @s. Outside the lock. */
-static void fill(ZSTD_DCtx *zd, const uint8_t *table, struct ahead_slot *s)
+static void fill(const struct fly_ahead *a, const uint8_t *table, struct ahead_slot *s)
 {
 	uint32_t csize = rd32(table), usize = rd32(table + 4);
+	ZSTD_DCtx *zd = a->zd;
 	size_t got;
 
 	s->failed = true;
 	s->len = 0;
-	if (usize > s->cap) {
-		free(s->buf);
-		s->buf = malloc(usize);
-		s->cap = s->buf ? usize : 0;
-		if (!s->buf)
-			return;
-	}
+	if (usize > a->max_chunk)
+		return;
 	got = ZSTD_decompressDCtx(zd, s->buf, usize, table + 8, csize);
 	if (!ZSTD_isError(got) && got == usize) {
 		s->len = usize;
@@ -114,7 +114,9 @@ static void *ahead_main(void *arg)
 		c->left--;
 		c->filling = true;
 		pthread_mutex_unlock(&a->lock);
-		fill(a->zd, table, s);
+		if (a->release) /* only this thread reads the chunks */
+			fly_release(&c->released, table);
+		fill(a, table, s);
 		pthread_mutex_lock(&a->lock);
 		c->ready++;
 		c->filling = false;
@@ -152,8 +154,8 @@ int fly_ahead_next(struct fly_ahead *a, int i, const uint8_t **buf, size_t *len)
 	return 1;
 }
 
-int fly_ahead_new(int n, unsigned slots, const uint8_t *const *table, const uint32_t *count,
-		  struct fly_ahead **out)
+int fly_ahead_new(int n, unsigned slots, size_t max_chunk, bool release,
+		  const uint8_t *const *table, const uint32_t *count, struct fly_ahead **out)
 {
 	struct fly_ahead *a = calloc(1, sizeof(*a));
 	bool ok;
@@ -166,13 +168,19 @@ int fly_ahead_new(int n, unsigned slots, const uint8_t *const *table, const uint
 	pthread_cond_init(&a->data, NULL);
 	a->n = n;
 	a->slots = slots < 2 ? 2 : slots;
+	a->max_chunk = max_chunk;
+	a->release = release;
 	a->cpu = calloc(n > 0 ? (size_t)n : 1, sizeof(*a->cpu));
 	a->zd = ZSTD_createDCtx();
 	ok = a->cpu && a->zd;
 	for (int i = 0; ok && i < n; i++) {
-		a->cpu[i] = (struct ahead_cpu){.table = table[i], .left = count[i]};
+		a->cpu[i] =
+		    (struct ahead_cpu){.table = table[i], .released = table[i], .left = count[i]};
 		a->cpu[i].slot = calloc(a->slots, sizeof(*a->cpu[i].slot));
-		ok = a->cpu[i].slot != NULL;
+		a->cpu[i].arena = pt_bigbuf_alloc(a->slots * max_chunk);
+		ok = a->cpu[i].slot && a->cpu[i].arena;
+		for (unsigned k = 0; ok && k < a->slots; k++)
+			a->cpu[i].slot[k].buf = a->cpu[i].arena + k * max_chunk;
 	}
 	if (!ok) {
 		fly_ahead_free(a);
@@ -199,8 +207,7 @@ void fly_ahead_free(struct fly_ahead *a)
 		pthread_join(a->thread, NULL);
 	}
 	for (int i = 0; a->cpu && i < a->n; i++) {
-		for (unsigned k = 0; a->cpu[i].slot && k < a->slots; k++)
-			free(a->cpu[i].slot[k].buf);
+		pt_bigbuf_free(a->cpu[i].arena, a->slots * a->max_chunk);
 		free(a->cpu[i].slot);
 	}
 	pthread_cond_destroy(&a->data);

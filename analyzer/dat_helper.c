@@ -64,6 +64,7 @@ struct child {
 	size_t used;
 	int failed;
 	bool byte_progress; /* text: progress in bytes, from the reader, not in events */
+	struct pt_fly *fly; /* while the page walk reads: progress in its bytes */
 
 	struct tep_handle *tep;
 	struct pt_raw_decoder *dec;
@@ -78,6 +79,7 @@ struct child {
 	int last_pid;
 	uint32_t last_comm_sid;
 	uint64_t skip; /* records libtracecmd's walk passes over (child_record) */
+	struct dat_wire_ctx ctx; /* what the last N or R message carried (dat_wire.h) */
 	struct dat_wire_done done;
 	/* the last decoding of a record of each size class: pt_raw_decode()
 	 * depends on the bytes alone, and a function_graph trace repeats its
@@ -206,6 +208,9 @@ static void child_count(struct child *c)
 		uint8_t t = DAT_W_PROGRESS;
 		uint64_t p[2] = {c->done.events, 0};
 
+		if (c->fly)
+			pt_fly_progress(c->fly, &p[0], &p[1]);
+
 		child_write(c, &t, 1);
 		child_write(c, p, sizeof(p));
 	}
@@ -229,6 +234,35 @@ static void child_event(struct child *c, const struct dat_wire_event *w)
 	child_count(c);
 }
 
+/* An ENTRY message @w: its short form when the last N or R message had its
+ * context, else N (which sets the context). */
+static void child_entry(struct child *c, const struct dat_wire_entry *w)
+{
+	if (dat_wire_same_ctx(&c->ctx, w->comm_sid, w->pid, w->cpu, w->in_irq)) {
+		struct dat_wire_entry_ctx s = {
+		    .ts = w->ts, .func_sid = w->func_sid, .depth = w->depth};
+
+		child_message(c, DAT_W_ENTRY_CTX, &s, sizeof(s));
+		return;
+	}
+	child_message(c, DAT_W_ENTRY, w, sizeof(*w));
+	dat_wire_set_ctx(&c->ctx, w->comm_sid, w->pid, w->cpu, w->in_irq);
+}
+
+/* The same for an EXIT message @w (r when its times fit the short form too). */
+static void child_exit(struct child *c, const struct dat_wire_exit *w)
+{
+	struct dat_wire_exit_ctx s;
+
+	if (dat_wire_same_ctx(&c->ctx, w->comm_sid, w->pid, w->cpu, w->in_irq) &&
+	    dat_wire_exit_to_ctx(w, &s)) {
+		child_message(c, DAT_W_EXIT_CTX, &s, sizeof(s));
+		return;
+	}
+	child_message(c, DAT_W_EXIT, w, sizeof(*w));
+	dat_wire_set_ctx(&c->ctx, w->comm_sid, w->pid, w->cpu, w->in_irq);
+}
+
 /* @ev in the shortest form that carries it, with its strings' ids; an ENTRY
  * message also kept in @keep (when not NULL) with @keep_cpu. */
 static void child_send(struct child *c, const struct pt_event *ev, uint32_t func_sid,
@@ -240,7 +274,7 @@ static void child_send(struct child *c, const struct pt_event *ev, uint32_t func
 		dat_wire_from_entry(ev, &w);
 		w.func_sid = func_sid;
 		w.comm_sid = comm_sid;
-		child_message(c, DAT_W_ENTRY, &w, sizeof(w));
+		child_entry(c, &w);
 		if (keep) {
 			keep->entry = w;
 			keep->entry_cpu = ev->cpu;
@@ -251,7 +285,7 @@ static void child_send(struct child *c, const struct pt_event *ev, uint32_t func
 		dat_wire_from_exit(ev, &w);
 		w.func_sid = func_sid;
 		w.comm_sid = comm_sid;
-		child_message(c, DAT_W_EXIT, &w, sizeof(w));
+		child_exit(c, &w);
 	} else {
 		struct dat_wire_event w;
 
@@ -364,7 +398,7 @@ static void child_raw(struct child *c, int cpu, uint64_t ts, const void *data, i
 		return;
 	if (hit && m->entry_cpu == cpu) {
 		m->entry.ts = ts;
-		child_message(c, DAT_W_ENTRY, &m->entry, sizeof(m->entry));
+		child_entry(c, &m->entry);
 		child_count(c);
 		child_times(c, ts);
 		return;
@@ -463,10 +497,12 @@ static void child_fly(struct child *c, const char *path, struct pt_fly *f, bool 
 	struct pt_fly_rec r;
 	int ret = PT_FLY_END;
 
+	c->fly = f;
 	while (!c->failed && (ret = pt_fly_next(f, &r)) == PT_FLY_REC) {
 		child_raw(c, r.cpu, r.ts, r.data, r.size, r.missed);
 		c->skip++;
 	}
+	c->fly = NULL; /* libtracecmd's walk from here, if any: events */
 	if (c->failed || ret == PT_FLY_END)
 		return;
 	if (only) {

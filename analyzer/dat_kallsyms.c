@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bigbuf.h"
 #include "dat_kallsyms.h"
 
 #define KSYM_MAX_NAME 512 /* the kernel's KSYM_NAME_LEN */
@@ -25,7 +26,7 @@ struct ksym {
 
 struct pt_ksyms {
 	struct ksym *sym; /* n entries, then one with address 0 (bsearch's end) */
-	size_t n;
+	size_t n, cap;	  /* cap: entries sym has room for (bigbuf.h) */
 };
 
 /* Per byte: a hex digit's value + 1 (0: not a hex digit). */
@@ -119,11 +120,21 @@ static void sort_stable(struct ksym *a, struct ksym *tmp, size_t n)
 	}
 }
 
-/* The kept lines of @text, newest (last) first: libtraceevent's list order.
- * 0, 1 (a line not in shape), -ENOMEM. */
+/* The lines of @text: an upper bound on its symbols. */
+static size_t count_lines(const char *text)
+{
+	size_t n = 1;
+
+	for (const char *p = text; (p = strchr(p, '\n')); p++)
+		n++;
+	return n;
+}
+
+/* The kept lines of @text (k->sym has room for every line and the end
+ * record), newest (last) first: libtraceevent's list order. 0, 1 (a line
+ * not in shape). */
 static int parse_all(char *text, struct pt_ksyms *k)
 {
-	size_t cap = 0;
 	char *p = text;
 
 	while (*p) {
@@ -136,17 +147,8 @@ static int parse_all(char *text, struct pt_ksyms *k)
 		}
 		if (!(p = parse_line(p, &s, &keep)))
 			return 1;
-		if (!keep)
-			continue;
-		if (k->n + 1 >= cap) {
-			struct ksym *grown;
-
-			cap = cap ? cap * 2 : 8192;
-			if (!(grown = realloc(k->sym, cap * sizeof(*grown))))
-				return -ENOMEM;
-			k->sym = grown;
-		}
-		k->sym[k->n++] = s;
+		if (keep)
+			k->sym[k->n++] = s;
 	}
 	for (size_t i = 0, j = k->n ? k->n - 1 : 0; i < j; i++, j--) {
 		struct ksym t = k->sym[i];
@@ -166,16 +168,19 @@ int pt_ksyms_new(char *text, struct pt_ksyms **out)
 	*out = NULL;
 	if (!k)
 		return -ENOMEM;
+	k->cap = count_lines(text) + 1;
+	if (!(k->sym = pt_bigbuf_alloc(k->cap * sizeof(*k->sym)))) {
+		pt_ksyms_free(k);
+		return -ENOMEM;
+	}
 	ret = parse_all(text, k);
-	if (!ret && !k->sym && !(k->sym = malloc(sizeof(*k->sym))))
-		ret = -ENOMEM;
 	if (!ret) {
-		tmp = malloc((k->n ? k->n : 1) * sizeof(*tmp));
+		tmp = pt_bigbuf_alloc(k->cap * sizeof(*tmp));
 		if (!tmp)
 			ret = -ENOMEM;
 		else
 			sort_stable(k->sym, tmp, k->n);
-		free(tmp);
+		pt_bigbuf_free(tmp, k->cap * sizeof(*tmp));
 	}
 	if (ret) {
 		pt_ksyms_free(k);
@@ -190,7 +195,7 @@ void pt_ksyms_free(struct pt_ksyms *k)
 {
 	if (!k)
 		return;
-	free(k->sym);
+	pt_bigbuf_free(k->sym, k->cap * sizeof(*k->sym));
 	free(k);
 }
 

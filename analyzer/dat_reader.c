@@ -142,6 +142,7 @@ struct helper {
 	const char **str; /* the helper's string ids -> the strings */
 	size_t nr_sid;
 	uint64_t progress; /* events it has read so far */
+	struct dat_wire_ctx ctx; /* the context of its n and r messages (dat_wire.h) */
 };
 
 /* One read: the helpers, their pipes, what came over them. */
@@ -339,6 +340,7 @@ static inline int deliver(struct dat_read *d, unsigned i, struct pt_event *ev, u
 	ev->func = f ? h->str[func] : NULL;
 	ev->func_id = (uint64_t)f;
 	ev->comm = c ? h->str[comm] : NULL;
+	ev->comm_id = (uint64_t)c;
 	d->st->events++;
 	ret = d->fn(ev, d->ctx);
 	if (ret < 0) {
@@ -377,6 +379,7 @@ static int on_entry(struct dat_read *d, unsigned i)
 
 	if (ret)
 		return ret;
+	dat_wire_set_ctx(&d->h[i].ctx, w.comm_sid, w.pid, w.cpu, w.in_irq);
 	dat_wire_to_entry(&w, &ev);
 	return deliver(d, i, &ev, w.func_sid, w.comm_sid);
 }
@@ -389,8 +392,41 @@ static int on_exit_ev(struct dat_read *d, unsigned i)
 
 	if (ret)
 		return ret;
+	dat_wire_set_ctx(&d->h[i].ctx, w.comm_sid, w.pid, w.cpu, w.in_irq);
 	dat_wire_to_exit(&w, &ev);
 	return deliver(d, i, &ev, w.func_sid, w.comm_sid);
+}
+
+/* The short forms: in the context of helper @i's last N or R message (none
+ * yet: a protocol error). */
+static int on_entry_ctx(struct dat_read *d, unsigned i)
+{
+	const struct dat_wire_ctx *x = &d->h[i].ctx;
+	struct dat_wire_entry_ctx w;
+	struct pt_event ev;
+	int ret = take(d, i, &w, sizeof(w));
+
+	if (ret)
+		return ret;
+	if (!x->set)
+		return -EPROTO;
+	dat_wire_ctx_to_entry(&w, x, &ev);
+	return deliver(d, i, &ev, w.func_sid, x->comm_sid);
+}
+
+static int on_exit_ctx(struct dat_read *d, unsigned i)
+{
+	const struct dat_wire_ctx *x = &d->h[i].ctx;
+	struct dat_wire_exit_ctx w;
+	struct pt_event ev;
+	int ret = take(d, i, &w, sizeof(w));
+
+	if (ret)
+		return ret;
+	if (!x->set)
+		return -EPROTO;
+	dat_wire_ctx_to_exit(&w, x, &ev);
+	return deliver(d, i, &ev, w.func_sid, x->comm_sid);
 }
 
 /* Room in @h's id maps for id @sid. 0 or -ENOMEM. */
@@ -509,7 +545,11 @@ static int read_until(struct dat_read *d, unsigned i, uint32_t chunk)
 		if (ret <= 0)
 			return ret ? ret : -EPROTO;
 		t = (uint8_t)d->h[i].buf[d->h[i].start++];
-		if (t == DAT_W_ENTRY)
+		if (t == DAT_W_ENTRY_CTX)
+			ret = on_entry_ctx(d, i);
+		else if (t == DAT_W_EXIT_CTX)
+			ret = on_exit_ctx(d, i);
+		else if (t == DAT_W_ENTRY)
 			ret = on_entry(d, i);
 		else if (t == DAT_W_EXIT)
 			ret = on_exit_ev(d, i);

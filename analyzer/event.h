@@ -95,6 +95,9 @@ struct pt_event {
 	uint64_t func_id; /* nonzero id unique per function name within one reader,
 			   * 0 when func is NULL */
 	const char *comm; /* task name or NULL; valid during the callback only */
+	uint64_t comm_id; /* nonzero id unique per task name within one reader (the
+			   * trace.dat reader's), 0 when comm is NULL or the reader
+			   * has none: lets the consumer skip comparing the name */
 	/* PT_EV_FORK */
 	int child_pid;
 	const char *child_comm;

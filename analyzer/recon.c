@@ -73,6 +73,7 @@ int recon_new(const struct recon_opts *opts, struct recon **out)
 	if (!r)
 		return -ENOMEM;
 	r->opts = *opts;
+	r->last_key = -1;
 	if (!r->opts.split_gap_ns)
 		r->opts.split_gap_ns = DEFAULT_SPLIT_GAP_NS;
 	if (opts->caps_known)
@@ -151,10 +152,14 @@ static enum pt_role role_of_event(struct recon *r, const struct pt_event *ev)
 
 	if (!ev->func)
 		return PT_ROLE_OTHER;
+	if (ev->func_id && ev->func_id < sizeof(r->role_of_id) && r->role_of_id[ev->func_id])
+		return (enum pt_role)(r->role_of_id[ev->func_id] - 1);
 	if (ev->func_id && pt_u64map_get(r->roles, ev->func_id, &v))
 		return (enum pt_role)(v - 1);
 	role = pt_role_of(ev->func);
-	if (ev->func_id)
+	if (ev->func_id && ev->func_id < sizeof(r->role_of_id) && role < UINT8_MAX)
+		r->role_of_id[ev->func_id] = (uint8_t)(role + 1);
+	else if (ev->func_id)
 		pt_u64map_put(r->roles, ev->func_id, (uint32_t)role + 1);
 	return role;
 }
@@ -170,8 +175,13 @@ static struct task *task_get(struct recon *r, int pid, int cpu)
 	uint32_t idx;
 	struct task *t;
 
-	if (pt_u64map_get(r->index, (uint64_t)key, &idx))
+	if (key == r->last_key)
+		return &r->tasks[r->last_idx];
+	if (pt_u64map_get(r->index, (uint64_t)key, &idx)) {
+		r->last_key = key;
+		r->last_idx = idx;
 		return &r->tasks[idx];
+	}
 	if (r->nr_tasks == r->cap_tasks) {
 		size_t cap = r->cap_tasks ? r->cap_tasks * 2 : 64;
 		struct task *tasks = realloc(r->tasks, cap * sizeof(*tasks));
@@ -183,6 +193,8 @@ static struct task *task_get(struct recon *r, int pid, int cpu)
 	}
 	if (pt_u64map_put(r->index, (uint64_t)key, (uint32_t)r->nr_tasks))
 		return NULL;
+	r->last_key = key;
+	r->last_idx = (uint32_t)r->nr_tasks;
 	t = &r->tasks[r->nr_tasks++];
 	*t = (struct task){.key = key, .pid = pid, .cpu = cpu, .container_depth = -1,
 			   .off_since = NO_TIME, .overrun = -1};
@@ -199,8 +211,11 @@ static struct task *task_find(struct recon *r, int pid)
 		       : NULL;
 }
 
-static void task_set_comm(struct task *t, const char *comm)
+static void task_set_comm(struct task *t, const char *comm, uint64_t comm_id)
 {
+	if (comm_id && comm_id == t->comm_id)
+		return; /* the same name as last time, by the reader's id */
+	t->comm_id = comm_id;
 	if (comm && *comm && strncmp(t->comm, comm, sizeof(t->comm) - 1)) {
 		strncpy(t->comm, comm, sizeof(t->comm) - 1);
 		t->comm[sizeof(t->comm) - 1] = '\0';
@@ -227,7 +242,7 @@ static int on_fork_event(struct recon *r, const struct pt_event *ev)
 	if (!t)
 		return -ENOMEM;
 	r->caps |= PT_CAP_FORK_EVENT;
-	task_set_comm(t, ev->comm);
+	task_set_comm(t, ev->comm, ev->comm_id);
 	if (!t->fork && ev->cpu >= 0) {
 		/* text without task names: the graph ran under the CPU's key */
 		struct task *c = task_get(r, -1, ev->cpu);
@@ -400,7 +415,7 @@ int recon_feed(const struct pt_event *ev, void *ctx)
 	t = task_get(r, ev->pid, ev->cpu);
 	if (!t)
 		return -ENOMEM;
-	task_set_comm(t, ev->comm);
+	task_set_comm(t, ev->comm, ev->comm_id);
 	if (t->off_since != NO_TIME)
 		offcpu_close(t, ev->type == PT_EV_EXIT ? ev->rec_ts_ns : ev->ts_ns);
 	if (ev->type == PT_EV_EXIT && ev->overrun >= 0)

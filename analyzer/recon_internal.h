@@ -122,6 +122,7 @@ struct task {
 	int64_t key;
 	int pid, cpu;
 	char comm[32];
+	uint64_t comm_id; /* the pt_event comm_id comm was taken from, 0: none */
 	struct frame *stack;
 	int len, cap;
 	struct fork_build *fork;
@@ -154,7 +155,10 @@ struct recon {
 	struct recon_opts opts;
 	pt_caps caps;
 	struct pt_u64map *roles; /* func_id -> role + 1 */
+	uint8_t role_of_id[256]; /* the same for the small ids: role + 1, 0 unknown */
 	struct pt_u64map *index; /* task key -> index in tasks */
+	int64_t last_key;	 /* the task of the last event: its key (-1 none) and */
+	uint32_t last_idx;	 /* index, before the map (runs of one task) */
 	struct task *tasks;
 	size_t nr_tasks, cap_tasks;
 	uint64_t disarms;  /* wake_up_new_task calls seen (PT_CAP_SWITCH_WINDOW) */

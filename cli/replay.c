@@ -32,8 +32,8 @@ struct replay_args {
 struct progress {
 	bool on;
 	const char *name;
-	struct timespec last;
-	bool shown;
+	struct timespec start, last; /* start: the first call for this file */
+	bool started, shown;
 };
 
 /* The forks for the report; per-VMA and per-pass detail is not kept. */
@@ -41,6 +41,20 @@ struct fork_list {
 	struct pt_fork *forks;
 	size_t nr, cap;
 };
+
+/* ", N s left" at the pace so far, once a second has gone by; "" before. */
+static const char *time_left(const struct progress *p, const struct timespec *now, uint64_t done,
+			     uint64_t total)
+{
+	static char buf[48];
+	double spent = (double)(now->tv_sec - p->start.tv_sec) +
+		       (double)(now->tv_nsec - p->start.tv_nsec) / 1e9;
+
+	if (spent < 1.0 || !done || done > total)
+		return "";
+	snprintf(buf, sizeof(buf), ", %.0f s left", spent * (double)(total - done) / (double)done);
+	return buf;
+}
 
 static void progress_cb(uint64_t done, uint64_t total, void *ctx)
 {
@@ -50,6 +64,10 @@ static void progress_cb(uint64_t done, uint64_t total, void *ctx)
 	if (!p->on)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!p->started) {
+		p->start = now;
+		p->started = true;
+	}
 	if (p->shown &&
 	    (now.tv_sec - p->last.tv_sec) * 1000000000L + now.tv_nsec - p->last.tv_nsec <
 		250000000L)
@@ -57,8 +75,9 @@ static void progress_cb(uint64_t done, uint64_t total, void *ctx)
 	p->last = now;
 	p->shown = true;
 	if (total)
-		fprintf(stderr, "\r\033[Kreading %s: %3.0f%% (%.0f of %.0f MiB)", p->name,
-			100.0 * (double)done / (double)total, done / 1048576.0, total / 1048576.0);
+		fprintf(stderr, "\r\033[Kreading %s: %3.0f%% (%.0f of %.0f MiB%s)", p->name,
+			100.0 * (double)done / (double)total, done / 1048576.0, total / 1048576.0,
+			time_left(p, &now, done, total));
 	else
 		fprintf(stderr, "\r\033[Kreading %s: %.1f M events", p->name, done / 1e6);
 }
@@ -247,6 +266,7 @@ static int replay_all(char **paths, int nr, struct store_sink *k, struct progres
 
 		o.input = i;
 		prog->name = paths[i];
+		prog->started = false;
 		ret = pt_replay_file(paths[i], &o, &res, err, sizeof(err));
 		progress_clear(prog);
 		inputs[i] = (struct pt_report_input){.path = paths[i],

@@ -966,6 +966,13 @@ static void reload(struct daemon *d)
 						     sizeof(err)))
 			pd_info("reload: queued replay %s", n.replay[i]);
 	}
+	/* the file's list is the one to compare the next reload with (each file
+	 * queued once, not hashed again at every reload) */
+	for (size_t k = 0; k < d->cfg.nr_replay; k++)
+		free(d->cfg.replay[k]);
+	memcpy(d->cfg.replay, n.replay, n.nr_replay * sizeof(n.replay[0]));
+	d->cfg.nr_replay = n.nr_replay;
+	n.nr_replay = 0;
 	pd_config_free(&n);
 	pd_info("configuration reloaded");
 	sd_notify(0, "READY=1");

@@ -7,6 +7,13 @@
  * (analyzer/dat_fly.c), libtracecmd opened on the file's metadata as the
  * helper opens it, then every record of the fast walk, no decoding, no names.
  * Prints the record count.
+ *
+ * The stages of a replay, each one more than the last, for replay-bench's
+ * breakdown: `floor --read TRACE`: pt_dat_read() with a consumer that does
+ * nothing (the helper's walk, decoding and names, the pipe, the parent's
+ * reading of it); `floor --recon TRACE`: pt_replay_file() with no sink and
+ * no caller (that and the reconstruction, forks dropped). Print the event
+ * count, and the fork count after it.
  */
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +22,8 @@
 #include <trace-cmd/trace-cmd.h>
 
 #include "dat_fly.h"
+#include "reader.h"
+#include "replay.h"
 
 static long records;
 
@@ -55,9 +64,42 @@ static int fly_floor(const char *path)
 	return 0;
 }
 
+static int ignore(const struct pt_event *ev, void *ctx)
+{
+	(void)ev, (void)ctx;
+	return 0;
+}
+
+/* --read and --recon: 0, 1 on failure (said on stderr). */
+static int stage(const char *mode, const char *path)
+{
+	struct pt_input_stats st = {0};
+	struct pt_replay_result res;
+	struct pt_replay_opts o = {0};
+	char err[512] = "";
+	int ret;
+
+	if (!strcmp(mode, "--read")) {
+		ret = pt_dat_read(path, ignore, NULL, &st, NULL, err, sizeof(err));
+		if (!ret)
+			printf("%llu\n", (unsigned long long)st.events);
+	} else {
+		ret = pt_replay_file(path, &o, &res, err, sizeof(err));
+		if (!ret)
+			printf("%llu %llu\n", (unsigned long long)res.stats.events,
+			       (unsigned long long)res.forks);
+	}
+	if (ret)
+		fprintf(stderr, "floor: %s: %s\n", path, err);
+	return ret ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct tracecmd_input *h;
+
+	if (argc == 3 && (!strcmp(argv[1], "--read") || !strcmp(argv[1], "--recon")))
+		return stage(argv[1], argv[2]);
 
 	if (argc == 3 && !strcmp(argv[1], "--fly")) {
 		if (fly_floor(argv[2]))
@@ -66,7 +108,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (argc != 2) {
-		fprintf(stderr, "usage: floor [--fly] TRACE.dat\n");
+		fprintf(stderr, "usage: floor [--fly | --read | --recon] TRACE.dat\n");
 		return 2;
 	}
 	h = tracecmd_open(argv[1],

@@ -39,10 +39,15 @@ def free_port():
 
 
 def wait_for(pred, timeout):
+    """Whether @pred held within @timeout s (a refused connection: not yet; the database
+    file is made before the listener is up)."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        if pred():
-            return True
+        try:
+            if pred():
+                return True
+        except OSError:
+            pass
         time.sleep(0.2)
     return False
 

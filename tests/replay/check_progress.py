@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """The progress indicator shows on a terminal and only there.
 
-Runs `ptescope replay` on a long input twice: with stderr on a pseudo-terminal it must
-print "reading FILE: ..." progress and erase it before the report; with stderr on a pipe it
-must print nothing at all on stderr.
+Runs `ptescope replay` on a long input three times: with stderr on a pseudo-terminal it must
+print "reading FILE: ..." progress (for a trace.dat read by the page walk, a percentage of
+its CPU data) and erase it before the report; with --quiet on the terminal, and with stderr on
+a pipe, it must print nothing at all on stderr.
 usage: check_progress.py PTESCOPE TRACE
 """
 import os
@@ -12,11 +13,10 @@ import subprocess
 import sys
 
 
-def main():
-    pt, trace = sys.argv[1], sys.argv[2]
+def on_terminal(argv):
+    """(exit status, what @argv wrote on a pseudo-terminal as its stderr)"""
     master, slave = pty.openpty()
-    proc = subprocess.Popen([pt, "replay", "--format", "json", trace], stdout=subprocess.DEVNULL,
-                            stderr=slave)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=slave)
     os.close(slave)
     seen = b""
     while True:
@@ -27,12 +27,23 @@ def main():
         if not chunk:
             break
         seen += chunk
-    rc = proc.wait(timeout=300)
+    os.close(master)
+    return proc.wait(timeout=300), seen
+
+
+def main():
+    pt, trace = sys.argv[1], sys.argv[2]
+    rc, seen = on_terminal([pt, "replay", "--format", "json", trace])
     fails = []
     if rc != 0:
         fails.append(f"exit {rc} on a terminal")
     if b"reading " not in seen:
         fails.append(f"no progress on a terminal: {seen[:200]!r}")
+    if trace.endswith(".dat") and b"% (" not in seen:
+        fails.append(f"no percentage for a trace.dat: {seen[:200]!r}")
+    rc, quiet = on_terminal([pt, "replay", "--quiet", "--format", "json", trace])
+    if rc != 0 or quiet:
+        fails.append(f"--quiet on a terminal: exit {rc}, {quiet[:200]!r}")
     if not seen.rstrip(b"\r\n").endswith(b"\x1b[K"):
         fails.append(f"progress line not erased at the end: {seen[-80:]!r}")
     piped = subprocess.run([pt, "replay", "--format", "json", trace], stdout=subprocess.DEVNULL,

@@ -305,7 +305,7 @@ def main():
         print(f"passes/breaks/ptes per fork ({a.kernel}): {' '.join(rows)}; graph's extra hold "
               f"time over the probes': median {extra:.1%} of {n} passes")
     placed = [" ".join(line.split()[2:]) for line in (read(out, "kprobes.list") or "").splitlines()
-              if "copy_page_range+" in line and "+0x0" not in line]
+              if "copy_page_range+" in line and "[FTRACE]" not in line]
     print(f"pass probes as the kernel placed them: {'; '.join(placed) or 'unknown (no debugfs)'} "
           f"([OPTIMIZED]: a jump; else an int3 trap)")
     if problems:
