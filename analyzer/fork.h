@@ -103,6 +103,46 @@ static inline int64_t pt_mem_rss_bytes(const struct pt_parent_mem *m)
 	return m->v[PT_MEM_RSS_ANON] + m->v[PT_MEM_RSS_FILE] + m->v[PT_MEM_RSS_SHMEM];
 }
 
+/*
+ * What a clone made (product.md: "a fork is a fork"). Only PT_KIND_FORK
+ * copied the parent's address space (dup_mmap, copy_page_range): fork
+ * latency, cost and the statistics are about those. A thread shares the
+ * address space; a spawn (vfork, posix_spawn, Go's and glibc's CLONE_VM |
+ * CLONE_VFORK) shares it too and its kernel_clone waits for the child's exec
+ * or exit, so its time is the child's, not the copy's.
+ */
+enum pt_fork_kind {
+	PT_KIND_UNKNOWN = 0, /* the trace did not say (JSON null) */
+	PT_KIND_FORK,	     /* a new process with a copy of the address space */
+	PT_KIND_THREAD,	     /* CLONE_THREAD: a thread of the parent's process */
+	PT_KIND_SPAWN,	     /* CLONE_VM or CLONE_VFORK without CLONE_THREAD */
+	PT_KIND_COUNT
+};
+
+/* "unknown", "fork", "thread", "spawn", by enum pt_fork_kind (JSON writes null for unknown). */
+extern const char *const pt_kind_names[PT_KIND_COUNT];
+
+/* The kind named @s (as pt_kind_names), or -1. */
+int pt_kind_parse(const char *s);
+
+/* The clone flags that decide the kind (include/uapi/linux/sched.h). */
+#define PT_CLONE_VM 0x00000100ull
+#define PT_CLONE_VFORK 0x00004000ull
+#define PT_CLONE_THREAD 0x00010000ull
+
+/* The kind of a clone with @flags: the one rule, for every capture and replay. */
+static inline enum pt_fork_kind pt_kind_of_flags(uint64_t flags)
+{
+	if (flags & PT_CLONE_THREAD)
+		return PT_KIND_THREAD;
+	if (flags & (PT_CLONE_VM | PT_CLONE_VFORK))
+		return PT_KIND_SPAWN;
+	return PT_KIND_FORK;
+}
+
+/* Longest parent cgroup path kept (bytes, NUL included); longer ones are cut. */
+#define PT_CGROUP_MAX 256
+
 struct pt_fork {
 	int parent_pid;	      /* -1 if not known */
 	char parent_comm[32]; /* "" if not known */
@@ -122,6 +162,14 @@ struct pt_fork {
 	bool complete;
 	unsigned flags; /* enum pt_fork_flag */
 	int input;	/* index of the input it came from */
+	/* What the clone made, and the flags it was called with where the trace
+	 * carried them (task:task_newtask; has_clone_flags false: not carried). */
+	enum pt_fork_kind kind;
+	bool has_clone_flags;
+	uint64_t clone_flags;
+	/* The parent's cgroup (v2 path, "/system.slice/redis.service"), read live
+	 * from /proc/PID/cgroup; "" when not read (replays, parent gone). */
+	char cgroup[PT_CGROUP_MAX];
 
 	/* Detail, owned by the fork. */
 	struct pt_vma_copy *vma;
