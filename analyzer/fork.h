@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "event.h"
 
@@ -119,11 +120,58 @@ enum pt_fork_kind {
 	PT_KIND_COUNT
 };
 
-/* "unknown", "fork", "thread", "spawn", by enum pt_fork_kind (JSON writes null for unknown). */
-extern const char *const pt_kind_names[PT_KIND_COUNT];
+/* "unknown", "fork", "thread", "spawn" (JSON and the store write null for
+ * unknown). Inline: the store names kinds without linking the analyzer. */
+static inline const char *pt_kind_name(enum pt_fork_kind k)
+{
+	static const char *const names[PT_KIND_COUNT] = {"unknown", "fork", "thread", "spawn"};
 
-/* The kind named @s (as pt_kind_names), or -1. */
-int pt_kind_parse(const char *s);
+	return (unsigned)k < PT_KIND_COUNT ? names[k] : "unknown";
+}
+
+/* The kind named @s (as pt_kind_name), or -1. */
+static inline int pt_kind_parse(const char *s)
+{
+	for (int k = 0; s && k < PT_KIND_COUNT; k++)
+		if (!strcmp(pt_kind_name((enum pt_fork_kind)k), s))
+			return k;
+	return -1;
+}
+
+/* A set of kinds: bit (1u << enum pt_fork_kind). */
+#define PT_KINDS_FORK (1u << PT_KIND_FORK)
+#define PT_KINDS_ALL ((1u << PT_KIND_COUNT) - 1)
+
+/*
+ * A comma-separated list of kind names ("fork,spawn"; "all") into a set of
+ * kinds in *mask. Returns 0, or -EINVAL for an empty list or any other word.
+ */
+static inline int pt_kinds_parse(const char *s, unsigned *mask)
+{
+	char word[16];
+	unsigned m = 0;
+
+	while (s && *s) {
+		size_t n = strcspn(s, ",");
+		int k;
+
+		if (!n || n >= sizeof(word))
+			return -22; /* -EINVAL, without errno.h in every user */
+		memcpy(word, s, n);
+		word[n] = '\0';
+		if (!strcmp(word, "all"))
+			m |= PT_KINDS_ALL;
+		else if ((k = pt_kind_parse(word)) >= 0)
+			m |= 1u << k;
+		else
+			return -22;
+		s += n + (s[n] == ',');
+	}
+	if (!m)
+		return -22;
+	*mask = m;
+	return 0;
+}
 
 /* The clone flags that decide the kind (include/uapi/linux/sched.h). */
 #define PT_CLONE_VM 0x00000100ull

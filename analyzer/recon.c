@@ -42,16 +42,6 @@
 
 #include "recon_internal.h"
 
-const char *const pt_kind_names[PT_KIND_COUNT] = {"unknown", "fork", "thread", "spawn"};
-
-int pt_kind_parse(const char *s)
-{
-	for (int k = 0; s && k < PT_KIND_COUNT; k++)
-		if (!strcmp(pt_kind_names[k], s))
-			return k;
-	return -1;
-}
-
 const char *const pt_fork_flag_names[] = {"lost_events", "partial", "boundary_inferred",
 					  "graph_overrun", "unknown_loop", "pass_mismatch"};
 const char *const pt_mem_names[PT_MEM_COUNT] = {

@@ -74,7 +74,7 @@ static void origin_json(json_t *o, const struct pt_fork *f)
 	json_object_set_new(o, "kind",
 			    f->kind == PT_KIND_UNKNOWN || f->kind >= PT_KIND_COUNT
 				? json_null()
-				: json_string(pt_kind_names[f->kind]));
+				: json_string(pt_kind_name(f->kind)));
 	json_object_set_new(o, "clone_flags", f->has_clone_flags
 						  ? json_integer((json_int_t)f->clone_flags)
 						  : json_null());
@@ -157,10 +157,10 @@ json_t *pt_summary_json(const struct pt_summary *s)
 		json_object_set_new(flagged, pt_fork_flag_names[b],
 				    json_integer((json_int_t)s->flagged[b]));
 	for (int k = 0; k < PT_KIND_COUNT; k++)
-		json_object_set_new(kinds, pt_kind_names[k], json_integer((json_int_t)s->kinds[k]));
+		json_object_set_new(kinds, pt_kind_name(k), json_integer((json_int_t)s->kinds[k]));
 	for (int k = 0; k < PT_KIND_COUNT; k++)
 		if (s->kinds_mask & (1u << k))
-			json_array_append_new(over, json_string(pt_kind_names[k]));
+			json_array_append_new(over, json_string(pt_kind_name(k)));
 	for (size_t i = 0; i < s->nr_comms; i++) {
 		const struct pt_comm_stats *c = &s->by_comm[i];
 
@@ -310,7 +310,7 @@ static void text_summary(FILE *out, const struct pt_summary *s)
 
 	fprintf(out, "\nclones by kind:");
 	for (int k = PT_KIND_FORK; k < PT_KIND_COUNT; k++)
-		fprintf(out, " %s %zu,", pt_kind_names[k], s->kinds[k]);
+		fprintf(out, " %s %zu,", pt_kind_name(k), s->kinds[k]);
 	fprintf(out, " unknown %zu\n", s->kinds[PT_KIND_UNKNOWN]);
 	fprintf(out, "forks: %zu, complete: %zu", s->forks, s->complete);
 	for (int b = 0; b < PT_FORK_FLAG_COUNT; b++)
@@ -359,7 +359,7 @@ static void text_fork_row(FILE *out, const struct pt_fork *f)
 	else
 		snprintf(who, sizeof(who), "%s", comm[0] ? comm : "?");
 	if (f->kind != PT_KIND_FORK && f->kind < PT_KIND_COUNT)
-		snprintf(flags, sizeof(flags), "[%s]", pt_kind_names[f->kind]);
+		snprintf(flags, sizeof(flags), "[%s]", pt_kind_name(f->kind));
 	for (int b = 0; b < PT_FORK_FLAG_COUNT; b++)
 		if (f->flags & (1u << b))
 			snprintf(flags + strlen(flags), sizeof(flags) - strlen(flags), "%s%s",
@@ -411,11 +411,12 @@ static int write_text(FILE *out, const struct pt_report_input *inputs, size_t nr
 	return ferror(out) ? -EIO : 0;
 }
 
-int pt_report_write(FILE *out, enum pt_report_format fmt, const struct pt_report_input *inputs,
-		    size_t nr_inputs, const struct pt_fork *forks, size_t nr_forks)
+int pt_report_write(FILE *out, enum pt_report_format fmt, unsigned kinds,
+		    const struct pt_report_input *inputs, size_t nr_inputs,
+		    const struct pt_fork *forks, size_t nr_forks)
 {
 	struct pt_summary s;
-	int ret = pt_summary_compute(forks, nr_forks, &s);
+	int ret = pt_summary_compute_kinds(forks, nr_forks, kinds ? kinds : PT_KINDS_FORK, &s);
 
 	if (ret)
 		return ret;

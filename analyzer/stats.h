@@ -67,10 +67,6 @@ struct pt_comm_stats {
 	struct pt_dist total; /* pt_fork_total_ns of its complete forks that carry one */
 };
 
-/* Which kinds a summary is over: bit (1u << enum pt_fork_kind). */
-#define PT_KINDS_FORK (1u << PT_KIND_FORK)
-#define PT_KINDS_ALL ((1u << PT_KIND_COUNT) - 1)
-
 struct pt_summary {
 	unsigned kinds_mask;		 /* the kinds the figures below are over */
 	size_t kinds[PT_KIND_COUNT];	 /* every fork given, by kind */
