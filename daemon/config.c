@@ -164,6 +164,38 @@ static bool valid_comm_list(const char *v)
 	return len && items <= 64;
 }
 
+/*
+ * Why the allow-list @v would make two series of one name, or "" when it
+ * would not: "other" is the label of every comm not on it, and a name given
+ * twice would be exported twice (Prometheus keeps one sample and drops the
+ * other). @why must hold 64 bytes.
+ */
+static const char *comm_list_clash(const char *v, char *why)
+{
+	why[0] = '\0';
+	for (const char *p = v; *p; p += *p == ',') {
+		size_t len = strcspn(p, ",");
+
+		if (len == 5 && !strncmp(p, "other", 5)) {
+			snprintf(why, 64, "'other' is the label of every comm not listed");
+			return why;
+		}
+		for (const char *q = p + len; *q;) {
+			size_t l2;
+
+			q += *q == ',';
+			l2 = strcspn(q, ",");
+			if (l2 == len && !strncmp(p, q, len)) {
+				snprintf(why, 64, "'%.*s' is listed twice", (int)len, p);
+				return why;
+			}
+			q += l2;
+		}
+		p += len;
+	}
+	return why;
+}
+
 /* Host names (or address literals) as a Host header carries them, without
  * port or final dot: at most 16, each 1-253 of A-Z a-z 0-9 . - : [ ]. */
 static bool valid_host_list(const char *v)
@@ -366,10 +398,15 @@ static int set_string(struct pd_config *c, const struct pd_config_key *k, const 
 		if (!valid_instance(v))
 			BAD("'%s' is not an instance name (1-64 of A-Z a-z 0-9 _ - .)", v);
 		break;
-	case PD_CFG_COMMS:
+	case PD_CFG_COMMS: {
+		char why[64];
+
 		if (!valid_comm_list(v))
 			BAD("'%s' is not a comma-separated list of up to 64 comms", v);
+		if (comm_list_clash(v, why)[0])
+			BAD("'%.128s' would make duplicate metric series: %s", v, why);
 		break;
+	}
 	case PD_CFG_HOSTS:
 		if (!valid_host_list(v))
 			BAD("'%.64s' is not a comma-separated list of up to 16 host names "
