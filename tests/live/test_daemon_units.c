@@ -183,6 +183,21 @@ static void test_config(const char *dir)
 		pd_config_free(&c);
 	}
 	{
+		/* an allow-list that would make duplicate series is refused with the reason */
+		char *argv[] = {"ptescoped", "--comm-allow", "redis-server,other", NULL};
+
+		CHECK(pd_config_load(&c, 3, argv, err, sizeof(err)) == -EINVAL &&
+		      strstr(err, "duplicate") && strstr(err, "'other'"));
+		pd_config_free(&c);
+		argv[2] = "a,postgres,b,postgres";
+		CHECK(pd_config_load(&c, 3, argv, err, sizeof(err)) == -EINVAL &&
+		      strstr(err, "'postgres' is listed twice"));
+		pd_config_free(&c);
+		argv[2] = "postgres,postgresql,other2";
+		CHECK(!pd_config_load(&c, 3, argv, err, sizeof(err)));
+		pd_config_free(&c);
+	}
+	{
 		char *argv[] = {"ptescoped", "--capture", "graphs", NULL};
 
 		ret = pd_config_load(&c, 3, argv, err, sizeof(err));
