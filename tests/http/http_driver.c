@@ -11,12 +11,18 @@
  *               [--timeout S] [--comm-allow a,b,...] [--ptescope PATH]
  *               [--unhealthy-file F] [--submit-log F] [--no-detail] [--investigations]
  *               [--query-threads N] [--query-queue N] [--query-budget-ms MS]
- *               [--allowed-hosts NAME,...]
+ *               [--allowed-hosts NAME,...] [--status JSON] [--cgroup-label unit|container]
+ *               [--cgroup-max N]
  *
  * With --investigations the stand-in core also takes investigations: it
  * echoes the request it was handed (detail, duration_s, comm, pid) as the
  * active one, 409 while one is active, and DELETE ends it (404 when none),
  * so the HTTP layer's parsing and hand-over are tested without a kernel.
+ *
+ * --status merges a JSON object into the stand-in's status (what /metrics reads
+ * of the capture: {"capture": {"mode": "graph", "functions": ...}}), so that the
+ * metrics of a capture can be served without one. The stored forks are fed
+ * to the metrics as a live host's, with their ids.
  *
  * Prints "port N" once listening, then serves until SIGTERM or SIGINT.
  */
@@ -43,6 +49,7 @@ struct driver {
 	bool detail;
 	bool inv_active;
 	json_t *inv; /* the last request handed over */
+	json_t *status; /* --status, merged into the status */
 	struct pd_metrics *m;
 	pthread_mutex_t lock;
 	int64_t last_id, jobs;
@@ -76,10 +83,10 @@ static int observe_new(struct driver *d)
 			struct store_fork_row full;
 
 			if (d->detail && !store_get_fork(s, rows[i].id, &full, err, sizeof(err))) {
-				pd_metrics_observe_fork(d->m, &full.fork);
+				pd_metrics_observe_fork(d->m, &full.fork, rows[i].id);
 				pt_fork_release(&full.fork);
 			} else {
-				pd_metrics_observe_fork(d->m, &rows[i].fork);
+				pd_metrics_observe_fork(d->m, &rows[i].fork, rows[i].id);
 			}
 			d->last_id = rows[i].id;
 			d->forks++;
@@ -114,6 +121,8 @@ static void core_status(void *ctx, json_t *st)
 			      "share", 0.05, "used", 0.0125));
 	else
 		json_object_set_new(st, "investigation", json_pack("{s:b}", "active", 0));
+	if (d->status)
+		json_object_update(st, d->status);
 	pthread_mutex_unlock(&d->lock);
 }
 
@@ -258,6 +267,9 @@ int main(int argc, char **argv)
 	    {"query-queue", 1, 0, 'q'},
 	    {"query-budget-ms", 1, 0, 'B'},
 	    {"allowed-hosts", 1, 0, 'H'},
+	    {"status", 1, 0, 'S'},
+	    {"cgroup-label", 1, 0, 'G'},
+	    {"cgroup-max", 1, 0, 'X'},
 	    {0, 0, 0, 0},
 	};
 	struct pd_http_config cfg = {.listen = "127.0.0.1:0"};
@@ -334,6 +346,20 @@ int main(int argc, char **argv)
 		case 'H':
 			cfg.allowed_hosts = optarg;
 			break;
+		case 'S':
+			if (!(d.status = json_loads(optarg, 0, NULL)) || !json_is_object(d.status)) {
+				fprintf(stderr, "http_driver: --status: not a JSON object\n");
+				return 2;
+			}
+			break;
+		case 'G':
+			mo.cgroup_label = !strcmp(optarg, "unit")	 ? PD_CG_LABEL_UNIT
+					  : !strcmp(optarg, "container") ? PD_CG_LABEL_CONTAINER
+									 : PD_CG_LABEL_NONE;
+			break;
+		case 'X':
+			mo.cgroup_max = (size_t)num(optarg, "--cgroup-max");
+			break;
 		case 'I':
 			core.investigate = core_investigate;
 			core.end_investigation = core_end_investigation;
@@ -370,6 +396,7 @@ int main(int argc, char **argv)
 	pd_http_stop(h);
 	pd_metrics_free(d.m);
 	json_decref(d.inv);
+	json_decref(d.status);
 	pthread_mutex_destroy(&d.lock);
 	return 0;
 }
