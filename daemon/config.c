@@ -53,6 +53,8 @@ int pd_config_init(struct pd_config *c)
 				.detail = PD_DETAIL_FORK,
 				.preemptions = true,
 				.parent_mem = true,
+				.fork_cgroup = true,
+				.metrics_cgroup_max = 20,
 				.poll_ms = 1000,
 				.watermark_pct = 25,
 				.log_level = PD_LOG_INFO,
@@ -225,6 +227,7 @@ static const char *const detail_names_z[] = {"fork", "section", "pte", NULL};
 static const char *const sync_names[] = {"normal", "full", NULL};
 static const char *const hooks_names[] = {"auto", "kprobe", "graph", NULL};
 static const char *const pass_probe_names[] = {"auto", "off", "calls", NULL};
+static const char *const cgroup_label_names[] = {"none", "unit", "container", NULL};
 
 _Static_assert(sizeof(enum pd_capture_mode) == sizeof(int) && sizeof(enum pd_detail) == sizeof(int) &&
 		   sizeof(enum pd_fork_hooks) == sizeof(int) &&
@@ -298,7 +301,16 @@ static const struct pd_config_key keys[] = {
 	    "keep the database under N MiB (0: no limit)"),
 	ENUM("db-sync", db_sync_full, sync_names, "normal|full",
 	     "survive process crashes (normal) or power loss (full)"),
-	STR("comm-allow", PD_CFG_COMMS, comm_allow, "A,B,...", "comm label values allowed on metrics"),
+	STR("comm-allow", PD_CFG_COMMS, comm_allow, "A,B,...",
+	    "comm label values allowed on metrics (not 'other', each once)"),
+	FLAG("fork-cgroup", fork_cgroup,
+	     "read each live fork's parent cgroup from /proc (its systemd unit or container; "
+	     "default yes)"),
+	ENUM("metrics-cgroup-label", metrics_cgroup_label, cgroup_label_names, "LABEL",
+	     "also count forks and their duration by the parent's systemd unit (unit) or "
+	     "container id (container) on /metrics (default none)"),
+	NUM("metrics-cgroup-max", PD_CFG_UINT, metrics_cgroup_max, 1, 1000,
+	    "label values of --metrics-cgroup-label before the rest is \"other\" (default 20)"),
 	STR("allowed-hosts", PD_CFG_HOSTS, allowed_hosts, "NAME,...",
 	    "Host names the HTTP API answers to besides loopback and the listen address "
 	    "(a reverse proxy's); others get 421"),

@@ -196,6 +196,15 @@ static void test_config(const char *dir)
 		argv[2] = "postgres,postgresql,other2";
 		CHECK(!pd_config_load(&c, 3, argv, err, sizeof(err)));
 		pd_config_free(&c);
+		argv[1] = "--metrics-cgroup-label";
+		argv[2] = "pod";
+		CHECK(pd_config_load(&c, 3, argv, err, sizeof(err)) == -EINVAL &&
+		      strstr(err, "metrics-cgroup-label"));
+		pd_config_free(&c);
+		argv[2] = "container";
+		CHECK(!pd_config_load(&c, 3, argv, err, sizeof(err)) && c.metrics_cgroup_label == 2 &&
+		      c.metrics_cgroup_max == 20 && c.fork_cgroup);
+		pd_config_free(&c);
 	}
 	{
 		char *argv[] = {"ptescoped", "--capture", "graphs", NULL};
