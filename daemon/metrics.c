@@ -200,7 +200,9 @@ static struct pd_comm_group *group_of(struct pd_metrics *m, const char *comm)
 static void observe_complete(struct pd_comm_group *g, const struct pt_fork *f, int64_t id)
 {
 	hist_add_ns(&g->h[PD_H_FORK], PD_H_FORK, pt_fork_total_ns(f), id);
-	for (int p = 0; p < PT_PHASE_COUNT; p++)
+	/* kernel_clone, where a capture has it, is the fork's total: the fork
+	 * histogram above; its phase series would repeat it */
+	for (int p = PT_PHASE_COPY_PROCESS; p < PT_PHASE_COUNT; p++)
 		hist_add_ns(&g->h[PD_H_PHASE0 + p], PD_H_PHASE0 + p,
 			    pt_fork_phase_ns(f, (enum pt_phase)p), id);
 	hist_add_ns(&g->h[PD_H_MAX_HOLD], PD_H_MAX_HOLD, f->max_lock_hold_ns, 0);

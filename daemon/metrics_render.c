@@ -95,7 +95,7 @@ static void carried_of(const json_t *st, struct carried *c)
 	memset(c, 0, sizeof(*c));
 	c->per_gib = json_is_true(json_object_get(live, "parent_mem"));
 	if (!strcmp(mode, "syscall")) {
-		c->fork = c->phase[PT_PHASE_KERNEL_CLONE] = true;
+		c->fork = true; /* kernel_clone only: the fork histogram */
 		return;
 	}
 	if (strcmp(mode, "graph")) {
@@ -103,8 +103,7 @@ static void carried_of(const json_t *st, struct carried *c)
 		return;
 	}
 	c->fork = true;
-	c->phase[PT_PHASE_KERNEL_CLONE] =
-	    word_in(fn, "kernel_clone") || word_in(fn, "_do_fork") || word_in(fn, "do_fork");
+	/* the kernel_clone phase is the fork's total: ptescope_fork_duration_seconds */
 	c->phase[PT_PHASE_COPY_PROCESS] = word_in(fn, "copy_process");
 	c->phase[PT_PHASE_DUP_MMAP] = word_in(fn, "dup_mmap");
 	c->phase[PT_PHASE_COPY_PAGE_RANGE] = word_in(fn, "copy_page_range");
@@ -112,7 +111,7 @@ static void carried_of(const json_t *st, struct carried *c)
 	c->ptes = armed || !strcmp(detail, "pte");
 	c->preempt = json_is_true(json_object_get(cap, "preemptions"));
 	c->copy_ratio = c->phase[PT_PHASE_COPY_PAGE_RANGE] &&
-			(c->phase[PT_PHASE_KERNEL_CLONE] || c->phase[PT_PHASE_COPY_PROCESS] ||
+			(word_in(fn, "kernel_clone") || c->phase[PT_PHASE_COPY_PROCESS] ||
 			 c->phase[PT_PHASE_DUP_MMAP]);
 }
 
@@ -291,7 +290,9 @@ static void render_phases(struct render *r)
 	}
 	if (!any)
 		return;
-	family(r, name, "histogram", "Duration of each fork phase (complete forks).");
+	family(r, name, "histogram",
+	       "Duration of each fork phase below kernel_clone (complete forks; kernel_clone "
+	       "itself is ptescope_fork_duration_seconds).");
 	for (size_t g = 0; g < r->m->nr_group; g++)
 		for (int p = 0; p < PT_PHASE_COUNT; p++) {
 			if (!show[p])

@@ -4,7 +4,8 @@
  * the database, feeds every stored fork to pd_metrics (as the core feeds
  * every fork it stores), and serves pd_http with a trivial pd_core whose
  * submit_replay runs `ptescope replay --db` on the upload synchronously (the
- * same replay path as --replay) and then observes the new forks.
+ * same replay path as --replay); its forks are not fed to the metrics, as
+ * ptescoped feeds only its live forks.
  *
  *   http_driver --db FILE [--listen ADDR:PORT] [--token-file F] [--web-root D]
  *               [--max-upload BYTES] [--threads N] [--max-conn N] [--max-per-ip N]
@@ -57,8 +58,9 @@ struct driver {
 	time_t started;
 };
 
-/* Observes every fork after d->last_id (oldest first), with detail if asked. */
-static int observe_new(struct driver *d)
+/* Observes every fork after d->last_id (oldest first), with detail if asked;
+ * with @skip, only moves past them (a replay: never in the live metrics). */
+static int observe_new(struct driver *d, bool skip)
 {
 	struct store_opts o = {.read_only = true};
 	struct store *s;
@@ -82,7 +84,10 @@ static int observe_new(struct driver *d)
 		for (size_t i = 0; i < nr; i++) {
 			struct store_fork_row full;
 
-			if (d->detail && !store_get_fork(s, rows[i].id, &full, err, sizeof(err))) {
+			if (skip) {
+				/* as ptescoped: an upload is not this host's live forks */
+			} else if (d->detail &&
+				   !store_get_fork(s, rows[i].id, &full, err, sizeof(err))) {
 				pd_metrics_observe_fork(d->m, &full.fork, rows[i].id);
 				pt_fork_release(&full.fork);
 			} else {
@@ -165,7 +170,7 @@ static int core_submit(void *ctx, const char *path, const char *name, int64_t *j
 		ret = -EINVAL;
 		goto out;
 	}
-	observe_new(d);
+	observe_new(d, true);
 out:
 	unlink(path);
 	pthread_mutex_unlock(&d->lock);
@@ -378,7 +383,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	pd_metrics_set_capture(d.m, "off", true);
-	if (observe_new(&d))
+	if (observe_new(&d, false))
 		return 1;
 	pd_metrics_add_events(d.m, "replay", d.forks * 100, 0);
 	/* Block the signals before the server's threads exist, so sigwait gets them. */
