@@ -13,7 +13,7 @@
  *               [--unhealthy-file F] [--submit-log F] [--no-detail] [--investigations]
  *               [--query-threads N] [--query-queue N] [--query-budget-ms MS]
  *               [--allowed-hosts NAME,...] [--status JSON] [--cgroup-label unit|container]
- *               [--cgroup-max N]
+ *               [--cgroup-max N] [--trickle N]
  *
  * With --investigations the stand-in core also takes investigations: it
  * echoes the request it was handed (detail, duration_s, comm, pid) as the
@@ -23,7 +23,9 @@
  * --status merges a JSON object into the stand-in's status (what /metrics reads
  * of the capture: {"capture": {"mode": "graph", "functions": ...}}), so that the
  * metrics of a capture can be served without one. The stored forks are fed
- * to the metrics as a live host's, with their ids.
+ * to the metrics as a live host's, with their ids; with --trickle N, N of
+ * them every 100 ms rather than all at start, so that a scraper sees the
+ * counters grow (rate() over them has values).
  *
  * Prints "port N" once listening, then serves until SIGTERM or SIGINT.
  */
@@ -55,12 +57,14 @@ struct driver {
 	pthread_mutex_t lock;
 	int64_t last_id, jobs;
 	uint64_t forks;
+	long trickle; /* forks fed per 100 ms; 0: all at start */
+	volatile bool stop;
 	time_t started;
 };
 
 /* Observes every fork after d->last_id (oldest first), with detail if asked;
  * with @skip, only moves past them (a replay: never in the live metrics). */
-static int observe_new(struct driver *d, bool skip)
+static int observe_new(struct driver *d, bool skip, size_t max)
 {
 	struct store_opts o = {.read_only = true};
 	struct store *s;
@@ -72,8 +76,10 @@ static int observe_new(struct driver *d, bool skip)
 		return rc;
 	}
 	for (;;) {
-		struct store_fork_filter f = {
-		    .pid = -1, .oldest_first = true, .cursor = d->last_id, .limit = 10000};
+		struct store_fork_filter f = {.pid = -1,
+					      .oldest_first = true,
+					      .cursor = d->last_id,
+					      .limit = max && max < 10000 ? max : 10000};
 		struct store_fork_row *rows = NULL;
 		int64_t next = 0;
 		size_t nr = 0;
@@ -97,7 +103,7 @@ static int observe_new(struct driver *d, bool skip)
 			d->forks++;
 		}
 		store_fork_rows_free(rows, nr);
-		if (!next || !nr)
+		if (!next || !nr || max)
 			break;
 	}
 	store_close(s);
@@ -170,11 +176,26 @@ static int core_submit(void *ctx, const char *path, const char *name, int64_t *j
 		ret = -EINVAL;
 		goto out;
 	}
-	observe_new(d, true);
+	observe_new(d, true, 0);
 out:
 	unlink(path);
 	pthread_mutex_unlock(&d->lock);
 	return ret;
+}
+
+/* --trickle: feeds d->trickle more stored forks every 100 ms until stopped. */
+static void *trickle_main(void *arg)
+{
+	struct driver *d = arg;
+	struct timespec ts = {0, 100000000};
+
+	while (!d->stop) {
+		pthread_mutex_lock(&d->lock);
+		observe_new(d, false, (size_t)d->trickle);
+		pthread_mutex_unlock(&d->lock);
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
 }
 
 static json_t *inv_echo(const struct pd_inv_request *r, bool active)
@@ -275,6 +296,7 @@ int main(int argc, char **argv)
 	    {"status", 1, 0, 'S'},
 	    {"cgroup-label", 1, 0, 'G'},
 	    {"cgroup-max", 1, 0, 'X'},
+	    {"trickle", 1, 0, 'K'},
 	    {0, 0, 0, 0},
 	};
 	struct pd_http_config cfg = {.listen = "127.0.0.1:0"};
@@ -288,6 +310,7 @@ int main(int argc, char **argv)
 	struct pd_http *h;
 	char err[256];
 	sigset_t set;
+	pthread_t trickler;
 	int opt, sig;
 
 	/* Dies with the test that started it, whatever killed the test. */
@@ -365,6 +388,9 @@ int main(int argc, char **argv)
 		case 'X':
 			mo.cgroup_max = (size_t)num(optarg, "--cgroup-max");
 			break;
+		case 'K':
+			d.trickle = (long)num(optarg, "--trickle");
+			break;
 		case 'I':
 			core.investigate = core_investigate;
 			core.end_investigation = core_end_investigation;
@@ -383,7 +409,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	pd_metrics_set_capture(d.m, "off", true);
-	if (observe_new(&d, false))
+	if (!d.trickle && observe_new(&d, false, 0))
 		return 1;
 	pd_metrics_add_events(d.m, "replay", d.forks * 100, 0);
 	/* Block the signals before the server's threads exist, so sigwait gets them. */
@@ -395,9 +421,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "http_driver: %s\n", err);
 		return 1;
 	}
+	if (d.trickle && pthread_create(&trickler, NULL, trickle_main, &d)) {
+		fprintf(stderr, "http_driver: cannot start the trickle\n");
+		return 1;
+	}
 	printf("port %d\n", pd_http_port(h));
 	fflush(stdout);
 	sigwait(&set, &sig);
+	d.stop = true;
+	if (d.trickle)
+		pthread_join(trickler, NULL);
 	pd_http_stop(h);
 	pd_metrics_free(d.m);
 	json_decref(d.inv);
