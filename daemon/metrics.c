@@ -27,11 +27,11 @@
 #include "metrics_internal.h"
 
 /* Phase histograms: 10 us .. 10 s (a fork of a 100 GB process takes seconds). */
-static const double dur_le[] = {1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2,
-				2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+static const double dur_le[] = {1e-5,	2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2,
+				2.5e-2, 5e-2,	0.1,  0.25, 0.5,    1,	  2.5,	5,	10};
 /* PTE lock hold times: 1 us .. 100 ms (the copy loop breaks its lock every 32 units). */
-static const double hold_le[] = {1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4,
-				 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1};
+static const double hold_le[] = {1e-6, 2.5e-6, 5e-6,   1e-5, 2.5e-5, 5e-5,   1e-4, 2.5e-4,
+				 5e-4, 1e-3,   2.5e-3, 5e-3, 1e-2,   2.5e-2, 5e-2, 0.1};
 /* The cost model (analyzer/cost.h) in base units: seconds per GiB of RSS
  * (Redis quotes ~0.01 on bare metal, tenths on some hypervisors), seconds
  * per PTE, and ratios of the fork's time. */
@@ -40,20 +40,17 @@ static const double pte_le[] = {2.5e-9, 5e-9, 1e-8, 2.5e-8, 5e-8, 1e-7,
 				2.5e-7, 5e-7, 1e-6, 2.5e-6, 1e-5};
 static const double ratio_le[] = {0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1};
 
-#define B(a) {a, sizeof(a) / sizeof(a[0])}
+#define B(a)                                                                                       \
+	{                                                                                          \
+		a, sizeof(a) / sizeof(a[0])                                                        \
+	}
 const struct pd_bounds pd_hist_bounds[PD_H_COUNT] = {
-    [PD_H_FORK] = B(dur_le),
-    [PD_H_PHASE0] = B(dur_le),
-    [PD_H_PHASE0 + 1] = B(dur_le),
-    [PD_H_PHASE0 + 2] = B(dur_le),
-    [PD_H_PHASE0 + 3] = B(dur_le),
-    [PD_H_MAX_HOLD] = B(hold_le),
-    [PD_H_PASS_HOLD] = B(hold_le),
-    [PD_H_OFFCPU] = B(dur_le),
-    [PD_H_PER_GIB] = B(gib_le),
-    [PD_H_PER_PTE] = B(pte_le),
-    [PD_H_COPY_RATIO] = B(ratio_le),
-    [PD_H_OFFCPU_RATIO] = B(ratio_le),
+    [PD_H_FORK] = B(dur_le),	     [PD_H_PHASE0] = B(dur_le),
+    [PD_H_PHASE0 + 1] = B(dur_le),   [PD_H_PHASE0 + 2] = B(dur_le),
+    [PD_H_PHASE0 + 3] = B(dur_le),   [PD_H_MAX_HOLD] = B(hold_le),
+    [PD_H_PASS_HOLD] = B(hold_le),   [PD_H_OFFCPU] = B(dur_le),
+    [PD_H_PER_GIB] = B(gib_le),	     [PD_H_PER_PTE] = B(pte_le),
+    [PD_H_COPY_RATIO] = B(ratio_le), [PD_H_OFFCPU_RATIO] = B(ratio_le),
 };
 #undef B
 
@@ -85,8 +82,8 @@ static int groups_new(struct pd_metrics *m, const struct pd_metrics_opts *o)
 		snprintf(m->group[i].name, sizeof(m->group[i].name), "%s",
 			 i < n ? o->comm_allow[i] : "other");
 		for (int k = PD_H_FORK; k < PD_H_MAX_HOLD; k++)
-			if (!(m->group[i].h[k].ex = calloc(PD_METRICS_MAX_BUCKETS + 1,
-							   sizeof(struct pd_exemplar))))
+			if (!(m->group[i].h[k].ex =
+				  calloc(PD_METRICS_MAX_BUCKETS + 1, sizeof(struct pd_exemplar))))
 				return -ENOMEM;
 	}
 	return 0;

@@ -45,8 +45,8 @@ extern const struct pd_bounds pd_hist_bounds[PD_H_COUNT];
 /* The last fork that fell in a bucket, for OpenMetrics exemplars (id 0: none). */
 struct pd_exemplar {
 	int64_t fork_id;
-	double value;	/* seconds */
-	double wall_s;	/* when it was stored, seconds since 1970 */
+	double value;  /* seconds */
+	double wall_s; /* when it was stored, seconds since 1970 */
 };
 
 struct pd_hist {
@@ -64,8 +64,8 @@ struct pd_comm_group {
 	char name[32];
 	uint64_t forks, incomplete, clones[PD_CLONE_COUNT];
 	uint64_t lock_breaks, passes, copy_resched;
-	uint64_t cost_ptes;   /* PTEs of the forks that count toward cost (fork.h) */
-	double cost_copy_s;   /* and their copy_page_range time */
+	uint64_t cost_ptes; /* PTEs of the forks that count toward cost (fork.h) */
+	double cost_copy_s; /* and their copy_page_range time */
 	struct pd_hist h[PD_H_COUNT];
 };
 

@@ -152,8 +152,7 @@ static void family(struct render *r, const char *name, const char *type, const c
 }
 
 /* One sample of a gauge or counter family without labels. */
-static void single(struct render *r, const char *name, const char *type, const char *help,
-		   double v)
+static void single(struct render *r, const char *name, const char *type, const char *help, double v)
 {
 	family(r, name, type, help);
 	P(r->o, "%s %.17g\n", name, v);
@@ -224,7 +223,8 @@ static void comm_counter(struct render *r, const char *name, const char *help, s
 		return;
 	family(r, name, "counter", help);
 	for (size_t g = 0; g < r->m->nr_group; g++)
-		P(r->o, "%s{comm=\"%s\"} %" PRIu64 "\n", name, esc(r->m->group[g].name, e, sizeof(e)),
+		P(r->o, "%s{comm=\"%s\"} %" PRIu64 "\n", name,
+		  esc(r->m->group[g].name, e, sizeof(e)),
 		  *(const uint64_t *)((const char *)&r->m->group[g] + off));
 }
 
@@ -418,9 +418,10 @@ static void render_capture(struct render *r)
 	single(r, "ptescope_capture_healthy", "gauge",
 	       "0 when capture failed or stopped unexpectedly.", r->m->healthy);
 	if (!strcmp(mode, "graph"))
-		single(r, "ptescope_kprobe_missed_total", "counter",
-		       "Hits of the capture's kprobes the kernel could not record (kprobe_profile).",
-		       (double)int_at(cap, "kprobe_missed"));
+		single(
+		    r, "ptescope_kprobe_missed_total", "counter",
+		    "Hits of the capture's kprobes the kernel could not record (kprobe_profile).",
+		    (double)int_at(cap, "kprobe_missed"));
 }
 
 /* Replays and uploads: their own counters, never the live fork families. */

@@ -130,7 +130,8 @@ static void process_samples(struct pd_out *o, bool om)
 	     "Total user and system CPU time spent in seconds.");
 	P(o, "process_cpu_seconds_total %.3f\n", s.cpu_s);
 	head(o, om, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
-	P(o, "process_resident_memory_bytes %llu\n", s.rss_pages * (unsigned long long)getpagesize());
+	P(o, "process_resident_memory_bytes %llu\n",
+	  s.rss_pages * (unsigned long long)getpagesize());
 	head(o, om, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
 	P(o, "process_virtual_memory_bytes %llu\n", s.vsize);
 	if (boot >= 0) {

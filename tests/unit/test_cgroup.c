@@ -29,9 +29,11 @@ static void test_from_proc(void)
 	CHECK_EQ(pt_cgroup_from_proc("3:memory:/m\n", p, sizeof(p)), 0);
 	CHECK(!strcmp(p, "/m"));
 	/* cut, never overrun */
-	CHECK_EQ(pt_cgroup_from_proc("0::/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-				     p, 8),
-		 0);
+	CHECK_EQ(
+	    pt_cgroup_from_proc(
+		"0::/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", p,
+		8),
+	    0);
 	CHECK_EQ(strlen(p), 7);
 	CHECK_EQ(pt_cgroup_from_proc("garbage", p, sizeof(p)), -ENOENT);
 	CHECK_EQ(pt_cgroup_from_proc("", p, sizeof(p)), -ENOENT);
