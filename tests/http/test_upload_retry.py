@@ -41,8 +41,11 @@ def free_port():
 def wait_for(pred, timeout):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        if pred():
-            return True
+        try:
+            if pred():
+                return True
+        except OSError:  # the database exists before the listener does
+            pass
         time.sleep(0.2)
     return False
 
