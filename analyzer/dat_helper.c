@@ -408,6 +408,8 @@ static void child_raw(struct child *c, int cpu, uint64_t ts, const void *data, i
 	if (raw->type == PT_EV_FORK) {
 		comm_sid = child_string(c, ev.comm, strlen(ev.comm));
 		child_comm_sid = child_string(c, ev.child_comm, strlen(ev.child_comm));
+	} else if (raw->type == PT_EV_NEWTASK) {
+		comm_sid = comm_string(c, raw->pid);
 	} else if (raw->type != PT_EV_SWITCH) {
 		func_sid = func_string(c, raw->func);
 		comm_sid = comm_string(c, raw->pid);

@@ -197,7 +197,8 @@ static inline void dat_wire_from_event(const struct pt_event *ev, struct dat_wir
 				     .ts = ev->ts_ns,
 				     .dur = ev->dur_ns,
 				     .call = ev->call_ns,
-				     .lost = ev->lost,
+				     /* NEWTASK has no count lost: its flags ride there */
+				     .lost = ev->type == PT_EV_NEWTASK ? ev->clone_flags : ev->lost,
 				     .overrun = ev->overrun};
 }
 
@@ -217,7 +218,10 @@ static inline void dat_wire_to_event(const struct dat_wire_event *w,
 	ev->comm = pt_intern_str(strings, w->comm_sid);
 	ev->child_pid = w->child_pid;
 	ev->child_comm = pt_intern_str(strings, w->child_comm_sid);
-	ev->lost = w->lost;
+	if (w->type == PT_EV_NEWTASK)
+		ev->clone_flags = w->lost;
+	else
+		ev->lost = w->lost;
 	ev->in_irq = w->in_irq != 0;
 	ev->next_pid = w->next_pid;
 	ev->preempted = w->preempted != 0;

@@ -433,22 +433,23 @@ int pt_doctor_run(const struct pt_fork *forks, const int64_t *ids, size_t n,
 	struct ctx c = {forks, ids};
 	size_t *idx = malloc((n ? n : 1) * sizeof(*idx)),
 	       max = o && o->max_procs ? o->max_procs : 20;
+	unsigned kinds = o && o->kinds ? o->kinds : PT_KINDS_FORK;
 	struct scratch s;
 	int r;
 
 	memset(out, 0, sizeof(*out));
 	out->slow_ns = o && o->slow_ns ? o->slow_ns : 1000000;
 	out->ids_are_store_ids = ids != NULL;
-	out->forks = n;
 	r = scratch_new(&s, n);
 	if (!idx || r) {
 		r = -ENOMEM;
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++)
-		idx[i] = i;
-	qsort_r(idx, n, sizeof(*idx), cmp_proc, &c);
-	r = examine(&c, idx, n, &s, out);
+		if (kinds & (1u << forks[i].kind))
+			idx[out->forks++] = i;
+	qsort_r(idx, out->forks, sizeof(*idx), cmp_proc, &c);
+	r = examine(&c, idx, out->forks, &s, out);
 	if (out->nr_procs)
 		qsort(out->procs, out->nr_procs, sizeof(*out->procs), cmp_slowest);
 	if (out->nr_procs > max)

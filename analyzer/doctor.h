@@ -73,7 +73,7 @@ enum pt_baseline_kind {
 struct pt_doctor_proc {
 	char comm[32];
 	int pid; /* -1 unknown */
-	size_t forks, complete;
+	size_t forks, complete; /* of the kinds examined */
 	uint64_t p50_ns, max_ns;	    /* total time of complete forks */
 	int64_t slowest[PT_DOCTOR_SLOWEST]; /* fork ids, slowest first */
 	size_t nr_slowest;
@@ -119,6 +119,9 @@ struct pt_doctor_opts {
 	uint64_t
 	    slow_ns; /* a process is examined when a complete fork took at least this; 0: 1 ms */
 	size_t max_procs; /* at most this many, slowest first; 0: 20 */
+	/* the kinds examined (bits 1 << enum pt_fork_kind); 0: address-space
+	 * copies only: a spawn waiting for its child's exec is not a slow fork */
+	unsigned kinds;
 };
 
 struct pt_doctor_report {

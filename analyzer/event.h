@@ -42,6 +42,10 @@ enum pt_event_type {
 	 * copy_pte_range pass takes its first PTE lock / drops its last one. */
 	PT_EV_PASS_START,
 	PT_EV_PASS_END,
+	/* task:task_newtask, fired in copy_process once the child exists: `pid`
+	 * is the parent task, `child_pid` the child, `clone_flags` the flags of
+	 * the clone (what tells a fork from a thread or a spawn, fork.h). */
+	PT_EV_NEWTASK,
 };
 
 /*
@@ -101,6 +105,8 @@ struct pt_event {
 	/* PT_EV_FORK */
 	int child_pid;
 	const char *child_comm;
+	/* PT_EV_NEWTASK */
+	uint64_t clone_flags;
 	/* PT_EV_LOST */
 	uint64_t lost;
 	/* PT_EV_SWITCH */

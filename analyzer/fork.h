@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "event.h"
 
@@ -103,6 +104,93 @@ static inline int64_t pt_mem_rss_bytes(const struct pt_parent_mem *m)
 	return m->v[PT_MEM_RSS_ANON] + m->v[PT_MEM_RSS_FILE] + m->v[PT_MEM_RSS_SHMEM];
 }
 
+/*
+ * What a clone made (product.md: "a fork is a fork"). Only PT_KIND_FORK
+ * copied the parent's address space (dup_mmap, copy_page_range): fork
+ * latency, cost and the statistics are about those. A thread shares the
+ * address space; a spawn (vfork, posix_spawn, Go's and glibc's CLONE_VM |
+ * CLONE_VFORK) shares it too and its kernel_clone waits for the child's exec
+ * or exit, so its time is the child's, not the copy's.
+ */
+enum pt_fork_kind {
+	PT_KIND_UNKNOWN = 0, /* the trace did not say (JSON null) */
+	PT_KIND_FORK,	     /* a new process with a copy of the address space */
+	PT_KIND_THREAD,	     /* CLONE_THREAD: a thread of the parent's process */
+	PT_KIND_SPAWN,	     /* CLONE_VM or CLONE_VFORK without CLONE_THREAD */
+	PT_KIND_COUNT
+};
+
+/* "unknown", "fork", "thread", "spawn" (JSON and the store write null for
+ * unknown). Inline: the store names kinds without linking the analyzer. */
+static inline const char *pt_kind_name(enum pt_fork_kind k)
+{
+	static const char *const names[PT_KIND_COUNT] = {"unknown", "fork", "thread", "spawn"};
+
+	return (unsigned)k < PT_KIND_COUNT ? names[k] : "unknown";
+}
+
+/* The kind named @s (as pt_kind_name), or -1. */
+static inline int pt_kind_parse(const char *s)
+{
+	for (int k = 0; s && k < PT_KIND_COUNT; k++)
+		if (!strcmp(pt_kind_name((enum pt_fork_kind)k), s))
+			return k;
+	return -1;
+}
+
+/* A set of kinds: bit (1u << enum pt_fork_kind). */
+#define PT_KINDS_FORK (1u << PT_KIND_FORK)
+#define PT_KINDS_ALL ((1u << PT_KIND_COUNT) - 1)
+
+/*
+ * A comma-separated list of kind names ("fork,spawn"; "all") into a set of
+ * kinds in *mask. Returns 0, or -EINVAL for an empty list or any other word.
+ */
+static inline int pt_kinds_parse(const char *s, unsigned *mask)
+{
+	char word[16];
+	unsigned m = 0;
+
+	while (s && *s) {
+		size_t n = strcspn(s, ",");
+		int k;
+
+		if (!n || n >= sizeof(word))
+			return -22; /* -EINVAL, without errno.h in every user */
+		memcpy(word, s, n);
+		word[n] = '\0';
+		if (!strcmp(word, "all"))
+			m |= PT_KINDS_ALL;
+		else if ((k = pt_kind_parse(word)) >= 0)
+			m |= 1u << k;
+		else
+			return -22;
+		s += n + (s[n] == ',');
+	}
+	if (!m)
+		return -22;
+	*mask = m;
+	return 0;
+}
+
+/* The clone flags that decide the kind (include/uapi/linux/sched.h). */
+#define PT_CLONE_VM 0x00000100ull
+#define PT_CLONE_VFORK 0x00004000ull
+#define PT_CLONE_THREAD 0x00010000ull
+
+/* The kind of a clone with @flags: the one rule, for every capture and replay. */
+static inline enum pt_fork_kind pt_kind_of_flags(uint64_t flags)
+{
+	if (flags & PT_CLONE_THREAD)
+		return PT_KIND_THREAD;
+	if (flags & (PT_CLONE_VM | PT_CLONE_VFORK))
+		return PT_KIND_SPAWN;
+	return PT_KIND_FORK;
+}
+
+/* Longest parent cgroup path kept (bytes, NUL included); longer ones are cut. */
+#define PT_CGROUP_MAX 256
+
 struct pt_fork {
 	int parent_pid;	      /* -1 if not known */
 	char parent_comm[32]; /* "" if not known */
@@ -122,6 +210,14 @@ struct pt_fork {
 	bool complete;
 	unsigned flags; /* enum pt_fork_flag */
 	int input;	/* index of the input it came from */
+	/* What the clone made, and the flags it was called with where the trace
+	 * carried them (task:task_newtask; has_clone_flags false: not carried). */
+	enum pt_fork_kind kind;
+	bool has_clone_flags;
+	uint64_t clone_flags;
+	/* The parent's cgroup (v2 path, "/system.slice/redis.service"), read live
+	 * from /proc/PID/cgroup; "" when not read (replays, parent gone). */
+	char cgroup[PT_CGROUP_MAX];
 
 	/* Detail, owned by the fork. */
 	struct pt_vma_copy *vma;

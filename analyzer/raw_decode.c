@@ -21,13 +21,14 @@ struct field {
 struct pt_raw_decoder {
 	struct tep_handle *tep;
 	bool native; /* the data has this machine's byte order: plain loads */
-	int entry_id, exit_id, fork_id, switch_id; /* -1 when absent */
+	int entry_id, exit_id, fork_id, switch_id, newtask_id; /* -1 when absent */
 	uint64_t preempt_mask;			   /* sched_switch prev_state bit of "R+" */
 	struct field type, pid, flags;
 	struct field e_func, e_depth;
 	struct field x_func, x_depth, x_call, x_ret, x_over; /* x_over optional */
 	struct field f_pcomm, f_ppid, f_ccomm, f_cpid;
 	struct field s_prev_pid, s_prev_state, s_next_pid;
+	struct field n_pid, n_flags; /* task_newtask: the child, its clone_flags */
 	/* kprobe/kretprobe events of one group (pt_raw_decoder_add_probes) */
 	struct probe {
 		int id;
@@ -135,7 +136,7 @@ uint64_t pt_raw_switch_preempt_mask(struct tep_handle *tep)
 int pt_raw_decoder_new(struct tep_handle *tep, struct pt_raw_decoder **out)
 {
 	struct pt_raw_decoder *d = calloc(1, sizeof(*d));
-	struct tep_event *entry, *exit_ev, *fork_ev, *switch_ev, *any;
+	struct tep_event *entry, *exit_ev, *fork_ev, *switch_ev, *newtask, *any;
 
 	if (!d)
 		return -ENOMEM;
@@ -145,6 +146,7 @@ int pt_raw_decoder_new(struct tep_handle *tep, struct pt_raw_decoder **out)
 	exit_ev = tep_find_event_by_name(tep, "ftrace", "funcgraph_exit");
 	fork_ev = tep_find_event_by_name(tep, "sched", "sched_process_fork");
 	switch_ev = tep_find_event_by_name(tep, "sched", "sched_switch");
+	newtask = tep_find_event_by_name(tep, "task", "task_newtask");
 	any = entry ? entry : exit_ev ? exit_ev : fork_ev;
 	d->type = field_of(any, "common_type");
 	d->pid = field_of(any, "common_pid");
@@ -163,8 +165,13 @@ int pt_raw_decoder_new(struct tep_handle *tep, struct pt_raw_decoder **out)
 	d->s_prev_pid = field_of(switch_ev, "prev_pid");
 	d->s_prev_state = field_of(switch_ev, "prev_state");
 	d->s_next_pid = field_of(switch_ev, "next_pid");
+	d->n_pid = field_of(newtask, "pid");
+	d->n_flags = field_of(newtask, "clone_flags");
 	d->preempt_mask = switch_ev ? find_preempt_mask(switch_ev->print_fmt.args) : 0;
-	d->entry_id = d->exit_id = d->fork_id = d->switch_id = -1;
+	d->entry_id = d->exit_id = d->fork_id = d->switch_id = d->newtask_id = -1;
+	/* clone_flags is an unsigned long (6.1) or a u64 (later): 8 bytes on x86-64 */
+	if (newtask && d->n_pid.size == 4 && (d->n_flags.size == 8 || d->n_flags.size == 4))
+		d->newtask_id = newtask->id;
 	if (switch_ev && d->s_prev_pid.size && d->s_prev_state.size && d->s_next_pid.size &&
 	    d->preempt_mask)
 		d->switch_id = switch_ev->id;
@@ -489,6 +496,10 @@ int pt_raw_decode(const struct pt_raw_decoder *d, const void *data, int size,
 		ev->child_pid = (int)(int32_t)num(d, data, size, d->f_cpid, &ok);
 		str(d, data, size, d->f_pcomm, ev->parent_comm, sizeof(ev->parent_comm));
 		str(d, data, size, d->f_ccomm, ev->child_comm, sizeof(ev->child_comm));
+	} else if (type == d->newtask_id) {
+		ev->type = PT_EV_NEWTASK;
+		ev->child_pid = (int)(int32_t)num(d, data, size, d->n_pid, &ok);
+		ev->clone_flags = num(d, data, size, d->n_flags, &ok);
 	} else if (type == d->switch_id) {
 		ev->type = PT_EV_SWITCH;
 		ev->pid = (int)(int32_t)num(d, data, size, d->s_prev_pid, &ok);
@@ -526,6 +537,11 @@ int pt_raw_to_event(const struct pt_raw_event *raw, int cpu, uint64_t ts, struct
 	case PT_EV_PASS_END:
 		ev->ts_ns = ts;
 		ev->site = &raw->site;
+		return 0;
+	case PT_EV_NEWTASK:
+		ev->ts_ns = ts;
+		ev->child_pid = raw->child_pid;
+		ev->clone_flags = raw->clone_flags;
 		return 0;
 	case PT_EV_SWITCH:
 		ev->ts_ns = ts;

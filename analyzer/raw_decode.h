@@ -26,15 +26,16 @@ struct pt_raw_decoder;
 #define PT_RAW_MAX_PROBES 32
 
 struct pt_raw_event {
-	enum pt_event_type type; /* PT_EV_ENTRY, PT_EV_EXIT, PT_EV_FORK, PT_EV_SWITCH or
-				  * PT_EV_PASS_START/END */
+	enum pt_event_type type; /* PT_EV_ENTRY, PT_EV_EXIT, PT_EV_FORK, PT_EV_SWITCH,
+				  * PT_EV_NEWTASK or PT_EV_PASS_START/END */
 	int pid;		 /* the task (the parent for FORK, prev for SWITCH) */
 	int depth;		    /* -1 for probe events (no depth) */
 	uint64_t func;		    /* function address, to resolve with tep_find_function */
 	uint64_t calltime, rettime; /* EXIT: trace-clock times of call and return;
 				     * PT_NO_TIME for a kretprobe */
 	int64_t overrun;	    /* EXIT: the task's return-stack overruns so far, -1 absent */
-	int child_pid;		    /* FORK: the child; SWITCH: the next task */
+	int child_pid;		    /* FORK, NEWTASK: the child; SWITCH: the next task */
+	uint64_t clone_flags;	    /* NEWTASK */
 	bool preempted;		    /* SWITCH: prev left runnable ("R+") */
 	char parent_comm[17], child_comm[17];
 	bool in_irq; /* recorded in hardirq, softirq or NMI context, or with interrupts off */

@@ -233,9 +233,36 @@ static void fork_take_event(struct fork_build *b, const struct pt_event *ev)
 		snprintf(b->f.child_comm, sizeof(b->f.child_comm), "%s", ev->child_comm);
 }
 
-static int on_fork_event(struct recon *r, const struct pt_event *ev)
+/*
+ * task_newtask: the clone's flags, inside its copy_process. Kept on the task
+ * until the sched_process_fork of the same child (which follows it in the
+ * same task) hands them to the fork.
+ */
+static int on_newtask(struct recon *r, const struct pt_event *ev)
 {
 	struct task *t = task_get(r, ev->pid, ev->cpu);
+
+	if (!t)
+		return -ENOMEM;
+	t->nt_set = true;
+	t->nt_child = ev->child_pid;
+	t->nt_flags = ev->clone_flags;
+	return 0;
+}
+
+/* The flags of @t's last task_newtask, when it made the child of fork event @ev. */
+static void fork_take_flags(struct task *t, struct fork_build *b, const struct pt_event *ev)
+{
+	if (!t->nt_set || t->nt_child != ev->child_pid)
+		return;
+	b->f.has_clone_flags = true;
+	b->f.clone_flags = t->nt_flags;
+	t->nt_set = false;
+}
+
+static int on_fork_event(struct recon *r, const struct pt_event *ev)
+{
+	struct task *t = task_get(r, ev->pid, ev->cpu), *nt;
 	struct fork_build *b;
 	int ret;
 
@@ -262,10 +289,14 @@ static int on_fork_event(struct recon *r, const struct pt_event *ev)
 		t->fork->saw_root_entry = true;
 		t->fork->f.copy_page_range_ns = NO_TIME;
 		fork_take_event(t->fork, ev);
+		fork_take_flags(t, t->fork, ev);
 		return recon_fork_end(r, t, false);
 	}
 	b = t->fork;
 	fork_take_event(b, ev);
+	/* the newtask was the parent's, even where the graph ran under a CPU's key */
+	if ((nt = task_find(r, ev->pid)))
+		fork_take_flags(nt, b, ev);
 	if (b->cpr_rooted && t->len <= b->root_depth)
 		return recon_fork_end(r, t, false);
 	return 0;
@@ -397,6 +428,8 @@ int recon_feed(const struct pt_event *ev, void *ctx)
 	switch (ev->type) {
 	case PT_EV_FORK:
 		return on_fork_event(r, ev);
+	case PT_EV_NEWTASK:
+		return on_newtask(r, ev);
 	case PT_EV_LOST:
 		on_lost(r, ev);
 		return 0;

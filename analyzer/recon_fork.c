@@ -136,6 +136,31 @@ static int graph_passes(struct pt_fork *f, const uint64_t *counts, const struct 
 	return 0;
 }
 
+/*
+ * What the clone made (fork.h): from its flags where task_newtask gave them.
+ * Else from its calls (function_graph replays without that event): the
+ * parent waiting for the child in kernel_clone (wait_for_vfork_done) is a
+ * spawn; a copy of the address space (dup_mmap or copy_page_range ran) is a
+ * fork; a whole kernel_clone with neither, in a trace that shows the copy,
+ * shared the address space: a thread where the trace shows vfork waits at
+ * all (a CLONE_VM child nobody waits for, which no libc or runtime makes,
+ * would look the same), unknown where it does not.
+ */
+static enum pt_fork_kind fork_kind(const struct pt_fork *f, const uint64_t *counts, pt_caps caps)
+{
+	pt_caps copy = PT_CAP(PT_ROLE_DUP_MMAP) | PT_CAP(PT_ROLE_COPY_PAGE_RANGE);
+
+	if (f->has_clone_flags)
+		return pt_kind_of_flags(f->clone_flags);
+	if (counts[PT_ROLE_VFORK_WAIT])
+		return PT_KIND_SPAWN;
+	if (counts[PT_ROLE_DUP_MMAP] || counts[PT_ROLE_COPY_PAGE_RANGE] || f->nr_vma)
+		return PT_KIND_FORK;
+	if (!f->complete || !counts[PT_ROLE_KERNEL_CLONE] || !(caps & copy))
+		return PT_KIND_UNKNOWN;
+	return caps & PT_CAP(PT_ROLE_VFORK_WAIT) ? PT_KIND_THREAD : PT_KIND_UNKNOWN;
+}
+
 int recon_fork_apply_caps(struct pt_fork *f, const uint64_t *counts, const struct pass_cand *cand,
 			  size_t nr_cand, const struct site_build *site, int64_t child_slack,
 			  pt_caps caps, const char **why)
@@ -159,6 +184,7 @@ int recon_fork_apply_caps(struct pt_fork *f, const uint64_t *counts, const struc
 	}
 	if (f->flags) /* a flagged fork is never complete */
 		f->complete = false;
+	f->kind = fork_kind(f, counts, caps);
 	return 0;
 }
 

@@ -136,6 +136,10 @@ struct task {
 	uint64_t off_since;    /* preempted while copying page tables at this record
 				* time, not yet seen back on a CPU; NO_TIME */
 	uint64_t orphan_counts[PT_ROLE_COUNT]; /* calls under unnamed callers */
+	/* the last task_newtask of this task, until its fork event takes it */
+	bool nt_set;
+	int nt_child;
+	uint64_t nt_flags;
 	/* Frames set aside by an entry at their depth (see suspend()). */
 	struct frame *susp;
 	int susp_base, susp_len, susp_cap;

@@ -441,7 +441,9 @@ static int fork_call_closed(struct task *t, int depth, const struct frame *fr, u
 	enum pt_role role = fr->role;
 	struct pt_vma_copy *v;
 
-	if (!fr->in_irq)
+	/* a vfork wait is one only as kernel_clone's own call */
+	if (!fr->in_irq && (role != PT_ROLE_VFORK_WAIT ||
+			    (depth > 0 && t->stack[depth - 1].role == PT_ROLE_KERNEL_CLONE)))
 		t->fork->counts[role]++;
 	if (t->container_depth >= 0 && depth == t->container_depth + 1 && !fr->in_irq) {
 		int ret = recon_pass_child(t, role, start, end, dur);

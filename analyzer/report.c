@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cgroup.h"
 #include "cost.h"
 #include "escape.h"
 #include "report.h"
@@ -65,6 +66,27 @@ static json_t *cost_json(const struct pt_fork *f)
 			 "offcpu_share", real_or_null(c.offcpu_share));
 }
 
+/* "kind", "clone_flags" and where the fork came from: cgroup, systemd_unit, container_id. */
+static void origin_json(json_t *o, const struct pt_fork *f)
+{
+	char unit[PT_CGROUP_MAX], id[80];
+
+	json_object_set_new(o, "kind",
+			    f->kind == PT_KIND_UNKNOWN || f->kind >= PT_KIND_COUNT
+				? json_null()
+				: json_string(pt_kind_name(f->kind)));
+	json_object_set_new(o, "clone_flags", f->has_clone_flags
+						  ? json_integer((json_int_t)f->clone_flags)
+						  : json_null());
+	json_object_set_new(o, "cgroup", f->cgroup[0] ? pt_json_text(f->cgroup) : json_null());
+	json_object_set_new(o, "systemd_unit", pt_cgroup_unit(f->cgroup, unit, sizeof(unit))
+						   ? pt_json_text(unit)
+						   : json_null());
+	json_object_set_new(o, "container_id", pt_cgroup_container(f->cgroup, id, sizeof(id))
+						   ? json_string(id)
+						   : json_null());
+}
+
 json_t *pt_fork_json(const struct pt_fork *f)
 {
 	json_t *flags = json_array(), *o;
@@ -92,6 +114,7 @@ json_t *pt_fork_json(const struct pt_fork *f)
 	json_object_set_new(o, "copy_offcpu_ns", ns_or_null(f->copy_offcpu_ns));
 	json_object_set_new(o, "parent_mem", mem_json(&f->mem));
 	json_object_set_new(o, "cost", cost_json(f));
+	origin_json(o, f);
 	json_object_set_new(o, "complete", json_boolean(f->complete));
 	json_object_set_new(o, "flags", flags);
 	return o;
@@ -122,7 +145,7 @@ static json_t *hist_json(const struct pt_hist *h)
 json_t *pt_summary_json(const struct pt_summary *s)
 {
 	json_t *phases = json_object(), *hists = json_object(), *flagged = json_object();
-	json_t *comms = json_array();
+	json_t *comms = json_array(), *kinds = json_object(), *over = json_array(), *o;
 	char key[64];
 
 	for (int p = 0; p < PT_PHASE_COUNT; p++) {
@@ -133,6 +156,11 @@ json_t *pt_summary_json(const struct pt_summary *s)
 	for (int b = 0; b < PT_FORK_FLAG_COUNT; b++)
 		json_object_set_new(flagged, pt_fork_flag_names[b],
 				    json_integer((json_int_t)s->flagged[b]));
+	for (int k = 0; k < PT_KIND_COUNT; k++)
+		json_object_set_new(kinds, pt_kind_name(k), json_integer((json_int_t)s->kinds[k]));
+	for (int k = 0; k < PT_KIND_COUNT; k++)
+		if (s->kinds_mask & (1u << k))
+			json_array_append_new(over, json_string(pt_kind_name(k)));
 	for (size_t i = 0; i < s->nr_comms; i++) {
 		const struct pt_comm_stats *c = &s->by_comm[i];
 
@@ -148,7 +176,7 @@ json_t *pt_summary_json(const struct pt_summary *s)
 			"max_ns",
 			c->total.count ? json_integer((json_int_t)c->total.max) : json_null()));
 	}
-	return json_pack("{s:I,s:I,s:o,s:o,s:o,s:o,s:I,s:I,s:I,s:I,s:I,s:o,s:o,s:o,s:o}",
+	o = json_pack("{s:I,s:I,s:o,s:o,s:o,s:o,s:I,s:I,s:I,s:I,s:I,s:o,s:o,s:o,s:o}",
 			 "forks", (json_int_t)s->forks, "complete", (json_int_t)s->complete,
 			 "flagged", flagged, "phases", phases, "fork_ns", dist_json(&s->total),
 			 "max_lock_hold_ns", dist_json(&s->lock_hold), "vmas",
@@ -158,6 +186,15 @@ json_t *pt_summary_json(const struct pt_summary *s)
 			 "ns_per_pte", s->ns_per_pte > 0 ? json_real(s->ns_per_pte) : json_null(),
 			 "ms_per_gib", s->ms_per_gib > 0 ? json_real(s->ms_per_gib) : json_null(),
 			 "histograms", hists, "by_comm", comms);
+	if (o) {
+		/* what the figures are over (address-space copies by default), and the count of each kind */
+		json_object_set_new(o, "kinds_counted", over);
+		json_object_set_new(o, "kinds", kinds);
+	} else {
+		json_decref(over);
+		json_decref(kinds);
+	}
+	return o;
 }
 
 static json_t *input_json(const struct pt_report_input *in)
@@ -271,11 +308,17 @@ static void text_summary(FILE *out, const struct pt_summary *s)
 {
 	char b1[24], b2[24], b3[24];
 
-	fprintf(out, "\nforks: %zu, complete: %zu", s->forks, s->complete);
+	fprintf(out, "\nclones by kind:");
+	for (int k = PT_KIND_FORK; k < PT_KIND_COUNT; k++)
+		fprintf(out, " %s %zu,", pt_kind_name(k), s->kinds[k]);
+	fprintf(out, " unknown %zu\n", s->kinds[PT_KIND_UNKNOWN]);
+	fprintf(out, "forks: %zu, complete: %zu", s->forks, s->complete);
 	for (int b = 0; b < PT_FORK_FLAG_COUNT; b++)
 		if (s->flagged[b])
 			fprintf(out, ", %s: %zu", pt_fork_flag_names[b], s->flagged[b]);
-	fprintf(out, "\n(statistics below are over complete forks only)\n\n");
+	fprintf(out, "\n(statistics below are over complete %s only)\n\n",
+		s->kinds_mask == PT_KINDS_FORK ? "forks that copied an address space"
+					       : "forks of the kinds asked for");
 	fprintf(out, "  %-22s %7s %10s %10s %10s %10s %10s\n", "phase", "forks", "p50", "p90", "p99",
 		"p99.9", "max");
 	for (int p = 0; p < PT_PHASE_COUNT; p++)
@@ -315,6 +358,8 @@ static void text_fork_row(FILE *out, const struct pt_fork *f)
 		snprintf(who, sizeof(who), "%s-%d", comm[0] ? comm : "?", f->parent_pid);
 	else
 		snprintf(who, sizeof(who), "%s", comm[0] ? comm : "?");
+	if (f->kind != PT_KIND_FORK && f->kind < PT_KIND_COUNT)
+		snprintf(flags, sizeof(flags), "[%s]", pt_kind_name(f->kind));
 	for (int b = 0; b < PT_FORK_FLAG_COUNT; b++)
 		if (f->flags & (1u << b))
 			snprintf(flags + strlen(flags), sizeof(flags) - strlen(flags), "%s%s",
@@ -366,11 +411,12 @@ static int write_text(FILE *out, const struct pt_report_input *inputs, size_t nr
 	return ferror(out) ? -EIO : 0;
 }
 
-int pt_report_write(FILE *out, enum pt_report_format fmt, const struct pt_report_input *inputs,
-		    size_t nr_inputs, const struct pt_fork *forks, size_t nr_forks)
+int pt_report_write(FILE *out, enum pt_report_format fmt, unsigned kinds,
+		    const struct pt_report_input *inputs, size_t nr_inputs,
+		    const struct pt_fork *forks, size_t nr_forks)
 {
 	struct pt_summary s;
-	int ret = pt_summary_compute(forks, nr_forks, &s);
+	int ret = pt_summary_compute_kinds(forks, nr_forks, kinds ? kinds : PT_KINDS_FORK, &s);
 
 	if (ret)
 		return ret;

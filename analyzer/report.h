@@ -34,10 +34,12 @@ json_t *pt_fork_json(const struct pt_fork *f);
 json_t *pt_summary_json(const struct pt_summary *s);
 
 /*
- * Writes the whole report. Forks are listed in the order given. Returns 0,
- * -ENOMEM, or -EIO when writing failed.
+ * Writes the whole report. Forks are listed in the order given, every kind;
+ * the summary is over the forks of @kinds (bits 1 << enum pt_fork_kind; 0:
+ * address-space copies). Returns 0, -ENOMEM, or -EIO when writing failed.
  */
-int pt_report_write(FILE *out, enum pt_report_format fmt, const struct pt_report_input *inputs,
+int pt_report_write(FILE *out, enum pt_report_format fmt, unsigned kinds,
+		    const struct pt_report_input *inputs,
 		    size_t nr_inputs, const struct pt_fork *forks, size_t nr_forks);
 
 #endif

@@ -40,6 +40,9 @@ static const struct {
     {"copy_present_ptes", PT_ROLE_PTE_COPY, PT_DETAIL_PTE, true, NULL},
     {"__pte_offset_map_lock", PT_ROLE_LOCK_MAP, PT_DETAIL_SECTION, false, NULL},
     {"pte_offset_map_lock", PT_ROLE_LOCK_MAP, PT_DETAIL_SECTION, false, NULL},
+    {"wait_for_vfork_done", PT_ROLE_VFORK_WAIT, PT_DETAIL_FORK, false, NULL},
+    {"wait_for_completion_state", PT_ROLE_VFORK_WAIT, PT_DETAIL_FORK, false, NULL},
+    {"wait_for_completion_killable", PT_ROLE_VFORK_WAIT, PT_DETAIL_FORK, false, NULL},
 };
 
 #define NR_ROLES (sizeof(role_table) / sizeof(role_table[0]))

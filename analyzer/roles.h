@@ -40,6 +40,12 @@ enum pt_role {
 	 * counts as a lock. Never hooked live: under a filter without it, the
 	 * lock it takes shows as a direct child itself. */
 	PT_ROLE_LOCK_MAP,
+	/* wait_for_vfork_done, and what it calls where the compiler inlined it
+	 * (wait_for_completion_state on 6.1 on, wait_for_completion_killable
+	 * before): as a direct child of kernel_clone, the parent waiting for a
+	 * vfork child's exec or exit (a spawn, fork.h). Counted only there;
+	 * never hooked live (task_newtask gives live capture the clone flags). */
+	PT_ROLE_VFORK_WAIT,
 	PT_ROLE_COUNT
 };
 

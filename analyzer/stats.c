@@ -136,12 +136,15 @@ static int summarize_comms(const struct pt_fork *forks, size_t n, struct pt_summ
 			   uint64_t *scratch)
 {
 	const struct pt_fork **order = malloc((n ? n : 1) * sizeof(*order));
-	size_t i = 0;
+	size_t i = 0, n_order;
 
 	if (!order)
 		return -ENOMEM;
+	n_order = 0;
 	for (size_t k = 0; k < n; k++)
-		order[k] = &forks[k];
+		if (s->kinds_mask & (1u << forks[k].kind))
+			order[n_order++] = &forks[k];
+	n = n_order;
 	qsort(order, n, sizeof(*order), cmp_fork_comm);
 	s->by_comm = calloc(n ? n : 1, sizeof(*s->by_comm));
 	if (!s->by_comm) {
@@ -170,7 +173,18 @@ static int summarize_comms(const struct pt_fork *forks, size_t n, struct pt_summ
 	return 0;
 }
 
+static bool in_kinds(const struct pt_summary *s, const struct pt_fork *f)
+{
+	return s->kinds_mask & (1u << f->kind);
+}
+
 int pt_summary_compute(const struct pt_fork *forks, size_t n, struct pt_summary *s)
+{
+	return pt_summary_compute_kinds(forks, n, PT_KINDS_FORK, s);
+}
+
+int pt_summary_compute_kinds(const struct pt_fork *forks, size_t n, unsigned kinds_mask,
+			     struct pt_summary *s)
 {
 	uint64_t *vals = malloc((n ? n : 1) * sizeof(*vals));
 	uint64_t pte_ns = 0, pte_count = 0;
@@ -180,10 +194,14 @@ int pt_summary_compute(const struct pt_fork *forks, size_t n, struct pt_summary 
 	memset(s, 0, sizeof(*s));
 	if (!vals)
 		return -ENOMEM;
-	s->forks = n;
+	s->kinds_mask = kinds_mask;
 	for (size_t i = 0; i < n; i++) {
 		const struct pt_fork *f = &forks[i];
 
+		s->kinds[f->kind < PT_KIND_COUNT ? f->kind : PT_KIND_UNKNOWN]++;
+		if (!in_kinds(s, f))
+			continue;
+		s->forks++;
 		for (int b = 0; b < PT_FORK_FLAG_COUNT; b++)
 			if (f->flags & (1u << b))
 				s->flagged[b]++;
@@ -210,7 +228,7 @@ int pt_summary_compute(const struct pt_fork *forks, size_t n, struct pt_summary 
 		for (size_t i = 0; i < n; i++) {
 			uint64_t v = pt_fork_phase_ns(&forks[i], (enum pt_phase)p);
 
-			if (forks[i].complete && v != PT_NO_TIME) {
+			if (forks[i].complete && v != PT_NO_TIME && in_kinds(s, &forks[i])) {
 				vals[nv++] = v;
 				pt_hist_add(&s->hist[p], v);
 			}
@@ -219,14 +237,15 @@ int pt_summary_compute(const struct pt_fork *forks, size_t n, struct pt_summary 
 	}
 	nv = 0;
 	for (size_t i = 0; i < n; i++)
-		if (forks[i].complete && forks[i].max_lock_hold_ns != PT_NO_TIME)
+		if (forks[i].complete && forks[i].max_lock_hold_ns != PT_NO_TIME &&
+		    in_kinds(s, &forks[i]))
 			vals[nv++] = forks[i].max_lock_hold_ns;
 	pt_dist_compute(vals, nv, &s->lock_hold);
 	nv = 0;
 	for (size_t i = 0; i < n; i++) {
 		uint64_t v = pt_fork_total_ns(&forks[i]);
 
-		if (forks[i].complete && v != PT_NO_TIME)
+		if (forks[i].complete && v != PT_NO_TIME && in_kinds(s, &forks[i]))
 			vals[nv++] = v;
 	}
 	pt_dist_compute(vals, nv, &s->total);

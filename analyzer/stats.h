@@ -68,7 +68,9 @@ struct pt_comm_stats {
 };
 
 struct pt_summary {
-	size_t forks, complete; /* complete: forks with f->complete, timed or not */
+	unsigned kinds_mask;		 /* the kinds the figures below are over */
+	size_t kinds[PT_KIND_COUNT];	 /* every fork given, by kind */
+	size_t forks, complete; /* of those kinds; complete: with f->complete, timed or not */
 	size_t flagged[PT_FORK_FLAG_COUNT];
 	struct pt_dist phase[PT_PHASE_COUNT]; /* complete forks only */
 	struct pt_hist hist[PT_PHASE_COUNT];
@@ -82,7 +84,14 @@ struct pt_summary {
 	size_t nr_comms;
 };
 
-/* Fills @s from @forks. Returns 0 or -ENOMEM. Free with pt_summary_release(). */
+/*
+ * Fills @s from the forks of @forks whose kind is in @kinds_mask (the kinds
+ * are counted over all of them). Returns 0 or -ENOMEM. Free with
+ * pt_summary_release().
+ */
+int pt_summary_compute_kinds(const struct pt_fork *forks, size_t n, unsigned kinds_mask,
+			     struct pt_summary *s);
+/* The same over address-space copies only (PT_KINDS_FORK): fork latency. */
 int pt_summary_compute(const struct pt_fork *forks, size_t n, struct pt_summary *s);
 void pt_summary_release(struct pt_summary *s);
 

@@ -34,7 +34,11 @@ int cli_parse_format(const char *arg, enum pt_report_format *fmt);
  * Writes the report to @output (NULL: standard output). Prints the failure
  * as "ptescope CMD: ..." and returns EXIT_INPUT, or 0.
  */
+/* --kind LIST: the kinds the summary is over. 0, or -EINVAL after one error line. */
+int cli_parse_kinds(const char *cmd, const char *arg, unsigned *kinds);
+
 int cli_write_report(const char *cmd, const char *output, enum pt_report_format fmt,
+		     unsigned kinds,
 		     const struct pt_report_input *inputs, size_t nr_inputs,
 		     const struct pt_fork *forks, size_t nr_forks);
 

@@ -20,8 +20,19 @@ int cli_parse_format(const char *arg, enum pt_report_format *fmt)
 	return 0;
 }
 
+int cli_parse_kinds(const char *cmd, const char *arg, unsigned *kinds)
+{
+	if (!pt_kinds_parse(arg, kinds))
+		return 0;
+	fprintf(stderr,
+		"ptescope %s: --kind takes fork, thread, spawn, unknown or all, comma-separated, "
+		"not '%s'\n",
+		cmd, arg);
+	return -EINVAL;
+}
+
 int cli_write_report(const char *cmd, const char *output, enum pt_report_format fmt,
-		     const struct pt_report_input *inputs, size_t nr_inputs,
+		     unsigned kinds, const struct pt_report_input *inputs, size_t nr_inputs,
 		     const struct pt_fork *forks, size_t nr_forks)
 {
 	FILE *out = stdout;
@@ -31,7 +42,7 @@ int cli_write_report(const char *cmd, const char *output, enum pt_report_format 
 		fprintf(stderr, "ptescope %s: %s: %s\n", cmd, output, strerror(errno));
 		return EXIT_INPUT;
 	}
-	r = pt_report_write(out, fmt, inputs, nr_inputs, forks, nr_forks);
+	r = pt_report_write(out, fmt, kinds, inputs, nr_inputs, forks, nr_forks);
 	if (out != stdout && fclose(out) && !r)
 		r = -EIO;
 	if (r) {

@@ -30,6 +30,8 @@ static const char doctor_usage[] =
     "  --slow-us N           examine processes with a complete fork of at least N us\n"
     "                        (default 1000)\n"
     "  --max-procs N         at most N processes, slowest first (default 20)\n"
+    "  --kind LIST           the kinds of clone examined: fork (default: a copy of the\n"
+    "                        address space), thread, spawn, unknown, all\n"
     "  -f, --format FMT      text (default) or json\n"
     "  -o, --output FILE     write to FILE\n"
     "\n"
@@ -120,6 +122,8 @@ static int one_option(int opt, struct doctor_args *a)
 	case 'o':
 		a->output = optarg;
 		return 0;
+	case 'K':
+		return cli_parse_kinds("doctor", optarg, &a->opts.kinds) ? EXIT_USAGE : 0;
 	case 'h':
 		fputs(doctor_usage, stdout);
 		return -1;
@@ -137,7 +141,8 @@ static int parse_args(int argc, char **argv, struct doctor_args *a)
 	    {"comm", required_argument, NULL, 'c'},    {"since", required_argument, NULL, 's'},
 	    {"until", required_argument, NULL, 'u'},   {"output", required_argument, NULL, 'o'},
 	    {"slow-us", required_argument, NULL, 'S'}, {"max-procs", required_argument, NULL, 'M'},
-	    {"help", no_argument, NULL, 'h'},	       {NULL, 0, NULL, 0}};
+	    {"kind", required_argument, NULL, 'K'},   {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0}};
 	int opt, r;
 
 	optind = 1;

@@ -27,6 +27,7 @@ struct replay_args {
 	int64_t max_db_bytes; /* 0: no size limit */
 	bool sync_full;
 	bool progress;
+	unsigned kinds; /* the summary's; 0: address-space copies */
 };
 
 struct progress {
@@ -166,6 +167,7 @@ static int parse_args(int argc, char **argv, struct replay_args *a)
 						 {"retention-days", required_argument, NULL, 'R'},
 						 {"max-db-mb", required_argument, NULL, 'M'},
 						 {"db-sync", required_argument, NULL, 'S'},
+						 {"kind", required_argument, NULL, 'K'},
 						 {NULL, 0, NULL, 0}};
 	int opt;
 
@@ -183,6 +185,9 @@ static int parse_args(int argc, char **argv, struct replay_args *a)
 			}
 		} else if (opt == 'o' || opt == 'D') {
 			*(opt == 'o' ? &a->output : &a->db) = optarg;
+		} else if (opt == 'K') {
+			if (cli_parse_kinds("replay", optarg, &a->kinds))
+				return EXIT_USAGE;
 		} else if (opt == 'q') {
 			a->progress = false;
 		} else if (opt == 'h') {
@@ -310,7 +315,7 @@ int cli_replay(int argc, char **argv)
 	failed = replay_all(argv + optind, nr, k, &prog, &l, inputs);
 	status = db_close(&a, s, k);
 	if (failed < nr &&
-	    cli_write_report("replay", a.output, a.fmt, inputs, (size_t)nr, l.forks, l.nr))
+	    cli_write_report("replay", a.output, a.fmt, a.kinds, inputs, (size_t)nr, l.forks, l.nr))
 		status = EXIT_INPUT;
 	if (failed)
 		status = EXIT_INPUT;

@@ -20,7 +20,7 @@
 
 static const char report_usage[] =
     "Usage: ptescope report --db FILE [--format text|json] [--comm NAME] [--since T]\n"
-    "                       [--until T] [--output FILE]\n"
+    "                       [--until T] [--kind LIST] [--output FILE]\n"
     "Report on the forks stored in FILE, as `ptescope replay` printed them.\n"
     "\n"
     "  --db FILE             the database (required; opened read-only)\n"
@@ -31,6 +31,8 @@ static const char report_usage[] =
     "                        digits are trace-clock nanoseconds as the report prints\n"
     "                        them (ts_ns); -90s, -15m, -1h, -7d (before now) and\n"
     "                        RFC 3339 (2024-05-01T12:00:00Z) are wall-clock times\n"
+    "  --kind LIST           the summary over these kinds of clone (fork, the default: a\n"
+    "                        copy of the address space; thread, spawn, unknown, all)\n"
     "  -o, --output FILE     write the report to FILE\n";
 
 struct report_args {
@@ -38,6 +40,7 @@ struct report_args {
 	enum pt_report_format fmt;
 	struct store_fork_filter flt;
 	char comm[32];
+	unsigned kinds; /* the summary's; 0: address-space copies */
 };
 
 /* What was read from the database, and the report's view of it. */
@@ -95,7 +98,8 @@ static int parse_args(int argc, char **argv, struct report_args *a)
 	    {"db", required_argument, NULL, 'D'},    {"format", required_argument, NULL, 'f'},
 	    {"comm", required_argument, NULL, 'c'},  {"since", required_argument, NULL, 's'},
 	    {"until", required_argument, NULL, 'u'}, {"output", required_argument, NULL, 'o'},
-	    {"help", no_argument, NULL, 'h'},	     {NULL, 0, NULL, 0}};
+	    {"kind", required_argument, NULL, 'K'},  {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0}};
 	struct store_fork_filter *flt = &a->flt;
 	int opt;
 
@@ -131,6 +135,10 @@ static int parse_args(int argc, char **argv, struct report_args *a)
 			break;
 		case 'o':
 			a->output = optarg;
+			break;
+		case 'K':
+			if (cli_parse_kinds("report", optarg, &a->kinds))
+				return EXIT_USAGE;
 			break;
 		case 'h':
 			fputs(report_usage, stdout);
@@ -225,7 +233,7 @@ int cli_report(int argc, char **argv)
 		fprintf(stderr, "ptescope report: out of memory\n");
 		status = EXIT_INPUT;
 	} else {
-		status = cli_write_report("report", a.output, a.fmt, d.inputs, d.nr_src, d.forks,
+		status = cli_write_report("report", a.output, a.fmt, a.kinds, d.inputs, d.nr_src, d.forks,
 					  d.nr_rows);
 	}
 	report_data_free(&d);

@@ -5,6 +5,9 @@
 #   ${bindir}/ptescope                   ${sbindir}/ptescoped
 #   ${mandir}/man1/ptescope.1            ${mandir}/man8/ptescoped.8
 #   ${datadir}/ptescope/web/             the dashboard (--web-root)
+#   ${datadir}/ptescope/prometheus/      recording and alerting rules, their promtool tests,
+#                                        an example scrape config (fleet/, docs/fleet.md)
+#   ${datadir}/ptescope/grafana/         the Grafana dashboard and its provisioning files
 #   ${sysconfdir}/ptescope/ptescoped.conf  (only if absent: upgrades keep it)
 #   ${docdir}/examples/ptescoped.conf      the default config of this version
 #   ${docdir}/README.md, operations.md, api.md, fleet.md, architecture.md
@@ -61,3 +64,9 @@ install(CODE "
 install(FILES ${PROJECT_SOURCE_DIR}/README.md ${PROJECT_SOURCE_DIR}/docs/operations.md
 	${PROJECT_SOURCE_DIR}/docs/api.md ${PROJECT_SOURCE_DIR}/docs/fleet.md
 	${PROJECT_SOURCE_DIR}/docs/architecture.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
+
+# The fleet files (docs/fleet.md): Prometheus rules with their tests and a scrape config,
+# the Grafana dashboard with provisioning examples.
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/fleet/prometheus ${PROJECT_SOURCE_DIR}/fleet/grafana
+	DESTINATION ${CMAKE_INSTALL_DATADIR}/ptescope FILE_PERMISSIONS OWNER_READ OWNER_WRITE
+	GROUP_READ WORLD_READ)

@@ -28,18 +28,34 @@
 
 struct pd_metrics;
 
-struct pd_metrics_opts {
-	/* comm label values allowed on metrics; anything else is "other". */
-	const char *const *comm_allow;
-	size_t nr_comm_allow;
+/* The opt-in label of where forks came from (metrics-cgroup-label). */
+enum pd_metrics_cgroup_label {
+	PD_CG_LABEL_NONE,
+	PD_CG_LABEL_UNIT,	/* systemd_unit="redis-server.service" */
+	PD_CG_LABEL_CONTAINER, /* container_id="0123...cdef" */
 };
 
-/* Returns 0 or -ENOMEM. Thread-safe after creation. */
+struct pd_metrics_opts {
+	/* comm label values allowed on metrics; anything else is "other". No
+	 * "other", no name twice: pd_metrics_new refuses them (-EINVAL) */
+	const char *const *comm_allow;
+	size_t nr_comm_allow;
+	enum pd_metrics_cgroup_label cgroup_label;
+	size_t cgroup_max; /* label values before "other"; 0: 20 */
+};
+
+/* Returns 0, -EINVAL (an allow-list that would make duplicate series) or
+ * -ENOMEM. Thread-safe after creation. */
 int pd_metrics_new(const struct pd_metrics_opts *opts, struct pd_metrics **out);
 void pd_metrics_free(struct pd_metrics *m);
 
-/* A fork was stored (live or replayed): updates counters and histograms. */
-void pd_metrics_observe_fork(struct pd_metrics *m, const struct pt_fork *f);
+/*
+ * A live fork was stored as @fork_id (0: unknown): updates counters and
+ * histograms, address-space copies in the fork families, other kinds in
+ * ptescope_clones_total. Replays and uploads never come here: the host's
+ * live metrics are this host's live forks.
+ */
+void pd_metrics_observe_fork(struct pd_metrics *m, const struct pt_fork *f, int64_t fork_id);
 
 /* Capture-side counters: events read and lost so far, by source ("live", "replay"). */
 void pd_metrics_add_events(struct pd_metrics *m, const char *source, uint64_t read, uint64_t lost);

@@ -403,7 +403,8 @@ static int setup_graph(struct pd_capture *c, char *err, size_t errlen)
 				.instance = pd_tfs_instance(c->tfs) != NULL,
 				.watermark_pct = pd_tfs_exists(c->tfs, "buffer_percent")
 						     ? c->o.watermark_pct
-						     : 0};
+						     : 0,
+				.newtask = pd_tfs_exists(c->tfs, PD_NEWTASK_ENABLE)};
 	struct pd_plan *plan = calloc(1, sizeof(*plan));
 	char buf[4096];
 	uint64_t t0 = mono_ns();
@@ -479,6 +480,9 @@ static int setup_syscall(struct pd_capture *c, char *err, size_t errlen)
 		snprintf(err, errlen, "no clone-family syscall events (CONFIG_FTRACE_SYSCALLS)");
 		return -ENOTSUP;
 	}
+	if (pd_tfs_exists(c->tfs, PD_NEWTASK_ENABLE) &&
+	    (ret = set(c, PD_NEWTASK_ENABLE, "1", err, errlen)))
+		return ret;
 	return set(c, "events/sched/sched_process_fork/enable", "1", err, errlen);
 }
 
@@ -835,15 +839,18 @@ static int load_events(struct pd_capture *c, char *err, size_t errlen)
 	/* only the events this mode reads: parsing every syscall format, or all
 	 * of kallsyms as libtracefs does, took seconds at start (formats.h) */
 	static const char *const graph[] = {"ftrace/funcgraph_entry", "ftrace/funcgraph_exit",
-					    "sched/sched_process_fork", "sched/sched_switch", NULL};
-	static const char *const sys[] = {"sched/sched_process_fork", "syscalls/sys_enter_clone",
+					    "sched/sched_process_fork", "sched/sched_switch",
+					    "task/task_newtask", NULL};
+	static const char *const sys[] = {"sched/sched_process_fork", "task/task_newtask",
+					  "syscalls/sys_enter_clone",
 					  "syscalls/sys_exit_clone",  "syscalls/sys_enter_clone3",
 					  "syscalls/sys_exit_clone3", "syscalls/sys_enter_fork",
 					  "syscalls/sys_exit_fork",   "syscalls/sys_enter_vfork",
 					  "syscalls/sys_exit_vfork",  NULL};
 	char kpn[2 * MAX_FUNCS + 2][96];
-	const char *kp[2 * MAX_FUNCS + 5] = {"sched/sched_process_fork", "sched/sched_switch"};
-	int ret, nkp = 2;
+	const char *kp[2 * MAX_FUNCS + 6] = {"sched/sched_process_fork", "sched/sched_switch",
+					     "task/task_newtask"};
+	int ret, nkp = 3;
 
 	for (int i = 0; c->kprobes && i < c->nr_funcs; i++) {
 		pd_kprobe_event(kpn[2 * i], sizeof(kpn[0]), c->group, c->funcs[i], false);
@@ -1001,6 +1008,9 @@ static int deliver(const struct pd_qev *q, int qi, void *ctx)
 			pd_sysfork_lost(c->sysfork);
 			return 0;
 		default:
+			if (q->raw.type == PT_EV_NEWTASK)
+				return pd_sysfork_newtask(c->sysfork, q->raw.pid, q->raw.child_pid,
+							  q->raw.clone_flags);
 			if (q->raw.type != PT_EV_FORK)
 				return 0;
 			return pd_sysfork_fork(c->sysfork, q->raw.pid, q->raw.parent_comm,

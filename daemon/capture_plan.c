@@ -150,7 +150,8 @@ static int plan_begin(const struct pd_plan_in *in, struct pd_plan *p, bool trace
 }
 
 /*
- * sched_process_fork, and sched_switch for preemptions (armed per fork where
+ * sched_process_fork, task_newtask (the clone flags) where the kernel has it,
+ * and sched_switch for preemptions (armed per fork where
  * it can be) unless the kprobes read the task's counters instead. @by_index:
  * the probes may name their functions by index (a check step has shown the
  * indices right), else by name.
@@ -161,6 +162,8 @@ static int plan_events(const struct pd_plan_in *in, struct pd_plan *p, bool by_i
 	int ret = 0;
 
 	ret |= add(p, "events/sched/sched_process_fork/enable", "1", false);
+	if (in->newtask)
+		ret |= add(p, PD_NEWTASK_ENABLE, "1", false);
 	if (!in->preempt_mask || p->task_ctr)
 		return ret;
 	snprintf(v, sizeof(v), "prev_state & %" PRIu64, in->preempt_mask);

@@ -90,6 +90,9 @@ struct pd_site_offs {
 	uint32_t task_mm, rss[4];
 };
 
+/* The event that gives each clone's flags (fork, thread or spawn). */
+#define PD_NEWTASK_ENABLE "events/task/task_newtask/enable"
+
 struct pd_plan_in {
 	enum pd_detail detail;
 	/* traceable(name) for every name of pd_plan_candidates() */
@@ -122,6 +125,9 @@ struct pd_plan_in {
 	const struct pd_site_offs *site;
 	/* with kprobes: the events' group (pd_tfs_kprobe_group; NULL: PD_KPROBE_GROUP) */
 	const char *group;
+	/* task:task_newtask exists: enabled, its clone_flags tell a fork from a
+	 * thread or a spawn (analyzer/fork.h) */
+	bool newtask;
 };
 
 struct pd_plan {

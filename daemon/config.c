@@ -54,6 +54,8 @@ int pd_config_init(struct pd_config *c)
 				.detail = PD_DETAIL_FORK,
 				.preemptions = true,
 				.parent_mem = true,
+				.fork_cgroup = true,
+				.metrics_cgroup_max = 20,
 				.poll_ms = 1000,
 				.watermark_pct = 25,
 				.buffer_total_mb = 256,
@@ -168,6 +170,38 @@ static bool valid_comm_list(const char *v)
 	return len && items <= 64;
 }
 
+/*
+ * Why the allow-list @v would make two series of one name, or "" when it
+ * would not: "other" is the label of every comm not on it, and a name given
+ * twice would be exported twice (Prometheus keeps one sample and drops the
+ * other). @why must hold 64 bytes.
+ */
+static const char *comm_list_clash(const char *v, char *why)
+{
+	why[0] = '\0';
+	for (const char *p = v; *p; p += *p == ',') {
+		size_t len = strcspn(p, ",");
+
+		if (len == 5 && !strncmp(p, "other", 5)) {
+			snprintf(why, 64, "'other' is the label of every comm not listed");
+			return why;
+		}
+		for (const char *q = p + len; *q;) {
+			size_t l2;
+
+			q += *q == ',';
+			l2 = strcspn(q, ",");
+			if (l2 == len && !strncmp(p, q, len)) {
+				snprintf(why, 64, "'%.*s' is listed twice", (int)len, p);
+				return why;
+			}
+			q += l2;
+		}
+		p += len;
+	}
+	return why;
+}
+
 /* Host names (or address literals) as a Host header carries them, without
  * port or final dot: at most 16, each 1-253 of A-Z a-z 0-9 . - : [ ]. */
 static bool valid_host_list(const char *v)
@@ -197,6 +231,7 @@ static const char *const detail_names_z[] = {"fork", "section", "pte", NULL};
 static const char *const sync_names[] = {"normal", "full", NULL};
 static const char *const hooks_names[] = {"auto", "kprobe", "graph", NULL};
 static const char *const pass_probe_names[] = {"auto", "off", "calls", NULL};
+static const char *const cgroup_label_names[] = {"none", "unit", "container", NULL};
 
 _Static_assert(sizeof(enum pd_capture_mode) == sizeof(int) && sizeof(enum pd_detail) == sizeof(int) &&
 		   sizeof(enum pd_fork_hooks) == sizeof(int) &&
@@ -276,7 +311,16 @@ static const struct pd_config_key keys[] = {
 	    "keep the database under N MiB (0: no limit)"),
 	ENUM("db-sync", db_sync_full, sync_names, "normal|full",
 	     "survive process crashes (normal) or power loss (full)"),
-	STR("comm-allow", PD_CFG_COMMS, comm_allow, "A,B,...", "comm label values allowed on metrics"),
+	STR("comm-allow", PD_CFG_COMMS, comm_allow, "A,B,...",
+	    "comm label values allowed on metrics (not 'other', each once)"),
+	FLAG("fork-cgroup", fork_cgroup,
+	     "read each live fork's parent cgroup from /proc (its systemd unit or container; "
+	     "default yes)"),
+	ENUM("metrics-cgroup-label", metrics_cgroup_label, cgroup_label_names, "LABEL",
+	     "also count forks and their duration by the parent's systemd unit (unit) or "
+	     "container id (container) on /metrics (default none)"),
+	NUM("metrics-cgroup-max", PD_CFG_UINT, metrics_cgroup_max, 1, 1000,
+	    "label values of --metrics-cgroup-label before the rest is \"other\" (default 20)"),
 	STR("allowed-hosts", PD_CFG_HOSTS, allowed_hosts, "NAME,...",
 	    "Host names the HTTP API answers to besides loopback and the listen address "
 	    "(a reverse proxy's); others get 421"),
@@ -376,10 +420,15 @@ static int set_string(struct pd_config *c, const struct pd_config_key *k, const 
 		if (!valid_instance(v))
 			BAD("'%s' is not an instance name (1-64 of A-Z a-z 0-9 _ - .)", v);
 		break;
-	case PD_CFG_COMMS:
+	case PD_CFG_COMMS: {
+		char why[64];
+
 		if (!valid_comm_list(v))
 			BAD("'%s' is not a comma-separated list of up to 64 comms", v);
+		if (comm_list_clash(v, why)[0])
+			BAD("'%.128s' would make duplicate metric series: %s", v, why);
 		break;
+	}
 	case PD_CFG_HOSTS:
 		if (!valid_host_list(v))
 			BAD("'%.64s' is not a comma-separated list of up to 16 host names "

@@ -68,6 +68,9 @@ struct pd_config {
 	int64_t max_db_mb;	 /* --max-db-mb, 0: no limit */
 	int db_sync_full;	 /* --db-sync: 0 normal, 1 full */
 	char *comm_allow;	 /* --comm-allow a,b,c: metric label values, NULL: none */
+	bool fork_cgroup;	 /* live forks: the parent's cgroup from /proc, default on */
+	int metrics_cgroup_label; /* --metrics-cgroup-label: 0 none, 1 unit, 2 container */
+	unsigned metrics_cgroup_max; /* --metrics-cgroup-max: label values before "other" */
 	char *allowed_hosts;	 /* --allowed-hosts a,b: Host names served, NULL: loopback only */
 	/* investigations: deeper detail for a bounded time (investigate.h) */
 	unsigned investigation_max_s;	   /* --investigation-max-s, default 600 */

@@ -532,29 +532,6 @@ static int get_status(struct pd_http *h, struct MHD_Connection *c)
 	return pd_http_reply_json(c, MHD_HTTP_OK, st);
 }
 
-static int get_metrics(struct pd_http *h, struct MHD_Connection *c)
-{
-	struct MHD_Response *resp;
-	enum MHD_Result ret;
-	size_t len;
-	char *buf;
-
-	if (!h->metrics)
-		return pd_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "no metrics");
-	if (pd_metrics_render(h->metrics, &buf, &len))
-		return pd_http_reply_error(c, 500, "out of memory");
-	resp = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
-	if (!resp) {
-		free(buf);
-		return MHD_NO;
-	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-				"text/plain; version=0.0.4; charset=utf-8");
-	ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
-	MHD_destroy_response(resp);
-	return ret;
-}
-
 /* ---------------------------------------------------------------- routing */
 
 static enum MHD_Result sum_header(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -579,7 +556,7 @@ static int route(struct pd_http *h, struct MHD_Connection *c, const char *url, c
 	if (!strcmp(url, "/healthz"))
 		return get ? get_healthz(h, c) : pd_http_reply_method_not_allowed(c, "GET, HEAD");
 	if (!strcmp(url, "/metrics"))
-		return get ? get_metrics(h, c) : pd_http_reply_method_not_allowed(c, "GET, HEAD");
+		return get ? pd_http_metrics(h, c) : pd_http_reply_method_not_allowed(c, "GET, HEAD");
 	if (!strcmp(url, "/api/v1/status"))
 		return get ? get_status(h, c) : pd_http_reply_method_not_allowed(c, "GET, HEAD");
 	if (!strcmp(url, "/api/v1/replays"))

@@ -184,13 +184,28 @@ static int param_comm(struct MHD_Connection *c, char *buf, const char **comm, in
 	return 0;
 }
 
-/* A wall-clock range with comm: since, until, comm (kept in @comm, COMM_MAX + 1 bytes). */
+/* The kind parameter: "fork" (the default: address-space copies), "thread",
+ * "spawn", "unknown", "all", or a comma-separated list of them. */
+static int param_kinds(struct MHD_Connection *c, unsigned *kinds, int *ret)
+{
+	const char *s = param(c, "kind");
+
+	*kinds = PT_KINDS_FORK;
+	if (!s || !pt_kinds_parse(s, kinds))
+		return 0;
+	*ret = pd_http_reply_error(c, MHD_HTTP_BAD_REQUEST,
+				   "kind: fork, thread, spawn, unknown or all, comma-separated");
+	return 1;
+}
+
+/* A wall-clock range with comm and kinds: since, until, comm (kept in @comm,
+ * COMM_MAX + 1 bytes), kind. */
 static int param_range(struct MHD_Connection *c, struct store_range *r, char *comm, int *ret)
 {
 	memset(r, 0, sizeof(*r));
 	if (param_time(c, "since", true, &r->since_wall_ns, NULL, ret) ||
 	    param_time(c, "until", true, &r->until_wall_ns, NULL, ret) ||
-	    param_comm(c, comm, &r->comm, ret))
+	    param_comm(c, comm, &r->comm, ret) || param_kinds(c, &r->kinds, ret))
 		return 1;
 	return 0;
 }
@@ -220,11 +235,22 @@ static json_t *ns_or_null(int64_t v)
 	return v ? json_integer(v) : json_null();
 }
 
+static json_t *kinds_json(unsigned kinds)
+{
+	json_t *a = json_array();
+
+	for (int k = PT_KIND_UNKNOWN; k < PT_KIND_COUNT; k++)
+		if (kinds & (1u << k))
+			json_array_append_new(a, json_string(pt_kind_name((enum pt_fork_kind)k)));
+	return a;
+}
+
 static json_t *range_json(const struct store_range *r)
 {
-	return json_pack("{s:o,s:o,s:o}", "since_wall_ns", ns_or_null(r->since_wall_ns),
+	return json_pack("{s:o,s:o,s:o,s:o}", "since_wall_ns", ns_or_null(r->since_wall_ns),
 			 "until_wall_ns", ns_or_null(r->until_wall_ns), "comm",
-			 r->comm ? pt_json_text(r->comm) : json_null());
+			 r->comm ? pt_json_text(r->comm) : json_null(), "kind",
+			 kinds_json(r->kinds ? r->kinds : PT_KINDS_FORK));
 }
 
 /* Queues the reply for a store error: 404, 503 (busy, unavailable) or 500. */
@@ -234,6 +260,8 @@ static int reply_store_error(struct MHD_Connection *c, int rc, const char *err)
 
 	if (rc == -ENOENT)
 		status = MHD_HTTP_NOT_FOUND;
+	else if (rc == -EINVAL) /* a question the store does not answer (kind=thread of the rollups) */
+		status = MHD_HTTP_BAD_REQUEST;
 	else if (rc == -EBUSY || rc == -EAGAIN || rc == -ENOMEM || rc == -ETIMEDOUT)
 		status = MHD_HTTP_SERVICE_UNAVAILABLE; /* -ETIMEDOUT: over the query budget */
 	return pd_http_reply_error(c, status, "%s", err[0] ? err : strerror(-rc));
@@ -271,8 +299,8 @@ static json_t *row_json(const struct store_fork_row *row)
 
 static int get_forks(struct pd_http *h, struct MHD_Connection *c)
 {
-	static const char *const allowed[] = {"comm",	"pid",	 "since",  "until",
-					      "min_us", "limit", "cursor", NULL};
+	static const char *const allowed[] = {"comm",  "pid",	 "since", "until", "min_us",
+					      "limit", "cursor", "kind",  NULL};
 	struct store_fork_filter f = {.pid = -1};
 	struct store_fork_row *rows = NULL;
 	long long pid = -1, min_us = 0, limit = PAGE_DEFAULT, cursor = 0;
@@ -291,7 +319,8 @@ static int get_forks(struct pd_http *h, struct MHD_Connection *c)
 	    param_int(c, "limit", 1, PAGE_MAX, &limit, &ret) ||
 	    param_int(c, "cursor", 0, INT64_MAX, &cursor, &ret) ||
 	    param_time(c, "since", false, &since, &since_wall, &ret) ||
-	    param_time(c, "until", false, &until, &until_wall, &ret))
+	    param_time(c, "until", false, &until, &until_wall, &ret) ||
+	    param_kinds(c, &f.kinds, &ret))
 		return ret;
 	f.pid = param(c, "pid") ? (int)pid : -1;
 	f.min_us = min_us;
@@ -412,7 +441,7 @@ static json_t *stat_json(const struct store_stat *st)
 
 static int get_stats(struct pd_http *h, struct MHD_Connection *c)
 {
-	static const char *const allowed[] = {"since", "until", "comm", NULL};
+	static const char *const allowed[] = {"since", "until", "comm", "kind", NULL};
 	struct store_stat st[STORE_M_COUNT];
 	struct store_cost cost;
 	struct store_range r;
@@ -452,9 +481,38 @@ static int get_stats(struct pd_http *h, struct MHD_Connection *c)
 					    "cost", jcost));
 }
 
+/* Clones of each kind in the range: what the fork figures leave out. */
+static int get_kinds(struct pd_http *h, struct MHD_Connection *c)
+{
+	static const char *const allowed[] = {"since", "until", "comm", NULL};
+	uint64_t n[PT_KIND_COUNT];
+	struct store_range r;
+	char comm[COMM_MAX + 1];
+	struct store *s = NULL;
+	char err[256] = "";
+	json_t *kinds;
+	int ret, rc;
+
+	if (params_known(c, allowed, &ret) || param_range(c, &r, comm, &ret))
+		return ret;
+	if (store_or_503(h, c, &s, &ret))
+		return ret;
+	rc = store_kind_counts(s, &r, n, err, sizeof(err));
+	pd_http_store_put(h, s, rc < 0);
+	if (rc < 0)
+		return reply_store_error(c, rc, err);
+	kinds = json_object();
+	for (int k = 0; k < PT_KIND_COUNT; k++)
+		json_object_set_new(kinds, pt_kind_name((enum pt_fork_kind)k),
+				    json_integer((json_int_t)n[k]));
+	r.kinds = PT_KINDS_ALL;
+	return pd_http_reply_json(c, MHD_HTTP_OK,
+				  json_pack("{s:o,s:o}", "range", range_json(&r), "kinds", kinds));
+}
+
 static int get_histogram(struct pd_http *h, struct MHD_Connection *c)
 {
-	static const char *const allowed[] = {"since", "until", "comm", "metric", NULL};
+	static const char *const allowed[] = {"since", "until", "comm", "metric", "kind", NULL};
 	struct store_histogram hist;
 	enum store_metric metric;
 	struct store_range r;
@@ -503,7 +561,7 @@ static int get_histogram(struct pd_http *h, struct MHD_Connection *c)
 
 static int get_top(struct pd_http *h, struct MHD_Connection *c)
 {
-	static const char *const allowed[] = {"since", "until", "limit", NULL};
+	static const char *const allowed[] = {"since", "until", "limit", "kind", NULL};
 	struct store_top_comm top[TOP_MAX];
 	long long limit = 10;
 	struct store_range r;
@@ -537,7 +595,7 @@ static int get_top(struct pd_http *h, struct MHD_Connection *c)
 static int get_timeseries(struct pd_http *h, struct MHD_Connection *c)
 {
 	static const char *const allowed[] = {"since", "until", "comm", "metric",
-					      "step",  "limit", NULL};
+					      "step",  "limit", "kind", NULL};
 	long long step = 60, limit = 1440;
 	struct store_ts_point *pts;
 	enum store_metric metric;
@@ -613,8 +671,8 @@ static json_t *doctor_json(const struct store_fork_row *rows, size_t nr,
 /* GET /api/v1/doctor: ptescope doctor over a wall-clock range (default: the last day). */
 static int get_doctor(struct pd_http *h, struct MHD_Connection *c)
 {
-	static const char *const allowed[] = {"comm",	 "since",     "until",
-					      "slow_us", "max_procs", NULL};
+	static const char *const allowed[] = {"comm",	 "since",     "until", "slow_us",
+					      "max_procs", "kind",	   NULL};
 	struct store_fork_filter f = {.pid = -1, .limit = DOCTOR_MAX_FORKS};
 	struct pt_doctor_opts o = {0};
 	struct store_fork_row *rows = NULL;
@@ -636,6 +694,7 @@ static int get_doctor(struct pd_http *h, struct MHD_Connection *c)
 	f.comm = r.comm;
 	f.since_wall_ns = r.since_wall_ns;
 	f.until_wall_ns = r.until_wall_ns;
+	f.kinds = o.kinds = r.kinds;
 	o.slow_ns = (uint64_t)slow_us * 1000;
 	o.max_procs = (size_t)max_procs;
 	if (store_or_503(h, c, &s, &ret))
@@ -662,6 +721,7 @@ static const struct {
     {"/api/v1/forks", get_forks},	    {"/api/v1/stats", get_stats},
     {"/api/v1/histogram", get_histogram},   {"/api/v1/top", get_top},
     {"/api/v1/timeseries", get_timeseries}, {"/api/v1/doctor", get_doctor},
+    {"/api/v1/kinds", get_kinds},
 };
 #define NR_ROUTES (sizeof(routes) / sizeof(routes[0]))
 

@@ -193,10 +193,18 @@ json_t *pd_http_conn_status(struct pd_http *h);
 /* The port actually bound (for listen addresses with port 0), -1 if unknown. */
 
 /*
- * The Prometheus text exposition of @m (format 0.0.4). On success *buf is a
- * malloc'ed string of *len bytes (plus a NUL) owned by the caller. Returns 0
- * or -ENOMEM.
+ * The exposition of @m: Prometheus text 0.0.4, or OpenMetrics 1.0.0 (with
+ * exemplars naming fork ids on the latency buckets). @status is the core's
+ * status object (what /api/v1/status shows; NULL: none): the capture's mode,
+ * detail and hooks decide which families carry figures (the others, always
+ * zero, are left out), and it gives the capture info, replays and database
+ * figures. On success *buf is a malloc'ed string of *len bytes (plus a NUL)
+ * owned by the caller. Returns 0 or -ENOMEM.
  */
-int pd_metrics_render(struct pd_metrics *m, char **buf, size_t *len);
+/* GET /metrics (http_metrics.c): the format asked for, gzipped when asked. */
+int pd_http_metrics(struct pd_http *h, struct MHD_Connection *c);
+
+int pd_metrics_render(struct pd_metrics *m, const json_t *status, bool openmetrics, char **buf,
+		      size_t *len);
 
 #endif

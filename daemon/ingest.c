@@ -146,10 +146,11 @@ static void store_live(struct pd_ingest *in, struct pd_live_item *it)
 	const struct pt_fork *f = &it->f;
 	char err[512];
 	bool unknown = false;
+	int64_t id = 0;
 	int ret;
 
 	pthread_mutex_lock(&in->slock);
-	ret = store_insert_fork(in->store, it->source_id, f, NULL, err, sizeof(err));
+	ret = store_insert_fork(in->store, it->source_id, f, &id, err, sizeof(err));
 	if (ret) {
 		pthread_mutex_lock(&in->qlock);
 		in->counts.live_store_failed++;
@@ -162,7 +163,7 @@ static void store_live(struct pd_ingest *in, struct pd_live_item *it)
 		return;
 	}
 	if (in->metrics)
-		pd_metrics_observe_fork(in->metrics, f);
+		pd_metrics_observe_fork(in->metrics, f, id);
 	pthread_mutex_lock(&in->qlock);
 	in->counts.live_forks++;
 	unknown = (f->flags & PT_FORK_UNKNOWN_LOOP) && !in->counts.live_unknown_loop++;
@@ -197,7 +198,9 @@ static void slock_give(void *ctx)
 	pthread_mutex_unlock(&((struct pd_ingest *)ctx)->slock);
 }
 
-/* Each replayed fork, once stored: shutdown stops the replay, metrics see it. */
+/* Each replayed fork, once stored: shutdown stops the replay. The live metrics
+ * never see it (another host's trace is not this host's forks): it counts in
+ * ptescope_replay_forks_total, from the counts. */
 static int replay_fork(const struct pt_fork *f, void *ctx, char *err, size_t errlen)
 {
 	struct pd_ingest *in = ctx;
@@ -206,8 +209,7 @@ static int replay_fork(const struct pt_fork *f, void *ctx, char *err, size_t err
 		snprintf(err, errlen, "abandoned at shutdown");
 		return -ECANCELED;
 	}
-	if (in->metrics)
-		pd_metrics_observe_fork(in->metrics, f);
+	(void)f;
 	return 0;
 }
 
@@ -372,6 +374,7 @@ static int start_threads(struct pd_ingest *in, const struct pd_ingest_opts *o, c
 			 size_t errlen)
 {
 	struct pd_liveq_opts lo = {.parent_mem = !o->no_parent_mem,
+				   .cgroup = !o->no_fork_cgroup,
 				   .procmem = {.proc_root = o->proc_root}};
 	int ret = pd_liveq_new(&lo, &in->liveq);
 

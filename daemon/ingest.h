@@ -51,6 +51,7 @@ struct pd_ingest_opts {
 	int64_t max_db_bytes;
 	uint64_t slow_fork_ns; /* 0: keep all detail */
 	bool no_parent_mem;    /* do not read live parents' memory from /proc (procmem.h) */
+	bool no_fork_cgroup;   /* do not read live parents' cgroup from /proc (proccg.h) */
 	struct pd_metrics *metrics; /* may be NULL */
 	const char *proc_root;	    /* NULL: /proc (tests: a fake tree) */
 	struct pd_spool *spool;	    /* where uploads wait (spool.h); NULL: none */

@@ -8,6 +8,8 @@
  */
 #include "livequeue.h"
 
+#include "proccg.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -41,6 +43,7 @@ struct pd_liveq {
 	uint64_t wait_ns;
 	bool parent_mem, closed, stop, popped; /* popped: the writer holds one */
 	struct pd_procmem *pm;		       /* the reader thread's only */
+	struct pd_proccg *cg;		       /* the reader thread's only */
 	struct pd_liveq_counts counts;
 	pthread_t reader;
 	bool reader_started;
@@ -65,6 +68,7 @@ static void destroy(struct pd_liveq *q)
 	for (uint64_t s = q->head; s < q->tail; s++)
 		pt_fork_release(&slot_of(q, s)->f);
 	pd_procmem_free(q->pm);
+	pd_proccg_free(q->cg);
 	free(q->ring);
 	pthread_cond_destroy(&q->ready);
 	pthread_cond_destroy(&q->work);
@@ -113,13 +117,18 @@ static void read_one(struct pd_liveq *q, uint64_t seq, struct pt_fork *key, uint
 {
 	struct slot *s;
 
-	pd_procmem_fill(q->pm, key, mono_ns(), deadline);
+	if (q->pm)
+		pd_procmem_fill(q->pm, key, mono_ns(), deadline);
+	if (q->cg)
+		pd_proccg_fill(q->cg, key, mono_ns());
 	pthread_mutex_lock(&q->lock);
-	pd_procmem_counts(q->pm, &q->counts.reads, &q->counts.skipped);
+	if (q->pm)
+		pd_procmem_counts(q->pm, &q->counts.reads, &q->counts.skipped);
 	if (seq >= q->head && seq < q->tail) {
 		s = slot_of(q, seq);
 		if (s->state == SL_READING) {
 			s->f.mem = key->mem;
+			memcpy(s->f.cgroup, key->cgroup, sizeof(s->f.cgroup));
 			s->state = SL_READY;
 			pthread_cond_broadcast(&q->ready);
 		}
@@ -166,7 +175,7 @@ int pd_liveq_new(const struct pd_liveq_opts *o, struct pd_liveq **out)
 	q->cap = o->max_forks ? o->max_forks : DEFAULT_MAX_FORKS;
 	q->max_bytes = o->max_bytes ? o->max_bytes : DEFAULT_MAX_BYTES;
 	q->wait_ns = o->mem_wait_ns ? o->mem_wait_ns : DEFAULT_WAIT_NS;
-	q->parent_mem = o->parent_mem;
+	q->parent_mem = o->parent_mem || o->cgroup; /* a fork waits for its reading */
 	q->refs = 1;
 	pthread_mutex_init(&q->lock, NULL);
 	pthread_condattr_init(&a);
@@ -176,7 +185,8 @@ int pd_liveq_new(const struct pd_liveq_opts *o, struct pd_liveq **out)
 	pthread_cond_init(&q->room, &a);
 	pthread_condattr_destroy(&a);
 	q->ring = calloc(q->cap, sizeof(*q->ring));
-	if (!q->ring || (q->parent_mem && pd_procmem_new(&o->procmem, &q->pm))) {
+	if (!q->ring || (o->parent_mem && pd_procmem_new(&o->procmem, &q->pm)) ||
+	    (o->cgroup && pd_proccg_new(o->procmem.proc_root, &q->cg))) {
 		destroy(q);
 		return -ENOMEM;
 	}

@@ -35,7 +35,8 @@
 struct pd_liveq;
 
 struct pd_liveq_opts {
-	bool parent_mem;		/* read the parents' memory (else no reader thread) */
+	bool parent_mem;		/* read the parents' memory */
+	bool cgroup;			/* read the parents' cgroup (neither: no reader thread) */
 	struct pd_procmem_opts procmem; /* its budgets and /proc root */
 	uint64_t mem_wait_ns;		/* how long a fork waits for its reading; 0: 250 ms */
 	size_t max_forks;		/* 0: 4096 */

@@ -1,134 +1,126 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * In-memory Prometheus metrics of ptescoped: fork counts, phase durations and
- * PTE lock hold times as fixed-bucket histograms (seconds), lock breaks, PTEs
- * copied, events read and lost per source, capture mode and health,
- * investigations (active, started by reason, refused by why, seconds spent
- * deeper), build info.
+ * In-memory Prometheus metrics of ptescoped: what each live fork adds. Fork
+ * counts, phase durations and PTE lock hold times as fixed-bucket
+ * histograms (seconds) of address-space copies; threads, spawns and clones
+ * of unknown kind counted apart; lock breaks, PTEs copied and their copy
+ * time; per cgroup (opt-in); events read and lost per source; capture and
+ * store health; investigations.
  *
- * Fed by the core (pd_metrics_observe_fork for every stored fork, capture
- * counters); read by GET /metrics (pd_metrics_render, http.c). Sized for a
- * fleet scrape every 15 s and forks arriving at up to tens of thousands per
- * second: observing is a few array increments under one mutex, and the
- * label space is fixed at creation (the comm allow-list plus "other", at most
- * PD_METRICS_MAX_COMMS + 1 groups), so the output stays a few hundred lines
- * whatever the traced workload does.
+ * Fed by the core (pd_metrics_observe_fork for every stored live fork,
+ * capture and store counters); read by metrics_render.c for GET /metrics.
+ * Sized for a fleet scrape every 15 s and forks arriving at up to tens of
+ * thousands per second: observing is a few array increments under one
+ * mutex, and the label space is fixed at creation (the comm allow-list plus
+ * "other", at most PD_METRICS_MAX_COMMS + 1 groups; cgroup values up to a
+ * cap, then "other").
  */
 #include <errno.h>
-#include <stdarg.h>
-#include <inttypes.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-#include "api.h"
-#include "http_internal.h"
+#include "cgroup.h"
 #include "cost.h"
-#include "investigate.h"
-#include "stats.h"
+#include "metrics_internal.h"
 
 /* Phase histograms: 10 us .. 10 s (a fork of a 100 GB process takes seconds). */
-static const double dur_bounds_s[] = {1e-5,   2.5e-5, 5e-5, 1e-4,   2.5e-4, 5e-4, 1e-3,
-				      2.5e-3, 5e-3,   1e-2, 2.5e-2, 5e-2,   0.1,  0.25,
-				      0.5,    1,      2.5,  5,	    10};
-#define NR_DUR_BOUNDS (sizeof(dur_bounds_s) / sizeof(dur_bounds_s[0]))
-
+static const double dur_le[] = {1e-5,	2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2,
+				2.5e-2, 5e-2,	0.1,  0.25, 0.5,    1,	  2.5,	5,	10};
 /* PTE lock hold times: 1 us .. 100 ms (the copy loop breaks its lock every 32 units). */
-static const double hold_bounds_s[] = {1e-6, 2.5e-6, 5e-6,   1e-5, 2.5e-5, 5e-5,   1e-4, 2.5e-4,
-				       5e-4, 1e-3,   2.5e-3, 5e-3, 1e-2,   2.5e-2, 5e-2, 0.1};
-#define NR_HOLD_BOUNDS (sizeof(hold_bounds_s) / sizeof(hold_bounds_s[0]))
-#define NR_BUCKETS_MAX (NR_DUR_BOUNDS > NR_HOLD_BOUNDS ? NR_DUR_BOUNDS : NR_HOLD_BOUNDS)
+static const double hold_le[] = {1e-6, 2.5e-6, 5e-6,   1e-5, 2.5e-5, 5e-5,   1e-4, 2.5e-4,
+				 5e-4, 1e-3,   2.5e-3, 5e-3, 1e-2,   2.5e-2, 5e-2, 0.1};
+/* The cost model (analyzer/cost.h) in base units: seconds per GiB of RSS
+ * (Redis quotes ~0.01 on bare metal, tenths on some hypervisors), seconds
+ * per PTE, and ratios of the fork's time. */
+static const double gib_le[] = {1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1, 2.5, 10};
+static const double pte_le[] = {2.5e-9, 5e-9, 1e-8, 2.5e-8, 5e-8, 1e-7,
+				2.5e-7, 5e-7, 1e-6, 2.5e-6, 1e-5};
+static const double ratio_le[] = {0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1};
 
-/* The cost model (analyzer/cost.h), in base units as Prometheus wants them: seconds per
- * GiB of RSS (Redis quotes ~0.01 on bare metal, tenths on some hypervisors), seconds per
- * PTE, and shares of the fork's time. */
-static const double ms_gib_bounds[] = {1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2,
-				       0.1,  0.25,   0.5,  1,	 2.5,	 10};
-#define NR_MS_GIB_BOUNDS (sizeof(ms_gib_bounds) / sizeof(ms_gib_bounds[0]))
-static const double ns_pte_bounds[] = {2.5e-9, 5e-9, 1e-8, 2.5e-8, 5e-8, 1e-7,
-				       2.5e-7, 5e-7, 1e-6, 2.5e-6, 1e-5};
-#define NR_NS_PTE_BOUNDS (sizeof(ns_pte_bounds) / sizeof(ns_pte_bounds[0]))
-static const double share_bounds[] = {0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1};
-#define NR_SHARE_BOUNDS (sizeof(share_bounds) / sizeof(share_bounds[0]))
-
-/* Histogram series per comm group: the fork, its four phases, per-fork max hold, per-pass hold. */
-enum hist_kind {
-	H_FORK,
-	H_PHASE0, /* + enum pt_phase */
-	H_MAX_HOLD = H_PHASE0 + PT_PHASE_COUNT,
-	H_PASS_HOLD,
-	H_OFFCPU,     /* copy_offcpu_ns: preempted while copying page tables */
-	H_MS_PER_GIB, /* cost.h: not seconds, the plain figure */
-	H_NS_PER_PTE,
-	H_COPY_SHARE,
-	H_OFFCPU_SHARE,
-	H_COUNT
+#define B(a)                                                                                       \
+	{                                                                                          \
+		a, sizeof(a) / sizeof(a[0])                                                        \
+	}
+const struct pd_bounds pd_hist_bounds[PD_H_COUNT] = {
+    [PD_H_FORK] = B(dur_le),	     [PD_H_PHASE0] = B(dur_le),
+    [PD_H_PHASE0 + 1] = B(dur_le),   [PD_H_PHASE0 + 2] = B(dur_le),
+    [PD_H_PHASE0 + 3] = B(dur_le),   [PD_H_MAX_HOLD] = B(hold_le),
+    [PD_H_PASS_HOLD] = B(hold_le),   [PD_H_OFFCPU] = B(dur_le),
+    [PD_H_PER_GIB] = B(gib_le),	     [PD_H_PER_PTE] = B(pte_le),
+    [PD_H_COPY_RATIO] = B(ratio_le), [PD_H_OFFCPU_RATIO] = B(ratio_le),
 };
+#undef B
 
-struct hist {
-	uint64_t bucket[NR_BUCKETS_MAX + 1]; /* last: +Inf (not cumulative here) */
-	uint64_t count;
-	double sum_s;
-};
+_Static_assert(sizeof(dur_le) / sizeof(dur_le[0]) <= PD_METRICS_MAX_BUCKETS, "buckets");
+_Static_assert(PT_PHASE_COUNT == 4, "one bounds entry per phase");
 
-struct comm_group {
-	char name[32];
-	uint64_t forks, incomplete;
-	uint64_t lock_breaks, ptes, passes, copy_resched;
-	struct hist h[H_COUNT];
-};
+const char *const pd_clone_kind_names[PD_CLONE_COUNT] = {"thread", "spawn", "unknown"};
 
-#define PD_METRICS_MAX_COMMS 64
-#define PD_METRICS_MAX_SOURCES 8
+static int groups_new(struct pd_metrics *m, const struct pd_metrics_opts *o)
+{
+	size_t n = o && o->comm_allow ? o->nr_comm_allow : 0;
 
-struct event_source {
-	char name[16];
-	uint64_t read, lost;
-};
+	if (n > PD_METRICS_MAX_COMMS)
+		n = PD_METRICS_MAX_COMMS;
+	for (size_t i = 0; i < n; i++) {
+		const char *a = o->comm_allow[i] ? o->comm_allow[i] : "";
 
-struct pd_metrics {
-	pthread_mutex_t lock;
-	struct comm_group *group; /* nr_group - 1 allowed comms, then "other" */
-	size_t nr_group;
-	uint64_t flagged[PT_FORK_FLAG_COUNT];
-	struct event_source src[PD_METRICS_MAX_SOURCES];
-	size_t nr_src;
-	char mode[16];
-	bool healthy;
-	bool store_healthy;
-	uint64_t store_write_failures, live_store_failed;
-	struct pd_inv_counters inv;
-};
+		/* one series per label value: "other" is the rest, a name is once */
+		if (!a[0] || !strcmp(a, "other"))
+			return -EINVAL;
+		for (size_t j = 0; j < i; j++)
+			if (o->comm_allow[j] && !strcmp(o->comm_allow[j], a))
+				return -EINVAL;
+	}
+	if (!(m->group = calloc(n + 1, sizeof(*m->group))))
+		return -ENOMEM;
+	m->nr_group = n + 1;
+	for (size_t i = 0; i <= n; i++) {
+		snprintf(m->group[i].name, sizeof(m->group[i].name), "%s",
+			 i < n ? o->comm_allow[i] : "other");
+		for (int k = PD_H_FORK; k < PD_H_MAX_HOLD; k++)
+			if (!(m->group[i].h[k].ex =
+				  calloc(PD_METRICS_MAX_BUCKETS + 1, sizeof(struct pd_exemplar))))
+				return -ENOMEM;
+	}
+	return 0;
+}
+
+static int cgroups_new(struct pd_metrics *m, const struct pd_metrics_opts *o)
+{
+	m->cg_label = o ? o->cgroup_label : PD_CG_LABEL_NONE;
+	if (m->cg_label == PD_CG_LABEL_NONE)
+		return 0;
+	m->cg_max = o->cgroup_max ? o->cgroup_max : 20;
+	/* "none" (no unit or container), the named ones, then "other" */
+	m->cg = calloc(m->cg_max + 2, sizeof(*m->cg));
+	if (!m->cg)
+		return -ENOMEM;
+	snprintf(m->cg[0].name, sizeof(m->cg[0].name), "none");
+	m->nr_cg = 1;
+	return 0;
+}
 
 int pd_metrics_new(const struct pd_metrics_opts *opts, struct pd_metrics **out)
 {
 	struct pd_metrics *m;
-	size_t n = 0, i;
+	int ret;
 
 	*out = NULL;
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
 	pthread_mutex_init(&m->lock, NULL);
-	if (opts && opts->comm_allow)
-		n = opts->nr_comm_allow;
-	if (n > PD_METRICS_MAX_COMMS)
-		n = PD_METRICS_MAX_COMMS;
-	m->group = calloc(n + 1, sizeof(*m->group));
-	if (!m->group) {
-		pd_metrics_free(m);
-		return -ENOMEM;
-	}
-	for (i = 0; i < n; i++)
-		snprintf(m->group[i].name, sizeof(m->group[i].name), "%s",
-			 opts->comm_allow[i] ? opts->comm_allow[i] : "");
-	snprintf(m->group[n].name, sizeof(m->group[n].name), "other");
-	m->nr_group = n + 1;
 	snprintf(m->mode, sizeof(m->mode), "off");
 	m->healthy = true;
 	m->store_healthy = true;
+	if ((ret = groups_new(m, opts)) || (ret = cgroups_new(m, opts))) {
+		pd_metrics_free(m);
+		return ret;
+	}
 	*out = m;
 	return 0;
 }
@@ -137,105 +129,151 @@ void pd_metrics_free(struct pd_metrics *m)
 {
 	if (!m)
 		return;
+	for (size_t i = 0; m->group && i < m->nr_group; i++)
+		for (int k = 0; k < PD_H_COUNT; k++)
+			free(m->group[i].h[k].ex);
 	pthread_mutex_destroy(&m->lock);
 	free(m->group);
+	free(m->cg);
 	free(m);
 }
 
-static void hist_add(struct hist *h, const double *bounds, size_t nr_bounds, uint64_t ns)
+static double wall_s(void)
 {
-	double s = (double)ns / 1e9;
-	size_t i;
+	struct timespec ts;
 
-	for (i = 0; i < nr_bounds && s > bounds[i]; i++)
-		;
-	h->bucket[i]++;
-	h->count++;
-	h->sum_s += s;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* A histogram of a plain figure (not a duration): @v in the bounds' unit; NAN is skipped. */
-static void hist_add_value(struct hist *h, const double *bounds, size_t nr_bounds, double v)
+/* Adds @v (the bounds' unit; NAN is skipped) to @h; its exemplar names @id. */
+static void hist_add(struct pd_hist *h, enum pd_hist_kind k, double v, int64_t id)
 {
+	const struct pd_bounds *b = &pd_hist_bounds[k];
 	size_t i;
 
 	if (isnan(v))
 		return;
-	for (i = 0; i < nr_bounds && v > bounds[i]; i++)
+	for (i = 0; i < b->n && v > b->le[i]; i++)
 		;
 	h->bucket[i]++;
 	h->count++;
-	h->sum_s += v;
+	h->sum += v;
+	if (h->ex && id > 0)
+		h->ex[i] = (struct pd_exemplar){id, v, wall_s()};
+}
+
+static void hist_add_ns(struct pd_hist *h, enum pd_hist_kind k, uint64_t ns, int64_t id)
+{
+	if (ns != PT_NO_TIME)
+		hist_add(h, k, (double)ns / 1e9, id);
 }
 
 /* The cost model's figures of a complete fork. */
-static void observe_cost(struct comm_group *g, const struct pt_fork *f)
+static void observe_cost(struct pd_comm_group *g, const struct pt_fork *f)
 {
 	struct pt_fork_cost c;
 
 	pt_fork_cost(f, &c);
-	hist_add_value(&g->h[H_MS_PER_GIB], ms_gib_bounds, NR_MS_GIB_BOUNDS,
-		       c.ms_per_gib_rss / 1e3);
-	hist_add_value(&g->h[H_NS_PER_PTE], ns_pte_bounds, NR_NS_PTE_BOUNDS, c.ns_per_pte / 1e9);
-	hist_add_value(&g->h[H_COPY_SHARE], share_bounds, NR_SHARE_BOUNDS, c.copy_share);
-	hist_add_value(&g->h[H_OFFCPU_SHARE], share_bounds, NR_SHARE_BOUNDS, c.offcpu_share);
+	hist_add(&g->h[PD_H_PER_GIB], PD_H_PER_GIB, c.ms_per_gib_rss / 1e3, 0);
+	hist_add(&g->h[PD_H_PER_PTE], PD_H_PER_PTE, c.ns_per_pte / 1e9, 0);
+	hist_add(&g->h[PD_H_COPY_RATIO], PD_H_COPY_RATIO, c.copy_share, 0);
+	hist_add(&g->h[PD_H_OFFCPU_RATIO], PD_H_OFFCPU_RATIO, c.offcpu_share, 0);
+	if (pt_counts_toward_cost(f->complete, f->copy_page_range_ns, f->ptes)) {
+		g->cost_ptes += (uint64_t)f->ptes;
+		g->cost_copy_s += (double)f->copy_page_range_ns / 1e9;
+	}
 }
 
-static struct comm_group *group_of(struct pd_metrics *m, const char *comm)
+static struct pd_comm_group *group_of(struct pd_metrics *m, const char *comm)
 {
-	size_t i;
-
-	for (i = 0; i + 1 < m->nr_group; i++)
+	for (size_t i = 0; i + 1 < m->nr_group; i++)
 		if (comm[0] && !strcmp(m->group[i].name, comm))
 			return &m->group[i];
 	return &m->group[m->nr_group - 1];
 }
 
-void pd_metrics_observe_fork(struct pd_metrics *m, const struct pt_fork *f)
+/* The durations and counts of a complete address-space copy. */
+static void observe_complete(struct pd_comm_group *g, const struct pt_fork *f, int64_t id)
 {
-	struct comm_group *g;
-	uint64_t ns;
-	int b;
+	hist_add_ns(&g->h[PD_H_FORK], PD_H_FORK, pt_fork_total_ns(f), id);
+	/* kernel_clone, where a capture has it, is the fork's total: the fork
+	 * histogram above; its phase series would repeat it */
+	for (int p = PT_PHASE_COPY_PROCESS; p < PT_PHASE_COUNT; p++)
+		hist_add_ns(&g->h[PD_H_PHASE0 + p], PD_H_PHASE0 + p,
+			    pt_fork_phase_ns(f, (enum pt_phase)p), id);
+	hist_add_ns(&g->h[PD_H_MAX_HOLD], PD_H_MAX_HOLD, f->max_lock_hold_ns, 0);
+	for (size_t i = 0; i < f->nr_pass; i++)
+		hist_add_ns(&g->h[PD_H_PASS_HOLD], PD_H_PASS_HOLD, f->pass[i].hold_ns, 0);
+	hist_add_ns(&g->h[PD_H_OFFCPU], PD_H_OFFCPU, f->copy_offcpu_ns, 0);
+	if (f->lock_breaks != PT_NULL && f->lock_breaks > 0)
+		g->lock_breaks += (uint64_t)f->lock_breaks;
+	if (f->copy_resched != PT_NULL && f->copy_resched > 0)
+		g->copy_resched += (uint64_t)f->copy_resched;
+	if (f->pte_passes != PT_NULL && f->pte_passes > 0)
+		g->passes += (uint64_t)f->pte_passes;
+	observe_cost(g, f);
+}
+
+/* The cgroup group of @f (its unit or container), added while under the cap. */
+static struct pd_cgroup_group *cgroup_of(struct pd_metrics *m, const struct pt_fork *f)
+{
+	char v[PT_CGROUP_MAX];
+	bool named = m->cg_label == PD_CG_LABEL_UNIT ? pt_cgroup_unit(f->cgroup, v, sizeof(v))
+						     : pt_cgroup_container(f->cgroup, v, sizeof(v));
+	size_t i;
+
+	if (!named)
+		return &m->cg[0];
+	for (i = 1; i < m->nr_cg; i++)
+		if (!strcmp(m->cg[i].name, v))
+			return &m->cg[i];
+	if (m->nr_cg <= m->cg_max) { /* room for one more named value */
+		snprintf(m->cg[m->nr_cg].name, sizeof(m->cg[0].name), "%s", v);
+		return &m->cg[m->nr_cg++];
+	}
+	snprintf(m->cg[m->cg_max + 1].name, sizeof(m->cg[0].name), "other");
+	return &m->cg[m->cg_max + 1];
+}
+
+static void observe_cgroup(struct pd_metrics *m, const struct pt_fork *f)
+{
+	struct pd_cgroup_group *c;
+
+	if (m->cg_label == PD_CG_LABEL_NONE)
+		return;
+	c = cgroup_of(m, f);
+	c->forks++;
+	if (f->complete)
+		hist_add_ns(&c->dur, PD_H_FORK, pt_fork_total_ns(f), 0);
+}
+
+void pd_metrics_observe_fork(struct pd_metrics *m, const struct pt_fork *f, int64_t fork_id)
+{
+	struct pd_comm_group *g;
 
 	if (!m || !f)
 		return;
 	pthread_mutex_lock(&m->lock);
 	g = group_of(m, f->parent_comm);
-	g->forks++;
-	for (b = 0; b < PT_FORK_FLAG_COUNT; b++)
-		if (f->flags & (1u << b))
-			m->flagged[b]++;
-	/* Durations, counts and hold times of incomplete forks are cut short by the
-	 * trace: like the statistics, the histograms take complete forks only. */
-	if (!f->complete) {
-		g->incomplete++;
+	if (f->kind != PT_KIND_FORK) {
+		/* a thread's or a spawn's time is not a fork's: counted, never timed */
+		g->clones[f->kind == PT_KIND_THREAD  ? PD_CLONE_THREAD
+			  : f->kind == PT_KIND_SPAWN ? PD_CLONE_SPAWN
+						     : PD_CLONE_UNKNOWN]++;
 		goto out;
 	}
-	ns = pt_fork_total_ns(f);
-	if (ns != PT_NO_TIME)
-		hist_add(&g->h[H_FORK], dur_bounds_s, NR_DUR_BOUNDS, ns);
-	for (b = 0; b < PT_PHASE_COUNT; b++) {
-		ns = pt_fork_phase_ns(f, (enum pt_phase)b);
-		if (ns != PT_NO_TIME)
-			hist_add(&g->h[H_PHASE0 + b], dur_bounds_s, NR_DUR_BOUNDS, ns);
-	}
-	if (f->max_lock_hold_ns != PT_NO_TIME)
-		hist_add(&g->h[H_MAX_HOLD], hold_bounds_s, NR_HOLD_BOUNDS, f->max_lock_hold_ns);
-	for (size_t i = 0; i < f->nr_pass; i++)
-		if (f->pass[i].hold_ns != PT_NO_TIME)
-			hist_add(&g->h[H_PASS_HOLD], hold_bounds_s, NR_HOLD_BOUNDS,
-				 f->pass[i].hold_ns);
-	if (f->lock_breaks != PT_NULL && f->lock_breaks > 0)
-		g->lock_breaks += (uint64_t)f->lock_breaks;
-	if (f->copy_resched != PT_NULL && f->copy_resched > 0)
-		g->copy_resched += (uint64_t)f->copy_resched;
-	if (f->copy_offcpu_ns != PT_NO_TIME)
-		hist_add(&g->h[H_OFFCPU], dur_bounds_s, NR_DUR_BOUNDS, f->copy_offcpu_ns);
-	if (f->ptes != PT_NULL && f->ptes > 0)
-		g->ptes += (uint64_t)f->ptes;
-	if (f->pte_passes != PT_NULL && f->pte_passes > 0)
-		g->passes += (uint64_t)f->pte_passes;
-	observe_cost(g, f);
+	g->forks++;
+	for (int b = 0; b < PT_FORK_FLAG_COUNT; b++)
+		if (f->flags & (1u << b))
+			m->flagged[b]++;
+	observe_cgroup(m, f);
+	/* Durations, counts and hold times of incomplete forks are cut short by the
+	 * trace: like the statistics, the histograms take complete forks only. */
+	if (!f->complete)
+		g->incomplete++;
+	else
+		observe_complete(g, f, fork_id);
 out:
 	pthread_mutex_unlock(&m->lock);
 }
@@ -293,298 +331,4 @@ void pd_metrics_set_investigations(struct pd_metrics *m, const struct pd_inv_cou
 	pthread_mutex_lock(&m->lock);
 	m->inv = *c;
 	pthread_mutex_unlock(&m->lock);
-}
-
-/* ------------------------------------------------------------ rendering */
-
-struct out {
-	char *buf;
-	size_t len, cap;
-	int err;
-};
-
-__attribute__((format(printf, 2, 3))) static void out_printf(struct out *o, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (o->err)
-		return;
-	for (;;) {
-		size_t room = o->cap - o->len;
-
-		va_start(ap, fmt);
-		n = vsnprintf(o->buf + o->len, room, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			o->err = -EINVAL;
-			return;
-		}
-		if ((size_t)n < room) {
-			o->len += (size_t)n;
-			return;
-		}
-		size_t cap = o->cap * 2 + (size_t)n + 1;
-		char *nb = realloc(o->buf, cap);
-
-		if (!nb) {
-			o->err = -ENOMEM;
-			return;
-		}
-		o->buf = nb;
-		o->cap = cap;
-	}
-}
-
-/*
- * Label values here come from the allow-list and fixed names, but a comm may
- * hold any byte: escape backslash, quote and newline as the text format asks.
- */
-static const char *label_escape(const char *s, char *buf, size_t len)
-{
-	size_t j = 0;
-
-	for (; *s && j + 3 < len; s++) {
-		if (*s == '\\' || *s == '"') {
-			buf[j++] = '\\';
-			buf[j++] = *s;
-		} else if (*s == '\n') {
-			buf[j++] = '\\';
-			buf[j++] = 'n';
-		} else {
-			buf[j++] = *s;
-		}
-	}
-	buf[j] = 0;
-	return buf;
-}
-
-static void render_hist(struct out *o, const char *name, const char *labels, const struct hist *h,
-			const double *bounds, size_t nr_bounds)
-{
-	uint64_t cum = 0;
-	size_t i;
-
-	for (i = 0; i < nr_bounds; i++) {
-		cum += h->bucket[i];
-		out_printf(o, "%s_bucket{%s,le=\"%g\"} %" PRIu64 "\n", name, labels, bounds[i],
-			   cum);
-	}
-	cum += h->bucket[nr_bounds];
-	out_printf(o, "%s_bucket{%s,le=\"+Inf\"} %" PRIu64 "\n", name, labels, cum);
-	out_printf(o, "%s_sum{%s} %.9g\n", name, labels, h->sum_s);
-	out_printf(o, "%s_count{%s} %" PRIu64 "\n", name, labels, h->count);
-}
-
-static const char *const capture_modes[] = {"graph", "syscall", "off"};
-
-/* Labels are fixed names (api|auto; active|budget|cooldown|capture|error): bounded. */
-static void render_investigations(struct pd_metrics *m, struct out *o)
-{
-	int i;
-
-	out_printf(o,
-		   "# HELP ptescope_investigation_active 1 while an investigation runs capture at "
-		   "a deeper detail.\n"
-		   "# TYPE ptescope_investigation_active gauge\n"
-		   "ptescope_investigation_active %d\n",
-		   m->inv.active);
-	out_printf(o, "# HELP ptescope_investigations_total Investigations started, by reason.\n"
-		      "# TYPE ptescope_investigations_total counter\n");
-	for (i = 0; i < PD_INV_REASON_COUNT; i++)
-		out_printf(o, "ptescope_investigations_total{reason=\"%s\"} %" PRIu64 "\n",
-			   pd_inv_reason_name((enum pd_inv_reason)i), m->inv.started[i]);
-	out_printf(o,
-		   "# HELP ptescope_investigation_seconds_total Time spent in deeper detail by "
-		   "investigations.\n"
-		   "# TYPE ptescope_investigation_seconds_total counter\n"
-		   "ptescope_investigation_seconds_total %.3f\n",
-		   m->inv.seconds_total);
-	out_printf(o, "# HELP ptescope_investigations_refused_total Investigations refused, by "
-		      "why.\n"
-		      "# TYPE ptescope_investigations_refused_total counter\n");
-	for (i = 0; i < PD_INV_REFUSED_COUNT; i++)
-		out_printf(o, "ptescope_investigations_refused_total{why=\"%s\"} %" PRIu64 "\n",
-			   pd_inv_refusal_name((enum pd_inv_refusal)i), m->inv.refused[i]);
-}
-
-/* Build, capture state, investigations, events and flags. */
-static void render_status(struct pd_metrics *m, struct out *o)
-{
-	char esc[96];
-	size_t i;
-	int p;
-
-	out_printf(o,
-		   "# HELP ptescope_build_info Build of ptescoped (always 1).\n"
-		   "# TYPE ptescope_build_info gauge\n"
-		   "ptescope_build_info{version=\"%s\"} 1\n",
-		   PTESCOPE_VERSION);
-
-	out_printf(o, "# HELP ptescope_capture_mode Current capture mode (1 for the active one).\n"
-		      "# TYPE ptescope_capture_mode gauge\n");
-	for (i = 0; i < sizeof(capture_modes) / sizeof(capture_modes[0]); i++)
-		out_printf(o, "ptescope_capture_mode{mode=\"%s\"} %d\n", capture_modes[i],
-			   !strcmp(m->mode, capture_modes[i]));
-	out_printf(
-	    o,
-	    "# HELP ptescope_capture_healthy 0 when capture failed or stopped unexpectedly.\n"
-	    "# TYPE ptescope_capture_healthy gauge\n"
-	    "ptescope_capture_healthy %d\n",
-	    m->healthy);
-	out_printf(o,
-		   "# HELP ptescope_store_healthy 0 from a failed database write until one "
-		   "succeeds again.\n"
-		   "# TYPE ptescope_store_healthy gauge\n"
-		   "ptescope_store_healthy %d\n"
-		   "# HELP ptescope_store_write_failures_total Database writes that failed.\n"
-		   "# TYPE ptescope_store_write_failures_total counter\n"
-		   "ptescope_store_write_failures_total %" PRIu64 "\n"
-		   "# HELP ptescope_live_forks_lost_total Live forks not stored: their write "
-		   "failed.\n"
-		   "# TYPE ptescope_live_forks_lost_total counter\n"
-		   "ptescope_live_forks_lost_total %" PRIu64 "\n",
-		   m->store_healthy, m->store_write_failures, m->live_store_failed);
-
-	render_investigations(m, o);
-
-	out_printf(o, "# HELP ptescope_events_read_total Trace events read, by source.\n"
-		      "# TYPE ptescope_events_read_total counter\n");
-	for (i = 0; i < m->nr_src; i++)
-		out_printf(o, "ptescope_events_read_total{source=\"%s\"} %" PRIu64 "\n",
-			   label_escape(m->src[i].name, esc, sizeof(esc)), m->src[i].read);
-	out_printf(o, "# HELP ptescope_events_lost_total Trace events lost (ring buffer overruns), "
-		      "by source.\n"
-		      "# TYPE ptescope_events_lost_total counter\n");
-	for (i = 0; i < m->nr_src; i++)
-		out_printf(o, "ptescope_events_lost_total{source=\"%s\"} %" PRIu64 "\n",
-			   label_escape(m->src[i].name, esc, sizeof(esc)), m->src[i].lost);
-
-	out_printf(o, "# HELP ptescope_forks_flagged_total Forks flagged incomplete, by flag.\n"
-		      "# TYPE ptescope_forks_flagged_total counter\n");
-	for (p = 0; p < PT_FORK_FLAG_COUNT; p++)
-		out_printf(o, "ptescope_forks_flagged_total{flag=\"%s\"} %" PRIu64 "\n",
-			   pt_fork_flag_names[p], m->flagged[p]);
-}
-
-/* Per-comm counters. */
-static void render_counters(struct pd_metrics *m, struct out *o)
-{
-	char esc[96];
-	size_t g;
-
-#define COUNTER(metric, help, field)                                                               \
-	do {                                                                                       \
-		out_printf(o, "# HELP " metric " " help "\n# TYPE " metric " counter\n");          \
-		for (g = 0; g < m->nr_group; g++)                                                  \
-			out_printf(o, metric "{comm=\"%s\"} %" PRIu64 "\n",                        \
-				   label_escape(m->group[g].name, esc, sizeof(esc)),               \
-				   m->group[g].field);                                             \
-	} while (0)
-	COUNTER("ptescope_forks_total", "Forks stored, complete or not, by parent comm.", forks);
-	COUNTER("ptescope_forks_incomplete_total",
-		"Forks stored incomplete (lost events, partial), by parent comm.", incomplete);
-	COUNTER("ptescope_lock_breaks_total",
-		"Times the PTE copy loop dropped its locks to reschedule (complete forks).",
-		lock_breaks);
-	COUNTER("ptescope_copy_resched_total",
-		"Times the forking task was preempted while copying page tables (complete forks).",
-		copy_resched);
-	COUNTER("ptescope_ptes_copied_total", "Present PTEs copied (complete forks).", ptes);
-	COUNTER("ptescope_pte_passes_total", "PTE lock passes (complete forks).", passes);
-#undef COUNTER
-}
-
-/* One histogram per comm group, labelled comm="...". */
-static void render_comm_hist(struct pd_metrics *m, struct out *o, const char *name,
-			     const char *help, enum hist_kind k, const double *bounds, size_t nb)
-{
-	char esc[96], labels[160];
-
-	out_printf(o, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
-	for (size_t g = 0; g < m->nr_group; g++) {
-		snprintf(labels, sizeof(labels), "comm=\"%s\"",
-			 label_escape(m->group[g].name, esc, sizeof(esc)));
-		render_hist(o, name, labels, &m->group[g].h[k], bounds, nb);
-	}
-}
-
-/* The cost model (analyzer/cost.h), complete forks that carry each figure. */
-static void render_cost_hists(struct pd_metrics *m, struct out *o)
-{
-	render_comm_hist(m, o, "ptescope_fork_seconds_per_rss_gibibyte",
-			 "Fork time per GiB of the parent's RSS (live forks whose parent's "
-			 "memory was read; Redis quotes about 0.01 s on bare metal).",
-			 H_MS_PER_GIB, ms_gib_bounds, NR_MS_GIB_BOUNDS);
-	render_comm_hist(m, o, "ptescope_fork_copy_seconds_per_pte",
-			 "copy_page_range time per present PTE copied (traces carrying PTEs).",
-			 H_NS_PER_PTE, ns_pte_bounds, NR_NS_PTE_BOUNDS);
-	render_comm_hist(m, o, "ptescope_fork_copy_share",
-			 "Share of the fork (the phase enclosing copy_page_range) spent copying "
-			 "page tables.",
-			 H_COPY_SHARE, share_bounds, NR_SHARE_BOUNDS);
-	render_comm_hist(m, o, "ptescope_fork_offcpu_share",
-			 "Share of the fork the forking task spent preempted while copying page "
-			 "tables.",
-			 H_OFFCPU_SHARE, share_bounds, NR_SHARE_BOUNDS);
-}
-
-static void render_hists(struct pd_metrics *m, struct out *o)
-{
-	char esc[96], labels[160];
-
-	render_comm_hist(m, o, "ptescope_fork_duration_seconds",
-			 "Duration of the outermost traced fork-path call (complete forks).", H_FORK,
-			 dur_bounds_s, NR_DUR_BOUNDS);
-	out_printf(o, "# HELP ptescope_fork_phase_duration_seconds Duration of each fork phase "
-		      "(complete forks).\n"
-		      "# TYPE ptescope_fork_phase_duration_seconds histogram\n");
-	for (size_t g = 0; g < m->nr_group; g++)
-		for (int p = 0; p < PT_PHASE_COUNT; p++) {
-			snprintf(labels, sizeof(labels), "comm=\"%s\",phase=\"%s\"",
-				 label_escape(m->group[g].name, esc, sizeof(esc)),
-				 pt_phase_name((enum pt_phase)p));
-			render_hist(o, "ptescope_fork_phase_duration_seconds", labels,
-				    &m->group[g].h[H_PHASE0 + p], dur_bounds_s, NR_DUR_BOUNDS);
-		}
-	render_comm_hist(m, o, "ptescope_pte_lock_hold_seconds",
-			 "How long one pass held the two PTE locks.", H_PASS_HOLD, hold_bounds_s,
-			 NR_HOLD_BOUNDS);
-	render_comm_hist(m, o, "ptescope_fork_copy_offcpu_seconds",
-			 "Time the forking task spent preempted while copying page tables "
-			 "(complete forks).",
-			 H_OFFCPU, dur_bounds_s, NR_DUR_BOUNDS);
-	render_comm_hist(m, o, "ptescope_fork_max_lock_hold_seconds",
-			 "Longest PTE lock hold of each fork.", H_MAX_HOLD, hold_bounds_s,
-			 NR_HOLD_BOUNDS);
-	render_cost_hists(m, o);
-}
-
-static void render_locked(struct pd_metrics *m, struct out *o)
-{
-	render_status(m, o);
-	render_counters(m, o);
-	render_hists(m, o);
-}
-
-int pd_metrics_render(struct pd_metrics *m, char **buf, size_t *len)
-{
-	struct out o = {.cap = 64 * 1024};
-
-	*buf = NULL;
-	*len = 0;
-	o.buf = malloc(o.cap);
-	if (!o.buf)
-		return -ENOMEM;
-	o.buf[0] = 0;
-	pthread_mutex_lock(&m->lock);
-	render_locked(m, &o);
-	pthread_mutex_unlock(&m->lock);
-	if (o.err) {
-		free(o.buf);
-		return o.err;
-	}
-	*buf = o.buf;
-	*len = o.len;
-	return 0;
 }

@@ -1264,7 +1264,8 @@ static int open_sinks(struct daemon *d, char ***comms, size_t *nr_comms)
 				    .retention_days = d->cfg.retention_days,
 				    .max_db_bytes = d->cfg.max_db_mb * 1024 * 1024,
 				    .slow_fork_ns = d->cfg.slow_fork_us * 1000,
-				    .no_parent_mem = !d->cfg.parent_mem};
+				    .no_parent_mem = !d->cfg.parent_mem,
+				    .no_fork_cgroup = !d->cfg.fork_cgroup};
 	struct pd_spool_limits lim = {.max_bytes = d->cfg.spool_max_mb << 20,
 				      .max_files = d->cfg.spool_max_files};
 	char err[PATH_MAX + 256], spool[4096]; /* err: a whole path fits in the message */
@@ -1286,9 +1287,12 @@ static int open_sinks(struct daemon *d, char ***comms, size_t *nr_comms)
 	}
 	mo.comm_allow = (const char *const *)*comms;
 	mo.nr_comm_allow = *nr_comms;
-	if (pd_metrics_new(&mo, &d->metrics)) {
-		pd_err("out of memory");
-		return -ENOMEM;
+	mo.cgroup_label = (enum pd_metrics_cgroup_label)d->cfg.metrics_cgroup_label;
+	mo.cgroup_max = d->cfg.metrics_cgroup_max;
+	if ((ret = pd_metrics_new(&mo, &d->metrics))) {
+		pd_err("%s", ret == -EINVAL ? "--comm-allow would make duplicate metric series"
+					    : "out of memory");
+		return ret;
 	}
 	if (snprintf(spool, sizeof(spool), "%s-uploads", d->cfg.db_path) >= (int)sizeof(spool)) {
 		pd_err("database path too long: %s", d->cfg.db_path);

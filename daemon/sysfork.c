@@ -20,6 +20,15 @@ struct slot {
 	uint64_t enter_ns, fork_ns;
 	int child_pid;
 	char comm[32], child_comm[32];
+	/* the task_newtask of this syscall (nt_child 0: none yet) */
+	int nt_child;
+	uint64_t nt_flags;
+};
+
+/* A task_newtask outside any tracked syscall, for the fork event after it. */
+struct newtask {
+	int pid, child;
+	uint64_t flags;
 };
 
 struct pd_sysfork {
@@ -28,6 +37,7 @@ struct pd_sysfork {
 	uint64_t start_ns, grace_ns;
 	unsigned used;
 	struct slot *t;
+	struct newtask loose;
 };
 
 int pd_sysfork_new(pt_fork_fn fn, void *ctx, uint64_t start_ts_ns, uint64_t start_grace_ns,
@@ -132,6 +142,11 @@ static int emit(struct pd_sysfork *s, const struct slot *e, uint64_t exit_ns, un
 	}
 	f.flags = flags | (e->lost ? PT_FORK_LOST_EVENTS : 0);
 	f.complete = !f.flags;
+	if (e->nt_child && e->nt_child == e->child_pid) {
+		f.has_clone_flags = true;
+		f.clone_flags = e->nt_flags;
+		f.kind = pt_kind_of_flags(e->nt_flags);
+	}
 	return s->fn(&f, s->ctx);
 }
 
@@ -174,6 +189,10 @@ int pd_sysfork_fork(struct pd_sysfork *s, int pid, const char *comm, int child_p
 
 		snprintf(one.comm, sizeof(one.comm), "%s", comm ? comm : "");
 		snprintf(one.child_comm, sizeof(one.child_comm), "%s", child_comm ? child_comm : "");
+		if (s->loose.pid == pid && s->loose.child == child_pid) {
+			one.nt_child = child_pid;
+			one.nt_flags = s->loose.flags;
+		}
 		return emit(s, &one, PT_NO_TIME, early ? PT_FORK_PARTIAL : 0);
 	}
 	e->has_fork = true;
@@ -181,6 +200,21 @@ int pd_sysfork_fork(struct pd_sysfork *s, int pid, const char *comm, int child_p
 	e->child_pid = child_pid;
 	snprintf(e->comm, sizeof(e->comm), "%s", comm ? comm : "");
 	snprintf(e->child_comm, sizeof(e->child_comm), "%s", child_comm ? child_comm : "");
+	return 0;
+}
+
+int pd_sysfork_newtask(struct pd_sysfork *s, int pid, int child_pid, uint64_t clone_flags)
+{
+	struct slot *e = pid > 0 ? find(s, pid) : NULL;
+
+	if (child_pid <= 0)
+		return 0;
+	if (e && !e->has_fork) {
+		e->nt_child = child_pid;
+		e->nt_flags = clone_flags;
+	} else {
+		s->loose = (struct newtask){pid, child_pid, clone_flags};
+	}
 	return 0;
 }
 

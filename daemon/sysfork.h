@@ -6,6 +6,10 @@
  * syscall exit in the parent make one pt_fork whose kernel_clone_ns is the
  * syscall's entry-to-exit time (for vfork that includes waiting for the
  * child, as kernel_clone itself does). Every other phase and count is null.
+ * task_newtask, which fires inside the same syscall before the fork event,
+ * gives the clone's flags and so the fork's kind (clone3's flags are in user
+ * memory, out of a tracepoint's reach: this event is how they are known);
+ * without it the kind is unknown.
  *
  * The fork event belongs to the syscall of the same task that is open when
  * it fires: one task is in one syscall at a time. The exit's return value is
@@ -40,6 +44,9 @@ int pd_sysfork_enter(struct pd_sysfork *s, int pid, uint64_t ts_ns);
 /* sched_process_fork: parent @pid (the calling task), child @child_pid. */
 int pd_sysfork_fork(struct pd_sysfork *s, int pid, const char *comm, int child_pid,
 		    const char *child_comm, uint64_t ts_ns);
+/* task_newtask in task @pid: its child @child_pid was made with @clone_flags
+ * (the fork's kind: fork.h). Comes before that child's sched_process_fork. */
+int pd_sysfork_newtask(struct pd_sysfork *s, int pid, int child_pid, uint64_t clone_flags);
 /* A clone-family syscall returned @ret in task @pid. */
 int pd_sysfork_exit(struct pd_sysfork *s, int pid, int64_t ret, uint64_t ts_ns);
 /* Events were lost: forks in flight are flagged lost_events. */

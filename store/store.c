@@ -336,9 +336,9 @@ static int prepare_writer(struct store *s, char *err, size_t errlen)
 	    " copy_page_range_ns, vmas, pte_passes, lock_breaks, ptes,"
 	    " max_lock_hold_ns, complete, flags, total_ns, copy_resched, copy_offcpu_ns,"
 	    " mem_rss_anon_bytes, mem_rss_file_bytes, mem_rss_shmem_bytes, mem_pte_bytes,"
-	    " mem_map_count, mem_anon_huge_bytes, mem_child_exec)"
+	    " mem_map_count, mem_anon_huge_bytes, mem_child_exec, kind, clone_flags, cgroup)"
 	    " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,"
-	    "?21,?22,?23,?24,?25,?26,?27,?28)",
+	    "?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31)",
 	    &s->ins_fork, err, errlen);
 	if (!r)
 		r = store_prepare(s,

@@ -179,6 +179,7 @@ struct store_fork_filter {
 	int64_t until_wall_ns;	/* wall clock, exclusive; 0: open */
 	int64_t min_us;		/* outermost known duration >= min_us; 0: any */
 	int64_t source_id;	/* 0: any */
+	unsigned kinds;		/* bits 1 << enum pt_fork_kind; 0: every kind */
 	bool complete_sources;	/* only forks of complete replays and of live sessions */
 	bool oldest_first;	/* id ascending (reports); default newest first (API) */
 	int64_t cursor;		/* continue after this id (exclusive); 0: from the start */
@@ -236,7 +237,24 @@ struct store_range {
 	int64_t since_wall_ns; /* inclusive; 0: open */
 	int64_t until_wall_ns; /* exclusive; 0: open */
 	const char *comm;      /* parent comm; NULL: all */
+	/* bits 1 << enum pt_fork_kind. 0 or PT_KINDS_FORK: address-space copies,
+	 * which the rollups hold; any other set is computed from the forks,
+	 * exact (store_stat.exact), and has no time series nor top list */
+	unsigned kinds;
 };
+
+/* Whether @r asks for other kinds than the rollups hold. */
+static inline bool store_range_other_kinds(const struct store_range *r)
+{
+	return r->kinds && r->kinds != PT_KINDS_FORK;
+}
+
+/*
+ * Clones of each kind in the range (and comm), counted from the forks
+ * (fork_by_wall): out[enum pt_fork_kind]. 0 or -errno.
+ */
+int store_kind_counts(struct store *s, const struct store_range *r,
+		      uint64_t out[PT_KIND_COUNT], char *err, size_t errlen);
 
 /*
  * Count and percentiles per metric over a wall-time range, from the rollups:

@@ -246,6 +246,6 @@ int store_purge_source(struct store *s, int64_t id, char *err, size_t errlen);
 /* The columns store_rollup_fork_row reads, in order. */
 #define FORK_DELETE_COLUMNS                                                                        \
 	"id, wall_ns, parent_comm, kernel_clone_ns, copy_process_ns, dup_mmap_ns,"                 \
-	" copy_page_range_ns, max_lock_hold_ns, ptes, complete, total_ns"
+	" copy_page_range_ns, max_lock_hold_ns, ptes, complete, total_ns, kind"
 
 #endif

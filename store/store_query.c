@@ -175,7 +175,7 @@ int store_list_sources(struct store *s, bool complete_only, struct store_source 
 	" f.copy_page_range_ns, f.vmas, f.pte_passes, f.lock_breaks, f.ptes,"                      \
 	" f.max_lock_hold_ns, f.complete, f.flags, f.copy_resched, f.copy_offcpu_ns,"              \
 	" f.mem_rss_anon_bytes, f.mem_rss_file_bytes, f.mem_rss_shmem_bytes, f.mem_pte_bytes,"     \
-	" f.mem_map_count, f.mem_anon_huge_bytes, f.mem_child_exec"
+	" f.mem_map_count, f.mem_anon_huge_bytes, f.mem_child_exec, f.kind, f.clone_flags, f.cgroup"
 
 static void read_fork_row(sqlite3_stmt *st, struct store_fork_row *row)
 {
@@ -208,6 +208,41 @@ static void read_fork_row(sqlite3_stmt *st, struct store_fork_row *row)
 			f->mem.v[k] = sqlite3_column_int64(st, 21 + k);
 			f->mem.have |= 1u << k;
 		}
+	if (sqlite3_column_type(st, 28) == SQLITE_TEXT) {
+		int k = pt_kind_parse((const char *)sqlite3_column_text(st, 28));
+
+		f->kind = k > 0 ? (enum pt_fork_kind)k : PT_KIND_UNKNOWN;
+	}
+	if (sqlite3_column_type(st, 29) != SQLITE_NULL) {
+		f->has_clone_flags = true;
+		f->clone_flags = (uint64_t)sqlite3_column_int64(st, 29);
+	}
+	if (sqlite3_column_type(st, 30) == SQLITE_TEXT)
+		snprintf(f->cgroup, sizeof(f->cgroup), "%s",
+			 (const char *)sqlite3_column_text(st, 30));
+}
+
+/*
+ * The condition on f.kind of the kinds in @mask (bits 1 << enum pt_fork_kind;
+ * 0: every kind) as a fixed SQL fragment in @buf: names from pt_kind_names,
+ * never from input.
+ */
+static const char *kinds_sql(unsigned mask, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	if (!mask || (mask & PT_KINDS_ALL) == PT_KINDS_ALL)
+		return buf;
+	n += (size_t)snprintf(buf + n, len - n, " AND (f.kind IN (''");
+	for (int k = PT_KIND_FORK; k < PT_KIND_COUNT && n < len; k++)
+		if (mask & (1u << k)) {
+			n += (size_t)snprintf(buf + n, len - n, ", '%s'", pt_kind_name(k));
+		}
+	if (n < len)
+		snprintf(buf + n, len - n, ")%s)",
+			 mask & (1u << PT_KIND_UNKNOWN) ? " OR f.kind IS NULL" : "");
+	return buf;
 }
 
 void store_fork_rows_free(struct store_fork_row *rows, size_t nr)
@@ -235,7 +270,7 @@ int store_query_forks(struct store *s, const struct store_fork_filter *flt,
 		      struct store_fork_row **rows, size_t *nr, int64_t *next_cursor, char *err,
 		      size_t errlen)
 {
-	char sql[1536];
+	char sql[1536], kinds[128];
 	sqlite3_stmt *st = NULL;
 	struct store_fork_row *v = NULL;
 	size_t n = 0, cap = 0;
@@ -246,7 +281,8 @@ int store_query_forks(struct store *s, const struct store_fork_filter *flt,
 	if (next_cursor)
 		*next_cursor = 0;
 	/* Fixed fragments only; every value is bound. */
-	snprintf(sql, sizeof(sql), "SELECT " FORK_COLUMNS " FROM fork f WHERE 1%s%s%s%s%s%s%s%s%s%s ORDER BY f.id %s%s",
+	snprintf(sql, sizeof(sql), "SELECT " FORK_COLUMNS " FROM fork f WHERE 1%s%s%s%s%s%s%s%s%s%s%s ORDER BY f.id %s%s",
+		 kinds_sql(flt->kinds, kinds, sizeof(kinds)),
 		 flt->comm ? " AND f.parent_comm = :comm" : "",
 		 flt->pid >= 0 ? " AND f.parent_pid = :pid" : "",
 		 flt->since_ts_ns ? " AND f.ts_ns >= :sts" : "",
@@ -515,22 +551,32 @@ static void vecs_free(struct u64vec vec[STORE_M_COUNT])
 	}
 }
 
+/* The forks of a range read one by one: ?1 the comm (NULL: any), ?2 and ?3 the wall times. */
+#define EXACT_WHERE "(?1 IS NULL OR f.parent_comm = ?1) AND f.wall_ns >= ?2 AND f.wall_ns < ?3"
+
+/* The kinds a range is over: address-space copies unless it names others. */
+static unsigned range_kinds(const struct store_range *r)
+{
+	return r->kinds ? r->kinds : PT_KINDS_FORK;
+}
+
 /* The hold times of the passes of @r's complete forks: packed (store_passes.c),
  * and in rows for forks stored before migration 0007. */
 static int exact_holds(struct store *s, const struct store_range *r, struct u64vec *out, char *err,
 		       size_t errlen)
 {
-	static const char *const sql[2] = {
-	    "SELECT p.data FROM fork f JOIN fork_pass p ON p.fork_id = f.id"
-	    " WHERE f.parent_comm = ?1 AND f.wall_ns >= ?2 AND f.wall_ns < ?3 AND f.complete",
-	    "SELECT p.hold_ns FROM fork f JOIN pte_pass p ON p.fork_id = f.id"
-	    " WHERE f.parent_comm = ?1 AND f.wall_ns >= ?2 AND f.wall_ns < ?3 AND f.complete"};
+	static const char *const sel[2] = {
+	    "SELECT p.data FROM fork f JOIN fork_pass p ON p.fork_id = f.id",
+	    "SELECT p.hold_ns FROM fork f JOIN pte_pass p ON p.fork_id = f.id"};
 	int ret = 0, rc = SQLITE_DONE;
+	char sql[512], kinds[128];
 
 	for (int q = 0; q < 2 && !ret; q++) {
 		sqlite3_stmt *st = NULL;
 
-		if ((ret = store_prepare(s, sql[q], &st, err, errlen)))
+		snprintf(sql, sizeof(sql), "%s WHERE " EXACT_WHERE " AND f.complete%s", sel[q],
+			 kinds_sql(range_kinds(r), kinds, sizeof(kinds)));
+		if ((ret = store_prepare(s, sql, &st, err, errlen)))
 			break;
 		sqlite3_bind_text(st, 1, r->comm, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, r->since_wall_ns ? r->since_wall_ns : INT64_MIN);
@@ -561,8 +607,9 @@ static int exact_holds(struct store *s, const struct store_range *r, struct u64v
 }
 
 /*
- * The values of every metric of one comm's forks in the range, read from the
- * forks themselves (comms past the group cap), and their cost sums. Pass
+ * The values of every metric of the range's forks (of its comm, its kinds),
+ * read from the forks themselves (comms past the group cap, kinds the
+ * rollups do not hold), and their cost sums. Pass
  * hold times only when @passes. On failure the vectors are freed.
  */
 static int exact_collect(struct store *s, const struct store_range *r, bool passes,
@@ -571,16 +618,17 @@ static int exact_collect(struct store *s, const struct store_range *r, bool pass
 {
 	sqlite3_stmt *st = NULL;
 	int rc = SQLITE_DONE, ret, m;
+	char sql[512], kinds[128];
 
 	memset(vec, 0, sizeof(*vec) * STORE_M_COUNT);
 	memset(cost, 0, sizeof(*cost));
 	cost->exact = true;
-	ret = store_prepare(s,
-			    "SELECT f.kernel_clone_ns, f.copy_process_ns, f.dup_mmap_ns,"
-			    " f.copy_page_range_ns, f.max_lock_hold_ns, f.ptes, f.complete, f.total_ns"
-			    " FROM fork f"
-			    " WHERE f.parent_comm = ?1 AND f.wall_ns >= ?2 AND f.wall_ns < ?3",
-			    &st, err, errlen);
+	snprintf(sql, sizeof(sql),
+		 "SELECT f.kernel_clone_ns, f.copy_process_ns, f.dup_mmap_ns,"
+		 " f.copy_page_range_ns, f.max_lock_hold_ns, f.ptes, f.complete, f.total_ns"
+		 " FROM fork f WHERE " EXACT_WHERE "%s",
+		 kinds_sql(range_kinds(r), kinds, sizeof(kinds)));
+	ret = store_prepare(s, sql, &st, err, errlen);
 	if (ret)
 		return ret;
 	sqlite3_bind_text(st, 1, r->comm, -1, SQLITE_STATIC);
@@ -672,6 +720,10 @@ static int walk_open(struct store *s, const struct store_range *r, struct rollup
 
 	memset(w, 0, sizeof(*w));
 	w->nr_sp = range_spans(r, w->sp);
+	if (store_range_other_kinds(r)) {
+		w->grp = -1; /* not in the rollups: from the forks */
+		return 0;
+	}
 	ret = range_group(s, r, &w->grp, err, errlen);
 	if (ret || w->grp == -1)
 		return ret;
@@ -841,6 +893,34 @@ int store_cost(struct store *s, const struct store_range *r, struct store_cost *
 	return ret;
 }
 
+int store_kind_counts(struct store *s, const struct store_range *r,
+		      uint64_t out[PT_KIND_COUNT], char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, ret;
+
+	memset(out, 0, sizeof(uint64_t) * PT_KIND_COUNT);
+	ret = store_prepare(s, "SELECT f.kind, count(*) FROM fork f WHERE " EXACT_WHERE
+			       " GROUP BY f.kind",
+			    &st, err, errlen);
+	if (ret)
+		return ret;
+	sqlite3_bind_text(st, 1, r->comm, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, r->since_wall_ns ? r->since_wall_ns : INT64_MIN);
+	sqlite3_bind_int64(st, 3, r->until_wall_ns ? r->until_wall_ns : INT64_MAX);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int k = sqlite3_column_type(st, 0) == SQLITE_TEXT
+			    ? pt_kind_parse((const char *)sqlite3_column_text(st, 0))
+			    : PT_KIND_UNKNOWN;
+
+		out[k > 0 ? k : PT_KIND_UNKNOWN] += (uint64_t)sqlite3_column_int64(st, 1);
+	}
+	if (rc != SQLITE_DONE)
+		ret = qfail(s, err, errlen, rc, "counting forks by kind");
+	sqlite3_finalize(st);
+	return ret;
+}
+
 /* A comm group's "fork" histogram over a range. */
 struct grp_acc {
 	int64_t grp;
@@ -920,6 +1000,9 @@ int store_top_comms(struct store *s, const struct store_range *r, struct store_t
 	int ret;
 
 	*nr = 0;
+	if (store_range_other_kinds(r))
+		return store_fail(s, err, errlen, -EINVAL,
+				  "the top list holds address-space copies only (kind=fork)");
 	ret = top_comms_collect(s, r, &a, err, errlen);
 	/* Pick the @max largest (few groups: a selection sort is enough). */
 	for (i = 0; !ret && i < max && i < a.n; i++) {
@@ -975,6 +1058,9 @@ int store_timeseries(struct store *s, const struct store_range *r, enum store_me
 				  "time series step must be 60, 3600 or 86400 s");
 	if ((unsigned)metric >= STORE_M_COUNT)
 		return store_fail(s, err, errlen, -EINVAL, "no such metric");
+	if (store_range_other_kinds(r))
+		return store_fail(s, err, errlen, -EINVAL,
+				  "time series hold address-space copies only (kind=fork)");
 	ret = range_group(s, r, &grp, err, errlen);
 	if (ret || grp == -1)
 		return ret;

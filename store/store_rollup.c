@@ -466,6 +466,10 @@ int store_rollup_fork_row(struct store *s, sqlite3_stmt *sel, int64_t sign, char
 	size_t n = 0;
 	int m, r;
 
+	/* the rollups hold address-space copies only (schema 8) */
+	if (sqlite3_column_type(sel, 11) != SQLITE_TEXT ||
+	    strcmp((const char *)sqlite3_column_text(sel, 11), "fork"))
+		return 0;
 	for (m = 0; m < 5; m++) {
 		int col = 3 + m;
 

@@ -228,6 +228,11 @@ static int insert_fork_row(struct store *s, int64_t source_id, int64_t wall,
 	/* columns 22.. are mem_* in enum pt_mem_field order (store.c prepare_writer) */
 	for (int k = 0; k < PT_MEM_COUNT; k++)
 		bind_count(st, 22 + k, pt_mem_has(&f->mem, k) ? f->mem.v[k] : PT_NULL);
+	bind_str(st, 29, f->kind > PT_KIND_UNKNOWN && f->kind < PT_KIND_COUNT ? pt_kind_name(f->kind)
+									       : NULL);
+	/* the flags fit in 63 bits (the highest is CLONE_INTO_CGROUP, 1 << 33) */
+	bind_count(st, 30, f->has_clone_flags ? (int64_t)(f->clone_flags & INT64_MAX) : PT_NULL);
+	bind_str(st, 31, f->cgroup[0] ? f->cgroup : NULL);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
@@ -279,7 +284,7 @@ static int insert_detail(struct store *s, int64_t id, int64_t wall, const struct
 		r = store_insert_passes(s, id, f, err, errlen);
 	for (size_t i = 0; !r && i < f->nr_pass; i++)
 		hold[i] = f->pass[i].hold_ns;
-	if (!r) {
+	if (!r && f->kind == PT_KIND_FORK) { /* the rollups hold address-space copies */
 		store_fork_metric_values(f, vals);
 		r = store_rollup_fork(s, wall, f->parent_comm, vals, f->complete, f->ptes, hold,
 				      f->nr_pass, 1, err, errlen);

@@ -87,8 +87,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	recon_free(r);
 	devnull = fopen("/dev/null", "w");
 	if (devnull) {
-		pt_report_write(devnull, PT_REPORT_JSON, NULL, 0, s.forks, s.n);
-		pt_report_write(devnull, PT_REPORT_TEXT, NULL, 0, s.forks, s.n);
+		pt_report_write(devnull, PT_REPORT_JSON, 0, NULL, 0, s.forks, s.n);
+		pt_report_write(devnull, PT_REPORT_TEXT, PT_KINDS_ALL, NULL, 0, s.forks, s.n);
 		fclose(devnull);
 	}
 	for (size_t i = 0; i < s.n; i++)

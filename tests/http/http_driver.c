@@ -4,19 +4,28 @@
  * the database, feeds every stored fork to pd_metrics (as the core feeds
  * every fork it stores), and serves pd_http with a trivial pd_core whose
  * submit_replay runs `ptescope replay --db` on the upload synchronously (the
- * same replay path as --replay) and then observes the new forks.
+ * same replay path as --replay); its forks are not fed to the metrics, as
+ * ptescoped feeds only its live forks.
  *
  *   http_driver --db FILE [--listen ADDR:PORT] [--token-file F] [--web-root D]
  *               [--max-upload BYTES] [--threads N] [--max-conn N] [--max-per-ip N]
  *               [--timeout S] [--comm-allow a,b,...] [--ptescope PATH]
  *               [--unhealthy-file F] [--submit-log F] [--no-detail] [--investigations]
  *               [--query-threads N] [--query-queue N] [--query-budget-ms MS]
- *               [--allowed-hosts NAME,...]
+ *               [--allowed-hosts NAME,...] [--status JSON] [--cgroup-label unit|container]
+ *               [--cgroup-max N] [--trickle N]
  *
  * With --investigations the stand-in core also takes investigations: it
  * echoes the request it was handed (detail, duration_s, comm, pid) as the
  * active one, 409 while one is active, and DELETE ends it (404 when none),
  * so the HTTP layer's parsing and hand-over are tested without a kernel.
+ *
+ * --status merges a JSON object into the stand-in's status (what /metrics reads
+ * of the capture: {"capture": {"mode": "graph", "functions": ...}}), so that the
+ * metrics of a capture can be served without one. The stored forks are fed
+ * to the metrics as a live host's, with their ids; with --trickle N, N of
+ * them every 100 ms rather than all at start, so that a scraper sees the
+ * counters grow (rate() over them has values).
  *
  * Prints "port N" once listening, then serves until SIGTERM or SIGINT.
  */
@@ -43,15 +52,19 @@ struct driver {
 	bool detail;
 	bool inv_active;
 	json_t *inv; /* the last request handed over */
+	json_t *status; /* --status, merged into the status */
 	struct pd_metrics *m;
 	pthread_mutex_t lock;
 	int64_t last_id, jobs;
 	uint64_t forks;
+	long trickle; /* forks fed per 100 ms; 0: all at start */
+	volatile bool stop;
 	time_t started;
 };
 
-/* Observes every fork after d->last_id (oldest first), with detail if asked. */
-static int observe_new(struct driver *d)
+/* Observes every fork after d->last_id (oldest first), with detail if asked;
+ * with @skip, only moves past them (a replay: never in the live metrics). */
+static int observe_new(struct driver *d, bool skip, size_t max)
 {
 	struct store_opts o = {.read_only = true};
 	struct store *s;
@@ -63,8 +76,10 @@ static int observe_new(struct driver *d)
 		return rc;
 	}
 	for (;;) {
-		struct store_fork_filter f = {
-		    .pid = -1, .oldest_first = true, .cursor = d->last_id, .limit = 10000};
+		struct store_fork_filter f = {.pid = -1,
+					      .oldest_first = true,
+					      .cursor = d->last_id,
+					      .limit = max && max < 10000 ? max : 10000};
 		struct store_fork_row *rows = NULL;
 		int64_t next = 0;
 		size_t nr = 0;
@@ -75,17 +90,20 @@ static int observe_new(struct driver *d)
 		for (size_t i = 0; i < nr; i++) {
 			struct store_fork_row full;
 
-			if (d->detail && !store_get_fork(s, rows[i].id, &full, err, sizeof(err))) {
-				pd_metrics_observe_fork(d->m, &full.fork);
+			if (skip) {
+				/* as ptescoped: an upload is not this host's live forks */
+			} else if (d->detail &&
+				   !store_get_fork(s, rows[i].id, &full, err, sizeof(err))) {
+				pd_metrics_observe_fork(d->m, &full.fork, rows[i].id);
 				pt_fork_release(&full.fork);
 			} else {
-				pd_metrics_observe_fork(d->m, &rows[i].fork);
+				pd_metrics_observe_fork(d->m, &rows[i].fork, rows[i].id);
 			}
 			d->last_id = rows[i].id;
 			d->forks++;
 		}
 		store_fork_rows_free(rows, nr);
-		if (!next || !nr)
+		if (!next || !nr || max)
 			break;
 	}
 	store_close(s);
@@ -114,6 +132,8 @@ static void core_status(void *ctx, json_t *st)
 			      "share", 0.05, "used", 0.0125));
 	else
 		json_object_set_new(st, "investigation", json_pack("{s:b}", "active", 0));
+	if (d->status)
+		json_object_update(st, d->status);
 	pthread_mutex_unlock(&d->lock);
 }
 
@@ -156,11 +176,26 @@ static int core_submit(void *ctx, const char *path, const char *name, int64_t *j
 		ret = -EINVAL;
 		goto out;
 	}
-	observe_new(d);
+	observe_new(d, true, 0);
 out:
 	unlink(path);
 	pthread_mutex_unlock(&d->lock);
 	return ret;
+}
+
+/* --trickle: feeds d->trickle more stored forks every 100 ms until stopped. */
+static void *trickle_main(void *arg)
+{
+	struct driver *d = arg;
+	struct timespec ts = {0, 100000000};
+
+	while (!d->stop) {
+		pthread_mutex_lock(&d->lock);
+		observe_new(d, false, (size_t)d->trickle);
+		pthread_mutex_unlock(&d->lock);
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
 }
 
 static json_t *inv_echo(const struct pd_inv_request *r, bool active)
@@ -258,6 +293,10 @@ int main(int argc, char **argv)
 	    {"query-queue", 1, 0, 'q'},
 	    {"query-budget-ms", 1, 0, 'B'},
 	    {"allowed-hosts", 1, 0, 'H'},
+	    {"status", 1, 0, 'S'},
+	    {"cgroup-label", 1, 0, 'G'},
+	    {"cgroup-max", 1, 0, 'X'},
+	    {"trickle", 1, 0, 'K'},
 	    {0, 0, 0, 0},
 	};
 	struct pd_http_config cfg = {.listen = "127.0.0.1:0"};
@@ -271,6 +310,7 @@ int main(int argc, char **argv)
 	struct pd_http *h;
 	char err[256];
 	sigset_t set;
+	pthread_t trickler;
 	int opt, sig;
 
 	/* Dies with the test that started it, whatever killed the test. */
@@ -334,6 +374,23 @@ int main(int argc, char **argv)
 		case 'H':
 			cfg.allowed_hosts = optarg;
 			break;
+		case 'S':
+			if (!(d.status = json_loads(optarg, 0, NULL)) || !json_is_object(d.status)) {
+				fprintf(stderr, "http_driver: --status: not a JSON object\n");
+				return 2;
+			}
+			break;
+		case 'G':
+			mo.cgroup_label = !strcmp(optarg, "unit")	 ? PD_CG_LABEL_UNIT
+					  : !strcmp(optarg, "container") ? PD_CG_LABEL_CONTAINER
+									 : PD_CG_LABEL_NONE;
+			break;
+		case 'X':
+			mo.cgroup_max = (size_t)num(optarg, "--cgroup-max");
+			break;
+		case 'K':
+			d.trickle = (long)num(optarg, "--trickle");
+			break;
 		case 'I':
 			core.investigate = core_investigate;
 			core.end_investigation = core_end_investigation;
@@ -352,7 +409,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	pd_metrics_set_capture(d.m, "off", true);
-	if (observe_new(&d))
+	if (!d.trickle && observe_new(&d, false, 0))
 		return 1;
 	pd_metrics_add_events(d.m, "replay", d.forks * 100, 0);
 	/* Block the signals before the server's threads exist, so sigwait gets them. */
@@ -364,12 +421,20 @@ int main(int argc, char **argv)
 		fprintf(stderr, "http_driver: %s\n", err);
 		return 1;
 	}
+	if (d.trickle && pthread_create(&trickler, NULL, trickle_main, &d)) {
+		fprintf(stderr, "http_driver: cannot start the trickle\n");
+		return 1;
+	}
 	printf("port %d\n", pd_http_port(h));
 	fflush(stdout);
 	sigwait(&set, &sig);
+	d.stop = true;
+	if (d.trickle)
+		pthread_join(trickler, NULL);
 	pd_http_stop(h);
 	pd_metrics_free(d.m);
 	json_decref(d.inv);
+	json_decref(d.status);
 	pthread_mutex_destroy(&d.lock);
 	return 0;
 }

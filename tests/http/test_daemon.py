@@ -51,14 +51,26 @@ check(st == 200, "/healthz of the real daemon")
 st, j = get_json(port, "/api/v1/status")
 check(st == 200 and "version" in j, "/api/v1/status of the real daemon")
 st, hd, body = request(port, "GET", "/metrics")
-check(st == 200 and b'ptescope_forks_total{comm="forker"} 8' in body,
-      "/metrics counts the replayed forks under comm=forker")
+check(st == 200 and b'ptescope_forks_total{comm="forker"} 0' in body and
+      b"ptescope_replay_forks_total 8" in body and
+      b'ptescope_replays_total{result="stored"} 1' in body,
+      "/metrics: a replay is not this host's live forks (ptescope_forks_total 0), it counts "
+      "in ptescope_replay_forks_total and ptescope_replays_total")
 st, hd, b = upload(port, "/api/v1/replays?name=partial.txt",
                    open(os.path.join(FIXTURES, "forker-64mb-graph-partial.txt"), "rb").read(),
                    {"Authorization": "Bearer " + token})
 check(st == 202 and "job_id" in json.loads(b), "upload to the real daemon: 202 (%d %s)" % (st, b[:100]))
 n = wait_forks(9)
 check(n > 8, "the uploaded trace's forks are stored (%d forks)" % n)
+st, hd, body = request(port, "GET", "/metrics")
+check(b'ptescope_forks_total{comm="forker"} 0' in body and
+      b'ptescope_fork_duration_seconds_count{comm="forker"}' not in body and
+      b'ptescope_replays_total{result="stored"} 2' in body,
+      "/metrics: an upload leaves the live fork families as they were")
+st, j = get_json(port, "/api/v1/forks?kind=all&limit=1000")
+check(st == 200 and all(f["kind"] in ("fork", "thread", "spawn", None) for f in j["forks"]) and
+      all("cgroup" in f and "systemd_unit" in f and "container_id" in f for f in j["forks"]),
+      "forks carry kind, cgroup, systemd_unit and container_id")
 st, hd, b = upload(port, "/api/v1/replays", b"x", {"Authorization": "Bearer nope"})
 check(st == 401, "wrong token: 401")
 p.send_signal(signal.SIGTERM)

@@ -46,7 +46,7 @@ def wait_for(pred, timeout):
         try:
             if pred():
                 return True
-        except OSError:
+        except OSError:  # the database exists before the listener does
             pass
         time.sleep(0.2)
     return False

@@ -106,6 +106,47 @@ static void test_sysfork(void)
 	pd_sysfork_fork(s, 40, "b", 41, "b", 80100);
 	CHECK(!pd_sysfork_finish(s));
 	CHECK(g.n == 1 && (g.f[0].flags & PT_FORK_PARTIAL) && g.f[0].kernel_clone_ns == PT_NO_TIME);
+	CHECK(g.f[0].kind == PT_KIND_UNKNOWN && !g.f[0].has_clone_flags);
+	pd_sysfork_free(s);
+}
+
+/* task_newtask gives each syscall-mode fork its kind (clone3's flags included). */
+static void test_sysfork_kinds(void)
+{
+	struct pd_sysfork *s;
+	struct got g = {0};
+
+	CHECK(!pd_sysfork_new(collect, &g, 1000, 100, &s));
+	/* pthread_create through clone3 */
+	pd_sysfork_enter(s, 10, 5000);
+	pd_sysfork_newtask(s, 10, 11, 0x3d0f00);
+	pd_sysfork_fork(s, 10, "java", 11, "java", 5400);
+	pd_sysfork_exit(s, 10, 11, 9000);
+	/* posix_spawn: CLONE_VM | CLONE_VFORK, its time waits for the exec */
+	pd_sysfork_enter(s, 20, 10000);
+	pd_sysfork_newtask(s, 20, 21, 0x4111);
+	pd_sysfork_fork(s, 20, "python3", 21, "python3", 10100);
+	pd_sysfork_exit(s, 20, 21, 338000000);
+	/* fork() */
+	pd_sysfork_enter(s, 30, 20000);
+	pd_sysfork_newtask(s, 30, 31, 0x1200011);
+	pd_sysfork_fork(s, 30, "redis", 31, "redis", 20100);
+	pd_sysfork_exit(s, 30, 31, 30000);
+	/* a kernel thread: no syscall, the newtask right before its fork event */
+	pd_sysfork_newtask(s, 2, 50, 0x800711);
+	pd_sysfork_fork(s, 2, "kthreadd", 50, "kworker", 40000);
+	/* a newtask of another child does not name this one */
+	pd_sysfork_enter(s, 40, 50000);
+	pd_sysfork_newtask(s, 40, 99, 0x3d0f00);
+	pd_sysfork_fork(s, 40, "x", 41, "x", 50100);
+	pd_sysfork_exit(s, 40, 41, 50200);
+	CHECK(g.n == 5);
+	CHECK(g.f[0].kind == PT_KIND_THREAD && g.f[0].has_clone_flags &&
+	      g.f[0].clone_flags == 0x3d0f00);
+	CHECK(g.f[1].kind == PT_KIND_SPAWN);
+	CHECK(g.f[2].kind == PT_KIND_FORK);
+	CHECK(g.f[3].kind == PT_KIND_SPAWN); /* kernel_thread: CLONE_VM */
+	CHECK(g.f[4].kind == PT_KIND_UNKNOWN && !g.f[4].has_clone_flags);
 	pd_sysfork_free(s);
 }
 
@@ -139,6 +180,30 @@ static void test_config(const char *dir)
 		argv[2] = "kprobes"; /* the value is "kprobe" */
 		CHECK(pd_config_load(&c, 3, argv, err, sizeof(err)) == -EINVAL &&
 		      strstr(err, "fork-hooks"));
+		pd_config_free(&c);
+	}
+	{
+		/* an allow-list that would make duplicate series is refused with the reason */
+		char *argv[] = {"ptescoped", "--comm-allow", "redis-server,other", NULL};
+
+		CHECK(pd_config_load(&c, 3, argv, err, sizeof(err)) == -EINVAL &&
+		      strstr(err, "duplicate") && strstr(err, "'other'"));
+		pd_config_free(&c);
+		argv[2] = "a,postgres,b,postgres";
+		CHECK(pd_config_load(&c, 3, argv, err, sizeof(err)) == -EINVAL &&
+		      strstr(err, "'postgres' is listed twice"));
+		pd_config_free(&c);
+		argv[2] = "postgres,postgresql,other2";
+		CHECK(!pd_config_load(&c, 3, argv, err, sizeof(err)));
+		pd_config_free(&c);
+		argv[1] = "--metrics-cgroup-label";
+		argv[2] = "pod";
+		CHECK(pd_config_load(&c, 3, argv, err, sizeof(err)) == -EINVAL &&
+		      strstr(err, "metrics-cgroup-label"));
+		pd_config_free(&c);
+		argv[2] = "container";
+		CHECK(!pd_config_load(&c, 3, argv, err, sizeof(err)) && c.metrics_cgroup_label == 2 &&
+		      c.metrics_cgroup_max == 20 && c.fork_cgroup);
 		pd_config_free(&c);
 	}
 	{
@@ -480,6 +545,7 @@ int main(void)
 		return 1;
 	}
 	test_sysfork();
+	test_sysfork_kinds();
 	test_config(dir);
 	test_config_table();
 	test_investigate(dir);

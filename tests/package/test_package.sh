@@ -4,7 +4,8 @@
 # committed or not, so the tree itself stays clean and the .deb does not land
 # beside it), then checks what it holds: the programs and the dat-reader
 # helper, the unit, the config as a conffile (the dashboard's web-root on),
-# the example config, the dashboard, man pages, docs; no build path in the
+# the example config, the dashboard, the fleet files (Prometheus rules, Grafana),
+# man pages, docs; no build path in the
 # programs; the service neither enabled nor started on install; purge removing
 # /var/lib/ptescope; lintian without errors (its warnings are printed). The
 # packaged ptescope then replays a committed recording through the packaged
@@ -53,6 +54,12 @@ for f in /usr/bin/ptescope /usr/sbin/ptescoped /usr/libexec/ptescope/ptescope-da
 	/usr/share/doc/ptescope/operations.md /usr/share/doc/ptescope/api.md \
 	/usr/share/doc/ptescope/README.md /usr/share/ptescope/web/index.html \
 	/usr/share/ptescope/web/main.js /usr/share/ptescope/web/main.css \
+	/usr/share/ptescope/prometheus/ptescope-rules.yml \
+	/usr/share/ptescope/prometheus/ptescope-rules-test.yml \
+	/usr/share/ptescope/prometheus/prometheus.yml \
+	/usr/share/ptescope/grafana/ptescope-dashboard.json \
+	/usr/share/ptescope/grafana/provisioning/dashboards/ptescope.yml \
+	/usr/share/ptescope/grafana/provisioning/datasources/ptescope-prometheus.yml \
 	/usr/share/man/man1/ptescope.1.gz /usr/share/man/man8/ptescoped.8.gz; do
 	grep -qx "$f" "$work/contents" || bad "$f not in the package"
 done

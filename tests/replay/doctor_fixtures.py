@@ -82,8 +82,13 @@ check(redis is not None and verdict(redis, "page_tables_huge_pages")["verdict"] 
        redis and verdict(redis, "many_vmas")["evidence"]))
 check(redis is not None and redis["slowest_forks"] and redis["dominant"] == "page_table_copy",
       "fork-path.dat: Redis's fork is named, page-table copy its largest part")
-# its forks take under 1 ms: examined from 500 us
-vf = procs(doctor("--slow-us", "500", os.path.join(vm, "fork-path.dat"))).get(("forker", 142))
+# its clones copy no address space (vforks: kind unknown here, the recording has no
+# task_newtask and no vfork wait traced): no fork to examine unless asked for
+check(("forker", 142) not in procs(doctor("--slow-us", "500", os.path.join(vm, "fork-path.dat"))),
+      "fork-path.dat: the vfork-only forker's clones are no forks by default")
+# its clones take under 1 ms: examined from 500 us
+vf = procs(doctor("--slow-us", "500", "--kind", "all",
+                  os.path.join(vm, "fork-path.dat"))).get(("forker", 142))
 check(vf is not None and verdict(vf, "fork_then_exec")["verdict"] == "quiet",
       "fork-path.dat: the vfork-only forker needs no vfork advice (%s)" %
       (vf and verdict(vf, "fork_then_exec")["evidence"]))
@@ -146,7 +151,8 @@ for g in gt:
 check(agree >= 8, "live: the parent's RSS and THP read from /proc match the workload's own "
       "figures in %d forks" % agree)
 lv = procs(doctor("--db", live, "--comm", "forker"))
-lvall = procs(doctor("--db", live, "--max-procs", "100000"))
+# the host's other clones were stored before kinds (NOTES.md): unknown, examined when asked
+lvall = procs(doctor("--db", live, "--max-procs", "100000", "--kind", "all"))
 for pid in (31399, 1056):
     p = lv.get(("forker", pid))
     check(p is not None and verdict(p, "page_tables_huge_pages")["verdict"] == "fires" and

@@ -49,6 +49,12 @@ static inline void synth_fork(struct pt_fork *f, uint64_t seed, uint64_t i, unsi
 	f->ptes = (int64_t)(synth_rand(&s) % 60000);
 	f->lock_breaks = (int64_t)(synth_rand(&s) % 10);
 	f->complete = true;
+	f->kind = PT_KIND_FORK;
+	if (r % 5 == 0) { /* live: the clone's flags (fork(): SIGCHLD) and the parent's cgroup */
+		f->has_clone_flags = true;
+		f->clone_flags = 0x11;
+		snprintf(f->cgroup, sizeof(f->cgroup), "/system.slice/%s.service", f->parent_comm);
+	}
 	if (r % 17 == 0) { /* a partial fork: no kernel_clone, no counts */
 		f->kernel_clone_ns = PT_NO_TIME;
 		f->lock_breaks = PT_NULL;

@@ -247,7 +247,9 @@ static bool same_fork(const struct pt_fork *a, const struct pt_fork *b, bool det
 	    a->copy_page_range_ns != b->copy_page_range_ns || a->vmas != b->vmas ||
 	    a->pte_passes != b->pte_passes || a->lock_breaks != b->lock_breaks ||
 	    a->ptes != b->ptes || a->max_lock_hold_ns != b->max_lock_hold_ns ||
-	    a->complete != b->complete || a->flags != b->flags || a->mem.have != b->mem.have)
+	    a->complete != b->complete || a->flags != b->flags || a->mem.have != b->mem.have ||
+	    a->kind != b->kind || a->has_clone_flags != b->has_clone_flags ||
+	    (a->has_clone_flags && a->clone_flags != b->clone_flags) || strcmp(a->cgroup, b->cgroup))
 		return false;
 	for (i = 0; i < PT_MEM_COUNT; i++)
 		if (pt_mem_has(&a->mem, i) && a->mem.v[i] != b->mem.v[i])
@@ -1332,6 +1334,9 @@ static void test_migrate_cost(void)
 					   " ALTER TABLE fork DROP COLUMN mem_map_count;"
 					   " ALTER TABLE fork DROP COLUMN mem_anon_huge_bytes;"
 					   " ALTER TABLE fork DROP COLUMN mem_child_exec;"
+					   " ALTER TABLE fork DROP COLUMN kind;"
+					   " ALTER TABLE fork DROP COLUMN clone_flags;"
+					   " ALTER TABLE fork DROP COLUMN cgroup;"
 					   " DROP TABLE fork_pass;"
 					   " PRAGMA user_version = 1",
 					   NULL, NULL, NULL) == SQLITE_OK,
@@ -1378,6 +1383,108 @@ static void test_migrate_cost(void)
 		store_close(s);
 		free(pf);
 	}
+}
+
+/* One fork of kind @k at wall offset @i: a copy carries copy_page_range, the others not. */
+static void kind_fork(struct pt_fork *f, enum pt_fork_kind k, uint64_t i)
+{
+	synth_fork(f, 21, i, 0);
+	f->complete = true;
+	f->flags = 0;
+	f->kind = k;
+	snprintf(f->parent_comm, sizeof(f->parent_comm), "java");
+	if (k == PT_KIND_FORK)
+		return;
+	f->dup_mmap_ns = f->copy_page_range_ns = PT_NO_TIME;
+	f->vmas = PT_NULL;
+	f->kernel_clone_ns = k == PT_KIND_SPAWN ? 300000000 : 40000; /* a spawn waits for exec */
+}
+
+/*
+ * Kinds (schema 8): the rollups hold address-space copies, so statistics are
+ * fork latency by default; other kinds come from the forks, exact; counts by
+ * kind and the forks filter; no time series for them; a file of schema 7 gets
+ * 'fork' where its forks carry a copy and its rollups rebuilt.
+ */
+static void test_kinds(void)
+{
+	static const enum pt_fork_kind plan[] = {PT_KIND_FORK, PT_KIND_FORK, PT_KIND_THREAD,
+						 PT_KIND_FORK, PT_KIND_SPAWN, PT_KIND_THREAD,
+						 PT_KIND_UNKNOWN};
+	struct store_stat st[STORE_M_COUNT];
+	struct store_range rg = {0};
+	struct store_fork_filter flt = {.pid = -1};
+	struct store_fork_row *rows = NULL;
+	struct store_ts_point pt[4];
+	uint64_t counts[PT_KIND_COUNT];
+	struct store *s;
+	struct pt_fork f;
+	char path[600], err[256];
+	size_t nr = 0, i;
+	bool done;
+	int64_t src;
+
+	path_of(path, sizeof(path), "kinds.db");
+	if (!(s = open_rw(path, NULL)))
+		return;
+	src = begin_src(s, HASH_A, &done);
+	for (i = 0; i < 70; i++) { /* 30 forks, 20 threads, 10 spawns, 10 unknown */
+		kind_fork(&f, plan[i % 7], i);
+		CHECK(store_insert_fork(s, src, &f, NULL, err, sizeof(err)) == 0, "insert: %s", err);
+		synth_release(&f);
+	}
+	CHECK(store_source_end(s, src, NULL, err, sizeof(err)) == 0, "end: %s", err);
+	CHECK(store_stats(s, &rg, st, err, sizeof(err)) == 0 && st[STORE_M_FORK].count == 30 &&
+		      !st[STORE_M_FORK].exact && st[STORE_M_FORK].max_ns < 200000000,
+	      "default stats are not the copies': %llu", (unsigned long long)st[0].count);
+	rg.kinds = 1u << PT_KIND_THREAD;
+	CHECK(store_stats(s, &rg, st, err, sizeof(err)) == 0 && st[STORE_M_FORK].count == 20 &&
+		      st[STORE_M_FORK].exact && st[STORE_M_FORK].max_ns == 40000,
+	      "thread stats: %llu", (unsigned long long)st[0].count);
+	rg.kinds = PT_KINDS_ALL;
+	CHECK(store_stats(s, &rg, st, err, sizeof(err)) == 0 && st[STORE_M_FORK].count == 70 &&
+		      st[STORE_M_FORK].max_ns == 300000000,
+	      "all kinds: %llu", (unsigned long long)st[0].count);
+	CHECK(store_timeseries(s, &rg, STORE_M_FORK, 60, pt, 4, &nr, err, sizeof(err)) == -EINVAL,
+	      "a time series of threads from the rollups");
+	rg.kinds = 0;
+	CHECK(store_kind_counts(s, &rg, counts, err, sizeof(err)) == 0 &&
+		      counts[PT_KIND_FORK] == 30 && counts[PT_KIND_THREAD] == 20 &&
+		      counts[PT_KIND_SPAWN] == 10 && counts[PT_KIND_UNKNOWN] == 10,
+	      "kind counts %llu %llu %llu %llu", (unsigned long long)counts[1],
+	      (unsigned long long)counts[2], (unsigned long long)counts[3],
+	      (unsigned long long)counts[0]);
+	flt.kinds = 1u << PT_KIND_SPAWN | 1u << PT_KIND_UNKNOWN;
+	CHECK(store_query_forks(s, &flt, &rows, &nr, NULL, err, sizeof(err)) == 0 && nr == 20,
+	      "spawns and unknown: %zu", nr);
+	for (i = 0; i < nr; i++)
+		CHECK(rows[i].fork.kind == PT_KIND_SPAWN || rows[i].fork.kind == PT_KIND_UNKNOWN,
+		      "row of kind %d", rows[i].fork.kind);
+	store_fork_rows_free(rows, nr);
+	store_close(s);
+
+	/* back to schema 7: kinds from the evidence, the rollups rebuilt */
+	{
+		sqlite3 *db;
+
+		sqlite3_open(path, &db);
+		CHECK(sqlite3_exec(db,
+				   "ALTER TABLE fork DROP COLUMN kind; ALTER TABLE fork DROP COLUMN"
+				   " clone_flags; ALTER TABLE fork DROP COLUMN cgroup;"
+				   " PRAGMA user_version = 7",
+				   NULL, NULL, NULL) == SQLITE_OK,
+		      "back to schema 7: %s", sqlite3_errmsg(db));
+		sqlite3_close(db);
+	}
+	if (!(s = open_rw(path, NULL)))
+		return;
+	CHECK(db_int(path, "SELECT count(*) FROM fork WHERE kind = 'fork'") == 30 &&
+		      db_int(path, "SELECT count(*) FROM fork WHERE kind IS NULL") == 40 &&
+		      db_int(path, "SELECT count(*) FROM pending_task") == 0,
+	      "0008 on schema 7: kinds from the evidence, rollups rebuilt");
+	CHECK(store_stats(s, &rg, st, err, sizeof(err)) == 0 && st[STORE_M_FORK].count == 30,
+	      "migrated stats: %llu", (unsigned long long)st[0].count);
+	store_close(s);
 }
 
 /* A reader is not blocked by a writer holding an open transaction. */
@@ -1479,6 +1586,7 @@ int main(int argc, char **argv)
 	test_retention();
 	test_cost_histogram();
 	test_migrate_cost();
+	test_kinds();
 	test_reader_not_blocked();
 	test_parse_time();
 	if (failures) {

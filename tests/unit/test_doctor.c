@@ -31,6 +31,7 @@ static struct pt_fork mk(const char *comm, int pid, uint64_t total_ns)
 	f.vmas = 20;
 	f.ptes = f.pte_passes = f.lock_breaks = f.copy_resched = PT_NULL;
 	f.complete = true;
+	f.kind = PT_KIND_FORK;
 	return f;
 }
 
@@ -229,6 +230,25 @@ int main(void)
 		CHECK_EQ(pt_doctor_run(f, NULL, n, &o, &r), 0);
 		CHECK_EQ(r.nr_procs, 1);
 		CHECK(!strcmp(r.procs[0].comm, "big") && r.procs[0].slowest[0] == 3);
+		pt_doctor_release(&r);
+	}
+	/* a spawn waiting 300 ms for its child's exec is no slow fork, unless asked */
+	{
+		struct pt_doctor_opts o = {.kinds = PT_KINDS_ALL};
+		bool seen = false;
+
+		f[n] = mk("posix-spawn", 99, 300 * MS);
+		f[n].kind = PT_KIND_SPAWN;
+		CHECK_EQ(pt_doctor_run(f, NULL, n + 1, NULL, &r), 0);
+		for (size_t i = 0; i < r.nr_procs; i++)
+			seen |= !strcmp(r.procs[i].comm, "posix-spawn");
+		CHECK(!seen);
+		CHECK_EQ(r.forks, n);
+		pt_doctor_release(&r);
+		CHECK_EQ(pt_doctor_run(f, NULL, n + 1, &o, &r), 0);
+		for (size_t i = 0; i < r.nr_procs; i++)
+			seen |= !strcmp(r.procs[i].comm, "posix-spawn");
+		CHECK(seen);
 		pt_doctor_release(&r);
 	}
 	/* nothing at all */

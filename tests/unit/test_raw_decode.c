@@ -244,6 +244,58 @@ static void test_dynamic_comms(void)
 	tep_free(tep);
 }
 
+/* task_newtask as Linux 6.1 (unsigned long) and 6.18 (u64) describe it: the clone's flags. */
+static const char newtask_fmt[] =
+	"name: task_newtask\n"
+	"ID: 205\n"
+	"format:\n"
+	COMMON_FIELDS
+	"\n"
+	"\tfield:pid_t pid;\toffset:8;\tsize:4;\tsigned:1;\n"
+	"\tfield:char comm[16];\toffset:12;\tsize:16;\tsigned:0;\n"
+	"\tfield:unsigned long clone_flags;\toffset:32;\tsize:8;\tsigned:0;\n"
+	"\tfield:short oom_score_adj;\toffset:40;\tsize:2;\tsigned:1;\n"
+	"\n"
+	"print fmt: \"pid=%d comm=%s clone_flags=%lx oom_score_adj=%hd\", REC->pid, REC->comm, "
+	"REC->clone_flags, REC->oom_score_adj\n";
+
+static void test_newtask(void)
+{
+	struct tep_handle *tep = tep_alloc();
+	struct pt_raw_decoder *d = NULL;
+	struct pt_raw_event ev;
+	struct pt_event e;
+	unsigned char rec[48];
+
+	tep_set_long_size(tep, 8);
+	tep_set_file_bigendian(tep, tep_is_bigendian() ? TEP_BIG_ENDIAN : TEP_LITTLE_ENDIAN);
+	CHECK_EQ(tep_parse_event(tep, fork_fmt, sizeof(fork_fmt) - 1, "sched"), 0);
+	CHECK_EQ(tep_parse_event(tep, newtask_fmt, sizeof(newtask_fmt) - 1, "task"), 0);
+	CHECK_EQ(pt_raw_decoder_new(tep, &d), 0);
+	if (!d) {
+		tep_free(tep);
+		return;
+	}
+	memset(rec, 0, sizeof(rec));
+	put(rec, 0, 205, 2);
+	put(rec, 4, 500, 4); /* the parent's task */
+	put(rec, 8, 501, 4); /* the child */
+	memcpy(rec + 12, "java", 5);
+	put(rec, 32, 0x3d0f00, 8);
+	CHECK_EQ(pt_raw_decode(d, rec, 42, &ev), 1);
+	CHECK_EQ(ev.type, PT_EV_NEWTASK);
+	CHECK_EQ(ev.pid, 500);
+	CHECK_EQ(ev.child_pid, 501);
+	CHECK(ev.clone_flags == 0x3d0f00);
+	CHECK_EQ(pt_raw_to_event(&ev, 1, 777, &e), 0);
+	CHECK(e.type == PT_EV_NEWTASK && e.child_pid == 501 && e.clone_flags == 0x3d0f00 &&
+	      e.ts_ns == 777);
+	/* cut short: not decoded */
+	CHECK_EQ(pt_raw_decode(d, rec, 36, &ev), 0);
+	pt_raw_decoder_free(d);
+	tep_free(tep);
+}
+
 static void test_no_events(void)
 {
 	struct tep_handle *tep = tep_alloc();
@@ -420,6 +472,7 @@ int main(void)
 	test_debian61();
 	test_moved_fields();
 	test_dynamic_comms();
+	test_newtask();
 	test_no_events();
 	TEST_DONE();
 }

@@ -478,6 +478,80 @@ static void test_event_only(void)
 	forks_free(&fs);
 }
 
+static void newtask_event(int pid, int child, uint64_t flags, uint64_t ts)
+{
+	struct pt_event ev;
+
+	pt_event_init(&ev, PT_EV_NEWTASK);
+	ev.cpu = 0;
+	ev.pid = pid;
+	ev.child_pid = child;
+	ev.clone_flags = flags;
+	ev.ts_ns = ts;
+	CHECK_EQ(recon_feed(&ev, R), 0);
+}
+
+/* kernel_clone > copy_process (> dup_mmap > copy_page_range when @copy), then
+ * the vfork wait when @wait, and the fork event. */
+static void clone_graph(int pid, uint64_t t, bool copy, bool wait)
+{
+	ENTRY(0, pid, 0, "kernel_clone", t);
+	ENTRY(0, pid, 1, "copy_process", t + 1 * US);
+	if (copy) {
+		ENTRY(0, pid, 2, "dup_mmap", t + 2 * US);
+		LEAF(0, pid, 3, "copy_page_range", t + 3 * US, 1 * US);
+		EXIT(0, pid, 2, "dup_mmap", t + 5 * US, 3 * US);
+	}
+	EXIT(0, pid, 1, "copy_process", t + 6 * US, 5 * US);
+	fork_event(0, pid, pid + 1, t + 7 * US);
+	if (wait)
+		LEAF(0, pid, 1, "wait_for_completion_state", t + 8 * US, 300 * US);
+	EXIT(0, pid, 0, "kernel_clone", t + 400 * US, 400 * US);
+}
+
+static enum pt_fork_kind kind_of(const struct forks *fs, int pid)
+{
+	for (int i = 0; i < fs->n && i < 16; i++)
+		if (fs->f[i].parent_pid == pid)
+			return fs->f[i].kind;
+	return (enum pt_fork_kind)-1;
+}
+
+/* What a clone made: from task_newtask's flags, else from its calls. */
+static void test_kinds(void)
+{
+	struct forks fs;
+
+	start(&fs);
+	clone_graph(100, 1000 * US, true, false);
+	clone_graph(200, 2000 * US, false, true);
+	clone_graph(300, 3000 * US, false, false);
+	clone_graph(400, 4000 * US, true, true); /* CLONE_VFORK without CLONE_VM */
+	newtask_event(500, 501, 0x3d0f00, 5000 * US);
+	fork_event(0, 500, 501, 5001 * US);
+	newtask_event(600, 599, 0x11, 6000 * US); /* another child's: not taken */
+	fork_event(0, 600, 601, 6001 * US);
+	finish();
+	CHECK_EQ(fs.n, 6);
+	CHECK_EQ(kind_of(&fs, 100), PT_KIND_FORK);
+	CHECK_EQ(kind_of(&fs, 200), PT_KIND_SPAWN);
+	CHECK_EQ(kind_of(&fs, 300), PT_KIND_THREAD);
+	CHECK_EQ(kind_of(&fs, 400), PT_KIND_SPAWN);
+	CHECK_EQ(kind_of(&fs, 500), PT_KIND_THREAD);
+	CHECK_EQ(kind_of(&fs, 600), PT_KIND_UNKNOWN);
+	CHECK(fs.f[4].has_clone_flags || fs.f[5].has_clone_flags);
+	forks_free(&fs);
+
+	/* no vfork wait anywhere in the trace: a clone without a copy is not told */
+	start(&fs);
+	clone_graph(100, 1000 * US, true, false);
+	clone_graph(300, 3000 * US, false, false);
+	finish();
+	CHECK_EQ(kind_of(&fs, 100), PT_KIND_FORK);
+	CHECK_EQ(kind_of(&fs, 300), PT_KIND_UNKNOWN);
+	forks_free(&fs);
+}
+
 /* A recording cut inside a fork: handed over at the end, partial. */
 static void test_cut_at_end(void)
 {
@@ -1362,6 +1436,7 @@ int main(void)
 	test_migration_no_pid();
 	test_cpr_runs();
 	test_event_only();
+	test_kinds();
 	test_cut_at_end();
 	test_two_tasks();
 	test_depth_limited();

@@ -118,6 +118,7 @@ static struct pt_fork mk(const char *comm, uint64_t cpr, int64_t ptes, bool comp
 	f.kernel_clone_ns = f.copy_process_ns = f.dup_mmap_ns = PT_NO_TIME;
 	f.copy_page_range_ns = cpr;
 	f.ptes = ptes;
+	f.kind = PT_KIND_FORK;
 	f.vmas = 3;
 	f.pte_passes = 2;
 	f.lock_breaks = complete ? 1 : 0;
@@ -181,11 +182,47 @@ static void test_complete_untimed(void)
 	pt_summary_release(&s);
 }
 
+/* Threads, spawns and clones of unknown kind are counted by kind and never
+ * mixed into fork latency, unless asked for. */
+static void test_kinds(void)
+{
+	struct pt_fork f[5] = {mk("java", 1000, 10, true), mk("java", 50, PT_NULL, true),
+			       mk("java", 70, PT_NULL, true), mk("sh", 9000000, PT_NULL, true),
+			       mk("sh", 300, PT_NULL, true)};
+	struct pt_summary s;
+
+	f[1].kind = f[2].kind = PT_KIND_THREAD;
+	f[3].kind = PT_KIND_SPAWN; /* kernel_clone waited for the child's exec */
+	f[4].kind = PT_KIND_UNKNOWN;
+	CHECK_EQ(pt_summary_compute(f, 5, &s), 0);
+	CHECK_EQ(s.kinds[PT_KIND_FORK], 1);
+	CHECK_EQ(s.kinds[PT_KIND_THREAD], 2);
+	CHECK_EQ(s.kinds[PT_KIND_SPAWN], 1);
+	CHECK_EQ(s.kinds[PT_KIND_UNKNOWN], 1);
+	CHECK_EQ(s.forks, 1);
+	CHECK_EQ(s.total.count, 1);
+	CHECK_EQ(s.total.max, 1000);
+	CHECK_EQ(s.nr_comms, 1);
+	pt_summary_release(&s);
+	CHECK_EQ(pt_summary_compute_kinds(f, 5, PT_KINDS_ALL, &s), 0);
+	CHECK_EQ(s.forks, 5);
+	CHECK_EQ(s.total.max, 9000000);
+	CHECK_EQ(s.nr_comms, 2);
+	pt_summary_release(&s);
+	CHECK_EQ(pt_kind_of_flags(0x11), PT_KIND_FORK);			 /* fork(): SIGCHLD */
+	CHECK_EQ(pt_kind_of_flags(0x3d0f00), PT_KIND_THREAD);		 /* pthread_create */
+	CHECK_EQ(pt_kind_of_flags(0x4111), PT_KIND_SPAWN);		 /* vfork, posix_spawn */
+	CHECK_EQ(pt_kind_of_flags(PT_CLONE_VM | 0x11), PT_KIND_SPAWN); /* CLONE_VM alone */
+	CHECK_EQ(pt_kind_parse("thread"), PT_KIND_THREAD);
+	CHECK_EQ(pt_kind_parse("nope"), -1);
+}
+
 int main(void)
 {
 	test_percentiles();
 	test_histogram();
 	test_summary();
 	test_complete_untimed();
+	test_kinds();
 	TEST_DONE();
 }

@@ -5,6 +5,9 @@ preemption fields against a forced workload, and a bounded investigation end to 
 Fed by the vm harness (vmlib: a kernel chosen by --kernel, initramfs, boot), the workloads of
 tests/vm/workloads and the ptescoped binary under test; leaves the guest's logs, tracefs snapshots
 and databases in --work. One boot (2 vCPUs) checks:
+  - every kind of clone (cloner: fork, pthread_create, posix_spawn, vfork) stored with its
+    kind and clone flags at every level and both hooks (task_newtask), forks with the copy's
+    phases, threads and spawns without;
   - start/stop cycles across every detail level (fork by function_graph, section, pte, fork by
     kprobes with preemptions from sched_switch (no BTF), fork by kprobes, rotating; the later steps start and stop the default, fork by kprobes, and are
     checked the same way): the daemon exits 0 and tracefs reads back as before each time
@@ -61,7 +64,7 @@ snap() {
 	for f in current_tracer tracing_on trace_clock buffer_size_kb set_event set_ftrace_filter \
 		set_graph_function set_ftrace_pid options/funcgraph-irqs options/record-cmd \
 		events/sched/sched_switch/enable events/sched/sched_switch/filter \
-		events/sched/sched_process_fork/enable kprobe_events; do
+		events/sched/sched_process_fork/enable events/task/task_newtask/enable kprobe_events; do
 		printf '%s: ' $f
 		if [ $f = buffer_size_kb ]; then
 			sed 's/.*(expanded: \([0-9]*\))/\1/' $T/$f | awk '{print int(($1 + 8) / 16) * 16}'
@@ -125,6 +128,9 @@ for lvl in $LEVELS; do
 	esac
 	if start cycle$c --listen 127.0.0.1:0 $a; then
 		step cycle$c forker --mib 4 --forks 1 --thp off > /dev/null
+		# a clone of every kind: fork, pthread_create, posix_spawn, vfork
+		step cycle$c cloner --n 2 --touch-mib 4 > $O/cycle$c.clones
+		sleep 0.5
 		stop cycle$c
 	fi
 	snap > $O/after-cycle$c
@@ -406,6 +412,33 @@ def check_owner(out, bad):
         bad(f"owner: exit {read(out, 'owner.exit')!r}")
 
 
+def check_kinds(out, levels, bad):
+    """Each cycle's clones of every kind: stored with the kind the workload made, their
+    flags, and the copy's phases only where an address space was copied."""
+    for i, lvl in enumerate(levels, 1):
+        clones = [g for g in vmlib.read_ground_truth(os.path.join(out, f"cycle{i}.clones"))
+                  if g.get("type") == "clone"] if read(out, f"cycle{i}.clones") else []
+        got = db_forks(out, f"cycle{i}")
+        if len(clones) != 8:
+            bad(f"cycle {i} ({lvl}): cloner made {len(clones)} clones, not 8")
+        seen = {}
+        for g in clones:
+            f = got.get(g["child_pid"])
+            if not f or f["parent_pid"] != g["parent_tid"]:
+                bad(f"cycle {i} ({lvl}): {g['kind']} -> {g['child_pid']} not stored ({f})")
+                continue
+            copied = f["copy_page_range_ns"] is not None and f["copy_page_range_ns"] > 0
+            if f["kind"] != g["kind"] or f["clone_flags"] is None or \
+                    copied != (g["kind"] == "fork"):
+                bad(f"cycle {i} ({lvl}): {g['kind']} -> {g['child_pid']} stored as kind "
+                    f"{f['kind']}, flags {f['clone_flags']}, copy_page_range_ns "
+                    f"{f['copy_page_range_ns']}")
+                continue
+            seen[g["kind"]] = seen.get(g["kind"], 0) + 1
+        print(f"cycle {i} ({lvl}): kinds {seen}, flags "
+              f"{sorted(set(hex(f['clone_flags']) for f in got.values() if f['clone_flags']))}")
+
+
 def check_orphan(out, bad):
     """A SIGKILLed run in another instance whose state file was lost: its group's events do not
     disturb the default beside them; its instance's next run removes them."""
@@ -518,6 +551,7 @@ def main():
         if line.startswith("step ") or "died" in line:
             problems.append(line)
     check_cycles(out, levels, problems.append)
+    check_kinds(out, levels, problems.append)
     check_fields(out, problems.append)
     check_investigation(out, problems.append)
     check_owner(out, problems.append)

@@ -46,7 +46,7 @@ GUEST_MODULES = ["virtio_pci", "9pnet_virtio", "9p"]
 DISK_MODULES = ["virtio_pci", "virtio_blk", "ext4"]
 DISK_MIB = 4096  # sparse: only what the scenario writes takes host disk
 TRACEEVENT_PLUGINS = "/usr/lib/x86_64-linux-gnu/traceevent/plugins"
-WORKLOADS = ["forker", "forkstorm", "hog", "costload"]
+WORKLOADS = ["forker", "forkstorm", "hog", "costload", "cloner"]
 
 
 class VmUnavailable(Exception):

@@ -337,6 +337,25 @@ async function run() {
 	await page.goto(`${base}/#/`);
 	await page.waitForSelector('body[data-state="ready"]');
 
+	// --- kinds: the tally of /kinds, each row's kind, and the kind filter
+	const kinds = (await api('/api/v1/kinds')).kinds;
+	const shown = await page.$$eval('[data-testid="kinds"] [data-kind]', (els) =>
+		Object.fromEntries(els.map((e) => [e.dataset.kind, Number(e.dataset.n)])));
+	check(eq(shown, { fork: kinds.fork, thread: kinds.thread, spawn: kinds.spawn, unknown: kinds.unknown }),
+		'the kinds line shows /api/v1/kinds', `${JSON.stringify(shown)} vs ${JSON.stringify(kinds)}`);
+	const rowKinds = await page.$$eval('#latest tbody tr.fork [data-k="kind"]', (els) => els.map((e) => e.textContent));
+	check(rowKinds.length > 0 && rowKinds.every((k) => k === 'fork'), 'latest forks are address-space copies by default',
+		JSON.stringify(rowKinds));
+	await page.selectOption('#f-kind', 'all');
+	await page.waitForFunction(() => JSON.stringify(window.__ptescope.last?.stats?.range?.kind) ===
+		'["unknown","fork","thread","spawn"]');
+	const statsAll = await api('/api/v1/stats?kind=all');
+	check(intText(await page.textContent('[data-testid="kpi-forks"]')) === statsAll.forks &&
+		statsAll.forks === kinds.fork + kinds.thread + kinds.spawn + kinds.unknown,
+		`kind "every clone" shows /stats?kind=all (${statsAll.forks} clones)`);
+	await page.selectOption('#f-kind', 'fork');
+	await page.waitForFunction(() => JSON.stringify(window.__ptescope.last?.stats?.range?.kind) === '["fork"]');
+
 	// --- filter by process
 	const comm = top.comms.find((c) => c.comm)?.comm;
 	const statsComm = await api(`/api/v1/stats?comm=${encodeURIComponent(comm)}`);

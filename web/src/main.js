@@ -1,5 +1,6 @@
 // ptescope dashboard. Fed by ptescoped's JSON API (api.js); shows the fork
-// latency per phase, its distribution and its course over time, the busiest
+// latency per phase of the kind chosen (address-space copies by default;
+// threads and spawns counted apart), its distribution and its course over time, the busiest
 // processes, the slowest and the latest forks, and one fork in detail
 // (#/fork/ID: phases, VMAs, PTE passes with their lock holds and breaks);
 // a badge beside the status while an investigation runs deeper detail.
@@ -19,6 +20,8 @@ const $ = (id) => document.getElementById(id);
 const state = {
 	comm: '',
 	range: '',
+	kind: 'fork', // the API's default: address-space copies
+
 	live: true,
 	histMetric: 'fork',
 	tsMetric: 'fork',
@@ -141,7 +144,18 @@ function nsCell(v, attrs = '') {
 	return `<td class="num" ${attrs} data-ns="${isNum(v) ? v : ''}">${fmtNs(v)}</td>`;
 }
 
-function renderStats(stats) {
+// Clones of each kind in the range: what the fork figures leave out.
+function kindsLine(kinds) {
+	const k = kinds?.kinds;
+	if (!k) return '';
+	return `<p class="hint" data-testid="kinds">In this range: <b data-kind="fork" data-n="${k.fork}">${fmtInt(k.fork)}</b> forks,
+		<span data-kind="thread" data-n="${k.thread}">${fmtInt(k.thread)}</span> threads,
+		<span data-kind="spawn" data-n="${k.spawn}">${fmtInt(k.spawn)}</span> spawns,
+		<span data-kind="unknown" data-n="${k.unknown}">${fmtInt(k.unknown)}</span> of unknown kind.
+		Figures are over ${state.kind === 'fork' ? 'forks only' : state.kind === 'all' ? 'every clone' : `${esc(state.kind)}s`}${state.kind === 'fork' ? '' : '; time series and the busiest processes hold forks only'}.</p>`;
+}
+
+function renderStats(stats, kinds) {
 	const m = stats.metrics ?? {};
 	let h = '<thead><tr><th>phase</th><th class="num">values</th>' +
 		QS.map((q) => `<th class="num">${q === 'p999' ? 'p99.9' : q}</th>`).join('') + '</tr></thead><tbody>';
@@ -160,7 +174,7 @@ function renderStats(stats) {
 		<div class="kpi"><span class="k">per PTE copied</span><span class="v" data-testid="kpi-ns-per-pte" data-v="${c.ns_per_pte ?? ''}">${isNum(c.ns_per_pte) ? `${sig(c.ns_per_pte)} ns` : DASH}</span></div>
 		<div class="kpi"><span class="k">per GiB mapped</span><span class="v" data-testid="kpi-ms-per-gib" data-v="${c.ms_per_gib ?? ''}">${isNum(c.ms_per_gib) ? `${sig(c.ms_per_gib)} ms` : DASH}</span></div>
 		<p class="hint">copy_page_range time over PTEs copied, over ${fmtInt(c.forks)} forks;
-		per GiB assumes 4 KiB pages all present.</p>`;
+		per GiB assumes 4 KiB pages all present.</p>${kindsLine(kinds)}`;
 }
 
 // ---------------------------------------------------------------- charts
@@ -254,7 +268,15 @@ const FORK_HEAD = '<thead><tr><th>id</th><th>parent</th><th class="num">child</t
 	'<th class="num">copy_page_range</th><th class="num">VMAs</th><th class="num">passes</th>' +
 	'<th class="num">lock breaks</th><th class="num">PTEs</th><th class="num">max hold</th>' +
 	'<th class="num" title="times preempted while copying page tables">preempted</th>' +
-	'<th class="num" title="time off the CPU while copying page tables">off CPU</th><th>when</th><th>flags</th></tr></thead>';
+	'<th class="num" title="time off the CPU while copying page tables">off CPU</th><th>when</th><th>flags</th>' +
+	'<th title="fork: the address space was copied; thread; spawn (vfork, posix_spawn)">kind</th>' +
+	'<th title="the parent\'s systemd unit or container (its cgroup when it has neither)">from</th></tr></thead>';
+
+// Where a fork came from, short: its container, else its systemd unit, else its cgroup.
+function originOf(f) {
+	if (f.container_id) return `container ${f.container_id.slice(0, 12)}`;
+	return f.systemd_unit ?? f.cgroup ?? null;
+}
 
 function forkRow(f) {
 	const flags = (f.flags ?? []).map((x) => `<span class="flag">${esc(x)}</span>`).join(' ');
@@ -271,7 +293,9 @@ function forkRow(f) {
 		`<td class="num${f.copy_resched > 0 ? ' hot' : ''}" data-k="copy_resched">${fmtInt(f.copy_resched)}</td>` +
 		nsCell(f.copy_offcpu_ns, 'data-k="copy_offcpu_ns"') +
 		`<td class="dim" title="trace clock ${fmtTraceTs(f.ts_ns)}">${fmtWall(f.wall_ns)}</td>` +
-		`<td>${f.complete ? '' : '<span class="flag">incomplete</span> '}${flags}</td></tr>`;
+		`<td>${f.complete ? '' : '<span class="flag">incomplete</span> '}${flags}</td>` +
+		`<td data-k="kind">${esc(f.kind ?? 'unknown')}</td>` +
+		`<td class="dim" data-k="origin" title="${esc(f.cgroup ?? '')}">${esc(originOf(f) ?? DASH)}</td></tr>`;
 }
 
 function renderForks(el, forks, emptyMsg) {
@@ -292,6 +316,14 @@ function commParams() {
 	return state.comm ? { comm: state.comm } : {};
 }
 
+// The kind filter; time series and the top list hold forks only (the API's rollups).
+function kindParams() {
+	return state.kind === 'fork' ? {} : { kind: state.kind };
+}
+
+const EMPTY_TS = { points: [], truncated: false };
+const EMPTY_TOP = { comms: [] };
+
 async function loadTimeseries() {
 	const base = { ...rangeParams(), ...commParams(), metric: state.tsMetric };
 	// minute steps over short ranges; hours when minutes would be cut short
@@ -307,7 +339,7 @@ async function loadTimeseries() {
 async function loadSlowest(stats) {
 	const p99 = stats.metrics?.fork?.p99_ns;
 	const minUs = isNum(p99) ? Math.floor(p99 / 1000 / 1.01) : 0; // rollup p99 is within 1%
-	const r = await get('api/v1/forks', { ...rangeParams(), ...commParams(), min_us: minUs || undefined, limit: 1000 });
+	const r = await get('api/v1/forks', { ...rangeParams(), ...commParams(), ...kindParams(), min_us: minUs || undefined, limit: 1000 });
 	const forks = (r.forks ?? []).filter((f) => isNum(forkTotalNs(f)));
 	forks.sort((a, b) => forkTotalNs(b) - forkTotalNs(a) || b.id - a.id);
 	return { forks: forks.slice(0, SLOWEST_SHOWN), minUs, more: r.next_cursor != null };
@@ -322,18 +354,20 @@ async function refresh() {
 	const started = performance.now();
 	try {
 		const statusP = get('api/v1/status').catch((e) => e);
-		const [stats, hist, top, ts, latest] = await Promise.all([
-			get('api/v1/stats', { ...rangeParams(), ...commParams() }),
-			get('api/v1/histogram', { ...rangeParams(), ...commParams(), metric: state.histMetric }),
-			get('api/v1/top', { ...rangeParams(), limit: 10 }),
-			loadTimeseries(),
-			get('api/v1/forks', { ...rangeParams(), ...commParams(), limit: LATEST_PAGE, cursor: state.cursors.at(-1) ?? undefined }),
+		const forksOnly = state.kind === 'fork';
+		const [stats, hist, top, ts, latest, kinds] = await Promise.all([
+			get('api/v1/stats', { ...rangeParams(), ...commParams(), ...kindParams() }),
+			get('api/v1/histogram', { ...rangeParams(), ...commParams(), ...kindParams(), metric: state.histMetric }),
+			forksOnly ? get('api/v1/top', { ...rangeParams(), limit: 10 }) : EMPTY_TOP,
+			forksOnly ? loadTimeseries() : EMPTY_TS,
+			get('api/v1/forks', { ...rangeParams(), ...commParams(), ...kindParams(), limit: LATEST_PAGE, cursor: state.cursors.at(-1) ?? undefined }),
+			get('api/v1/kinds', { ...rangeParams(), ...commParams() }).catch(() => null),
 		]);
-		const doctor = await get('api/v1/doctor', { ...rangeParams(), ...commParams() }).catch((e) => ({ error: e.message }));
+		const doctor = await get('api/v1/doctor', { ...rangeParams(), ...commParams(), ...kindParams() }).catch((e) => ({ error: e.message }));
 		const slow = await loadSlowest(stats);
 		const st = await statusP;
 		renderStatus(st instanceof Error ? null : st);
-		renderStats(stats);
+		renderStats(stats, kinds);
 		renderHistogram(hist);
 		renderTimeseries(ts);
 		renderTop(top);
@@ -488,6 +522,11 @@ async function showDetail(id) {
 			${kv('longest lock hold', fmtNs(f.max_lock_hold_ns), `data-k="max_lock_hold_ns" data-ns="${f.max_lock_hold_ns ?? ''}"`)}
 			${kv('preempted while copying', fmtInt(f.copy_resched), `data-k="copy_resched" data-n="${f.copy_resched ?? ''}"`)}
 			${kv('off CPU while copying', fmtNs(f.copy_offcpu_ns), `data-k="copy_offcpu_ns" data-ns="${f.copy_offcpu_ns ?? ''}"`)}
+			${kv('kind', esc(f.kind ?? 'unknown'), `data-k="kind"`)}
+			${kv('clone flags', f.clone_flags != null ? `0x${f.clone_flags.toString(16)}` : DASH, `data-k="clone_flags"`)}
+			${kv('cgroup', esc(f.cgroup ?? DASH), `data-k="cgroup"`)}
+			${kv('systemd unit', esc(f.systemd_unit ?? DASH), `data-k="systemd_unit"`)}
+			${kv('container', esc(f.container_id ?? DASH), `data-k="container_id"`)}
 			${kv('stored', fmtWall(f.wall_ns))}
 			${kv('trace time', fmtTraceTs(f.ts_ns))}
 			${kv('status', f.complete ? 'complete' : `<span class="flag">incomplete</span> ${flags}`)}
@@ -546,6 +585,7 @@ function init() {
 	});
 	$('filters').addEventListener('submit', (e) => { e.preventDefault(); state.comm = $('f-comm').value.trim(); restart(); });
 	$('f-range').addEventListener('change', (e) => { state.range = e.target.value; restart(); });
+	$('f-kind').addEventListener('change', (e) => { state.kind = e.target.value; restart(); });
 	$('f-live').addEventListener('change', (e) => { state.live = e.target.checked; if (state.live) refresh(); else schedule(); });
 	$('f-refresh').addEventListener('click', () => refresh());
 	$('latest-older').addEventListener('click', () => {
