@@ -75,7 +75,9 @@ snap() {
 	ls $T/instances
 	ls $T/events | grep ptescope
 }
-D="ptescoped --capture graph --state-file /tmp/state --poll-ms 100"
+# the state file in a directory only root writes (a world-writable one such as /tmp is refused)
+mkdir -p -m 700 /var/lib/ptescope
+D="ptescoped --capture graph --state-file /var/lib/ptescope/tracefs-state --poll-ms 100"
 start() { # name args...
 	local n=$1 k
 	shift
@@ -200,7 +202,7 @@ snap > $O/after-inv
 # and the first goes on; tracing_on 0 written in its instance by another tool is seen within
 # the setup check's 10 s and set up again, and forks are recorded after it
 if start owner --listen 127.0.0.1:0; then
-	timeout 300 $D --db /tmp/second.db --state-file /tmp/state2 --listen 127.0.0.1:0 \
+	timeout 300 $D --db /tmp/second.db --state-file /var/lib/ptescope/tracefs-state2 --listen 127.0.0.1:0 \
 		2> $O/second.log
 	echo $? > $O/second.exit
 	echo 0 > $T/instances/ptescoped/tracing_on
@@ -221,7 +223,7 @@ snap > $O/after-owner
 # nothing of ours is left after it stops
 if start orphan --listen 127.0.0.1:0 --instance ptescope-other; then
 	kill -KILL $PID; wait $PID 2>/dev/null
-	rm -f /tmp/state
+	rm -f /var/lib/ptescope/tracefs-state
 	cp $T/kprobe_events $O/orphan-left
 	if start beside --listen 127.0.0.1:0; then
 		step beside-fork forker --mib 4 --forks 1 --thp off > /dev/null

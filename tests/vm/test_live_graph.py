@@ -9,7 +9,9 @@ ptescoped binary under test; leaves each guest run's logs, tracefs snapshots and
   - lock breaks appear when a competing task shares the CPU and not otherwise (--detail section);
   - a fork storm at default settings loses no events;
   - tracefs is as before after SIGTERM; a SIGKILLed run's setup is repaired by the next start;
-  - a top level set up by another tool is refused, and taken over (and given back) with --force.
+  - beside another tool's tracer at the top level, the default (kprobes in its own group) runs
+    and leaves it alone; function_graph (pte detail, which needs the top level on 6.1) is
+    refused, and takes over (and gives back) with --force.
 --bench instead prints, side by side from one boot, the parent's fork latency of a 64 MiB
 workload with no tracing and with --detail fork, section and pte, and the daemon's CPU time per
 fork. Exit 77 (skip) when the VM cannot be had.
@@ -57,7 +59,9 @@ snap() {
 	done
 	ls $T/instances
 }
-D="ptescoped --capture graph --state-file /tmp/state --listen 127.0.0.1:0 --poll-ms 100"
+# the state file in a directory only root writes (a world-writable one such as /tmp is refused)
+mkdir -p -m 700 /var/lib/ptescope
+D="ptescoped --capture graph --state-file /var/lib/ptescope/tracefs-state --listen 127.0.0.1:0 --poll-ms 100"
 # Every step has its own budget (seconds, TCG on a busy host): a step that uses it up is
 # logged "TIMEOUT <step>" in $O/steps and ends the scenario (exit 3), so the host can say
 # which step hung; "begin" lines without their "end" tell the same when the VM itself hangs.
@@ -149,8 +153,14 @@ snap > $O/after-storm
 # slowed the TCG guest so much that the daemon's start overran its budget)
 echo kernel_clone > $T/set_ftrace_filter
 echo function > $T/current_tracer
-step refuse $START_S $D --db /tmp/refuse.db 2> $O/refuse.log; echo $? > $O/refuse.exit
-if start force --force; then sleep 0.5; stop force; fi
+# the default (fork detail by kprobe events in its own group) needs nothing of the
+# top level: it runs beside the other tool and leaves its tracer and filter alone
+if start beside; then sleep 0.5; stop beside; fi
+cat $T/current_tracer > $O/after-beside-tracer
+cat $T/set_ftrace_filter > $O/after-beside-filter
+# function_graph at pte detail needs the top level on 6.1 (its instances cannot host it)
+step refuse $START_S $D --detail pte --db /tmp/refuse.db 2> $O/refuse.log; echo $? > $O/refuse.exit
+if start force --detail pte --force; then sleep 0.5; stop force; fi
 cat $T/current_tracer > $O/after-force-tracer
 cat $T/set_ftrace_filter > $O/after-force-filter
 # taken back down in the safe order: the tracer first, then its filter
@@ -314,6 +324,13 @@ def check(out, preempt_rt=False):
         bad(f"refusal: exit {read(out, 'refuse.exit')!r}")
     if "in use by another tool" not in (read(out, "refuse.log") or ""):
         bad(f"refusal: log does not say why:\n{read(out, 'refuse.log')}")
+    if (read(out, "beside.exit") or "").strip() != "0":
+        bad(f"beside: the default beside another tool's tracer: exit "
+            f"{read(out, 'beside.exit')!r}:\n{read(out, 'beside.log')}")
+    if (read(out, "after-beside-tracer") or "").strip() != "function" or \
+            "kernel_clone" not in (read(out, "after-beside-filter") or ""):
+        bad(f"beside: the other tool's tracer {read(out, 'after-beside-tracer')!r} and "
+            f"filter {read(out, 'after-beside-filter')!r} were not left as they were")
     if "kernel_clone" not in (read(out, "after-force-filter") or ""):
         bad(f"--force: set_ftrace_filter after stop {read(out, 'after-force-filter')!r}, "
             "expected the other tool's 'kernel_clone'")
