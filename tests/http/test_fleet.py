@@ -35,6 +35,10 @@ if not prom or not promtool:
     print("prometheus/promtool not installed (Debian package prometheus): skipped")
     sys.exit(77)
 build, daemon, cloner = sys.argv[1:4]
+for prog in (daemon, cloner):
+    if not os.access(prog, os.X_OK):
+        print(f"FAIL {prog} is not built (a build that runs this test builds it)")
+        sys.exit(1)
 d = scratch("fleet")
 deadline = time.time() + 150
 
