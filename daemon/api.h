@@ -73,6 +73,19 @@ void pd_metrics_set_store(struct pd_metrics *m, bool healthy, uint64_t write_fai
 struct pd_inv_counters;
 void pd_metrics_set_investigations(struct pd_metrics *m, const struct pd_inv_counters *c);
 
+/*
+ * The exposition of @m (metrics_render.c): Prometheus text 0.0.4, or
+ * OpenMetrics 1.0.0 (with exemplars naming fork ids on the latency
+ * buckets). @status is the core's status object (what /api/v1/status shows;
+ * NULL: none): the capture's mode, detail and hooks decide which families
+ * carry figures (the others, always zero, are left out), and it gives the
+ * capture info, replays and database figures. On success *buf is a
+ * malloc'ed string of *len bytes (plus a NUL) owned by the caller. Returns 0
+ * or -ENOMEM.
+ */
+int pd_metrics_render(struct pd_metrics *m, const json_t *status, bool openmetrics, char **buf,
+		      size_t *len);
+
 /* ------------------------------------------------------------------- core */
 
 /* An investigation asked for over HTTP, checked for syntax by the HTTP layer. */

@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Private to daemon/http*.c and daemon/metrics.c: the server's state, the
- * per-request state, reply helpers, the read-only store pool and the
- * metrics renderer.
+ * Private to daemon/http*.c: the server's state, the per-request state,
+ * reply helpers and the read-only store pool.
  */
 #ifndef PTESCOPED_HTTP_INTERNAL_H
 #define PTESCOPED_HTTP_INTERNAL_H
@@ -192,19 +191,7 @@ json_t *pd_http_conn_status(struct pd_http *h);
 
 /* The port actually bound (for listen addresses with port 0), -1 if unknown. */
 
-/*
- * The exposition of @m: Prometheus text 0.0.4, or OpenMetrics 1.0.0 (with
- * exemplars naming fork ids on the latency buckets). @status is the core's
- * status object (what /api/v1/status shows; NULL: none): the capture's mode,
- * detail and hooks decide which families carry figures (the others, always
- * zero, are left out), and it gives the capture info, replays and database
- * figures. On success *buf is a malloc'ed string of *len bytes (plus a NUL)
- * owned by the caller. Returns 0 or -ENOMEM.
- */
 /* GET /metrics (http_metrics.c): the format asked for, gzipped when asked. */
 int pd_http_metrics(struct pd_http *h, struct MHD_Connection *c);
-
-int pd_metrics_render(struct pd_metrics *m, const json_t *status, bool openmetrics, char **buf,
-		      size_t *len);
 
 #endif
