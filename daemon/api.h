@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The seam between ptescoped's core (daemon/ptescoped.c, capture, ingest:
+ * The seam between ptescoped's core (daemon/ptescoped*.c, capture, ingest:
  * issue "live capture") and its HTTP API, metrics and dashboard serving
  * (daemon/http*.c, daemon/metrics.c: issue "HTTP API and metrics").
  *

@@ -4,8 +4,8 @@
  * started in the configured mode or an investigation's, stopped, restarted
  * when another tool took its setup apart, under a raised watchdog timeout;
  * its description and counters copied into the status snapshot under
- * d->lock; every live fork passes here before ingest. Main thread only,
- * except live_fork, which runs inside pd_capture_poll on the same thread.
+ * d->lock; every live fork passes here before ingest (live_fork, called
+ * from inside pd_capture_poll). Main thread only.
  */
 #include <errno.h>
 #include <pthread.h>
