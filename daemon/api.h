@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The seam between ptescoped's core (daemon/ptescoped.c, capture, ingest:
+ * The seam between ptescoped's core (daemon/ptescoped*.c, capture, ingest:
  * issue "live capture") and its HTTP API, metrics and dashboard serving
  * (daemon/http*.c, daemon/metrics.c: issue "HTTP API and metrics").
  *
@@ -72,6 +72,19 @@ void pd_metrics_set_store(struct pd_metrics *m, bool healthy, uint64_t write_fai
 /* Investigation counters (investigate.h), exported as ptescope_investigation*. */
 struct pd_inv_counters;
 void pd_metrics_set_investigations(struct pd_metrics *m, const struct pd_inv_counters *c);
+
+/*
+ * The exposition of @m (metrics_render.c): Prometheus text 0.0.4, or
+ * OpenMetrics 1.0.0 (with exemplars naming fork ids on the latency
+ * buckets). @status is the core's status object (what /api/v1/status shows;
+ * NULL: none): the capture's mode, detail and hooks decide which families
+ * carry figures (the others, always zero, are left out), and it gives the
+ * capture info, replays and database figures. On success *buf is a
+ * malloc'ed string of *len bytes (plus a NUL) owned by the caller. Returns 0
+ * or -ENOMEM.
+ */
+int pd_metrics_render(struct pd_metrics *m, const json_t *status, bool openmetrics, char **buf,
+		      size_t *len);
 
 /* ------------------------------------------------------------------- core */
 

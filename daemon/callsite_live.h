@@ -4,7 +4,7 @@
  * -- copy_page_range's address and extent and the few call targets from
  * /proc/kallsyms, the map-and-lock function's parameters from BTF, and the
  * function's live code -- runs it, and keeps the plan by kernel build id so
- * that the next start reads nothing (capture.c arms the result).
+ * that the next start reads nothing (capture_setup.c arms the result).
  *
  * The code is read through tracefs alone (the shipped unit closes
  * /proc/kcore): kprobe events on copy_page_range's entry whose fetch args are

@@ -2,8 +2,8 @@
 /*
  * Graph capture's tracefs setup as a plan of writes (capture_plan.h): which
  * functions each detail level hooks, and in what order the files are
- * written. Fed by capture.c's probes of the running kernel; feeds
- * pd_plan_apply() (capture.c) and the fake-tracefs order test.
+ * written. Fed by capture_probe.c's probes of the running kernel; feeds
+ * pd_plan_apply() (capture_setup.c) and the fake-tracefs order test.
  *
  * The default level, fork, hooks only functions that run on the fork path
  * and nowhere else, so the rest of the kernel never enters the tracer:

@@ -3,7 +3,7 @@
  * The tracefs writes that set graph capture up, as a plan: a pure function
  * of what the kernel offers (which fork-path functions are traceable, the
  * sched_switch preemption bit) and what was asked (detail level, pids,
- * buffer size). capture.c applies it through tfs.h; the unit tests apply it
+ * buffer size). capture_setup.c applies it through tfs.h; the unit tests apply it
  * to a fake tracefs and check every write's order (tests/live).
  *
  * Setup order: tracing off, clock and buffer, tracer to nop, then filters
@@ -63,7 +63,7 @@ struct pd_tfs_step {
 
 /*
  * Where the forking task's scheduler counters are in this kernel's structs
- * (byte offsets and sizes from its BTF: capture.c), for the kprobes that read
+ * (byte offsets and sizes from its BTF: capture_probe.c), for the kprobes that read
  * them instead of arming sched_switch: copy_page_range reaches the task as
  * src_vma->vm_mm->owner (its parameter @cpr_src_arg, 1-based),
  * wake_up_new_task as p->real_parent (@wake_arg).
@@ -76,7 +76,7 @@ struct pd_task_offs {
 };
 
 /*
- * What the pass probes' self-checks read beside them (capture.c, from BTF;
+ * What the pass probes' self-checks read beside them (capture_probe.c, from BTF;
  * each part optional): the VMA copy_page_range copies (vm_area_struct's
  * vm_start and vm_end, through its src_vma parameter @cpr_src_arg), and the
  * child's memory counters at wake_up_new_task (p->mm, then in mm_struct the

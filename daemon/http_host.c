@@ -12,7 +12,7 @@
  * server listens on all addresses (an address cannot be rebound), the names
  * configured (--allowed-hosts: a reverse proxy's or a scraper's name), and no
  * Host at all (HTTP/1.0; libmicrohttpd refuses HTTP/1.1 without one). The
- * port is not compared. Fed by the request handler (http.c) on the first
+ * port is not compared. Fed by the request handler (http_route.c) on the first
  * call of every request, before any other check.
  */
 #include <arpa/inet.h>

@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Private to daemon/http*.c and daemon/metrics.c: the server's state, the
- * per-request state, reply helpers, the read-only store pool and the
- * metrics renderer.
+ * Private to daemon/http*.c: the server's state, the per-request state and
+ * what the files of the HTTP layer call in each other: http.c (the server's
+ * start and stop), http_route.c (one request's way to its endpoint),
+ * http_reply.c (replies), http_store.c (the read-only store pool),
+ * http_token.c, http_upload.c, http_static.c, http_status.c,
+ * http_metrics.c, http_api.c, http_inv.c (endpoints), http_conn.c
+ * (connections), http_host.c (the Host check), http_pool.c (worker lanes).
  */
 #ifndef PTESCOPED_HTTP_INTERNAL_H
 #define PTESCOPED_HTTP_INTERNAL_H
@@ -110,7 +114,7 @@ void pd_http_lanes_free(struct pd_http *h);
 json_t *pd_http_lanes_status(struct pd_http *h);
 
 /*
- * On this thread from now on, replies go into @a instead of being queued
+ * On this thread from now on (http_reply.c), replies go into @a instead of being queued
  * (NULL: queued again), and store handles taken from the pool get the
  * deadline @deadline_ns (CLOCK_MONOTONIC; 0: none).
  */
@@ -137,7 +141,7 @@ int pd_http_reply_method_not_allowed(struct MHD_Connection *c, const char *allow
  */
 bool pd_http_host_allowed(const struct pd_http *h, struct MHD_Connection *c, char *host,
 			  size_t hostlen);
-/* Whether the request carries the bearer token (constant-time comparison). */
+/* Whether the request carries the bearer token (http_token.c; constant-time comparison). */
 bool pd_http_authorized(struct pd_http *h, struct MHD_Connection *c);
 
 /* /api/v1/investigations and .../current (http_inv.c): a pd_http_handler_fn;
@@ -162,7 +166,7 @@ int pd_http_api(struct pd_http *h, struct MHD_Connection *c, const char *url, co
 		struct pd_req *r);
 
 /*
- * A read-only store handle for one request (opened on first use), and its
+ * A read-only store handle for one request (http_store.c; opened on first use), and its
  * return; @broken closes it instead of keeping it (after an error that may
  * have left it unusable).
  */
@@ -190,21 +194,41 @@ void pd_http_conn_work(struct pd_http *h, struct MHD_Connection *c);
 /* {"open", "max", "max_per_ip", "head_timeout_s", "evicted", "refused", ...}: new reference. */
 json_t *pd_http_conn_status(struct pd_http *h);
 
-/* The port actually bound (for listen addresses with port 0), -1 if unknown. */
-
-/*
- * The exposition of @m: Prometheus text 0.0.4, or OpenMetrics 1.0.0 (with
- * exemplars naming fork ids on the latency buckets). @status is the core's
- * status object (what /api/v1/status shows; NULL: none): the capture's mode,
- * detail and hooks decide which families carry figures (the others, always
- * zero, are left out), and it gives the capture info, replays and database
- * figures. On success *buf is a malloc'ed string of *len bytes (plus a NUL)
- * owned by the caller. Returns 0 or -ENOMEM.
- */
 /* GET /metrics (http_metrics.c): the format asked for, gzipped when asked. */
 int pd_http_metrics(struct pd_http *h, struct MHD_Connection *c);
 
-int pd_metrics_render(struct pd_metrics *m, const json_t *status, bool openmetrics, char **buf,
-		      size_t *len);
+/* libmicrohttpd's request handler and completion callback (http_route.c; cls: the pd_http). */
+enum MHD_Result pd_http_on_request(void *cls, struct MHD_Connection *c, const char *url,
+				   const char *method, const char *version, const char *upload_data,
+				   size_t *upload_data_size, void **con_cls);
+void pd_http_on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+			  enum MHD_RequestTerminationCode toe);
+
+/* Queues the answer a worker made for the request (http_reply.c; the handler's
+ * call after the resume). */
+int pd_http_queue_answer(struct MHD_Connection *c, struct pd_answer *a);
+/* The store deadline of this thread's queries (http_reply.c; 0: none). */
+int64_t pd_http_deadline_ns(void);
+
+/* GET /healthz and GET /api/v1/status (http_status.c). */
+int pd_http_healthz(struct pd_http *h, struct MHD_Connection *c);
+int pd_http_status(struct pd_http *h, struct MHD_Connection *c);
+
+/* A file beneath the web root, or its 404 (http_static.c). */
+int pd_http_serve_static(struct pd_http *h, struct MHD_Connection *c, const char *url);
+
+/*
+ * POST /api/v1/replays (http_upload.c): begin on the request's head (refusals
+ * answered at once, else r->upload set), write for each piece of the body,
+ * end once it is all in (the 202 or the error).
+ */
+int pd_http_upload_begin(struct pd_http *h, struct pd_req *r, struct MHD_Connection *c);
+int pd_http_upload_write(struct pd_http *h, struct pd_req *r, const char *data, size_t len);
+int pd_http_upload_end(struct pd_http *h, struct pd_req *r, struct MHD_Connection *c);
+
+/* The token file's one line into @tok (http_token.c): 0, or -errno with @err
+ * (unreadable, not private to root or us, too long, too short). */
+int pd_http_read_token(const char *path, char *tok, size_t toklen, size_t *len, char *err,
+		       size_t errlen);
 
 #endif

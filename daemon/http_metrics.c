@@ -6,7 +6,7 @@
  * gzip it (Accept-Encoding: gzip); the body from metrics_render.c with the
  * core's status.
  *
- * Fed by http.c's router; answers on the threads that answer /healthz, never
+ * Fed by the router (http_route.c); answers on the threads that answer /healthz, never
  * on a query worker. An exposition is tens to hundreds of KiB (docs/fleet.md
  * has the sizes): compressed in one deflate call.
  */

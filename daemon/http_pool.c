@@ -14,7 +14,7 @@
  *   control  investigations' start and end, which wait for the daemon's
  *            main loop to restart the capture (tens of seconds): one worker.
  *
- * Fed by the request handler (http.c), which suspends the connection
+ * Fed by the request handler (http_route.c), which suspends the connection
  * (MHD_suspend_connection) and hands over the request; the worker runs the
  * endpoint with replies captured into the request's answer (a thread-local
  * set around the call: pd_http_reply_json writes there instead of queueing),

@@ -7,7 +7,7 @@
  * unit-tested without a kernel: who may start one (one at a time, the
  * automatic ones within a budget and after a cool-down), when it is due to
  * end, what it cost, the last few, and the counters /metrics shows. The
- * daemon's main loop (ptescoped.c) owns the state and does the capture
+ * daemon's main loop (ptescoped_inv.c) owns the state and does the capture
  * restarts; HTTP threads only see JSON copies made under the main loop's lock.
  *
  * Budget: the time spent in deeper detail is summed in 60 one-minute buckets;

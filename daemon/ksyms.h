@@ -3,8 +3,9 @@
  * Kernel symbol addresses of the few functions graph capture hooks, so
  * funcgraph records (which carry an address) are named without parsing the
  * whole symbol table per event; and, in the same pass, where each name
- * stands in ftrace's function list. Fed by capture.c with the plan's
- * candidate names; looked up per event.
+ * stands in ftrace's function list. Fed by capture_probe.c and
+ * capture_setup.c with the plan's candidate names; looked up per event
+ * (capture_read.c).
  *
  * One reader for three listings, each scanned once, line by line, without
  * parsing any line but those of the names asked for (at start in an icount

@@ -3,7 +3,7 @@
  * The reorder window of live capture: one queue of decoded events per CPU
  * (each in time order, as the CPU's ring buffer gives them) and the rule
  * for when an event can be handed on, in time order across CPUs, because no
- * CPU can still deliver an earlier one. Pure: fed by capture.c's reading of
+ * CPU can still deliver an earlier one. Pure: fed by capture_read.c's reading of
  * the per-CPU buffers, feeding its delivery to recon or sysfork; the unit
  * tests check it against a plain sort.
  *

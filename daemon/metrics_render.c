@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http_internal.h"
 #include "metrics_internal.h"
 
 #ifndef PTESCOPE_REVISION

@@ -20,7 +20,7 @@
  * complete, unless the capture may have begun inside its syscall (within
  * the first @start_grace_ns of capture): then it is flagged partial.
  *
- * Fed events in time order by the live capture (capture.c); feeds finished
+ * Fed events in time order by the live capture (capture_read.c); feeds finished
  * forks to a pt_fork_fn. Sized for up to 65536 tasks inside a clone syscall
  * at once (a fixed open-addressing table; beyond it, entries are not
  * tracked and their forks lose kernel_clone_ns).
