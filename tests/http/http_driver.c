@@ -35,6 +35,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,7 +59,7 @@ struct driver {
 	int64_t last_id, jobs;
 	uint64_t forks;
 	long trickle; /* forks fed per 100 ms; 0: all at start */
-	volatile bool stop;
+	atomic_bool stop; /* set by main, read by the trickle thread */
 	time_t started;
 };
 
@@ -189,7 +190,7 @@ static void *trickle_main(void *arg)
 	struct driver *d = arg;
 	struct timespec ts = {0, 100000000};
 
-	while (!d->stop) {
+	while (!atomic_load(&d->stop)) {
 		pthread_mutex_lock(&d->lock);
 		observe_new(d, false, (size_t)d->trickle);
 		pthread_mutex_unlock(&d->lock);
@@ -428,7 +429,7 @@ int main(int argc, char **argv)
 	printf("port %d\n", pd_http_port(h));
 	fflush(stdout);
 	sigwait(&set, &sig);
-	d.stop = true;
+	atomic_store(&d.stop, true);
 	if (d.trickle)
 		pthread_join(trickler, NULL);
 	pd_http_stop(h);
