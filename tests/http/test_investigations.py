@@ -117,21 +117,24 @@ for q, body in [("?detail=pte&duration_s=30", None), ("", b'{"detail": "section"
     valid += 1
     check(st == 409 and "graph" in error_of(j),
           "POST %s: 409, capture is not in graph mode (%d %s)" % (q or body, st, error_of(j)))
-# concurrent requests are handed to the main loop one at a time, each answered
+# concurrent requests are handed to the main loop one at a time, each answered;
+# 8 at once: the control lane holds 8 waiting (a ninth may get 503 'too many
+# requests waiting' when the server threads outrun its worker, as under TSan)
 results = []
 
 
 def one():
-    results.append(post(port, "?detail=section&duration_s=5")[0])
+    st, j = post(port, "?detail=section&duration_s=5")
+    results.append(st if st == 409 else (st, error_of(j)))
 
 
-threads = [threading.Thread(target=one) for _ in range(16)]
+threads = [threading.Thread(target=one) for _ in range(8)]
 for t in threads:
     t.start()
 for t in threads:
     t.join(60)
-valid += 16
-check(results == [409] * 16, "16 concurrent POSTs: each answered 409 by the main loop (%s)" % results)
+valid += 8
+check(results == [409] * 8, "8 concurrent POSTs: each answered 409 by the main loop (%s)" % results)
 st, hd, b = request(port, "DELETE", "/api/v1/investigations/current")
 check(st == 401, "DELETE without a token: 401 (%d)" % st)
 st, hd, b = request(port, "DELETE", "/api/v1/investigations/current", headers=AUTH)
