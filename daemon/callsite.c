@@ -757,16 +757,6 @@ static bool movable(const struct dis *d, size_t i)
 	return true;
 }
 
-/*
- * A probe cannot be jump-optimized on a call (the kernel's can_boost() refuses
- * it), only where the 5 bytes of its jump cover no call: so the probe moves to
- * the instruction P at least 5 bytes before call @c, when nothing between
- * them branches, is branched to, or stores where a fetch arg reads, and every
- * register arg those instructions load is rewritten to where they load it
- * from. The moved probe fires on the same path (nothing can enter between P
- * and the call) with the same values. Returns P's index, or @c when it cannot
- * move (the probe then stays on the call: int3, as the kernel handles it).
- */
 /* Rewrites @a, valid at call @c, to where the same values are at @p: every
  * register the straight-line instructions [p, c) load is replaced by its
  * source (a full 64-bit move from a register or a stack slot). false when an
@@ -809,6 +799,16 @@ static bool rewrite_back(const struct dis *d, size_t p, size_t c, struct probe_a
 	return true;
 }
 
+/*
+ * A probe cannot be jump-optimized on a call (the kernel's can_boost() refuses
+ * it), only where the 5 bytes of its jump cover no call: so the probe moves to
+ * the instruction P at least 5 bytes before call @c, when nothing between
+ * them branches, is branched to, or stores where a fetch arg reads, and every
+ * register arg those instructions load is rewritten to where they load it
+ * from. The moved probe fires on the same path (nothing can enter between P
+ * and the call) with the same values. Returns P's index, or @c when it cannot
+ * move (the probe then stays on the call: int3, as the kernel handles it).
+ */
 static size_t move_back(const struct dis *d, size_t c, struct probe_args *a)
 {
 	size_t p = c;
