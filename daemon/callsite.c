@@ -32,6 +32,17 @@
  *    clobber the others), or a register loaded from such a slot on the path
  *    (then the slot). Which of the loop test's operands is addr needs no
  *    rule: addr <= end, so the smaller value read is addr.
+ * 7. A probe on a call is never jump-optimized. It moves back to the first of
+ *    the plain moves before the call that give the kernel 5 bytes (move_back);
+ *    where there are none (6.1's pass end: the rss[] loop's branch right
+ *    before `mov %r13,%rdi; call`), it moves up to the latest instruction P
+ *    from which every path runs to the call, never back to P, out of the
+ *    function or through a lock call, with nothing on the way writing an
+ *    arg's register or slot, and which nothing enters but at P (code no
+ *    branch reaches, a static branch's out-of-line part, is allowed to come
+ *    back in if its own block keeps the args); P must start 5 bytes of plain
+ *    instructions no jump lands in (move_up). The probe then fires once per
+ *    pass, earlier on the same path, with the same values.
  */
 #include "callsite.h"
 
@@ -746,6 +757,48 @@ static bool movable(const struct dis *d, size_t i)
 	return true;
 }
 
+/* Rewrites @a, valid at call @c, to where the same values are at @p: every
+ * register the straight-line instructions [p, c) load is replaced by its
+ * source (a full 64-bit move from a register or a stack slot). false when an
+ * instruction there writes an arg's place otherwise. */
+static bool rewrite_back(const struct dis *d, size_t p, size_t c, struct probe_args *a)
+{
+	struct probe_args moved = *a;
+
+	for (int i = 0; i < moved.n; i++) {
+		struct loc *l = &moved.f[i].loc;
+
+		for (size_t k = c; k-- > p;) {
+			const cs_x86 *x = x86(d, k);
+			const cs_x86_op *src = &x->operands[1];
+
+			if (!l->reg) {
+				if (writes_slot(d, k, l->disp, l->size))
+					return false;
+				continue;
+			}
+			if (!writes_reg(d, k, l->r))
+				continue;
+			/* a full 64-bit move into the register: its source at P */
+			if (d->insn[k].id != X86_INS_MOV || x->operands[0].size != 8 ||
+			    gpr_of(x->operands[0].reg) < 0 ||
+			    gprs[gpr_of(x->operands[0].reg)].full != l->r)
+				return false;
+			if (src->type == X86_OP_REG && gpr_of(src->reg) >= 0 &&
+			    gprs[gpr_of(src->reg)].full != X86_REG_RSP && src->size == 8)
+				*l = reg_loc(gprs[gpr_of(src->reg)].full);
+			else if (src->type == X86_OP_MEM && src->mem.base == X86_REG_RSP &&
+				 src->mem.index == X86_REG_INVALID &&
+				 src->mem.segment == X86_REG_INVALID && src->size == 8)
+				*l = (struct loc){.reg = false, .disp = src->mem.disp, .size = 8};
+			else
+				return false;
+		}
+	}
+	*a = moved;
+	return true;
+}
+
 /*
  * A probe cannot be jump-optimized on a call (the kernel's can_boost() refuses
  * it), only where the 5 bytes of its jump cover no call: so the probe moves to
@@ -758,7 +811,6 @@ static bool movable(const struct dis *d, size_t i)
  */
 static size_t move_back(const struct dis *d, size_t c, struct probe_args *a)
 {
-	struct probe_args moved = *a;
 	size_t p = c;
 
 	if (d->is_target[c])
@@ -771,43 +823,207 @@ static size_t move_back(const struct dis *d, size_t c, struct probe_args *a)
 	}
 	if (d->insn[c].address - d->insn[p].address < 5)
 		return c;
-	for (int i = 0; i < moved.n; i++) {
-		struct loc *l = &moved.f[i].loc;
+	return rewrite_back(d, p, c, a) ? p : c;
+}
 
-		for (size_t k = c; k-- > p;) {
-			const cs_x86 *x = x86(d, k);
-			const cs_x86_op *src = &x->operands[1];
+/* ------------------------------------------------- moving a probe up */
 
-			if (!l->reg) {
-				if (writes_slot(d, k, l->disp, l->size))
-					return c;
+#define MAX_REGION 256 /* instructions between a probe moved up and its call */
+
+/* The instructions control may go to after @i (up to two); -1 for a jump out
+ * of the function or one that cannot be followed. */
+static int succs(const struct dis *d, size_t i, long out[2])
+{
+	const struct ins *s = &d->x[i];
+	int n = 0;
+
+	if (s->kind == K_STOP)
+		return 0;
+	if (s->kind == K_JMP || s->kind == K_JCC)
+		out[n++] = s->direct ? find_ins(d, s->target) : -1;
+	if (s->kind != K_JMP)
+		out[n++] = i + 1 < d->n ? (long)(i + 1) : -1;
+	return n;
+}
+
+/* An instruction every kernel's kprobe optimizer copies (can_boost): a move,
+ * lea, or ALU/test on registers and the stack, no prefix but REX, no branch. */
+static bool plain(const struct dis *d, size_t i)
+{
+	const cs_x86 *x = x86(d, i);
+	uint8_t op = x->opcode[0];
+
+	if (d->x[i].kind != K_OTHER || x->prefix[0] || x->prefix[1] || x->prefix[2] || x->prefix[3])
+		return false;
+	if (!(op == 0x89 || op == 0x8b || op == 0x8d || op == 0xc7 || op == 0x81 || op == 0x83 ||
+	      op == 0x84 || op == 0x85 || (op >= 0xb8 && op <= 0xbf) ||
+	      (op <= 0x3b && (op & 7) <= 3)))
+		return false;
+	for (int k = 0; k < x->op_count; k++) {
+		const cs_x86_op *o = &x->operands[k];
+
+		if (o->type != X86_OP_MEM || d->insn[i].id == X86_INS_LEA)
+			continue;
+		if (o->mem.base != X86_REG_RSP || o->mem.index != X86_REG_INVALID ||
+		    o->mem.segment != X86_REG_INVALID)
+			return false;
+	}
+	return true;
+}
+
+/* Whether the kernel can put its 5-byte jump at @p: whole plain instructions
+ * from it cover 5 bytes, and no jump lands inside them. */
+static bool jump_fits(const struct dis *d, size_t p)
+{
+	for (size_t k = p; k < d->n; k++) {
+		if (!plain(d, k) || (k > p && d->is_target[k]))
+			return false;
+		if (d->insn[k].address + d->insn[k].size - d->insn[p].address >= 5)
+			return true;
+	}
+	return false;
+}
+
+/* Whether instruction @i may run between a probe and its call without
+ * changing what its args @a read: no branch out, lock call, move of the stack
+ * pointer or write of an arg's place; a call only where every register arg
+ * survives it. */
+static bool keeps_args(const struct dis *d, size_t i, const struct probe_args *a)
+{
+	if (d->x[i].kind == K_STOP || any_lock_call(d, i) || moves_sp(d, i) ||
+	    (d->x[i].kind == K_CALL && !d->x[i].direct))
+		return false;
+	for (int k = 0; k < a->n; k++) {
+		const struct loc *l = &a->f[k].loc;
+
+		if (l->reg ? (writes_reg(d, i, l->r) ||
+			      (d->x[i].kind == K_CALL && !gprs[gpr_of(l->r)].callee_saved))
+			   : writes_slot(d, i, l->disp, l->size))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * The region from @p to @b: every instruction control reaches from @p before
+ * @b, which must be reached, never @p again (the probe fires once per pass)
+ * and never out of the function; each keeps the args. Nothing enters it but
+ * at @p: every other predecessor of its instructions is inside, except code
+ * that no branch reaches from the function's entry (the out-of-line part of a
+ * static branch, patched in at run time), whose own block must keep the args
+ * too. @in and @reach are scratch and the reachable set.
+ */
+static bool region_ok(const struct dis *d, size_t p, size_t b, const struct probe_args *a, bool *in,
+		      const bool *reach)
+{
+	size_t stack[MAX_REGION], top = 0, count = 0;
+
+	memset(in, 0, d->n * sizeof(*in));
+	in[p] = true;
+	stack[top++] = p;
+	while (top) {
+		size_t i = stack[--top];
+		long t[2];
+		int n;
+
+		if (i == b)
+			continue;
+		if (!keeps_args(d, i, a))
+			return false;
+		n = succs(d, i, t);
+		for (int k = 0; k < n; k++) {
+			if (t[k] < 0 || (size_t)t[k] == p)
+				return false;
+			if (in[t[k]])
 				continue;
-			}
-			if (!writes_reg(d, k, l->r))
-				continue;
-			/* a full 64-bit move into the register: its source at P */
-			if (d->insn[k].id != X86_INS_MOV || x->operands[0].size != 8 ||
-			    gpr_of(x->operands[0].reg) < 0 ||
-			    gprs[gpr_of(x->operands[0].reg)].full != l->r)
-				return c;
-			if (src->type == X86_OP_REG && gpr_of(src->reg) >= 0 &&
-			    gprs[gpr_of(src->reg)].full != X86_REG_RSP && src->size == 8)
-				*l = reg_loc(gprs[gpr_of(src->reg)].full);
-			else if (src->type == X86_OP_MEM && src->mem.base == X86_REG_RSP &&
-				 src->mem.index == X86_REG_INVALID &&
-				 src->mem.segment == X86_REG_INVALID && src->size == 8)
-				*l = (struct loc){.reg = false, .disp = src->mem.disp, .size = 8};
-			else
-				return c;
+			if (++count >= MAX_REGION)
+				return false;
+			in[t[k]] = true;
+			stack[top++] = (size_t)t[k];
 		}
 	}
-	*a = moved;
+	if (!in[b])
+		return false;
+	for (size_t j = 0; j < d->n; j++) {
+		long t[2];
+		int n;
+
+		if (in[j])
+			continue;
+		n = succs(d, j, t);
+		for (int k = 0; k < n; k++) {
+			if (t[k] < 0 || !in[t[k]] || (size_t)t[k] == p)
+				continue;
+			if (reach[j])
+				return false;
+			/* out-of-line code: its block, back to where it begins */
+			for (size_t q = j;; q--) {
+				if (!keeps_args(d, q, a))
+					return false;
+				if (q == 0 || d->is_target[q] || d->x[q - 1].kind == K_JMP ||
+				    d->x[q - 1].kind == K_STOP)
+					break;
+			}
+		}
+	}
+	return true;
+}
+
+/*
+ * Where move_back cannot place a probe (no 5 bytes of plain moves right
+ * before call @c), the latest instruction P after @lo from which every path
+ * runs to the call once, with the args' values unchanged (region_ok), and
+ * where the kernel can put its jump (jump_fits). The probe fires earlier on
+ * the same path, once per call. The args are rewritten over the straight run
+ * of moves before the call (rewrite_back). Returns P, or @c.
+ */
+static size_t move_up(const struct dis *d, size_t c, size_t lo, struct probe_args *a)
+{
+	struct probe_args at_b = *a;
+	size_t b = c, p = c;
+	bool *in, *reach;
+	size_t *stack;
+	size_t top = 0;
+
+	while (b > lo + 1 && !d->is_target[b] && movable(d, b - 1))
+		b--;
+	if (!rewrite_back(d, b, c, &at_b))
+		return c;
+	in = calloc(d->n, sizeof(*in));
+	reach = calloc(d->n, sizeof(*reach));
+	stack = calloc(d->n, sizeof(*stack));
+	if (!in || !reach || !stack)
+		goto out;
+	/* what direct branches reach from the entry */
+	reach[0] = true;
+	stack[top++] = 0;
+	while (top) {
+		size_t i = stack[--top];
+		long t[2];
+		int n = succs(d, i, t);
+
+		for (int k = 0; k < n; k++)
+			if (t[k] >= 0 && !reach[t[k]]) {
+				reach[t[k]] = true;
+				stack[top++] = (size_t)t[k];
+			}
+	}
+	for (size_t x = b; x-- > lo + 1;)
+		if (reach[x] && jump_fits(d, x) && region_ok(d, x, b, &at_b, in, reach)) {
+			*a = at_b;
+			p = x;
+			break;
+		}
+out:
+	free(in);
+	free(reach);
+	free(stack);
 	return p;
 }
 
-static int plan_args(const struct dis *d, size_t start, size_t end, const struct path *p,
-		     int ret_at, const cs_x86_op *ret, const cs_x86_op cmp[2], int64_t rss,
-		     struct pd_cs_plan *out, char *why, size_t len)
+static int plan_args(const struct dis *d, size_t again, size_t start, size_t src, size_t end,
+		     const struct path *p, int ret_at, const cs_x86_op *ret, const cs_x86_op cmp[2],
+		     int64_t rss, struct pd_cs_plan *out, char *why, size_t len)
 {
 	struct probe_args sa = {0}, ea = {0};
 	struct loc r, a, b;
@@ -837,8 +1053,10 @@ static int plan_args(const struct dis *d, size_t start, size_t end, const struct
 	if ((ret_code = args_str(&sa, out->call_start_args, sizeof(out->call_start_args))) ||
 	    (ret_code = args_str(&ea, out->call_end_args, sizeof(out->call_end_args))))
 		return ret_code;
-	ps = move_back(d, start, &sa);
-	pe = move_back(d, end, &ea);
+	if ((ps = move_back(d, start, &sa)) == start)
+		ps = move_up(d, start, again, &sa);
+	if ((pe = move_back(d, end, &ea)) == end)
+		pe = move_up(d, end, src, &ea);
 	out->start_off = off_of(d, ps);
 	out->end_off = off_of(d, pe);
 	if ((ret_code = args_str(&sa, out->start_args, sizeof(out->start_args))) ||
@@ -875,7 +1093,8 @@ static int discover(struct dis *d, struct pd_cs_plan *out, char *why, size_t len
 	a = next_on_path(d, p.idx[ret_at - 1]);
 	out->ret_test_off = a >= 0 ? off_of(d, (size_t)a) : 0;
 	out->loop_test_off = off_of(d, p.idx[p.n - 1]);
-	return plan_args(d, (size_t)find_ins(d, d->in->addr + out->call_start_off), u, &p, ret_at,
+	return plan_args(d, (size_t)find_ins(d, again) - 1,
+			 (size_t)find_ins(d, d->in->addr + out->call_start_off), s, u, &p, ret_at,
 			 &ret, cmp, rss, out, why, len);
 }
 

@@ -74,7 +74,10 @@ struct pd_cs_plan {
 	 * or on the pass-end call (the child's PTE unlock), from copy_page_range,
 	 * and their kprobe fetch args (raw_decode.h PT_RAW_PASS_* names). A probe
 	 * on a call is never jump-optimized: where the instructions just before a
-	 * call allow, the probe sits on them instead (callsite.c, move_back) */
+	 * call allow, the probe sits on them instead (callsite.c, move_back), else
+	 * where possible earlier on the only way to the call (move_up: 6.1's pass
+	 * end sits before the rss[] add, a few dozen instructions before the
+	 * child's unlock) */
 	uint32_t start_off, end_off;
 	char start_args[128];
 	char end_args[256];

@@ -27,7 +27,9 @@
 #include "ksyms.h"
 #include "tfs.h"
 
-#define CACHE_MAGIC "ptescope-callsite 2"
+/* 3: a pass end that cannot move back to its moves may move up (callsite.c
+ * move_up); plans of 2 are discovered again */
+#define CACHE_MAGIC "ptescope-callsite 3"
 #define TEXT_EVENT "cpr_text"
 #define ARG_BYTES 512	 /* x64[64]: the kernel's MAX_ARRAY_LEN */
 #define ARGS_PER_EVENT 6 /* 3 KiB a record: 6.1 refuses a probe of 3.5 (E2BIG) */

@@ -231,11 +231,13 @@ static const char *const detail_names_z[] = {"fork", "section", "pte", NULL};
 static const char *const sync_names[] = {"normal", "full", NULL};
 static const char *const hooks_names[] = {"auto", "kprobe", "graph", NULL};
 static const char *const pass_probe_names[] = {"auto", "off", "calls", NULL};
+static const char *const sched_names[] = {"batch", "idle", NULL};
 static const char *const cgroup_label_names[] = {"none", "unit", "container", NULL};
 
 _Static_assert(sizeof(enum pd_capture_mode) == sizeof(int) && sizeof(enum pd_detail) == sizeof(int) &&
 		   sizeof(enum pd_fork_hooks) == sizeof(int) &&
-		   sizeof(enum pd_pass_probes) == sizeof(int),
+		   sizeof(enum pd_pass_probes) == sizeof(int) &&
+		   sizeof(enum pd_sched) == sizeof(int),
 	       "PD_CFG_ENUM fields are stored as int");
 
 #define OFF(f) offsetof(struct pd_config, f)
@@ -259,6 +261,10 @@ static const struct pd_config_key keys[] = {
 	     "copy_pte_range pass, its PTEs, lock hold and lock break (auto: where the kernel's "
 	     "code is understood, read at start and cached by build id; calls: on the call "
 	     "instructions themselves, never jump-optimized, to compare; off) (default auto)"),
+	ENUM("sched", sched, sched_names, "POLICY",
+	     "the daemon's CPU policy: batch (SCHED_BATCH: it never preempts a running task "
+	     "when it wakes) or idle (SCHED_IDLE: it runs on CPU time no other task wants, "
+	     "and a small share) (default batch)"),
 	STR("replay", PD_CFG_APPEND, replay, "FILE",
 	    "replay a trace file into the database (repeatable)"),
 	FLAG("exit-after-replay", exit_after_replay, "with --capture off: exit when the replays are done"),

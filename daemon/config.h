@@ -30,6 +30,9 @@ enum pd_fork_hooks { PD_HOOKS_AUTO, PD_HOOKS_KPROBE, PD_HOOKS_GRAPH };
 /* Fork detail by kprobes: also the two probes inside copy_page_range that
  * give each copy_pte_range pass (auto: where the kernel's code is understood) */
 enum pd_pass_probes { PD_PASS_PROBES_AUTO, PD_PASS_PROBES_OFF, PD_PASS_PROBES_CALLS };
+/* The daemon's scheduling policy: SCHED_BATCH (never preempts on waking) or
+ * SCHED_IDLE (runs on CPU time no other task wants, and a small share) */
+enum pd_sched { PD_SCHED_BATCH, PD_SCHED_IDLE };
 
 #define PD_MAX_REPLAYS 64
 
@@ -41,6 +44,7 @@ struct pd_config {
 	enum pd_detail detail;
 	enum pd_fork_hooks fork_hooks; /* --fork-hooks, default auto */
 	enum pd_pass_probes pass_probes; /* --pass-probes, default auto */
+	enum pd_sched sched;		 /* --sched, default batch */
 	char *replay[PD_MAX_REPLAYS];
 	size_t nr_replay;
 	bool exit_after_replay;	 /* --exit-after-replay: with --capture off, exit when done */

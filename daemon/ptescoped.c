@@ -300,14 +300,19 @@ static int make_parent_dirs(const char *path, char *err, size_t errlen)
  * The daemon never preempts the work it watches: a waking SCHED_BATCH task
  * does not preempt the running one (a fork in the middle of its copy), it
  * waits for the next tick or for that task to block, and still gets its fair
- * share of the CPU. Its threads inherit the policy.
+ * share of the CPU. On one busy CPU that wait ends where a task runs past its
+ * slice: in a long fork, at its next lock break (operations.md, "What it
+ * costs"). SCHED_IDLE (--sched idle) runs on time no other task wants, and a
+ * small share. Its threads inherit the policy.
  */
-static void sched_batch(void)
+static void sched_policy(enum pd_sched which)
 {
 	struct sched_param sp = {.sched_priority = 0};
+	int policy = which == PD_SCHED_IDLE ? SCHED_IDLE : SCHED_BATCH;
+	const char *name = which == PD_SCHED_IDLE ? "SCHED_IDLE" : "SCHED_BATCH";
 
-	if (sched_setscheduler(0, SCHED_BATCH, &sp))
-		pd_warn("cannot run as SCHED_BATCH (%s): the daemon's wakeups may preempt forks",
+	if (sched_setscheduler(0, policy, &sp))
+		pd_warn("cannot run as %s (%s): the daemon's wakeups may preempt forks", name,
 			strerror(errno));
 }
 
@@ -567,7 +572,7 @@ int main(int argc, char **argv)
 		pd_config_free(&d.cfg);
 		return ret ? 1 : 0;
 	}
-	sched_batch();
+	sched_policy(d.cfg.sched);
 	if (daemon_init(&d) || (sfd = signals_fd()) < 0 || open_sinks(&d, &comms, &nr_comms))
 		goto out;
 	if (start_capture(&d))

@@ -168,7 +168,17 @@ static void test_config(const char *dir)
 		CHECK(c.capture == PD_CAPTURE_SYSCALL && c.detail == PD_DETAIL_PTE && c.force);
 		CHECK(c.nr_replay == 2 && !strcmp(c.replay[1], "b.txt"));
 		CHECK(!strcmp(c.listen, "127.0.0.1:9466") && c.poll_ms == 1000 && c.watermark_pct == 25);
-		CHECK(c.fork_hooks == PD_HOOKS_AUTO);
+		CHECK(c.fork_hooks == PD_HOOKS_AUTO && c.sched == PD_SCHED_BATCH);
+		pd_config_free(&c);
+	}
+	{
+		char *argv[] = {"ptescoped", "--sched", "idle", NULL};
+
+		CHECK(!pd_config_load(&c, 3, argv, err, sizeof(err)) && c.sched == PD_SCHED_IDLE);
+		pd_config_free(&c);
+		argv[2] = "fifo";
+		CHECK(pd_config_load(&c, 3, argv, err, sizeof(err)) == -EINVAL &&
+		      strstr(err, "sched"));
 		pd_config_free(&c);
 	}
 	{

@@ -22,6 +22,13 @@
  * 128  NORSS     no rss[] loop
  * 256  NORET     ret tested against -6, not -EIO
  * 512  RETSLOT   ret in a stack slot loaded into %eax for the test
+ * 1024 MOVEUP    a 5-byte move after the parent's unlock: the pass end's
+ *                probe moves up to it, over the rss[] loop
+ * 2048 ENTER     ... and a branch before the parent's unlock into the loop
+ * 4096 ARGWRITE  ... and ret (%ebp) written after the move
+ * 8192 OOL       ... and out-of-line code (after the return, no branch to
+ *                it: a static branch's) that goes back into the loop
+ * 16384 OOLWRITE ... whose code writes ret (%ebp)
  */
 	.section .rodata
 	.p2align 4
@@ -53,11 +60,24 @@ synth_\name:
 	.if \v & 512
 	movl $0, 0x28(%rsp)
 	.endif
+	.if \v & 2048
+	test %eax, %eax
+	jne 2f
+	.endif
 	mov 0x50(%rsp), %rdi
 	call synth_unlock
+	.if \v & 1024
+	mov 0x10(%rsp), %rax
+	.endif
+	.if \v & 4096
+	xor %ebp, %ebp
+	.endif
 	xor %r12d, %r12d
 	.if !(\v & 128)
 2:	mov 0x170(%rsp,%r12,4), %eax
+	.if \v & (8192 | 16384)
+	xchg %ax, %ax
+	.endif
 	add $1, %r12
 	cmp $4, %r12
 	jne 2b
@@ -101,6 +121,13 @@ synth_\name:
 	pop %rbp
 	ret
 	int3
+	.if \v & (8192 | 16384)
+	.if \v & 16384
+	xor %ebp, %ebp
+	.endif
+	add $1, %rbx
+	jmp 2b
+	.endif
 	.globl synth_\name\()_end
 synth_\name\()_end:
 .endm
@@ -116,6 +143,11 @@ synth_\name\()_end:
 	synth norss, 128
 	synth noret, 256
 	synth retslot, 512
+	synth moveup, 1024
+	synth enter, 1024 | 2048
+	synth argwrite, 1024 | 4096
+	synth ool, 1024 | 8192
+	synth oolwrite, 1024 | 16384
 
 	.p2align 4
 	.globl synth_lock
