@@ -118,7 +118,7 @@ static void add_components(const struct pt_fork *f, double sum[PT_COMP_COUNT], b
 {
 	uint64_t kc = f->kernel_clone_ns, cp = f->copy_process_ns, dm = f->dup_mmap_ns;
 	uint64_t cpr = f->copy_page_range_ns, off = f->copy_offcpu_ns;
-	uint64_t outer = kc != PT_NO_TIME ? kc : cp != PT_NO_TIME ? cp : dm;
+	uint64_t outer = pt_fork_outer_ns(f);
 
 	if (outer == PT_NO_TIME)
 		return;
@@ -270,7 +270,9 @@ static double gib_cost(const struct pt_fork *f, int kind)
 	if (kind == PT_BASELINE_RSS)
 		return pt_mem_rss_bytes(&f->mem) >= (64LL << 20) ? c.ms_per_gib_rss : NAN;
 	if (kind == PT_BASELINE_PTES)
-		return f->ptes != PT_NULL && f->ptes >= 1024 ? c.ns_per_pte * 262144 / 1e6 : NAN;
+		return f->ptes != PT_NULL && f->ptes >= 1024
+			   ? pt_ms_per_gib_of_ns_per_pte(c.ns_per_pte)
+			   : NAN;
 	return NAN;
 }
 

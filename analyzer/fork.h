@@ -227,6 +227,20 @@ struct pt_fork {
 };
 
 /*
+ * The phase that encloses copy_page_range: kernel_clone, else copy_process,
+ * else dup_mmap; PT_NO_TIME if none was traced. The denominator of the
+ * fork's copy share (cost.c) and of the doctor's components (doctor.c).
+ */
+static inline uint64_t pt_fork_outer_ns(const struct pt_fork *f)
+{
+	if (f->kernel_clone_ns != PT_NO_TIME)
+		return f->kernel_clone_ns;
+	if (f->copy_process_ns != PT_NO_TIME)
+		return f->copy_process_ns;
+	return f->dup_mmap_ns;
+}
+
+/*
  * A fork's total time: the outermost phase the trace carried (kernel_clone,
  * else copy_process, dup_mmap, copy_page_range), PT_NO_TIME if none. The one
  * definition: statistics, the report, the store (its fork.total_ns column,
@@ -235,13 +249,9 @@ struct pt_fork {
  */
 static inline uint64_t pt_fork_total_ns(const struct pt_fork *f)
 {
-	if (f->kernel_clone_ns != PT_NO_TIME)
-		return f->kernel_clone_ns;
-	if (f->copy_process_ns != PT_NO_TIME)
-		return f->copy_process_ns;
-	if (f->dup_mmap_ns != PT_NO_TIME)
-		return f->dup_mmap_ns;
-	return f->copy_page_range_ns;
+	uint64_t outer = pt_fork_outer_ns(f);
+
+	return outer != PT_NO_TIME ? outer : f->copy_page_range_ns;
 }
 
 /*

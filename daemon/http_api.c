@@ -23,6 +23,7 @@
 
 #include <microhttpd.h>
 
+#include "cost.h"
 #include "doctor.h"
 #include "escape.h"
 #include "http_internal.h"
@@ -470,7 +471,7 @@ static int get_stats(struct pd_http *h, struct MHD_Connection *c)
 		double ns_per_pte = (double)cost.ns / (double)cost.ptes;
 
 		jcost = json_pack("{s:f,s:f,s:I}", "ns_per_pte", ns_per_pte, "ms_per_gib",
-				  ns_per_pte * (double)((1ull << 30) / 4096) / 1e6, "forks",
+				  pt_ms_per_gib_of_ns_per_pte(ns_per_pte), "forks",
 				  (json_int_t)cost.forks);
 	} else {
 		jcost = json_pack("{s:n,s:n,s:i}", "ns_per_pte", "ms_per_gib", "forks", 0);
