@@ -60,6 +60,7 @@
 #include "dat_wire.h"
 #include "intern.h"
 #include "reader.h"
+#include "util.h"
 
 #define STALL_SECONDS 120 /* no byte from any helper for this long: give up */
 #define MAX_HELPERS 64
@@ -693,15 +694,10 @@ static unsigned helpers_for(off_t size, char version)
  * move the boundaries with it), else CHUNKS_PER_HELPER per helper. */
 static uint32_t chunks_for(unsigned nh)
 {
-	const char *env = getenv("PTESCOPE_DAT_CHUNKS");
-	char *end;
-	long n;
+	long long n;
 
-	if (env && *env) {
-		n = strtol(env, &end, 10);
-		if (!*end && n >= 1 && n <= (1 << 20))
-			return (uint32_t)n;
-	}
+	if (!pt_parse_int(getenv("PTESCOPE_DAT_CHUNKS"), 1, 1 << 20, &n))
+		return (uint32_t)n;
 	return nh * CHUNKS_PER_HELPER;
 }
 

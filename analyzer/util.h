@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Small helpers shared by the analyzer and the store. Header-only, so that
- * schema/ keeps depending on analyzer headers alone.
+ * Small helpers shared by the analyzer, the store and the front ends.
+ * Header-only, so that store/ keeps depending on analyzer headers alone.
  */
 #ifndef PTESCOPE_UTIL_H
 #define PTESCOPE_UTIL_H
@@ -32,6 +32,26 @@ static inline int pt_grow_array(void **arr, size_t *cap, size_t need, size_t ele
 		return -ENOMEM;
 	*arr = p;
 	*cap = cap2;
+	return 0;
+}
+
+/*
+ * A whole string as a base-10 integer in [@min, @max] (strtoll: leading
+ * blanks and a sign taken, nothing after the digits). Returns 0 and sets
+ * *@out, or -EINVAL (NULL, empty, not a number, out of range; *@out unchanged).
+ */
+static inline int pt_parse_int(const char *s, long long min, long long max, long long *out)
+{
+	char *end;
+	long long x;
+
+	if (!s)
+		return -EINVAL;
+	errno = 0;
+	x = strtoll(s, &end, 10);
+	if (errno || end == s || *end || x < min || x > max)
+		return -EINVAL;
+	*out = x;
 	return 0;
 }
 

@@ -29,6 +29,7 @@
 #include "http_internal.h"
 #include "report.h"
 #include "stats.h"
+#include "util.h"
 
 #define PAGE_DEFAULT 100
 #define PAGE_MAX 1000
@@ -78,19 +79,6 @@ static const char *param(struct MHD_Connection *c, const char *name)
 	return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
 }
 
-int pd_http_parse_int(const char *s, long long min, long long max, long long *v)
-{
-	char *end;
-	long long x;
-
-	errno = 0;
-	x = strtoll(s, &end, 10);
-	if (errno || end == s || *end || x < min || x > max)
-		return -EINVAL;
-	*v = x;
-	return 0;
-}
-
 int pd_http_parse_time(const char *s, bool wall_only, int64_t now_wall_ns, int64_t *ns,
 		       bool *is_wall)
 {
@@ -109,7 +97,7 @@ static int param_int(struct MHD_Connection *c, const char *name, long long min, 
 {
 	const char *s = param(c, name);
 
-	if (!s || !pd_http_parse_int(s, min, max, v))
+	if (!s || !pt_parse_int(s, min, max, v))
 		return 0;
 	*ret = pd_http_reply_error(c, MHD_HTTP_BAD_REQUEST,
 				   "%s: expected an integer from %lld to %lld", name, min, max);
@@ -397,16 +385,14 @@ static int get_fork(struct pd_http *h, struct MHD_Connection *c, const char *ids
 	static const char *const allowed[] = {NULL};
 	struct store_fork_row row;
 	struct store *s = NULL;
-	char err[256] = "", *end;
+	char err[256] = "";
 	long long id;
 	json_t *o;
 	int ret, rc;
 
 	if (params_known(c, allowed, &ret))
 		return ret;
-	errno = 0;
-	id = strtoll(idstr, &end, 10);
-	if (errno || end == idstr || *end || id <= 0)
+	if (pt_parse_int(idstr, 1, LLONG_MAX, &id))
 		return pd_http_reply_error(c, MHD_HTTP_NOT_FOUND,
 					   "no such fork: '%.32s' (ids are positive integers)",
 					   idstr);

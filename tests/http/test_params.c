@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "http_internal.h"
+#include "util.h"
 
 static int failures;
 
@@ -24,7 +25,7 @@ static int failures;
 static int int_of(const char *s, long long min, long long max, long long want)
 {
 	long long v = -12345;
-	int rc = pd_http_parse_int(s, min, max, &v);
+	int rc = pt_parse_int(s, min, max, &v);
 
 	return rc ? rc : v == want ? 0 : -EFAULT;
 }
