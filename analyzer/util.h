@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 
 /*
  * Makes *@arr (of *@cap elements of @elem bytes) hold at least @need
@@ -33,6 +34,15 @@ static inline int pt_grow_array(void **arr, size_t *cap, size_t need, size_t ele
 	*arr = p;
 	*cap = cap2;
 	return 0;
+}
+
+/* CLOCK_MONOTONIC now, in ns: the daemon's deadlines, budgets and timings. */
+static inline uint64_t pt_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /*

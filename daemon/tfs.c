@@ -39,6 +39,7 @@
 
 #include "tfs_lock.h"
 #include "tfs_state.h"
+#include "util.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -67,14 +68,6 @@ struct pd_tfs {
 	struct pd_tfs_state st;	  /* saved files, our values, kprobe events, instance */
 	char skipped[512];	  /* files the last restore left as another tool set them */
 };
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void read_boot_id(char *buf, size_t len)
 {
@@ -281,7 +274,7 @@ static int read_rel(const struct pd_tfs *t, const char *rel, char *buf, size_t l
 /* Every write to tracefs goes through here, so an observer sees them all, in order. */
 static int write_rel(const struct pd_tfs *t, const char *rel, const char *value, bool append)
 {
-	uint64_t t0 = mono_ns();
+	uint64_t t0 = pt_mono_ns();
 	size_t len = strlen(value);
 	int fd = open_beneath(t, rel, O_WRONLY | (append ? O_APPEND : O_TRUNC)), ret = 0;
 
@@ -300,7 +293,7 @@ static int write_rel(const struct pd_tfs *t, const char *rel, const char *value,
 			ret = -errno;
 	}
 	if (t->observe)
-		t->observe(t->observe_ctx, rel, value, append, ret, mono_ns() - t0);
+		t->observe(t->observe_ctx, rel, value, append, ret, pt_mono_ns() - t0);
 	return ret;
 }
 
