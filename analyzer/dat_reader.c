@@ -173,16 +173,7 @@ static int helper_room(struct helper *h)
 		h->end -= h->start;
 		h->start = 0;
 	}
-	if (h->cap - h->end < READ_STEP) {
-		size_t ncap = h->cap ? h->cap * 2 : 2 * READ_STEP;
-		char *nb = realloc(h->buf, ncap);
-
-		if (!nb)
-			return -ENOMEM;
-		h->buf = nb;
-		h->cap = ncap;
-	}
-	return 0;
+	return pt_grow_array_from((void **)&h->buf, &h->cap, h->end + READ_STEP, 1, 2 * READ_STEP);
 }
 
 /* Reads what @h's pipe holds (at most its free room). 0 or -errno. */

@@ -12,6 +12,7 @@
 
 #include "cost.h"
 #include "doctor.h"
+#include "util.h"
 
 const char *pt_verdict_name(enum pt_verdict v)
 {
@@ -415,15 +416,9 @@ static int examine(const struct ctx *c, const size_t *idx, size_t n, struct scra
 		slowest_ids(&p, c, idx + i, j - i);
 		regressions(&p, c, idx + i, j - i, &b);
 		judge(&p);
-		if (out->nr_procs == cap) {
-			size_t ncap = cap ? 2 * cap : 16;
-			struct pt_doctor_proc *np = realloc(out->procs, ncap * sizeof(*np));
-
-			if (!np)
-				return -ENOMEM;
-			out->procs = np;
-			cap = ncap;
-		}
+		if (pt_grow_array((void **)&out->procs, &cap, out->nr_procs + 1,
+				  sizeof(*out->procs)))
+			return -ENOMEM;
 		out->procs[out->nr_procs++] = p;
 	}
 	return 0;

@@ -14,16 +14,18 @@
 
 /*
  * Makes *@arr (of *@cap elements of @elem bytes) hold at least @need
- * elements, doubling from 16. Returns 0 or -ENOMEM (then *@arr is unchanged).
+ * elements, doubling from @first (> 0). Returns 0 or -ENOMEM (then *@arr
+ * and *@cap are unchanged).
  */
-static inline int pt_grow_array(void **arr, size_t *cap, size_t need, size_t elem)
+static inline int pt_grow_array_from(void **arr, size_t *cap, size_t need, size_t elem,
+				     size_t first)
 {
 	size_t cap2;
 	void *p;
 
 	if (need <= *cap)
 		return 0;
-	cap2 = *cap ? *cap * 2 : 16;
+	cap2 = *cap ? *cap * 2 : first;
 	while (cap2 < need)
 		cap2 *= 2;
 	if (elem && cap2 > SIZE_MAX / elem)
@@ -34,6 +36,12 @@ static inline int pt_grow_array(void **arr, size_t *cap, size_t need, size_t ele
 	*arr = p;
 	*cap = cap2;
 	return 0;
+}
+
+/* pt_grow_array_from() doubling from 16. */
+static inline int pt_grow_array(void **arr, size_t *cap, size_t need, size_t elem)
+{
+	return pt_grow_array_from(arr, cap, need, elem, 16);
 }
 
 /* CLOCK_MONOTONIC now, in ns: the daemon's deadlines, budgets and timings. */

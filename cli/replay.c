@@ -95,16 +95,9 @@ static int collect_fork(const struct pt_fork *f, void *ctx, char *err, size_t er
 {
 	struct fork_list *l = ctx;
 
-	if (l->nr == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 256;
-		struct pt_fork *p = realloc(l->forks, cap * sizeof(*p));
-
-		if (!p) {
-			snprintf(err, errlen, "out of memory");
-			return -ENOMEM;
-		}
-		l->forks = p;
-		l->cap = cap;
+	if (pt_grow_array_from((void **)&l->forks, &l->cap, l->nr + 1, sizeof(*l->forks), 256)) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
 	}
 	/* the report needs the fork object only; the store took the detail */
 	l->forks[l->nr] = *f;

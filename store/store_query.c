@@ -115,16 +115,9 @@ int store_list_sources(struct store *s, bool complete_only, struct store_source 
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct store_source *x;
 
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			struct store_source *nv = realloc(v, ncap * sizeof(*nv));
-
-			if (!nv) {
-				oom = 1;
-				break;
-			}
-			v = nv;
-			cap = ncap;
+		if (pt_grow_array((void **)&v, &cap, n + 1, sizeof(*v))) {
+			oom = 1;
+			break;
 		}
 		x = &v[n++];
 		memset(x, 0, sizeof(*x));
@@ -320,16 +313,9 @@ int store_query_forks(struct store *s, const struct store_fork_filter *flt,
 				*next_cursor = v[n - 1].id;
 			break;
 		}
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 64;
-			struct store_fork_row *nv = realloc(v, ncap * sizeof(*nv));
-
-			if (!nv) {
-				r = store_fail(s, err, errlen, -ENOMEM, "out of memory");
-				break;
-			}
-			v = nv;
-			cap = ncap;
+		if (pt_grow_array_from((void **)&v, &cap, n + 1, sizeof(*v), 64)) {
+			r = store_fail(s, err, errlen, -ENOMEM, "out of memory");
+			break;
 		}
 		read_fork_row(st, &v[n++]);
 	}
@@ -517,15 +503,8 @@ static int vec_push(struct u64vec *x, int64_t v)
 		x->nulls++;
 		return 0;
 	}
-	if (x->n == x->cap) {
-		size_t cap = x->cap ? x->cap * 2 : 1024;
-		uint64_t *nv = realloc(x->v, cap * sizeof(*nv));
-
-		if (!nv)
-			return -ENOMEM;
-		x->v = nv;
-		x->cap = cap;
-	}
+	if (pt_grow_array_from((void **)&x->v, &x->cap, x->n + 1, sizeof(*x->v), 1024))
+		return -ENOMEM;
 	x->v[x->n++] = (uint64_t)v;
 	return 0;
 }
@@ -941,15 +920,8 @@ static struct grp_acc *grp_acc_of(struct grp_accs *a, int64_t g)
 		;
 	if (j < a->n)
 		return &a->v[j];
-	if (a->n == a->cap) {
-		size_t ncap = a->cap ? a->cap * 2 : 32;
-		struct grp_acc *na = realloc(a->v, ncap * sizeof(*na));
-
-		if (!na)
-			return NULL;
-		a->v = na;
-		a->cap = ncap;
-	}
+	if (pt_grow_array_from((void **)&a->v, &a->cap, a->n + 1, sizeof(*a->v), 32))
+		return NULL;
 	a->v[a->n] = (struct grp_acc){.grp = g};
 	return &a->v[a->n++];
 }
