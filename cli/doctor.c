@@ -57,11 +57,7 @@ struct forks {
 
 static int num_option(const char *opt, const char *v, long long min, long long max, long long *out)
 {
-	char *end;
-
-	errno = 0;
-	*out = strtoll(v, &end, 10);
-	if (errno || end == v || *end || *out < min || *out > max) {
+	if (pt_parse_int(v, min, max, out)) {
 		fprintf(stderr, "ptescope doctor: %s must be %lld..%lld, not '%s'\n", opt, min, max,
 			v);
 		return -EINVAL;
