@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "event.h"
@@ -265,8 +266,21 @@ static inline bool pt_counts_toward_cost(bool complete, uint64_t copy_page_range
 	return complete && copy_page_range_ns != PT_NO_TIME && ptes != PT_NULL && ptes > 0;
 }
 
-/* Frees the detail arrays of @f (not @f itself); accepts NULL. */
-void pt_fork_release(struct pt_fork *f);
+/*
+ * Frees the detail arrays of @f (not @f itself) and empties them; accepts
+ * NULL. Inline so that the store, which uses the analyzer's headers and not
+ * its code, releases its rows with it too.
+ */
+static inline void pt_fork_release(struct pt_fork *f)
+{
+	if (!f)
+		return;
+	free(f->vma);
+	free(f->pass);
+	f->vma = NULL;
+	f->pass = NULL;
+	f->nr_vma = f->nr_pass = 0;
+}
 
 /* Deep copy of @src into @dst (detail arrays duplicated). Returns 0 or -ENOMEM. */
 int pt_fork_copy(struct pt_fork *dst, const struct pt_fork *src);

@@ -87,17 +87,6 @@ int recon_new(const struct recon_opts *opts, struct recon **out)
 	return 0;
 }
 
-void pt_fork_release(struct pt_fork *f)
-{
-	if (!f)
-		return;
-	free(f->vma);
-	free(f->pass);
-	f->vma = NULL;
-	f->pass = NULL;
-	f->nr_vma = f->nr_pass = 0;
-}
-
 int pt_fork_copy(struct pt_fork *dst, const struct pt_fork *src)
 {
 	*dst = *src;

@@ -244,10 +244,8 @@ void store_fork_rows_free(struct store_fork_row *rows, size_t nr)
 
 	if (!rows)
 		return;
-	for (i = 0; i < nr; i++) {
-		free(rows[i].fork.vma);
-		free(rows[i].fork.pass);
-	}
+	for (i = 0; i < nr; i++)
+		pt_fork_release(&rows[i].fork);
 	free(rows);
 }
 
@@ -394,13 +392,8 @@ int store_get_fork(struct store *s, int64_t id, struct store_fork_row *row, char
 	r = read_vmas(s, id, f, err, errlen);
 	if (!r)
 		r = read_passes(s, id, f, err, errlen);
-	if (r) {
-		free(f->vma);
-		free(f->pass);
-		f->vma = NULL;
-		f->pass = NULL;
-		f->nr_vma = f->nr_pass = 0;
-	}
+	if (r)
+		pt_fork_release(f);
 	return r;
 }
 
