@@ -11,16 +11,7 @@
 
 #include "http_internal.h"
 #include "util.h"
-
-static int failures;
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);   \
-			failures++;                                                                \
-		}                                                                                  \
-	} while (0)
+#include "check.h"
 
 static int int_of(const char *s, long long min, long long max, long long want)
 {
@@ -96,10 +87,5 @@ int main(void)
 {
 	test_int();
 	test_time();
-	if (failures) {
-		fprintf(stderr, "%d check(s) failed\n", failures);
-		return 1;
-	}
-	printf("all checks passed\n");
-	return 0;
+	TEST_DONE();
 }

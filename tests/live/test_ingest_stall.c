@@ -26,7 +26,7 @@
 
 #include "ingest.h"
 #include "log.h"
-#include "test.h"
+#include "check.h"
 #include "util.h"
 
 #define HOGS 3

@@ -23,7 +23,7 @@
 
 #include "callsite.h"
 #include "callsite_live.h"
-#include "test.h"
+#include "check.h"
 
 struct fixture {
 	char dir[512];
