@@ -187,12 +187,14 @@ static int param_kinds(struct MHD_Connection *c, unsigned *kinds, int *ret)
 	return 1;
 }
 
-/* A wall-clock range with comm and kinds: since, until, comm (kept in @comm,
- * COMM_MAX + 1 bytes), kind. */
-static int param_range(struct MHD_Connection *c, struct store_range *r, char *comm, int *ret)
+/* Every parameter in @allowed, and a wall-clock range with comm and kinds: since,
+ * until, comm (kept in @comm, COMM_MAX + 1 bytes), kind. */
+static int param_range(struct MHD_Connection *c, const char *const *allowed, struct store_range *r,
+		       char *comm, int *ret)
 {
 	memset(r, 0, sizeof(*r));
-	if (param_time(c, "since", true, &r->since_wall_ns, NULL, ret) ||
+	if (params_known(c, allowed, ret) ||
+	    param_time(c, "since", true, &r->since_wall_ns, NULL, ret) ||
 	    param_time(c, "until", true, &r->until_wall_ns, NULL, ret) ||
 	    param_comm(c, comm, &r->comm, ret) || param_kinds(c, &r->kinds, ret))
 		return 1;
@@ -269,6 +271,20 @@ static int store_or_503(struct pd_http *h, struct MHD_Connection *c, struct stor
 	return 1;
 }
 
+/*
+ * Gives back the handle of a query that returned @rc: 1 with the reply to its
+ * failure queued in *ret, or 0.
+ */
+static int store_failed(struct pd_http *h, struct MHD_Connection *c, struct store *s, int rc,
+			const char *err, int *ret)
+{
+	pd_http_store_put(h, s, rc < 0);
+	if (rc >= 0)
+		return 0;
+	*ret = reply_store_error(c, rc, err);
+	return 1;
+}
+
 static json_t *row_json(const struct store_fork_row *row)
 {
 	json_t *o = pt_fork_json(&row->fork);
@@ -326,9 +342,8 @@ static int get_forks(struct pd_http *h, struct MHD_Connection *c)
 	if (store_or_503(h, c, &s, &ret))
 		return ret;
 	rc = store_query_forks(s, &f, &rows, &nr, &next, err, sizeof(err));
-	pd_http_store_put(h, s, rc < 0);
-	if (rc < 0)
-		return reply_store_error(c, rc, err);
+	if (store_failed(h, c, s, rc, err, &ret))
+		return ret;
 	arr = json_array();
 	for (size_t i = 0; arr && i < nr; i++)
 		if (json_array_append_new(arr, row_json(&rows[i]))) {
@@ -438,16 +453,15 @@ static int get_stats(struct pd_http *h, struct MHD_Connection *c)
 	json_t *metrics, *jcost;
 	int ret, rc;
 
-	if (params_known(c, allowed, &ret) || param_range(c, &r, comm, &ret))
+	if (param_range(c, allowed, &r, comm, &ret))
 		return ret;
 	if (store_or_503(h, c, &s, &ret))
 		return ret;
 	rc = store_stats(s, &r, st, err, sizeof(err));
 	if (!rc)
 		rc = store_cost(s, &r, &cost, err, sizeof(err));
-	pd_http_store_put(h, s, rc < 0);
-	if (rc < 0)
-		return reply_store_error(c, rc, err);
+	if (store_failed(h, c, s, rc, err, &ret))
+		return ret;
 	metrics = json_object();
 	for (int m = 0; metrics && m < STORE_M_COUNT; m++)
 		json_object_set_new(metrics, store_metric_name((enum store_metric)m),
@@ -480,14 +494,13 @@ static int get_kinds(struct pd_http *h, struct MHD_Connection *c)
 	json_t *kinds;
 	int ret, rc;
 
-	if (params_known(c, allowed, &ret) || param_range(c, &r, comm, &ret))
+	if (param_range(c, allowed, &r, comm, &ret))
 		return ret;
 	if (store_or_503(h, c, &s, &ret))
 		return ret;
 	rc = store_kind_counts(s, &r, n, err, sizeof(err));
-	pd_http_store_put(h, s, rc < 0);
-	if (rc < 0)
-		return reply_store_error(c, rc, err);
+	if (store_failed(h, c, s, rc, err, &ret))
+		return ret;
 	kinds = json_object();
 	for (int k = 0; k < PT_KIND_COUNT; k++)
 		json_object_set_new(kinds, pt_kind_name((enum pt_fork_kind)k),
@@ -511,13 +524,12 @@ static int get_histogram(struct pd_http *h, struct MHD_Connection *c)
 	size_t i;
 	int ret, rc;
 
-	if (params_known(c, allowed, &ret) || param_range(c, &r, comm, &ret) ||
-	    param_metric(c, false, &metric, &ret) || store_or_503(h, c, &s, &ret))
+	if (param_range(c, allowed, &r, comm, &ret) || param_metric(c, false, &metric, &ret) ||
+	    store_or_503(h, c, &s, &ret))
 		return ret;
 	rc = store_histogram(s, &r, metric, &hist, err, sizeof(err));
-	pd_http_store_put(h, s, rc < 0);
-	if (rc < 0)
-		return reply_store_error(c, rc, err);
+	if (store_failed(h, c, s, rc, err, &ret))
+		return ret;
 	/*
 	 * The store's bins (64 per power of two) regrouped into the API's (4 per
 	 * power of two): each store bin lies inside one API bucket, so the counts
@@ -559,15 +571,14 @@ static int get_top(struct pd_http *h, struct MHD_Connection *c)
 	size_t nr = 0;
 	int ret, rc;
 
-	if (params_known(c, allowed, &ret) || param_range(c, &r, comm, &ret) ||
+	if (param_range(c, allowed, &r, comm, &ret) ||
 	    param_int(c, "limit", 1, TOP_MAX, &limit, &ret))
 		return ret;
 	if (store_or_503(h, c, &s, &ret))
 		return ret;
 	rc = store_top_comms(s, &r, top, (size_t)limit, &nr, err, sizeof(err));
-	pd_http_store_put(h, s, rc < 0);
-	if (rc < 0)
-		return reply_store_error(c, rc, err);
+	if (store_failed(h, c, s, rc, err, &ret))
+		return ret;
 	arr = json_array();
 	for (size_t i = 0; arr && i < nr; i++)
 		json_array_append_new(
@@ -594,8 +605,8 @@ static int get_timeseries(struct pd_http *h, struct MHD_Connection *c)
 	size_t nr = 0;
 	int ret, rc;
 
-	if (params_known(c, allowed, &ret) || param_range(c, &r, comm, &ret) ||
-	    param_metric(c, true, &metric, &ret) || param_int(c, "step", 60, 86400, &step, &ret) ||
+	if (param_range(c, allowed, &r, comm, &ret) || param_metric(c, true, &metric, &ret) ||
+	    param_int(c, "step", 60, 86400, &step, &ret) ||
 	    param_int(c, "limit", 1, TS_MAX, &limit, &ret))
 		return ret;
 	if (step != 60 && step != 3600 && step != 86400)
@@ -609,10 +620,9 @@ static int get_timeseries(struct pd_http *h, struct MHD_Connection *c)
 		return ret;
 	}
 	rc = store_timeseries(s, &r, metric, (int)step, pts, (size_t)limit, &nr, err, sizeof(err));
-	pd_http_store_put(h, s, rc < 0);
-	if (rc < 0) {
+	if (store_failed(h, c, s, rc, err, &ret)) {
 		free(pts);
-		return reply_store_error(c, rc, err);
+		return ret;
 	}
 	arr = json_array();
 	for (size_t i = 0; arr && i < nr; i++)
@@ -672,7 +682,7 @@ static int get_doctor(struct pd_http *h, struct MHD_Connection *c)
 	size_t nr = 0;
 	int ret, rc;
 
-	if (params_known(c, allowed, &ret) || param_range(c, &r, comm, &ret) ||
+	if (param_range(c, allowed, &r, comm, &ret) ||
 	    param_int(c, "slow_us", 1, 3600000000LL, &slow_us, &ret) ||
 	    param_int(c, "max_procs", 1, 1000, &max_procs, &ret))
 		return ret;
@@ -687,9 +697,8 @@ static int get_doctor(struct pd_http *h, struct MHD_Connection *c)
 	if (store_or_503(h, c, &s, &ret))
 		return ret;
 	rc = store_query_forks(s, &f, &rows, &nr, NULL, err, sizeof(err));
-	pd_http_store_put(h, s, rc < 0);
-	if (rc < 0)
-		return reply_store_error(c, rc, err);
+	if (store_failed(h, c, s, rc, err, &ret))
+		return ret;
 	body = doctor_json(rows, nr, &o);
 	store_fork_rows_free(rows, nr);
 	if (body) {
