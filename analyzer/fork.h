@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The fork record: one fork as rebuilt from a trace, exactly the fork object
- * of product.md (the JSON report and the HTTP API share it), plus the
+ * the JSON report and the HTTP API share (docs/api.md), plus the
  * per-VMA and per-pass detail the store keeps where the trace had it.
  *
  * Produced by the reconstruction (recon.h), consumed by statistics
- * (stats.h), the JSON/text report (report.h) and the store (schema/).
+ * (stats.h), the JSON/text report (report.h) and the store (store/).
  * "Null" (the trace did not carry it) is PT_NULL for counts and PT_NO_TIME
  * for times, -1 for pids, "" for comms.
  */
@@ -106,7 +106,7 @@ static inline int64_t pt_mem_rss_bytes(const struct pt_parent_mem *m)
 }
 
 /*
- * What a clone made (product.md: "a fork is a fork"). Only PT_KIND_FORK
+ * What a clone made: a fork is a fork, not a thread or a spawn. Only PT_KIND_FORK
  * copied the parent's address space (dup_mmap, copy_page_range): fork
  * latency, cost and the statistics are about those. A thread shares the
  * address space; a spawn (vfork, posix_spawn, Go's and glibc's CLONE_VM |

@@ -2,7 +2,7 @@
 /*
  * The report: what `ptescope replay` and `ptescope report` print, as text for
  * people or JSON for programs. The JSON fork object is the one the HTTP API
- * serves too (product.md), so it is built here, once.
+ * serves too (docs/api.md), so it is built here, once.
  *
  * Fed the inputs' statistics and the fork records; writes to a FILE.
  */
@@ -28,7 +28,7 @@ struct pt_report_input {
 	bool skipped;	   /* already stored (same content), not read again */
 };
 
-/* The fork object of product.md. Returns a new reference, NULL on ENOMEM. */
+/* The fork object (docs/api.md). Returns a new reference, NULL on ENOMEM. */
 json_t *pt_fork_json(const struct pt_fork *f);
 /* The summary object of the JSON report. New reference, NULL on ENOMEM. */
 json_t *pt_summary_json(const struct pt_summary *s);

@@ -24,7 +24,7 @@
  * (filters, clock, buffer size), and last what widens again to the state
  * we found (the saved tracer, events that were on, tracing on). Clearing a
  * filter while function_graph is the tracer hooks every function of the
- * kernel at once: that soft-locked 6.1 and oopsed 6.12 (kernel-notes.md).
+ * kernel at once: that soft-locked 6.1 and oopsed 6.12 in the VM tests.
  * Function probes ("func:enable_event:sys:event") survive a truncation of
  * set_ftrace_filter: only "!func:cmd:args" removes one; and removing an
  * enable_event probe that fired last leaves its event enabled, so the event

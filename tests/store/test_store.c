@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests of the store (schema/): SHA-256 against the FIPS vectors,
+ * Unit tests of the store (store/): SHA-256 against the FIPS vectors,
  * histogram bins against their error bound, round trips of forks with nulls
  * and detail, filters and paging against a naive scan, rollup statistics
  * against sorting every value, dedup and redo of interrupted sources,
