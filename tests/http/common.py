@@ -105,6 +105,15 @@ class Driver:
         check(rc == 0, "server stops cleanly on SIGTERM (exit %d)" % rc)
 
 
+def free_port():
+    """A TCP port on 127.0.0.1 that nobody listens on now (for a daemon to bind)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 def request(port, method, path, body=None, headers=None, host="127.0.0.1", timeout=30):
     c = http.client.HTTPConnection(host, port, timeout=timeout)
     try:

@@ -10,12 +10,11 @@ import glob
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 
-from common import check, finish, get_json, scratch, sql, upload, FIXTURES
+from common import check, finish, free_port, get_json, scratch, sql, upload, FIXTURES
 
 daemon = sys.argv[1]
 d = scratch("hostile-daemon")
@@ -24,13 +23,6 @@ with open(os.path.join(d, "token"), "w") as f:
     f.write(token + "\n")
 os.chmod(os.path.join(d, "token"), 0o600)  # private, or the daemon refuses it
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Daemon:

@@ -11,13 +11,12 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 
-from common import Driver, check, finish, get_json, request, scratch
+from common import Driver, check, finish, free_port, get_json, request, scratch
 
 daemon = sys.argv[1]
 promtool = shutil.which("promtool")
@@ -29,13 +28,6 @@ os.chmod(os.path.join(d, "token"), 0o600)  # private, or the daemon refuses it
 AUTH = {"Authorization": "Bearer " + token}
 JSON = dict(AUTH, **{"Content-Type": "application/json"})
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def start_daemon(*extra):

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 
-from common import check, finish, get_json, scratch, upload, FIXTURES
+from common import check, finish, free_port, get_json, scratch, upload, FIXTURES
 
 daemon = sys.argv[1]
 if os.geteuid() != 0:
@@ -37,13 +37,6 @@ def write_token(mode, uid=0):
     os.chmod(tok, mode)
     os.chown(tok, uid, 0)
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def start(db, *extra, wait=True):

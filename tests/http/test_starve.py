@@ -31,7 +31,7 @@ import sys
 import multiprocessing
 import time
 
-from common import Driver, check, finish, get_json, request, scratch, synth_db
+from common import Driver, check, finish, free_port, get_json, request, scratch, synth_db
 
 ap = argparse.ArgumentParser()
 ap.add_argument("daemon")
@@ -60,13 +60,6 @@ with open(lua, "w") as f:
             "  i = i + 1\n  return wrk.format(\"GET\", paths[(i %% #paths) + 1])\nend\n"
             % ", ".join('"%s"' % p for p in HEAVY))
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def pct(v, q):

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-from common import check, finish, get_json, request, scratch, sql, FIXTURES
+from common import check, finish, free_port, get_json, request, scratch, sql, FIXTURES
 
 daemon = sys.argv[1]
 d = scratch("store-health")
@@ -24,14 +24,6 @@ if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", mnt],
     print("SKIP: cannot mount a tmpfs (not root?)")
     sys.exit(77)
 
-
-def free_port():
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def metric(port, name):

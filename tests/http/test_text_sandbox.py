@@ -10,12 +10,11 @@ capture off."""
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 
-from common import check, finish, get_json, scratch, sql, upload, FIXTURES, PTESCOPE
+from common import check, finish, free_port, get_json, scratch, sql, upload, FIXTURES, PTESCOPE
 
 daemon = sys.argv[1]
 d = scratch("text-sandbox")
@@ -35,13 +34,6 @@ os.chmod(tok, 0o600)
 auth = {"Authorization": "Bearer " + token}
 text = os.path.join(FIXTURES, "vm", "full-text.txt")
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def wait_for(pred, timeout):

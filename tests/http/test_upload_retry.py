@@ -9,13 +9,12 @@ is still removed at its first failure. The real daemon, capture off."""
 import glob
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
 
-from common import check, finish, get_json, scratch, sql, upload, FIXTURES
+from common import check, finish, free_port, get_json, scratch, sql, upload, FIXTURES
 
 daemon = sys.argv[1]
 d = scratch("upload-retry")
@@ -29,13 +28,6 @@ spool = db + "-uploads"
 log = os.path.join(d, "daemon.log")
 auth = {"Authorization": "Bearer " + token}
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def wait_for(pred, timeout):
