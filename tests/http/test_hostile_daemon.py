@@ -9,12 +9,11 @@ database, resumed at the next start, orphans removed)."""
 import glob
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
 
-from common import check, finish, free_port, get_json, scratch, sql, upload, FIXTURES
+from common import check, finish, free_port, get_json, scratch, sigterm, sql, upload, FIXTURES
 
 daemon = sys.argv[1]
 d = scratch("hostile-daemon")
@@ -63,12 +62,7 @@ class Daemon:
         return False
 
     def stop(self, what="ptescoped"):
-        self.p.send_signal(signal.SIGTERM)
-        try:
-            rc = self.p.wait(30)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            rc = -9
+        rc = sigterm(self.p)
         check(rc == 0, "%s exits 0 on SIGTERM (%d)" % (what, rc))
         return rc
 

@@ -10,13 +10,12 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import threading
 import time
 
-from common import Driver, check, finish, free_port, get_json, request, scratch
+from common import Driver, check, finish, free_port, get_json, request, scratch, sigterm
 
 daemon = sys.argv[1]
 promtool = shutil.which("promtool")
@@ -47,12 +46,7 @@ def start_daemon(*extra):
 
 
 def stop_daemon(p):
-    p.send_signal(signal.SIGTERM)
-    try:
-        rc = p.wait(30)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        rc = -9
+    rc = sigterm(p)
     check(rc == 0, "ptescoped exits 0 on SIGTERM (%d)" % rc)
 
 

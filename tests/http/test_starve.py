@@ -24,14 +24,13 @@ import argparse
 import os
 import select
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import multiprocessing
 import time
 
-from common import Driver, check, finish, free_port, get_json, request, scratch, synth_db
+from common import Driver, check, finish, free_port, get_json, request, scratch, sigterm, synth_db
 
 ap = argparse.ArgumentParser()
 ap.add_argument("daemon")
@@ -176,11 +175,7 @@ def run(daemon, name):
             time.sleep(0.1)
     a = hammer(port)
     b = burst(port)
-    p.send_signal(signal.SIGTERM)
-    try:
-        p.wait(120)
-    except subprocess.TimeoutExpired:
-        p.kill()
+    sigterm(p, 120)
     return a, b
 
 

@@ -8,13 +8,12 @@ later attempt and only then removed. An upload that is not a trace at all
 is still removed at its first failure. The real daemon, capture off."""
 import glob
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
 import time
 
-from common import check, finish, free_port, get_json, scratch, sql, upload, FIXTURES
+from common import check, finish, free_port, get_json, scratch, sigterm, sql, upload, FIXTURES
 
 daemon = sys.argv[1]
 d = scratch("upload-retry")
@@ -88,12 +87,7 @@ try:
           "its replay fails on the file and the job is removed (%s)" % jobs())
     check("junk.bin: kept" not in log_text(), "a bad file is not kept for a retry")
 finally:
-    p.send_signal(signal.SIGTERM)
-    try:
-        rc = p.wait(30)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        rc = -9
+    rc = sigterm(p)
     check(rc == 0, "exits 0 on SIGTERM (%d)" % rc)
     sys.stdout.write(log_text()[-2500:])
 finish()
