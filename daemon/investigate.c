@@ -5,7 +5,6 @@
  * budget window and the JSON the API shows. Pure: times come from the caller.
  */
 #include "investigate.h"
-#include "util.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -15,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "util.h"
 
 #define NS_PER_S 1000000000ull
 #define MINUTE_NS (60 * NS_PER_S)
