@@ -66,7 +66,6 @@ for args, cwd in ((["check", "config", os.path.join(d, "example.yml")], d),
 dash = json.load(open(os.path.join(share, "grafana", "ptescope-dashboard.json")))
 
 
-
 # -- the hosts
 def tracefs_ok():
     t = "/sys/kernel/tracing"

@@ -23,7 +23,6 @@ with open(os.path.join(d, "token"), "w") as f:
 os.chmod(os.path.join(d, "token"), 0o600)  # private, or the daemon refuses it
 
 
-
 class Daemon:
     """ptescoped --capture off on a free port; stderr to a file (the log)."""
 

@@ -28,7 +28,6 @@ AUTH = {"Authorization": "Bearer " + token}
 JSON = dict(AUTH, **{"Content-Type": "application/json"})
 
 
-
 def start_daemon(*extra):
     port = free_port()
     p = subprocess.Popen([daemon, "--capture", "off", "--db", os.path.join(d, "inv.db"),

@@ -37,7 +37,6 @@ def write_token(mode, uid=0):
     os.chown(tok, uid, 0)
 
 
-
 def start(db, *extra, wait=True):
     port = free_port()
     log = os.path.join(d, "daemon.log")

@@ -60,7 +60,6 @@ with open(lua, "w") as f:
             % ", ".join('"%s"' % p for p in HEAVY))
 
 
-
 def pct(v, q):
     if not v:
         return float("nan")

@@ -25,7 +25,6 @@ if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", mnt],
     sys.exit(77)
 
 
-
 def metric(port, name):
     st, _, body = request(port, "GET", "/metrics")
     for line in body.decode().splitlines():

@@ -35,7 +35,6 @@ auth = {"Authorization": "Bearer " + token}
 text = os.path.join(FIXTURES, "vm", "full-text.txt")
 
 
-
 def wait_for(pred, timeout):
     end = time.monotonic() + timeout
     while time.monotonic() < end:

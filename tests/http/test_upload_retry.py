@@ -28,7 +28,6 @@ log = os.path.join(d, "daemon.log")
 auth = {"Authorization": "Bearer " + token}
 
 
-
 def wait_for(pred, timeout):
     """Whether @pred held within @timeout s (a refused connection: not yet; the database
     file is made before the listener is up)."""
