@@ -31,19 +31,14 @@ enum pt_rate_band pt_rate_band_of(double gb_per_s)
 	return PT_BAND_EXCELLENT;
 }
 
-/* The phase that encloses copy_page_range, PT_NO_TIME if none was traced. */
-static uint64_t outer_ns(const struct pt_fork *f)
+double pt_ms_per_gib_of_ns_per_pte(double ns_per_pte)
 {
-	if (f->kernel_clone_ns != PT_NO_TIME)
-		return f->kernel_clone_ns;
-	if (f->copy_process_ns != PT_NO_TIME)
-		return f->copy_process_ns;
-	return f->dup_mmap_ns;
+	return ns_per_pte * (double)((1ull << 30) / 4096) / 1e6;
 }
 
 void pt_fork_cost(const struct pt_fork *f, struct pt_fork_cost *c)
 {
-	uint64_t total = pt_fork_total_ns(f), outer = outer_ns(f);
+	uint64_t total = pt_fork_total_ns(f), outer = pt_fork_outer_ns(f);
 	int64_t rss = pt_mem_rss_bytes(&f->mem);
 
 	c->ms_per_gib_rss = c->gb_per_s = c->ns_per_pte = c->copy_share = c->offcpu_share = NAN;

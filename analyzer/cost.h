@@ -45,6 +45,13 @@ struct pt_fork_cost {
 	double offcpu_share; /* copy_offcpu_ns / the fork's total time */
 };
 
+/*
+ * The cost per GiB of memory mapped with 4 KiB pages, in ms, of a cost per
+ * PTE in ns: a GiB is 262144 PTEs. The statistics' ms_per_gib, the API's
+ * cost figures and the doctor's per-PTE baseline use it.
+ */
+double pt_ms_per_gib_of_ns_per_pte(double ns_per_pte);
+
 /* Fills @c from @f (NAN / -1 / PT_BAND_UNKNOWN where @f does not carry the inputs). */
 void pt_fork_cost(const struct pt_fork *f, struct pt_fork_cost *c);
 

@@ -60,6 +60,7 @@
 #include "dat_wire.h"
 #include "intern.h"
 #include "reader.h"
+#include "util.h"
 
 #define STALL_SECONDS 120 /* no byte from any helper for this long: give up */
 #define MAX_HELPERS 64
@@ -172,16 +173,7 @@ static int helper_room(struct helper *h)
 		h->end -= h->start;
 		h->start = 0;
 	}
-	if (h->cap - h->end < READ_STEP) {
-		size_t ncap = h->cap ? h->cap * 2 : 2 * READ_STEP;
-		char *nb = realloc(h->buf, ncap);
-
-		if (!nb)
-			return -ENOMEM;
-		h->buf = nb;
-		h->cap = ncap;
-	}
-	return 0;
+	return pt_grow_array_from((void **)&h->buf, &h->cap, h->end + READ_STEP, 1, 2 * READ_STEP);
 }
 
 /* Reads what @h's pipe holds (at most its free room). 0 or -errno. */
@@ -693,15 +685,10 @@ static unsigned helpers_for(off_t size, char version)
  * move the boundaries with it), else CHUNKS_PER_HELPER per helper. */
 static uint32_t chunks_for(unsigned nh)
 {
-	const char *env = getenv("PTESCOPE_DAT_CHUNKS");
-	char *end;
-	long n;
+	long long n;
 
-	if (env && *env) {
-		n = strtol(env, &end, 10);
-		if (!*end && n >= 1 && n <= (1 << 20))
-			return (uint32_t)n;
-	}
+	if (!pt_parse_int(getenv("PTESCOPE_DAT_CHUNKS"), 1, 1 << 20, &n))
+		return (uint32_t)n;
 	return nh * CHUNKS_PER_HELPER;
 }
 

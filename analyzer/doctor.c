@@ -12,6 +12,7 @@
 
 #include "cost.h"
 #include "doctor.h"
+#include "util.h"
 
 const char *pt_verdict_name(enum pt_verdict v)
 {
@@ -118,7 +119,7 @@ static void add_components(const struct pt_fork *f, double sum[PT_COMP_COUNT], b
 {
 	uint64_t kc = f->kernel_clone_ns, cp = f->copy_process_ns, dm = f->dup_mmap_ns;
 	uint64_t cpr = f->copy_page_range_ns, off = f->copy_offcpu_ns;
-	uint64_t outer = kc != PT_NO_TIME ? kc : cp != PT_NO_TIME ? cp : dm;
+	uint64_t outer = pt_fork_outer_ns(f);
 
 	if (outer == PT_NO_TIME)
 		return;
@@ -270,7 +271,9 @@ static double gib_cost(const struct pt_fork *f, int kind)
 	if (kind == PT_BASELINE_RSS)
 		return pt_mem_rss_bytes(&f->mem) >= (64LL << 20) ? c.ms_per_gib_rss : NAN;
 	if (kind == PT_BASELINE_PTES)
-		return f->ptes != PT_NULL && f->ptes >= 1024 ? c.ns_per_pte * 262144 / 1e6 : NAN;
+		return f->ptes != PT_NULL && f->ptes >= 1024
+			   ? pt_ms_per_gib_of_ns_per_pte(c.ns_per_pte)
+			   : NAN;
 	return NAN;
 }
 
@@ -413,15 +416,9 @@ static int examine(const struct ctx *c, const size_t *idx, size_t n, struct scra
 		slowest_ids(&p, c, idx + i, j - i);
 		regressions(&p, c, idx + i, j - i, &b);
 		judge(&p);
-		if (out->nr_procs == cap) {
-			size_t ncap = cap ? 2 * cap : 16;
-			struct pt_doctor_proc *np = realloc(out->procs, ncap * sizeof(*np));
-
-			if (!np)
-				return -ENOMEM;
-			out->procs = np;
-			cap = ncap;
-		}
+		if (pt_grow_array((void **)&out->procs, &cap, out->nr_procs + 1,
+				  sizeof(*out->procs)))
+			return -ENOMEM;
 		out->procs[out->nr_procs++] = p;
 	}
 	return 0;

@@ -13,6 +13,7 @@
 
 #include "cost.h"
 #include "doctor.h"
+#include "report.h"
 
 static json_t *real_or_null(double v)
 {
@@ -120,17 +121,6 @@ json_t *pt_doctor_json(const struct pt_doctor_report *r)
 			 "slow_processes", procs);
 }
 
-static const char *fmt_ns(char *buf, size_t len, uint64_t ns)
-{
-	if (ns < 1000000)
-		snprintf(buf, len, "%.1f us", ns / 1e3);
-	else if (ns < 1000000000)
-		snprintf(buf, len, "%.2f ms", ns / 1e6);
-	else
-		snprintf(buf, len, "%.2f s", ns / 1e9);
-	return buf;
-}
-
 static void text_shares(FILE *out, const struct pt_doctor_proc *p)
 {
 	bool any = false;
@@ -198,7 +188,8 @@ static void text_proc(FILE *out, const struct pt_doctor_report *r, const struct 
 
 	fprintf(out, "\n%s (pid %d): %zu forks (%zu complete), p50 %s, max %s; slowest %s:",
 		p->comm[0] ? p->comm : "(unknown)", p->pid, p->forks, p->complete,
-		fmt_ns(a, sizeof(a), p->p50_ns), fmt_ns(b, sizeof(b), p->max_ns),
+		pt_format_ns(a, sizeof(a), p->p50_ns, true),
+		pt_format_ns(b, sizeof(b), p->max_ns, true),
 		r->ids_are_store_ids ? "fork ids" : "forks (position in the report)");
 	for (size_t i = 0; i < p->nr_slowest; i++)
 		fprintf(out, " %" PRId64, p->slowest[i]);
@@ -227,7 +218,8 @@ int pt_doctor_write_text(FILE *out, const struct pt_doctor_report *r)
 	char a[32];
 
 	fprintf(out, "%zu forks (%zu complete) from %zu processes; %zu with a fork of %s or more",
-		r->forks, r->complete, r->processes, r->nr_procs, fmt_ns(a, sizeof(a), r->slow_ns));
+		r->forks, r->complete, r->processes, r->nr_procs,
+		pt_format_ns(a, sizeof(a), r->slow_ns, true));
 	fprintf(out, r->nr_procs ? " (slowest first):\n" : ": nothing to examine.\n");
 	for (size_t i = 0; i < r->nr_procs; i++)
 		text_proc(out, r, &r->procs[i]);

@@ -10,12 +10,27 @@
  */
 #include <inttypes.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 
 #include "cost.h"
 #include "doctor.h"
 
 #define MIB (1024.0 * 1024.0)
+
+/* A judge's answer: @v, with the figures it used written into @ev. */
+static enum pt_verdict verdict(enum pt_verdict v, char *ev, size_t evlen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static enum pt_verdict verdict(enum pt_verdict v, char *ev, size_t evlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(ev, evlen, fmt, ap);
+	va_end(ap);
+	return v;
+}
 
 /* Bytes the process maps with 4 KiB pages, and how that was found; -1 unknown. */
 static double mapped_bytes(const struct pt_doctor_proc *p, const char **how)
@@ -49,26 +64,24 @@ static enum pt_verdict huge_pages_from_memory(const struct pt_doctor_rule *r,
 			 ? (double)p->anon_huge_bytes / (double)p->rss_bytes
 			 : NAN;
 
-	if (!isnan(thp) && thp >= 0.5) {
-		snprintf(ev, evlen, "%.0f%% of the RSS (%.0f MiB) is in huge pages already",
-			 100 * thp, (double)p->rss_bytes / MIB);
-		return PT_VERDICT_QUIET;
-	}
+	if (!isnan(thp) && thp >= 0.5)
+		return verdict(PT_VERDICT_QUIET, ev, evlen,
+			       "%.0f%% of the RSS (%.0f MiB) is in huge pages already", 100 * thp,
+			       (double)p->rss_bytes / MIB);
 	if (p->rss_bytes < r->size_min || isnan(thp) || thp >= 0.1 || isnan(p->ms_per_gib_rss) ||
-	    p->ms_per_gib_rss < 10) {
-		snprintf(ev, evlen,
-			 "the share of copy_page_range is unknown: the forks carry no phase above "
-			 "it (dup_mmap, copy_process, kernel_clone)%s",
-			 p->rss_bytes >= 0 ? ", and the parent's memory does not settle it" : "");
-		return PT_VERDICT_UNKNOWN;
-	}
-	snprintf(ev, evlen,
-		 "no phase split, but RSS %.0f MiB with %.0f%% in huge pages costs %.0f ms per "
-		 "GiB (median), page tables %.0f KiB: at this size what grows with memory is the "
-		 "page-table copy",
-		 (double)p->rss_bytes / MIB, 100 * thp, p->ms_per_gib_rss,
-		 p->pte_bytes >= 0 ? (double)p->pte_bytes / 1024 : -1.0);
-	return PT_VERDICT_FIRES;
+	    p->ms_per_gib_rss < 10)
+		return verdict(
+		    PT_VERDICT_UNKNOWN, ev, evlen,
+		    "the share of copy_page_range is unknown: the forks carry no phase above "
+		    "it (dup_mmap, copy_process, kernel_clone)%s",
+		    p->rss_bytes >= 0 ? ", and the parent's memory does not settle it" : "");
+	return verdict(
+	    PT_VERDICT_FIRES, ev, evlen,
+	    "no phase split, but RSS %.0f MiB with %.0f%% in huge pages costs %.0f ms per "
+	    "GiB (median), page tables %.0f KiB: at this size what grows with memory is the "
+	    "page-table copy",
+	    (double)p->rss_bytes / MIB, 100 * thp, p->ms_per_gib_rss,
+	    p->pte_bytes >= 0 ? (double)p->pte_bytes / 1024 : -1.0);
 }
 
 static enum pt_verdict judge_huge_pages(const struct pt_doctor_rule *r,
@@ -79,33 +92,29 @@ static enum pt_verdict judge_huge_pages(const struct pt_doctor_rule *r,
 
 	if (isnan(p->copy_share))
 		return huge_pages_from_memory(r, p, ev, evlen);
-	if (p->copy_share < r->threshold) {
-		snprintf(ev, evlen,
-			 "copying page tables is %.0f%% of the fork (median), under %.0f%%",
-			 100 * p->copy_share, 100 * r->threshold);
-		return PT_VERDICT_QUIET;
-	}
-	if (size < 0) {
-		snprintf(ev, evlen,
-			 "copying page tables is %.0f%% of the fork (median), but the process's "
-			 "size is unknown (no RSS, PTE count or PTE passes in the forks)",
-			 100 * p->copy_share);
-		return PT_VERDICT_UNKNOWN;
-	}
-	if (size < r->size_min) {
-		snprintf(ev, evlen,
-			 "copying page tables is %.0f%% of the fork, but only %.0f MiB is mapped "
-			 "(%s), under %.0f MiB",
-			 100 * p->copy_share, size / MIB, how, r->size_min / MIB);
-		return PT_VERDICT_QUIET;
-	}
-	snprintf(ev, evlen,
-		 "copying page tables is %.0f%% of the fork (median) and %.0f MiB is mapped (%s)%s",
-		 100 * p->copy_share, size / MIB, how,
-		 p->anon_huge_bytes > 0 || p->huge_seen
-		     ? "; huge pages are already in use for part of it"
-		     : "");
-	return PT_VERDICT_FIRES;
+	if (p->copy_share < r->threshold)
+		return verdict(PT_VERDICT_QUIET, ev, evlen,
+			       "copying page tables is %.0f%% of the fork (median), under %.0f%%",
+			       100 * p->copy_share, 100 * r->threshold);
+	if (size < 0)
+		return verdict(
+		    PT_VERDICT_UNKNOWN, ev, evlen,
+		    "copying page tables is %.0f%% of the fork (median), but the process's "
+		    "size is unknown (no RSS, PTE count or PTE passes in the forks)",
+		    100 * p->copy_share);
+	if (size < r->size_min)
+		return verdict(
+		    PT_VERDICT_QUIET, ev, evlen,
+		    "copying page tables is %.0f%% of the fork, but only %.0f MiB is mapped "
+		    "(%s), under %.0f MiB",
+		    100 * p->copy_share, size / MIB, how, r->size_min / MIB);
+	return verdict(
+	    PT_VERDICT_FIRES, ev, evlen,
+	    "copying page tables is %.0f%% of the fork (median) and %.0f MiB is mapped (%s)%s",
+	    100 * p->copy_share, size / MIB, how,
+	    p->anon_huge_bytes > 0 || p->huge_seen
+		? "; huge pages are already in use for part of it"
+		: "");
 }
 
 static enum pt_verdict judge_contention(const struct pt_doctor_rule *r,
@@ -123,17 +132,15 @@ static enum pt_verdict judge_contention(const struct pt_doctor_rule *r,
 				 p->lock_breaks, p->forks_with_breaks, p->complete);
 		return PT_VERDICT_UNKNOWN;
 	}
-	if (p->offcpu_share < r->threshold) {
-		snprintf(ev, evlen,
-			 "scheduled out %.1f%% of the fork time while copying, under %.0f%%",
-			 100 * p->offcpu_share, 100 * r->threshold);
-		return PT_VERDICT_QUIET;
-	}
-	snprintf(ev, evlen,
-		 "scheduled out %.0f%% of the fork time while copying page tables (preempted, "
-		 "runnable)",
-		 100 * p->offcpu_share);
-	return PT_VERDICT_FIRES;
+	if (p->offcpu_share < r->threshold)
+		return verdict(PT_VERDICT_QUIET, ev, evlen,
+			       "scheduled out %.1f%% of the fork time while copying, under %.0f%%",
+			       100 * p->offcpu_share, 100 * r->threshold);
+	return verdict(
+	    PT_VERDICT_FIRES, ev, evlen,
+	    "scheduled out %.0f%% of the fork time while copying page tables (preempted, "
+	    "runnable)",
+	    100 * p->offcpu_share);
 }
 
 static enum pt_verdict judge_exec(const struct pt_doctor_rule *r, const struct pt_doctor_proc *p,
@@ -141,34 +148,30 @@ static enum pt_verdict judge_exec(const struct pt_doctor_rule *r, const struct p
 {
 	double share;
 
-	if (p->complete && p->no_mm_forks == p->complete) {
-		snprintf(ev, evlen,
-			 "its forks copy no VMA at all (vfork, posix_spawn or CLONE_VM already)");
-		return PT_VERDICT_QUIET;
-	}
-	if (p->vmas < 0) {
-		snprintf(ev, evlen,
-			 "the forks do not say whether they copied the parent's memory (no VMA "
-			 "count: syscall capture), and children of vfork or posix_spawn exec too");
-		return PT_VERDICT_UNKNOWN;
-	}
-	if (!p->exec_known) {
-		snprintf(ev, evlen,
-			 "whether the children exec is not in the forks: the live daemon notes it "
-			 "(child_exec), a trace does not");
-		return PT_VERDICT_UNKNOWN;
-	}
+	if (p->complete && p->no_mm_forks == p->complete)
+		return verdict(
+		    PT_VERDICT_QUIET, ev, evlen,
+		    "its forks copy no VMA at all (vfork, posix_spawn or CLONE_VM already)");
+	if (p->vmas < 0)
+		return verdict(
+		    PT_VERDICT_UNKNOWN, ev, evlen,
+		    "the forks do not say whether they copied the parent's memory (no VMA "
+		    "count: syscall capture), and children of vfork or posix_spawn exec too");
+	if (!p->exec_known)
+		return verdict(
+		    PT_VERDICT_UNKNOWN, ev, evlen,
+		    "whether the children exec is not in the forks: the live daemon notes it "
+		    "(child_exec), a trace does not");
 	share = (double)p->exec_yes / (double)p->exec_known;
-	if (share < r->threshold) {
-		snprintf(ev, evlen, "%zu of %zu children seen had exec'd, under %.0f%%",
-			 p->exec_yes, p->exec_known, 100 * r->threshold);
-		return PT_VERDICT_QUIET;
-	}
-	snprintf(ev, evlen,
-		 "%zu of %zu children seen had exec'd when the fork was seen: each fork copied "
-		 "the parent's memory map only for exec to drop it",
-		 p->exec_yes, p->exec_known);
-	return PT_VERDICT_FIRES;
+	if (share < r->threshold)
+		return verdict(PT_VERDICT_QUIET, ev, evlen,
+			       "%zu of %zu children seen had exec'd, under %.0f%%", p->exec_yes,
+			       p->exec_known, 100 * r->threshold);
+	return verdict(
+	    PT_VERDICT_FIRES, ev, evlen,
+	    "%zu of %zu children seen had exec'd when the fork was seen: each fork copied "
+	    "the parent's memory map only for exec to drop it",
+	    p->exec_yes, p->exec_known);
 }
 
 static enum pt_verdict judge_vmas(const struct pt_doctor_rule *r, const struct pt_doctor_proc *p,
@@ -180,10 +183,8 @@ static enum pt_verdict judge_vmas(const struct pt_doctor_rule *r, const struct p
 			       ? "VMAs in the parent"
 			       : "VMAs with page tables copied (the parent may have more)";
 
-	if (n < 0) {
-		snprintf(ev, evlen, "no VMA count in the forks");
-		return PT_VERDICT_UNKNOWN;
-	}
+	if (n < 0)
+		return verdict(PT_VERDICT_UNKNOWN, ev, evlen, "no VMA count in the forks");
 	if ((double)n >= r->threshold) {
 		snprintf(ev, evlen, "%" PRId64 " %s (median)%s", n, what,
 			 isnan(vma_share) ? "" : "; per-VMA work outside the page-table copy is");
@@ -196,15 +197,14 @@ static enum pt_verdict judge_vmas(const struct pt_doctor_rule *r, const struct p
 		}
 		return PT_VERDICT_FIRES;
 	}
-	if (p->map_count < 0 && !isnan(vma_share) && vma_share >= 0.25) {
-		snprintf(ev, evlen,
-			 "%" PRId64 " %s, yet per-VMA work is %.0f%% of the fork: the parent's "
-			 "own VMA count (live only) would tell",
-			 n, what, 100 * vma_share);
-		return PT_VERDICT_UNKNOWN;
-	}
-	snprintf(ev, evlen, "%" PRId64 " %s (median), under %.0f", n, what, r->threshold);
-	return PT_VERDICT_QUIET;
+	if (p->map_count < 0 && !isnan(vma_share) && vma_share >= 0.25)
+		return verdict(PT_VERDICT_UNKNOWN, ev, evlen,
+			       "%" PRId64
+			       " %s, yet per-VMA work is %.0f%% of the fork: the parent's "
+			       "own VMA count (live only) would tell",
+			       n, what, 100 * vma_share);
+	return verdict(PT_VERDICT_QUIET, ev, evlen, "%" PRId64 " %s (median), under %.0f", n, what,
+		       r->threshold);
 }
 
 static enum pt_verdict judge_hypervisor(const struct pt_doctor_rule *r,
@@ -212,26 +212,23 @@ static enum pt_verdict judge_hypervisor(const struct pt_doctor_rule *r,
 {
 	enum pt_rate_band band = pt_rate_band_of(p->gb_per_s);
 
-	if (isnan(p->gb_per_s) || p->rss_bytes < 0) {
-		snprintf(ev, evlen,
-			 "needs the parent's RSS (the live daemon reads it; replays do not carry "
-			 "it, and a trace's own cost per PTE is inflated by the tracing)");
-		return PT_VERDICT_UNKNOWN;
-	}
-	if ((double)p->rss_bytes < r->size_min) {
-		snprintf(ev, evlen,
-			 "RSS %.0f MiB is under %.0f MiB: fixed costs dominate, a rate per GB says "
-			 "little",
-			 (double)p->rss_bytes / MIB, r->size_min / MIB);
-		return PT_VERDICT_UNKNOWN;
-	}
-	if (p->gb_per_s >= r->threshold) {
-		snprintf(ev, evlen, "%.1f GB/s (%s), %.1f ms per GiB of RSS (median)", p->gb_per_s,
-			 pt_band_name(band), p->ms_per_gib_rss);
-		return PT_VERDICT_QUIET;
-	}
-	snprintf(
-	    ev, evlen,
+	if (isnan(p->gb_per_s) || p->rss_bytes < 0)
+		return verdict(
+		    PT_VERDICT_UNKNOWN, ev, evlen,
+		    "needs the parent's RSS (the live daemon reads it; replays do not carry "
+		    "it, and a trace's own cost per PTE is inflated by the tracing)");
+	if ((double)p->rss_bytes < r->size_min)
+		return verdict(
+		    PT_VERDICT_UNKNOWN, ev, evlen,
+		    "RSS %.0f MiB is under %.0f MiB: fixed costs dominate, a rate per GB says "
+		    "little",
+		    (double)p->rss_bytes / MIB, r->size_min / MIB);
+	if (p->gb_per_s >= r->threshold)
+		return verdict(PT_VERDICT_QUIET, ev, evlen,
+			       "%.1f GB/s (%s), %.1f ms per GiB of RSS (median)", p->gb_per_s,
+			       pt_band_name(band), p->ms_per_gib_rss);
+	return verdict(
+	    PT_VERDICT_FIRES, ev, evlen,
 	    "%.1f GB/s (%s in Redis's bands), %.0f ms per GiB of RSS (median); Redis measures "
 	    "9-13 ms per GB on bare metal%s",
 	    p->gb_per_s, pt_band_name(band), p->ms_per_gib_rss,
@@ -239,7 +236,6 @@ static enum pt_verdict judge_hypervisor(const struct pt_doctor_rule *r,
 				     "host it inflates the figure"
 	    : p->offcpu_share >= 0.2 ? "; part of it is time scheduled out (see cpu_contention)"
 				     : "");
-	return PT_VERDICT_FIRES;
 }
 
 static enum pt_verdict judge_regression(const struct pt_doctor_rule *r,
@@ -247,36 +243,31 @@ static enum pt_verdict judge_regression(const struct pt_doctor_rule *r,
 {
 	const char *what = p->baseline_kind == PT_BASELINE_RSS ? "of RSS" : "of PTEs copied";
 
-	if (p->baseline_kind == PT_BASELINE_NONE) {
-		snprintf(
-		    ev, evlen,
+	if (p->baseline_kind == PT_BASELINE_NONE)
+		return verdict(
+		    PT_VERDICT_UNKNOWN, ev, evlen,
 		    "no baseline: fewer than %d forks of %s carry a cost per GiB (live forks of "
 		    "64 MiB of RSS or more, or traces with 1024 PTEs or more)",
 		    PT_BASELINE_MIN, p->comm[0] ? p->comm : "this process");
-		return PT_VERDICT_UNKNOWN;
-	}
-	if (isnan(p->worst_ms_per_gib)) {
-		snprintf(ev, evlen,
-			 "none of its forks carries the cost per GiB %s that the baseline of %s "
-			 "(%.1f ms, %zu forks) is made of",
-			 what, p->comm, p->baseline_ms_per_gib, p->baseline_forks);
-		return PT_VERDICT_UNKNOWN;
-	}
-	if (!p->regressions) {
-		snprintf(
-		    ev, evlen,
+	if (isnan(p->worst_ms_per_gib))
+		return verdict(
+		    PT_VERDICT_UNKNOWN, ev, evlen,
+		    "none of its forks carries the cost per GiB %s that the baseline of %s "
+		    "(%.1f ms, %zu forks) is made of",
+		    what, p->comm, p->baseline_ms_per_gib, p->baseline_forks);
+	if (!p->regressions)
+		return verdict(
+		    PT_VERDICT_QUIET, ev, evlen,
 		    "its forks cost at most %.1f ms per GiB %s, within %.0fx the baseline of %s "
 		    "(%.1f, median of %zu forks)",
 		    p->worst_ms_per_gib, what, r->threshold, p->comm, p->baseline_ms_per_gib,
 		    p->baseline_forks);
-		return PT_VERDICT_QUIET;
-	}
-	snprintf(ev, evlen,
-		 "%zu of its forks cost over %.0fx the baseline of %s (%.1f ms per GiB %s, median "
-		 "of %zu forks): up to %.1f",
-		 p->regressions, r->threshold, p->comm, p->baseline_ms_per_gib, what,
-		 p->baseline_forks, p->worst_ms_per_gib);
-	return PT_VERDICT_FIRES;
+	return verdict(
+	    PT_VERDICT_FIRES, ev, evlen,
+	    "%zu of its forks cost over %.0fx the baseline of %s (%.1f ms per GiB %s, median "
+	    "of %zu forks): up to %.1f",
+	    p->regressions, r->threshold, p->comm, p->baseline_ms_per_gib, what, p->baseline_forks,
+	    p->worst_ms_per_gib);
 }
 
 const struct pt_doctor_rule pt_doctor_rules[] = {

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The fork record: one fork as rebuilt from a trace, exactly the fork object
- * of product.md (the JSON report and the HTTP API share it), plus the
+ * the JSON report and the HTTP API share (docs/api.md), plus the
  * per-VMA and per-pass detail the store keeps where the trace had it.
  *
  * Produced by the reconstruction (recon.h), consumed by statistics
- * (stats.h), the JSON/text report (report.h) and the store (schema/).
+ * (stats.h), the JSON/text report (report.h) and the store (store/).
  * "Null" (the trace did not carry it) is PT_NULL for counts and PT_NO_TIME
  * for times, -1 for pids, "" for comms.
  */
@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "event.h"
@@ -105,7 +106,7 @@ static inline int64_t pt_mem_rss_bytes(const struct pt_parent_mem *m)
 }
 
 /*
- * What a clone made (product.md: "a fork is a fork"). Only PT_KIND_FORK
+ * What a clone made: a fork is a fork, not a thread or a spawn. Only PT_KIND_FORK
  * copied the parent's address space (dup_mmap, copy_page_range): fork
  * latency, cost and the statistics are about those. A thread shares the
  * address space; a spawn (vfork, posix_spawn, Go's and glibc's CLONE_VM |
@@ -227,6 +228,20 @@ struct pt_fork {
 };
 
 /*
+ * The phase that encloses copy_page_range: kernel_clone, else copy_process,
+ * else dup_mmap; PT_NO_TIME if none was traced. The denominator of the
+ * fork's copy share (cost.c) and of the doctor's components (doctor.c).
+ */
+static inline uint64_t pt_fork_outer_ns(const struct pt_fork *f)
+{
+	if (f->kernel_clone_ns != PT_NO_TIME)
+		return f->kernel_clone_ns;
+	if (f->copy_process_ns != PT_NO_TIME)
+		return f->copy_process_ns;
+	return f->dup_mmap_ns;
+}
+
+/*
  * A fork's total time: the outermost phase the trace carried (kernel_clone,
  * else copy_process, dup_mmap, copy_page_range), PT_NO_TIME if none. The one
  * definition: statistics, the report, the store (its fork.total_ns column,
@@ -235,13 +250,9 @@ struct pt_fork {
  */
 static inline uint64_t pt_fork_total_ns(const struct pt_fork *f)
 {
-	if (f->kernel_clone_ns != PT_NO_TIME)
-		return f->kernel_clone_ns;
-	if (f->copy_process_ns != PT_NO_TIME)
-		return f->copy_process_ns;
-	if (f->dup_mmap_ns != PT_NO_TIME)
-		return f->dup_mmap_ns;
-	return f->copy_page_range_ns;
+	uint64_t outer = pt_fork_outer_ns(f);
+
+	return outer != PT_NO_TIME ? outer : f->copy_page_range_ns;
 }
 
 /*
@@ -255,8 +266,21 @@ static inline bool pt_counts_toward_cost(bool complete, uint64_t copy_page_range
 	return complete && copy_page_range_ns != PT_NO_TIME && ptes != PT_NULL && ptes > 0;
 }
 
-/* Frees the detail arrays of @f (not @f itself); accepts NULL. */
-void pt_fork_release(struct pt_fork *f);
+/*
+ * Frees the detail arrays of @f (not @f itself) and empties them; accepts
+ * NULL. Inline so that the store, which uses the analyzer's headers and not
+ * its code, releases its rows with it too.
+ */
+static inline void pt_fork_release(struct pt_fork *f)
+{
+	if (!f)
+		return;
+	free(f->vma);
+	free(f->pass);
+	f->vma = NULL;
+	f->pass = NULL;
+	f->nr_vma = f->nr_pass = 0;
+}
 
 /* Deep copy of @src into @dst (detail arrays duplicated). Returns 0 or -ENOMEM. */
 int pt_fork_copy(struct pt_fork *dst, const struct pt_fork *src);

@@ -41,6 +41,7 @@
 #include <string.h>
 
 #include "recon_internal.h"
+#include "util.h"
 
 const char *const pt_fork_flag_names[] = {"lost_events", "partial", "boundary_inferred",
 					  "graph_overrun", "unknown_loop", "pass_mismatch"};
@@ -84,17 +85,6 @@ int recon_new(const struct recon_opts *opts, struct recon **out)
 	}
 	*out = r;
 	return 0;
-}
-
-void pt_fork_release(struct pt_fork *f)
-{
-	if (!f)
-		return;
-	free(f->vma);
-	free(f->pass);
-	f->vma = NULL;
-	f->pass = NULL;
-	f->nr_vma = f->nr_pass = 0;
 }
 
 int pt_fork_copy(struct pt_fork *dst, const struct pt_fork *src)
@@ -182,15 +172,9 @@ static struct task *task_get(struct recon *r, int pid, int cpu)
 		r->last_idx = idx;
 		return &r->tasks[idx];
 	}
-	if (r->nr_tasks == r->cap_tasks) {
-		size_t cap = r->cap_tasks ? r->cap_tasks * 2 : 64;
-		struct task *tasks = realloc(r->tasks, cap * sizeof(*tasks));
-
-		if (!tasks)
-			return NULL;
-		r->tasks = tasks;
-		r->cap_tasks = cap;
-	}
+	if (pt_grow_array_from((void **)&r->tasks, &r->cap_tasks, r->nr_tasks + 1,
+			       sizeof(*r->tasks), 64))
+		return NULL;
 	if (pt_u64map_put(r->index, (uint64_t)key, (uint32_t)r->nr_tasks))
 		return NULL;
 	r->last_key = key;

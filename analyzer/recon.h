@@ -4,9 +4,9 @@
  * input (from any reader, or live capture), rebuilds each task's call stack,
  * and turns every fork it sees into a pt_fork record (fork.h).
  *
- * How a trace maps to forks, passes and lock breaks is written down in
- * docs/architecture.md ("From calls to forks"); kernel-notes.md has the
- * kernel facts it rests on.
+ * How a trace maps to forks, passes and lock breaks, and the kernel facts
+ * it rests on, are written down in docs/architecture.md ("From calls to
+ * forks") and docs/kernels.md.
  */
 #ifndef PTESCOPE_RECON_H
 #define PTESCOPE_RECON_H

@@ -230,12 +230,11 @@ static int write_json(FILE *out, const struct pt_report_input *inputs, size_t nr
 	return ret;
 }
 
-/* Formats a duration for people: 812 ns, 15.8 us, 3.21 ms, 1.52 s. */
-static const char *fmt_ns(char *buf, size_t len, uint64_t ns)
+const char *pt_format_ns(char *buf, size_t len, uint64_t ns, bool us_floor)
 {
 	if (ns == PT_NO_TIME)
 		snprintf(buf, len, "-");
-	else if (ns < 1000)
+	else if (ns < 1000 && !us_floor)
 		snprintf(buf, len, "%" PRIu64 " ns", ns);
 	else if (ns < 1000000)
 		snprintf(buf, len, "%.1f us", ns / 1e3);
@@ -263,10 +262,11 @@ static void text_dist_row(FILE *out, const char *name, const struct pt_dist *d)
 		fprintf(out, "  %-22s %7s   (no complete fork carries it)\n", name, "0");
 		return;
 	}
-	fprintf(out, "  %-22s %7zu %10s %10s %10s %10s %10s\n", name, d->count,
-		fmt_ns(a, sizeof(a), d->p50), fmt_ns(b, sizeof(b), d->p90),
-		fmt_ns(c, sizeof(c), d->p99), fmt_ns(e, sizeof(e), d->p999),
-		fmt_ns(f, sizeof(f), d->max));
+	fprintf(
+	    out, "  %-22s %7zu %10s %10s %10s %10s %10s\n", name, d->count,
+	    pt_format_ns(a, sizeof(a), d->p50, false), pt_format_ns(b, sizeof(b), d->p90, false),
+	    pt_format_ns(c, sizeof(c), d->p99, false), pt_format_ns(e, sizeof(e), d->p999, false),
+	    pt_format_ns(f, sizeof(f), d->max, false));
 }
 
 static int cmp_total_desc(const void *a, const void *b)
@@ -339,9 +339,10 @@ static void text_summary(FILE *out, const struct pt_summary *s)
 
 		pt_escape(c->comm, PT_ESC_CONTROL, comm, sizeof(comm));
 		fprintf(out, "  %-22s %7zu %10s %10s %10s\n", comm[0] ? comm : "(unknown)",
-			c->forks, c->total.count ? fmt_ns(b1, sizeof(b1), c->total.p50) : "-",
-			c->total.count ? fmt_ns(b2, sizeof(b2), c->total.p99) : "-",
-			c->total.count ? fmt_ns(b3, sizeof(b3), c->total.max) : "-");
+			c->forks,
+			c->total.count ? pt_format_ns(b1, sizeof(b1), c->total.p50, false) : "-",
+			c->total.count ? pt_format_ns(b2, sizeof(b2), c->total.p99, false) : "-",
+			c->total.count ? pt_format_ns(b3, sizeof(b3), c->total.max, false) : "-");
 	}
 	if (s->nr_comms > 10)
 		fprintf(out, "  (%zu more processes)\n", s->nr_comms - 10);
@@ -366,11 +367,11 @@ static void text_fork_row(FILE *out, const struct pt_fork *f)
 				 flags[0] ? "," : "", pt_fork_flag_names[b]);
 	fprintf(out, "  %-20s %7s %10s %10s %5s %6s %6s %7s %10s  %s\n", who,
 		f->child_pid >= 0 ? fmt_count(b1, sizeof(b1), f->child_pid) : "-",
-		fmt_ns(b2, sizeof(b2), pt_fork_total_ns(f)),
-		fmt_ns(b3, sizeof(b3), f->copy_page_range_ns), fmt_count(b4, sizeof(b4), f->vmas),
-		fmt_count(b5, sizeof(b5), f->pte_passes), fmt_count(b6, sizeof(b6), f->lock_breaks),
-		fmt_count(b7, sizeof(b7), f->ptes), fmt_ns(b8, sizeof(b8), f->max_lock_hold_ns),
-		flags);
+		pt_format_ns(b2, sizeof(b2), pt_fork_total_ns(f), false),
+		pt_format_ns(b3, sizeof(b3), f->copy_page_range_ns, false),
+		fmt_count(b4, sizeof(b4), f->vmas), fmt_count(b5, sizeof(b5), f->pte_passes),
+		fmt_count(b6, sizeof(b6), f->lock_breaks), fmt_count(b7, sizeof(b7), f->ptes),
+		pt_format_ns(b8, sizeof(b8), f->max_lock_hold_ns, false), flags);
 }
 
 /* The slowest forks (all of them when few). */

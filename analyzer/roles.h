@@ -5,7 +5,7 @@
  * capture hooks it. One table for both users: recon names roles with
  * pt_role_of(), the daemon builds its function filter with pt_role_names().
  *
- * Detail levels (ptescoped --detail, kernel-notes.md): fork hooks the fork
+ * Detail levels (ptescoped --detail, docs/operations.md): fork hooks the fork
  * path down to copy_pte_range (phases, VMAs); section adds the PTE lock, its
  * unlock, __cond_resched and what explains a retry or a foreign lock pair
  * (passes, lock breaks, hold times); pte adds the per-PTE calls (PTE counts).

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cost.h"
 #include "stats.h"
 
 static int cmp_u64(const void *a, const void *b)
@@ -251,7 +252,7 @@ int pt_summary_compute_kinds(const struct pt_fork *forks, size_t n, unsigned kin
 	pt_dist_compute(vals, nv, &s->total);
 	if (pte_count) {
 		s->ns_per_pte = (double)pte_ns / (double)pte_count;
-		s->ms_per_gib = s->ns_per_pte * (double)((1ull << 30) / 4096) / 1e6;
+		s->ms_per_gib = pt_ms_per_gib_of_ns_per_pte(s->ns_per_pte);
 	}
 	ret = summarize_comms(forks, n, s, vals);
 	free(vals);

@@ -30,12 +30,13 @@ extern const char cli_usage[];
 /* --format: "text" or "json". Returns 0 or -EINVAL. */
 int cli_parse_format(const char *arg, enum pt_report_format *fmt);
 
+/* --kind LIST: the kinds the summary is over. 0, or -EINVAL after one error line. */
+int cli_parse_kinds(const char *cmd, const char *arg, unsigned *kinds);
+
 /*
  * Writes the report to @output (NULL: standard output). Prints the failure
  * as "ptescope CMD: ..." and returns EXIT_INPUT, or 0.
  */
-/* --kind LIST: the kinds the summary is over. 0, or -EINVAL after one error line. */
-int cli_parse_kinds(const char *cmd, const char *arg, unsigned *kinds);
 
 int cli_write_report(const char *cmd, const char *output, enum pt_report_format fmt,
 		     unsigned kinds,

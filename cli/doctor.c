@@ -17,6 +17,7 @@
 #include "doctor.h"
 #include "replay.h"
 #include "store.h"
+#include "util.h"
 
 static const char doctor_usage[] =
     "Usage: ptescope doctor --db FILE [--comm NAME] [--since T] [--until T] [OPTION]...\n"
@@ -56,11 +57,7 @@ struct forks {
 
 static int num_option(const char *opt, const char *v, long long min, long long max, long long *out)
 {
-	char *end;
-
-	errno = 0;
-	*out = strtoll(v, &end, 10);
-	if (errno || end == v || *end || *out < min || *out > max) {
+	if (pt_parse_int(v, min, max, out)) {
 		fprintf(stderr, "ptescope doctor: %s must be %lld..%lld, not '%s'\n", opt, min, max,
 			v);
 		return -EINVAL;
@@ -169,15 +166,8 @@ static int keep_fork(const struct pt_fork *f, void *ctx, char *err, size_t errle
 	struct forks *l = ctx;
 	struct pt_fork lean = *f;
 
-	if (l->nr == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 256;
-		struct pt_fork *p = realloc(l->v, cap * sizeof(*p));
-
-		if (!p)
-			goto oom;
-		l->v = p;
-		l->cap = cap;
-	}
+	if (pt_grow_array_from((void **)&l->v, &l->cap, l->nr + 1, sizeof(*l->v), 256))
+		goto oom;
 	lean.pass = NULL;
 	lean.nr_pass = 0;
 	if (pt_fork_copy(&l->v[l->nr], &lean))

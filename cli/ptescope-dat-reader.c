@@ -12,14 +12,14 @@
 #include <unistd.h>
 
 #include "dat_wire.h"
+#include "util.h"
 
 /* A number in [lo, hi], or -1. */
 static long arg_num(const char *s, long lo, long hi)
 {
-	char *end;
-	long v = strtol(s, &end, 10);
+	long long v;
 
-	return *s && !*end && v >= lo && v <= hi ? v : -1;
+	return pt_parse_int(s, lo, hi, &v) ? -1 : (long)v;
 }
 
 int main(int argc, char **argv)

@@ -19,6 +19,7 @@
 #include "cli.h"
 #include "replay.h"
 #include "store_sink.h"
+#include "util.h"
 
 struct replay_args {
 	enum pt_report_format fmt;
@@ -94,16 +95,9 @@ static int collect_fork(const struct pt_fork *f, void *ctx, char *err, size_t er
 {
 	struct fork_list *l = ctx;
 
-	if (l->nr == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 256;
-		struct pt_fork *p = realloc(l->forks, cap * sizeof(*p));
-
-		if (!p) {
-			snprintf(err, errlen, "out of memory");
-			return -ENOMEM;
-		}
-		l->forks = p;
-		l->cap = cap;
+	if (pt_grow_array_from((void **)&l->forks, &l->cap, l->nr + 1, sizeof(*l->forks), 256)) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
 	}
 	/* the report needs the fork object only; the store took the detail */
 	l->forks[l->nr] = *f;
@@ -114,29 +108,16 @@ static int collect_fork(const struct pt_fork *f, void *ctx, char *err, size_t er
 	return 0;
 }
 
-static int parse_int(const char *v, long long min, long long max, long long *out)
-{
-	char *end;
-	long long x;
-
-	errno = 0;
-	x = strtoll(v, &end, 10);
-	if (errno || end == v || *end || x < min || x > max)
-		return -EINVAL;
-	*out = x;
-	return 0;
-}
-
 /* The --db options. Returns 0 or EXIT_USAGE (printed). */
 static int db_option(struct replay_args *a, int opt, const char *v)
 {
 	long long x;
 
-	if (opt == 'R' && !parse_int(v, 0, STORE_RETENTION_DAYS_MAX, &x)) {
+	if (opt == 'R' && !pt_parse_int(v, 0, STORE_RETENTION_DAYS_MAX, &x)) {
 		a->retention_days = (int)x;
 		return 0;
 	}
-	if (opt == 'M' && !parse_int(v, 0, STORE_MAX_DB_MB_MAX, &x)) {
+	if (opt == 'M' && !pt_parse_int(v, 0, STORE_MAX_DB_MB_MAX, &x)) {
 		a->max_db_bytes = (int64_t)x * 1048576;
 		return 0;
 	}

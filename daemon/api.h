@@ -7,7 +7,7 @@
  * The core owns the store's single writer and the capture; it feeds every
  * stored fork to the metrics and answers status questions. The HTTP layer
  * runs in libmicrohttpd's own threads, opens its own read-only store
- * connections (schema/store.h, store_opts.read_only), and never writes the
+ * connections (store/store.h, store_opts.read_only), and never writes the
  * store itself: an uploaded replay is handed to the core through
  * `submit_replay`, which goes down the very same path as `--replay FILE`.
  */

@@ -26,6 +26,7 @@
 #include "formats.h"
 #include "ksyms.h"
 #include "tfs.h"
+#include "util.h"
 
 /* 3: a pass end that cannot move back to its moves may move up (callsite.c
  * move_up); plans of 2 are discovered again */
@@ -39,14 +40,6 @@
 static bool has_pfx(enum pd_cs_sym s)
 {
 	return s != PD_CS_MMLIST_LOCK && s != PD_CS_TEXT_START && s != PD_CS_TEXT_END;
-}
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /* ------------------------------------------------------------- kallsyms */
@@ -466,11 +459,11 @@ int pd_cs_live_find(struct pd_tfs *t, const struct pd_cs_live_opts *o, struct pd
 	if ((ret = read_kallsyms(o->kallsyms ? o->kallsyms : "/proc/kallsyms", &in, why, len)))
 		return ret;
 	out->text_size = in.size;
-	t0 = mono_ns();
+	t0 = pt_mono_ns();
 	memset(text, 0, sizeof(text));
 	if ((ret = read_text(t, o, text, in.size, why, len)))
 		return ret;
-	out->read_ms = (double)(mono_ns() - t0) / 1e6;
+	out->read_ms = (double)(pt_mono_ns() - t0) / 1e6;
 	in.text = text;
 	in.maplock_addr_arg = maplock_addr_arg(&in, o->btf);
 	if ((ret = pd_cs_discover(&in, &out->plan, why, len)))

@@ -67,7 +67,7 @@ int pd_capture_start(const struct pd_capture_opts *o, struct pd_capture **out, c
 		     size_t errlen)
 {
 	struct pd_capture *c = calloc(1, sizeof(*c));
-	uint64_t t0 = mono_ns();
+	uint64_t t0 = pt_mono_ns();
 	const char *dir;
 	char msg[512];
 	int ret;
@@ -130,7 +130,7 @@ int pd_capture_stop(struct pd_capture *c, char *err, size_t errlen)
 		snprintf(err, errlen, "handing over the last forks: %s", strerror(-r));
 	}
 	if (!c->restored) {
-		uint64_t t0 = mono_ns();
+		uint64_t t0 = pt_mono_ns();
 
 		pd_cap_close_cpus(c);
 		r = pd_tfs_restore(c->tfs, msg, sizeof(msg));

@@ -22,6 +22,7 @@
 #include "raw_decode.h"
 #include "sysfork.h"
 #include "tfs.h"
+#include "util.h"
 
 struct pd_btf;
 
@@ -91,19 +92,11 @@ struct pd_capture {
 
 static const char *const sys_names[4] = {"clone", "clone3", "fork", "vfork"};
 
-static inline uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* --log-level debug: how long a step of the setup took (the tracefs writes
  * are timed one by one, capture.c log_write). */
 static inline void took(const char *what, uint64_t t0)
 {
-	pd_debug("%s took %.1f ms", what, (double)(mono_ns() - t0) / 1e6);
+	pd_debug("%s took %.1f ms", what, (double)(pt_mono_ns() - t0) / 1e6);
 }
 
 /* capture_probe.c */

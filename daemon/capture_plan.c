@@ -9,16 +9,20 @@
  * and nowhere else, so the rest of the kernel never enters the tracer:
  * kernel_clone, copy_process, dup_mmap, copy_page_range (and copy_pte_range
  * where the kernel does not inline it). How often the forking task was
- * preempted while copying page tables comes from the sched_switch
- * tracepoint, filtered in the kernel to preemptions. At fork detail the
- * event is armed only while a fork copies page tables: two function probes
- * in set_ftrace_filter turn it on at copy_page_range's entry and off at
+ * preempted while copying page tables comes from the task's own scheduler
+ * counters (nivcsw, sched_info.pcount and run_delay), which the entry probes
+ * of copy_page_range and wake_up_new_task fetch at offsets read from the
+ * kernel's BTF (struct pd_task_offs). Only where the BTF cannot be read, and
+ * in investigations, does the sched_switch tracepoint, filtered in the kernel
+ * to preemptions, give them instead; at fork detail that event is then armed
+ * only while a fork copies page tables: two function probes in
+ * set_ftrace_filter turn it on at copy_page_range's entry and off at
  * wake_up_new_task (right after copy_process), so between forks a context
  * switch pays only the event's soft-disabled check, not the building and
  * filtering of an event (PD_SWITCH_ARM/DISARM). The deeper levels add
  * hot global functions (spinlocks, cond_resched, vm_normal_page), which every
  * task in the kernel then pays for: they are for bounded investigations
- * (kernel-notes.md has the measured costs). Only functions the running kernel
+ * (docs/operations.md, "What it costs"). Only functions the running kernel
  * can trace and needs are hooked: on an rt kernel the PTE locks are
  * rt_spin_lock, and _raw_spin_lock is left alone (docs/kernels.md).
  */

@@ -2,7 +2,8 @@
 /*
  * The tracefs writes that set graph capture up, as a plan: a pure function
  * of what the kernel offers (which fork-path functions are traceable, the
- * sched_switch preemption bit) and what was asked (detail level, pids,
+ * task's scheduler counters in its BTF, else the sched_switch preemption
+ * bit) and what was asked (detail level, pids,
  * buffer size). capture_setup.c applies it through tfs.h; the unit tests apply it
  * to a fake tracefs and check every write's order (tests/live).
  *

@@ -146,7 +146,7 @@ void pd_cap_read_btf(struct pd_capture *c, struct pd_btf **btf)
 {
 	const char *path = c->o.kernel_btf ? c->o.kernel_btf : KERNEL_BTF;
 	char why[256];
-	uint64_t t0 = mono_ns();
+	uint64_t t0 = pt_mono_ns();
 
 	c->task_ok = false;
 	if (pd_btf_load(path, btf, why, sizeof(why)))
@@ -183,7 +183,7 @@ void pd_cap_find_passes(struct pd_capture *c, const struct pd_btf *btf)
 				     .cache_dir = c->o.cache_dir,
 				     .instance = c->o.instance,
 				     .group = c->group};
-	uint64_t t0 = mono_ns();
+	uint64_t t0 = pt_mono_ns();
 	int ret;
 
 	c->passes_why[0] = 0;

@@ -344,7 +344,7 @@ static int read_cpu(struct pd_capture *c, int qi, char *err, size_t errlen)
 /* Reads every CPU (bounded) and merges out what is safe; @final: everything. */
 int pd_cap_read_all(struct pd_capture *c, bool final, char *err, size_t errlen)
 {
-	uint64_t now = mono_ns();
+	uint64_t now = pt_mono_ns();
 	bool *drained = c->drained;
 	int ret;
 
@@ -407,7 +407,7 @@ void pd_cap_account_stats(struct pd_capture *c)
 int pd_capture_poll(struct pd_capture *c, char *err, size_t errlen)
 {
 	int ret = pd_cap_read_all(c, false, err, errlen);
-	uint64_t now = mono_ns();
+	uint64_t now = pt_mono_ns();
 
 	if (ret)
 		return ret;
@@ -478,7 +478,7 @@ void pd_cap_close_cpus(struct pd_capture *c)
  * tracing on. 0 or -errno with @err. */
 int pd_cap_begin_reading(struct pd_capture *c, char *err, size_t errlen)
 {
-	uint64_t t0 = mono_ns();
+	uint64_t t0 = pt_mono_ns();
 	int ret;
 
 	c->clock_offset_ns = wall_minus_mono_ns();
@@ -494,7 +494,7 @@ int pd_cap_begin_reading(struct pd_capture *c, char *err, size_t errlen)
 
 		ret = recon_new(&ro, &c->recon);
 	} else {
-		ret = pd_sysfork_new(count_fork, c, mono_ns(), 1000000000ull, &c->sysfork);
+		ret = pd_sysfork_new(count_fork, c, pt_mono_ns(), 1000000000ull, &c->sysfork);
 	}
 	if (ret) {
 		snprintf(err, errlen, "out of memory");

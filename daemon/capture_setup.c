@@ -122,7 +122,7 @@ static bool word_in(const char *list, const char *word)
 static int plan_and_apply(struct pd_capture *c, struct pd_plan_in *in, struct pd_plan *plan,
 			  char *err, size_t errlen)
 {
-	uint64_t t0 = mono_ns();
+	uint64_t t0 = pt_mono_ns();
 	int ret = pd_plan_graph(in, plan, err, errlen);
 
 	if (!ret && (ret = pd_plan_apply(c->tfs, plan, err, errlen)) == -ESTALE) {
@@ -138,7 +138,7 @@ static int plan_and_apply(struct pd_capture *c, struct pd_plan_in *in, struct pd
 /* The hooked functions' addresses: from ftrace's list if it had them, else kallsyms. */
 static int load_ksyms(struct pd_capture *c, struct avail *av, char *err, size_t errlen)
 {
-	uint64_t t0 = mono_ns();
+	uint64_t t0 = pt_mono_ns();
 	int ret = 0;
 
 	if (pd_ksyms_has_addrs(av->list)) {
@@ -172,7 +172,7 @@ static int setup_graph(struct pd_capture *c, char *err, size_t errlen)
 				.newtask = pd_tfs_exists(c->tfs, PD_NEWTASK_ENABLE)};
 	struct pd_plan *plan = calloc(1, sizeof(*plan));
 	char buf[4096];
-	uint64_t t0 = mono_ns();
+	uint64_t t0 = pt_mono_ns();
 	int nr = 0, ret;
 
 	c->ctr_tried = false;
@@ -404,7 +404,7 @@ static int try_graph(struct pd_capture *c, char *err, size_t errlen)
 		return ret;
 	if (ret < 0)
 		pd_warn("kprobe events: %s; hooking with function_graph", err);
-	t0 = mono_ns();
+	t0 = pt_mono_ns();
 
 	if (pd_tfs_read(c->tfs, "available_tracers", buf, sizeof(buf)) < 0 ||
 	    !word_in(buf, "function_graph")) {

@@ -33,6 +33,7 @@
 #include <microhttpd.h>
 
 #include "http_internal.h"
+#include "util.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:9466"
 #define CONN_MEMORY_BYTES (64 * 1024)
@@ -45,8 +46,7 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, char *err, s
 	char host[128];
 	const char *colon, *hs = s;
 	size_t hl;
-	char *end;
-	long port;
+	long long port;
 
 	memset(ss, 0, sizeof(*ss));
 	if (s[0] == '[') {
@@ -67,9 +67,7 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, char *err, s
 		goto bad;
 	memcpy(host, hs, hl);
 	host[hl] = 0;
-	errno = 0;
-	port = strtol(colon + 1, &end, 10);
-	if (errno || end == colon + 1 || *end || port < 0 || port > 65535)
+	if (pt_parse_int(colon + 1, 0, 65535, &port))
 		goto bad;
 	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)ss)->sin_addr) == 1) {
 		((struct sockaddr_in *)ss)->sin_family = AF_INET;

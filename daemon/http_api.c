@@ -23,11 +23,13 @@
 
 #include <microhttpd.h>
 
+#include "cost.h"
 #include "doctor.h"
 #include "escape.h"
 #include "http_internal.h"
 #include "report.h"
 #include "stats.h"
+#include "util.h"
 
 #define PAGE_DEFAULT 100
 #define PAGE_MAX 1000
@@ -77,19 +79,6 @@ static const char *param(struct MHD_Connection *c, const char *name)
 	return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
 }
 
-int pd_http_parse_int(const char *s, long long min, long long max, long long *v)
-{
-	char *end;
-	long long x;
-
-	errno = 0;
-	x = strtoll(s, &end, 10);
-	if (errno || end == s || *end || x < min || x > max)
-		return -EINVAL;
-	*v = x;
-	return 0;
-}
-
 int pd_http_parse_time(const char *s, bool wall_only, int64_t now_wall_ns, int64_t *ns,
 		       bool *is_wall)
 {
@@ -108,7 +97,7 @@ static int param_int(struct MHD_Connection *c, const char *name, long long min, 
 {
 	const char *s = param(c, name);
 
-	if (!s || !pd_http_parse_int(s, min, max, v))
+	if (!s || !pt_parse_int(s, min, max, v))
 		return 0;
 	*ret = pd_http_reply_error(c, MHD_HTTP_BAD_REQUEST,
 				   "%s: expected an integer from %lld to %lld", name, min, max);
@@ -198,12 +187,14 @@ static int param_kinds(struct MHD_Connection *c, unsigned *kinds, int *ret)
 	return 1;
 }
 
-/* A wall-clock range with comm and kinds: since, until, comm (kept in @comm,
- * COMM_MAX + 1 bytes), kind. */
-static int param_range(struct MHD_Connection *c, struct store_range *r, char *comm, int *ret)
+/* Every parameter in @allowed, and a wall-clock range with comm and kinds: since,
+ * until, comm (kept in @comm, COMM_MAX + 1 bytes), kind. */
+static int param_range(struct MHD_Connection *c, const char *const *allowed, struct store_range *r,
+		       char *comm, int *ret)
 {
 	memset(r, 0, sizeof(*r));
-	if (param_time(c, "since", true, &r->since_wall_ns, NULL, ret) ||
+	if (params_known(c, allowed, ret) ||
+	    param_time(c, "since", true, &r->since_wall_ns, NULL, ret) ||
 	    param_time(c, "until", true, &r->until_wall_ns, NULL, ret) ||
 	    param_comm(c, comm, &r->comm, ret) || param_kinds(c, &r->kinds, ret))
 		return 1;
@@ -280,6 +271,20 @@ static int store_or_503(struct pd_http *h, struct MHD_Connection *c, struct stor
 	return 1;
 }
 
+/*
+ * Gives back the handle of a query that returned @rc: 1 with the reply to its
+ * failure queued in *ret, or 0.
+ */
+static int store_failed(struct pd_http *h, struct MHD_Connection *c, struct store *s, int rc,
+			const char *err, int *ret)
+{
+	pd_http_store_put(h, s, rc < 0);
+	if (rc >= 0)
+		return 0;
+	*ret = reply_store_error(c, rc, err);
+	return 1;
+}
+
 static json_t *row_json(const struct store_fork_row *row)
 {
 	json_t *o = pt_fork_json(&row->fork);
@@ -337,9 +342,8 @@ static int get_forks(struct pd_http *h, struct MHD_Connection *c)
 	if (store_or_503(h, c, &s, &ret))
 		return ret;
 	rc = store_query_forks(s, &f, &rows, &nr, &next, err, sizeof(err));
-	pd_http_store_put(h, s, rc < 0);
-	if (rc < 0)
-		return reply_store_error(c, rc, err);
+	if (store_failed(h, c, s, rc, err, &ret))
+		return ret;
 	arr = json_array();
 	for (size_t i = 0; arr && i < nr; i++)
 		if (json_array_append_new(arr, row_json(&rows[i]))) {
@@ -396,16 +400,14 @@ static int get_fork(struct pd_http *h, struct MHD_Connection *c, const char *ids
 	static const char *const allowed[] = {NULL};
 	struct store_fork_row row;
 	struct store *s = NULL;
-	char err[256] = "", *end;
+	char err[256] = "";
 	long long id;
 	json_t *o;
 	int ret, rc;
 
 	if (params_known(c, allowed, &ret))
 		return ret;
-	errno = 0;
-	id = strtoll(idstr, &end, 10);
-	if (errno || end == idstr || *end || id <= 0)
+	if (pt_parse_int(idstr, 1, LLONG_MAX, &id))
 		return pd_http_reply_error(c, MHD_HTTP_NOT_FOUND,
 					   "no such fork: '%.32s' (ids are positive integers)",
 					   idstr);
@@ -451,16 +453,15 @@ static int get_stats(struct pd_http *h, struct MHD_Connection *c)
 	json_t *metrics, *jcost;
 	int ret, rc;
 
-	if (params_known(c, allowed, &ret) || param_range(c, &r, comm, &ret))
+	if (param_range(c, allowed, &r, comm, &ret))
 		return ret;
 	if (store_or_503(h, c, &s, &ret))
 		return ret;
 	rc = store_stats(s, &r, st, err, sizeof(err));
 	if (!rc)
 		rc = store_cost(s, &r, &cost, err, sizeof(err));
-	pd_http_store_put(h, s, rc < 0);
-	if (rc < 0)
-		return reply_store_error(c, rc, err);
+	if (store_failed(h, c, s, rc, err, &ret))
+		return ret;
 	metrics = json_object();
 	for (int m = 0; metrics && m < STORE_M_COUNT; m++)
 		json_object_set_new(metrics, store_metric_name((enum store_metric)m),
@@ -470,7 +471,7 @@ static int get_stats(struct pd_http *h, struct MHD_Connection *c)
 		double ns_per_pte = (double)cost.ns / (double)cost.ptes;
 
 		jcost = json_pack("{s:f,s:f,s:I}", "ns_per_pte", ns_per_pte, "ms_per_gib",
-				  ns_per_pte * (double)((1ull << 30) / 4096) / 1e6, "forks",
+				  pt_ms_per_gib_of_ns_per_pte(ns_per_pte), "forks",
 				  (json_int_t)cost.forks);
 	} else {
 		jcost = json_pack("{s:n,s:n,s:i}", "ns_per_pte", "ms_per_gib", "forks", 0);
@@ -493,14 +494,13 @@ static int get_kinds(struct pd_http *h, struct MHD_Connection *c)
 	json_t *kinds;
 	int ret, rc;
 
-	if (params_known(c, allowed, &ret) || param_range(c, &r, comm, &ret))
+	if (param_range(c, allowed, &r, comm, &ret))
 		return ret;
 	if (store_or_503(h, c, &s, &ret))
 		return ret;
 	rc = store_kind_counts(s, &r, n, err, sizeof(err));
-	pd_http_store_put(h, s, rc < 0);
-	if (rc < 0)
-		return reply_store_error(c, rc, err);
+	if (store_failed(h, c, s, rc, err, &ret))
+		return ret;
 	kinds = json_object();
 	for (int k = 0; k < PT_KIND_COUNT; k++)
 		json_object_set_new(kinds, pt_kind_name((enum pt_fork_kind)k),
@@ -524,13 +524,12 @@ static int get_histogram(struct pd_http *h, struct MHD_Connection *c)
 	size_t i;
 	int ret, rc;
 
-	if (params_known(c, allowed, &ret) || param_range(c, &r, comm, &ret) ||
-	    param_metric(c, false, &metric, &ret) || store_or_503(h, c, &s, &ret))
+	if (param_range(c, allowed, &r, comm, &ret) || param_metric(c, false, &metric, &ret) ||
+	    store_or_503(h, c, &s, &ret))
 		return ret;
 	rc = store_histogram(s, &r, metric, &hist, err, sizeof(err));
-	pd_http_store_put(h, s, rc < 0);
-	if (rc < 0)
-		return reply_store_error(c, rc, err);
+	if (store_failed(h, c, s, rc, err, &ret))
+		return ret;
 	/*
 	 * The store's bins (64 per power of two) regrouped into the API's (4 per
 	 * power of two): each store bin lies inside one API bucket, so the counts
@@ -572,15 +571,14 @@ static int get_top(struct pd_http *h, struct MHD_Connection *c)
 	size_t nr = 0;
 	int ret, rc;
 
-	if (params_known(c, allowed, &ret) || param_range(c, &r, comm, &ret) ||
+	if (param_range(c, allowed, &r, comm, &ret) ||
 	    param_int(c, "limit", 1, TOP_MAX, &limit, &ret))
 		return ret;
 	if (store_or_503(h, c, &s, &ret))
 		return ret;
 	rc = store_top_comms(s, &r, top, (size_t)limit, &nr, err, sizeof(err));
-	pd_http_store_put(h, s, rc < 0);
-	if (rc < 0)
-		return reply_store_error(c, rc, err);
+	if (store_failed(h, c, s, rc, err, &ret))
+		return ret;
 	arr = json_array();
 	for (size_t i = 0; arr && i < nr; i++)
 		json_array_append_new(
@@ -607,8 +605,8 @@ static int get_timeseries(struct pd_http *h, struct MHD_Connection *c)
 	size_t nr = 0;
 	int ret, rc;
 
-	if (params_known(c, allowed, &ret) || param_range(c, &r, comm, &ret) ||
-	    param_metric(c, true, &metric, &ret) || param_int(c, "step", 60, 86400, &step, &ret) ||
+	if (param_range(c, allowed, &r, comm, &ret) || param_metric(c, true, &metric, &ret) ||
+	    param_int(c, "step", 60, 86400, &step, &ret) ||
 	    param_int(c, "limit", 1, TS_MAX, &limit, &ret))
 		return ret;
 	if (step != 60 && step != 3600 && step != 86400)
@@ -622,10 +620,9 @@ static int get_timeseries(struct pd_http *h, struct MHD_Connection *c)
 		return ret;
 	}
 	rc = store_timeseries(s, &r, metric, (int)step, pts, (size_t)limit, &nr, err, sizeof(err));
-	pd_http_store_put(h, s, rc < 0);
-	if (rc < 0) {
+	if (store_failed(h, c, s, rc, err, &ret)) {
 		free(pts);
-		return reply_store_error(c, rc, err);
+		return ret;
 	}
 	arr = json_array();
 	for (size_t i = 0; arr && i < nr; i++)
@@ -685,7 +682,7 @@ static int get_doctor(struct pd_http *h, struct MHD_Connection *c)
 	size_t nr = 0;
 	int ret, rc;
 
-	if (params_known(c, allowed, &ret) || param_range(c, &r, comm, &ret) ||
+	if (param_range(c, allowed, &r, comm, &ret) ||
 	    param_int(c, "slow_us", 1, 3600000000LL, &slow_us, &ret) ||
 	    param_int(c, "max_procs", 1, 1000, &max_procs, &ret))
 		return ret;
@@ -700,9 +697,8 @@ static int get_doctor(struct pd_http *h, struct MHD_Connection *c)
 	if (store_or_503(h, c, &s, &ret))
 		return ret;
 	rc = store_query_forks(s, &f, &rows, &nr, NULL, err, sizeof(err));
-	pd_http_store_put(h, s, rc < 0);
-	if (rc < 0)
-		return reply_store_error(c, rc, err);
+	if (store_failed(h, c, s, rc, err, &ret))
+		return ret;
 	body = doctor_json(rows, nr, &o);
 	store_fork_rows_free(rows, nr);
 	if (body) {

@@ -150,13 +150,11 @@ int pd_http_investigations(struct pd_http *h, struct MHD_Connection *c, const ch
 			   const char *method, struct pd_req *r);
 
 /*
- * The query-parameter parsers of http_api.c, pure for the unit tests: an
- * integer from @min to @max (decimal; 0 or -EINVAL), and a time as
- * store_parse_time() reads it (0, -EINVAL also for negative trace-clock
- * digits, -ERANGE outside int64 nanoseconds, -EDOM for trace-clock digits
- * where @wall_only).
+ * The time parser of http_api.c's query parameters, pure for the unit tests
+ * (its integers: pt_parse_int, util.h): a time as store_parse_time() reads
+ * it (0, -EINVAL also for negative trace-clock digits, -ERANGE outside int64
+ * nanoseconds, -EDOM for trace-clock digits where @wall_only).
  */
-int pd_http_parse_int(const char *s, long long min, long long max, long long *v);
 int pd_http_parse_time(const char *s, bool wall_only, int64_t now_wall_ns, int64_t *ns,
 		       bool *is_wall);
 

@@ -22,6 +22,7 @@
 #include <microhttpd.h>
 
 #include "http_internal.h"
+#include "util.h"
 
 #define DURATION_MAX_S 86400
 
@@ -46,21 +47,6 @@ static enum MHD_Result take_param(void *cls, enum MHD_ValueKind kind, const char
 	else if (!p->bad)
 		p->bad = key;
 	return MHD_YES;
-}
-
-static int parse_int(const char *s, long long min, long long max, long long *v)
-{
-	char *end;
-	long long x;
-
-	if (!s || !*s)
-		return -EINVAL;
-	errno = 0;
-	x = strtoll(s, &end, 10);
-	if (errno || *end || x < min || x > max)
-		return -EINVAL;
-	*v = x;
-	return 0;
 }
 
 /*
@@ -124,7 +110,7 @@ static int check_request(struct MHD_Connection *c, const struct inv_params *p,
 		return 1;
 	}
 	if (p->duration_s) {
-		if (parse_int(p->duration_s, 1, DURATION_MAX_S, &v)) {
+		if (pt_parse_int(p->duration_s, 1, DURATION_MAX_S, &v)) {
 			*ret = pd_http_reply_error(c, MHD_HTTP_BAD_REQUEST,
 						   "duration_s: expected seconds from 1 to %d",
 						   DURATION_MAX_S);
@@ -142,7 +128,7 @@ static int check_request(struct MHD_Connection *c, const struct inv_params *p,
 		snprintf(req->comm, sizeof(req->comm), "%s", p->comm);
 	}
 	if (p->pid) {
-		if (parse_int(p->pid, 1, INT_MAX, &v)) {
+		if (pt_parse_int(p->pid, 1, INT_MAX, &v)) {
 			*ret =
 			    pd_http_reply_error(c, MHD_HTTP_BAD_REQUEST,
 						"pid: expected a process id from 1 to %d", INT_MAX);

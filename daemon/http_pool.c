@@ -39,6 +39,7 @@
 #include <microhttpd.h>
 
 #include "http_internal.h"
+#include "util.h"
 
 struct job {
 	struct MHD_Connection *c;
@@ -64,14 +65,6 @@ struct pd_http_lane {
 	pthread_t threads[PD_HTTP_MAX_WORKERS];
 };
 
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /*
  * Whether the client of @c hung up while its request waited (libmicrohttpd
  * does not watch a suspended connection): its query is not worth running.
@@ -91,7 +84,8 @@ static bool client_gone(struct MHD_Connection *c)
 /* Runs one job with its replies captured, then hands the connection back. */
 static void run_job(struct pd_http_lane *l, struct job *j)
 {
-	int64_t now = mono_ns(), deadline = l->budget_ns ? j->queued_ns + l->budget_ns : 0;
+	int64_t now = (int64_t)pt_mono_ns(),
+		deadline = l->budget_ns ? j->queued_ns + l->budget_ns : 0;
 	bool expired = deadline && now >= deadline, gone = client_gone(j->c);
 	int timed_out = 0;
 
@@ -109,7 +103,8 @@ static void run_job(struct pd_http_lane *l, struct job *j)
 		pd_http_answer_error(&j->r->answer, 500, "internal error: no answer");
 	/* refused because it ran out of its budget (the store interrupted it) */
 	timed_out = !gone && !expired && deadline &&
-		    j->r->answer.status == MHD_HTTP_SERVICE_UNAVAILABLE && mono_ns() >= deadline;
+		    j->r->answer.status == MHD_HTTP_SERVICE_UNAVAILABLE &&
+		    (int64_t)pt_mono_ns() >= deadline;
 	pthread_mutex_lock(&l->lock);
 	l->served += !gone;
 	l->abandoned += gone;
@@ -264,7 +259,7 @@ int pd_http_defer(struct pd_http *h, struct MHD_Connection *c, struct pd_req *r,
 	pd_http_conn_work(h, c);
 	MHD_suspend_connection(c);
 	j = &l->ring[(l->head + l->len) % l->cap];
-	*j = (struct job){.c = c, .r = r, .fn = fn, .queued_ns = mono_ns()};
+	*j = (struct job){.c = c, .r = r, .fn = fn, .queued_ns = (int64_t)pt_mono_ns()};
 	snprintf(j->url, sizeof(j->url), "%s", url);
 	snprintf(j->method, sizeof(j->method), "%s", method);
 	l->len++;

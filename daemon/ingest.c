@@ -22,6 +22,7 @@
 #include "replay.h"
 #include "spool.h"
 #include "store_sink.h"
+#include "util.h"
 
 #define MAX_JOBS 64
 /* a spooled upload whose replay failed other than on the file itself is
@@ -63,14 +64,6 @@ struct pd_ingest {
 	atomic_bool cancel; /* abandon the replay in progress */
 	pthread_t worker;
 };
-
-static uint64_t mono_ns(void)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
-}
 
 /*
  * Under slock: the store's write health after an operation. A change is
@@ -129,7 +122,7 @@ int pd_ingest_live_fork(const struct pt_fork *f, void *ctx)
 		lean.nr_pass = 0;
 		dropped = true;
 	}
-	ret = pd_liveq_push(in->liveq, &lean, in->live_source, mono_ns());
+	ret = pd_liveq_push(in->liveq, &lean, in->live_source, pt_mono_ns());
 	if (ret) {
 		pd_err("storing a live fork: %s", strerror(-ret));
 		return ret;
@@ -250,7 +243,7 @@ static int replay_one(struct pd_ingest *in, const struct job *j, bool *bad_input
 static bool take_job(struct pd_ingest *in, struct job *j)
 {
 	for (;;) {
-		int64_t now = (int64_t)mono_ns(), next = 0;
+		int64_t now = (int64_t)pt_mono_ns(), next = 0;
 		struct timespec ts;
 
 		if (in->stop)
@@ -301,7 +294,7 @@ static bool keep_upload(struct pd_ingest *in, struct job *j, bool bad_input)
 			j->name, j->tries);
 		return false;
 	}
-	j->not_before = (int64_t)mono_ns() + RETRY_NS * j->tries;
+	j->not_before = (int64_t)pt_mono_ns() + RETRY_NS * j->tries;
 	pd_info("upload %s: kept in the spool, tried again in %lld s", j->name,
 		(long long)(RETRY_NS * j->tries / 1000000000));
 	return true;

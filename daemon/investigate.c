@@ -15,6 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "util.h"
+
 #define NS_PER_S 1000000000ull
 #define MINUTE_NS (60 * NS_PER_S)
 #define HOUR_NS (3600 * NS_PER_S)
@@ -289,13 +291,12 @@ int pd_inv_pids_of_comm(const char *proc, const char *comm, int *pids, size_t ma
 	if (!d)
 		return -errno;
 	while ((e = readdir(d)) && seen++ < PROC_SCAN_MAX) {
-		char *end;
-		long pid;
+		long long pid;
 
 		if (!isdigit((unsigned char)e->d_name[0]))
 			continue;
-		pid = strtol(e->d_name, &end, 10);
-		if (*end || pid <= 0 || pid > 0x7fffffff || !comm_is(dirfd(d), (int)pid, comm))
+		if (pt_parse_int(e->d_name, 1, 0x7fffffff, &pid) ||
+		    !comm_is(dirfd(d), (int)pid, comm))
 			continue;
 		if (*nr < max)
 			pids[(*nr)++] = (int)pid;

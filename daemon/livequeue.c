@@ -9,6 +9,7 @@
 #include "livequeue.h"
 
 #include "proccg.h"
+#include "util.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -49,14 +50,6 @@ struct pd_liveq {
 	bool reader_started;
 	int refs; /* the owner, and the reader thread while it runs */
 };
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static struct slot *slot_of(struct pd_liveq *q, uint64_t seq)
 {
@@ -118,9 +111,9 @@ static void read_one(struct pd_liveq *q, uint64_t seq, struct pt_fork *key, uint
 	struct slot *s;
 
 	if (q->pm)
-		pd_procmem_fill(q->pm, key, mono_ns(), deadline);
+		pd_procmem_fill(q->pm, key, pt_mono_ns(), deadline);
 	if (q->cg)
-		pd_proccg_fill(q->cg, key, mono_ns());
+		pd_proccg_fill(q->cg, key, pt_mono_ns());
 	pthread_mutex_lock(&q->lock);
 	if (q->pm)
 		pd_procmem_counts(q->pm, &q->counts.reads, &q->counts.skipped);
@@ -143,7 +136,7 @@ static void *reader_main(void *arg)
 	while (!q->stop) {
 		struct pt_fork key;
 		uint64_t seq, deadline;
-		struct slot *s = next_to_read(q, mono_ns(), &seq);
+		struct slot *s = next_to_read(q, pt_mono_ns(), &seq);
 
 		if (!s) {
 			pthread_cond_wait(&q->work, &q->lock);
@@ -262,7 +255,7 @@ int pd_liveq_pop(struct pd_liveq *q, struct pd_live_item *out)
 			continue;
 		}
 		s = slot_of(q, q->head);
-		if (s->state == SL_READY || mono_ns() >= s->deadline_ns)
+		if (s->state == SL_READY || pt_mono_ns() >= s->deadline_ns)
 			break;
 		deadline_ts(s->deadline_ns, &ts);
 		pthread_cond_timedwait(&q->ready, &q->lock, &ts);

@@ -9,7 +9,7 @@
  *
  * The threshold is the one piece of process-wide state outside the main:
  * every layer that decides (main, capture loop, replay worker) logs through
- * here; library code (analyzer/, schema/) never logs.
+ * here; library code (analyzer/, store/) never logs.
  */
 #ifndef PTESCOPED_LOG_H
 #define PTESCOPED_LOG_H

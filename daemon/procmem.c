@@ -5,6 +5,7 @@
  * second.
  */
 #include "procmem.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -68,14 +69,6 @@ static ssize_t read_small(const char *path, char *buf, size_t len)
 	return (ssize_t)got;
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /*
  * Counts the lines of @path (maps: one per VMA). -errno on failure, and
  * -ETIMEDOUT when @deadline_ns (CLOCK_MONOTONIC, 0: none) passes before the
@@ -103,7 +96,7 @@ static int64_t count_lines(const char *path, uint64_t deadline_ns)
 			break;
 		for (ssize_t i = 0; i < n; i++)
 			lines += buf[i] == '\n';
-		if (deadline_ns && mono_ns() >= deadline_ns) {
+		if (deadline_ns && pt_mono_ns() >= deadline_ns) {
 			lines = -ETIMEDOUT;
 			break;
 		}
@@ -192,11 +185,11 @@ int pd_procmem_read(const char *proc_root, int pid, const char *comm, int child_
 	set(out, PT_MEM_RSS_FILE, kb_field(text, "RssFile"));
 	set(out, PT_MEM_RSS_SHMEM, kb_field(text, "RssShmem"));
 	set(out, PT_MEM_PTE, kb_field(text, "VmPTE"));
-	if (with_maps && (!deadline_ns || mono_ns() < deadline_ns)) {
+	if (with_maps && (!deadline_ns || pt_mono_ns() < deadline_ns)) {
 		snprintf(path, sizeof(path), "%s/%d/maps", proc_root, pid);
 		set(out, PT_MEM_MAP_COUNT, count_lines(path, deadline_ns));
 	}
-	if (deadline_ns && mono_ns() >= deadline_ns)
+	if (deadline_ns && pt_mono_ns() >= deadline_ns)
 		smaps_max_rss_bytes = 0; /* one walk of every page table: not past the deadline */
 	if (smaps_max_rss_bytes > 0 && pt_mem_has(out, PT_MEM_RSS_ANON) &&
 	    out->v[PT_MEM_RSS_ANON] <= smaps_max_rss_bytes) {
@@ -285,10 +278,10 @@ void pd_procmem_fill(struct pd_procmem *p, struct pt_fork *f, uint64_t now_ns, u
 		s->pid = 0;
 	}
 	smaps = !s->pid || now_ns >= s->smaps_ns;
-	t0 = mono_ns();
+	t0 = pt_mono_ns();
 	ret = pd_procmem_read(p->root, f->parent_pid, f->parent_comm, f->child_pid, true,
 			      smaps ? p->smaps_max_rss : 0, deadline_ns, &f->mem);
-	spent = mono_ns() - t0;
+	spent = pt_mono_ns() - t0;
 	p->time_left_ns -= (int64_t)spent;
 	if (ret) {
 		s->pid = 0;

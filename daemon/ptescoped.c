@@ -176,7 +176,7 @@ static bool tick(struct daemon *d, struct tick_times *tt, bool due, int *ret)
 	if (!due)
 		return false;
 	inv_tick(d);
-	now = mono_ns();
+	now = pt_mono_ns();
 	if (now - tt->last_flush >= 1000000000ull) {
 		/* status and counters once a second: the tick stays cheap when idle */
 		snapshot(d);
@@ -214,7 +214,7 @@ static bool tick(struct daemon *d, struct tick_times *tt, bool due, int *ret)
 static int run(struct daemon *d, int sfd)
 {
 	struct tick_times tt = {
-	    .last_flush = mono_ns(), .last_ret = mono_ns(), .last_check = mono_ns()};
+	    .last_flush = pt_mono_ns(), .last_ret = pt_mono_ns(), .last_check = pt_mono_ns()};
 	struct pollfd *p = calloc(3 + MAX_POLL_CPUS, sizeof(*p));
 	int tfd, ret = 0;
 
@@ -333,7 +333,7 @@ static int daemon_init(struct daemon *d)
 		pd_err("eventfd: %s", strerror(errno));
 		return -errno;
 	}
-	d->start_mono_ns = mono_ns();
+	d->start_mono_ns = pt_mono_ns();
 	d->start_wall_ns = store_now_ns();
 	d->nr_cpus_conf = sysconf(_SC_NPROCESSORS_CONF);
 	if (!uname(&u))
@@ -495,7 +495,7 @@ static bool daemon_shutdown(struct daemon *d)
 	if (d->inv.active) {
 		/* not persisted: the next start runs the configured default */
 		pthread_mutex_lock(&d->lock);
-		pd_inv_finish(&d->inv, PD_INV_END_STOP, mono_ns(), store_now_ns(), cpu_ns());
+		pd_inv_finish(&d->inv, PD_INV_END_STOP, pt_mono_ns(), store_now_ns(), cpu_ns());
 		pthread_mutex_unlock(&d->lock);
 		pd_info("the active investigation ended with the daemon");
 	}

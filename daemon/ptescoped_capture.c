@@ -279,7 +279,7 @@ void check_setup(struct daemon *d)
 	stop_capture(d);
 	if (d->inv.active) {
 		pthread_mutex_lock(&d->lock);
-		pd_inv_finish(&d->inv, PD_INV_END_ERROR, mono_ns(), store_now_ns(), cpu_ns());
+		pd_inv_finish(&d->inv, PD_INV_END_ERROR, pt_mono_ns(), store_now_ns(), cpu_ns());
 		pthread_mutex_unlock(&d->lock);
 		pd_notice("the active investigation ended with its setup");
 	}

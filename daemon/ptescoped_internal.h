@@ -27,6 +27,7 @@
 #include "stats.h"
 #include "store.h"
 #include "tfs_lock.h"
+#include "util.h"
 
 /* An HTTP request for the main loop: one at a time (serial), answered under lock. */
 struct inv_slot {
@@ -86,14 +87,6 @@ struct daemon {
 
 	struct inv_slot slot;
 };
-
-static inline uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* The process's CPU time (investigations' cost). */
 static inline uint64_t cpu_ns(void)

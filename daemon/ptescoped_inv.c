@@ -71,7 +71,7 @@ json_t *core_investigations(void *ctx)
 	json_t *o;
 
 	pthread_mutex_lock(&d->lock);
-	o = pd_inv_list_json(&d->inv, mono_ns());
+	o = pd_inv_list_json(&d->inv, pt_mono_ns());
 	pthread_mutex_unlock(&d->lock);
 	return o;
 }
@@ -80,7 +80,7 @@ json_t *core_investigations(void *ctx)
 static void inv_progress(struct daemon *d)
 {
 	struct pd_inv_counters ic;
-	uint64_t now = mono_ns();
+	uint64_t now = pt_mono_ns();
 
 	pthread_mutex_lock(&d->lock);
 	pd_inv_progress(&d->inv, d->cst.events, cpu_ns(), now);
@@ -125,7 +125,7 @@ static json_t *inv_end(struct daemon *d, enum pd_inv_end why)
 	stop_capture(d); /* its last forks still count for the investigation */
 	pthread_mutex_lock(&d->lock);
 	if (d->inv.active) {
-		pd_inv_finish(&d->inv, why, mono_ns(), store_now_ns(), cpu_ns());
+		pd_inv_finish(&d->inv, why, pt_mono_ns(), store_now_ns(), cpu_ns());
 		body = pd_inv_json(&d->inv.hist[(d->inv.hist_next + PD_INV_HISTORY - 1) %
 						 PD_INV_HISTORY],
 				   false);
@@ -172,7 +172,7 @@ static unsigned inv_start(struct daemon *d, struct pd_inv *v, uint64_t dur_ns, j
 			 pd_capture_mode_name(d->mode));
 		return 409;
 	}
-	ok = pd_inv_admit(&d->inv, v->reason, dur_ns, mono_ns(), &why);
+	ok = pd_inv_admit(&d->inv, v->reason, dur_ns, pt_mono_ns(), &why);
 	pthread_mutex_unlock(&d->lock);
 	if (!ok)
 		return inv_refused(d, why, err, errlen);
@@ -198,7 +198,7 @@ static unsigned inv_start(struct daemon *d, struct pd_inv *v, uint64_t dur_ns, j
 	}
 	restart_end(d);
 	pthread_mutex_lock(&d->lock);
-	pd_inv_begin(&d->inv, v, dur_ns, mono_ns(), store_now_ns(), cpu_ns());
+	pd_inv_begin(&d->inv, v, dur_ns, pt_mono_ns(), store_now_ns(), cpu_ns());
 	*body = pd_inv_json(&d->inv.cur, true);
 	pthread_mutex_unlock(&d->lock);
 	inv_progress(d);
@@ -296,7 +296,7 @@ void inv_tick(struct daemon *d)
 		json_decref(body);
 	}
 	inv_progress(d);
-	if (pd_inv_due(&d->inv, mono_ns())) {
+	if (pd_inv_due(&d->inv, pt_mono_ns())) {
 		json_decref(inv_end(d, PD_INV_END_TIME));
 		pd_notice("investigation time is up; capture back to detail %s",
 			  pd_detail_name(d->cfg.detail));

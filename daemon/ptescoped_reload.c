@@ -20,7 +20,8 @@ void reload(struct daemon *d)
 	char err[1024];
 	int ret;
 
-	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)(mono_ns() / 1000));
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+		   (unsigned long long)(pt_mono_ns() / 1000));
 	ret = pd_config_load(&n, d->argc, d->argv, err, sizeof(err));
 	if (ret) {
 		pd_err("reload refused, keeping the running configuration: %s", err);
@@ -70,7 +71,7 @@ void reload(struct daemon *d)
 		stop_capture(d);
 		if (d->inv.active) {
 			pthread_mutex_lock(&d->lock);
-			pd_inv_finish(&d->inv, PD_INV_END_RELOAD, mono_ns(), store_now_ns(),
+			pd_inv_finish(&d->inv, PD_INV_END_RELOAD, pt_mono_ns(), store_now_ns(),
 				      cpu_ns());
 			pthread_mutex_unlock(&d->lock);
 			pd_notice("reload: the active investigation ended");

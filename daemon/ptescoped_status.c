@@ -105,13 +105,13 @@ void core_status(void *ctx, json_t *st)
 				    json_integer((json_int_t)d->cfg.slow_fork_us));
 		json_object_set_new(cap, "cpus", cpus_json(d->cpus, d->nr_cpus));
 	}
-	json_object_set_new(st, "investigation", pd_inv_status_json(&d->inv, mono_ns()));
+	json_object_set_new(st, "investigation", pd_inv_status_json(&d->inv, pt_mono_ns()));
 	pass_mismatch = d->pass_mismatch;
 	pthread_mutex_unlock(&d->lock);
 	json_object_set_new(st, "version", json_string(PTESCOPE_VERSION));
 	json_object_set_new(st, "kernel", json_string(d->kernel));
 	json_object_set_new(st, "uptime_s",
-			    json_real((double)(mono_ns() - d->start_mono_ns) / 1e9));
+			    json_real((double)(pt_mono_ns() - d->start_mono_ns) / 1e9));
 	json_object_set_new(st, "started_ns", json_integer(d->start_wall_ns));
 	json_object_set_new(st, "capture", cap ? cap : json_null());
 	json_object_set_new(st, "forks_stored",

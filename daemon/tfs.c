@@ -24,7 +24,7 @@
  * (filters, clock, buffer size), and last what widens again to the state
  * we found (the saved tracer, events that were on, tracing on). Clearing a
  * filter while function_graph is the tracer hooks every function of the
- * kernel at once: that soft-locked 6.1 and oopsed 6.12 (kernel-notes.md).
+ * kernel at once: that soft-locked 6.1 and oopsed 6.12 in the VM tests.
  * Function probes ("func:enable_event:sys:event") survive a truncation of
  * set_ftrace_filter: only "!func:cmd:args" removes one; and removing an
  * enable_event probe that fired last leaves its event enabled, so the event
@@ -39,6 +39,7 @@
 
 #include "tfs_lock.h"
 #include "tfs_state.h"
+#include "util.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -67,14 +68,6 @@ struct pd_tfs {
 	struct pd_tfs_state st;	  /* saved files, our values, kprobe events, instance */
 	char skipped[512];	  /* files the last restore left as another tool set them */
 };
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void read_boot_id(char *buf, size_t len)
 {
@@ -281,7 +274,7 @@ static int read_rel(const struct pd_tfs *t, const char *rel, char *buf, size_t l
 /* Every write to tracefs goes through here, so an observer sees them all, in order. */
 static int write_rel(const struct pd_tfs *t, const char *rel, const char *value, bool append)
 {
-	uint64_t t0 = mono_ns();
+	uint64_t t0 = pt_mono_ns();
 	size_t len = strlen(value);
 	int fd = open_beneath(t, rel, O_WRONLY | (append ? O_APPEND : O_TRUNC)), ret = 0;
 
@@ -300,7 +293,7 @@ static int write_rel(const struct pd_tfs *t, const char *rel, const char *value,
 			ret = -errno;
 	}
 	if (t->observe)
-		t->observe(t->observe_ctx, rel, value, append, ret, mono_ns() - t0);
+		t->observe(t->observe_ctx, rel, value, append, ret, pt_mono_ns() - t0);
 	return ret;
 }
 

@@ -1,12 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * SHA-256 (FIPS 180-4), for the content hash that makes "replay the same
- * file again" store nothing. Fed by store_hash_file() with the bytes of a
- * trace file; sized for files of a few GiB read once per replay, so a plain
- * portable implementation (a few hundred MB/s) is enough and no crypto
- * library becomes a dependency.
+ * The content hash of a trace file: SHA-256 (FIPS 180-4) of its bytes, which
+ * makes "replay the same file again" store nothing. Fed by the replay sink
+ * (store_hash_file, store_hash_fd) with a trace file; sized for files of a
+ * few GiB read once per replay, so a plain portable implementation (a few
+ * hundred MB/s) is enough and no crypto library becomes a dependency.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "store_internal.h"
 
@@ -106,4 +112,61 @@ void sha256_final(struct sha256_ctx *c, unsigned char out[32])
 		out[4 * i + 2] = (unsigned char)(c->h[i] >> 8);
 		out[4 * i + 3] = (unsigned char)c->h[i];
 	}
+}
+
+int store_hash_fd(int fd, char hex[65], int64_t *size_bytes, char *err, size_t errlen)
+{
+	struct sha256_ctx c;
+	unsigned char md[32];
+	size_t bufsize = 1 << 20;
+	unsigned char *buf;
+	int64_t total = 0;
+	ssize_t n;
+	int i;
+
+	buf = malloc(bufsize);
+	if (!buf)
+		return store_fail(NULL, err, errlen, -ENOMEM, "out of memory");
+	sha256_init(&c);
+	for (;;) {
+		n = pread(fd, buf, bufsize, (off_t)total);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int e = errno;
+
+			free(buf);
+			return store_fail(NULL, err, errlen, -e, "reading for the content hash: %s",
+					  strerror(e));
+		}
+		if (n == 0)
+			break;
+		sha256_update(&c, buf, (size_t)n);
+		total += n;
+	}
+	free(buf);
+	sha256_final(&c, md);
+	for (i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	if (size_bytes)
+		*size_bytes = total;
+	return 0;
+}
+
+int store_hash_file(const char *path, char hex[65], int64_t *size_bytes, char *err, size_t errlen)
+{
+	struct stat st;
+	int fd, r;
+
+	/* O_NONBLOCK: a FIFO or a device is refused, never waited on */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
+		return store_fail(NULL, err, errlen, -errno, "%s: %s", path, strerror(errno));
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return store_fail(NULL, err, errlen, -EINVAL, "%s: not a regular file", path);
+	}
+	r = store_hash_fd(fd, hex, size_bytes, err, errlen);
+	close(fd);
+	return r;
 }

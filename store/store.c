@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "store_internal.h"
+#include "util.h"
 
 int store_schema_version(void)
 {
@@ -88,21 +89,12 @@ int store_fail(struct store *s, char *err, size_t errlen, int rc, const char *fm
 	return rc;
 }
 
-/* A failed SQLite call: message names the database and what SQLite said. */
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* SQLite's progress handler: non-zero interrupts the statement. */
 static int past_deadline(void *ctx)
 {
 	const struct store *s = ctx;
 
-	return s->deadline_ns && mono_ns() >= s->deadline_ns;
+	return s->deadline_ns && (int64_t)pt_mono_ns() >= s->deadline_ns;
 }
 
 void store_set_deadline(struct store *s, int64_t deadline_mono_ns)
@@ -117,7 +109,8 @@ int store_sql_fail(struct store *s, char *err, size_t errlen, int rc, const char
 {
 	const char *msg = s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
 
-	if ((rc & 0xff) == SQLITE_INTERRUPT && s->deadline_ns && mono_ns() >= s->deadline_ns)
+	if ((rc & 0xff) == SQLITE_INTERRUPT && s->deadline_ns &&
+	    (int64_t)pt_mono_ns() >= s->deadline_ns)
 		return store_fail(s, err, errlen, -ETIMEDOUT,
 				  "query over its time budget (while %s); narrow the range", what);
 

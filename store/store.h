@@ -359,7 +359,7 @@ struct store_retention_result {
 int store_enforce_retention(struct store *s, int max_age_days, int64_t max_bytes,
 			    struct store_retention_result *res, char *err, size_t errlen);
 
-/* ---- Helpers ---- */
+/* ---- Helpers: the content hash (sha256.c), the clock (store.c), times (store_time.c) ---- */
 
 /*
  * SHA-256 of the file at @path as 64 lowercase hex chars + NUL in @hex, and

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "store_internal.h"
+#include "util.h"
 
 #define SUB (1 << STORE_HIST_SUB_BITS)
 
@@ -62,17 +63,11 @@ int store_hist_add(struct store_hist *h, int bin, uint64_t n)
 		return -EINVAL;
 	i = (size_t)(bin + 1);
 	if (i >= h->cap) {
-		size_t cap = h->cap ? h->cap : 256;
-		uint64_t *nn;
+		size_t old = h->cap;
 
-		while (cap <= i)
-			cap *= 2;
-		nn = realloc(h->n, cap * sizeof(*nn));
-		if (!nn)
+		if (pt_grow_array_from((void **)&h->n, &h->cap, i + 1, sizeof(*h->n), 256))
 			return -ENOMEM;
-		memset(nn + h->cap, 0, (cap - h->cap) * sizeof(*nn));
-		h->n = nn;
-		h->cap = cap;
+		memset(h->n + old, 0, (h->cap - old) * sizeof(*h->n));
 	}
 	h->n[i] += n;
 	h->count += n;

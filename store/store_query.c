@@ -10,13 +10,10 @@
  * between) x bins rows of the rollups, never the forks.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "store_internal.h"
 #include "util.h"
@@ -115,16 +112,9 @@ int store_list_sources(struct store *s, bool complete_only, struct store_source 
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct store_source *x;
 
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			struct store_source *nv = realloc(v, ncap * sizeof(*nv));
-
-			if (!nv) {
-				oom = 1;
-				break;
-			}
-			v = nv;
-			cap = ncap;
+		if (pt_grow_array((void **)&v, &cap, n + 1, sizeof(*v))) {
+			oom = 1;
+			break;
 		}
 		x = &v[n++];
 		memset(x, 0, sizeof(*x));
@@ -251,10 +241,8 @@ void store_fork_rows_free(struct store_fork_row *rows, size_t nr)
 
 	if (!rows)
 		return;
-	for (i = 0; i < nr; i++) {
-		free(rows[i].fork.vma);
-		free(rows[i].fork.pass);
-	}
+	for (i = 0; i < nr; i++)
+		pt_fork_release(&rows[i].fork);
 	free(rows);
 }
 
@@ -320,16 +308,9 @@ int store_query_forks(struct store *s, const struct store_fork_filter *flt,
 				*next_cursor = v[n - 1].id;
 			break;
 		}
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 64;
-			struct store_fork_row *nv = realloc(v, ncap * sizeof(*nv));
-
-			if (!nv) {
-				r = store_fail(s, err, errlen, -ENOMEM, "out of memory");
-				break;
-			}
-			v = nv;
-			cap = ncap;
+		if (pt_grow_array_from((void **)&v, &cap, n + 1, sizeof(*v), 64)) {
+			r = store_fail(s, err, errlen, -ENOMEM, "out of memory");
+			break;
 		}
 		read_fork_row(st, &v[n++]);
 	}
@@ -408,13 +389,8 @@ int store_get_fork(struct store *s, int64_t id, struct store_fork_row *row, char
 	r = read_vmas(s, id, f, err, errlen);
 	if (!r)
 		r = read_passes(s, id, f, err, errlen);
-	if (r) {
-		free(f->vma);
-		free(f->pass);
-		f->vma = NULL;
-		f->pass = NULL;
-		f->nr_vma = f->nr_pass = 0;
-	}
+	if (r)
+		pt_fork_release(f);
 	return r;
 }
 
@@ -517,15 +493,8 @@ static int vec_push(struct u64vec *x, int64_t v)
 		x->nulls++;
 		return 0;
 	}
-	if (x->n == x->cap) {
-		size_t cap = x->cap ? x->cap * 2 : 1024;
-		uint64_t *nv = realloc(x->v, cap * sizeof(*nv));
-
-		if (!nv)
-			return -ENOMEM;
-		x->v = nv;
-		x->cap = cap;
-	}
+	if (pt_grow_array_from((void **)&x->v, &x->cap, x->n + 1, sizeof(*x->v), 1024))
+		return -ENOMEM;
 	x->v[x->n++] = (uint64_t)v;
 	return 0;
 }
@@ -941,15 +910,8 @@ static struct grp_acc *grp_acc_of(struct grp_accs *a, int64_t g)
 		;
 	if (j < a->n)
 		return &a->v[j];
-	if (a->n == a->cap) {
-		size_t ncap = a->cap ? a->cap * 2 : 32;
-		struct grp_acc *na = realloc(a->v, ncap * sizeof(*na));
-
-		if (!na)
-			return NULL;
-		a->v = na;
-		a->cap = ncap;
-	}
+	if (pt_grow_array_from((void **)&a->v, &a->cap, a->n + 1, sizeof(*a->v), 32))
+		return NULL;
 	a->v[a->n] = (struct grp_acc){.grp = g};
 	return &a->v[a->n++];
 }
@@ -1111,187 +1073,4 @@ int store_timeseries(struct store *s, const struct store_range *r, enum store_me
 	store_hist_free(&h);
 	sqlite3_finalize(st);
 	return ret;
-}
-
-/* ---- helpers ---- */
-
-int store_hash_fd(int fd, char hex[65], int64_t *size_bytes, char *err, size_t errlen)
-{
-	struct sha256_ctx c;
-	unsigned char md[32];
-	size_t bufsize = 1 << 20;
-	unsigned char *buf;
-	int64_t total = 0;
-	ssize_t n;
-	int i;
-
-	buf = malloc(bufsize);
-	if (!buf)
-		return store_fail(NULL, err, errlen, -ENOMEM, "out of memory");
-	sha256_init(&c);
-	for (;;) {
-		n = pread(fd, buf, bufsize, (off_t)total);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int e = errno;
-
-			free(buf);
-			return store_fail(NULL, err, errlen, -e, "reading for the content hash: %s",
-					  strerror(e));
-		}
-		if (n == 0)
-			break;
-		sha256_update(&c, buf, (size_t)n);
-		total += n;
-	}
-	free(buf);
-	sha256_final(&c, md);
-	for (i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-	if (size_bytes)
-		*size_bytes = total;
-	return 0;
-}
-
-int store_hash_file(const char *path, char hex[65], int64_t *size_bytes, char *err,
-		    size_t errlen)
-{
-	struct stat st;
-	int fd, r;
-
-	/* O_NONBLOCK: a FIFO or a device is refused, never waited on */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-	if (fd < 0)
-		return store_fail(NULL, err, errlen, -errno, "%s: %s", path, strerror(errno));
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return store_fail(NULL, err, errlen, -EINVAL, "%s: not a regular file", path);
-	}
-	r = store_hash_fd(fd, hex, size_bytes, err, errlen);
-	close(fd);
-	return r;
-}
-
-static int parse_digits(const char **p, int n, int *out)
-{
-	int v = 0, i;
-
-	for (i = 0; i < n; i++) {
-		if ((*p)[i] < '0' || (*p)[i] > '9')
-			return -EINVAL;
-		v = v * 10 + ((*p)[i] - '0');
-	}
-	*p += n;
-	*out = v;
-	return 0;
-}
-
-static int parse_rfc3339(const char *p, int64_t *ns)
-{
-	struct tm tm = {0};
-	int y, mo, d, h, mi, sec, oh, om;
-	int64_t frac = 0, scale = 100000000, off = 0, secs;
-	time_t t;
-
-	if (parse_digits(&p, 4, &y) || *p++ != '-' || parse_digits(&p, 2, &mo) || *p++ != '-' ||
-	    parse_digits(&p, 2, &d) || (*p != 'T' && *p != 't' && *p != ' '))
-		return -EINVAL;
-	p++;
-	if (parse_digits(&p, 2, &h) || *p++ != ':' || parse_digits(&p, 2, &mi) || *p++ != ':' ||
-	    parse_digits(&p, 2, &sec))
-		return -EINVAL;
-	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
-		return -EINVAL;
-	if (*p == '.') {
-		p++;
-		if (*p < '0' || *p > '9')
-			return -EINVAL;
-		for (; *p >= '0' && *p <= '9'; p++) {
-			frac += (*p - '0') * scale;
-			scale /= 10;
-		}
-	}
-	if (*p == 'Z' || *p == 'z') {
-		p++;
-	} else if (*p == '+' || *p == '-') {
-		int sign = *p++ == '-' ? -1 : 1;
-
-		if (parse_digits(&p, 2, &oh) || *p++ != ':' || parse_digits(&p, 2, &om) ||
-		    oh > 23 || om > 59)
-			return -EINVAL;
-		off = sign * (oh * 3600 + om * 60);
-	} else {
-		return -EINVAL;
-	}
-	if (*p)
-		return -EINVAL;
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = sec;
-	t = timegm(&tm);
-	if (t == (time_t)-1 && y != 1969)
-		return -EINVAL;
-	/* Outside what int64 nanoseconds hold (1677-09-21 to 2262-04-11): -ERANGE. */
-	if (__builtin_sub_overflow((int64_t)t, off, &secs) ||
-	    __builtin_mul_overflow(secs, (int64_t)1000000000, &secs) ||
-	    __builtin_add_overflow(secs, frac, ns))
-		return -ERANGE;
-	return 0;
-}
-
-int store_parse_time(const char *s, int64_t now_wall_ns, int64_t *ns, bool *is_wall)
-{
-	char *end;
-	unsigned long long v;
-	int r;
-
-	if (!s || !*s)
-		return -EINVAL;
-	if (*s >= '0' && *s <= '9' && strspn(s, "0123456789") == strlen(s)) {
-		errno = 0;
-		v = strtoull(s, &end, 10);
-		if (errno || v > INT64_MAX)
-			return -EINVAL;
-		*ns = (int64_t)v;
-		*is_wall = false;
-		return 0;
-	}
-	if (*s == '-' && s[1] >= '0' && s[1] <= '9') {
-		int64_t unit;
-
-		errno = 0;
-		v = strtoull(s + 1, &end, 10);
-		if (errno || end[0] == 0 || end[1] != 0)
-			return -EINVAL;
-		switch (*end) {
-		case 's':
-			unit = 1000000000ll;
-			break;
-		case 'm':
-			unit = 60 * 1000000000ll;
-			break;
-		case 'h':
-			unit = 3600 * 1000000000ll;
-			break;
-		case 'd':
-			unit = 86400 * 1000000000ll;
-			break;
-		default:
-			return -EINVAL;
-		}
-		if (v > (unsigned long long)(now_wall_ns / unit))
-			return -EINVAL;
-		*ns = now_wall_ns - (int64_t)v * unit;
-		*is_wall = true;
-		return 0;
-	}
-	r = parse_rfc3339(s, ns);
-	if (r)
-		return r;
-	*is_wall = true;
-	return 0;
 }

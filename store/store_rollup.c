@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "store_internal.h"
+#include "util.h"
 
 static unsigned comm_hash(const char *comm)
 {
@@ -287,15 +288,8 @@ static int merge_put(struct merge_buf *m, int bin, int64_t n)
 {
 	if (n <= 0)
 		return 0;
-	if (m->len + 20 > m->cap) {
-		size_t cap = m->cap ? m->cap * 2 : 1024;
-		unsigned char *np = realloc(m->p, cap);
-
-		if (!np)
-			return -ENOMEM;
-		m->p = np;
-		m->cap = cap;
-	}
+	if (pt_grow_array_from((void **)&m->p, &m->cap, m->len + 20, 1, 1024))
+		return -ENOMEM;
 	m->len += store_hist_encode_pair(m->p + m->len, m->prev, bin, n);
 	m->prev = bin;
 	m->total += n;

@@ -96,13 +96,27 @@ class Driver:
         self.port = int(line.split()[1])
 
     def stop(self):
-        self.p.send_signal(signal.SIGTERM)
-        try:
-            rc = self.p.wait(30)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            rc = -9
+        rc = sigterm(self.p)
         check(rc == 0, "server stops cleanly on SIGTERM (exit %d)" % rc)
+
+
+def sigterm(p, timeout=30):
+    """Stops process @p with SIGTERM, SIGKILL after @timeout s: its exit status (-9: killed)."""
+    p.send_signal(signal.SIGTERM)
+    try:
+        return p.wait(timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        return -9
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nobody listens on now (for a daemon to bind)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 def request(port, method, path, body=None, headers=None, host="127.0.0.1", timeout=30):

@@ -5,13 +5,12 @@
 through the same replay path."""
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
 
-from common import check, finish, get_json, request, scratch, upload, FIXTURES
+from common import check, finish, get_json, request, scratch, sigterm, upload, FIXTURES
 
 daemon = sys.argv[1]
 d = scratch("daemon")
@@ -73,11 +72,6 @@ check(st == 200 and all(f["kind"] in ("fork", "thread", "spawn", None) for f in 
       "forks carry kind, cgroup, systemd_unit and container_id")
 st, hd, b = upload(port, "/api/v1/replays", b"x", {"Authorization": "Bearer nope"})
 check(st == 401, "wrong token: 401")
-p.send_signal(signal.SIGTERM)
-try:
-    rc = p.wait(30)
-except subprocess.TimeoutExpired:
-    p.kill()
-    rc = -9
+rc = sigterm(p)
 check(rc == 0, "ptescoped exits 0 on SIGTERM (%d)" % rc)
 finish()

@@ -19,7 +19,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -27,7 +26,7 @@ import time
 import urllib.parse
 import urllib.request
 
-from common import (Driver, check, finish, get_json, replay_db, request, scratch, sql,
+from common import (Driver, check, finish, free_port, get_json, replay_db, request, scratch, sql,
                     synth_db, FIXTURES)
 
 prom, promtool = shutil.which("prometheus"), shutil.which("promtool")
@@ -65,14 +64,6 @@ for args, cwd in ((["check", "config", os.path.join(d, "example.yml")], d),
     check(p.returncode == 0, "promtool %s: %s" % (args[0] + " " + args[1],
                                                   (p.stdout + p.stderr).strip()[-300:]))
 dash = json.load(open(os.path.join(share, "grafana", "ptescope-dashboard.json")))
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 # -- the hosts

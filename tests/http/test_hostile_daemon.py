@@ -9,13 +9,11 @@ database, resumed at the next start, orphans removed)."""
 import glob
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
 
-from common import check, finish, get_json, scratch, sql, upload, FIXTURES
+from common import check, finish, free_port, get_json, scratch, sigterm, sql, upload, FIXTURES
 
 daemon = sys.argv[1]
 d = scratch("hostile-daemon")
@@ -23,14 +21,6 @@ token = "hostile-token-0123456789abcdef"
 with open(os.path.join(d, "token"), "w") as f:
     f.write(token + "\n")
 os.chmod(os.path.join(d, "token"), 0o600)  # private, or the daemon refuses it
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Daemon:
@@ -71,12 +61,7 @@ class Daemon:
         return False
 
     def stop(self, what="ptescoped"):
-        self.p.send_signal(signal.SIGTERM)
-        try:
-            rc = self.p.wait(30)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            rc = -9
+        rc = sigterm(self.p)
         check(rc == 0, "%s exits 0 on SIGTERM (%d)" % (what, rc))
         return rc
 

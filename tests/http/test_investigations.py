@@ -10,14 +10,12 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 
-from common import Driver, check, finish, get_json, request, scratch
+from common import Driver, check, finish, free_port, get_json, request, scratch, sigterm
 
 daemon = sys.argv[1]
 promtool = shutil.which("promtool")
@@ -28,14 +26,6 @@ with open(os.path.join(d, "token"), "w") as f:
 os.chmod(os.path.join(d, "token"), 0o600)  # private, or the daemon refuses it
 AUTH = {"Authorization": "Bearer " + token}
 JSON = dict(AUTH, **{"Content-Type": "application/json"})
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def start_daemon(*extra):
@@ -55,12 +45,7 @@ def start_daemon(*extra):
 
 
 def stop_daemon(p):
-    p.send_signal(signal.SIGTERM)
-    try:
-        rc = p.wait(30)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        rc = -9
+    rc = sigterm(p)
     check(rc == 0, "ptescoped exits 0 on SIGTERM (%d)" % rc)
 
 

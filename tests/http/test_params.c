@@ -10,21 +10,13 @@
 #include <stdio.h>
 
 #include "http_internal.h"
-
-static int failures;
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);   \
-			failures++;                                                                \
-		}                                                                                  \
-	} while (0)
+#include "util.h"
+#include "check.h"
 
 static int int_of(const char *s, long long min, long long max, long long want)
 {
 	long long v = -12345;
-	int rc = pd_http_parse_int(s, min, max, &v);
+	int rc = pt_parse_int(s, min, max, &v);
 
 	return rc ? rc : v == want ? 0 : -EFAULT;
 }
@@ -95,10 +87,5 @@ int main(void)
 {
 	test_int();
 	test_time();
-	if (failures) {
-		fprintf(stderr, "%d check(s) failed\n", failures);
-		return 1;
-	}
-	printf("all checks passed\n");
-	return 0;
+	TEST_DONE();
 }

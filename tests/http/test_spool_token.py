@@ -14,13 +14,12 @@ Needs root for chown (exits 77 without it)."""
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import time
 
-from common import check, finish, get_json, scratch, upload, FIXTURES
+from common import check, finish, free_port, get_json, scratch, sigterm, upload, FIXTURES
 
 daemon = sys.argv[1]
 if os.geteuid() != 0:
@@ -36,14 +35,6 @@ def write_token(mode, uid=0):
         f.write(token + "\n")
     os.chmod(tok, mode)
     os.chown(tok, uid, 0)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def start(db, *extra, wait=True):
@@ -80,12 +71,7 @@ def refused_at_start(db, what, *extra):
 
 
 def stop(p):
-    p.send_signal(signal.SIGTERM)
-    try:
-        return p.wait(30)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        return -9
+    return sigterm(p)
 
 
 db = os.path.join(d, "forks.db")

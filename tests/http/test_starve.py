@@ -24,14 +24,13 @@ import argparse
 import os
 import select
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import multiprocessing
 import time
 
-from common import Driver, check, finish, get_json, request, scratch, synth_db
+from common import Driver, check, finish, free_port, get_json, request, scratch, sigterm, synth_db
 
 ap = argparse.ArgumentParser()
 ap.add_argument("daemon")
@@ -59,14 +58,6 @@ with open(lua, "w") as f:
     f.write("local paths = {%s}\nlocal i = 0\nrequest = function()\n"
             "  i = i + 1\n  return wrk.format(\"GET\", paths[(i %% #paths) + 1])\nend\n"
             % ", ".join('"%s"' % p for p in HEAVY))
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def pct(v, q):
@@ -183,11 +174,7 @@ def run(daemon, name):
             time.sleep(0.1)
     a = hammer(port)
     b = burst(port)
-    p.send_signal(signal.SIGTERM)
-    try:
-        p.wait(120)
-    except subprocess.TimeoutExpired:
-        p.kill()
+    sigterm(p, 120)
     return a, b
 
 

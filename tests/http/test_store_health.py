@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-from common import check, finish, get_json, request, scratch, sql, FIXTURES
+from common import check, finish, free_port, get_json, request, scratch, sigterm, sql, FIXTURES
 
 daemon = sys.argv[1]
 d = scratch("store-health")
@@ -23,15 +23,6 @@ if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", mnt],
                   stderr=subprocess.DEVNULL).returncode:
     print("SKIP: cannot mount a tmpfs (not root?)")
     sys.exit(77)
-
-
-def free_port():
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def metric(port, name):
@@ -119,12 +110,7 @@ try:
         text = f.read().decode(errors="replace")
     check("writes succeed again" in text, "the recovery is logged")
 finally:
-    p.send_signal(signal.SIGTERM)
-    try:
-        rc = p.wait(30)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        rc = -9
+    rc = sigterm(p)
     check(rc == 0, "exits 0 on SIGTERM (%d)" % rc)
     n = sql(db, "SELECT count(*) FROM source WHERE completed_wall_ns IS NOT NULL")[0][0]
     check(n >= 1, "the replay after the recovery is stored (%d complete sources)" % n)

@@ -9,13 +9,12 @@ SIGSEGV) costs one error line and the upload, never the daemon. Real daemon,
 capture off."""
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
 
-from common import check, finish, get_json, scratch, sql, upload, FIXTURES, PTESCOPE
+from common import (check, finish, free_port, get_json, scratch, sigterm, sql, upload, FIXTURES,
+                    PTESCOPE)
 
 daemon = sys.argv[1]
 d = scratch("text-sandbox")
@@ -34,14 +33,6 @@ with open(tok, "w") as f:
 os.chmod(tok, 0o600)
 auth = {"Authorization": "Bearer " + token}
 text = os.path.join(FIXTURES, "vm", "full-text.txt")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def wait_for(pred, timeout):
@@ -80,11 +71,7 @@ def run(name, crash):
                  "replay full-text.txt:" in text_of(), 60)
         return db, text_of(), healthz(port), p.poll() is None
     finally:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(30)
-        except subprocess.TimeoutExpired:
-            p.kill()
+        sigterm(p)
 
 
 open(calls, "w").close()

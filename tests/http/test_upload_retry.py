@@ -8,14 +8,12 @@ later attempt and only then removed. An upload that is not a trace at all
 is still removed at its first failure. The real daemon, capture off."""
 import glob
 import os
-import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
 
-from common import check, finish, get_json, scratch, sql, upload, FIXTURES
+from common import check, finish, free_port, get_json, scratch, sigterm, sql, upload, FIXTURES
 
 daemon = sys.argv[1]
 d = scratch("upload-retry")
@@ -28,14 +26,6 @@ db = os.path.join(d, "forks.db")
 spool = db + "-uploads"
 log = os.path.join(d, "daemon.log")
 auth = {"Authorization": "Bearer " + token}
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def wait_for(pred, timeout):
@@ -96,12 +86,7 @@ try:
           "its replay fails on the file and the job is removed (%s)" % jobs())
     check("junk.bin: kept" not in log_text(), "a bad file is not kept for a retry")
 finally:
-    p.send_signal(signal.SIGTERM)
-    try:
-        rc = p.wait(30)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        rc = -9
+    rc = sigterm(p)
     check(rc == 0, "exits 0 on SIGTERM (%d)" % rc)
     sys.stdout.write(log_text()[-2500:])
 finish()

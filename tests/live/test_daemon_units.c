@@ -21,16 +21,7 @@
 #include "sysfork.h"
 #include "fakefs.h"
 #include "tfs.h"
-
-static int failures;
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);   \
-			failures++;                                                                \
-		}                                                                                  \
-	} while (0)
+#include "check.h"
 
 /* ------------------------------------------------------------- sysfork */
 
@@ -282,20 +273,22 @@ static void test_config_table(void)
 		CHECK(!pd_config_init(&c));
 		snprintf(v, sizeof(v), dbl ? "%g" : "%.0f", k[i].min);
 		if (pd_config_set(&c, k[i].key, v, where, err, sizeof(err)))
-			fprintf(stderr, "%s min %s refused: %s\n", k[i].key, v, err), failures++;
+			fprintf(stderr, "%s min %s refused: %s\n", k[i].key, v, err),
+			    test_failures++;
 		snprintf(v, sizeof(v), dbl ? "%g" : "%.0f", k[i].max);
 		if (pd_config_set(&c, k[i].key, v, where, err, sizeof(err)))
-			fprintf(stderr, "%s max %s refused: %s\n", k[i].key, v, err), failures++;
+			fprintf(stderr, "%s max %s refused: %s\n", k[i].key, v, err),
+			    test_failures++;
 		snprintf(v, sizeof(v), dbl ? "%g" : "%.0f", k[i].min - (dbl ? 0.001 : 1));
 		err[0] = 0;
 		if (pd_config_set(&c, k[i].key, v, where, err, sizeof(err)) != -EINVAL ||
 		    !strstr(err, where))
-			fprintf(stderr, "%s min-1 %s accepted\n", k[i].key, v), failures++;
+			fprintf(stderr, "%s min-1 %s accepted\n", k[i].key, v), test_failures++;
 		snprintf(v, sizeof(v), dbl ? "%g" : "%.0f", k[i].max + (dbl ? 0.001 : 1));
 		err[0] = 0;
 		if (pd_config_set(&c, k[i].key, v, where, err, sizeof(err)) != -EINVAL ||
 		    !strstr(err, v))
-			fprintf(stderr, "%s max+1 %s accepted\n", k[i].key, v), failures++;
+			fprintf(stderr, "%s max+1 %s accepted\n", k[i].key, v), test_failures++;
 		CHECK(pd_config_set(&c, k[i].key, "12abc", where, err, sizeof(err)) == -EINVAL);
 		CHECK(pd_config_set(&c, k[i].key, "", where, err, sizeof(err)) == -EINVAL);
 		pd_config_free(&c);
@@ -563,9 +556,9 @@ int main(void)
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd))
 		fprintf(stderr, "could not remove %s\n", dir);
-	if (failures)
-		fprintf(stderr, "%d check(s) failed\n", failures);
+	if (test_failures)
+		fprintf(stderr, "%d check(s) failed\n", test_failures);
 	else
 		printf("all daemon unit checks passed\n");
-	return failures ? 1 : 0;
+	return test_failures ? 1 : 0;
 }

@@ -26,20 +26,13 @@
 
 #include "ingest.h"
 #include "log.h"
-#include "test.h"
+#include "check.h"
+#include "util.h"
 
 #define HOGS 3
 #define HOG_VMAS 64000
 #define CALLS 12
 #define MAX_CALL_NS (50 * 1000000ull)
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* A process with HOG_VMAS VMAs forking in a loop until killed; writes a byte to @ready first. */
 static void hog(int ready)
@@ -129,15 +122,15 @@ int main(int argc, char **argv)
 		f.parent_pid = hogs[i % HOGS];
 		snprintf(f.parent_comm, sizeof(f.parent_comm), "vmahog");
 		f.child_pid = -1;
-		f.ts_ns = mono_ns();
+		f.ts_ns = pt_mono_ns();
 		f.kernel_clone_ns = f.copy_process_ns = f.dup_mmap_ns = f.copy_page_range_ns =
 		    PT_NO_TIME;
 		f.max_lock_hold_ns = f.copy_offcpu_ns = PT_NO_TIME;
 		f.vmas = f.pte_passes = f.lock_breaks = f.ptes = f.copy_resched = PT_NULL;
 		f.complete = true;
-		t0 = mono_ns();
+		t0 = pt_mono_ns();
 		CHECK_EQ(pd_ingest_live_fork(&f, in), 0);
-		dt = mono_ns() - t0;
+		dt = pt_mono_ns() - t0;
 		sum += dt;
 		worst = dt > worst ? dt : worst;
 		/* a pid's reading is reused for a second: space them so each is read */

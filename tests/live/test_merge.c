@@ -18,7 +18,7 @@
 #include "formats.h"
 #include "ksyms.h"
 #include "merge.h"
-#include "test.h"
+#include "check.h"
 
 #define NR_CPUS 4
 #define NR_EVENTS 20000

@@ -15,7 +15,7 @@
 
 #include "fakefs.h"
 #include "procmem.h"
-#include "test.h"
+#include "check.h"
 
 static char root[256];
 

@@ -30,7 +30,7 @@
 #include "capture_plan.h"
 #include "fakefs.h"
 #include "tfs.h"
-#include "test.h"
+#include "check.h"
 
 static const char *const filters[] = {"set_ftrace_filter", "set_graph_function", "set_ftrace_pid"};
 #define NR_FILTERS 3

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "fakefs.h"
-#include "test.h"
+#include "check.h"
 #include "tfs.h"
 #include "tfs_lock.h"
 #include "tfs_state.h"

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests of the store (schema/): SHA-256 against the FIPS vectors,
+ * Unit tests of the store (store/): SHA-256 against the FIPS vectors,
  * histogram bins against their error bound, round trips of forks with nulls
  * and detail, filters and paging against a naive scan, rollup statistics
  * against sorting every value, dedup and redo of interrupted sources,
@@ -26,19 +26,9 @@
 #include "store_internal.h"
 #include "check_sql.h"
 #include "synth.h"
+#include "check.h"
 
-static int failures;
 static char dir[512];
-
-#define CHECK(cond, ...)                                                                         \
-	do {                                                                                     \
-		if (!(cond)) {                                                                   \
-			fprintf(stderr, "%s:%d: FAIL %s: ", __FILE__, __LINE__, #cond);          \
-			fprintf(stderr, __VA_ARGS__);                                            \
-			fputc('\n', stderr);                                                     \
-			failures++;                                                              \
-		}                                                                                \
-	} while (0)
 
 static void path_of(char *out, size_t len, const char *name)
 {
@@ -85,7 +75,7 @@ static void test_sha256(void)
 		sha256_update(&c, v[i].in, strlen(v[i].in));
 		sha256_final(&c, md);
 		hex_of(md, hex);
-		CHECK(!strcmp(hex, v[i].out), "sha256(%s) = %s", v[i].in, hex);
+		CHECKF(!strcmp(hex, v[i].out), "sha256(%s) = %s", v[i].in, hex);
 	}
 	/* One million 'a', fed in odd-sized pieces, and through store_hash_file. */
 	path_of(path, sizeof(path), "million-a");
@@ -103,12 +93,12 @@ static void test_sha256(void)
 	fclose(f);
 	sha256_final(&c, md);
 	hex_of(md, hex);
-	CHECK(!strcmp(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"),
-	      "sha256(1M a) = %s", hex);
-	CHECK(store_hash_file(path, fhex, &size, NULL, 0) == 0 && !strcmp(fhex, hex) &&
-		      size == 1000000,
-	      "store_hash_file: %s %lld", fhex, (long long)size);
-	CHECK(store_hash_file("/nonexistent/x", fhex, NULL, NULL, 0) == -ENOENT, "missing file");
+	CHECKF(!strcmp(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"),
+	       "sha256(1M a) = %s", hex);
+	CHECKF(store_hash_file(path, fhex, &size, NULL, 0) == 0 && !strcmp(fhex, hex) &&
+		   size == 1000000,
+	       "store_hash_file: %s %lld", fhex, (long long)size);
+	CHECKF(store_hash_file("/nonexistent/x", fhex, NULL, NULL, 0) == -ENOENT, "missing file");
 }
 
 static void test_hist(void)
@@ -119,10 +109,10 @@ static void test_hist(void)
 	for (v = 0; v < 5000; v++) {
 		int b = store_hist_bin(v);
 
-		CHECK(b >= prev, "bins not monotonic at %llu", (unsigned long long)v);
+		CHECKF(b >= prev, "bins not monotonic at %llu", (unsigned long long)v);
 		prev = b;
 		if (v < 128)
-			CHECK(store_hist_value(b) == v, "exact bin %llu", (unsigned long long)v);
+			CHECKF(store_hist_value(b) == v, "exact bin %llu", (unsigned long long)v);
 	}
 	for (i = 0; i < 200000; i++) {
 		double err;
@@ -131,12 +121,12 @@ static void test_hist(void)
 		if (!v)
 			continue;
 		err = fabs((double)store_hist_value(store_hist_bin(v)) - (double)v) / (double)v;
-		CHECK(err < 0.01, "bin error %.4f at %llu", err, (unsigned long long)v);
+		CHECKF(err < 0.01, "bin error %.4f at %llu", err, (unsigned long long)v);
 		if (err >= 0.01)
 			break;
 	}
-	CHECK(store_hist_bin(UINT64_MAX) > 0 && store_hist_value(store_hist_bin(UINT64_MAX)) > 0,
-	      "top bin");
+	CHECKF(store_hist_bin(UINT64_MAX) > 0 && store_hist_value(store_hist_bin(UINT64_MAX)) > 0,
+	       "top bin");
 }
 
 static struct store *open_rw(const char *path, const struct store_opts *o)
@@ -145,7 +135,7 @@ static struct store *open_rw(const char *path, const struct store_opts *o)
 	char err[256];
 	int r = store_open(path, o, &s, err, sizeof(err));
 
-	CHECK(r == 0, "store_open(%s): %d %s", path, r, err);
+	CHECKF(r == 0, "store_open(%s): %d %s", path, r, err);
 	return s;
 }
 
@@ -232,7 +222,7 @@ static int64_t begin_src(struct store *s, const char *hash, bool *done)
 	char err[256];
 	int r = store_source_begin(s, &info, &id, done, err, sizeof(err));
 
-	CHECK(r == 0, "source_begin: %s", err);
+	CHECKF(r == 0, "source_begin: %s", err);
 	return id;
 }
 
@@ -296,11 +286,11 @@ static void test_roundtrip_and_queries(void)
 	if (!s)
 		return;
 	src = begin_src(s, HASH_A, &done);
-	CHECK(!done, "fresh source marked done");
+	CHECKF(!done, "fresh source marked done");
 	for (i = 0; i < NR; i++) {
 		synth_fork(&f[i], 7, i, 40);
 		r = store_insert_fork(s, src, &f[i], &ids[i], err, sizeof(err));
-		CHECK(r == 0, "insert %zu: %s", i, err);
+		CHECKF(r == 0, "insert %zu: %s", i, err);
 	}
 	pt_input_stats_init(&st);
 	st.events = 12345;
@@ -308,7 +298,7 @@ static void test_roundtrip_and_queries(void)
 	st.cpus = 2;
 	st.first_ts_ns = 5;
 	r = store_source_end(s, src, &st, err, sizeof(err));
-	CHECK(r == 0, "source_end: %s", err);
+	CHECKF(r == 0, "source_end: %s", err);
 
 	/* A reader handle sees everything, in order, nulls intact. */
 	o.read_only = true;
@@ -319,10 +309,10 @@ static void test_roundtrip_and_queries(void)
 		struct store_fork_filter flt = {.pid = -1, .oldest_first = true};
 
 		r = store_query_forks(rd, &flt, &rows, &nr, NULL, err, sizeof(err));
-		CHECK(r == 0 && nr == NR, "query all: %d %zu %s", r, nr, err);
+		CHECKF(r == 0 && nr == NR, "query all: %d %zu %s", r, nr, err);
 		for (i = 0; i < nr && i < NR; i++) {
-			CHECK(rows[i].id == ids[i] && same_fork(&rows[i].fork, &f[i], false),
-			      "fork %zu differs", i);
+			CHECKF(rows[i].id == ids[i] && same_fork(&rows[i].fork, &f[i], false),
+			       "fork %zu differs", i);
 			if (rows[i].id != ids[i] || !same_fork(&rows[i].fork, &f[i], false))
 				break;
 		}
@@ -331,11 +321,11 @@ static void test_roundtrip_and_queries(void)
 	/* Detail of a few forks. */
 	for (i = 0; i < NR; i += 499) {
 		r = store_get_fork(rd, ids[i], &one, err, sizeof(err));
-		CHECK(r == 0 && same_fork(&one.fork, &f[i], true), "get_fork %zu: %s", i, err);
+		CHECKF(r == 0 && same_fork(&one.fork, &f[i], true), "get_fork %zu: %s", i, err);
 		free(one.fork.vma);
 		free(one.fork.pass);
 	}
-	CHECK(store_get_fork(rd, 999999, &one, err, sizeof(err)) == -ENOENT, "missing fork");
+	CHECKF(store_get_fork(rd, 999999, &one, err, sizeof(err)) == -ENOENT, "missing fork");
 
 	/* Filters against a naive scan; paging newest first covers each once. */
 	{
@@ -356,16 +346,17 @@ static void test_roundtrip_and_queries(void)
 
 			flt.cursor = cursor;
 			r = store_query_forks(rd, &flt, &rows, &nr, &cursor, err, sizeof(err));
-			CHECK(r == 0 && nr <= 37, "page: %s", err);
+			CHECKF(r == 0 && nr <= 37, "page: %s", err);
 			for (i = 0; i < nr; i++) {
-				CHECK(rows[i].id < last, "page order");
+				CHECKF(rows[i].id < last, "page order");
 				last = rows[i].id;
-				CHECK(!strcmp(rows[i].fork.parent_comm, "redis-server"), "comm filter");
+				CHECKF(!strcmp(rows[i].fork.parent_comm, "redis-server"),
+				       "comm filter");
 			}
 			seen += nr;
 			store_fork_rows_free(rows, nr);
 		} while (!r && cursor);
-		CHECK(seen == want && want > 0, "paged %zu, want %zu", seen, want);
+		CHECKF(seen == want && want > 0, "paged %zu, want %zu", seen, want);
 	}
 	{
 		struct store_fork_filter flt = {.pid = 120, .since_ts_ns = f[100].ts_ns,
@@ -375,7 +366,7 @@ static void test_roundtrip_and_queries(void)
 		for (i = 100; i < 2000; i++)
 			want += f[i].parent_pid == 120;
 		r = store_query_forks(rd, &flt, &rows, &nr, NULL, err, sizeof(err));
-		CHECK(r == 0 && nr == want && want > 0, "pid+ts filter: %zu want %zu", nr, want);
+		CHECKF(r == 0 && nr == want && want > 0, "pid+ts filter: %zu want %zu", nr, want);
 		store_fork_rows_free(rows, nr);
 	}
 	/* Sources list carries the reader statistics. */
@@ -384,12 +375,12 @@ static void test_roundtrip_and_queries(void)
 		size_t n;
 
 		r = store_list_sources(rd, true, &src_v, &n, err, sizeof(err));
-		CHECK(r == 0 && n == 1 && src_v[0].stats.events == 12345 &&
-			      src_v[0].stats.lost_events == 7 && src_v[0].forks == NR &&
-			      src_v[0].stats.first_ts_ns == 5 &&
-			      src_v[0].stats.last_ts_ns == PT_NO_TIME && src_v[0].kernel == NULL &&
-			      !strcmp(src_v[0].content_sha256, HASH_A),
-		      "sources: %d %zu", r, n);
+		CHECKF(r == 0 && n == 1 && src_v[0].stats.events == 12345 &&
+			   src_v[0].stats.lost_events == 7 && src_v[0].forks == NR &&
+			   src_v[0].stats.first_ts_ns == 5 &&
+			   src_v[0].stats.last_ts_ns == PT_NO_TIME && src_v[0].kernel == NULL &&
+			   !strcmp(src_v[0].content_sha256, HASH_A),
+		       "sources: %d %zu", r, n);
 		store_sources_free(src_v, n);
 	}
 	/* Writing through a reader handle is refused. */
@@ -399,13 +390,13 @@ static void test_roundtrip_and_queries(void)
 		struct store_source_info info = {.content_sha256 = HASH_B,
 						 .clock_offset_ns = INT64_MIN};
 
-		CHECK(store_source_begin(rd, &info, &id2, &d2, err, sizeof(err)) == -EROFS,
-		      "reader wrote");
+		CHECKF(store_source_begin(rd, &info, &id2, &d2, err, sizeof(err)) == -EROFS,
+		       "reader wrote");
 	}
 
 	/* Same hash again: nothing to do. */
 	src = begin_src(s, HASH_A, &done);
-	CHECK(done, "second replay of the same content not skipped");
+	CHECKF(done, "second replay of the same content not skipped");
 
 	/* Rollup statistics against sorting every value. */
 	{
@@ -416,7 +407,7 @@ static void test_roundtrip_and_queries(void)
 		double q[4] = {0.5, 0.9, 0.99, 0.999};
 
 		r = store_stats(rd, &rg, stat, err, sizeof(err));
-		CHECK(r == 0, "stats: %s", err);
+		CHECKF(r == 0, "stats: %s", err);
 		for (i = 0; i < NR; i++)
 			if (f[i].kernel_clone_ns != PT_NO_TIME && f[i].complete)
 				v[n++] = f[i].kernel_clone_ns;
@@ -427,36 +418,36 @@ static void test_roundtrip_and_queries(void)
 				v[k] = v[k - 1];
 				v[k - 1] = t;
 			}
-		CHECK(stat[STORE_M_KERNEL_CLONE].count == NR &&
-			      stat[STORE_M_KERNEL_CLONE].nulls == NR - n,
-		      "kernel_clone count %llu nulls %llu",
-		      (unsigned long long)stat[STORE_M_KERNEL_CLONE].count,
-		      (unsigned long long)stat[STORE_M_KERNEL_CLONE].nulls);
+		CHECKF(stat[STORE_M_KERNEL_CLONE].count == NR &&
+			   stat[STORE_M_KERNEL_CLONE].nulls == NR - n,
+		       "kernel_clone count %llu nulls %llu",
+		       (unsigned long long)stat[STORE_M_KERNEL_CLONE].count,
+		       (unsigned long long)stat[STORE_M_KERNEL_CLONE].nulls);
 		for (k = 0; k < 4; k++) {
 			uint64_t rank = (uint64_t)ceil(q[k] * (double)n), exact = v[rank - 1];
 			uint64_t got = (&stat[STORE_M_KERNEL_CLONE].p50_ns)[k];
 
-			CHECK(fabs((double)got - (double)exact) <= 0.01 * (double)exact,
-			      "p%g: rollup %llu exact %llu", q[k] * 100, (unsigned long long)got,
-			      (unsigned long long)exact);
+			CHECKF(fabs((double)got - (double)exact) <= 0.01 * (double)exact,
+			       "p%g: rollup %llu exact %llu", q[k] * 100, (unsigned long long)got,
+			       (unsigned long long)exact);
 		}
-		CHECK(fabs((double)stat[STORE_M_KERNEL_CLONE].max_ns - (double)v[n - 1]) <=
-			      0.01 * (double)v[n - 1],
-		      "max");
+		CHECKF(fabs((double)stat[STORE_M_KERNEL_CLONE].max_ns - (double)v[n - 1]) <=
+			   0.01 * (double)v[n - 1],
+		       "max");
 		/* Per comm: the rollup (group) path and the exact path agree within 1%. */
 		rg.comm = "postgres";
 		{
 			struct store_stat ex[STORE_M_COUNT];
 
 			r = store_stats(rd, &rg, stat, err, sizeof(err));
-			CHECK(r == 0 && !stat[0].exact, "comm stats");
+			CHECKF(r == 0 && !stat[0].exact, "comm stats");
 			/* Force the exact path: an unknown comm of equal content is not
 			 * possible, so compare against a cap-0 style computation. */
 			rd->opts.max_comm_groups = 1;
 			memset(rd->comm, 0, sizeof(rd->comm));
 			rg.comm = "nosuchcomm";
 			r = store_stats(rd, &rg, ex, err, sizeof(err));
-			CHECK(r == 0 && ex[0].exact && ex[0].count == 0, "unknown comm");
+			CHECKF(r == 0 && ex[0].exact && ex[0].count == 0, "unknown comm");
 		}
 		free(v);
 	}
@@ -469,18 +460,18 @@ static void test_roundtrip_and_queries(void)
 		uint64_t sum = 0;
 
 		r = store_top_comms(rd, &rg, top, 16, &n, err, sizeof(err));
-		CHECK(r == 0 && n == 9, "top comms: %d %zu %s", r, n, err);
+		CHECKF(r == 0 && n == 9, "top comms: %d %zu %s", r, n, err);
 		for (k = 0; k < n; k++) {
 			sum += top[k].forks;
 			if (k)
-				CHECK(top[k].forks <= top[k - 1].forks, "top order");
+				CHECKF(top[k].forks <= top[k - 1].forks, "top order");
 		}
-		CHECK(sum == NR, "top comms sum %llu", (unsigned long long)sum);
+		CHECKF(sum == NR, "top comms sum %llu", (unsigned long long)sum);
 		r = store_timeseries(rd, &rg, STORE_M_FORK, 60, pts, 64, &n, err, sizeof(err));
 		for (k = 0, sum = 0; k < n; k++)
 			sum += pts[k].count;
-		CHECK(r == 0 && n >= 1 && sum == NR, "timeseries: %zu points %llu", n,
-		      (unsigned long long)sum);
+		CHECKF(r == 0 && n >= 1 && sum == NR, "timeseries: %zu points %llu", n,
+		       (unsigned long long)sum);
 	}
 	store_close(rd);
 out:
@@ -521,27 +512,27 @@ static void test_incomplete_redo(void)
 	if (!s)
 		return;
 	src2 = begin_src(s, HASH_B, &done);
-	CHECK(!done, "incomplete source not redone (%lld %lld)", (long long)src, (long long)src2);
+	CHECKF(!done, "incomplete source not redone (%lld %lld)", (long long)src, (long long)src2);
 	{
 		struct store_fork_filter flt = {.pid = -1};
 
 		store_query_forks(s, &flt, &rows, &nr, NULL, err, sizeof(err));
-		CHECK(nr == 0, "old forks left: %zu", nr);
+		CHECKF(nr == 0, "old forks left: %zu", nr);
 		store_fork_rows_free(rows, nr);
 		store_stats(s, &rg, stat, err, sizeof(err));
-		CHECK(stat[STORE_M_FORK].count == 0 && stat[STORE_M_PASS_HOLD].count == 0,
-		      "rollups not subtracted: %llu", (unsigned long long)stat[0].count);
-		CHECK(cost_mismatch(path) == 0, "cost sums not subtracted by the purge");
+		CHECKF(stat[STORE_M_FORK].count == 0 && stat[STORE_M_PASS_HOLD].count == 0,
+		       "rollups not subtracted: %llu", (unsigned long long)stat[0].count);
+		CHECKF(cost_mismatch(path) == 0, "cost sums not subtracted by the purge");
 	}
 	for (i = 0; i < 450; i++) {
 		synth_fork(&f, 3, i, 20);
 		store_insert_fork(s, src2, &f, NULL, err, sizeof(err));
 		synth_release(&f);
 	}
-	CHECK(store_source_end(s, src2, NULL, err, sizeof(err)) == 0, "end: %s", err);
+	CHECKF(store_source_end(s, src2, NULL, err, sizeof(err)) == 0, "end: %s", err);
 	store_stats(s, &rg, stat, err, sizeof(err));
-	CHECK(stat[STORE_M_FORK].count == 450, "after redo: %llu",
-	      (unsigned long long)stat[STORE_M_FORK].count);
+	CHECKF(stat[STORE_M_FORK].count == 450, "after redo: %llu",
+	       (unsigned long long)stat[STORE_M_FORK].count);
 	store_close(s);
 }
 
@@ -664,77 +655,77 @@ static void test_sources_isolated(void)
 		return;
 	store_close(s);
 	/* parent pid 4242 fails its insert; 4343 rolls the transaction back */
-	CHECK(sqlite3_open(path, &db) == SQLITE_OK &&
-		  sqlite3_exec(
-		      db,
-		      "CREATE TRIGGER fail_one BEFORE INSERT ON fork WHEN"
-		      " NEW.parent_pid = 4242 BEGIN SELECT RAISE(ABORT, 'injected'); END;"
-		      "CREATE TRIGGER fail_txn BEFORE INSERT ON fork WHEN"
-		      " NEW.parent_pid = 4343 BEGIN SELECT RAISE(ROLLBACK, 'injected'); END;"
-		      "CREATE TRIGGER fail_pass BEFORE INSERT ON fork_pass WHEN"
-		      " (SELECT parent_pid FROM fork WHERE id = NEW.fork_id) = 4444"
-		      " BEGIN SELECT RAISE(ABORT, 'injected'); END;",
-		      NULL, NULL, NULL) == SQLITE_OK,
-	      "triggers: %s", sqlite3_errmsg(db));
+	CHECKF(
+	    sqlite3_open(path, &db) == SQLITE_OK &&
+		sqlite3_exec(db,
+			     "CREATE TRIGGER fail_one BEFORE INSERT ON fork WHEN"
+			     " NEW.parent_pid = 4242 BEGIN SELECT RAISE(ABORT, 'injected'); END;"
+			     "CREATE TRIGGER fail_txn BEFORE INSERT ON fork WHEN"
+			     " NEW.parent_pid = 4343 BEGIN SELECT RAISE(ROLLBACK, 'injected'); END;"
+			     "CREATE TRIGGER fail_pass BEFORE INSERT ON fork_pass WHEN"
+			     " (SELECT parent_pid FROM fork WHERE id = NEW.fork_id) = 4444"
+			     " BEGIN SELECT RAISE(ABORT, 'injected'); END;",
+			     NULL, NULL, NULL) == SQLITE_OK,
+	    "triggers: %s", sqlite3_errmsg(db));
 	sqlite3_close(db);
 	s = open_rw(path, &o);
 	if (!s)
 		return;
-	CHECK(store_source_begin(s, &live, &lsrc, &done, err, sizeof(err)) == 0, "live: %s", err);
+	CHECKF(store_source_begin(s, &live, &lsrc, &done, err, sizeof(err)) == 0, "live: %s", err);
 
 	/* 1. live forks around an aborted replay: all kept */
 	r1 = begin_src(s, HASH_C, &done);
-	CHECK(insert_one(s, lsrc, 5, 0, -1, err, sizeof(err)) == 0, "live 0: %s", err);
-	CHECK(insert_one(s, r1, 6, 0, -1, err, sizeof(err)) == 0, "replay 0: %s", err);
-	CHECK(insert_one(s, lsrc, 5, 1, -1, err, sizeof(err)) == 0, "live 1: %s", err);
-	CHECK(insert_one(s, r1, 6, 1, -1, err, sizeof(err)) == 0, "replay 1: %s", err);
-	CHECK(store_source_abort(s, r1, err, sizeof(err)) == 0, "abort: %s", err);
-	CHECK(store_flush(s, err, sizeof(err)) == 0, "flush: %s", err);
-	CHECK(forks_of(path, lsrc) == 2, "live forks beside an aborted replay: %lld of 2",
-	      (long long)forks_of(path, lsrc));
-	CHECK(forks_of(path, r1) == 0 && source_complete(path, r1) == -1,
-	      "aborted replay left %lld forks", (long long)forks_of(path, r1));
+	CHECKF(insert_one(s, lsrc, 5, 0, -1, err, sizeof(err)) == 0, "live 0: %s", err);
+	CHECKF(insert_one(s, r1, 6, 0, -1, err, sizeof(err)) == 0, "replay 0: %s", err);
+	CHECKF(insert_one(s, lsrc, 5, 1, -1, err, sizeof(err)) == 0, "live 1: %s", err);
+	CHECKF(insert_one(s, r1, 6, 1, -1, err, sizeof(err)) == 0, "replay 1: %s", err);
+	CHECKF(store_source_abort(s, r1, err, sizeof(err)) == 0, "abort: %s", err);
+	CHECKF(store_flush(s, err, sizeof(err)) == 0, "flush: %s", err);
+	CHECKF(forks_of(path, lsrc) == 2, "live forks beside an aborted replay: %lld of 2",
+	       (long long)forks_of(path, lsrc));
+	CHECKF(forks_of(path, r1) == 0 && source_complete(path, r1) == -1,
+	       "aborted replay left %lld forks", (long long)forks_of(path, r1));
 
 	/* 2. a live insert fails: the replay's uncommitted forks stay */
 	r2 = begin_src(s, HASH_D, &done);
 	for (int i = 0; i < 3; i++)
-		CHECK(insert_one(s, r2, 7, (uint64_t)i, -1, err, sizeof(err)) == 0, "r2: %s", err);
+		CHECKF(insert_one(s, r2, 7, (uint64_t)i, -1, err, sizeof(err)) == 0, "r2: %s", err);
 	r = insert_one(s, lsrc, 5, 2, 4242, err, sizeof(err));
-	CHECK(r < 0, "the injected failure did not fail the insert");
-	CHECK(insert_one(s, lsrc, 5, 3, -1, err, sizeof(err)) == 0, "live after: %s", err);
+	CHECKF(r < 0, "the injected failure did not fail the insert");
+	CHECKF(insert_one(s, lsrc, 5, 3, -1, err, sizeof(err)) == 0, "live after: %s", err);
 	/* its passes fail after its row and VMAs went in: those are taken back */
 	r = insert_one(s, lsrc, 5, with_passes(5, 5), 4444, err, sizeof(err));
-	CHECK(r < 0, "the injected failure did not fail the passes' insert");
-	CHECK(store_source_end(s, r2, NULL, err, sizeof(err)) == 0, "end r2: %s", err);
-	CHECK(forks_of(path, r2) == 3 && source_complete(path, r2) == 1,
-	      "replay beside a failed live insert: %lld of 3 forks, complete %d",
-	      (long long)forks_of(path, r2), source_complete(path, r2));
-	CHECK(forks_of(path, lsrc) == 3, "live forks: %lld of 3", (long long)forks_of(path, lsrc));
+	CHECKF(r < 0, "the injected failure did not fail the passes' insert");
+	CHECKF(store_source_end(s, r2, NULL, err, sizeof(err)) == 0, "end r2: %s", err);
+	CHECKF(forks_of(path, r2) == 3 && source_complete(path, r2) == 1,
+	       "replay beside a failed live insert: %lld of 3 forks, complete %d",
+	       (long long)forks_of(path, r2), source_complete(path, r2));
+	CHECKF(forks_of(path, lsrc) == 3, "live forks: %lld of 3", (long long)forks_of(path, lsrc));
 
 	/* 3. a failure rolls the whole transaction back: the replay is not complete */
 	r3 = begin_src(s, HASH_E, &done);
 	for (int i = 0; i < 3; i++)
-		CHECK(insert_one(s, r3, 8, (uint64_t)i, -1, err, sizeof(err)) == 0, "r3: %s", err);
+		CHECKF(insert_one(s, r3, 8, (uint64_t)i, -1, err, sizeof(err)) == 0, "r3: %s", err);
 	r = insert_one(s, lsrc, 5, 4, 4343, err, sizeof(err));
-	CHECK(r < 0, "the injected rollback did not fail the insert");
+	CHECKF(r < 0, "the injected rollback did not fail the insert");
 	r = store_source_end(s, r3, NULL, err, sizeof(err));
-	CHECK(r < 0 && source_complete(path, r3) != 1,
-	      "a replay whose forks were rolled back was marked complete (%d, %lld forks)", r,
-	      (long long)forks_of(path, r3));
+	CHECKF(r < 0 && source_complete(path, r3) != 1,
+	       "a replay whose forks were rolled back was marked complete (%d, %lld forks)", r,
+	       (long long)forks_of(path, r3));
 	if (r < 0)
 		printf("  refused to complete: %s\n", err);
 	store_source_abort(s, r3, err, sizeof(err));
 	/* the same file again is redone whole */
 	r3 = begin_src(s, HASH_E, &done);
-	CHECK(!done, "a source never completed counted as stored");
+	CHECKF(!done, "a source never completed counted as stored");
 	for (int i = 0; i < 3; i++)
 		insert_one(s, r3, 8, (uint64_t)i, -1, err, sizeof(err));
-	CHECK(store_source_end(s, r3, NULL, err, sizeof(err)) == 0, "end r3: %s", err);
-	CHECK(forks_of(path, r3) == 3, "redone: %lld of 3", (long long)forks_of(path, r3));
-	CHECK(store_flush(s, err, sizeof(err)) == 0, "flush: %s", err);
-	CHECK(cost_mismatch(path) == 0, "rollups out of step with the forks");
-	CHECK(orphan_rows(path) == 0, "%lld detail rows of forks taken back",
-	      (long long)orphan_rows(path));
+	CHECKF(store_source_end(s, r3, NULL, err, sizeof(err)) == 0, "end r3: %s", err);
+	CHECKF(forks_of(path, r3) == 3, "redone: %lld of 3", (long long)forks_of(path, r3));
+	CHECKF(store_flush(s, err, sizeof(err)) == 0, "flush: %s", err);
+	CHECKF(cost_mismatch(path) == 0, "rollups out of step with the forks");
+	CHECKF(orphan_rows(path) == 0, "%lld detail rows of forks taken back",
+	       (long long)orphan_rows(path));
 	store_close(s);
 }
 
@@ -777,12 +768,12 @@ static void refused(const char *path, int want, const char *what)
 		store_close(s);
 	}
 	file_bytes(path, &after, &la);
-	CHECK(r == want, "%s: got %d want %d (%s)", what, r, want, err);
-	CHECK(strlen(err) > 10 && strstr(err, path), "%s: message names the file: %s", what, err);
-	CHECK(lb == la && !memcmp(before, after, lb), "%s: file was modified", what);
+	CHECKF(r == want, "%s: got %d want %d (%s)", what, r, want, err);
+	CHECKF(strlen(err) > 10 && strstr(err, path), "%s: message names the file: %s", what, err);
+	CHECKF(lb == la && !memcmp(before, after, lb), "%s: file was modified", what);
 	snprintf(side, sizeof(side), "%s-wal", path);
 	if (want != -EUCLEAN)
-		CHECK(access(side, F_OK) != 0, "%s: a WAL was created", what);
+		CHECKF(access(side, F_OK) != 0, "%s: a WAL was created", what);
 	printf("  %s refused: %s\n", what, err);
 	free(before);
 	free(after);
@@ -889,12 +880,12 @@ static void test_read_only_file(void)
 			store_close(s);
 		if (as_root)
 			_exit(r == -EROFS && strstr(err, "cannot be written") ? 0 : 1);
-		CHECK(r == -EROFS && strstr(err, "cannot be written"), "read-only file: %d %s", r,
-		      err);
+		CHECKF(r == -EROFS && strstr(err, "cannot be written"), "read-only file: %d %s", r,
+		       err);
 	} else {
 		waitpid(pid, &status, 0);
-		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		      "read-only file opened for writing as nobody (status %d)", status);
+		CHECKF(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		       "read-only file opened for writing as nobody (status %d)", status);
 	}
 	chmod(path, 0644);
 	chmod(dir, 0755);
@@ -923,7 +914,7 @@ static void test_migrate_older(void)
 	{
 		struct store_opts o = {.read_only = true};
 
-		CHECK(store_open(path, &o, &s, err, sizeof(err)) == -EPROTO, "reader migrated");
+		CHECKF(store_open(path, &o, &s, err, sizeof(err)) == -EPROTO, "reader migrated");
 	}
 	s = open_rw(path, NULL);
 	store_close(s);
@@ -933,7 +924,7 @@ static void test_migrate_older(void)
 		v = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
 	sqlite3_close(db);
-	CHECK(v == store_schema_version(), "migrated to %d", v);
+	CHECKF(v == store_schema_version(), "migrated to %d", v);
 }
 
 static void test_retention(void)
@@ -973,29 +964,29 @@ static void test_retention(void)
 	store_source_end(s, src, NULL, err, sizeof(err));
 
 	r = store_enforce_retention(s, 30, 0, &res, err, sizeof(err));
-	CHECK(r == 0 && res.forks_deleted == 2000 && res.sources_deleted == 1,
-	      "age retention: %d deleted %llu sources %llu %s", r,
-	      (unsigned long long)res.forks_deleted, (unsigned long long)res.sources_deleted, err);
+	CHECKF(r == 0 && res.forks_deleted == 2000 && res.sources_deleted == 1,
+	       "age retention: %d deleted %llu sources %llu %s", r,
+	       (unsigned long long)res.forks_deleted, (unsigned long long)res.sources_deleted, err);
 	store_stats(s, &rg, stat, err, sizeof(err));
-	CHECK(stat[STORE_M_FORK].count == 2000, "rollups after age retention: %llu",
-	      (unsigned long long)stat[STORE_M_FORK].count);
-	CHECK(cost_mismatch(path) == 0, "cost sums out of step after age retention");
+	CHECKF(stat[STORE_M_FORK].count == 2000, "rollups after age retention: %llu",
+	       (unsigned long long)stat[STORE_M_FORK].count);
+	CHECKF(cost_mismatch(path) == 0, "cost sums out of step after age retention");
 
 	{
 		int64_t before = res.file_bytes;
 
 		printf("  before size retention: used %lld bytes\n", (long long)res.used_bytes);
 		r = store_enforce_retention(s, 0, 1024 * 1024, &res, err, sizeof(err));
-		CHECK(r == 0 && res.used_bytes <= 1024 * 1024 && res.forks_deleted > 0 &&
-			      res.forks_deleted < 2000,
-		      "size retention: %d used %lld deleted %llu", r, (long long)res.used_bytes,
-		      (unsigned long long)res.forks_deleted);
-		CHECK(res.file_bytes < before, "file did not shrink: %lld -> %lld",
-		      (long long)before, (long long)res.file_bytes);
+		CHECKF(r == 0 && res.used_bytes <= 1024 * 1024 && res.forks_deleted > 0 &&
+			   res.forks_deleted < 2000,
+		       "size retention: %d used %lld deleted %llu", r, (long long)res.used_bytes,
+		       (unsigned long long)res.forks_deleted);
+		CHECKF(res.file_bytes < before, "file did not shrink: %lld -> %lld",
+		       (long long)before, (long long)res.file_bytes);
 		store_stats(s, &rg, stat, err, sizeof(err));
-		CHECK(stat[STORE_M_FORK].count == 2000 - res.forks_deleted,
-		      "rollups after size retention");
-		CHECK(cost_mismatch(path) == 0, "cost sums out of step after size retention");
+		CHECKF(stat[STORE_M_FORK].count == 2000 - res.forks_deleted,
+		       "rollups after size retention");
+		CHECKF(cost_mismatch(path) == 0, "cost sums out of step after size retention");
 	}
 	/* integrity */
 	{
@@ -1005,9 +996,9 @@ static void test_retention(void)
 		store_close(s);
 		sqlite3_open(path, &db);
 		sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL);
-		CHECK(sqlite3_step(st) == SQLITE_ROW &&
-			      !strcmp((const char *)sqlite3_column_text(st, 0), "ok"),
-		      "integrity after retention");
+		CHECKF(sqlite3_step(st) == SQLITE_ROW &&
+			   !strcmp((const char *)sqlite3_column_text(st, 0), "ok"),
+		       "integrity after retention");
 		sqlite3_finalize(st);
 		sqlite3_close(db);
 	}
@@ -1079,18 +1070,18 @@ static bool check_range(struct store *s, const struct plain_fork *pf, size_t nr,
 		}
 	}
 	r = store_cost(s, rg, &c, err, sizeof(err));
-	CHECK(r == 0 && c.forks == want.forks && c.ns == want.ns && c.ptes == want.ptes,
-	      "%s: cost %d %s: forks %llu/%llu ns %llu/%llu ptes %llu/%llu", what, r, err,
-	      (unsigned long long)c.forks, (unsigned long long)want.forks,
-	      (unsigned long long)c.ns, (unsigned long long)want.ns, (unsigned long long)c.ptes,
-	      (unsigned long long)want.ptes);
+	CHECKF(r == 0 && c.forks == want.forks && c.ns == want.ns && c.ptes == want.ptes,
+	       "%s: cost %d %s: forks %llu/%llu ns %llu/%llu ptes %llu/%llu", what, r, err,
+	       (unsigned long long)c.forks, (unsigned long long)want.forks,
+	       (unsigned long long)c.ns, (unsigned long long)want.ns, (unsigned long long)c.ptes,
+	       (unsigned long long)want.ptes);
 	for (m = 0; m < sizeof(ms) / sizeof(ms[0]); m++) {
 		struct store_histogram h;
 		uint64_t count = 0, nulls = 0, cum = 0, total = 0;
 		bool ok = true;
 
 		r = store_histogram(s, rg, ms[m], &h, err, sizeof(err));
-		CHECK(r == 0 && h.exact == c.exact, "%s: histogram %d %s", what, r, err);
+		CHECKF(r == 0 && h.exact == c.exact, "%s: histogram %d %s", what, r, err);
 		if (r)
 			continue;
 		for (i = 0; i < nr; i++) {
@@ -1099,10 +1090,10 @@ static bool check_range(struct store *s, const struct plain_fork *pf, size_t nr,
 			count++;
 			nulls += pf[i].v[ms[m]] < 0;
 		}
-		CHECK(h.count == count && h.nulls == nulls, "%s %s: count %llu/%llu nulls %llu/%llu",
-		      what, store_metric_name(ms[m]), (unsigned long long)h.count,
-		      (unsigned long long)count, (unsigned long long)h.nulls,
-		      (unsigned long long)nulls);
+		CHECKF(h.count == count && h.nulls == nulls,
+		       "%s %s: count %llu/%llu nulls %llu/%llu", what, store_metric_name(ms[m]),
+		       (unsigned long long)h.count, (unsigned long long)count,
+		       (unsigned long long)h.nulls, (unsigned long long)nulls);
 		/* At every bin's upper bound, as many values at or below it as the bins say. */
 		for (k = 0; ok && k < h.nr_bins; k++) {
 			uint64_t below = 0;
@@ -1126,10 +1117,10 @@ static bool check_range(struct store *s, const struct plain_fork *pf, size_t nr,
 				;
 			ok = k < h.nr_bins && h.bins[k].le_ns - v <= v / 64;
 		}
-		CHECK(ok && cum == total && total == count - nulls,
-		      "%s %s: bins do not match the values (%zu bins, %llu/%llu)", what,
-		      store_metric_name(ms[m]), h.nr_bins, (unsigned long long)cum,
-		      (unsigned long long)total);
+		CHECKF(ok && cum == total && total == count - nulls,
+		       "%s %s: bins do not match the values (%zu bins, %llu/%llu)", what,
+		       store_metric_name(ms[m]), h.nr_bins, (unsigned long long)cum,
+		       (unsigned long long)total);
 		store_histogram_free(&h);
 	}
 	return c.exact;
@@ -1154,7 +1145,7 @@ static size_t fill_spread(struct store *s, struct plain_fork *pf, size_t nr, int
 
 	*base = (store_now_ns() / DAY_NS - 10) * DAY_NS;
 	info.clock_offset_ns = *base;
-	CHECK(store_source_begin(s, &info, &src, &done, err, sizeof(err)) == 0, "begin: %s", err);
+	CHECKF(store_source_begin(s, &info, &src, &done, err, sizeof(err)) == 0, "begin: %s", err);
 	for (i = 0; i < nr; i++) {
 		synth_fork(&f, 11, i, 3);
 		f.ts_ns = i * 87000000000ull + i % 1000;
@@ -1165,10 +1156,11 @@ static size_t fill_spread(struct store *s, struct plain_fork *pf, size_t nr, int
 		if (i % 37 == 0)
 			f.copy_page_range_ns = PT_NO_TIME;
 		plain_of(&f, *base + (int64_t)f.ts_ns, &pf[i]);
-		CHECK(store_insert_fork(s, src, &f, NULL, err, sizeof(err)) == 0, "insert: %s", err);
+		CHECKF(store_insert_fork(s, src, &f, NULL, err, sizeof(err)) == 0, "insert: %s",
+		       err);
 		synth_release(&f);
 	}
-	CHECK(store_source_end(s, src, NULL, err, sizeof(err)) == 0, "end: %s", err);
+	CHECKF(store_source_end(s, src, NULL, err, sizeof(err)) == 0, "end: %s", err);
 	return nr;
 }
 
@@ -1201,8 +1193,8 @@ static void check_ranges(struct store *s, const struct plain_fork *pf, size_t nr
 				rolled++;
 		}
 	}
-	CHECK(exact > 0 && rolled > 0, "%s: both paths taken (%d exact, %d rollups)", when, exact,
-	      rolled);
+	CHECKF(exact > 0 && rolled > 0, "%s: both paths taken (%d exact, %d rollups)", when, exact,
+	       rolled);
 }
 
 /* Histogram and cost per range against the forks; after retention too. */
@@ -1225,12 +1217,12 @@ static void test_cost_histogram(void)
 		return;
 	nr = fill_spread(s, pf, 3000, &base);
 	check_ranges(s, pf, nr, base, "stored");
-	CHECK(cost_mismatch(path) == 0, "cost sums out of step after inserts");
+	CHECKF(cost_mismatch(path) == 0, "cost sums out of step after inserts");
 
 	/* Age retention: the oldest forks go; the sums follow. */
-	CHECK(store_enforce_retention(s, 8, 0, &res, err, sizeof(err)) == 0 &&
-		      res.forks_deleted > 0 && res.forks_deleted < nr,
-	      "retention: %s %llu", err, (unsigned long long)res.forks_deleted);
+	CHECKF(store_enforce_retention(s, 8, 0, &res, err, sizeof(err)) == 0 &&
+		   res.forks_deleted > 0 && res.forks_deleted < nr,
+	       "retention: %s %llu", err, (unsigned long long)res.forks_deleted);
 	sqlite3_open(path, &db);
 	sqlite3_prepare_v2(db, "SELECT min(wall_ns) FROM fork", -1, &st, NULL);
 	if (sqlite3_step(st) == SQLITE_ROW)
@@ -1240,9 +1232,9 @@ static void test_cost_histogram(void)
 	for (i = 0; i < nr; i++)
 		if (pf[i].wall >= oldest)
 			pf[keep++] = pf[i];
-	CHECK(keep == nr - res.forks_deleted, "kept %zu", keep);
+	CHECKF(keep == nr - res.forks_deleted, "kept %zu", keep);
 	check_ranges(s, pf, keep, base, "after retention");
-	CHECK(cost_mismatch(path) == 0, "cost sums out of step after retention");
+	CHECKF(cost_mismatch(path) == 0, "cost sums out of step after retention");
 	store_close(s);
 	free(pf);
 }
@@ -1253,7 +1245,7 @@ static void copy_file(const char *from, const char *to)
 	FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
 	size_t n;
 
-	CHECK(a && b, "copy %s", from);
+	CHECKF(a && b, "copy %s", from);
 	while (a && b && (n = fread(buf, 1, sizeof(buf), a)) > 0)
 		fwrite(buf, 1, n, b);
 	if (a)
@@ -1319,66 +1311,68 @@ static void test_migrate_cost(void)
 			store_close(s);
 			sqlite3_open(path, &db);
 			/* schema 1 kept a row per pass: the packed passes back into rows */
-			CHECK(unpack_passes_to_rows(db) > 0, "no packed passes to turn into rows");
-			CHECK(sqlite3_exec(db,
-					   "ALTER TABLE rollup DROP COLUMN cost_forks;"
-					   " ALTER TABLE rollup DROP COLUMN cost_ns;"
-					   " ALTER TABLE rollup DROP COLUMN cost_ptes;"
-					   " ALTER TABLE fork DROP COLUMN copy_resched;"
-					   " ALTER TABLE fork DROP COLUMN copy_offcpu_ns;"
-					   " ALTER TABLE fork DROP COLUMN total_ns;"
-					   " ALTER TABLE fork DROP COLUMN mem_rss_anon_bytes;"
-					   " ALTER TABLE fork DROP COLUMN mem_rss_file_bytes;"
-					   " ALTER TABLE fork DROP COLUMN mem_rss_shmem_bytes;"
-					   " ALTER TABLE fork DROP COLUMN mem_pte_bytes;"
-					   " ALTER TABLE fork DROP COLUMN mem_map_count;"
-					   " ALTER TABLE fork DROP COLUMN mem_anon_huge_bytes;"
-					   " ALTER TABLE fork DROP COLUMN mem_child_exec;"
-					   " ALTER TABLE fork DROP COLUMN kind;"
-					   " ALTER TABLE fork DROP COLUMN clone_flags;"
-					   " ALTER TABLE fork DROP COLUMN cgroup;"
-					   " DROP TABLE fork_pass;"
-					   " PRAGMA user_version = 1",
-					   NULL, NULL, NULL) == SQLITE_OK,
-			      "back to schema 1: %s", sqlite3_errmsg(db));
+			CHECKF(unpack_passes_to_rows(db) > 0, "no packed passes to turn into rows");
+			CHECKF(sqlite3_exec(db,
+					    "ALTER TABLE rollup DROP COLUMN cost_forks;"
+					    " ALTER TABLE rollup DROP COLUMN cost_ns;"
+					    " ALTER TABLE rollup DROP COLUMN cost_ptes;"
+					    " ALTER TABLE fork DROP COLUMN copy_resched;"
+					    " ALTER TABLE fork DROP COLUMN copy_offcpu_ns;"
+					    " ALTER TABLE fork DROP COLUMN total_ns;"
+					    " ALTER TABLE fork DROP COLUMN mem_rss_anon_bytes;"
+					    " ALTER TABLE fork DROP COLUMN mem_rss_file_bytes;"
+					    " ALTER TABLE fork DROP COLUMN mem_rss_shmem_bytes;"
+					    " ALTER TABLE fork DROP COLUMN mem_pte_bytes;"
+					    " ALTER TABLE fork DROP COLUMN mem_map_count;"
+					    " ALTER TABLE fork DROP COLUMN mem_anon_huge_bytes;"
+					    " ALTER TABLE fork DROP COLUMN mem_child_exec;"
+					    " ALTER TABLE fork DROP COLUMN kind;"
+					    " ALTER TABLE fork DROP COLUMN clone_flags;"
+					    " ALTER TABLE fork DROP COLUMN cgroup;"
+					    " DROP TABLE fork_pass;"
+					    " PRAGMA user_version = 1",
+					    NULL, NULL, NULL) == SQLITE_OK,
+			       "back to schema 1: %s", sqlite3_errmsg(db));
 			sqlite3_close(db);
 		}
-		CHECK(db_int(path, "PRAGMA user_version") == 1, "pass %d: not schema 1", pass);
+		CHECKF(db_int(path, "PRAGMA user_version") == 1, "pass %d: not schema 1", pass);
 		forks = db_int(path, "SELECT count(*) FROM fork");
 		for (i = 0; i < 3; i++)
 			want[i] = db_int(path, plain_sql[i]);
-		CHECK(forks > 0 && want[0] > 0, "pass %d: %lld forks", pass, (long long)forks);
+		CHECKF(forks > 0 && want[0] > 0, "pass %d: %lld forks", pass, (long long)forks);
 		/* A reader does not migrate; its statistics before, from the 0001 rows. */
 		{
 			struct store_opts ro = {.read_only = true};
 
-			CHECK(store_open(path, &ro, &s, err, sizeof(err)) == -EPROTO,
-			      "reader opened schema 1");
+			CHECKF(store_open(path, &ro, &s, err, sizeof(err)) == -EPROTO,
+			       "reader opened schema 1");
 		}
 		s = open_rw(path, &o);
 		if (!s)
 			return;
-		CHECK(db_int(path, "PRAGMA user_version") == store_schema_version(),
-		      "pass %d: not migrated", pass);
-		CHECK(db_int(path, "SELECT count(*) FROM fork") == forks, "pass %d: forks lost", pass);
-		CHECK(db_int(path, "SELECT count(*) FROM pending_task") == 0,
-		      "pass %d: the rollup rebuild is still pending", pass);
-		CHECK(cost_mismatch(path) == 0, "pass %d: backfilled sums differ from the forks'",
-		      pass);
-		CHECK(store_cost(s, &all, &c, err, sizeof(err)) == 0 && (int64_t)c.forks == want[0] &&
-			      (int64_t)c.ns == want[1] && (int64_t)c.ptes == want[2],
-		      "pass %d: cost after migration %llu %llu %llu", pass,
-		      (unsigned long long)c.forks, (unsigned long long)c.ns,
-		      (unsigned long long)c.ptes);
-		CHECK(store_stats(s, &all, after, err, sizeof(err)) == 0 &&
-			      after[STORE_M_FORK].count == (uint64_t)forks,
-		      "pass %d: stats after migration", pass);
+		CHECKF(db_int(path, "PRAGMA user_version") == store_schema_version(),
+		       "pass %d: not migrated", pass);
+		CHECKF(db_int(path, "SELECT count(*) FROM fork") == forks, "pass %d: forks lost",
+		       pass);
+		CHECKF(db_int(path, "SELECT count(*) FROM pending_task") == 0,
+		       "pass %d: the rollup rebuild is still pending", pass);
+		CHECKF(cost_mismatch(path) == 0, "pass %d: backfilled sums differ from the forks'",
+		       pass);
+		CHECKF(store_cost(s, &all, &c, err, sizeof(err)) == 0 &&
+			   (int64_t)c.forks == want[0] && (int64_t)c.ns == want[1] &&
+			   (int64_t)c.ptes == want[2],
+		       "pass %d: cost after migration %llu %llu %llu", pass,
+		       (unsigned long long)c.forks, (unsigned long long)c.ns,
+		       (unsigned long long)c.ptes);
+		CHECKF(store_stats(s, &all, after, err, sizeof(err)) == 0 &&
+			   after[STORE_M_FORK].count == (uint64_t)forks,
+		       "pass %d: stats after migration", pass);
 		if (pass) {
 			check_ranges(s, pf, nr, base, "migrated");
 			/* New forks and deletes keep the backfilled sums in step. */
-			CHECK(store_enforce_retention(s, 8, 0, NULL, err, sizeof(err)) == 0,
-			      "retention: %s", err);
-			CHECK(cost_mismatch(path) == 0, "migrated then retention: out of step");
+			CHECKF(store_enforce_retention(s, 8, 0, NULL, err, sizeof(err)) == 0,
+			       "retention: %s", err);
+			CHECKF(cost_mismatch(path) == 0, "migrated then retention: out of step");
 		}
 		store_close(s);
 		free(pf);
@@ -1430,36 +1424,37 @@ static void test_kinds(void)
 	src = begin_src(s, HASH_A, &done);
 	for (i = 0; i < 70; i++) { /* 30 forks, 20 threads, 10 spawns, 10 unknown */
 		kind_fork(&f, plan[i % 7], i);
-		CHECK(store_insert_fork(s, src, &f, NULL, err, sizeof(err)) == 0, "insert: %s", err);
+		CHECKF(store_insert_fork(s, src, &f, NULL, err, sizeof(err)) == 0, "insert: %s",
+		       err);
 		synth_release(&f);
 	}
-	CHECK(store_source_end(s, src, NULL, err, sizeof(err)) == 0, "end: %s", err);
-	CHECK(store_stats(s, &rg, st, err, sizeof(err)) == 0 && st[STORE_M_FORK].count == 30 &&
-		      !st[STORE_M_FORK].exact && st[STORE_M_FORK].max_ns < 200000000,
-	      "default stats are not the copies': %llu", (unsigned long long)st[0].count);
+	CHECKF(store_source_end(s, src, NULL, err, sizeof(err)) == 0, "end: %s", err);
+	CHECKF(store_stats(s, &rg, st, err, sizeof(err)) == 0 && st[STORE_M_FORK].count == 30 &&
+		   !st[STORE_M_FORK].exact && st[STORE_M_FORK].max_ns < 200000000,
+	       "default stats are not the copies': %llu", (unsigned long long)st[0].count);
 	rg.kinds = 1u << PT_KIND_THREAD;
-	CHECK(store_stats(s, &rg, st, err, sizeof(err)) == 0 && st[STORE_M_FORK].count == 20 &&
-		      st[STORE_M_FORK].exact && st[STORE_M_FORK].max_ns == 40000,
-	      "thread stats: %llu", (unsigned long long)st[0].count);
+	CHECKF(store_stats(s, &rg, st, err, sizeof(err)) == 0 && st[STORE_M_FORK].count == 20 &&
+		   st[STORE_M_FORK].exact && st[STORE_M_FORK].max_ns == 40000,
+	       "thread stats: %llu", (unsigned long long)st[0].count);
 	rg.kinds = PT_KINDS_ALL;
-	CHECK(store_stats(s, &rg, st, err, sizeof(err)) == 0 && st[STORE_M_FORK].count == 70 &&
-		      st[STORE_M_FORK].max_ns == 300000000,
-	      "all kinds: %llu", (unsigned long long)st[0].count);
-	CHECK(store_timeseries(s, &rg, STORE_M_FORK, 60, pt, 4, &nr, err, sizeof(err)) == -EINVAL,
-	      "a time series of threads from the rollups");
+	CHECKF(store_stats(s, &rg, st, err, sizeof(err)) == 0 && st[STORE_M_FORK].count == 70 &&
+		   st[STORE_M_FORK].max_ns == 300000000,
+	       "all kinds: %llu", (unsigned long long)st[0].count);
+	CHECKF(store_timeseries(s, &rg, STORE_M_FORK, 60, pt, 4, &nr, err, sizeof(err)) == -EINVAL,
+	       "a time series of threads from the rollups");
 	rg.kinds = 0;
-	CHECK(store_kind_counts(s, &rg, counts, err, sizeof(err)) == 0 &&
-		      counts[PT_KIND_FORK] == 30 && counts[PT_KIND_THREAD] == 20 &&
-		      counts[PT_KIND_SPAWN] == 10 && counts[PT_KIND_UNKNOWN] == 10,
-	      "kind counts %llu %llu %llu %llu", (unsigned long long)counts[1],
-	      (unsigned long long)counts[2], (unsigned long long)counts[3],
-	      (unsigned long long)counts[0]);
+	CHECKF(store_kind_counts(s, &rg, counts, err, sizeof(err)) == 0 &&
+		   counts[PT_KIND_FORK] == 30 && counts[PT_KIND_THREAD] == 20 &&
+		   counts[PT_KIND_SPAWN] == 10 && counts[PT_KIND_UNKNOWN] == 10,
+	       "kind counts %llu %llu %llu %llu", (unsigned long long)counts[1],
+	       (unsigned long long)counts[2], (unsigned long long)counts[3],
+	       (unsigned long long)counts[0]);
 	flt.kinds = 1u << PT_KIND_SPAWN | 1u << PT_KIND_UNKNOWN;
-	CHECK(store_query_forks(s, &flt, &rows, &nr, NULL, err, sizeof(err)) == 0 && nr == 20,
-	      "spawns and unknown: %zu", nr);
+	CHECKF(store_query_forks(s, &flt, &rows, &nr, NULL, err, sizeof(err)) == 0 && nr == 20,
+	       "spawns and unknown: %zu", nr);
 	for (i = 0; i < nr; i++)
-		CHECK(rows[i].fork.kind == PT_KIND_SPAWN || rows[i].fork.kind == PT_KIND_UNKNOWN,
-		      "row of kind %d", rows[i].fork.kind);
+		CHECKF(rows[i].fork.kind == PT_KIND_SPAWN || rows[i].fork.kind == PT_KIND_UNKNOWN,
+		       "row of kind %d", rows[i].fork.kind);
 	store_fork_rows_free(rows, nr);
 	store_close(s);
 
@@ -1468,22 +1463,23 @@ static void test_kinds(void)
 		sqlite3 *db;
 
 		sqlite3_open(path, &db);
-		CHECK(sqlite3_exec(db,
-				   "ALTER TABLE fork DROP COLUMN kind; ALTER TABLE fork DROP COLUMN"
-				   " clone_flags; ALTER TABLE fork DROP COLUMN cgroup;"
-				   " PRAGMA user_version = 7",
-				   NULL, NULL, NULL) == SQLITE_OK,
-		      "back to schema 7: %s", sqlite3_errmsg(db));
+		CHECKF(
+		    sqlite3_exec(db,
+				 "ALTER TABLE fork DROP COLUMN kind; ALTER TABLE fork DROP COLUMN"
+				 " clone_flags; ALTER TABLE fork DROP COLUMN cgroup;"
+				 " PRAGMA user_version = 7",
+				 NULL, NULL, NULL) == SQLITE_OK,
+		    "back to schema 7: %s", sqlite3_errmsg(db));
 		sqlite3_close(db);
 	}
 	if (!(s = open_rw(path, NULL)))
 		return;
-	CHECK(db_int(path, "SELECT count(*) FROM fork WHERE kind = 'fork'") == 30 &&
-		      db_int(path, "SELECT count(*) FROM fork WHERE kind IS NULL") == 40 &&
-		      db_int(path, "SELECT count(*) FROM pending_task") == 0,
-	      "0008 on schema 7: kinds from the evidence, rollups rebuilt");
-	CHECK(store_stats(s, &rg, st, err, sizeof(err)) == 0 && st[STORE_M_FORK].count == 30,
-	      "migrated stats: %llu", (unsigned long long)st[0].count);
+	CHECKF(db_int(path, "SELECT count(*) FROM fork WHERE kind = 'fork'") == 30 &&
+		   db_int(path, "SELECT count(*) FROM fork WHERE kind IS NULL") == 40 &&
+		   db_int(path, "SELECT count(*) FROM pending_task") == 0,
+	       "0008 on schema 7: kinds from the evidence, rollups rebuilt");
+	CHECKF(store_stats(s, &rg, st, err, sizeof(err)) == 0 && st[STORE_M_FORK].count == 30,
+	       "migrated stats: %llu", (unsigned long long)st[0].count);
 	store_close(s);
 }
 
@@ -1522,9 +1518,9 @@ static void test_reader_not_blocked(void)
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	r = store_stats(rd, &rg, stat, err, sizeof(err));
 	clock_gettime(CLOCK_MONOTONIC, &b);
-	CHECK(r == 0 && stat[0].count == 100, "reader during write: %d %llu %s", r,
-	      (unsigned long long)stat[0].count, err);
-	CHECK((b.tv_sec - a.tv_sec) < 1, "reader waited for the writer");
+	CHECKF(r == 0 && stat[0].count == 100, "reader during write: %d %llu %s", r,
+	       (unsigned long long)stat[0].count, err);
+	CHECKF((b.tv_sec - a.tv_sec) < 1, "reader waited for the writer");
 	store_close(rd);
 	store_close(w);
 }
@@ -1534,41 +1530,41 @@ static void test_parse_time(void)
 	int64_t ns, now = 1700000000ll * 1000000000;
 	bool wall;
 
-	CHECK(store_parse_time("123456789", now, &ns, &wall) == 0 && ns == 123456789 && !wall,
-	      "ns");
-	CHECK(store_parse_time("-1h", now, &ns, &wall) == 0 && ns == now - 3600000000000ll && wall,
-	      "-1h");
-	CHECK(store_parse_time("-30m", now, &ns, &wall) == 0 && ns == now - 1800000000000ll,
-	      "-30m");
-	CHECK(store_parse_time("-7d", now, &ns, &wall) == 0, "-7d");
-	CHECK(store_parse_time("2023-11-14T22:13:20Z", now, &ns, &wall) == 0 && ns == now && wall,
-	      "rfc3339 Z: %lld", (long long)ns);
-	CHECK(store_parse_time("2023-11-15T00:13:20.5+02:00", now, &ns, &wall) == 0 &&
-		      ns == now + 500000000,
-	      "rfc3339 offset: %lld", (long long)ns);
-	CHECK(store_parse_time("yesterday", now, &ns, &wall) == -EINVAL, "garbage");
-	CHECK(store_parse_time("-1w", now, &ns, &wall) == -EINVAL, "bad unit");
-	CHECK(store_parse_time("12x", now, &ns, &wall) == -EINVAL, "trailing");
-	CHECK(store_parse_time("99999999999999999999", now, &ns, &wall) == -EINVAL, "overflow");
-	CHECK(store_parse_time("2023-13-01T00:00:00Z", now, &ns, &wall) == -EINVAL, "month");
+	CHECKF(store_parse_time("123456789", now, &ns, &wall) == 0 && ns == 123456789 && !wall,
+	       "ns");
+	CHECKF(store_parse_time("-1h", now, &ns, &wall) == 0 && ns == now - 3600000000000ll && wall,
+	       "-1h");
+	CHECKF(store_parse_time("-30m", now, &ns, &wall) == 0 && ns == now - 1800000000000ll,
+	       "-30m");
+	CHECKF(store_parse_time("-7d", now, &ns, &wall) == 0, "-7d");
+	CHECKF(store_parse_time("2023-11-14T22:13:20Z", now, &ns, &wall) == 0 && ns == now && wall,
+	       "rfc3339 Z: %lld", (long long)ns);
+	CHECKF(store_parse_time("2023-11-15T00:13:20.5+02:00", now, &ns, &wall) == 0 &&
+		   ns == now + 500000000,
+	       "rfc3339 offset: %lld", (long long)ns);
+	CHECKF(store_parse_time("yesterday", now, &ns, &wall) == -EINVAL, "garbage");
+	CHECKF(store_parse_time("-1w", now, &ns, &wall) == -EINVAL, "bad unit");
+	CHECKF(store_parse_time("12x", now, &ns, &wall) == -EINVAL, "trailing");
+	CHECKF(store_parse_time("99999999999999999999", now, &ns, &wall) == -EINVAL, "overflow");
+	CHECKF(store_parse_time("2023-13-01T00:00:00Z", now, &ns, &wall) == -EINVAL, "month");
 	/* The edges of int64 nanoseconds, +-1 s (issue 12: a signed overflow before). */
-	CHECK(store_parse_time("2262-04-11T23:47:16Z", now, &ns, &wall) == 0 &&
-		  ns == 9223372036000000000ll,
-	      "last second: %lld", (long long)ns);
-	CHECK(store_parse_time("2262-04-11T23:47:16.854775807Z", now, &ns, &wall) == 0 &&
-		  ns == INT64_MAX,
-	      "last ns");
-	CHECK(store_parse_time("2262-04-11T23:47:16.854775808Z", now, &ns, &wall) == -ERANGE,
-	      "last ns + 1");
-	CHECK(store_parse_time("2262-04-11T23:47:17Z", now, &ns, &wall) == -ERANGE, "+1 s");
-	CHECK(store_parse_time("2262-04-11T22:47:17-01:00", now, &ns, &wall) == -ERANGE,
-	      "+1 s by offset");
-	CHECK(store_parse_time("9999-01-01T00:00:00Z", now, &ns, &wall) == -ERANGE, "9999");
-	CHECK(store_parse_time("1677-09-21T00:12:44Z", now, &ns, &wall) == 0 &&
-		  ns == -9223372036000000000ll,
-	      "first second");
-	CHECK(store_parse_time("1677-09-21T00:12:43Z", now, &ns, &wall) == -ERANGE, "-1 s");
-	CHECK(store_parse_time("0000-01-01T00:00:00Z", now, &ns, &wall) == -ERANGE, "year 0");
+	CHECKF(store_parse_time("2262-04-11T23:47:16Z", now, &ns, &wall) == 0 &&
+		   ns == 9223372036000000000ll,
+	       "last second: %lld", (long long)ns);
+	CHECKF(store_parse_time("2262-04-11T23:47:16.854775807Z", now, &ns, &wall) == 0 &&
+		   ns == INT64_MAX,
+	       "last ns");
+	CHECKF(store_parse_time("2262-04-11T23:47:16.854775808Z", now, &ns, &wall) == -ERANGE,
+	       "last ns + 1");
+	CHECKF(store_parse_time("2262-04-11T23:47:17Z", now, &ns, &wall) == -ERANGE, "+1 s");
+	CHECKF(store_parse_time("2262-04-11T22:47:17-01:00", now, &ns, &wall) == -ERANGE,
+	       "+1 s by offset");
+	CHECKF(store_parse_time("9999-01-01T00:00:00Z", now, &ns, &wall) == -ERANGE, "9999");
+	CHECKF(store_parse_time("1677-09-21T00:12:44Z", now, &ns, &wall) == 0 &&
+		   ns == -9223372036000000000ll,
+	       "first second");
+	CHECKF(store_parse_time("1677-09-21T00:12:43Z", now, &ns, &wall) == -ERANGE, "-1 s");
+	CHECKF(store_parse_time("0000-01-01T00:00:00Z", now, &ns, &wall) == -ERANGE, "year 0");
 }
 
 int main(int argc, char **argv)
@@ -1589,8 +1585,8 @@ int main(int argc, char **argv)
 	test_kinds();
 	test_reader_not_blocked();
 	test_parse_time();
-	if (failures) {
-		fprintf(stderr, "%d check(s) failed\n", failures);
+	if (test_failures) {
+		fprintf(stderr, "%d check(s) failed\n", test_failures);
 		return 1;
 	}
 	printf("store unit tests: all passed\n");

@@ -17,6 +17,7 @@
 
 #include "reader.h"
 #include "text_collect.h"
+#include "check.h"
 
 struct text_case {
 	const char *name;
@@ -29,18 +30,6 @@ struct text_case {
 
 /* A literal that may hold NUL bytes. */
 #define LIT(s) .in = (s), .in_len = sizeof(s) - 1
-
-static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: FAIL %s: ", __FILE__, __LINE__, #cond);            \
-			fprintf(stderr, __VA_ARGS__);                                              \
-			fprintf(stderr, "\n");                                                     \
-			failures++;                                                                \
-		}                                                                                  \
-	} while (0)
 
 /* One literal line per trace line: keep clang-format out of this table. */
 /* clang-format off */
@@ -427,17 +416,17 @@ static void run_case(const struct text_case *tc)
 	int ret;
 
 	ret = pt_text_read_mem(tc->in, len, collect_fn, &c, &st, NULL, err, sizeof(err));
-	CHECK(ret == tc->want_ret, "[%s] ret %d, want %d (%s)", tc->name, ret, tc->want_ret, err);
-	CHECK(strcmp(c.out ? c.out : "", tc->want) == 0, "[%s] events:\n%s--- want:\n%s", tc->name,
-	      c.out ? c.out : "", tc->want);
-	CHECK(st.unparsed_lines == tc->want_unparsed, "[%s] unparsed %llu, want %llu", tc->name,
-	      (unsigned long long)st.unparsed_lines, (unsigned long long)tc->want_unparsed);
-	CHECK(st.events == c.seen, "[%s] stats.events %llu vs %llu", tc->name,
-	      (unsigned long long)st.events, (unsigned long long)c.seen);
-	CHECK(c.bad == 0, "[%s] %d invariant violations", tc->name, c.bad);
+	CHECKF(ret == tc->want_ret, "[%s] ret %d, want %d (%s)", tc->name, ret, tc->want_ret, err);
+	CHECKF(strcmp(c.out ? c.out : "", tc->want) == 0, "[%s] events:\n%s--- want:\n%s", tc->name,
+	       c.out ? c.out : "", tc->want);
+	CHECKF(st.unparsed_lines == tc->want_unparsed, "[%s] unparsed %llu, want %llu", tc->name,
+	       (unsigned long long)st.unparsed_lines, (unsigned long long)tc->want_unparsed);
+	CHECKF(st.events == c.seen, "[%s] stats.events %llu vs %llu", tc->name,
+	       (unsigned long long)st.events, (unsigned long long)c.seen);
+	CHECKF(c.bad == 0, "[%s] %d invariant violations", tc->name, c.bad);
 	if (tc->want_ret == -EINVAL)
-		CHECK(strstr(err, "not a function_graph trace") && !strchr(err, '\n'),
-		      "[%s] message '%s'", tc->name, err);
+		CHECKF(strstr(err, "not a function_graph trace") && !strchr(err, '\n'),
+		       "[%s] message '%s'", tc->name, err);
 	collect_reset(&c);
 }
 
@@ -451,8 +440,8 @@ static void test_func_ids(void)
 	int ret;
 
 	ret = pt_text_read_mem(in, sizeof(in) - 1, collect_fn, &c, &st, NULL, NULL, 0);
-	CHECK(ret == 0 && c.bad == 0 && c.nnames == 2, "ids: ret %d bad %d names %zu", ret, c.bad,
-	      c.nnames);
+	CHECKF(ret == 0 && c.bad == 0 && c.nnames == 2, "ids: ret %d bad %d names %zu", ret, c.bad,
+	       c.nnames);
 	collect_reset(&c);
 }
 
@@ -469,14 +458,14 @@ static void test_stats(void)
 	int ret;
 
 	ret = pt_text_read_mem(in, sizeof(in) - 1, collect_fn, &c, &st, NULL, NULL, 0);
-	CHECK(ret == 0, "stats ret %d", ret);
-	CHECK(st.lines == 6 && st.unparsed_lines == 1 && st.events == 4, "lines %llu/%llu/%llu",
-	      (unsigned long long)st.lines, (unsigned long long)st.unparsed_lines,
-	      (unsigned long long)st.events);
-	CHECK(st.lost_events == 12 && !st.lost_unknown, "lost %llu",
-	      (unsigned long long)st.lost_events);
-	CHECK(st.first_ts_ns == 2000000000ull && st.last_ts_ns == 3000000000ull, "ts range");
-	CHECK(st.cpus == 4, "cpus %d", st.cpus);
+	CHECKF(ret == 0, "stats ret %d", ret);
+	CHECKF(st.lines == 6 && st.unparsed_lines == 1 && st.events == 4, "lines %llu/%llu/%llu",
+	       (unsigned long long)st.lines, (unsigned long long)st.unparsed_lines,
+	       (unsigned long long)st.events);
+	CHECKF(st.lost_events == 12 && !st.lost_unknown, "lost %llu",
+	       (unsigned long long)st.lost_events);
+	CHECKF(st.first_ts_ns == 2000000000ull && st.last_ts_ns == 3000000000ull, "ts range");
+	CHECKF(st.cpus == 4, "cpus %d", st.cpus);
 	collect_reset(&c);
 }
 
@@ -489,8 +478,8 @@ static void test_consumer_stop(void)
 	int ret;
 
 	ret = pt_text_read_mem(in, sizeof(in) - 1, collect_fn, &c, &st, NULL, NULL, 0);
-	CHECK(ret == -ECANCELED && c.seen == 2, "stop: ret %d seen %llu", ret,
-	      (unsigned long long)c.seen);
+	CHECKF(ret == -ECANCELED && c.seen == 2, "stop: ret %d seen %llu", ret,
+	       (unsigned long long)c.seen);
 	collect_reset(&c);
 }
 
@@ -505,9 +494,9 @@ static void test_max_line_mem(void)
 	int ret;
 
 	ret = pt_text_read_mem(in, sizeof(in) - 1, collect_fn, &c, &st, &opts, NULL, 0);
-	CHECK(ret == 0 && st.events == 2 && st.unparsed_lines == 1 && st.lines == 3,
-	      "max line: ret %d events %llu unparsed %llu", ret, (unsigned long long)st.events,
-	      (unsigned long long)st.unparsed_lines);
+	CHECKF(ret == 0 && st.events == 2 && st.unparsed_lines == 1 && st.lines == 3,
+	       "max line: ret %d events %llu unparsed %llu", ret, (unsigned long long)st.events,
+	       (unsigned long long)st.unparsed_lines);
 	collect_reset(&c);
 }
 
@@ -546,7 +535,7 @@ static void test_huge_line_pipe(void)
 	pid_t pid;
 
 	if (pipe(fds) < 0) {
-		CHECK(0, "pipe: %s", strerror(errno));
+		CHECKF(0, "pipe: %s", strerror(errno));
 		return;
 	}
 	getrusage(RUSAGE_SELF, &before);
@@ -557,12 +546,12 @@ static void test_huge_line_pipe(void)
 	close(fds[0]);
 	waitpid(pid, &status, 0);
 	getrusage(RUSAGE_SELF, &after);
-	CHECK(ret == 0 && st.events == 2 && st.unparsed_lines == 1 && st.lines == 3,
-	      "huge line: ret %d events %llu unparsed %llu lines %llu", ret,
-	      (unsigned long long)st.events, (unsigned long long)st.unparsed_lines,
-	      (unsigned long long)st.lines);
-	CHECK(after.ru_maxrss - before.ru_maxrss < 48 * 1024, "max RSS grew by %ld KiB",
-	      after.ru_maxrss - before.ru_maxrss);
+	CHECKF(ret == 0 && st.events == 2 && st.unparsed_lines == 1 && st.lines == 3,
+	       "huge line: ret %d events %llu unparsed %llu lines %llu", ret,
+	       (unsigned long long)st.events, (unsigned long long)st.unparsed_lines,
+	       (unsigned long long)st.lines);
+	CHECKF(after.ru_maxrss - before.ru_maxrss < 48 * 1024, "max RSS grew by %ld KiB",
+	       after.ru_maxrss - before.ru_maxrss);
 	collect_reset(&c);
 }
 
@@ -588,7 +577,7 @@ static void test_progress_file(void)
 	char *buf = malloc(n * (sizeof(line) - 1));
 	int fd = mkstemp(path), ret;
 
-	CHECK(fd >= 0 && buf, "mkstemp");
+	CHECKF(fd >= 0 && buf, "mkstemp");
 	if (fd < 0 || !buf) {
 		free(buf);
 		return;
@@ -596,18 +585,19 @@ static void test_progress_file(void)
 	unlink(path);
 	for (i = 0; i < n; i++)
 		memcpy(buf + i * (sizeof(line) - 1), line, sizeof(line) - 1);
-	CHECK(write(fd, buf, n * (sizeof(line) - 1)) == (ssize_t)(n * (sizeof(line) - 1)), "write");
+	CHECKF(write(fd, buf, n * (sizeof(line) - 1)) == (ssize_t)(n * (sizeof(line) - 1)),
+	       "write");
 	lseek(fd, 0, SEEK_SET);
 	ret = pt_text_read_fd(fd, collect_fn, &c, &st, &opts, NULL, 0);
-	CHECK(ret == 0 && st.events == n, "progress read: ret %d events %llu", ret,
-	      (unsigned long long)st.events);
-	CHECK(prog[0] == 2 && prog[2] == n * (sizeof(line) - 1), "progress calls %llu total %llu",
-	      (unsigned long long)prog[0], (unsigned long long)prog[2]);
+	CHECKF(ret == 0 && st.events == n, "progress read: ret %d events %llu", ret,
+	       (unsigned long long)st.events);
+	CHECKF(prog[0] == 2 && prog[2] == n * (sizeof(line) - 1), "progress calls %llu total %llu",
+	       (unsigned long long)prog[0], (unsigned long long)prog[2]);
 	close(fd);
 	memset(prog, 0, sizeof(prog));
 	collect_reset(&c);
 	ret = pt_text_read_mem(buf, n * (sizeof(line) - 1), collect_fn, &c, &st, &opts, NULL, 0);
-	CHECK(ret == 0 && prog[0] == 2, "mem progress calls %llu", (unsigned long long)prog[0]);
+	CHECKF(ret == 0 && prog[0] == 2, "mem progress calls %llu", (unsigned long long)prog[0]);
 	collect_reset(&c);
 	free(buf);
 }
@@ -620,7 +610,7 @@ static void test_bad_fd(void)
 	int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC), ret;
 
 	ret = pt_text_read_fd(fd, collect_fn, &c, &st, NULL, err, sizeof(err));
-	CHECK(ret == -EISDIR && err[0], "dir fd: ret %d err '%s'", ret, err);
+	CHECKF(ret == -EISDIR && err[0], "dir fd: ret %d err '%s'", ret, err);
 	close(fd);
 	collect_reset(&c);
 }
@@ -638,8 +628,8 @@ int main(void)
 	test_huge_line_pipe();
 	test_progress_file();
 	test_bad_fd();
-	if (failures) {
-		fprintf(stderr, "%d failure(s)\n", failures);
+	if (test_failures) {
+		fprintf(stderr, "%d failure(s)\n", test_failures);
 		return 1;
 	}
 	printf("all %zu cases and 7 checks passed\n", sizeof(cases) / sizeof(cases[0]));

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "reader.h"
-#include "test.h"
+#include "check.h"
 #include "text_collect.h"
 
 static int read_one(const char *path, bool helper, struct collect *c, struct pt_input_stats *st,

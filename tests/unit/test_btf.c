@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "btf.h"
-#include "test.h"
+#include "check.h"
 
 enum {
 	INT = 1,

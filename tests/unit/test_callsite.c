@@ -4,7 +4,7 @@
  * read from Debian's kernels in the VM harness (tests/fixtures/callsite/SPEC:
  * text.bin, the kallsyms addresses discovery needs in syms, and in expected
  * the sites and fetch args found by reading the disassembly and checked
- * against the DWARF-checked study in ../shared/design/callsite/), then on
+ * against each kernel's DWARF), then on
  * damaged copies of it and on small hand-assembled functions that each break
  * one rule: every one must be refused, never planned differently.
  *
@@ -23,7 +23,7 @@
 
 #include "callsite.h"
 #include "callsite_live.h"
-#include "test.h"
+#include "check.h"
 
 struct fixture {
 	char dir[512];

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "cgroup.h"
-#include "test.h"
+#include "check.h"
 
 #define ID "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 

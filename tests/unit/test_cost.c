@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "cost.h"
-#include "test.h"
+#include "check.h"
 
 static struct pt_fork plain(void)
 {

@@ -17,7 +17,7 @@
 
 #include "dat_fly.h"
 #include "dat_kallsyms.h"
-#include "test.h"
+#include "check.h"
 
 static bool same(const char *a, const char *b)
 {

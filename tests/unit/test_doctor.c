@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "doctor.h"
-#include "test.h"
+#include "check.h"
 
 #define MS 1000000ull
 #define MIB (1024LL * 1024)

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "escape.h"
-#include "test.h"
+#include "check.h"
 
 static const char *esc(const char *s, unsigned flags)
 {

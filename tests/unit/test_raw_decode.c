@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "raw_decode.h"
-#include "test.h"
+#include "check.h"
 
 /* The common fields every event format of Debian 6.1 starts with. */
 #define COMMON_FIELDS                                                                              \

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "recon.h"
-#include "test.h"
+#include "check.h"
 
 #define US 1000ull
 #define NT PT_NO_TIME

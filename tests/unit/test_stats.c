@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "stats.h"
-#include "test.h"
+#include "check.h"
 
 static uint64_t rng = 88172645463325252ull;
 

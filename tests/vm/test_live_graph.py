@@ -30,16 +30,7 @@ import vmlib  # noqa: E402
 
 PTE_TOLERANCE = 0.02
 
-PRELUDE = r"""
-set -u
-T=/sys/kernel/tracing
-# everything is written to the guest's tmpfs and copied to the 9p share at the end: on 6.12 and
-# 7.2 a daemon writing its stderr straight into the share never got ready (as in test_always_on)
-O=/tmp/out
-mkdir -p $O /host/out
-trap 'cp -r $O/. /host/out/' EXIT
-ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
-export ASAN_OPTIONS=detect_leaks=0:detect_odr_violation=0
+PRELUDE = vmlib.GUEST_PRELUDE + r"""
 snap() {
 	for f in current_tracer tracing_on trace_clock buffer_size_kb set_event set_ftrace_filter \
 		set_graph_function options/funcgraph-irqs options/record-cmd kprobe_events; do

@@ -52,14 +52,8 @@ HOLD_NEAR = 0.25	     # a pass agrees when |graph - probes| <= 25% of the graph'
 HOLD_NEAR_SLACK_NS = 50000
 HOLD_NEAR_SHARE = 0.90       # ... and 90% of passes must
 
-SCENARIO = r"""
-set -u
-T=/sys/kernel/tracing
-O=/tmp/out
-mkdir -p $O /host/out /var/lib/ptescope
-trap 'cp -r $O/. /host/out/' EXIT
-ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
-export ASAN_OPTIONS=detect_leaks=0:detect_odr_violation=0
+SCENARIO = vmlib.GUEST_PRELUDE + r"""
+mkdir -p /var/lib/ptescope
 lflags() { for f in "$@"; do grep -qx "$f" $T/available_filter_functions && printf -- '-l %s ' "$f"; done; }
 snap() {
 	for f in current_tracer tracing_on trace_clock set_event set_ftrace_filter \

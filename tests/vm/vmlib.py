@@ -48,6 +48,20 @@ DISK_MIB = 4096  # sparse: only what the scenario writes takes host disk
 TRACEEVENT_PLUGINS = "/usr/lib/x86_64-linux-gnu/traceevent/plugins"
 WORKLOADS = ["forker", "forkstorm", "hog", "costload", "cloner"]
 
+# The start of the daemon tests' guest scenarios (test_live_graph, test_always_on, test_passes):
+# $T the tracefs, $O the output directory in the guest's tmpfs, copied to the share's out/ at the
+# end (on 6.12 and 7.2 a daemon writing its stderr straight into the 9p share died or never got
+# ready), loopback up for the HTTP API, and the sanitizers' leak checks off.
+GUEST_PRELUDE = r"""
+set -u
+T=/sys/kernel/tracing
+O=/tmp/out
+mkdir -p $O /host/out
+trap 'cp -r $O/. /host/out/' EXIT
+ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
+export ASAN_OPTIONS=detect_leaks=0:detect_odr_violation=0
+"""
+
 
 class VmUnavailable(Exception):
     """Something the VM needs cannot be had on this machine: the test should skip."""
