@@ -80,6 +80,10 @@ struct child {
 	uint32_t last_comm_sid;
 	uint64_t skip; /* records libtracecmd's walk passes over (child_record) */
 	struct dat_wire_ctx ctx; /* what the last N or R message carried (dat_wire.h) */
+	/* an n message held back: sent with the next message, or as one l
+	 * message with the r of its leaf call */
+	bool has_pend;
+	struct dat_wire_entry_ctx pend;
 	struct dat_wire_done done;
 	/* the last decoding of a record of each size class: pt_raw_decode()
 	 * depends on the bytes alone, and a function_graph trace repeats its
@@ -114,8 +118,30 @@ static void child_flush(struct child *c)
 	c->used = 0;
 }
 
+/* Message @type with body @w, @len bytes, copied once into the buffer. */
+static inline void child_put(struct child *c, uint8_t type, const void *w, size_t len)
+{
+	if (c->used + 1 + len > sizeof(c->buf))
+		child_flush(c);
+	if (c->failed)
+		return;
+	c->buf[c->used] = (char)type;
+	memcpy(c->buf + c->used + 1, w, len);
+	c->used += 1 + len;
+}
+
+/* The n message held back, if any, into the buffer: before any other. */
+static inline void child_unhold(struct child *c)
+{
+	if (c->has_pend) {
+		c->has_pend = false;
+		child_put(c, DAT_W_ENTRY_CTX, &c->pend, sizeof(c->pend));
+	}
+}
+
 static void child_write(struct child *c, const void *p, size_t len)
 {
+	child_unhold(c);
 	if (c->used + len > sizeof(c->buf))
 		child_flush(c);
 	if (c->failed || len > sizeof(c->buf))
@@ -216,16 +242,11 @@ static void child_count(struct child *c)
 	}
 }
 
-/* Message @type with body @w, @len bytes, copied once into the buffer. */
+/* Message @type with body @w, @len bytes, after the n held back. */
 static inline void child_message(struct child *c, uint8_t type, const void *w, size_t len)
 {
-	if (c->used + 1 + len > sizeof(c->buf))
-		child_flush(c);
-	if (c->failed)
-		return;
-	c->buf[c->used] = (char)type;
-	memcpy(c->buf + c->used + 1, w, len);
-	c->used += 1 + len;
+	child_unhold(c);
+	child_put(c, type, w, len);
 }
 
 static void child_event(struct child *c, const struct dat_wire_event *w)
@@ -235,28 +256,36 @@ static void child_event(struct child *c, const struct dat_wire_event *w)
 }
 
 /* An ENTRY message @w: its short form when the last N or R message had its
- * context, else N (which sets the context). */
+ * context (held back: the next message may be its EXIT), else N (which
+ * sets the context). */
 static void child_entry(struct child *c, const struct dat_wire_entry *w)
 {
 	if (dat_wire_same_ctx(&c->ctx, w->comm_sid, w->pid, w->cpu, w->in_irq)) {
-		struct dat_wire_entry_ctx s = {
+		child_unhold(c);
+		c->pend = (struct dat_wire_entry_ctx){
 		    .ts = w->ts, .func_sid = w->func_sid, .depth = w->depth};
-
-		child_message(c, DAT_W_ENTRY_CTX, &s, sizeof(s));
+		c->has_pend = true;
 		return;
 	}
 	child_message(c, DAT_W_ENTRY, w, sizeof(*w));
 	dat_wire_set_ctx(&c->ctx, w->comm_sid, w->pid, w->cpu, w->in_irq);
 }
 
-/* The same for an EXIT message @w (r when its times fit the short form too). */
+/* The same for an EXIT message @w (r when its times fit the short form too;
+ * l with the n held back when they are one leaf call). */
 static void child_exit(struct child *c, const struct dat_wire_exit *w)
 {
 	struct dat_wire_exit_ctx s;
+	struct dat_wire_leaf_ctx l;
 
 	if (dat_wire_same_ctx(&c->ctx, w->comm_sid, w->pid, w->cpu, w->in_irq) &&
 	    dat_wire_exit_to_ctx(w, &s)) {
-		child_message(c, DAT_W_EXIT_CTX, &s, sizeof(s));
+		if (c->has_pend && dat_wire_leaf(&c->pend, &s, &l)) {
+			c->has_pend = false;
+			child_put(c, DAT_W_LEAF_CTX, &l, sizeof(l));
+		} else {
+			child_message(c, DAT_W_EXIT_CTX, &s, sizeof(s));
+		}
 		return;
 	}
 	child_message(c, DAT_W_EXIT, w, sizeof(*w));

@@ -429,6 +429,28 @@ static int on_exit_ctx(struct dat_read *d, unsigned i)
 	return deliver(d, i, &ev, w.func_sid, x->comm_sid);
 }
 
+/* A leaf call: its ENTRY, then its EXIT, in the same context. */
+static int on_leaf_ctx(struct dat_read *d, unsigned i)
+{
+	const struct dat_wire_ctx *x = &d->h[i].ctx;
+	struct dat_wire_leaf_ctx w;
+	struct dat_wire_entry_ctx e;
+	struct dat_wire_exit_ctx r;
+	struct pt_event ev;
+	int ret = take(d, i, &w, sizeof(w));
+
+	if (ret)
+		return ret;
+	if (!x->set)
+		return -EPROTO;
+	dat_wire_leaf_split(&w, &e, &r);
+	dat_wire_ctx_to_entry(&e, x, &ev);
+	if ((ret = deliver(d, i, &ev, e.func_sid, x->comm_sid)))
+		return ret;
+	dat_wire_ctx_to_exit(&r, x, &ev);
+	return deliver(d, i, &ev, r.func_sid, x->comm_sid);
+}
+
 /* Room in @h's id maps for id @sid. 0 or -ENOMEM. */
 static int grow_sids(struct helper *h, uint32_t sid)
 {
@@ -545,7 +567,9 @@ static int read_until(struct dat_read *d, unsigned i, uint32_t chunk)
 		if (ret <= 0)
 			return ret ? ret : -EPROTO;
 		t = (uint8_t)d->h[i].buf[d->h[i].start++];
-		if (t == DAT_W_ENTRY_CTX)
+		if (t == DAT_W_LEAF_CTX)
+			ret = on_leaf_ctx(d, i);
+		else if (t == DAT_W_ENTRY_CTX)
 			ret = on_entry_ctx(d, i);
 		else if (t == DAT_W_EXIT_CTX)
 			ret = on_exit_ctx(d, i);
