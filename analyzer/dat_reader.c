@@ -241,14 +241,11 @@ static int fill(struct dat_read *d, unsigned cur)
 	return 0;
 }
 
-/* Makes @n bytes of helper @i available at h->buf + h->start. 1 ok, 0 clean
- * EOF, <0 error. */
-static inline int need(struct dat_read *d, unsigned i, size_t n)
+/* need()'s slow path: reads until @n bytes of helper @i are there. */
+static __attribute__((noinline)) int need_more(struct dat_read *d, unsigned i, size_t n)
 {
 	struct helper *h = &d->h[i];
 
-	if (h->end - h->start >= n)
-		return 1;
 	while (h->end - h->start < n) {
 		int ret;
 
@@ -258,6 +255,15 @@ static inline int need(struct dat_read *d, unsigned i, size_t n)
 			return ret;
 	}
 	return 1;
+}
+
+/* Makes @n bytes of helper @i available at h->buf + h->start. 1 ok, 0 clean
+ * EOF, <0 error. */
+static inline int need(struct dat_read *d, unsigned i, size_t n)
+{
+	const struct helper *h = &d->h[i];
+
+	return h->end - h->start >= n ? 1 : need_more(d, i, n);
 }
 
 /* Copies the next @n bytes of a message from helper @i to @dst. 0 ok, <0
@@ -447,7 +453,7 @@ static int on_leaf_ctx(struct dat_read *d, unsigned i)
 	dat_wire_ctx_to_entry(&e, x, &ev);
 	if ((ret = deliver(d, i, &ev, e.func_sid, x->comm_sid)))
 		return ret;
-	dat_wire_ctx_to_exit(&r, x, &ev);
+	dat_wire_ctx_entry_to_exit(&r, &ev); /* the consumer took ev as const */
 	return deliver(d, i, &ev, r.func_sid, x->comm_sid);
 }
 

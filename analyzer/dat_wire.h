@@ -227,6 +227,21 @@ static inline void dat_wire_ctx_to_exit(const struct dat_wire_exit_ctx *w,
 	ev->in_irq = x->in_irq != 0;
 }
 
+/* @ev, the ENTRY dat_wire_ctx_to_entry() made, turned into the EXIT of short
+ * form @w in the same context: what dat_wire_ctx_to_exit() makes, without
+ * setting every field again. */
+static inline void dat_wire_ctx_entry_to_exit(const struct dat_wire_exit_ctx *w,
+					      struct pt_event *ev)
+{
+	ev->type = PT_EV_EXIT;
+	ev->depth = w->depth;
+	ev->ts_ns = w->ts;
+	ev->dur_ns = w->dur;
+	ev->call_ns = w->ts - w->dur;
+	ev->rec_ts_ns = w->ts + (uint64_t)(int64_t)w->rec_delta;
+	ev->overrun = w->overrun;
+}
+
 struct dat_wire_done {
 	uint64_t events, lost;
 	uint32_t lost_unknown, cpus;
