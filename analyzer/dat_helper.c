@@ -81,7 +81,7 @@ struct child {
 	uint32_t last_func_sid;
 	int last_pid;
 	uint32_t last_comm_sid;
-	uint64_t skip; /* records libtracecmd's walk passes over (child_record) */
+	uint64_t skip;		 /* records libtracecmd's walk passes over (child_record) */
 	struct dat_wire_ctx ctx; /* what the last N or R message carried (dat_wire.h) */
 	/* an n message held back: sent with the next message, or as one l
 	 * message with the r of its leaf call */

@@ -13,8 +13,8 @@
  * and memory limits, with stderr silenced. It streams compact fixed-size
  * event records over a pipe (dat_wire.h), and this process turns them back
  * into pt_events for the consumer. A crash, a limit hit or a stall in the
- * helper becomes one error line here. The pipe costs 29 bytes per entry
- * event and 61 per exit (dat_wire.h).
+ * helper becomes one error line here. The pipe costs 17 bytes an event on
+ * the bundled function_graph recording (dat_wire.h).
  *
  * Past one core. The helper walks a v7 file's pages itself (dat_fly.c) at
  * about the pace this process reconstructs: one helper is all it takes
@@ -141,7 +141,7 @@ struct helper {
 	uint32_t *sid;	  /* the helper's string ids -> the read's (d->strings) */
 	const char **str; /* the helper's string ids -> the strings */
 	size_t nr_sid;
-	uint64_t progress; /* events it has read so far */
+	uint64_t progress;	 /* events it has read so far */
 	struct dat_wire_ctx ctx; /* the context of its n and r messages (dat_wire.h) */
 };
 

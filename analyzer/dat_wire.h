@@ -94,7 +94,8 @@ struct __attribute__((packed)) dat_wire_exit {
  * leave out what the last N or R message said (struct dat_wire_ctx); an
  * EXIT's call time is its return time less the duration (which they always
  * are, pt_raw_to_event()) and its record time an offset from the return
- * time. The bundled recording: 41 MB through the pipe became 21 MB.
+ * time. The bundled recording: 41 MB through the pipe in the full forms,
+ * 15.5 MB with these and the l message below.
  */
 struct __attribute__((packed)) dat_wire_entry_ctx {
 	uint64_t ts;
