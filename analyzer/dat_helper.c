@@ -10,7 +10,10 @@
  * time slices (child_part()), with libtracecmd. Each record is decoded
  * (raw_decode.h: fields by name once per file, by offset per record;
  * pt_raw_to_event), function and task names are interned, and the wire
- * format (dat_wire.h) goes to its output.
+ * format (dat_wire.h) goes to its output. A record that repeats the last
+ * one's bytes (an ENTRY), or all of them but its two times (an EXIT), is
+ * sent as that one was without decoding it: nearly every record of a
+ * function_graph trace.
  *
  * The only code that uses libtracecmd, so only the helper program links it.
  *
@@ -78,8 +81,12 @@ struct child {
 	uint32_t last_func_sid;
 	int last_pid;
 	uint32_t last_comm_sid;
-	uint64_t skip; /* records libtracecmd's walk passes over (child_record) */
+	uint64_t skip;		 /* records libtracecmd's walk passes over (child_record) */
 	struct dat_wire_ctx ctx; /* what the last N or R message carried (dat_wire.h) */
+	/* an n message held back: sent with the next message, or as one l
+	 * message with the r of its leaf call */
+	bool has_pend;
+	struct dat_wire_entry_ctx pend;
 	struct dat_wire_done done;
 	/* the last decoding of a record of each size class: pt_raw_decode()
 	 * depends on the bytes alone, and a function_graph trace repeats its
@@ -95,6 +102,14 @@ struct child {
 		struct dat_wire_entry entry;
 	} memo[MEMO_SLOTS];
 	struct pt_raw_event scratch; /* the decoding of records too long to remember */
+	/* the last EXIT sent, its calltime and rettime bytes zeroed (xm_call,
+	 * xm_ret: pt_raw_decoder_exit_times(); xm_size 0: none, or the file
+	 * does not allow it): an EXIT with the same other bytes on the same
+	 * CPU is the same message but for its times */
+	int xm_size, xm_cpu, xm_call, xm_ret;
+	uint8_t xm_bytes[MEMO_MAX_BYTES];
+	struct dat_wire_exit xm_msg;
+	bool xm_ok; /* the decoder allows it */
 };
 
 static void child_flush(struct child *c)
@@ -114,8 +129,30 @@ static void child_flush(struct child *c)
 	c->used = 0;
 }
 
+/* Message @type with body @w, @len bytes, copied once into the buffer. */
+static inline void child_put(struct child *c, uint8_t type, const void *w, size_t len)
+{
+	if (c->used + 1 + len > sizeof(c->buf))
+		child_flush(c);
+	if (c->failed)
+		return;
+	c->buf[c->used] = (char)type;
+	memcpy(c->buf + c->used + 1, w, len);
+	c->used += 1 + len;
+}
+
+/* The n message held back, if any, into the buffer: before any other. */
+static inline void child_unhold(struct child *c)
+{
+	if (c->has_pend) {
+		c->has_pend = false;
+		child_put(c, DAT_W_ENTRY_CTX, &c->pend, sizeof(c->pend));
+	}
+}
+
 static void child_write(struct child *c, const void *p, size_t len)
 {
+	child_unhold(c);
 	if (c->used + len > sizeof(c->buf))
 		child_flush(c);
 	if (c->failed || len > sizeof(c->buf))
@@ -216,16 +253,11 @@ static void child_count(struct child *c)
 	}
 }
 
-/* Message @type with body @w, @len bytes, copied once into the buffer. */
+/* Message @type with body @w, @len bytes, after the n held back. */
 static inline void child_message(struct child *c, uint8_t type, const void *w, size_t len)
 {
-	if (c->used + 1 + len > sizeof(c->buf))
-		child_flush(c);
-	if (c->failed)
-		return;
-	c->buf[c->used] = (char)type;
-	memcpy(c->buf + c->used + 1, w, len);
-	c->used += 1 + len;
+	child_unhold(c);
+	child_put(c, type, w, len);
 }
 
 static void child_event(struct child *c, const struct dat_wire_event *w)
@@ -235,28 +267,36 @@ static void child_event(struct child *c, const struct dat_wire_event *w)
 }
 
 /* An ENTRY message @w: its short form when the last N or R message had its
- * context, else N (which sets the context). */
+ * context (held back: the next message may be its EXIT), else N (which
+ * sets the context). */
 static void child_entry(struct child *c, const struct dat_wire_entry *w)
 {
 	if (dat_wire_same_ctx(&c->ctx, w->comm_sid, w->pid, w->cpu, w->in_irq)) {
-		struct dat_wire_entry_ctx s = {
+		child_unhold(c);
+		c->pend = (struct dat_wire_entry_ctx){
 		    .ts = w->ts, .func_sid = w->func_sid, .depth = w->depth};
-
-		child_message(c, DAT_W_ENTRY_CTX, &s, sizeof(s));
+		c->has_pend = true;
 		return;
 	}
 	child_message(c, DAT_W_ENTRY, w, sizeof(*w));
 	dat_wire_set_ctx(&c->ctx, w->comm_sid, w->pid, w->cpu, w->in_irq);
 }
 
-/* The same for an EXIT message @w (r when its times fit the short form too). */
+/* The same for an EXIT message @w (r when its times fit the short form too;
+ * l with the n held back when they are one leaf call). */
 static void child_exit(struct child *c, const struct dat_wire_exit *w)
 {
 	struct dat_wire_exit_ctx s;
+	struct dat_wire_leaf_ctx l;
 
 	if (dat_wire_same_ctx(&c->ctx, w->comm_sid, w->pid, w->cpu, w->in_irq) &&
 	    dat_wire_exit_to_ctx(w, &s)) {
-		child_message(c, DAT_W_EXIT_CTX, &s, sizeof(s));
+		if (c->has_pend && dat_wire_leaf(&c->pend, &s, &l)) {
+			c->has_pend = false;
+			child_put(c, DAT_W_LEAF_CTX, &l, sizeof(l));
+		} else {
+			child_message(c, DAT_W_EXIT_CTX, &s, sizeof(s));
+		}
 		return;
 	}
 	child_message(c, DAT_W_EXIT, w, sizeof(*w));
@@ -353,6 +393,14 @@ static int child_decode(struct child *c, const void *data, int size,
 	return m->ret;
 }
 
+/* @size bytes at @data with the two time fields zeroed, into @out. */
+static inline void exit_masked(const struct child *c, const void *data, int size, uint8_t *out)
+{
+	memcpy(out, data, (size_t)size);
+	memset(out + c->xm_call, 0, 8);
+	memset(out + c->xm_ret, 0, 8);
+}
+
 /* Record time bookkeeping for the helper's end message. */
 static inline void child_times(struct child *c, uint64_t ts)
 {
@@ -379,6 +427,36 @@ static void child_lost(struct child *c, int cpu, uint64_t ts, long long missed)
 	child_event(c, &w);
 }
 
+/*
+ * An EXIT record (@data, @size bytes, at @ts) that repeats the last one sent
+ * on its CPU but for its calltime and rettime: sent as that message with its
+ * times, as pt_raw_to_event() sets them, without decoding it. False when it
+ * is not one.
+ */
+static bool child_exit_again(struct child *c, uint64_t ts, const void *data, int size)
+{
+	uint8_t masked[MEMO_MAX_BYTES];
+	uint64_t call, ret;
+	struct dat_wire_exit w;
+
+	exit_masked(c, data, size, masked);
+	if (!same_bytes(masked, c->xm_bytes, size))
+		return false;
+	memcpy(&call, (const uint8_t *)data + c->xm_call, 8);
+	memcpy(&ret, (const uint8_t *)data + c->xm_ret, 8);
+	if (ret == PT_NO_TIME)
+		return false;
+	w = c->xm_msg;
+	w.ts = ret;
+	w.call = call;
+	w.dur = ret >= call ? ret - call : PT_NO_TIME;
+	w.rec_ts = ts;
+	child_times(c, ts);
+	child_exit(c, &w);
+	child_count(c);
+	return true;
+}
+
 /* One record (@data, @size: its payload): a LOST event first when the ring
  * buffer lost some before it, then the record itself when it is one of ours
  * (an ENTRY whose bytes and CPU repeat the last one's: the same message but
@@ -394,6 +472,8 @@ static void child_raw(struct child *c, int cpu, uint64_t ts, const void *data, i
 
 	if (missed)
 		child_lost(c, cpu, ts, missed);
+	if (c->xm_size == size && c->xm_cpu == cpu && child_exit_again(c, ts, data, size))
+		return;
 	if (child_decode(c, data, size, &raw, &m, &hit) != 1)
 		return;
 	if (hit && m->entry_cpu == cpu) {
@@ -416,6 +496,17 @@ static void child_raw(struct child *c, int cpu, uint64_t ts, const void *data, i
 	}
 	child_times(c, ts);
 	child_send(c, &ev, func_sid, comm_sid, child_comm_sid, m);
+	if (c->xm_ok && raw->type == PT_EV_EXIT && raw->rettime != PT_NO_TIME && func_sid &&
+	    size <= MEMO_MAX_BYTES && size % 4 == 0 && dat_wire_short(&ev)) {
+		c->xm_size = size;
+		c->xm_cpu = cpu;
+		exit_masked(c, data, size, c->xm_bytes);
+		dat_wire_from_exit(&ev, &c->xm_msg);
+		c->xm_msg.func_sid = func_sid;
+		c->xm_msg.comm_sid = comm_sid;
+	} else if (raw->type == PT_EV_EXIT) {
+		c->xm_size = 0;
+	}
 }
 
 /* A record of libtracecmd's walk; the first c->skip are the fast walk's
@@ -807,6 +898,7 @@ int pt_dat_reader_main(const char *path, int fd, const struct dat_wire_part *par
 		return DAT_WIRE_EXIT_BAD_FILE;
 	}
 	c->done.cpus = (uint32_t)tep_get_cpus(c->tep);
+	c->xm_ok = pt_raw_decoder_exit_times(c->dec, &c->xm_call, &c->xm_ret);
 	if (part)
 		child_part(c, h, part->part, part->parts, part->chunks);
 	else if (f)

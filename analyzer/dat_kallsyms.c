@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * kallsyms text to a sorted symbol array (dat_kallsyms.h): one pass that
- * parses every line (checking its shape) into entries newest first, as
- * libtraceevent's list holds them, a stable LSD radix sort by address over
- * the bytes that differ, and bsearch() with libtraceevent's comparison.
- * Sized for the 100,000 to 150,000 lines of a distribution kernel's
- * kallsyms: a few ms.
+ * kallsyms text to a sorted symbol index (dat_kallsyms.h): one pass that
+ * parses every line (checking its shape) into addresses and name offsets,
+ * a stable LSD radix sort of their order by address from libtraceevent's
+ * list order (newest first), and glibc's bsearch() probes with
+ * libtraceevent's comparison. Sized for the 100,000 to 150,000 lines of a
+ * distribution kernel's kallsyms: a few ms, 20 bytes a line (3 MB) in one
+ * huge-page buffer.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -18,15 +19,27 @@
 
 #define KSYM_MAX_NAME 512 /* the kernel's KSYM_NAME_LEN */
 
-/* libtraceevent's struct func_map: address, name, module */
+/* One parsed line: its address and where its name starts in the text. */
 struct ksym {
 	uint64_t addr;
-	const char *func, *mod;
+	const char *func;
 };
 
+/*
+ * libtraceevent's array of struct func_map (address, name, module), sorted,
+ * as 20 bytes an entry in one buffer instead of its 24 and a copy to sort
+ * them: the kept lines' addresses and names in text order, and their order
+ * (by[]: line numbers) sorted stably by address from libtraceevent's list
+ * order (newest, last, first). The module is never asked for.
+ */
 struct pt_ksyms {
-	struct ksym *sym; /* n entries, then one with address 0 (bsearch's end) */
-	size_t n, cap;	  /* cap: entries sym has room for (bigbuf.h) */
+	char *text;
+	uint64_t *addr;	  /* n, in text order */
+	uint32_t *name;	  /* n: offsets of the names in text */
+	uint32_t *by;	  /* n: line numbers (in addr[] and name[]) in sorted order */
+	uint32_t *tmp;	  /* n: the sort's other buffer */
+	size_t n, cap;	  /* cap: lines the buffer has room for */
+	size_t buf_bytes; /* the buffer at addr (bigbuf.h) */
 };
 
 /* Per byte: a hex digit's value + 1 (0: not a hex digit). */
@@ -55,7 +68,7 @@ static inline bool ends(char c)
  */
 static char *parse_line(char *p, struct ksym *s, bool *keep)
 {
-	char *name, *mod = NULL, type;
+	char *name, *mod, type;
 
 	s->addr = 0;
 	for (int i = 0; i < 16; i++) {
@@ -86,7 +99,6 @@ static char *parse_line(char *p, struct ksym *s, bool *keep)
 	if (*p && *p != '\n')
 		return NULL;
 	s->func = name;
-	s->mod = mod;
 	*keep = name[0] != '$' && type != 'A' && type != 'a';
 	if (!*p)
 		return p;
@@ -94,30 +106,38 @@ static char *parse_line(char *p, struct ksym *s, bool *keep)
 	return p + 1;
 }
 
-/* Sorts @a (@n entries) by address, keeping the order of equal ones, with
- * @tmp of the same size: a byte at a time, least significant first,
- * skipping the bytes every address shares. */
-static void sort_stable(struct ksym *a, struct ksym *tmp, size_t n)
+/* Sorts k->by (line numbers, in list order) by address, keeping the order
+ * of equal ones: a byte at a time, least significant first, skipping the
+ * bytes every address shares. */
+static void sort_stable(struct pt_ksyms *k)
 {
+	const uint64_t *addr = k->addr;
 	uint64_t all_or = 0, all_and = ~(uint64_t)0;
+	uint32_t *a = k->by, *b = k->tmp;
+	size_t n = k->n;
 
 	for (size_t i = 0; i < n; i++) {
-		all_or |= a[i].addr;
-		all_and &= a[i].addr;
+		all_or |= addr[i];
+		all_and &= addr[i];
 	}
 	for (int shift = 0; shift < 64; shift += 8) {
 		size_t count[257] = {0};
+		uint32_t *t;
 
 		if ((((all_or ^ all_and) >> shift) & 0xff) == 0)
 			continue; /* every address has this byte */
 		for (size_t i = 0; i < n; i++)
-			count[((a[i].addr >> shift) & 0xff) + 1]++;
-		for (int b = 0; b < 256; b++)
-			count[b + 1] += count[b];
+			count[((addr[a[i]] >> shift) & 0xff) + 1]++;
+		for (int c = 0; c < 256; c++)
+			count[c + 1] += count[c];
 		for (size_t i = 0; i < n; i++)
-			tmp[count[(a[i].addr >> shift) & 0xff]++] = a[i];
-		memcpy(a, tmp, n * sizeof(*a));
+			b[count[(addr[a[i]] >> shift) & 0xff]++] = a[i];
+		t = a;
+		a = b;
+		b = t;
 	}
+	if (a != k->by)
+		memcpy(k->by, a, n * sizeof(*a));
 }
 
 /* The lines of @text: an upper bound on its symbols. */
@@ -130,12 +150,12 @@ static size_t count_lines(const char *text)
 	return n;
 }
 
-/* The kept lines of @text (k->sym has room for every line and the end
- * record), newest (last) first: libtraceevent's list order. 0, 1 (a line
- * not in shape). */
-static int parse_all(char *text, struct pt_ksyms *k)
+/* The kept lines of @k->text (k has room for every line), then their list
+ * order: newest (last) first, as libtraceevent's list holds them. 0, 1 (a
+ * line not in shape). */
+static int parse_all(struct pt_ksyms *k)
 {
-	char *p = text;
+	char *p = k->text;
 
 	while (*p) {
 		struct ksym s;
@@ -147,46 +167,45 @@ static int parse_all(char *text, struct pt_ksyms *k)
 		}
 		if (!(p = parse_line(p, &s, &keep)))
 			return 1;
-		if (keep)
-			k->sym[k->n++] = s;
+		if (keep) {
+			k->addr[k->n] = s.addr;
+			k->name[k->n] = (uint32_t)(s.func - k->text);
+			k->n++;
+		}
 	}
-	for (size_t i = 0, j = k->n ? k->n - 1 : 0; i < j; i++, j--) {
-		struct ksym t = k->sym[i];
-
-		k->sym[i] = k->sym[j];
-		k->sym[j] = t;
-	}
+	for (size_t i = 0; i < k->n; i++)
+		k->by[i] = (uint32_t)(k->n - 1 - i);
 	return 0;
 }
 
 int pt_ksyms_new(char *text, struct pt_ksyms **out)
 {
 	struct pt_ksyms *k = calloc(1, sizeof(*k));
-	struct ksym *tmp;
 	int ret;
 
 	*out = NULL;
 	if (!k)
 		return -ENOMEM;
-	k->cap = count_lines(text) + 1;
-	if (!(k->sym = pt_bigbuf_alloc(k->cap * sizeof(*k->sym)))) {
-		pt_ksyms_free(k);
+	k->text = text;
+	k->cap = count_lines(text);
+	if (strlen(text) > UINT32_MAX || k->cap > UINT32_MAX) {
+		free(k);
+		return 1; /* offsets and line numbers are 32 bits: libtraceevent's way */
+	}
+	k->buf_bytes = k->cap * (sizeof(*k->addr) + 3 * sizeof(uint32_t));
+	if (!(k->addr = pt_bigbuf_alloc(k->buf_bytes))) {
+		free(k);
 		return -ENOMEM;
 	}
-	ret = parse_all(text, k);
-	if (!ret) {
-		tmp = pt_bigbuf_alloc(k->cap * sizeof(*tmp));
-		if (!tmp)
-			ret = -ENOMEM;
-		else
-			sort_stable(k->sym, tmp, k->n);
-		pt_bigbuf_free(tmp, k->cap * sizeof(*tmp));
-	}
+	k->name = (uint32_t *)(k->addr + k->cap);
+	k->by = k->name + k->cap;
+	k->tmp = k->by + k->cap;
+	ret = parse_all(k);
 	if (ret) {
 		pt_ksyms_free(k);
 		return ret;
 	}
-	k->sym[k->n] = (struct ksym){0, NULL, NULL}; /* libtraceevent's end record */
+	sort_stable(k);
 	*out = k;
 	return 0;
 }
@@ -195,25 +214,36 @@ void pt_ksyms_free(struct pt_ksyms *k)
 {
 	if (!k)
 		return;
-	pt_bigbuf_free(k->sym, k->cap * sizeof(*k->sym));
+	pt_bigbuf_free(k->addr, k->buf_bytes);
 	free(k);
 }
 
-/* libtraceevent's func_bcmp(): @b matches when @a's address is @b's or lies
- * between @b's and the next entry's. */
-static int ksym_bcmp(const void *a, const void *b)
+/* The address of sorted entry @i; entry n is libtraceevent's end record,
+ * address 0. */
+static inline uint64_t addr_at(const struct pt_ksyms *k, size_t i)
 {
-	const struct ksym *x = a, *y = b;
-
-	if (x->addr == y->addr || (x->addr > y->addr && x->addr < (y + 1)->addr))
-		return 0;
-	return x->addr < y->addr ? -1 : 1;
+	return i < k->n ? k->addr[k->by[i]] : 0;
 }
 
+/*
+ * glibc's bsearch() (bits/stdlib-bsearch.h: the same probes) with
+ * libtraceevent's func_bcmp(): entry i matches when @addr is its address or
+ * lies between it and the next entry's.
+ */
 const char *pt_ksyms_find(const struct pt_ksyms *k, uint64_t addr)
 {
-	struct ksym key = {addr, NULL, NULL};
-	const struct ksym *s = bsearch(&key, k->sym, k->n, sizeof(*k->sym), ksym_bcmp);
+	size_t l = 0, u = k->n;
 
-	return s ? s->func : NULL;
+	while (l < u) {
+		size_t i = (l + u) / 2;
+		uint64_t at = addr_at(k, i);
+
+		if (addr == at || (addr > at && addr < addr_at(k, i + 1)))
+			return k->text + k->name[k->by[i]];
+		if (addr < at)
+			u = i;
+		else
+			l = i + 1;
+	}
+	return NULL;
 }

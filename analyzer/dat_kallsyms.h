@@ -8,8 +8,8 @@
  * tep_parse_kallsyms() on the same text: the same symbols are kept (absolute
  * ones, type A or a, and names starting with '$' are skipped), in the same
  * order (libtraceevent's list, newest first, sorted stably by address; a
- * stable radix sort here), looked up with the same comparison through the
- * C library's bsearch(). Only lines in /proc/kallsyms's own shape are
+ * stable radix sort here), looked up with the same comparison and the same
+ * probes as glibc's bsearch(). Only lines in /proc/kallsyms's own shape are
  * taken:
  *   16 hex digits, a space, the type letter, a space, the name,
  *   and optionally a tab and "[module]"

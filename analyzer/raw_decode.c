@@ -293,6 +293,28 @@ bool pt_raw_decoder_has_switch(const struct pt_raw_decoder *d)
 	return d->switch_id >= 0;
 }
 
+static bool overlap(struct field a, struct field b)
+{
+	return a.size && b.size && a.offset < b.offset + b.size && b.offset < a.offset + a.size;
+}
+
+bool pt_raw_decoder_exit_times(const struct pt_raw_decoder *d, int *call_off, int *ret_off)
+{
+	const struct field other[] = {d->type, d->pid, d->flags, d->x_func, d->x_depth, d->x_over,
+				      d->x_ret};
+
+	if (d->exit_id < 0 || !d->native || d->x_call.size != 8 || d->x_ret.size != 8 ||
+	    d->x_call.dynamic || d->x_ret.dynamic || d->x_call.offset < 0 || d->x_ret.offset < 0)
+		return false;
+	for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++)
+		if (overlap(d->x_call, other[i]) ||
+		    (i + 1 < sizeof(other) / sizeof(other[0]) && overlap(d->x_ret, other[i])))
+			return false;
+	*call_off = d->x_call.offset;
+	*ret_off = d->x_ret.offset;
+	return true;
+}
+
 static uint64_t num(const struct pt_raw_decoder *d, const void *data, int size, struct field f,
 		    bool *ok)
 {

@@ -106,6 +106,16 @@ bool pt_raw_decoder_has_switch(const struct pt_raw_decoder *d);
 uint64_t pt_raw_switch_preempt_mask(struct tep_handle *tep);
 
 /*
+ * Where a funcgraph_exit record holds its calltime (*call_off) and rettime
+ * (*ret_off): 8 bytes each, in this machine's byte order. True when they
+ * overlap each other and no other field pt_raw_decode() reads of an EXIT,
+ * so two such records of one size that differ only there decode alike but
+ * for those two times (dat_helper.c sends the second one without decoding
+ * it); false otherwise (no such event, other sizes, another byte order).
+ */
+bool pt_raw_decoder_exit_times(const struct pt_raw_decoder *d, int *call_off, int *ret_off);
+
+/*
  * Decodes @size bytes of raw record @data. Returns 1 and fills @ev when it is
  * one of our events with every field inside the record, 0 when it is another
  * event or too short for its format.

@@ -159,14 +159,13 @@ static int64_t task_key(int pid, int cpu)
 	return pid >= 0 ? pid : ((int64_t)1 << 40) + cpu + 1;
 }
 
-static struct task *task_get(struct recon *r, int pid, int cpu)
+/* task_get() past its cache of the last task: out of line. */
+static __attribute__((noinline)) struct task *task_get_slow(struct recon *r, int64_t key, int pid,
+							    int cpu)
 {
-	int64_t key = task_key(pid, cpu);
 	uint32_t idx;
 	struct task *t;
 
-	if (key == r->last_key)
-		return &r->tasks[r->last_idx];
 	if (pt_u64map_get(r->index, (uint64_t)key, &idx)) {
 		r->last_key = key;
 		r->last_idx = idx;
@@ -183,6 +182,15 @@ static struct task *task_get(struct recon *r, int pid, int cpu)
 	*t = (struct task){.key = key, .pid = pid, .cpu = cpu, .container_depth = -1,
 			   .off_since = NO_TIME, .overrun = -1};
 	return t;
+}
+
+/* The task of @pid (per CPU @cpu when @pid is -1), made when new. NULL: out
+ * of memory. Most events are the last one's task. */
+static inline struct task *task_get(struct recon *r, int pid, int cpu)
+{
+	int64_t key = task_key(pid, cpu);
+
+	return key == r->last_key ? &r->tasks[r->last_idx] : task_get_slow(r, key, pid, cpu);
 }
 
 /* The task of @pid if it was seen, else NULL. */
