@@ -5,12 +5,15 @@
  * is honoured.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "raw_decode.h"
+
+#define PROBE_SPAN 256 /* the ids a decoder finds its probes by directly */
 
 struct field {
 	int offset, size; /* size 0: absent */
@@ -39,8 +42,16 @@ struct pt_raw_decoder {
 		/* struct pt_site's fields (size 0 when absent); rss[] as 4 fields */
 		struct field vms, vme, crss[4];
 		struct field ptl, addr, a, b, ret, rss[4];
+		/* native data and a record at least this long: every field this
+		 * probe reads is inside it and 1, 2, 4 or 8 bytes (read without
+		 * a check each); INT_MAX when some field is not */
+		int need;
 	} probe[PT_RAW_MAX_PROBES];
 	int nr_probes;
+	/* probe index + 1 by event id - probe_base (0: none), for ids within
+	 * PROBE_SPAN of the lowest; others are looked up in probe[] */
+	int probe_base;
+	uint8_t probe_at[PROBE_SPAN];
 };
 
 static struct field field_of(struct tep_event *ev, const char *name)
@@ -242,6 +253,70 @@ static bool pass_complete(const struct probe *p)
 	       (p->a.size && p->b.size && p->ret.size && p->rss[0].size);
 }
 
+/* Widens @need to field @f when it is present; INT_MAX if not a plain number. */
+static void need_field(int *need, struct field f)
+{
+	if (!f.size || *need == INT_MAX)
+		return;
+	if ((f.size != 1 && f.size != 2 && f.size != 4 && f.size != 8) || f.dynamic)
+		*need = INT_MAX;
+	else if (f.offset + f.size > *need)
+		*need = f.offset + f.size;
+}
+
+/* The record length from which every field probe @p reads is inside it
+ * (decode_probe's reads for its kind), INT_MAX when one is not a number of
+ * 1, 2, 4 or 8 bytes. */
+static int probe_need(const struct probe *p)
+{
+	int need = 0;
+
+	if (p->type == PT_EV_ENTRY || p->type == PT_EV_EXIT)
+		need_field(&need, p->at);
+	if (p->task.size) {
+		need_field(&need, p->task);
+		need_field(&need, p->niv);
+		need_field(&need, p->runs);
+		need_field(&need, p->wait);
+	}
+	if (p->type == PT_EV_PASS_START || p->type == PT_EV_PASS_END) {
+		need_field(&need, p->ptl);
+		need_field(&need, p->addr);
+		if (p->type == PT_EV_PASS_END) {
+			need_field(&need, p->a);
+			need_field(&need, p->b);
+			need_field(&need, p->ret);
+			for (int k = 0; k < 4; k++)
+				need_field(&need, p->rss[k]);
+		}
+		return need;
+	}
+	if (p->vms.size) {
+		need_field(&need, p->vms);
+		need_field(&need, p->vme);
+	}
+	if (p->crss[0].size)
+		for (int k = 0; k < 4; k++)
+			need_field(&need, p->crss[k]);
+	return need;
+}
+
+/* probe_at[] from probe[] (the first probe of an id wins, as the scan did). */
+static void index_probes(struct pt_raw_decoder *d)
+{
+	memset(d->probe_at, 0, sizeof(d->probe_at));
+	d->probe_base = INT_MAX;
+	for (int i = 0; i < d->nr_probes; i++)
+		if (d->probe[i].id < d->probe_base)
+			d->probe_base = d->probe[i].id;
+	for (int i = d->nr_probes - 1; i >= 0; i--) {
+		int64_t at = (int64_t)d->probe[i].id - d->probe_base;
+
+		if (at >= 0 && at < PROBE_SPAN)
+			d->probe_at[at] = (uint8_t)(i + 1);
+	}
+}
+
 int pt_raw_decoder_add_probes(struct pt_raw_decoder *d, const char *group)
 {
 	struct tep_event **all = tep_list_events(d->tep, TEP_EVENT_SORT_ID);
@@ -273,8 +348,10 @@ int pt_raw_decoder_add_probes(struct pt_raw_decoder *d, const char *group)
 		if ((p->type == PT_EV_PASS_START || p->type == PT_EV_PASS_END) &&
 		    !pass_complete(p))
 			continue; /* not one we can read: left undecoded */
+		p->need = probe_need(p);
 		d->nr_probes++;
 	}
+	index_probes(d);
 	return d->nr_probes;
 }
 
@@ -400,9 +477,57 @@ static int64_t snum(const struct pt_raw_decoder *d, const void *data, int size, 
 	}
 }
 
+/* A field of native data known to be inside the record and 1, 2, 4 or 8
+ * bytes (a probe's `need`): no checks. */
+static inline uint64_t rd(const void *data, struct field f)
+{
+	const char *p = (const char *)data + f.offset;
+
+	switch (f.size) {
+	case 1:
+		return *(const uint8_t *)p;
+	case 2: {
+		uint16_t v;
+
+		memcpy(&v, p, 2);
+		return v;
+	}
+	case 4: {
+		uint32_t v;
+
+		memcpy(&v, p, 4);
+		return v;
+	}
+	default: {
+		uint64_t v;
+
+		memcpy(&v, p, 8);
+		return v;
+	}
+	}
+}
+
+static inline int64_t sext(uint64_t v, int size)
+{
+	switch (size) {
+	case 1:
+		return (int8_t)v;
+	case 2:
+		return (int16_t)v;
+	case 4:
+		return (int32_t)v;
+	default:
+		return (int64_t)v;
+	}
+}
+
+/* Field @f of a probe's record: unchecked when @fast (probe_need), else num(). */
+#define PNUM(f) (fast ? rd(data, (f)) : num(d, data, size, (f), ok))
+#define PSNUM(f) (fast ? sext(rd(data, (f)), (f).size) : snum(d, data, size, (f), ok))
+
 /* The pt_site fields probe @p fetched. */
 static void decode_site(const struct pt_raw_decoder *d, const void *data, int size,
-			const struct probe *p, struct pt_raw_event *ev, bool *ok)
+			const struct probe *p, struct pt_raw_event *ev, bool fast, bool *ok)
 {
 	struct pt_site *s = &ev->site;
 
@@ -410,28 +535,41 @@ static void decode_site(const struct pt_raw_decoder *d, const void *data, int si
 	if (p->type == PT_EV_PASS_START || p->type == PT_EV_PASS_END) {
 		ev->has_site = true;
 		if (p->ptl.size)
-			s->ptl = num(d, data, size, p->ptl, ok);
+			s->ptl = PNUM(p->ptl);
 		if (p->addr.size)
-			s->addr = num(d, data, size, p->addr, ok);
+			s->addr = PNUM(p->addr);
 		if (p->type == PT_EV_PASS_END) {
-			s->a = num(d, data, size, p->a, ok);
-			s->b = num(d, data, size, p->b, ok);
-			s->ret = snum(d, data, size, p->ret, ok);
+			s->a = PNUM(p->a);
+			s->b = PNUM(p->b);
+			s->ret = PSNUM(p->ret);
 			for (int k = 0; k < 4; k++)
-				s->rss[k] = (int32_t)snum(d, data, size, p->rss[k], ok);
+				s->rss[k] = (int32_t)PSNUM(p->rss[k]);
 		}
 		return;
 	}
 	if (p->vms.size) {
 		ev->has_site = s->has_vma = true;
-		s->vm_start = num(d, data, size, p->vms, ok);
-		s->vm_end = num(d, data, size, p->vme, ok);
+		s->vm_start = PNUM(p->vms);
+		s->vm_end = PNUM(p->vme);
 	}
 	if (p->crss[0].size) {
 		ev->has_site = s->has_child_rss = true;
 		for (int k = 0; k < 4; k++)
-			s->child_rss[k] = snum(d, data, size, p->crss[k], ok);
+			s->child_rss[k] = PSNUM(p->crss[k]);
 	}
+}
+
+/* The probe of event id @type, or NULL. */
+static const struct probe *probe_of(const struct pt_raw_decoder *d, int type)
+{
+	int64_t at = (int64_t)type - d->probe_base;
+
+	if (at >= 0 && at < PROBE_SPAN)
+		return d->probe_at[at] ? &d->probe[d->probe_at[at] - 1] : NULL;
+	for (int i = 0; i < d->nr_probes; i++)
+		if (d->probe[i].id == type)
+			return &d->probe[i];
+	return NULL;
 }
 
 /* A kprobe (ENTRY, or a pass start or end) or kretprobe (EXIT) record of the
@@ -440,31 +578,27 @@ static void decode_site(const struct pt_raw_decoder *d, const void *data, int si
 static int decode_probe(const struct pt_raw_decoder *d, const void *data, int size, int type,
 			struct pt_raw_event *ev)
 {
-	for (int i = 0; i < d->nr_probes; i++) {
-		const struct probe *p = &d->probe[i];
-		bool ok = true;
+	const struct probe *p = probe_of(d, type);
+	bool good = true, *ok = &good, fast; /* PNUM() clears *ok on the checked path */
 
-		if (p->id != type)
-			continue;
-		ev->type = p->type;
-		ev->func = p->type == PT_EV_ENTRY || p->type == PT_EV_EXIT
-				   ? num(d, data, size, p->at, &ok)
-				   : 0;
-		ev->calltime = ev->rettime = PT_NO_TIME;
-		ev->overrun = -1;
-		if (p->task.size) {
-			ev->ctr.task = num(d, data, size, p->task, &ok);
-			ev->ctr.nivcsw = num(d, data, size, p->niv, &ok);
-			ev->ctr.pcount = num(d, data, size, p->runs, &ok);
-			ev->ctr.run_delay = num(d, data, size, p->wait, &ok);
-		}
-		decode_site(d, data, size, p, ev, &ok);
-		/* a probe handler runs with interrupts off: its record says so,
-		 * but the code it stands for ran in the task */
-		ev->in_irq = ev->in_irq && p->type != PT_EV_PASS_START && p->type != PT_EV_PASS_END;
-		return ok;
+	if (!p)
+		return 0;
+	fast = d->native && size >= p->need;
+	ev->type = p->type;
+	ev->func = p->type == PT_EV_ENTRY || p->type == PT_EV_EXIT ? PNUM(p->at) : 0;
+	ev->calltime = ev->rettime = PT_NO_TIME;
+	ev->overrun = -1;
+	if (p->task.size) {
+		ev->ctr.task = PNUM(p->task);
+		ev->ctr.nivcsw = PNUM(p->niv);
+		ev->ctr.pcount = PNUM(p->runs);
+		ev->ctr.run_delay = PNUM(p->wait);
 	}
-	return 0;
+	decode_site(d, data, size, p, ev, fast, ok);
+	/* a probe handler runs with interrupts off: its record says so,
+	 * but the code it stands for ran in the task */
+	ev->in_irq = ev->in_irq && p->type != PT_EV_PASS_START && p->type != PT_EV_PASS_END;
+	return good;
 }
 
 int pt_raw_decode(const struct pt_raw_decoder *d, const void *data, int size,

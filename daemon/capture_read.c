@@ -227,17 +227,23 @@ static int queue_record(struct pd_capture *c, int qi, void *data, uint64_t ts)
 	int64_t sret = 0;
 	int sys = c->mode == PD_CAPTURE_SYSCALL ? decode_sys(c, &rec, &sret) : 0;
 
-	if (sys < 0 || (!sys && pt_raw_decode(c->dec, data, rec.size, &raw) != 1))
+	if (sys < 0)
 		return 0;
-	if (!(e = pd_merge_push(c->merge, qi, ts)))
-		return -ENOSPC;
-	if (sys) {
+	if (!sys) {
+		/* decoded where it is queued (a record is 256 bytes): no copy */
+		struct pd_qev *slot = pd_merge_next(c->merge, qi);
+
+		if (pt_raw_decode(c->dec, data, rec.size, slot ? &slot->raw : &raw) != 1)
+			return 0;
+		if (!slot || !(e = pd_merge_push(c->merge, qi, ts)))
+			return -ENOSPC;
+		e->kind = PD_Q_RAW;
+	} else {
+		if (!(e = pd_merge_push(c->merge, qi, ts)))
+			return -ENOSPC;
 		e->kind = sys == 1 ? PD_Q_SYS_ENTER : PD_Q_SYS_EXIT;
 		e->pid = tep_data_pid(c->tep, &rec);
 		e->ret = sret;
-	} else {
-		e->kind = PD_Q_RAW;
-		e->raw = raw;
 	}
 	c->st.events++;
 	if (c->st.first_ts_ns == PT_NO_TIME)

@@ -63,14 +63,23 @@ static int grow(struct queue *b, size_t max)
 	return 0;
 }
 
-struct pd_qev *pd_merge_push(struct pd_merge *m, int q, uint64_t ts)
+struct pd_qev *pd_merge_next(struct pd_merge *m, int q)
 {
 	struct queue *b = &m->qs[q];
-	struct pd_qev *e;
 
 	if (b->len == b->cap && grow(b, m->max))
 		return NULL;
-	e = &b->q[(b->head + b->len++) % b->cap];
+	return &b->q[(b->head + b->len) % b->cap];
+}
+
+struct pd_qev *pd_merge_push(struct pd_merge *m, int q, uint64_t ts)
+{
+	struct queue *b = &m->qs[q];
+	struct pd_qev *e = pd_merge_next(m, q);
+
+	if (!e)
+		return NULL;
+	b->len++;
 	e->ts = ts;
 	if (ts > b->last_ts)
 		b->last_ts = ts;

@@ -47,6 +47,9 @@ void pd_merge_free(struct pd_merge *m);
  * NULL when the queue holds @max events or memory ran out. Its time counts
  * toward the queue's latest timestamp. */
 struct pd_qev *pd_merge_push(struct pd_merge *m, int q, uint64_t ts);
+/* The slot pd_merge_push(@m, @q, ...) would return, not yet in the queue (the
+ * caller fills it and pushes it, or leaves it), or NULL as push would. */
+struct pd_qev *pd_merge_next(struct pd_merge *m, int q);
 size_t pd_merge_len(const struct pd_merge *m, int q);
 uint64_t pd_merge_last_ts(const struct pd_merge *m, int q); /* 0 before any */
 

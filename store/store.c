@@ -193,6 +193,7 @@ static void store_free(struct store *s)
 	if (s->db)
 		sqlite3_close_v2(s->db);
 	free(s->agg);
+	free(s->agg_list);
 	free(s->path);
 	free(s);
 }

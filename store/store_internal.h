@@ -149,6 +149,8 @@ struct store {
 	/* Rollup deltas of the open transaction, flushed before COMMIT. */
 	struct store_agg_slot *agg;
 	size_t agg_cap, agg_used;
+	uint32_t *agg_list; /* the agg_used slots in use, by index: a flush or an
+			     * abort visits and clears those, not the whole table */
 
 	struct store_comm_cache comm[STORE_COMM_CACHE];
 	int64_t nr_groups; /* -1: not loaded */
@@ -180,6 +182,8 @@ int store_rollup_fork(struct store *s, int64_t wall_ns, const char *comm,
 		      const uint64_t *pass_hold, size_t nr_pass, int64_t sign, char *err,
 		      size_t errlen);
 int store_rollup_flush(struct store *s, char *err, size_t errlen);
+/* Empties the delta table (a flush done, a transaction rolled back). */
+void store_rollup_clear(struct store *s);
 /* Rollup group of @comm; 0 ("other") past the cap. Reads only when @create is false. */
 int store_comm_group(struct store *s, const char *comm, bool create, int64_t *grp, char *err,
 		     size_t errlen);

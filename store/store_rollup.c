@@ -122,25 +122,37 @@ static uint64_t agg_hash(int metric, int res, int64_t t, int64_t grp, int bin)
 /* Doubles the delta table (rehashing what it holds). 0 or -ENOMEM. */
 static int agg_grow(struct store *s)
 {
-	size_t cap = s->agg_cap ? s->agg_cap * 2 : 4096, i, j;
+	size_t cap = s->agg_cap ? s->agg_cap * 2 : 4096, i, k;
 	struct store_agg_slot *na = calloc(cap, sizeof(*na));
+	uint32_t *nl = malloc(cap * sizeof(*nl));
 
-	if (!na)
+	if (!na || !nl || cap > UINT32_MAX) {
+		free(na);
+		free(nl);
 		return -ENOMEM;
-	for (j = 0; j < s->agg_cap; j++) {
-		struct store_agg_slot *o = &s->agg[j];
+	}
+	for (k = 0; k < s->agg_used; k++) {
+		const struct store_agg_slot *o = &s->agg[s->agg_list[k]];
 
-		if (!o->used)
-			continue;
 		i = agg_hash(o->metric, o->res, o->t, o->grp, o->bin) & (cap - 1);
 		while (na[i].used)
 			i = (i + 1) & (cap - 1);
 		na[i] = *o;
+		nl[k] = (uint32_t)i;
 	}
 	free(s->agg);
+	free(s->agg_list);
 	s->agg = na;
+	s->agg_list = nl;
 	s->agg_cap = cap;
 	return 0;
+}
+
+void store_rollup_clear(struct store *s)
+{
+	for (size_t k = 0; k < s->agg_used; k++)
+		s->agg[s->agg_list[k]] = (struct store_agg_slot){0};
+	s->agg_used = 0;
 }
 
 int store_rollup_reserve(struct store *s, size_t n)
@@ -170,7 +182,7 @@ static int agg_add(struct store *s, int metric, int res, int64_t t, int64_t grp,
 						     .res = (int8_t)res,
 						     .used = 1,
 						     .n = n};
-			s->agg_used++;
+			s->agg_list[s->agg_used++] = (uint32_t)i;
 			return 0;
 		}
 		if (a->t == t && a->grp == grp && a->bin == bin && a->metric == metric &&
@@ -215,13 +227,64 @@ static int agg_cost(struct store *s, int64_t wall_ns, int64_t grp, int64_t ns, i
 	return r;
 }
 
+static int int_cmp(const void *x, const void *y)
+{
+	int a = *(const int *)x, b = *(const int *)y;
+
+	return (a > b) - (a < b);
+}
+
+/*
+ * The passes' hold times (@n of them, PT_NO_TIME for unknown) into the
+ * PASS_HOLD histograms: counted per bin first, so that a fork's passes (39
+ * for 64 MiB, most in a few bins) cost a delta-table update per distinct
+ * bin and resolution rather than one per pass. The same sums as adding
+ * them one by one. 0 or -ENOMEM.
+ */
+static int agg_pass_holds(struct store *s, int64_t wall_ns, int64_t grp, const uint64_t *hold,
+			  size_t n, int64_t sign)
+{
+	int small[64], *bin = n <= 64 ? small : malloc(n * sizeof(*bin));
+	int64_t t[STORE_RES_COUNT];
+	size_t i, j;
+	int res, r = 0;
+
+	if (!bin)
+		return -ENOMEM;
+	for (i = 0; i < n; i++)
+		bin[i] = hold[i] == PT_NO_TIME || hold[i] > INT64_MAX ? STORE_HIST_NULL_BIN
+								      : store_hist_bin(hold[i]);
+	if (n > 16) {
+		qsort(bin, n, sizeof(*bin), int_cmp);
+	} else {
+		for (i = 1; i < n; i++) /* a few: insertion sort */
+			for (j = i; j > 0 && bin[j - 1] > bin[j]; j--) {
+				int x = bin[j];
+
+				bin[j] = bin[j - 1];
+				bin[j - 1] = x;
+			}
+	}
+	for (res = 0; res < STORE_RES_COUNT; res++)
+		t[res] = wall_ns / store_res_ns[res];
+	for (i = 0; i < n && !r; i = j) {
+		for (j = i + 1; j < n && bin[j] == bin[i]; j++)
+			;
+		for (res = 0; res < STORE_RES_COUNT && !r; res++)
+			r = agg_add(s, STORE_M_PASS_HOLD, res, t[res], grp, bin[i],
+				    sign * (int64_t)(j - i));
+	}
+	if (bin != small)
+		free(bin);
+	return r;
+}
+
 int store_rollup_fork(struct store *s, int64_t wall_ns, const char *comm,
 		      const int64_t vals_in[STORE_M_COUNT - 1], bool complete, int64_t cost_ptes,
 		      const uint64_t *pass_hold, size_t nr_pass, int64_t sign, char *err,
 		      size_t errlen)
 {
 	int64_t grp, vals[STORE_M_COUNT - 1];
-	size_t i;
 	int m, r;
 
 	for (m = 0; m < STORE_M_COUNT - 1; m++)
@@ -251,29 +314,66 @@ int store_rollup_fork(struct store *s, int64_t wall_ns, const char *comm,
 		if (r)
 			return store_fail(s, err, errlen, r, "out of memory");
 	}
-	for (i = 0; i < nr_pass; i++) {
-		int64_t v = pass_hold[i] == PT_NO_TIME ? -1 : (int64_t)pass_hold[i];
-
-		r = agg_value(s, STORE_M_PASS_HOLD, wall_ns, grp, v, sign);
-		if (r)
-			return store_fail(s, err, errlen, r, "out of memory");
-	}
+	if (nr_pass && (r = agg_pass_holds(s, wall_ns, grp, pass_hold, nr_pass, sign)))
+		return store_fail(s, err, errlen, r, "out of memory");
 	return 0;
 }
 
-static int slot_cmp(const void *x, const void *y)
+/* Slot order of a flush: by key (metric, res, t, group), bins ascending. */
+static inline bool slot_less(const struct store_agg_slot *a, const struct store_agg_slot *b)
 {
-	const struct store_agg_slot *a = x, *b = y;
-
 	if (a->metric != b->metric)
-		return a->metric - b->metric;
+		return a->metric < b->metric;
 	if (a->res != b->res)
-		return a->res - b->res;
+		return a->res < b->res;
 	if (a->t != b->t)
-		return a->t < b->t ? -1 : 1;
+		return a->t < b->t;
 	if (a->grp != b->grp)
-		return a->grp < b->grp ? -1 : 1;
-	return a->bin - b->bin;
+		return a->grp < b->grp;
+	return a->bin < b->bin;
+}
+
+/*
+ * Sorts the @n slots of @v by slot_less, with @tmp room for as many: a
+ * bottom-up merge sort, runs of 8 by insertion first. qsort's calls through
+ * a pointer and element copies by size were most of a flush's sorting (a
+ * commit of five 64 MiB forks holds a few hundred slots, their passes' hold
+ * times in many bins). No two slots have the same key and bin: any sort
+ * gives the one order.
+ */
+static void sort_slots(struct store_agg_slot *v, struct store_agg_slot *tmp, size_t n)
+{
+	struct store_agg_slot *src = v, *dst = tmp, *sw;
+	size_t w, lo, i, j, k;
+
+	for (lo = 0; lo < n; lo += 8) {
+		size_t hi = lo + 8 < n ? lo + 8 : n;
+
+		for (i = lo + 1; i < hi; i++) {
+			struct store_agg_slot x = v[i];
+
+			for (j = i; j > lo && slot_less(&x, &v[j - 1]); j--)
+				v[j] = v[j - 1];
+			v[j] = x;
+		}
+	}
+	for (w = 8; w < n; w *= 2) {
+		for (lo = 0; lo < n; lo += 2 * w) {
+			size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+
+			for (i = lo, j = mid, k = lo; i < mid && j < hi;)
+				dst[k++] = slot_less(&src[j], &src[i]) ? src[j++] : src[i++];
+			while (i < mid)
+				dst[k++] = src[i++];
+			while (j < hi)
+				dst[k++] = src[j++];
+		}
+		sw = src;
+		src = dst;
+		dst = sw;
+	}
+	if (src != v)
+		memcpy(v, src, n * sizeof(*v));
 }
 
 struct merge_buf {
@@ -404,13 +504,13 @@ int store_rollup_flush(struct store *s, char *err, size_t errlen)
 
 	if (!s->agg_used)
 		return 0;
-	v = malloc(s->agg_used * sizeof(*v));
+	v = malloc(2 * s->agg_used * sizeof(*v)); /* the slots, and sort_slots' room */
 	if (!v)
 		return store_fail(s, err, errlen, -ENOMEM, "out of memory");
-	for (i = 0; i < s->agg_cap; i++)
-		if (s->agg[i].used && s->agg[i].n)
-			v[n++] = s->agg[i];
-	qsort(v, n, sizeof(*v), slot_cmp);
+	for (i = 0; i < s->agg_used; i++)
+		if (s->agg[s->agg_list[i]].n)
+			v[n++] = s->agg[s->agg_list[i]];
+	sort_slots(v, v + s->agg_used, n);
 	for (i = 0; i < n && !r; i = j) {
 		for (j = i + 1; j < n && v[j].metric == v[i].metric && v[j].res == v[i].res &&
 				v[j].t == v[i].t && v[j].grp == v[i].grp;
@@ -420,10 +520,8 @@ int store_rollup_flush(struct store *s, char *err, size_t errlen)
 	}
 	free(m.p);
 	free(v);
-	if (!r) {
-		memset(s->agg, 0, s->agg_cap * sizeof(*s->agg));
-		s->agg_used = 0;
-	}
+	if (!r)
+		store_rollup_clear(s);
 	return r;
 }
 

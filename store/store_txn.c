@@ -33,7 +33,7 @@ static void reset_caches(struct store *s)
 {
 	store_comm_cache_drop(s);
 	if (s->agg)
-		memset(s->agg, 0, s->agg_cap * sizeof(*s->agg));
+		store_rollup_clear(s);
 	s->agg_used = 0;
 }
 

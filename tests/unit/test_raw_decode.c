@@ -464,10 +464,88 @@ static void test_kprobes(void)
 	tep_free(tep);
 }
 
+/* The pass probes as the daemon defines them on 6.1 (callsite fixtures'
+ * bookworm: pt_rss fetched as x64[2]), the end's id far from the start's
+ * (beyond the table of ids: found by the scan). */
+static const char pass_start_fmt[] =
+	"name: cpr_pass_start\n"
+	"ID: 1600\n"
+	"format:\n"
+	COMMON_FIELDS
+	"\n"
+	"\tfield:unsigned long __probe_ip;\toffset:8;\tsize:8;\tsigned:0;\n"
+	"\tfield:u64 pt_ptl;\toffset:16;\tsize:8;\tsigned:0;\n"
+	"\n"
+	"print fmt: \"(%lx) pt_ptl=0x%Lx\", REC->__probe_ip, REC->pt_ptl\n";
+
+static const char pass_end_fmt[] =
+	"name: cpr_pass_end\n"
+	"ID: 2100\n"
+	"format:\n"
+	COMMON_FIELDS
+	"\n"
+	"\tfield:unsigned long __probe_ip;\toffset:8;\tsize:8;\tsigned:0;\n"
+	"\tfield:u64 pt_ptl;\toffset:16;\tsize:8;\tsigned:0;\n"
+	"\tfield:u64 pt_a;\toffset:24;\tsize:8;\tsigned:0;\n"
+	"\tfield:u64 pt_b;\toffset:32;\tsize:8;\tsigned:0;\n"
+	"\tfield:s32 pt_ret;\toffset:40;\tsize:4;\tsigned:1;\n"
+	"\tfield:u64 pt_rss[2];\toffset:44;\tsize:16;\tsigned:0;\n"
+	"\n"
+	"print fmt: \"(%lx) pt_ptl=0x%Lx\", REC->__probe_ip, REC->pt_ptl\n";
+
+/* Pass records decode whole, every field (the unchecked reads once the
+ * record covers them all); one cut inside its fields is refused. */
+static void test_pass_probes(void)
+{
+	struct tep_handle *tep = new_tep(exit_fmt);
+	struct pt_raw_decoder *d = NULL;
+	struct pt_raw_event raw;
+	unsigned char st[24] = {0}, en[60] = {0};
+
+	CHECK_EQ(tep_parse_event(tep, kprobe_fmt, sizeof(kprobe_fmt) - 1, "ptescope"), 0);
+	CHECK_EQ(tep_parse_event(tep, pass_start_fmt, sizeof(pass_start_fmt) - 1, "ptescope"), 0);
+	CHECK_EQ(tep_parse_event(tep, pass_end_fmt, sizeof(pass_end_fmt) - 1, "ptescope"), 0);
+	CHECK_EQ(pt_raw_decoder_new(tep, &d), 0);
+	if (!d)
+		return;
+	CHECK_EQ(pt_raw_decoder_add_probes(d, "ptescope"), 3);
+	put(st, 0, 1600, 2);
+	put(st, 2, 0x01, 1); /* interrupts off: a probe handler's, not the task's */
+	put(st, 4, 812, 4);
+	put(st, 16, 0xffff888004d21a00ull, 8);
+	CHECK_EQ(pt_raw_decode(d, st, 24, &raw), 1);
+	CHECK(raw.type == PT_EV_PASS_START && raw.pid == 812 && !raw.in_irq);
+	CHECK(raw.has_site && raw.site.ptl == 0xffff888004d21a00ull && raw.site.addr == 0);
+	CHECK_EQ(pt_raw_decode(d, st, 20, &raw), 0); /* cut inside pt_ptl */
+
+	put(en, 0, 2100, 2);
+	put(en, 4, 812, 4);
+	put(en, 16, 0xffff888004d21a00ull, 8);
+	put(en, 24, 0x7f0000212000ull, 8);
+	put(en, 32, 0x7f0000400000ull, 8);
+	put(en, 40, (uint32_t)-12, 4);
+	put(en, 44, 3ull | 200ull << 32, 8); /* rss[0] file 3, rss[1] anon 200 */
+	put(en, 52, 0ull | 7ull << 32, 8);   /* rss[2] swap 0, rss[3] shmem 7 */
+	CHECK_EQ(pt_raw_decode(d, en, 60, &raw), 1);
+	CHECK(raw.type == PT_EV_PASS_END && raw.pid == 812);
+	CHECK(raw.site.ptl == 0xffff888004d21a00ull);
+	CHECK(raw.site.a == 0x7f0000212000ull && raw.site.b == 0x7f0000400000ull);
+	CHECK_EQ(raw.site.ret, -12);
+	CHECK(raw.site.rss[0] == 3 && raw.site.rss[1] == 200 && raw.site.rss[2] == 0 &&
+	      raw.site.rss[3] == 7);
+	CHECK_EQ(pt_raw_decode(d, en, 56, &raw), 0); /* cut inside rss[3] */
+	CHECK_EQ(pt_raw_decode(d, en, 59, &raw), 0);
+	put(en, 0, 2101, 2); /* no such event */
+	CHECK_EQ(pt_raw_decode(d, en, 60, &raw), 0);
+	pt_raw_decoder_free(d);
+	tep_free(tep);
+}
+
 int main(void)
 {
 	test_kprobes();
 	test_counter_probe();
+	test_pass_probes();
 	test_to_event();
 	test_debian61();
 	test_moved_fields();
