@@ -392,91 +392,6 @@ bool pt_raw_decoder_exit_times(const struct pt_raw_decoder *d, int *call_off, in
 	return true;
 }
 
-static uint64_t num(const struct pt_raw_decoder *d, const void *data, int size, struct field f,
-		    bool *ok)
-{
-	const char *p = (const char *)data + f.offset;
-
-	if (!f.size || f.size > 8 || f.offset + f.size > size) {
-		*ok = false;
-		return 0;
-	}
-	if (d->native) {
-		switch (f.size) {
-		case 1:
-			return *(const uint8_t *)p;
-		case 2: {
-			uint16_t v;
-
-			memcpy(&v, p, 2);
-			return v;
-		}
-		case 4: {
-			uint32_t v;
-
-			memcpy(&v, p, 4);
-			return v;
-		}
-		case 8: {
-			uint64_t v;
-
-			memcpy(&v, p, 8);
-			return v;
-		}
-		}
-	}
-	return tep_read_number(d->tep, p, f.size);
-}
-
-/* Copies a char[] field, fixed (char comm[16]) or dynamic (__data_loc char[],
- * newer kernels), bounded by the record and by @outlen. */
-static void str(const struct pt_raw_decoder *d, const void *data, int size, struct field f,
-		char *out, size_t outlen)
-{
-	size_t len = 0, max = (size_t)f.size;
-	const char *p;
-
-	out[0] = '\0';
-	if (!f.size || f.offset + f.size > size)
-		return;
-	p = (const char *)data + f.offset;
-	if (f.dynamic) {
-		bool ok = true;
-		uint64_t loc = num(d, data, size, f, &ok);
-		size_t off = (size_t)(loc & 0xffff), n = (size_t)(loc >> 16) & 0xffff;
-
-		if (!ok)
-			return;
-		if (f.relative)
-			off += (size_t)f.offset + (size_t)f.size;
-		if (off > (size_t)size || n > (size_t)size - off)
-			return;
-		p = (const char *)data + off;
-		max = n;
-	}
-	while (len < max && len + 1 < outlen && p[len])
-		len++;
-	memcpy(out, p, len);
-	out[len] = '\0';
-}
-
-static int64_t snum(const struct pt_raw_decoder *d, const void *data, int size, struct field f,
-		    bool *ok)
-{
-	uint64_t v = num(d, data, size, f, ok);
-
-	switch (f.size) {
-	case 1:
-		return (int8_t)v;
-	case 2:
-		return (int16_t)v;
-	case 4:
-		return (int32_t)v;
-	default:
-		return (int64_t)v;
-	}
-}
-
 /* A field of native data known to be inside the record and 1, 2, 4 or 8
  * bytes (a probe's `need`): no checks. */
 static inline uint64_t rd(const void *data, struct field f)
@@ -519,6 +434,58 @@ static inline int64_t sext(uint64_t v, int size)
 	default:
 		return (int64_t)v;
 	}
+}
+
+static uint64_t num(const struct pt_raw_decoder *d, const void *data, int size, struct field f,
+		    bool *ok)
+{
+	const char *p = (const char *)data + f.offset;
+
+	if (!f.size || f.size > 8 || f.offset + f.size > size) {
+		*ok = false;
+		return 0;
+	}
+	if (d->native && !(f.size & (f.size - 1))) /* 1, 2, 4 or 8 bytes */
+		return rd(data, f);
+	return tep_read_number(d->tep, p, f.size);
+}
+
+/* Copies a char[] field, fixed (char comm[16]) or dynamic (__data_loc char[],
+ * newer kernels), bounded by the record and by @outlen. */
+static void str(const struct pt_raw_decoder *d, const void *data, int size, struct field f,
+		char *out, size_t outlen)
+{
+	size_t len = 0, max = (size_t)f.size;
+	const char *p;
+
+	out[0] = '\0';
+	if (!f.size || f.offset + f.size > size)
+		return;
+	p = (const char *)data + f.offset;
+	if (f.dynamic) {
+		bool ok = true;
+		uint64_t loc = num(d, data, size, f, &ok);
+		size_t off = (size_t)(loc & 0xffff), n = (size_t)(loc >> 16) & 0xffff;
+
+		if (!ok)
+			return;
+		if (f.relative)
+			off += (size_t)f.offset + (size_t)f.size;
+		if (off > (size_t)size || n > (size_t)size - off)
+			return;
+		p = (const char *)data + off;
+		max = n;
+	}
+	while (len < max && len + 1 < outlen && p[len])
+		len++;
+	memcpy(out, p, len);
+	out[len] = '\0';
+}
+
+static int64_t snum(const struct pt_raw_decoder *d, const void *data, int size, struct field f,
+		    bool *ok)
+{
+	return sext(num(d, data, size, f, ok), f.size);
 }
 
 /* Field @f of a probe's record: unchecked when @fast (probe_need), else num(). */
