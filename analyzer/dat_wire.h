@@ -213,24 +213,9 @@ static inline void dat_wire_ctx_to_entry(const struct dat_wire_entry_ctx *w,
 	ev->in_irq = x->in_irq != 0;
 }
 
-static inline void dat_wire_ctx_to_exit(const struct dat_wire_exit_ctx *w,
-					const struct dat_wire_ctx *x, struct pt_event *ev)
-{
-	pt_event_init(ev, PT_EV_EXIT);
-	ev->cpu = x->cpu;
-	ev->pid = x->pid;
-	ev->depth = w->depth;
-	ev->ts_ns = w->ts;
-	ev->dur_ns = w->dur;
-	ev->call_ns = w->ts - w->dur;
-	ev->rec_ts_ns = w->ts + (uint64_t)(int64_t)w->rec_delta;
-	ev->overrun = w->overrun;
-	ev->in_irq = x->in_irq != 0;
-}
-
 /* @ev, the ENTRY dat_wire_ctx_to_entry() made, turned into the EXIT of short
- * form @w in the same context: what dat_wire_ctx_to_exit() makes, without
- * setting every field again. */
+ * form @w in the same context: the exit's own fields (dat_wire_ctx_to_exit()
+ * sets the context's too). */
 static inline void dat_wire_ctx_entry_to_exit(const struct dat_wire_exit_ctx *w,
 					      struct pt_event *ev)
 {
@@ -241,6 +226,16 @@ static inline void dat_wire_ctx_entry_to_exit(const struct dat_wire_exit_ctx *w,
 	ev->call_ns = w->ts - w->dur;
 	ev->rec_ts_ns = w->ts + (uint64_t)(int64_t)w->rec_delta;
 	ev->overrun = w->overrun;
+}
+
+static inline void dat_wire_ctx_to_exit(const struct dat_wire_exit_ctx *w,
+					const struct dat_wire_ctx *x, struct pt_event *ev)
+{
+	pt_event_init(ev, PT_EV_EXIT);
+	ev->cpu = x->cpu;
+	ev->pid = x->pid;
+	ev->in_irq = x->in_irq != 0;
+	dat_wire_ctx_entry_to_exit(w, ev);
 }
 
 struct dat_wire_done {
