@@ -213,23 +213,35 @@ static inline void dat_wire_leaf_split(const struct dat_wire_leaf_ctx *l,
 					.depth = l->depth};
 }
 
-/* The events of the short forms in context @x; their strings are the caller's. */
-static inline void dat_wire_ctx_to_entry(const struct dat_wire_entry_ctx *w,
-					 const struct dat_wire_ctx *x, struct pt_event *ev)
+/*
+ * The events of the short forms in context @x, made in place: the reader
+ * keeps one event per context (dat_wire_ctx_event()) and sets each
+ * message's own fields on it (dat_wire_ctx_set_entry(),
+ * dat_wire_ctx_set_exit()) rather than making a whole event per message.
+ * Their strings are the caller's.
+ */
+static inline void dat_wire_ctx_event(const struct dat_wire_ctx *x, struct pt_event *ev)
 {
 	pt_event_init(ev, PT_EV_ENTRY);
 	ev->cpu = x->cpu;
 	ev->pid = x->pid;
-	ev->depth = w->depth;
-	ev->ts_ns = w->ts;
 	ev->in_irq = x->in_irq != 0;
 }
 
-/* @ev, the ENTRY dat_wire_ctx_to_entry() made, turned into the EXIT of short
- * form @w in the same context: the exit's own fields (dat_wire_ctx_to_exit()
- * sets the context's too). */
-static inline void dat_wire_ctx_entry_to_exit(const struct dat_wire_exit_ctx *w,
-					      struct pt_event *ev)
+/* @ev, made by dat_wire_ctx_event() and set by these since, as the ENTRY of
+ * short form @w. */
+static inline void dat_wire_ctx_set_entry(const struct dat_wire_entry_ctx *w, struct pt_event *ev)
+{
+	ev->type = PT_EV_ENTRY;
+	ev->depth = w->depth;
+	ev->ts_ns = w->ts;
+	/* an EXIT's own fields, as pt_event_init() leaves them */
+	ev->dur_ns = ev->call_ns = ev->rec_ts_ns = PT_NO_TIME;
+	ev->overrun = -1;
+}
+
+/* The same as the EXIT of short form @w: all of an EXIT's own fields. */
+static inline void dat_wire_ctx_set_exit(const struct dat_wire_exit_ctx *w, struct pt_event *ev)
 {
 	ev->type = PT_EV_EXIT;
 	ev->depth = w->depth;
@@ -238,16 +250,6 @@ static inline void dat_wire_ctx_entry_to_exit(const struct dat_wire_exit_ctx *w,
 	ev->call_ns = w->ts - w->dur;
 	ev->rec_ts_ns = w->ts + (uint64_t)(int64_t)w->rec_delta;
 	ev->overrun = w->overrun;
-}
-
-static inline void dat_wire_ctx_to_exit(const struct dat_wire_exit_ctx *w,
-					const struct dat_wire_ctx *x, struct pt_event *ev)
-{
-	pt_event_init(ev, PT_EV_EXIT);
-	ev->cpu = x->cpu;
-	ev->pid = x->pid;
-	ev->in_irq = x->in_irq != 0;
-	dat_wire_ctx_entry_to_exit(w, ev);
 }
 
 struct dat_wire_done {
