@@ -166,6 +166,8 @@ static int frame_push(struct recon *r, struct task *t, const struct pt_event *ev
 					    .vma = -1};
 	if (role == PT_ROLE_RESCHED)
 		t->resched_children = false;
+	if (!is_fork_path(role) || ev->in_irq)
+		return 0; /* frame_opened()'s own first test: nearly every call, no call */
 	return frame_opened(r, t, depth, ev->ts_ns, true);
 }
 
