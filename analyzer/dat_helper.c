@@ -239,20 +239,26 @@ static uint32_t comm_string(struct child *c, int pid)
 	return sid;
 }
 
-/* One event's count, and a progress message every DAT_WIRE_PROGRESS_EVERY. */
-static void child_count(struct child *c)
+/* The progress message child_count() sends. */
+static __attribute__((noinline)) void child_progress(struct child *c)
+{
+	uint8_t t = DAT_W_PROGRESS;
+	uint64_t p[2] = {c->done.events, 0};
+
+	if (c->fly)
+		pt_fly_progress(c->fly, &p[0], &p[1]);
+
+	child_write(c, &t, 1);
+	child_write(c, p, sizeof(p));
+}
+
+/* One event's count, and a progress message every DAT_WIRE_PROGRESS_EVERY.
+ * Inline (LTO left it out of line): once per record. */
+static inline __attribute__((always_inline)) void child_count(struct child *c)
 {
 	c->done.events++;
-	if (!c->byte_progress && (c->done.events & (DAT_WIRE_PROGRESS_EVERY - 1)) == 0) {
-		uint8_t t = DAT_W_PROGRESS;
-		uint64_t p[2] = {c->done.events, 0};
-
-		if (c->fly)
-			pt_fly_progress(c->fly, &p[0], &p[1]);
-
-		child_write(c, &t, 1);
-		child_write(c, p, sizeof(p));
-	}
+	if (!c->byte_progress && (c->done.events & (DAT_WIRE_PROGRESS_EVERY - 1)) == 0)
+		child_progress(c);
 }
 
 /* Message @type with body @w, @len bytes, after the n held back. */
