@@ -146,9 +146,10 @@ static void maybe_resume(struct task *t, const struct pt_event *ev, int depth)
 }
 
 /* Opens the call of @ev at @depth: frames at that depth or deeper are set
- * aside (suspend()), missing levels above it become placeholders. */
-static int frame_push(struct recon *r, struct task *t, const struct pt_event *ev, enum pt_role role,
-		      int depth)
+ * aside (suspend()), missing levels above it become placeholders. Inline:
+ * once per ENTRY (recon_on_entry()) and leaf. */
+static inline __attribute__((always_inline)) int
+frame_push(struct recon *r, struct task *t, const struct pt_event *ev, enum pt_role role, int depth)
 {
 	int ret;
 
