@@ -276,8 +276,9 @@ static void child_event(struct child *c, const struct dat_wire_event *w)
 
 /* An ENTRY message @w: its short form when the last N or R message had its
  * context (held back: the next message may be its EXIT), else N (which
- * sets the context). */
-static void child_entry(struct child *c, const struct dat_wire_entry *w)
+ * sets the context). Inline: once per repeated ENTRY record. */
+static inline __attribute__((always_inline)) void child_entry(struct child *c,
+							      const struct dat_wire_entry *w)
 {
 	if (dat_wire_same_ctx(&c->ctx, w->comm_sid, w->pid, w->cpu, w->in_irq)) {
 		child_unhold(c);
