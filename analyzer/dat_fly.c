@@ -674,9 +674,10 @@ static int cpu_next_chunk(struct pt_fly *f, struct fly_cpu *c)
  * kbuffer's next event: from the event after the current one, past time
  * extends, absolute stamps and padding, to the next data event (1), or the
  * end of the page (0). -1 (doubt) where kbuffer would read outside the page
- * or not move on.
+ * or not move on. Inline: once per record on the walk's common way
+ * (fly_take()).
  */
-static int cpu_step(const struct pt_fly *f, struct fly_cpu *c)
+static inline __attribute__((always_inline)) int cpu_step(const struct pt_fly *f, struct fly_cpu *c)
 {
 	uint32_t dlen = f->page_size - FLY_PAGE_HDR;
 
@@ -858,19 +859,27 @@ static inline bool last_again(struct pt_fly *f)
 	return s < 0 || c->ts < f->cpu[s].ts || (c->ts == f->cpu[s].ts && f->last < s);
 }
 
-int pt_fly_next(struct pt_fly *f, struct pt_fly_rec *rec)
+/* The record of f->last, handed on (*rec), and that CPU moved past it. */
+static inline int fly_take(struct pt_fly *f, struct pt_fly_rec *rec)
 {
-	struct fly_cpu *c;
+	struct fly_cpu *c = &f->cpu[f->last];
 
-	if (!last_again(f)) {
-		int r = fly_scan(f);
-
-		if (r != PT_FLY_REC)
-			return r;
-	}
-	c = &f->cpu[f->last];
 	cpu_record(c, f->last, rec);
 	/* a doubt here shows at the next call, as libtracecmd's peek would */
 	cpu_step(f, c);
 	return PT_FLY_REC;
+}
+
+/* pt_fly_next() when the last CPU is not next again: every CPU peeked.
+ * Out of line, so that the common way takes no frame for the scan. */
+static __attribute__((noinline)) int fly_next_scan(struct pt_fly *f, struct pt_fly_rec *rec)
+{
+	int r = fly_scan(f);
+
+	return r == PT_FLY_REC ? fly_take(f, rec) : r;
+}
+
+int pt_fly_next(struct pt_fly *f, struct pt_fly_rec *rec)
+{
+	return last_again(f) ? fly_take(f, rec) : fly_next_scan(f, rec);
 }

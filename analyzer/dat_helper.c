@@ -102,12 +102,14 @@ struct child {
 		struct dat_wire_entry entry;
 	} memo[MEMO_SLOTS];
 	struct pt_raw_event scratch; /* the decoding of records too long to remember */
-	/* the last EXIT sent, its calltime and rettime bytes zeroed (xm_call,
-	 * xm_ret: pt_raw_decoder_exit_times(); xm_size 0: none, or the file
-	 * does not allow it): an EXIT with the same other bytes on the same
-	 * CPU is the same message but for its times */
+	/* the last EXIT sent (xm_size 0: none, or the file does not allow it):
+	 * an EXIT with the same bytes on the same CPU but for its calltime and
+	 * rettime (xm_call, xm_ret: pt_raw_decoder_exit_times(); xm_mask, per
+	 * 8 bytes of a record: all ones but over those two fields) is the same
+	 * message but for its times */
 	int xm_size, xm_cpu, xm_call, xm_ret;
 	uint8_t xm_bytes[MEMO_MAX_BYTES];
+	uint64_t xm_mask[MEMO_MAX_BYTES / 8];
 	struct dat_wire_exit xm_msg;
 	bool xm_ok; /* the decoder allows it */
 };
@@ -237,20 +239,26 @@ static uint32_t comm_string(struct child *c, int pid)
 	return sid;
 }
 
-/* One event's count, and a progress message every DAT_WIRE_PROGRESS_EVERY. */
-static void child_count(struct child *c)
+/* The progress message child_count() sends. */
+static __attribute__((noinline)) void child_progress(struct child *c)
+{
+	uint8_t t = DAT_W_PROGRESS;
+	uint64_t p[2] = {c->done.events, 0};
+
+	if (c->fly)
+		pt_fly_progress(c->fly, &p[0], &p[1]);
+
+	child_write(c, &t, 1);
+	child_write(c, p, sizeof(p));
+}
+
+/* One event's count, and a progress message every DAT_WIRE_PROGRESS_EVERY.
+ * Inline (LTO left it out of line): once per record. */
+static inline __attribute__((always_inline)) void child_count(struct child *c)
 {
 	c->done.events++;
-	if (!c->byte_progress && (c->done.events & (DAT_WIRE_PROGRESS_EVERY - 1)) == 0) {
-		uint8_t t = DAT_W_PROGRESS;
-		uint64_t p[2] = {c->done.events, 0};
-
-		if (c->fly)
-			pt_fly_progress(c->fly, &p[0], &p[1]);
-
-		child_write(c, &t, 1);
-		child_write(c, p, sizeof(p));
-	}
+	if (!c->byte_progress && (c->done.events & (DAT_WIRE_PROGRESS_EVERY - 1)) == 0)
+		child_progress(c);
 }
 
 /* Message @type with body @w, @len bytes, after the n held back. */
@@ -268,8 +276,9 @@ static void child_event(struct child *c, const struct dat_wire_event *w)
 
 /* An ENTRY message @w: its short form when the last N or R message had its
  * context (held back: the next message may be its EXIT), else N (which
- * sets the context). */
-static void child_entry(struct child *c, const struct dat_wire_entry *w)
+ * sets the context). Inline: once per repeated ENTRY record. */
+static inline __attribute__((always_inline)) void child_entry(struct child *c,
+							      const struct dat_wire_entry *w)
 {
 	if (dat_wire_same_ctx(&c->ctx, w->comm_sid, w->pid, w->cpu, w->in_irq)) {
 		child_unhold(c);
@@ -284,19 +293,25 @@ static void child_entry(struct child *c, const struct dat_wire_entry *w)
 
 /* The same for an EXIT message @w (r when its times fit the short form too;
  * l with the n held back when they are one leaf call). */
+static inline void child_exit_ctx(struct child *c, const struct dat_wire_exit_ctx *s)
+{
+	struct dat_wire_leaf_ctx l;
+
+	if (c->has_pend && dat_wire_leaf(&c->pend, s, &l)) {
+		c->has_pend = false;
+		child_put(c, DAT_W_LEAF_CTX, &l, sizeof(l));
+	} else {
+		child_message(c, DAT_W_EXIT_CTX, s, sizeof(*s));
+	}
+}
+
 static void child_exit(struct child *c, const struct dat_wire_exit *w)
 {
 	struct dat_wire_exit_ctx s;
-	struct dat_wire_leaf_ctx l;
 
 	if (dat_wire_same_ctx(&c->ctx, w->comm_sid, w->pid, w->cpu, w->in_irq) &&
 	    dat_wire_exit_to_ctx(w, &s)) {
-		if (c->has_pend && dat_wire_leaf(&c->pend, &s, &l)) {
-			c->has_pend = false;
-			child_put(c, DAT_W_LEAF_CTX, &l, sizeof(l));
-		} else {
-			child_message(c, DAT_W_EXIT_CTX, &s, sizeof(s));
-		}
+		child_exit_ctx(c, &s);
 		return;
 	}
 	child_message(c, DAT_W_EXIT, w, sizeof(*w));
@@ -338,28 +353,73 @@ static void child_send(struct child *c, const struct pt_event *ev, uint32_t func
 	child_count(c);
 }
 
-/* Whether @n bytes (a multiple of 4, at most MEMO_MAX_BYTES) at @a and @b
- * are equal: words compared inline, no call. */
-static inline bool same_bytes(const uint8_t *a, const uint8_t *b, int n)
+/* The bits that differ in the 8 bytes at @i of @a and @b. */
+static inline uint64_t word_diff(const uint8_t *a, const uint8_t *b, int i)
 {
 	uint64_t x, y;
-	int i = 0;
 
-	for (; i + 8 <= n; i += 8) {
-		memcpy(&x, a + i, 8);
-		memcpy(&y, b + i, 8);
-		if (x != y)
-			return false;
-	}
-	for (; i < n; i += 4) {
+	memcpy(&x, a + i, 8);
+	memcpy(&y, b + i, 8);
+	return x ^ y;
+}
+
+/*
+ * Whether @n bytes (a multiple of 4, at most MEMO_MAX_BYTES) at @a and @b
+ * are equal where @mask (per 8 bytes; little endian: the first 4 bytes of a
+ * word are its low half) has ones. Every word compared, unrolled: no loop,
+ * no call; nearly every comparison is of equal bytes, all of them read.
+ */
+static inline bool same_masked(const uint8_t *a, const uint8_t *b, const uint64_t *mask, int n)
+{
+	uint64_t d = 0;
+
+	if (n % 8) {
 		uint32_t u, v;
 
-		memcpy(&u, a + i, 4);
-		memcpy(&v, b + i, 4);
-		if (u != v)
-			return false;
+		memcpy(&u, a + n - 4, 4);
+		memcpy(&v, b + n - 4, 4);
+		d = (u ^ v) & mask[n / 8];
 	}
-	return true;
+	switch (n / 8) {
+	case 8:
+		d |= word_diff(a, b, 56) & mask[7];
+		__attribute__((fallthrough));
+	case 7:
+		d |= word_diff(a, b, 48) & mask[6];
+		__attribute__((fallthrough));
+	case 6:
+		d |= word_diff(a, b, 40) & mask[5];
+		__attribute__((fallthrough));
+	case 5:
+		d |= word_diff(a, b, 32) & mask[4];
+		__attribute__((fallthrough));
+	case 4:
+		d |= word_diff(a, b, 24) & mask[3];
+		__attribute__((fallthrough));
+	case 3:
+		d |= word_diff(a, b, 16) & mask[2];
+		__attribute__((fallthrough));
+	case 2:
+		d |= word_diff(a, b, 8) & mask[1];
+		__attribute__((fallthrough));
+	case 1:
+		d |= word_diff(a, b, 0) & mask[0];
+		__attribute__((fallthrough));
+	default:
+		break;
+	}
+	return d == 0;
+}
+
+_Static_assert(MEMO_MAX_BYTES == 64, "same_masked() compares at most 8 words");
+
+static const uint64_t all_ones[MEMO_MAX_BYTES / 8] = {~0ull, ~0ull, ~0ull, ~0ull,
+						      ~0ull, ~0ull, ~0ull, ~0ull};
+
+/* Whether @n bytes (as same_masked()) at @a and @b are equal. */
+static inline bool same_bytes(const uint8_t *a, const uint8_t *b, int n)
+{
+	return same_masked(a, b, all_ones, n);
 }
 
 /* pt_raw_decode() of @data, @size bytes, through c->memo: *raw points at
@@ -393,12 +453,17 @@ static int child_decode(struct child *c, const void *data, int size,
 	return m->ret;
 }
 
-/* @size bytes at @data with the two time fields zeroed, into @out. */
-static inline void exit_masked(const struct child *c, const void *data, int size, uint8_t *out)
+/* c->xm_mask from c->xm_call and c->xm_ret. */
+static void exit_mask_init(struct child *c)
 {
-	memcpy(out, data, (size_t)size);
-	memset(out + c->xm_call, 0, 8);
-	memset(out + c->xm_ret, 0, 8);
+	uint8_t m[MEMO_MAX_BYTES];
+
+	memset(m, 0xff, sizeof(m));
+	if (c->xm_call <= MEMO_MAX_BYTES - 8)
+		memset(m + c->xm_call, 0, 8);
+	if (c->xm_ret <= MEMO_MAX_BYTES - 8)
+		memset(m + c->xm_ret, 0, 8);
+	memcpy(c->xm_mask, m, sizeof(m));
 }
 
 /* Record time bookkeeping for the helper's end message. */
@@ -435,24 +500,32 @@ static void child_lost(struct child *c, int cpu, uint64_t ts, long long missed)
  */
 static bool child_exit_again(struct child *c, uint64_t ts, const void *data, int size)
 {
-	uint8_t masked[MEMO_MAX_BYTES];
-	uint64_t call, ret;
-	struct dat_wire_exit w;
+	const struct dat_wire_exit *m = &c->xm_msg;
+	struct dat_wire_exit_ctx s;
+	uint64_t call, ret, dur;
 
-	exit_masked(c, data, size, masked);
-	if (!same_bytes(masked, c->xm_bytes, size))
+	if (!same_masked(data, c->xm_bytes, c->xm_mask, size))
 		return false;
 	memcpy(&call, (const uint8_t *)data + c->xm_call, 8);
 	memcpy(&ret, (const uint8_t *)data + c->xm_ret, 8);
 	if (ret == PT_NO_TIME)
 		return false;
-	w = c->xm_msg;
-	w.ts = ret;
-	w.call = call;
-	w.dur = ret >= call ? ret - call : PT_NO_TIME;
-	w.rec_ts = ts;
+	dur = ret >= call ? ret - call : PT_NO_TIME;
 	child_times(c, ts);
-	child_exit(c, &w);
+	/* child_exit() of the message with these times, its short form built
+	 * without the long one */
+	if (dat_wire_same_ctx(&c->ctx, m->comm_sid, m->pid, m->cpu, m->in_irq) &&
+	    dat_wire_times_to_ctx(ret, dur, call, ts, m->overrun, m->func_sid, m->depth, &s)) {
+		child_exit_ctx(c, &s);
+	} else {
+		struct dat_wire_exit w = *m;
+
+		w.ts = ret;
+		w.call = call;
+		w.dur = dur;
+		w.rec_ts = ts;
+		child_exit(c, &w);
+	}
 	child_count(c);
 	return true;
 }
@@ -500,7 +573,7 @@ static void child_raw(struct child *c, int cpu, uint64_t ts, const void *data, i
 	    size <= MEMO_MAX_BYTES && size % 4 == 0 && dat_wire_short(&ev)) {
 		c->xm_size = size;
 		c->xm_cpu = cpu;
-		exit_masked(c, data, size, c->xm_bytes);
+		memcpy(c->xm_bytes, data, (size_t)size);
 		dat_wire_from_exit(&ev, &c->xm_msg);
 		c->xm_msg.func_sid = func_sid;
 		c->xm_msg.comm_sid = comm_sid;
@@ -899,6 +972,8 @@ int pt_dat_reader_main(const char *path, int fd, const struct dat_wire_part *par
 	}
 	c->done.cpus = (uint32_t)tep_get_cpus(c->tep);
 	c->xm_ok = pt_raw_decoder_exit_times(c->dec, &c->xm_call, &c->xm_ret);
+	if (c->xm_ok)
+		exit_mask_init(c);
 	if (part)
 		child_part(c, h, part->part, part->parts, part->chunks);
 	else if (f)

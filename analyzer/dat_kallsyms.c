@@ -60,38 +60,95 @@ static inline bool ends(char c)
 	return token_end[(uint8_t)c];
 }
 
+/* Eight bytes at a time (a line is 40 on average): the words below are
+ * little-endian loads, the first byte the lowest. */
+#define ONES 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+
+/* Per byte of @x (each below 0x80): its high bit set when it lies in [lo, hi]
+ * (no carry crosses bytes: lo >= 0x30, hi >= 0x39). */
+static inline uint64_t bytes_in(uint64_t x, uint8_t lo, uint8_t hi)
+{
+	return (x + ONES * (uint8_t)(0x80 - lo)) & ~(x + ONES * (uint8_t)(0x7f - hi)) & HIGHS;
+}
+
+/* The 8 hex digits at @p, the first the most significant, into *v; false
+ * when any is not a hex digit. */
+static inline bool hex8(const char *p, uint32_t *v)
+{
+	uint64_t x, d;
+
+	memcpy(&x, p, 8);
+	if ((x & HIGHS) || (bytes_in(x, '0', '9') | bytes_in(x | ONES * 0x20, 'a', 'f')) != HIGHS)
+		return false;
+	x = __builtin_bswap64(x);		       /* the first digit in the top byte */
+	d = (x & ONES * 0x0f) + 9 * ((x >> 6) & ONES); /* letters have bit 6: + 9 */
+	d = (d | d >> 4) & 0x00ff00ff00ff00ffull;
+	d = (d | d >> 8) & 0x0000ffff0000ffffull;
+	*v = (uint32_t)(d | d >> 16);
+	return true;
+}
+
+/* The first byte at or after @p that ends a token (ends()); @end is the
+ * text's end (its NUL). */
+static inline char *token_stop(char *p, const char *end)
+{
+	while (end - p >= 8) {
+		uint64_t x, t;
+
+		memcpy(&x, p, 8);
+		t = (x - ONES * 0x21) & ~x & HIGHS; /* bytes below 0x21: exact up to the first */
+		if (!t) {
+			p += 8;
+			continue;
+		}
+		p += __builtin_ctzll(t) / 8;
+		if (ends(*p))
+			return p;
+		p++; /* a control character: part of the token */
+	}
+	while (!ends(*p))
+		p++;
+	return p;
+}
+
 /*
- * The line at @p (up to '\n' or the text's end) into @s, its name and
+ * The line at @p (up to '\n' or the text's end, @end) into @s, its name and
  * module terminated in place; @keep false for the symbols libtraceevent
  * skips. Returns the next line's start, NULL when the line is not in
  * /proc/kallsyms's shape.
  */
-static char *parse_line(char *p, struct ksym *s, bool *keep)
+static char *parse_line(char *p, const char *end, struct ksym *s, bool *keep)
 {
 	char *name, *mod, type;
+	uint32_t hi, lo;
 
 	s->addr = 0;
-	for (int i = 0; i < 16; i++) {
-		unsigned v = hex_plus1[(uint8_t)p[i]];
-
-		if (!v)
+	if (end - p >= 16) {
+		if (!hex8(p, &hi) || !hex8(p + 8, &lo))
 			return NULL;
-		s->addr = s->addr << 4 | (v - 1);
+		s->addr = (uint64_t)hi << 32 | lo;
+	} else {
+		for (int i = 0; i < 16; i++) {
+			unsigned v = hex_plus1[(uint8_t)p[i]];
+
+			if (!v)
+				return NULL;
+			s->addr = s->addr << 4 | (v - 1);
+		}
 	}
 	p += 16;
 	if (p[0] != ' ' || ends(p[1]) || p[2] != ' ')
 		return NULL;
 	type = p[1];
 	name = p += 3;
-	while (!ends(*p))
-		p++;
+	p = token_stop(p, end);
 	if (p == name || p - name >= KSYM_MAX_NAME)
 		return NULL;
 	if (p[0] == '\t' && p[1] == '[') {
 		*p = '\0';
 		mod = p += 2;
-		while (!ends(*p))
-			p++;
+		p = token_stop(p, end);
 		if (p - mod < 2 || p - mod > KSYM_MAX_NAME || p[-1] != ']')
 			return NULL;
 		p[-1] = '\0'; /* the ']' */
@@ -153,7 +210,7 @@ static size_t count_lines(const char *text)
 /* The kept lines of @k->text (k has room for every line), then their list
  * order: newest (last) first, as libtraceevent's list holds them. 0, 1 (a
  * line not in shape). */
-static int parse_all(struct pt_ksyms *k)
+static int parse_all(struct pt_ksyms *k, const char *end)
 {
 	char *p = k->text;
 
@@ -165,7 +222,7 @@ static int parse_all(struct pt_ksyms *k)
 			p++;
 			continue;
 		}
-		if (!(p = parse_line(p, &s, &keep)))
+		if (!(p = parse_line(p, end, &s, &keep)))
 			return 1;
 		if (keep) {
 			k->addr[k->n] = s.addr;
@@ -181,6 +238,7 @@ static int parse_all(struct pt_ksyms *k)
 int pt_ksyms_new(char *text, struct pt_ksyms **out)
 {
 	struct pt_ksyms *k = calloc(1, sizeof(*k));
+	size_t len = strlen(text);
 	int ret;
 
 	*out = NULL;
@@ -188,7 +246,7 @@ int pt_ksyms_new(char *text, struct pt_ksyms **out)
 		return -ENOMEM;
 	k->text = text;
 	k->cap = count_lines(text);
-	if (strlen(text) > UINT32_MAX || k->cap > UINT32_MAX) {
+	if (len > UINT32_MAX || k->cap > UINT32_MAX) {
 		free(k);
 		return 1; /* offsets and line numbers are 32 bits: libtraceevent's way */
 	}
@@ -200,7 +258,7 @@ int pt_ksyms_new(char *text, struct pt_ksyms **out)
 	k->name = (uint32_t *)(k->addr + k->cap);
 	k->by = k->name + k->cap;
 	k->tmp = k->by + k->cap;
-	ret = parse_all(k);
+	ret = parse_all(k, text + len);
 	if (ret) {
 		pt_ksyms_free(k);
 		return ret;

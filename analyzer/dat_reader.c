@@ -144,6 +144,10 @@ struct helper {
 	size_t nr_sid;
 	uint64_t progress;	 /* events it has read so far */
 	struct dat_wire_ctx ctx; /* the context of its n and r messages (dat_wire.h) */
+	/* the event of its short forms (dat_wire_ctx_event()) with ctx's task
+	 * name: made again after an N, R or S message (cev_ok false) */
+	struct pt_event cev;
+	bool cev_ok;
 };
 
 /* One read: the helpers, their pipes, what came over them. */
@@ -324,21 +328,11 @@ static inline int64_t map_sid(const struct helper *h, uint32_t sid)
 	return sid < h->nr_sid && h->sid[sid] ? (int64_t)h->sid[sid] : -1;
 }
 
-/* Hands @ev on to the consumer, its strings from helper @i's ids @func and
- * @comm (0: none). */
-static inline int deliver(struct dat_read *d, unsigned i, struct pt_event *ev, uint32_t func,
-			  uint32_t comm)
+/* Hands @ev on to the consumer. */
+static inline int hand_on(struct dat_read *d, const struct pt_event *ev)
 {
-	const struct helper *h = &d->h[i];
-	int64_t f = map_sid(h, func), c = map_sid(h, comm);
 	int ret;
 
-	if (f < 0 || c < 0)
-		return -EPROTO;
-	ev->func = f ? h->str[func] : NULL;
-	ev->func_id = (uint64_t)f;
-	ev->comm = c ? h->str[comm] : NULL;
-	ev->comm_id = (uint64_t)c;
 	d->st->events++;
 	ret = d->fn(ev, d->ctx);
 	if (ret < 0) {
@@ -346,6 +340,54 @@ static inline int deliver(struct dat_read *d, unsigned i, struct pt_event *ev, u
 		set_err(d->err, d->errlen, "%s: analysis stopped: %s", d->path, strerror(-ret));
 	}
 	return ret < 0 ? ret : 0;
+}
+
+/* @ev's function: helper @h's string @func (0: none). 0, or -EPROTO (an id
+ * never defined). */
+static inline int name_func(const struct helper *h, struct pt_event *ev, uint32_t func)
+{
+	int64_t f = map_sid(h, func);
+
+	if (f < 0)
+		return -EPROTO;
+	ev->func = f ? h->str[func] : NULL;
+	ev->func_id = (uint64_t)f;
+	return 0;
+}
+
+/* Hands @ev on to the consumer, its strings from helper @i's ids @func and
+ * @comm (0: none). */
+static inline int deliver(struct dat_read *d, unsigned i, struct pt_event *ev, uint32_t func,
+			  uint32_t comm)
+{
+	const struct helper *h = &d->h[i];
+	int64_t c = map_sid(h, comm);
+	int ret = name_func(h, ev, func);
+
+	if (ret || c < 0)
+		return -EPROTO;
+	ev->comm = c ? h->str[comm] : NULL;
+	ev->comm_id = (uint64_t)c;
+	return hand_on(d, ev);
+}
+
+/* Helper @i's event of the short forms, made for its context when it is not
+ * (h->cev). NULL: no context yet, or its task name's id never defined (a
+ * protocol error). */
+static inline struct pt_event *ctx_event(struct dat_read *d, unsigned i)
+{
+	struct helper *h = &d->h[i];
+	int64_t c;
+
+	if (h->cev_ok)
+		return &h->cev;
+	if (!h->ctx.set || (c = map_sid(h, h->ctx.comm_sid)) < 0)
+		return NULL;
+	dat_wire_ctx_event(&h->ctx, &h->cev);
+	h->cev.comm = c ? h->str[h->ctx.comm_sid] : NULL;
+	h->cev.comm_id = (uint64_t)c;
+	h->cev_ok = true;
+	return &h->cev;
 }
 
 static int on_event(struct dat_read *d, unsigned i)
@@ -378,6 +420,7 @@ static int on_entry(struct dat_read *d, unsigned i)
 	if (ret)
 		return ret;
 	dat_wire_set_ctx(&d->h[i].ctx, w.comm_sid, w.pid, w.cpu, w.in_irq);
+	d->h[i].cev_ok = false;
 	dat_wire_to_entry(&w, &ev);
 	return deliver(d, i, &ev, w.func_sid, w.comm_sid);
 }
@@ -391,6 +434,7 @@ static int on_exit_ev(struct dat_read *d, unsigned i)
 	if (ret)
 		return ret;
 	dat_wire_set_ctx(&d->h[i].ctx, w.comm_sid, w.pid, w.cpu, w.in_irq);
+	d->h[i].cev_ok = false;
 	dat_wire_to_exit(&w, &ev);
 	return deliver(d, i, &ev, w.func_sid, w.comm_sid);
 }
@@ -399,54 +443,55 @@ static int on_exit_ev(struct dat_read *d, unsigned i)
  * yet: a protocol error). */
 static int on_entry_ctx(struct dat_read *d, unsigned i)
 {
-	const struct dat_wire_ctx *x = &d->h[i].ctx;
 	struct dat_wire_entry_ctx w;
-	struct pt_event ev;
+	struct pt_event *ev;
 	int ret = take(d, i, &w, sizeof(w));
 
 	if (ret)
 		return ret;
-	if (!x->set)
+	if (!(ev = ctx_event(d, i)))
 		return -EPROTO;
-	dat_wire_ctx_to_entry(&w, x, &ev);
-	return deliver(d, i, &ev, w.func_sid, x->comm_sid);
+	dat_wire_ctx_set_entry(&w, ev);
+	if ((ret = name_func(&d->h[i], ev, w.func_sid)))
+		return ret;
+	return hand_on(d, ev);
 }
 
 static int on_exit_ctx(struct dat_read *d, unsigned i)
 {
-	const struct dat_wire_ctx *x = &d->h[i].ctx;
 	struct dat_wire_exit_ctx w;
-	struct pt_event ev;
+	struct pt_event *ev;
 	int ret = take(d, i, &w, sizeof(w));
 
 	if (ret)
 		return ret;
-	if (!x->set)
+	if (!(ev = ctx_event(d, i)))
 		return -EPROTO;
-	dat_wire_ctx_to_exit(&w, x, &ev);
-	return deliver(d, i, &ev, w.func_sid, x->comm_sid);
+	dat_wire_ctx_set_exit(&w, ev);
+	if ((ret = name_func(&d->h[i], ev, w.func_sid)))
+		return ret;
+	return hand_on(d, ev);
 }
 
 /* A leaf call: its ENTRY, then its EXIT, in the same context. */
 static int on_leaf_ctx(struct dat_read *d, unsigned i)
 {
-	const struct dat_wire_ctx *x = &d->h[i].ctx;
 	struct dat_wire_leaf_ctx w;
 	struct dat_wire_entry_ctx e;
 	struct dat_wire_exit_ctx r;
-	struct pt_event ev;
+	struct pt_event *ev;
 	int ret = take(d, i, &w, sizeof(w));
 
 	if (ret)
 		return ret;
-	if (!x->set)
+	if (!(ev = ctx_event(d, i)))
 		return -EPROTO;
 	dat_wire_leaf_split(&w, &e, &r);
-	dat_wire_ctx_to_entry(&e, x, &ev);
-	if ((ret = deliver(d, i, &ev, e.func_sid, x->comm_sid)))
+	dat_wire_ctx_set_entry(&e, ev);
+	if ((ret = name_func(&d->h[i], ev, e.func_sid)) || (ret = hand_on(d, ev)))
 		return ret;
-	dat_wire_ctx_entry_to_exit(&r, &ev); /* the consumer took ev as const */
-	return deliver(d, i, &ev, r.func_sid, x->comm_sid);
+	dat_wire_ctx_set_exit(&r, ev); /* the same function: named already */
+	return hand_on(d, ev);
 }
 
 /* Room in @h's id maps for id @sid. 0 or -ENOMEM. */
@@ -493,6 +538,7 @@ static int on_string(struct dat_read *d, unsigned i)
 		return ret;
 	h->sid[hdr[0]] = (uint32_t)id;
 	h->str[hdr[0]] = pt_intern_str(d->strings, (uint32_t)id);
+	h->cev_ok = false; /* the context's task name, if it was this id */
 	return 0;
 }
 

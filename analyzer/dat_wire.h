@@ -150,23 +150,35 @@ static inline void dat_wire_set_ctx(struct dat_wire_ctx *x, uint32_t comm_sid, i
 	*x = (struct dat_wire_ctx){true, comm_sid, pid, cpu, in_irq};
 }
 
-/* @w in the short form (*s) when its times fit it: a kernel call time, a
- * duration and a record time offset that fit 32 bits, an overrun count too. */
+/* An EXIT's times and fields in the short form (*s) when they fit it: a
+ * kernel call time, a duration and a record time offset that fit 32 bits,
+ * an overrun count too. The one rule for both of the helper's ways to an
+ * EXIT message (a decoded record, dat_wire_exit_to_ctx(), and a repeated
+ * one's times). */
+static inline bool dat_wire_times_to_ctx(uint64_t ts, uint64_t dur, uint64_t call, uint64_t rec_ts,
+					 int64_t overrun, uint32_t func_sid, int32_t depth,
+					 struct dat_wire_exit_ctx *s)
+{
+	int64_t rec_delta = (int64_t)(rec_ts - ts);
+
+	if (call == PT_NO_TIME || rec_ts == PT_NO_TIME || ts < call || ts - call > UINT32_MAX ||
+	    dur != ts - call || rec_delta < INT32_MIN || rec_delta > INT32_MAX ||
+	    overrun < INT32_MIN || overrun > INT32_MAX)
+		return false;
+	*s = (struct dat_wire_exit_ctx){.ts = ts,
+					.dur = (uint32_t)dur,
+					.rec_delta = (int32_t)rec_delta,
+					.overrun = (int32_t)overrun,
+					.func_sid = func_sid,
+					.depth = depth};
+	return true;
+}
+
+/* @w in the short form (*s) when its times fit it (dat_wire_times_to_ctx()). */
 static inline bool dat_wire_exit_to_ctx(const struct dat_wire_exit *w, struct dat_wire_exit_ctx *s)
 {
-	int64_t rec_delta = (int64_t)(w->rec_ts - w->ts);
-
-	if (w->call == PT_NO_TIME || w->rec_ts == PT_NO_TIME || w->ts < w->call ||
-	    w->ts - w->call > UINT32_MAX || w->dur != w->ts - w->call || rec_delta < INT32_MIN ||
-	    rec_delta > INT32_MAX || w->overrun < INT32_MIN || w->overrun > INT32_MAX)
-		return false;
-	*s = (struct dat_wire_exit_ctx){.ts = w->ts,
-					.dur = (uint32_t)w->dur,
-					.rec_delta = (int32_t)rec_delta,
-					.overrun = (int32_t)w->overrun,
-					.func_sid = w->func_sid,
-					.depth = w->depth};
-	return true;
+	return dat_wire_times_to_ctx(w->ts, w->dur, w->call, w->rec_ts, w->overrun, w->func_sid,
+				     w->depth, s);
 }
 
 /* @e and @x, an ENTRY's and the next EXIT's short forms, as one message
@@ -201,23 +213,35 @@ static inline void dat_wire_leaf_split(const struct dat_wire_leaf_ctx *l,
 					.depth = l->depth};
 }
 
-/* The events of the short forms in context @x; their strings are the caller's. */
-static inline void dat_wire_ctx_to_entry(const struct dat_wire_entry_ctx *w,
-					 const struct dat_wire_ctx *x, struct pt_event *ev)
+/*
+ * The events of the short forms in context @x, made in place: the reader
+ * keeps one event per context (dat_wire_ctx_event()) and sets each
+ * message's own fields on it (dat_wire_ctx_set_entry(),
+ * dat_wire_ctx_set_exit()) rather than making a whole event per message.
+ * Their strings are the caller's.
+ */
+static inline void dat_wire_ctx_event(const struct dat_wire_ctx *x, struct pt_event *ev)
 {
 	pt_event_init(ev, PT_EV_ENTRY);
 	ev->cpu = x->cpu;
 	ev->pid = x->pid;
-	ev->depth = w->depth;
-	ev->ts_ns = w->ts;
 	ev->in_irq = x->in_irq != 0;
 }
 
-/* @ev, the ENTRY dat_wire_ctx_to_entry() made, turned into the EXIT of short
- * form @w in the same context: the exit's own fields (dat_wire_ctx_to_exit()
- * sets the context's too). */
-static inline void dat_wire_ctx_entry_to_exit(const struct dat_wire_exit_ctx *w,
-					      struct pt_event *ev)
+/* @ev, made by dat_wire_ctx_event() and set by these since, as the ENTRY of
+ * short form @w. */
+static inline void dat_wire_ctx_set_entry(const struct dat_wire_entry_ctx *w, struct pt_event *ev)
+{
+	ev->type = PT_EV_ENTRY;
+	ev->depth = w->depth;
+	ev->ts_ns = w->ts;
+	/* an EXIT's own fields, as pt_event_init() leaves them */
+	ev->dur_ns = ev->call_ns = ev->rec_ts_ns = PT_NO_TIME;
+	ev->overrun = -1;
+}
+
+/* The same as the EXIT of short form @w: all of an EXIT's own fields. */
+static inline void dat_wire_ctx_set_exit(const struct dat_wire_exit_ctx *w, struct pt_event *ev)
 {
 	ev->type = PT_EV_EXIT;
 	ev->depth = w->depth;
@@ -226,16 +250,6 @@ static inline void dat_wire_ctx_entry_to_exit(const struct dat_wire_exit_ctx *w,
 	ev->call_ns = w->ts - w->dur;
 	ev->rec_ts_ns = w->ts + (uint64_t)(int64_t)w->rec_delta;
 	ev->overrun = w->overrun;
-}
-
-static inline void dat_wire_ctx_to_exit(const struct dat_wire_exit_ctx *w,
-					const struct dat_wire_ctx *x, struct pt_event *ev)
-{
-	pt_event_init(ev, PT_EV_EXIT);
-	ev->cpu = x->cpu;
-	ev->pid = x->pid;
-	ev->in_irq = x->in_irq != 0;
-	dat_wire_ctx_entry_to_exit(w, ev);
 }
 
 struct dat_wire_done {

@@ -146,9 +146,10 @@ static void maybe_resume(struct task *t, const struct pt_event *ev, int depth)
 }
 
 /* Opens the call of @ev at @depth: frames at that depth or deeper are set
- * aside (suspend()), missing levels above it become placeholders. */
-static int frame_push(struct recon *r, struct task *t, const struct pt_event *ev, enum pt_role role,
-		      int depth)
+ * aside (suspend()), missing levels above it become placeholders. Inline:
+ * once per ENTRY (recon_on_entry()) and leaf. */
+static inline __attribute__((always_inline)) int
+frame_push(struct recon *r, struct task *t, const struct pt_event *ev, enum pt_role role, int depth)
 {
 	int ret;
 
@@ -166,6 +167,8 @@ static int frame_push(struct recon *r, struct task *t, const struct pt_event *ev
 					    .vma = -1};
 	if (role == PT_ROLE_RESCHED)
 		t->resched_children = false;
+	if (!is_fork_path(role) || ev->in_irq)
+		return 0; /* frame_opened()'s own first test: nearly every call, no call */
 	return frame_opened(r, t, depth, ev->ts_ns, true);
 }
 

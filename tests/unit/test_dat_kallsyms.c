@@ -51,6 +51,16 @@ static void test_literal(void)
 	    "ffffffff81000000 T _text\nffffffff81000100 t fn\t[]\n",
 	    "ffffffff81000000 T _text\nffffffff81000100 T\n",
 	    "ffffffff8100000g T bad_hex\n",
+	    /* the characters next to the hex digits' ranges, in either half of
+	     * an address (dat_kallsyms.c reads 8 digits at a time) */
+	    "/fffffff81000000 T slash\n",
+	    "ffffffff8100000: T colon\n",
+	    "ffffffff@1000000 T at\n",
+	    "fffffffG81000000 T upper_g\n",
+	    "ffffffff`1000000 T backtick\n",
+	    "ffffffff\xc1"
+	    "1000000 T high_byte\n",
+	    "ffffffff81000000 T _text\nffff",
 	};
 	char *copy;
 	struct pt_ksyms *k = index_of(good, 0, &copy);
@@ -107,7 +117,11 @@ int main(int argc, char **argv)
 		"0000000000000000 A fixed_percpu_data\nffffffff81000000 T _text\n"
 		"ffffffff81000200 t copy_process\nffffffff81000200 t copy_process_alias\n"
 		"ffffffff81000100 t out_of_order\nffffffff81000200 W third_of_three\n"
-		"ffffffffc0000000 t mod_fn\t[some_mod]\nffffffff81000300 T after_mod\n");
+		"ffffffffc0000000 t mod_fn\t[some_mod]\nffffffff81000300 T after_mod\n"
+		/* upper-case digits; a name with a control character and one with
+		 * bytes above 0x7f (both part of a %s token) */
+		"FFFFFFFF81000400 t upper_hex\nffffffff81000500 t ctl\001inside_a_long_name\n"
+		"ffffffff81000600 t caf\xc3\xa9\nffffffff81000700 t plain\n");
 	for (int i = 1; i < argc; i++) {
 		struct pt_fly *f;
 		char *text = NULL, why[128];
