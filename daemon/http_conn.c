@@ -309,6 +309,7 @@ static void *reaper_main(void *arg)
 	struct pd_http *h = arg;
 	struct timespec until;
 
+	pthread_setname_np(pthread_self(), "pd-http-reaper");
 	pthread_mutex_lock(&h->conns.lock);
 	while (!h->conns.stop) {
 		if (!h->conns.head) {

@@ -118,6 +118,7 @@ static void *worker_main(void *arg)
 {
 	struct pd_http_lane *l = arg;
 
+	pthread_setname_np(pthread_self(), "pd-http-lane");
 	if (l->nice)
 		setpriority(PRIO_PROCESS, (id_t)gettid(), getpriority(PRIO_PROCESS, 0) + l->nice);
 	pthread_mutex_lock(&l->lock);

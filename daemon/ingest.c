@@ -173,6 +173,7 @@ static void *live_writer_main(void *arg)
 	struct pd_ingest *in = arg;
 	struct pd_live_item it;
 
+	pthread_setname_np(pthread_self(), "pd-live-writer");
 	while (pd_liveq_pop(in->liveq, &it) == 1) {
 		store_live(in, &it);
 		pt_fork_release(&it.f);
@@ -304,6 +305,7 @@ static void *worker_main(void *arg)
 {
 	struct pd_ingest *in = arg;
 
+	pthread_setname_np(pthread_self(), "pd-replay");
 	for (;;) {
 		struct job j;
 		char err[512] = "";

@@ -132,6 +132,7 @@ static void *reader_main(void *arg)
 {
 	struct pd_liveq *q = arg;
 
+	pthread_setname_np(pthread_self(), "pd-proc-read");
 	pthread_mutex_lock(&q->lock);
 	while (!q->stop) {
 		struct pt_fork key;
