@@ -176,7 +176,7 @@ static void finalize_all(struct store *s)
 	sqlite3_stmt **all[] = {&s->ins_fork,	&s->ins_vma,	&s->ins_pass,
 				&s->get_rollup, &s->put_rollup, &s->del_rollup,
 				&s->find_group, &s->ins_group,	&s->count_groups,
-				&s->get_pass_blob, &s->get_pass_rows, &s->get_data_version};
+				&s->get_pass_blob, &s->get_pass_rows};
 	size_t i;
 
 	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
@@ -194,7 +194,6 @@ static void store_free(struct store *s)
 		sqlite3_close_v2(s->db);
 	free(s->agg);
 	free(s->agg_list);
-	store_rollup_rows_free(s);
 	free(s->path);
 	free(s);
 }

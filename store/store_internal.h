@@ -95,28 +95,6 @@ struct store_agg_slot {
 	int64_t n;
 };
 
-/*
- * The rollup rows one flush wrote (store_rollup.c), in flush order (by key):
- * each row's (bin, count) pairs as stored, its total and cost sums. The next
- * flush merges its deltas into these rather than reading and decoding the
- * stored rows again (live capture commits once a second, rewriting the same
- * minute, hour and day rows each time).
- */
-struct store_rollup_row {
-	int64_t t, total, cost[3];
-	int32_t grp;
-	int8_t metric, res;
-	size_t off, len; /* its pairs: bin[off..off+len), n[off..off+len) */
-};
-
-struct store_rollup_rows {
-	struct store_rollup_row *row;
-	size_t nr, cap;
-	int32_t *bin;
-	int64_t *n;
-	size_t pairs, pairs_cap;
-};
-
 struct store_comm_cache {
 	char name[32];
 	int64_t grp;
@@ -174,18 +152,6 @@ struct store {
 	uint32_t *agg_list; /* the agg_used slots in use, by index: a flush or an
 			     * abort visits and clears those, not the whole table */
 
-	/*
-	 * The rows the last committed flush wrote (rows[rows_cur]) while
-	 * rows_valid, and the room the next flush fills (rows[!rows_cur]). Not
-	 * valid after a rollback, a rebuild, or a commit by another connection
-	 * (PRAGMA data_version, read at each BEGIN): then the stored rows are read.
-	 */
-	struct store_rollup_rows rows[2];
-	int rows_cur;
-	bool rows_valid;
-	int64_t data_version;
-	sqlite3_stmt *get_data_version;
-
 	struct store_comm_cache comm[STORE_COMM_CACHE];
 	int64_t nr_groups; /* -1: not loaded */
 };
@@ -218,9 +184,6 @@ int store_rollup_fork(struct store *s, int64_t wall_ns, const char *comm,
 int store_rollup_flush(struct store *s, char *err, size_t errlen);
 /* Empties the delta table (a flush done, a transaction rolled back). */
 void store_rollup_clear(struct store *s);
-/* The rows the last flush wrote: forgotten (a rollback, another writer) and freed. */
-void store_rollup_rows_drop(struct store *s);
-void store_rollup_rows_free(struct store *s);
 /* Rollup group of @comm; 0 ("other") past the cap. Reads only when @create is false. */
 int store_comm_group(struct store *s, const char *comm, bool create, int64_t *grp, char *err,
 		     size_t errlen);

@@ -382,25 +382,7 @@ struct merge_buf {
 	int prev;
 	int64_t total;
 	const struct store_agg_slot *d, *dend; /* deltas of this key, bins ascending */
-	struct store_rollup_rows *keep;	       /* the pairs written are kept here; NULL: not */
 };
-
-/* Appends (@bin, @n) to @rows' pairs; false when out of memory. */
-static bool keep_pair(struct store_rollup_rows *rows, int bin, int64_t n)
-{
-	if (rows->pairs == rows->pairs_cap) {
-		size_t cap = rows->pairs_cap;
-
-		if (pt_grow_array_from((void **)&rows->bin, &cap, rows->pairs + 1,
-				       sizeof(*rows->bin), 256) ||
-		    pt_grow_array_from((void **)&rows->n, &rows->pairs_cap, rows->pairs + 1,
-				       sizeof(*rows->n), 256))
-			return false;
-	}
-	rows->bin[rows->pairs] = bin;
-	rows->n[rows->pairs++] = n;
-	return true;
-}
 
 static int merge_put(struct merge_buf *m, int bin, int64_t n)
 {
@@ -411,8 +393,6 @@ static int merge_put(struct merge_buf *m, int bin, int64_t n)
 	m->len += store_hist_encode_pair(m->p + m->len, m->prev, bin, n);
 	m->prev = bin;
 	m->total += n;
-	if (m->keep && !keep_pair(m->keep, bin, n))
-		m->keep = NULL; /* this row is not kept: the next flush reads it */
 	return 0;
 }
 
@@ -435,18 +415,6 @@ static int merge_stored(int bin, int64_t n, void *ctx)
 	return merge_put(m, bin, n);
 }
 
-/* A kept row's key before slot @b's, in flush order (slot_less without the bin). */
-static inline bool row_less(const struct store_rollup_row *a, const struct store_agg_slot *b)
-{
-	if (a->metric != b->metric)
-		return a->metric < b->metric;
-	if (a->res != b->res)
-		return a->res < b->res;
-	if (a->t != b->t)
-		return a->t < b->t;
-	return a->grp < b->grp;
-}
-
 /* Binds the key (metric, res, t, group) of @k to ?1..?4 of @st. */
 static void bind_rollup_key(sqlite3_stmt *st, const struct store_agg_slot *k)
 {
@@ -458,28 +426,13 @@ static void bind_rollup_key(sqlite3_stmt *st, const struct store_agg_slot *k)
 }
 
 /* Reads the stored row of @k into @m (its histogram merged with the deltas
- * from m->d on) and @cost: from @kept, the row as the last flush wrote it,
- * when not NULL, else from the table. */
-static int rollup_read(struct store *s, const struct store_agg_slot *k,
-		       const struct store_rollup_row *kept, struct merge_buf *m, int64_t cost[3],
-		       char *err, size_t errlen)
+ * from m->d on) and @cost. */
+static int rollup_read(struct store *s, const struct store_agg_slot *k, struct merge_buf *m,
+		       int64_t cost[3], char *err, size_t errlen)
 {
 	sqlite3_stmt *st = s->get_rollup;
 	int rc, r = 0;
 
-	if (kept) {
-		const struct store_rollup_rows *old = &s->rows[s->rows_cur];
-
-		for (int i = 0; i < 3; i++)
-			cost[i] += kept->cost[i];
-		for (size_t i = 0; !r && i < kept->len; i++)
-			r = merge_stored(old->bin[kept->off + i], old->n[kept->off + i], m);
-		if (r)
-			return store_fail(s, err, errlen, r, "out of memory");
-		for (; !r && m->d < m->dend; m->d++)
-			r = merge_put(m, m->d->bin, m->d->n);
-		return r ? store_fail(s, err, errlen, r, "out of memory") : 0;
-	}
 	bind_rollup_key(st, k);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
@@ -502,35 +455,11 @@ static int rollup_read(struct store *s, const struct store_agg_slot *k,
 	return r;
 }
 
-/* Appends a row of key @k to @rows (its pairs, from @off, are there already). */
-static bool keep_row(struct store_rollup_rows *rows, const struct store_agg_slot *k, size_t off,
-		     int64_t total, const int64_t cost[3])
-{
-	if (pt_grow_array_from((void **)&rows->row, &rows->cap, rows->nr + 1, sizeof(*rows->row),
-			       64))
-		return false;
-	rows->row[rows->nr++] = (struct store_rollup_row){.t = k->t,
-							  .total = total,
-							  .cost = {cost[0], cost[1], cost[2]},
-							  .grp = k->grp,
-							  .metric = k->metric,
-							  .res = k->res,
-							  .off = off,
-							  .len = rows->pairs - off};
-	return true;
-}
-
-/*
- * One rollup row: the deltas v[0..n) (one key) merged into what is stored
- * (@kept: the row as the last flush wrote it, or NULL: read it), and kept in
- * @keep (NULL: not kept) for the next flush.
- */
+/* One rollup row: the deltas v[0..n) (one key) merged into what is stored. */
 static int rollup_write_one(struct store *s, const struct store_agg_slot *v, size_t n,
-			    const struct store_rollup_row *kept, struct store_rollup_rows *keep,
 			    struct merge_buf *m, char *err, size_t errlen)
 {
 	int64_t cost[3] = {0, 0, 0}; /* forks, ns, ptes */
-	size_t off = keep ? keep->pairs : 0;
 	sqlite3_stmt *st;
 	int rc, r;
 
@@ -539,12 +468,11 @@ static int rollup_write_one(struct store *s, const struct store_agg_slot *v, siz
 	m->total = 0;
 	m->d = v;
 	m->dend = v + n;
-	m->keep = keep;
 	for (; m->d < m->dend && m->d->bin < STORE_HIST_NULL_BIN; m->d++)
 		cost[m->d->bin == STORE_AGG_COST_FORKS ? 0
 		     : m->d->bin == STORE_AGG_COST_NS  ? 1
 						       : 2] += m->d->n;
-	r = rollup_read(s, v, kept, m, cost, err, errlen);
+	r = rollup_read(s, v, m, cost, err, errlen);
 	if (r)
 		return r;
 	st = m->total > 0 ? s->put_rollup : s->del_rollup;
@@ -558,14 +486,7 @@ static int rollup_write_one(struct store *s, const struct store_agg_slot *v, siz
 	}
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
-		return store_sql_fail(s, err, errlen, rc, "updating rollups");
-	/* a deleted row is not kept: the next flush finds none in the table either */
-	if (m->keep && m->total > 0 && !keep_row(m->keep, v, off, m->total, cost))
-		m->keep->pairs = off;
-	else if (keep && !m->keep)
-		keep->pairs = off;
-	return 0;
+	return rc == SQLITE_DONE ? 0 : store_sql_fail(s, err, errlen, rc, "updating rollups");
 }
 
 /*
@@ -578,8 +499,7 @@ int store_rollup_flush(struct store *s, char *err, size_t errlen)
 {
 	struct store_agg_slot *v;
 	struct merge_buf m = {0};
-	struct store_rollup_rows *old, *keep;
-	size_t n = 0, i, j, k = 0;
+	size_t n = 0, i, j;
 	int r = 0;
 
 	if (!s->agg_used)
@@ -591,58 +511,18 @@ int store_rollup_flush(struct store *s, char *err, size_t errlen)
 		if (s->agg[s->agg_list[i]].n)
 			v[n++] = s->agg[s->agg_list[i]];
 	sort_slots(v, v + s->agg_used, n);
-	old = s->rows_valid ? &s->rows[s->rows_cur] : NULL;
-	keep = &s->rows[!s->rows_cur];
-	keep->nr = keep->pairs = 0;
 	for (i = 0; i < n && !r; i = j) {
-		const struct store_rollup_row *kept = NULL;
-
 		for (j = i + 1; j < n && v[j].metric == v[i].metric && v[j].res == v[i].res &&
 				v[j].t == v[i].t && v[j].grp == v[i].grp;
 		     j++)
 			;
-		/* the old rows are in flush order too: one walk finds each */
-		while (old && k < old->nr && row_less(&old->row[k], &v[i]))
-			k++;
-		if (old && k < old->nr && !row_less(&old->row[k], &v[i]) &&
-		    old->row[k].metric == v[i].metric && old->row[k].res == v[i].res &&
-		    old->row[k].t == v[i].t && old->row[k].grp == v[i].grp)
-			kept = &old->row[k];
-		r = rollup_write_one(s, &v[i], j - i, kept, keep, &m, err, errlen);
+		r = rollup_write_one(s, &v[i], j - i, &m, err, errlen);
 	}
 	free(m.p);
 	free(v);
-	if (r) {
-		s->rows_valid = false;
-		return r;
-	}
-	store_rollup_clear(s);
-	/*
-	 * The rows not written now keep what the last flush wrote of them, but
-	 * only this flush's are kept: a live writer rewrites the same few rows
-	 * each second, and the rows it moved past are not written again. A
-	 * failed COMMIT after this drops them (store_txn_abort).
-	 */
-	s->rows_cur = !s->rows_cur;
-	s->rows_valid = true;
-	return 0;
-}
-
-/* Forgets the rows the last flush wrote: the next flush reads the table. */
-void store_rollup_rows_drop(struct store *s)
-{
-	s->rows_valid = false;
-}
-
-void store_rollup_rows_free(struct store *s)
-{
-	for (int i = 0; i < 2; i++) {
-		free(s->rows[i].row);
-		free(s->rows[i].bin);
-		free(s->rows[i].n);
-		s->rows[i] = (struct store_rollup_rows){0};
-	}
-	s->rows_valid = false;
+	if (!r)
+		store_rollup_clear(s);
+	return r;
 }
 
 /* A time as a column value: -1 for null. */
@@ -724,7 +604,6 @@ static int rollup_rebuild(struct store *s, char *err, size_t errlen)
 	r = store_txn_begin(s, err, errlen);
 	if (r)
 		return r;
-	store_rollup_rows_drop(s);
 	r = store_exec(s, "DELETE FROM rollup", err, errlen);
 	if (!r)
 		r = store_prepare(s, "SELECT " FORK_DELETE_COLUMNS " FROM fork ORDER BY id", &sel,

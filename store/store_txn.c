@@ -35,31 +35,6 @@ static void reset_caches(struct store *s)
 	if (s->agg)
 		store_rollup_clear(s);
 	s->agg_used = 0;
-	store_rollup_rows_drop(s);
-}
-
-/*
- * Under the write lock (after BEGIN): when another connection committed
- * since our last transaction began, the rows our last flush wrote may be
- * stale. PRAGMA data_version changes on such commits only, never on ours.
- */
-static void check_data_version(struct store *s)
-{
-	int64_t v = -1;
-
-	if (!s->get_data_version &&
-	    sqlite3_prepare_v2(s->db, "PRAGMA data_version", -1, &s->get_data_version, NULL) !=
-		SQLITE_OK) {
-		s->get_data_version = NULL;
-		store_rollup_rows_drop(s);
-		return;
-	}
-	if (sqlite3_step(s->get_data_version) == SQLITE_ROW)
-		v = sqlite3_column_int64(s->get_data_version, 0);
-	sqlite3_reset(s->get_data_version);
-	if (v < 0 || v != s->data_version)
-		store_rollup_rows_drop(s);
-	s->data_version = v;
 }
 
 void store_note_write_failed(struct store *s)
@@ -167,7 +142,6 @@ int store_txn_begin(struct store *s, char *err, size_t errlen)
 	s->in_txn = true;
 	s->txn_forks = s->txn_rows = 0;
 	s->nr_txn_src = 0;
-	check_data_version(s);
 	return 0;
 }
 

@@ -536,101 +536,6 @@ static void test_incomplete_redo(void)
 	store_close(s);
 }
 
-/* Every rollup row of @path as text, in key order (NULL: error; the caller frees). */
-static char *rollup_text(const char *path)
-{
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
-	char *out = NULL;
-
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-	    sqlite3_prepare_v2(db,
-			       "SELECT group_concat(metric || ',' || res || ',' || t || ',' || grp"
-			       " || ',' || n || ',' || hex(h) || ',' || cost_forks || ','"
-			       " || cost_ns || ',' || cost_ptes, ';') FROM"
-			       " (SELECT * FROM rollup ORDER BY metric, res, t, grp)",
-			       -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
-		out = strdup((const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return out;
-}
-
-/* Inserts forks @from..@to of seed 7 (one comm, one minute) into a live source of @s, commits. */
-static void insert_minute(struct store *s, int64_t src, unsigned from, unsigned to)
-{
-	char err[256];
-	struct pt_fork f;
-
-	for (unsigned i = from; i < to; i++) {
-		synth_fork(&f, 7, i, 12);
-		snprintf(f.parent_comm, sizeof(f.parent_comm), "redis-server");
-		f.ts_ns = 3600000000000ull + i * 1000000ull; /* all in one minute */
-		CHECKF(store_insert_fork(s, src, &f, NULL, err, sizeof(err)) == 0, "insert: %s", err);
-		synth_release(&f);
-	}
-	CHECKF(store_flush(s, err, sizeof(err)) == 0, "flush: %s", err);
-}
-
-/*
- * A writer keeps the rollup rows its last commit wrote, and merges the next
- * commit's deltas into them instead of reading the rows back. Each commit
- * here rewrites the same rows; a second writer commits to them in between
- * (the first must notice and read the table again); a failed transaction
- * comes between two more. The rows must be what a rebuild from the forks
- * gives.
- */
-static void test_rollup_rows_kept(void)
-{
-	struct store_source_info live = {
-	    .kind = STORE_SOURCE_LIVE, .format = "live", .size_bytes = -1, .clock_offset_ns = 0};
-	char path[600], err[256], *kept, *rebuilt;
-	struct store *a, *b;
-	int64_t sa = 0, sb = 0;
-	sqlite3 *db = NULL;
-	bool done;
-
-	path_of(path, sizeof(path), "rows-kept.db");
-	CHECKF(store_open(path, NULL, &a, err, sizeof(err)) == 0, "open a: %s", err);
-	CHECKF(store_source_begin(a, &live, &sa, &done, err, sizeof(err)) == 0, "a: %s", err);
-	insert_minute(a, sa, 0, 40);
-	insert_minute(a, sa, 40, 80);
-	CHECKF(store_open(path, NULL, &b, err, sizeof(err)) == 0, "open b: %s", err);
-	CHECKF(store_source_begin(b, &live, &sb, &done, err, sizeof(err)) == 0, "b: %s", err);
-	insert_minute(b, sb, 80, 120);
-	store_close(b);
-	insert_minute(a, sa, 120, 160);
-	/* a transaction rolled back after its flush: what it flushed is not in the table */
-	{
-		struct pt_fork f;
-
-		synth_fork(&f, 7, 999, 12);
-		snprintf(f.parent_comm, sizeof(f.parent_comm), "redis-server");
-		f.ts_ns = 3600000000000ull;
-		CHECKF(store_insert_fork(a, sa, &f, NULL, err, sizeof(err)) == 0, "insert: %s", err);
-		synth_release(&f);
-		CHECK(store_rollup_flush(a, err, sizeof(err)) == 0);
-		store_txn_abort(a);
-	}
-	insert_minute(a, sa, 160, 200);
-	store_close(a);
-	kept = rollup_text(path);
-	CHECK(sqlite3_open(path, &db) == SQLITE_OK &&
-	      sqlite3_exec(db, "INSERT OR IGNORE INTO pending_task(name) VALUES('rebuild_rollups')",
-			   NULL, NULL, NULL) == SQLITE_OK);
-	sqlite3_close(db);
-	CHECKF(store_open(path, NULL, &a, err, sizeof(err)) == 0, "reopen: %s", err);
-	store_close(a);
-	rebuilt = rollup_text(path);
-	CHECK(kept && rebuilt);
-	CHECKF(kept && rebuilt && !strcmp(kept, rebuilt),
-	       "the rollups written from kept rows differ from a rebuild:\n%s\n%s", kept, rebuilt);
-	CHECKF(cost_mismatch(path) == 0, "rollup cost sums out of step with the forks");
-	free(kept);
-	free(rebuilt);
-}
-
 /* The forks of @source_id in @path, counted by SQL (-1: error). */
 static int64_t forks_of(const char *path, int64_t source_id)
 {
@@ -1671,7 +1576,6 @@ int main(int argc, char **argv)
 	test_roundtrip_and_queries();
 	test_incomplete_redo();
 	test_sources_isolated();
-	test_rollup_rows_kept();
 	test_refusals();
 	test_read_only_file();
 	test_migrate_older();
