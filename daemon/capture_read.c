@@ -21,6 +21,7 @@
 
 #include "formats.h"
 #include "capture_internal.h"
+#include "yield.h"
 
 #define MAX_QUEUE (1u << 18) /* decoded events waiting per CPU */
 #define SLACK_NS 5000000ull  /* how far behind "now" an empty CPU may still commit */
@@ -339,6 +340,7 @@ static int read_cpu(struct pd_capture *c, int qi, char *err, size_t errlen)
 			b->drained = true;
 			return 0;
 		}
+		pd_yield_point();
 		if ((ret = decode_page(c, qi))) {
 			snprintf(err, errlen, "CPU %d: event queue full", b->cpu);
 			return ret;
@@ -447,6 +449,7 @@ static int count_fork(const struct pt_fork *f, void *ctx)
 	struct pd_capture *c = ctx;
 
 	c->st.forks++;
+	pd_yield_point();
 	return c->o.on_fork(f, c->o.ctx);
 }
 

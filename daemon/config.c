@@ -263,8 +263,9 @@ static const struct pd_config_key keys[] = {
 	     "instructions themselves, never jump-optimized, to compare; off) (default auto)"),
 	ENUM("sched", sched, sched_names, "POLICY",
 	     "the daemon's CPU policy: batch (SCHED_BATCH: it never preempts a running task "
-	     "when it wakes) or idle (SCHED_IDLE: it runs on CPU time no other task wants, "
-	     "and a small share) (default batch)"),
+	     "when it wakes) or idle (SCHED_IDLE, its threads yielding every 200 us of work: "
+	     "it runs on CPU time no other task wants, and a small share, so that its work "
+	     "waits for the gaps between forks) (default batch)"),
 	STR("replay", PD_CFG_APPEND, replay, "FILE",
 	    "replay a trace file into the database (repeatable)"),
 	FLAG("exit-after-replay", exit_after_replay, "with --capture off: exit when the replays are done"),

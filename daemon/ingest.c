@@ -23,6 +23,7 @@
 #include "spool.h"
 #include "store_sink.h"
 #include "util.h"
+#include "yield.h"
 
 #define MAX_JOBS 64
 /* a spooled upload whose replay failed other than on the file itself is
@@ -175,6 +176,7 @@ static void *live_writer_main(void *arg)
 
 	pthread_setname_np(pthread_self(), "pd-live-writer");
 	while (pd_liveq_pop(in->liveq, &it) == 1) {
+		pd_yield_point();
 		store_live(in, &it);
 		pt_fork_release(&it.f);
 		pd_liveq_done(in->liveq);
@@ -414,7 +416,7 @@ static void stop_threads(struct pd_ingest *in)
 int pd_ingest_open(const struct pd_ingest_opts *o, struct pd_ingest **out, char *err,
 		   size_t errlen)
 {
-	struct store_opts so = {.sync_full = o->sync_full};
+	struct store_opts so = {.sync_full = o->sync_full, .yield = pd_yield_point};
 	struct store_sink_opts sink_opts = {.lock = slock_take, .unlock = slock_give};
 	struct pd_ingest *in = calloc(1, sizeof(*in));
 	pthread_condattr_t ca;

@@ -7,6 +7,7 @@
  * meanwhile is simply not there any more when the reading comes back.
  */
 #include "livequeue.h"
+#include "yield.h"
 
 #include "proccg.h"
 #include "util.h"
@@ -110,6 +111,7 @@ static void read_one(struct pd_liveq *q, uint64_t seq, struct pt_fork *key, uint
 {
 	struct slot *s;
 
+	pd_yield_point();
 	if (q->pm)
 		pd_procmem_fill(q->pm, key, pt_mono_ns(), deadline);
 	if (q->cg)

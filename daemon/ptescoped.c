@@ -35,6 +35,7 @@
 
 #include "ptescoped_internal.h"
 #include "repair.h"
+#include "yield.h"
 
 /* An upload received in the spool: made a durable job before it is queued (and the 202). */
 static int core_submit_replay(void *ctx, const char *path, const char *name, int64_t *job_id,
@@ -311,6 +312,7 @@ static void sched_policy(enum pd_sched which)
 	int policy = which == PD_SCHED_IDLE ? SCHED_IDLE : SCHED_BATCH;
 	const char *name = which == PD_SCHED_IDLE ? "SCHED_IDLE" : "SCHED_BATCH";
 
+	pd_yield_enable(which == PD_SCHED_IDLE);
 	if (sched_setscheduler(0, policy, &sp))
 		pd_warn("cannot run as %s (%s): the daemon's wakeups may preempt forks", name,
 			strerror(errno));

@@ -171,6 +171,13 @@ int store_query_int(struct store *s, const char *sql, int64_t *v, char *err, siz
 	return 0;
 }
 
+/* The progress handler: the caller's yield point; never interrupts. */
+static int call_yield(void *ctx)
+{
+	((struct store *)ctx)->opts.yield();
+	return 0;
+}
+
 static void finalize_all(struct store *s)
 {
 	sqlite3_stmt **all[] = {&s->ins_fork,	&s->ins_vma,	&s->ins_pass,
@@ -415,6 +422,8 @@ static int connect_db(struct store *s, char *err, size_t errlen)
 		return store_fail(s, err, errlen, store_errno(rc), "%s: cannot open: %s", path,
 				  s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
 	sqlite3_busy_timeout(s->db, s->opts.busy_timeout_ms);
+	if (s->opts.yield)
+		sqlite3_progress_handler(s->db, 2000, call_yield, s);
 	sqlite3_extended_result_codes(s->db, 1);
 	return 0;
 }

@@ -43,6 +43,9 @@ struct store_opts {
 	bool skip_check;	  /* writer: skip the PRAGMA quick_check at open (it reads
 				   * the whole file once; on by default so that a damaged
 				   * file is refused before anything is written to it) */
+	/* Called every few thousand SQLite VM steps of a statement (the daemon's
+	 * yield point, daemon/yield.h). May be NULL. */
+	void (*yield)(void);
 	/* Called after each commit that stored forks (tests, progress). May be NULL. */
 	void (*on_commit)(void *ctx, int64_t source_id, uint64_t forks_in_source);
 	void *on_commit_ctx;

@@ -21,6 +21,8 @@
 #include "sysfork.h"
 #include "fakefs.h"
 #include "tfs.h"
+#include "util.h"
+#include "yield.h"
 #include "check.h"
 
 /* ------------------------------------------------------------- sysfork */
@@ -538,6 +540,35 @@ static void test_tfs(const char *dir)
 	pd_tfs_free(a);
 }
 
+/* Spins @ns of wall time through yield points; returns the wall time it took. */
+static uint64_t spin_points(uint64_t ns)
+{
+	uint64_t t0 = pt_mono_ns(), now;
+
+	while ((now = pt_mono_ns()) - t0 < ns)
+		pd_yield_point();
+	return now - t0;
+}
+
+/* Yield points: none while off; while on, at least one at once and another
+ * after PD_YIELD_NS, and never two closer than PD_YIELD_NS. */
+static void test_yield(void)
+{
+	unsigned long long n0 = pd_yield_count(), n;
+	uint64_t took;
+
+	pd_yield_enable(false);
+	spin_points(2000000);
+	CHECKF(pd_yield_count() == n0, "yield points off: %llu yields", pd_yield_count() - n0);
+	pd_yield_enable(true);
+	took = spin_points(2000000);
+	n = pd_yield_count() - n0;
+	CHECKF(n >= 2 && n <= took / PD_YIELD_NS + 1,
+	       "yield points on: %llu yields in %llu ns (one per %llu ns at most)", n,
+	       (unsigned long long)took, (unsigned long long)PD_YIELD_NS);
+	pd_yield_enable(false);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/ptescoped-unit-XXXXXX";
@@ -553,6 +584,7 @@ int main(void)
 	test_config_table();
 	test_investigate(dir);
 	test_tfs(dir);
+	test_yield();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd))
 		fprintf(stderr, "could not remove %s\n", dir);

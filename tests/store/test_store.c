@@ -536,6 +536,38 @@ static void test_incomplete_redo(void)
 	store_close(s);
 }
 
+static unsigned store_yields;
+
+static void count_yield(void)
+{
+	store_yields++;
+}
+
+/* The writer's yield point is called during its statements (SQLite's progress handler). */
+static void test_store_yield(void)
+{
+	struct store_source_info live = {
+	    .kind = STORE_SOURCE_LIVE, .format = "live", .size_bytes = -1, .clock_offset_ns = 0};
+	struct store_opts o = {.yield = count_yield};
+	char path[600], err[256];
+	struct store *s;
+	struct pt_fork f;
+	int64_t src = 0;
+	bool done;
+
+	path_of(path, sizeof(path), "yield.db");
+	CHECKF(store_open(path, &o, &s, err, sizeof(err)) == 0, "open: %s", err);
+	CHECKF(store_source_begin(s, &live, &src, &done, err, sizeof(err)) == 0, "begin: %s", err);
+	for (unsigned i = 0; i < 200; i++) {
+		synth_fork(&f, 11, i, 16);
+		CHECKF(store_insert_fork(s, src, &f, NULL, err, sizeof(err)) == 0, "insert: %s", err);
+		synth_release(&f);
+	}
+	CHECKF(store_flush(s, err, sizeof(err)) == 0, "flush: %s", err);
+	store_close(s);
+	CHECKF(store_yields > 0, "the yield point was never called in 200 forks' statements");
+}
+
 /* The forks of @source_id in @path, counted by SQL (-1: error). */
 static int64_t forks_of(const char *path, int64_t source_id)
 {
@@ -1576,6 +1608,7 @@ int main(int argc, char **argv)
 	test_roundtrip_and_queries();
 	test_incomplete_redo();
 	test_sources_isolated();
+	test_store_yield();
 	test_refusals();
 	test_read_only_file();
 	test_migrate_older();
