@@ -304,8 +304,21 @@ static int make_parent_dirs(const char *path, char *err, size_t errlen)
  * share of the CPU. On one busy CPU that wait ends where a task runs past its
  * slice: in a long fork, at its next lock break (operations.md, "What it
  * costs"). SCHED_IDLE (--sched idle) runs on time no other task wants, and a
- * small share. Its threads inherit the policy.
+ * small share, its threads yielding every 200 us of work (yield.h). Its
+ * threads inherit the policy, but for the HTTP threads (start_http).
  */
+static void sched_policy(enum pd_sched which);
+
+/* The calling thread's policy (Linux: pid 0 is the calling thread). */
+static void set_thread_policy(int policy)
+{
+	struct sched_param sp = {.sched_priority = 0};
+
+	if (sched_setscheduler(0, policy, &sp))
+		pd_debug("cannot change a thread's policy: %s", strerror(errno));
+}
+
+/* The daemon's policy (see above), set before any thread is made. */
 static void sched_policy(enum pd_sched which)
 {
 	struct sched_param sp = {.sched_priority = 0};
@@ -439,8 +452,18 @@ static int start_http(struct daemon *d)
 			       .end_investigation = core_end_investigation,
 			       .investigations = core_investigations};
 	char err[1024];
-	int ret = pd_http_start(&hc, &core, d->metrics, &d->http, err, sizeof(err));
+	bool idle = d->cfg.sched == PD_SCHED_IDLE;
+	int ret;
 
+	/* the HTTP threads (libmicrohttpd's, the store lanes, the reaper) take the
+	 * policy of the thread that starts them: SCHED_BATCH under --sched idle
+	 * too, so that a scrape or /healthz on a host whose CPUs are all busy is
+	 * answered, not left for idle time */
+	if (idle)
+		set_thread_policy(SCHED_BATCH);
+	ret = pd_http_start(&hc, &core, d->metrics, &d->http, err, sizeof(err));
+	if (idle)
+		set_thread_policy(SCHED_IDLE);
 	if (ret)
 		pd_err("HTTP listener %s: %s", d->cfg.listen, err);
 	return ret;
