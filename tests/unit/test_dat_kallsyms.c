@@ -58,8 +58,8 @@ static void test_literal(void)
 	    "ffffffff@1000000 T at\n",
 	    "fffffffG81000000 T upper_g\n",
 	    "ffffffff`1000000 T backtick\n",
-	    "ffffffff\xc1"
-	    "1000000 T high_byte\n",
+	    ("ffffffff\xc1" /* split: \xc1 then the digit 1 */
+	     "1000000 T high_byte\n"),
 	    "ffffffff81000000 T _text\nffff",
 	};
 	char *copy;
