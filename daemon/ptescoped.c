@@ -307,26 +307,22 @@ static int make_parent_dirs(const char *path, char *err, size_t errlen)
  * small share, its threads yielding every 200 us of work (yield.h). Its
  * threads inherit the policy, but for the HTTP threads (start_http).
  */
-static void sched_policy(enum pd_sched which);
-
-/* The calling thread's policy (Linux: pid 0 is the calling thread). */
-static void set_thread_policy(int policy)
+/* The calling thread's policy (Linux: pid 0 is the calling thread). 0 or -1 (errno). */
+static int set_thread_policy(int policy)
 {
 	struct sched_param sp = {.sched_priority = 0};
 
-	if (sched_setscheduler(0, policy, &sp))
-		pd_debug("cannot change a thread's policy: %s", strerror(errno));
+	return sched_setscheduler(0, policy, &sp);
 }
 
 /* The daemon's policy (see above), set before any thread is made. */
 static void sched_policy(enum pd_sched which)
 {
-	struct sched_param sp = {.sched_priority = 0};
 	int policy = which == PD_SCHED_IDLE ? SCHED_IDLE : SCHED_BATCH;
 	const char *name = which == PD_SCHED_IDLE ? "SCHED_IDLE" : "SCHED_BATCH";
 
 	pd_yield_enable(which == PD_SCHED_IDLE);
-	if (sched_setscheduler(0, policy, &sp))
+	if (set_thread_policy(policy))
 		pd_warn("cannot run as %s (%s): the daemon's wakeups may preempt forks", name,
 			strerror(errno));
 }
@@ -459,11 +455,11 @@ static int start_http(struct daemon *d)
 	 * policy of the thread that starts them: SCHED_BATCH under --sched idle
 	 * too, so that a scrape or /healthz on a host whose CPUs are all busy is
 	 * answered, not left for idle time */
-	if (idle)
-		set_thread_policy(SCHED_BATCH);
+	if (idle && set_thread_policy(SCHED_BATCH))
+		pd_debug("the HTTP threads stay SCHED_IDLE: %s", strerror(errno));
 	ret = pd_http_start(&hc, &core, d->metrics, &d->http, err, sizeof(err));
-	if (idle)
-		set_thread_policy(SCHED_IDLE);
+	if (idle && set_thread_policy(SCHED_IDLE))
+		pd_warn("the main thread stays SCHED_BATCH: %s", strerror(errno));
 	if (ret)
 		pd_err("HTTP listener %s: %s", d->cfg.listen, err);
 	return ret;
