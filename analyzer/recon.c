@@ -338,12 +338,13 @@ static int on_switch(struct recon *r, const struct pt_event *ev)
 #define CTR_CLOCK_SLACK_NS 1000000ull
 
 /*
- * The forking task's counters read by a live kprobe (PT_CAP_TASK_CTR): at the
- * fork's first copy_page_range, and at wake_up_new_task, where the page-table
- * copy and the rest of copy_process are over. Their differences give
- * copy_resched (preemptions: nivcsw) and copy_offcpu_ns (time runnable but
- * waiting for a CPU: sched_info.run_delay) over that window. Both reads must
- * name the same task (the copy_page_range probe reaches it through the mm's
+ * The forking task's counters read by a live kprobe (PT_CAP_TASK_CTR): at
+ * dup_mmap (or, where it is inlined, the fork's first copy_page_range: the
+ * first of them that carries them), and at wake_up_new_task, where the
+ * page-table copy and the rest of copy_process are over. Their differences
+ * give copy_resched (preemptions: nivcsw) and copy_offcpu_ns (time runnable
+ * but waiting for a CPU: sched_info.run_delay) over that window. Both reads
+ * must name the same task (the first probe reaches it through the mm's
  * owner: a fork from a thread that does not own the mm reads another task,
  * and its fields stay null). copy_offcpu_ns stays null where the scheduler
  * did not count the task's runs (pcount moved less than nivcsw) or the wait
@@ -359,7 +360,8 @@ static void on_counters(struct recon *r, struct task *t, const struct pt_event *
 	r->caps |= PT_CAP_TASK_CTR;
 	if (!b)
 		return;
-	if (role == PT_ROLE_COPY_PAGE_RANGE && !b->ctr0.task && !b->ctr_ok) {
+	if ((role == PT_ROLE_DUP_MMAP || role == PT_ROLE_COPY_PAGE_RANGE) && !b->ctr0.task &&
+	    !b->ctr_ok) {
 		b->ctr0 = *c1;
 		b->ctr0_ts = ev->ts_ns;
 		return;

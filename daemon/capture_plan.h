@@ -65,12 +65,14 @@ struct pd_tfs_step {
 /*
  * Where the forking task's scheduler counters are in this kernel's structs
  * (byte offsets and sizes from its BTF: capture_probe.c), for the kprobes that read
- * them instead of arming sched_switch: copy_page_range reaches the task as
- * src_vma->vm_mm->owner (its parameter @cpr_src_arg, 1-based),
- * wake_up_new_task as p->real_parent (@wake_arg).
+ * them instead of arming sched_switch: at the start of the copy dup_mmap
+ * reaches the task as oldmm->owner (its parameter @dup_old_arg, 1-based; 0
+ * where dup_mmap is inlined, 6.12), else copy_page_range as
+ * src_vma->vm_mm->owner (@cpr_src_arg); at the end wake_up_new_task as
+ * p->real_parent (@wake_arg).
  */
 struct pd_task_offs {
-	int cpr_src_arg, wake_arg;
+	int cpr_src_arg, wake_arg, dup_old_arg;
 	uint32_t vm_mm, owner, real_parent; /* pointers */
 	uint32_t nivcsw, pcount, run_delay; /* in task_struct */
 	uint32_t nivcsw_size, pcount_size, run_delay_size;
@@ -140,6 +142,7 @@ struct pd_plan {
 	bool switch_window; /* ... armed only while a fork copies (PD_SWITCH_ARM) */
 	bool kprobes;	    /* hooked by kprobe events (pd_plan_in.group), no tracer */
 	bool task_ctr;	    /* ... two of which read the task's counters (pd_task_offs) */
+	bool ctr_at_dup;    /* ... the first at dup_mmap, not at each copy_page_range */
 	bool pass_sites;    /* ... and the pass probes inside copy_page_range */
 	bool site_vma, site_child; /* ... the VMA and the child's counters for their checks */
 };

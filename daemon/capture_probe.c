@@ -87,6 +87,13 @@ static int task_offsets(const struct pd_btf *b, struct pd_task_offs *o, char *er
 		snprintf(err, errlen, "a parameter past the sixth is not in a register");
 		ret = -EINVAL;
 	}
+	/* where dup_mmap is a function of its own, its probe reads them once a
+	 * fork, not copy_page_range's once a VMA (capture_plan.c, ctr_args) */
+	if (!ret && (pd_btf_param(b, "dup_mmap", "oldmm", &o->dup_old_arg, err, errlen) ||
+		     o->dup_old_arg > 6)) {
+		o->dup_old_arg = 0;
+		err[0] = '\0';
+	}
 	return ret;
 }
 

@@ -314,6 +314,13 @@ static bool yes(void *ctx, const char *name)
 	return true;
 }
 
+/* Everything but dup_mmap (inlined, as on 6.12) */
+static bool no_dup_mmap(void *ctx, const char *name)
+{
+	(void)ctx;
+	return strcmp(name, "dup_mmap") != 0;
+}
+
 static void model_init(struct model *m, const char *t)
 {
 	memset(m, 0, sizeof(*m));
@@ -802,6 +809,27 @@ static void test_counter_probes(void)
 	for (int i = 0; i < p->nr; i++)
 		with += strstr(p->step[i].value, "pt_task=") != NULL;
 	CHECK_EQ(with, 2);
+	/* where dup_mmap is a function of its own (its oldmm the second
+	 * parameter), it reads them once a fork, and copy_page_range none */
+	o.dup_old_arg = 2;
+	CHECK(!pd_plan_graph(&in, p, err, sizeof(err)) && p->task_ctr && p->ctr_at_dup);
+	CHECK(plan_has(p, "kprobe_events",
+		       "p:ptescope/dup_mmap dup_mmap pt_task=+1000($arg2):u64 "
+		       "pt_niv=+2000(+1000($arg2)):u32 pt_runs=+3000(+1000($arg2)):u64 "
+		       "pt_wait=+3008(+1000($arg2)):u64\n"));
+	CHECK(plan_has(p, "kprobe_events", "p:ptescope/copy_page_range copy_page_range\n"));
+	with = 0;
+	for (int i = 0; i < p->nr; i++)
+		with += strstr(p->step[i].value, "pt_task=") != NULL;
+	CHECK_EQ(with, 2);
+	/* ... unless dup_mmap is not hooked (inlined, 6.12): copy_page_range again */
+	in.traceable = no_dup_mmap;
+	CHECK(!pd_plan_graph(&in, p, err, sizeof(err)) && p->task_ctr && !p->ctr_at_dup);
+	CHECK(plan_has(p, "kprobe_events",
+		       "p:ptescope/copy_page_range copy_page_range "
+		       "pt_task=+1000(+64($arg2)):u64 pt_niv=+2000(+1000(+64($arg2))):u32 "
+		       "pt_runs=+3000(+1000(+64($arg2))):u64 "
+		       "pt_wait=+3008(+1000(+64($arg2))):u64\n"));
 	free(p);
 }
 

@@ -319,8 +319,9 @@ def vma_span(out, name):
 
 
 def check_ground_truth(out, f, span, sw, bad):
-    """copy_resched/copy_offcpu_ns (read from the task's counters between the first
-    copy_page_range and wake_up_new_task) against the recorded sched_switch."""
+    """copy_resched/copy_offcpu_ns (read from the task's counters between dup_mmap, or the
+    first copy_page_range where dup_mmap is inlined, and wake_up_new_task) against the
+    recorded sched_switch."""
     pid, child = f["parent_pid"], f["child_pid"]
     if not sw:
         bad("fields: no sched_switch ground truth recorded")
