@@ -36,6 +36,7 @@ struct opts {
 	long ops;  /* operations per repetition; 0 = the work's default */
 	long reps;     /* timed repetitions */
 	long mib;      /* fork: memory touched before forking */
+	long vmas;     /* fork: that many more mappings of 2 pages each */
 	long settle_ms; /* a pause after setup and warm-up, before the timed repetitions */
 };
 
@@ -222,6 +223,29 @@ static void fork_setup(long mib)
 		fork_buf[i * PAGE_BYTES] = (char)(i | 1);
 }
 
+/*
+ * --vmas N: N more private anonymous mappings of 2 pages, their protections
+ * alternating so that none merges with the next: the writable ones written
+ * (an anon_vma, two PTEs for the fork to copy), the read-only ones read (the
+ * zero page: nothing to copy), as a process's many small mappings are.
+ */
+static void vmas_setup(long n)
+{
+	for (long i = 0; i < n; i++) {
+		int prot = i % 2 ? PROT_READ : PROT_READ | PROT_WRITE;
+		volatile char *m = mmap(NULL, 2 * PAGE_BYTES, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (m == MAP_FAILED)
+			gt_die("mmap");
+		for (int pg = 0; pg < 2; pg++) {
+			if (prot & PROT_WRITE)
+				m[pg * PAGE_BYTES] = 1;
+			else
+				(void)m[pg * PAGE_BYTES];
+		}
+	}
+}
+
 static void fork_ops(long n)
 {
 	fork_ns = 0;
@@ -294,7 +318,8 @@ static long fork_default_ops(long mib)
 static void usage(void)
 {
 	fputs("usage: costload pipe|orc|fault|spin [--ops N] [--reps R] [--settle-ms MS]\n"
-	      "       costload fork|forkpipe --mib M [--ops FORKS] [--reps R] [--settle-ms MS]\n",
+	      "       costload fork|forkpipe --mib M [--vmas N] [--ops FORKS] [--reps R] "
+	      "[--settle-ms MS]\n",
 	      stderr);
 	exit(2);
 }
@@ -322,6 +347,8 @@ static const struct work *parse(int argc, char **argv, struct opts *o)
 			o->reps = gt_parse_long(opt, argv[++a], 1, 10000);
 		else if (!strcmp(opt, "--mib"))
 			o->mib = gt_parse_long(opt, argv[++a], 0, 65536);
+		else if (!strcmp(opt, "--vmas"))
+			o->vmas = gt_parse_long(opt, argv[++a], 0, 60000);
 		else if (!strcmp(opt, "--settle-ms"))
 			o->settle_ms = gt_parse_long(opt, argv[++a], 0, 60000);
 		else
@@ -342,8 +369,10 @@ int main(int argc, char **argv)
 	gt_print("\"type\":\"start\",\"workload\":\"costload\",\"pid\":%d,\"comm\":\"costload\","
 		 "\"work\":\"%s\",\"ops\":%ld,\"reps\":%ld,\"mib\":%ld",
 		 (int)getpid(), o.work, o.ops, o.reps, is_fork || is_forkpipe ? o.mib : 0L);
-	if (is_fork || is_forkpipe)
+	if (is_fork || is_forkpipe) {
 		fork_setup(o.mib);
+		vmas_setup(o.vmas);
+	}
 	if (w->setup)
 		w->setup();
 	w->ops(warmup);
