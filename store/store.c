@@ -183,7 +183,8 @@ static void finalize_all(struct store *s)
 	sqlite3_stmt **all[] = {&s->ins_fork,	&s->ins_vma,	&s->ins_pass,
 				&s->get_rollup, &s->put_rollup, &s->del_rollup,
 				&s->find_group, &s->ins_group,	&s->count_groups,
-				&s->get_pass_blob, &s->get_pass_rows};
+				&s->get_pass_blob, &s->get_pass_rows, &s->get_vma_blob,
+				&s->get_vma_rows};
 	size_t i;
 
 	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
@@ -343,8 +344,7 @@ static int prepare_writer(struct store *s, char *err, size_t errlen)
 	    &s->ins_fork, err, errlen);
 	if (!r)
 		r = store_prepare(s,
-				  "INSERT INTO vma_copy(fork_id, idx, start_ns, dur_ns, passes,"
-				  " ptes, huge) VALUES (?1,?2,?3,?4,?5,?6,?7)",
+				  "INSERT INTO fork_vma(fork_id, data) VALUES (?1, ?2)",
 				  &s->ins_vma, err, errlen);
 	if (!r)
 		r = store_prepare(s,

@@ -143,8 +143,8 @@ struct store {
 	/* Prepared once, reused for every row. */
 	sqlite3_stmt *ins_fork, *ins_vma, *ins_pass, *get_rollup, *put_rollup, *del_rollup;
 	sqlite3_stmt *find_group, *ins_group, *count_groups;
-	/* a fork's passes (store_passes.c), prepared at their first use */
-	sqlite3_stmt *get_pass_blob, *get_pass_rows;
+	/* a fork's passes and VMAs (store_packed.c), prepared at their first use */
+	sqlite3_stmt *get_pass_blob, *get_pass_rows, *get_vma_blob, *get_vma_rows;
 
 	/* Rollup deltas of the open transaction, flushed before COMMIT. */
 	struct store_agg_slot *agg;
@@ -222,7 +222,7 @@ void store_comm_cache_drop(struct store *s);
 int store_rollup_reserve(struct store *s, size_t n);
 /* A fork's rollup metric values (-1 for null), in enum store_metric order. */
 void store_fork_metric_values(const struct pt_fork *f, int64_t vals[STORE_M_COUNT - 1]);
-/* ---- a fork's passes (store_passes.c) ---- */
+/* ---- a fork's passes and VMAs, packed (store_packed.c) ---- */
 
 /* @n passes packed into a new buffer in *@out (NULL when none; free() it). 0 or -ENOMEM. */
 int store_passes_pack(const struct pt_pte_pass *pass, size_t n, unsigned char **out, size_t *len);
@@ -235,6 +235,13 @@ int store_insert_passes(struct store *s, int64_t fork_id, const struct pt_fork *
  * array in *@out, *@n of them. 0 or -errno with @err. */
 int store_fork_passes(struct store *s, int64_t fork_id, struct pt_pte_pass **out, size_t *n,
 		      char *err, size_t errlen);
+/* ... and its VMA copies, the same way (packed since 0009, rows before) */
+int store_vmas_pack(const struct pt_vma_copy *vma, size_t n, unsigned char **out, size_t *len);
+int store_vmas_unpack(const void *blob, size_t len, struct pt_vma_copy **out, size_t *n);
+int store_insert_vmas(struct store *s, int64_t fork_id, const struct pt_fork *f, char *err,
+		      size_t errlen);
+int store_fork_vmas(struct store *s, int64_t fork_id, struct pt_vma_copy **out, size_t *n,
+		    char *err, size_t errlen);
 
 /*
  * Adds (@sign 1) or subtracts (-1) the fork in the current row of @sel

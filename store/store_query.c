@@ -329,34 +329,7 @@ int store_query_forks(struct store *s, const struct store_fork_filter *flt,
 /* The VMA copies of fork @id into @f. */
 static int read_vmas(struct store *s, int64_t id, struct pt_fork *f, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
-	size_t cap = 0;
-	int rc, r = store_prepare(s,
-				  "SELECT start_ns, dur_ns, passes, ptes, huge FROM vma_copy"
-				  " WHERE fork_id = ?1 ORDER BY idx",
-				  &st, err, errlen);
-
-	if (r)
-		return r;
-	sqlite3_bind_int64(st, 1, id);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct pt_vma_copy *v;
-
-		if (pt_grow_array((void **)&f->vma, &cap, f->nr_vma + 1, sizeof(*f->vma))) {
-			r = store_fail(s, err, errlen, -ENOMEM, "out of memory");
-			break;
-		}
-		v = &f->vma[f->nr_vma++];
-		v->start_ns = col_time(st, 0);
-		v->dur_ns = col_time(st, 1);
-		v->passes = (int32_t)col_neg(st, 2);
-		v->ptes = (int32_t)col_neg(st, 3);
-		v->huge = sqlite3_column_int(st, 4);
-	}
-	if (!r && rc != SQLITE_DONE)
-		r = qfail(s, err, errlen, rc, "reading VMA copies");
-	sqlite3_finalize(st);
-	return r;
+	return store_fork_vmas(s, id, &f->vma, &f->nr_vma, err, errlen);
 }
 
 /* The PTE passes of fork @id into @f. */
@@ -529,7 +502,7 @@ static unsigned range_kinds(const struct store_range *r)
 	return r->kinds ? r->kinds : PT_KINDS_FORK;
 }
 
-/* The hold times of the passes of @r's complete forks: packed (store_passes.c),
+/* The hold times of the passes of @r's complete forks: packed (store_packed.c),
  * and in rows for forks stored before migration 0007. */
 static int exact_holds(struct store *s, const struct store_range *r, struct u64vec *out, char *err,
 		       size_t errlen)

@@ -241,39 +241,13 @@ static int insert_fork_row(struct store *s, int64_t source_id, int64_t wall,
 	return 0;
 }
 
-/* The fork's VMA copies. */
-static int insert_vmas(struct store *s, int64_t id, const struct pt_fork *f, char *err,
-		       size_t errlen)
-{
-	sqlite3_stmt *st = s->ins_vma;
-
-	for (size_t i = 0; i < f->nr_vma; i++) {
-		const struct pt_vma_copy *v = &f->vma[i];
-		int rc;
-
-		sqlite3_reset(st);
-		sqlite3_bind_int64(st, 1, id);
-		sqlite3_bind_int64(st, 2, (int64_t)i);
-		bind_time(st, 3, v->start_ns);
-		bind_time(st, 4, v->dur_ns);
-		bind_pid(st, 5, v->passes);
-		bind_pid(st, 6, v->ptes);
-		sqlite3_bind_int(st, 7, v->huge);
-		rc = sqlite3_step(st);
-		sqlite3_reset(st);
-		if (rc != SQLITE_DONE)
-			return store_sql_fail(s, err, errlen, rc, "storing a VMA copy");
-	}
-	return 0;
-}
-
 /* The detail rows and the rollups of fork @id. */
 static int insert_detail(struct store *s, int64_t id, int64_t wall, const struct pt_fork *f,
 			 char *err, size_t errlen)
 {
 	int64_t vals[STORE_M_COUNT - 1];
 	uint64_t hold_small[64], *hold = hold_small;
-	int r = insert_vmas(s, id, f, err, errlen);
+	int r = store_insert_vmas(s, id, f, err, errlen);
 
 	if (!r && f->nr_pass > sizeof(hold_small) / sizeof(hold_small[0])) {
 		hold = malloc(f->nr_pass * sizeof(*hold));
@@ -300,6 +274,7 @@ static int delete_partial_fork(struct store *s, int64_t id)
 	static const char *const dels[] = {"DELETE FROM pte_pass WHERE fork_id = ?1",
 					   "DELETE FROM fork_pass WHERE fork_id = ?1",
 					   "DELETE FROM vma_copy WHERE fork_id = ?1",
+					   "DELETE FROM fork_vma WHERE fork_id = ?1",
 					   "DELETE FROM fork WHERE id = ?1"};
 
 	for (size_t i = 0; i < sizeof(dels) / sizeof(dels[0]); i++) {

@@ -63,9 +63,11 @@ def sql(db, q, *args):
         con.close()
 
 
-# A fork's passes as the store keeps them (store/store_passes.c): one packed row per fork,
-# 32 bytes a pass (i32 vma, i32 ptes, i64 start_ns, i64 hold_ns, u32 flags, u32 0; -1 = null).
+# A fork's passes and VMAs as the store keeps them (store/store_packed.c): one packed row per
+# fork, 32 bytes a pass (i32 vma, i32 ptes, i64 start_ns, i64 hold_ns, u32 flags, u32 0) and
+# 32 bytes a VMA (i64 start_ns, i64 dur_ns, i32 passes, i32 ptes, u32 flags, u32 0); -1 = null.
 PASS_FORMAT = "<iiqqII"
+VMA_FORMAT = "<qqiiII"
 
 
 def passes(db, where="1", *args):
@@ -78,6 +80,19 @@ def passes(db, where="1", *args):
         for vma, ptes, start, hold, flags, _ in struct.iter_unpack(PASS_FORMAT, data):
             out.append((fid, vma, None if ptes < 0 else ptes, None if start < 0 else start,
                         None if hold < 0 else hold, flags & 1, (flags >> 1) & 1))
+    return out
+
+
+def vmas(db, where="1", *args):
+    """[(fork_id, start_ns, dur_ns, passes, ptes, huge)] of the forks matching WHERE (on fork f),
+    in order; None for nulls."""
+    import struct
+    out = []
+    for fid, data in sql(db, "SELECT f.id, v.data FROM fork f JOIN fork_vma v ON v.fork_id = "
+                             "f.id WHERE " + where + " ORDER BY f.id", *args):
+        for start, dur, npass, ptes, flags, _ in struct.iter_unpack(VMA_FORMAT, data):
+            out.append((fid, None if start < 0 else start, None if dur < 0 else dur,
+                        None if npass < 0 else npass, None if ptes < 0 else ptes, flags & 1))
     return out
 
 

@@ -8,7 +8,7 @@ import os
 import time
 
 from common import (Driver, check, finish, get_json, passes, raw, replay_db, request, scratch, sql,
-                    status_of, synth_db, FIXTURES)
+                    status_of, synth_db, vmas, FIXTURES)
 
 d = scratch("api")
 db = os.path.join(d, "api.db")
@@ -81,7 +81,7 @@ check(st == 200 and len(j["forks"]) == 4 and all(f["ts_ns"] < ts for f in j["for
 # -- /api/v1/forks/{id}: VMAs and passes
 fid = sql(db, "SELECT id FROM fork WHERE parent_comm='forker' LIMIT 1")[0][0]
 st, j = get_json(P, "/api/v1/forks/%d" % fid)
-nv = sql(db, "SELECT count(*) FROM vma_copy WHERE fork_id=?", fid)[0][0]
+nv = len(vmas(db, "f.id=?", fid))
 npass = len(passes(db, "f.id=?", fid))
 check(st == 200 and j["id"] == fid and len(j["detail"]["vmas"]) == nv == j["vmas"] and
       len(j["detail"]["passes"]) == npass == j["pte_passes"] and npass > 0,

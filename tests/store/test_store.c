@@ -192,6 +192,58 @@ static int64_t unpack_passes_to_rows(sqlite3 *db)
 	return n;
 }
 
+/* Every fork_vma row (0009's packed VMAs) as vma_copy rows, as schema 1 to
+ * 8 stored them. Returns the VMAs written, -1 on error. */
+static int64_t unpack_vmas_to_rows(sqlite3 *db)
+{
+	sqlite3_stmt *sel = NULL, *ins = NULL;
+	int64_t n = 0;
+
+	if (sqlite3_prepare_v2(db, "SELECT fork_id, data FROM fork_vma", -1, &sel, NULL) ||
+	    sqlite3_prepare_v2(db,
+			       "INSERT INTO vma_copy(fork_id, idx, start_ns, dur_ns, passes, ptes,"
+			       " huge) VALUES (?1,?2,?3,?4,?5,?6,?7)",
+			       -1, &ins, NULL))
+		n = -1;
+	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+	while (n >= 0 && sqlite3_step(sel) == SQLITE_ROW) {
+		struct pt_vma_copy *v;
+		size_t k;
+
+		if (store_vmas_unpack(sqlite3_column_blob(sel, 1), (size_t)sqlite3_column_bytes(sel, 1),
+				      &v, &k)) {
+			n = -1;
+			break;
+		}
+		for (size_t i = 0; i < k; i++, n++) {
+			sqlite3_reset(ins);
+			sqlite3_bind_int64(ins, 1, sqlite3_column_int64(sel, 0));
+			sqlite3_bind_int64(ins, 2, (int64_t)i);
+			if (v[i].start_ns == PT_NO_TIME)
+				sqlite3_bind_null(ins, 3);
+			else
+				sqlite3_bind_int64(ins, 3, (int64_t)v[i].start_ns);
+			if (v[i].dur_ns == PT_NO_TIME)
+				sqlite3_bind_null(ins, 4);
+			else
+				sqlite3_bind_int64(ins, 4, (int64_t)v[i].dur_ns);
+			sqlite3_bind_int(ins, 5, v[i].passes);
+			if (v[i].ptes < 0)
+				sqlite3_bind_null(ins, 6);
+			else
+				sqlite3_bind_int(ins, 6, v[i].ptes);
+			sqlite3_bind_int(ins, 7, v[i].huge);
+			if (sqlite3_step(ins) != SQLITE_DONE)
+				n = -1;
+		}
+		free(v);
+	}
+	sqlite3_exec(db, n >= 0 ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_finalize(sel);
+	sqlite3_finalize(ins);
+	return n;
+}
+
 /* Rollup rows whose cost sums differ from their forks' (CHECK_COST_MISMATCH_SQL); -1: error. */
 static int64_t cost_mismatch(const char *path)
 {
@@ -631,7 +683,8 @@ static int64_t orphan_rows(const char *path)
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
 	    sqlite3_prepare_v2(db,
 			       "SELECT (SELECT count(*) FROM vma_copy WHERE fork_id NOT IN"
-			       " (SELECT id FROM fork)) + (SELECT count(*) FROM fork_pass WHERE"
+			       " (SELECT id FROM fork)) + (SELECT count(*) FROM fork_vma WHERE"
+			       " fork_id NOT IN (SELECT id FROM fork)) + (SELECT count(*) FROM fork_pass WHERE"
 			       " fork_id NOT IN (SELECT id FROM fork)) + (SELECT count(*) FROM"
 			       " pte_pass WHERE fork_id NOT IN (SELECT id FROM fork))",
 			       -1, &st, NULL) == SQLITE_OK &&
@@ -1301,6 +1354,18 @@ static int64_t db_int(const char *path, const char *sql)
 	return v;
 }
 
+/* Runs @sql on the file at @path; 0, or the SQLite error code. */
+static int db_exec(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	int rc = sqlite3_open(path, &db);
+
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	sqlite3_close(db);
+	return rc;
+}
+
 /*
  * Schema 1 -> 2: the cost sums are backfilled from the forks, nothing else
  * changes. Once on a file written by the schema-1 build (fixtures/), once on
@@ -1342,8 +1407,9 @@ static void test_migrate_cost(void)
 			nr = fill_spread(s, pf, 3000, &base);
 			store_close(s);
 			sqlite3_open(path, &db);
-			/* schema 1 kept a row per pass: the packed passes back into rows */
+			/* schema 1 kept a row per pass and per VMA: the packed ones back into rows */
 			CHECKF(unpack_passes_to_rows(db) > 0, "no packed passes to turn into rows");
+			CHECKF(unpack_vmas_to_rows(db) > 0, "no packed VMAs to turn into rows");
 			CHECKF(sqlite3_exec(db,
 					    "ALTER TABLE rollup DROP COLUMN cost_forks;"
 					    " ALTER TABLE rollup DROP COLUMN cost_ns;"
@@ -1362,6 +1428,7 @@ static void test_migrate_cost(void)
 					    " ALTER TABLE fork DROP COLUMN clone_flags;"
 					    " ALTER TABLE fork DROP COLUMN cgroup;"
 					    " DROP TABLE fork_pass;"
+					    " DROP TABLE fork_vma;"
 					    " PRAGMA user_version = 1",
 					    NULL, NULL, NULL) == SQLITE_OK,
 			       "back to schema 1: %s", sqlite3_errmsg(db));
@@ -1399,15 +1466,83 @@ static void test_migrate_cost(void)
 		CHECKF(store_stats(s, &all, after, err, sizeof(err)) == 0 &&
 			   after[STORE_M_FORK].count == (uint64_t)forks,
 		       "pass %d: stats after migration", pass);
+		/* the VMAs of forks stored before 0009 are read from their rows */
+		{
+			int64_t id = db_int(path, "SELECT fork_id FROM vma_copy GROUP BY fork_id"
+						  " ORDER BY count(*) DESC, fork_id LIMIT 1");
+			char q[128];
+			struct store_fork_row row = {0};
+
+			snprintf(q, sizeof(q), "SELECT count(*) FROM vma_copy WHERE fork_id = %lld",
+				 (long long)id);
+			CHECKF(id > 0 && store_get_fork(s, id, &row, err, sizeof(err)) == 0 &&
+				   row.fork.nr_vma == (size_t)db_int(path, q) && row.fork.nr_vma > 1,
+			       "pass %d: fork %lld's VMA rows not read back (%s)", pass,
+			       (long long)id, err);
+			pt_fork_release(&row.fork);
+		}
 		if (pass) {
 			check_ranges(s, pf, nr, base, "migrated");
 			/* New forks and deletes keep the backfilled sums in step. */
 			CHECKF(store_enforce_retention(s, 8, 0, NULL, err, sizeof(err)) == 0,
 			       "retention: %s", err);
 			CHECKF(cost_mismatch(path) == 0, "migrated then retention: out of step");
+			CHECKF(orphan_rows(path) == 0, "migrated then retention: %lld detail rows left",
+			       (long long)orphan_rows(path));
 		}
 		store_close(s);
 		free(pf);
+	}
+}
+
+/*
+ * A fork's packed VMAs and passes (0009, 0007) that were damaged on disk are
+ * refused with a message naming the fork, never read half: a length that is
+ * not whole items, a padding word that is not zero, a count below -1.
+ */
+static void test_packed_damaged(void)
+{
+	static const char *const damage[] = {
+	    "UPDATE fork_vma SET data = data || x'00'",
+	    "UPDATE fork_vma SET data = substr(data, 1, 28) || x'01000000' || substr(data, 33)",
+	    "UPDATE fork_vma SET data = substr(data, 1, 16) || x'feffffff' || substr(data, 21)",
+	    "UPDATE fork_pass SET data = substr(data, 1, 40)",
+	};
+	struct store_opts o = {.batch_forks = 1};
+	struct store_fork_row row;
+	struct pt_fork f;
+	char path[600], err[256], sql[256];
+	int64_t src, id;
+	struct store *s;
+	bool done;
+
+	for (size_t d = 0; d < sizeof(damage) / sizeof(damage[0]); d++) {
+		path_of(path, sizeof(path), "damaged.db");
+		unlink(path);
+		s = open_rw(path, &o);
+		if (!s)
+			return;
+		src = begin_src(s, HASH_A, &done);
+		synth_fork(&f, 11, 1, 8);
+		CHECKF(store_insert_fork(s, src, &f, &id, err, sizeof(err)) == 0, "insert: %s", err);
+		CHECKF(store_flush(s, err, sizeof(err)) == 0, "flush: %s", err);
+		CHECKF(store_get_fork(s, id, &row, err, sizeof(err)) == 0 &&
+			   row.fork.nr_vma == f.nr_vma && row.fork.nr_pass == f.nr_pass &&
+			   f.nr_vma > 3 && f.nr_pass > 1,
+		       "undamaged: %s", err);
+		pt_fork_release(&row.fork);
+		store_close(s);
+		snprintf(sql, sizeof(sql), "%s WHERE fork_id = %lld", damage[d], (long long)id);
+		CHECKF(db_exec(path, sql) == 0, "damage %zu", d);
+		s = open_rw(path, &o);
+		if (!s)
+			return;
+		err[0] = '\0';
+		CHECKF(store_get_fork(s, id, &row, err, sizeof(err)) == -EINVAL &&
+			   strstr(err, "damaged") && row.fork.nr_vma == 0 && row.fork.nr_pass == 0,
+		       "damage %zu read: %s", d, err);
+		store_close(s);
+		synth_release(&f);
 	}
 }
 
@@ -1495,11 +1630,12 @@ static void test_kinds(void)
 		sqlite3 *db;
 
 		sqlite3_open(path, &db);
+		CHECKF(unpack_vmas_to_rows(db) > 0, "no packed VMAs to turn into rows");
 		CHECKF(
 		    sqlite3_exec(db,
 				 "ALTER TABLE fork DROP COLUMN kind; ALTER TABLE fork DROP COLUMN"
 				 " clone_flags; ALTER TABLE fork DROP COLUMN cgroup;"
-				 " PRAGMA user_version = 7",
+				 " DROP TABLE fork_vma; PRAGMA user_version = 7",
 				 NULL, NULL, NULL) == SQLITE_OK,
 		    "back to schema 7: %s", sqlite3_errmsg(db));
 		sqlite3_close(db);
@@ -1615,6 +1751,7 @@ int main(int argc, char **argv)
 	test_retention();
 	test_cost_histogram();
 	test_migrate_cost();
+	test_packed_damaged();
 	test_kinds();
 	test_reader_not_blocked();
 	test_parse_time();

@@ -40,6 +40,7 @@ import os
 import re
 import shutil
 import sqlite3
+import struct
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -312,10 +313,16 @@ def vma_span(out, name):
     if not os.path.exists(p):
         return {}
     con = sqlite3.connect(p)
-    rows = con.execute("select f.child_pid, min(v.start_ns), max(v.start_ns + v.dur_ns) "
-                       "from fork f join vma_copy v on v.fork_id = f.id group by f.id").fetchall()
+    rows = con.execute("select f.child_pid, v.data from fork f join fork_vma v "
+                       "on v.fork_id = f.id").fetchall()
     con.close()
-    return {r[0]: (r[1], r[2]) for r in rows}
+    out = {}
+    for child, data in rows:  # packed: store/store_packed.c (i64 start_ns, i64 dur_ns, ...)
+        copies = [(s, s + d) for s, d, *_ in struct.iter_unpack("<qqiiII", data)
+                  if s >= 0 and d >= 0]
+        if copies:
+            out[child] = (min(c[0] for c in copies), max(c[1] for c in copies))
+    return out
 
 
 def check_ground_truth(out, f, span, sw, bad):

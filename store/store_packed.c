@@ -1,17 +1,23 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A fork's copy_pte_range passes, stored as one packed row per fork
- * (fork_pass: fork_id, data) rather than a row per pass: the default capture
- * gives every fork its passes (43 for a 64 MiB fork, thousands for a Redis
- * BGSAVE), and a row per pass was most of the daemon's work per fork (about
- * 10,000 instructions a pass, against one insert for all). Forks stored
- * before migration 0007 keep their pte_pass rows, which every reader here
- * still reads. Fed by store_write.c; read by the queries, purge and the
- * rollups' rebuild.
+ * A fork's detail stored packed, one row per fork rather than a row per item:
+ * its copy_pte_range passes (fork_pass: fork_id, data) and its VMA copies
+ * (fork_vma: fork_id, data). The default capture gives every fork its passes
+ * (43 for a 64 MiB fork, thousands for a Redis BGSAVE) and its VMAs (13 for a
+ * small program, hundreds for a Python or Java process), and a row each was
+ * most of the daemon's work per fork (about 10,000 instructions a pass, 8,000
+ * a VMA, against one insert for all). Forks stored before migration 0007
+ * keep their pte_pass rows and those before 0009 their vma_copy rows, which
+ * every reader here still reads. Fed by store_write.c; read by the queries,
+ * purge and the rollups' rebuild.
  *
- * The format, little endian, STORE_PASS_BYTES per pass in order: i32 vma,
- * i32 ptes (-1: not traced), i64 start_ns and i64 hold_ns (-1: unknown),
- * u32 flags (1 new_pmd, 2 resumed), u32 zero.
+ * The formats, little endian, in order:
+ * - a pass, STORE_PASS_BYTES: i32 vma, i32 ptes (-1: not traced), i64
+ *   start_ns and i64 hold_ns (-1: unknown), u32 flags (1 new_pmd, 2
+ *   resumed), u32 zero;
+ * - a VMA, STORE_VMA_BYTES: i64 start_ns and i64 dur_ns (-1: unknown), i32
+ *   passes (-1: not known), i32 ptes (-1: not traced), u32 flags (1 huge),
+ *   u32 zero.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -26,6 +32,10 @@
 /* A pass covers at least a page table of 512 PTEs (2 MiB of address space);
  * a 64-bit address space has 2^27 of them: no honest blob is longer. */
 #define MAX_PASSES (1u << 27)
+#define STORE_VMA_BYTES 32
+#define FLAG_HUGE 1u
+/* vm.max_map_count is an int: no honest blob is longer */
+#define MAX_VMAS (1u << 31)
 
 static void put32(unsigned char *p, uint32_t v)
 {
@@ -226,6 +236,158 @@ int store_fork_passes(struct store *s, int64_t fork_id, struct pt_pte_pass **out
 		return read_rows(s, fork_id, out, n, err, errlen);
 	} else {
 		r = store_sql_fail(s, err, errlen, rc, "reading PTE passes");
+	}
+	sqlite3_reset(st);
+	return r;
+}
+
+/* ---- VMAs ---- */
+
+int store_vmas_pack(const struct pt_vma_copy *vma, size_t n, unsigned char **out, size_t *len)
+{
+	unsigned char *b;
+
+	*out = NULL;
+	*len = 0;
+	if (!n)
+		return 0;
+	if (n > MAX_VMAS || !(b = malloc(n * STORE_VMA_BYTES)))
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char *p = b + i * STORE_VMA_BYTES;
+
+		put64(p, time_or_neg(vma[i].start_ns));
+		put64(p + 8, time_or_neg(vma[i].dur_ns));
+		put32(p + 16, (uint32_t)(vma[i].passes < 0 ? -1 : vma[i].passes));
+		put32(p + 20, (uint32_t)(vma[i].ptes < 0 ? -1 : vma[i].ptes));
+		put32(p + 24, vma[i].huge ? FLAG_HUGE : 0);
+		put32(p + 28, 0);
+	}
+	*out = b;
+	*len = n * STORE_VMA_BYTES;
+	return 0;
+}
+
+int store_vmas_unpack(const void *blob, size_t len, struct pt_vma_copy **out, size_t *n)
+{
+	const unsigned char *b = blob;
+	struct pt_vma_copy *v;
+
+	*out = NULL;
+	*n = 0;
+	if (len % STORE_VMA_BYTES || len / STORE_VMA_BYTES > MAX_VMAS)
+		return -EINVAL;
+	if (!len)
+		return 0;
+	if (!(v = calloc(len / STORE_VMA_BYTES, sizeof(*v))))
+		return -ENOMEM;
+	for (size_t i = 0; i < len / STORE_VMA_BYTES; i++, b += STORE_VMA_BYTES) {
+		uint32_t flags = get32(b + 24);
+
+		v[i].start_ns = time_of(get64(b));
+		v[i].dur_ns = time_of(get64(b + 8));
+		v[i].passes = (int32_t)get32(b + 16);
+		v[i].ptes = (int32_t)get32(b + 20);
+		v[i].huge = flags & FLAG_HUGE;
+		if (v[i].passes < -1 || v[i].ptes < -1 || (flags & ~FLAG_HUGE) || get32(b + 28)) {
+			free(v);
+			return -EINVAL;
+		}
+	}
+	*out = v;
+	*n = len / STORE_VMA_BYTES;
+	return 0;
+}
+
+int store_insert_vmas(struct store *s, int64_t fork_id, const struct pt_fork *f, char *err,
+		      size_t errlen)
+{
+	unsigned char *b;
+	size_t len;
+	int rc, r = store_vmas_pack(f->vma, f->nr_vma, &b, &len);
+
+	if (r)
+		return store_fail(s, err, errlen, r, "out of memory");
+	if (!len)
+		return 0;
+	sqlite3_reset(s->ins_vma);
+	sqlite3_bind_int64(s->ins_vma, 1, fork_id);
+	sqlite3_bind_blob64(s->ins_vma, 2, b, len, SQLITE_STATIC);
+	rc = sqlite3_step(s->ins_vma);
+	sqlite3_reset(s->ins_vma);
+	free(b);
+	return rc == SQLITE_DONE ? 0 : store_sql_fail(s, err, errlen, rc, "storing the VMA copies");
+}
+
+/* The VMAs of forks stored before migration 0009: a row each. */
+static int read_vma_rows(struct store *s, int64_t fork_id, struct pt_vma_copy **out, size_t *n,
+			 char *err, size_t errlen)
+{
+	size_t cap = 0;
+	int rc, r = lazy(s, &s->get_vma_rows,
+			 "SELECT start_ns, dur_ns, passes, ptes, huge FROM vma_copy"
+			 " WHERE fork_id = ?1 ORDER BY idx",
+			 err, errlen);
+	sqlite3_stmt *st = s->get_vma_rows;
+
+	if (r)
+		return r;
+	sqlite3_bind_int64(st, 1, fork_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct pt_vma_copy *v;
+
+		if (pt_grow_array((void **)out, &cap, *n + 1, sizeof(**out))) {
+			r = store_fail(s, err, errlen, -ENOMEM, "out of memory");
+			break;
+		}
+		v = &(*out)[(*n)++];
+		v->start_ns = sqlite3_column_type(st, 0) == SQLITE_NULL
+				      ? PT_NO_TIME
+				      : (uint64_t)sqlite3_column_int64(st, 0);
+		v->dur_ns = sqlite3_column_type(st, 1) == SQLITE_NULL
+				    ? PT_NO_TIME
+				    : (uint64_t)sqlite3_column_int64(st, 1);
+		v->passes = sqlite3_column_type(st, 2) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 2);
+		v->ptes = sqlite3_column_type(st, 3) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 3);
+		v->huge = sqlite3_column_int(st, 4);
+	}
+	if (!r && rc != SQLITE_DONE)
+		r = store_sql_fail(s, err, errlen, rc, "reading VMA copies");
+	sqlite3_reset(st);
+	if (r) {
+		free(*out);
+		*out = NULL;
+		*n = 0;
+	}
+	return r;
+}
+
+int store_fork_vmas(struct store *s, int64_t fork_id, struct pt_vma_copy **out, size_t *n,
+		    char *err, size_t errlen)
+{
+	int rc, r = lazy(s, &s->get_vma_blob, "SELECT data FROM fork_vma WHERE fork_id = ?1", err,
+			 errlen);
+	sqlite3_stmt *st = s->get_vma_blob;
+
+	*out = NULL;
+	*n = 0;
+	if (r)
+		return r;
+	sqlite3_bind_int64(st, 1, fork_id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		r = store_vmas_unpack(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
+				      out, n);
+		if (r == -EINVAL)
+			r = store_fail(s, err, errlen, r, "fork %lld: its stored VMA copies are damaged",
+				       (long long)fork_id);
+		else if (r)
+			r = store_fail(s, err, errlen, r, "out of memory");
+	} else if (rc == SQLITE_DONE) {
+		sqlite3_reset(st);
+		return read_vma_rows(s, fork_id, out, n, err, errlen);
+	} else {
+		r = store_sql_fail(s, err, errlen, rc, "reading VMA copies");
 	}
 	sqlite3_reset(st);
 	return r;
