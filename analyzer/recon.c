@@ -339,8 +339,9 @@ static int on_switch(struct recon *r, const struct pt_event *ev)
 
 /*
  * The forking task's counters read by a live kprobe (PT_CAP_TASK_CTR): at
- * dup_mmap (or, where it is inlined, the fork's first copy_page_range: the
- * first of them that carries them), and at wake_up_new_task, where the
+ * dup_mmap (or, where it is inlined, uprobe_dup_mmap or the fork's first
+ * copy_page_range: the first of them that carries them), and at
+ * wake_up_new_task, where the
  * page-table copy and the rest of copy_process are over. Their differences
  * give copy_resched (preemptions: nivcsw) and copy_offcpu_ns (time runnable
  * but waiting for a CPU: sched_info.run_delay) over that window. Both reads
@@ -360,8 +361,9 @@ static void on_counters(struct recon *r, struct task *t, const struct pt_event *
 	r->caps |= PT_CAP_TASK_CTR;
 	if (!b)
 		return;
-	if ((role == PT_ROLE_DUP_MMAP || role == PT_ROLE_COPY_PAGE_RANGE) && !b->ctr0.task &&
-	    !b->ctr_ok) {
+	if ((role == PT_ROLE_DUP_MMAP || role == PT_ROLE_COPY_START ||
+	     role == PT_ROLE_COPY_PAGE_RANGE) &&
+	    !b->ctr0.task && !b->ctr_ok) {
 		b->ctr0 = *c1;
 		b->ctr0_ts = ev->ts_ns;
 		return;

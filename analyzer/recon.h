@@ -25,8 +25,8 @@ typedef unsigned pt_caps;
 #define PT_CAP_PASS_SITES (1u << 26) /* passes come from probes on call sites inside
 				      * copy_page_range (PT_EV_PASS_*, live) */
 #define PT_CAP_TASK_CTR (1u << 27) /* the forking task's scheduler counters are read at
-				    * dup_mmap (or the first copy_page_range where it is
-				    * inlined) and at wake_up_new_task (live) */
+				    * dup_mmap (where it is inlined uprobe_dup_mmap, or the
+				    * first copy_page_range) and at wake_up_new_task (live) */
 #define PT_CAP_SWITCH_WINDOW (1u << 28) /* ... only from a copy_page_range entry to the next
 					 * wake_up_new_task entry of any task (live, fork detail) */
 #define PT_CAP_SWITCH (1u << 29)   /* sched_switch with its preemption state is recorded */

@@ -107,8 +107,9 @@ struct fork_build {
 	size_t nr_cand, cand_cap;
 	uint32_t containers; /* container calls opened so far */
 	bool switch_gap;     /* sched_switch may have been disarmed during a copy */
-	/* the task's counters at dup_mmap or its first copy_page_range (task 0: not read),
-	 * and whether copy_resched/copy_offcpu_ns came from them (PT_CAP_TASK_CTR) */
+	/* the task's counters where first read (dup_mmap, uprobe_dup_mmap or
+	 * copy_page_range; task 0: not read), and whether
+	 * copy_resched/copy_offcpu_ns came from them (PT_CAP_TASK_CTR) */
 	struct pt_task_ctr ctr0;
 	uint64_t ctr0_ts;
 	bool ctr_ok;

@@ -43,6 +43,7 @@ static const struct {
     {"wait_for_vfork_done", PT_ROLE_VFORK_WAIT, PT_DETAIL_FORK, false, NULL},
     {"wait_for_completion_state", PT_ROLE_VFORK_WAIT, PT_DETAIL_FORK, false, NULL},
     {"wait_for_completion_killable", PT_ROLE_VFORK_WAIT, PT_DETAIL_FORK, false, NULL},
+    {"uprobe_dup_mmap", PT_ROLE_COPY_START, PT_DETAIL_FORK, false, NULL},
 };
 
 #define NR_ROLES (sizeof(role_table) / sizeof(role_table[0]))

@@ -46,6 +46,12 @@ enum pt_role {
 	 * vfork child's exec or exit (a spawn, fork.h). Counted only there;
 	 * never hooked live (task_newtask gives live capture the clone flags). */
 	PT_ROLE_VFORK_WAIT,
+	/* uprobe_dup_mmap: called once a fork at the top of dup_mmap (after
+	 * the parent's mmap lock), with the parent's mm. Where dup_mmap is
+	 * inlined (6.12) live capture's kprobes read the forking task's
+	 * counters there (capture_plan.c, ctr_args), not at every
+	 * copy_page_range; hooked only for that. */
+	PT_ROLE_COPY_START,
 	PT_ROLE_COUNT
 };
 

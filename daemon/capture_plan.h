@@ -52,6 +52,10 @@
 /* Fork-level capture by kprobes: events PD_KPROBE_GROUP/FUNC (entry, tfs.h)
  * and .../FUNC_ret (return, up to PD_KRETPROBE_MAXACTIVE calls in flight) */
 #define PD_KRETPROBE_MAXACTIVE 512
+/* Hooked at fork detail by kprobes only to read the forking task's counters
+ * once a fork where dup_mmap is inlined (pd_task_offs): dup_mmap calls it
+ * once, at its top, with the parent's mm */
+#define PD_COPY_START_FUNC "uprobe_dup_mmap"
 
 struct pd_tfs;
 
@@ -67,12 +71,13 @@ struct pd_tfs_step {
  * (byte offsets and sizes from its BTF: capture_probe.c), for the kprobes that read
  * them instead of arming sched_switch: at the start of the copy dup_mmap
  * reaches the task as oldmm->owner (its parameter @dup_old_arg, 1-based; 0
- * where dup_mmap is inlined, 6.12), else copy_page_range as
+ * when unknown), or where dup_mmap is inlined (6.12) uprobe_dup_mmap, which
+ * dup_mmap calls once at its top (@start_old_arg), else copy_page_range as
  * src_vma->vm_mm->owner (@cpr_src_arg); at the end wake_up_new_task as
  * p->real_parent (@wake_arg).
  */
 struct pd_task_offs {
-	int cpr_src_arg, wake_arg, dup_old_arg;
+	int cpr_src_arg, wake_arg, dup_old_arg, start_old_arg;
 	uint32_t vm_mm, owner, real_parent; /* pointers */
 	uint32_t nivcsw, pcount, run_delay; /* in task_struct */
 	uint32_t nivcsw_size, pcount_size, run_delay_size;
@@ -98,7 +103,7 @@ struct pd_site_offs {
 
 struct pd_plan_in {
 	enum pd_detail detail;
-	/* traceable(name) for every name of pd_plan_candidates() */
+	/* traceable(name) for every name of pd_plan_lookups() */
 	bool (*traceable)(void *ctx, const char *name);
 	/* optional: the function's index in available_filter_functions (its line,
 	 * from 1) when exactly one line has its name, else 0 */
@@ -143,6 +148,7 @@ struct pd_plan {
 	bool kprobes;	    /* hooked by kprobe events (pd_plan_in.group), no tracer */
 	bool task_ctr;	    /* ... two of which read the task's counters (pd_task_offs) */
 	bool ctr_at_dup;    /* ... the first at dup_mmap, not at each copy_page_range */
+	bool ctr_at_start;  /* ... the first at uprobe_dup_mmap (hooked for it) */
 	bool pass_sites;    /* ... and the pass probes inside copy_page_range */
 	bool site_vma, site_child; /* ... the VMA and the child's counters for their checks */
 };
@@ -165,5 +171,8 @@ void pd_kprobe_event(char *out, size_t len, const char *group, const char *func,
 
 /* The functions hooked at @detail (and below), in order; NULL-terminated, static. */
 const char *const *pd_plan_candidates(enum pd_detail detail);
+/* ... and with them the names the plan may also hook (PD_COPY_START_FUNC):
+ * what traceable() is asked about; static, NULL-terminated */
+const char *const *pd_plan_lookups(enum pd_detail detail);
 
 #endif

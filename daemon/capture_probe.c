@@ -94,6 +94,13 @@ static int task_offsets(const struct pd_btf *b, struct pd_task_offs *o, char *er
 		o->dup_old_arg = 0;
 		err[0] = '\0';
 	}
+	/* ... or where it is inlined, uprobe_dup_mmap's, which it calls once */
+	if (!ret &&
+	    (pd_btf_param(b, "uprobe_dup_mmap", "oldmm", &o->start_old_arg, err, errlen) ||
+	     o->start_old_arg > 6)) {
+		o->start_old_arg = 0;
+		err[0] = '\0';
+	}
 	return ret;
 }
 

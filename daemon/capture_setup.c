@@ -155,7 +155,7 @@ static int load_ksyms(struct pd_capture *c, struct avail *av, char *err, size_t 
 /* Graph mode at the current target. -ENOTSUP when the kernel cannot. */
 static int setup_graph(struct pd_capture *c, char *err, size_t errlen)
 {
-	struct avail av = {.names = pd_plan_candidates(c->o.detail)};
+	struct avail av = {.names = pd_plan_lookups(c->o.detail)};
 	struct pd_plan_in in = {.detail = c->o.detail,
 				.traceable = avail_has,
 				.index = avail_index,

@@ -822,9 +822,30 @@ static void test_counter_probes(void)
 	for (int i = 0; i < p->nr; i++)
 		with += strstr(p->step[i].value, "pt_task=") != NULL;
 	CHECK_EQ(with, 2);
-	/* ... unless dup_mmap is not hooked (inlined, 6.12): copy_page_range again */
+	/* where dup_mmap is inlined (6.12), uprobe_dup_mmap, which it calls once
+	 * (oldmm its first parameter), is hooked to read them */
 	in.traceable = no_dup_mmap;
-	CHECK(!pd_plan_graph(&in, p, err, sizeof(err)) && p->task_ctr && !p->ctr_at_dup);
+	o.start_old_arg = 1;
+	CHECK(!pd_plan_graph(&in, p, err, sizeof(err)) && p->task_ctr && !p->ctr_at_dup &&
+	      p->ctr_at_start);
+	CHECK(plan_has(p, "kprobe_events",
+		       "p:ptescope/uprobe_dup_mmap uprobe_dup_mmap pt_task=+1000($arg1):u64 "
+		       "pt_niv=+2000(+1000($arg1)):u32 pt_runs=+3000(+1000($arg1)):u64 "
+		       "pt_wait=+3008(+1000($arg1)):u64\n"));
+	CHECK(plan_has(p, "kprobe_events",
+		       "r512:ptescope/uprobe_dup_mmap_ret uprobe_dup_mmap\n"));
+	CHECK(plan_has(p, "kprobe_events", "p:ptescope/copy_page_range copy_page_range\n"));
+	CHECK(!plan_has(p, "kprobe_events", "p:ptescope/dup_mmap dup_mmap\n"));
+	/* ... and at detail fork only by kprobes for the counters: not without them */
+	in.task = NULL;
+	CHECK(!pd_plan_graph(&in, p, err, sizeof(err)) && !p->ctr_at_start);
+	for (int i = 0; i < p->nr_funcs; i++)
+		CHECK(strcmp(p->funcs[i], "uprobe_dup_mmap") != 0);
+	in.task = &o;
+	/* ... and where its BTF is not known either: copy_page_range again */
+	o.start_old_arg = 0;
+	CHECK(!pd_plan_graph(&in, p, err, sizeof(err)) && p->task_ctr && !p->ctr_at_dup &&
+	      !p->ctr_at_start);
 	CHECK(plan_has(p, "kprobe_events",
 		       "p:ptescope/copy_page_range copy_page_range "
 		       "pt_task=+1000(+64($arg2)):u64 pt_niv=+2000(+1000(+64($arg2))):u32 "

@@ -695,13 +695,18 @@ static void kp_exit(int pid, const char *func, uint64_t ts)
 /*
  * Live fork detail by kprobes with the task's counters (PT_CAP_TASK_CTR): the
  * first copy_page_range reads @c0, wake_up_new_task (100 us later) @c1; a
- * second copy_page_range's counters are not the start. With @at_dup, dup_mmap
- * reads @c0 (7 us earlier) and the copy_page_range probes read none, as where
- * dup_mmap is a function of its own. Every call is a kprobe pair: no depth.
+ * second copy_page_range's counters are not the start. With @at "dup_mmap",
+ * dup_mmap reads @c0 (7 us earlier) and the copy_page_range probes read none,
+ * as where dup_mmap is a function of its own; with "uprobe_dup_mmap" that
+ * function does, called at the same time from an inlined dup_mmap (6.12).
+ * Every call is a kprobe pair: no depth.
  */
-static void counters_case_at(struct pt_task_ctr c0, struct pt_task_ctr c1, bool at_dup,
+static void counters_case_at(struct pt_task_ctr c0, struct pt_task_ctr c1, const char *at,
 			     struct forks *fs)
 {
+	bool at_dup = strcmp(at, "copy_page_range") != 0;
+	bool inlined = !strcmp(at, "uprobe_dup_mmap");
+
 	struct recon_opts o = {.on_fork = keep, .ctx = fs, .caps_known = true};
 	struct pt_task_ctr later = c0;
 
@@ -715,12 +720,18 @@ static void counters_case_at(struct pt_task_ctr c0, struct pt_task_ctr c1, bool 
 	later.run_delay += 1000;
 	ctr_entry(1, "kernel_clone", 1 * US, (struct pt_task_ctr){0});
 	ctr_entry(1, "copy_process", 2 * US, (struct pt_task_ctr){0});
-	ctr_entry(1, "dup_mmap", 3 * US, at_dup ? c0 : (struct pt_task_ctr){0});
+	if (inlined) {
+		ctr_entry(1, "uprobe_dup_mmap", 3 * US, c0);
+		kp_exit(1, "uprobe_dup_mmap", 4 * US);
+	} else {
+		ctr_entry(1, "dup_mmap", 3 * US, at_dup ? c0 : (struct pt_task_ctr){0});
+	}
 	ctr_entry(1, "copy_page_range", 10 * US, at_dup ? (struct pt_task_ctr){0} : c0);
 	kp_exit(1, "copy_page_range", 50 * US);
 	ctr_entry(1, "copy_page_range", 60 * US, at_dup ? (struct pt_task_ctr){0} : later);
 	kp_exit(1, "copy_page_range", 80 * US);
-	kp_exit(1, "dup_mmap", 90 * US);
+	if (!inlined)
+		kp_exit(1, "dup_mmap", 90 * US);
 	kp_exit(1, "copy_process", 95 * US);
 	fork_event(0, 1, 9, 96 * US);
 	ctr_entry(1, "wake_up_new_task", 110 * US, c1);
@@ -731,7 +742,7 @@ static void counters_case_at(struct pt_task_ctr c0, struct pt_task_ctr c1, bool 
 
 static void counters_case(struct pt_task_ctr c0, struct pt_task_ctr c1, struct forks *fs)
 {
-	counters_case_at(c0, c1, false, fs);
+	counters_case_at(c0, c1, "copy_page_range", fs);
 }
 
 static void test_task_counters(void)
@@ -778,21 +789,28 @@ static void test_task_counters(void)
 	counters_case(c0, (struct pt_task_ctr){0}, &fs);
 	CHECK(fs.n == 1 && fs.f[0].copy_resched == PT_NULL && fs.f[0].copy_offcpu_ns == NT);
 	forks_free(&fs);
-	/* read once a fork at dup_mmap: the same figures, the window from there */
-	c1.nivcsw = 43;
-	counters_case_at(c0, c1, true, &fs);
-	CHECK(fs.n == 1 && fs.f[0].copy_resched == 3 && fs.f[0].copy_offcpu_ns == 30 * US);
-	forks_free(&fs);
-	/* ... a wait longer than that window (107 us) plus the slack is not believed */
-	c1.run_delay = c0.run_delay + 1108 * US;
-	counters_case_at(c0, c1, true, &fs);
-	CHECK(fs.n == 1 && fs.f[0].copy_resched == 3 && fs.f[0].copy_offcpu_ns == NT);
-	forks_free(&fs);
-	/* ... and within it, believed (the window began at dup_mmap, not at copy_page_range) */
-	c1.run_delay = c0.run_delay + 1106 * US;
-	counters_case_at(c0, c1, true, &fs);
-	CHECK(fs.n == 1 && fs.f[0].copy_offcpu_ns == 1106 * US);
-	forks_free(&fs);
+	/* read once a fork at dup_mmap, or at uprobe_dup_mmap where dup_mmap is
+	 * inlined: the same figures, the window from there */
+	for (int k = 0; k < 2; k++) {
+		const char *at = k ? "uprobe_dup_mmap" : "dup_mmap";
+
+		c1.nivcsw = 43;
+		c1.run_delay = c0.run_delay + 30 * US;
+		counters_case_at(c0, c1, at, &fs);
+		CHECK(fs.n == 1 && fs.f[0].copy_resched == 3 && fs.f[0].copy_offcpu_ns == 30 * US);
+		CHECK(fs.n == 1 && fs.f[0].dup_mmap_ns == (k ? NT : 87 * US));
+		forks_free(&fs);
+		/* ... a wait longer than that window (107 us) plus the slack is not believed */
+		c1.run_delay = c0.run_delay + 1108 * US;
+		counters_case_at(c0, c1, at, &fs);
+		CHECK(fs.n == 1 && fs.f[0].copy_resched == 3 && fs.f[0].copy_offcpu_ns == NT);
+		forks_free(&fs);
+		/* ... and within it, believed (the window began there, not at copy_page_range) */
+		c1.run_delay = c0.run_delay + 1106 * US;
+		counters_case_at(c0, c1, at, &fs);
+		CHECK(fs.n == 1 && fs.f[0].copy_offcpu_ns == 1106 * US);
+		forks_free(&fs);
+	}
 }
 
 
