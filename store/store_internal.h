@@ -222,6 +222,24 @@ void store_comm_cache_drop(struct store *s);
 int store_rollup_reserve(struct store *s, size_t n);
 /* A fork's rollup metric values (-1 for null), in enum store_metric order. */
 void store_fork_metric_values(const struct pt_fork *f, int64_t vals[STORE_M_COUNT - 1]);
+/* What deleting fork ?1 takes, in order: its detail (packed and, stored
+ * before 0007/0009, in rows), then the fork row. store_write.c. */
+#define STORE_FORK_DELETES 5
+extern const char *const store_fork_deletes[STORE_FORK_DELETES];
+
+/* Column @i of the current row: a time, PT_NO_TIME for NULL */
+static inline uint64_t col_time(sqlite3_stmt *st, int i)
+{
+	return sqlite3_column_type(st, i) == SQLITE_NULL ? PT_NO_TIME
+							 : (uint64_t)sqlite3_column_int64(st, i);
+}
+
+/* ... a number, -1 for NULL */
+static inline int64_t col_neg(sqlite3_stmt *st, int i)
+{
+	return sqlite3_column_type(st, i) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, i);
+}
+
 /* ---- a fork's passes and VMAs, packed (store_packed.c) ---- */
 
 /* @n passes packed into a new buffer in *@out (NULL when none; free() it). 0 or -ENOMEM. */

@@ -136,111 +136,6 @@ int store_passes_unpack(const void *blob, size_t len, struct pt_pte_pass **out, 
 	return 0;
 }
 
-int store_insert_passes(struct store *s, int64_t fork_id, const struct pt_fork *f, char *err,
-			size_t errlen)
-{
-	unsigned char *b;
-	size_t len;
-	int rc, r = store_passes_pack(f->pass, f->nr_pass, &b, &len);
-
-	if (r)
-		return store_fail(s, err, errlen, r, "out of memory");
-	if (!len)
-		return 0;
-	sqlite3_reset(s->ins_pass);
-	sqlite3_bind_int64(s->ins_pass, 1, fork_id);
-	sqlite3_bind_blob64(s->ins_pass, 2, b, len, SQLITE_STATIC);
-	rc = sqlite3_step(s->ins_pass);
-	sqlite3_reset(s->ins_pass);
-	free(b);
-	return rc == SQLITE_DONE ? 0 : store_sql_fail(s, err, errlen, rc, "storing the PTE passes");
-}
-
-/* A statement of @s prepared at its first use. */
-static int lazy(struct store *s, sqlite3_stmt **st, const char *sql, char *err, size_t errlen)
-{
-	if (*st) {
-		sqlite3_reset(*st);
-		return 0;
-	}
-	return store_prepare(s, sql, st, err, errlen);
-}
-
-/* The passes of forks stored before migration 0007: a row each. */
-static int read_rows(struct store *s, int64_t fork_id, struct pt_pte_pass **out, size_t *n,
-		     char *err, size_t errlen)
-{
-	size_t cap = 0;
-	int rc, r = lazy(s, &s->get_pass_rows,
-			 "SELECT vma, ptes, start_ns, hold_ns, new_pmd, resumed FROM pte_pass"
-			 " WHERE fork_id = ?1 ORDER BY idx",
-			 err, errlen);
-	sqlite3_stmt *st = s->get_pass_rows;
-
-	if (r)
-		return r;
-	sqlite3_bind_int64(st, 1, fork_id);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct pt_pte_pass *p;
-
-		if (pt_grow_array((void **)out, &cap, *n + 1, sizeof(**out))) {
-			r = store_fail(s, err, errlen, -ENOMEM, "out of memory");
-			break;
-		}
-		p = &(*out)[(*n)++];
-		p->vma = sqlite3_column_int(st, 0);
-		p->ptes = sqlite3_column_type(st, 1) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 1);
-		p->start_ns = sqlite3_column_type(st, 2) == SQLITE_NULL
-				      ? PT_NO_TIME
-				      : (uint64_t)sqlite3_column_int64(st, 2);
-		p->hold_ns = sqlite3_column_type(st, 3) == SQLITE_NULL
-				     ? PT_NO_TIME
-				     : (uint64_t)sqlite3_column_int64(st, 3);
-		p->new_pmd = sqlite3_column_int(st, 4);
-		p->resumed = sqlite3_column_int(st, 5);
-	}
-	if (!r && rc != SQLITE_DONE)
-		r = store_sql_fail(s, err, errlen, rc, "reading PTE passes");
-	sqlite3_reset(st);
-	if (r) {
-		free(*out);
-		*out = NULL;
-		*n = 0;
-	}
-	return r;
-}
-
-int store_fork_passes(struct store *s, int64_t fork_id, struct pt_pte_pass **out, size_t *n,
-		      char *err, size_t errlen)
-{
-	int rc, r = lazy(s, &s->get_pass_blob, "SELECT data FROM fork_pass WHERE fork_id = ?1", err,
-			 errlen);
-	sqlite3_stmt *st = s->get_pass_blob;
-
-	*out = NULL;
-	*n = 0;
-	if (r)
-		return r;
-	sqlite3_bind_int64(st, 1, fork_id);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		r = store_passes_unpack(sqlite3_column_blob(st, 0),
-					(size_t)sqlite3_column_bytes(st, 0), out, n);
-		if (r == -EINVAL)
-			r = store_fail(s, err, errlen, r, "fork %lld: its stored passes are damaged",
-				       (long long)fork_id);
-		else if (r)
-			r = store_fail(s, err, errlen, r, "out of memory");
-	} else if (rc == SQLITE_DONE) {
-		sqlite3_reset(st);
-		return read_rows(s, fork_id, out, n, err, errlen);
-	} else {
-		r = store_sql_fail(s, err, errlen, rc, "reading PTE passes");
-	}
-	sqlite3_reset(st);
-	return r;
-}
-
 /* ---- VMAs ---- */
 
 int store_vmas_pack(const struct pt_vma_copy *vma, size_t n, unsigned char **out, size_t *len)
@@ -299,61 +194,119 @@ int store_vmas_unpack(const void *blob, size_t len, struct pt_vma_copy **out, si
 	return 0;
 }
 
+/* ---- the rows ---- */
+
+/* Stores @len bytes @b (a packed blob, freed here) as fork @fork_id's row
+ * through @st; nothing when empty. @storing names the step in the error. */
+static int insert_packed(struct store *s, sqlite3_stmt *st, int64_t fork_id, unsigned char *b,
+			 size_t len, const char *storing, char *err, size_t errlen)
+{
+	int rc;
+
+	if (!len)
+		return 0;
+	sqlite3_reset(st);
+	sqlite3_bind_int64(st, 1, fork_id);
+	sqlite3_bind_blob64(st, 2, b, len, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	free(b);
+	return rc == SQLITE_DONE ? 0 : store_sql_fail(s, err, errlen, rc, storing);
+}
+
+int store_insert_passes(struct store *s, int64_t fork_id, const struct pt_fork *f, char *err,
+			size_t errlen)
+{
+	unsigned char *b;
+	size_t len;
+
+	if (store_passes_pack(f->pass, f->nr_pass, &b, &len))
+		return store_fail(s, err, errlen, -ENOMEM, "out of memory");
+	return insert_packed(s, s->ins_pass, fork_id, b, len, "storing the PTE passes", err,
+			     errlen);
+}
+
 int store_insert_vmas(struct store *s, int64_t fork_id, const struct pt_fork *f, char *err,
 		      size_t errlen)
 {
 	unsigned char *b;
 	size_t len;
-	int rc, r = store_vmas_pack(f->vma, f->nr_vma, &b, &len);
 
-	if (r)
-		return store_fail(s, err, errlen, r, "out of memory");
-	if (!len)
-		return 0;
-	sqlite3_reset(s->ins_vma);
-	sqlite3_bind_int64(s->ins_vma, 1, fork_id);
-	sqlite3_bind_blob64(s->ins_vma, 2, b, len, SQLITE_STATIC);
-	rc = sqlite3_step(s->ins_vma);
-	sqlite3_reset(s->ins_vma);
-	free(b);
-	return rc == SQLITE_DONE ? 0 : store_sql_fail(s, err, errlen, rc, "storing the VMA copies");
+	if (store_vmas_pack(f->vma, f->nr_vma, &b, &len))
+		return store_fail(s, err, errlen, -ENOMEM, "out of memory");
+	return insert_packed(s, s->ins_vma, fork_id, b, len, "storing the VMA copies", err, errlen);
 }
 
-/* The VMAs of forks stored before migration 0009: a row each. */
-static int read_vma_rows(struct store *s, int64_t fork_id, struct pt_vma_copy **out, size_t *n,
-			 char *err, size_t errlen)
+/* A statement of @s prepared at its first use. */
+static int lazy(struct store *s, sqlite3_stmt **st, const char *sql, char *err, size_t errlen)
 {
-	size_t cap = 0;
-	int rc, r = lazy(s, &s->get_vma_rows,
-			 "SELECT start_ns, dur_ns, passes, ptes, huge FROM vma_copy"
-			 " WHERE fork_id = ?1 ORDER BY idx",
-			 err, errlen);
-	sqlite3_stmt *st = s->get_vma_rows;
+	if (*st) {
+		sqlite3_reset(*st);
+		return 0;
+	}
+	return store_prepare(s, sql, st, err, errlen);
+}
+
+/*
+ * Fork @fork_id's packed row through *@st (@sql, prepared at first use): 1
+ * with its blob in @data and @len (valid until *@st is reset), 0 when it has
+ * none (stored before its migration), or -errno. @reading names the step in
+ * the error.
+ */
+static int packed_row(struct store *s, sqlite3_stmt **st, const char *sql, int64_t fork_id,
+		      const void **data, size_t *len, const char *reading, char *err, size_t errlen)
+{
+	int rc, r = lazy(s, st, sql, err, errlen);
 
 	if (r)
 		return r;
-	sqlite3_bind_int64(st, 1, fork_id);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct pt_vma_copy *v;
+	sqlite3_bind_int64(*st, 1, fork_id);
+	rc = sqlite3_step(*st);
+	if (rc == SQLITE_ROW) {
+		*data = sqlite3_column_blob(*st, 0);
+		*len = (size_t)sqlite3_column_bytes(*st, 0);
+		return 1;
+	}
+	sqlite3_reset(*st);
+	return rc == SQLITE_DONE ? 0 : store_sql_fail(s, err, errlen, rc, reading);
+}
 
-		if (pt_grow_array((void **)out, &cap, *n + 1, sizeof(**out))) {
+/* @r, what unpacking fork @fork_id's @what returned, with its message. */
+static int unpacked(struct store *s, int r, int64_t fork_id, const char *what, char *err,
+		    size_t errlen)
+{
+	if (r == -EINVAL)
+		return store_fail(s, err, errlen, r, "fork %lld: its stored %s are damaged",
+				  (long long)fork_id, what);
+	return r ? store_fail(s, err, errlen, r, "out of memory") : 0;
+}
+
+/*
+ * The detail of forks stored before its packed table, a row each, through
+ * *@st (@sql, prepared at first use): a new array of @size-byte items in
+ * *@out, *@n of them, each filled by @fill from the row. 0 or -errno
+ * (@reading names the step).
+ */
+static int read_rows(struct store *s, sqlite3_stmt **st, const char *sql, int64_t fork_id,
+		     void **out, size_t *n, size_t size, void (*fill)(sqlite3_stmt *, void *),
+		     const char *reading, char *err, size_t errlen)
+{
+	size_t cap = 0;
+	int rc, r = lazy(s, st, sql, err, errlen);
+
+	if (r)
+		return r;
+	sqlite3_bind_int64(*st, 1, fork_id);
+	while ((rc = sqlite3_step(*st)) == SQLITE_ROW) {
+		if (pt_grow_array(out, &cap, *n + 1, size)) {
 			r = store_fail(s, err, errlen, -ENOMEM, "out of memory");
 			break;
 		}
-		v = &(*out)[(*n)++];
-		v->start_ns = sqlite3_column_type(st, 0) == SQLITE_NULL
-				      ? PT_NO_TIME
-				      : (uint64_t)sqlite3_column_int64(st, 0);
-		v->dur_ns = sqlite3_column_type(st, 1) == SQLITE_NULL
-				    ? PT_NO_TIME
-				    : (uint64_t)sqlite3_column_int64(st, 1);
-		v->passes = sqlite3_column_type(st, 2) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 2);
-		v->ptes = sqlite3_column_type(st, 3) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 3);
-		v->huge = sqlite3_column_int(st, 4);
+		fill(*st, (char *)*out + (*n)++ * size);
 	}
 	if (!r && rc != SQLITE_DONE)
-		r = store_sql_fail(s, err, errlen, rc, "reading VMA copies");
-	sqlite3_reset(st);
+		r = store_sql_fail(s, err, errlen, rc, reading);
+	sqlite3_reset(*st);
 	if (r) {
 		free(*out);
 		*out = NULL;
@@ -362,33 +315,74 @@ static int read_vma_rows(struct store *s, int64_t fork_id, struct pt_vma_copy **
 	return r;
 }
 
-int store_fork_vmas(struct store *s, int64_t fork_id, struct pt_vma_copy **out, size_t *n,
-		    char *err, size_t errlen)
+/* A pte_pass row (before migration 0007). */
+static void fill_pass(sqlite3_stmt *st, void *item)
 {
-	int rc, r = lazy(s, &s->get_vma_blob, "SELECT data FROM fork_vma WHERE fork_id = ?1", err,
-			 errlen);
-	sqlite3_stmt *st = s->get_vma_blob;
+	struct pt_pte_pass *p = item;
+
+	p->vma = sqlite3_column_int(st, 0);
+	p->ptes = (int32_t)col_neg(st, 1);
+	p->start_ns = col_time(st, 2);
+	p->hold_ns = col_time(st, 3);
+	p->new_pmd = sqlite3_column_int(st, 4);
+	p->resumed = sqlite3_column_int(st, 5);
+}
+
+/* A vma_copy row (before migration 0009). */
+static void fill_vma(sqlite3_stmt *st, void *item)
+{
+	struct pt_vma_copy *v = item;
+
+	v->start_ns = col_time(st, 0);
+	v->dur_ns = col_time(st, 1);
+	v->passes = (int32_t)col_neg(st, 2);
+	v->ptes = (int32_t)col_neg(st, 3);
+	v->huge = sqlite3_column_int(st, 4);
+}
+
+int store_fork_passes(struct store *s, int64_t fork_id, struct pt_pte_pass **out, size_t *n,
+		      char *err, size_t errlen)
+{
+	const void *data;
+	size_t len;
+	int r = packed_row(s, &s->get_pass_blob, "SELECT data FROM fork_pass WHERE fork_id = ?1",
+			   fork_id, &data, &len, "reading PTE passes", err, errlen);
 
 	*out = NULL;
 	*n = 0;
-	if (r)
+	if (r == 0)
+		return read_rows(
+		    s, &s->get_pass_rows,
+		    "SELECT vma, ptes, start_ns, hold_ns, new_pmd, resumed FROM pte_pass"
+		    " WHERE fork_id = ?1 ORDER BY idx",
+		    fork_id, (void **)out, n, sizeof(**out), fill_pass, "reading PTE passes", err,
+		    errlen);
+	if (r < 0)
 		return r;
-	sqlite3_bind_int64(st, 1, fork_id);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		r = store_vmas_unpack(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
-				      out, n);
-		if (r == -EINVAL)
-			r = store_fail(s, err, errlen, r, "fork %lld: its stored VMA copies are damaged",
-				       (long long)fork_id);
-		else if (r)
-			r = store_fail(s, err, errlen, r, "out of memory");
-	} else if (rc == SQLITE_DONE) {
-		sqlite3_reset(st);
-		return read_vma_rows(s, fork_id, out, n, err, errlen);
-	} else {
-		r = store_sql_fail(s, err, errlen, rc, "reading VMA copies");
-	}
-	sqlite3_reset(st);
+	r = unpacked(s, store_passes_unpack(data, len, out, n), fork_id, "passes", err, errlen);
+	sqlite3_reset(s->get_pass_blob);
+	return r;
+}
+
+int store_fork_vmas(struct store *s, int64_t fork_id, struct pt_vma_copy **out, size_t *n,
+		    char *err, size_t errlen)
+{
+	const void *data;
+	size_t len;
+	int r = packed_row(s, &s->get_vma_blob, "SELECT data FROM fork_vma WHERE fork_id = ?1",
+			   fork_id, &data, &len, "reading VMA copies", err, errlen);
+
+	*out = NULL;
+	*n = 0;
+	if (r == 0)
+		return read_rows(s, &s->get_vma_rows,
+				 "SELECT start_ns, dur_ns, passes, ptes, huge FROM vma_copy"
+				 " WHERE fork_id = ?1 ORDER BY idx",
+				 fork_id, (void **)out, n, sizeof(**out), fill_vma,
+				 "reading VMA copies", err, errlen);
+	if (r < 0)
+		return r;
+	r = unpacked(s, store_vmas_unpack(data, len, out, n), fork_id, "VMA copies", err, errlen);
+	sqlite3_reset(s->get_vma_blob);
 	return r;
 }

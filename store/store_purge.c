@@ -32,26 +32,20 @@
 static int delete_fork_batch(struct store *s, sqlite3_stmt *sel, uint64_t *deleted, char *err,
 			     size_t errlen)
 {
-	static const char *const dels[] = {"DELETE FROM fork_pass WHERE fork_id = ?1",
-					   "DELETE FROM pte_pass WHERE fork_id = ?1",
-					   "DELETE FROM fork_vma WHERE fork_id = ?1",
-					   "DELETE FROM vma_copy WHERE fork_id = ?1",
-					   "DELETE FROM fork WHERE id = ?1"};
-	enum { NR_DELS = sizeof(dels) / sizeof(dels[0]) };
-	sqlite3_stmt *del[NR_DELS] = {NULL};
+	sqlite3_stmt *del[STORE_FORK_DELETES] = {NULL};
 	int rc = SQLITE_DONE, r, i;
 
 	*deleted = 0;
 	r = store_txn_begin(s, err, errlen);
 	if (r)
 		return r;
-	for (i = 0; i < NR_DELS && !r; i++)
-		r = store_prepare(s, dels[i], &del[i], err, errlen);
+	for (i = 0; i < STORE_FORK_DELETES && !r; i++)
+		r = store_prepare(s, store_fork_deletes[i], &del[i], err, errlen);
 	while (!r && (rc = sqlite3_step(sel)) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(sel, 0);
 
 		r = store_rollup_fork_row(s, sel, -1, err, errlen);
-		for (i = 0; i < NR_DELS && !r; i++) {
+		for (i = 0; i < STORE_FORK_DELETES && !r; i++) {
 			sqlite3_reset(del[i]);
 			sqlite3_bind_int64(del[i], 1, id);
 			rc = sqlite3_step(del[i]);
@@ -64,7 +58,7 @@ static int delete_fork_batch(struct store *s, sqlite3_stmt *sel, uint64_t *delet
 	if (!r && rc != SQLITE_DONE)
 		r = store_sql_fail(s, err, errlen, rc, "selecting forks to delete");
 	sqlite3_reset(sel);
-	for (i = 0; i < NR_DELS; i++)
+	for (i = 0; i < STORE_FORK_DELETES; i++)
 		sqlite3_finalize(del[i]);
 	if (r) {
 		store_note_write_failed(s);

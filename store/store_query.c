@@ -35,20 +35,9 @@ static int qfail(struct store *s, char *err, size_t errlen, int rc, const char *
 
 /* ---- column readers: SQL NULL becomes the pt_fork null ---- */
 
-static uint64_t col_time(sqlite3_stmt *st, int i)
-{
-	return sqlite3_column_type(st, i) == SQLITE_NULL ? PT_NO_TIME
-							 : (uint64_t)sqlite3_column_int64(st, i);
-}
-
 static int64_t col_count(sqlite3_stmt *st, int i)
 {
 	return sqlite3_column_type(st, i) == SQLITE_NULL ? PT_NULL : sqlite3_column_int64(st, i);
-}
-
-static int64_t col_neg(sqlite3_stmt *st, int i)
-{
-	return sqlite3_column_type(st, i) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, i);
 }
 
 static void col_comm(sqlite3_stmt *st, int i, char out[32])

@@ -268,18 +268,17 @@ static int insert_detail(struct store *s, int64_t id, int64_t wall, const struct
 	return r;
 }
 
+const char *const store_fork_deletes[STORE_FORK_DELETES] = {
+    "DELETE FROM fork_pass WHERE fork_id = ?1", "DELETE FROM pte_pass WHERE fork_id = ?1",
+    "DELETE FROM fork_vma WHERE fork_id = ?1", "DELETE FROM vma_copy WHERE fork_id = ?1",
+    "DELETE FROM fork WHERE id = ?1"};
+
 /* Deletes the rows of fork @id inserted so far (its detail first). 0 or -errno. */
 static int delete_partial_fork(struct store *s, int64_t id)
 {
-	static const char *const dels[] = {"DELETE FROM pte_pass WHERE fork_id = ?1",
-					   "DELETE FROM fork_pass WHERE fork_id = ?1",
-					   "DELETE FROM vma_copy WHERE fork_id = ?1",
-					   "DELETE FROM fork_vma WHERE fork_id = ?1",
-					   "DELETE FROM fork WHERE id = ?1"};
-
-	for (size_t i = 0; i < sizeof(dels) / sizeof(dels[0]); i++) {
+	for (size_t i = 0; i < STORE_FORK_DELETES; i++) {
 		sqlite3_stmt *st = NULL;
-		int rc = sqlite3_prepare_v2(s->db, dels[i], -1, &st, NULL);
+		int rc = sqlite3_prepare_v2(s->db, store_fork_deletes[i], -1, &st, NULL);
 
 		if (rc == SQLITE_OK) {
 			sqlite3_bind_int64(st, 1, id);
