@@ -38,10 +38,16 @@
 #include "roles.h"
 #include "tfs.h"
 
+/* @detail as the analyzer's level (enum pt_detail), an index of three */
+static int level_of(enum pd_detail detail)
+{
+	return detail == PD_DETAIL_PTE ? 2 : detail == PD_DETAIL_SECTION ? 1 : 0;
+}
+
 const char *const *pd_plan_candidates(enum pd_detail detail)
 {
 	static const char *all[3][PD_PLAN_MAX_FUNCS + 1];
-	int lvl = detail == PD_DETAIL_PTE ? 2 : detail == PD_DETAIL_SECTION ? 1 : 0;
+	int lvl = level_of(detail);
 
 	/* the analyzer's role table says which functions each level hooks */
 	if (!all[lvl][0])
@@ -52,7 +58,7 @@ const char *const *pd_plan_candidates(enum pd_detail detail)
 const char *const *pd_plan_lookups(enum pd_detail detail)
 {
 	static const char *all[3][PD_PLAN_MAX_FUNCS + 2];
-	int lvl = detail == PD_DETAIL_PTE ? 2 : detail == PD_DETAIL_SECTION ? 1 : 0, n = 0;
+	int lvl = level_of(detail), n = 0;
 
 	if (!all[lvl][0]) {
 		for (const char *const *c = pd_plan_candidates(detail); *c; c++)

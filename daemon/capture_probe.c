@@ -48,6 +48,16 @@ uint64_t pd_cap_preempt_mask(struct pd_capture *c)
 	return mask;
 }
 
+/* @func's parameter @param, 1-based, where the kernel's BTF @b has it and it
+ * is passed in a register (the first six); else 0. */
+static int reg_param(const struct pd_btf *b, const char *func, const char *param)
+{
+	char err[128];
+	int i = 0;
+
+	return pd_btf_param(b, func, param, &i, err, sizeof(err)) || i > 6 ? 0 : i;
+}
+
 /*
  * Where the forking task's scheduler counters are (capture_plan.h,
  * pd_task_offs), from the running kernel's BTF @b. 0, or -errno with the
@@ -88,19 +98,10 @@ static int task_offsets(const struct pd_btf *b, struct pd_task_offs *o, char *er
 		ret = -EINVAL;
 	}
 	/* where dup_mmap is a function of its own, its probe reads them once a
-	 * fork, not copy_page_range's once a VMA (capture_plan.c, ctr_args) */
-	if (!ret && (pd_btf_param(b, "dup_mmap", "oldmm", &o->dup_old_arg, err, errlen) ||
-		     o->dup_old_arg > 6)) {
-		o->dup_old_arg = 0;
-		err[0] = '\0';
-	}
-	/* ... or where it is inlined, uprobe_dup_mmap's, which it calls once */
-	if (!ret &&
-	    (pd_btf_param(b, "uprobe_dup_mmap", "oldmm", &o->start_old_arg, err, errlen) ||
-	     o->start_old_arg > 6)) {
-		o->start_old_arg = 0;
-		err[0] = '\0';
-	}
+	 * fork, not copy_page_range's once a VMA (capture_plan.c, ctr_args); where
+	 * it is inlined, uprobe_dup_mmap's, which it calls once */
+	o->dup_old_arg = reg_param(b, "dup_mmap", "oldmm");
+	o->start_old_arg = reg_param(b, "uprobe_dup_mmap", "oldmm");
 	return ret;
 }
 
@@ -120,15 +121,13 @@ static void site_offsets(const struct pd_btf *b, struct pd_site_offs *o, int64_t
 
 	memset(o, 0, sizeof(*o));
 	*slack = -1;
-	if (!b || pd_btf_param(b, "copy_page_range", "src_vma", &o->cpr_src_arg, err, sizeof(err)) ||
-	    o->cpr_src_arg > 6)
+	if (!b || !(o->cpr_src_arg = reg_param(b, "copy_page_range", "src_vma")))
 		return;
 	o->vma = !pd_btf_member(b, "vm_area_struct", "vm_start", &o->vm_start, &size, err,
 				sizeof(err)) && size == 8 &&
 		 !pd_btf_member(b, "vm_area_struct", "vm_end", &o->vm_end, &s2, err, sizeof(err)) &&
 		 s2 == 8;
-	if (pd_btf_param(b, "wake_up_new_task", "p", &o->wake_arg, err, sizeof(err)) ||
-	    o->wake_arg > 6 ||
+	if (!(o->wake_arg = reg_param(b, "wake_up_new_task", "p")) ||
 	    pd_btf_member(b, "task_struct", "mm", &o->task_mm, &size, err, sizeof(err)) ||
 	    size != sizeof(void *))
 		return;
