@@ -139,52 +139,36 @@ static struct store *open_rw(const char *path, const struct store_opts *o)
 	return s;
 }
 
-/* Every fork_pass row (0007's packed passes) as pte_pass rows, as schema 1
- * to 6 stored them. Returns the passes written, -1 on error. */
-static int64_t unpack_passes_to_rows(sqlite3 *db)
+/* Binds @v to parameter @i of @st, or NULL when @null. */
+static void bind_or_null(sqlite3_stmt *st, int i, int64_t v, bool null)
+{
+	if (null)
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_int64(st, i, v);
+}
+
+/*
+ * Every row of a packed table (SELECT fork_id, data: @select_sql) as the rows
+ * the schemas before its migration stored, through @insert_sql, in one
+ * transaction: @put turns one fork's blob into its rows and returns how many
+ * it wrote, -1 on error. Returns the rows written, -1 on error.
+ */
+static int64_t blobs_to_rows(sqlite3 *db, const char *select_sql, const char *insert_sql,
+			     int64_t (*put)(sqlite3_stmt *ins, int64_t fork_id, const void *blob,
+					    size_t len))
 {
 	sqlite3_stmt *sel = NULL, *ins = NULL;
-	int64_t n = 0;
+	int64_t n = 0, k;
 
-	if (sqlite3_prepare_v2(db, "SELECT fork_id, data FROM fork_pass", -1, &sel, NULL) ||
-	    sqlite3_prepare_v2(db,
-			       "INSERT INTO pte_pass(fork_id, idx, vma, ptes, start_ns, hold_ns,"
-			       " new_pmd, resumed) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
-			       -1, &ins, NULL))
+	if (sqlite3_prepare_v2(db, select_sql, -1, &sel, NULL) ||
+	    sqlite3_prepare_v2(db, insert_sql, -1, &ins, NULL))
 		n = -1;
 	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
 	while (n >= 0 && sqlite3_step(sel) == SQLITE_ROW) {
-		struct pt_pte_pass *p;
-		size_t k;
-
-		if (store_passes_unpack(sqlite3_column_blob(sel, 1),
-					(size_t)sqlite3_column_bytes(sel, 1), &p, &k)) {
-			n = -1;
-			break;
-		}
-		for (size_t i = 0; i < k; i++, n++) {
-			sqlite3_reset(ins);
-			sqlite3_bind_int64(ins, 1, sqlite3_column_int64(sel, 0));
-			sqlite3_bind_int64(ins, 2, (int64_t)i);
-			sqlite3_bind_int(ins, 3, p[i].vma);
-			if (p[i].ptes < 0)
-				sqlite3_bind_null(ins, 4);
-			else
-				sqlite3_bind_int(ins, 4, p[i].ptes);
-			if (p[i].start_ns == PT_NO_TIME)
-				sqlite3_bind_null(ins, 5);
-			else
-				sqlite3_bind_int64(ins, 5, (int64_t)p[i].start_ns);
-			if (p[i].hold_ns == PT_NO_TIME)
-				sqlite3_bind_null(ins, 6);
-			else
-				sqlite3_bind_int64(ins, 6, (int64_t)p[i].hold_ns);
-			sqlite3_bind_int(ins, 7, p[i].new_pmd);
-			sqlite3_bind_int(ins, 8, p[i].resumed);
-			if (sqlite3_step(ins) != SQLITE_DONE)
-				n = -1;
-		}
-		free(p);
+		k = put(ins, sqlite3_column_int64(sel, 0), sqlite3_column_blob(sel, 1),
+			(size_t)sqlite3_column_bytes(sel, 1));
+		n = k < 0 ? -1 : n + k;
 	}
 	sqlite3_exec(db, n >= 0 ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
 	sqlite3_finalize(sel);
@@ -192,56 +176,73 @@ static int64_t unpack_passes_to_rows(sqlite3 *db)
 	return n;
 }
 
+/* One fork's packed passes (0007) as pte_pass rows (blobs_to_rows). */
+static int64_t pass_rows(sqlite3_stmt *ins, int64_t fork_id, const void *blob, size_t len)
+{
+	struct pt_pte_pass *p;
+	size_t k, i;
+
+	if (store_passes_unpack(blob, len, &p, &k))
+		return -1;
+	for (i = 0; i < k; i++) {
+		sqlite3_reset(ins);
+		sqlite3_bind_int64(ins, 1, fork_id);
+		sqlite3_bind_int64(ins, 2, (int64_t)i);
+		sqlite3_bind_int(ins, 3, p[i].vma);
+		bind_or_null(ins, 4, p[i].ptes, p[i].ptes < 0);
+		bind_or_null(ins, 5, (int64_t)p[i].start_ns, p[i].start_ns == PT_NO_TIME);
+		bind_or_null(ins, 6, (int64_t)p[i].hold_ns, p[i].hold_ns == PT_NO_TIME);
+		sqlite3_bind_int(ins, 7, p[i].new_pmd);
+		sqlite3_bind_int(ins, 8, p[i].resumed);
+		if (sqlite3_step(ins) != SQLITE_DONE)
+			break;
+	}
+	free(p);
+	return i == k ? (int64_t)k : -1;
+}
+
+/* One fork's packed VMAs (0009) as vma_copy rows (blobs_to_rows). */
+static int64_t vma_rows(sqlite3_stmt *ins, int64_t fork_id, const void *blob, size_t len)
+{
+	struct pt_vma_copy *v;
+	size_t k, i;
+
+	if (store_vmas_unpack(blob, len, &v, &k))
+		return -1;
+	for (i = 0; i < k; i++) {
+		sqlite3_reset(ins);
+		sqlite3_bind_int64(ins, 1, fork_id);
+		sqlite3_bind_int64(ins, 2, (int64_t)i);
+		bind_or_null(ins, 3, (int64_t)v[i].start_ns, v[i].start_ns == PT_NO_TIME);
+		bind_or_null(ins, 4, (int64_t)v[i].dur_ns, v[i].dur_ns == PT_NO_TIME);
+		sqlite3_bind_int(ins, 5, v[i].passes);
+		bind_or_null(ins, 6, v[i].ptes, v[i].ptes < 0);
+		sqlite3_bind_int(ins, 7, v[i].huge);
+		if (sqlite3_step(ins) != SQLITE_DONE)
+			break;
+	}
+	free(v);
+	return i == k ? (int64_t)k : -1;
+}
+
+/* Every fork_pass row (0007's packed passes) as pte_pass rows, as schema 1
+ * to 6 stored them. Returns the passes written, -1 on error. */
+static int64_t unpack_passes_to_rows(sqlite3 *db)
+{
+	return blobs_to_rows(db, "SELECT fork_id, data FROM fork_pass",
+			     "INSERT INTO pte_pass(fork_id, idx, vma, ptes, start_ns, hold_ns,"
+			     " new_pmd, resumed) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
+			     pass_rows);
+}
+
 /* Every fork_vma row (0009's packed VMAs) as vma_copy rows, as schema 1 to
  * 8 stored them. Returns the VMAs written, -1 on error. */
 static int64_t unpack_vmas_to_rows(sqlite3 *db)
 {
-	sqlite3_stmt *sel = NULL, *ins = NULL;
-	int64_t n = 0;
-
-	if (sqlite3_prepare_v2(db, "SELECT fork_id, data FROM fork_vma", -1, &sel, NULL) ||
-	    sqlite3_prepare_v2(db,
-			       "INSERT INTO vma_copy(fork_id, idx, start_ns, dur_ns, passes, ptes,"
-			       " huge) VALUES (?1,?2,?3,?4,?5,?6,?7)",
-			       -1, &ins, NULL))
-		n = -1;
-	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
-	while (n >= 0 && sqlite3_step(sel) == SQLITE_ROW) {
-		struct pt_vma_copy *v;
-		size_t k;
-
-		if (store_vmas_unpack(sqlite3_column_blob(sel, 1), (size_t)sqlite3_column_bytes(sel, 1),
-				      &v, &k)) {
-			n = -1;
-			break;
-		}
-		for (size_t i = 0; i < k; i++, n++) {
-			sqlite3_reset(ins);
-			sqlite3_bind_int64(ins, 1, sqlite3_column_int64(sel, 0));
-			sqlite3_bind_int64(ins, 2, (int64_t)i);
-			if (v[i].start_ns == PT_NO_TIME)
-				sqlite3_bind_null(ins, 3);
-			else
-				sqlite3_bind_int64(ins, 3, (int64_t)v[i].start_ns);
-			if (v[i].dur_ns == PT_NO_TIME)
-				sqlite3_bind_null(ins, 4);
-			else
-				sqlite3_bind_int64(ins, 4, (int64_t)v[i].dur_ns);
-			sqlite3_bind_int(ins, 5, v[i].passes);
-			if (v[i].ptes < 0)
-				sqlite3_bind_null(ins, 6);
-			else
-				sqlite3_bind_int(ins, 6, v[i].ptes);
-			sqlite3_bind_int(ins, 7, v[i].huge);
-			if (sqlite3_step(ins) != SQLITE_DONE)
-				n = -1;
-		}
-		free(v);
-	}
-	sqlite3_exec(db, n >= 0 ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
-	sqlite3_finalize(sel);
-	sqlite3_finalize(ins);
-	return n;
+	return blobs_to_rows(db, "SELECT fork_id, data FROM fork_vma",
+			     "INSERT INTO vma_copy(fork_id, idx, start_ns, dur_ns, passes, ptes,"
+			     " huge) VALUES (?1,?2,?3,?4,?5,?6,?7)",
+			     vma_rows);
 }
 
 /* Rollup rows whose cost sums differ from their forks' (CHECK_COST_MISMATCH_SQL); -1: error. */
