@@ -45,6 +45,7 @@
 #include "bigbuf.h"
 #include "dat_fly.h"
 #include "dat_fly_ahead.h"
+#include "rb_page.h"
 
 #define FLY_MAX_CPUS 4096
 #define FLY_MAX_CHUNK ((uint64_t)64 << 20) /* bytes a chunk may decompress to */
@@ -54,18 +55,6 @@
 #define FLY_AHEAD_MAX_SLOTS 128 /* chunks ahead per CPU */
 #define FLY_AHEAD_MIN_SLOTS 4
 #define FLY_AHEAD_MAX_BYTES ((uint64_t)64 << 20) /* decompressed chunks held ahead */
-#define FLY_PAGE_HDR 16				 /* u64 timestamp, u64 commit */
-#define COMMIT_MASK ((1u << 27) - 1)
-#define MISSING_EVENTS (1ull << 31)
-#define MISSING_STORED (1ull << 30)
-#define TS_SHIFT 27
-#define TS_MSB (0xf8ull << 56) /* kept from the running time by an absolute stamp */
-
-enum {
-	TYPE_PADDING = 29,
-	TYPE_TIME_EXTEND = 30,
-	TYPE_TIME_STAMP = 31,
-};
 
 /* trace-cmd's option ids (its trace-cmd-private.h) */
 enum {
@@ -91,11 +80,7 @@ struct fly_cpu {
 	uint8_t *buf; /* the current chunk, decompressed */
 	size_t cap;
 	const uint8_t *pg, *pg_end; /* pages not yet loaded */
-	/* the loaded page, as kbuffer holds it: offsets from data */
-	const uint8_t *data;
-	uint32_t size, curr, index, next;
-	uint64_t ts;
-	long long lost;
+	struct pt_rb_page rb; /* the loaded page */
 	bool loaded, doubt, done;
 };
 
@@ -670,67 +655,18 @@ static int cpu_next_chunk(struct pt_fly *f, struct fly_cpu *c)
 	return 1;
 }
 
-/*
- * kbuffer's next event: from the event after the current one, past time
- * extends, absolute stamps and padding, to the next data event (1), or the
- * end of the page (0). -1 (doubt) where kbuffer would read outside the page
- * or not move on. Inline: once per record on the walk's common way
- * (fly_take()).
- */
-static inline __attribute__((always_inline)) int cpu_step(const struct pt_fly *f, struct fly_cpu *c)
+/* The next event of @c's page (pt_rb_step()): 1, 0 (the page's end), -1 (doubt). */
+static inline __attribute__((always_inline)) int cpu_step(struct fly_cpu *c)
 {
-	uint32_t dlen = f->page_size - FLY_PAGE_HDR;
+	int r = pt_rb_step(&c->rb);
 
-	for (;;) {
-		uint32_t word, type_len, delta, arg = 0, index;
-		int64_t length;
-
-		c->curr = c->next;
-		if (c->next >= c->size)
-			return 0;
-		if (c->curr > dlen - 4)
-			return cpu_doubt(c);
-		word = (uint32_t)rd(c->data + c->curr, 4);
-		type_len = word & 31;
-		delta = word >> 5;
-		index = c->curr + 4;
-		if (type_len == 0 || type_len >= TYPE_PADDING) {
-			if (index > dlen - 4)
-				return cpu_doubt(c);
-			arg = (uint32_t)rd(c->data + index, 4);
-		}
-		if (type_len == TYPE_TIME_EXTEND || type_len == TYPE_TIME_STAMP) {
-			uint64_t t = ((uint64_t)arg << TS_SHIFT) + delta;
-
-			c->ts = type_len == TYPE_TIME_STAMP ? t | (c->ts & TS_MSB) : c->ts + t;
-			index += 4;
-			length = 0;
-		} else {
-			c->ts += delta;
-			if (type_len == TYPE_PADDING) {
-				length = (int32_t)arg;
-			} else if (type_len == 0) {
-				length = ((int64_t)(int32_t)(arg - 4) + 3) & ~(int64_t)3;
-				index += 4;
-			} else {
-				length = (int64_t)type_len * 4;
-			}
-		}
-		c->index = index;
-		c->next = index + (uint32_t)length;
-		if (c->next <= c->curr)
-			return cpu_doubt(c);
-		if (type_len < TYPE_PADDING)
-			return length < 0 || index + length > dlen ? cpu_doubt(c) : 1;
-	}
+	return r < 0 ? cpu_doubt(c) : r;
 }
 
 /* Loads @c's next page (kbuffer_load_subbuffer): 1, 0 (no more), -1 (doubt). */
 static int cpu_next_page(struct pt_fly *f, struct fly_cpu *c)
 {
-	uint32_t dlen = f->page_size - FLY_PAGE_HDR;
 	const uint8_t *page;
-	uint64_t flags;
 
 	if (c->pg >= c->pg_end && f->ahead) {
 		const uint8_t *buf;
@@ -752,31 +688,15 @@ static int cpu_next_page(struct pt_fly *f, struct fly_cpu *c)
 	if (f->mapped && !f->compressed) /* nothing of the pages before is read again */
 		fly_release(&c->released, page);
 	c->pg += f->page_size;
-	c->ts = rd(page, 8);
-	flags = rd(page + 8, 8);
-	c->data = page + FLY_PAGE_HDR;
-	c->size = (uint32_t)flags & COMMIT_MASK;
-	if (c->size > dlen)
-		return cpu_doubt(c);
-	c->lost = 0;
-	if (flags & MISSING_EVENTS) {
-		c->lost = -1;
-		if (flags & MISSING_STORED) {
-			if (c->size > dlen - 8)
-				return cpu_doubt(c);
-			c->lost = (long long)rd(c->data + c->size, 8);
-		}
-	}
-	c->curr = c->index = c->next = 0;
 	c->loaded = true;
-	return cpu_step(f, c) < 0 ? -1 : 1;
+	return pt_rb_load(&c->rb, page, f->page_size, 8) < 0 ? cpu_doubt(c) : 1;
 }
 
 /* cpu_peek()'s way past the current page: the next pages until one has a
  * record, the end, or a doubt. */
 static __attribute__((noinline)) int cpu_refill(struct pt_fly *f, struct fly_cpu *c)
 {
-	while (!(c->loaded && c->curr < c->size)) {
+	while (!(c->loaded && c->rb.curr < c->rb.size)) {
 		if (c->doubt)
 			return PT_FLY_DOUBT;
 		if (c->done)
@@ -791,19 +711,18 @@ static __attribute__((noinline)) int cpu_refill(struct pt_fly *f, struct fly_cpu
  * Before the first page size is 0: the first call loads it. */
 static inline int cpu_peek(struct pt_fly *f, struct fly_cpu *c)
 {
-	if (c->curr < c->size && !c->doubt)
+	if (c->rb.curr < c->rb.size && !c->doubt)
 		return PT_FLY_REC;
 	return cpu_refill(f, c);
 }
 
 static void cpu_record(const struct fly_cpu *c, int cpu, struct pt_fly_rec *rec)
 {
-	rec->data = c->data + c->index;
-	rec->size = (int)(c->next - c->index);
+	rec->data = c->rb.data + c->rb.index;
+	rec->size = (int)(c->rb.next - c->rb.index);
 	rec->cpu = cpu;
-	rec->ts = c->ts;
-	/* kbuffer_missed_events(): the first event of the page only, as an int */
-	rec->missed = c->curr == 0 ? (long long)(int)c->lost : 0;
+	rec->ts = c->rb.ts;
+	rec->missed = pt_rb_missed(&c->rb);
 }
 
 int pt_fly_peek_cpu(struct pt_fly *f, int cpu, struct pt_fly_rec *rec)
@@ -832,10 +751,10 @@ static int fly_scan(struct pt_fly *f)
 			return r;
 		if (r != PT_FLY_REC)
 			continue;
-		if (best < 0 || f->cpu[i].ts < f->cpu[best].ts) {
+		if (best < 0 || f->cpu[i].rb.ts < f->cpu[best].rb.ts) {
 			second = best;
 			best = i;
-		} else if (second < 0 || f->cpu[i].ts < f->cpu[second].ts) {
+		} else if (second < 0 || f->cpu[i].rb.ts < f->cpu[second].rb.ts) {
 			second = i;
 		}
 	}
@@ -854,9 +773,9 @@ static inline bool last_again(struct pt_fly *f)
 	if (f->last < 0)
 		return false;
 	c = &f->cpu[f->last];
-	if (!(c->curr < c->size) || c->doubt)
+	if (!(c->rb.curr < c->rb.size) || c->doubt)
 		return false; /* a page to load, an end or a doubt: the scan sees to it */
-	return s < 0 || c->ts < f->cpu[s].ts || (c->ts == f->cpu[s].ts && f->last < s);
+	return s < 0 || c->rb.ts < f->cpu[s].rb.ts || (c->rb.ts == f->cpu[s].rb.ts && f->last < s);
 }
 
 /* The record of f->last, handed on (*rec), and that CPU moved past it. */
@@ -866,7 +785,7 @@ static inline int fly_take(struct pt_fly *f, struct pt_fly_rec *rec)
 
 	cpu_record(c, f->last, rec);
 	/* a doubt here shows at the next call, as libtracecmd's peek would */
-	cpu_step(f, c);
+	cpu_step(c);
 	return PT_FLY_REC;
 }
 

@@ -14,7 +14,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <traceevent/kbuffer.h>
 #include <tracefs/tracefs.h>
 
 #include "capture_internal.h"
@@ -27,8 +26,6 @@ static void free_capture(struct pd_capture *c)
 	free(c->drained);
 	free(c->cpus);
 	free(c->page);
-	if (c->kbuf)
-		kbuffer_free(c->kbuf);
 	pt_raw_decoder_free(c->dec);
 	if (c->tep)
 		tep_free(c->tep);

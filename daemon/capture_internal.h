@@ -47,7 +47,6 @@ struct pd_capture {
 	struct pd_tfs *tfs;
 	struct tep_handle *tep;
 	struct pt_raw_decoder *dec;
-	struct kbuffer *kbuf;
 	void *page;
 	int subbuf_size;
 	struct cpu_buf *cpus;

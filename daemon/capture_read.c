@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Reading a set-up capture: the per-CPU trace_pipe_raw buffers opened
- * through libtracefs, split into records with kbuffer and decoded
+ * through libtracefs, split into records (rb_page.h, as kbuffer splits them) and decoded
  * (raw_decode.h; clone syscalls by field name), merged across CPUs in time
  * order (merge.h) and delivered to recon (graph mode) or sysfork (syscall
  * mode), with losses from the sub-buffers' marks and the per-CPU stats
@@ -16,10 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <traceevent/kbuffer.h>
 #include <tracefs/tracefs.h>
 
 #include "formats.h"
+#include "rb_page.h"
 #include "capture_internal.h"
 #include "yield.h"
 
@@ -181,17 +181,6 @@ static int load_events(struct pd_capture *c, char *err, size_t errlen)
 		    (c->exit_ret[i] = tep_find_field(e, "ret")))
 			c->sys_exit[i] = e->id;
 	}
-	c->kbuf = kbuffer_alloc(sizeof(long) == 8 ? KBUFFER_LSIZE_8 : KBUFFER_LSIZE_4,
-				KBUFFER_ENDIAN_LITTLE);
-	if (!c->kbuf)
-		return -ENOMEM;
-	if (tep_is_file_bigendian(c->tep) || tep_is_local_bigendian(c->tep)) {
-		kbuffer_free(c->kbuf);
-		c->kbuf = kbuffer_alloc(sizeof(long) == 8 ? KBUFFER_LSIZE_8 : KBUFFER_LSIZE_4,
-					KBUFFER_ENDIAN_BIG);
-		if (!c->kbuf)
-			return -ENOMEM;
-	}
 	return 0;
 }
 
@@ -219,10 +208,9 @@ static int decode_sys(const struct pd_capture *c, struct tep_record *rec, int64_
 }
 
 /* Queues one record of queue @qi's CPU: 0, or -ENOSPC when its queue is full. */
-static int queue_record(struct pd_capture *c, int qi, void *data, uint64_t ts)
+static int queue_record(struct pd_capture *c, int qi, void *data, int size, uint64_t ts)
 {
-	struct tep_record rec = {
-	    .ts = ts, .cpu = c->cpus[qi].cpu, .data = data, .size = kbuffer_event_size(c->kbuf)};
+	struct tep_record rec = {.ts = ts, .cpu = c->cpus[qi].cpu, .data = data, .size = size};
 	struct pt_raw_event raw;
 	struct pd_qev *e;
 	int64_t sret = 0;
@@ -252,29 +240,36 @@ static int queue_record(struct pd_capture *c, int qi, void *data, uint64_t ts)
 	return 0;
 }
 
-/* Decodes one sub-buffer of queue @qi's CPU into its queue. */
+/* Decodes one sub-buffer of queue @qi's CPU into its queue. A page the walk
+ * doubts (rb_page.h: a record would reach outside it) ends there, its
+ * remaining records counted as lost, number unknown. */
 static int decode_page(struct pd_capture *c, int qi)
 {
-	unsigned long long ts;
-	void *data;
-	int missed, ret;
+	struct pt_rb_page pg;
+	long long missed;
+	int r = pt_rb_load(&pg, c->page, (uint32_t)c->subbuf_size, sizeof(long)), ret;
 	struct pd_qev *e;
 
-	if (kbuffer_load_subbuffer(c->kbuf, c->page))
-		return 0;
-	missed = kbuffer_missed_events(c->kbuf);
-	data = kbuffer_read_event(c->kbuf, &ts);
+	missed = r < 0 ? -1 : pt_rb_missed(&pg);
 	if (missed) {
-		if (!(e = pd_merge_push(c->merge, qi, data ? ts : pd_merge_last_ts(c->merge, qi))))
+		if (!(e = pd_merge_push(c->merge, qi, r > 0 ? pg.ts : pd_merge_last_ts(c->merge, qi))))
 			return -ENOSPC;
 		e->kind = PD_Q_LOST;
 		e->lost = missed > 0 ? (uint64_t)missed : 0;
 		if (missed < 0)
 			c->st.lost_unknown = true;
 	}
-	for (; data; data = kbuffer_next_event(c->kbuf, &ts))
-		if ((ret = queue_record(c, qi, data, ts)))
+	for (; r > 0; r = pt_rb_step(&pg))
+		if ((ret = queue_record(c, qi, (void *)(pg.data + pg.index), (int)(pg.next - pg.index),
+					pg.ts)))
 			return ret;
+	if (r < 0 && !missed) {
+		if (!(e = pd_merge_push(c->merge, qi, pd_merge_last_ts(c->merge, qi))))
+			return -ENOSPC;
+		e->kind = PD_Q_LOST;
+		e->lost = 0;
+		c->st.lost_unknown = true;
+	}
 	return 0;
 }
 
