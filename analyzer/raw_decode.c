@@ -24,6 +24,7 @@ struct field {
 struct pt_raw_decoder {
 	struct tep_handle *tep;
 	bool native; /* the data has this machine's byte order: plain loads */
+	bool std_common; /* native, and type, flags and pid where every kernel puts them */
 	int entry_id, exit_id, fork_id, switch_id, newtask_id; /* -1 when absent */
 	uint64_t preempt_mask;			   /* sched_switch prev_state bit of "R+" */
 	struct field type, pid, flags;
@@ -162,6 +163,9 @@ int pt_raw_decoder_new(struct tep_handle *tep, struct pt_raw_decoder **out)
 	d->type = field_of(any, "common_type");
 	d->pid = field_of(any, "common_pid");
 	d->flags = field_of(any, "common_flags");
+	d->std_common = d->native && d->type.offset == 0 && d->type.size == 2 && !d->type.dynamic &&
+			d->flags.offset == 2 && d->flags.size == 1 && d->pid.offset == 4 &&
+			d->pid.size == 4 && !d->pid.dynamic;
 	d->e_func = field_of(entry, "func");
 	d->e_depth = field_of(entry, "depth");
 	d->x_func = field_of(exit_ev, "func");
@@ -498,6 +502,10 @@ static void decode_site(const struct pt_raw_decoder *d, const void *data, int si
 {
 	struct pt_site *s = &ev->site;
 
+	/* a probe that fetches none leaves the site as it was (has_site false) */
+	if (p->type != PT_EV_PASS_START && p->type != PT_EV_PASS_END && !p->vms.size &&
+	    !p->crss[0].size)
+		return;
 	memset(s, 0, sizeof(*s));
 	if (p->type == PT_EV_PASS_START || p->type == PT_EV_PASS_END) {
 		ev->has_site = true;
@@ -568,6 +576,47 @@ static int decode_probe(const struct pt_raw_decoder *d, const void *data, int si
 	return good;
 }
 
+/* The record's common fields: its type (-1: unreadable), @ev's task and
+ * whether it ran in an interrupt. */
+static int decode_common(const struct pt_raw_decoder *d, const void *data, int size,
+			 struct pt_raw_event *ev)
+{
+	bool ok = true;
+	uint64_t fl = 0;
+	int type;
+
+	if (d->std_common && size >= 8) {
+		/* struct trace_entry as every kernel lays it out: u16 type, u8
+		 * flags, u8 preempt_count, s32 pid (checked by the decoder) */
+		const uint8_t *h = data;
+		uint16_t t;
+		int32_t pid;
+
+		memcpy(&t, h, 2);
+		memcpy(&pid, h + 4, 4);
+		type = t;
+		ev->pid = pid;
+		fl = h[2];
+	} else {
+		bool fok = true;
+
+		type = (int)num(d, data, size, d->type, &ok);
+		ev->pid = (int)(int32_t)num(d, data, size, d->pid, &ok);
+		if (d->flags.size) {
+			fl = num(d, data, size, d->flags, &fok);
+			if (!fok)
+				fl = 0;
+		}
+	}
+	/* TRACE_FLAG_HARDIRQ | TRACE_FLAG_SOFTIRQ | TRACE_FLAG_NMI, or
+	 * TRACE_FLAG_IRQS_OFF: the fork path never runs with interrupts off,
+	 * but interrupt entry and exit code outside the hardirq flag does, and
+	 * its spinlocks would sit among a pass's locks (seen on 7.2 and 6.12-rt
+	 * under a lock-level filter) */
+	ev->in_irq = (fl & (0x01 | 0x08 | 0x10 | 0x40)) != 0;
+	return ok ? type : -1;
+}
+
 int pt_raw_decode(const struct pt_raw_decoder *d, const void *data, int size,
 		  struct pt_raw_event *ev)
 {
@@ -576,25 +625,13 @@ int pt_raw_decode(const struct pt_raw_decoder *d, const void *data, int size,
 
 	if (!data || size <= 0)
 		return 0;
-	type = (int)num(d, data, size, d->type, &ok);
-	if (!ok || type < 0)
-		return 0;
 	/* the site is cleared by the probes that fill it: most records have none */
 	memset(ev, 0, offsetof(struct pt_raw_event, site));
+	type = decode_common(d, data, size, ev);
+	if (type < 0)
+		return 0;
 	ev->depth = -1;
 	ev->child_pid = -1;
-	ev->pid = (int)(int32_t)num(d, data, size, d->pid, &ok);
-	if (d->flags.size) {
-		bool fok = true;
-		uint64_t fl = num(d, data, size, d->flags, &fok);
-
-		/* TRACE_FLAG_HARDIRQ | TRACE_FLAG_SOFTIRQ | TRACE_FLAG_NMI, or
-		 * TRACE_FLAG_IRQS_OFF: the fork path never runs with interrupts
-		 * off, but interrupt entry and exit code outside the hardirq
-		 * flag does, and its spinlocks would sit among a pass's locks
-		 * (seen on 7.2 and 6.12-rt under a lock-level filter) */
-		ev->in_irq = fok && (fl & (0x01 | 0x08 | 0x10 | 0x40));
-	}
 	if (type == d->entry_id) {
 		ev->type = PT_EV_ENTRY;
 		ev->func = num(d, data, size, d->e_func, &ok);

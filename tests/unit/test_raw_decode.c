@@ -541,6 +541,63 @@ static void test_pass_probes(void)
 	tep_free(tep);
 }
 
+/* Common fields where no kernel puts them (the flags and the pid moved): read
+ * through their formats, not where struct trace_entry has them. */
+static void test_moved_common(void)
+{
+	static const char moved_fork[] =
+		"name: sched_process_fork\n"
+		"ID: 313\n"
+		"format:\n"
+		"\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n"
+		"\tfield:unsigned char common_preempt_count;\toffset:2;\tsize:1;\tsigned:0;\n"
+		"\tfield:unsigned char common_flags;\toffset:3;\tsize:1;\tsigned:0;\n"
+		"\tfield:int common_other;\toffset:4;\tsize:4;\tsigned:1;\n"
+		"\tfield:int common_pid;\toffset:8;\tsize:4;\tsigned:1;\n"
+		"\n"
+		"\tfield:char parent_comm[16];\toffset:12;\tsize:16;\tsigned:1;\n"
+		"\tfield:pid_t parent_pid;\toffset:28;\tsize:4;\tsigned:1;\n"
+		"\tfield:char child_comm[16];\toffset:32;\tsize:16;\tsigned:1;\n"
+		"\tfield:pid_t child_pid;\toffset:48;\tsize:4;\tsigned:1;\n"
+		"\n"
+		"print fmt: \"comm=%s pid=%d child_comm=%s child_pid=%d\", REC->parent_comm, "
+		"REC->parent_pid, REC->child_comm, REC->child_pid\n";
+	struct tep_handle *tep = tep_alloc();
+	struct pt_raw_decoder *d = NULL;
+	struct pt_raw_event ev;
+	unsigned char rec[52];
+
+	tep_set_long_size(tep, 8);
+	tep_set_file_bigendian(tep, tep_is_bigendian() ? TEP_BIG_ENDIAN : TEP_LITTLE_ENDIAN);
+	CHECK_EQ(tep_parse_event(tep, moved_fork, sizeof(moved_fork) - 1, "sched"), 0);
+	CHECK_EQ(pt_raw_decoder_new(tep, &d), 0);
+	if (!d) {
+		tep_free(tep);
+		return;
+	}
+	memset(rec, 0, sizeof(rec));
+	put(rec, 0, 313, 2);
+	put(rec, 2, 0x09, 1); /* where trace_entry has its flags: here the preempt count */
+	put(rec, 4, 77, 4);   /* where trace_entry has its pid */
+	put(rec, 8, 4242, 4);
+	memcpy(rec + 12, "redis-server", 13);
+	put(rec, 28, 4242, 4);
+	memcpy(rec + 32, "redis-rdb-bgsave", 16);
+	put(rec, 48, 4243, 4);
+	CHECK_EQ(pt_raw_decode(d, rec, 52, &ev), 1);
+	CHECK_EQ(ev.type, PT_EV_FORK);
+	CHECK_EQ(ev.pid, 4242);
+	CHECK_EQ(ev.child_pid, 4243);
+	CHECK(!strcmp(ev.parent_comm, "redis-server"));
+	CHECK(!ev.in_irq);
+	put(rec, 3, 0x08, 1); /* a hardirq, in the flags' own place */
+	CHECK_EQ(pt_raw_decode(d, rec, 52, &ev), 1);
+	CHECK(ev.in_irq);
+	CHECK_EQ(pt_raw_decode(d, rec, 10, &ev), 0); /* the pid cut short */
+	pt_raw_decoder_free(d);
+	tep_free(tep);
+}
+
 int main(void)
 {
 	test_kprobes();
@@ -549,6 +606,7 @@ int main(void)
 	test_to_event();
 	test_debian61();
 	test_moved_fields();
+	test_moved_common();
 	test_dynamic_comms();
 	test_newtask();
 	test_no_events();
