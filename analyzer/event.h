@@ -68,7 +68,11 @@ struct pt_site {
 	uint64_t vm_start, vm_end;
 	/* ENTRY of wake_up_new_task: the child's mm counters (same order as rss) */
 	int64_t child_rss[4];
-	bool has_vma, has_child_rss;
+	/* ENTRY of dup_mmap (or uprobe_dup_mmap): the parent's memory as the fork
+	 * begins, from its mm_struct: the four counters (pages, same order),
+	 * pgtables_bytes and map_count */
+	int64_t parent_rss[4], parent_pte, parent_maps;
+	bool has_vma, has_child_rss, has_parent_mm;
 };
 
 /*

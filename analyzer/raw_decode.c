@@ -41,7 +41,7 @@ struct pt_raw_decoder {
 		/* the task's counters (PT_RAW_CTR_*): task.size 0 when absent */
 		struct field task, niv, runs, wait;
 		/* struct pt_site's fields (size 0 when absent); rss[] as 4 fields */
-		struct field vms, vme, crss[4];
+		struct field vms, vme, crss[4], prss[4], ppte, pmaps;
 		struct field ptl, addr, a, b, ret, rss[4];
 		/* native data and a record at least this long: every field this
 		 * probe reads is inside it and 1, 2, 4 or 8 bytes (read without
@@ -236,7 +236,15 @@ static void probe_site(struct probe *p, struct tep_event *ev)
 		p->crss[k] = field_of(ev, name);
 		if (!p->crss[k].size)
 			p->crss[0].size = 0;
+		snprintf(name, sizeof(name), PT_RAW_PARENT_RSS "%d", k);
+		p->prss[k] = field_of(ev, name);
+		if (!p->prss[k].size)
+			p->prss[0].size = 0;
 	}
+	p->ppte = field_of(ev, PT_RAW_PARENT_PTE);
+	p->pmaps = field_of(ev, PT_RAW_PARENT_MAPS);
+	if (!p->ppte.size || !p->pmaps.size)
+		p->prss[0].size = 0;
 	p->ptl = field_of(ev, PT_RAW_PASS_PTL);
 	p->addr = field_of(ev, PT_RAW_PASS_ADDR);
 	p->a = field_of(ev, PT_RAW_PASS_A);
@@ -302,6 +310,12 @@ static int probe_need(const struct probe *p)
 	if (p->crss[0].size)
 		for (int k = 0; k < 4; k++)
 			need_field(&need, p->crss[k]);
+	if (p->prss[0].size) {
+		for (int k = 0; k < 4; k++)
+			need_field(&need, p->prss[k]);
+		need_field(&need, p->ppte);
+		need_field(&need, p->pmaps);
+	}
 	return need;
 }
 
@@ -504,7 +518,7 @@ static void decode_site(const struct pt_raw_decoder *d, const void *data, int si
 
 	/* a probe that fetches none leaves the site as it was (has_site false) */
 	if (p->type != PT_EV_PASS_START && p->type != PT_EV_PASS_END && !p->vms.size &&
-	    !p->crss[0].size)
+	    !p->crss[0].size && !p->prss[0].size)
 		return;
 	memset(s, 0, sizeof(*s));
 	if (p->type == PT_EV_PASS_START || p->type == PT_EV_PASS_END) {
@@ -531,6 +545,13 @@ static void decode_site(const struct pt_raw_decoder *d, const void *data, int si
 		ev->has_site = s->has_child_rss = true;
 		for (int k = 0; k < 4; k++)
 			s->child_rss[k] = PSNUM(p->crss[k]);
+	}
+	if (p->prss[0].size) {
+		ev->has_site = s->has_parent_mm = true;
+		for (int k = 0; k < 4; k++)
+			s->parent_rss[k] = PSNUM(p->prss[k]);
+		s->parent_pte = PSNUM(p->ppte);
+		s->parent_maps = PSNUM(p->pmaps);
 	}
 }
 

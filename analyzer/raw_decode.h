@@ -70,6 +70,11 @@ struct pt_raw_event {
 #define PT_RAW_VMA_START "pt_vms"
 #define PT_RAW_VMA_END "pt_vme"
 #define PT_RAW_CHILD_RSS "pt_crss" /* + 0..3 */
+/* ... and the parent's memory at dup_mmap or uprobe_dup_mmap (all six or none):
+ * its mm_struct's four counters, pgtables_bytes and map_count */
+#define PT_RAW_PARENT_RSS "pt_prss" /* + 0..3 */
+#define PT_RAW_PARENT_PTE "pt_ppte"
+#define PT_RAW_PARENT_MAPS "pt_pmaps"
 
 /*
  * Resolves the fields from @tep's formats. Returns 0; -ENOENT when @tep has
@@ -86,7 +91,7 @@ void pt_raw_decoder_free(struct pt_raw_decoder *d);
  * (-1: the reconstruction stacks calls in order) and no kernel call/return
  * times (the record's time is the event's). An entry probe with the
  * PT_RAW_CTR_* fields also gives the task's counters (pt_raw_event.ctr), one
- * with PT_RAW_VMA_* or PT_RAW_CHILD_RSS* fields those (site). The events
+ * with PT_RAW_VMA_*, PT_RAW_CHILD_RSS* or PT_RAW_PARENT_* fields those (site). The events
  * named PT_RAW_PASS_START_EVENT and PT_RAW_PASS_END_EVENT are pass starts
  * and ends (PT_EV_PASS_*, their fields in site), not function entries.
  * Returns how many events were

@@ -161,6 +161,26 @@ int recon_site_event(struct recon *r, struct task *t, const struct pt_event *ev)
 	return site_end(t->fork, fr, ev);
 }
 
+/* One of the parent's counters in bytes, as /proc/PID/status shows it: a
+ * per-CPU counter's sum may read below zero for a moment (status: 0). */
+static void mem_set(struct pt_parent_mem *m, enum pt_mem_field k, int64_t v)
+{
+	m->v[k] = v > 0 ? v : 0;
+	m->have |= 1u << k;
+}
+
+/* The parent's memory as the fork began, read by the probe at dup_mmap (or
+ * uprobe_dup_mmap) from its mm_struct: what /proc/PID/status and the count
+ * of its VMAs would give, read where the fork is, not after it. */
+static void parent_mem(struct pt_parent_mem *m, const struct pt_site *s)
+{
+	mem_set(m, PT_MEM_RSS_ANON, s->parent_rss[RSS_ANON] * (int64_t)PAGE_BYTES);
+	mem_set(m, PT_MEM_RSS_FILE, s->parent_rss[RSS_FILE] * (int64_t)PAGE_BYTES);
+	mem_set(m, PT_MEM_RSS_SHMEM, s->parent_rss[RSS_SHMEM] * (int64_t)PAGE_BYTES);
+	mem_set(m, PT_MEM_PTE, s->parent_pte);
+	mem_set(m, PT_MEM_MAP_COUNT, s->parent_maps);
+}
+
 void recon_site_entry(struct task *t, enum pt_role role, const struct pt_site *s)
 {
 	struct site_build *sb;
@@ -178,6 +198,8 @@ void recon_site_entry(struct task *t, enum pt_role role, const struct pt_site *s
 	} else if (role == PT_ROLE_WAKE_NEW && s->has_child_rss) {
 		sb->has_child = true;
 		memcpy(sb->child, s->child_rss, sizeof(sb->child));
+	} else if ((role == PT_ROLE_DUP_MMAP || role == PT_ROLE_COPY_START) && s->has_parent_mm) {
+		parent_mem(&t->fork->f.mem, s);
 	}
 }
 

@@ -267,6 +267,21 @@ static int site_args(const struct pd_plan *p, const struct pd_site_offs *o, cons
 			     o->vm_start, o->cpr_src_arg, o->vm_end, o->cpr_src_arg);
 		if (k < 0 || (size_t)k >= len - n)
 			return -E2BIG;
+	} else if (p->parent_mm_at && !strcmp(func, p->parent_mm_at)) {
+		int arg = role == PT_ROLE_DUP_MMAP ? o->dup_old_arg : o->start_old_arg;
+
+		for (int i = 0; i < 4; i++, n = strlen(out)) {
+			k = snprintf(out + n, len - n, " " PT_RAW_PARENT_RSS "%d=+%u($arg%d):s64", i,
+				     o->rss[i], arg);
+			if (k < 0 || (size_t)k >= len - n)
+				return -E2BIG;
+		}
+		k = snprintf(out + n, len - n,
+			     " " PT_RAW_PARENT_PTE "=+%u($arg%d):s64 " PT_RAW_PARENT_MAPS
+			     "=+%u($arg%d):s32",
+			     o->pgtables, arg, o->map_count, arg);
+		if (k < 0 || (size_t)k >= len - n)
+			return -E2BIG;
 	} else if (role == PT_ROLE_WAKE_NEW && p->site_child) {
 		for (int i = 0; i < 4; i++, n = strlen(out)) {
 			k = snprintf(out + n, len - n, " " PT_RAW_CHILD_RSS "%d=+%u(+%u($arg%d)):s64",
@@ -336,6 +351,14 @@ static int plan_kprobes(const struct pd_plan_in *in, struct pd_plan *p)
 	p->site_vma = in->cs && cpr && in->site && in->site->vma;
 	p->site_child = in->cs && cpr && in->site && in->site->child_rss &&
 			hooks_role(p, PT_ROLE_WAKE_NEW);
+	/* the parent's memory, once a fork where the page-table copy begins: what
+	 * the /proc reader would otherwise read from status and maps after it */
+	if (in->site && in->site->parent_mm && in->site->dup_old_arg &&
+	    hooks_role(p, PT_ROLE_DUP_MMAP))
+		p->parent_mm_at = "dup_mmap";
+	else if (in->site && in->site->parent_mm && in->site->start_old_arg &&
+		 hooks_role(p, PT_ROLE_COPY_START))
+		p->parent_mm_at = PD_COPY_START_FUNC;
 	if (!in->instance)
 		ret |= add(p, "options/record-cmd", "0", false);
 	for (int i = 0; i < p->nr_funcs; i++) {

@@ -96,6 +96,12 @@ struct pd_site_offs {
 	uint32_t vm_start, vm_end;
 	bool child_rss;
 	uint32_t task_mm, rss[4];
+	/* the parent's memory as the fork begins, through dup_mmap's (or
+	 * uprobe_dup_mmap's) oldmm parameter (1-based, 0: not in a register):
+	 * the counters at rss[], pgtables_bytes (8 bytes) and map_count (4) */
+	bool parent_mm;
+	int dup_old_arg, start_old_arg;
+	uint32_t pgtables, map_count;
 };
 
 /* The event that gives each clone's flags (fork, thread or spawn). */
@@ -151,6 +157,9 @@ struct pd_plan {
 	bool ctr_at_start;  /* ... the first at uprobe_dup_mmap (hooked for it) */
 	bool pass_sites;    /* ... and the pass probes inside copy_page_range */
 	bool site_vma, site_child; /* ... the VMA and the child's counters for their checks */
+	/* with kprobes: the function whose entry probe reads the parent's memory
+	 * (dup_mmap or uprobe_dup_mmap, pd_site_offs.parent_mm), NULL: none */
+	const char *parent_mm_at;
 };
 
 /*

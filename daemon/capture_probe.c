@@ -118,24 +118,24 @@ static void site_offsets(const struct pd_btf *b, struct pd_site_offs *o, int64_t
 	uint32_t off, size, s2, count;
 	char err[128];
 	long cpus = sysconf(_SC_NPROCESSORS_CONF);
+	bool rss = false;
 
 	memset(o, 0, sizeof(*o));
 	*slack = -1;
-	if (!b || !(o->cpr_src_arg = reg_param(b, "copy_page_range", "src_vma")))
+	if (!b)
 		return;
-	o->vma = !pd_btf_member(b, "vm_area_struct", "vm_start", &o->vm_start, &size, err,
-				sizeof(err)) && size == 8 &&
-		 !pd_btf_member(b, "vm_area_struct", "vm_end", &o->vm_end, &s2, err, sizeof(err)) &&
-		 s2 == 8;
-	if (!(o->wake_arg = reg_param(b, "wake_up_new_task", "p")) ||
-	    pd_btf_member(b, "task_struct", "mm", &o->task_mm, &size, err, sizeof(err)) ||
-	    size != sizeof(void *))
-		return;
+	if ((o->cpr_src_arg = reg_param(b, "copy_page_range", "src_vma")))
+		o->vma = !pd_btf_member(b, "vm_area_struct", "vm_start", &o->vm_start, &size, err,
+					sizeof(err)) &&
+			 size == 8 &&
+			 !pd_btf_member(b, "vm_area_struct", "vm_end", &o->vm_end, &s2, err,
+					sizeof(err)) &&
+			 s2 == 8;
 	if (!pd_btf_member(b, "mm_struct", "rss_stat.count", &off, &size, err, sizeof(err)) &&
 	    size == 4 * 8) {
 		for (int i = 0; i < 4; i++)
 			o->rss[i] = off + 8 * (uint32_t)i;
-		o->child_rss = true;
+		rss = true;
 		*slack = 0;
 	} else if (!pd_btf_member(b, "mm_struct", "rss_stat", &off, &size, err, sizeof(err)) &&
 		   size % 4 == 0 &&
@@ -145,9 +145,24 @@ static void site_offsets(const struct pd_btf *b, struct pd_site_offs *o, int64_t
 
 		for (int i = 0; i < 4; i++)
 			o->rss[i] = off + (uint32_t)i * (size / 4) + count;
-		o->child_rss = cpus > 0;
+		rss = cpus > 0;
 		*slack = (batch - 1) * cpus;
 	}
+	o->dup_old_arg = reg_param(b, "dup_mmap", "oldmm");
+	o->start_old_arg = reg_param(b, "uprobe_dup_mmap", "oldmm");
+	if (rss && (o->dup_old_arg || o->start_old_arg) &&
+	    !pd_btf_member(b, "mm_struct", "pgtables_bytes", &o->pgtables, &size, err,
+			   sizeof(err)) &&
+	    !pd_btf_member(b, "mm_struct", "map_count", &o->map_count, &s2, err, sizeof(err)))
+		o->parent_mm = size == 8 && s2 == 4;
+	if (!(o->wake_arg = reg_param(b, "wake_up_new_task", "p")) ||
+	    pd_btf_member(b, "task_struct", "mm", &o->task_mm, &size, err, sizeof(err)) ||
+	    size != sizeof(void *))
+		*slack = -1;
+	else
+		o->child_rss = rss;
+	if (!o->child_rss)
+		*slack = -1;
 }
 
 /* Where the kernel keeps its BTF: the types the counter offsets come from. */

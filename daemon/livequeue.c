@@ -27,6 +27,7 @@ enum slot_state { SL_PENDING, SL_READING, SL_READY };
 
 struct slot {
 	struct pt_fork f;
+	struct pt_parent_mem probe_mem; /* f's own, from the capture: kept when /proc is late */
 	int64_t source_id;
 	uint64_t deadline_ns; /* the fork waits for its reading until then */
 	size_t bytes;	      /* of detail */
@@ -112,8 +113,11 @@ static void read_one(struct pd_liveq *q, uint64_t seq, struct pt_fork *key, uint
 	struct slot *s;
 
 	pd_yield_point();
-	if (q->pm)
-		pd_procmem_fill(q->pm, key, pt_mono_ns(), deadline);
+	if (q->pm) {
+		struct pt_parent_mem probed = key->mem;
+
+		pd_procmem_fill(q->pm, key, &probed, pt_mono_ns(), deadline);
+	}
 	if (q->cg)
 		pd_proccg_fill(q->cg, key, pt_mono_ns());
 	pthread_mutex_lock(&q->lock);
@@ -147,6 +151,7 @@ static void *reader_main(void *arg)
 		}
 		s->state = SL_READING;
 		memset(&key, 0, sizeof(key));
+		key.mem = s->probe_mem; /* the capture's reading, if any (procmem.h) */
 		key.parent_pid = s->f.parent_pid;
 		key.child_pid = s->f.child_pid;
 		memcpy(key.parent_comm, s->f.parent_comm, sizeof(key.parent_comm));
@@ -212,7 +217,6 @@ int pd_liveq_push(struct pd_liveq *q, const struct pt_fork *f, int64_t source_id
 
 	if (pt_fork_copy(&copy, f))
 		return -ENOMEM;
-	memset(&copy.mem, 0, sizeof(copy.mem));
 	pthread_mutex_lock(&q->lock);
 	/* full: wait for the writer (one fork's detail alone may exceed the byte cap) */
 	while (!q->closed &&
@@ -225,6 +229,7 @@ int pd_liveq_push(struct pd_liveq *q, const struct pt_fork *f, int64_t source_id
 	}
 	s = slot_of(q, q->tail++);
 	*s = (struct slot){.f = copy,
+			   .probe_mem = copy.mem,
 			   .source_id = source_id,
 			   .deadline_ns = now_ns + q->wait_ns,
 			   .bytes = bytes,
@@ -264,7 +269,7 @@ int pd_liveq_pop(struct pd_liveq *q, struct pd_live_item *out)
 		pthread_cond_timedwait(&q->ready, &q->lock, &ts);
 	}
 	if (s->state != SL_READY || s->late) {
-		memset(&s->f.mem, 0, sizeof(s->f.mem));
+		s->f.mem = s->probe_mem;
 		q->counts.late++;
 		out->mem_late = true;
 	} else {

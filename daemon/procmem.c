@@ -251,25 +251,42 @@ static bool take_token(struct pd_procmem *p, uint64_t now_ns)
 	return true;
 }
 
-void pd_procmem_fill(struct pd_procmem *p, struct pt_fork *f, uint64_t now_ns, uint64_t deadline_ns)
+/* @m with the fields @over knows taken from it. */
+static void overlay(struct pt_parent_mem *m, const struct pt_parent_mem *over)
 {
+	for (int k = 0; k < PT_MEM_COUNT; k++)
+		if (pt_mem_has(over, (enum pt_mem_field)k))
+			set(m, (enum pt_mem_field)k, over->v[k]);
+}
+
+void pd_procmem_fill(struct pd_procmem *p, struct pt_fork *f, const struct pt_parent_mem *probed_mem,
+		     uint64_t now_ns, uint64_t deadline_ns)
+{
+	/* what the capture read from the parent's mm_struct as the fork began
+	 * (recon_site.c): it stands, and status and maps need not be read */
+	const struct pt_parent_mem probe = probed_mem ? *probed_mem : (struct pt_parent_mem){0};
+	bool probed = pt_mem_has(&probe, PT_MEM_RSS_ANON) && pt_mem_has(&probe, PT_MEM_MAP_COUNT);
 	struct slot *s;
 	uint64_t t0, spent;
 	bool smaps;
-	int ret;
+	int ret = 0;
 
 	memset(&f->mem, 0, sizeof(f->mem));
-	if (!p || f->parent_pid <= 0)
+	if (!p || f->parent_pid <= 0) {
+		f->mem = probe;
 		return;
+	}
 	s = &p->cache[(unsigned)f->parent_pid % CACHE_SLOTS];
 	if (s->pid == f->parent_pid && !strncmp(s->comm, f->parent_comm, sizeof(s->comm)) &&
 	    now_ns - s->read_ns < p->reuse_ns) {
 		f->mem = s->mem;
 		f->mem.have &= ~(1u << PT_MEM_CHILD_EXEC); /* about another child */
+		overlay(&f->mem, &probe);
 		return;
 	}
 	if (!take_token(p, now_ns)) {
 		p->skipped++;
+		f->mem = probe;
 		return;
 	}
 	p->reads++;
@@ -279,8 +296,20 @@ void pd_procmem_fill(struct pd_procmem *p, struct pt_fork *f, uint64_t now_ns, u
 	}
 	smaps = !s->pid || now_ns >= s->smaps_ns;
 	t0 = pt_mono_ns();
-	ret = pd_procmem_read(p->root, f->parent_pid, f->parent_comm, f->child_pid, true,
-			      smaps ? p->smaps_max_rss : 0, deadline_ns, &f->mem);
+	if (probed && !smaps) {
+		/* of /proc, only whether the child has exec'd */
+		f->mem = probe;
+		if (f->child_pid > 0)
+			set(&f->mem, PT_MEM_CHILD_EXEC,
+			    child_execd(p->root, f->child_pid, f->parent_comm));
+	} else {
+		ret = pd_procmem_read(p->root, f->parent_pid, f->parent_comm, f->child_pid, !probed,
+				      smaps ? p->smaps_max_rss : 0, deadline_ns, &f->mem);
+		if (ret)
+			f->mem = probe; /* the parent gone (or another's pid): the fork's own reading */
+		else
+			overlay(&f->mem, &probe);
+	}
 	spent = pt_mono_ns() - t0;
 	p->time_left_ns -= (int64_t)spent;
 	if (ret) {

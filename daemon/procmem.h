@@ -68,10 +68,15 @@ void pd_procmem_free(struct pd_procmem *p);
 /*
  * Fills @f->mem for a fork seen at @now_ns (CLOCK_MONOTONIC), within the
  * budgets and before @deadline_ns (0: none); leaves it zeroed when a budget
- * is spent or the parent is gone, partial past the deadline. Not
- * thread-safe: one caller (the live queue's reader thread).
+ * is spent or the parent is gone, partial past the deadline. @probed (NULL:
+ * none) is the capture's own reading of the parent as the fork began (the
+ * probe at dup_mmap: RSS, page tables, VMAs, recon_site.c): it stands in
+ * @f->mem whatever /proc gives, and with it status and maps are not read,
+ * only smaps_rollup when due and the child's comm. Not thread-safe: one
+ * caller (the live queue's reader thread).
  */
-void pd_procmem_fill(struct pd_procmem *p, struct pt_fork *f, uint64_t now_ns, uint64_t deadline_ns);
+void pd_procmem_fill(struct pd_procmem *p, struct pt_fork *f, const struct pt_parent_mem *probed,
+		     uint64_t now_ns, uint64_t deadline_ns);
 
 /* Readings done, and forks left without one for lack of budget, so far. */
 void pd_procmem_counts(const struct pd_procmem *p, uint64_t *reads, uint64_t *skipped);

@@ -137,11 +137,11 @@ static void test_budget(void)
 	uint64_t t = 5000000000ull, reads, skipped;
 
 	CHECK_EQ(pd_procmem_new(&o, &p), 0);
-	pd_procmem_fill(p, &f, t, 0);
+	pd_procmem_fill(p, &f, NULL, t, 0);
 	CHECK_EQ(f.mem.v[PT_MEM_PTE], 2080LL * 1024);
 	CHECK(pt_mem_has(&f.mem, PT_MEM_CHILD_EXEC));
 	/* the same pid within a second: the reading is reused (without the child's exec) */
-	pd_procmem_fill(p, &f, t + 1000, 0);
+	pd_procmem_fill(p, &f, NULL, t + 1000, 0);
 	CHECK_EQ(f.mem.v[PT_MEM_PTE], 2080LL * 1024);
 	CHECK(!pt_mem_has(&f.mem, PT_MEM_CHILD_EXEC));
 	pd_procmem_counts(p, &reads, &skipped);
@@ -149,24 +149,24 @@ static void test_budget(void)
 	/* other pids: two per second, then none */
 	f.parent_pid = 200;
 	strcpy(f.parent_comm, "bash");
-	pd_procmem_fill(p, &f, t + 2000, 0);
+	pd_procmem_fill(p, &f, NULL, t + 2000, 0);
 	CHECK(f.mem.have);
 	f.parent_pid = 4242;
-	pd_procmem_fill(p, &f, t + 3000, 0); /* the budget (2/s) is spent */
+	pd_procmem_fill(p, &f, NULL, t + 3000, 0); /* the budget (2/s) is spent */
 	CHECK_EQ(f.mem.have, 0);
 	f.parent_pid = 200;
-	pd_procmem_fill(p, &f, t + 4000, 0); /* cached still */
+	pd_procmem_fill(p, &f, NULL, t + 4000, 0); /* cached still */
 	CHECK(f.mem.have);
 	f.parent_pid = 100;
 	strcpy(f.parent_comm, "redis-server");
-	pd_procmem_fill(p, &f, t + 1100000000ull, 0); /* reuse expired, budget back */
+	pd_procmem_fill(p, &f, NULL, t + 1100000000ull, 0); /* reuse expired, budget back */
 	CHECK_EQ(f.mem.v[PT_MEM_RSS_ANON], 1048576LL * 1024);
 	f.parent_pid = 4242;
-	pd_procmem_fill(p, &f, t + 1100000100ull, 0); /* gone: a reading, nothing */
+	pd_procmem_fill(p, &f, NULL, t + 1100000100ull, 0); /* gone: a reading, nothing */
 	CHECK_EQ(f.mem.have, 0);
 	f.parent_pid = 200;
 	strcpy(f.parent_comm, "bash");
-	pd_procmem_fill(p, &f, t + 1100000200ull, 0); /* reuse expired, budget spent */
+	pd_procmem_fill(p, &f, NULL, t + 1100000200ull, 0); /* reuse expired, budget spent */
 	CHECK_EQ(f.mem.have, 0);
 	pd_procmem_counts(p, &reads, &skipped);
 	CHECK_EQ(reads, 4);
@@ -196,14 +196,69 @@ static void test_time_budget(void)
 	uint64_t t = 5000000000ull, reads, skipped;
 
 	CHECK_EQ(pd_procmem_new(&o, &p), 0);
-	pd_procmem_fill(p, &f, t, 0);
+	pd_procmem_fill(p, &f, NULL, t, 0);
 	CHECK(f.mem.have);
 	f.parent_pid = 200;
 	strcpy(f.parent_comm, "bash");
-	pd_procmem_fill(p, &f, t + 1000000, 0); /* 1 ns a second: spent for a long while */
+	pd_procmem_fill(p, &f, NULL, t + 1000000, 0); /* 1 ns a second: spent for a long while */
 	CHECK_EQ(f.mem.have, 0);
 	pd_procmem_counts(p, &reads, &skipped);
 	CHECK_EQ(reads, 1);
+	CHECK_EQ(skipped, 1);
+	pd_procmem_free(p);
+}
+
+/* The capture's own reading of the parent (the probe at dup_mmap): it stands
+ * over /proc's, and with it status and maps are not read again. */
+static void test_probed(void)
+{
+	struct pd_procmem_opts o = {.proc_root = root, .max_reads_per_s = 2};
+	struct pd_procmem *p;
+	struct pt_fork f = {.parent_pid = 100, .child_pid = 101, .parent_comm = "redis-server"};
+	struct pt_parent_mem probe = {0};
+	const enum pt_mem_field mine[] = {PT_MEM_RSS_ANON, PT_MEM_RSS_FILE, PT_MEM_RSS_SHMEM,
+					  PT_MEM_PTE, PT_MEM_MAP_COUNT};
+	uint64_t t = 5000000000ull, reads, skipped;
+	char path[512];
+
+	for (size_t i = 0; i < sizeof(mine) / sizeof(mine[0]); i++) {
+		probe.v[mine[i]] = 4096 * (int64_t)(i + 1);
+		probe.have |= 1u << mine[i];
+	}
+	probe.v[PT_MEM_MAP_COUNT] = 42;
+	CHECK_EQ(pd_procmem_new(&o, &p), 0);
+	/* a parent first seen: smaps_rollup is due (status read with it), the
+	 * probe's figures stand over status's */
+	pd_procmem_fill(p, &f, &probe, t, 0);
+	CHECK_EQ(f.mem.v[PT_MEM_RSS_ANON], 4096);
+	CHECK_EQ(f.mem.v[PT_MEM_PTE], 4 * 4096);
+	CHECK_EQ(f.mem.v[PT_MEM_MAP_COUNT], 42);
+	CHECK_EQ(f.mem.v[PT_MEM_ANON_HUGE], 40960LL * 1024);
+	CHECK(pt_mem_has(&f.mem, PT_MEM_CHILD_EXEC) && f.mem.v[PT_MEM_CHILD_EXEC] == 1);
+	/* a second on, smaps_rollup not due: only the child's comm is read (status
+	 * and maps gone from the fake tree: still a whole reading) */
+	snprintf(path, sizeof(path), "%s/100/status", root);
+	CHECK_EQ(rename(path, "/tmp/ptescope-procmem-status-away"), 0);
+	pd_procmem_fill(p, &f, &probe, t + 1100000000ull, 0);
+	CHECK_EQ(f.mem.v[PT_MEM_MAP_COUNT], 42);
+	CHECK_EQ(f.mem.v[PT_MEM_ANON_HUGE], 40960LL * 1024); /* the last minute's */
+	CHECK(pt_mem_has(&f.mem, PT_MEM_CHILD_EXEC));
+	CHECK_EQ(f.mem.have, (1u << PT_MEM_COUNT) - 1);
+	CHECK_EQ(rename("/tmp/ptescope-procmem-status-away", path), 0);
+	/* without the probe, the same fork reads status and maps (cached: reused) */
+	pd_procmem_fill(p, &f, NULL, t + 1100000100ull, 0);
+	CHECK_EQ(f.mem.v[PT_MEM_MAP_COUNT], 42); /* the reading a moment ago, reused */
+	/* a parent gone, or the budget spent: the probe's figures alone */
+	f.parent_pid = 4242;
+	pd_procmem_fill(p, &f, &probe, t + 1100000200ull, 0);
+	CHECK_EQ(f.mem.have, probe.have);
+	CHECK_EQ(f.mem.v[PT_MEM_MAP_COUNT], 42);
+	f.parent_pid = 200;
+	strcpy(f.parent_comm, "bash");
+	pd_procmem_fill(p, &f, &probe, t + 1100000300ull, 0);
+	CHECK_EQ(f.mem.have, probe.have);
+	pd_procmem_counts(p, &reads, &skipped);
+	CHECK_EQ(reads, 3);
 	CHECK_EQ(skipped, 1);
 	pd_procmem_free(p);
 }
@@ -218,6 +273,7 @@ int main(void)
 	test_budget();
 	test_deadline();
 	test_time_budget();
+	test_probed();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
 	if (system(cmd))
 		fprintf(stderr, "could not remove %s\n", root);

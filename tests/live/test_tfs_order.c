@@ -918,6 +918,75 @@ static void test_pass_probes(void)
 	free(p);
 }
 
+/* The parent's memory read as the fork begins: at dup_mmap through its
+ * oldmm, else at uprobe_dup_mmap where that is hooked for the counters, else
+ * nowhere (the /proc reader reads it); never at any other probe. */
+static void test_parent_mm_probe(void)
+{
+	struct pd_task_offs o = task_offs;
+	struct pd_site_offs so = {.rss = {800, 808, 816, 824},
+				  .parent_mm = true,
+				  .dup_old_arg = 2,
+				  .start_old_arg = 1,
+				  .pgtables = 900,
+				  .map_count = 1300};
+	struct pd_plan_in in = {.detail = PD_DETAIL_FORK, .traceable = yes, .buffer_kb = 4096,
+				.kprobes = true, .task = &o, .site = &so};
+	struct pd_plan *p = calloc(1, sizeof(*p));
+	char err[256];
+	int with = 0;
+
+	o.dup_old_arg = 2;
+	CHECK(p && !pd_plan_graph(&in, p, err, sizeof(err)) && p->parent_mm_at &&
+	      !strcmp(p->parent_mm_at, "dup_mmap"));
+	CHECK(plan_has(p, "kprobe_events",
+		       "p:ptescope/dup_mmap dup_mmap pt_task=+1000($arg2):u64 "
+		       "pt_niv=+2000(+1000($arg2)):u64 pt_runs=+3000(+1000($arg2)):u64 "
+		       "pt_wait=+3008(+1000($arg2)):u64 pt_prss0=+800($arg2):s64 "
+		       "pt_prss1=+808($arg2):s64 pt_prss2=+816($arg2):s64 pt_prss3=+824($arg2):s64 "
+		       "pt_ppte=+900($arg2):s64 pt_pmaps=+1300($arg2):s32\n"));
+	for (int i = 0; i < p->nr; i++)
+		with += strstr(p->step[i].value, "pt_prss0=") != NULL;
+	CHECK_EQ(with, 1);
+	/* without the task's counters dup_mmap still reads it */
+	in.task = NULL;
+	CHECK(!pd_plan_graph(&in, p, err, sizeof(err)) && p->parent_mm_at);
+	CHECK(plan_has(p, "kprobe_events",
+		       "p:ptescope/dup_mmap dup_mmap pt_prss0=+800($arg2):s64 "
+		       "pt_prss1=+808($arg2):s64 pt_prss2=+816($arg2):s64 pt_prss3=+824($arg2):s64 "
+		       "pt_ppte=+900($arg2):s64 pt_pmaps=+1300($arg2):s32\n"));
+	/* dup_mmap inlined: uprobe_dup_mmap, hooked for the counters, reads it too */
+	in.task = &o;
+	in.traceable = no_dup_mmap;
+	o.start_old_arg = 1;
+	CHECK(!pd_plan_graph(&in, p, err, sizeof(err)) && p->ctr_at_start && p->parent_mm_at &&
+	      !strcmp(p->parent_mm_at, "uprobe_dup_mmap"));
+	CHECK(plan_has(p, "kprobe_events",
+		       "p:ptescope/uprobe_dup_mmap uprobe_dup_mmap pt_task=+1000($arg1):u64 "
+		       "pt_niv=+2000(+1000($arg1)):u64 pt_runs=+3000(+1000($arg1)):u64 "
+		       "pt_wait=+3008(+1000($arg1)):u64 pt_prss0=+800($arg1):s64 "
+		       "pt_prss1=+808($arg1):s64 pt_prss2=+816($arg1):s64 pt_prss3=+824($arg1):s64 "
+		       "pt_ppte=+900($arg1):s64 pt_pmaps=+1300($arg1):s32\n"));
+	/* ... not hooked without the counters: nowhere, the /proc reader has it */
+	in.task = NULL;
+	CHECK(!pd_plan_graph(&in, p, err, sizeof(err)) && !p->parent_mm_at);
+	for (int i = 0; i < p->nr; i++)
+		CHECK(!strstr(p->step[i].value, "pt_prss0="));
+	/* nor where the BTF lacks a counter */
+	in.traceable = yes;
+	so.parent_mm = false;
+	CHECK(!pd_plan_graph(&in, p, err, sizeof(err)) && !p->parent_mm_at);
+	/* offsets that do not fit a write are refused, never cut */
+	so.parent_mm = true;
+	so.pgtables = so.map_count = so.rss[0] = so.rss[1] = so.rss[2] = so.rss[3] = 4000000000u;
+	so.dup_old_arg = 2000000000;
+	in.task = &o;
+	o.owner = o.nivcsw = o.pcount = o.run_delay = 4000000000u;
+	o.dup_old_arg = 2000000000;
+	CHECK(pd_plan_graph(&in, p, err, sizeof(err)) == -E2BIG);
+	free(p);
+}
+
 /*
  * Fork detail by kprobes in our instance: kprobe_events is the top level's
  * whatever the target (the events are defined there), it is saved although
@@ -1016,6 +1085,7 @@ static void test_kprobes(const char *dir)
 	kprobe_cycle(dir, "kprobes-passes-killed", true, &task_offs, &cs_plan);
 	test_counter_probes();
 	test_pass_probes();
+	test_parent_mm_probe();
 	kprobes_in_instance(dir, false);
 	kprobes_in_instance(dir, true);
 	/* our own group's events left enabled (a run killed with its state file lost):

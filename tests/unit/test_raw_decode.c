@@ -420,6 +420,64 @@ static void test_counter_probe(void)
 	tep_free(tep);
 }
 
+/* dup_mmap's probe with the parent's memory (capture_plan.c site_args) after
+ * the task's counters: the six fields into the site; cut short, refused. */
+static const char parent_mm_fmt[] =
+	"name: dup_mmap\n"
+	"ID: 1365\n"
+	"format:\n"
+	COMMON_FIELDS
+	"\n"
+	"\tfield:unsigned long __probe_ip;\toffset:8;\tsize:8;\tsigned:0;\n"
+	"\tfield:u64 pt_task;\toffset:16;\tsize:8;\tsigned:0;\n"
+	"\tfield:u64 pt_niv;\toffset:24;\tsize:8;\tsigned:0;\n"
+	"\tfield:u64 pt_runs;\toffset:32;\tsize:8;\tsigned:0;\n"
+	"\tfield:u64 pt_wait;\toffset:40;\tsize:8;\tsigned:0;\n"
+	"\tfield:s64 pt_prss0;\toffset:48;\tsize:8;\tsigned:1;\n"
+	"\tfield:s64 pt_prss1;\toffset:56;\tsize:8;\tsigned:1;\n"
+	"\tfield:s64 pt_prss2;\toffset:64;\tsize:8;\tsigned:1;\n"
+	"\tfield:s64 pt_prss3;\toffset:72;\tsize:8;\tsigned:1;\n"
+	"\tfield:s64 pt_ppte;\toffset:80;\tsize:8;\tsigned:1;\n"
+	"\tfield:s32 pt_pmaps;\toffset:88;\tsize:4;\tsigned:1;\n"
+	"\n"
+	"print fmt: \"(%lx) pt_task=%Lu\", REC->__probe_ip, REC->pt_task\n";
+
+static void test_parent_mm_probe(void)
+{
+	struct tep_handle *tep = new_tep(exit_fmt);
+	struct pt_raw_decoder *d = NULL;
+	struct pt_raw_event raw;
+	struct pt_event ev;
+	unsigned char rec[96] = {0};
+
+	CHECK_EQ(tep_parse_event(tep, parent_mm_fmt, sizeof(parent_mm_fmt) - 1, "ptescope"), 0);
+	CHECK_EQ(pt_raw_decoder_new(tep, &d), 0);
+	if (!d)
+		return;
+	CHECK_EQ(pt_raw_decoder_add_probes(d, "ptescope"), 1);
+	put(rec, 0, 1365, 2);
+	put(rec, 4, 169, 4);
+	put(rec, 8, 0xffffffff810a1230ull, 8);
+	put(rec, 16, 0xffff888004d21a00ull, 8);
+	put(rec, 48, 1000, 8);			/* file pages */
+	put(rec, 56, 16384, 8);			/* anon */
+	put(rec, 64, 0, 8);			/* swap entries */
+	put(rec, 72, (uint64_t)-3, 8);		/* shmem: a per-CPU sum below zero */
+	put(rec, 80, 40960, 8);			/* page-table bytes */
+	put(rec, 88, 13, 4);			/* VMAs */
+	CHECK_EQ(pt_raw_decode(d, rec, 92, &raw), 1);
+	CHECK(raw.has_site && raw.site.has_parent_mm && !raw.site.has_vma);
+	CHECK(raw.site.parent_rss[0] == 1000 && raw.site.parent_rss[1] == 16384);
+	CHECK(raw.site.parent_rss[3] == -3 && raw.site.parent_pte == 40960);
+	CHECK_EQ(raw.site.parent_maps, 13);
+	CHECK(raw.ctr.task == 0xffff888004d21a00ull);
+	CHECK_EQ(pt_raw_to_event(&raw, 0, 9000, &ev), 0);
+	CHECK(ev.site && ev.site->has_parent_mm && ev.site->parent_maps == 13);
+	CHECK_EQ(pt_raw_decode(d, rec, 90, &raw), 0); /* cut inside pt_pmaps */
+	pt_raw_decoder_free(d);
+	tep_free(tep);
+}
+
 /* Live capture's kprobe events (Debian 6.1's formats): entry and return of a
  * function, by address, no depth, no kernel times; other groups ignored. */
 static void test_kprobes(void)
@@ -602,6 +660,7 @@ int main(void)
 {
 	test_kprobes();
 	test_counter_probe();
+	test_parent_mm_probe();
 	test_pass_probes();
 	test_to_event();
 	test_debian61();

@@ -885,6 +885,12 @@ static const char *sites_case(enum site_damage dmg, int64_t slack, struct forks 
 	struct pt_site v0 = {.vm_start = 0x400000, .vm_end = 0x800000, .has_vma = true};
 	struct pt_site v1 = {.vm_start = 0x800000, .vm_end = 0x801000, .has_vma = true};
 	struct pt_site child = {.child_rss = {1, 1024 + 512, 0, 0}, .has_child_rss = true};
+	/* the parent as dup_mmap's probe reads it: a shmem counter a per-CPU sum
+	 * holds below zero reads 0, as /proc/PID/status shows it */
+	struct pt_site parent = {.parent_rss = {1, 1024 + 512, 0, -2},
+				 .parent_pte = 5 * 4096,
+				 .parent_maps = 2,
+				 .has_parent_mm = true};
 
 	o.caps = PT_CAP_TIMES | PT_CAP_FORK_EVENT | PT_CAP_PASS_SITES |
 		 PT_CAP(PT_ROLE_KERNEL_CLONE) | PT_CAP(PT_ROLE_COPY_PROCESS) |
@@ -896,7 +902,7 @@ static const char *sites_case(enum site_damage dmg, int64_t slack, struct forks 
 	CHECK_EQ(recon_new(&o, &R), 0);
 	site_entry(1, "kernel_clone", 1 * US, NULL);
 	site_entry(1, "copy_process", 2 * US, NULL);
-	site_entry(1, "dup_mmap", 3 * US, NULL);
+	site_entry(1, "dup_mmap", 3 * US, &parent);
 	site_entry(1, "copy_page_range", 5 * US, &v0);
 	if (dmg == SD_END_ALONE)
 		pass_end(8 * US, LOCK_A, 0x400000, 0x400000, 0, 0, 0);
@@ -957,6 +963,13 @@ static void test_call_sites(void)
 	CHECK(sites_case(SD_NONE, 0, &fs) == NULL);
 	CHECK_EQ(fs.n, 1);
 	CHECK(f->complete && !f->flags);
+	/* the parent's memory as the fork began, in bytes (the /proc reader's fields) */
+	CHECK_EQ(f->mem.v[PT_MEM_RSS_ANON], (1024 + 512) * 4096);
+	CHECK_EQ(f->mem.v[PT_MEM_RSS_FILE], 4096);
+	CHECK(pt_mem_has(&f->mem, PT_MEM_RSS_SHMEM) && f->mem.v[PT_MEM_RSS_SHMEM] == 0);
+	CHECK_EQ(f->mem.v[PT_MEM_PTE], 5 * 4096);
+	CHECK_EQ(f->mem.v[PT_MEM_MAP_COUNT], 2);
+	CHECK(!pt_mem_has(&f->mem, PT_MEM_ANON_HUGE) && !pt_mem_has(&f->mem, PT_MEM_CHILD_EXEC));
 	CHECK_EQ(f->pte_passes, 4);
 	CHECK_EQ(f->lock_breaks, 1);
 	CHECK_EQ(f->ptes, 1025);

@@ -348,6 +348,24 @@ def check_ground_truth(out, f, span, sw, bad):
             f"recorded {off_in}..{off_all} ns (1 ms slack)")
 
 
+def check_parent_mem(run, g, f, bad):
+    """The parent's memory as the fork began (the probe at dup_mmap or uprobe_dup_mmap, else
+    /proc): its anonymous RSS against what the forker read from its own smaps just before the
+    fork (per-CPU counters, 6.2 on, may lag by a batch: 1 MiB of slack), and a VMA count and page
+    tables that are there."""
+    anon, maps, pte = f["mem_rss_anon_bytes"], f["mem_map_count"], f["mem_pte_bytes"]
+    print(f"{run}: fork -> {g['child_pid']}: parent rss_anon {anon} (the forker's smaps "
+          f"{g['rss_anon_kb'] * 1024}), map_count {maps}, pte_bytes {pte}")
+    if anon is None or maps is None or pte is None:
+        bad(f"{run}: fork -> {g['child_pid']}: the parent's memory missing")
+        return
+    want = g["rss_anon_kb"] * 1024
+    if abs(anon - want) > max(want // 100, 1 << 20):
+        bad(f"{run}: fork -> {g['child_pid']}: parent rss_anon {anon}, the forker read {want}")
+    if maps < 5 or pte < 4096:
+        bad(f"{run}: fork -> {g['child_pid']}: {maps} VMAs, {pte} bytes of page tables")
+
+
 def check_fields(out, bad):
     got = db_forks(out, "fields")
     spans = vma_span(out, "fields")
@@ -377,6 +395,7 @@ def check_fields(out, bad):
                 bad(f"{run}: fork -> {g['child_pid']}: off CPU {off} ns > the fork's "
                     f"{f['kernel_clone_ns']} ns")
             check_ground_truth(out, f, spans.get(g["child_pid"]), sw, bad)
+            check_parent_mem(run, g, f, bad)
             # the default's pass probes inside copy_page_range (tests/vm/test_passes.py checks
             # them against function_graph)
             if f["lock_breaks"] is None or not f["pte_passes"]:
