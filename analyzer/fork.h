@@ -96,6 +96,13 @@ static inline bool pt_mem_has(const struct pt_parent_mem *m, enum pt_mem_field k
 	return m->have & (1u << k);
 }
 
+/* Field @k of @m known, @v. */
+static inline void pt_mem_set(struct pt_parent_mem *m, enum pt_mem_field k, int64_t v)
+{
+	m->v[k] = v;
+	m->have |= 1u << k;
+}
+
 /* RSS (anon + file + shmem) in bytes, -1 unless all three are known. */
 static inline int64_t pt_mem_rss_bytes(const struct pt_parent_mem *m)
 {

@@ -165,8 +165,7 @@ int recon_site_event(struct recon *r, struct task *t, const struct pt_event *ev)
  * per-CPU counter's sum may read below zero for a moment (status: 0). */
 static void mem_set(struct pt_parent_mem *m, enum pt_mem_field k, int64_t v)
 {
-	m->v[k] = v > 0 ? v : 0;
-	m->have |= 1u << k;
+	pt_mem_set(m, k, v > 0 ? v : 0);
 }
 
 /* The parent's memory as the fork began, read by the probe at dup_mmap (or

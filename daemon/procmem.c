@@ -145,10 +145,8 @@ static bool name_is(const char *text, const char *comm)
 
 static void set(struct pt_parent_mem *m, enum pt_mem_field k, int64_t v)
 {
-	if (v < 0)
-		return;
-	m->v[k] = v;
-	m->have |= 1u << k;
+	if (v >= 0)
+		pt_mem_set(m, k, v);
 }
 
 /* 1 when the child's comm differs from @comm, 0 when equal, -1 unknown. */
@@ -318,8 +316,7 @@ void pd_procmem_fill(struct pd_procmem *p, struct pt_fork *f, const struct pt_pa
 	}
 	if (!smaps && pt_mem_has(&s->mem, PT_MEM_ANON_HUGE)) {
 		/* smaps_rollup is dear: the last minute's THP figure stands */
-		f->mem.v[PT_MEM_ANON_HUGE] = s->mem.v[PT_MEM_ANON_HUGE];
-		f->mem.have |= 1u << PT_MEM_ANON_HUGE;
+		pt_mem_set(&f->mem, PT_MEM_ANON_HUGE, s->mem.v[PT_MEM_ANON_HUGE]);
 	}
 	if (smaps) /* the next walk: a minute on, or 1000 times what this reading took */
 		s->smaps_ns =

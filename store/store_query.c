@@ -183,10 +183,8 @@ static void read_fork_row(sqlite3_stmt *st, struct store_fork_row *row)
 	f->complete = sqlite3_column_int(st, 17);
 	f->flags = (unsigned)sqlite3_column_int64(st, 18);
 	for (int k = 0; k < PT_MEM_COUNT; k++) /* mem_* in enum pt_mem_field order */
-		if (sqlite3_column_type(st, 21 + k) != SQLITE_NULL) {
-			f->mem.v[k] = sqlite3_column_int64(st, 21 + k);
-			f->mem.have |= 1u << k;
-		}
+		if (sqlite3_column_type(st, 21 + k) != SQLITE_NULL)
+			pt_mem_set(&f->mem, (enum pt_mem_field)k, sqlite3_column_int64(st, 21 + k));
 	if (sqlite3_column_type(st, 28) == SQLITE_TEXT) {
 		int k = pt_kind_parse((const char *)sqlite3_column_text(st, 28));
 
