@@ -367,6 +367,14 @@ static const char kretprobe_fmt[] =
 	"\n"
 	"print fmt: \"(%lx <- %lx)\", REC->__probe_func, REC->__probe_ret_ip\n";
 
+/* The fields of an entry probe that reads the forking task's counters, after the common ones */
+#define COUNTER_FIELDS                                                                             \
+	"\tfield:unsigned long __probe_ip;\toffset:8;\tsize:8;\tsigned:0;\n"                       \
+	"\tfield:u64 pt_task;\toffset:16;\tsize:8;\tsigned:0;\n"                                    \
+	"\tfield:u64 pt_niv;\toffset:24;\tsize:8;\tsigned:0;\n"                                     \
+	"\tfield:u64 pt_runs;\toffset:32;\tsize:8;\tsigned:0;\n"                                    \
+	"\tfield:u64 pt_wait;\toffset:40;\tsize:8;\tsigned:0;\n"
+
 /* The entry probe that reads the forking task's counters, as Debian 6.1 gave its format */
 static const char counter_fmt[] =
 	"name: wake_up_new_task\n"
@@ -374,11 +382,7 @@ static const char counter_fmt[] =
 	"format:\n"
 	COMMON_FIELDS
 	"\n"
-	"\tfield:unsigned long __probe_ip;\toffset:8;\tsize:8;\tsigned:0;\n"
-	"\tfield:u64 pt_task;\toffset:16;\tsize:8;\tsigned:0;\n"
-	"\tfield:u64 pt_niv;\toffset:24;\tsize:8;\tsigned:0;\n"
-	"\tfield:u64 pt_runs;\toffset:32;\tsize:8;\tsigned:0;\n"
-	"\tfield:u64 pt_wait;\toffset:40;\tsize:8;\tsigned:0;\n"
+	COUNTER_FIELDS
 	"\n"
 	"print fmt: \"(%lx) pt_task=%Lu pt_niv=%Lu pt_runs=%Lu pt_wait=%Lu\", REC->__probe_ip, "
 	"REC->pt_task, REC->pt_niv, REC->pt_runs, REC->pt_wait\n";
@@ -428,11 +432,7 @@ static const char parent_mm_fmt[] =
 	"format:\n"
 	COMMON_FIELDS
 	"\n"
-	"\tfield:unsigned long __probe_ip;\toffset:8;\tsize:8;\tsigned:0;\n"
-	"\tfield:u64 pt_task;\toffset:16;\tsize:8;\tsigned:0;\n"
-	"\tfield:u64 pt_niv;\toffset:24;\tsize:8;\tsigned:0;\n"
-	"\tfield:u64 pt_runs;\toffset:32;\tsize:8;\tsigned:0;\n"
-	"\tfield:u64 pt_wait;\toffset:40;\tsize:8;\tsigned:0;\n"
+	COUNTER_FIELDS
 	"\tfield:s64 pt_prss0;\toffset:48;\tsize:8;\tsigned:1;\n"
 	"\tfield:s64 pt_prss1;\toffset:56;\tsize:8;\tsigned:1;\n"
 	"\tfield:s64 pt_prss2;\toffset:64;\tsize:8;\tsigned:1;\n"
