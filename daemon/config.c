@@ -277,7 +277,8 @@ static const struct pd_config_key keys[] = {
 	     "from its scheduler counters, or sched_switch where they cannot be read)"),
 	FLAG("parent-mem", parent_mem,
 	     "read each live fork's parent memory from /proc (RSS, page tables, VMAs, THP; at "
-	     "most 50 readings/s; default yes; read at start)"),
+	     "most 50 readings/s; default yes; read at start; what the capture's probe reads "
+	     "at the fork is stored either way)"),
 	STR("instance", PD_CFG_INSTANCE, instance, "NAME",
 	    "tracefs instance name (default " DEFAULT_INSTANCE ")"),
 	STR("state-file", PD_CFG_ABSPATH, state_file, "FILE",
