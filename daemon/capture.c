@@ -119,7 +119,7 @@ int pd_capture_stop(struct pd_capture *c, char *err, size_t errlen)
 	if (!c->restored) {
 		pd_tfs_write(c->tfs, "tracing_on", "0", msg, sizeof(msg));
 		ret = pd_cap_read_all(c, true, err, errlen);
-		pd_cap_account_stats(c);
+		pd_cap_account_stats(c, true);
 	}
 	r = c->recon ? recon_finish(c->recon) : c->sysfork ? pd_sysfork_finish(c->sysfork) : 0;
 	if (r && !ret) {

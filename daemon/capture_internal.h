@@ -86,6 +86,7 @@ struct pd_capture {
 	uint64_t base_missed;	  /* kprobes_missed() when reading began */
 	uint64_t stats_read_ns;	  /* when the per-CPU stats files were last read */
 	uint64_t stats_events;	  /* st.events then */
+	uint64_t kprobes_read_ns; /* when kprobe_profile was last read */
 	bool restored;
 };
 
@@ -122,8 +123,8 @@ int pd_cap_choose_mode(struct pd_capture *c, char *err, size_t errlen);
 int pd_cap_begin_reading(struct pd_capture *c, char *err, size_t errlen);
 /* Reads every CPU and hands on what is safe (@final: everything). 0 or -errno with @err. */
 int pd_cap_read_all(struct pd_capture *c, bool final, char *err, size_t errlen);
-/* The per-CPU stats files and kprobe misses into c->st. */
-void pd_cap_account_stats(struct pd_capture *c);
+/* The per-CPU stats files, and with @kprobes the kprobe misses, into c->st. */
+void pd_cap_account_stats(struct pd_capture *c, bool kprobes);
 /* Closes the per-CPU buffers (before our instance can be removed). */
 void pd_cap_close_cpus(struct pd_capture *c);
 
