@@ -222,8 +222,8 @@ static const char *group_of(const struct pd_plan_in *in)
  * counters (PT_RAW_CTR_*, raw_decode.h) through the offsets @o, or "" for a
  * function that does not. 0 or -E2BIG.
  */
-static int ctr_args(const struct pd_plan *p, const struct pd_task_offs *o, const char *func,
-		    char *out, size_t len)
+static int ctr_args(const struct pd_plan *p, const struct pd_task_offs *o,
+		    const struct pd_site_offs *s, const char *func, char *out, size_t len)
 {
 	enum pt_role role = pt_role_of(func);
 	char task[64];
@@ -233,9 +233,9 @@ static int ctr_args(const struct pd_plan *p, const struct pd_task_offs *o, const
 	if (!p->task_ctr)
 		return 0;
 	if (role == PT_ROLE_DUP_MMAP && p->ctr_at_dup)
-		snprintf(task, sizeof(task), "+%u($arg%d)", o->owner, o->dup_old_arg);
+		snprintf(task, sizeof(task), "+%u($arg%d)", o->owner, s->dup_old_arg);
 	else if (role == PT_ROLE_COPY_START && p->ctr_at_start)
-		snprintf(task, sizeof(task), "+%u($arg%d)", o->owner, o->start_old_arg);
+		snprintf(task, sizeof(task), "+%u($arg%d)", o->owner, s->start_old_arg);
 	else if (role == PT_ROLE_COPY_PAGE_RANGE && !p->ctr_at_dup && !p->ctr_at_start)
 		snprintf(task, sizeof(task), "+%u(+%u($arg%d))", o->owner, o->vm_mm, o->cpr_src_arg);
 	else if (role == PT_ROLE_WAKE_NEW)
@@ -338,12 +338,13 @@ static int plan_kprobes(const struct pd_plan_in *in, struct pd_plan *p)
 	bool cpr = hooks_role(p, PT_ROLE_COPY_PAGE_RANGE);
 
 	p->task_ctr = in->task && cpr && hooks_role(p, PT_ROLE_WAKE_NEW);
-	p->ctr_at_dup = p->task_ctr && in->task->dup_old_arg && hooks_role(p, PT_ROLE_DUP_MMAP);
+	p->ctr_at_dup = p->task_ctr && in->site && in->site->dup_old_arg &&
+			hooks_role(p, PT_ROLE_DUP_MMAP);
 	/* where dup_mmap is inlined, the one function it calls once at its top
 	 * with the parent's mm is hooked for the reading (an entry and return
 	 * probe: about 16 us of a fork in the icount guest, against 11 memory
 	 * reads at every VMA's copy_page_range) */
-	if (p->task_ctr && !p->ctr_at_dup && in->task->start_old_arg &&
+	if (p->task_ctr && !p->ctr_at_dup && in->site && in->site->start_old_arg &&
 	    p->nr_funcs < PD_PLAN_MAX_FUNCS && in->traceable(in->ctx, PD_COPY_START_FUNC)) {
 		p->funcs[p->nr_funcs++] = PD_COPY_START_FUNC;
 		p->ctr_at_start = true;
@@ -362,7 +363,7 @@ static int plan_kprobes(const struct pd_plan_in *in, struct pd_plan *p)
 	if (!in->instance)
 		ret |= add(p, "options/record-cmd", "0", false);
 	for (int i = 0; i < p->nr_funcs; i++) {
-		ret |= ctr_args(p, in->task, p->funcs[i], args, sizeof(args));
+		ret |= ctr_args(p, in->task, in->site, p->funcs[i], args, sizeof(args));
 		ret |= site_args(p, in->site, p->funcs[i], args, sizeof(args));
 		pd_kprobe_event(ev, sizeof(ev), in->group, p->funcs[i], false);
 		if ((size_t)snprintf(v, sizeof(v), "p:%s %s%s\n", ev, p->funcs[i], args) >= sizeof(v))

@@ -70,14 +70,14 @@ struct pd_tfs_step {
  * Where the forking task's scheduler counters are in this kernel's structs
  * (byte offsets and sizes from its BTF: capture_probe.c), for the kprobes that read
  * them instead of arming sched_switch: at the start of the copy dup_mmap
- * reaches the task as oldmm->owner (its parameter @dup_old_arg, 1-based; 0
- * when unknown), or where dup_mmap is inlined (6.12) uprobe_dup_mmap, which
- * dup_mmap calls once at its top (@start_old_arg), else copy_page_range as
+ * reaches the task as oldmm->owner (its parameter pd_site_offs.dup_old_arg),
+ * or where dup_mmap is inlined (6.12) uprobe_dup_mmap, which dup_mmap calls
+ * once at its top (pd_site_offs.start_old_arg), else copy_page_range as
  * src_vma->vm_mm->owner (@cpr_src_arg); at the end wake_up_new_task as
  * p->real_parent (@wake_arg).
  */
 struct pd_task_offs {
-	int cpr_src_arg, wake_arg, dup_old_arg, start_old_arg;
+	int cpr_src_arg, wake_arg;
 	uint32_t vm_mm, owner, real_parent; /* pointers */
 	uint32_t nivcsw, pcount, run_delay; /* in task_struct */
 	uint32_t nivcsw_size, pcount_size, run_delay_size;
@@ -96,11 +96,13 @@ struct pd_site_offs {
 	uint32_t vm_start, vm_end;
 	bool child_rss;
 	uint32_t task_mm, rss[4];
-	/* the parent's memory as the fork begins, through dup_mmap's (or
-	 * uprobe_dup_mmap's) oldmm parameter (1-based, 0: not in a register):
-	 * the counters at rss[], pgtables_bytes (8 bytes) and map_count (4) */
-	bool parent_mm;
+	/* dup_mmap's and uprobe_dup_mmap's oldmm parameter (1-based, 0: not in a
+	 * register), through which the task's counters (pd_task_offs) and the
+	 * parent's memory are read once a fork */
 	int dup_old_arg, start_old_arg;
+	/* the parent's memory as the fork begins: the counters at rss[],
+	 * pgtables_bytes (8 bytes) and map_count (4) */
+	bool parent_mm;
 	uint32_t pgtables, map_count;
 };
 

@@ -97,11 +97,6 @@ static int task_offsets(const struct pd_btf *b, struct pd_task_offs *o, char *er
 		snprintf(err, errlen, "a parameter past the sixth is not in a register");
 		ret = -EINVAL;
 	}
-	/* where dup_mmap is a function of its own, its probe reads them once a
-	 * fork, not copy_page_range's once a VMA (capture_plan.c, ctr_args); where
-	 * it is inlined, uprobe_dup_mmap's, which it calls once */
-	o->dup_old_arg = reg_param(b, "dup_mmap", "oldmm");
-	o->start_old_arg = reg_param(b, "uprobe_dup_mmap", "oldmm");
 	return ret;
 }
 
@@ -148,6 +143,10 @@ static void site_offsets(const struct pd_btf *b, struct pd_site_offs *o, int64_t
 		rss = cpus > 0;
 		*slack = (batch - 1) * cpus;
 	}
+	/* where dup_mmap is a function of its own, its probe reads the task's
+	 * counters (and the parent's memory) once a fork, not copy_page_range's
+	 * once a VMA (capture_plan.c, ctr_args); where it is inlined,
+	 * uprobe_dup_mmap's, which it calls once */
 	o->dup_old_arg = reg_param(b, "dup_mmap", "oldmm");
 	o->start_old_arg = reg_param(b, "uprobe_dup_mmap", "oldmm");
 	if (rss && (o->dup_old_arg || o->start_old_arg) &&

@@ -789,8 +789,9 @@ static const struct pd_task_offs task_offs = {.cpr_src_arg = 2,
 static void test_counter_probes(void)
 {
 	struct pd_task_offs o = task_offs;
+	struct pd_site_offs so = {0}; /* the oldmm parameters; nothing else read beside */
 	struct pd_plan_in in = {.detail = PD_DETAIL_FORK, .traceable = yes, .buffer_kb = 4096,
-				.kprobes = true, .task = &o};
+				.kprobes = true, .task = &o, .site = &so};
 	struct pd_plan *p = calloc(1, sizeof(*p));
 	char err[256];
 	int with = 0;
@@ -811,7 +812,7 @@ static void test_counter_probes(void)
 	CHECK_EQ(with, 2);
 	/* where dup_mmap is a function of its own (its oldmm the second
 	 * parameter), it reads them once a fork, and copy_page_range none */
-	o.dup_old_arg = 2;
+	so.dup_old_arg = 2;
 	CHECK(!pd_plan_graph(&in, p, err, sizeof(err)) && p->task_ctr && p->ctr_at_dup);
 	CHECK(plan_has(p, "kprobe_events",
 		       "p:ptescope/dup_mmap dup_mmap pt_task=+1000($arg2):u64 "
@@ -825,7 +826,7 @@ static void test_counter_probes(void)
 	/* where dup_mmap is inlined (6.12), uprobe_dup_mmap, which it calls once
 	 * (oldmm its first parameter), is hooked to read them */
 	in.traceable = no_dup_mmap;
-	o.start_old_arg = 1;
+	so.start_old_arg = 1;
 	CHECK(!pd_plan_graph(&in, p, err, sizeof(err)) && p->task_ctr && !p->ctr_at_dup &&
 	      p->ctr_at_start);
 	CHECK(plan_has(p, "kprobe_events",
@@ -843,7 +844,7 @@ static void test_counter_probes(void)
 		CHECK(strcmp(p->funcs[i], "uprobe_dup_mmap") != 0);
 	in.task = &o;
 	/* ... and where its BTF is not known either: copy_page_range again */
-	o.start_old_arg = 0;
+	so.start_old_arg = 0;
 	CHECK(!pd_plan_graph(&in, p, err, sizeof(err)) && p->task_ctr && !p->ctr_at_dup &&
 	      !p->ctr_at_start);
 	CHECK(plan_has(p, "kprobe_events",
@@ -936,7 +937,6 @@ static void test_parent_mm_probe(void)
 	char err[256];
 	int with = 0;
 
-	o.dup_old_arg = 2;
 	CHECK(p && !pd_plan_graph(&in, p, err, sizeof(err)) && p->parent_mm_at &&
 	      !strcmp(p->parent_mm_at, "dup_mmap"));
 	CHECK(plan_has(p, "kprobe_events",
@@ -958,7 +958,6 @@ static void test_parent_mm_probe(void)
 	/* dup_mmap inlined: uprobe_dup_mmap, hooked for the counters, reads it too */
 	in.task = &o;
 	in.traceable = no_dup_mmap;
-	o.start_old_arg = 1;
 	CHECK(!pd_plan_graph(&in, p, err, sizeof(err)) && p->ctr_at_start && p->parent_mm_at &&
 	      !strcmp(p->parent_mm_at, "uprobe_dup_mmap"));
 	CHECK(plan_has(p, "kprobe_events",
@@ -982,7 +981,6 @@ static void test_parent_mm_probe(void)
 	so.dup_old_arg = 2000000000;
 	in.task = &o;
 	o.owner = o.nivcsw = o.pcount = o.run_delay = 4000000000u;
-	o.dup_old_arg = 2000000000;
 	CHECK(pd_plan_graph(&in, p, err, sizeof(err)) == -E2BIG);
 	free(p);
 }
